@@ -1,0 +1,196 @@
+"""The seed's processing: fixed duration, random shift, spectrogram, frequency/time masks.
+
+``trim_silence`` and ``pad_trim`` are preprocessing and run at inference too;
+``random_shift`` and ``mask_spectrogram`` are training-time augmentation only (the
+evaluation applies them to training rows of each fold, never at prediction time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.fft
+
+from .errors import ParameterError
+
+__all__ = [
+    "AugmentConfig",
+    "mask_spectrogram",
+    "pad_trim",
+    "random_shift",
+    "spectrogram",
+    "trim_silence",
+]
+
+
+def trim_silence(y: np.ndarray, *, top_db: float = 40.0, frame_length: int = 512,
+                 hop_length: int = 160) -> np.ndarray:
+    """Cut leading and trailing frames quieter than ``top_db`` below the loudest frame.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    top_db : float > 0
+
+    Returns
+    -------
+    y_trimmed : np.ndarray [shape=(m,)], m <= n
+    """
+    if top_db <= 0:
+        raise ParameterError(f"top_db must be > 0, got {top_db}")
+    if y.size < frame_length:
+        return y
+    n_frames = 1 + (y.size - frame_length) // hop_length
+    energy = np.concatenate([[0.0], np.cumsum(np.square(y, dtype=np.float64))])
+    starts = hop_length * np.arange(n_frames)
+    power = (energy[starts + frame_length] - energy[starts]) / frame_length
+    db = 10.0 * np.log10(np.maximum(power, 1e-20))
+    loud = np.flatnonzero(db > db.max() - top_db)
+    start = loud[0] * hop_length
+    stop = min(y.size, loud[-1] * hop_length + frame_length)
+    return y[start:stop]
+
+
+def pad_trim(y: np.ndarray, *, length: int, align: Literal["start", "center"] = "center"
+             ) -> np.ndarray:
+    """Zero-pad or cut ``y`` to exactly ``length`` samples.
+
+    Returns
+    -------
+    y_fixed : np.ndarray [shape=(length,)]
+    """
+    if length <= 0:
+        raise ParameterError(f"length must be > 0, got {length}")
+    if align not in ("start", "center"):
+        raise ParameterError(f"align must be 'start' or 'center', got {align!r}")
+    n = y.size
+    if n >= length:
+        start = (n - length) // 2 if align == "center" else 0
+        return y[start:start + length]
+    out = np.zeros(length, dtype=y.dtype)
+    start = (length - n) // 2 if align == "center" else 0
+    out[start:start + n] = y
+    return out
+
+
+def random_shift(y: np.ndarray, *, rng: np.random.Generator, max_shift: int) -> np.ndarray:
+    """Shift ``y`` by a uniform random number of samples in [-max_shift, max_shift].
+
+    The vacated samples are zero; the length is kept.
+    """
+    if max_shift < 0:
+        raise ParameterError(f"max_shift must be >= 0, got {max_shift}")
+    shift = int(rng.integers(-max_shift, max_shift + 1)) if max_shift else 0
+    if shift == 0:
+        return y.copy()
+    out = np.zeros_like(y)
+    if shift > 0:
+        out[shift:] = y[:-shift]
+    else:
+        out[:shift] = y[-shift:]
+    return out
+
+
+def spectrogram(y: np.ndarray, *, n_fft: int = 1024, win_length: int = 640,
+                hop_length: int = 160) -> np.ndarray:
+    """Magnitude STFT with a centred Hann window (the one STFT every feature reads).
+
+    Returns
+    -------
+    S : np.ndarray [shape=(1 + n_fft // 2, 1 + n // hop_length), dtype=float32]
+    """
+    if not 0 < win_length <= n_fft:
+        raise ParameterError(f"need 0 < win_length <= n_fft, got {win_length}, {n_fft}")
+    half = n_fft // 2
+    padded = np.pad(y.astype(np.float32, copy=False), half, mode="constant")
+    n_frames = 1 + (padded.size - n_fft) // hop_length
+    frames = np.lib.stride_tricks.as_strided(
+        padded, shape=(n_frames, n_fft), strides=(padded.strides[0] * hop_length,
+                                                  padded.strides[0]))
+    window = _window(n_fft, win_length)
+    return np.abs(scipy.fft.rfft(frames * window, axis=1)).T
+
+
+_WINDOWS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _window(n_fft: int, win_length: int) -> np.ndarray:
+    key = (n_fft, win_length)
+    if key not in _WINDOWS:
+        win = np.zeros(n_fft, dtype=np.float32)
+        start = (n_fft - win_length) // 2
+        win[start:start + win_length] = np.hanning(win_length + 1)[:-1]
+        _WINDOWS[key] = win
+    return _WINDOWS[key]
+
+
+def mask_spectrogram(S: np.ndarray, *, rng: np.random.Generator, n_freq_masks: int = 1,
+                     max_freq_width: int = 27, n_time_masks: int = 1,
+                     max_time_width: int = 20,
+                     value: Literal["zero", "mean"] = "mean") -> np.ndarray:
+    """SpecAugment frequency and time masks on a copy of ``S``.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(n_bins, n_frames)]
+    n_freq_masks, n_time_masks : int >= 0
+        How many bands / frame spans to mask.
+    max_freq_width, max_time_width : int >= 0
+        Widths are drawn uniformly from [0, max].
+    value : "zero" or "mean"
+        Fill with zeros or with the spectrogram's mean.
+
+    Returns
+    -------
+    S_masked : np.ndarray [shape=S.shape]
+    """
+    if value not in ("zero", "mean"):
+        raise ParameterError(f"value must be 'zero' or 'mean', got {value!r}")
+    if min(n_freq_masks, n_time_masks, max_freq_width, max_time_width) < 0:
+        raise ParameterError("mask counts and widths must be >= 0")
+    out = S.copy()
+    fill = 0.0 if value == "zero" else float(S.mean())
+    n_bins, n_frames = S.shape
+    for axis, count, max_width, size in ((0, n_freq_masks, max_freq_width, n_bins),
+                                         (1, n_time_masks, max_time_width, n_frames)):
+        for _ in range(count):
+            width = int(rng.integers(0, min(max_width, size) + 1))
+            start = int(rng.integers(0, size - width + 1))
+            if axis == 0:
+                out[start:start + width, :] = fill
+            else:
+                out[:, start:start + width] = fill
+    return out
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentation: ``n_copies`` shifted and masked copies per clip.
+
+    Widths are in seconds / Hz so that they do not depend on the STFT settings.
+    """
+
+    n_copies: int = 2
+    max_shift_s: float = 0.25
+    n_freq_masks: int = 1
+    max_freq_width_hz: float = 500.0
+    n_time_masks: int = 1
+    max_time_width_s: float = 0.2
+    mask_value: Literal["zero", "mean"] = "mean"
+
+    def __post_init__(self) -> None:
+        if self.n_copies < 0 or self.max_shift_s < 0:
+            raise ParameterError("n_copies and max_shift_s must be >= 0")
+        if self.mask_value not in ("zero", "mean"):
+            raise ParameterError(f"mask_value must be 'zero' or 'mean', got "
+                                 f"{self.mask_value!r}")
+
+    @property
+    def hash(self) -> str:
+        """Short stable hash of the configuration."""
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]

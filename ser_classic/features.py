@@ -1,0 +1,571 @@
+"""One-STFT librosa-style descriptors summarised by functionals, with an on-disk cache.
+
+Every clip goes through ``preprocess`` (silence trim, optional pad/trim to a fixed
+duration), then ONE magnitude STFT; all low-level descriptors (LLDs) are read off that
+spectrogram (zero-crossing rate off the waveform). Each LLD and its delta is summarised by
+the same functionals. ``extract_features(..., select=names)`` computes only the groups and
+rows the given feature names need, with exactly the values of the full extraction.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import joblib
+import librosa
+import numpy as np
+import scipy.fft
+
+from .augment import AugmentConfig, mask_spectrogram, pad_trim, random_shift, spectrogram
+from .augment import trim_silence as _trim_silence
+from .data import atomic_write_bytes, file_sha256, load_audio
+from .errors import AudioError, ParameterError
+
+__all__ = [
+    "FUNCTIONALS",
+    "FeatureConfig",
+    "augmented_features",
+    "extract_batch",
+    "extract_features",
+    "feature_names",
+    "preprocess",
+]
+
+FUNCTIONALS = ("mean", "std", "skew", "kurt", "min", "p10", "p25", "p50", "p75", "p90",
+               "max", "slope")
+_QUANTILES = np.array([0.0, 0.10, 0.25, 0.50, 0.75, 0.90, 1.0])
+_BAND_EDGES_HZ = (0, 250, 650, 1000, 2000, 4000, 8000)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Everything that determines the features; hashable, travels with every model.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Audio is resampled to this rate before anything else.
+    n_fft, win_length, hop_length : int
+        The one STFT (zero-padded FFT of ``win_length`` Hann frames).
+    n_mels, n_mfcc : int
+        Mel bands (log energies are features) and cepstral coefficients.
+    trim_top_db : float or None
+        Leading/trailing silence quieter than this below the peak is cut (preprocessing).
+    duration_s : float or None
+        Pad or cut every clip to this duration after trimming (preprocessing).
+    fmin_f0, fmax_f0 : float
+        Search range of the autocorrelation pitch track.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    win_length: int = 640
+    hop_length: int = 160
+    n_mels: int = 40
+    n_mfcc: int = 20
+    trim_top_db: float | None = 40.0
+    duration_s: float | None = None
+    fmin_f0: float = 60.0
+    fmax_f0: float = 500.0
+
+    def __post_init__(self) -> None:
+        if self.sample_rate < 8000:
+            raise ParameterError(f"sample_rate must be >= 8000, got {self.sample_rate}")
+        if not 0 < self.win_length <= self.n_fft or self.hop_length <= 0:
+            raise ParameterError("need 0 < win_length <= n_fft and hop_length > 0")
+        if not 0 < self.n_mfcc <= self.n_mels:
+            raise ParameterError("need 0 < n_mfcc <= n_mels")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ParameterError(f"duration_s must be > 0 or None, got {self.duration_s}")
+        if self.sample_rate / self.fmax_f0 < 2 or 2 * self.sample_rate / self.fmin_f0 > \
+                self.n_fft:
+            raise ParameterError("pitch range needs n_fft >= 2 * sample_rate / fmin_f0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FeatureConfig:
+        return cls(**values)
+
+    @property
+    def hash(self) -> str:
+        """Short stable hash (also keys the feature cache)."""
+        blob = json.dumps({"v": _FEATURE_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+_FEATURE_VERSION = 1  # bump when the extraction code changes its output
+
+
+# --------------------------------------------------------------------------- names
+def _lld_groups(config: FeatureConfig) -> dict[str, list[str]]:
+    bands = [f"band{lo}_{hi}" for lo, hi in zip(_BAND_EDGES_HZ[:-1], _BAND_EDGES_HZ[1:],
+                                                  strict=True)]
+    return {
+        "mfcc": [f"mfcc{i}" for i in range(config.n_mfcc)],
+        "mel": [f"mel{i}" for i in range(config.n_mels)],
+        "chroma": [f"chroma{i}" for i in range(12)],
+        "contrast": [f"contrast{i}" for i in range(7)],
+        "spectral": ["centroid", "bandwidth", "rolloff", "flatness", "flux", "entropy",
+                     "slope", "skewness", "kurtosis", "alpha_ratio", "hammarberg", *bands],
+        "energy": ["rms_db", "zcr"],
+        "voicing": ["voicing", "hnr"],
+        "pitch": ["f0"],
+    }
+
+
+_UTTERANCE = ("duration", "voiced_ratio", "jitter", "shimmer")
+
+
+@functools.lru_cache(maxsize=8)
+def _name_table(config: FeatureConfig) -> tuple[tuple[str, ...], dict]:
+    """All names, and for each (group, delta) the row index of every named feature."""
+    names: list[str] = []
+    where: dict[str, tuple[str, bool, int, int]] = {}
+    for group, llds in _lld_groups(config).items():
+        for delta in (False, True):
+            for row, lld in enumerate(llds):
+                for k, func in enumerate(FUNCTIONALS):
+                    name = f"{lld}{'_d' if delta else ''}_{func}"
+                    where[name] = (group, delta, row, k)
+                    names.append(name)
+    for k, name in enumerate(_UTTERANCE):
+        where[name] = ("utterance", False, k, 0)
+        names.append(name)
+    return tuple(names), where
+
+
+def feature_names(*, config: FeatureConfig) -> list[str]:
+    """Names of the features, in the column order of :func:`extract_features`."""
+    return list(_name_table(config)[0])
+
+
+# --------------------------------------------------------------------------- filters
+@functools.lru_cache(maxsize=8)
+def _filters(config: FeatureConfig) -> dict[str, np.ndarray]:
+    sr, n_fft = config.sample_rate, config.n_fft
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr).astype(np.float32)
+    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=config.n_mels).astype(np.float32)
+    chroma = librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=0.0).astype(np.float32)
+    dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)
+    dct = dct[: config.n_mfcc].astype(np.float32)
+    band_idx = np.searchsorted(freqs, np.asarray(_BAND_EDGES_HZ, dtype=np.float32))
+    band_idx[-1] = freqs.size
+    f64 = freqs.astype(np.float64)
+    freq_powers = np.stack([f64, f64**2, f64**3, f64**4])
+    fc = f64 - f64.mean()
+    # slope of the dB spectrum (20 log10 S = 10 log10 P) against frequency, per kHz
+    slope_row = (fc / float(fc @ fc) * 10.0 / np.log(10.0) * 1000.0).astype(np.float32)
+    split_bins = np.searchsorted(freqs, [1000.0, 2000.0, 5000.0])
+    octaves = 200.0 * 2.0 ** np.arange(7)
+    edges = [0, *np.searchsorted(freqs, octaves[octaves < sr / 2]), freqs.size]
+    contrast_bands = [(a, max(b, a + 1)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    contrast_bands = (contrast_bands + [contrast_bands[-1]] * 7)[:7]
+    win = np.zeros(n_fft, dtype=np.float64)
+    start = (n_fft - config.win_length) // 2
+    win[start:start + config.win_length] = np.hanning(config.win_length + 1)[:-1]
+    win_acf = np.fft.irfft(np.abs(np.fft.rfft(win)) ** 2)
+    lag_min = int(np.floor(sr / config.fmax_f0))
+    lag_max = int(np.ceil(sr / config.fmin_f0))
+    return {"freqs": freqs, "mel": mel, "chroma": chroma, "dct": dct,
+            "band_idx": band_idx, "freq_powers": freq_powers, "slope_row": slope_row,
+            "split_bins": split_bins, "contrast_bands": contrast_bands, "win_acf": (win_acf / win_acf[0]).astype(np.float32),
+            "lags": np.array([lag_min, lag_max])}
+
+
+# --------------------------------------------------------------------------- LLDs
+def _delta(x: np.ndarray) -> np.ndarray:
+    """Regression delta over +-2 frames with edge padding."""
+    if x.shape[1] < 2:
+        return np.zeros_like(x)
+    p = np.pad(x, ((0, 0), (2, 2)), mode="edge")
+    return (p[:, 3:-1] - p[:, 1:-3] + 2.0 * (p[:, 4:] - p[:, :-4])) / 10.0
+
+
+def _functionals(x: np.ndarray, frame_rate: float) -> np.ndarray:
+    """Functionals of each row of ``x`` [shape=(k, T)] -> [shape=(k, len(FUNCTIONALS))].
+
+    Every statistic is computed row by row (no BLAS), so a row's values do not depend
+    on which other rows are summarised with it.
+    """
+    k, t = x.shape
+    if t == 0:
+        return np.zeros((k, len(FUNCTIONALS)), dtype=np.float64)
+    x = x.astype(np.float64, copy=False)
+    mean = x.mean(axis=1)
+    centred = x - mean[:, None]
+    sq = centred * centred
+    var = sq.mean(axis=1)
+    std = np.sqrt(var)
+    ok = var > 1e-12
+    safe = np.where(ok, var, 1.0)
+    skew = np.where(ok, (sq * centred).mean(axis=1) / safe**1.5, 0.0)
+    kurt = np.where(ok, (sq * sq).mean(axis=1) / safe**2 - 3.0, 0.0)
+    ordered = np.sort(x, axis=1)
+    pos = _QUANTILES * (t - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, t - 1)
+    frac = pos - lo
+    q = ordered[:, lo] * (1.0 - frac) + ordered[:, hi] * frac
+    tc = np.arange(t, dtype=np.float64) - (t - 1) / 2.0
+    denom = float(np.sum(tc**2)) or 1.0
+    slope = (centred * tc).sum(axis=1) / denom * frame_rate
+    return np.column_stack([mean, std, skew, kurt, q, slope])
+
+
+class _Analysis:
+    """Lazily computed LLD groups of one clip (each at most once)."""
+
+    def __init__(self, S: np.ndarray, y: np.ndarray, config: FeatureConfig) -> None:
+        self.S, self.y, self.config = S, y, config
+        self.f = _filters(config)
+        self._cache: dict[str, object] = {}
+
+    def get(self, key: str):
+        if key not in self._cache:
+            self._cache[key] = getattr(self, f"_{key}")()
+        return self._cache[key]
+
+    def _power(self):
+        return self.S**2
+
+    def _logmel(self):
+        return np.log(self.f["mel"] @ self.get("power") + 1e-10)
+
+    def _mfcc(self):
+        return self.f["dct"] @ self.get("logmel")
+
+    def _mel(self):
+        return self.get("logmel")
+
+    def _chroma(self):
+        c = self.f["chroma"] @ self.get("power")
+        return c / np.maximum(c.max(axis=0, keepdims=True), 1e-10)
+
+    def _contrast(self):
+        """Spectral contrast in 6 octave bands from 200 Hz plus the rest (as librosa)."""
+        S = self.S
+        rows = []
+        for lo, hi in self.f["contrast_bands"]:
+            band = np.sort(S[lo:hi], axis=0)
+            n = max(1, round(0.02 * (hi - lo)))
+            valley = band[:n].mean(axis=0)
+            peak = band[-n:].mean(axis=0)
+            rows.append(np.log10(peak + 1e-10) - np.log10(valley + 1e-10))
+        return np.vstack(rows)
+
+    def _spectral(self):
+        S, P, freqs = self.S, self.get("power"), self.f["freqs"]
+        eps = 1e-10
+        log_p = np.log(P + eps)
+        p_sum = P.sum(axis=0) + eps
+        dist = (S / (S.sum(axis=0) + eps)).astype(np.float64)
+        m1, m2, m3, m4 = self.f["freq_powers"] @ dist
+        var = np.maximum(m2 - m1**2, 0.0)
+        centroid = m1
+        bandwidth = np.sqrt(var)
+        skewness = (m3 - 3 * m1 * m2 + 2 * m1**3) / (var**1.5 + eps)
+        kurtosis = (m4 - 4 * m1 * m3 + 6 * m1**2 * m2 - 3 * m1**4) / (var**2 + eps)
+        cum = np.cumsum(P, axis=0)
+        rolloff = freqs[np.argmax(cum >= 0.85 * cum[-1:], axis=0)]
+        mean_log_p = log_p.mean(axis=0)
+        flatness = np.exp(mean_log_p) / (p_sum / P.shape[0])
+        entropy = (np.log(p_sum) - (P * log_p).sum(axis=0) / p_sum) / np.log(P.shape[0])
+        diff = np.diff(dist, axis=1, prepend=dist[:, :1])
+        flux = np.sqrt(np.sum(diff**2, axis=0))
+        slope = self.f["slope_row"] @ log_p
+        idx = self.f["band_idx"]
+        band_db = 10 * np.log10(np.add.reduceat(P, idx[:-1], axis=0) + eps)
+        i1k, i2k, i5k = self.f["split_bins"]
+        alpha = 10 * np.log10((P[1:i1k].sum(axis=0) + eps) / (P[i1k:i5k].sum(axis=0) + eps))
+        hammarberg = 10 * np.log10((P[:i2k].max(axis=0) + eps) / (P[i2k:i5k].max(axis=0) + eps))
+        return np.vstack([centroid, bandwidth, rolloff, flatness, flux, entropy, slope,
+                          skewness, kurtosis, alpha, hammarberg, band_db])
+
+    def _energy(self):
+        P, cfg = self.get("power"), self.config
+        rms_db = 10 * np.log10(P.sum(axis=0) / cfg.win_length + 1e-10)
+        n_frames = P.shape[1]
+        half = cfg.win_length // 2
+        padded = np.pad(self.y, half)
+        starts = np.arange(n_frames) * cfg.hop_length
+        starts = np.minimum(starts, max(padded.size - cfg.win_length, 0))
+        signs = np.signbit(padded)
+        changes = np.concatenate([[0], np.cumsum(signs[1:] != signs[:-1])])
+        end = np.minimum(starts + cfg.win_length - 1, padded.size - 1)
+        zcr = (changes[end] - changes[starts]) / float(cfg.win_length)
+        return np.vstack([rms_db, zcr]).astype(np.float32)
+
+    def _acf(self):
+        """Normalised autocorrelation peak (voicing) and its lag for every frame."""
+        P = self.get("power")
+        lag_min, lag_max = self.f["lags"]
+        acf = scipy.fft.irfft(P, n=self.config.n_fft, axis=0)[: lag_max + 2]
+        r0 = acf[0] + 1e-10
+        norm = acf / r0 / np.maximum(self.f["win_acf"][: lag_max + 2, None], 1e-3)
+        search = norm[lag_min:lag_max + 1]
+        best = np.argmax(search, axis=0)
+        peak = np.clip(search[best, np.arange(search.shape[1])], 0.0, 0.999)
+        lag = (best + lag_min).astype(np.float64)
+        # parabolic interpolation of the peak lag
+        i = best + lag_min
+        inner = (i > 0) & (i < norm.shape[0] - 1)
+        cols = np.arange(norm.shape[1])
+        a = norm[np.clip(i - 1, 0, None), cols]
+        b = norm[i, cols]
+        c = norm[np.clip(i + 1, None, norm.shape[0] - 1), cols]
+        den = a - 2 * b + c
+        shift = np.where(inner & (np.abs(den) > 1e-9), 0.5 * (a - c) / np.where(
+            np.abs(den) > 1e-9, den, 1.0), 0.0)
+        lag = lag + np.clip(shift, -0.5, 0.5)
+        energy_ok = 10 * np.log10(r0) > 10 * np.log10(r0.max()) - 35.0
+        voiced = (peak > 0.45) & energy_ok
+        return peak, lag, voiced
+
+    def _voicing(self):
+        peak, _, _ = self.get("acf")
+        hnr = 10 * np.log10(peak / (1 - peak) + 1e-6)
+        return np.vstack([peak, hnr]).astype(np.float32)
+
+    def _pitch(self):
+        _, lag, voiced = self.get("acf")
+        f0 = self.config.sample_rate / lag[voiced]
+        return (12 * np.log2(f0 / 27.5))[None, :].astype(np.float32)
+
+    def _utterance(self):
+        _, lag, voiced = self.get("acf")
+        n = voiced.size
+        duration = self.y.size / self.config.sample_rate
+        ratio = float(voiced.mean()) if n else 0.0
+        both = voiced[1:] & voiced[:-1]
+        if both.sum() >= 2:
+            period = lag / self.config.sample_rate
+            jitter = float(np.mean(np.abs(np.diff(period))[both]) / np.mean(period[voiced]))
+            rms_db = self.get("energy")[0]
+            shimmer = float(np.mean(np.abs(np.diff(rms_db))[both]))
+        else:
+            jitter = shimmer = 0.0
+        return np.array([duration, ratio, jitter, shimmer], dtype=np.float64)
+
+
+def preprocess(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """Silence trim and optional fixed duration: the preprocessing of training AND inference.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)] at ``config.sample_rate``
+    """
+    if config.trim_top_db is not None:
+        y = _trim_silence(y, top_db=config.trim_top_db, hop_length=config.hop_length)
+    if config.duration_s is not None:
+        y = pad_trim(y, length=round(config.duration_s * config.sample_rate))
+    return y
+
+
+def _stft(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    return spectrogram(y, n_fft=config.n_fft, win_length=config.win_length,
+                       hop_length=config.hop_length)
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(config: FeatureConfig, select: tuple[str, ...] | None):
+    """Blocks (group, delta, rows) to compute and where each wanted value sits in them."""
+    names, where = _name_table(config)
+    wanted = names if select is None else select
+    unknown = [n for n in wanted if n not in where]
+    if unknown:
+        raise ParameterError(f"unknown feature name(s): {unknown[:5]}")
+    rows: dict[tuple[str, bool], set[int]] = {}
+    for name in wanted:
+        group, delta, row, _ = where[name]
+        rows.setdefault((group, delta), set()).add(row)
+    blocks, offsets, start = [], {}, 0
+    for (group, delta), members in rows.items():
+        order = sorted(members)
+        width = 1 if group == "utterance" else len(FUNCTIONALS)
+        blocks.append((group, delta, tuple(order)))
+        for i, row in enumerate(order):
+            offsets[(group, delta, row)] = start + i * width
+        start += len(order) * width
+    gather = np.array([offsets[where[n][:3]] + where[n][3] for n in wanted])
+    return tuple(blocks), gather
+
+
+def _summarise(analysis: _Analysis, config: FeatureConfig,
+               select: Sequence[str] | None) -> np.ndarray:
+    blocks, gather = _plan(config, None if select is None else tuple(select))
+    frame_rate = config.sample_rate / config.hop_length
+    # Blocks that share the frame count are summarised in one call; values are row-wise.
+    stacks: dict[int, list[np.ndarray]] = {}
+    spans = []
+    for group, delta, rows in blocks:
+        if group == "utterance":
+            spans.append(("utt", analysis.get("utterance")[list(rows)]))
+            continue
+        lld = analysis.get(group)
+        sub = _delta(lld)[list(rows)] if delta else lld[list(rows)]
+        members = stacks.setdefault(sub.shape[1], [])
+        spans.append((sub.shape[1], len(members), sub.shape[0]))
+        members.append(sub)
+    tables = {}
+    for t, members in stacks.items():
+        table = _functionals(np.vstack(members), frame_rate)
+        offsets = np.cumsum([0] + [m.shape[0] for m in members])
+        tables[t] = [table[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    parts = [span[1] if span[0] == "utt" else tables[span[0]][span[1]].ravel()
+             for span in spans]
+    out = np.concatenate(parts)[gather]
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """BLAS on one thread: matrix products then round identically in every process."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+def extract_features(y: np.ndarray, *, config: FeatureConfig,
+                     select: Sequence[str] | None = None) -> np.ndarray:
+    """Features of one waveform (already at ``config.sample_rate``), inference path.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    config : FeatureConfig
+    select : sequence of str, optional
+        Only these features (names from :func:`feature_names`), in this order; only the
+        descriptors they need are computed.
+
+    Returns
+    -------
+    x : np.ndarray [shape=(n_features,), dtype=float64]
+    """
+    y = preprocess(y, config=config)
+    with _one_blas_thread():
+        return _summarise(_Analysis(_stft(y, config), y, config), config, select)
+
+
+def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: AugmentConfig,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Features of one augmented copy: preprocess, random shift, STFT, masks, features.
+
+    Training only. The masks act on the spectrogram every descriptor reads, so the
+    augmentation reaches the features.
+
+    Returns
+    -------
+    x : np.ndarray [shape=(n_features,), dtype=float64]
+    """
+    y = preprocess(y, config=config)
+    y = random_shift(y, rng=rng, max_shift=round(augment.max_shift_s * config.sample_rate))
+    S = _stft(y, config)
+    hz_per_bin = config.sample_rate / config.n_fft
+    S = mask_spectrogram(
+        S, rng=rng, n_freq_masks=augment.n_freq_masks,
+        max_freq_width=round(augment.max_freq_width_hz / hz_per_bin),
+        n_time_masks=augment.n_time_masks,
+        max_time_width=round(augment.max_time_width_s * config.sample_rate
+                             / config.hop_length),
+        value=augment.mask_value)
+    with _one_blas_thread():
+        return _summarise(_Analysis(S, y, config), config, None)
+
+
+# --------------------------------------------------------------------------- batch + cache
+def _cache_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / key[:2] / f"{key}.npy"
+
+
+def _save_npy(path: Path, x: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, x)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _augment_rng(sha: str, seed: int, copy: int) -> np.random.Generator:
+    return np.random.default_rng([seed, copy, int(sha[:15], 16)])
+
+
+def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConfig | None,
+         seed: int, copy: int, cache_dir: Path | None):
+    try:
+        key = None
+        if cache_dir is not None:
+            sha = sha or file_sha256(path)
+            parts = [sha, config.hash]
+            if augment is not None:
+                parts += [augment.hash, str(seed), str(copy)]
+            key = hashlib.sha256("|".join(parts).encode()).hexdigest()
+            cached = _cache_path(cache_dir, key)
+            if cached.is_file():
+                return np.load(cached), None, False
+        y = load_audio(path, sr=config.sample_rate)
+        if augment is None:
+            x = extract_features(y, config=config)
+        else:
+            x = augmented_features(y, config=config, augment=augment,
+                                   rng=_augment_rng(sha or "0", seed, copy))
+        if key is not None:
+            _save_npy(_cache_path(cache_dir, key), x)
+        return x, None, True
+    except AudioError as exc:
+        return None, (exc.source, exc.problem), False
+
+
+def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
+                  sha256: Sequence[str] | None = None, cache_dir: str | os.PathLike | None
+                  = None, augment: AugmentConfig | None = None, copy: int = 0,
+                  seed: int = 0, n_jobs: int = 1, progress: bool = False
+                  ) -> tuple[np.ndarray, list[tuple[str, str]], int]:
+    """Features of many files, in parallel, through an on-disk cache.
+
+    The cache key is (file sha256, feature-config hash[, augmentation hash, seed, copy]),
+    so a second run extracts nothing and a changed config misses.
+
+    Returns
+    -------
+    X : np.ndarray [shape=(n_files, n_features)]
+        Rows of files that failed are NaN.
+    errors : list of (path, problem)
+    n_extracted : int
+        How many files were computed rather than read from the cache.
+    """
+    paths = [str(p) for p in paths]
+    shas = list(sha256) if sha256 is not None else [None] * len(paths)
+    if len(shas) != len(paths):
+        raise ParameterError("sha256 must have one entry per path")
+    if augment is not None and sha256 is None:
+        raise ParameterError("augmented extraction needs sha256 to seed each clip")
+    cache = Path(cache_dir) if cache_dir is not None else None
+    jobs = (joblib.delayed(_one)(p, s, config, augment, seed, copy, cache)
+            for p, s in zip(paths, shas, strict=True))
+    if progress:
+        from tqdm import tqdm
+
+        jobs = tqdm(jobs, total=len(paths), desc="features", unit="clip")
+    results = joblib.Parallel(n_jobs=n_jobs, batch_size=16)(jobs)
+    n_features = len(feature_names(config=config))
+    X = np.full((len(paths), n_features), np.nan)
+    errors = []
+    n_extracted = 0
+    for i, (x, err, computed) in enumerate(results):
+        if err is not None:
+            errors.append(err)
+        else:
+            X[i] = x
+            n_extracted += computed
+    return X, errors, n_extracted
