@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import itertools
 import json
 import os
 from collections.abc import Sequence
@@ -107,8 +108,7 @@ _FEATURE_VERSION = 1  # bump when the extraction code changes its output
 
 # --------------------------------------------------------------------------- names
 def _lld_groups(config: FeatureConfig) -> dict[str, list[str]]:
-    bands = [f"band{lo}_{hi}" for lo, hi in zip(_BAND_EDGES_HZ[:-1], _BAND_EDGES_HZ[1:],
-                                                  strict=True)]
+    bands = [f"band{lo}_{hi}" for lo, hi in itertools.pairwise(_BAND_EDGES_HZ)]
     return {
         "mfcc": [f"mfcc{i}" for i in range(config.n_mfcc)],
         "mel": [f"mel{i}" for i in range(config.n_mels)],
@@ -167,7 +167,7 @@ def _filters(config: FeatureConfig) -> dict[str, np.ndarray]:
     split_bins = np.searchsorted(freqs, [1000.0, 2000.0, 5000.0])
     octaves = 200.0 * 2.0 ** np.arange(7)
     edges = [0, *np.searchsorted(freqs, octaves[octaves < sr / 2]), freqs.size]
-    contrast_bands = [(a, max(b, a + 1)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    contrast_bands = [(a, max(b, a + 1)) for a, b in itertools.pairwise(edges)]
     contrast_bands = (contrast_bands + [contrast_bands[-1]] * 7)[:7]
     win = np.zeros(n_fft, dtype=np.float64)
     start = (n_fft - config.win_length) // 2
@@ -177,7 +177,8 @@ def _filters(config: FeatureConfig) -> dict[str, np.ndarray]:
     lag_max = int(np.ceil(sr / config.fmin_f0))
     return {"freqs": freqs, "mel": mel, "chroma": chroma, "dct": dct,
             "band_idx": band_idx, "freq_powers": freq_powers, "slope_row": slope_row,
-            "split_bins": split_bins, "contrast_bands": contrast_bands, "win_acf": (win_acf / win_acf[0]).astype(np.float32),
+            "split_bins": split_bins, "contrast_bands": contrast_bands,
+            "win_acf": (win_acf / win_acf[0]).astype(np.float32),
             "lags": np.array([lag_min, lag_max])}
 
 
@@ -419,7 +420,7 @@ def _summarise(analysis: _Analysis, config: FeatureConfig,
     for t, members in stacks.items():
         table = _functionals(np.vstack(members), frame_rate)
         offsets = np.cumsum([0] + [m.shape[0] for m in members])
-        tables[t] = [table[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+        tables[t] = [table[a:b] for a, b in itertools.pairwise(offsets)]
     parts = [span[1] if span[0] == "utt" else tables[span[0]][span[1]].ravel()
              for span in spans]
     out = np.concatenate(parts)[gather]

@@ -1,0 +1,88 @@
+"""Shared fixtures: the real corpora (small subsets) and generated audio files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from ser_classic import data
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SER_CLASSIC_DATA", ROOT.parent / "shared" / "data"))
+RAVDESS = DATA / "ravdess"
+TESS = DATA / "tess"
+# Features are keyed by (file sha256, config hash): sharing the project's cache is safe.
+FEATURE_CACHE = Path(os.environ.get("SER_CLASSIC_CACHE", ROOT / ".cache" / "features"))
+
+
+def pytest_sessionstart(session):
+    if not RAVDESS.is_dir() or not TESS.is_dir():
+        raise pytest.UsageError(f"the real corpora are needed at {DATA} (see data/README.md)")
+
+
+@pytest.fixture(scope="session")
+def ravdess_manifest() -> pd.DataFrame:
+    return data.build_manifest(data.scan_ravdess(RAVDESS))
+
+
+@pytest.fixture(scope="session")
+def tess_manifest() -> pd.DataFrame:
+    return data.build_manifest(data.scan_tess(TESS))
+
+
+@pytest.fixture(scope="session")
+def small_manifest(ravdess_manifest) -> pd.DataFrame:
+    """Four actors (two male, two female): 240 clips."""
+    keep = ["ravdess_01", "ravdess_02", "ravdess_03", "ravdess_04"]
+    return ravdess_manifest[ravdess_manifest["speaker"].isin(keep)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def feature_cache() -> Path:
+    return FEATURE_CACHE
+
+
+def speechlike(sr: int, seconds: float, *, f0: float = 180.0, seed: int = 0) -> np.ndarray:
+    """A voiced, vibrato, harmonic signal with a little noise, in [-0.5, 0.5]."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * seconds)) / sr
+    f = f0 * (1 + 0.05 * np.sin(2 * np.pi * 5 * t))
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    y = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = np.clip(np.sin(np.pi * t / seconds), 0, None)
+    y = y * envelope + 0.01 * rng.standard_normal(t.size)
+    return (0.5 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+@pytest.fixture
+def audio_fixtures(tmp_path) -> dict[str, Path]:
+    """Generated files: good ones at several rates/formats and broken ones."""
+    out = {}
+
+    def write(name, y, sr, **kw):
+        path = tmp_path / name
+        sf.write(path, y, sr, **kw)
+        out[name] = path
+
+    write("03-01-05-02-01-01-07.wav", speechlike(48000, 1.5), 48000)
+    write("03-01-03-01-02-02-08.wav", speechlike(44100, 1.2, f0=220), 44100)
+    write("stereo.wav", np.stack([speechlike(22050, 1.0), speechlike(22050, 1.0, seed=1)],
+                                 axis=1), 22050)
+    write("eight_bit.wav", speechlike(16000, 1.0), 16000, subtype="PCM_U8")
+    write("silent.wav", np.zeros(16000, dtype=np.float32), 16000)
+    write("ten_ms.wav", speechlike(16000, 0.01), 16000)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    out["empty.wav"] = tmp_path / "empty.wav"
+    (tmp_path / "notes.wav").write_text("this is not audio\n" * 20)
+    out["notes.wav"] = tmp_path / "notes.wav"
+    good = (tmp_path / "03-01-05-02-01-01-07.wav").read_bytes()
+    (tmp_path / "corrupt.wav").write_bytes(good[:44] + bytes(range(256)) * 3)
+    out["corrupt.wav"] = tmp_path / "corrupt.wav"
+    (tmp_path / "truncated_header.flac").write_bytes(b"fLaC\x00\x00")
+    out["truncated_header.flac"] = tmp_path / "truncated_header.flac"
+    return out

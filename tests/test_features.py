@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from ser_classic import data
+from ser_classic.augment import AugmentConfig
+from ser_classic.errors import ParameterError
+from ser_classic.features import (
+    FeatureConfig,
+    augmented_features,
+    extract_batch,
+    extract_features,
+    feature_names,
+)
+
+from .conftest import speechlike
+
+CONFIG = FeatureConfig()
+
+
+@pytest.fixture(scope="module")
+def clips(small_manifest):
+    return small_manifest.iloc[::20].reset_index(drop=True)  # 12 clips, 4 actors
+
+
+def test_names_match_vector_and_are_finite(clips):
+    names = feature_names(config=CONFIG)
+    assert len(names) == len(set(names)) > 2000
+    x = extract_features(data.load_audio(clips.loc[0, "path"]), config=CONFIG)
+    assert x.shape == (len(names),) and np.all(np.isfinite(x))
+    assert {"mfcc0_mean", "f0_p50", "voicing_mean", "centroid_d_std", "jitter"} <= set(names)
+
+
+def test_training_path_equals_inference_path(clips, feature_cache):
+    """Cached, parallel batch extraction gives exactly the single-clip inference values."""
+    X, errors, _ = extract_batch(clips["path"], sha256=clips["sha256"], config=CONFIG,
+                                 cache_dir=feature_cache, n_jobs=2)
+    assert errors == []
+    for i in (0, 5, 11):
+        x = extract_features(data.load_audio(clips.loc[i, "path"]), config=CONFIG)
+        np.testing.assert_array_equal(X[i], x)
+
+
+def test_pruned_extractor_gives_exact_values(clips):
+    names = feature_names(config=CONFIG)
+    y = data.load_audio(clips.loc[3, "path"])
+    full = extract_features(y, config=CONFIG)
+    rng = np.random.default_rng(0)
+    for size in (1, 7, 40):
+        pick = [names[i] for i in rng.choice(len(names), size=size, replace=False)]
+        sub = extract_features(y, config=CONFIG, select=pick)
+        np.testing.assert_array_equal(sub, full[[names.index(n) for n in pick]])
+    with pytest.raises(ParameterError, match="unknown feature name"):
+        extract_features(y, config=CONFIG, select=["nope_mean"])
+
+
+def test_cache_hit_miss_and_invalidation(tmp_path, clips):
+    cache = tmp_path / "cache"
+    paths, shas = clips["path"][:4], clips["sha256"][:4]
+    X1, _, n1 = extract_batch(paths, sha256=shas, config=CONFIG, cache_dir=cache)
+    X2, _, n2 = extract_batch(paths, sha256=shas, config=CONFIG, cache_dir=cache)
+    assert (n1, n2) == (4, 0)
+    np.testing.assert_array_equal(X1, X2)
+    # adding files extracts only those
+    _, _, n3 = extract_batch(clips["path"][:6], sha256=clips["sha256"][:6], config=CONFIG,
+                             cache_dir=cache)
+    assert n3 == 2
+    # a changed config misses
+    other = FeatureConfig(n_mfcc=13)
+    assert other.hash != CONFIG.hash
+    X4, _, n4 = extract_batch(paths, sha256=shas, config=other, cache_dir=cache)
+    assert n4 == 4 and X4.shape[1] == len(feature_names(config=other)) < X1.shape[1]
+    # a file's content, not its name, keys the cache
+    renamed = tmp_path / "renamed.flac"
+    shutil.copy(paths.iloc[0], renamed)
+    X5, _, n5 = extract_batch([renamed], config=CONFIG, cache_dir=cache)
+    assert n5 == 0
+    np.testing.assert_array_equal(X5[0], X1[0])
+    assert not list(cache.rglob("*.tmp"))
+
+
+def test_batch_keeps_good_rows_when_a_file_fails(tmp_path, clips, audio_fixtures):
+    paths = [clips.loc[0, "path"], str(audio_fixtures["notes.wav"]), clips.loc[1, "path"]]
+    X, errors, n = extract_batch(paths, config=CONFIG, n_jobs=2)
+    assert n == 2 and np.isnan(X[1]).all() and np.isfinite(X[[0, 2]]).all()
+    assert errors[0][0] == str(audio_fixtures["notes.wav"])
+    assert "not a readable audio file" in errors[0][1]
+
+
+def test_augmentation_reaches_features_and_is_seeded(clips):
+    y = data.load_audio(clips.loc[2, "path"])
+    clean = extract_features(y, config=CONFIG)
+    aug = AugmentConfig(n_freq_masks=2, max_freq_width_hz=800)
+    a = augmented_features(y, config=CONFIG, augment=aug, rng=np.random.default_rng(1))
+    b = augmented_features(y, config=CONFIG, augment=aug, rng=np.random.default_rng(1))
+    c = augmented_features(y, config=CONFIG, augment=aug, rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c) and not np.array_equal(a, clean)
+    names = feature_names(config=CONFIG)
+    mel = [names.index(f"mel{i}_min") for i in range(CONFIG.n_mels)]
+    # a frequency or time mask flattens the minimum of some mel bands
+    assert np.sum(a[mel] != clean[mel]) > 0
+
+
+def test_augmented_batch_is_cached_per_copy(tmp_path, clips):
+    aug = AugmentConfig()
+    kw = dict(sha256=clips["sha256"][:3], config=CONFIG, cache_dir=tmp_path, augment=aug)
+    A0, _, n0 = extract_batch(clips["path"][:3], copy=0, **kw)
+    A0b, _, n0b = extract_batch(clips["path"][:3], copy=0, **kw)
+    A1, _, n1 = extract_batch(clips["path"][:3], copy=1, **kw)
+    assert (n0, n0b, n1) == (3, 0, 3)
+    np.testing.assert_array_equal(A0, A0b)
+    assert not np.array_equal(A0, A1)
+
+
+def test_fixed_duration_and_config_round_trip():
+    cfg = FeatureConfig(duration_s=2.0)
+    assert FeatureConfig.from_dict(cfg.to_dict()) == cfg and hash(cfg) == hash(
+        FeatureConfig(duration_s=2.0))
+    short = extract_features(speechlike(16000, 0.8), config=cfg)
+    names = feature_names(config=cfg)
+    assert short[names.index("duration")] == pytest.approx(2.0)
+    with pytest.raises(ParameterError):
+        FeatureConfig(n_mfcc=50)
+    with pytest.raises(AttributeError):
+        cfg.n_mels = 10  # frozen
+
+
+def test_pitch_tracks_a_known_f0():
+    cfg = FeatureConfig(trim_top_db=None)
+    names = feature_names(config=cfg)
+    for f0 in (110.0, 220.0):
+        x = extract_features(speechlike(16000, 1.0, f0=f0), config=cfg)
+        semitones = x[names.index("f0_p50")]
+        assert 27.5 * 2 ** (semitones / 12) == pytest.approx(f0, rel=0.03)
+        assert x[names.index("voiced_ratio")] > 0.6
