@@ -1,4 +1,23 @@
 """Speaker-independent speech emotion recognition with classical features."""
 
+from .augment import AugmentConfig
+from .data import EMOTIONS, build_manifest, load_audio, load_manifest, scan_corpus
+from .errors import AudioError, ParameterError
+from .features import FeatureConfig, extract_batch, extract_features, feature_names
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = [
+    "EMOTIONS",
+    "AudioError",
+    "AugmentConfig",
+    "FeatureConfig",
+    "ParameterError",
+    "__version__",
+    "build_manifest",
+    "extract_batch",
+    "extract_features",
+    "feature_names",
+    "load_audio",
+    "load_manifest",
+    "scan_corpus",
+]
