@@ -17,7 +17,15 @@ __all__ = [
     "extract_batch",
     "extract_features",
     "feature_names",
+    "load",
     "load_audio",
     "load_manifest",
     "scan_corpus",
 ]
+
+
+def load(path, *, backend: str = "sklearn", **kwargs):
+    """A trained model directory as an ``EmotionRecognizer`` (see ``recognizer.load``)."""
+    from .recognizer import load as _load
+
+    return _load(path, backend=backend, **kwargs)

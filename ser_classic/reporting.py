@@ -14,7 +14,9 @@ import pandas as pd
 
 from .data import EMOTIONS, atomic_write_bytes
 
-__all__ = ["data_stats_report", "duration_table", "save_figure", "write_text"]
+__all__ = ["HUMAN_RECALL", "cv_report", "data_stats_report", "duration_table",
+           "plot_confusion", "plot_fold_boxes", "plot_model_comparison",
+           "plot_recall_vs_human", "save_figure", "write_text"]
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -92,4 +94,213 @@ def data_stats_report(manifest: pd.DataFrame, *, out_dir: str | os.PathLike,
     tables += ["Figures: `dataset_stats.png` (the seed's two figures for each corpus), "
                + ", ".join(f"`duration_table_{c}.png`" for c in corpora) + ".\n"]
     written.append(write_text(out / "stats.md", "\n".join(tables)))
+    return written
+
+
+# --------------------------------------------------------------------------- cross-validation
+# Human listeners' per-emotion recognition rates (%), audio-only speech, 7 response options
+# (neutral and calm merged): Livingstone & Russo 2018, PLoS ONE 13(5) e0196391, table S1
+# (see ../shared/reference/published-results.md).
+HUMAN_RECALL = {"neutral": 81.7, "calm": 81.7, "happy": 36.6, "sad": 47.9, "angry": 74.6,
+                "fearful": 66.2, "disgust": 51.9, "surprised": 67.9}
+HUMAN_MEAN = 62.4
+
+
+def plot_confusion(confusion, *, classes, title: str, path) -> Path:
+    """Row-normalised confusion matrix (rows: true class) as a PNG."""
+    import numpy as np
+
+    cm = np.asarray(confusion, dtype=float)
+    cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.4))
+    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return save_figure(fig, path)
+
+
+def plot_recall_vs_human(recalls: dict, *, classes, title: str, path) -> Path:
+    """Per-class recall of one or more models next to the human listeners' rates.
+
+    ``recalls`` maps a label to ``{class: recall in 0..1}``.
+    """
+    import numpy as np
+
+    series = {**{k: [100 * v[c] for c in classes] for k, v in recalls.items()},
+              "human listeners": [HUMAN_RECALL[c] for c in classes]}
+    x = np.arange(len(classes))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for j, (label, vals) in enumerate(series.items()):
+        ax.bar(x + (j - (len(series) - 1) / 2) * width, vals, width, label=label,
+               color="0.6" if label == "human listeners" else None)
+    ax.set_xticks(x, classes)
+    ax.set(ylabel="recall, %", ylim=(0, 100), title=title)
+    ax.legend(fontsize=8, ncol=len(series))
+    return save_figure(fig, path)
+
+
+def plot_fold_boxes(fold_scores: dict, *, metric: str, title: str, path) -> Path:
+    """Box plot of per-fold scores; ``fold_scores`` maps a label to a list of scores."""
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(fold_scores)), 4))
+    labels = list(fold_scores)
+    ax.boxplot([fold_scores[k] for k in labels], showmeans=True)
+    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel=metric, title=title, ylim=(0, 1))
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, path)
+
+
+def plot_model_comparison(rows: list[dict], *, title: str, path,
+                          reference: dict | None = None) -> Path:
+    """UAR with 95 % CI per model; ``rows`` hold ``label``, ``uar``, ``uar_ci95``, ``group``.
+
+    ``reference`` maps a label to a horizontal line (e.g. published figures).
+    """
+    import numpy as np
+
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rows) + 2), 4.2))
+    x = np.arange(len(rows))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for g_idx, group in enumerate(groups):
+        idx = [i for i, r in enumerate(rows) if r["group"] == group]
+        uar = np.array([rows[i]["uar"] for i in idx])
+        lo = uar - np.array([rows[i]["uar_ci95"][0] for i in idx])
+        hi = np.array([rows[i]["uar_ci95"][1] for i in idx]) - uar
+        ax.errorbar(x[idx], uar, yerr=[lo, hi], fmt="o", capsize=3, label=group,
+                    color=colors[g_idx % len(colors)])
+    for label, value in (reference or {}).items():
+        ax.axhline(value, ls="--", lw=0.8, color="0.4")
+        ax.text(len(rows) - 0.5, value, label, fontsize=7, va="bottom", ha="right")
+    ax.set_xticks(x, [r["label"] for r in rows], rotation=40, ha="right", fontsize=8)
+    ax.set(ylabel="UAR (95 % CI over speakers)", title=title)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, path)
+
+
+def _fmt_ci(ci) -> str:
+    return f"{ci[0]:.3f}-{ci[1]:.3f}"
+
+
+def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
+    """``report.md`` and the plots of ``ser-classic evaluate`` from its ``summary.json``.
+
+    ``summary`` is the strict run (schema of issue 3) with the speaker-normalised run under
+    ``"speaker_normalized_run"`` and optional ``"feature_sets"`` / ``"augmentation"``.
+    """
+    import numpy as np
+
+    out = Path(out_dir)
+    written = []
+    runs = [("strict", summary)]
+    if summary.get("speaker_normalized_run"):
+        runs.append(("speaker-normalised", summary["speaker_normalized_run"]))
+    classes = summary["classes"]
+    lines = [f"# Speaker-independent evaluation ({summary['protocol']})", "",
+             f"Produced by `{command}`.", "",
+             f"{summary['n_clips']} clips, {summary['n_speakers']} speakers, "
+             f"{summary['n_folds']} outer folds (protocol `{summary['protocol']}`: "
+             + ("leave one speaker out" if summary["protocol"] == "loso" else
+                "folds of consecutive actors")
+             + f"); features `{summary['feature_config_hash']}`"
+             + f" ({summary.get('n_features', '?')} dims)"
+             + f"; hyper-parameters chosen by {summary.get('n_inner', '?')}-fold grouped "
+               "inner CV on the training speakers of each fold; 95 % CIs by bootstrap over "
+               "speakers. The strict protocol is the headline; the speaker-normalised one "
+               "standardises each speaker's features with that speaker's own clips "
+               "(unlabelled).", ""]
+    for label, run in runs:
+        lines += [f"## Protocol: {label}", "",
+                  "| model | accuracy | 95 % CI | UAR | 95 % CI | macro-F1 | "
+                  "fold UAR mean (sd) | time, s |", "|---|---|---|---|---|---|---|---|"]
+        ranked = sorted(run["models"].items(), key=lambda kv: -kv[1]["accuracy"])
+        for name, m in ranked:
+            fu = np.asarray(m["fold_uar"])
+            mark = " **(selected)**" if name == run["selected"] else ""
+            lines.append(f"| {name}{mark} | {m['accuracy']:.3f} | "
+                         f"{_fmt_ci(m['accuracy_ci95'])} | {m['uar']:.3f} | "
+                         f"{_fmt_ci(m['uar_ci95'])} | {m['macro_f1']:.3f} | "
+                         f"{fu.mean():.3f} ({fu.std():.3f}) | {m['seconds']:.0f} |")
+        lines.append("")
+        if run.get("comparison"):
+            lines += [f"Selection (highest accuracy): **{run['selected']}**. "
+                      + run["comparison"]["sentence"], ""]
+        sel = run["models"][run["selected"]]
+        lines += [f"Per-class recall of {run['selected']} vs human listeners "
+                  f"(audio-only, mean {HUMAN_MEAN} %, calm merged with neutral):", "",
+                  "| | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes),
+                  f"| {run['selected']} | " + " | ".join(
+                      f"{100 * sel['per_class_recall'][c]:.1f}" for c in classes) + " |",
+                  "| human | " + " | ".join(f"{HUMAN_RECALL[c]:.1f}" for c in classes)
+                  + " |", ""]
+        tag = "strict" if label == "strict" else "speaker_normalized"
+        written.append(plot_confusion(sel["confusion"], classes=classes,
+                                      title=f"{run['selected']}, {label}, "
+                                            f"{run['protocol']}",
+                                      path=out / f"confusion_{tag}.png"))
+        lines += [f"![confusion](confusion_{tag}.png)", ""]
+    recalls = {f"{run['selected']} ({label})": run["models"][run["selected"]]
+               ["per_class_recall"] for label, run in runs}
+    written.append(plot_recall_vs_human(recalls, classes=classes,
+                                        title="per-class recall vs human listeners",
+                                        path=out / "recall_vs_human.png"))
+    folds = {f"{n} ({'norm' if label != 'strict' else 'strict'})": m["fold_uar"]
+             for label, run in runs for n, m in run["models"].items()}
+    written.append(plot_fold_boxes(folds, metric="fold UAR", title="per-fold UAR",
+                                   path=out / "fold_uar_box.png"))
+    rows = [{"label": n, "uar": m["uar"], "uar_ci95": m["uar_ci95"], "group": label}
+            for label, run in runs for n, m in run["models"].items()]
+    for fs in summary.get("feature_sets", []):
+        if fs["feature_set"] == "librosa":  # already shown as the models above
+            continue
+        rows.append({"label": f"{fs['feature_set']}+{fs['model']}", "uar": fs["uar"],
+                     "uar_ci95": fs["uar_ci95"],
+                     "group": f"feature sets ({fs['protocol_label']})"})
+    written.append(plot_model_comparison(
+        rows, title="models and feature sets, UAR with 95 % CI", path=out /
+        "model_comparison.png",
+        reference={"ComParE+LR published 0.636": 0.636, "human 0.624": HUMAN_MEAN / 100}))
+    lines += ["## Figures", "", "![recall vs human](recall_vs_human.png)", "",
+              "![per-fold UAR](fold_uar_box.png)", "", "![comparison](model_comparison.png)",
+              ""]
+    if summary.get("feature_sets"):
+        lines += ["## Feature sets on the same folds", "",
+                  "Each feature set with each of its evaluated classifiers; the best per "
+                  "set and protocol is marked.", "",
+                  "| feature set | dims | protocol | model | accuracy | UAR | 95 % CI | "
+                  "macro-F1 |", "|---|---|---|---|---|---|---|---|"]
+        for fs in summary["feature_sets"]:
+            mark = " **(best)**" if fs.get("best") else ""
+            lines.append(f"| {fs['feature_set']} | {fs['n_features']} | "
+                         f"{fs['protocol_label']} | {fs['model']}{mark} | "
+                         f"{fs['accuracy']:.3f} | {fs['uar']:.3f} | "
+                         f"{_fmt_ci(fs['uar_ci95'])} | {fs['macro_f1']:.3f} |")
+        lines.append("")
+    if summary.get("augmentation"):
+        aug = summary["augmentation"]
+        lines += ["## Augmentation ablation (same folds)", "", aug.get("note", ""), "",
+                  "| variant | protocol | model | accuracy | UAR | 95 % CI |",
+                  "|---|---|---|---|---|---|"]
+        for r in aug["rows"]:
+            lines.append(f"| {r['variant']} | {r['protocol_label']} | {r['model']} | "
+                         f"{r['accuracy']:.3f} | {r['uar']:.3f} | {_fmt_ci(r['uar_ci95'])} |")
+        lines.append("")
+    elif (out.parent / "cv_augment" / "report.md").is_file():
+        lines += ["## Augmentation ablation", "",
+                  "Run separately (same outer folds for every variant): see "
+                  "[../cv_augment/report.md](../cv_augment/report.md).", ""]
+    if not summary.get("complete", True):
+        lines += ["**Partial results**: the run was still in progress when this report was "
+                  "written.", ""]
+    lines += ["Out-of-fold predictions with probabilities: `oof_<protocol>_<model>.csv` "
+              "(path, speaker, fold, true, predicted, p_*).", ""]
+    written.append(write_text(out / "report.md", "\n".join(lines)))
     return written

@@ -1,0 +1,165 @@
+"""Throughput of discriminator scoring on one core, end to end (features included).
+
+``EmotionRecognizer.score(waveforms, sr=16000, targets=...)`` on 3-second clips (the
+central 3 s of RAVDESS recordings, zero-padded when shorter), measured in the same run
+against its peers on the same clips:
+
+- ``batched sklearn``: batches of ``--batch`` clips, scikit-learn backend (the headline);
+- ``batched onnx``: the same batches through ONNX Runtime;
+- ``per-clip sklearn``: one ``score`` call per clip.
+
+Every variant runs in a child process pinned to one CPU (``sched_setaffinity``) with
+BLAS/OpenMP threads = 1, under two allocator conditions: glibc defaults and "tuned"
+(``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``/``MALLOC_TOP_PAD_`` = 256 MiB, so
+numpy temporaries are not mmap'ed and unmapped per call). The machine is shared, so clips/s
+are given from CPU time (user+sys of the single-threaded child = one dedicated core) and
+from wall-clock time. Writes ``discriminator.md`` / ``discriminator.json`` (default
+``reports/bench/``). Target: >= 200 clips/s.
+
+Usage::
+
+    .venv/bin/python experiments/bench_discriminator.py --model models/NAME
+    .venv/bin/python experiments/bench_discriminator.py --model models/NAME --clips 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TUNED = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+         "MALLOC_TOP_PAD_": str(256 << 20)}
+VARIANTS = ("batched sklearn", "batched onnx", "per-clip sklearn")
+TARGET = 200.0
+
+
+def _clips(data_dir: Path, n: int, seed: int):
+    import numpy as np
+
+    from ser_classic.data import EMOTIONS, load_audio, scan_ravdess
+
+    records = scan_ravdess(data_dir / "ravdess")
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(records), size=n, replace=len(records) < n)
+    length = 3 * 16000
+    waves = []
+    for i in pick:
+        y = load_audio(records[i]["path"], sr=16000)
+        start = max(0, (y.size - length) // 2)
+        waves.append(np.pad(y[start:start + length], (0, max(0, length - y.size))))
+    targets = [EMOTIONS[k] for k in rng.integers(0, len(EMOTIONS), n)]
+    return np.stack(waves).astype(np.float32), targets
+
+
+def _child(args) -> None:
+    """Measure one variant in this (pinned, single-threaded) process; print JSON."""
+    import ser_classic
+
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    os.sched_setaffinity(0, {cpu})
+    waves, targets = _clips(Path(args.data), args.clips, args.seed)
+    backend = "onnx" if "onnx" in args.child else "sklearn"
+    rec = ser_classic.load(args.model, backend=backend)
+    speaker = "batch" if rec.protocol == "speaker_norm" else None
+    batch = 1 if args.child.startswith("per-clip") else args.batch
+    if speaker and batch < 2:
+        batch = 2  # a running speaker estimate needs two clips
+
+    def run():
+        out = []
+        for i in range(0, len(waves), batch):
+            out.append(rec.score(waves[i:i + batch], sr=16000, targets=targets[i:i + batch],
+                                 speaker=speaker).penalty)
+        return out
+
+    run()  # warm-up
+    best_wall = best_cpu = float("inf")
+    for _ in range(args.repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        run()
+        best_wall = min(best_wall, time.perf_counter() - w0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    print(json.dumps({"variant": args.child, "clips": len(waves), "batch": batch,
+                      "cpu_clips_per_s": len(waves) / best_cpu,
+                      "wall_clips_per_s": len(waves) / best_wall,
+                      "model_id": rec.model_id, "protocol": rec.protocol}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="model directory")
+    parser.add_argument("--data", default=os.environ.get("SER_CLASSIC_DATA", "../shared/data"))
+    parser.add_argument("--clips", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N timed passes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="reports/bench")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return 0
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    results = []
+    for condition in ("default", "tuned"):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1"}
+        if condition == "tuned":
+            env.update(TUNED)
+        else:
+            for key in TUNED:
+                env.pop(key, None)
+        for variant in VARIANTS:
+            proc = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--child", variant],
+                                  env=env, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                return 1
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            row["malloc"] = condition
+            results.append(row)
+            print(f"{condition:8s} {variant:18s} {row['cpu_clips_per_s']:7.1f} clips/s (CPU) "
+                  f"{row['wall_clips_per_s']:7.1f} clips/s (wall)", flush=True)
+    lines = [f"# Discriminator scoring throughput ({results[0]['model_id']}, "
+             f"{results[0]['protocol']})", "", f"Produced by: `{command}`", "",
+             f"{args.clips} clips of 3 s at 16 kHz, one core (pinned, 1 BLAS thread), "
+             f"best of {args.repeat}; features included. Target >= {TARGET:.0f} clips/s. "
+             f"Host: {platform.machine()}, Python {platform.python_version()}, "
+             f"{os.cpu_count()} CPUs shared.", "",
+             "| malloc | variant | batch | clips/s (CPU time) | clips/s (wall) | "
+             "vs per-clip (CPU) |", "|---|---|---|---|---|---|"]
+    for row in results:
+        peer = next(r for r in results if r["malloc"] == row["malloc"]
+                    and r["variant"] == "per-clip sklearn")
+        lines.append(f"| {row['malloc']} | {row['variant']} | {row['batch']} | "
+                     f"{row['cpu_clips_per_s']:.1f} | {row['wall_clips_per_s']:.1f} | "
+                     f"{row['cpu_clips_per_s'] / peer['cpu_clips_per_s']:.2f}x |")
+    for cond in ("default", "tuned"):
+        sk = next(r for r in results if r["malloc"] == cond and r["variant"] ==
+                  "batched sklearn")
+        ox = next(r for r in results if r["malloc"] == cond and r["variant"] == "batched onnx")
+        lines.append("")
+        lines.append(f"- {cond} malloc: ONNX / sklearn throughput ratio (CPU) "
+                     f"{ox['cpu_clips_per_s'] / sk['cpu_clips_per_s']:.2f}; headline "
+                     f"batched sklearn {sk['cpu_clips_per_s']:.1f} clips/s: "
+                     f"{'meets' if sk['cpu_clips_per_s'] >= TARGET else 'misses'} the "
+                     f"{TARGET:.0f} clips/s target")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "discriminator.md").write_text("\n".join(lines) + "\n")
+    (out / "discriminator.json").write_text(json.dumps({"command": command,
+                                                         "results": results}, indent=2))
+    print("\n".join(lines[-4:]))
+    print(f"wrote {out / 'discriminator.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

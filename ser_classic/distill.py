@@ -1,0 +1,865 @@
+"""Distillation of a teacher into small students that read few, cheap features.
+
+A student learns the teacher's class probabilities over an enlarged *transfer set*: the
+training clips, their augmented copies (spectrogram masks, cached by
+:func:`ser_classic.features.extract_batch`) and MUNGE samples drawn in feature space
+(Bucilă et al., 2006). Soft targets are fitted exactly by replicating every row once per
+class with the teacher's probability as sample weight (the Gini / log-loss of the
+weighted replicas is that of the soft distribution).
+
+Students start with a :class:`ColumnSelector`, so a model directory records the columns
+they read (``used_features`` of the model card) and the recognizer computes only the
+descriptor groups those need (``extract_features(select=...)``). The candidate columns
+are restricted to cheap groups (:data:`CHEAP_GROUPS`): the STFT is always computed, but
+the autocorrelation pitch track or the spectral shape group cost several times more.
+
+:func:`distill_cv` runs everything inside speaker-grouped outer folds: the teacher is
+tuned and fitted on the training speakers only, the transfer set is built from their clips
+only, and every variant is scored on the held-out speakers.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import functools
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_selection import SelectorMixin
+from sklearn.pipeline import Pipeline
+
+from .errors import ParameterError
+from .features import FeatureConfig, feature_names
+
+__all__ = [
+    "CHEAP_GROUPS",
+    "STUDENTS",
+    "ColumnSelector",
+    "DistillEvaluation",
+    "FeatureQuantizer",
+    "TransferConfig",
+    "candidate_columns",
+    "distill",
+    "distill_cv",
+    "feature_groups",
+    "fit_label_tree",
+    "fit_student",
+    "groups_needed",
+    "measure_group_costs",
+    "munge",
+    "quantize_dynamic_onnx",
+    "quantize_tree",
+    "save_student",
+    "soft_targets",
+    "to_onnx",
+    "transfer_set",
+]
+
+CHEAP_GROUPS = ("mel", "mfcc", "energy", "chroma")
+STUDENTS = ("tree", "mlp", "lgbm")
+# descriptor groups that share an intermediate: computing one computes the others' base
+_NEEDS = {"pitch": ("acf",), "voicing": ("acf",), "utterance": ("acf", "energy"),
+          "mfcc": ("logmel",), "mel": ("logmel",)}
+
+
+# --------------------------------------------------------------------------- feature groups
+def feature_groups(*, config: FeatureConfig) -> np.ndarray:
+    """Descriptor group of every feature column.
+
+    Returns
+    -------
+    groups : np.ndarray [shape=(n_features,), dtype=str]
+        One of mfcc, mel, chroma, contrast, spectral, energy, voicing, pitch, utterance.
+    """
+    from .features import _name_table  # the extractor's own name -> (group, ...) table
+
+    where = _name_table(config)[1]
+    return np.array([where[n][0] for n in feature_names(config=config)])
+
+
+def groups_needed(columns: Sequence[int], *, config: FeatureConfig) -> list[str]:
+    """Sorted descriptor groups that the feature ``columns`` need computed."""
+    groups = feature_groups(config=config)
+    return sorted({str(groups[i]) for i in np.asarray(columns, dtype=int)})
+
+
+def measure_group_costs(waveforms: Sequence[np.ndarray], *, config: FeatureConfig,
+                        repeats: int = 3) -> dict:
+    """Time of the feature extraction per clip: the floor and each group's increment.
+
+    Parameters
+    ----------
+    waveforms : sequence of np.ndarray [shape=(n,)] at ``config.sample_rate``
+    repeats : int
+        The best of ``repeats`` passes is kept (least disturbed by other processes).
+
+    Returns
+    -------
+    costs : dict
+        ``floor_ms`` (preprocessing + STFT), ``full_ms`` (all features) and ``groups``:
+        group -> extra milliseconds per clip of computing that group alone.
+    """
+    from .augment import spectrogram
+    from .features import extract_features, preprocess
+
+    if not waveforms:
+        raise ParameterError("measure_group_costs needs at least one waveform")
+    names = feature_names(config=config)
+    groups = feature_groups(config=config)
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for y in waveforms:
+                fn(y)
+            times.append((time.perf_counter() - start) / len(waveforms))
+        return 1e3 * min(times)
+
+    floor = best(lambda y: spectrogram(preprocess(y, config=config), n_fft=config.n_fft,
+                                       win_length=config.win_length,
+                                       hop_length=config.hop_length))
+    full = best(lambda y: extract_features(y, config=config))
+    out = {}
+    for g in dict.fromkeys(groups.tolist()):
+        sel = [names[i] for i in np.flatnonzero(groups == g)]
+        out[g] = max(0.0, best(lambda y, s=sel: extract_features(y, config=config,
+                                                                  select=s)) - floor)
+    return {"floor_ms": floor, "full_ms": full, "groups": out}
+
+
+# --------------------------------------------------------------------------- estimators
+class ColumnSelector(SelectorMixin, BaseEstimator):
+    """Keep fixed feature columns (the first step of every student).
+
+    Parameters
+    ----------
+    columns : sequence of int
+        Column indices to keep; kept in increasing order.
+    """
+
+    def __init__(self, columns=()):
+        self.columns = columns
+
+    def fit(self, X, y=None):
+        X = np.asarray(X)
+        cols = np.unique(np.asarray(self.columns, dtype=int))
+        if cols.size == 0 or cols[0] < 0 or cols[-1] >= X.shape[1]:
+            raise ParameterError(f"columns must be non-empty indices < {X.shape[1]}")
+        self.columns_ = cols
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _get_support_mask(self):
+        mask = np.zeros(self.n_features_in_, dtype=bool)
+        mask[self.columns_] = True
+        return mask
+
+
+class FeatureQuantizer(TransformerMixin, BaseEstimator):
+    """Per-feature affine uint8 quantization: ``code = clip(rint((x - offset) / scale))``.
+
+    ``offset`` and ``scale`` span each feature's range on the fitting data (255 steps);
+    values outside saturate at 0 / 255. Arithmetic is float32, as in the ONNX graph
+    (``Sub`` -> ``QuantizeLinear`` -> ``Cast``). Output: the codes as float32.
+    """
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float32)
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        self.offset_ = lo.astype(np.float32)
+        self.scale_ = np.maximum((hi - lo) / np.float32(255.0), np.float32(1e-12)).astype(
+            np.float32)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ParameterError(f"expected {self.n_features_in_} features, got {X.shape}")
+        return np.clip(np.rint((X - self.offset_) / self.scale_), 0, 255).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- ONNX
+@functools.lru_cache(maxsize=1)
+def _register_converters() -> None:
+    from onnx import TensorProto
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.data_types import FloatTensorType
+
+    def shape_select(operator):
+        n = operator.inputs[0].type.shape[0]
+        operator.outputs[0].type = FloatTensorType([n, len(operator.raw_operator.columns_)])
+
+    def convert_select(scope, operator, container):
+        op = operator.raw_operator
+        idx = scope.get_unique_variable_name("columns")
+        container.add_initializer(idx, TensorProto.INT64, [op.columns_.size],
+                                  op.columns_.tolist())
+        container.add_node("Gather", [operator.inputs[0].full_name, idx],
+                           operator.outputs[0].full_name, axis=1,
+                           name=scope.get_unique_operator_name("Gather"))
+
+    def shape_quant(operator):
+        n = operator.inputs[0].type.shape[0]
+        operator.outputs[0].type = FloatTensorType([n, operator.raw_operator.n_features_in_])
+
+    def convert_quant(scope, operator, container):
+        op = operator.raw_operator
+        d = op.n_features_in_
+        off, scale, zp = (scope.get_unique_variable_name(n) for n in ("q_offset", "q_scale",
+                                                                      "q_zero"))
+        container.add_initializer(off, TensorProto.FLOAT, [d], op.offset_.tolist())
+        container.add_initializer(scale, TensorProto.FLOAT, [d], op.scale_.tolist())
+        container.add_initializer(zp, TensorProto.UINT8, [d], [0] * d)
+        shifted = scope.get_unique_variable_name("shifted")
+        codes = scope.get_unique_variable_name("codes_uint8")
+        container.add_node("Sub", [operator.inputs[0].full_name, off], shifted,
+                           name=scope.get_unique_operator_name("Sub"))
+        container.add_node("QuantizeLinear", [shifted, scale, zp], codes, axis=1,
+                           op_version=13, name=scope.get_unique_operator_name("Quantize"))
+        container.add_node("Cast", [codes], operator.outputs[0].full_name,
+                           to=TensorProto.FLOAT, name=scope.get_unique_operator_name("Cast"))
+
+    update_registered_converter(ColumnSelector, "SerClassicColumnSelector", shape_select,
+                                convert_select)
+    update_registered_converter(FeatureQuantizer, "SerClassicFeatureQuantizer", shape_quant,
+                                convert_quant)
+
+
+def to_onnx(estimator, *, n_features: int) -> bytes:
+    """:func:`ser_classic.export.to_onnx_bytes` with the students' converters registered."""
+    from .export import to_onnx_bytes
+
+    _register_converters()
+    return to_onnx_bytes(estimator, n_features=n_features)
+
+
+# --------------------------------------------------------------------------- transfer set
+@dataclass(frozen=True)
+class TransferConfig:
+    """How the transfer set is enlarged and how soft targets are fitted.
+
+    Parameters
+    ----------
+    munge_rounds : int
+        MUNGE samples per training clip.
+    munge_p : float
+        Probability that an attribute is resampled towards the nearest neighbour.
+    munge_s : float
+        Local spread: the resampled value has standard deviation ``|a - b| / s``.
+    min_prob : float
+        Classes below this teacher probability are not replicated (mass renormalised).
+    balanced : bool
+        Reweight so that every class carries the same total teacher mass.
+    """
+
+    munge_rounds: int = 2
+    munge_p: float = 0.5
+    munge_s: float = 1.0
+    min_prob: float = 0.05
+    balanced: bool = True
+
+    def __post_init__(self) -> None:
+        if self.munge_rounds < 0 or not 0 <= self.munge_p <= 1 or self.munge_s <= 0:
+            raise ParameterError("need munge_rounds >= 0, 0 <= munge_p <= 1, munge_s > 0")
+        if not 0 <= self.min_prob < 1:
+            raise ParameterError("min_prob must be in [0, 1)")
+
+
+def munge(X: np.ndarray, *, n_rounds: int, p: float = 0.5, s: float = 1.0,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """MUNGE samples: each row moves attribute-wise towards its nearest neighbour.
+
+    For every row ``e`` and its nearest neighbour ``e'`` (Euclidean, standardised
+    features), each attribute is, with probability ``p``, drawn from
+    ``N(e'_a, |e_a - e'_a| / s)``; otherwise kept.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+    n_rounds : int
+    rng : np.random.Generator
+
+    Returns
+    -------
+    X_new : np.ndarray [shape=(n_rounds * n, d)]
+    source : np.ndarray [shape=(n_rounds * n,)]
+        Row of ``X`` each sample was drawn from (its neighbour is a row of ``X`` too).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    if n < 2 or n_rounds == 0:
+        return np.empty((0, X.shape[1])), np.empty(0, dtype=int)
+    sd = X.std(axis=0)
+    Z = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    sq = np.einsum("ij,ij->i", Z, Z)
+    dist = sq[:, None] + sq[None, :] - 2.0 * Z @ Z.T
+    np.fill_diagonal(dist, np.inf)
+    nn = np.argmin(dist, axis=1)
+    out = []
+    for _ in range(n_rounds):
+        swap = rng.random(X.shape) < p
+        spread = np.abs(X - X[nn]) / s
+        out.append(np.where(swap, rng.normal(X[nn], spread), X))
+    return np.vstack(out), np.tile(np.arange(n), n_rounds)
+
+
+def transfer_set(X_train: np.ndarray, *, X_copies: Sequence[np.ndarray] = (),
+                 config: TransferConfig = TransferConfig(), rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a student learns the teacher on.
+
+    Parameters
+    ----------
+    X_train : np.ndarray [shape=(n, d)]
+        Feature rows of the training clips (the only source of MUNGE samples).
+    X_copies : sequence of np.ndarray [shape=(m_k, d)]
+        Augmented copies of training clips (NaN rows are dropped).
+
+    Returns
+    -------
+    X : np.ndarray [shape=(N, d)]
+    kind : np.ndarray [shape=(N,)] of str
+        ``"clip"``, ``"augmented"`` or ``"munge"`` for every row.
+    """
+    parts, kinds = [np.asarray(X_train, dtype=np.float64)], [["clip"] * len(X_train)]
+    for Xc in X_copies:
+        Xc = np.asarray(Xc, dtype=np.float64)
+        Xc = Xc[~np.isnan(Xc).any(axis=1)]
+        parts.append(Xc)
+        kinds.append(["augmented"] * len(Xc))
+    Xm, _ = munge(X_train, n_rounds=config.munge_rounds, p=config.munge_p,
+                  s=config.munge_s, rng=rng)
+    parts.append(Xm)
+    kinds.append(["munge"] * len(Xm))
+    return np.vstack(parts), np.concatenate([np.asarray(k, dtype=object) for k in kinds]
+                                            ).astype(str)
+
+
+def soft_targets(X: np.ndarray, P: np.ndarray, *, min_prob: float = 0.05,
+                 balanced: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows replicated per class with the teacher's probability as weight.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+    P : np.ndarray [shape=(n, n_classes)]
+        Teacher probabilities (rows sum to 1).
+
+    Returns
+    -------
+    X_rep [shape=(m, d)], y_rep [shape=(m,)], weight [shape=(m,)]
+    """
+    P = np.asarray(P, dtype=np.float64)
+    if P.ndim != 2 or P.shape[0] != len(X):
+        raise ParameterError("P must have shape (n_rows, n_classes)")
+    keep = P >= min_prob
+    keep[np.arange(len(P)), P.argmax(axis=1)] = True
+    Pk = np.where(keep, P, 0.0)
+    Pk /= Pk.sum(axis=1, keepdims=True)
+    rows, cls = np.nonzero(keep)
+    w = Pk[rows, cls]
+    if balanced:
+        mass = Pk.sum(axis=0)
+        present = mass > 0
+        scale = np.where(present, Pk.sum() / (present.sum() * np.maximum(mass, 1e-12)), 0.0)
+        w = w * scale[cls]
+    return np.asarray(X)[rows], cls, w
+
+
+# --------------------------------------------------------------------------- students
+def candidate_columns(X: np.ndarray, labels: np.ndarray, *, allowed: np.ndarray,
+                      k: int) -> np.ndarray:
+    """The ``k`` allowed columns with the largest ANOVA F against ``labels``."""
+    from sklearn.feature_selection import f_classif
+
+    allowed = np.flatnonzero(allowed) if allowed.dtype == bool else np.asarray(allowed)
+    if allowed.size == 0:
+        raise ParameterError("no candidate feature columns")
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # constant columns score 0
+        f, _ = f_classif(X[:, allowed], labels)
+    f = np.nan_to_num(f, nan=0.0, posinf=0.0)
+    return np.sort(allowed[np.argsort(-f, kind="stable")[:k]])
+
+
+def _tree(max_depth: int, min_samples_leaf: int, random_state: int, **kw):
+    from sklearn.tree import DecisionTreeClassifier
+
+    return DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=min_samples_leaf,
+                                  random_state=random_state, **kw)
+
+
+def _used_tree_columns(pipe: Pipeline) -> np.ndarray:
+    tree = pipe.named_steps["clf"].tree_
+    local = np.unique(tree.feature[tree.feature >= 0])
+    return pipe.named_steps["select"].columns_[local]
+
+
+def _prune_tree(pipe: Pipeline, X, y, w, random_state) -> Pipeline:
+    """Refit a tree on just the columns it used until it uses all it is given."""
+    for _ in range(10):
+        used = _used_tree_columns(pipe)
+        if used.size == pipe.named_steps["select"].columns_.size:
+            break
+        clf = _copy.deepcopy(pipe.named_steps["clf"]).set_params(random_state=random_state)
+        pipe = Pipeline([("select", ColumnSelector(used)), ("clf", clf)])
+        pipe.fit(X, y, clf__sample_weight=w)
+    return pipe
+
+
+def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
+                n_classes: int, max_depth: int = 8, min_samples_leaf: int = 5,
+                hidden: tuple[int, ...] = (64,), min_prob: float = 0.05,
+                balanced: bool = True, random_state: int = 0) -> Pipeline:
+    """A student fitted on the teacher's probabilities ``P`` over transfer rows ``X``.
+
+    Parameters
+    ----------
+    kind : {"tree", "mlp", "lgbm"}
+        Depth-``max_depth`` decision tree; one-hidden-layer MLP (``hidden`` units);
+        small LightGBM (8-leaf trees, 60 rounds).
+    X : np.ndarray [shape=(n, n_features)]
+        Full-width feature rows.
+    P : np.ndarray [shape=(n, n_classes)]
+    columns : np.ndarray of int
+        Candidate columns the student may read.
+
+    Returns
+    -------
+    student : Pipeline
+        ``ColumnSelector`` (the columns actually read) -> [scaler ->] classifier;
+        integer class codes 0 .. n_classes-1.
+    """
+    if kind not in STUDENTS:
+        raise ParameterError(f"student kind must be one of {STUDENTS}, got {kind!r}")
+    # every class present once with a tiny weight, so classes_ is always 0 .. n-1
+    Xr, yr, w = soft_targets(X, P, min_prob=min_prob, balanced=balanced)
+    pad = np.repeat(Xr[:1], n_classes, axis=0)
+    Xr = np.vstack([Xr, pad])
+    yr = np.concatenate([yr, np.arange(n_classes)])
+    w = np.concatenate([w, np.full(n_classes, 1e-6)])
+    select = ColumnSelector(columns)
+    if kind == "tree":
+        pipe = Pipeline([("select", select),
+                         ("clf", _tree(max_depth, min_samples_leaf, random_state))])
+        pipe.fit(Xr, yr, clf__sample_weight=w)
+        return _prune_tree(pipe, Xr, yr, w, random_state)
+    if kind == "mlp":
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.preprocessing import StandardScaler
+
+        pipe = Pipeline([("select", select), ("scale", StandardScaler()),
+                         ("clf", MLPClassifier(hidden_layer_sizes=hidden, alpha=1e-2,
+                                               batch_size=256, learning_rate_init=2e-3,
+                                               max_iter=50, random_state=random_state))])
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():  # expected after max_iter epochs
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return pipe.fit(Xr, yr, clf__sample_weight=w / w.mean())
+    from lightgbm import LGBMClassifier
+
+    pipe = Pipeline([("select", select), ("clf", LGBMClassifier(
+        n_estimators=60, num_leaves=8, learning_rate=0.1, subsample=0.8, subsample_freq=1,
+        colsample_bytree=0.5, min_child_samples=10, n_jobs=1, random_state=random_state,
+        verbose=-1))])
+    return pipe.fit(Xr, yr, clf__sample_weight=w)
+
+
+def fit_label_tree(X: np.ndarray, y: np.ndarray, *, columns: np.ndarray,
+                   max_depth: int = 8, min_samples_leaf: int = 5, random_state: int = 0
+                   ) -> Pipeline:
+    """The baseline: the same tree fitted directly on the labels of the training clips."""
+    pipe = Pipeline([("select", ColumnSelector(columns)),
+                     ("clf", _tree(max_depth, min_samples_leaf, random_state))])
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    w = compute_sample_weight("balanced", y)
+    pipe.fit(X, y, clf__sample_weight=w)
+    return _prune_tree(pipe, X, y, w, random_state)
+
+
+# --------------------------------------------------------------------------- quantization
+def quantize_tree(student: Pipeline, X_fit: np.ndarray) -> tuple[Pipeline, dict]:
+    """uint8 inputs for a tree student: per-feature affine codes, thresholds on the grid.
+
+    The inputs the tree reads are quantized to 256 levels spanning their range on
+    ``X_fit`` (float32 -> uint8, ``FeatureQuantizer``); each split threshold ``t`` moves to
+    ``round((t - offset) / scale) + 0.5`` in code units, so the tree compares codes. This
+    is lossy: a value within half a step of a threshold can take the other branch.
+
+    Returns
+    -------
+    quantized : Pipeline
+        ``ColumnSelector`` -> ``FeatureQuantizer`` -> tree (new thresholds).
+    report : dict
+        What was quantized and to what.
+    """
+    select, tree = student.named_steps["select"], student.named_steps["clf"]
+    quant = FeatureQuantizer().fit(select.transform(np.asarray(X_fit)))
+    q_tree = _copy.deepcopy(tree)
+    t = q_tree.tree_
+    split = t.feature >= 0
+    feat = t.feature[split]
+    code = (t.threshold[split].astype(np.float32) - quant.offset_[feat]) / quant.scale_[feat]
+    new = np.clip(np.rint(code), -1, 255) + 0.5
+    thresholds = t.threshold  # a view: writing it changes the fitted tree
+    thresholds[split] = new
+    pipe = Pipeline([("select", select), ("quantize", quant), ("clf", q_tree)])
+    report = {
+        "method": "per-feature affine uint8 quantization of the inputs the tree reads; "
+                  "split thresholds snapped to the uint8 grid",
+        "inputs": {"n_features": int(quant.n_features_in_), "from": "float32",
+                   "to": "uint8 (Sub offset -> QuantizeLinear per-axis scale -> Cast)"},
+        "thresholds": {"n_split_nodes": int(split.sum()), "from": "float32 feature units",
+                       "to": "uint8 code + 0.5 (float32 TreeEnsemble attribute)"},
+        "leaves": "class probabilities unchanged (float32)",
+    }
+    return pipe, report
+
+
+def _onnx_inventory(model) -> dict:
+    from onnx import TensorProto
+
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    tensors = {init.name: (TensorProto.DataType.Name(init.data_type), list(init.dims))
+               for init in model.graph.initializer}
+    return {"ops": counts, "initializers": tensors}
+
+
+def quantize_dynamic_onnx(onnx: bytes) -> tuple[bytes, dict]:
+    """onnxruntime dynamic quantization (int8 weights of MatMul/Gemm-type nodes).
+
+    Returns
+    -------
+    quantized : bytes
+    report : dict
+        Node types before/after and every initializer whose type changed. A graph
+        without MatMul-type nodes (trees, SVM, linear) comes back unchanged.
+    """
+    import logging
+    import tempfile
+    from pathlib import Path
+
+    import onnx as onnx_lib
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    before = _onnx_inventory(onnx_lib.load_from_string(onnx))
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
+        src.write_bytes(onnx)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # its advice to run shape pre-processing
+        try:
+            quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+        out = dst.read_bytes()
+    after = _onnx_inventory(onnx_lib.load_from_string(out))
+    new_tensors = {name: {"dtype": dtype, "shape": dims}
+                   for name, (dtype, dims) in after["initializers"].items()
+                   if name not in before["initializers"] and dtype in ("INT8", "UINT8")}
+    changed = after["ops"] != before["ops"]
+    return out, {"method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights, "
+                           "per-tensor, activations quantized at run time)",
+                 "changed": changed, "ops_before": before["ops"], "ops_after": after["ops"],
+                 "int8_tensors": new_tensors, "bytes_before": len(onnx),
+                 "bytes_after": len(out)}
+
+
+# --------------------------------------------------------------------------- full fit
+def _teacher_proba(teacher, X: np.ndarray, n_classes: int) -> np.ndarray:
+    P = np.zeros((len(X), n_classes))
+    P[:, np.asarray(teacher.classes_, dtype=int)] = teacher.predict_proba(X)
+    return P
+
+
+def _student_proba(student, X: np.ndarray, n_classes: int) -> np.ndarray:
+    P = np.zeros((len(X), n_classes))
+    P[:, np.asarray(student.classes_, dtype=int)] = student.predict_proba(X)
+    return P
+
+
+def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: FeatureConfig,
+            X_copies: Sequence[np.ndarray] = (), students: Sequence[str] = ("tree", "mlp"),
+            groups: Sequence[str] = CHEAP_GROUPS, n_candidates: int = 300,
+            n_candidates_mlp: int | None = None, max_depth: int = 8,
+            hidden: tuple[int, ...] = (64,), transfer: TransferConfig = TransferConfig(),
+            random_state: int = 0) -> dict:
+    """Fit every student (and the label-trained baseline tree) on one training set.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, n_features)]
+        Training clips (full-width features).
+    y : np.ndarray [shape=(n,)]
+        Integer labels (only the baseline tree uses them).
+    teacher : fitted classifier with ``predict_proba`` over the same columns
+    X_copies : sequence of np.ndarray [shape=(n, n_features)]
+        Augmented copies of the training clips (NaN rows skipped).
+    groups : sequence of str
+        Descriptor groups students may read (see :func:`feature_groups`).
+    n_candidates, n_candidates_mlp : int
+        Columns (best ANOVA F against the teacher's labels) offered to the trees / MLP
+        (None: the MLP reads every column of the allowed groups; once a group is
+        computed, its columns cost little more).
+
+    Returns
+    -------
+    fitted : dict
+        ``students`` (name -> Pipeline; ``tree_uint8`` included when a tree is fitted),
+        ``quantization`` (name -> report), ``candidates``, ``n_transfer``.
+    """
+    rng = np.random.default_rng(random_state)
+    X = np.asarray(X, dtype=np.float64)
+    Xt, kind = transfer_set(X, X_copies=X_copies, config=transfer, rng=rng)
+    P = _teacher_proba(teacher, Xt, n_classes)
+    allowed = np.isin(feature_groups(config=config), list(groups))
+    cand = candidate_columns(Xt, P.argmax(axis=1), allowed=allowed, k=n_candidates)
+    wide = np.flatnonzero(allowed) if n_candidates_mlp is None else candidate_columns(
+        Xt, P.argmax(axis=1), allowed=allowed, k=n_candidates_mlp)
+    out: dict[str, object] = {}
+    quant: dict[str, dict] = {}
+    for name in students:
+        cols = wide if name == "mlp" else cand
+        out[name] = fit_student(name, Xt, P, columns=cols, n_classes=n_classes,
+                                max_depth=max_depth, hidden=hidden, min_prob=transfer.min_prob,
+                                balanced=transfer.balanced, random_state=random_state)
+        if name == "tree":
+            out["tree_uint8"], quant["tree_uint8"] = quantize_tree(out["tree"], Xt)
+    # the baseline picks its candidates from the labels, as a tree without a teacher would
+    cand_labels = candidate_columns(X, y, allowed=allowed, k=n_candidates)
+    out["tree_labels"] = fit_label_tree(X, y, columns=cand_labels, max_depth=max_depth,
+                                        random_state=random_state)
+    counts = {k: int((kind == k).sum()) for k in ("clip", "augmented", "munge")}
+    return {"students": out, "quantization": quant, "candidates": cand,
+            "n_transfer": counts, "transfer_X": Xt}
+
+
+# --------------------------------------------------------------------------- CV
+@dataclass
+class DistillEvaluation:
+    """Out-of-fold probabilities of the teacher and every student variant.
+
+    Attributes
+    ----------
+    proba : dict of name -> np.ndarray [shape=(n, n_classes)]
+    used_columns : dict of name -> list (per fold) of column index arrays
+    records : list of dict
+        Per fold: test speakers and the speakers behind the teacher's training rows and
+        the transfer set (for the leakage check).
+    """
+
+    y: np.ndarray
+    groups: np.ndarray
+    fold: np.ndarray
+    n_classes: int
+    teacher: str
+    proba: dict = field(default_factory=dict)
+    used_columns: dict = field(default_factory=dict)
+    records: list = field(default_factory=list)
+    teacher_params: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+    n_transfer: list = field(default_factory=list)
+
+    def pred(self, name: str) -> np.ndarray:
+        return self.proba[name].argmax(axis=1)
+
+    def metrics(self, name: str) -> dict:
+        """Accuracy, UAR, macro-F1 and fidelity (agreement with the teacher) of ``name``."""
+        from .evaluation import classification_metrics
+
+        m = classification_metrics(self.y, self.pred(name), n_classes=self.n_classes)
+        return {"accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"],
+                "fidelity": float(np.mean(self.pred(name) == self.pred("teacher"))),
+                "per_class_recall": [float(r) for r in m["recall"]]}
+
+
+def _fit_teacher(train_model, name, X, y, params, random_state):
+    with warnings.catch_warnings():  # as the evaluation: convergence, deprecations
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
+        # train_model sorts class names: names that sort like the codes keep the codes
+        est, _ = train_model(X, [f"{c:03d}" for c in y], name=name, params=params,
+                             random_state=random_state)
+    if not np.array_equal(est.classes_, np.arange(len(np.unique(y)))) or len(
+            np.unique(y)) != y.max() + 1:
+        raise ParameterError("every class must occur in the teacher's training rows")
+    return est
+
+
+def _onnx_proba(onnx: bytes, X: np.ndarray) -> np.ndarray:
+    from .export import onnx_predict_proba, onnx_session
+
+    return onnx_predict_proba(onnx_session(onnx), X)
+
+
+def distill_cv(X: np.ndarray, y: np.ndarray, groups: Sequence, *, teacher: str,
+               config: FeatureConfig, X_aug: Sequence[np.ndarray] = (),
+               protocol: str = "group6", n_group_folds: int = 6, n_inner: int = 3,
+               students: Sequence[str] = ("tree", "mlp"),
+               student_groups: Sequence[str] = CHEAP_GROUPS, n_candidates: int = 300,
+               n_candidates_mlp: int | None = None, max_depth: int = 8,
+               hidden: tuple[int, ...] = (64,), teacher_params: dict | None = None,
+               transfer: TransferConfig = TransferConfig(), n_classes: int = 8,
+               random_state: int = 0, progress=None) -> DistillEvaluation:
+    """Distillation inside speaker-grouped folds, every variant scored on held-out speakers.
+
+    In each outer fold: the teacher (registry model ``teacher``) is tuned by grouped inner
+    CV and fitted on the training speakers' clips; the transfer set is built from those
+    clips, their augmented copies and MUNGE samples; students, their quantized versions
+    (uint8 tree through ONNX, int8 MLP through ONNX) and the label-trained tree are fitted;
+    all are scored on the held-out speakers.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, n_features)]
+    y : np.ndarray [shape=(n,)] integer class codes
+    groups : sequence [shape=(n,)]
+        Speaker of every clip.
+    X_aug : sequence of np.ndarray [shape=(n, n_features)]
+        Augmented copies of every clip (row-aligned with ``X``); only copies of training
+        clips are used in a fold.
+    teacher_params : dict, optional
+        Fixed teacher hyper-parameters; by default they are tuned by grouped inner CV on
+        the training speakers of each fold.
+
+    Returns
+    -------
+    DistillEvaluation
+    """
+    from threadpoolctl import threadpool_limits
+
+    from .evaluation import outer_splits, training_rows, tune_and_fit
+
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=int)
+    groups = np.asarray(groups)
+    splits = outer_splits(groups, protocol=protocol, n_group_folds=n_group_folds)
+    fold = np.zeros(len(y), dtype=int)
+    ev = DistillEvaluation(y=y, groups=groups, fold=fold, n_classes=n_classes,
+                           teacher=teacher)
+    log = progress or (lambda _msg: None)
+    for k, (train_idx, test_idx) in enumerate(splits):
+        fold[test_idx] = k
+        start = time.perf_counter()
+        with threadpool_limits(limits=1):
+            X_tr, y_tr, g_tr, orig = training_rows(X, y, groups, train_idx, test_idx,
+                                                   X_aug=X_aug)
+            t0 = time.perf_counter()
+            if teacher_params is None:
+                est, params = tune_and_fit(teacher, X_tr[orig], y_tr[orig], g_tr[orig],
+                                           n_inner=n_inner, n_classes=n_classes,
+                                           random_state=random_state)
+            else:
+                from .artifact import train_model
+
+                params = teacher_params  # train_model handles ensembles and warnings
+                est = _fit_teacher(train_model, teacher, X_tr[orig], y_tr[orig], params,
+                                   random_state)
+            results = {"teacher": _teacher_proba(est, X[test_idx], n_classes)}
+            secs = {"teacher": time.perf_counter() - t0}
+            t0 = time.perf_counter()
+            fitted = distill(X_tr[orig], y_tr[orig], teacher=est, n_classes=n_classes,
+                             config=config, X_copies=[X_tr[~orig]], students=students,
+                             groups=student_groups, n_candidates=n_candidates,
+                             n_candidates_mlp=n_candidates_mlp, max_depth=max_depth,
+                             hidden=hidden, transfer=transfer,
+                             random_state=random_state + k)
+            secs["students"] = time.perf_counter() - t0
+            for name, student in fitted["students"].items():
+                results[name] = _student_proba(student, X[test_idx], n_classes)
+                ev.used_columns.setdefault(name, []).append(
+                    student.named_steps["select"].columns_)
+            d = X.shape[1]
+            if "tree_uint8" in fitted["students"]:  # the ONNX graph is what is deployed
+                onnx = to_onnx(fitted["students"]["tree_uint8"], n_features=d)
+                results["tree_uint8"] = _onnx_proba(onnx, X[test_idx])
+            if "mlp" in fitted["students"]:
+                onnx = to_onnx(fitted["students"]["mlp"], n_features=d)
+                q, _ = quantize_dynamic_onnx(onnx)
+                results["mlp_int8"] = _onnx_proba(q, X[test_idx])
+                ev.used_columns.setdefault("mlp_int8", []).append(
+                    fitted["students"]["mlp"].named_steps["select"].columns_)
+        for name, P in results.items():
+            ev.proba.setdefault(name, np.zeros((len(y), n_classes)))[test_idx] = P
+        ev.records.append({
+            "test": sorted(set(groups[test_idx].tolist())),
+            "teacher_train": sorted(set(g_tr[orig].tolist())),
+            "transfer": sorted(set(g_tr.tolist())),
+        })
+        ev.teacher_params.append(params)
+        ev.n_transfer.append(fitted["n_transfer"])
+        for key, s in secs.items():
+            ev.seconds[key] = ev.seconds.get(key, 0.0) + s
+        log(f"fold {k + 1}/{len(splits)} ({', '.join(ev.records[-1]['test'])}): "
+            + ", ".join(f"{n} {np.mean(P.argmax(1) == y[test_idx]):.3f}"
+                        for n, P in results.items())
+            + f" [{time.perf_counter() - start:.0f} s]")
+    return ev
+
+
+# --------------------------------------------------------------------------- artifacts
+def save_student(model_dir, *, student, name: str, classes: Sequence[str],
+                 config: FeatureConfig, teacher_card: dict, onnx: bytes | None = None,
+                 parity_rows: np.ndarray | None = None, info: dict | None = None,
+                 cv_metrics: dict | None = None, training: dict | None = None) -> dict:
+    """Write a student as a model directory servable by ``ser_classic.load``.
+
+    The card records the teacher, the feature names the student reads (``select``; the
+    recognizer computes only those, via ``used_features``) and the groups they need.
+
+    Parameters
+    ----------
+    model_dir : path
+    student : fitted Pipeline starting with a :class:`ColumnSelector`
+    onnx : bytes, optional
+        The graph to ship (default: converted from ``student``); pass a quantized graph
+        to deploy it (the joblib model then stays the float student).
+    parity_rows : np.ndarray [shape=(m, n_features)], optional
+        Rows on which the ONNX and scikit-learn probabilities are compared.
+
+    Returns
+    -------
+    card : dict
+    """
+    from .artifact import save_artifact
+    from .export import onnx_predict_proba, onnx_session
+
+    d = len(feature_names(config=config))
+    graph = to_onnx(student, n_features=d) if onnx is None else onnx
+    columns = student.named_steps["select"].columns_
+    names = feature_names(config=config)
+    parity = None
+    if parity_rows is not None and len(parity_rows):
+        ref = student.predict_proba(parity_rows)
+        got = onnx_predict_proba(onnx_session(graph), parity_rows)
+        parity = {"max_abs_diff": float(np.max(np.abs(ref - got))),
+                  "argmax_agreement": float(np.mean(ref.argmax(1) == got.argmax(1))),
+                  "n_rows": len(parity_rows), "atol": 1e-4}
+        parity["ok"] = parity["max_abs_diff"] <= 1e-4
+    extra = {
+        "distillation": {
+            "teacher": {"model_id": teacher_card.get("model_id"),
+                        "name": teacher_card.get("name")},
+            "student": name,
+            "select": [names[i] for i in columns],
+            "groups_needed": groups_needed(columns, config=config),
+            **(info or {}),
+        },
+        "onnx_parity": parity,
+    }
+    return save_artifact(model_dir, estimator=student, classes=classes, config=config,
+                         name=name, protocol="strict", onnx=graph,
+                         training=training or teacher_card.get("training", {}),
+                         cv_metrics=cv_metrics, extra=extra)

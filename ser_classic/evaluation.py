@@ -1,0 +1,733 @@
+"""Speaker-independent evaluation: grouped CV, nested tuning, metrics, selection.
+
+Protocols
+---------
+- ``"loso"``: leave one speaker out (one fold per speaker).
+- ``"group6"``: ``n_group_folds`` folds of consecutive speakers (RAVDESS: 6 x 4 actors,
+  alternately male and female, as in EmoBox).
+
+Every split goes through :func:`check_disjoint`, which refuses a speaker on both sides.
+Hyper-parameters (and the in-pipeline feature selection) are chosen by grouped inner CV on
+the training speakers of each outer fold only. Augmented copies join the training rows of a
+fold (and of each inner split) with the speaker of their clip, never a validation or test
+side. The "speaker-normalised" protocol standardises every speaker's features with the
+statistics of that speaker's own clips (:class:`SpeakerNormalizer`, no labels).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .errors import ParameterError
+from .models import MODELS, SoftVote, build_model
+
+__all__ = [
+    "CVResult",
+    "Evaluation",
+    "ModelResult",
+    "SpeakerNormalizer",
+    "bootstrap_ci",
+    "check_disjoint",
+    "classification_metrics",
+    "cross_validate",
+    "fold_scores",
+    "fuse",
+    "inner_splits",
+    "mcnemar_test",
+    "oof_frame",
+    "outer_splits",
+    "paired_comparison",
+    "select_model",
+    "speaker_normalize",
+    "summary_dict",
+    "training_rows",
+    "tune_and_fit",
+    "wilcoxon_test",
+]
+
+PROTOCOLS = ("loso", "group6")
+
+
+# --------------------------------------------------------------------------- normalisation
+class SpeakerNormalizer(TransformerMixin, BaseEstimator):
+    """Standardise features with the statistics of one speaker's own (unlabelled) clips.
+
+    Fit on the clips of one speaker, transform clips of the same speaker. No labels.
+
+    Parameters
+    ----------
+    with_std : bool
+        Also divide by the speaker's standard deviation (else only centre).
+    eps : float
+        Standard deviations below this count as 1 (constant features).
+    """
+
+    def __init__(self, *, with_std: bool = True, eps: float = 1e-8):
+        self.with_std = with_std
+        self.eps = eps
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] < 1:
+            raise ParameterError(f"X must be 2-D with >= 1 row, got shape {X.shape}")
+        self.mean_ = X.mean(axis=0)
+        std = X.std(axis=0)
+        self.scale_ = np.where(std > self.eps, std, 1.0) if self.with_std else np.ones_like(std)
+        self.n_features_in_ = X.shape[1]
+        self.n_samples_seen_ = X.shape[0]
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ParameterError(f"expected {self.n_features_in_} features, got shape {X.shape}")
+        return (X - self.mean_) / self.scale_
+
+
+def speaker_normalize(X: np.ndarray, speakers: Sequence, *, with_std: bool = True,
+                      extra: Sequence[tuple[np.ndarray, Sequence]] = ()
+                      ) -> np.ndarray | tuple[np.ndarray, list[np.ndarray]]:
+    """Standardise each speaker's rows with that speaker's own statistics.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+        The clips whose statistics define each speaker's normaliser.
+    speakers : sequence [shape=(n,)]
+    with_std : bool
+    extra : sequence of (X_extra [shape=(m, d)], speakers_extra [shape=(m,)])
+        Further rows (e.g. augmented copies) normalised with the statistics of their
+        speaker's clips in ``X`` (NaN rows stay NaN).
+
+    Returns
+    -------
+    Z : np.ndarray [shape=(n, d)]
+        ``(Z, [Z_extra, ...])`` when ``extra`` is given.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    speakers = np.asarray(speakers)
+    if speakers.shape != (X.shape[0],):
+        raise ParameterError("speakers must have one entry per row of X")
+    Z = np.empty_like(X)
+    fitted = {}
+    for spk in np.unique(speakers):
+        rows = speakers == spk
+        fitted[spk] = SpeakerNormalizer(with_std=with_std).fit(X[rows])
+        Z[rows] = fitted[spk].transform(X[rows])
+    if not extra:
+        return Z
+    out = []
+    for X_extra, spk_extra in extra:
+        X_extra = np.asarray(X_extra, dtype=np.float64)
+        spk_extra = np.asarray(spk_extra)
+        Z_extra = np.full_like(X_extra, np.nan)
+        for spk in np.unique(spk_extra):
+            if spk not in fitted:
+                raise ParameterError(f"speaker {spk!r} of an extra row has no clips in X")
+            rows = spk_extra == spk
+            Z_extra[rows] = fitted[spk].transform(X_extra[rows])
+        out.append(Z_extra)
+    return Z, out
+
+
+# --------------------------------------------------------------------------- splits
+def check_disjoint(train_groups: Sequence, test_groups: Sequence) -> None:
+    """Raise ParameterError if any speaker is on both sides of a split."""
+    shared = set(np.asarray(train_groups).tolist()) & set(np.asarray(test_groups).tolist())
+    if shared:
+        raise ParameterError(f"speaker(s) on both sides of a split: {sorted(shared)[:5]}")
+
+
+def outer_splits(groups: Sequence, *, protocol: str = "loso", n_group_folds: int = 6
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Speaker-grouped outer folds.
+
+    Parameters
+    ----------
+    groups : sequence [shape=(n,)]
+        Speaker of every row.
+    protocol : "loso" or "group6"
+    n_group_folds : int
+        Number of folds of consecutive (sorted) speakers for ``"group6"``.
+
+    Returns
+    -------
+    splits : list of (train_idx, test_idx)
+    """
+    groups = np.asarray(groups)
+    speakers = np.unique(groups)
+    if protocol == "loso":
+        blocks = [[s] for s in speakers]
+    elif protocol == "group6":
+        if not 2 <= n_group_folds <= speakers.size:
+            raise ParameterError(f"need 2 <= n_group_folds <= {speakers.size}")
+        blocks = [list(b) for b in np.array_split(speakers, n_group_folds)]
+    else:
+        raise ParameterError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if len(blocks) < 2:
+        raise ParameterError("need at least 2 speakers")
+    splits = []
+    for block in blocks:
+        test = np.isin(groups, block)
+        train_idx, test_idx = np.flatnonzero(~test), np.flatnonzero(test)
+        check_disjoint(groups[train_idx], groups[test_idx])
+        splits.append((train_idx, test_idx))
+    return splits
+
+
+def inner_splits(groups: Sequence, is_original: Sequence[bool], *, n_splits: int = 3
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Grouped inner folds over training rows: copies only ever on the training side.
+
+    Parameters
+    ----------
+    groups : sequence [shape=(n,)]
+        Speaker of every training row (originals and augmented copies).
+    is_original : sequence of bool [shape=(n,)]
+        False for augmented copies.
+    n_splits : int
+        Speakers are dealt into this many folds (sorted, round robin).
+
+    Returns
+    -------
+    splits : list of (train_idx, validation_idx)
+    """
+    groups = np.asarray(groups)
+    is_original = np.asarray(is_original, dtype=bool)
+    speakers = np.unique(groups[is_original])
+    n_splits = min(n_splits, speakers.size)
+    if n_splits < 2:
+        raise ParameterError("inner CV needs at least 2 training speakers")
+    splits = []
+    for k in range(n_splits):
+        held = speakers[k::n_splits]
+        val_speaker = np.isin(groups, held)
+        train_idx = np.flatnonzero(~val_speaker)
+        val_idx = np.flatnonzero(val_speaker & is_original)
+        check_disjoint(groups[train_idx], groups[val_idx])
+        splits.append((train_idx, val_idx))
+    return splits
+
+
+# --------------------------------------------------------------------------- metrics
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], *, n_classes: int
+                           ) -> dict:
+    """Accuracy, UAR, macro-F1, per-class recall and the row-normalised confusion matrix.
+
+    Classes absent from ``y_true`` are left out of UAR and macro-F1.
+
+    Returns
+    -------
+    metrics : dict
+        ``accuracy``, ``uar``, ``macro_f1`` (float), ``recall`` [shape=(n_classes,)] (NaN
+        for absent classes), ``confusion`` [shape=(n_classes, n_classes)] counts,
+        ``confusion_norm`` (rows sum to 1).
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = np.asarray(y_pred, dtype=int)
+    if y_true.shape != y_pred.shape or y_true.size == 0:
+        raise ParameterError("y_true and y_pred must be non-empty and of equal length")
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return _metrics_from_confusion(cm)
+
+
+def _metrics_from_confusion(cm: np.ndarray) -> dict:
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    tp = np.diag(cm).astype(np.float64)
+    present = support > 0
+    recall = np.where(present, tp / np.maximum(support, 1), np.nan)
+    precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+    denom = precision + np.nan_to_num(recall)
+    f1 = np.where(denom > 0, 2 * precision * np.nan_to_num(recall) / np.where(denom > 0,
+                                                                              denom, 1), 0.0)
+    return {
+        "accuracy": float(tp.sum() / cm.sum()),
+        "uar": float(np.mean(recall[present])),
+        "macro_f1": float(np.mean(f1[present])),
+        "recall": recall,
+        "confusion": cm,
+        "confusion_norm": cm / np.maximum(support[:, None], 1),
+    }
+
+
+def _speaker_confusions(y_true, y_pred, groups, n_classes):
+    speakers = np.unique(groups)
+    cms = np.zeros((speakers.size, n_classes, n_classes), dtype=np.int64)
+    index = np.searchsorted(speakers, groups)
+    np.add.at(cms, (index, y_true, y_pred), 1)
+    return speakers, cms
+
+
+def bootstrap_ci(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence, *,
+                 n_classes: int, n_boot: int = 2000, alpha: float = 0.05,
+                 random_state: int = 0) -> dict:
+    """Percentile bootstrap confidence intervals, resampling speakers with replacement.
+
+    Returns
+    -------
+    ci : dict
+        ``{"accuracy": [lo, hi], "uar": [lo, hi], "macro_f1": [lo, hi]}``
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = np.asarray(y_pred, dtype=int)
+    groups = np.asarray(groups)
+    _, cms = _speaker_confusions(y_true, y_pred, groups, n_classes)
+    rng = np.random.default_rng(random_state)
+    n_spk = cms.shape[0]
+    counts = rng.multinomial(n_spk, np.full(n_spk, 1.0 / n_spk), size=n_boot)
+    totals = np.tensordot(counts, cms, axes=1)  # (n_boot, C, C)
+    values: dict[str, list[float]] = {"accuracy": [], "uar": [], "macro_f1": []}
+    for cm in totals:
+        m = _metrics_from_confusion(cm)
+        for key in values:
+            values[key].append(m[key])
+    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
+    return {k: [float(v) for v in np.percentile(vals, q)] for k, vals in values.items()}
+
+
+def fold_scores(y_true, y_pred, fold, *, n_classes: int) -> dict:
+    """Accuracy, UAR and macro-F1 of every outer fold (lists in fold order)."""
+    y_true, y_pred, fold = (np.asarray(a) for a in (y_true, y_pred, fold))
+    out: dict[str, list[float]] = {"accuracy": [], "uar": [], "macro_f1": []}
+    for k in np.unique(fold):
+        m = classification_metrics(y_true[fold == k], y_pred[fold == k], n_classes=n_classes)
+        for key in out:
+            out[key].append(m[key])
+    return out
+
+
+def wilcoxon_test(scores_a: Sequence[float], scores_b: Sequence[float]) -> dict:
+    """Two-sided Wilcoxon signed-rank test on paired per-speaker scores."""
+    from scipy.stats import wilcoxon
+
+    a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
+    if np.allclose(a, b):
+        return {"statistic": 0.0, "p_value": 1.0, "n": int(a.size)}
+    res = wilcoxon(a, b, zero_method="wilcox", alternative="two-sided")
+    return {"statistic": float(res.statistic), "p_value": float(res.pvalue), "n": int(a.size)}
+
+
+def mcnemar_test(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
+    """Exact McNemar test on paired per-clip correctness."""
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    n = only_a + only_b
+    p = 1.0 if n == 0 else float(binomtest(only_a, n, 0.5).pvalue)
+    return {"only_a_correct": only_a, "only_b_correct": only_b, "p_value": p}
+
+
+# --------------------------------------------------------------------------- tuning
+def _silence():
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.simplefilter("ignore", FutureWarning)
+    warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    return ctx
+
+
+def _fit(est, X, y):
+    ctx = _silence()
+    try:
+        return est.fit(X, y)
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+def _score(y_true, y_pred, scoring: str, n_classes: int) -> float:
+    m = classification_metrics(y_true, y_pred, n_classes=n_classes)
+    return m["uar"] if scoring == "uar" else m["accuracy"]
+
+
+def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, groups: Sequence, *,
+                 is_original: Sequence[bool] | None = None, n_inner: int = 3,
+                 scoring: str = "uar", n_classes: int = 8, random_state: int = 0,
+                 record: list | None = None) -> tuple[BaseEstimator, dict]:
+    """Choose the grid point of model ``name`` by grouped inner CV, refit on all rows.
+
+    Parameters
+    ----------
+    name : str
+        A registered model (an ensemble tunes each member and soft-votes them).
+    X : np.ndarray [shape=(n, d)]
+    y : np.ndarray [shape=(n,)] integer class codes
+    groups : sequence [shape=(n,)]
+        Speaker of every row.
+    is_original : sequence of bool, optional
+        False marks augmented copies (training side only).
+    n_inner : int
+        Grouped inner folds.
+    scoring : "uar" or "accuracy"
+    record : list, optional
+        Receives ``(train_speakers, validation_speakers)`` of every inner split.
+
+    Returns
+    -------
+    estimator : fitted estimator
+    params : dict
+        The chosen parameters (per member for an ensemble).
+    """
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ParameterError(f"unknown model {name!r}")
+    if scoring not in ("uar", "accuracy"):
+        raise ParameterError(f"scoring must be 'uar' or 'accuracy', got {scoring!r}")
+    if spec.members:
+        members, params = [], {}
+        for member in spec.members:
+            est, p = tune_and_fit(member, X, y, groups, is_original=is_original,
+                                  n_inner=n_inner, scoring=scoring, n_classes=n_classes,
+                                  random_state=random_state, record=record)
+            members.append((member, est))
+            params[member] = p
+        vote = SoftVote([(n, e) for n, e in members])
+        vote.estimators_ = [e for _, e in members]
+        vote.classes_ = members[0][1].classes_
+        return vote, params
+    best = _choose_params(name, X, y, groups, is_original=is_original, n_inner=n_inner,
+                          scoring=scoring, n_classes=n_classes, random_state=random_state,
+                          record=record)
+    est = build_model(name, random_state=random_state, params=best)
+    return _fit(est, X, y), best
+
+
+def _choose_params(name, X, y, groups, *, is_original, n_inner, scoring, n_classes,
+                   random_state, record):
+    spec = MODELS[name]
+    grid = spec.param_grid()
+    if len(grid) == 1:
+        return grid[0]
+    groups = np.asarray(groups)
+    if is_original is None:
+        is_original = np.ones(len(y), dtype=bool)
+    splits = inner_splits(groups, is_original, n_splits=n_inner)
+    if record is not None:
+        record.extend((set(groups[tr].tolist()), set(groups[va].tolist()))
+                      for tr, va in splits)
+    scores = np.zeros(len(grid))
+    for tr, va in splits:
+        for i, params in enumerate(grid):
+            est = build_model(name, random_state=random_state,
+                              params={**params, **spec.fast_params})
+            _fit(est, X[tr], y[tr])
+            scores[i] += _score(y[va], est.predict(X[va]), scoring, n_classes)
+    return grid[int(np.argmax(scores))]
+
+
+# --------------------------------------------------------------------------- outer CV
+@dataclass
+class ModelResult:
+    """Out-of-fold outcome of one model."""
+
+    name: str
+    proba: np.ndarray  # (n, n_classes)
+    pred: np.ndarray  # (n,)
+    params: list  # chosen parameters per fold
+    seconds: float  # fit + predict time summed over folds
+
+
+@dataclass
+class Evaluation:
+    """Everything one grouped cross-validation produced."""
+
+    protocol: str
+    speaker_normalized: bool
+    classes: tuple[str, ...]
+    y: np.ndarray
+    groups: np.ndarray
+    fold: np.ndarray  # outer fold of every clip
+    models: dict[str, ModelResult] = field(default_factory=dict)
+    inner_record: dict[int, list] = field(default_factory=dict)
+    n_augmented: int = 0
+    seconds: float = 0.0
+
+    def metrics(self, name: str) -> dict:
+        return classification_metrics(self.y, self.models[name].pred,
+                                      n_classes=len(self.classes))
+
+
+CVResult = Evaluation
+
+
+def training_rows(X: np.ndarray, y: np.ndarray, groups: np.ndarray, train_idx: np.ndarray,
+                  test_idx: np.ndarray, *, X_aug: Sequence[np.ndarray] = ()):
+    """Training rows of one outer fold: its clips plus their augmented copies.
+
+    Copies keep the speaker of their clip; only copies of training clips are added, and
+    the result is checked against the test speakers.
+
+    Returns
+    -------
+    X_train [shape=(m, d)], y_train [shape=(m,)], groups_train [shape=(m,)],
+    is_original [shape=(m,)] (False for copies)
+    """
+    check_disjoint(groups[train_idx], groups[test_idx])
+    X_tr, y_tr, g_tr = X[train_idx], y[train_idx], groups[train_idx]
+    orig = np.ones(train_idx.size, dtype=bool)
+    for Xa in X_aug:
+        rows = train_idx[~np.isnan(Xa[train_idx]).any(axis=1)]
+        X_tr = np.vstack([X_tr, Xa[rows]])
+        y_tr = np.concatenate([y_tr, y[rows]])
+        g_tr = np.concatenate([g_tr, groups[rows]])
+        orig = np.concatenate([orig, np.zeros(rows.size, dtype=bool)])
+    check_disjoint(g_tr, groups[test_idx])
+    return X_tr, y_tr, g_tr, orig
+
+
+def _run_fold(k, train_idx, test_idx, X, y, groups, X_aug, names, n_inner, scoring,
+              n_classes, random_state):
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        X_tr, y_tr, g_tr, orig = training_rows(X, y, groups, train_idx, test_idx,
+                                               X_aug=X_aug)
+        X_tr, X_te = X_tr.astype(np.float32), X[test_idx].astype(np.float32)  # faster fits
+        out, record = {}, []
+        for name in names:
+            spec = MODELS[name]
+            start = time.perf_counter()
+            if spec.members:  # soft vote of the members already fitted on this fold
+                proba = np.mean([out[m][0] for m in spec.members], axis=0)
+                out[name] = (proba, {m: out[m][1] for m in spec.members},
+                             time.perf_counter() - start)
+                continue
+            est, params = tune_and_fit(name, X_tr, y_tr, g_tr, is_original=orig,
+                                       n_inner=n_inner, scoring=scoring,
+                                       n_classes=n_classes, random_state=random_state,
+                                       record=record)
+            proba = np.zeros((test_idx.size, n_classes))
+            proba[:, est.classes_] = est.predict_proba(X_te)
+            out[name] = (proba, params, time.perf_counter() - start)
+        return k, out, record, int((~orig).sum())
+
+
+def _expand(names: Sequence[str]) -> list[str]:
+    """Members before the ensembles that vote them."""
+    order: list[str] = []
+    for name in names:
+        if name not in MODELS:
+            raise ParameterError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
+        for member in MODELS[name].members:
+            if member not in order:
+                order.append(member)
+        if name not in order:
+            order.append(name)
+    return order
+
+
+def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
+                   models: Sequence[str], classes: Sequence[str], protocol: str = "loso",
+                   n_group_folds: int = 6, speaker_normalized: bool = False,
+                   X_aug: Sequence[np.ndarray] = (), n_inner: int = 3,
+                   scoring: str = "uar", random_state: int = 0, n_jobs: int = 1,
+                   progress: Callable[[str], None] | None = None) -> Evaluation:
+    """Nested speaker-grouped cross-validation of registered models on the same folds.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+        Features of the clips (no NaN rows).
+    y : sequence of int [shape=(n,)]
+        Class codes, indices into ``classes``.
+    groups : sequence [shape=(n,)]
+        Speaker of every clip.
+    models : sequence of str
+        Registered model names; an ensemble's members are evaluated too.
+    classes : sequence of str
+    protocol : "loso" or "group6"
+    speaker_normalized : bool
+        Standardise every speaker's rows (and copies) by its own clips' statistics.
+    X_aug : sequence of np.ndarray [shape=(n, d)]
+        Augmented copies, row i a copy of clip i (NaN rows are skipped); used only as
+        training rows, with the speaker of their clip.
+    n_inner : int
+        Grouped inner folds for tuning.
+    scoring : "uar" or "accuracy"
+        What the inner CV maximises.
+    n_jobs : int
+        Outer folds in parallel (processes, one BLAS thread each).
+    progress : callable, optional
+        Called with a line of text after every outer fold.
+
+    Returns
+    -------
+    Evaluation
+    """
+    import joblib
+
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=int)
+    groups = np.asarray(groups)
+    n_classes = len(classes)
+    if X.ndim != 2 or X.shape[0] != y.size or groups.shape != y.shape:
+        raise ParameterError("X, y and groups must have the same number of rows")
+    if np.isnan(X).any():
+        raise ParameterError("X has NaN rows; drop failed clips first")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ParameterError("y must hold class codes 0 .. len(classes)-1")
+    X_aug = [np.asarray(a, dtype=np.float64) for a in X_aug]
+    if any(a.shape != X.shape for a in X_aug):
+        raise ParameterError("every X_aug array must have the shape of X")
+    names = _expand(models)
+    if speaker_normalized:
+        if X_aug:
+            X, X_aug = speaker_normalize(X, groups, extra=[(a, groups) for a in X_aug])
+        else:
+            X = speaker_normalize(X, groups)
+    splits = outer_splits(groups, protocol=protocol, n_group_folds=n_group_folds)
+    fold = np.empty(y.size, dtype=int)
+    for k, (_, test_idx) in enumerate(splits):
+        fold[test_idx] = k
+    start = time.perf_counter()
+    jobs = (joblib.delayed(_run_fold)(k, tr, te, X, y, groups, X_aug, names, n_inner,
+                                      scoring, n_classes, random_state)
+            for k, (tr, te) in enumerate(splits))
+    results = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
+    proba = {n: np.zeros((y.size, n_classes)) for n in names}
+    params: dict[str, list] = {n: [None] * len(splits) for n in names}
+    seconds = dict.fromkeys(names, 0.0)
+    ev = Evaluation(protocol=protocol, speaker_normalized=speaker_normalized,
+                    classes=tuple(classes), y=y, groups=groups, fold=fold)
+    done = 0
+    for k, out, record, n_aug in results:
+        test_idx = splits[k][1]
+        for name, (p, prm, sec) in out.items():
+            proba[name][test_idx] = p
+            params[name][k] = prm
+            seconds[name] += sec
+        ev.inner_record[k] = record
+        ev.n_augmented = max(ev.n_augmented, n_aug)
+        done += 1
+        if progress is not None:
+            spk = ",".join(sorted(set(groups[test_idx].tolist())))
+            accs = " ".join(f"{n}={np.mean(out[n][0].argmax(1) == y[test_idx]):.2f}"
+                            f"/{out[n][2]:.0f}s" for n in names)
+            progress(f"fold {done}/{len(splits)} [{spk}] {accs} "
+                     f"({time.perf_counter() - start:.0f} s)")
+    for name in names:
+        ev.models[name] = ModelResult(name=name, proba=proba[name],
+                                      pred=proba[name].argmax(axis=1), params=params[name],
+                                      seconds=seconds[name])
+    ev.seconds = time.perf_counter() - start
+    return ev
+
+
+def fuse(ev: Evaluation, members: dict[str, ModelResult], *, name: str = "fusion"
+         ) -> Evaluation:
+    """Late fusion: the mean class probabilities of results on the same folds and clips.
+
+    Returns an :class:`Evaluation` like ``ev`` holding one model ``name``.
+    """
+    probs = [res.proba for res in members.values()]
+    if any(p.shape != probs[0].shape for p in probs):
+        raise ParameterError("fused results must cover the same clips and classes")
+    proba = np.mean(probs, axis=0)
+    out = Evaluation(protocol=ev.protocol, speaker_normalized=ev.speaker_normalized,
+                     classes=ev.classes, y=ev.y, groups=ev.groups, fold=ev.fold)
+    out.models[name] = ModelResult(name=name, proba=proba, pred=proba.argmax(axis=1),
+                                   params=[list(members)] * int(ev.fold.max() + 1),
+                                   seconds=0.0)
+    return out
+
+
+# --------------------------------------------------------------------------- selection
+def select_model(ev: Evaluation) -> tuple[str, str | None]:
+    """The model with the highest accuracy (UAR breaks ties) and the runner-up."""
+    ranked = sorted(ev.models, key=lambda n: (ev.metrics(n)["accuracy"], ev.metrics(n)["uar"]),
+                    reverse=True)
+    return ranked[0], (ranked[1] if len(ranked) > 1 else None)
+
+
+def paired_comparison(ev: Evaluation, a: str, b: str, *, alpha: float = 0.05) -> dict:
+    """Wilcoxon over per-fold accuracies and McNemar over clips, with a sentence."""
+    n_classes = len(ev.classes)
+    fa = fold_scores(ev.y, ev.models[a].pred, ev.fold, n_classes=n_classes)
+    fb = fold_scores(ev.y, ev.models[b].pred, ev.fold, n_classes=n_classes)
+    wil = wilcoxon_test(fa["accuracy"], fb["accuracy"])
+    mcn = mcnemar_test(ev.models[a].pred == ev.y, ev.models[b].pred == ev.y)
+    acc_a, acc_b = ev.metrics(a)["accuracy"], ev.metrics(b)["accuracy"]
+    significant = wil["p_value"] < alpha and mcn["p_value"] < alpha
+    either = wil["p_value"] < alpha or mcn["p_value"] < alpha
+    verdict = ("significant under both tests" if significant else
+               "significant under one test only" if either else "not significant")
+    sentence = (f"{a} (accuracy {acc_a:.3f}) vs {b} ({acc_b:.3f}): difference "
+                f"{acc_a - acc_b:+.3f}, Wilcoxon over {wil['n']} folds p = "
+                f"{wil['p_value']:.3g}, McNemar over clips p = {mcn['p_value']:.3g}: "
+                f"{verdict} at alpha = {alpha}.")
+    return {"a": a, "b": b, "accuracy_difference": acc_a - acc_b, "wilcoxon": wil,
+            "mcnemar": mcn, "significant": bool(significant), "sentence": sentence}
+
+
+def oof_frame(ev: Evaluation, name: str, *, paths: Sequence[str]) -> pd.DataFrame:
+    """Out-of-fold predictions: path, speaker, fold, true, predicted, p_<class>..."""
+    res = ev.models[name]
+    classes = np.asarray(ev.classes)
+    frame = pd.DataFrame({"path": list(paths), "speaker": ev.groups, "fold": ev.fold,
+                          "true": classes[ev.y], "predicted": classes[res.pred]})
+    for j, c in enumerate(ev.classes):
+        frame[f"p_{c}"] = np.round(res.proba[:, j], 6)
+    return frame
+
+
+def summary_dict(ev: Evaluation, *, feature_config_hash: str, n_boot: int = 2000,
+                 random_state: int = 0, extra: dict | None = None) -> dict:
+    """The ``summary.json`` content of one evaluation (schema of issue 3)."""
+    n_classes = len(ev.classes)
+    models = {}
+    for name, res in ev.models.items():
+        m = ev.metrics(name)
+        ci = bootstrap_ci(ev.y, res.pred, ev.groups, n_classes=n_classes, n_boot=n_boot,
+                          random_state=random_state)
+        folds = fold_scores(ev.y, res.pred, ev.fold, n_classes=n_classes)
+        models[name] = {
+            "accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"],
+            "accuracy_ci95": ci["accuracy"], "uar_ci95": ci["uar"],
+            "macro_f1_ci95": ci["macro_f1"],
+            "fold_accuracy": folds["accuracy"], "fold_uar": folds["uar"],
+            "per_class_recall": dict(zip(ev.classes, map(float, m["recall"]), strict=True)),
+            "confusion": m["confusion"].tolist(),
+            "params": _jsonable(res.params),
+            "seconds": res.seconds,
+            "description": MODELS[name].description if name in MODELS else "late fusion",
+        }
+    selected, runner_up = select_model(ev)
+    out = {
+        "protocol": ev.protocol,
+        "speaker_normalized": ev.speaker_normalized,
+        "n_folds": int(ev.fold.max() + 1),
+        "n_clips": int(ev.y.size),
+        "n_speakers": int(np.unique(ev.groups).size),
+        "classes": list(ev.classes),
+        "models": models,
+        "selected": selected,
+        "runner_up": runner_up,
+        "comparison": paired_comparison(ev, selected, runner_up) if runner_up else None,
+        "feature_config_hash": feature_config_hash,
+        "n_augmented_rows_per_fold": ev.n_augmented,
+        "seconds": ev.seconds,
+    }
+    if extra:
+        out.update(extra)
+    return out
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -1,0 +1,181 @@
+"""ONNX export of fitted pipelines (skl2onnx + onnxmltools) and the parity check.
+
+The graph takes ``features`` [float32, shape=(n, d)] and returns ``label`` and
+``probabilities`` [float32, shape=(n, n_classes)] (no ZipMap). XGBoost and LightGBM
+converters from onnxmltools are registered with skl2onnx once, on first use.
+Inputs are float32 for every model, and the scikit-learn backend of
+:class:`ser_classic.recognizer.EmotionRecognizer` rounds its inputs to float32 too. Tree
+thresholds are float32 in scikit-learn and XGBoost; LightGBM's double thresholds are
+rounded *down* to float32 on export, so float32 inputs take the same branches.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = [
+    "INPUT_NAME",
+    "PROBA_NAME",
+    "check_parity",
+    "onnx_predict_proba",
+    "onnx_session",
+    "to_onnx_bytes",
+]
+
+INPUT_NAME = "features"
+PROBA_NAME = "probabilities"
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+
+
+@functools.lru_cache(maxsize=1)
+def _register_converters() -> None:
+    """Register the onnxmltools converters of XGBoost and LightGBM with skl2onnx."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+
+    options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    try:
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        from xgboost import XGBClassifier
+
+        update_registered_converter(XGBClassifier, "XGBoostXGBClassifier",
+                                    calculate_linear_classifier_output_shapes,
+                                    convert_xgboost, options=options)
+    except ImportError:  # pragma: no cover - xgboost is a dependency
+        pass
+    try:
+        from lightgbm import LGBMClassifier
+
+        update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier",
+                                    calculate_linear_classifier_output_shapes,
+                                    _convert_lightgbm_float32, options=options)
+    except ImportError:  # pragma: no cover - lightgbm is a dependency
+        pass
+
+
+def _round_down_thresholds(node: dict) -> None:
+    """Numeric split thresholds -> the largest float32 not above them (in place).
+
+    LightGBM compares ``x <= t`` in double; ONNX stores ``t`` as float32. Rounding to the
+    nearest float32 sends a float32 input equal to the rounded value the other way;
+    rounding down keeps ``x32 <= t  <=>  x32 <= t32`` for every float32 ``x32``.
+    """
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        th = n.get("threshold")
+        if isinstance(th, int | float) and n.get("decision_type", "<=") == "<=":
+            t32 = np.float32(th)
+            if float(t32) > th:
+                t32 = np.nextafter(t32, np.float32(-np.inf))
+            n["threshold"] = float(t32)
+        stack += [n[k] for k in ("left_child", "right_child") if isinstance(n.get(k), dict)]
+
+
+def _convert_lightgbm_float32(scope, operator, container):
+    """onnxmltools' LightGBM converter, with thresholds rounded down to float32."""
+    from onnxmltools.convert.lightgbm.operator_converters import LightGbm
+
+    dump = LightGbm.dump_booster_model
+
+    def rounded_dump(booster, **kwargs):
+        text, info = dump(booster, **kwargs)
+        for tree in text.get("tree_info", []):
+            _round_down_thresholds(tree["tree_structure"])
+        return text, info
+
+    LightGbm.dump_booster_model = rounded_dump
+    try:
+        LightGbm.convert_lightgbm(scope, operator, container)
+    finally:
+        LightGbm.dump_booster_model = dump
+
+
+def _as_convertible(estimator):
+    """The project's SoftVote as the equivalent fitted scikit-learn soft VotingClassifier."""
+    try:
+        from .models import SoftVote
+    except ImportError:  # pragma: no cover - models.py ships with the package
+        return estimator
+    if not isinstance(estimator, SoftVote):
+        return estimator
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.preprocessing import LabelEncoder
+
+    vote = VotingClassifier(list(estimator.estimators), voting="soft",
+                            weights=None if estimator.weights is None else np.asarray(
+                                estimator.weights, dtype=float), flatten_transform=False)
+    vote.estimators_ = list(estimator.estimators_)
+    vote.le_ = LabelEncoder().fit(estimator.classes_)
+    vote.classes_ = vote.le_.classes_
+    return vote
+
+
+def to_onnx_bytes(estimator, *, n_features: int) -> bytes:
+    """Serialised ONNX graph of a fitted classifier pipeline.
+
+    Parameters
+    ----------
+    estimator : fitted scikit-learn classifier or pipeline (integer class codes)
+    n_features : int
+        Width of the feature vectors it takes.
+
+    Returns
+    -------
+    onnx : bytes
+        Input ``features`` [float32, shape=(None, n_features)], outputs ``label`` and
+        ``probabilities`` [float32, shape=(None, n_classes)].
+    """
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    _register_converters()
+    try:
+        onx = convert_sklearn(
+            _as_convertible(estimator),
+            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+            options={"zipmap": False}, target_opset=TARGET_OPSET)
+    except Exception as exc:  # skl2onnx raises many types for unsupported models
+        raise ParameterError(f"cannot convert {type(estimator).__name__} to ONNX: "
+                             f"{exc}") from exc
+    outputs = [o.name for o in onx.graph.output]
+    if PROBA_NAME not in outputs:
+        raise ParameterError(f"ONNX graph has no {PROBA_NAME!r} output (got {outputs})")
+    return onx.SerializeToString()
+
+
+def onnx_session(onnx: bytes, *, n_threads: int = 1):
+    """An onnxruntime CPU session (``n_threads`` intra-op threads)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = n_threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # errors only (no notes about unused initializers)
+    return ort.InferenceSession(onnx, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def onnx_predict_proba(session, X: np.ndarray) -> np.ndarray:
+    """Class probabilities of ``X`` [shape=(n, d)] through an ONNX session -> (n, k)."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    (proba,) = session.run([PROBA_NAME], {INPUT_NAME: X})
+    return np.asarray(proba, dtype=np.float64)
+
+
+def check_parity(estimator, onnx: bytes, X: np.ndarray, *, atol: float = 1e-4) -> float:
+    """Largest absolute difference of probabilities, scikit-learn vs ONNX, on ``X``.
+
+    Raises :class:`ParameterError` when it exceeds ``atol``.
+    """
+    X = np.asarray(X, dtype=np.float32).astype(np.float64)  # the model input is float32
+    ref = estimator.predict_proba(X)
+    got = onnx_predict_proba(onnx_session(onnx), X)
+    diff = float(np.max(np.abs(ref - got))) if X.size else 0.0
+    if not diff <= atol:
+        raise ParameterError(f"ONNX probabilities differ from scikit-learn by {diff:.2e} "
+                             f"> {atol:.0e}")
+    return diff

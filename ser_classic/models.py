@@ -1,0 +1,201 @@
+"""Registry of scikit-learn pipelines, each with a small hyper-parameter grid.
+
+Adding a model is one registration::
+
+    @register("knn", grid={"clf__n_neighbors": (5, 15)}, description="k nearest neighbours")
+    def _knn(random_state):
+        return Pipeline([("scale", StandardScaler()), ("clf", KNeighborsClassifier())])
+
+Every builder returns an *unfitted* pipeline that takes features ``X`` and integer class
+codes ``y`` (0 .. n_classes-1). Ensembles name their ``members``: they are not tuned
+themselves; the evaluation tunes each member and soft-votes the tuned members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from .errors import ParameterError
+
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "SoftVote",
+    "build_model",
+    "model_names",
+    "register",
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model.
+
+    Attributes
+    ----------
+    name : str
+    build : callable ``random_state -> Pipeline``
+    grid : dict of parameter name -> tuple of values
+        Searched by grouped inner cross-validation (the full product).
+    description : str
+    members : tuple of str
+        Non-empty for a soft-voting ensemble of other registered models.
+    default : bool
+        Part of the default evaluation.
+    fast_params : dict
+        Set while scoring grid points in the inner CV only (e.g. no probability
+        calibration), never in the refitted model.
+    """
+
+    name: str
+    build: Callable[[int], BaseEstimator]
+    grid: dict = field(default_factory=dict)
+    description: str = ""
+    members: tuple[str, ...] = ()
+    default: bool = True
+    fast_params: dict = field(default_factory=dict)
+
+    def param_grid(self) -> list[dict]:
+        """All parameter combinations of the grid (one empty dict for no grid)."""
+        combos: list[dict] = [{}]
+        for key, values in self.grid.items():
+            combos = [{**c, key: v} for c in combos for v in values]
+        return combos
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(name: str, *, grid: dict | None = None, description: str = "",
+             members: Sequence[str] = (), default: bool = True,
+             fast_params: dict | None = None):
+    """Decorator registering ``build(random_state) -> estimator`` under ``name``."""
+
+    def deco(build: Callable[[int], BaseEstimator]):
+        MODELS[name] = ModelSpec(name=name, build=build, grid=dict(grid or {}),
+                                 description=description, members=tuple(members),
+                                 default=default, fast_params=dict(fast_params or {}))
+        return build
+
+    return deco
+
+
+def model_names(*, default_only: bool = False) -> list[str]:
+    """Registered model names (in registration order)."""
+    return [n for n, s in MODELS.items() if s.default or not default_only]
+
+
+def build_model(name: str, *, random_state: int = 0, params: dict | None = None
+                ) -> BaseEstimator:
+    """An unfitted pipeline of model ``name`` with ``params`` set."""
+    if name not in MODELS:
+        raise ParameterError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
+    spec = MODELS[name]
+    if spec.members:
+        raise ParameterError(f"{name!r} is an ensemble; build it with SoftVote")
+    est = spec.build(random_state)
+    if params:
+        est.set_params(**params)
+    return est
+
+
+class SoftVote(ClassifierMixin, BaseEstimator):
+    """Average of the class probabilities of already configured estimators.
+
+    Parameters
+    ----------
+    estimators : list of (name, estimator)
+        Cloned and fitted on the same data by :meth:`fit`.
+    weights : sequence of float, optional
+    """
+
+    def __init__(self, estimators, *, weights=None):
+        self.estimators = estimators
+        self.weights = weights
+
+    def fit(self, X, y):
+        if not self.estimators:
+            raise ParameterError("SoftVote needs at least one estimator")
+        self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
+        self.classes_ = self.estimators_[0].classes_
+        return self
+
+    def predict_proba(self, X):
+        w = np.ones(len(self.estimators_)) if self.weights is None else np.asarray(
+            self.weights, dtype=float)
+        probs = np.stack([est.predict_proba(X) for est in self.estimators_])
+        return np.tensordot(w / w.sum(), probs, axes=1)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+# --------------------------------------------------------------------------- registrations
+def _scaled(clf) -> Pipeline:
+    return Pipeline([("scale", StandardScaler()), ("clf", clf)])
+
+
+@register("logreg", grid={"clf__C": (0.003, 0.01, 0.03)},
+          description="standardised features, multinomial logistic regression (L2), "
+                      "balanced class weights")
+def _logreg(random_state: int) -> Pipeline:
+    return _scaled(LogisticRegression(C=0.003, max_iter=2000, class_weight="balanced",
+                                      random_state=random_state))
+
+
+@register("svm", grid={"clf__C": (10.0,)}, fast_params={"clf__probability": False},
+          description="standardised features, RBF SVM (gamma 'scale'), balanced class "
+                      "weights, Platt probabilities")
+def _svm(random_state: int) -> Pipeline:
+    return _scaled(SVC(C=10.0, kernel="rbf", gamma="scale", probability=True,
+                       class_weight="balanced", random_state=random_state))
+
+
+@register("rf", grid={"clf__max_features": ("sqrt",)}, default=False,
+          description="random forest, 150 trees, sqrt(d) features per split, balanced "
+                      "subsample weights")
+def _rf(random_state: int) -> Pipeline:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return Pipeline([("clf", RandomForestClassifier(
+        n_estimators=150, class_weight="balanced_subsample", min_samples_leaf=1,
+        n_jobs=1, random_state=random_state))])
+
+
+@register("xgboost", grid={"clf__max_depth": (3,)}, default=False,
+          description="the 300 best ANOVA features, gradient-boosted trees (XGBoost, "
+                      "hist), 100 rounds of depth 3")
+def _xgboost(random_state: int) -> Pipeline:
+    from xgboost import XGBClassifier
+
+    return Pipeline([("select", SelectKBest(f_classif, k=300)), ("clf", XGBClassifier(
+        n_estimators=100, max_depth=3, learning_rate=0.15, subsample=0.8,
+        colsample_bytree=0.5, tree_method="hist", n_jobs=1, random_state=random_state,
+        verbosity=0))])
+
+
+@register("lightgbm", grid={"clf__num_leaves": (15,)},
+          description="the 300 best ANOVA features, LightGBM, 100 rounds of 15 leaves")
+def _lightgbm(random_state: int) -> Pipeline:
+    from lightgbm import LGBMClassifier
+
+    return Pipeline([("select", SelectKBest(f_classif, k=300)), ("clf", LGBMClassifier(
+        n_estimators=100, num_leaves=15, learning_rate=0.1, subsample=0.8,
+        subsample_freq=1, colsample_bytree=0.5, min_child_samples=10,
+        class_weight="balanced", n_jobs=1, random_state=random_state, verbose=-1))])
+
+
+@register("ensemble", members=("svm", "logreg", "lightgbm"),
+          description="soft vote (mean probabilities) of the tuned SVM, logistic "
+                      "regression and LightGBM")
+def _ensemble(random_state: int) -> SoftVote:
+    return SoftVote([])

@@ -1,0 +1,341 @@
+"""Inference: ``load(path) -> EmotionRecognizer``; predictions and discriminator penalties.
+
+Inputs are file paths or waveforms at any sample rate: a path or a 1-D array is one clip
+(results without the batch axis); a list of them, or a 2-D array of shape
+``(n_clips, n_samples)``, is a batch. Features are computed exactly as in training
+(:func:`ser_classic.features.extract_features`), then, for a speaker-normalised model,
+z-scored with the speaker's statistics, then fed to scikit-learn or ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .artifact import Artifact, load_artifact
+from .data import MAX_DURATION_S, check_waveform, load_audio, resample
+from .errors import AudioError, ParameterError
+from .features import extract_features, feature_names
+
+__all__ = [
+    "BACKENDS",
+    "DiscriminatorScores",
+    "EmotionRecognizer",
+    "SpeakerStats",
+    "load",
+]
+
+BACKENDS = ("sklearn", "onnx")
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class SpeakerStats:
+    """Per-feature statistics of one speaker's (unlabelled) clips.
+
+    The normaliser of the evaluation's speaker-normalised protocol
+    (:class:`ser_classic.evaluation.SpeakerNormalizer`): ``(x - mean) / scale`` with
+    ``scale = std`` (population) or 1 where ``std <= 1e-8``.
+
+    Attributes
+    ----------
+    mean, std : np.ndarray [shape=(n_features,)]
+    n_clips : int
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    n_clips: int
+
+    @classmethod
+    def from_features(cls, X: np.ndarray) -> SpeakerStats:
+        """Statistics of feature rows ``X`` [shape=(n_clips, n_features)], n_clips >= 2."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] < 2:
+            raise ParameterError("speaker statistics need at least 2 clips of the speaker")
+        return cls(mean=X.mean(axis=0), std=X.std(axis=0), n_clips=X.shape[0])
+
+    @property
+    def scale(self) -> np.ndarray:
+        from .evaluation import SpeakerNormalizer
+
+        eps = SpeakerNormalizer().eps
+        return np.where(self.std > eps, self.std, 1.0)
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """Normalised rows [shape=(n, n_features)]."""
+        return (X - self.mean) / self.scale
+
+    def update(self, X: np.ndarray) -> SpeakerStats:
+        """Running estimate: these statistics merged with further clips ``X`` of the speaker.
+
+        Exact (pooled mean and variance), so updating clip batch by clip batch equals
+        :meth:`from_features` on all the clips.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.mean.size:
+            raise ParameterError(f"expected rows of {self.mean.size} features, got {X.shape}")
+        if X.shape[0] == 0:
+            return self
+        n_a, n_b = self.n_clips, X.shape[0]
+        n = n_a + n_b
+        mean_b = X.mean(axis=0)
+        delta = mean_b - self.mean
+        m2 = self.std**2 * n_a + X.var(axis=0) * n_b + delta**2 * n_a * n_b / n
+        return SpeakerStats(mean=self.mean + delta * n_b / n, std=np.sqrt(m2 / n), n_clips=n)
+
+
+@dataclass(frozen=True)
+class DiscriminatorScores:
+    """Per-clip emotion penalties of a batch.
+
+    Attributes
+    ----------
+    penalty : np.ndarray [shape=(n,)]
+        ``1 - p(target)``, in [0, 1].
+    nll : np.ndarray [shape=(n,)]
+        ``-log p(target)`` (p floored at 1e-12).
+    p_target : np.ndarray [shape=(n,)]
+    proba : np.ndarray [shape=(n, n_classes)]
+    classes : tuple of str
+    """
+
+    penalty: np.ndarray
+    nll: np.ndarray
+    p_target: np.ndarray
+    proba: np.ndarray
+    classes: tuple[str, ...]
+
+
+def _is_path(item) -> bool:
+    return isinstance(item, str | os.PathLike)
+
+
+class EmotionRecognizer:
+    """A loaded emotion model.
+
+    Parameters
+    ----------
+    artifact : Artifact
+        From :func:`ser_classic.artifact.load_artifact`.
+    backend : {"sklearn", "onnx"}
+    max_duration_s : float
+        Longer clips are refused (:class:`AudioError`).
+    """
+
+    def __init__(self, artifact: Artifact, *, backend: str = "sklearn",
+                 max_duration_s: float = MAX_DURATION_S) -> None:
+        if backend not in BACKENDS:
+            raise ParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "sklearn" and artifact.estimator is None:
+            raise ParameterError("the sklearn backend needs model.joblib loaded")
+        self.artifact = artifact
+        self.backend = backend
+        self.max_duration_s = max_duration_s
+        self.card = artifact.card
+        self.classes_ = np.array(artifact.card["classes"])
+        self.model_id = artifact.card["model_id"]
+        self.protocol = artifact.card["protocol"]
+        self.feature_config = artifact.feature_config
+        names = feature_names(config=self.feature_config)
+        used = artifact.card.get("used_features")
+        self._used = None if used is None else np.asarray(used, dtype=int)
+        self._select = None if used is None else [names[i] for i in used]
+        self._session = None
+        if backend == "onnx":
+            from .export import onnx_session
+
+            self._session = onnx_session(artifact.onnx)
+
+    def __repr__(self) -> str:
+        return (f"EmotionRecognizer({self.model_id!r}, backend={self.backend!r}, "
+                f"protocol={self.protocol!r})")
+
+    # ------------------------------------------------------------------ inputs
+    def _items(self, inputs) -> tuple[list, bool]:
+        if _is_path(inputs):
+            return [inputs], True
+        if isinstance(inputs, np.ndarray):
+            if inputs.ndim == 1:
+                return [inputs], True
+            if inputs.ndim == 2:
+                return list(inputs), False
+            raise ParameterError(f"waveform arrays must be 1-D or 2-D (n_clips, n_samples), "
+                                 f"got shape {inputs.shape}")
+        if isinstance(inputs, Sequence) and not isinstance(inputs, bytes):
+            return list(inputs), False
+        raise ParameterError(f"expected a path, a waveform or a list of them, got "
+                             f"{type(inputs).__name__}")
+
+    def waveform(self, item, *, sr: int | None = None, source: object = None) -> np.ndarray:
+        """One clip as a validated mono waveform at the model's sample rate."""
+        target = self.feature_config.sample_rate
+        if _is_path(item):
+            return load_audio(item, sr=target, max_duration=self.max_duration_s)
+        if sr is None:
+            raise ParameterError("waveform input needs its sample rate: sr=")
+        y = check_waveform(np.asarray(item), int(sr), source=source or "waveform",
+                           max_duration=self.max_duration_s)
+        return resample(y, orig_sr=int(sr), target_sr=target)
+
+    def clip_features(self, y: np.ndarray) -> np.ndarray:
+        """Features of one waveform from :meth:`waveform` -> [shape=(n_features,)].
+
+        Only the features the model reads are computed (exactly as in training); the
+        columns its feature selection drops are 0.
+        """
+        if self._used is None:
+            return extract_features(y, config=self.feature_config)
+        x = np.zeros(self.card["n_features"])
+        x[self._used] = extract_features(y, config=self.feature_config, select=self._select)
+        return x
+
+    def features(self, inputs, *, sr: int | None = None, on_error: str = "raise"
+                 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
+        """Feature rows of clips, before any speaker normalisation.
+
+        Parameters
+        ----------
+        inputs : path, waveform, or a batch of them
+        sr : int, optional
+            Sample rate of waveform inputs.
+        on_error : {"raise", "nan"}
+            ``"nan"``: a clip that cannot be used gets a NaN row and an entry in ``errors``.
+
+        Returns
+        -------
+        X : np.ndarray [shape=(n_clips, n_features)]
+            Columns the model never reads (dropped by its feature selection) are 0.
+        errors : list of (source, problem)
+        """
+        if on_error not in ("raise", "nan"):
+            raise ParameterError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
+        items, _ = self._items(inputs)
+        n_features = self.card["n_features"]
+        X = np.full((len(items), n_features), np.nan)
+        errors = []
+        for i, item in enumerate(items):
+            source = item if _is_path(item) else f"waveform[{i}]"
+            try:
+                X[i] = self.clip_features(self.waveform(item, sr=sr, source=source))
+            except AudioError as exc:
+                if on_error == "raise":
+                    raise
+                errors.append((exc.source, exc.problem))
+        return X, errors
+
+    # ------------------------------------------------------------------ speakers
+    def enroll(self, inputs, *, sr: int | None = None,
+               previous: SpeakerStats | None = None) -> SpeakerStats:
+        """Speaker statistics from unlabelled clips of one speaker (at least 2 in all).
+
+        ``previous``: statistics to update with these clips (a running estimate).
+        """
+        X, _ = self.features(inputs, sr=sr)
+        return SpeakerStats.from_features(X) if previous is None else previous.update(X)
+
+    def _normalise(self, X: np.ndarray, speaker) -> np.ndarray:
+        if self.protocol == "strict":
+            if speaker is not None:
+                raise ParameterError(f"{self.model_id} was trained without speaker "
+                                     f"normalisation; do not pass speaker statistics")
+            return X
+        if speaker is None:
+            raise ParameterError(
+                f"{self.model_id} is speaker-normalised: pass speaker=SpeakerStats "
+                f"(recognizer.enroll(clips)) or speaker='batch' (all clips of the batch "
+                f"share one speaker)")
+        if isinstance(speaker, str):
+            if speaker != "batch":
+                raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
+                                     f"{speaker!r}")
+            speaker = SpeakerStats.from_features(X)
+        if not isinstance(speaker, SpeakerStats):
+            raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
+                                 f"{type(speaker).__name__}")
+        if speaker.mean.shape != (X.shape[1],):
+            raise ParameterError(f"speaker statistics have {speaker.mean.shape} features, "
+                                 f"the model needs {X.shape[1]}")
+        return speaker.apply(X)
+
+    # ------------------------------------------------------------------ predictions
+    def proba_from_features(self, X: np.ndarray, *, speaker=None) -> np.ndarray:
+        """Class probabilities of feature rows [shape=(n, n_features)] -> (n, n_classes)."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.card["n_features"]:
+            raise ParameterError(f"features must have shape (n, {self.card['n_features']}), "
+                                 f"got {X.shape}")
+        # The classifier reads float32 values with either backend (ONNX graphs are float32;
+        # tree thresholds are exported so that float32 inputs split identically).
+        X = self._normalise(X, speaker).astype(np.float32).astype(np.float64)
+        if self._session is not None:
+            from .export import onnx_predict_proba
+
+            return onnx_predict_proba(self._session, X)
+        return np.asarray(self.artifact.estimator.predict_proba(X), dtype=np.float64)
+
+    def predict_proba(self, inputs, *, sr: int | None = None, speaker=None) -> np.ndarray:
+        """Class probabilities (columns in ``classes_`` order).
+
+        Parameters
+        ----------
+        inputs : path, waveform [shape=(n,)], list of them, or array (n_clips, n_samples)
+        sr : int, optional
+            Sample rate of waveform inputs (any rate; resampled).
+        speaker : SpeakerStats or "batch", optional
+            Required by speaker-normalised models, refused by strict ones. ``"batch"``
+            estimates the statistics from the clips of this call (one speaker, >= 2 clips).
+
+        Returns
+        -------
+        proba : np.ndarray [shape=(n_classes,) for one clip, (n_clips, n_classes) for a batch]
+        """
+        _, single = self._items(inputs)
+        X, _ = self.features(inputs, sr=sr)
+        proba = self.proba_from_features(X, speaker=speaker)
+        return proba[0] if single else proba
+
+    def predict(self, inputs, *, sr: int | None = None, speaker=None):
+        """Emotion labels: a str for one clip, an array of str for a batch."""
+        proba = self.predict_proba(inputs, sr=sr, speaker=speaker)
+        labels = self.classes_[np.argmax(np.atleast_2d(proba), axis=1)]
+        return str(labels[0]) if proba.ndim == 1 else labels
+
+    def score(self, waveforms, *, sr: int, targets, speaker=None) -> DiscriminatorScores:
+        """Discriminator penalties of a batch of waveforms against target emotions.
+
+        No file I/O. Parameters as :meth:`predict_proba`; ``targets`` is one emotion for
+        all clips or one per clip (names from ``classes_``).
+        """
+        if _is_path(waveforms) or (isinstance(waveforms, Sequence) and any(
+                _is_path(w) for w in waveforms)):
+            raise ParameterError("score takes waveforms, not file paths")
+        items, _ = self._items(waveforms)
+        if isinstance(targets, str):
+            targets = [targets] * len(items)
+        targets = list(targets)
+        if len(targets) != len(items):
+            raise ParameterError(f"{len(targets)} targets for {len(items)} clips")
+        index = {c: i for i, c in enumerate(self.classes_)}
+        unknown = sorted({t for t in targets if t not in index})
+        if unknown:
+            raise ParameterError(f"unknown target emotion(s) {unknown}; the model knows "
+                                 f"{list(self.classes_)}")
+        X, _ = self.features(items, sr=sr)
+        proba = self.proba_from_features(X, speaker=speaker)
+        p = proba[np.arange(len(items)), [index[t] for t in targets]]
+        return DiscriminatorScores(penalty=1.0 - p, nll=-np.log(np.maximum(p, _EPS)),
+                                   p_target=p, proba=proba,
+                                   classes=tuple(str(c) for c in self.classes_))
+
+
+def load(path: str | os.PathLike, *, backend: str = "sklearn",
+         max_duration_s: float = MAX_DURATION_S) -> EmotionRecognizer:
+    """Load a model directory written by ``ser-classic train`` (hashes verified)."""
+    if backend not in BACKENDS:
+        raise ParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    artifact = load_artifact(path, load_joblib=backend == "sklearn")
+    return EmotionRecognizer(artifact, backend=backend, max_duration_s=max_duration_s)

@@ -1,0 +1,156 @@
+"""Distillation, quantization and the pruned extractor, on real RAVDESS features."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from ser_classic import distill as D
+from ser_classic.artifact import train_model
+from ser_classic.augment import AugmentConfig
+from ser_classic.cli import DISTILL_AUGMENT
+from ser_classic.data import EMOTIONS, load_audio, save_manifest
+from ser_classic.export import onnx_predict_proba, onnx_session
+from ser_classic.features import FeatureConfig, extract_batch, extract_features, feature_names
+
+CONFIG = FeatureConfig()
+SIX = [f"ravdess_{i:02d}" for i in range(1, 7)]
+
+
+@pytest.fixture(scope="module")
+def six(ravdess_manifest, feature_cache):
+    """Six actors (360 clips): features, one augmented copy, integer labels."""
+    rows = ravdess_manifest[ravdess_manifest["speaker"].isin(SIX)].reset_index(drop=True)
+    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=CONFIG,
+                                 cache_dir=feature_cache)
+    aug = AugmentConfig(**DISTILL_AUGMENT)
+    Xa, _, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=CONFIG,
+                             cache_dir=feature_cache, augment=aug, copy=0, seed=0)
+    assert not errors
+    y = rows["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
+    return rows, X, Xa, y
+
+
+@pytest.fixture(scope="module")
+def fitted(six):
+    """Teacher (logistic regression) on actors 1-4, students distilled from it."""
+    rows, X, Xa, y = six
+    train = rows["speaker"].isin(SIX[:4]).to_numpy()
+    teacher, _ = train_model(X[train], [f"{c:03d}" for c in y[train]], name="logreg")
+    out = D.distill(X[train], y[train], teacher=teacher, n_classes=8, config=CONFIG,
+                    X_copies=[Xa[train]], students=("tree", "mlp"), n_candidates=150,
+                    n_candidates_mlp=200, transfer=D.TransferConfig(munge_rounds=1))
+    return teacher, out, X[~train]
+
+
+def test_pruned_extractor_gives_the_full_values(ravdess_manifest, fitted):
+    _, out, _ = fitted
+    names = feature_names(config=CONFIG)
+    groups = D.feature_groups(config=CONFIG)
+    rng = np.random.default_rng(0)
+    # the tree's own columns, and a mix from every group (deltas included)
+    picks = [out["students"]["tree"].named_steps["select"].columns_,
+             np.concatenate([rng.choice(np.flatnonzero(groups == g), 3, replace=False)
+                             for g in np.unique(groups)])]
+    for path in ravdess_manifest["path"].iloc[[0, 700, 1439]]:
+        y = load_audio(path, sr=CONFIG.sample_rate)
+        full = extract_features(y, config=CONFIG)
+        for cols in picks:
+            part = extract_features(y, config=CONFIG, select=[names[i] for i in cols])
+            np.testing.assert_array_equal(part, full[cols])
+
+
+def test_onnx_students_agree_with_sklearn(fitted):
+    _, out, X_test = fitted
+    d = X_test.shape[1]
+    for name in ("tree", "tree_uint8", "mlp", "tree_labels"):
+        student = out["students"][name]
+        got = onnx_predict_proba(onnx_session(D.to_onnx(student, n_features=d)), X_test)
+        ref = student.predict_proba(X_test)
+        np.testing.assert_allclose(got, ref, atol=1e-5, err_msg=name)
+    tree = out["students"]["tree"]
+    assert tree.named_steps["clf"].get_depth() <= 8
+    used = np.unique(tree.named_steps["clf"].tree_.feature)
+    assert used[used >= 0].size == tree.named_steps["select"].columns_.size
+
+
+def test_quantized_models_against_float_on_real_features(fitted):
+    _, out, X_test = fitted
+    d = X_test.shape[1]
+    # uint8 tree: a QuantizeLinear with uint8 zero points feeds the tree
+    q_onnx = D.to_onnx(out["students"]["tree_uint8"], n_features=d)
+    graph = onnx.load_from_string(q_onnx).graph
+    assert "QuantizeLinear" in [n.op_type for n in graph.node]
+    assert any(t.data_type == onnx.TensorProto.UINT8 for t in graph.initializer)
+    float_pred = out["students"]["tree"].predict(X_test)
+    q_pred = onnx_predict_proba(onnx_session(q_onnx), X_test).argmax(axis=1)
+    assert np.mean(q_pred == float_pred) >= 0.85
+    report = out["quantization"]["tree_uint8"]
+    assert report["thresholds"]["n_split_nodes"] > 0
+    # int8 MLP: MatMul weights become int8, predictions stay close to the float model
+    f_onnx = D.to_onnx(out["students"]["mlp"], n_features=d)
+    i8_onnx, rep = D.quantize_dynamic_onnx(f_onnx)
+    assert rep["changed"] and rep["int8_tensors"] and rep["bytes_after"] < rep["bytes_before"]
+    ops = {n.op_type for n in onnx.load_from_string(i8_onnx).graph.node}
+    assert ops & {"MatMulInteger", "DynamicQuantizeLinear"}
+    p_float = onnx_predict_proba(onnx_session(f_onnx), X_test)
+    p_int8 = onnx_predict_proba(onnx_session(i8_onnx), X_test)
+    assert np.mean(p_float.argmax(1) == p_int8.argmax(1)) >= 0.9
+    assert np.abs(p_float - p_int8).max() < 0.2
+
+
+def test_distillation_never_sees_test_speakers(six):
+    rows, X, Xa, y = six
+    groups = rows["speaker"].to_numpy()
+    # poison: augmented copies of the first fold's test speakers are NaN; any use of them
+    # in that fold would make a fit fail (other folds drop them as failed extractions)
+    first_test = ["ravdess_01", "ravdess_02"]
+    Xa = Xa.copy()
+    Xa[np.isin(groups, first_test)] = np.nan
+    ev = D.distill_cv(X, y, groups, teacher="logreg", teacher_params={}, config=CONFIG,
+                      X_aug=[Xa], protocol="group6", n_group_folds=3, students=("tree",),
+                      n_candidates=100, transfer=D.TransferConfig(munge_rounds=1))
+    assert ev.records[0]["test"] == first_test
+    for rec in ev.records:
+        assert not set(rec["test"]) & set(rec["teacher_train"])
+        assert not set(rec["test"]) & set(rec["transfer"])
+    assert sorted(s for r in ev.records for s in r["test"]) == SIX
+    for name in ("teacher", "tree", "tree_uint8", "tree_labels"):
+        assert np.allclose(ev.proba[name].sum(axis=1), 1.0)
+        m = ev.metrics(name)
+        assert 0.0 <= m["fidelity"] <= 1.0 and m["uar"] > 1 / 8
+
+
+def test_cli_distill_deploys_a_servable_student(tmp_path, six, feature_cache):
+    from ser_classic import load
+    from ser_classic.artifact import save_artifact
+    from ser_classic.cli import main
+    from ser_classic.export import to_onnx_bytes
+
+    rows, X, _, _ = six
+    train = rows["speaker"].isin(SIX[:4]).to_numpy()
+    teacher, classes = train_model(X[train], rows["emotion"][train], name="logreg")
+    save_artifact(tmp_path / "teacher", estimator=teacher, classes=classes, config=CONFIG,
+                  name="logreg", onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
+                  training={"corpus": "ravdess", "speakers": SIX[:4]})
+    save_manifest(rows, tmp_path / "manifest.csv")
+    code = main(["distill", "--teacher", str(tmp_path / "teacher"), "--out",
+                 str(tmp_path / "student"), "--manifest", str(tmp_path / "manifest.csv"),
+                 "--cache", str(feature_cache), "--jobs", "1", "--copies", "1",
+                 "--candidates", "100", "--student", "tree_uint8"])
+    assert code == 0
+    rec_sk = load(tmp_path / "student")
+    rec_onnx = load(tmp_path / "student", backend="onnx")
+    card = rec_sk.card
+    select = card["distillation"]["select"]
+    assert card["used_features"] is not None and len(card["used_features"]) == len(select)
+    assert set(card["distillation"]["groups_needed"]) <= set(D.CHEAP_GROUPS)
+    waves = [load_audio(p, sr=16000) for p in rows["path"][~train].iloc[:8]]
+    p_sk = rec_sk.predict_proba(waves, sr=16000)
+    np.testing.assert_allclose(rec_onnx.predict_proba(waves, sr=16000), p_sk, atol=1e-5)
+    # the recognizer's pruned features are the full features at the columns read
+    full = np.stack([extract_features(w, config=CONFIG) for w in waves])
+    cols = np.asarray(card["used_features"])
+    np.testing.assert_array_equal(rec_sk.features(waves, sr=16000)[0][:, cols],
+                                  full[:, cols])
