@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLI := $(BIN)/ser-classic
 
-.PHONY: run test lint data features evaluate deploy optimize clean-cache
+.PHONY: run test lint data features evaluate deploy optimize benchmarks clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The main job end to end on the default data.
-run: $(STAMP) data features
+# The main job end to end on the default data (about an hour on 2 cores).
+run: $(STAMP) data features evaluate deploy optimize
+
+HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
+TESS := ../shared/data/tess
+RAVDESS := ../shared/data/ravdess
 
 data: $(STAMP)
 	$(CLI) data scan
@@ -31,6 +35,32 @@ data: $(STAMP)
 
 features: $(STAMP)
 	$(CLI) features
+
+# Speaker-grouped CV of every registry model, both protocols, selection -> reports/cv
+evaluate: $(STAMP)
+	$(CLI) evaluate
+
+# CV winner vs runner-up on TESS (strict and speaker-normalised) and on held-out RAVDESS
+# actors; the A/B winners are deployed to models/deployed and models/deployed-speaker_norm.
+deploy: $(STAMP)
+	$(CLI) train --model @selected --out .cache/models/strict/A
+	$(CLI) train --model @runner_up --out .cache/models/strict/B
+	$(CLI) ab --a .cache/models/strict/A --b .cache/models/strict/B --data $(TESS) \
+		--out reports/ab/tess --deploy-to models/deployed
+	$(CLI) train --model @selected --protocol speaker_norm --out .cache/models/speaker_norm/A
+	$(CLI) train --model @runner_up --protocol speaker_norm --out .cache/models/speaker_norm/B
+	$(CLI) ab --a .cache/models/speaker_norm/A --b .cache/models/speaker_norm/B \
+		--data $(TESS) --out reports/ab/tess_speaker_norm \
+		--deploy-to models/deployed-speaker_norm
+	$(CLI) train --model @selected --exclude-speakers $(HOLDOUT) --out .cache/models/holdout/A
+	$(CLI) train --model @runner_up --exclude-speakers $(HOLDOUT) --out .cache/models/holdout/B
+	$(CLI) ab --a .cache/models/holdout/A --b .cache/models/holdout/B --data $(RAVDESS) \
+		--speakers $(HOLDOUT) --out reports/ab/ravdess_holdout
+	$(BIN)/python experiments/related_work.py
+
+benchmarks: $(STAMP)
+	$(BIN)/python experiments/bench_features.py
+	$(BIN)/python experiments/bench_discriminator.py --model models/deployed --clips 128 --repeat 3
 
 clean-cache:
 	rm -rf .cache
