@@ -374,7 +374,8 @@ def write_report(s: dict, out: Path) -> None:
     if "teacher_dynamic" in q:
         r = q["teacher_dynamic"]
         lines.append(f"- teacher through the same quantize_dynamic: changed = "
-                     f"{r['changed']} (ops {r['ops_before']}); "
+                     f"{r['changed']}{' (' + r['error'] + ')' if r.get('error') else ''} "
+                     f"(ops {r['ops_before']}); "
                      f"{r['bytes_before'] / 1e3:.0f} -> {r['bytes_after'] / 1e3:.0f} KB.")
     lines += ["", "ONNX vs scikit-learn on 300 training rows (max |dp|, argmax agreement): "
               + "; ".join(f"{n} {p['max_abs_diff']:.1e} / {p['argmax_agreement']:.3f}"

@@ -543,7 +543,8 @@ def quantize_dynamic_onnx(onnx: bytes) -> tuple[bytes, dict]:
     quantized : bytes
     report : dict
         Node types before/after and every initializer whose type changed. A graph
-        without MatMul-type nodes (trees, SVM, linear) comes back unchanged.
+        without MatMul-type nodes (trees, SVM, linear) comes back unchanged; one that
+        onnxruntime refuses (no ``ai.onnx`` domain) too, with ``error`` set.
     """
     import logging
     import tempfile
@@ -561,6 +562,12 @@ def quantize_dynamic_onnx(onnx: bytes) -> tuple[bytes, dict]:
         root.setLevel(logging.ERROR)  # its advice to run shape pre-processing
         try:
             quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        except Exception as exc:  # e.g. a graph with only ai.onnx.ml operators
+            return onnx, {"method": "onnxruntime.quantization.quantize_dynamic",
+                          "changed": False, "error": f"{type(exc).__name__}: {exc}",
+                          "ops_before": before["ops"], "ops_after": before["ops"],
+                          "int8_tensors": {}, "bytes_before": len(onnx),
+                          "bytes_after": len(onnx)}
         finally:
             root.setLevel(level)
         out = dst.read_bytes()
