@@ -89,7 +89,17 @@ def _load_or_build_manifest(args) -> "pd.DataFrame":  # noqa: F821, UP037
     path = Path(args.manifest)
     if path.is_file():
         return data.load_manifest(path)
-    data_dir = resolve_data_dir(getattr(args, "data", None))
+    manifest = _scan_manifest(getattr(args, "data", None))
+    data.save_manifest(manifest, path)
+    print(f"wrote {path} ({len(manifest)} clips)", file=sys.stderr)
+    return manifest
+
+
+def _scan_manifest(data_arg: str | None) -> "pd.DataFrame":  # noqa: F821, UP037
+    """Manifest of every corpus under the data folder; unreadable files are reported."""
+    from . import data
+
+    data_dir = resolve_data_dir(data_arg)
     records = []
     for corpus_dir in _corpus_dirs(data_dir, list(CORPORA)).values():
         records += data.scan_corpus(corpus_dir)
@@ -97,8 +107,6 @@ def _load_or_build_manifest(args) -> "pd.DataFrame":  # noqa: F821, UP037
     manifest = data.build_manifest(records, errors=errors)
     for source, problem in errors:
         print(f"skipped {source}: {problem}", file=sys.stderr)
-    data.save_manifest(manifest, path)
-    print(f"wrote {path} ({len(manifest)} clips)", file=sys.stderr)
     return manifest
 
 
@@ -136,14 +144,7 @@ def _run_data(args) -> int:
     from . import data
 
     if args.data_command == "scan":
-        data_dir = resolve_data_dir(args.data)
-        records = []
-        for corpus_dir in _corpus_dirs(data_dir, list(CORPORA)).values():
-            records += data.scan_corpus(corpus_dir)
-        errors: list = []
-        manifest = data.build_manifest(records, errors=errors)
-        for source, problem in errors:
-            print(f"skipped {source}: {problem}", file=sys.stderr)
+        manifest = _scan_manifest(args.data)
         data.save_manifest(manifest, args.manifest)
         summary = manifest.groupby("corpus").agg(clips=("path", "size"),
                                                  speakers=("speaker", "nunique"))

@@ -37,6 +37,7 @@ __all__ = [
     "extract_features",
     "feature_names",
     "preprocess",
+    "run_batch",
 ]
 
 FUNCTIONALS = ("mean", "std", "skew", "kurt", "min", "p10", "p25", "p50", "p75", "p90",
@@ -553,15 +554,25 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
     if augment is not None and sha256 is None:
         raise ParameterError("augmented extraction needs sha256 to seed each clip")
     cache = Path(cache_dir) if cache_dir is not None else None
-    jobs = (joblib.delayed(_one)(p, s, config, augment, seed, copy, cache)
-            for p, s in zip(paths, shas, strict=True))
+    jobs = [joblib.delayed(_one)(p, s, config, augment, seed, copy, cache)
+            for p, s in zip(paths, shas, strict=True)]
+    return run_batch(jobs, n_features=len(feature_names(config=config)), n_jobs=n_jobs,
+                     progress=progress, desc="features")
+
+
+def run_batch(jobs: list, *, n_features: int, n_jobs: int = 1, progress: bool = False,
+              desc: str = "features") -> tuple[np.ndarray, list[tuple[str, str]], int]:
+    """Run per-file jobs returning ``(x, error, computed)`` and stack their results.
+
+    Returns ``(X, errors, n_extracted)`` as :func:`extract_batch` does; shared by every
+    cached batch extractor (ours and openSMILE's).
+    """
     if progress:
         from tqdm import tqdm
 
-        jobs = tqdm(jobs, total=len(paths), desc="features", unit="clip")
+        jobs = tqdm(jobs, total=len(jobs), desc=desc, unit="clip")
     results = joblib.Parallel(n_jobs=n_jobs, batch_size=16)(jobs)
-    n_features = len(feature_names(config=config))
-    X = np.full((len(paths), n_features), np.nan)
+    X = np.full((len(results), n_features), np.nan)
     errors = []
     n_extracted = 0
     for i, (x, err, computed) in enumerate(results):

@@ -23,7 +23,7 @@ import numpy as np
 from .augment import trim_silence
 from .data import file_sha256, load_audio
 from .errors import AudioError, ParameterError
-from .features import _cache_path, _save_npy
+from .features import _cache_path, _save_npy, run_batch
 
 __all__ = [
     "SmileFeatureSet",
@@ -181,20 +181,7 @@ def extract_smile_batch(paths: Sequence[str | os.PathLike], *,
     tag = smile_cache_tag(fs, sample_rate=sample_rate, trim_top_db=trim_top_db)
     n_features = len(smile_feature_names(fs))
     cache = Path(cache_dir) if cache_dir is not None else None
-    jobs = (joblib.delayed(_one)(p, s, fs, tag, sample_rate, trim_top_db, cache)
-            for p, s in zip(paths, shas, strict=True))
-    if progress:
-        from tqdm import tqdm
-
-        jobs = tqdm(jobs, total=len(paths), desc=f"openSMILE {fs.value}", unit="clip")
-    results = joblib.Parallel(n_jobs=n_jobs, batch_size=16)(jobs)
-    X = np.full((len(paths), n_features), np.nan)
-    errors = []
-    n_extracted = 0
-    for i, (x, err, computed) in enumerate(results):
-        if err is not None:
-            errors.append(err)
-        else:
-            X[i] = x
-            n_extracted += computed
-    return X, errors, n_extracted
+    jobs = [joblib.delayed(_one)(p, s, fs, tag, sample_rate, trim_top_db, cache)
+            for p, s in zip(paths, shas, strict=True)]
+    return run_batch(jobs, n_features=n_features, n_jobs=n_jobs, progress=progress,
+                     desc=f"openSMILE {fs.value}")
