@@ -58,6 +58,14 @@ deploy: $(STAMP)
 		--speakers $(HOLDOUT) --out reports/ab/ravdess_holdout
 	$(BIN)/python experiments/related_work.py
 
+# Distil the deployed model into a student reading only cheap features, quantize it,
+# benchmark every variant against the teacher, A/B it against the teacher on TESS.
+optimize: $(STAMP)
+	$(CLI) distill --teacher models/deployed --out models/optimized
+	$(BIN)/python experiments/bench_optimization.py --teacher models/deployed
+	$(CLI) ab --a models/optimized --b models/deployed --data $(TESS) \
+		--out reports/ab/optimized_vs_teacher
+
 benchmarks: $(STAMP)
 	$(BIN)/python experiments/bench_features.py
 	$(BIN)/python experiments/bench_discriminator.py --model models/deployed --clips 128 --repeat 3

@@ -34,27 +34,18 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 @functools.lru_cache(maxsize=1)
 def _register_converters() -> None:
     """Register the onnxmltools converters of XGBoost and LightGBM with skl2onnx."""
+    from lightgbm import LGBMClassifier
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from xgboost import XGBClassifier
 
     options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
-    try:
-        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-        from xgboost import XGBClassifier
-
-        update_registered_converter(XGBClassifier, "XGBoostXGBClassifier",
-                                    calculate_linear_classifier_output_shapes,
-                                    convert_xgboost, options=options)
-    except ImportError:  # pragma: no cover - xgboost is a dependency
-        pass
-    try:
-        from lightgbm import LGBMClassifier
-
-        update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier",
-                                    calculate_linear_classifier_output_shapes,
-                                    _convert_lightgbm_float32, options=options)
-    except ImportError:  # pragma: no cover - lightgbm is a dependency
-        pass
+    for model, alias, converter in (
+            (XGBClassifier, "XGBoostXGBClassifier", convert_xgboost),
+            (LGBMClassifier, "LightGbmLGBMClassifier", _convert_lightgbm_float32)):
+        update_registered_converter(model, alias, calculate_linear_classifier_output_shapes,
+                                    converter, options=options)
 
 
 def _round_down_thresholds(node: dict) -> None:
