@@ -321,9 +321,9 @@ def write_report(s: dict, out: Path) -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for name, m in s["cv"].items():
+        n_read = f"{m['n_features_mean']:.0f}" if "n_features_mean" in m else "all"
         lines.append(f"| {name} | {m['accuracy']:.3f} | {m['uar']:.3f} | "
-                     f"{m['macro_f1']:.3f} | {m['fidelity']:.3f} | "
-                     f"{m.get('n_features_mean', 'all'):} | "
+                     f"{m['macro_f1']:.3f} | {m['fidelity']:.3f} | {n_read} | "
                      f"{', '.join(m.get('groups_needed', ['all']))} |")
     lines += ["", "Fidelity: agreement of the predicted class with the teacher's on the "
               "held-out clips. `tree_labels`: the same depth-8 tree fitted on the labels "

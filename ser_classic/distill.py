@@ -462,7 +462,9 @@ def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
 
         with warnings.catch_warnings():  # expected after max_iter epochs
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return pipe.fit(Xr, yr, clf__sample_weight=w / w.mean())
+            pipe.fit(Xr, yr, clf__sample_weight=w / w.mean())
+        pipe.named_steps["clf"]._optimizer = None  # Adam's moments: 2/3 of the file, unused
+        return pipe
     from lightgbm import LGBMClassifier
 
     pipe = Pipeline([("select", select), ("clf", LGBMClassifier(
