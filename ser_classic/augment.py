@@ -45,7 +45,9 @@ def trim_silence(y: np.ndarray, *, top_db: float = 40.0, frame_length: int = 512
     if y.size < frame_length:
         return y
     n_frames = 1 + (y.size - frame_length) // hop_length
-    energy = np.concatenate([[0.0], np.cumsum(np.square(y, dtype=np.float64))])
+    energy = np.empty(y.size + 1)
+    energy[0] = 0.0
+    np.cumsum(np.square(y, dtype=np.float64), out=energy[1:])
     starts = hop_length * np.arange(n_frames)
     power = (energy[starts + frame_length] - energy[starts]) / frame_length
     db = 10.0 * np.log10(np.maximum(power, 1e-20))
@@ -106,13 +108,19 @@ def spectrogram(y: np.ndarray, *, n_fft: int = 1024, win_length: int = 640,
     if not 0 < win_length <= n_fft:
         raise ParameterError(f"need 0 < win_length <= n_fft, got {win_length}, {n_fft}")
     half = n_fft // 2
-    padded = np.pad(y.astype(np.float32, copy=False), half, mode="constant")
+    padded = np.zeros(y.size + 2 * half, dtype=np.float32)
+    padded[half:half + y.size] = y
     n_frames = 1 + (padded.size - n_fft) // hop_length
     frames = np.lib.stride_tricks.as_strided(
         padded, shape=(n_frames, n_fft), strides=(padded.strides[0] * hop_length,
                                                   padded.strides[0]))
-    window = _window(n_fft, win_length)
-    return np.abs(scipy.fft.rfft(frames * window, axis=1)).T
+    # only the window's support is multiplied; the zero-padding stays zero
+    lo = (n_fft - win_length) // 2
+    support = slice(lo, lo + win_length)
+    windowed = np.zeros((n_frames, n_fft), dtype=np.float32)
+    np.multiply(frames[:, support], _window(n_fft, win_length)[support],
+                out=windowed[:, support])
+    return np.abs(scipy.fft.rfft(windowed, axis=1, overwrite_x=True)).T
 
 
 _WINDOWS: dict[tuple[int, int], np.ndarray] = {}

@@ -203,11 +203,15 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _audio_info(path: Path) -> sf._SoundFileInfo:
+def _check_file(path: Path) -> None:
     if not path.is_file():
         raise AudioError(path, "file not found")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
+
+
+def _audio_info(path: Path) -> sf._SoundFileInfo:
+    _check_file(path)
     try:
         return sf.info(str(path))
     except Exception as exc:  # libsndfile's messages differ by format and version
@@ -224,7 +228,9 @@ def check_waveform(y: np.ndarray, sr: int, *, source: object = "waveform",
     y = np.asarray(y)
     if not isinstance(sr, int | np.integer) or sr <= 0:
         raise AudioError(source, f"invalid sample rate {sr!r}")
-    if y.ndim == 2:
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    elif y.ndim == 2:
         y = y.mean(axis=1) if y.shape[1] <= 8 else y.mean(axis=0)
     if y.ndim != 1:
         raise AudioError(source, f"waveform must be 1-D or 2-D, got shape {y.shape}")
@@ -254,11 +260,16 @@ def load_audio(path: str | os.PathLike, *, sr: int = 16000,
     y : np.ndarray [shape=(n,), dtype=float32]
     """
     path = Path(path)
-    _audio_info(path)
+    _check_file(path)
     try:
-        data, native_sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise AudioError(path, f"cannot decode audio ({exc})") from None
+        audio = sf.SoundFile(str(path))
+    except Exception as exc:  # libsndfile's messages differ by format and version
+        raise AudioError(path, f"not a readable audio file ({exc})") from None
+    with audio:
+        try:
+            data, native_sr = audio.read(dtype="float32", always_2d=True), audio.samplerate
+        except Exception as exc:
+            raise AudioError(path, f"cannot decode audio ({exc})") from None
     y = check_waveform(data, int(native_sr), source=path, min_duration=min_duration,
                        max_duration=max_duration)
     return resample(y, orig_sr=int(native_sr), target_sr=sr)

@@ -213,15 +213,43 @@ def _functionals(x: np.ndarray, frame_rate: float) -> np.ndarray:
     skew = np.where(ok, (sq * centred).mean(axis=1) / safe**1.5, 0.0)
     kurt = np.where(ok, (sq * sq).mean(axis=1) / safe**2 - 3.0, 0.0)
     ordered = np.sort(x, axis=1)
+    lo, hi, frac, tc, denom = _frame_weights(t)
+    q = ordered[:, lo] * (1.0 - frac) + ordered[:, hi] * frac
+    slope = (centred * tc).sum(axis=1) / denom * frame_rate
+    return np.column_stack([mean, std, skew, kurt, q, slope])
+
+
+def _sum_of_extremes(band: np.ndarray, n: int, *, largest: bool) -> np.ndarray:
+    """Per column, the sum of the ``n`` largest (or smallest) values of ``band``.
+
+    Added in ascending order, exactly as summing the first/last ``n`` rows of
+    ``np.sort(band, axis=0)`` does, without sorting the whole column.
+    """
+    if n == 1:
+        return band.max(axis=0) if largest else band.min(axis=0)
+    work = band.copy(order="F")
+    cols = np.arange(band.shape[1])
+    picked = []
+    for _ in range(n):
+        idx = work.argmax(axis=0) if largest else work.argmin(axis=0)
+        picked.append(work[idx, cols])
+        work[idx, cols] = -np.inf if largest else np.inf
+    if largest:
+        picked.reverse()
+    total = picked[0]
+    for values in picked[1:]:
+        total = total + values
+    return total
+
+
+@functools.lru_cache(maxsize=256)
+def _frame_weights(t: int):
+    """Quantile interpolation indices/weights and centred frame times for ``t`` frames."""
     pos = _QUANTILES * (t - 1)
     lo = np.floor(pos).astype(int)
     hi = np.minimum(lo + 1, t - 1)
-    frac = pos - lo
-    q = ordered[:, lo] * (1.0 - frac) + ordered[:, hi] * frac
     tc = np.arange(t, dtype=np.float64) - (t - 1) / 2.0
-    denom = float(np.sum(tc**2)) or 1.0
-    slope = (centred * tc).sum(axis=1) / denom * frame_rate
-    return np.column_stack([mean, std, skew, kurt, q, slope])
+    return lo, hi, pos - lo, tc, float(np.sum(tc**2)) or 1.0
 
 
 class _Analysis:
@@ -256,19 +284,20 @@ class _Analysis:
     def _contrast(self):
         """Spectral contrast in 6 octave bands from 200 Hz plus the rest (as librosa)."""
         S = self.S
-        rows = []
-        for lo, hi in self.f["contrast_bands"]:
-            band = np.sort(S[lo:hi], axis=0)
+        bands = self.f["contrast_bands"]
+        means = np.empty((2, len(bands), S.shape[1]), dtype=S.dtype)  # peaks, valleys
+        for k, (lo, hi) in enumerate(bands):
             n = max(1, round(0.02 * (hi - lo)))
-            valley = band[:n].mean(axis=0)
-            peak = band[-n:].mean(axis=0)
-            rows.append(np.log10(peak + 1e-10) - np.log10(valley + 1e-10))
-        return np.vstack(rows)
+            means[0, k] = _sum_of_extremes(S[lo:hi], n, largest=True) / np.float32(n)
+            means[1, k] = _sum_of_extremes(S[lo:hi], n, largest=False) / np.float32(n)
+        logs = np.log10(means + 1e-10)
+        return logs[0] - logs[1]
 
     def _spectral(self):
         S, P, freqs = self.S, self.get("power"), self.f["freqs"]
         eps = 1e-10
-        log_p = np.log(P + eps)
+        log_p = P + eps
+        np.log(log_p, out=log_p)
         p_sum = P.sum(axis=0) + eps
         dist = (S / (S.sum(axis=0) + eps)).astype(np.float64)
         m1, m2, m3, m4 = self.f["freq_powers"] @ dist
@@ -282,8 +311,10 @@ class _Analysis:
         mean_log_p = log_p.mean(axis=0)
         flatness = np.exp(mean_log_p) / (p_sum / P.shape[0])
         entropy = (np.log(p_sum) - (P * log_p).sum(axis=0) / p_sum) / np.log(P.shape[0])
-        diff = np.diff(dist, axis=1, prepend=dist[:, :1])
-        flux = np.sqrt(np.sum(diff**2, axis=0))
+        diff = np.empty_like(dist)
+        diff[:, 0] = 0.0
+        np.subtract(dist[:, 1:], dist[:, :-1], out=diff[:, 1:])
+        flux = np.sqrt(np.sum(np.square(diff, out=diff), axis=0))
         slope = self.f["slope_row"] @ log_p
         idx = self.f["band_idx"]
         band_db = 10 * np.log10(np.add.reduceat(P, idx[:-1], axis=0) + eps)
@@ -298,7 +329,8 @@ class _Analysis:
         rms_db = 10 * np.log10(P.sum(axis=0) / cfg.win_length + 1e-10)
         n_frames = P.shape[1]
         half = cfg.win_length // 2
-        padded = np.pad(self.y, half)
+        padded = np.zeros(self.y.size + 2 * half, dtype=self.y.dtype)
+        padded[half:half + self.y.size] = self.y
         starts = np.arange(n_frames) * cfg.hop_length
         starts = np.minimum(starts, max(padded.size - cfg.win_length, 0))
         signs = np.signbit(padded)
@@ -414,7 +446,9 @@ def _summarise(analysis: _Analysis, config: FeatureConfig,
             spans.append(("utt", analysis.get("utterance")[list(rows)]))
             continue
         lld = analysis.get(group)
-        sub = _delta(lld)[list(rows)] if delta else lld[list(rows)]
+        if delta:
+            lld = _delta(lld)
+        sub = lld if len(rows) == lld.shape[0] else lld[list(rows)]
         members = stacks.setdefault(sub.shape[1], [])
         spans.append((sub.shape[1], len(members), sub.shape[0]))
         members.append(sub)
@@ -426,7 +460,8 @@ def _summarise(analysis: _Analysis, config: FeatureConfig,
     parts = [span[1] if span[0] == "utt" else tables[span[0]][span[1]].ravel()
              for span in spans]
     out = np.concatenate(parts)[gather]
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    out[~np.isfinite(out)] = 0.0
+    return out
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ from ser_classic.augment import AugmentConfig
 from ser_classic.errors import ParameterError
 from ser_classic.features import (
     FeatureConfig,
+    _sum_of_extremes,
     augmented_features,
     extract_batch,
     extract_features,
@@ -137,3 +138,16 @@ def test_pitch_tracks_a_known_f0():
         semitones = x[names.index("f0_p50")]
         assert 27.5 * 2 ** (semitones / 12) == pytest.approx(f0, rel=0.03)
         assert x[names.index("voiced_ratio")] > 0.6
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 5])
+def test_sum_of_extremes_equals_sorted_slices(n):
+    """The contrast shortcut adds exactly what a full sort's first/last n rows add."""
+    rng = np.random.default_rng(n)
+    band = np.asfortranarray(rng.random((37, 50), dtype=np.float32))
+    band[:, 3] = 0.5  # ties
+    ordered = np.sort(band, axis=0)
+    assert np.array_equal(_sum_of_extremes(band, n, largest=True),
+                          np.add.reduce(ordered[-n:], axis=0))
+    assert np.array_equal(_sum_of_extremes(band, n, largest=False),
+                          np.add.reduce(ordered[:n], axis=0))
