@@ -160,7 +160,7 @@ def _svm(random_state: int) -> Pipeline:
                        class_weight="balanced", random_state=random_state))
 
 
-@register("rf", grid={"clf__max_features": ("sqrt",)}, default=False,
+@register("rf", grid={"clf__max_features": ("sqrt",)},
           description="random forest, 150 trees, sqrt(d) features per split, balanced "
                       "subsample weights")
 def _rf(random_state: int) -> Pipeline:
@@ -171,7 +171,7 @@ def _rf(random_state: int) -> Pipeline:
         n_jobs=1, random_state=random_state))])
 
 
-@register("xgboost", grid={"clf__max_depth": (3,)}, default=False,
+@register("xgboost", grid={"clf__max_depth": (3,)},
           description="the 300 best ANOVA features, gradient-boosted trees (XGBoost, "
                       "hist), 100 rounds of depth 3")
 def _xgboost(random_state: int) -> Pipeline:
