@@ -217,6 +217,12 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
                "speakers. The strict protocol is the headline; the speaker-normalised one "
                "standardises each speaker's features with that speaker's own clips "
                "(unlabelled).", ""]
+    if "seconds_total" in summary:
+        model_s = sum(run.get("seconds", 0.0) for _, run in runs)
+        lines += [f"Wall-clock time of the whole command: {summary['seconds_total'] / 60:.1f}"
+                  f" min, of which our features' models (every outer fold, "
+                  f"{'both protocols' if len(runs) == 2 else 'one protocol'}): "
+                  f"{model_s / 60:.1f} min (cached features).", ""]
     for label, run in runs:
         lines += [f"## Protocol: {label}", "",
                   "| model | accuracy | 95 % CI | UAR | 95 % CI | macro-F1 | "
