@@ -301,7 +301,8 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
         lines.append("")
     elif (out.parent / "cv_augment" / "report.md").is_file():
         lines += ["## Augmentation ablation", "",
-                  "Run separately (same outer folds for every variant): see "
+                  "Its own run (`make evaluate` runs it after this one; the same outer "
+                  "folds for every variant): see "
                   "[../cv_augment/report.md](../cv_augment/report.md).", ""]
     if not summary.get("complete", True):
         lines += ["**Partial results**: the run was still in progress when this report was "
