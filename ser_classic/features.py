@@ -297,8 +297,7 @@ class _Analysis:
     def _spectral(self):
         S, P, freqs = self.S, self.get("power"), self.f["freqs"]
         eps = 1e-10
-        log_p = P + eps
-        np.log(log_p, out=log_p)
+        log_p = np.log(P + eps)
         p_sum = P.sum(axis=0) + eps
         dist = (S / (S.sum(axis=0) + eps)).astype(np.float64)
         m1, m2, m3, m4 = self.f["freq_powers"] @ dist
@@ -312,10 +311,8 @@ class _Analysis:
         mean_log_p = log_p.mean(axis=0)
         flatness = np.exp(mean_log_p) / (p_sum / P.shape[0])
         entropy = (np.log(p_sum) - (P * log_p).sum(axis=0) / p_sum) / np.log(P.shape[0])
-        diff = np.empty_like(dist)
-        diff[:, 0] = 0.0
-        np.subtract(dist[:, 1:], dist[:, :-1], out=diff[:, 1:])
-        flux = np.sqrt(np.sum(np.square(diff, out=diff), axis=0))
+        diff = np.diff(dist, axis=1, prepend=dist[:, :1])
+        flux = np.sqrt(np.sum(diff**2, axis=0))
         slope = self.f["slope_row"] @ log_p
         idx = self.f["band_idx"]
         band_db = 10 * np.log10(np.add.reduceat(P, idx[:-1], axis=0) + eps)
