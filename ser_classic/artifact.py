@@ -14,6 +14,7 @@ import io
 import json
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -287,7 +288,7 @@ def load_artifact(model_dir: str | os.PathLike, *, load_joblib: bool = True) -> 
 
 def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
                 protocol: str = "strict", params: dict | None = None,
-                random_state: int = 0):
+                random_state: int = 0, X_aug: Sequence[np.ndarray] = ()):
     """Fit registry model ``name`` on feature rows and emotion labels.
 
     Parameters
@@ -300,6 +301,9 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
         Needed by ``protocol="speaker_norm"``.
     params : dict, optional
         Hyper-parameters; for an ensemble, ``{member: {param: value}}``.
+    X_aug : sequence of np.ndarray [shape=(n_clips, n_features)]
+        Augmented copies (row i a copy of clip i, same label and speaker); used by the
+        models registered with ``augmented=True``.
 
     Returns
     -------
@@ -316,22 +320,34 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
     X = np.asarray(X, dtype=np.float64)
     if not np.all(np.isfinite(X)):
         raise ParameterError("training features contain NaN rows (failed extractions)")
+    X_aug = [np.asarray(a, dtype=np.float64) for a in X_aug]
+    if any(a.shape != X.shape or not np.all(np.isfinite(a)) for a in X_aug):
+        raise ParameterError("every X_aug array must have the shape of X, without NaN")
     if protocol == "speaker_norm":
         if speakers is None:
             raise ParameterError("protocol 'speaker_norm' needs the speaker of every clip")
         from .evaluation import speaker_normalize
 
         X = speaker_normalize(X, speakers)
+        X_aug = [speaker_normalize(a, speakers) for a in X_aug]  # copies: own statistics
     classes = sorted({str(e) for e in emotions})
     y = np.searchsorted(classes, np.asarray(emotions, dtype=str))
     params = dict(params or {})
+
+    def fit(model: str, model_params: dict | None):
+        est = build_model(model, random_state=random_state, params=model_params)
+        if MODELS[model].augmented and X_aug:
+            return est.fit(np.vstack([X, *X_aug]), np.tile(y, 1 + len(X_aug)))
+        return est.fit(X, y)
+
     spec = MODELS[name]
-    if spec.members:
-        est = SoftVote([(m, build_model(m, random_state=random_state,
-                                        params=params.get(m))) for m in spec.members])
-    else:
-        est = build_model(name, random_state=random_state, params=params)
-    return est.fit(X, y), classes
+    if not spec.members:
+        return fit(name, params), classes
+    members = [(m, fit(m, params.get(m))) for m in spec.members]
+    vote = SoftVote(members)
+    vote.estimators_ = [est for _, est in members]
+    vote.classes_ = members[0][1].classes_
+    return vote, classes
 
 
 def copy_artifact(src: str | os.PathLike, dst: str | os.PathLike) -> Path:

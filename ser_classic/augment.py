@@ -1,8 +1,9 @@
 """The seed's processing: fixed duration, random shift, spectrogram, frequency/time masks.
 
 ``trim_silence`` and ``pad_trim`` are preprocessing and run at inference too;
-``random_shift`` and ``mask_spectrogram`` are training-time augmentation only (the
-evaluation applies them to training rows of each fold, never at prediction time).
+``random_shift``, ``mask_spectrogram`` and ``warp_frequencies`` (vocal-tract-length
+perturbation) are training-time augmentation only (the evaluation applies them to training
+rows of each fold, never at prediction time).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "random_shift",
     "spectrogram",
     "trim_silence",
+    "warp_frequencies",
 ]
 
 
@@ -175,11 +177,52 @@ def mask_spectrogram(S: np.ndarray, *, rng: np.random.Generator, n_freq_masks: i
     return out
 
 
+def warp_frequencies(S: np.ndarray, *, alpha: float, sample_rate: int,
+                     boundary_hz: float = 4800.0) -> np.ndarray:
+    """Vocal-tract-length perturbation: piecewise-linear warp of the frequency axis.
+
+    Frequencies below the boundary are scaled by ``alpha`` (a shorter or longer vocal
+    tract), the rest is mapped linearly so that Nyquist stays Nyquist; magnitudes are
+    interpolated linearly between bins.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(n_bins, n_frames)]
+        Magnitude spectrogram, bins from 0 Hz to Nyquist.
+    alpha : float > 0
+        Warp factor; 1 returns ``S`` unchanged.
+    sample_rate : int
+    boundary_hz : float
+        Upper end of the scaled range (for ``alpha <= 1``; scaled down for ``alpha > 1``).
+
+    Returns
+    -------
+    S_warped : np.ndarray [shape=S.shape, dtype=S.dtype]
+    """
+    if alpha <= 0:
+        raise ParameterError(f"alpha must be > 0, got {alpha}")
+    if alpha == 1.0:
+        return S
+    n_bins = S.shape[0]
+    nyquist = sample_rate / 2.0
+    freqs = np.linspace(0.0, nyquist, n_bins)
+    edge = boundary_hz * min(alpha, 1.0) / alpha  # boundary in source frequencies
+    warped_edge = alpha * edge
+    source = np.where(freqs <= warped_edge, freqs / alpha,
+                      edge + (freqs - warped_edge) * (nyquist - edge) / (nyquist - warped_edge))
+    pos = source / nyquist * (n_bins - 1)
+    lo = np.clip(np.floor(pos).astype(int), 0, n_bins - 1)
+    hi = np.clip(lo + 1, 0, n_bins - 1)
+    frac = (pos - lo)[:, None]
+    return (S[lo] * (1 - frac) + S[hi] * frac).astype(S.dtype)
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-time augmentation: ``n_copies`` shifted and masked copies per clip.
+    """Training-time augmentation: ``n_copies`` shifted, masked or warped copies per clip.
 
-    Widths are in seconds / Hz so that they do not depend on the STFT settings.
+    Widths are in seconds / Hz so that they do not depend on the STFT settings. Copy ``k``
+    is frequency-warped by ``warp_factors[k % len(warp_factors)]`` (none when empty).
     """
 
     n_copies: int = 2
@@ -189,16 +232,28 @@ class AugmentConfig:
     n_time_masks: int = 1
     max_time_width_s: float = 0.2
     mask_value: Literal["zero", "mean"] = "mean"
+    warp_factors: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.n_copies < 0 or self.max_shift_s < 0:
             raise ParameterError("n_copies and max_shift_s must be >= 0")
+        if any(a <= 0 for a in self.warp_factors):
+            raise ParameterError(f"warp_factors must be > 0, got {self.warp_factors}")
         if self.mask_value not in ("zero", "mean"):
             raise ParameterError(f"mask_value must be 'zero' or 'mean', got "
                                  f"{self.mask_value!r}")
 
+    def warp_of(self, copy: int) -> float:
+        """Frequency-warp factor of copy number ``copy`` (1.0: no warp)."""
+        return self.warp_factors[copy % len(self.warp_factors)] if self.warp_factors else 1.0
+
     @property
     def hash(self) -> str:
         """Short stable hash of the configuration."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        fields = asdict(self)
+        if not self.warp_factors:  # hashes of configurations without warps stay as they were
+            del fields["warp_factors"]
+        else:
+            fields["warp_factors"] = list(self.warp_factors)
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

@@ -291,6 +291,10 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cv-summary", default=str(DEFAULT_CV_SUMMARY),
                    help="cross-validation summary.json: tuned params and CV metrics")
     p.add_argument("--seed", type=int, default=0, help="random_state of the model")
+    p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT,
+                   help="augmented copies for the models registered as augmented "
+                        f"(default {DEFAULT_AUGMENT}, as the evaluation)")
+    p.add_argument("--copies", type=int, default=2, help="augmented copies per clip")
 
 
 def _cv_entry(path: Path, name: str, protocol: str) -> tuple[dict | None, dict | None]:
@@ -348,8 +352,12 @@ def _run_train(args) -> int:
                                  cache_dir=args.cache, n_jobs=args.jobs)
     for source, problem in errors:
         print(f"skipped {source}: {problem}", file=sys.stderr)
+    X_aug = _augmented_rows(args.augment, rows, config=config, copies=args.copies,
+                            cache=args.cache, seed=args.seed, n_jobs=args.jobs)
     ok = ~np.isnan(X).any(axis=1)
-    rows, X = rows[ok].reset_index(drop=True), X[ok]
+    for Xa in X_aug:
+        ok &= ~np.isnan(Xa).any(axis=1)
+    rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [Xa[ok] for Xa in X_aug]
     cv_params, cv_metrics = _cv_entry(Path(args.cv_summary), args.model, args.protocol)
     params = json.loads(args.params) if args.params else cv_params
     start = time.perf_counter()
@@ -362,7 +370,8 @@ def _run_train(args) -> int:
         warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
         estimator, classes = train_model(X, rows["emotion"], name=args.model,
                                          speakers=rows["speaker"], protocol=args.protocol,
-                                         params=params, random_state=args.seed)
+                                         params=params, random_state=args.seed,
+                                         X_aug=X_aug)
         fit_s = time.perf_counter() - start
         onnx = to_onnx_bytes(estimator, n_features=X.shape[1])
     Xp = X
@@ -388,6 +397,8 @@ def _run_train(args) -> int:
         "emotion_counts": rows["emotion"].value_counts().sort_index().to_dict(),
         "manifest_sha256": manifest_hash(list(rows["sha256"]), list(rows["emotion"])),
         "params": params, "random_state": args.seed, "fit_seconds": round(fit_s, 2),
+        "augment": {"variant": args.augment, "copies": args.copies if X_aug else 0,
+                    **AUGMENT_VARIANTS.get(args.augment, {})},
         "command": args.command_line,
     }
     out = Path(args.out) if args.out else _default_model_dir(args.model, args.protocol)
@@ -618,7 +629,27 @@ AUGMENT_VARIANTS = {
     # frequency masks only (time masks change duration-like statistics)
     "freqmask": dict(max_shift_s=0.0, n_freq_masks=2, max_freq_width_hz=300.0,
                      n_time_masks=0, max_time_width_s=0.0),
+    # vocal-tract-length perturbation: copy k warps the frequency axis by 0.9 / 1.1
+    "vtlp": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
+                 max_time_width_s=0.0, warp_factors=(0.9, 1.1)),
 }
+DEFAULT_AUGMENT = "vtlp"
+
+
+def _augmented_rows(variant: str, manifest, *, config, copies: int, cache, seed: int,
+                    n_jobs: int) -> list:
+    """Feature rows of ``copies`` augmented copies of every clip of ``manifest``."""
+    from .augment import AugmentConfig
+    from .features import extract_batch
+
+    if variant == "none":
+        return []
+    # the first `copies` copies of a 4-copy configuration (one cache for all k)
+    aug = AugmentConfig(n_copies=max(4, copies), **AUGMENT_VARIANTS[variant])
+    return [extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
+                          cache_dir=cache, augment=aug, copy=k, seed=seed,
+                          n_jobs=n_jobs)[0]
+            for k in range(copies)]
 FEATURE_SETS = ("librosa", "eGeMAPSv02", "ComParE_2016")
 
 
@@ -633,8 +664,9 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
                    help="comma-separated registry models (default: %(default)s)")
     p.add_argument("--normalization", choices=("both", "strict", "speaker"), default="both",
                    help="protocols to run: strict and/or speaker-normalised (default both)")
-    p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default="none",
-                   help="training-row augmentation of the main runs (default none)")
+    p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT,
+                   help="training-row augmentation of the main runs, used by the models "
+                        f"registered as augmented (default {DEFAULT_AUGMENT})")
     p.add_argument("--copies", type=int, default=2, help="augmented copies per clip")
     p.add_argument("--ablation", default="",
                    help="comma-separated augmentation variants to compare with none on the "
@@ -693,7 +725,6 @@ def _run_evaluate(args) -> int:
     import numpy as np
 
     from . import evaluation, reporting
-    from .augment import AugmentConfig
     from .data import EMOTIONS, atomic_write_bytes
     from .features import FeatureConfig, extract_batch
 
@@ -727,14 +758,8 @@ def _run_evaluate(args) -> int:
     groups = manifest["speaker"].to_numpy()
 
     def augmented(variant):
-        if variant == "none":
-            return []
-        # the first --copies copies of a 4-copy configuration (one cache for all k)
-        aug = AugmentConfig(n_copies=max(4, args.copies), **AUGMENT_VARIANTS[variant])
-        return [extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
-                              cache_dir=args.cache, augment=aug, copy=k, seed=args.seed,
-                              n_jobs=args.jobs)[0]
-                for k in range(args.copies)]
+        return _augmented_rows(variant, manifest, config=config, copies=args.copies,
+                               cache=args.cache, seed=args.seed, n_jobs=args.jobs)
 
     def log(line):
         print(line, file=sys.stderr, flush=True)
@@ -754,7 +779,9 @@ def _run_evaluate(args) -> int:
         summaries[norm] = (ev, evaluation.summary_dict(
             ev, feature_config_hash=config.hash, random_state=args.seed,
             extra={"n_features": X.shape[1], "n_inner": args.inner,
-                   "augment": args.augment, "feature_config": config.to_dict()}))
+                   "augment": args.augment, "feature_config": config.to_dict(),
+                   "augmented_models": [m for m in ev.models
+                                        if evaluation.MODELS[m].augmented]}))
         tag = "speaker_normalized" if norm else "strict"
         for name in ev.models:
             frame = evaluation.oof_frame(ev, name, paths=manifest["path"])
@@ -824,20 +851,23 @@ def _run_evaluate(args) -> int:
     ablation = [v for v in args.ablation.split(",") if v]
     if ablation:
         rows = []
-        for variant in ["none", *ablation]:
-            X_v = augmented(variant)
+        for variant in dict.fromkeys(["none", *ablation]):
+            main_run = variant == args.augment and args.ablation_model in models
+            X_v = [] if main_run else augmented(variant)
             for norm in protocols:
                 label = "speaker-normalised" if norm else "strict"
-                log(f"== augmentation {variant}, {label}, {args.ablation_model}")
-                ev = evaluation.cross_validate(
-                    X, y, groups, models=[args.ablation_model], classes=EMOTIONS,
-                    protocol=args.protocol, n_group_folds=args.folds, speaker_normalized=norm,
-                    X_aug=X_v,
-                    n_inner=args.inner, random_state=args.seed, n_jobs=args.jobs,
-                    progress=log)
-                s = evaluation.summary_dict(ev, feature_config_hash=config.hash,
-                                            random_state=args.seed)
-                m = s["models"][args.ablation_model]
+                if main_run:  # the main run on the same folds already has it
+                    m = summaries[norm][1]["models"][args.ablation_model]
+                else:
+                    log(f"== augmentation {variant}, {label}, {args.ablation_model}")
+                    ev = evaluation.cross_validate(
+                        X, y, groups, models=[args.ablation_model], classes=EMOTIONS,
+                        protocol=args.protocol, n_group_folds=args.folds,
+                        speaker_normalized=norm, X_aug=X_v, n_inner=args.inner,
+                        random_state=args.seed, n_jobs=args.jobs, progress=log)
+                    s = evaluation.summary_dict(ev, feature_config_hash=config.hash,
+                                                random_state=args.seed)
+                    m = s["models"][args.ablation_model]
                 rows.append({"variant": variant, "protocol_label": label,
                              "model": args.ablation_model, "copies": 0 if variant == "none"
                              else args.copies, "accuracy": m["accuracy"], "uar": m["uar"],

@@ -137,6 +137,15 @@ def speaker_normalize(X: np.ndarray, speakers: Sequence, *, with_std: bool = Tru
     return Z, out
 
 
+def _normalize_copies(X_copies: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Speaker-normalise one set of augmented copies by its own per-speaker statistics."""
+    Z = np.full_like(X_copies, np.nan)
+    ok = ~np.isnan(X_copies).any(axis=1)
+    if ok.any():
+        Z[ok] = speaker_normalize(X_copies[ok], speakers[ok])
+    return Z
+
+
 # --------------------------------------------------------------------------- splits
 def check_disjoint(train_groups: Sequence, test_groups: Sequence) -> None:
     """Raise ParameterError if any speaker is on both sides of a split."""
@@ -396,6 +405,9 @@ def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, groups: Sequence, *,
         vote.estimators_ = [e for _, e in members]
         vote.classes_ = members[0][1].classes_
         return vote, params
+    if not spec.augmented and is_original is not None:  # this model sees originals only
+        keep = np.asarray(is_original, dtype=bool)
+        X, y, groups, is_original = X[keep], y[keep], np.asarray(groups)[keep], None
     best = _choose_params(name, X, y, groups, is_original=is_original, n_inner=n_inner,
                           scoring=scoring, n_classes=n_classes, random_state=random_state,
                           record=record)
@@ -548,7 +560,8 @@ def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
     classes : sequence of str
     protocol : "loso" or "group6"
     speaker_normalized : bool
-        Standardise every speaker's rows (and copies) by its own clips' statistics.
+        Standardise every speaker's rows by its own clips' statistics (each set of
+        copies of a speaker by the statistics of those copies).
     X_aug : sequence of np.ndarray [shape=(n, d)]
         Augmented copies, row i a copy of clip i (NaN rows are skipped); used only as
         training rows, with the speaker of their clip.
@@ -582,10 +595,9 @@ def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
         raise ParameterError("every X_aug array must have the shape of X")
     names = _expand(models)
     if speaker_normalized:
-        if X_aug:
-            X, X_aug = speaker_normalize(X, groups, extra=[(a, groups) for a in X_aug])
-        else:
-            X = speaker_normalize(X, groups)
+        X = speaker_normalize(X, groups)
+        # a set of copies of a speaker is a speaker of its own (e.g. a warped voice)
+        X_aug = [_normalize_copies(a, groups) for a in X_aug]
     splits = outer_splits(groups, protocol=protocol, n_group_folds=n_group_folds)
     fold = np.empty(y.size, dtype=int)
     for k, (_, test_idx) in enumerate(splits):

@@ -24,13 +24,23 @@ import librosa
 import numpy as np
 import scipy.fft
 
-from .augment import AugmentConfig, mask_spectrogram, pad_trim, random_shift, spectrogram
+from .augment import (
+    AugmentConfig,
+    mask_spectrogram,
+    pad_trim,
+    random_shift,
+    spectrogram,
+    warp_frequencies,
+)
 from .augment import trim_silence as _trim_silence
 from .data import atomic_write_bytes, file_sha256, load_audio
 from .errors import AudioError, ParameterError
 
 __all__ = [
+    "CONTOUR_FUNCTIONALS",
     "FUNCTIONALS",
+    "RHYTHM",
+    "VOICED_STATS",
     "FeatureConfig",
     "augmented_features",
     "extract_batch",
@@ -64,6 +74,13 @@ class FeatureConfig:
         Pad or cut every clip to this duration after trimming (preprocessing).
     fmin_f0, fmax_f0 : float
         Search range of the autocorrelation pitch track.
+    relative_levels : bool
+        For level-like LLDs (MFCC, log-mel, band energies, RMS level, F0) the order
+        statistics are taken relative to the clip's mean and the mean itself is left out:
+        the shape of the contour, not the speaker's or the channel's absolute level.
+    extended : bool
+        Add the extended descriptors (:data:`EXTENDED_GROUPS`): statistics over voiced
+        frames only, unvoiced MFCC means, ComParE-style contour functionals and rhythm.
     """
 
     sample_rate: int = 16000
@@ -76,6 +93,8 @@ class FeatureConfig:
     duration_s: float | None = None
     fmin_f0: float = 60.0
     fmax_f0: float = 500.0
+    relative_levels: bool = True
+    extended: bool = True
 
     def __post_init__(self) -> None:
         if self.sample_rate < 8000:
@@ -104,7 +123,7 @@ class FeatureConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-_FEATURE_VERSION = 1  # bump when the extraction code changes its output
+_FEATURE_VERSION = 2  # bump when the extraction code changes its output
 
 
 # --------------------------------------------------------------------------- names
@@ -124,6 +143,35 @@ def _lld_groups(config: FeatureConfig) -> dict[str, list[str]]:
 
 
 _UTTERANCE = ("duration", "voiced_ratio", "jitter", "shimmer")
+_LEVEL_GROUPS = ("mfcc", "mel", "pitch")
+_LOCATION = tuple(FUNCTIONALS.index(f) for f in ("min", "p10", "p25", "p50", "p75", "p90",
+                                                  "max"))
+VOICED_STATS = ("mean", "std", "p10", "p50", "p90")
+CONTOUR_FUNCTIONALS = ("up25", "up50", "up75", "up90", "rise_ratio", "linreg_err",
+                       "quadratic", "peak_rate", "peak_dist", "rise_slope", "fall_slope")
+RHYTHM = ("voiced_segment_rate", "voiced_segment_mean", "voiced_segment_std", "pause_mean",
+          "pause_std")
+_N_CONTOUR_MFCC, _N_CONTOUR_SPECTRAL = 13, 11
+
+
+def _level_rows(group: str, llds: list[str]) -> set[int]:
+    """Rows of a group whose LLD is a level (log energy, cepstrum, pitch)."""
+    if group in _LEVEL_GROUPS:
+        return set(range(len(llds)))
+    return {i for i, lld in enumerate(llds)
+            if lld == "rms_db" or (lld.startswith("band") and lld[4].isdigit())}
+
+
+def _extended_names(config: FeatureConfig) -> list[str]:
+    groups = _lld_groups(config)
+    voiced_llds = groups["mfcc"] + groups["mel"] + groups["spectral"] + groups["energy"]
+    names = [f"{lld}_voiced_{stat}" for lld in voiced_llds for stat in VOICED_STATS]
+    names += [f"{lld}_unvoiced_mean" for lld in groups["mfcc"]]
+    names += [f"{lld}_voiced_minus_unvoiced" for lld in groups["spectral"]]
+    contour = ["f0", "rms_db", *groups["mfcc"][:_N_CONTOUR_MFCC],
+               *groups["spectral"][:_N_CONTOUR_SPECTRAL]]
+    names += [f"{lld}_{func}" for lld in contour for func in CONTOUR_FUNCTIONALS]
+    return names + list(RHYTHM)
 
 
 @functools.lru_cache(maxsize=8)
@@ -131,16 +179,24 @@ def _name_table(config: FeatureConfig) -> tuple[tuple[str, ...], dict]:
     """All names, and for each (group, delta) the row index of every named feature."""
     names: list[str] = []
     where: dict[str, tuple[str, bool, int, int]] = {}
+    mean = FUNCTIONALS.index("mean")
     for group, llds in _lld_groups(config).items():
+        levels = _level_rows(group, llds) if config.relative_levels else set()
         for delta in (False, True):
             for row, lld in enumerate(llds):
                 for k, func in enumerate(FUNCTIONALS):
+                    if k == mean and not delta and row in levels:
+                        continue  # relative levels: the contour's shape, not its level
                     name = f"{lld}{'_d' if delta else ''}_{func}"
                     where[name] = (group, delta, row, k)
                     names.append(name)
-    for k, name in enumerate(_UTTERANCE):
-        where[name] = ("utterance", False, k, 0)
-        names.append(name)
+    scalars = [("utterance", _UTTERANCE)]
+    if config.extended:
+        scalars.append(("extended", _extended_names(config)))
+    for group, group_names in scalars:
+        for k, name in enumerate(group_names):
+            where[name] = (group, False, k, 0)
+            names.append(name)
     return tuple(names), where
 
 
@@ -389,6 +445,95 @@ class _Analysis:
         return np.array([duration, ratio, jitter, shimmer], dtype=np.float64)
 
 
+    def _extended(self):
+        """The extended descriptors, in the order of :func:`_extended_names`."""
+        frame_rate = self.config.sample_rate / self.config.hop_length
+        _, _, voiced = self.get("acf")
+        mfcc, spectral, energy = self.get("mfcc"), self.get("spectral"), self.get("energy")
+        vox = voiced if voiced.sum() >= 2 else np.ones_like(voiced)
+        unv = ~voiced if (~voiced).sum() >= 2 else np.ones_like(voiced)
+        parts = [_voiced_stats(m[:, vox]).ravel()
+                 for m in (mfcc, self.get("mel"), spectral, energy)]
+        parts.append(mfcc[:, unv].mean(axis=1))
+        parts.append(spectral[:, vox].mean(axis=1) - spectral[:, unv].mean(axis=1))
+        f0 = self.get("pitch")
+        parts.append(_contour_functionals(f0 - np.median(f0), frame_rate).ravel()
+                     if f0.size >= 3 else np.zeros(len(CONTOUR_FUNCTIONALS)))
+        parts.append(_contour_functionals(energy[:1], frame_rate).ravel())
+        parts.append(_contour_functionals(mfcc[:_N_CONTOUR_MFCC], frame_rate).ravel())
+        parts.append(_contour_functionals(spectral[:_N_CONTOUR_SPECTRAL], frame_rate).ravel())
+        parts.append(_rhythm(voiced, frame_rate))
+        return np.concatenate([np.asarray(x, dtype=np.float64) for x in parts])
+
+
+def _voiced_stats(x: np.ndarray) -> np.ndarray:
+    """Mean, std and 10/50/90th percentiles of each row [shape=(k, T)] -> (k, 5)."""
+    t = x.shape[1]
+    if t < 2:
+        return np.zeros((x.shape[0], len(VOICED_STATS)))
+    ordered = np.sort(x, axis=1)
+    pos = np.array([0.1, 0.5, 0.9]) * (t - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, t - 1)
+    q = ordered[:, lo] * (1.0 - (pos - lo)) + ordered[:, hi] * (pos - lo)
+    x = x.astype(np.float64, copy=False)
+    return np.column_stack([x.mean(axis=1), x.std(axis=1), q])
+
+
+@functools.lru_cache(maxsize=256)
+def _quadratic_fit(t: int, frame_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares projector onto (1, t, t^2) and the centred frame times, in seconds."""
+    tc = np.arange(t) / frame_rate
+    tc = tc - tc.mean()
+    return np.linalg.pinv(np.column_stack([np.ones(t), tc, tc**2])), tc
+
+
+def _contour_functionals(x: np.ndarray, frame_rate: float) -> np.ndarray:
+    """ComParE-style contour functionals of each row [shape=(k, T)] -> (k, 11).
+
+    Up-level time at 25/50/75/90 % of the range, rising-frame ratio, linear-regression
+    error, quadratic coefficient, peak rate and mean peak distance, mean rising and
+    falling slope (names in :data:`CONTOUR_FUNCTIONALS`).
+    """
+    k, t = x.shape
+    if t < 3:
+        return np.zeros((k, len(CONTOUR_FUNCTIONALS)))
+    x = x.astype(np.float64, copy=False)
+    low = x.min(axis=1, keepdims=True)
+    rel = (x - low) / np.maximum(x.max(axis=1, keepdims=True) - low, 1e-9)
+    up = [np.mean(rel > a, axis=1) for a in (0.25, 0.5, 0.75, 0.9)]
+    d = np.diff(x, axis=1)
+    rising, falling = d > 0, d < 0
+    projector, tc = _quadratic_fit(t, frame_rate)
+    quadratic = (projector @ x.T)[2]
+    mean = x.mean(axis=1, keepdims=True)
+    slope = (x - mean) @ tc / (tc @ tc)
+    linreg_err = np.sqrt(np.mean((x - mean - slope[:, None] * tc) ** 2, axis=1))
+    peaks = (x[:, 1:-1] > x[:, :-2]) & (x[:, 1:-1] >= x[:, 2:]) & (rel[:, 1:-1] > 0.5)
+    n_peaks = peaks.sum(axis=1)
+    first = peaks.argmax(axis=1)
+    last = peaks.shape[1] - 1 - peaks[:, ::-1].argmax(axis=1)
+    peak_dist = np.where(n_peaks > 1, (last - first) / np.maximum(n_peaks - 1, 1), 0.0)
+    rise_slope = np.where(rising, d, 0).sum(axis=1) / np.maximum(rising.sum(axis=1), 1)
+    fall_slope = np.where(falling, d, 0).sum(axis=1) / np.maximum(falling.sum(axis=1), 1)
+    return np.column_stack([*up, rising.mean(axis=1), linreg_err, quadratic,
+                            n_peaks / (t / frame_rate), peak_dist / frame_rate,
+                            rise_slope * frame_rate, fall_slope * frame_rate])
+
+
+def _rhythm(voiced: np.ndarray, frame_rate: float) -> np.ndarray:
+    """Voiced segments per second, their mean/std length and mean/std pause (seconds)."""
+    edges = np.diff(np.concatenate([[0], voiced.astype(int), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    segments = (ends - starts) / frame_rate
+    pauses = (starts[1:] - ends[:-1]) / frame_rate if starts.size > 1 else np.zeros(1)
+    duration = max(voiced.size / frame_rate, 1e-3)
+    return np.array([starts.size / duration,
+                     segments.mean() if segments.size else 0.0,
+                     segments.std() if segments.size else 0.0,
+                     pauses.mean(), pauses.std()])
+
+
 def preprocess(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     """Silence trim and optional fixed duration: the preprocessing of training AND inference.
 
@@ -408,6 +553,9 @@ def _stft(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
                        hop_length=config.hop_length)
 
 
+_SCALAR_GROUPS = ("utterance", "extended")  # one value per row, not functionals
+
+
 @functools.lru_cache(maxsize=64)
 def _plan(config: FeatureConfig, select: tuple[str, ...] | None):
     """Blocks (group, delta, rows) to compute and where each wanted value sits in them."""
@@ -423,7 +571,7 @@ def _plan(config: FeatureConfig, select: tuple[str, ...] | None):
     blocks, offsets, start = [], {}, 0
     for (group, delta), members in rows.items():
         order = sorted(members)
-        width = 1 if group == "utterance" else len(FUNCTIONALS)
+        width = 1 if group in _SCALAR_GROUPS else len(FUNCTIONALS)
         blocks.append((group, delta, tuple(order)))
         for i, row in enumerate(order):
             offsets[(group, delta, row)] = start + i * width
@@ -439,9 +587,10 @@ def _summarise(analysis: _Analysis, config: FeatureConfig,
     # Blocks that share frame count and dtype are summarised in one call (row-wise values).
     stacks: dict[tuple[int, np.dtype], list[np.ndarray]] = {}
     spans = []
+    groups = _lld_groups(config)
     for group, delta, rows in blocks:
-        if group == "utterance":
-            spans.append(("utt", analysis.get("utterance")[list(rows)]))
+        if group in _SCALAR_GROUPS:
+            spans.append(("scalar", analysis.get(group)[list(rows)], None))
             continue
         lld = analysis.get(group)
         if delta:
@@ -449,15 +598,27 @@ def _summarise(analysis: _Analysis, config: FeatureConfig,
         sub = lld if len(rows) == lld.shape[0] else lld[list(rows)]
         key = (sub.shape[1], sub.dtype)
         members = stacks.setdefault(key, [])
-        spans.append((key, len(members)))
+        levels = None
+        if config.relative_levels and not delta:
+            level_rows = _level_rows(group, groups[group])
+            levels = np.array([row in level_rows for row in rows])
+        spans.append((key, len(members), levels))
         members.append(sub)
     tables = {}
     for key, members in stacks.items():
         table = _functionals(np.vstack(members), frame_rate)
         offsets = np.cumsum([0] + [m.shape[0] for m in members])
         tables[key] = [table[a:b] for a, b in itertools.pairwise(offsets)]
-    parts = [span[1] if span[0] == "utt" else tables[span[0]][span[1]].ravel()
-             for span in spans]
+    parts = []
+    for key, member, levels in spans:
+        if key == "scalar":
+            parts.append(member)
+            continue
+        table = tables[key][member]
+        if levels is not None and levels.any():
+            table = table.copy()
+            table[np.ix_(levels, _LOCATION)] -= table[levels, FUNCTIONALS.index("mean"), None]
+        parts.append(table.ravel())
     out = np.concatenate(parts)[gather]
     out[~np.isfinite(out)] = 0.0
     return out
@@ -497,11 +658,11 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig,
 
 
 def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: AugmentConfig,
-                       rng: np.random.Generator) -> np.ndarray:
-    """Features of one augmented copy: preprocess, random shift, STFT, masks, features.
+                       rng: np.random.Generator, warp: float = 1.0) -> np.ndarray:
+    """Features of one augmented copy: preprocess, random shift, STFT, warp, masks, features.
 
-    Training only. The masks act on the spectrogram every descriptor reads, so the
-    augmentation reaches the features.
+    Training only. The warp and the masks act on the spectrogram every descriptor reads,
+    so the augmentation reaches the features.
 
     Returns
     -------
@@ -509,7 +670,7 @@ def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: Augment
     """
     y = preprocess(y, config=config)
     y = random_shift(y, rng=rng, max_shift=round(augment.max_shift_s * config.sample_rate))
-    S = _stft(y, config)
+    S = warp_frequencies(_stft(y, config), alpha=warp, sample_rate=config.sample_rate)
     hz_per_bin = config.sample_rate / config.n_fft
     S = mask_spectrogram(
         S, rng=rng, n_freq_masks=augment.n_freq_masks,
@@ -555,7 +716,8 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
             x = extract_features(y, config=config)
         else:
             x = augmented_features(y, config=config, augment=augment,
-                                   rng=_augment_rng(sha or "0", seed, copy))
+                                   rng=_augment_rng(sha or "0", seed, copy),
+                                   warp=augment.warp_of(copy))
         if key is not None:
             _save_npy(_cache_path(cache_dir, key), x)
         return x, None, True

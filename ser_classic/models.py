@@ -54,6 +54,9 @@ class ModelSpec:
     fast_params : dict
         Set while scoring grid points in the inner CV only (e.g. no probability
         calibration), never in the refitted model.
+    augmented : bool
+        Trained on the augmented copies of the training clips too, when there are any
+        (the others see the original clips only).
     """
 
     name: str
@@ -63,6 +66,7 @@ class ModelSpec:
     members: tuple[str, ...] = ()
     default: bool = True
     fast_params: dict = field(default_factory=dict)
+    augmented: bool = False
 
     def param_grid(self) -> list[dict]:
         """All parameter combinations of the grid (one empty dict for no grid)."""
@@ -77,13 +81,14 @@ MODELS: dict[str, ModelSpec] = {}
 
 def register(name: str, *, grid: dict | None = None, description: str = "",
              members: Sequence[str] = (), default: bool = True,
-             fast_params: dict | None = None):
+             fast_params: dict | None = None, augmented: bool = False):
     """Decorator registering ``build(random_state) -> estimator`` under ``name``."""
 
     def deco(build: Callable[[int], BaseEstimator]):
         MODELS[name] = ModelSpec(name=name, build=build, grid=dict(grid or {}),
                                  description=description, members=tuple(members),
-                                 default=default, fast_params=dict(fast_params or {}))
+                                 default=default, fast_params=dict(fast_params or {}),
+                                 augmented=augmented)
         return build
 
     return deco
@@ -144,9 +149,9 @@ def _scaled(clf) -> Pipeline:
     return Pipeline([("scale", StandardScaler()), ("clf", clf)])
 
 
-@register("logreg", grid={"clf__C": (0.003, 0.01, 0.03)},
+@register("logreg", grid={"clf__C": (0.001, 0.003, 0.01)}, augmented=True,
           description="standardised features, multinomial logistic regression (L2), "
-                      "balanced class weights")
+                      "balanced class weights; also fitted on the augmented copies")
 def _logreg(random_state: int) -> Pipeline:
     return _scaled(LogisticRegression(C=0.003, max_iter=2000, class_weight="balanced",
                                       random_state=random_state))

@@ -217,6 +217,12 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
                "speakers. The strict protocol is the headline; the speaker-normalised one "
                "standardises each speaker's features with that speaker's own clips "
                "(unlabelled).", ""]
+    if summary.get("augment", "none") != "none":
+        lines += [f"Training rows of every outer fold: the clips plus "
+                  f"{summary.get('n_augmented_rows_per_fold', 0)} augmented copies "
+                  f"(`{summary['augment']}`, each copy keeps its speaker) for the models "
+                  f"registered as augmented ({', '.join(summary.get('augmented_models', []))}"
+                  "); the other models see the original clips only.", ""]
     if "seconds_total" in summary:
         model_s = sum(run.get("seconds", 0.0) for _, run in runs)
         lines += [f"Wall-clock time of the whole command: {summary['seconds_total'] / 60:.1f}"

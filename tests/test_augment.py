@@ -10,6 +10,7 @@ from ser_classic.augment import (
     random_shift,
     spectrogram,
     trim_silence,
+    warp_frequencies,
 )
 from ser_classic.errors import ParameterError
 
@@ -83,3 +84,24 @@ def test_augment_config_validation_and_hash():
     assert AugmentConfig(n_copies=3).hash != AugmentConfig().hash
     with pytest.raises(ParameterError):
         AugmentConfig(mask_value="noise")
+    warped = AugmentConfig(warp_factors=(0.9, 1.1))
+    assert warped.hash != AugmentConfig().hash
+    assert [warped.warp_of(k) for k in range(3)] == [0.9, 1.1, 0.9]
+    assert AugmentConfig().warp_of(1) == 1.0
+    with pytest.raises(ParameterError):
+        AugmentConfig(warp_factors=(0.0,))
+
+
+@pytest.mark.parametrize("alpha", [0.9, 1.1])
+def test_warp_moves_a_formant_by_alpha_and_keeps_nyquist(alpha):
+    n_bins, sr = 513, 16000
+    S = np.full((n_bins, 4), 1e-3, dtype=np.float32)
+    S[64] = 1.0  # a peak at 1000 Hz, below the warp boundary
+    W = warp_frequencies(S, alpha=alpha, sample_rate=sr)
+    assert W.shape == S.shape and W.dtype == S.dtype
+    hz_per_bin = sr / 2 / (n_bins - 1)
+    assert abs(W[:, 0].argmax() * hz_per_bin - 1000 * alpha) <= hz_per_bin
+    np.testing.assert_allclose(W[[0, -1]], S[[0, -1]])  # 0 Hz and Nyquist stay put
+    assert warp_frequencies(S, alpha=1.0, sample_rate=sr) is S
+    with pytest.raises(ParameterError):
+        warp_frequencies(S, alpha=-1.0, sample_rate=sr)

@@ -181,3 +181,36 @@ def test_evaluate_cli_writes_summary_with_schema(subset, tmp_path):
     for name in ("confusion_strict.png", "recall_vs_human.png", "fold_uar_box.png",
                  "model_comparison.png", "oof_strict_logreg.csv"):
         assert (out / name).is_file()
+
+
+def test_only_models_registered_as_augmented_train_on_copies(subset):
+    """Copies change logreg (augmented) but never the SVM."""
+    from threadpoolctl import threadpool_limits
+
+    from ser_classic.artifact import train_model
+
+    with threadpool_limits(limits=1):  # as in the evaluation's folds
+        _check_copies_reach_only_augmented_models(subset, train_model)
+
+
+def _check_copies_reach_only_augmented_models(subset, train_model):
+
+    X, y, groups = subset["X"], subset["y"], subset["groups"]
+    assert MODELS["logreg"].augmented and not MODELS["svm"].augmented
+    X_all = np.vstack([X, subset["X_aug"]])
+    y_all, g_all = np.concatenate([y, y]), np.concatenate([groups, groups])
+    orig = np.arange(y_all.size) < y.size
+    probe = X[::5]
+    for name, changes in (("svm", False), ("logreg", True)):
+        plain, _ = evaluation.tune_and_fit(name, X, y, groups, n_inner=2)
+        with_copies, _ = evaluation.tune_and_fit(name, X_all, y_all, g_all,
+                                                 is_original=orig, n_inner=2)
+        same = np.allclose(plain.predict_proba(probe), with_copies.predict_proba(probe))
+        assert same != changes, name
+    emotions = np.asarray(EMOTIONS)[y]
+    base, _ = train_model(X, emotions, name="logreg", params={"clf__C": 0.003})
+    aug, _ = train_model(X, emotions, name="logreg", params={"clf__C": 0.003},
+                         X_aug=[subset["X_aug"]])
+    assert not np.allclose(base.predict_proba(probe), aug.predict_proba(probe))
+    with pytest.raises(ParameterError):
+        train_model(X, emotions, name="logreg", X_aug=[subset["X_aug"][:5]])

@@ -32,7 +32,30 @@ def test_names_match_vector_and_are_finite(clips):
     assert len(names) == len(set(names)) > 2000
     x = extract_features(data.load_audio(clips.loc[0, "path"]), config=CONFIG)
     assert x.shape == (len(names),) and np.all(np.isfinite(x))
-    assert {"mfcc0_mean", "f0_p50", "voicing_mean", "centroid_d_std", "jitter"} <= set(names)
+    assert {"mfcc0_d_mean", "f0_p50", "voicing_mean", "centroid_d_std", "jitter",
+            "mfcc0_voiced_mean", "f0_up50", "pause_mean"} <= set(names)
+
+
+def test_relative_levels_and_extended_descriptors(clips):
+    """Level LLDs lose their mean and their order statistics become relative to it."""
+    plain = FeatureConfig(relative_levels=False, extended=False)
+    assert plain.hash != CONFIG.hash
+    y = data.load_audio(clips.loc[1, "path"])
+    absolute = dict(zip(feature_names(config=plain), extract_features(y, config=plain),
+                        strict=True))
+    relative = dict(zip(feature_names(config=CONFIG), extract_features(y, config=CONFIG),
+                        strict=True))
+    for lld in ("mfcc3", "mel10", "band250_650", "rms_db", "f0"):
+        assert f"{lld}_mean" not in relative
+        for func in ("min", "p50", "max"):
+            assert relative[f"{lld}_{func}"] == pytest.approx(
+                absolute[f"{lld}_{func}"] - absolute[f"{lld}_mean"], abs=1e-9)
+        assert relative[f"{lld}_std"] == absolute[f"{lld}_std"]
+    for name in ("bandwidth_mean", "centroid_mean", "mfcc3_d_mean", "zcr_mean"):
+        assert relative[name] == absolute[name]  # not levels, or deltas: unchanged
+    extended = set(relative) - set(absolute)
+    assert len(extended) == len(relative) - len(absolute) + 20 + 40 + 6 + 1 + 1 == 723
+    assert 0 < relative["voiced_segment_rate"] < 20 and relative["f0_up25"] <= 1
 
 
 def test_training_path_equals_inference_path(clips, feature_cache):
@@ -131,7 +154,7 @@ def test_fixed_duration_and_config_round_trip():
 
 
 def test_pitch_tracks_a_known_f0():
-    cfg = FeatureConfig(trim_top_db=None)
+    cfg = FeatureConfig(trim_top_db=None, relative_levels=False)
     names = feature_names(config=cfg)
     for f0 in (110.0, 220.0):
         x = extract_features(speechlike(16000, 1.0, f0=f0), config=cfg)
