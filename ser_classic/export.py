@@ -33,19 +33,28 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
 @functools.lru_cache(maxsize=1)
 def _register_converters() -> None:
-    """Register the onnxmltools converters of XGBoost and LightGBM with skl2onnx."""
+    """Register onnxmltools' XGBoost / LightGBM converters and ours with skl2onnx."""
     from lightgbm import LGBMClassifier
     from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from skl2onnx.operator_converters.linear_classifier import (
+        convert_sklearn_linear_classifier,
+    )
     from xgboost import XGBClassifier
 
+    from .models import RidgeSoftmax
+
     options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
-    for model, alias, converter in (
-            (XGBClassifier, "XGBoostXGBClassifier", convert_xgboost),
-            (LGBMClassifier, "LightGbmLGBMClassifier", _convert_lightgbm_float32)):
+    linear = {**options, "raw_scores": [True, False]}
+    for model, alias, converter, opts in (
+            (XGBClassifier, "XGBoostXGBClassifier", convert_xgboost, options),
+            (LGBMClassifier, "LightGbmLGBMClassifier", _convert_lightgbm_float32, options),
+            # a multinomial linear model: skl2onnx's linear converter, softmax read-out
+            (RidgeSoftmax, "SerClassicRidgeSoftmax", convert_sklearn_linear_classifier,
+             linear)):
         update_registered_converter(model, alias, calculate_linear_classifier_output_shapes,
-                                    converter, options=options)
+                                    converter, options=opts)
 
 
 def _round_down_thresholds(node: dict) -> None:

@@ -29,6 +29,7 @@ from .errors import ParameterError
 __all__ = [
     "MODELS",
     "ModelSpec",
+    "RidgeSoftmax",
     "SoftVote",
     "build_model",
     "model_names",
@@ -144,6 +145,89 @@ class SoftVote(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
+class RidgeSoftmax(ClassifierMixin, BaseEstimator):
+    """Ridge regression on +-1 class indicators, read out as softmax probabilities.
+
+    The scores of scikit-learn's ``RidgeClassifier`` scaled by a temperature that
+    minimises the log-loss of the *leave-one-out* scores (closed form for ridge), so
+    ``predict_proba`` is the multinomial logistic model
+    ``softmax(X @ coef_.T + intercept_)`` (and exports as one to ONNX).
+
+    Parameters
+    ----------
+    alpha : float > 0
+        L2 penalty of the ridge regression.
+    class_weight : "balanced" or None
+        Balanced: every class carries the same total weight.
+    calibrate : bool
+        Fit the temperature (False: 1; enough when only the argmax is scored).
+    """
+
+    def __init__(self, alpha: float = 3000.0, *, class_weight: str | None = "balanced",
+                 calibrate: bool = True):
+        self.alpha = alpha
+        self.class_weight = class_weight
+        self.calibrate = calibrate
+
+    def fit(self, X, y, sample_weight=None):
+        from scipy.linalg import cho_factor, cho_solve
+        from scipy.optimize import minimize_scalar
+
+        if self.alpha <= 0:
+            raise ParameterError(f"alpha must be > 0, got {self.alpha}")
+        if self.class_weight not in ("balanced", None):
+            raise ParameterError(f"class_weight must be 'balanced' or None, got "
+                                 f"{self.class_weight!r}")
+        X = np.asarray(X, dtype=np.float64)
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        if self.classes_.size < 2:
+            raise ParameterError("RidgeSoftmax needs at least two classes")
+        w = np.ones(codes.size) if sample_weight is None else np.asarray(
+            sample_weight, dtype=np.float64)
+        if self.class_weight == "balanced":
+            counts = np.bincount(codes)
+            w = w * (codes.size / (counts.size * counts))[codes]
+        target = -np.ones((codes.size, self.classes_.size))
+        target[np.arange(codes.size), codes] = 1.0
+        x_mean, t_mean = w @ X / w.sum(), w @ target / w.sum()
+        Xc = X - x_mean
+        gram = (Xc * w[:, None]).T @ Xc
+        gram[np.diag_indices_from(gram)] += self.alpha
+        factor = cho_factor(gram)
+        coef = cho_solve(factor, (Xc * w[:, None]).T @ (target - t_mean)).T
+        intercept = t_mean - coef @ x_mean
+        self.temperature_ = 1.0
+        if self.calibrate:
+            scores = X @ coef.T + intercept
+            leverage = w * np.einsum("ij,ji->i", Xc, cho_solve(factor, Xc.T)) + w / w.sum()
+            loo = target - (target - scores) / np.maximum(1.0 - leverage, 1e-6)[:, None]
+
+            def loss(log_t):
+                z = np.exp(log_t) * loo
+                z = z - z.max(axis=1, keepdims=True)
+                log_p = z[np.arange(codes.size), codes] - np.log(np.exp(z).sum(axis=1))
+                return -np.average(log_p, weights=w)
+
+            self.temperature_ = float(np.exp(minimize_scalar(
+                loss, bounds=(-4.0, 6.0), method="bounded").x))
+        self.coef_ = self.temperature_ * coef
+        self.intercept_ = self.temperature_ * intercept
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def decision_function(self, X):
+        return np.asarray(X) @ self.coef_.T + self.intercept_
+
+    def predict_proba(self, X):
+        z = self.decision_function(X)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+
 # --------------------------------------------------------------------------- registrations
 def _scaled(clf) -> Pipeline:
     return Pipeline([("scale", StandardScaler()), ("clf", clf)])
@@ -155,6 +239,15 @@ def _scaled(clf) -> Pipeline:
 def _logreg(random_state: int) -> Pipeline:
     return _scaled(LogisticRegression(C=0.003, max_iter=2000, class_weight="balanced",
                                       random_state=random_state))
+
+
+@register("ridge", grid={"clf__alpha": (1000.0, 3000.0, 10000.0)}, augmented=True,
+          fast_params={"clf__calibrate": False},
+          description="standardised features, ridge regression on class indicators read "
+                      "out as softmax probabilities, balanced class weights; also fitted on "
+                      "the augmented copies")
+def _ridge(random_state: int) -> Pipeline:
+    return _scaled(RidgeSoftmax(alpha=3000.0))
 
 
 @register("svm", grid={"clf__C": (10.0,)}, fast_params={"clf__probability": False},

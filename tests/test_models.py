@@ -1,0 +1,50 @@
+"""The project's own estimators: RidgeSoftmax."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import RidgeClassifier
+
+from ser_classic.errors import ParameterError
+from ser_classic.models import RidgeSoftmax
+
+
+def _blobs(rng, n=240, d=30, k=4):
+    y = rng.integers(0, k, n)
+    centres = rng.normal(size=(k, d))
+    return centres[y] + rng.normal(scale=2.0, size=(n, d)), y
+
+
+def test_ridge_softmax_scores_are_ridge_classifier_scores():
+    X, y = _blobs(np.random.default_rng(0))
+    X_test, _ = _blobs(np.random.default_rng(1))
+    model = RidgeSoftmax(alpha=10.0).fit(X, y)
+    reference = RidgeClassifier(alpha=10.0, class_weight="balanced").fit(X, y)
+    np.testing.assert_allclose(model.decision_function(X_test) / model.temperature_,
+                               reference.decision_function(X_test), atol=1e-8)
+    np.testing.assert_array_equal(model.predict(X_test), reference.predict(X_test))
+    P = model.predict_proba(X_test)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    assert model.temperature_ > 0 and RidgeSoftmax(alpha=10.0, calibrate=False).fit(
+        X, y).temperature_ == 1.0
+
+
+def test_ridge_softmax_temperature_is_not_fitted_in_sample():
+    """Leave-one-out scores: with more features than rows the training fit is perfect,
+    yet the temperature stays moderate (an in-sample fit would push it to the bound)."""
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(60, 200)), rng.integers(0, 3, 60)  # pure noise
+    model = RidgeSoftmax(alpha=1.0).fit(X, y)
+    assert np.mean(model.predict(X) == y) == 1.0
+    assert model.predict_proba(rng.normal(size=(50, 200))).max(axis=1).mean() < 0.6
+
+
+def test_ridge_softmax_validates_in_fit():
+    X, y = _blobs(np.random.default_rng(0))
+    with pytest.raises(ParameterError):
+        RidgeSoftmax(alpha=0.0).fit(X, y)
+    with pytest.raises(ParameterError):
+        RidgeSoftmax(class_weight="auto").fit(X, y)
+    with pytest.raises(ParameterError):
+        RidgeSoftmax().fit(X, np.zeros(len(y)))
