@@ -37,11 +37,12 @@ features: $(STAMP)
 	$(CLI) features
 
 # Speaker-grouped CV of every registry model, both protocols, selection -> reports/cv;
-# the augmentation ablation on the same folds -> reports/cv_augment
+# the augmentation ablation on the same folds -> reports/cv (VTLP) and reports/cv_augment
 evaluate: $(STAMP)
-	$(CLI) evaluate
-	$(CLI) evaluate --jobs 1 --protocol group6 --models logreg --ablation masks,seed \
-		--feature-sets '' --out reports/cv_augment
+	$(CLI) evaluate --ablation vtlp --ablation-model ridge
+	$(CLI) evaluate --protocol group6 --models ridge,logreg --augment none \
+		--ablation vtlp,masks,seed --ablation-model ridge --feature-sets '' \
+		--out reports/cv_augment
 
 # CV winner vs runner-up on TESS (strict and speaker-normalised) and on held-out RAVDESS
 # actors; the A/B winners are deployed to models/deployed and models/deployed-speaker_norm.

@@ -294,7 +294,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT,
                    help="augmented copies for the models registered as augmented "
                         f"(default {DEFAULT_AUGMENT}, as the evaluation)")
-    p.add_argument("--copies", type=int, default=2, help="augmented copies per clip")
+    p.add_argument("--copies", type=int, default=4, help="augmented copies per clip")
 
 
 def _cv_entry(path: Path, name: str, protocol: str) -> tuple[dict | None, dict | None]:
@@ -629,9 +629,10 @@ AUGMENT_VARIANTS = {
     # frequency masks only (time masks change duration-like statistics)
     "freqmask": dict(max_shift_s=0.0, n_freq_masks=2, max_freq_width_hz=300.0,
                      n_time_masks=0, max_time_width_s=0.0),
-    # vocal-tract-length perturbation: copy k warps the frequency axis by 0.9 / 1.1
+    # vocal-tract-length perturbation: copy k warps the frequency axis by 0.9, 1.1, 0.95,
+    # 1.05 (the first --copies of them)
     "vtlp": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
-                 max_time_width_s=0.0, warp_factors=(0.9, 1.1)),
+                 max_time_width_s=0.0, warp_factors=(0.9, 1.1, 0.95, 1.05)),
 }
 DEFAULT_AUGMENT = "vtlp"
 
@@ -667,7 +668,7 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT,
                    help="training-row augmentation of the main runs, used by the models "
                         f"registered as augmented (default {DEFAULT_AUGMENT})")
-    p.add_argument("--copies", type=int, default=2, help="augmented copies per clip")
+    p.add_argument("--copies", type=int, default=4, help="augmented copies per clip")
     p.add_argument("--ablation", default="",
                    help="comma-separated augmentation variants to compare with none on the "
                         "same folds (model: --ablation-model)")

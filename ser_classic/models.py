@@ -233,15 +233,15 @@ def _scaled(clf) -> Pipeline:
     return Pipeline([("scale", StandardScaler()), ("clf", clf)])
 
 
-@register("logreg", grid={"clf__C": (0.001, 0.003, 0.01)}, augmented=True,
+@register("logreg", grid={"clf__C": (0.001, 0.003, 0.01)},
           description="standardised features, multinomial logistic regression (L2), "
-                      "balanced class weights; also fitted on the augmented copies")
+                      "balanced class weights")
 def _logreg(random_state: int) -> Pipeline:
     return _scaled(LogisticRegression(C=0.003, max_iter=2000, class_weight="balanced",
                                       random_state=random_state))
 
 
-@register("ridge", grid={"clf__alpha": (1000.0, 3000.0, 10000.0)}, augmented=True,
+@register("ridge", grid={"clf__alpha": (3000.0, 10000.0, 30000.0)}, augmented=True,
           fast_params={"clf__calibrate": False},
           description="standardised features, ridge regression on class indicators read "
                       "out as softmax probabilities, balanced class weights; also fitted on "

@@ -184,7 +184,7 @@ def test_evaluate_cli_writes_summary_with_schema(subset, tmp_path):
 
 
 def test_only_models_registered_as_augmented_train_on_copies(subset):
-    """Copies change logreg (augmented) but never the SVM."""
+    """Copies change ridge (augmented) but never the SVM."""
     from threadpoolctl import threadpool_limits
 
     from ser_classic.artifact import train_model
@@ -196,21 +196,34 @@ def test_only_models_registered_as_augmented_train_on_copies(subset):
 def _check_copies_reach_only_augmented_models(subset, train_model):
 
     X, y, groups = subset["X"], subset["y"], subset["groups"]
-    assert MODELS["logreg"].augmented and not MODELS["svm"].augmented
+    assert MODELS["ridge"].augmented and not MODELS["svm"].augmented
     X_all = np.vstack([X, subset["X_aug"]])
     y_all, g_all = np.concatenate([y, y]), np.concatenate([groups, groups])
     orig = np.arange(y_all.size) < y.size
     probe = X[::5]
-    for name, changes in (("svm", False), ("logreg", True)):
+    for name, changes in (("svm", False), ("ridge", True)):
         plain, _ = evaluation.tune_and_fit(name, X, y, groups, n_inner=2)
         with_copies, _ = evaluation.tune_and_fit(name, X_all, y_all, g_all,
                                                  is_original=orig, n_inner=2)
         same = np.allclose(plain.predict_proba(probe), with_copies.predict_proba(probe))
         assert same != changes, name
     emotions = np.asarray(EMOTIONS)[y]
-    base, _ = train_model(X, emotions, name="logreg", params={"clf__C": 0.003})
-    aug, _ = train_model(X, emotions, name="logreg", params={"clf__C": 0.003},
+    base, _ = train_model(X, emotions, name="ridge", params={"clf__alpha": 3000.0})
+    aug, _ = train_model(X, emotions, name="ridge", params={"clf__alpha": 3000.0},
                          X_aug=[subset["X_aug"]])
     assert not np.allclose(base.predict_proba(probe), aug.predict_proba(probe))
     with pytest.raises(ParameterError):
-        train_model(X, emotions, name="logreg", X_aug=[subset["X_aug"][:5]])
+        train_model(X, emotions, name="ridge", X_aug=[subset["X_aug"][:5]])
+
+
+def test_speaker_normalised_copies_use_their_own_statistics():
+    """A set of (e.g. warped) copies of a speaker is normalised as a speaker of its own."""
+    rng = np.random.default_rng(0)
+    speakers = np.repeat(["a", "b"], 20)
+    copies = rng.normal(loc=5.0, size=(40, 3))
+    copies[3] = np.nan  # a failed copy stays NaN and does not spoil the statistics
+    Z = evaluation._normalize_copies(copies, speakers)
+    assert np.isnan(Z[3]).all()
+    for spk in ("a", "b"):
+        rows = (speakers == spk) & ~np.isnan(Z).any(axis=1)
+        np.testing.assert_allclose(Z[rows].mean(axis=0), 0.0, atol=1e-12)
