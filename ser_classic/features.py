@@ -3,8 +3,11 @@
 Every clip goes through ``preprocess`` (silence trim, optional pad/trim to a fixed
 duration), then ONE magnitude STFT; all low-level descriptors (LLDs) are read off that
 spectrogram (zero-crossing rate off the waveform). Each LLD and its delta is summarised by
-the same functionals. ``extract_features(..., select=names)`` computes only the groups and
-rows the given feature names need, with exactly the values of the full extraction.
+the same functionals (for level-like LLDs relative to the clip's mean, see
+``FeatureConfig.relative_levels``); the extended descriptors add statistics over voiced
+frames, contour functionals and rhythm. ``extract_features(..., select=names)`` computes
+only the groups and rows the given feature names need, with exactly the values of the full
+extraction.
 """
 
 from __future__ import annotations
