@@ -91,50 +91,29 @@ class SpeakerNormalizer(TransformerMixin, BaseEstimator):
         return (X - self.mean_) / self.scale_
 
 
-def speaker_normalize(X: np.ndarray, speakers: Sequence, *, with_std: bool = True,
-                      extra: Sequence[tuple[np.ndarray, Sequence]] = ()
-                      ) -> np.ndarray | tuple[np.ndarray, list[np.ndarray]]:
+def speaker_normalize(X: np.ndarray, speakers: Sequence, *, with_std: bool = True
+                      ) -> np.ndarray:
     """Standardise each speaker's rows with that speaker's own statistics.
 
     Parameters
     ----------
     X : np.ndarray [shape=(n, d)]
-        The clips whose statistics define each speaker's normaliser.
     speakers : sequence [shape=(n,)]
     with_std : bool
-    extra : sequence of (X_extra [shape=(m, d)], speakers_extra [shape=(m,)])
-        Further rows (e.g. augmented copies) normalised with the statistics of their
-        speaker's clips in ``X`` (NaN rows stay NaN).
 
     Returns
     -------
     Z : np.ndarray [shape=(n, d)]
-        ``(Z, [Z_extra, ...])`` when ``extra`` is given.
     """
     X = np.asarray(X, dtype=np.float64)
     speakers = np.asarray(speakers)
     if speakers.shape != (X.shape[0],):
         raise ParameterError("speakers must have one entry per row of X")
     Z = np.empty_like(X)
-    fitted = {}
     for spk in np.unique(speakers):
         rows = speakers == spk
-        fitted[spk] = SpeakerNormalizer(with_std=with_std).fit(X[rows])
-        Z[rows] = fitted[spk].transform(X[rows])
-    if not extra:
-        return Z
-    out = []
-    for X_extra, spk_extra in extra:
-        X_extra = np.asarray(X_extra, dtype=np.float64)
-        spk_extra = np.asarray(spk_extra)
-        Z_extra = np.full_like(X_extra, np.nan)
-        for spk in np.unique(spk_extra):
-            if spk not in fitted:
-                raise ParameterError(f"speaker {spk!r} of an extra row has no clips in X")
-            rows = spk_extra == spk
-            Z_extra[rows] = fitted[spk].transform(X_extra[rows])
-        out.append(Z_extra)
-    return Z, out
+        Z[rows] = SpeakerNormalizer(with_std=with_std).fit(X[rows]).transform(X[rows])
+    return Z
 
 
 def _normalize_copies(X_copies: np.ndarray, speakers: np.ndarray) -> np.ndarray:
