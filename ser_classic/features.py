@@ -82,8 +82,9 @@ class FeatureConfig:
         statistics are taken relative to the clip's mean and the mean itself is left out:
         the shape of the contour, not the speaker's or the channel's absolute level.
     extended : bool
-        Add the extended descriptors (:data:`EXTENDED_GROUPS`): statistics over voiced
-        frames only, unvoiced MFCC means, ComParE-style contour functionals and rhythm.
+        Add the extended descriptors: statistics over voiced frames only
+        (:data:`VOICED_STATS`), unvoiced MFCC means, ComParE-style contour functionals
+        (:data:`CONTOUR_FUNCTIONALS`) and rhythm (:data:`RHYTHM`).
     """
 
     sample_rate: int = 16000
@@ -561,7 +562,8 @@ _SCALAR_GROUPS = ("utterance", "extended")  # one value per row, not functionals
 
 @functools.lru_cache(maxsize=64)
 def _plan(config: FeatureConfig, select: tuple[str, ...] | None):
-    """Blocks (group, delta, rows) to compute and where each wanted value sits in them."""
+    """Blocks (group, delta, rows) to compute, where each wanted value sits in them, and
+    per block the rows whose location functionals are relative to their mean (or None)."""
     names, where = _name_table(config)
     wanted = names if select is None else select
     unknown = [n for n in wanted if n not in where]
@@ -580,18 +582,25 @@ def _plan(config: FeatureConfig, select: tuple[str, ...] | None):
             offsets[(group, delta, row)] = start + i * width
         start += len(order) * width
     gather = np.array([offsets[where[n][:3]] + where[n][3] for n in wanted])
-    return tuple(blocks), gather
+    groups = _lld_groups(config)
+    relative = []
+    for group, delta, order in blocks:
+        levels = None
+        if config.relative_levels and not delta and group not in _SCALAR_GROUPS:
+            level_rows = _level_rows(group, groups[group])
+            levels = np.array([row in level_rows for row in order])
+        relative.append(levels if levels is not None and levels.any() else None)
+    return tuple(blocks), gather, tuple(relative)
 
 
 def _summarise(analysis: _Analysis, config: FeatureConfig,
                select: Sequence[str] | None) -> np.ndarray:
-    blocks, gather = _plan(config, None if select is None else tuple(select))
+    blocks, gather, relative = _plan(config, None if select is None else tuple(select))
     frame_rate = config.sample_rate / config.hop_length
     # Blocks that share frame count and dtype are summarised in one call (row-wise values).
     stacks: dict[tuple[int, np.dtype], list[np.ndarray]] = {}
     spans = []
-    groups = _lld_groups(config)
-    for group, delta, rows in blocks:
+    for (group, delta, rows), levels in zip(blocks, relative, strict=True):
         if group in _SCALAR_GROUPS:
             spans.append(("scalar", analysis.get(group)[list(rows)], None))
             continue
@@ -601,10 +610,6 @@ def _summarise(analysis: _Analysis, config: FeatureConfig,
         sub = lld if len(rows) == lld.shape[0] else lld[list(rows)]
         key = (sub.shape[1], sub.dtype)
         members = stacks.setdefault(key, [])
-        levels = None
-        if config.relative_levels and not delta:
-            level_rows = _level_rows(group, groups[group])
-            levels = np.array([row in level_rows for row in rows])
         spans.append((key, len(members), levels))
         members.append(sub)
     tables = {}
@@ -618,7 +623,7 @@ def _summarise(analysis: _Analysis, config: FeatureConfig,
             parts.append(member)
             continue
         table = tables[key][member]
-        if levels is not None and levels.any():
+        if levels is not None:
             table = table.copy()
             table[np.ix_(levels, _LOCATION)] -= table[levels, FUNCTIONALS.index("mean"), None]
         parts.append(table.ravel())
