@@ -371,8 +371,8 @@ class _Analysis:
         mean_log_p = log_p.mean(axis=0)
         flatness = np.exp(mean_log_p) / (p_sum / P.shape[0])
         entropy = (np.log(p_sum) - (P * log_p).sum(axis=0) / p_sum) / np.log(P.shape[0])
-        diff = np.diff(dist, axis=1, prepend=dist[:, :1])
-        flux = np.sqrt(np.sum(diff**2, axis=0))
+        flux = np.zeros(dist.shape[1])
+        flux[1:] = np.sqrt(np.sum((dist[:, 1:] - dist[:, :-1]) ** 2, axis=0))
         slope = self.f["slope_row"] @ log_p
         idx = self.f["band_idx"]
         band_db = 10 * np.log10(np.add.reduceat(P, idx[:-1], axis=0) + eps)
@@ -456,13 +456,18 @@ class _Analysis:
         mfcc, spectral, energy = self.get("mfcc"), self.get("spectral"), self.get("energy")
         vox = voiced if voiced.sum() >= 2 else np.ones_like(voiced)
         unv = ~voiced if (~voiced).sum() >= 2 else np.ones_like(voiced)
-        parts = [_voiced_stats(m[:, vox]).ravel()
-                 for m in (mfcc, self.get("mel"), spectral, energy)]
+        # MFCC and log-mel in one call: every statistic is row-wise (no BLAS)
+        mel = self.get("mel")
+        voiced_f32 = _voiced_stats(np.vstack([mfcc, mel])[:, vox])
+        parts = [voiced_f32[: mfcc.shape[0]].ravel(), voiced_f32[mfcc.shape[0]:].ravel(),
+                 _voiced_stats(spectral[:, vox]).ravel(), _voiced_stats(energy[:, vox]).ravel()]
         parts.append(mfcc[:, unv].mean(axis=1))
         parts.append(spectral[:, vox].mean(axis=1) - spectral[:, unv].mean(axis=1))
         f0 = self.get("pitch")
         parts.append(_contour_functionals(f0 - np.median(f0), frame_rate).ravel()
                      if f0.size >= 3 else np.zeros(len(CONTOUR_FUNCTIONALS)))
+        # separate calls: the quadratic fit is a BLAS product, whose rounding may depend
+        # on how many rows it multiplies
         parts.append(_contour_functionals(energy[:1], frame_rate).ravel())
         parts.append(_contour_functionals(mfcc[:_N_CONTOUR_MFCC], frame_rate).ravel())
         parts.append(_contour_functionals(spectral[:_N_CONTOUR_SPECTRAL], frame_rate).ravel())
