@@ -40,7 +40,7 @@ features: $(STAMP)
 # the augmentation ablation on the same folds -> reports/cv (VTLP) and reports/cv_augment
 evaluate: $(STAMP)
 	$(CLI) evaluate --ablation vtlp --ablation-model ridge
-	$(CLI) evaluate --protocol group6 --models ridge,logreg --augment none \
+	$(CLI) evaluate --protocol group6 --models ridge,logreg,linear --augment none \
 		--ablation vtlp,masks,seed --ablation-model ridge --feature-sets '' \
 		--out reports/cv_augment
 
@@ -72,7 +72,7 @@ optimize: $(STAMP)
 
 benchmarks: $(STAMP)
 	$(BIN)/python experiments/bench_features.py
-	$(BIN)/python experiments/bench_discriminator.py --model models/deployed --clips 128 --repeat 3
+	$(BIN)/python experiments/bench_discriminator.py --model models/deployed models/optimized --clips 128 --repeat 3
 
 clean-cache:
 	rm -rf .cache

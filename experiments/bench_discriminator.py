@@ -8,6 +8,9 @@ against its peers on the same clips:
 - ``batched onnx``: the same batches through ONNX Runtime;
 - ``per-clip sklearn``: one ``score`` call per clip.
 
+Several ``--model`` directories are measured in the same run (e.g. the deployed model and
+its optimised student), so their throughputs compare on the same clips and machine state.
+
 Every variant runs in a child process pinned to one CPU (``sched_setaffinity``) with
 BLAS/OpenMP threads = 1, under two allocator conditions: glibc defaults and "tuned"
 (``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``/``MALLOC_TOP_PAD_`` = 256 MiB, so
@@ -20,6 +23,7 @@ Usage::
 
     .venv/bin/python experiments/bench_discriminator.py --model models/NAME
     .venv/bin/python experiments/bench_discriminator.py --model models/NAME --clips 64
+    .venv/bin/python experiments/bench_discriminator.py --model models/deployed models/optimized
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ def _child(args) -> None:
     os.sched_setaffinity(0, {cpu})
     waves, targets = _clips(Path(args.data), args.clips, args.seed)
     backend = "onnx" if "onnx" in args.child else "sklearn"
-    rec = ser_classic.load(args.model, backend=backend)
+    rec = ser_classic.load(args.model[0], backend=backend)
     speaker = "batch" if rec.protocol == "speaker_norm" else None
     batch = 1 if args.child.startswith("per-clip") else args.batch
     if speaker and batch < 2:
@@ -89,12 +93,14 @@ def _child(args) -> None:
     print(json.dumps({"variant": args.child, "clips": len(waves), "batch": batch,
                       "cpu_clips_per_s": len(waves) / best_cpu,
                       "wall_clips_per_s": len(waves) / best_wall,
-                      "model_id": rec.model_id, "protocol": rec.protocol}))
+                      "model": args.model[0], "model_id": rec.model_id,
+                      "protocol": rec.protocol}))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="model directory")
+    parser.add_argument("--model", required=True, nargs="+",
+                        help="model directories, measured in the same run")
     parser.add_argument("--data", default=os.environ.get("SER_CLASSIC_DATA", "../shared/data"))
     parser.add_argument("--clips", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32)
@@ -102,8 +108,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="reports/bench")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        args.model = [args.only]
         _child(args)
         return 0
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
@@ -117,46 +125,60 @@ def main() -> int:
             for key in TUNED:
                 env.pop(key, None)
         for variant in VARIANTS:
-            proc = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--child", variant],
-                                  env=env, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                print(proc.stderr, file=sys.stderr)
-                return 1
-            row = json.loads(proc.stdout.strip().splitlines()[-1])
-            row["malloc"] = condition
-            results.append(row)
-            print(f"{condition:8s} {variant:18s} {row['cpu_clips_per_s']:7.1f} clips/s (CPU) "
-                  f"{row['wall_clips_per_s']:7.1f} clips/s (wall)", flush=True)
-    lines = [f"# Discriminator scoring throughput ({results[0]['model_id']}, "
-             f"{results[0]['protocol']})", "", f"Produced by: `{command}`", "",
+            for model in args.model:  # interleaved: drift of the machine hits all alike
+                proc = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--child",
+                                       variant, "--only", model], env=env,
+                                      capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    print(proc.stderr, file=sys.stderr)
+                    return 1
+                row = json.loads(proc.stdout.strip().splitlines()[-1])
+                row["malloc"] = condition
+                results.append(row)
+                print(f"{model} {condition:8s} {variant:18s} {row['cpu_clips_per_s']:7.1f} "
+                      f"clips/s (CPU) {row['wall_clips_per_s']:7.1f} clips/s (wall)",
+                      flush=True)
+    models = ", ".join(f"`{m}` ({next(r['model_id'] for r in results if r['model'] == m)}, "
+                       f"{next(r['protocol'] for r in results if r['model'] == m)})"
+                       for m in args.model)
+    lines = [f"# Discriminator scoring throughput: {models}", "",
+             f"Produced by: `{command}`", "",
              f"{args.clips} clips of 3 s at 16 kHz, one core (pinned, 1 BLAS thread), "
-             f"best of {args.repeat}; features included. Target >= {TARGET:.0f} clips/s. "
+             f"best of {args.repeat}; features included; every model and variant in this "
+             f"run on the same clips. Target >= {TARGET:.0f} clips/s. "
              f"Host: {platform.machine()}, Python {platform.python_version()}, "
              f"{os.cpu_count()} CPUs shared.", "",
-             "| malloc | variant | batch | clips/s (CPU time) | clips/s (wall) | "
-             "vs per-clip (CPU) |", "|---|---|---|---|---|---|"]
-    for row in results:
-        peer = next(r for r in results if r["malloc"] == row["malloc"]
-                    and r["variant"] == "per-clip sklearn")
-        lines.append(f"| {row['malloc']} | {row['variant']} | {row['batch']} | "
-                     f"{row['cpu_clips_per_s']:.1f} | {row['wall_clips_per_s']:.1f} | "
-                     f"{row['cpu_clips_per_s'] / peer['cpu_clips_per_s']:.2f}x |")
-    for cond in ("default", "tuned"):
-        sk = next(r for r in results if r["malloc"] == cond and r["variant"] ==
-                  "batched sklearn")
-        ox = next(r for r in results if r["malloc"] == cond and r["variant"] == "batched onnx")
-        lines.append("")
-        lines.append(f"- {cond} malloc: ONNX / sklearn throughput ratio (CPU) "
-                     f"{ox['cpu_clips_per_s'] / sk['cpu_clips_per_s']:.2f}; headline "
-                     f"batched sklearn {sk['cpu_clips_per_s']:.1f} clips/s: "
-                     f"{'meets' if sk['cpu_clips_per_s'] >= TARGET else 'misses'} the "
-                     f"{TARGET:.0f} clips/s target")
+             "| model | malloc | variant | batch | clips/s (CPU time) | clips/s (wall) | "
+             f"vs per-clip (CPU) | vs `{args.model[0]}` (CPU) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in sorted(results, key=lambda r: args.model.index(r["model"])):
+        peer = next(r for r in results if r["model"] == row["model"] and
+                    r["malloc"] == row["malloc"] and r["variant"] == "per-clip sklearn")
+        first = next(r for r in results if r["model"] == args.model[0] and
+                     r["malloc"] == row["malloc"] and r["variant"] == row["variant"])
+        lines.append(f"| `{row['model']}` | {row['malloc']} | {row['variant']} | "
+                     f"{row['batch']} | {row['cpu_clips_per_s']:.1f} | "
+                     f"{row['wall_clips_per_s']:.1f} | "
+                     f"{row['cpu_clips_per_s'] / peer['cpu_clips_per_s']:.2f}x | "
+                     f"{row['cpu_clips_per_s'] / first['cpu_clips_per_s']:.2f}x |")
+    lines.append("")
+    for model in args.model:
+        for cond in ("default", "tuned"):
+            sk = next(r for r in results if r["model"] == model and r["malloc"] == cond
+                      and r["variant"] == "batched sklearn")
+            ox = next(r for r in results if r["model"] == model and r["malloc"] == cond
+                      and r["variant"] == "batched onnx")
+            lines.append(f"- `{model}`, {cond} malloc: ONNX / sklearn throughput ratio (CPU) "
+                         f"{ox['cpu_clips_per_s'] / sk['cpu_clips_per_s']:.2f}; headline "
+                         f"batched sklearn {sk['cpu_clips_per_s']:.1f} clips/s: "
+                         f"{'meets' if sk['cpu_clips_per_s'] >= TARGET else 'misses'} the "
+                         f"{TARGET:.0f} clips/s target")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "discriminator.md").write_text("\n".join(lines) + "\n")
     (out / "discriminator.json").write_text(json.dumps({"command": command,
                                                          "results": results}, indent=2))
-    print("\n".join(lines[-4:]))
+    print("\n".join(line for line in lines if line.startswith("- ")))
     print(f"wrote {out / 'discriminator.md'}")
     return 0
 

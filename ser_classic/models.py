@@ -297,3 +297,11 @@ def _lightgbm(random_state: int) -> Pipeline:
                       "regression and LightGBM")
 def _ensemble(random_state: int) -> SoftVote:
     return SoftVote([])
+
+
+@register("linear", members=("ridge", "logreg"),
+          description="soft vote (mean probabilities) of the tuned ridge and logistic "
+                      "regression; each member trained on its own rows (ridge also on the "
+                      "augmented copies)")
+def _linear(random_state: int) -> SoftVote:
+    return SoftVote([])

@@ -1,4 +1,4 @@
-"""The project's own estimators: RidgeSoftmax."""
+"""The project's own estimators: RidgeSoftmax and the soft votes of registry members."""
 
 from __future__ import annotations
 
@@ -48,3 +48,21 @@ def test_ridge_softmax_validates_in_fit():
         RidgeSoftmax(class_weight="auto").fit(X, y)
     with pytest.raises(ParameterError):
         RidgeSoftmax().fit(X, np.zeros(len(y)))
+
+
+def test_linear_vote_averages_members_each_on_its_own_rows():
+    """'linear' = mean probabilities of ridge (originals + copies) and logreg (originals)."""
+    from ser_classic.artifact import train_model
+
+    rng = np.random.default_rng(3)
+    X, y = _blobs(rng)
+    emotions = np.array(["angry", "calm", "happy", "sad"])[y]
+    copies = [X + rng.normal(scale=0.5, size=X.shape)]
+    vote, _ = train_model(X, emotions, name="linear", X_aug=copies,
+                          params={"ridge": {"clf__alpha": 30.0}, "logreg": {"clf__C": 0.1}})
+    ridge, logreg = vote.estimators_
+    assert ridge.named_steps["scale"].n_samples_seen_ == 2 * len(X)
+    assert logreg.named_steps["scale"].n_samples_seen_ == len(X)
+    X_test, _ = _blobs(np.random.default_rng(4))
+    np.testing.assert_allclose(vote.predict_proba(X_test), (ridge.predict_proba(X_test)
+                               + logreg.predict_proba(X_test)) / 2)
