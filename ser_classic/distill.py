@@ -538,7 +538,8 @@ def _onnx_inventory(model) -> dict:
 
 
 def quantize_dynamic_onnx(onnx: bytes) -> tuple[bytes, dict]:
-    """onnxruntime dynamic quantization (int8 weights of MatMul/Gemm-type nodes).
+    """onnxruntime dynamic quantization (int8 weights of MatMul/Gemm-type nodes, per
+    output channel, reduced range).
 
     Returns
     -------
@@ -563,7 +564,11 @@ def quantize_dynamic_onnx(onnx: bytes) -> tuple[bytes, dict]:
         level = root.level
         root.setLevel(logging.ERROR)  # its advice to run shape pre-processing
         try:
-            quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+            # per output channel, 7-bit range: full-range int8 weights saturate the
+            # u8 x s8 int16 accumulation of x86 AVX2 kernels (measured: argmax
+            # agreement with float 0.54 per-channel / 0.95 per-tensor vs 0.99 here)
+            quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True,
+                             reduce_range=True)
         except Exception as exc:  # e.g. a graph with only ai.onnx.ml operators
             return onnx, {"method": "onnxruntime.quantization.quantize_dynamic",
                           "changed": False, "error": f"{type(exc).__name__}: {exc}",
@@ -578,8 +583,9 @@ def quantize_dynamic_onnx(onnx: bytes) -> tuple[bytes, dict]:
                    for name, (dtype, dims) in after["initializers"].items()
                    if name not in before["initializers"] and dtype in ("INT8", "UINT8")}
     changed = after["ops"] != before["ops"]
-    return out, {"method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights, "
-                           "per-tensor, activations quantized at run time)",
+    return out, {"method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights "
+                           "per output channel, 7-bit range, activations quantized at run "
+                           "time)",
                  "changed": changed, "ops_before": before["ops"], "ops_after": after["ops"],
                  "int8_tensors": new_tensors, "bytes_before": len(onnx),
                  "bytes_after": len(out)}
