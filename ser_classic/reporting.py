@@ -223,6 +223,12 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
                   f"(`{summary['augment']}`, each copy keeps its speaker) for the models "
                   f"registered as augmented ({', '.join(summary.get('augmented_models', []))}"
                   "); the other models see the original clips only.", ""]
+    described = {n: m["description"] for n, m in summary["models"].items()
+                 if m.get("description")}
+    if described:
+        lines += ["Models (each tuned by the inner CV; a soft vote's members are tuned and "
+                  "fitted on their own, then their probabilities averaged):", ""]
+        lines += [f"- `{name}`: {text}" for name, text in described.items()] + [""]
     if "seconds_total" in summary:
         model_s = sum(run.get("seconds", 0.0) for _, run in runs)
         lines += [f"Wall-clock time of the whole command: {summary['seconds_total'] / 60:.1f}"
