@@ -95,6 +95,9 @@ def speaker_normalize(X: np.ndarray, speakers: Sequence, *, with_std: bool = Tru
                       ) -> np.ndarray:
     """Standardise each speaker's rows with that speaker's own statistics.
 
+    Rows holding NaN (failed extractions, e.g. of an augmented copy) stay NaN and take no
+    part in the statistics.
+
     Parameters
     ----------
     X : np.ndarray [shape=(n, d)]
@@ -109,19 +112,11 @@ def speaker_normalize(X: np.ndarray, speakers: Sequence, *, with_std: bool = Tru
     speakers = np.asarray(speakers)
     if speakers.shape != (X.shape[0],):
         raise ParameterError("speakers must have one entry per row of X")
-    Z = np.empty_like(X)
-    for spk in np.unique(speakers):
-        rows = speakers == spk
+    Z = np.full_like(X, np.nan)
+    ok = ~np.isnan(X).any(axis=1)
+    for spk in np.unique(speakers[ok]):
+        rows = ok & (speakers == spk)
         Z[rows] = SpeakerNormalizer(with_std=with_std).fit(X[rows]).transform(X[rows])
-    return Z
-
-
-def _normalize_copies(X_copies: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Speaker-normalise one set of augmented copies by its own per-speaker statistics."""
-    Z = np.full_like(X_copies, np.nan)
-    ok = ~np.isnan(X_copies).any(axis=1)
-    if ok.any():
-        Z[ok] = speaker_normalize(X_copies[ok], speakers[ok])
     return Z
 
 
@@ -576,7 +571,7 @@ def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
     if speaker_normalized:
         X = speaker_normalize(X, groups)
         # a set of copies of a speaker is a speaker of its own (e.g. a warped voice)
-        X_aug = [_normalize_copies(a, groups) for a in X_aug]
+        X_aug = [speaker_normalize(a, groups) for a in X_aug]
     splits = outer_splits(groups, protocol=protocol, n_group_folds=n_group_folds)
     fold = np.empty(y.size, dtype=int)
     for k, (_, test_idx) in enumerate(splits):

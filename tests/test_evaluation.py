@@ -222,7 +222,7 @@ def test_speaker_normalised_copies_use_their_own_statistics():
     speakers = np.repeat(["a", "b"], 20)
     copies = rng.normal(loc=5.0, size=(40, 3))
     copies[3] = np.nan  # a failed copy stays NaN and does not spoil the statistics
-    Z = evaluation._normalize_copies(copies, speakers)
+    Z = evaluation.speaker_normalize(copies, speakers)
     assert np.isnan(Z[3]).all()
     for spk in ("a", "b"):
         rows = (speakers == spk) & ~np.isnan(Z).any(axis=1)
