@@ -24,6 +24,7 @@ from pathlib import Path
 
 import joblib
 import librosa
+import numba
 import numpy as np
 import scipy.fft
 
@@ -239,7 +240,8 @@ def _filters(config: FeatureConfig) -> dict[str, np.ndarray]:
     return {"freqs": freqs, "mel": mel, "chroma": chroma, "dct": dct,
             "band_idx": band_idx, "freq_powers": freq_powers, "slope_row": slope_row,
             "split_bins": split_bins, "contrast_bands": contrast_bands,
-            "win_acf": (win_acf / win_acf[0]).astype(np.float32),
+            "win_acf": np.maximum((win_acf / win_acf[0]).astype(np.float32)[:lag_max + 2],
+                                  np.float32(1e-3)),
             "lags": np.array([lag_min, lag_max])}
 
 
@@ -301,6 +303,64 @@ def _sum_of_extremes(band: np.ndarray, n: int, *, largest: bool) -> np.ndarray:
     for values in picked[1:]:
         total = total + values
     return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _acf_peaks(acf, win, lag_min, lag_max):  # pragma: no cover - compiled
+    """Per frame: energy, best lag and peak of the window-corrected normalised ACF.
+
+    ``acf`` [shape=(>= lag_max + 2, T), float32], ``win`` [shape=(lag_max + 2,)] the
+    window's own normalised ACF (floored at 1e-3). Returns ``r0`` (lag-0 value + 1e-10),
+    the arg-max lag offset from ``lag_min``, the peak value and the parabolic-interpolation
+    shift of the peak, all in the float32 arithmetic of the NumPy expressions they replace.
+    """
+    t, n = acf.shape[1], lag_max + 2
+    eps, two, half = np.float32(1e-10), np.float32(2.0), np.float32(0.5)
+    tiny = np.float32(1e-9)
+    r0 = np.empty(t, dtype=np.float32)
+    best = np.empty(t, dtype=np.int64)
+    peak = np.empty(t, dtype=np.float32)
+    shift = np.zeros(t, dtype=np.float32)
+    for j in range(t):
+        r = acf[0, j] + eps
+        r0[j] = r
+        top, where = acf[lag_min, j] / r / win[lag_min], lag_min
+        for lag in range(lag_min + 1, lag_max + 1):
+            v = acf[lag, j] / r / win[lag]
+            if v > top:  # first maximum, as np.argmax
+                top, where = v, lag
+        best[j] = where - lag_min
+        peak[j] = top
+        if 0 < where < n - 1:
+            a = acf[where - 1, j] / r / win[where - 1]
+            c = acf[where + 1, j] / r / win[where + 1]
+            den = a - two * top + c
+            if abs(den) > tiny:
+                shift[j] = half * (a - c) / den
+    return r0, best, peak, shift
+
+
+@numba.njit(cache=True, nogil=True)
+def _rolloff_bins(P, fraction):  # pragma: no cover - compiled
+    """First bin whose cumulative power reaches ``fraction`` of the frame's total.
+
+    ``P`` [shape=(n_bins, T)] -> [shape=(T,), int64]; the running sums are sequential in
+    the dtype of ``P``, exactly ``np.cumsum(P, axis=0)``; ``fraction`` has that dtype too.
+    """
+    t = P.shape[1]
+    out = np.zeros(t, dtype=np.int64)
+    for j in range(t):
+        total = P.dtype.type(0.0)
+        for i in range(P.shape[0]):
+            total += P[i, j]
+        threshold = fraction * total
+        running = P.dtype.type(0.0)
+        for i in range(P.shape[0]):
+            running += P[i, j]
+            if running >= threshold:
+                out[j] = i
+                break
+    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -366,8 +426,7 @@ class _Analysis:
         bandwidth = np.sqrt(var)
         skewness = (m3 - 3 * m1 * m2 + 2 * m1**3) / (var**1.5 + eps)
         kurtosis = (m4 - 4 * m1 * m3 + 6 * m1**2 * m2 - 3 * m1**4) / (var**2 + eps)
-        cum = np.cumsum(P, axis=0)
-        rolloff = freqs[np.argmax(cum >= 0.85 * cum[-1:], axis=0)]
+        rolloff = freqs[_rolloff_bins(P, P.dtype.type(0.85))]
         mean_log_p = log_p.mean(axis=0)
         flatness = np.exp(mean_log_p) / (p_sum / P.shape[0])
         entropy = (np.log(p_sum) - (P * log_p).sum(axis=0) / p_sum) / np.log(P.shape[0])
@@ -401,24 +460,10 @@ class _Analysis:
         """Normalised autocorrelation peak (voicing) and its lag for every frame."""
         P = self.get("power")
         lag_min, lag_max = self.f["lags"]
-        acf = scipy.fft.irfft(P, n=self.config.n_fft, axis=0)[: lag_max + 2]
-        r0 = acf[0] + 1e-10
-        norm = acf / r0 / np.maximum(self.f["win_acf"][: lag_max + 2, None], 1e-3)
-        search = norm[lag_min:lag_max + 1]
-        best = np.argmax(search, axis=0)
-        peak = np.clip(search[best, np.arange(search.shape[1])], 0.0, 0.999)
-        lag = (best + lag_min).astype(np.float64)
-        # parabolic interpolation of the peak lag
-        i = best + lag_min
-        inner = (i > 0) & (i < norm.shape[0] - 1)
-        cols = np.arange(norm.shape[1])
-        a = norm[np.clip(i - 1, 0, None), cols]
-        b = norm[i, cols]
-        c = norm[np.clip(i + 1, None, norm.shape[0] - 1), cols]
-        den = a - 2 * b + c
-        shift = np.where(inner & (np.abs(den) > 1e-9), 0.5 * (a - c) / np.where(
-            np.abs(den) > 1e-9, den, 1.0), 0.0)
-        lag = lag + np.clip(shift, -0.5, 0.5)
+        acf = scipy.fft.irfft(P, n=self.config.n_fft, axis=0)
+        r0, best, peak, shift = _acf_peaks(acf, self.f["win_acf"], lag_min, lag_max)
+        peak = np.clip(peak, 0.0, 0.999)
+        lag = (best + lag_min).astype(np.float64) + np.clip(shift, -0.5, 0.5)
         energy_ok = 10 * np.log10(r0) > 10 * np.log10(r0.max()) - 35.0
         voiced = (peak > 0.45) & energy_ok
         return peak, lag, voiced
@@ -456,21 +501,19 @@ class _Analysis:
         mfcc, spectral, energy = self.get("mfcc"), self.get("spectral"), self.get("energy")
         vox = voiced if voiced.sum() >= 2 else np.ones_like(voiced)
         unv = ~voiced if (~voiced).sum() >= 2 else np.ones_like(voiced)
-        # MFCC and log-mel in one call: every statistic is row-wise (no BLAS)
-        mel = self.get("mel")
-        voiced_f32 = _voiced_stats(np.vstack([mfcc, mel])[:, vox])
-        parts = [voiced_f32[: mfcc.shape[0]].ravel(), voiced_f32[mfcc.shape[0]:].ravel(),
-                 _voiced_stats(spectral[:, vox]).ravel(), _voiced_stats(energy[:, vox]).ravel()]
+        # one call: every statistic is row-wise (no BLAS) and computed in float64, and
+        # the order statistics of float32 rows are the same numbers in float64
+        parts = [_voiced_stats(np.vstack([mfcc, self.get("mel"), spectral, energy],
+                                         dtype=np.float64)[:, vox]).ravel()]
         parts.append(mfcc[:, unv].mean(axis=1))
         parts.append(spectral[:, vox].mean(axis=1) - spectral[:, unv].mean(axis=1))
         f0 = self.get("pitch")
         parts.append(_contour_functionals(f0 - np.median(f0), frame_rate).ravel()
                      if f0.size >= 3 else np.zeros(len(CONTOUR_FUNCTIONALS)))
-        # separate calls: the quadratic fit is a BLAS product, whose rounding may depend
-        # on how many rows it multiplies
-        parts.append(_contour_functionals(energy[:1], frame_rate).ravel())
-        parts.append(_contour_functionals(mfcc[:_N_CONTOUR_MFCC], frame_rate).ravel())
-        parts.append(_contour_functionals(spectral[:_N_CONTOUR_SPECTRAL], frame_rate).ravel())
+        contours = [energy[:1], mfcc[:_N_CONTOUR_MFCC], spectral[:_N_CONTOUR_SPECTRAL]]
+        parts.append(_contour_functionals(
+            np.vstack([c.astype(np.float64) for c in contours]), frame_rate,
+            blocks=[c.shape[0] for c in contours]).ravel())
         parts.append(_rhythm(voiced, frame_rate))
         return np.concatenate([np.asarray(x, dtype=np.float64) for x in parts])
 
@@ -497,12 +540,16 @@ def _quadratic_fit(t: int, frame_rate: float) -> tuple[np.ndarray, np.ndarray]:
     return np.linalg.pinv(np.column_stack([np.ones(t), tc, tc**2])), tc
 
 
-def _contour_functionals(x: np.ndarray, frame_rate: float) -> np.ndarray:
+def _contour_functionals(x: np.ndarray, frame_rate: float,
+                         blocks: Sequence[int] | None = None) -> np.ndarray:
     """ComParE-style contour functionals of each row [shape=(k, T)] -> (k, 11).
 
     Up-level time at 25/50/75/90 % of the range, rising-frame ratio, linear-regression
     error, quadratic coefficient, peak rate and mean peak distance, mean rising and
-    falling slope (names in :data:`CONTOUR_FUNCTIONALS`).
+    falling slope (names in :data:`CONTOUR_FUNCTIONALS`). ``blocks`` (row counts summing
+    to k) splits the two matrix products: a BLAS product's rounding may depend on how
+    many rows it multiplies, so each block gets the values it has when summarised alone;
+    every other statistic is row-wise.
     """
     k, t = x.shape
     if t < 3:
@@ -514,9 +561,12 @@ def _contour_functionals(x: np.ndarray, frame_rate: float) -> np.ndarray:
     d = np.diff(x, axis=1)
     rising, falling = d > 0, d < 0
     projector, tc = _quadratic_fit(t, frame_rate)
-    quadratic = (projector @ x.T)[2]
     mean = x.mean(axis=1, keepdims=True)
-    slope = (x - mean) @ tc / (tc @ tc)
+    bounds = np.cumsum([0, *(blocks or [k])])
+    quadratic = np.concatenate([(projector @ x[a:b].T)[2]
+                                for a, b in itertools.pairwise(bounds)])
+    slope = np.concatenate([(x[a:b] - mean[a:b]) @ tc
+                            for a, b in itertools.pairwise(bounds)]) / (tc @ tc)
     linreg_err = np.sqrt(np.mean((x - mean - slope[:, None] * tc) ** 2, axis=1))
     peaks = (x[:, 1:-1] > x[:, :-2]) & (x[:, 1:-1] >= x[:, 2:]) & (rel[:, 1:-1] > 0.5)
     n_peaks = peaks.sum(axis=1)
