@@ -45,6 +45,9 @@ VARIANTS = (  # (variant, model, backend): model "teacher" or a student name
     ("mlp sklearn", "mlp", "sklearn"),
     ("mlp onnx fp32", "mlp", "onnx"),
     ("mlp onnx int8", "mlp_int8", "onnx"),
+    ("linear sklearn", "linear", "sklearn"),
+    ("linear onnx fp32", "linear", "onnx"),
+    ("linear onnx int8", "linear_int8", "onnx"),
     ("label tree onnx fp32", "tree_labels", "onnx"),
 )
 TARGETS = {"e2e_speedup": 10.0, "size_ratio": 50.0, "max_uar_drop": 0.03}
@@ -166,7 +169,7 @@ def main(argv=None) -> int:
     teacher_params = None if args.tune_teacher else (training.get("params") or {})
     ev = D.distill_cv(X, y, groups, teacher=card["name"], teacher_params=teacher_params,
                       config=config, X_aug=X_aug, protocol="group6",
-                      n_group_folds=args.folds, students=("tree", "mlp"),
+                      n_group_folds=args.folds, students=("tree", "mlp", "linear"),
                       transfer=transfer, n_classes=len(classes), random_state=args.seed,
                       progress=log)
     cv_seconds = time.perf_counter() - t0
@@ -181,8 +184,8 @@ def main(argv=None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = D.distill(X, y, teacher=teacher.estimator, n_classes=len(classes),
-                           config=config, X_copies=X_aug, students=("tree", "mlp"),
-                           transfer=transfer, random_state=args.seed)
+                           config=config, X_copies=X_aug, students=("tree", "mlp", "linear"),
+                           transfer=transfer, speakers=groups, random_state=args.seed)
     work = Path(args.work)
     dirs = {"teacher": teacher_dir}
     quant = dict(fitted["quantization"])
@@ -190,15 +193,15 @@ def main(argv=None) -> int:
     parity = {}
     for name, student in fitted["students"].items():
         onnx = None
-        if name == "mlp":
+        if name in ("mlp", "linear"):  # MatMul students: int8 through onnxruntime
             f_onnx = D.to_onnx(student, n_features=X.shape[1])
-            q_onnx, quant["mlp_int8"] = D.quantize_dynamic_onnx(f_onnx)
-            c = D.save_student(work / "mlp_int8", student=student, name="distilled_mlp_int8",
-                               classes=classes, config=config, teacher_card=card,
-                               onnx=q_onnx, parity_rows=sample,
-                               info={"quantization": quant["mlp_int8"]})
-            dirs["mlp_int8"] = work / "mlp_int8"
-            parity["mlp_int8"] = c["onnx_parity"]
+            q_onnx, quant[f"{name}_int8"] = D.quantize_dynamic_onnx(f_onnx)
+            c = D.save_student(work / f"{name}_int8", student=student,
+                               name=f"distilled_{name}_int8", classes=classes, config=config,
+                               teacher_card=card, onnx=q_onnx, parity_rows=sample,
+                               info={"quantization": quant[f"{name}_int8"]})
+            dirs[f"{name}_int8"] = work / f"{name}_int8"
+            parity[f"{name}_int8"] = c["onnx_parity"]
         c = D.save_student(work / name, student=student, name=f"distilled_{name}",
                            classes=classes, config=config, teacher_card=card, onnx=onnx,
                            parity_rows=sample, info={"quantization": quant.get(name)})
@@ -245,7 +248,9 @@ def main(argv=None) -> int:
                      else "teacher's own hyper-parameters",
                      "transfer": {"augmented_copies": args.copies, "munge": args.munge,
                                   "augment": DISTILL_AUGMENT, "rows_per_fold": ev.n_transfer},
-                     "student_groups": list(D.CHEAP_GROUPS), "seconds": cv_seconds},
+                     "student_groups": list(D.CHEAP_GROUPS), "seconds": cv_seconds,
+                     "linear_C_per_fold": ev.linear_C,
+                     "linear_C_deployed": fitted.get("linear_C")},
         "cv": cv,
         "variants": results,
         "quantization": quant,
@@ -327,7 +332,12 @@ def write_report(s: dict, out: Path) -> None:
                      f"{', '.join(m.get('groups_needed', ['all']))} |")
     lines += ["", "Fidelity: agreement of the predicted class with the teacher's on the "
               "held-out clips. `tree_labels`: the same depth-8 tree fitted on the labels "
-              "(no teacher), the baseline that shows what distillation adds.", "",
+              "(no teacher), the baseline that shows what distillation adds. `linear`: "
+              "multinomial logistic regression on the teacher's soft targets; its C is "
+              "chosen in each fold by speaker-grouped inner CV on the training speakers "
+              "(UAR against their labels): "
+              + ", ".join(f"{c['C']:g}" for c in s["protocol"].get("linear_C_per_fold", []))
+              + ".", "",
               "## Deployed variants (fitted on all training clips)", "",
               "| variant | file | size KB | size ratio | load ms | model b1 p50/p99 ms | "
               "model b256 p50 ms | e2e p50/p99 ms | e2e speedup | clips/s e2e | UAR | "
@@ -364,11 +374,13 @@ def write_report(s: dict, out: Path) -> None:
                      f"{r['inputs']['from']} -> {r['inputs']['to']}; "
                      f"{r['thresholds']['n_split_nodes']} split thresholds -> "
                      f"{r['thresholds']['to']}; leaves: {r['leaves']}.")
-    if "mlp_int8" in q:
-        r = q["mlp_int8"]
+    for name in ("mlp_int8", "linear_int8"):
+        if name not in q:
+            continue
+        r = q[name]
         tensors = ", ".join(f"{n} {d['dtype']} {d['shape']}" for n, d in
                             r["int8_tensors"].items())
-        lines.append(f"- MLP int8: {r['method']}; ops {r['ops_before']} -> "
+        lines.append(f"- {name}: {r['method']}; ops {r['ops_before']} -> "
                      f"{r['ops_after']}; int8 tensors: {tensors}; ONNX "
                      f"{r['bytes_before'] / 1e3:.1f} -> {r['bytes_after'] / 1e3:.1f} KB.")
     if "teacher_dynamic" in q:

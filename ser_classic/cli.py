@@ -902,10 +902,11 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher", required=True, help="teacher model directory (or name "
                                                     "under models/), strict protocol")
     p.add_argument("--out", default="models/optimized", help="student model directory")
-    p.add_argument("--student", choices=("tree", "tree_uint8", "mlp", "mlp_int8", "lgbm"),
-                   default="mlp_int8", help="which student to deploy (default %(default)s: the "
-                        "one that holds the accuracy; tree_uint8 is the depth-8 tree)")
-    p.add_argument("--groups", default="mel,mfcc,energy,chroma",
+    p.add_argument("--student", choices=("tree", "tree_uint8", "mlp", "mlp_int8", "lgbm",
+                                          "linear", "linear_int8"),
+                   default="linear_int8", help="which student to deploy (default %(default)s: "
+                        "the one that holds the accuracy; tree_uint8 is the depth-8 tree)")
+    p.add_argument("--groups", default="mel,mfcc,energy,chroma,contrast",
                    help="descriptor groups the student may read (cheap ones by default)")
     p.add_argument("--max-depth", type=int, default=8)
     p.add_argument("--candidates", type=int, default=300,
@@ -953,17 +954,20 @@ def _run_distill(args) -> int:
                      config=config, X_copies=[c[ok] for c in copies], students=[kind],
                      groups=_split_list(args.groups), n_candidates=args.candidates,
                      max_depth=args.max_depth, transfer=TransferConfig(
-                         munge_rounds=args.munge), random_state=args.seed)
+                         munge_rounds=args.munge), speakers=rows["speaker"].to_numpy()[ok],
+                     random_state=args.seed)
     student = fitted["students"][kind if args.student != "tree_uint8" else "tree_uint8"]
     onnx = to_onnx(student, n_features=X.shape[1])
     quant = fitted["quantization"].get(args.student)
-    if args.student == "mlp_int8":
+    if args.student in ("mlp_int8", "linear_int8"):
         onnx, quant = quantize_dynamic_onnx(onnx)
     sample = X[ok][np.random.default_rng(args.seed).permutation(int(ok.sum()))[:300]]
     info = {"transfer_rows": fitted["n_transfer"], "groups_allowed": _split_list(args.groups),
             "max_depth": args.max_depth, "candidates": args.candidates,
             "augment": {**DISTILL_AUGMENT, "copies_used": args.copies}, "munge": args.munge,
             "quantization": quant, "command": args.command_line}
+    if "linear_C" in fitted:
+        info["linear_C"] = fitted["linear_C"]
     out = Path(args.out)
     new = save_student(out, student=student, name=f"distilled_{args.student}",
                        classes=classes, config=config, teacher_card=card, onnx=onnx,

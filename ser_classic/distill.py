@@ -7,11 +7,16 @@ training clips, their augmented copies (spectrogram masks, cached by
 class with the teacher's probability as sample weight (the Gini / log-loss of the
 weighted replicas is that of the soft distribution).
 
+The linear student (:class:`SoftmaxStudent`, a multinomial logistic regression whose
+``C`` is tuned by speaker-grouped inner CV) is one matrix product, so onnxruntime's dynamic
+quantization turns its weights into int8 as it does an MLP's.
+
 Students start with a :class:`ColumnSelector`, so a model directory records the columns
 they read (``used_features`` of the model card) and the recognizer computes only the
 descriptor groups those need (``extract_features(select=...)``). The candidate columns
 are restricted to cheap groups (:data:`CHEAP_GROUPS`): the STFT is always computed, but
-the autocorrelation pitch track or the spectral shape group cost several times more.
+the autocorrelation pitch track, the spectral-shape group or the extended descriptors cost
+several times more.
 
 :func:`distill_cv` runs everything inside speaker-grouped outer folds: the teacher is
 tuned and fitted on the training speakers only, the transfer set is built from their clips
@@ -28,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.feature_selection import SelectorMixin
 from sklearn.pipeline import Pipeline
 
@@ -41,6 +46,7 @@ __all__ = [
     "ColumnSelector",
     "DistillEvaluation",
     "FeatureQuantizer",
+    "SoftmaxStudent",
     "TransferConfig",
     "candidate_columns",
     "distill",
@@ -59,8 +65,9 @@ __all__ = [
     "transfer_set",
 ]
 
-CHEAP_GROUPS = ("mel", "mfcc", "energy", "chroma")
-STUDENTS = ("tree", "mlp", "lgbm")
+CHEAP_GROUPS = ("mel", "mfcc", "energy", "chroma", "contrast")
+STUDENTS = ("tree", "mlp", "lgbm", "linear")
+LINEAR_C = (0.003, 0.01, 0.03)  # the linear student's grid (grouped inner CV)
 # descriptor groups that share an intermediate: computing one computes the others' base
 _NEEDS = {"pitch": ("acf",), "voicing": ("acf",), "utterance": ("acf", "energy"),
           "mfcc": ("logmel",), "mel": ("logmel",)}
@@ -184,12 +191,64 @@ class FeatureQuantizer(TransformerMixin, BaseEstimator):
         return np.clip(np.rint((X - self.offset_) / self.scale_), 0, 255).astype(np.float32)
 
 
+class SoftmaxStudent(ClassifierMixin, BaseEstimator):
+    """Multinomial logistic regression on standardised inputs, one matrix product.
+
+    ``predict_proba(X) = softmax(((X - mean_) / scale_) @ coef_.T + intercept_)``; it
+    exports to ONNX as Sub -> Mul -> MatMul -> Add -> Softmax, so
+    :func:`quantize_dynamic_onnx` turns its weights into int8.
+
+    Parameters
+    ----------
+    C : float > 0
+        Inverse L2 penalty (as scikit-learn's ``LogisticRegression``).
+    max_iter : int
+    random_state : int
+    """
+
+    def __init__(self, C: float = 0.01, *, max_iter: int = 300, random_state: int = 0):
+        self.C = C
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
+        if self.C <= 0:
+            raise ParameterError(f"C must be > 0, got {self.C}")
+        X = np.asarray(X, dtype=np.float64)
+        self.mean_ = X.mean(axis=0)
+        sd = X.std(axis=0)
+        self.scale_ = np.where(sd > 0, sd, 1.0)
+        clf = LogisticRegression(C=self.C, max_iter=self.max_iter, tol=1e-3,
+                                 random_state=self.random_state)
+        with warnings.catch_warnings():  # lbfgs stops at max_iter on the widest inputs
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit((X - self.mean_) / self.scale_, y, sample_weight=sample_weight)
+        if clf.classes_.size < 3:
+            raise ParameterError("SoftmaxStudent needs at least three classes")
+        self.classes_, self.coef_, self.intercept_ = clf.classes_, clf.coef_, clf.intercept_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X):
+        Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        scores = Z @ self.coef_.T + self.intercept_
+        scores -= scores.max(axis=1, keepdims=True)
+        P = np.exp(scores)
+        return P / P.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
 # --------------------------------------------------------------------------- ONNX
 @functools.lru_cache(maxsize=1)
 def _register_converters() -> None:
     from onnx import TensorProto
     from skl2onnx import update_registered_converter
-    from skl2onnx.common.data_types import FloatTensorType
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
 
     def shape_select(operator):
         n = operator.inputs[0].type.shape[0]
@@ -198,8 +257,8 @@ def _register_converters() -> None:
     def convert_select(scope, operator, container):
         op = operator.raw_operator
         idx = scope.get_unique_variable_name("columns")
-        container.add_initializer(idx, TensorProto.INT64, [op.columns_.size],
-                                  op.columns_.tolist())
+        container.add_initializer(idx, TensorProto.INT32, [op.columns_.size],
+                                  op.columns_.tolist())  # int32: half the bytes of int64
         container.add_node("Gather", [operator.inputs[0].full_name, idx],
                            operator.outputs[0].full_name, axis=1,
                            name=scope.get_unique_operator_name("Gather"))
@@ -225,8 +284,46 @@ def _register_converters() -> None:
         container.add_node("Cast", [codes], operator.outputs[0].full_name,
                            to=TensorProto.FLOAT, name=scope.get_unique_operator_name("Cast"))
 
+    def shape_softmax(operator):
+        n = operator.inputs[0].type.shape[0]
+        operator.outputs[0].type = Int64TensorType([n])
+        operator.outputs[1].type = FloatTensorType([n, operator.raw_operator.classes_.size])
+
+    def convert_softmax(scope, operator, container):
+        op = operator.raw_operator
+        if not np.array_equal(op.classes_, np.arange(op.classes_.size)):
+            raise ParameterError("SoftmaxStudent exports integer class codes 0..n-1 only")
+        d, k = op.coef_.shape[1], op.coef_.shape[0]
+        names = {n: scope.get_unique_variable_name(n) for n in (
+            "sm_mean", "sm_inv_scale", "sm_weights", "sm_bias", "sm_centred", "sm_z",
+            "sm_scores", "sm_logits")}
+        container.add_initializer(names["sm_mean"], TensorProto.FLOAT, [d],
+                                  op.mean_.astype(np.float32).tolist())
+        container.add_initializer(names["sm_inv_scale"], TensorProto.FLOAT, [d],
+                                  (1.0 / op.scale_).astype(np.float32).tolist())
+        container.add_initializer(names["sm_weights"], TensorProto.FLOAT, [d, k],
+                                  op.coef_.T.astype(np.float32).ravel().tolist())
+        container.add_initializer(names["sm_bias"], TensorProto.FLOAT, [k],
+                                  op.intercept_.astype(np.float32).tolist())
+        x = operator.inputs[0].full_name
+        for op_type, inputs, output in (
+                ("Sub", [x, names["sm_mean"]], names["sm_centred"]),
+                ("Mul", [names["sm_centred"], names["sm_inv_scale"]], names["sm_z"]),
+                ("MatMul", [names["sm_z"], names["sm_weights"]], names["sm_scores"]),
+                ("Add", [names["sm_scores"], names["sm_bias"]], names["sm_logits"])):
+            container.add_node(op_type, inputs, output,
+                               name=scope.get_unique_operator_name(op_type))
+        container.add_node("Softmax", [names["sm_logits"]], operator.outputs[1].full_name,
+                           axis=1, name=scope.get_unique_operator_name("Softmax"))
+        container.add_node("ArgMax", [operator.outputs[1].full_name],
+                           operator.outputs[0].full_name, axis=1, keepdims=0,
+                           name=scope.get_unique_operator_name("ArgMax"))
+
     update_registered_converter(ColumnSelector, "SerClassicColumnSelector", shape_select,
                                 convert_select)
+    update_registered_converter(SoftmaxStudent, "SerClassicSoftmaxStudent", shape_softmax,
+                                convert_softmax, options={"zipmap": [False],
+                                                          "nocl": [True, False]})
     update_registered_converter(FeatureQuantizer, "SerClassicFeatureQuantizer", shape_quant,
                                 convert_quant)
 
@@ -415,15 +512,16 @@ def _prune_tree(pipe: Pipeline, X, y, w, random_state) -> Pipeline:
 
 def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
                 n_classes: int, max_depth: int = 8, min_samples_leaf: int = 5,
-                hidden: tuple[int, ...] = (64,), min_prob: float = 0.05,
+                hidden: tuple[int, ...] = (64,), C: float = 0.01, min_prob: float = 0.05,
                 balanced: bool = True, random_state: int = 0) -> Pipeline:
     """A student fitted on the teacher's probabilities ``P`` over transfer rows ``X``.
 
     Parameters
     ----------
-    kind : {"tree", "mlp", "lgbm"}
+    kind : {"tree", "mlp", "lgbm", "linear"}
         Depth-``max_depth`` decision tree; one-hidden-layer MLP (``hidden`` units);
-        small LightGBM (8-leaf trees, 60 rounds).
+        small LightGBM (8-leaf trees, 60 rounds); multinomial logistic regression
+        (:class:`SoftmaxStudent`, inverse penalty ``C``).
     X : np.ndarray [shape=(n, n_features)]
         Full-width feature rows.
     P : np.ndarray [shape=(n, n_classes)]
@@ -445,6 +543,10 @@ def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
     yr = np.concatenate([yr, np.arange(n_classes)])
     w = np.concatenate([w, np.full(n_classes, 1e-6)])
     select = ColumnSelector(columns)
+    if kind == "linear":
+        pipe = Pipeline([("select", select),
+                         ("clf", SoftmaxStudent(C=C, random_state=random_state))])
+        return pipe.fit(Xr, yr, clf__sample_weight=w / w.mean())
     if kind == "tree":
         pipe = Pipeline([("select", select),
                          ("clf", _tree(max_depth, min_samples_leaf, random_state))])
@@ -472,6 +574,43 @@ def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
         colsample_bytree=0.5, min_child_samples=10, n_jobs=1, random_state=random_state,
         verbose=-1))])
     return pipe.fit(Xr, yr, clf__sample_weight=w)
+
+
+def tune_linear_C(X: np.ndarray, y: np.ndarray, P: np.ndarray, groups: Sequence, *,
+                  columns: np.ndarray, n_classes: int, Cs: Sequence[float] = LINEAR_C,
+                  n_inner: int = 3, min_prob: float = 0.05, balanced: bool = True,
+                  random_state: int = 0) -> tuple[float, dict]:
+    """The linear student's ``C`` by speaker-grouped inner CV on the training clips.
+
+    In each inner split the student learns the teacher's probabilities ``P`` of the
+    inner-training clips and is scored by UAR against the labels of the held-out
+    speakers' clips; the ``C`` with the best mean UAR wins.
+
+    Returns
+    -------
+    C : float
+    scores : dict
+        ``C`` -> mean inner UAR.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    from .evaluation import classification_metrics
+
+    groups = np.asarray(groups)
+    if np.unique(groups).size < n_inner:
+        raise ParameterError(f"need >= {n_inner} speakers to tune the linear student")
+    folds = list(GroupKFold(n_splits=n_inner).split(X, y, groups))
+    scores = {}
+    for C in Cs:
+        uar = []
+        for tr, va in folds:
+            student = fit_student("linear", X[tr], P[tr], columns=columns,
+                                  n_classes=n_classes, C=C, min_prob=min_prob,
+                                  balanced=balanced, random_state=random_state)
+            pred = _student_proba(student, X[va], n_classes).argmax(axis=1)
+            uar.append(classification_metrics(y[va], pred, n_classes=n_classes)["uar"])
+        scores[float(C)] = float(np.mean(uar))
+    return max(scores, key=scores.get), scores
 
 
 def fit_label_tree(X: np.ndarray, y: np.ndarray, *, columns: np.ndarray,
@@ -610,7 +749,7 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
             groups: Sequence[str] = CHEAP_GROUPS, n_candidates: int = 300,
             n_candidates_mlp: int | None = None, max_depth: int = 8,
             hidden: tuple[int, ...] = (64,), transfer: TransferConfig = TransferConfig(),
-            random_state: int = 0) -> dict:
+            speakers: Sequence | None = None, random_state: int = 0) -> dict:
     """Fit every student (and the label-trained baseline tree) on one training set.
 
     Parameters
@@ -627,13 +766,17 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
     n_candidates, n_candidates_mlp : int
         Columns (best ANOVA F against the teacher's labels) offered to the trees / MLP
         (None: the MLP reads every column of the allowed groups; once a group is
-        computed, its columns cost little more).
+        computed, its columns cost little more). The linear student reads them all too.
+    speakers : sequence [shape=(n,)], optional
+        Speaker of every training clip: the linear student's ``C`` is tuned by grouped
+        inner CV over them (:func:`tune_linear_C`); without them it is 0.01.
 
     Returns
     -------
     fitted : dict
         ``students`` (name -> Pipeline; ``tree_uint8`` included when a tree is fitted),
-        ``quantization`` (name -> report), ``candidates``, ``n_transfer``.
+        ``quantization`` (name -> report), ``candidates``, ``n_transfer``,
+        ``linear_C`` (chosen ``C`` and inner scores, when a linear student is fitted).
     """
     rng = np.random.default_rng(random_state)
     X = np.asarray(X, dtype=np.float64)
@@ -645,11 +788,18 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
         Xt, P.argmax(axis=1), allowed=allowed, k=n_candidates_mlp)
     out: dict[str, object] = {}
     quant: dict[str, dict] = {}
+    linear_C = {"C": 0.01, "inner_uar": None}
     for name in students:
-        cols = wide if name == "mlp" else cand
+        cols = wide if name in ("mlp", "linear") else cand
+        if name == "linear" and speakers is not None:  # the clips are the first rows of Xt
+            C, scores = tune_linear_C(X, y, P[: len(X)], speakers, columns=cols,
+                                      n_classes=n_classes, min_prob=transfer.min_prob,
+                                      balanced=transfer.balanced, random_state=random_state)
+            linear_C = {"C": C, "inner_uar": scores}
         out[name] = fit_student(name, Xt, P, columns=cols, n_classes=n_classes,
-                                max_depth=max_depth, hidden=hidden, min_prob=transfer.min_prob,
-                                balanced=transfer.balanced, random_state=random_state)
+                                max_depth=max_depth, hidden=hidden, C=linear_C["C"],
+                                min_prob=transfer.min_prob, balanced=transfer.balanced,
+                                random_state=random_state)
         if name == "tree":
             out["tree_uint8"], quant["tree_uint8"] = quantize_tree(out["tree"], Xt)
     # the baseline picks its candidates from the labels, as a tree without a teacher would
@@ -657,8 +807,11 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
     out["tree_labels"] = fit_label_tree(X, y, columns=cand_labels, max_depth=max_depth,
                                         random_state=random_state)
     counts = {k: int((kind == k).sum()) for k in ("clip", "augmented", "munge")}
-    return {"students": out, "quantization": quant, "candidates": cand,
-            "n_transfer": counts, "transfer_X": Xt}
+    result = {"students": out, "quantization": quant, "candidates": cand,
+              "n_transfer": counts, "transfer_X": Xt}
+    if "linear" in students:
+        result["linear_C"] = linear_C
+    return result
 
 
 # --------------------------------------------------------------------------- CV
@@ -673,6 +826,8 @@ class DistillEvaluation:
     records : list of dict
         Per fold: test speakers and the speakers behind the teacher's training rows and
         the transfer set (for the leakage check).
+    linear_C : list of dict
+        Per fold: the linear student's ``C`` chosen by the inner CV, and its inner scores.
     """
 
     y: np.ndarray
@@ -686,6 +841,7 @@ class DistillEvaluation:
     teacher_params: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
     n_transfer: list = field(default_factory=list)
+    linear_C: list = field(default_factory=list)
 
     def pred(self, name: str) -> np.ndarray:
         return self.proba[name].argmax(axis=1)
@@ -790,7 +946,7 @@ def distill_cv(X: np.ndarray, y: np.ndarray, groups: Sequence, *, teacher: str,
                              config=config, X_copies=[X_tr[~orig]], students=students,
                              groups=student_groups, n_candidates=n_candidates,
                              n_candidates_mlp=n_candidates_mlp, max_depth=max_depth,
-                             hidden=hidden, transfer=transfer,
+                             hidden=hidden, transfer=transfer, speakers=g_tr[orig],
                              random_state=random_state + k)
             secs["students"] = time.perf_counter() - t0
             for name, student in fitted["students"].items():
@@ -801,12 +957,15 @@ def distill_cv(X: np.ndarray, y: np.ndarray, groups: Sequence, *, teacher: str,
             if "tree_uint8" in fitted["students"]:  # the ONNX graph is what is deployed
                 onnx = to_onnx(fitted["students"]["tree_uint8"], n_features=d)
                 results["tree_uint8"] = _onnx_proba(onnx, X[test_idx])
-            if "mlp" in fitted["students"]:
-                onnx = to_onnx(fitted["students"]["mlp"], n_features=d)
-                q, _ = quantize_dynamic_onnx(onnx)
-                results["mlp_int8"] = _onnx_proba(q, X[test_idx])
-                ev.used_columns.setdefault("mlp_int8", []).append(
-                    fitted["students"]["mlp"].named_steps["select"].columns_)
+            for name in ("mlp", "linear"):  # MatMul students: int8 through onnxruntime
+                if name in fitted["students"]:
+                    onnx = to_onnx(fitted["students"][name], n_features=d)
+                    q, _ = quantize_dynamic_onnx(onnx)
+                    results[f"{name}_int8"] = _onnx_proba(q, X[test_idx])
+                    ev.used_columns.setdefault(f"{name}_int8", []).append(
+                        fitted["students"][name].named_steps["select"].columns_)
+            if "linear_C" in fitted:
+                ev.linear_C.append(fitted["linear_C"])
         for name, P in results.items():
             ev.proba.setdefault(name, np.zeros((len(y), n_classes)))[test_idx] = P
         ev.records.append({

@@ -39,8 +39,10 @@ def fitted(six):
     train = rows["speaker"].isin(SIX[:4]).to_numpy()
     teacher, _ = train_model(X[train], [f"{c:03d}" for c in y[train]], name="logreg")
     out = D.distill(X[train], y[train], teacher=teacher, n_classes=8, config=CONFIG,
-                    X_copies=[Xa[train]], students=("tree", "mlp"), n_candidates=150,
-                    n_candidates_mlp=200, transfer=D.TransferConfig(munge_rounds=1))
+                    X_copies=[Xa[train]], students=("tree", "mlp", "linear"),
+                    n_candidates=150, n_candidates_mlp=200,
+                    transfer=D.TransferConfig(munge_rounds=1),
+                    speakers=rows["speaker"][train].to_numpy())
     return teacher, out, X[~train]
 
 
@@ -64,7 +66,7 @@ def test_pruned_extractor_gives_the_full_values(ravdess_manifest, fitted):
 def test_onnx_students_agree_with_sklearn(fitted):
     _, out, X_test = fitted
     d = X_test.shape[1]
-    for name in ("tree", "tree_uint8", "mlp", "tree_labels"):
+    for name in ("tree", "tree_uint8", "mlp", "linear", "tree_labels"):
         student = out["students"][name]
         got = onnx_predict_proba(onnx_session(D.to_onnx(student, n_features=d)), X_test)
         ref = student.predict_proba(X_test)
@@ -88,16 +90,38 @@ def test_quantized_models_against_float_on_real_features(fitted):
     assert np.mean(q_pred == float_pred) >= 0.85
     report = out["quantization"]["tree_uint8"]
     assert report["thresholds"]["n_split_nodes"] > 0
-    # int8 MLP: MatMul weights become int8, predictions stay close to the float model
-    f_onnx = D.to_onnx(out["students"]["mlp"], n_features=d)
-    i8_onnx, rep = D.quantize_dynamic_onnx(f_onnx)
-    assert rep["changed"] and rep["int8_tensors"] and rep["bytes_after"] < rep["bytes_before"]
-    ops = {n.op_type for n in onnx.load_from_string(i8_onnx).graph.node}
-    assert ops & {"MatMulInteger", "DynamicQuantizeLinear"}
-    p_float = onnx_predict_proba(onnx_session(f_onnx), X_test)
-    p_int8 = onnx_predict_proba(onnx_session(i8_onnx), X_test)
-    assert np.mean(p_float.argmax(1) == p_int8.argmax(1)) >= 0.97
-    assert np.abs(p_float - p_int8).max() < 0.1
+    # int8 MLP and linear student: MatMul weights become int8, predictions stay close to
+    # the float model
+    for name in ("mlp", "linear"):
+        f_onnx = D.to_onnx(out["students"][name], n_features=d)
+        i8_onnx, rep = D.quantize_dynamic_onnx(f_onnx)
+        assert rep["changed"] and rep["int8_tensors"]
+        assert rep["bytes_after"] < 0.6 * rep["bytes_before"], name
+        ops = {n.op_type for n in onnx.load_from_string(i8_onnx).graph.node}
+        assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops, name
+        p_float = onnx_predict_proba(onnx_session(f_onnx), X_test)
+        p_int8 = onnx_predict_proba(onnx_session(i8_onnx), X_test)
+        assert np.mean(p_float.argmax(1) == p_int8.argmax(1)) >= 0.97, name
+        assert np.abs(p_float - p_int8).max() < 0.1, name
+
+
+def test_linear_student_is_tuned_on_training_speakers(fitted):
+    """C comes from the grid by grouped inner CV; the fit is a softmax over standardised
+    inputs of exactly the columns it selects."""
+    _, out, X_test = fitted
+    tuned = out["linear_C"]
+    assert tuned["C"] in D.LINEAR_C and set(tuned["inner_uar"]) == set(D.LINEAR_C)
+    assert tuned["inner_uar"][tuned["C"]] == max(tuned["inner_uar"].values())
+    pipe = out["students"]["linear"]
+    clf, cols = pipe.named_steps["clf"], pipe.named_steps["select"].columns_
+    assert clf.C == tuned["C"] and clf.coef_.shape == (8, cols.size)
+    scores = (X_test[:, cols] - clf.mean_) / clf.scale_ @ clf.coef_.T + clf.intercept_
+    np.testing.assert_allclose(np.log(pipe.predict_proba(X_test)),
+                               scores - np.log(np.exp(scores).sum(1, keepdims=True)),
+                               atol=1e-9)
+    with pytest.raises(D.ParameterError, match="speakers"):
+        D.tune_linear_C(X_test, np.zeros(len(X_test), int), np.full((len(X_test), 8), 1 / 8),
+                        ["a"] * len(X_test), columns=cols, n_classes=8)
 
 
 def test_distillation_never_sees_test_speakers(six):

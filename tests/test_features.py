@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 
 from ser_classic import data
-from ser_classic.augment import AugmentConfig
+from ser_classic.augment import AugmentConfig, mask_spectrogram, spectrogram
 from ser_classic.errors import ParameterError
 from ser_classic.features import (
     FeatureConfig,
+    _acf_peaks,
+    _filters,
+    _rolloff_bins,
     _sum_of_extremes,
     augmented_features,
     extract_batch,
@@ -174,3 +177,49 @@ def test_sum_of_extremes_equals_sorted_slices(n):
                           np.add.reduce(ordered[-n:], axis=0))
     assert np.array_equal(_sum_of_extremes(band, n, largest=False),
                           np.add.reduce(ordered[:n], axis=0))
+
+
+@pytest.fixture(scope="module")
+def real_spectra(clips):
+    """Power spectra of real clips: F-ordered (inference) and C-ordered (masked copies)."""
+    out = []
+    for k, path in enumerate(clips["path"][:4]):
+        S = spectrogram(data.load_audio(path), n_fft=CONFIG.n_fft,
+                        win_length=CONFIG.win_length, hop_length=CONFIG.hop_length)
+        masked = mask_spectrogram(S, rng=np.random.default_rng(k), n_freq_masks=2,
+                                  max_freq_width=20, n_time_masks=2, max_time_width=20)
+        out += [S**2, masked**2, (S**2).astype(np.float64)]
+    return out
+
+
+def test_rolloff_kernel_equals_numpy_cumsum(real_spectra):
+    """Exactly the first bin where np.cumsum reaches 85 %, for either layout and dtype."""
+    for P in real_spectra:
+        cum = np.cumsum(P, axis=0)
+        expected = np.argmax(cum >= 0.85 * cum[-1:], axis=0)
+        assert np.array_equal(_rolloff_bins(P, P.dtype.type(0.85)), expected)
+    silent = np.zeros((513, 3), dtype=np.float32)
+    assert np.array_equal(_rolloff_bins(silent, np.float32(0.85)), [0, 0, 0])
+
+
+def test_acf_kernel_equals_numpy_peak_search(real_spectra):
+    """Peak lag, peak value and parabolic shift as the NumPy expressions compute them."""
+    import scipy.fft
+
+    f = _filters(CONFIG)
+    lag_min, lag_max = f["lags"]
+    for P in real_spectra[:2]:
+        acf = scipy.fft.irfft(P, n=CONFIG.n_fft, axis=0)
+        r0, best, peak, shift = _acf_peaks(acf, f["win_acf"], lag_min, lag_max)
+        norm = acf[: lag_max + 2] / (acf[0] + 1e-10) / f["win_acf"][:, None]
+        search = norm[lag_min:lag_max + 1]
+        cols = np.arange(P.shape[1])
+        i = search.argmax(axis=0) + lag_min
+        a, b, c = norm[i - 1, cols], norm[i, cols], norm[i + 1, cols]
+        den = a - 2 * b + c
+        expected = np.where(np.abs(den) > 1e-9, 0.5 * (a - c) / np.where(
+            np.abs(den) > 1e-9, den, 1.0), 0.0)
+        assert np.array_equal(r0, acf[0] + 1e-10)
+        assert np.array_equal(best, search.argmax(axis=0))
+        assert np.array_equal(peak, search.max(axis=0))
+        assert np.array_equal(shift, expected)
