@@ -7,7 +7,9 @@ the same functionals (for level-like LLDs relative to the clip's mean, see
 ``FeatureConfig.relative_levels``); the extended descriptors add statistics over voiced
 frames, contour functionals and rhythm. ``extract_features(..., select=names)`` computes
 only the groups and rows the given feature names need, with exactly the values of the full
-extraction.
+extraction. Two per-frame searches (spectral roll-off, autocorrelation peak) are small
+numba kernels that repeat the float32 arithmetic of the NumPy expressions they replace, so
+they change the speed, not the values.
 """
 
 from __future__ import annotations
