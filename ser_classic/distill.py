@@ -67,7 +67,7 @@ __all__ = [
 
 CHEAP_GROUPS = ("mel", "mfcc", "energy", "chroma", "contrast")
 STUDENTS = ("tree", "mlp", "lgbm", "linear")
-LINEAR_C = (0.003, 0.01, 0.03)  # the linear student's grid (grouped inner CV)
+LINEAR_C = (0.01, 0.03, 0.1, 0.3)  # the linear student's grid (grouped inner CV)
 # descriptor groups that share an intermediate: computing one computes the others' base
 _NEEDS = {"pitch": ("acf",), "voicing": ("acf",), "utterance": ("acf", "energy"),
           "mfcc": ("logmel",), "mel": ("logmel",)}
