@@ -39,6 +39,7 @@ from sklearn.pipeline import Pipeline
 
 from .errors import ParameterError
 from .features import FeatureConfig, feature_names
+from .models import SoftmaxReadout
 
 __all__ = [
     "CHEAP_GROUPS",
@@ -191,7 +192,7 @@ class FeatureQuantizer(TransformerMixin, BaseEstimator):
         return np.clip(np.rint((X - self.offset_) / self.scale_), 0, 255).astype(np.float32)
 
 
-class SoftmaxStudent(ClassifierMixin, BaseEstimator):
+class SoftmaxStudent(SoftmaxReadout, ClassifierMixin, BaseEstimator):
     """Multinomial logistic regression on standardised inputs, one matrix product.
 
     ``predict_proba(X) = softmax(((X - mean_) / scale_) @ coef_.T + intercept_)``; it
@@ -217,6 +218,8 @@ class SoftmaxStudent(ClassifierMixin, BaseEstimator):
 
         if self.C <= 0:
             raise ParameterError(f"C must be > 0, got {self.C}")
+        if np.unique(y).size < 3:  # two classes would give a binary (one-row) model
+            raise ParameterError("SoftmaxStudent needs at least three classes")
         X = np.asarray(X, dtype=np.float64)
         self.mean_ = X.mean(axis=0)
         sd = X.std(axis=0)
@@ -226,21 +229,13 @@ class SoftmaxStudent(ClassifierMixin, BaseEstimator):
         with warnings.catch_warnings():  # lbfgs stops at max_iter on the widest inputs
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit((X - self.mean_) / self.scale_, y, sample_weight=sample_weight)
-        if clf.classes_.size < 3:
-            raise ParameterError("SoftmaxStudent needs at least three classes")
         self.classes_, self.coef_, self.intercept_ = clf.classes_, clf.coef_, clf.intercept_
         self.n_features_in_ = X.shape[1]
         return self
 
-    def predict_proba(self, X):
+    def decision_function(self, X):
         Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
-        scores = Z @ self.coef_.T + self.intercept_
-        scores -= scores.max(axis=1, keepdims=True)
-        P = np.exp(scores)
-        return P / P.sum(axis=1, keepdims=True)
-
-    def predict(self, X):
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        return Z @ self.coef_.T + self.intercept_
 
 
 # --------------------------------------------------------------------------- ONNX

@@ -31,6 +31,7 @@ __all__ = [
     "ModelSpec",
     "RidgeSoftmax",
     "SoftVote",
+    "SoftmaxReadout",
     "build_model",
     "model_names",
     "register",
@@ -145,7 +146,24 @@ class SoftVote(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-class RidgeSoftmax(ClassifierMixin, BaseEstimator):
+class SoftmaxReadout:
+    """Multinomial read-out of a linear model: ``softmax(decision_function(X))`` with
+    ``decision_function(X) = X @ coef_.T + intercept_`` (override it to transform X)."""
+
+    def decision_function(self, X):
+        return np.asarray(X) @ self.coef_.T + self.intercept_
+
+    def predict_proba(self, X):
+        z = self.decision_function(X)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+
+class RidgeSoftmax(SoftmaxReadout, ClassifierMixin, BaseEstimator):
     """Ridge regression on +-1 class indicators, read out as softmax probabilities.
 
     The scores of scikit-learn's ``RidgeClassifier`` scaled by a temperature that
@@ -215,17 +233,6 @@ class RidgeSoftmax(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
-    def decision_function(self, X):
-        return np.asarray(X) @ self.coef_.T + self.intercept_
-
-    def predict_proba(self, X):
-        z = self.decision_function(X)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
-
-    def predict(self, X):
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
 
 
 # --------------------------------------------------------------------------- registrations
