@@ -192,10 +192,10 @@ def main(argv=None) -> int:
     sample = X[np.random.default_rng(args.seed).permutation(len(X))[:300]]
     parity = {}
     for name, student in fitted["students"].items():
-        onnx = None
+        onnx = None  # save_student converts the others itself
         if name in ("mlp", "linear"):  # MatMul students: int8 through onnxruntime
-            f_onnx = D.to_onnx(student, n_features=X.shape[1])
-            q_onnx, quant[f"{name}_int8"] = D.quantize_dynamic_onnx(f_onnx)
+            onnx = D.to_onnx(student, n_features=X.shape[1])
+            q_onnx, quant[f"{name}_int8"] = D.quantize_dynamic_onnx(onnx)
             c = D.save_student(work / f"{name}_int8", student=student,
                                name=f"distilled_{name}_int8", classes=classes, config=config,
                                teacher_card=card, onnx=q_onnx, parity_rows=sample,
