@@ -62,17 +62,23 @@ deploy: $(STAMP)
 		--speakers $(HOLDOUT) --out reports/ab/ravdess_holdout
 	$(BIN)/python experiments/related_work.py
 
-# Distil the deployed model into a student reading only cheap features, quantize it,
-# benchmark every variant against the teacher, A/B it against the teacher on TESS.
+# Distil the deployed model into a student reading only cheap features (fast) and into a
+# compact one (small), quantize them, benchmark every variant against the teacher, and A/B
+# both against the teacher on TESS.
 optimize: $(STAMP)
 	$(CLI) distill --teacher models/deployed --out models/optimized
+	$(CLI) distill --teacher models/deployed --student compact_int8 \
+		--out models/optimized-compact
 	$(BIN)/python experiments/bench_optimization.py --teacher models/deployed
 	$(CLI) ab --a models/optimized --b models/deployed --data $(TESS) \
 		--out reports/ab/optimized_vs_teacher
+	$(CLI) ab --a models/optimized-compact --b models/deployed --data $(TESS) \
+		--out reports/ab/compact_vs_teacher
 
 benchmarks: $(STAMP)
 	$(BIN)/python experiments/bench_features.py
-	$(BIN)/python experiments/bench_discriminator.py --model models/deployed models/optimized --clips 128 --repeat 3
+	$(BIN)/python experiments/bench_discriminator.py --model models/deployed models/optimized \
+		models/optimized-compact --clips 128 --repeat 3
 
 clean-cache:
 	rm -rf .cache

@@ -48,8 +48,12 @@ VARIANTS = (  # (variant, model, backend): model "teacher" or a student name
     ("linear sklearn", "linear", "sklearn"),
     ("linear onnx fp32", "linear", "onnx"),
     ("linear onnx int8", "linear_int8", "onnx"),
+    ("compact sklearn", "compact", "sklearn"),
+    ("compact onnx fp32", "compact", "onnx"),
+    ("compact onnx int8", "compact_int8", "onnx"),
     ("label tree onnx fp32", "tree_labels", "onnx"),
 )
+STUDENTS = ("tree", "mlp", "linear", "compact")
 TARGETS = {"e2e_speedup": 10.0, "size_ratio": 50.0, "max_uar_drop": 0.03}
 
 
@@ -169,7 +173,7 @@ def main(argv=None) -> int:
     teacher_params = None if args.tune_teacher else (training.get("params") or {})
     ev = D.distill_cv(X, y, groups, teacher=card["name"], teacher_params=teacher_params,
                       config=config, X_aug=X_aug, protocol="group6",
-                      n_group_folds=args.folds, students=("tree", "mlp", "linear"),
+                      n_group_folds=args.folds, students=STUDENTS,
                       transfer=transfer, n_classes=len(classes), random_state=args.seed,
                       progress=log)
     cv_seconds = time.perf_counter() - t0
@@ -184,7 +188,7 @@ def main(argv=None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = D.distill(X, y, teacher=teacher.estimator, n_classes=len(classes),
-                           config=config, X_copies=X_aug, students=("tree", "mlp", "linear"),
+                           config=config, X_copies=X_aug, students=STUDENTS,
                            transfer=transfer, speakers=groups, random_state=args.seed)
     work = Path(args.work)
     dirs = {"teacher": teacher_dir}
@@ -193,9 +197,11 @@ def main(argv=None) -> int:
     parity = {}
     for name, student in fitted["students"].items():
         onnx = None  # save_student converts the others itself
-        if name in ("mlp", "linear"):  # MatMul students: int8 through onnxruntime
+        if name in ("mlp", "linear", "compact"):  # int8 through ONNX
             onnx = D.to_onnx(student, n_features=X.shape[1])
-            q_onnx, quant[f"{name}_int8"] = D.quantize_dynamic_onnx(onnx)
+            q_onnx, quant[f"{name}_int8"] = (
+                D.quantize_linear_onnx(student, n_features=X.shape[1]) if name == "compact"
+                else D.quantize_dynamic_onnx(onnx))
             c = D.save_student(work / f"{name}_int8", student=student,
                                name=f"distilled_{name}_int8", classes=classes, config=config,
                                teacher_card=card, onnx=q_onnx, parity_rows=sample,
@@ -250,7 +256,8 @@ def main(argv=None) -> int:
                                   "augment": DISTILL_AUGMENT, "rows_per_fold": ev.n_transfer},
                      "student_groups": list(D.CHEAP_GROUPS), "seconds": cv_seconds,
                      "linear_C_per_fold": ev.linear_C,
-                     "linear_C_deployed": fitted.get("linear_C")},
+                     "linear_C_deployed": fitted.get("linear_C"),
+                     "compact_features": D.COMPACT_FEATURES},
         "cv": cv,
         "variants": results,
         "quantization": quant,
@@ -320,7 +327,8 @@ def write_report(s: dict, out: Path) -> None:
         f"speakers only, and scored on the held-out speakers. Transfer set per clip: the "
         f"clip, {s['protocol']['transfer']['augmented_copies']} masked copies, "
         f"{s['protocol']['transfer']['munge']} MUNGE samples. Students may read only the "
-        f"groups {', '.join(s['protocol']['student_groups'])}.", "",
+        f"groups {', '.join(s['protocol']['student_groups'])}; the compact student, "
+        f"optimised for size, may read every group.", "",
         "## Held-out speakers", "",
         "| model | accuracy | UAR | macro-F1 | fidelity | features read | groups |",
         "|---|---|---|---|---|---|---|",
@@ -337,7 +345,10 @@ def write_report(s: dict, out: Path) -> None:
               "chosen in each fold by speaker-grouped inner CV on the training speakers "
               "(UAR against their labels): "
               + ", ".join(f"{c['C']:g}" for c in s["protocol"].get("linear_C_per_fold", []))
-              + ".", "",
+              + f". `compact`: the same regression (same C) on the "
+              f"{s['protocol']['compact_features']} "
+              "columns of largest weight, chosen by recursive elimination on the transfer "
+              "set of the fold (halving by weight norm, refitting each time).", "",
               "## Deployed variants (fitted on all training clips)", "",
               "| variant | file | size KB | size ratio | load ms | model b1 p50/p99 ms | "
               "model b256 p50 ms | e2e p50/p99 ms | e2e speedup | clips/s e2e | UAR | "
@@ -383,6 +394,11 @@ def write_report(s: dict, out: Path) -> None:
         lines.append(f"- {name}: {r['method']}; ops {r['ops_before']} -> "
                      f"{r['ops_after']}; int8 tensors: {tensors}; ONNX "
                      f"{r['bytes_before'] / 1e3:.1f} -> {r['bytes_after'] / 1e3:.1f} KB.")
+    if "compact_int8" in q:
+        r = q["compact_int8"]
+        lines.append(f"- compact_int8: {r['method']}; "
+                     + "; ".join(f"{n}: {d}" for n, d in r["tensors"].items())
+                     + f"; ops {r['ops_after']}; ONNX {r['bytes_after'] / 1e3:.1f} KB.")
     if "teacher_dynamic" in q:
         r = q["teacher_dynamic"]
         lines.append(f"- teacher through the same quantize_dynamic: changed = "

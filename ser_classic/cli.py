@@ -903,11 +903,14 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
                                                     "under models/), strict protocol")
     p.add_argument("--out", default="models/optimized", help="student model directory")
     p.add_argument("--student", choices=("tree", "tree_uint8", "mlp", "mlp_int8", "lgbm",
-                                          "linear", "linear_int8"),
+                                          "linear", "linear_int8", "compact",
+                                          "compact_int8"),
                    default="linear_int8", help="which student to deploy (default %(default)s: "
                         "the one that holds the accuracy; tree_uint8 is the depth-8 tree)")
     p.add_argument("--groups", default="mel,mfcc,energy,chroma,contrast",
                    help="descriptor groups the student may read (cheap ones by default)")
+    p.add_argument("--compact-groups", default=None,
+                   help="groups the compact student may read (default: every group)")
     p.add_argument("--max-depth", type=int, default=8)
     p.add_argument("--candidates", type=int, default=300,
                    help="candidate columns (ANOVA on the teacher's labels)")
@@ -922,7 +925,7 @@ def _run_distill(args) -> int:
 
     from .artifact import load_artifact
     from .augment import AugmentConfig
-    from .distill import TransferConfig, distill, quantize_dynamic_onnx, save_student, to_onnx
+    from .distill import TransferConfig, distill, quantized_onnx, save_student, to_onnx
     from .features import extract_batch
 
     teacher = load_artifact(_model_dir(args.teacher))
@@ -955,14 +958,19 @@ def _run_distill(args) -> int:
                      groups=_split_list(args.groups), n_candidates=args.candidates,
                      max_depth=args.max_depth, transfer=TransferConfig(
                          munge_rounds=args.munge), speakers=rows["speaker"].to_numpy()[ok],
+                     compact_groups=args.compact_groups and _split_list(args.compact_groups),
                      random_state=args.seed)
     student = fitted["students"][kind if args.student != "tree_uint8" else "tree_uint8"]
-    onnx = to_onnx(student, n_features=X.shape[1])
     quant = fitted["quantization"].get(args.student)
-    if args.student in ("mlp_int8", "linear_int8"):
-        onnx, quant = quantize_dynamic_onnx(onnx)
+    if args.student in ("mlp_int8", "linear_int8", "compact_int8"):
+        onnx, quant = quantized_onnx(kind, student, n_features=X.shape[1])
+    else:
+        onnx = to_onnx(student, n_features=X.shape[1])
     sample = X[ok][np.random.default_rng(args.seed).permutation(int(ok.sum()))[:300]]
-    info = {"transfer_rows": fitted["n_transfer"], "groups_allowed": _split_list(args.groups),
+    allowed = _split_list(args.groups)
+    if kind == "compact":
+        allowed = _split_list(args.compact_groups) if args.compact_groups else "all"
+    info = {"transfer_rows": fitted["n_transfer"], "groups_allowed": allowed,
             "max_depth": args.max_depth, "candidates": args.candidates,
             "augment": {**DISTILL_AUGMENT, "copies_used": args.copies}, "munge": args.munge,
             "quantization": quant, "command": args.command_line}

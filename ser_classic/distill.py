@@ -9,7 +9,10 @@ weighted replicas is that of the soft distribution).
 
 The linear student (:class:`SoftmaxStudent`, a multinomial logistic regression whose
 ``C`` is tuned by speaker-grouped inner CV) is one matrix product, so onnxruntime's dynamic
-quantization turns its weights into int8 as it does an MLP's.
+quantization turns its weights into int8 as it does an MLP's. The compact student is the
+same regression on the :data:`COMPACT_FEATURES` columns of largest weight (recursive
+elimination); its weights are stored as int8 with folded per-input scales
+(:func:`quantize_linear_onnx`), 16 bytes per input.
 
 Students start with a :class:`ColumnSelector`, so a model directory records the columns
 they read (``used_features`` of the model card) and the recognizer computes only the
@@ -43,6 +46,7 @@ from .models import SoftmaxReadout
 
 __all__ = [
     "CHEAP_GROUPS",
+    "COMPACT_FEATURES",
     "STUDENTS",
     "ColumnSelector",
     "DistillEvaluation",
@@ -52,6 +56,7 @@ __all__ = [
     "candidate_columns",
     "distill",
     "distill_cv",
+    "eliminate_columns",
     "feature_groups",
     "fit_label_tree",
     "fit_student",
@@ -59,7 +64,9 @@ __all__ = [
     "measure_group_costs",
     "munge",
     "quantize_dynamic_onnx",
+    "quantize_linear_onnx",
     "quantize_tree",
+    "quantized_onnx",
     "save_student",
     "soft_targets",
     "to_onnx",
@@ -67,7 +74,10 @@ __all__ = [
 ]
 
 CHEAP_GROUPS = ("mel", "mfcc", "energy", "chroma", "contrast")
-STUDENTS = ("tree", "mlp", "lgbm", "linear")
+STUDENTS = ("tree", "mlp", "lgbm", "linear", "compact")
+# the compact student's inputs, a size budget: its weight-only int8 graph takes 16 bytes
+# per input plus ~0.6 KB, so ~6.1 KB, under 1/50 of the deployed teacher's 310 KB ONNX file
+COMPACT_FEATURES = 340
 LINEAR_C = (0.01, 0.03, 0.1, 0.3)  # the linear student's grid (grouped inner CV)
 # descriptor groups that share an intermediate: computing one computes the others' base
 _NEEDS = {"pitch": ("acf",), "voicing": ("acf",), "utterance": ("acf", "energy"),
@@ -507,16 +517,18 @@ def _prune_tree(pipe: Pipeline, X, y, w, random_state) -> Pipeline:
 
 def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
                 n_classes: int, max_depth: int = 8, min_samples_leaf: int = 5,
-                hidden: tuple[int, ...] = (64,), C: float = 0.01, min_prob: float = 0.05,
+                hidden: tuple[int, ...] = (64,), C: float = 0.01,
+                max_features: int = COMPACT_FEATURES, min_prob: float = 0.05,
                 balanced: bool = True, random_state: int = 0) -> Pipeline:
     """A student fitted on the teacher's probabilities ``P`` over transfer rows ``X``.
 
     Parameters
     ----------
-    kind : {"tree", "mlp", "lgbm", "linear"}
+    kind : {"tree", "mlp", "lgbm", "linear", "compact"}
         Depth-``max_depth`` decision tree; one-hidden-layer MLP (``hidden`` units);
         small LightGBM (8-leaf trees, 60 rounds); multinomial logistic regression
-        (:class:`SoftmaxStudent`, inverse penalty ``C``).
+        (:class:`SoftmaxStudent`, inverse penalty ``C``); the same regression on its
+        ``max_features`` columns of largest weight (:func:`eliminate_columns`).
     X : np.ndarray [shape=(n, n_features)]
         Full-width feature rows.
     P : np.ndarray [shape=(n, n_classes)]
@@ -538,7 +550,11 @@ def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
     yr = np.concatenate([yr, np.arange(n_classes)])
     w = np.concatenate([w, np.full(n_classes, 1e-6)])
     select = ColumnSelector(columns)
-    if kind == "linear":
+    if kind in ("linear", "compact"):
+        if kind == "compact":
+            select = ColumnSelector(eliminate_columns(
+                Xr, yr, w / w.mean(), columns=columns, n_keep=max_features, C=C,
+                random_state=random_state))
         pipe = Pipeline([("select", select),
                          ("clf", SoftmaxStudent(C=C, random_state=random_state))])
         return pipe.fit(Xr, yr, clf__sample_weight=w / w.mean())
@@ -569,6 +585,29 @@ def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
         colsample_bytree=0.5, min_child_samples=10, n_jobs=1, random_state=random_state,
         verbose=-1))])
     return pipe.fit(Xr, yr, clf__sample_weight=w)
+
+
+def eliminate_columns(X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, *,
+                      columns: np.ndarray, n_keep: int, C: float,
+                      random_state: int = 0) -> np.ndarray:
+    """Recursive elimination by weight: fit a :class:`SoftmaxStudent` on ``columns``, keep
+    the half (at least ``n_keep``) with the largest weight norm over the classes (inputs
+    standardised, so weights compare), refit, until ``n_keep`` are left.
+
+    Returns
+    -------
+    columns : np.ndarray of int [shape=(min(n_keep, len(columns)),)], sorted
+    """
+    if n_keep < 1:
+        raise ParameterError(f"n_keep must be >= 1, got {n_keep}")
+    cols = np.sort(np.asarray(columns))
+    while cols.size > n_keep:
+        fit = SoftmaxStudent(C=C, random_state=random_state).fit(
+            X[:, cols], y, sample_weight=sample_weight)
+        keep = max(n_keep, cols.size // 2)
+        norm = np.linalg.norm(fit.coef_, axis=0)
+        cols = np.sort(cols[np.argsort(-norm, kind="stable")[:keep]])
+    return cols
 
 
 def tune_linear_C(X: np.ndarray, y: np.ndarray, P: np.ndarray, groups: Sequence, *,
@@ -726,6 +765,96 @@ def quantize_dynamic_onnx(onnx: bytes) -> tuple[bytes, dict]:
                  "bytes_after": len(out)}
 
 
+def quantize_linear_onnx(student: Pipeline, *, n_features: int) -> tuple[bytes, dict]:
+    """Weight-only int8 graph of a linear student (``ColumnSelector`` -> ``SoftmaxStudent``).
+
+    With ``W`` the weights over standardised inputs, each input row ``W[j]`` becomes
+    ``q[j] * w8[j]`` (int8, symmetric, ``q[j] = max|W[j]| / 127``) and ``q[j] / scale[j]``
+    folds into one float32 input multiplier. Inputs are centred on their mean rounded to
+    float16 (the rounding is absorbed exactly by the bias, computed with the int8
+    weights) and the column indices are stored as int16, so per input the file holds
+    ``2 + 2 + 4 + n_classes`` bytes. Activations stay float32 (no run-time quantization)::
+
+        features -> Gather -> Sub(offset) -> Mul(multiplier) -> MatMul(Cast(w8))
+                 -> Add(bias) -> Softmax -> probabilities (ArgMax -> label)
+
+    Returns
+    -------
+    onnx : bytes
+    report : dict
+        What was quantized and to what, and the file size.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    from .export import INPUT_NAME, PROBA_NAME, TARGET_OPSET
+
+    select, clf = student.named_steps["select"], student.named_steps["clf"]
+    if not isinstance(clf, SoftmaxStudent) or len(student.steps) != 2:
+        raise ParameterError("quantize_linear_onnx takes ColumnSelector -> SoftmaxStudent")
+    if n_features > np.iinfo(np.int16).max:
+        raise ParameterError(f"int16 column indices hold < 32768 features, got {n_features}")
+    W = clf.coef_.T  # (k, n_classes), standardised inputs
+    q = np.abs(W).max(axis=1) / 127.0
+    q = np.where(q > 0, q, 1.0)
+    w8 = np.clip(np.rint(W / q[:, None]), -127, 127).astype(np.int8)
+    W_hat = q[:, None] * w8
+    offset = clf.mean_.astype(np.float16)
+    if not np.all(np.isfinite(offset)):
+        offset = np.zeros_like(offset)  # means beyond float16's range: no centring
+    multiplier = (q / clf.scale_).astype(np.float32)
+    bias = clf.intercept_ + ((offset.astype(np.float64) - clf.mean_) / clf.scale_) @ W_hat
+    inits = [numpy_helper.from_array(select.columns_.astype(np.int16), "columns_int16"),
+             numpy_helper.from_array(offset, "offset_fp16"),
+             numpy_helper.from_array(multiplier, "multiplier"),
+             numpy_helper.from_array(w8, "weights_int8"),
+             numpy_helper.from_array(bias.astype(np.float32), "bias")]
+    nodes = [helper.make_node("Cast", ["columns_int16"], ["columns"], to=TensorProto.INT32),
+             helper.make_node("Cast", ["offset_fp16"], ["offset"], to=TensorProto.FLOAT),
+             helper.make_node("Gather", [INPUT_NAME, "columns"], ["x"], axis=1),
+             helper.make_node("Sub", ["x", "offset"], ["centred"]),
+             helper.make_node("Mul", ["centred", "multiplier"], ["z"]),
+             # a Cast, not DequantizeLinear: onnxruntime would fuse that with the MatMul
+             # into a dynamically quantized (uint8-activation) product
+             helper.make_node("Cast", ["weights_int8"], ["w"], to=TensorProto.FLOAT),
+             helper.make_node("MatMul", ["z", "w"], ["scores"]),
+             helper.make_node("Add", ["scores", "bias"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], [PROBA_NAME], axis=1),
+             helper.make_node("ArgMax", [PROBA_NAME], ["label"], axis=1, keepdims=0)]
+    k, n_classes = W.shape
+    graph = helper.make_graph(
+        nodes, "linear_int8_weights", [helper.make_tensor_value_info(
+            INPUT_NAME, TensorProto.FLOAT, [None, n_features])],
+        [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+         helper.make_tensor_value_info(PROBA_NAME, TensorProto.FLOAT, [None, n_classes])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", TARGET_OPSET[""])],
+                              producer_name="ser_classic")
+    out = model.SerializeToString()
+    ops: dict[str, int] = {}
+    for node in nodes:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    return out, {
+        "method": "weight-only int8 (symmetric per-input-row scales folded into a float32 "
+                  "input multiplier); float16 centring offsets and int16 column indices; "
+                  "activations float32",
+        "changed": True,
+        "tensors": {"weights": f"float32 [{k}, {n_classes}] -> int8 (Cast to float32)",
+                    "mean": f"float32 [{k}] -> float16 offset (rounding folded into bias)",
+                    "1/scale": f"float32 [{k}] -> float32 multiplier (x int8 row scale)",
+                    "column indices": f"int32 [{k}] -> int16 (Cast)"},
+        "ops_after": ops, "bytes_after": len(out)}
+
+
+def quantized_onnx(kind: str, student: Pipeline, *, n_features: int) -> tuple[bytes, dict]:
+    """The int8 graph of an MLP or linear student (onnxruntime's dynamic quantization) or
+    of the compact student (weight-only int8, :func:`quantize_linear_onnx`)."""
+    if kind == "compact":
+        return quantize_linear_onnx(student, n_features=n_features)
+    if kind not in ("mlp", "linear"):
+        raise ParameterError(f"no int8 graph for a {kind!r} student")
+    return quantize_dynamic_onnx(to_onnx(student, n_features=n_features))
+
+
 # --------------------------------------------------------------------------- full fit
 def _teacher_proba(teacher, X: np.ndarray, n_classes: int) -> np.ndarray:
     P = np.zeros((len(X), n_classes))
@@ -744,7 +873,8 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
             groups: Sequence[str] = CHEAP_GROUPS, n_candidates: int = 300,
             n_candidates_mlp: int | None = None, max_depth: int = 8,
             hidden: tuple[int, ...] = (64,), transfer: TransferConfig = TransferConfig(),
-            speakers: Sequence | None = None, random_state: int = 0) -> dict:
+            speakers: Sequence | None = None, compact_features: int = COMPACT_FEATURES,
+            compact_groups: Sequence[str] | None = None, random_state: int = 0) -> dict:
     """Fit every student (and the label-trained baseline tree) on one training set.
 
     Parameters
@@ -764,7 +894,13 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
         computed, its columns cost little more). The linear student reads them all too.
     speakers : sequence [shape=(n,)], optional
         Speaker of every training clip: the linear student's ``C`` is tuned by grouped
-        inner CV over them (:func:`tune_linear_C`); without them it is 0.01.
+        inner CV over them (:func:`tune_linear_C`; the compact student uses the same
+        ``C``); without them it is 0.01.
+    compact_features : int
+        Columns the compact student keeps.
+    compact_groups : sequence of str, optional
+        Groups the compact student may read (default: all; it is optimised for size,
+        with the ``C`` tuned for the linear student).
 
     Returns
     -------
@@ -783,18 +919,23 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
         Xt, P.argmax(axis=1), allowed=allowed, k=n_candidates_mlp)
     out: dict[str, object] = {}
     quant: dict[str, dict] = {}
+    all_groups = feature_groups(config=config)
+    compact_cols = np.flatnonzero(np.isin(all_groups, list(compact_groups))) if \
+        compact_groups is not None else np.arange(all_groups.size)
     linear_C = {"C": 0.01, "inner_uar": None}
+    if speakers is not None and {"linear", "compact"} & set(students):
+        # one C for both: tuned for the dense regression on the allowed groups (the clips
+        # are the first rows of Xt)
+        C, scores = tune_linear_C(X, y, P[: len(X)], speakers, columns=wide,
+                                  n_classes=n_classes, min_prob=transfer.min_prob,
+                                  balanced=transfer.balanced, random_state=random_state)
+        linear_C = {"C": C, "inner_uar": scores}
     for name in students:
-        cols = wide if name in ("mlp", "linear") else cand
-        if name == "linear" and speakers is not None:  # the clips are the first rows of Xt
-            C, scores = tune_linear_C(X, y, P[: len(X)], speakers, columns=cols,
-                                      n_classes=n_classes, min_prob=transfer.min_prob,
-                                      balanced=transfer.balanced, random_state=random_state)
-            linear_C = {"C": C, "inner_uar": scores}
+        cols = {"mlp": wide, "linear": wide, "compact": compact_cols}.get(name, cand)
         out[name] = fit_student(name, Xt, P, columns=cols, n_classes=n_classes,
                                 max_depth=max_depth, hidden=hidden, C=linear_C["C"],
-                                min_prob=transfer.min_prob, balanced=transfer.balanced,
-                                random_state=random_state)
+                                max_features=compact_features, min_prob=transfer.min_prob,
+                                balanced=transfer.balanced, random_state=random_state)
         if name == "tree":
             out["tree_uint8"], quant["tree_uint8"] = quantize_tree(out["tree"], Xt)
     # the baseline picks its candidates from the labels, as a tree without a teacher would
@@ -804,7 +945,7 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
     counts = {k: int((kind == k).sum()) for k in ("clip", "augmented", "munge")}
     result = {"students": out, "quantization": quant, "candidates": cand,
               "n_transfer": counts, "transfer_X": Xt}
-    if "linear" in students:
+    if {"linear", "compact"} & set(students):
         result["linear_C"] = linear_C
     return result
 
@@ -952,10 +1093,9 @@ def distill_cv(X: np.ndarray, y: np.ndarray, groups: Sequence, *, teacher: str,
             if "tree_uint8" in fitted["students"]:  # the ONNX graph is what is deployed
                 onnx = to_onnx(fitted["students"]["tree_uint8"], n_features=d)
                 results["tree_uint8"] = _onnx_proba(onnx, X[test_idx])
-            for name in ("mlp", "linear"):  # MatMul students: int8 through onnxruntime
+            for name in ("mlp", "linear", "compact"):  # int8 through ONNX
                 if name in fitted["students"]:
-                    onnx = to_onnx(fitted["students"][name], n_features=d)
-                    q, _ = quantize_dynamic_onnx(onnx)
+                    q = quantized_onnx(name, fitted["students"][name], n_features=d)[0]
                     results[f"{name}_int8"] = _onnx_proba(q, X[test_idx])
                     ev.used_columns.setdefault(f"{name}_int8", []).append(
                         fitted["students"][name].named_steps["select"].columns_)

@@ -39,8 +39,8 @@ def fitted(six):
     train = rows["speaker"].isin(SIX[:4]).to_numpy()
     teacher, _ = train_model(X[train], [f"{c:03d}" for c in y[train]], name="logreg")
     out = D.distill(X[train], y[train], teacher=teacher, n_classes=8, config=CONFIG,
-                    X_copies=[Xa[train]], students=("tree", "mlp", "linear"),
-                    n_candidates=150, n_candidates_mlp=200,
+                    X_copies=[Xa[train]], students=("tree", "mlp", "linear", "compact"),
+                    n_candidates=150, n_candidates_mlp=200, compact_features=60,
                     transfer=D.TransferConfig(munge_rounds=1),
                     speakers=rows["speaker"][train].to_numpy())
     return teacher, out, X[~train]
@@ -103,6 +103,56 @@ def test_quantized_models_against_float_on_real_features(fitted):
         p_int8 = onnx_predict_proba(onnx_session(i8_onnx), X_test)
         assert np.mean(p_float.argmax(1) == p_int8.argmax(1)) >= 0.97, name
         assert np.abs(p_float - p_int8).max() < 0.1, name
+
+
+def test_compact_student_and_its_int8_weights(fitted):
+    """The compact student keeps 60 columns of any group (C of the linear student); its
+    int8 graph computes exactly the int8-weight model and stays close to the float one."""
+    _, out, X_test = fitted
+    d = X_test.shape[1]
+    compact = out["students"]["compact"]
+    cols = compact.named_steps["select"].columns_
+    assert cols.size == 60 and np.all(np.diff(cols) > 0)
+    clf = compact.named_steps["clf"]
+    assert clf.C == out["linear_C"]["C"] and clf.coef_.shape == (8, 60)
+
+    i8_onnx, rep = D.quantize_linear_onnx(compact, n_features=d)
+    graph = onnx.load_from_string(i8_onnx).graph
+    dtypes = {t.name: t.data_type for t in graph.initializer}
+    assert dtypes["weights_int8"] == onnx.TensorProto.INT8
+    assert dtypes["columns_int16"] == onnx.TensorProto.INT16
+    assert dtypes["offset_fp16"] == onnx.TensorProto.FLOAT16
+    assert len(i8_onnx) == rep["bytes_after"] < 16 * 60 + 1000
+    # the same model in float64 numpy: weights q[j] * w8[j], q[j] = max|W[j]| / 127
+    W = clf.coef_.T
+    q = np.abs(W).max(axis=1) / 127
+    W_hat = q[:, None] * np.rint(W / q[:, None])
+    logits = (X_test[:, cols] - clf.mean_) / clf.scale_ @ W_hat + clf.intercept_
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    got = onnx_predict_proba(onnx_session(i8_onnx), X_test)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    p_float = compact.predict_proba(X_test)
+    assert np.mean(p_float.argmax(1) == got.argmax(1)) >= 0.97
+    assert np.abs(p_float - got).max() < 0.05
+    with pytest.raises(D.ParameterError, match="SoftmaxStudent"):
+        D.quantize_linear_onnx(out["students"]["mlp"], n_features=d)
+
+
+def test_elimination_keeps_the_largest_weights(six):
+    _, X, _, y = six
+    cols = np.arange(0, 400, 2)
+    Xs = X[:120]
+    w = np.ones(120)
+    kept = D.eliminate_columns(Xs, y[:120], w, columns=cols, n_keep=50, C=0.1)
+    assert kept.size == 50 and set(kept) <= set(cols)
+    # one halving step (200 -> 100) keeps the 100 columns of largest weight norm
+    fit = D.SoftmaxStudent(C=0.1).fit(Xs[:, cols], y[:120], sample_weight=w)
+    top = np.sort(cols[np.argsort(-np.linalg.norm(fit.coef_, axis=0), kind="stable")[:100]])
+    np.testing.assert_array_equal(
+        D.eliminate_columns(Xs, y[:120], w, columns=cols, n_keep=100, C=0.1), top)
+    np.testing.assert_array_equal(
+        D.eliminate_columns(Xs, y[:120], w, columns=cols, n_keep=500, C=0.1), cols)
 
 
 def test_linear_student_is_tuned_on_training_speakers(fitted):

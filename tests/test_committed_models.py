@@ -1,0 +1,46 @@
+"""The model directories committed under models/ load and predict real clips as committed
+(hashes, feature config of this code, both backends)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ser_classic
+from ser_classic.data import EMOTIONS
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+COMMITTED = sorted(p.name for p in MODELS.iterdir() if (p / "model.json").exists())
+
+
+def test_the_deployed_models_are_committed():
+    assert {"deployed", "deployed-speaker_norm", "optimized", "optimized-compact"} <= set(
+        COMMITTED)
+
+
+@pytest.mark.parametrize("name", COMMITTED)
+def test_committed_model_predicts_real_clips_with_both_backends(name, ravdess_manifest):
+    clips = ravdess_manifest[ravdess_manifest["speaker"] == "ravdess_05"]["path"].iloc[::12]
+    probas = {}
+    for backend in ("sklearn", "onnx"):
+        model = ser_classic.load(MODELS / name, backend=backend)
+        assert list(model.classes_) == sorted(EMOTIONS)
+        speaker = "batch" if model.protocol == "speaker_norm" else None
+        probas[backend] = model.predict_proba(list(clips), speaker=speaker)
+    p_sk, p_onnx = probas["sklearn"], probas["onnx"]
+    assert p_sk.shape == (len(clips), 8)
+    np.testing.assert_allclose(p_sk.sum(axis=1), 1.0, atol=1e-5)
+    # float graphs agree to 1e-4; the int8 ONNX graphs of the students stay close to their
+    # float (scikit-learn) models
+    quantized = "int8" in model.card["name"]
+    assert np.abs(p_sk - p_onnx).max() < (0.05 if quantized else 1e-4)
+    assert np.mean(p_sk.argmax(1) == p_onnx.argmax(1)) >= (0.8 if quantized else 1.0)
+
+
+def test_compact_model_is_small_and_reads_few_features():
+    card = ser_classic.load(MODELS / "optimized-compact").card
+    deployed = (MODELS / "deployed" / "model.onnx").stat().st_size
+    assert (MODELS / "optimized-compact" / "model.onnx").stat().st_size * 50 <= deployed
+    assert len(card["distillation"]["select"]) == 340
