@@ -910,7 +910,8 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
     p.add_argument("--groups", default="mel,mfcc,energy,chroma,contrast",
                    help="descriptor groups the student may read (cheap ones by default)")
     p.add_argument("--compact-groups", default=None,
-                   help="groups the compact student may read (default: every group)")
+                   help="groups the compact student may read (default: every group but "
+                        "the extended descriptors, the costliest)")
     p.add_argument("--max-depth", type=int, default=8)
     p.add_argument("--candidates", type=int, default=300,
                    help="candidate columns (ANOVA on the teacher's labels)")
@@ -925,7 +926,14 @@ def _run_distill(args) -> int:
 
     from .artifact import load_artifact
     from .augment import AugmentConfig
-    from .distill import TransferConfig, distill, quantized_onnx, save_student, to_onnx
+    from .distill import (
+        COMPACT_SKIPS,
+        TransferConfig,
+        distill,
+        quantized_onnx,
+        save_student,
+        to_onnx,
+    )
     from .features import extract_batch
 
     teacher = load_artifact(_model_dir(args.teacher))
@@ -969,7 +977,8 @@ def _run_distill(args) -> int:
     sample = X[ok][np.random.default_rng(args.seed).permutation(int(ok.sum()))[:300]]
     allowed = _split_list(args.groups)
     if kind == "compact":
-        allowed = _split_list(args.compact_groups) if args.compact_groups else "all"
+        allowed = _split_list(args.compact_groups) if args.compact_groups else \
+            f"all but {', '.join(COMPACT_SKIPS)}"
     info = {"transfer_rows": fitted["n_transfer"], "groups_allowed": allowed,
             "max_depth": args.max_depth, "candidates": args.candidates,
             "augment": {**DISTILL_AUGMENT, "copies_used": args.copies}, "munge": args.munge,

@@ -106,13 +106,16 @@ def test_quantized_models_against_float_on_real_features(fitted):
 
 
 def test_compact_student_and_its_int8_weights(fitted):
-    """The compact student keeps 60 columns of any group (C of the linear student); its
-    int8 graph computes exactly the int8-weight model and stays close to the float one."""
+    """The compact student keeps 60 columns of any group but the skipped ones (C of the
+    linear student); its int8 graph computes exactly the int8-weight model and stays close
+    to the float one."""
     _, out, X_test = fitted
     d = X_test.shape[1]
     compact = out["students"]["compact"]
     cols = compact.named_steps["select"].columns_
     assert cols.size == 60 and np.all(np.diff(cols) > 0)
+    read = set(D.feature_groups(config=CONFIG)[cols])
+    assert not read & set(D.COMPACT_SKIPS) and not read <= set(D.CHEAP_GROUPS)
     clf = compact.named_steps["clf"]
     assert clf.C == out["linear_C"]["C"] and clf.coef_.shape == (8, 60)
 
