@@ -199,9 +199,8 @@ def main(argv=None) -> int:
         onnx = None  # save_student converts the others itself
         if name in ("mlp", "linear", "compact"):  # int8 through ONNX
             onnx = D.to_onnx(student, n_features=X.shape[1])
-            q_onnx, quant[f"{name}_int8"] = (
-                D.quantize_linear_onnx(student, n_features=X.shape[1]) if name == "compact"
-                else D.quantize_dynamic_onnx(onnx))
+            q_onnx, quant[f"{name}_int8"] = D.quantized_onnx(
+                name, student, n_features=X.shape[1], fp32=onnx)
             c = D.save_student(work / f"{name}_int8", student=student,
                                name=f"distilled_{name}_int8", classes=classes, config=config,
                                teacher_card=card, onnx=q_onnx, parity_rows=sample,

@@ -849,14 +849,16 @@ def quantize_linear_onnx(student: Pipeline, *, n_features: int) -> tuple[bytes, 
         "ops_after": ops, "bytes_after": len(out)}
 
 
-def quantized_onnx(kind: str, student: Pipeline, *, n_features: int) -> tuple[bytes, dict]:
-    """The int8 graph of an MLP or linear student (onnxruntime's dynamic quantization) or
-    of the compact student (weight-only int8, :func:`quantize_linear_onnx`)."""
+def quantized_onnx(kind: str, student: Pipeline, *, n_features: int,
+                   fp32: bytes | None = None) -> tuple[bytes, dict]:
+    """The int8 graph of an MLP or linear student (onnxruntime's dynamic quantization of
+    its fp32 graph ``fp32``, converted when not given) or of the compact student
+    (weight-only int8, :func:`quantize_linear_onnx`)."""
     if kind == "compact":
         return quantize_linear_onnx(student, n_features=n_features)
     if kind not in ("mlp", "linear"):
         raise ParameterError(f"no int8 graph for a {kind!r} student")
-    return quantize_dynamic_onnx(to_onnx(student, n_features=n_features))
+    return quantize_dynamic_onnx(fp32 or to_onnx(student, n_features=n_features))
 
 
 # --------------------------------------------------------------------------- full fit
