@@ -555,13 +555,14 @@ def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
     w = np.concatenate([w, np.full(n_classes, 1e-6)])
     select = ColumnSelector(columns)
     if kind in ("linear", "compact"):
+        w = w / w.mean()
         if kind == "compact":
             select = ColumnSelector(eliminate_columns(
-                Xr, yr, w / w.mean(), columns=columns, n_keep=max_features, C=C,
+                Xr, yr, w, columns=columns, n_keep=max_features, C=C,
                 random_state=random_state))
         pipe = Pipeline([("select", select),
                          ("clf", SoftmaxStudent(C=C, random_state=random_state))])
-        return pipe.fit(Xr, yr, clf__sample_weight=w / w.mean())
+        return pipe.fit(Xr, yr, clf__sample_weight=w)
     if kind == "tree":
         pipe = Pipeline([("select", select),
                          ("clf", _tree(max_depth, min_samples_leaf, random_state))])
@@ -834,9 +835,6 @@ def quantize_linear_onnx(student: Pipeline, *, n_features: int) -> tuple[bytes, 
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", TARGET_OPSET[""])],
                               producer_name="ser_classic")
     out = model.SerializeToString()
-    ops: dict[str, int] = {}
-    for node in nodes:
-        ops[node.op_type] = ops.get(node.op_type, 0) + 1
     return out, {
         "method": "weight-only int8 (symmetric per-input-row scales folded into a float32 "
                   "input multiplier); float16 centring offsets and int16 column indices; "
@@ -846,7 +844,7 @@ def quantize_linear_onnx(student: Pipeline, *, n_features: int) -> tuple[bytes, 
                     "mean": f"float32 [{k}] -> float16 offset (rounding folded into bias)",
                     "1/scale": f"float32 [{k}] -> float32 multiplier (x int8 row scale)",
                     "column indices": f"int32 [{k}] -> int16 (Cast)"},
-        "ops_after": ops, "bytes_after": len(out)}
+        "ops_after": _onnx_inventory(model)["ops"], "bytes_after": len(out)}
 
 
 def quantized_onnx(kind: str, student: Pipeline, *, n_features: int,
