@@ -45,40 +45,49 @@ evaluate: $(STAMP)
 		--out reports/cv_augment
 
 # CV winner vs runner-up on TESS (strict and speaker-normalised) and on held-out RAVDESS
-# actors; the A/B winners are deployed to models/deployed and models/deployed-speaker_norm.
+# actors; the A/B winners are the teachers models/teacher and models/teacher-speaker_norm.
 deploy: $(STAMP)
 	$(CLI) train --model @selected --out .cache/models/strict/A
 	$(CLI) train --model @runner_up --out .cache/models/strict/B
 	$(CLI) ab --a .cache/models/strict/A --b .cache/models/strict/B --data $(TESS) \
-		--out reports/ab/tess --deploy-to models/deployed
+		--out reports/ab/tess --deploy-to models/teacher
 	$(CLI) train --model @selected --protocol speaker_norm --out .cache/models/speaker_norm/A
 	$(CLI) train --model @runner_up --protocol speaker_norm --out .cache/models/speaker_norm/B
 	$(CLI) ab --a .cache/models/speaker_norm/A --b .cache/models/speaker_norm/B \
 		--data $(TESS) --out reports/ab/tess_speaker_norm \
-		--deploy-to models/deployed-speaker_norm
+		--deploy-to models/teacher-speaker_norm
 	$(CLI) train --model @selected --exclude-speakers $(HOLDOUT) --out .cache/models/holdout/A
 	$(CLI) train --model @runner_up --exclude-speakers $(HOLDOUT) --out .cache/models/holdout/B
 	$(CLI) ab --a .cache/models/holdout/A --b .cache/models/holdout/B --data $(RAVDESS) \
 		--speakers $(HOLDOUT) --out reports/ab/ravdess_holdout
-	$(BIN)/python experiments/related_work.py
 
-# Distil the deployed model into a student reading only cheap features (fast) and into a
-# compact one (small), quantize them, benchmark every variant against the teacher, and A/B
-# both against the teacher on TESS.
+# Distil each teacher into a student reading only cheap features (fast) and a compact one
+# (small), quantize them, benchmark every variant against its teacher on held-out RAVDESS
+# speakers, and A/B the students against their teacher on TESS. The deployed models
+# (models/deployed, models/deployed-speaker_norm) are the winners of teacher (A, the
+# incumbent) vs compact student (B).
 optimize: $(STAMP)
-	$(CLI) distill --teacher models/deployed --out models/optimized
-	$(CLI) distill --teacher models/deployed --student compact_int8 \
+	$(CLI) distill --teacher models/teacher --out models/optimized
+	$(CLI) distill --teacher models/teacher --student compact_int8 \
 		--out models/optimized-compact
-	$(BIN)/python experiments/bench_optimization.py --teacher models/deployed
-	$(CLI) ab --a models/optimized --b models/deployed --data $(TESS) \
-		--out reports/ab/optimized_vs_teacher
-	$(CLI) ab --a models/optimized-compact --b models/deployed --data $(TESS) \
-		--out reports/ab/compact_vs_teacher
+	$(CLI) distill --teacher models/teacher-speaker_norm --student compact_int8 \
+		--out models/optimized-compact-speaker_norm
+	$(BIN)/python experiments/bench_optimization.py --teacher models/teacher
+	$(BIN)/python experiments/bench_optimization.py --teacher models/teacher-speaker_norm \
+		--out reports/optimization_speaker_norm --work .cache/optimization_speaker_norm
+	$(CLI) ab --a models/teacher --b models/optimized --data $(TESS) \
+		--out reports/ab/teacher_vs_optimized
+	$(CLI) ab --a models/teacher --b models/optimized-compact --data $(TESS) \
+		--out reports/ab/teacher_vs_compact --deploy-to models/deployed
+	$(CLI) ab --a models/teacher-speaker_norm --b models/optimized-compact-speaker_norm \
+		--data $(TESS) --out reports/ab/teacher_vs_compact_speaker_norm \
+		--deploy-to models/deployed-speaker_norm
+	$(BIN)/python experiments/related_work.py
 
 benchmarks: $(STAMP)
 	$(BIN)/python experiments/bench_features.py
-	$(BIN)/python experiments/bench_discriminator.py --model models/deployed models/optimized \
-		models/optimized-compact --clips 128 --repeat 3
+	$(BIN)/python experiments/bench_discriminator.py --model models/deployed models/teacher \
+		models/optimized --clips 128 --repeat 3
 
 clean-cache:
 	rm -rf .cache

@@ -110,7 +110,8 @@ def main() -> int:
         lines.append(f"| {method} | {protocol} | {si} | 8 | UAR | {_pct(uar)} "
                      f"(95 % CI {_pct(ci[0])}-{_pct(ci[1])}) | this project |")
     ab_lines = []
-    for name in ("tess", "tess_speaker_norm", "ravdess_holdout"):
+    for name in ("tess", "tess_speaker_norm", "ravdess_holdout", "teacher_vs_compact",
+                 "teacher_vs_compact_speaker_norm"):
         path = REPORTS / "ab" / name / "summary.json"
         if path.is_file():
             ab = json.loads(path.read_text())
@@ -118,7 +119,7 @@ def main() -> int:
             for label, res in ab["models"].items():
                 if winner is not None and label != winner:
                     continue
-                ab_lines.append(f"| **ours**: {res.get('name', label)}, A/B `{name}` | "
+                ab_lines.append(f"| **ours**: {res.get('model_id', label)}, A/B `{name}` | "
                                 f"trained on RAVDESS, tested on {ab['n_clips']} clips | yes | "
                                 f"{len(ab['labels'])} | accuracy | {_pct(res['accuracy'])} | "
                                 "this project |")

@@ -900,7 +900,8 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
     _add_data_options(p)
     _add_cache_options(p)
     p.add_argument("--teacher", required=True, help="teacher model directory (or name "
-                                                    "under models/), strict protocol")
+                                                    "under models/); a speaker-normalised "
+                                                    "teacher gives a speaker-normalised student")
     p.add_argument("--out", default="models/optimized", help="student model directory")
     p.add_argument("--student", choices=("tree", "tree_uint8", "mlp", "mlp_int8", "lgbm",
                                           "linear", "linear_int8", "compact",
@@ -938,8 +939,6 @@ def _run_distill(args) -> int:
 
     teacher = load_artifact(_model_dir(args.teacher))
     card = teacher.card
-    if card["protocol"] != "strict":
-        raise CliError("distillation needs a strict-protocol teacher (no speaker statistics)")
     training = card.get("training", {})
     manifest = _load_or_build_manifest(args)
     rows = manifest[manifest["corpus"] == training.get("corpus", "ravdess")]
@@ -955,6 +954,11 @@ def _run_distill(args) -> int:
     copies = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                             cache_dir=args.cache, augment=aug, copy=k, seed=args.seed,
                             n_jobs=args.jobs)[0] for k in range(args.copies)]
+    if card["protocol"] == "speaker_norm":  # the teacher's inputs: as in train_model
+        from .evaluation import speaker_normalize
+
+        X = speaker_normalize(X, rows["speaker"])
+        copies = [speaker_normalize(c, rows["speaker"]) for c in copies]
     ok = ~np.isnan(X).any(axis=1)
     for source, problem in errors:
         print(f"skipped {source}: {problem}", file=sys.stderr)
@@ -988,7 +992,7 @@ def _run_distill(args) -> int:
     out = Path(args.out)
     new = save_student(out, student=student, name=f"distilled_{args.student}",
                        classes=classes, config=config, teacher_card=card, onnx=onnx,
-                       parity_rows=sample, info=info)
+                       parity_rows=sample, info=info, protocol=card["protocol"])
     d = new["distillation"]
     print(f"wrote {out} ({new['model_id']}): {len(d['select'])} features from "
           f"{', '.join(d['groups_needed'])}; model.onnx "

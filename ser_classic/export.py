@@ -145,6 +145,9 @@ def to_onnx_bytes(estimator, *, n_features: int) -> bytes:
     outputs = [o.name for o in onx.graph.output]
     if PROBA_NAME not in outputs:
         raise ParameterError(f"ONNX graph has no {PROBA_NAME!r} output (got {outputs})")
+    # skl2onnx names the graph with a random uuid; a fixed name makes the same model give
+    # the same bytes, hence the same model id
+    onx.graph.name = type(estimator).__name__
     return onx.SerializeToString()
 
 

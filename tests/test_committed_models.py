@@ -16,7 +16,8 @@ COMMITTED = sorted(p.name for p in MODELS.iterdir() if (p / "model.json").exists
 
 
 def test_the_deployed_models_are_committed():
-    assert {"deployed", "deployed-speaker_norm", "optimized", "optimized-compact"} <= set(
+    assert {"deployed", "deployed-speaker_norm", "teacher", "teacher-speaker_norm",
+            "optimized", "optimized-compact", "optimized-compact-speaker_norm"} <= set(
         COMMITTED)
 
 
@@ -39,8 +40,21 @@ def test_committed_model_predicts_real_clips_with_both_backends(name, ravdess_ma
     assert np.mean(p_sk.argmax(1) == p_onnx.argmax(1)) >= (0.8 if quantized else 1.0)
 
 
-def test_compact_model_is_small_and_reads_few_features():
-    card = ser_classic.load(MODELS / "optimized-compact").card
-    deployed = (MODELS / "deployed" / "model.onnx").stat().st_size
-    assert (MODELS / "optimized-compact" / "model.onnx").stat().st_size * 50 <= deployed
+@pytest.mark.parametrize("suffix", ["", "-speaker_norm"])
+def test_compact_model_is_small_and_reads_few_features(suffix):
+    card = ser_classic.load(MODELS / f"optimized-compact{suffix}").card
+    teacher = ser_classic.load(MODELS / f"teacher{suffix}").card
+    assert card["distillation"]["teacher"]["model_id"] == teacher["model_id"]
+    assert card["protocol"] == teacher["protocol"]
+    size = (MODELS / f"optimized-compact{suffix}" / "model.onnx").stat().st_size
+    assert size * 50 <= (MODELS / f"teacher{suffix}" / "model.onnx").stat().st_size
     assert len(card["distillation"]["select"]) == 340
+
+
+@pytest.mark.parametrize("suffix", ["", "-speaker_norm"])
+def test_deployed_model_is_the_teacher_or_its_compact_student(suffix):
+    """models/deployed* is a verified copy of one of the two models of its A/B."""
+    deployed = ser_classic.load(MODELS / f"deployed{suffix}").card["model_id"]
+    candidates = {ser_classic.load(MODELS / f"{name}{suffix}").card["model_id"]
+                  for name in ("teacher", "optimized-compact")}
+    assert deployed in candidates

@@ -231,3 +231,43 @@ def test_cli_distill_deploys_a_servable_student(tmp_path, six, feature_cache):
     cols = np.asarray(card["used_features"])
     np.testing.assert_array_equal(rec_sk.features(waves, sr=16000)[0][:, cols],
                                   full[:, cols])
+
+
+def test_cli_distill_of_a_speaker_normalised_teacher(tmp_path, six, feature_cache):
+    """The student learns from speaker-normalised features as its teacher did, is served
+    on them, and refuses to predict without speaker statistics."""
+    from ser_classic import load
+    from ser_classic.artifact import save_artifact
+    from ser_classic.cli import main
+    from ser_classic.errors import ParameterError
+    from ser_classic.export import to_onnx_bytes
+    from ser_classic.recognizer import SpeakerStats
+
+    rows, X, _, _ = six
+    train = rows["speaker"].isin(SIX[:4]).to_numpy()
+    teacher, classes = train_model(X[train], rows["emotion"][train], name="logreg",
+                                   speakers=rows["speaker"][train], protocol="speaker_norm")
+    save_artifact(tmp_path / "teacher", estimator=teacher, classes=classes, config=CONFIG,
+                  name="logreg", protocol="speaker_norm",
+                  onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
+                  training={"corpus": "ravdess", "speakers": SIX[:4]})
+    save_manifest(rows, tmp_path / "manifest.csv")
+    code = main(["distill", "--teacher", str(tmp_path / "teacher"), "--out",
+                 str(tmp_path / "student"), "--manifest", str(tmp_path / "manifest.csv"),
+                 "--cache", str(feature_cache), "--jobs", "1", "--copies", "1",
+                 "--student", "compact"])
+    assert code == 0
+    student, teacher_rec = load(tmp_path / "student"), load(tmp_path / "teacher")
+    assert student.protocol == "speaker_norm"
+    # trained on z-scored rows: centred near 0, unit spread (raw levels are far from it)
+    clf = student.artifact.estimator.named_steps["clf"]
+    assert np.abs(clf.mean_).max() < 0.5 and 0.5 < np.median(clf.scale_) < 1.5
+    clips = list(rows["path"][rows["speaker"] == SIX[5]])
+    with pytest.raises(ParameterError, match="speaker-normalised"):
+        student.predict_proba(clips[:2])
+    p_student = student.predict_proba(clips, speaker="batch")
+    F = student.features(clips)[0]
+    np.testing.assert_allclose(p_student, student.artifact.estimator.predict_proba(
+        SpeakerStats.from_features(F).apply(F)), atol=1e-6)
+    p_teacher = teacher_rec.predict_proba(clips, speaker="batch")
+    assert np.mean(p_student.argmax(1) == p_teacher.argmax(1)) >= 0.5
