@@ -143,6 +143,7 @@ def main(argv=None) -> int:
     from ser_classic.augment import AugmentConfig
     from ser_classic.cli import DISTILL_AUGMENT
     from ser_classic.data import atomic_write_bytes, load_audio
+    from ser_classic.evaluation import protocol_inputs
     from ser_classic.features import extract_batch
 
     command = "python experiments/bench_optimization.py " + " ".join(
@@ -174,11 +175,7 @@ def main(argv=None) -> int:
     groups = rows["speaker"].to_numpy()
     protocol = card["protocol"]
     X_raw = X  # what the recognizer computes; the models read X
-    if protocol == "speaker_norm":  # each speaker's own statistics, copies their own
-        from ser_classic.evaluation import speaker_normalize
-
-        X = speaker_normalize(X, groups)
-        X_aug = [speaker_normalize(a, groups) for a in X_aug]
+    X, X_aug = protocol_inputs(X, X_aug, groups, protocol=protocol)
     transfer = D.TransferConfig(munge_rounds=args.munge)
 
     # ------------------------------------------------------------ held-out speakers

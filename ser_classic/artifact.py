@@ -326,10 +326,9 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
     if protocol == "speaker_norm":
         if speakers is None:
             raise ParameterError("protocol 'speaker_norm' needs the speaker of every clip")
-        from .evaluation import speaker_normalize
+        from .evaluation import protocol_inputs
 
-        X = speaker_normalize(X, speakers)
-        X_aug = [speaker_normalize(a, speakers) for a in X_aug]  # copies: own statistics
+        X, X_aug = protocol_inputs(X, X_aug, speakers, protocol=protocol)
     classes = sorted({str(e) for e in emotions})
     y = np.searchsorted(classes, np.asarray(emotions, dtype=str))
     params = dict(params or {})

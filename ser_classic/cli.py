@@ -374,11 +374,9 @@ def _run_train(args) -> int:
                                          X_aug=X_aug)
         fit_s = time.perf_counter() - start
         onnx = to_onnx_bytes(estimator, n_features=X.shape[1])
-    Xp = X
-    if args.protocol == "speaker_norm":
-        from .evaluation import speaker_normalize
+    from .evaluation import protocol_inputs
 
-        Xp = speaker_normalize(X, rows["speaker"])
+    Xp = protocol_inputs(X, (), rows["speaker"], protocol=args.protocol)[0]
     sample = Xp[np.random.default_rng(args.seed).permutation(len(Xp))[:300]]
     try:
         parity = check_parity(estimator, onnx, sample, atol=1e-4)
@@ -935,6 +933,7 @@ def _run_distill(args) -> int:
         save_student,
         to_onnx,
     )
+    from .evaluation import protocol_inputs
     from .features import extract_batch
 
     teacher = load_artifact(_model_dir(args.teacher))
@@ -954,11 +953,7 @@ def _run_distill(args) -> int:
     copies = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                             cache_dir=args.cache, augment=aug, copy=k, seed=args.seed,
                             n_jobs=args.jobs)[0] for k in range(args.copies)]
-    if card["protocol"] == "speaker_norm":  # the teacher's inputs: as in train_model
-        from .evaluation import speaker_normalize
-
-        X = speaker_normalize(X, rows["speaker"])
-        copies = [speaker_normalize(c, rows["speaker"]) for c in copies]
+    X, copies = protocol_inputs(X, copies, rows["speaker"], protocol=card["protocol"])
     ok = ~np.isnan(X).any(axis=1)
     for source, problem in errors:
         print(f"skipped {source}: {problem}", file=sys.stderr)

@@ -120,6 +120,25 @@ def speaker_normalize(X: np.ndarray, speakers: Sequence, *, with_std: bool = Tru
     return Z
 
 
+def protocol_inputs(X: np.ndarray, X_aug: Sequence[np.ndarray], speakers: Sequence, *,
+                    protocol: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Feature rows as a model trained under ``protocol`` reads them.
+
+    ``"speaker_norm"``: :func:`speaker_normalize` of the clips, and of every set of
+    augmented copies with the copies' own statistics; ``"strict"``: unchanged.
+
+    Returns
+    -------
+    X [shape=(n, d)], X_aug : list of [shape=(n, d)]
+    """
+    if protocol == "strict":
+        return X, list(X_aug)
+    if protocol != "speaker_norm":
+        raise ParameterError(f"protocol must be 'strict' or 'speaker_norm', got {protocol!r}")
+    return (speaker_normalize(X, speakers),
+            [speaker_normalize(a, speakers) for a in X_aug])
+
+
 # --------------------------------------------------------------------------- splits
 def check_disjoint(train_groups: Sequence, test_groups: Sequence) -> None:
     """Raise ParameterError if any speaker is on both sides of a split."""
@@ -568,10 +587,10 @@ def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
     if any(a.shape != X.shape for a in X_aug):
         raise ParameterError("every X_aug array must have the shape of X")
     names = _expand(models)
-    if speaker_normalized:
-        X = speaker_normalize(X, groups)
-        # a set of copies of a speaker is a speaker of its own (e.g. a warped voice)
-        X_aug = [speaker_normalize(a, groups) for a in X_aug]
+    # speaker-normalised: a set of copies of a speaker is a speaker of its own (e.g. a
+    # warped voice)
+    X, X_aug = protocol_inputs(X, X_aug, groups,
+                               protocol="speaker_norm" if speaker_normalized else "strict")
     splits = outer_splits(groups, protocol=protocol, n_group_folds=n_group_folds)
     fold = np.empty(y.size, dtype=int)
     for k, (_, test_idx) in enumerate(splits):
