@@ -268,19 +268,22 @@ def _functionals(x: np.ndarray, frame_rate: float) -> np.ndarray:
     if t == 0:
         return np.zeros((k, len(FUNCTIONALS)), dtype=np.float64)
     ordered = np.sort(x, axis=1)
-    x = x.astype(np.float64, copy=False)
-    mean = x.mean(axis=1)
-    centred = x - mean[:, None]
+    centred = x.astype(np.float64)  # a copy, centred in place
+    mean = centred.mean(axis=1)
+    centred -= mean[:, None]
     sq = centred * centred
     var = sq.mean(axis=1)
     std = np.sqrt(var)
     ok = var > 1e-12
     safe = np.where(ok, var, 1.0)
-    skew = np.where(ok, (sq * centred).mean(axis=1) / safe**1.5, 0.0)
-    kurt = np.where(ok, (sq * sq).mean(axis=1) / safe**2 - 3.0, 0.0)
+    # one scratch array for the remaining products: fresh large temporaries cost page
+    # faults; the values are those of the plain expressions
+    scratch = np.multiply(sq, centred)
+    skew = np.where(ok, scratch.mean(axis=1) / safe**1.5, 0.0)
+    kurt = np.where(ok, np.multiply(sq, sq, out=scratch).mean(axis=1) / safe**2 - 3.0, 0.0)
     lo, hi, frac, tc, denom = _frame_weights(t)
     q = ordered[:, lo] * (1.0 - frac) + ordered[:, hi] * frac
-    slope = (centred * tc).sum(axis=1) / denom * frame_rate
+    slope = np.multiply(centred, tc, out=scratch).sum(axis=1) / denom * frame_rate
     return np.column_stack([mean, std, skew, kurt, q, slope])
 
 
@@ -419,7 +422,10 @@ class _Analysis:
     def _spectral(self):
         S, P, freqs = self.S, self.get("power"), self.f["freqs"]
         eps = 1e-10
-        log_p = np.log(P + eps)
+        # in-place ufuncs on the fresh arrays (fresh large temporaries cost page faults);
+        # the values are those of the plain expressions
+        log_p = P + eps
+        np.log(log_p, out=log_p)
         p_sum = P.sum(axis=0) + eps
         dist = (S / (S.sum(axis=0) + eps)).astype(np.float64)
         m1, m2, m3, m4 = self.f["freq_powers"] @ dist
@@ -431,10 +437,12 @@ class _Analysis:
         rolloff = freqs[_rolloff_bins(P, P.dtype.type(0.85))]
         mean_log_p = log_p.mean(axis=0)
         flatness = np.exp(mean_log_p) / (p_sum / P.shape[0])
-        entropy = (np.log(p_sum) - (P * log_p).sum(axis=0) / p_sum) / np.log(P.shape[0])
-        flux = np.zeros(dist.shape[1])
-        flux[1:] = np.sqrt(np.sum((dist[:, 1:] - dist[:, :-1]) ** 2, axis=0))
         slope = self.f["slope_row"] @ log_p
+        p_log_p = np.multiply(P, log_p, out=log_p)  # log_p is not read after this
+        entropy = (np.log(p_sum) - p_log_p.sum(axis=0) / p_sum) / np.log(P.shape[0])
+        flux = np.zeros(dist.shape[1])
+        step = dist[:, 1:] - dist[:, :-1]
+        flux[1:] = np.sqrt(np.sum(np.square(step, out=step), axis=0))
         idx = self.f["band_idx"]
         band_db = 10 * np.log10(np.add.reduceat(P, idx[:-1], axis=0) + eps)
         i1k, i2k, i5k = self.f["split_bins"]
