@@ -424,10 +424,11 @@ class _Analysis:
         eps = 1e-10
         # in-place ufuncs on the fresh arrays (fresh large temporaries cost page faults);
         # the values are those of the plain expressions
-        log_p = P + eps
+        scratch = S / (S.sum(axis=0) + eps)
+        dist = scratch.astype(np.float64)
+        log_p = np.add(P, eps, out=scratch)  # same shape, dtype and layout as P + eps
         np.log(log_p, out=log_p)
         p_sum = P.sum(axis=0) + eps
-        dist = (S / (S.sum(axis=0) + eps)).astype(np.float64)
         m1, m2, m3, m4 = self.f["freq_powers"] @ dist
         var = np.maximum(m2 - m1**2, 0.0)
         centroid = m1
