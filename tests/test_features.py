@@ -232,31 +232,32 @@ REFERENCE_CLIPS = ("ravdess/Actor_01/03-01-05-01-01-01-01.flac",
                    "tess/YAF_happy/YAF_back_happy.flac")
 
 
+def _reference_clip_features() -> np.ndarray:
+    """Features of the reference clips by the current extraction code [shape=(3, d)]."""
+    from .conftest import DATA
+
+    return np.stack([extract_features(data.load_audio(DATA / p, sr=CONFIG.sample_rate),
+                                      config=CONFIG) for p in REFERENCE_CLIPS])
+
+
 def test_features_equal_the_reference_values_of_this_feature_version():
     """Stored values of real clips: a change in the extraction code that moves any value
     fails here (then bump ``_FEATURE_VERSION`` and regenerate: ``python -m
     tests.test_features``, cached features and every report)."""
     from ser_classic.features import _FEATURE_VERSION
 
-    from .conftest import DATA
-
     ref = np.load(REFERENCE)
     assert int(ref["version"]) == _FEATURE_VERSION
     assert list(ref["names"]) == feature_names(config=CONFIG)
-    for path, expected in zip(REFERENCE_CLIPS, ref["values"], strict=True):
-        y = data.load_audio(DATA / path, sr=CONFIG.sample_rate)
-        np.testing.assert_allclose(extract_features(y, config=CONFIG), expected,
-                                   rtol=1e-5, atol=1e-6, err_msg=path)
+    for path, got, expected in zip(REFERENCE_CLIPS, _reference_clip_features(),
+                                   ref["values"], strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=path)
 
 
 if __name__ == "__main__":  # writes the reference of the current extraction code
     from ser_classic.features import _FEATURE_VERSION
 
-    from .conftest import DATA
-
-    values = [extract_features(data.load_audio(DATA / p, sr=CONFIG.sample_rate),
-                               config=CONFIG) for p in REFERENCE_CLIPS]
     REFERENCE.parent.mkdir(exist_ok=True)
-    np.savez_compressed(REFERENCE, version=_FEATURE_VERSION, values=np.stack(values),
+    np.savez_compressed(REFERENCE, version=_FEATURE_VERSION, values=_reference_clip_features(),
                         names=np.array(feature_names(config=CONFIG)))
     print(f"wrote {REFERENCE}")
