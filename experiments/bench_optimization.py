@@ -55,9 +55,11 @@ VARIANTS = (  # (variant, model, backend): model "teacher" or a student name
     ("compact sklearn", "compact", "sklearn"),
     ("compact onnx fp32", "compact", "onnx"),
     ("compact onnx int8", "compact_int8", "onnx"),
+    ("compact-fast sklearn", "compact_fast", "sklearn"),
+    ("compact-fast onnx int8", "compact_fast_int8", "onnx"),
     ("label tree onnx fp32", "tree_labels", "onnx"),
 )
-STUDENTS = ("tree", "mlp", "linear", "compact")
+STUDENTS = ("tree", "mlp", "linear", "compact", "compact_fast")
 TARGETS = {"e2e_speedup": 10.0, "size_ratio": 50.0, "max_uar_drop": 0.03}
 
 
@@ -208,7 +210,7 @@ def main(argv=None) -> int:
     parity = {}
     for name, student in fitted["students"].items():
         onnx = None  # save_student converts the others itself
-        if name in ("mlp", "linear", "compact"):  # int8 through ONNX
+        if name in ("mlp", "linear", "compact", "compact_fast"):  # int8 through ONNX
             onnx = D.to_onnx(student, n_features=X.shape[1])
             q_onnx, quant[f"{name}_int8"] = D.quantized_onnx(
                 name, student, n_features=X.shape[1], fp32=onnx)
@@ -276,7 +278,8 @@ def main(argv=None) -> int:
                      "linear_C_per_fold": ev.linear_C,
                      "linear_C_deployed": fitted.get("linear_C"),
                      "compact_features": D.COMPACT_FEATURES,
-                     "compact_skips": list(D.COMPACT_SKIPS)},
+                     "compact_skips": list(D.COMPACT_SKIPS),
+                     "compact_fast_skips": list(D.COMPACT_FAST_SKIPS)},
         "cv": cv,
         "variants": results,
         "quantization": quant,
@@ -352,7 +355,9 @@ def write_report(s: dict, out: Path) -> None:
         f"{s['protocol']['transfer']['munge']} MUNGE samples. Students may read only the "
         f"groups {', '.join(s['protocol']['student_groups'])}; the compact student, "
         f"optimised for size, may read every group but "
-        f"{', '.join(s['protocol']['compact_skips'])} (the costliest to extract).", "",
+        f"{', '.join(s['protocol']['compact_skips'])} (the costliest to extract); the "
+        f"fast compact student (`compact_fast`) every group but "
+        f"{', '.join(s['protocol'].get('compact_fast_skips', []))}.", "",
         "## Held-out speakers", "",
         "| model | accuracy | UAR | macro-F1 | fidelity | features read | groups |",
         "|---|---|---|---|---|---|---|",
@@ -372,7 +377,8 @@ def write_report(s: dict, out: Path) -> None:
               + f". `compact`: the same regression (same C) on the "
               f"{s['protocol']['compact_features']} "
               "columns of largest weight, chosen by recursive elimination on the transfer "
-              "set of the fold (halving by weight norm, refitting each time).", "",
+              "set of the fold (halving by weight norm, refitting each time). "
+              "`compact_fast`: the same on fewer groups (faster to extract).", "",
               "## Deployed variants (fitted on all training clips)", "",
               "| variant | file | size KB | size ratio | load ms | model b1 p50/p99 ms | "
               "model b256 p50 ms | e2e p50/p99 ms | e2e speedup | clips/s e2e | UAR | "
@@ -418,9 +424,11 @@ def write_report(s: dict, out: Path) -> None:
         lines.append(f"- {name}: {r['method']}; ops {r['ops_before']} -> "
                      f"{r['ops_after']}; int8 tensors: {tensors}; ONNX "
                      f"{r['bytes_before'] / 1e3:.1f} -> {r['bytes_after'] / 1e3:.1f} KB.")
-    if "compact_int8" in q:
-        r = q["compact_int8"]
-        lines.append(f"- compact_int8: {r['method']}; "
+    for name in ("compact_int8", "compact_fast_int8"):
+        if name not in q:
+            continue
+        r = q[name]
+        lines.append(f"- {name}: {r['method']}; "
                      + "; ".join(f"{n}: {d}" for n, d in r["tensors"].items())
                      + f"; ops {r['ops_after']}; ONNX {r['bytes_after'] / 1e3:.1f} KB.")
     if "teacher_dynamic" in q:

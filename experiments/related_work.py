@@ -111,7 +111,8 @@ def main() -> int:
                      f"(95 % CI {_pct(ci[0])}-{_pct(ci[1])}) | this project |")
     ab_lines = []
     for name in ("tess", "tess_speaker_norm", "ravdess_holdout", "teacher_vs_compact",
-                 "teacher_vs_compact_speaker_norm"):
+                 "teacher_vs_compact_speaker_norm", "deployed_vs_compact_fast",
+                 "deployed_vs_compact_fast_speaker_norm"):
         path = REPORTS / "ab" / name / "summary.json"
         if path.is_file():
             ab = json.loads(path.read_text())

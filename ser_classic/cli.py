@@ -903,14 +903,16 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="models/optimized", help="student model directory")
     p.add_argument("--student", choices=("tree", "tree_uint8", "mlp", "mlp_int8", "lgbm",
                                           "linear", "linear_int8", "compact",
-                                          "compact_int8"),
+                                          "compact_int8", "compact_fast",
+                                          "compact_fast_int8"),
                    default="linear_int8", help="which student to deploy (default %(default)s: "
                         "the one that holds the accuracy; tree_uint8 is the depth-8 tree)")
     p.add_argument("--groups", default="mel,mfcc,energy,chroma,contrast",
                    help="descriptor groups the student may read (cheap ones by default)")
     p.add_argument("--compact-groups", default=None,
                    help="groups the compact student may read (default: every group but "
-                        "the extended descriptors, the costliest)")
+                        "the extended descriptors, the costliest; compact_fast also skips "
+                        "the spectral-shape group)")
     p.add_argument("--max-depth", type=int, default=8)
     p.add_argument("--candidates", type=int, default=300,
                    help="candidate columns (ANOVA on the teacher's labels)")
@@ -926,6 +928,7 @@ def _run_distill(args) -> int:
     from .artifact import load_artifact
     from .augment import AugmentConfig
     from .distill import (
+        COMPACT_FAST_SKIPS,
         COMPACT_SKIPS,
         TransferConfig,
         distill,
@@ -959,7 +962,7 @@ def _run_distill(args) -> int:
         print(f"skipped {source}: {problem}", file=sys.stderr)
     classes = list(card["classes"])
     y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
-    kind = args.student.split("_")[0]
+    kind = args.student.removesuffix("_uint8").removesuffix("_int8")
     fitted = distill(X[ok], y[ok], teacher=teacher.estimator, n_classes=len(classes),
                      config=config, X_copies=[c[ok] for c in copies], students=[kind],
                      groups=_split_list(args.groups), n_candidates=args.candidates,
@@ -969,7 +972,7 @@ def _run_distill(args) -> int:
                      random_state=args.seed)
     student = fitted["students"][kind if args.student != "tree_uint8" else "tree_uint8"]
     quant = fitted["quantization"].get(args.student)
-    if args.student in ("mlp_int8", "linear_int8", "compact_int8"):
+    if args.student.endswith("_int8"):  # not tree_uint8: its graph is the tree's own
         onnx, quant = quantized_onnx(kind, student, n_features=X.shape[1])
     else:
         onnx = to_onnx(student, n_features=X.shape[1])
@@ -978,6 +981,8 @@ def _run_distill(args) -> int:
     if kind == "compact":
         allowed = _split_list(args.compact_groups) if args.compact_groups else \
             f"all but {', '.join(COMPACT_SKIPS)}"
+    elif kind == "compact_fast":
+        allowed = f"all but {', '.join(COMPACT_FAST_SKIPS)}"
     info = {"transfer_rows": fitted["n_transfer"], "groups_allowed": allowed,
             "max_depth": args.max_depth, "candidates": args.candidates,
             "augment": {**DISTILL_AUGMENT, "copies_used": args.copies}, "munge": args.munge,

@@ -46,6 +46,7 @@ from .models import SoftmaxReadout
 
 __all__ = [
     "CHEAP_GROUPS",
+    "COMPACT_FAST_SKIPS",
     "COMPACT_FEATURES",
     "COMPACT_SKIPS",
     "STUDENTS",
@@ -75,13 +76,17 @@ __all__ = [
 ]
 
 CHEAP_GROUPS = ("mel", "mfcc", "energy", "chroma", "contrast")
-STUDENTS = ("tree", "mlp", "lgbm", "linear", "compact")
+STUDENTS = ("tree", "mlp", "lgbm", "linear", "compact", "compact_fast")
+_COMPACT = ("compact", "compact_fast")  # the regression on few columns (weight-only int8)
 # the compact student's inputs, a size budget: its weight-only int8 graph takes 16 bytes
 # per input plus ~0.6 KB, so ~6.1 KB, under 1/50 of the deployed teacher's 310 KB ONNX file
 COMPACT_FEATURES = 340
 # groups the compact student skips by default: the extended descriptors are the costliest
 # group to extract (about a fifth of the full extraction)
 COMPACT_SKIPS = ("extended",)
+# ... and the fast compact student skips the spectral-shape group too: about a quarter of
+# the compact student's extraction time, for the discriminator's 200 clips/s on one core
+COMPACT_FAST_SKIPS = ("extended", "spectral")
 LINEAR_C = (0.01, 0.03, 0.1, 0.3)  # the linear student's grid (grouped inner CV)
 # descriptor groups that share an intermediate: computing one computes the others' base
 _NEEDS = {"pitch": ("acf",), "voicing": ("acf",), "utterance": ("acf", "energy"),
@@ -528,11 +533,12 @@ def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
 
     Parameters
     ----------
-    kind : {"tree", "mlp", "lgbm", "linear", "compact"}
+    kind : {"tree", "mlp", "lgbm", "linear", "compact", "compact_fast"}
         Depth-``max_depth`` decision tree; one-hidden-layer MLP (``hidden`` units);
         small LightGBM (8-leaf trees, 60 rounds); multinomial logistic regression
         (:class:`SoftmaxStudent`, inverse penalty ``C``); the same regression on its
-        ``max_features`` columns of largest weight (:func:`eliminate_columns`).
+        ``max_features`` columns of largest weight (:func:`eliminate_columns`; both
+        compact kinds, which differ only in the ``columns`` they are offered).
     X : np.ndarray [shape=(n, n_features)]
         Full-width feature rows.
     P : np.ndarray [shape=(n, n_classes)]
@@ -554,9 +560,9 @@ def fit_student(kind: str, X: np.ndarray, P: np.ndarray, *, columns: np.ndarray,
     yr = np.concatenate([yr, np.arange(n_classes)])
     w = np.concatenate([w, np.full(n_classes, 1e-6)])
     select = ColumnSelector(columns)
-    if kind in ("linear", "compact"):
+    if kind in ("linear", *_COMPACT):
         w = w / w.mean()
-        if kind == "compact":
+        if kind in _COMPACT:
             select = ColumnSelector(eliminate_columns(
                 Xr, yr, w, columns=columns, n_keep=max_features, C=C,
                 random_state=random_state))
@@ -852,7 +858,7 @@ def quantized_onnx(kind: str, student: Pipeline, *, n_features: int,
     """The int8 graph of an MLP or linear student (onnxruntime's dynamic quantization of
     its fp32 graph ``fp32``, converted when not given) or of the compact student
     (weight-only int8, :func:`quantize_linear_onnx`)."""
-    if kind == "compact":
+    if kind in _COMPACT:
         return quantize_linear_onnx(student, n_features=n_features)
     if kind not in ("mlp", "linear"):
         raise ParameterError(f"no int8 graph for a {kind!r} student")
@@ -904,7 +910,8 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
         Columns the compact student keeps.
     compact_groups : sequence of str, optional
         Groups the compact student may read (default: all but :data:`COMPACT_SKIPS`; it
-        is optimised for size, with the ``C`` tuned for the linear student).
+        is optimised for size, with the ``C`` tuned for the linear student). The
+        ``compact_fast`` student reads all but :data:`COMPACT_FAST_SKIPS`.
 
     Returns
     -------
@@ -927,8 +934,9 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
     compact_cols = np.flatnonzero(
         np.isin(all_groups, list(compact_groups)) if compact_groups is not None
         else ~np.isin(all_groups, list(COMPACT_SKIPS)))
+    fast_cols = np.flatnonzero(~np.isin(all_groups, list(COMPACT_FAST_SKIPS)))
     linear_C = {"C": 0.01, "inner_uar": None}
-    if speakers is not None and {"linear", "compact"} & set(students):
+    if speakers is not None and {"linear", *_COMPACT} & set(students):
         # one C for both: tuned for the dense regression on the allowed groups (the clips
         # are the first rows of Xt)
         C, scores = tune_linear_C(X, y, P[: len(X)], speakers, columns=wide,
@@ -936,7 +944,8 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
                                   balanced=transfer.balanced, random_state=random_state)
         linear_C = {"C": C, "inner_uar": scores}
     for name in students:
-        cols = {"mlp": wide, "linear": wide, "compact": compact_cols}.get(name, cand)
+        cols = {"mlp": wide, "linear": wide, "compact": compact_cols,
+                "compact_fast": fast_cols}.get(name, cand)
         out[name] = fit_student(name, Xt, P, columns=cols, n_classes=n_classes,
                                 max_depth=max_depth, hidden=hidden, C=linear_C["C"],
                                 max_features=compact_features, min_prob=transfer.min_prob,
@@ -950,7 +959,7 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
     counts = {k: int((kind == k).sum()) for k in ("clip", "augmented", "munge")}
     result = {"students": out, "quantization": quant, "candidates": cand,
               "n_transfer": counts, "transfer_X": Xt}
-    if {"linear", "compact"} & set(students):
+    if {"linear", *_COMPACT} & set(students):
         result["linear_C"] = linear_C
     return result
 
@@ -1098,7 +1107,7 @@ def distill_cv(X: np.ndarray, y: np.ndarray, groups: Sequence, *, teacher: str,
             if "tree_uint8" in fitted["students"]:  # the ONNX graph is what is deployed
                 onnx = to_onnx(fitted["students"]["tree_uint8"], n_features=d)
                 results["tree_uint8"] = _onnx_proba(onnx, X[test_idx])
-            for name in ("mlp", "linear", "compact"):  # int8 through ONNX
+            for name in ("mlp", "linear", *_COMPACT):  # int8 through ONNX
                 if name in fitted["students"]:
                     q = quantized_onnx(name, fitted["students"][name], n_features=d)[0]
                     results[f"{name}_int8"] = _onnx_proba(q, X[test_idx])

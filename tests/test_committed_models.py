@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,8 @@ COMMITTED = sorted(p.name for p in MODELS.iterdir() if (p / "model.json").exists
 
 def test_the_deployed_models_are_committed():
     assert {"deployed", "deployed-speaker_norm", "teacher", "teacher-speaker_norm",
-            "optimized", "optimized-compact", "optimized-compact-speaker_norm"} <= set(
-        COMMITTED)
+            "optimized", "optimized-compact", "optimized-compact-speaker_norm",
+            "optimized-compact-fast", "optimized-compact-fast-speaker_norm"} <= set(COMMITTED)
 
 
 @pytest.mark.parametrize("name", COMMITTED)
@@ -41,20 +42,26 @@ def test_committed_model_predicts_real_clips_with_both_backends(name, ravdess_ma
 
 
 @pytest.mark.parametrize("suffix", ["", "-speaker_norm"])
-def test_compact_model_is_small_and_reads_few_features(suffix):
-    card = ser_classic.load(MODELS / f"optimized-compact{suffix}").card
+@pytest.mark.parametrize("compact", ["optimized-compact", "optimized-compact-fast"])
+def test_compact_model_is_small_and_reads_few_features(compact, suffix):
+    card = ser_classic.load(MODELS / f"{compact}{suffix}").card
     teacher = ser_classic.load(MODELS / f"teacher{suffix}").card
     assert card["distillation"]["teacher"]["model_id"] == teacher["model_id"]
     assert card["protocol"] == teacher["protocol"]
-    size = (MODELS / f"optimized-compact{suffix}" / "model.onnx").stat().st_size
+    size = (MODELS / f"{compact}{suffix}" / "model.onnx").stat().st_size
     assert size * 50 <= (MODELS / f"teacher{suffix}" / "model.onnx").stat().st_size
     assert len(card["distillation"]["select"]) == 340
+    skipped = {"extended"} | ({"spectral"} if compact.endswith("fast") else set())
+    assert not skipped & set(card["distillation"]["groups_needed"])
 
 
 @pytest.mark.parametrize("suffix", ["", "-speaker_norm"])
-def test_deployed_model_is_the_teacher_or_its_compact_student(suffix):
-    """models/deployed* is a verified copy of one of the two models of its A/B."""
+def test_deployed_model_is_the_teacher_or_a_compact_student(suffix):
+    """models/deployed* is a verified copy of a model of its A/Bs, the last one's winner."""
     deployed = ser_classic.load(MODELS / f"deployed{suffix}").card["model_id"]
     candidates = {ser_classic.load(MODELS / f"{name}{suffix}").card["model_id"]
-                  for name in ("teacher", "optimized-compact")}
+                  for name in ("teacher", "optimized-compact", "optimized-compact-fast")}
     assert deployed in candidates
+    report = f"deployed_vs_compact_fast{suffix.replace('-', '_')}"
+    ab = json.loads((MODELS.parent / "reports" / "ab" / report / "summary.json").read_text())
+    assert ab["decision"]["winner_model"] == deployed

@@ -39,7 +39,8 @@ def fitted(six):
     train = rows["speaker"].isin(SIX[:4]).to_numpy()
     teacher, _ = train_model(X[train], [f"{c:03d}" for c in y[train]], name="logreg")
     out = D.distill(X[train], y[train], teacher=teacher, n_classes=8, config=CONFIG,
-                    X_copies=[Xa[train]], students=("tree", "mlp", "linear", "compact"),
+                    X_copies=[Xa[train]],
+                    students=("tree", "mlp", "linear", "compact", "compact_fast"),
                     n_candidates=150, n_candidates_mlp=200, compact_features=60,
                     transfer=D.TransferConfig(munge_rounds=1),
                     speakers=rows["speaker"][train].to_numpy())
@@ -140,6 +141,22 @@ def test_compact_student_and_its_int8_weights(fitted):
     assert np.abs(p_float - got).max() < 0.05
     with pytest.raises(D.ParameterError, match="SoftmaxStudent"):
         D.quantize_linear_onnx(out["students"]["mlp"], n_features=d)
+
+
+def test_fast_compact_student_skips_the_spectral_group(fitted):
+    """The fast compact student is the compact regression on every group but the extended
+    and spectral-shape descriptors, with the same C; its int8 graph is the same kind."""
+    _, out, X_test = fitted
+    fast = out["students"]["compact_fast"]
+    cols = fast.named_steps["select"].columns_
+    read = set(D.feature_groups(config=CONFIG)[cols])
+    assert cols.size == 60 and not read & set(D.COMPACT_FAST_SKIPS)
+    assert set(D.COMPACT_SKIPS) < set(D.COMPACT_FAST_SKIPS)
+    assert fast.named_steps["clf"].C == out["linear_C"]["C"]
+    i8_onnx, rep = D.quantized_onnx("compact_fast", fast, n_features=X_test.shape[1])
+    assert rep["bytes_after"] == len(i8_onnx) < 16 * 60 + 1000
+    got = onnx_predict_proba(onnx_session(i8_onnx), X_test)
+    assert np.mean(fast.predict_proba(X_test).argmax(1) == got.argmax(1)) >= 0.97
 
 
 def test_elimination_keeps_the_largest_weights(six):
