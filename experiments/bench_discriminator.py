@@ -16,7 +16,10 @@ BLAS/OpenMP threads = 1, under two allocator conditions: glibc defaults and "tun
 (``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``/``MALLOC_TOP_PAD_`` = 256 MiB, so
 numpy temporaries are not mmap'ed and unmapped per call). The machine is shared, so clips/s
 are given from CPU time (user+sys of the single-threaded child = one dedicated core) and
-from wall-clock time. Writes ``discriminator.md`` / ``discriminator.json`` (default
+from wall-clock time. The whole set of models x variants x allocator conditions is run
+``--rounds`` times, interleaved, because the machine's speed drifts from minute to minute;
+each figure is the median over rounds (of each round's best of ``--repeat`` passes), with
+the rounds' range beside it. Writes ``discriminator.md`` / ``discriminator.json`` (default
 ``reports/bench/``). Target: >= 200 clips/s.
 
 Usage::
@@ -97,6 +100,23 @@ def _child(args) -> None:
                       "protocol": rec.protocol}))
 
 
+def _median_rounds(runs: list[dict]) -> list[dict]:
+    """One row per (model, malloc, variant): the median clips/s over rounds and the range."""
+    import numpy as np
+
+    keys = list(dict.fromkeys((r["model"], r["malloc"], r["variant"]) for r in runs))
+    out = []
+    for key in keys:
+        rows = [r for r in runs if (r["model"], r["malloc"], r["variant"]) == key]
+        cpu = [r["cpu_clips_per_s"] for r in rows]
+        row = {k: v for k, v in rows[0].items() if k != "round"}
+        row.update(cpu_clips_per_s=float(np.median(cpu)), cpu_min=min(cpu), cpu_max=max(cpu),
+                   wall_clips_per_s=float(np.median([r["wall_clips_per_s"] for r in rows])),
+                   rounds=len(rows))
+        out.append(row)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, nargs="+",
@@ -105,6 +125,8 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3, help="best of N timed passes")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds over every model and variant (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="reports/bench")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -115,42 +137,45 @@ def main() -> int:
         _child(args)
         return 0
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    results = []
-    for condition in ("default", "tuned"):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1"}
-        if condition == "tuned":
-            env.update(TUNED)
-        else:
-            for key in TUNED:
-                env.pop(key, None)
-        for variant in VARIANTS:
-            for model in args.model:  # interleaved: drift of the machine hits all alike
-                proc = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--child",
-                                       variant, "--only", model], env=env,
-                                      capture_output=True, text=True, check=False)
-                if proc.returncode != 0:
-                    print(proc.stderr, file=sys.stderr)
-                    return 1
-                row = json.loads(proc.stdout.strip().splitlines()[-1])
-                row["malloc"] = condition
-                results.append(row)
-                print(f"{model} {condition:8s} {variant:18s} {row['cpu_clips_per_s']:7.1f} "
-                      f"clips/s (CPU) {row['wall_clips_per_s']:7.1f} clips/s (wall)",
-                      flush=True)
+    runs = []
+    for round_ in range(args.rounds):
+        for condition in ("default", "tuned"):
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                   "MKL_NUM_THREADS": "1"}
+            if condition == "tuned":
+                env.update(TUNED)
+            else:
+                for key in TUNED:
+                    env.pop(key, None)
+            for variant in VARIANTS:
+                for model in args.model:  # interleaved: drift of the machine hits all alike
+                    proc = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--child",
+                                           variant, "--only", model], env=env,
+                                          capture_output=True, text=True, check=False)
+                    if proc.returncode != 0:
+                        print(proc.stderr, file=sys.stderr)
+                        return 1
+                    row = json.loads(proc.stdout.strip().splitlines()[-1])
+                    row.update(malloc=condition, round=round_)
+                    runs.append(row)
+                    print(f"round {round_ + 1}/{args.rounds} {model} {condition:8s} "
+                          f"{variant:18s} {row['cpu_clips_per_s']:7.1f} clips/s (CPU) "
+                          f"{row['wall_clips_per_s']:7.1f} clips/s (wall)", flush=True)
+    results = _median_rounds(runs)
     models = ", ".join(f"`{m}` ({next(r['model_id'] for r in results if r['model'] == m)}, "
                        f"{next(r['protocol'] for r in results if r['model'] == m)})"
                        for m in args.model)
     lines = [f"# Discriminator scoring throughput: {models}", "",
              f"Produced by: `{command}`", "",
              f"{args.clips} clips of 3 s at 16 kHz, one core (pinned, 1 BLAS thread), "
-             f"best of {args.repeat}; features included; every model and variant in this "
-             f"run on the same clips. Target >= {TARGET:.0f} clips/s. "
+             f"best of {args.repeat} passes; median of {args.rounds} interleaved rounds "
+             f"(range: the rounds' lowest and highest); features included; every model and "
+             f"variant in this run on the same clips. Target >= {TARGET:.0f} clips/s. "
              f"Host: {platform.machine()}, Python {platform.python_version()}, "
              f"{os.cpu_count()} CPUs shared.", "",
-             "| model | malloc | variant | batch | clips/s (CPU time) | clips/s (wall) | "
-             f"vs per-clip (CPU) | vs `{args.model[0]}` (CPU) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| model | malloc | variant | batch | clips/s (CPU time) | range (CPU) | "
+             f"clips/s (wall) | vs per-clip (CPU) | vs `{args.model[0]}` (CPU) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(results, key=lambda r: args.model.index(r["model"])):
         peer = next(r for r in results if r["model"] == row["model"] and
                     r["malloc"] == row["malloc"] and r["variant"] == "per-clip sklearn")
@@ -158,6 +183,7 @@ def main() -> int:
                      r["malloc"] == row["malloc"] and r["variant"] == row["variant"])
         lines.append(f"| `{row['model']}` | {row['malloc']} | {row['variant']} | "
                      f"{row['batch']} | {row['cpu_clips_per_s']:.1f} | "
+                     f"{row['cpu_min']:.1f}-{row['cpu_max']:.1f} | "
                      f"{row['wall_clips_per_s']:.1f} | "
                      f"{row['cpu_clips_per_s'] / peer['cpu_clips_per_s']:.2f}x | "
                      f"{row['cpu_clips_per_s'] / first['cpu_clips_per_s']:.2f}x |")
@@ -170,14 +196,16 @@ def main() -> int:
                       and r["variant"] == "batched onnx")
             lines.append(f"- `{model}`, {cond} malloc: ONNX / sklearn throughput ratio (CPU) "
                          f"{ox['cpu_clips_per_s'] / sk['cpu_clips_per_s']:.2f}; headline "
-                         f"batched sklearn {sk['cpu_clips_per_s']:.1f} clips/s: "
+                         f"batched sklearn {sk['cpu_clips_per_s']:.1f} clips/s (rounds "
+                         f"{sk['cpu_min']:.1f}-{sk['cpu_max']:.1f}): "
                          f"{'meets' if sk['cpu_clips_per_s'] >= TARGET else 'misses'} the "
                          f"{TARGET:.0f} clips/s target")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "discriminator.md").write_text("\n".join(lines) + "\n")
     (out / "discriminator.json").write_text(json.dumps({"command": command,
-                                                         "results": results}, indent=2))
+                                                         "results": results, "runs": runs},
+                                                        indent=2))
     print("\n".join(line for line in lines if line.startswith("- ")))
     print(f"wrote {out / 'discriminator.md'}")
     return 0
