@@ -210,7 +210,7 @@ def main(argv=None) -> int:
     parity = {}
     for name, student in fitted["students"].items():
         onnx = None  # save_student converts the others itself
-        if name in ("mlp", "linear", "compact", "compact_fast"):  # int8 through ONNX
+        if name in D.INT8_STUDENTS:  # int8 through ONNX
             onnx = D.to_onnx(student, n_features=X.shape[1])
             q_onnx, quant[f"{name}_int8"] = D.quantized_onnx(
                 name, student, n_features=X.shape[1], fp32=onnx)

@@ -939,6 +939,8 @@ def _run_distill(args) -> int:
     from .evaluation import protocol_inputs
     from .features import extract_batch
 
+    if args.compact_groups and args.student not in ("compact", "compact_int8"):
+        raise CliError(f"--compact-groups is for the compact student, not {args.student}")
     teacher = load_artifact(_model_dir(args.teacher))
     card = teacher.card
     training = card.get("training", {})

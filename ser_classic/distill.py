@@ -49,6 +49,7 @@ __all__ = [
     "COMPACT_FAST_SKIPS",
     "COMPACT_FEATURES",
     "COMPACT_SKIPS",
+    "INT8_STUDENTS",
     "STUDENTS",
     "ColumnSelector",
     "DistillEvaluation",
@@ -78,6 +79,7 @@ __all__ = [
 CHEAP_GROUPS = ("mel", "mfcc", "energy", "chroma", "contrast")
 STUDENTS = ("tree", "mlp", "lgbm", "linear", "compact", "compact_fast")
 _COMPACT = ("compact", "compact_fast")  # the regression on few columns (weight-only int8)
+INT8_STUDENTS = ("mlp", "linear", *_COMPACT)  # the students with an int8 graph
 # the compact student's inputs, a size budget: its weight-only int8 graph takes 16 bytes
 # per input plus ~0.6 KB, so ~6.1 KB, under 1/50 of the deployed teacher's 310 KB ONNX file
 COMPACT_FEATURES = 340
@@ -1107,7 +1109,7 @@ def distill_cv(X: np.ndarray, y: np.ndarray, groups: Sequence, *, teacher: str,
             if "tree_uint8" in fitted["students"]:  # the ONNX graph is what is deployed
                 onnx = to_onnx(fitted["students"]["tree_uint8"], n_features=d)
                 results["tree_uint8"] = _onnx_proba(onnx, X[test_idx])
-            for name in ("mlp", "linear", *_COMPACT):  # int8 through ONNX
+            for name in INT8_STUDENTS:  # through ONNX
                 if name in fitted["students"]:
                     q = quantized_onnx(name, fitted["students"][name], n_features=d)[0]
                     results[f"{name}_int8"] = _onnx_proba(q, X[test_idx])

@@ -250,6 +250,17 @@ def test_cli_distill_deploys_a_servable_student(tmp_path, six, feature_cache):
                                   full[:, cols])
 
 
+def test_cli_distill_refuses_compact_groups_for_another_student(tmp_path, capsys):
+    from ser_classic.cli import main
+
+    code = main(["distill", "--teacher", str(tmp_path / "missing"), "--out",
+                 str(tmp_path / "student"), "--student", "compact_fast_int8",
+                 "--compact-groups", "mel,mfcc"])
+    assert code == 2
+    assert "--compact-groups is for the compact student" in capsys.readouterr().err
+    assert not (tmp_path / "student").exists()
+
+
 def test_cli_distill_of_a_speaker_normalised_teacher(tmp_path, six, feature_cache):
     """The student learns from speaker-normalised features as its teacher did, is served
     on them, and refuses to predict without speaker statistics."""
