@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLI := $(BIN)/ser-classic
 
-.PHONY: run test lint data features evaluate deploy optimize benchmarks clean-cache
+.PHONY: run test lint data features evaluate deploy optimize benchmarks group-sets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -102,6 +102,12 @@ benchmarks: $(STAMP)
 	$(BIN)/python experiments/bench_discriminator.py --model models/deployed models/teacher \
 		models/optimized-compact-fast models/optimized models/deployed-speaker_norm \
 		--clips 128 --repeat 3
+
+# What each descriptor group of the strict compact student is worth: one compact student per
+# group set (fixed by extraction cost), each A/B-tested against models/deployed on TESS
+# (about 12 min; nothing is deployed from here) -> reports/ab/group_sets/
+group-sets: $(STAMP)
+	$(BIN)/python experiments/group_sets.py
 
 clean-cache:
 	rm -rf .cache
