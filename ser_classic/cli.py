@@ -192,17 +192,46 @@ def _add_features(p: argparse.ArgumentParser) -> None:
     _add_cache_options(p)
     p.add_argument("--corpus", action="append", choices=CORPORA,
                    help="only this corpus (repeatable; default all in the manifest)")
+    _add_feature_config_option(p)
+
+
+def _add_feature_config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--feature-config", metavar="JSON",
+                   help="FeatureConfig fields that differ from the defaults, e.g. "
+                        "'{\"n_fft\": 512, \"win_length\": 512, \"fmin_f0\": 65}' "
+                        "(another front end; cached under its own hash)")
+
+
+def _feature_config(text: str | None):
+    import json
+
+    from .features import FeatureConfig
+
+    if not text:
+        return FeatureConfig()
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--feature-config is not JSON: {exc}") from None
+    if not isinstance(fields, dict):
+        raise CliError("--feature-config must be a JSON object of FeatureConfig fields")
+    unknown = sorted(set(fields) - set(FeatureConfig().to_dict()))
+    if unknown:
+        raise CliError(f"--feature-config: unknown field(s) {unknown}")
+    floats = ("trim_top_db", "duration_s", "fmin_f0", "fmax_f0")  # 65 and 65.0: one hash
+    fields = {k: float(v) if k in floats and type(v) is int else v for k, v in fields.items()}
+    return FeatureConfig(**fields)  # ParameterError (a ValueError) on bad values
 
 
 def _run_features(args) -> int:
     import time
 
-    from .features import FeatureConfig, extract_batch, feature_names
+    from .features import extract_batch, feature_names
 
     manifest = _load_or_build_manifest(args)
     if args.corpus:
         manifest = manifest[manifest["corpus"].isin(args.corpus)]
-    config = FeatureConfig()
+    config = _feature_config(args.feature_config)
     start = time.perf_counter()
     _, errors, n_extracted = extract_batch(
         manifest["path"], sha256=manifest["sha256"], config=config, cache_dir=args.cache,
@@ -295,6 +324,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="augmented copies for the models registered as augmented "
                         f"(default {DEFAULT_AUGMENT}, as the evaluation)")
     p.add_argument("--copies", type=int, default=4, help="augmented copies per clip")
+    _add_feature_config_option(p)
 
 
 def _cv_entry(path: Path, name: str, protocol: str) -> tuple[dict | None, dict | None]:
@@ -321,6 +351,10 @@ def _cv_entry(path: Path, name: str, protocol: str) -> tuple[dict | None, dict |
     return params, metrics
 
 
+def _cv_feature_config(args) -> dict | None:
+    return (_cv_run(Path(args.cv_summary), args.protocol) or {}).get("feature_config")
+
+
 def _run_train(args) -> int:
     import json
     import time
@@ -330,8 +364,9 @@ def _run_train(args) -> int:
 
     from .artifact import manifest_hash, save_artifact, train_model
     from .export import check_parity, to_onnx_bytes
-    from .features import FeatureConfig, extract_batch
+    from .features import extract_batch
 
+    config = _feature_config(args.feature_config)
     args.model = _resolve_name(args.model, args.cv_summary, args.protocol)
     manifest = _load_or_build_manifest(args)
     rows = manifest[manifest["corpus"] == args.corpus]
@@ -347,7 +382,6 @@ def _run_train(args) -> int:
     rows = rows[~rows["emotion"].isin(no_emotions)].reset_index(drop=True)
     if rows.empty:
         raise CliError(f"no {args.corpus} clips in the manifest")
-    config = FeatureConfig()
     X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                                  cache_dir=args.cache, n_jobs=args.jobs)
     for source, problem in errors:
@@ -359,6 +393,10 @@ def _run_train(args) -> int:
         ok &= ~np.isnan(Xa).any(axis=1)
     rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [Xa[ok] for Xa in X_aug]
     cv_params, cv_metrics = _cv_entry(Path(args.cv_summary), args.model, args.protocol)
+    cv_config = _cv_feature_config(args)
+    other_front_end = cv_config is not None and cv_config != config.to_dict()
+    if other_front_end:  # the CV's tuned parameters are still used; its metrics are not ours
+        cv_metrics = None
     params = json.loads(args.params) if args.params else cv_params
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -399,6 +437,8 @@ def _run_train(args) -> int:
                     **AUGMENT_VARIANTS.get(args.augment, {})},
         "command": args.command_line,
     }
+    if other_front_end and not args.params:
+        training["params_tuned_on_feature_config"] = cv_config
     out = Path(args.out) if args.out else _default_model_dir(args.model, args.protocol)
     card = save_artifact(out, estimator=estimator, classes=classes, config=config,
                          name=args.model, protocol=args.protocol, onnx=onnx,

@@ -216,6 +216,26 @@ def test_cli_train_writes_a_loadable_model(tmp_path, capsys, small_manifest):
                      str(out7), "--exclude-emotions", "calm", "--jobs", "1",
                      "--cv-summary", str(cv)]) == 0
     assert "calm" not in json.loads((out7 / "model.json").read_text())["classes"]
+    # another front end: its own features, and the CV's metrics (another front end) left out
+    cv_data = json.loads(cv.read_text())
+    cv.write_text(json.dumps({**cv_data, "feature_config": ser_classic.FeatureConfig().to_dict()}))
+    out512 = tmp_path / "models" / "svm512"
+    assert cli.main(["train", "--model", "svm", "--manifest", str(manifest), "--out",
+                     str(out512), "--jobs", "1", "--cv-summary", str(cv), "--feature-config",
+                     '{"n_fft": 512, "win_length": 512, "fmin_f0": 65}']) == 0
+    card512 = json.loads((out512 / "model.json").read_text())
+    assert card512["feature_config"]["n_fft"] == 512 and card512["cv_metrics"] is None
+    assert card512["training"]["params"] == {"clf__C": 3.0}
+    assert card512["training"]["params_tuned_on_feature_config"]["n_fft"] == 1024
+    rec512 = ser_classic.load(out512)
+    assert rec512.feature_config.hash == ser_classic.FeatureConfig(
+        n_fft=512, win_length=512, fmin_f0=65.0).hash
+    assert rec512.predict(str(TESS_FILES[0])) in card512["classes"]
+    for bad, problem in (('{"n_fft": 512', "not JSON"), ('{"nfft": 512}', "unknown field"),
+                         ('{"n_fft": 256, "win_length": 256}', "pitch range needs n_fft")):
+        assert cli.main(["train", "--model", "svm", "--manifest", str(manifest), "--out",
+                         str(tmp_path / "x"), "--feature-config", bad]) == 2
+        assert problem in capsys.readouterr().err
     assert cli.main(["train", "--model", "nope", "--manifest", str(manifest),
                      "--out", str(tmp_path / "x")]) == 2
     assert cli.main(["train", "--model", "@runner_up", "--protocol", "speaker_norm",

@@ -1,0 +1,141 @@
+"""Cheaper compact students against the deployed models on TESS: what speed costs there.
+
+The deployed strict model (``models/deployed``, a compact student reading every descriptor
+group but the extended ones) misses the discriminator's 200 clips/s on one core. Each
+candidate below is a compact student (340 inputs, int8, same distillation settings) made
+cheaper in one way, fixed in advance by extraction cost, not by any TESS result:
+
+- a group set: the student skips groups besides the extended descriptors
+  (``ser-classic distill --student compact_int8 --compact-groups ...``, from
+  ``models/teacher``);
+- a front end: the teacher (the registry model of ``models/teacher``, same
+  hyper-parameters and augmentation) is trained on a cheaper STFT
+  (``ser-classic train --feature-config ...``) and distilled as the deployed student was.
+
+Each candidate is A/B-tested against the deployed model of its protocol (``ser-classic
+ab``, unchanged decision rule), so accuracy and per-clip latency are measured against it
+in the same run; nothing is deployed from here. Writes ``reports/ab/cheaper/NAME/`` (each
+A/B) and ``reports/ab/cheaper/summary.md`` / ``summary.json``.
+
+Usage::
+
+    .venv/bin/python experiments/cheaper_students.py [--only NAME,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+COMPACT_GROUPS = ("mfcc", "mel", "chroma", "contrast", "spectral", "energy", "voicing",
+                  "pitch", "utterance")  # every group but the extended descriptors
+# 32-ms frames without zero-padding: the shortest FFT the pitch search allows (>= 2 periods
+# of 65 Hz); the hop (10 ms) and everything else unchanged
+FRONT_END_512 = {"n_fft": 512, "win_length": 512, "fmin_f0": 65.0}
+# name -> (protocol, groups the student skips besides the extended ones, front end)
+CANDIDATES = {
+    "no_spectral": ("strict", ("spectral",), None),
+    "no_contrast": ("strict", ("contrast",), None),
+    "no_acf": ("strict", ("voicing", "pitch", "utterance"), None),
+    "no_contrast_acf": ("strict", ("contrast", "voicing", "pitch", "utterance"), None),
+    "no_spectral_contrast_acf": ("strict", ("spectral", "contrast", "voicing", "pitch",
+                                            "utterance"), None),
+    "fft512": ("strict", (), FRONT_END_512),
+    "fft512_speaker_norm": ("speaker_norm", (), FRONT_END_512),
+}
+DEPLOYED = {"strict": "models/deployed", "speaker_norm": "models/deployed-speaker_norm"}
+TEACHER = {"strict": "models/teacher", "speaker_norm": "models/teacher-speaker_norm"}
+
+
+def _cli(*args: str) -> None:
+    subprocess.run([str(Path(sys.executable).with_name("ser-classic")), *args], check=True)
+
+
+def _student(name: str, work: Path) -> Path:
+    """Distil the candidate ``name`` (training its teacher first for another front end)."""
+    protocol, skips, front_end = CANDIDATES[name]
+    teacher = TEACHER[protocol]
+    if front_end is not None:
+        registry_name = json.loads((Path(teacher) / "model.json").read_text())["name"]
+        teacher = str(work / name / "teacher")
+        _cli("train", "--model", registry_name, "--protocol", protocol, "--feature-config",
+             json.dumps(front_end), "--out", teacher)
+    groups = [g for g in COMPACT_GROUPS if g not in skips]
+    out = work / name / "student"
+    _cli("distill", "--teacher", teacher, "--student", "compact_int8",
+         "--compact-groups", ",".join(groups), "--out", str(out))
+    return out
+
+
+def _row(name: str, summary: dict) -> dict:
+    protocol, skips, front_end = CANDIDATES[name]
+    a, b = summary["models"]["a"], summary["models"]["b"]
+    return {"name": name, "protocol": protocol, "skips": list(skips),
+            "front_end": front_end, "model_id": b["model_id"], "deployed_id": a["model_id"],
+            "accuracy": b["accuracy"], "accuracy_ci": b["accuracy_ci"],
+            "deployed_accuracy": a["accuracy"],
+            "p_mcnemar": summary["comparison"]["mcnemar"]["p_value"],
+            "p50_ms": b["latency"]["p50_ms"], "deployed_p50_ms": a["latency"]["p50_ms"],
+            "winner": summary["decision"]["winner"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.environ.get("SER_CLASSIC_DATA", "../shared/data"))
+    parser.add_argument("--work", default=".cache/cheaper", help="candidate models")
+    parser.add_argument("--out", default="reports/ab/cheaper")
+    parser.add_argument("--only", help="comma-separated candidates to (re-)run; the "
+                                       "summary collects every candidate with a report")
+    args = parser.parse_args()
+    out, work = Path(args.out), Path(args.work)
+    names = args.only.split(",") if args.only else list(CANDIDATES)
+    unknown = sorted(set(names) - set(CANDIDATES))
+    if unknown:
+        parser.error(f"unknown candidate(s) {unknown}; known: {list(CANDIDATES)}")
+    for name in names:
+        student = _student(name, work)
+        _cli("ab", "--a", DEPLOYED[CANDIDATES[name][0]], "--b", str(student),
+             "--data", str(Path(args.data) / "tess"), "--out", str(out / name))
+    rows = [_row(name, json.loads((out / name / "summary.json").read_text()))
+            for name in CANDIDATES if (out / name / "summary.json").is_file()]
+    lines = ["# Cheaper compact students vs the deployed models on TESS", "",
+             "Produced by: `python experiments/cheaper_students.py` (each row's A/B, with "
+             "its own command: `reports/ab/cheaper/NAME/`)", "",
+             "Every candidate is a compact student (340 inputs, int8) made cheaper than the "
+             "deployed one in one way fixed by extraction cost before any TESS run: it "
+             "skips descriptor groups besides the extended ones, or its teacher and it read "
+             f"another front end (`fft512`: {json.dumps(FRONT_END_512)}, every other "
+             "FeatureConfig field the default). Each is A/B-tested against the deployed "
+             "model of its protocol on the 2800 TESS clips (calm counted as neutral, "
+             "unchanged decision rule: quality first, speed breaks ties). Latency: end to "
+             "end per clip, one clip at a time, A and B alternating in the same run; "
+             "speed-up = deployed p50 / candidate p50.", "",
+             "| candidate | protocol | skips (besides extended) | front end | TESS accuracy "
+             "[95 % CI] | deployed | McNemar p | p50 ms (deployed) | speed-up | A/B winner |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lo, hi = r["accuracy_ci"]
+        lines.append(
+            f"| {r['name']} | {r['protocol']} | {', '.join(r['skips']) or '-'} | "
+            f"{'n_fft 512' if r['front_end'] else 'default'} | {r['accuracy']:.3f} "
+            f"[{lo:.3f}, {hi:.3f}] | {r['deployed_accuracy']:.3f} | {r['p_mcnemar']:.1e} | "
+            f"{r['p50_ms']:.2f} ({r['deployed_p50_ms']:.2f}) | "
+            f"{r['deployed_p50_ms'] / r['p50_ms']:.2f}x | "
+            f"{'deployed' if r['winner'] == 'a' else 'candidate'} |")
+    kept = sum(r["winner"] == "a" for r in rows)
+    lines += ["", f"- The deployed model is kept in {kept} of {len(rows)} A/Bs."]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    (out / "summary.json").write_text(json.dumps({"command": "python experiments/"
+                                                  "cheaper_students.py", "rows": rows},
+                                                 indent=2))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
