@@ -104,7 +104,7 @@ benchmarks: $(STAMP)
 		--clips 128 --repeat 3
 
 # What speed costs on a new corpus: compact students made cheaper by skipping descriptor
-# groups or by a cheaper STFT (fixed by extraction cost), each A/B-tested against the
+# groups or by a cheaper STFT (chosen by extraction cost), each A/B-tested against the
 # deployed model of its protocol on TESS (about 20 min; nothing is deployed from here)
 # -> reports/ab/cheaper/
 cheaper: $(STAMP)

@@ -3,7 +3,9 @@
 The deployed strict model (``models/deployed``, a compact student reading every descriptor
 group but the extended ones) misses the discriminator's 200 clips/s on one core. Each
 candidate below is a compact student (340 inputs, int8, same distillation settings) made
-cheaper in one way, fixed in advance by extraction cost, not by any TESS result:
+cheaper in one way, chosen by extraction cost, not by TESS results (two of them had been
+A/B-tested on TESS before this list was fixed: ``no_spectral``, which is ``make optimize``'s
+``compact_fast`` student, and ``no_contrast_acf``):
 
 - a group set: the student skips groups besides the extended descriptors
   (``ser-classic distill --student compact_int8 --compact-groups ...``, from
@@ -90,9 +92,11 @@ def main() -> int:
     parser.add_argument("--out", default="reports/ab/cheaper")
     parser.add_argument("--only", help="comma-separated candidates to (re-)run; the "
                                        "summary collects every candidate with a report")
+    parser.add_argument("--collect", action="store_true",
+                        help="run nothing, rebuild the summary from the existing reports")
     args = parser.parse_args()
     out, work = Path(args.out), Path(args.work)
-    names = args.only.split(",") if args.only else list(CANDIDATES)
+    names = [] if args.collect else args.only.split(",") if args.only else list(CANDIDATES)
     unknown = sorted(set(names) - set(CANDIDATES))
     if unknown:
         parser.error(f"unknown candidate(s) {unknown}; known: {list(CANDIDATES)}")
@@ -106,7 +110,9 @@ def main() -> int:
              "Produced by: `python experiments/cheaper_students.py` (each row's A/B, with "
              "its own command: `reports/ab/cheaper/NAME/`)", "",
              "Every candidate is a compact student (340 inputs, int8) made cheaper than the "
-             "deployed one in one way fixed by extraction cost before any TESS run: it "
+             "deployed one in one way, chosen by extraction cost, not by TESS results (two "
+             "had been A/B-tested on TESS before the list was fixed: `no_spectral`, which is "
+             "`make optimize`'s `compact_fast` student, and `no_contrast_acf`): it "
              "skips descriptor groups besides the extended ones, or its teacher and it read "
              f"another front end (`fft512`: {json.dumps(FRONT_END_512)}, every other "
              "FeatureConfig field the default). Each is A/B-tested against the deployed "
