@@ -218,8 +218,6 @@ def _feature_config(text: str | None):
     unknown = sorted(set(fields) - set(FeatureConfig().to_dict()))
     if unknown:
         raise CliError(f"--feature-config: unknown field(s) {unknown}")
-    floats = ("trim_top_db", "duration_s", "fmin_f0", "fmax_f0")  # 65 and 65.0: one hash
-    fields = {k: float(v) if k in floats and type(v) is int else v for k, v in fields.items()}
     return FeatureConfig(**fields)  # ParameterError (a ValueError) on bad values
 
 
@@ -339,7 +337,8 @@ def _cv_entry(path: Path, name: str, protocol: str) -> tuple[dict | None, dict |
     metrics = {k: entry[k] for k in keep if k in entry}
     metrics.update({"summary": str(path), "protocol": summary.get("protocol"),
                     "speaker_normalized": summary.get("speaker_normalized"),
-                    "n_speakers": summary.get("n_speakers")})
+                    "n_speakers": summary.get("n_speakers"),
+                    "feature_config": summary.get("feature_config")})
     params = entry.get("params")
     if isinstance(params, list):  # tuned per outer fold: the most frequent choice
         import json
@@ -349,10 +348,6 @@ def _cv_entry(path: Path, name: str, protocol: str) -> tuple[dict | None, dict |
         params = json.loads(counts.most_common(1)[0][0]) if counts else None
         metrics["params_rule"] = "most frequent per-fold choice"
     return params, metrics
-
-
-def _cv_feature_config(args) -> dict | None:
-    return (_cv_run(Path(args.cv_summary), args.protocol) or {}).get("feature_config")
 
 
 def _run_train(args) -> int:
@@ -393,7 +388,7 @@ def _run_train(args) -> int:
         ok &= ~np.isnan(Xa).any(axis=1)
     rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [Xa[ok] for Xa in X_aug]
     cv_params, cv_metrics = _cv_entry(Path(args.cv_summary), args.model, args.protocol)
-    cv_config = _cv_feature_config(args)
+    cv_config = (cv_metrics or {}).get("feature_config")
     other_front_end = cv_config is not None and cv_config != config.to_dict()
     if other_front_end:  # the CV's tuned parameters are still used; its metrics are not ours
         cv_metrics = None

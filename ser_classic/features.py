@@ -104,6 +104,10 @@ class FeatureConfig:
     extended: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("trim_top_db", "duration_s", "fmin_f0", "fmax_f0"):  # 65 == 65.0: one hash
+            value = getattr(self, name)
+            if type(value) is int:
+                object.__setattr__(self, name, float(value))
         if self.sample_rate < 8000:
             raise ParameterError(f"sample_rate must be >= 8000, got {self.sample_rate}")
         if not 0 < self.win_length <= self.n_fft or self.hop_length <= 0:

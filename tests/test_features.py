@@ -148,6 +148,7 @@ def test_fixed_duration_and_config_round_trip():
     cfg = FeatureConfig(duration_s=2.0)
     assert FeatureConfig.from_dict(cfg.to_dict()) == cfg and hash(cfg) == hash(
         FeatureConfig(duration_s=2.0))
+    assert FeatureConfig(duration_s=2).hash == cfg.hash  # an int is the same duration
     short = extract_features(speechlike(16000, 0.8), config=cfg)
     names = feature_names(config=cfg)
     assert short[names.index("duration")] == pytest.approx(2.0)
