@@ -466,7 +466,9 @@ class _Analysis:
         starts = np.arange(n_frames) * cfg.hop_length
         starts = np.minimum(starts, max(padded.size - cfg.win_length, 0))
         signs = np.signbit(padded)
-        changes = np.concatenate([[0], np.cumsum(signs[1:] != signs[:-1])])
+        changes = np.empty(signs.size, dtype=np.int32)  # sign changes up to each sample
+        changes[0] = 0
+        np.cumsum(signs[1:] != signs[:-1], out=changes[1:])
         end = np.minimum(starts + cfg.win_length - 1, padded.size - 1)
         zcr = (changes[end] - changes[starts]) / float(cfg.win_length)
         return np.vstack([rms_db, zcr]).astype(np.float32)
@@ -632,8 +634,9 @@ _SCALAR_GROUPS = ("utterance", "extended")  # one value per row, not functionals
 
 @functools.lru_cache(maxsize=64)
 def _plan(config: FeatureConfig, select: tuple[str, ...] | None):
-    """Blocks (group, delta, rows) to compute, where each wanted value sits in them, and
-    per block the rows whose location functionals are relative to their mean (or None)."""
+    """Blocks (group, delta, rows) to compute; where each wanted value sits in the blocks'
+    concatenated summaries; and there, the positions of the level rows' location
+    functionals and of their means (relative levels: the first minus the second)."""
     names, where = _name_table(config)
     wanted = names if select is None else select
     unknown = [n for n in wanted if n not in where]
@@ -643,61 +646,55 @@ def _plan(config: FeatureConfig, select: tuple[str, ...] | None):
     for name in wanted:
         group, delta, row, _ = where[name]
         rows.setdefault((group, delta), set()).add(row)
-    blocks, offsets, start = [], {}, 0
+    groups = _lld_groups(config)
+    mean = FUNCTIONALS.index("mean")
+    blocks, offsets, start, located, means = [], {}, 0, [], []
     for (group, delta), members in rows.items():
         order = sorted(members)
         width = 1 if group in _SCALAR_GROUPS else len(FUNCTIONALS)
         blocks.append((group, delta, tuple(order)))
+        relative = config.relative_levels and not delta and group not in _SCALAR_GROUPS
+        levels = _level_rows(group, groups[group]) if relative else set()
         for i, row in enumerate(order):
             offsets[(group, delta, row)] = start + i * width
+            if row in levels:
+                located += [start + i * width + k for k in _LOCATION]
+                means += [start + i * width + mean] * len(_LOCATION)
         start += len(order) * width
     gather = np.array([offsets[where[n][:3]] + where[n][3] for n in wanted])
-    groups = _lld_groups(config)
-    relative = []
-    for group, delta, order in blocks:
-        levels = None
-        if config.relative_levels and not delta and group not in _SCALAR_GROUPS:
-            level_rows = _level_rows(group, groups[group])
-            levels = np.array([row in level_rows for row in order])
-        relative.append(levels if levels is not None and levels.any() else None)
-    return tuple(blocks), gather, tuple(relative)
+    return tuple(blocks), gather, np.array(located, dtype=int), np.array(means, dtype=int)
 
 
 def _summarise(analysis: _Analysis, config: FeatureConfig,
                select: Sequence[str] | None) -> np.ndarray:
-    blocks, gather, relative = _plan(config, None if select is None else tuple(select))
+    blocks, gather, located, means = _plan(config, None if select is None else tuple(select))
     frame_rate = config.sample_rate / config.hop_length
-    # Blocks that share frame count and dtype are summarised in one call (row-wise values).
-    stacks: dict[tuple[int, np.dtype], list[np.ndarray]] = {}
+    # Rows that share frame count and dtype are summarised in one call, and their deltas
+    # taken in one call (both row-wise: a row's values do not depend on the other rows).
+    stacks: dict[tuple[int, np.dtype], tuple[list, list]] = {}
     spans = []
-    for (group, delta, rows), levels in zip(blocks, relative, strict=True):
+    for group, delta, rows in blocks:
+        values = analysis.get(group)
+        sub = values if len(rows) == values.shape[0] else values[list(rows)]
         if group in _SCALAR_GROUPS:
-            spans.append(("scalar", analysis.get(group)[list(rows)], None))
+            spans.append((None, delta, sub))
             continue
-        lld = analysis.get(group)
-        if delta:
-            lld = _delta(lld)
-        sub = lld if len(rows) == lld.shape[0] else lld[list(rows)]
         key = (sub.shape[1], sub.dtype)
-        members = stacks.setdefault(key, [])
-        spans.append((key, len(members), levels))
+        members = stacks.setdefault(key, ([], []))[delta]
+        spans.append((key, delta, len(members)))
         members.append(sub)
-    tables = {}
-    for key, members in stacks.items():
-        table = _functionals(np.vstack(members), frame_rate)
-        offsets = np.cumsum([0] + [m.shape[0] for m in members])
-        tables[key] = [table[a:b] for a, b in itertools.pairwise(offsets)]
-    parts = []
-    for key, member, levels in spans:
-        if key == "scalar":
-            parts.append(member)
-            continue
-        table = tables[key][member]
-        if levels is not None:
-            table = table.copy()
-            table[np.ix_(levels, _LOCATION)] -= table[levels, FUNCTIONALS.index("mean"), None]
-        parts.append(table.ravel())
-    out = np.concatenate(parts)[gather]
+    pieces = {}
+    for key, (plain, deltas) in stacks.items():
+        stacked = plain + ([_delta(np.vstack(deltas))] if deltas else [])
+        table = _functionals(np.vstack(stacked) if len(stacked) > 1 else stacked[0],
+                             frame_rate)
+        cuts = np.cumsum([0, *(m.shape[0] for m in plain + deltas)])
+        rows = [table[a:b].ravel() for a, b in itertools.pairwise(cuts)]
+        pieces[key] = (rows[:len(plain)], rows[len(plain):])
+    flat = np.concatenate([member if key is None else pieces[key][delta][member]
+                           for key, delta, member in spans])
+    flat[located] -= flat[means]
+    out = flat[gather]
     out[~np.isfinite(out)] = 0.0
     return out
 
