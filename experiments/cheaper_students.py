@@ -37,8 +37,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-COMPACT_GROUPS = ("mfcc", "mel", "chroma", "contrast", "spectral", "energy", "voicing",
-                  "pitch", "utterance")  # every group but the extended descriptors
+from ser_classic.distill import COMPACT_SKIPS, feature_groups
+from ser_classic.features import FeatureConfig
+
+# the deployed compact student's groups: every descriptor group but COMPACT_SKIPS
+COMPACT_GROUPS = tuple(dict.fromkeys(
+    str(g) for g in feature_groups(config=FeatureConfig()) if g not in COMPACT_SKIPS))
 # 32-ms frames without zero-padding: the shortest FFT the pitch search allows (>= 2 periods
 # of 65 Hz); the hop (10 ms) and everything else unchanged
 FRONT_END_512 = {"n_fft": 512, "win_length": 512, "fmin_f0": 65.0}
