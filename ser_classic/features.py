@@ -237,6 +237,8 @@ def _filters(config: FeatureConfig) -> dict[str, np.ndarray]:
     edges = [0, *np.searchsorted(freqs, octaves[octaves < sr / 2]), freqs.size]
     contrast_bands = [(a, max(b, a + 1)) for a, b in itertools.pairwise(edges)]
     contrast_bands = (contrast_bands + [contrast_bands[-1]] * 7)[:7]
+    starts, stops = np.array(contrast_bands).T
+    counts = np.maximum(1, np.round(0.02 * (stops - starts))).astype(np.int64)
     win = np.zeros(n_fft, dtype=np.float64)
     start = (n_fft - config.win_length) // 2
     win[start:start + config.win_length] = np.hanning(config.win_length + 1)[:-1]
@@ -245,7 +247,7 @@ def _filters(config: FeatureConfig) -> dict[str, np.ndarray]:
     lag_max = int(np.ceil(sr / config.fmin_f0))
     return {"freqs": freqs, "mel": mel, "chroma": chroma, "dct": dct,
             "band_idx": band_idx, "freq_powers": freq_powers, "slope_row": slope_row,
-            "split_bins": split_bins, "contrast_bands": contrast_bands,
+            "split_bins": split_bins, "contrast_bands": (starts, stops, counts),
             "win_acf": np.maximum((win_acf / win_acf[0]).astype(np.float32)[:lag_max + 2],
                                   np.float32(1e-3)),
             "lags": np.array([lag_min, lag_max])}
@@ -291,27 +293,57 @@ def _functionals(x: np.ndarray, frame_rate: float) -> np.ndarray:
     return np.column_stack([mean, std, skew, kurt, q, slope])
 
 
-def _sum_of_extremes(band: np.ndarray, n: int, *, largest: bool) -> np.ndarray:
-    """Per column, the sum of the ``n`` largest (or smallest) values of ``band``.
+@numba.njit(cache=True, nogil=True)
+def _band_extremes(S, starts, stops, counts):  # pragma: no cover - compiled
+    """Per band and frame, the mean of the ``n`` largest and of the ``n`` smallest values.
 
-    Added in ascending order, exactly as summing the first/last ``n`` rows of
-    ``np.sort(band, axis=0)`` does, without sorting the whole column.
+    ``S`` [shape=(n_bins, T)], band ``k`` = rows ``starts[k]:stops[k]`` and
+    ``n = counts[k]`` -> [shape=(2, n_bands, T)] (peaks, valleys) in the dtype of ``S``.
+    Each sum adds its ``n`` values in ascending order, sequentially in that dtype: exactly
+    summing the first/last ``n`` rows of ``np.sort(band, axis=0)`` one after another.
     """
-    if n == 1:
-        return band.max(axis=0) if largest else band.min(axis=0)
-    work = band.copy(order="F")
-    cols = np.arange(band.shape[1])
-    picked = []
-    for _ in range(n):
-        idx = work.argmax(axis=0) if largest else work.argmin(axis=0)
-        picked.append(work[idx, cols])
-        work[idx, cols] = -np.inf if largest else np.inf
-    if largest:
-        picked.reverse()
-    total = picked[0]
-    for values in picked[1:]:
-        total = total + values
-    return total
+    n_bands, t = starts.size, S.shape[1]
+    out = np.empty((2, n_bands, t), dtype=S.dtype)
+    for k in range(n_bands):
+        n = counts[k]
+        top = np.empty(n, dtype=S.dtype)  # ascending: top[0] is the smallest kept
+        low = np.empty(n, dtype=S.dtype)  # ascending: low[n - 1] is the largest kept
+        for j in range(t):
+            if n == 1:  # the common case, in registers
+                peak = valley = S[starts[k], j]
+                for i in range(starts[k] + 1, stops[k]):
+                    v = S[i, j]
+                    peak = max(peak, v)
+                    valley = min(valley, v)
+                out[0, k, j] = peak
+                out[1, k, j] = valley
+                continue
+            for m in range(n):
+                top[m] = -np.inf
+                low[m] = np.inf
+            for i in range(starts[k], stops[k]):  # spectra fall with frequency: few
+                v = S[i, j]                       # values enter the top going up
+                if v > top[0]:
+                    m = 0
+                    while m + 1 < n and top[m + 1] < v:
+                        top[m] = top[m + 1]
+                        m += 1
+                    top[m] = v
+            for i in range(stops[k] - 1, starts[k] - 1, -1):  # and few the bottom going down
+                v = S[i, j]
+                if v < low[n - 1]:
+                    m = n - 1
+                    while m > 0 and low[m - 1] > v:
+                        low[m] = low[m - 1]
+                        m -= 1
+                    low[m] = v
+            peak, valley = top[0], low[0]
+            for m in range(1, n):
+                peak += top[m]
+                valley += low[m]
+            out[0, k, j] = peak / S.dtype.type(n)
+            out[1, k, j] = valley / S.dtype.type(n)
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -413,14 +445,8 @@ class _Analysis:
 
     def _contrast(self):
         """Spectral contrast in 6 octave bands from 200 Hz plus the rest (as librosa)."""
-        S = self.S
-        bands = self.f["contrast_bands"]
-        means = np.empty((2, len(bands), S.shape[1]), dtype=S.dtype)  # peaks, valleys
-        for k, (lo, hi) in enumerate(bands):
-            n = max(1, round(0.02 * (hi - lo)))
-            means[0, k] = _sum_of_extremes(S[lo:hi], n, largest=True) / np.float32(n)
-            means[1, k] = _sum_of_extremes(S[lo:hi], n, largest=False) / np.float32(n)
-        logs = np.log10(means + 1e-10)
+        starts, stops, counts = self.f["contrast_bands"]
+        logs = np.log10(_band_extremes(self.S, starts, stops, counts) + 1e-10)
         return logs[0] - logs[1]
 
     def _spectral(self):

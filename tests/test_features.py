@@ -12,9 +12,9 @@ from ser_classic.errors import ParameterError
 from ser_classic.features import (
     FeatureConfig,
     _acf_peaks,
+    _band_extremes,
     _filters,
     _rolloff_bins,
-    _sum_of_extremes,
     augmented_features,
     extract_batch,
     extract_features,
@@ -168,17 +168,25 @@ def test_pitch_tracks_a_known_f0():
         assert x[names.index("voiced_ratio")] > 0.6
 
 
-@pytest.mark.parametrize("n", [1, 2, 4, 5])
-def test_sum_of_extremes_equals_sorted_slices(n):
-    """The contrast shortcut adds exactly what a full sort's first/last n rows add."""
+@pytest.mark.parametrize("n", [1, 2, 4, 5, 9])
+def test_band_extremes_equal_sorted_slices(n):
+    """The contrast kernel adds exactly what a full sort's first/last n rows add, in order."""
     rng = np.random.default_rng(n)
-    band = np.asfortranarray(rng.random((37, 50), dtype=np.float32))
-    band[:, 3] = 0.5  # ties
-    ordered = np.sort(band, axis=0)
-    assert np.array_equal(_sum_of_extremes(band, n, largest=True),
-                          np.add.reduce(ordered[-n:], axis=0))
-    assert np.array_equal(_sum_of_extremes(band, n, largest=False),
-                          np.add.reduce(ordered[:n], axis=0))
+    S = rng.random((60, 50), dtype=np.float32)
+    S[:, 3] = 0.5  # ties
+    S[10:47:5, 7] = 0.25
+    bands = (np.array([0, 10, 13]), np.array([10, 47, 60]), np.array([1, n, 2]))
+    for layout in (S, np.asfortranarray(S), S.astype(np.float64)):
+        out = _band_extremes(layout, *bands)
+        assert out.shape == (2, 3, 50) and out.dtype == layout.dtype
+        for k, (lo, hi, count) in enumerate(zip(*bands, strict=True)):
+            ordered = np.sort(layout[lo:hi], axis=0)
+            peak, valley = ordered[-count], ordered[0]
+            for m in range(1, count):  # one row after another, in the array's dtype
+                peak = peak + ordered[m - count]
+                valley = valley + ordered[m]
+            assert np.array_equal(out[0, k], peak / layout.dtype.type(count))
+            assert np.array_equal(out[1, k], valley / layout.dtype.type(count))
 
 
 @pytest.fixture(scope="module")
