@@ -104,8 +104,9 @@ benchmarks: $(STAMP)
 		--clips 128 --repeat 3
 
 # What speed costs on a new corpus: students made cheaper than the deployed ones (fewer
-# descriptor groups, a cheaper STFT), each A/B-tested against the deployed model of its
-# protocol on TESS (about 25 min; nothing is deployed from here) -> reports/ab/cheaper/
+# descriptor groups, a shorter FFT or a longer hop), each A/B-tested against the deployed
+# model of its protocol on TESS (about 35 min; nothing is deployed from here)
+# -> reports/ab/cheaper/
 cheaper: $(STAMP)
 	$(BIN)/python experiments/cheaper_students.py
 
