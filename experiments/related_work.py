@@ -112,7 +112,8 @@ def main() -> int:
     ab_lines = []
     for name in ("tess", "tess_speaker_norm", "ravdess_holdout", "teacher_vs_compact",
                  "teacher_vs_compact_speaker_norm", "deployed_vs_compact_fast",
-                 "deployed_vs_compact_fast_speaker_norm"):
+                 "deployed_vs_compact_fast_speaker_norm", "7emotions/teacher_vs_compact",
+                 "7emotions/teacher_vs_compact_speaker_norm"):
         path = REPORTS / "ab" / name / "summary.json"
         if path.is_file():
             ab = json.loads(path.read_text())
@@ -120,8 +121,10 @@ def main() -> int:
             for label, res in ab["models"].items():
                 if winner is not None and label != winner:
                     continue
+                trained = ("RAVDESS without calm" if name.startswith("7emotions/")
+                           else "RAVDESS")
                 ab_lines.append(f"| **ours**: {res.get('model_id', label)}, A/B `{name}` | "
-                                f"trained on RAVDESS, tested on {ab['n_clips']} clips | yes | "
+                                f"trained on {trained}, tested on {ab['n_clips']} clips | yes | "
                                 f"{len(ab['labels'])} | accuracy | {_pct(res['accuracy'])} | "
                                 "this project |")
     lines += ab_lines

@@ -265,7 +265,13 @@ def _cv_run(path: Path, protocol: str) -> dict | None:
 
 
 def _resolve_name(text: str, cv_summary: str, protocol: str) -> str:
-    """``@selected`` / ``@runner_up`` -> the registry name the CV summary names."""
+    """``@selected`` / ``@runner_up`` -> the registry name the CV summary names; a model
+    directory -> the registry model it was trained as."""
+    import json
+
+    card = Path(text) / "model.json"
+    if card.is_file():
+        return str(json.loads(card.read_text())["name"])
     if not text.startswith("@"):
         return text
     key = text[1:]
@@ -301,8 +307,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     _add_data_options(p)
     _add_cache_options(p)
     p.add_argument("--model", required=True,
-                   help="registry name (ser_classic.models), or @selected / @runner_up of "
-                        "the CV summary (for --protocol)")
+                   help="registry name (ser_classic.models), @selected / @runner_up of "
+                        "the CV summary (for --protocol), or a model directory (its "
+                        "registry model)")
     p.add_argument("--out", help="model directory (default models/NAME, or "
                                  "models/NAME-speaker_norm)")
     p.add_argument("--protocol", choices=("strict", "speaker_norm"), default="strict",
@@ -338,7 +345,8 @@ def _cv_entry(path: Path, name: str, protocol: str) -> tuple[dict | None, dict |
     metrics.update({"summary": str(path), "protocol": summary.get("protocol"),
                     "speaker_normalized": summary.get("speaker_normalized"),
                     "n_speakers": summary.get("n_speakers"),
-                    "feature_config": summary.get("feature_config")})
+                    "feature_config": summary.get("feature_config"),
+                    "classes": summary.get("classes")})
     params = entry.get("params")
     if isinstance(params, list):  # tuned per outer fold: the most frequent choice
         import json
@@ -389,9 +397,10 @@ def _run_train(args) -> int:
     rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [Xa[ok] for Xa in X_aug]
     cv_params, cv_metrics = _cv_entry(Path(args.cv_summary), args.model, args.protocol)
     cv_config = (cv_metrics or {}).get("feature_config")
+    cv_classes = (cv_metrics or {}).get("classes")
     other_front_end = cv_config is not None and cv_config != config.to_dict()
-    if other_front_end:  # the CV's tuned parameters are still used; its metrics are not ours
-        cv_metrics = None
+    if other_front_end or no_emotions:  # the CV's tuned parameters are still used; its
+        cv_metrics = None               # metrics (another front end / label set) are not ours
     params = json.loads(args.params) if args.params else cv_params
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -434,6 +443,8 @@ def _run_train(args) -> int:
     }
     if other_front_end and not args.params:
         training["params_tuned_on_feature_config"] = cv_config
+    if no_emotions and cv_classes and not args.params:
+        training["params_tuned_with_emotions"] = cv_classes
     out = Path(args.out) if args.out else _default_model_dir(args.model, args.protocol)
     card = save_artifact(out, estimator=estimator, classes=classes, config=config,
                          name=args.model, protocol=args.protocol, onnx=onnx,
@@ -981,8 +992,9 @@ def _run_distill(args) -> int:
     training = card.get("training", {})
     manifest = _load_or_build_manifest(args)
     rows = manifest[manifest["corpus"] == training.get("corpus", "ravdess")]
-    if training.get("speakers"):  # exactly the teacher's training speakers
+    if training.get("speakers"):  # exactly the teacher's training clips
         rows = rows[rows["speaker"].isin(training["speakers"])]
+    rows = rows[~rows["emotion"].isin(training.get("excluded_emotions", []))]
     rows = rows.reset_index(drop=True)
     if rows.empty:
         raise CliError("no training clips of the teacher in the manifest")

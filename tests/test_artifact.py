@@ -211,11 +211,20 @@ def test_cli_train_writes_a_loadable_model(tmp_path, capsys, small_manifest):
     assert card["training"]["speakers"] == ["ravdess_01", "ravdess_02"]
     assert card["onnx_parity"]["ok"] and card["onnx_parity"]["max_abs_diff"] < 1e-4
     assert ser_classic.load(out).predict(str(TESS_FILES[0])) in card["classes"]
+    # the 7 emotions RAVDESS shares with TESS, as the model in `out` (a model directory
+    # names its registry model): the CV's parameters, not its 8-class metrics
+    cv_data = json.loads(cv.read_text())
+    cv.write_text(json.dumps({**cv_data, "classes": list(data.EMOTIONS)}))
     out7 = tmp_path / "models" / "svm7"
-    assert cli.main(["train", "--model", "svm", "--manifest", str(manifest), "--out",
+    assert cli.main(["train", "--model", str(out), "--manifest", str(manifest), "--out",
                      str(out7), "--exclude-emotions", "calm", "--jobs", "1",
                      "--cv-summary", str(cv)]) == 0
-    assert "calm" not in json.loads((out7 / "model.json").read_text())["classes"]
+    card7 = json.loads((out7 / "model.json").read_text())
+    assert card7["name"] == "svm" and "calm" not in card7["classes"]
+    assert card7["cv_metrics"] is None and card7["training"]["params"] == {"clf__C": 3.0}
+    assert card7["training"]["params_tuned_with_emotions"] == list(data.EMOTIONS)
+    with pytest.raises(ParameterError, match="unknown target emotion"):
+        ser_classic.load(out7).score(np.zeros((1, 16000)), sr=16000, targets="calm")
     # another front end: its own features, and the CV's metrics (another front end) left out
     cv_data = json.loads(cv.read_text())
     cv.write_text(json.dumps({**cv_data, "feature_config": ser_classic.FeatureConfig().to_dict()}))

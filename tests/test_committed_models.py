@@ -19,20 +19,23 @@ COMMITTED = sorted(p.name for p in MODELS.iterdir() if (p / "model.json").exists
 def test_the_deployed_models_are_committed():
     assert {"deployed", "deployed-speaker_norm", "teacher", "teacher-speaker_norm",
             "optimized", "optimized-compact", "optimized-compact-speaker_norm",
-            "optimized-compact-fast", "optimized-compact-fast-speaker_norm"} <= set(COMMITTED)
+            "optimized-compact-fast", "optimized-compact-fast-speaker_norm",
+            "teacher-7emotions", "teacher-7emotions-speaker_norm", "deployed-7emotions",
+            "deployed-7emotions-speaker_norm"} <= set(COMMITTED)
 
 
 @pytest.mark.parametrize("name", COMMITTED)
 def test_committed_model_predicts_real_clips_with_both_backends(name, ravdess_manifest):
     clips = ravdess_manifest[ravdess_manifest["speaker"] == "ravdess_05"]["path"].iloc[::12]
+    classes = sorted(set(EMOTIONS) - ({"calm"} if "7emotions" in name else set()))
     probas = {}
     for backend in ("sklearn", "onnx"):
         model = ser_classic.load(MODELS / name, backend=backend)
-        assert list(model.classes_) == sorted(EMOTIONS)
+        assert list(model.classes_) == classes
         speaker = "batch" if model.protocol == "speaker_norm" else None
         probas[backend] = model.predict_proba(list(clips), speaker=speaker)
     p_sk, p_onnx = probas["sklearn"], probas["onnx"]
-    assert p_sk.shape == (len(clips), 8)
+    assert p_sk.shape == (len(clips), len(classes))
     np.testing.assert_allclose(p_sk.sum(axis=1), 1.0, atol=1e-5)
     # float graphs agree to 1e-4; the int8 ONNX graphs of the students stay close to their
     # float (scikit-learn) models
@@ -65,3 +68,21 @@ def test_deployed_model_is_the_teacher_or_a_compact_student(suffix):
     report = f"deployed_vs_compact_fast{suffix.replace('-', '_')}"
     ab = json.loads((MODELS.parent / "reports" / "ab" / report / "summary.json").read_text())
     assert ab["decision"]["winner_model"] == deployed
+
+
+@pytest.mark.parametrize("suffix", ["", "-speaker_norm"])
+def test_seven_emotion_models_are_their_teachers_without_calm(suffix):
+    """The 7-emotion teacher is the 8-emotion teacher's registry model and parameters
+    trained without calm; the deployed 7-emotion model is the winner of its TESS A/B."""
+    teacher7 = ser_classic.load(MODELS / f"teacher-7emotions{suffix}").card
+    teacher = ser_classic.load(MODELS / f"teacher{suffix}").card
+    assert (teacher7["name"], teacher7["protocol"]) == (teacher["name"], teacher["protocol"])
+    assert teacher7["training"]["params"] == teacher["training"]["params"]
+    assert teacher7["training"]["excluded_emotions"] == ["calm"]
+    assert teacher7["cv_metrics"] is None  # the CV measured 8 emotions
+    deployed = ser_classic.load(MODELS / f"deployed-7emotions{suffix}").card
+    assert "calm" not in deployed["classes"] and deployed["protocol"] == teacher["protocol"]
+    report = f"teacher_vs_compact{suffix.replace('-', '_')}"
+    ab = json.loads((MODELS.parent / "reports" / "ab" / "7emotions" / report /
+                     "summary.json").read_text())
+    assert ab["decision"]["winner_model"] == deployed["model_id"]

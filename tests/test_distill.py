@@ -262,8 +262,9 @@ def test_cli_distill_refuses_compact_groups_for_another_student(tmp_path, capsys
 
 
 def test_cli_distill_of_a_speaker_normalised_teacher(tmp_path, six, feature_cache):
-    """The student learns from speaker-normalised features as its teacher did, is served
-    on them, and refuses to predict without speaker statistics."""
+    """The student learns from speaker-normalised features of its teacher's training clips
+    (here: without calm) as its teacher did, is served on them, and refuses to predict
+    without speaker statistics."""
     from ser_classic import load
     from ser_classic.artifact import save_artifact
     from ser_classic.cli import main
@@ -272,13 +273,14 @@ def test_cli_distill_of_a_speaker_normalised_teacher(tmp_path, six, feature_cach
     from ser_classic.recognizer import SpeakerStats
 
     rows, X, _, _ = six
-    train = rows["speaker"].isin(SIX[:4]).to_numpy()
+    train = (rows["speaker"].isin(SIX[:4]) & (rows["emotion"] != "calm")).to_numpy()
     teacher, classes = train_model(X[train], rows["emotion"][train], name="logreg",
                                    speakers=rows["speaker"][train], protocol="speaker_norm")
     save_artifact(tmp_path / "teacher", estimator=teacher, classes=classes, config=CONFIG,
                   name="logreg", protocol="speaker_norm",
                   onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
-                  training={"corpus": "ravdess", "speakers": SIX[:4]})
+                  training={"corpus": "ravdess", "speakers": SIX[:4],
+                            "excluded_emotions": ["calm"]})
     save_manifest(rows, tmp_path / "manifest.csv")
     code = main(["distill", "--teacher", str(tmp_path / "teacher"), "--out",
                  str(tmp_path / "student"), "--manifest", str(tmp_path / "manifest.csv"),
@@ -286,7 +288,8 @@ def test_cli_distill_of_a_speaker_normalised_teacher(tmp_path, six, feature_cach
                  "--student", "compact"])
     assert code == 0
     student, teacher_rec = load(tmp_path / "student"), load(tmp_path / "teacher")
-    assert student.protocol == "speaker_norm"
+    assert student.protocol == "speaker_norm" and "calm" not in student.classes_
+    assert student.card["distillation"]["transfer_rows"]["clip"] == train.sum()
     # trained on z-scored rows: centred near 0, unit spread (raw levels are far from it)
     clf = student.artifact.estimator.named_steps["clf"]
     assert np.abs(clf.mean_).max() < 0.5 and 0.5 < np.median(clf.scale_) < 1.5
