@@ -74,6 +74,9 @@ def _child(args) -> None:
     waves, targets = _clips(Path(args.data), args.clips, args.seed)
     backend = "onnx" if "onnx" in args.child else "sklearn"
     rec = ser_classic.load(args.model[0], backend=backend)
+    # a target the model does not know (calm, for a 7-emotion model) is its neutral, as the
+    # A/Bs count a calm prediction
+    targets = [t if t in rec.classes_ else "neutral" for t in targets]
     speaker = "batch" if rec.protocol == "speaker_norm" else None
     batch = 1 if args.child.startswith("per-clip") else args.batch
     if speaker and batch < 2:

@@ -323,7 +323,7 @@ class EmotionRecognizer:
         unknown = sorted({t for t in targets if t not in index})
         if unknown:
             raise ParameterError(f"unknown target emotion(s) {unknown}; the model knows "
-                                 f"{list(self.classes_)}")
+                                 f"{[str(c) for c in self.classes_]}")
         X, _ = self.features(items, sr=sr)
         proba = self.proba_from_features(X, speaker=speaker)
         p = proba[np.arange(len(items)), [index[t] for t in targets]]
