@@ -599,6 +599,9 @@ def _add_ab(p: argparse.ArgumentParser) -> None:
                                                  "folder with labels.csv)")
     p.add_argument("--out", required=True, help="report folder, e.g. reports/ab/NAME")
     p.add_argument("--speakers", default="", help="only these speakers (comma-separated)")
+    p.add_argument("--exclude-emotions", default="",
+                   help="leave out clips of these emotions (comma-separated; e.g. calm, to "
+                        "compare 7-emotion models on RAVDESS)")
     p.add_argument("--calm-as", choices=("neutral", "wrong"), default="neutral",
                    help="how a calm prediction counts when the corpus has no calm")
     p.add_argument("--backend", choices=("sklearn", "onnx"), default="sklearn")
@@ -620,6 +623,8 @@ def _run_ab(args) -> int:
     wanted = _split_list(args.speakers)
     if wanted:
         records = [r for r in records if r["speaker"] in wanted]
+    left_out = _split_list(args.exclude_emotions)
+    records = [r for r in records if r["emotion"] not in left_out]
     if args.limit and len(records) > args.limit:
         keep = np.random.default_rng(args.seed).choice(len(records), args.limit, replace=False)
         records = [records[i] for i in sorted(keep)]

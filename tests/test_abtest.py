@@ -95,3 +95,18 @@ def test_cli_ab_refuses_training_speakers(models, tmp_path, capsys):
     code = cli.main(["ab", "--a", str(a), "--b", str(b), "--data", str(RAVDESS),
                      "--speakers", "ravdess_01", "--out", str(tmp_path / "x")])
     assert code == 2 and "trained on test speaker" in capsys.readouterr().err
+
+
+def test_cli_ab_on_held_out_ravdess_without_calm(models, tmp_path, capsys):
+    """Held-out actors' clips of the 7 emotions shared with TESS: calm clips left out, a
+    calm prediction counted as neutral."""
+    a, b = models
+    out = tmp_path / "ab"
+    code = cli.main(["ab", "--a", str(a), "--b", str(b), "--data", str(RAVDESS),
+                     "--speakers", "ravdess_05", "--exclude-emotions", "calm", "--out",
+                     str(out), "--boot", "100"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_clips"] == 52 and "calm" not in summary["labels"]
+    assert summary["models"]["a"]["label_mapping"]["calm"] == "neutral"
+    assert summary["speakers"] == ["ravdess_05"]
