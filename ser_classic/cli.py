@@ -266,12 +266,11 @@ def _cv_run(path: Path, protocol: str) -> dict | None:
 
 def _resolve_name(text: str, cv_summary: str, protocol: str) -> str:
     """``@selected`` / ``@runner_up`` -> the registry name the CV summary names; a model
-    directory -> the registry model it was trained as."""
-    import json
+    directory -> the registry model it was trained as (its card read and verified)."""
+    if (Path(text) / "model.json").is_file():
+        from .artifact import load_artifact
 
-    card = Path(text) / "model.json"
-    if card.is_file():
-        return str(json.loads(card.read_text())["name"])
+        return str(load_artifact(text, load_joblib=False).card["name"])
     if not text.startswith("@"):
         return text
     key = text[1:]
@@ -624,6 +623,9 @@ def _run_ab(args) -> int:
     if wanted:
         records = [r for r in records if r["speaker"] in wanted]
     left_out = _split_list(args.exclude_emotions)
+    unknown = sorted(set(left_out) - {r["emotion"] for r in records})
+    if unknown:
+        raise CliError(f"--exclude-emotions: no such emotion(s) in {args.data}: {unknown}")
     records = [r for r in records if r["emotion"] not in left_out]
     if args.limit and len(records) > args.limit:
         keep = np.random.default_rng(args.seed).choice(len(records), args.limit, replace=False)

@@ -110,3 +110,7 @@ def test_cli_ab_on_held_out_ravdess_without_calm(models, tmp_path, capsys):
     assert summary["n_clips"] == 52 and "calm" not in summary["labels"]
     assert summary["models"]["a"]["label_mapping"]["calm"] == "neutral"
     assert summary["speakers"] == ["ravdess_05"]
+    assert cli.main(["ab", "--a", str(a), "--b", str(b), "--data", str(RAVDESS),
+                     "--speakers", "ravdess_05", "--exclude-emotions", "clam", "--out",
+                     str(tmp_path / "x")]) == 2
+    assert "--exclude-emotions: no such emotion(s)" in capsys.readouterr().err
