@@ -2,12 +2,13 @@
 
 from .augment import AugmentConfig
 from .data import EMOTIONS, build_manifest, load_audio, load_manifest, scan_corpus
-from .errors import AudioError, ParameterError
+from .errors import ArtifactError, AudioError, ParameterError
 from .features import FeatureConfig, extract_batch, extract_features, feature_names
 
 __version__ = "0.1.0"
 __all__ = [
     "EMOTIONS",
+    "ArtifactError",
     "AudioError",
     "AugmentConfig",
     "FeatureConfig",

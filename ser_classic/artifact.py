@@ -1,9 +1,16 @@
 """Model directories: ``model.joblib`` + ``model.onnx`` + ``model.json`` (the model card).
 
 ``save_artifact`` writes the three files atomically, the card last, with the sha256 of
-each file; ``load_artifact`` refuses a directory whose files are missing, altered, from an
-unknown format version, from another scikit-learn minor version (joblib backend), or whose
-feature configuration no longer hashes to the recorded value (feature code changed).
+each file and an integrity hash over the card fields that decide predictions;
+``load_artifact`` validates the card against one schema (:class:`ModelCard`) and refuses
+a directory whose files are missing, altered, from an unknown format version, from another
+scikit-learn minor version (joblib backend), whose feature configuration no longer hashes
+to the recorded value (feature code changed), whose card disagrees with its model files
+(class count, input width, feature selection) or whose prediction fields were edited.
+
+``model.joblib`` is a pickle: unpickling runs code chosen by whoever wrote it, and a card
+hash cannot prevent that. ``load_artifact(..., load_joblib=False)`` never reads it, and
+a directory of ``model.onnx`` + ``model.json`` alone is a complete deployment.
 """
 
 from __future__ import annotations
@@ -18,23 +25,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from . import __version__
 from .data import atomic_write_bytes
-from .errors import ParameterError
+from .errors import ArtifactError, ParameterError
 from .features import FeatureConfig, feature_names
 
 __all__ = [
     "FORMAT_VERSION",
+    "INTEGRITY_FIELDS",
     "PROTOCOLS",
     "Artifact",
+    "ModelCard",
+    "card_integrity",
     "copy_artifact",
     "library_versions",
     "load_artifact",
     "manifest_hash",
     "save_artifact",
+    "seal_card",
     "train_model",
     "used_feature_columns",
 ]
@@ -42,8 +63,73 @@ __all__ = [
 FORMAT_VERSION = 1
 PROTOCOLS = ("strict", "speaker_norm")
 _FILES = ("model.joblib", "model.onnx")
+#: Card fields that decide predictions; ``integrity`` is the sha256 of their canonical JSON
+#: (not ``created``, ``training``, ``cv_metrics`` or other notes).
+INTEGRITY_FIELDS = ("format_version", "name", "model_id", "classes", "protocol",
+                    "sample_rate", "feature_config", "feature_config_hash", "n_features",
+                    "feature_names_hash", "used_features", "files")
 _LIBRARIES = ("numpy", "scipy", "scikit-learn", "librosa", "xgboost", "lightgbm", "onnx",
               "skl2onnx", "onnxmltools", "onnxruntime", "joblib", "soxr")
+
+
+_Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+_Name = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Files(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    onnx: _Sha256 = Field(alias="model.onnx")
+    joblib: _Sha256 | None = Field(default=None, alias="model.joblib")
+
+
+class ModelCard(BaseModel):
+    """The schema of ``model.json`` (fields not listed are free-form notes).
+
+    ``classes`` is the emotion of each output column (unique); ``used_features`` the sorted
+    indices, below ``n_features``, of the feature columns the model reads (``None``: all);
+    ``files`` the sha256 of each model file; ``integrity`` the sha256 of the
+    :data:`INTEGRITY_FIELDS` (:func:`card_integrity`). Checks that need the model files
+    (output width, feature selection) are made by :func:`load_artifact`.
+    """
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    format: Literal["ser_classic.model"]
+    format_version: Literal[FORMAT_VERSION]
+    name: _Name
+    model_id: _Name
+    classes: Annotated[list[_Name], Field(min_length=2)]
+    protocol: Literal[PROTOCOLS]
+    sample_rate: Annotated[int, Field(gt=0)]
+    feature_config: dict[str, Any]
+    feature_config_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{12}$")]
+    n_features: Annotated[int, Field(gt=0)]
+    feature_names_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+    used_features: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None
+    libraries: dict[str, str | None]
+    files: _Files
+    integrity: _Sha256 | None = None
+
+    @field_validator("classes")
+    @classmethod
+    def _unique_classes(cls, value: list[str]) -> list[str]:
+        dup = sorted({c for c in value if value.count(c) > 1})
+        if dup:
+            raise ValueError(f"class names must be unique; repeated: {dup}")
+        return value
+
+    @field_validator("used_features")
+    @classmethod
+    def _sorted_in_range(cls, value: list[int] | None, info: ValidationInfo):
+        if value is None:
+            return value
+        if value != sorted(set(value)):
+            raise ValueError("feature indices must be sorted and unique")
+        n = info.data.get("n_features")
+        if n is not None and value[-1] >= n:
+            raise ValueError(f"feature index {value[-1]} out of range (n_features {n})")
+        return value
 
 
 @dataclass
@@ -59,12 +145,15 @@ class Artifact:
     onnx : bytes or None
         The ONNX graph.
     path : Path
+    session : onnxruntime.InferenceSession or None
+        The graph's session, created (and checked against the card) at load.
     """
 
     card: dict
     estimator: object
     onnx: bytes | None
     path: Path
+    session: object = None
 
     @property
     def feature_config(self) -> FeatureConfig:
@@ -191,9 +280,27 @@ def save_artifact(model_dir: str | os.PathLike, *, estimator, classes, config: F
         **(extra or {}),
         "files": {fname: _sha(payload) for fname, payload in payloads.items()},
     }
-    atomic_write_bytes(model_dir / "model.json",
-                       (json.dumps(card, indent=2, default=_json_default) + "\n").encode())
+    return _write_card(model_dir, card)
+
+
+def _write_card(model_dir: Path, card: dict) -> dict:
+    """Write ``card`` (JSON types only) with its integrity hash as ``model_dir/model.json``."""
+    card = json.loads(json.dumps(card, default=_json_default))
+    card.pop("integrity", None)
+    card["integrity"] = card_integrity(card)
+    atomic_write_bytes(model_dir / "model.json", (json.dumps(card, indent=2) + "\n").encode())
     return card
+
+
+def card_integrity(card: dict) -> str:
+    """sha256 of the canonical JSON of the card's :data:`INTEGRITY_FIELDS`.
+
+    Detects an edit of a field that decides predictions (a checksum, not a signature:
+    whoever can edit the card can recompute it).
+    """
+    fields = {k: card.get(k) for k in INTEGRITY_FIELDS}
+    blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return _sha(blob.encode())
 
 
 def _json_default(obj):
@@ -215,75 +322,203 @@ def load_artifact(model_dir: str | os.PathLike, *, load_joblib: bool = True) -> 
     ----------
     model_dir : path
     load_joblib : bool
-        Unpickle ``model.joblib`` (the scikit-learn backend). Its sha256 is verified
-        before unpickling, and the scikit-learn minor version must match the card's.
+        Unpickle ``model.joblib`` (the scikit-learn backend), after verifying its sha256
+        and that the scikit-learn minor version matches the card's. With False it is
+        never unpickled and may be absent (``model.onnx`` + ``model.json`` suffice); when
+        present, its sha256 is still verified.
+
+    Returns
+    -------
+    artifact : Artifact
+        With the ONNX session, whose input and output widths match the card.
 
     Raises
     ------
-    ParameterError
-        Missing/unreadable card or file, sha256 mismatch, unknown format version,
-        incompatible scikit-learn version, or a feature configuration that no longer
-        hashes to the recorded value.
+    ArtifactError
+        A :class:`ParameterError` naming the file and, where one is at fault, the card
+        field: missing/unreadable card or file, a card that does not match
+        :class:`ModelCard`, sha256 mismatch, unknown format version, incompatible
+        scikit-learn version, a feature configuration that no longer hashes to the
+        recorded value, a card that disagrees with its model files, or an edited card
+        (integrity hash).
     """
-    model_dir = Path(model_dir)
+    return _load(Path(model_dir), load_joblib=load_joblib, verify_integrity=True)
+
+
+def _read_card(model_dir: Path) -> dict:
     card_path = model_dir / "model.json"
     if not model_dir.is_dir():
-        raise ParameterError(f"{model_dir}: model directory not found")
+        raise ArtifactError(model_dir, "model directory not found")
     if not card_path.is_file():
-        raise ParameterError(f"{model_dir}: no model.json (not a model directory?)")
+        raise ArtifactError(model_dir, "no model.json (not a model directory?)")
     try:
         card = json.loads(card_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParameterError(f"{card_path}: corrupt model card ({exc})") from None
+        raise ArtifactError(card_path, f"corrupt model card ({exc})") from None
     if not isinstance(card, dict) or card.get("format") != "ser_classic.model":
-        raise ParameterError(f"{card_path}: not a ser_classic model card")
-    if card.get("format_version") != FORMAT_VERSION:
-        raise ParameterError(f"{card_path}: format version {card.get('format_version')} is "
-                             f"not supported (this ser_classic reads {FORMAT_VERSION})")
+        raise ArtifactError(card_path, "not a ser_classic model card")
+    version = card.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ArtifactError(card_path, f"format version {version!r} is not "
+                                       f"supported (this ser_classic reads {FORMAT_VERSION})",
+                            field="format_version")
+    try:
+        ModelCard.model_validate(card)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        problem = err["msg"].removeprefix("Value error, ")
+        if err["type"] != "missing":
+            problem += f" (got {_short(err.get('input'))})"
+        raise ArtifactError(card_path, problem, field=field) from None
+    return card
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _load(model_dir: Path, *, load_joblib: bool, verify_integrity: bool) -> Artifact:
+    card_path = model_dir / "model.json"
+    card = _read_card(model_dir)
     payloads = {}
     for fname in _FILES:
         path = model_dir / fname
         if not path.is_file():
-            raise ParameterError(f"{path}: missing model file")
+            if fname == "model.joblib" and not load_joblib:
+                continue  # the ONNX backend needs no pickle
+            raise ArtifactError(path, "missing model file")
+        expected = card["files"].get(fname)
+        if expected is None:
+            raise ArtifactError(card_path, f"no sha256 for {fname}", field="files")
         payload = path.read_bytes()
-        expected = card.get("files", {}).get(fname)
         if _sha(payload) != expected:
-            raise ParameterError(f"{path}: sha256 {_sha(payload)[:12]}… does not match the "
-                                 f"model card ({str(expected)[:12]}…): file altered or "
-                                 f"corrupt")
+            raise ArtifactError(path, f"sha256 {_sha(payload)[:12]}… does not match the "
+                                      f"model card ({expected[:12]}…): file altered or "
+                                      f"corrupt")
         payloads[fname] = payload
     try:
         config = FeatureConfig.from_dict(card["feature_config"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ParameterError(f"{card_path}: invalid feature config ({exc})") from None
-    if config.hash != card.get("feature_config_hash"):
-        raise ParameterError(f"{card_path}: feature config hash {config.hash} != recorded "
-                             f"{card.get('feature_config_hash')}: the feature extraction "
-                             f"code changed since the model was trained; retrain it")
-    if _names_hash(config) != card.get("feature_names_hash"):
-        raise ParameterError(f"{card_path}: the feature names changed since training")
-    used = card.get("used_features")
-    if used is not None and not (isinstance(used, list) and all(
-            isinstance(i, int) and 0 <= i < card.get("n_features", 0) for i in used)):
-        raise ParameterError(f"{card_path}: invalid used_features")
-    if card.get("protocol") not in PROTOCOLS:
-        raise ParameterError(f"{card_path}: unknown protocol {card.get('protocol')!r}")
+        raise ArtifactError(card_path, f"invalid feature config ({exc})",
+                            field="feature_config") from None
+    if config.hash != card["feature_config_hash"]:
+        raise ArtifactError(card_path, f"feature config hash {config.hash} != recorded "
+                                       f"{card['feature_config_hash']}: the feature "
+                                       f"extraction code changed since the model was "
+                                       f"trained; retrain it", field="feature_config_hash")
+    if _names_hash(config) != card["feature_names_hash"]:
+        raise ArtifactError(card_path, "the feature names changed since training",
+                            field="feature_names_hash")
+    n_names = len(feature_names(config=config))
+    if card["n_features"] != n_names:
+        raise ArtifactError(card_path, f"{card['n_features']} != {n_names}, the number of "
+                                       f"features of its feature config", field="n_features")
+    if card["sample_rate"] != config.sample_rate:
+        raise ArtifactError(card_path, f"{card['sample_rate']} != the feature config's "
+                                       f"{config.sample_rate}", field="sample_rate")
+    session = _check_onnx(payloads["model.onnx"], card, path=model_dir / "model.onnx")
     estimator = None
     if load_joblib:
-        trained = card.get("libraries", {}).get("scikit-learn")
-        here = library_versions()["scikit-learn"]
-        if _minor(trained) != _minor(here):
-            raise ParameterError(f"{model_dir}: trained with scikit-learn {trained}, this is "
-                                 f"{here}; use backend='onnx' or retrain")
-        import joblib
+        estimator = _load_estimator(payloads["model.joblib"], card, model_dir=model_dir)
+    if verify_integrity:
+        if card.get("integrity") is None:
+            raise ArtifactError(card_path, "no integrity hash (a card written before "
+                                           "ser_classic checked them): check the card, then "
+                                           "add it with ser_classic.artifact.seal_card",
+                                field="integrity")
+        if card["integrity"] != card_integrity(card):
+            raise ArtifactError(card_path, f"does not match the card: one of "
+                                           f"{', '.join(INTEGRITY_FIELDS)} was edited after "
+                                           f"the model was saved", field="integrity")
+    return Artifact(card=card, estimator=estimator, onnx=payloads["model.onnx"],
+                    path=model_dir, session=session)
+
+
+def _check_onnx(onnx: bytes, card: dict, *, path: Path):
+    """The graph's session; its input width must be n_features, its output len(classes)."""
+    from .export import INPUT_NAME, PROBA_NAME, onnx_session
+
+    try:
+        session = onnx_session(onnx, source=path)
+    except ParameterError as exc:
+        raise ArtifactError(path, str(exc).removeprefix(f"{path}: ")) from None
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    if INPUT_NAME not in inputs or PROBA_NAME not in outputs:
+        raise ArtifactError(path, f"not a ser_classic graph: needs input {INPUT_NAME!r} and "
+                                  f"output {PROBA_NAME!r}, has {sorted(inputs)} -> "
+                                  f"{sorted(outputs)}")
+    n_in = inputs[INPUT_NAME][-1] if len(inputs[INPUT_NAME]) == 2 else None
+    if isinstance(n_in, int) and n_in != card["n_features"]:
+        raise ArtifactError(path.with_name("model.json"),
+                            f"{card['n_features']}, but model.onnx reads {n_in} features",
+                            field="n_features")
+    n_out = outputs[PROBA_NAME][-1] if len(outputs[PROBA_NAME]) == 2 else None
+    if not isinstance(n_out, int):  # symbolic width: run one row
+        from .export import onnx_predict_proba
 
         try:
-            estimator = joblib.load(io.BytesIO(payloads["model.joblib"]))
-        except Exception as exc:  # unpickling errors have many types
-            raise ParameterError(f"{model_dir / 'model.joblib'}: cannot load ({exc})") \
-                from None
-    return Artifact(card=card, estimator=estimator, onnx=payloads["model.onnx"],
-                    path=model_dir)
+            n_out = onnx_predict_proba(session, np.zeros((1, card["n_features"]))).shape[-1]
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ArtifactError(path, f"cannot run the graph ({exc})") from None
+    if n_out != len(card["classes"]):
+        raise ArtifactError(path.with_name("model.json"),
+                            f"{len(card['classes'])} names, but model.onnx outputs {n_out} "
+                            f"class probabilities", field="classes")
+    return session
+
+
+def _load_estimator(payload: bytes, card: dict, *, model_dir: Path):
+    """Unpickle model.joblib (already sha256-verified) and check it against the card."""
+    card_path = model_dir / "model.json"
+    trained = card["libraries"].get("scikit-learn")
+    here = library_versions()["scikit-learn"]
+    if _minor(trained) != _minor(here):
+        raise ArtifactError(model_dir, f"trained with scikit-learn {trained}, this is "
+                                       f"{here}; use backend='onnx' or retrain")
+    import joblib
+
+    try:
+        estimator = joblib.load(io.BytesIO(payload))
+    except Exception as exc:  # unpickling errors have many types
+        raise ArtifactError(model_dir / "model.joblib", f"cannot load ({exc})") from None
+    n_classes = len(getattr(estimator, "classes_", card["classes"]))
+    if n_classes != len(card["classes"]):
+        raise ArtifactError(card_path, f"{len(card['classes'])} names, but model.joblib has "
+                                       f"{n_classes} classes", field="classes")
+    n_in = getattr(estimator, "n_features_in_", card["n_features"])
+    if n_in != card["n_features"]:
+        raise ArtifactError(card_path, f"{card['n_features']}, but model.joblib reads {n_in} "
+                                       f"features", field="n_features")
+    used = used_feature_columns(estimator, card["n_features"])
+    used = None if used.size == card["n_features"] else used.tolist()
+    if used != card["used_features"]:
+        raise ArtifactError(card_path, "differs from the columns model.joblib reads "
+                                       f"({_short(used)})", field="used_features")
+    return estimator
+
+
+def seal_card(model_dir: str | os.PathLike) -> dict:
+    """Add (or renew) the integrity hash of a model card, after validating the directory.
+
+    For cards written before :func:`save_artifact` recorded one, and after a deliberate
+    edit of a prediction field. Every other check of :func:`load_artifact` must pass
+    (with the scikit-learn backend's checks when ``model.joblib`` is present; it is
+    unpickled, so seal only trusted directories).
+
+    Returns
+    -------
+    card : dict
+    """
+    model_dir = Path(model_dir)
+    has_joblib = (model_dir / "model.joblib").is_file()
+    card = _load(model_dir, load_joblib=has_joblib, verify_integrity=False).card
+    if card.get("integrity") != card_integrity(card):
+        card = _write_card(model_dir, card)
+    _load(model_dir, load_joblib=False, verify_integrity=True)
+    return card
 
 
 def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
@@ -350,10 +585,17 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
 
 
 def copy_artifact(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Copy a verified model directory to ``dst`` (files replaced atomically, card last)."""
+    """Copy a verified model directory to ``dst`` (files replaced atomically, card last).
+
+    Nothing is unpickled. ``model.joblib`` is copied when ``src`` has it; otherwise a
+    ``model.joblib`` left in ``dst`` by an earlier model is removed.
+    """
     src, dst = Path(src), Path(dst)
     load_artifact(src, load_joblib=False)  # refuse to deploy a corrupt directory
     for fname in (*_FILES, "model.json"):
-        atomic_write_bytes(dst / fname, (src / fname).read_bytes())
+        if (src / fname).is_file():
+            atomic_write_bytes(dst / fname, (src / fname).read_bytes())
+        elif fname == "model.joblib":
+            (dst / fname).unlink(missing_ok=True)
     load_artifact(dst, load_joblib=False)
     return dst

@@ -100,10 +100,9 @@ def _scan_manifest(data_arg: str | None) -> "pd.DataFrame":  # noqa: F821, UP037
     from . import data
 
     data_dir = resolve_data_dir(data_arg)
-    records = []
+    records, errors = [], []
     for corpus_dir in _corpus_dirs(data_dir, list(CORPORA)).values():
-        records += data.scan_corpus(corpus_dir)
-    errors: list = []
+        records += data.scan_corpus(corpus_dir, errors=errors)
     manifest = data.build_manifest(records, errors=errors)
     for source, problem in errors:
         print(f"skipped {source}: {problem}", file=sys.stderr)
@@ -134,6 +133,8 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     add.add_argument("src", help="a RAVDESS/TESS folder, a folder with labels.csv, or a CSV "
                                  "(path,label[,speaker])")
     add.add_argument("--corpus", help="corpus name for CSV recordings (default: folder name)")
+    add.add_argument("--strict", action="store_true",
+                     help="all or nothing: merge nothing when any recording is skipped")
     _add_data_options(add)
     stats = sub.add_parser("stats", help="duration and emotion statistics to reports/data/")
     _add_data_options(stats)
@@ -156,24 +157,7 @@ def _run_data(args) -> int:
         print(f"wrote {args.manifest}")
         return 0
     if args.data_command == "add":
-        manifest = _load_or_build_manifest(args)
-        src = Path(args.src)
-        try:
-            if src.is_file():
-                records = data.read_labelled_csv(src, corpus=args.corpus or src.parent.name)
-            else:
-                records = data.scan_corpus(src)
-        except data.AudioError as exc:
-            raise CliError(str(exc)) from None
-        merged, report = data.add_recordings(manifest, records)
-        for new, old in report.duplicates:
-            print(f"duplicate skipped: {new} (same content as {old})", file=sys.stderr)
-        for source, problem in report.errors:
-            print(f"error skipped: {source}: {problem}", file=sys.stderr)
-        data.save_manifest(merged, args.manifest)
-        print(f"added {len(report.added)}, duplicates {len(report.duplicates)}, "
-              f"errors {len(report.errors)}; manifest {args.manifest}: {len(merged)} clips")
-        return 0
+        return _data_add(args)
     if args.data_command == "stats":
         from . import reporting
 
@@ -184,6 +168,39 @@ def _run_data(args) -> int:
             print(f"wrote {path}")
         return 0
     raise CliError(f"unknown data command {args.data_command}")
+
+
+def _data_add(args) -> int:
+    """``data add``: merge the good recordings, report every skipped one in one summary;
+    exit 1 when one was skipped (``--strict``: merge nothing then)."""
+    from . import data
+
+    manifest = _load_or_build_manifest(args)
+    src = Path(args.src)
+    errors: list = []  # (source, problem): unparsable names and CSV rows, then bad audio
+    if src.is_file():
+        records = data.read_labelled_csv(src, corpus=args.corpus or src.parent.name,
+                                         errors=errors)
+    else:
+        records = data.scan_corpus(src, errors=errors)
+    merged, report = data.add_recordings(manifest, records)
+    errors += report.errors
+    for new, old in report.duplicates:
+        print(f"duplicate skipped: {new} (same content as {old})", file=sys.stderr)
+    for source, problem in errors:
+        print(f"error skipped: {source}: {problem}", file=sys.stderr)
+    if errors and args.strict:
+        print(f"--strict: nothing merged, {len(errors)} error(s); manifest "
+              f"{args.manifest} unchanged: {len(manifest)} clips")
+        return 1
+    data.save_manifest(merged, args.manifest)
+    print(f"added {len(report.added)}, duplicates {len(report.duplicates)}, "
+          f"errors {len(errors)}; manifest {args.manifest}: {len(merged)} clips")
+    if errors:
+        print(f"{len(errors)} recording(s) skipped, listed above; fix them and run "
+              f"`data add` again (the merged ones are kept, duplicates are skipped)",
+              file=sys.stderr)
+    return 1 if errors else 0
 
 
 # --------------------------------------------------------------------------- features
@@ -231,10 +248,13 @@ def _run_features(args) -> int:
         manifest = manifest[manifest["corpus"].isin(args.corpus)]
     config = _feature_config(args.feature_config)
     start = time.perf_counter()
+    repaired: list = []
     _, errors, n_extracted = extract_batch(
         manifest["path"], sha256=manifest["sha256"], config=config, cache_dir=args.cache,
-        n_jobs=args.jobs, progress=sys.stderr.isatty())
+        n_jobs=args.jobs, progress=sys.stderr.isatty(), cache_errors=repaired)
     elapsed = time.perf_counter() - start
+    for entry, problem in repaired:
+        print(f"cache entry replaced: {entry}: {problem}; recomputed", file=sys.stderr)
     for source, problem in errors:
         print(f"error: {source}: {problem}", file=sys.stderr)
     print(f"{len(manifest)} clips x {len(feature_names(config=config))} features "
@@ -296,10 +316,12 @@ def _model_dir(text: str, cv_summary: str = str(DEFAULT_CV_SUMMARY),
     return path
 
 
-def _load_recognizer(text: str, backend: str = "sklearn", **kwargs):
+def _load_recognizer(text: str, backend: str = "sklearn", *,
+                     max_duration_s: float | None = None, **kwargs):
     from .recognizer import load
 
-    return load(_model_dir(text, **kwargs), backend=backend)
+    limits = {} if max_duration_s is None else {"max_duration_s": max_duration_s}
+    return load(_model_dir(text, **kwargs), backend=backend, **limits)
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -570,19 +592,36 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--backend", choices=("sklearn", "onnx"), default="sklearn")
-    p.add_argument("--max-upload-mb", type=float, default=10.0)
-    p.add_argument("--max-duration", type=float, default=30.0, help="seconds")
+    p.add_argument("--max-upload-mb", type=float, default=10.0,
+                   help="per file (a batch body may hold --max-batch files)")
+    p.add_argument("--max-duration", type=float, default=30.0,
+                   help="seconds; longer audio is refused (413) before it is decoded")
+    p.add_argument("--max-batch", type=int, default=32, help="files per /predict/batch")
+    p.add_argument("--max-concurrent-decodes", type=int, default=2,
+                   help="requests decoding and extracting at a time (bounds peak memory)")
+    p.add_argument("--header-timeout", type=float, default=10.0,
+                   help="seconds to receive a request's headers")
+    p.add_argument("--body-timeout", type=float, default=15.0,
+                   help="seconds to wait for the next bytes of a request body")
+    p.add_argument("--keep-alive", type=float, default=5.0,
+                   help="seconds an idle keep-alive connection stays open")
 
 
 def _run_serve(args) -> int:
     import uvicorn
 
-    from .service import create_app
+    from .service import create_app, server_config
 
-    rec = _load_recognizer(args.model, args.backend)
+    # every limit is the app's and the recogniser's: the one given is the one named
+    rec = _load_recognizer(args.model, args.backend, max_duration_s=args.max_duration)
     app = create_app(rec, max_upload_bytes=int(args.max_upload_mb * 1e6),
-                     max_duration_s=args.max_duration)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+                     max_duration_s=args.max_duration, max_batch=args.max_batch,
+                     max_concurrent_decodes=args.max_concurrent_decodes)
+    config = server_config(app, host=args.host, port=args.port,
+                           header_timeout_s=args.header_timeout,
+                           body_timeout_s=args.body_timeout, keep_alive_s=args.keep_alive,
+                           log_level="info")
+    uvicorn.Server(config).run()
     return 0
 
 

@@ -8,11 +8,14 @@ into an existing manifest. Every bad input raises :class:`AudioError` naming the
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,7 @@ __all__ = [
     "atomic_write_bytes",
     "build_manifest",
     "check_waveform",
+    "decode_audio",
     "file_sha256",
     "load_audio",
     "load_manifest",
@@ -39,6 +43,7 @@ __all__ = [
     "scan_corpus",
     "scan_ravdess",
     "scan_tess",
+    "validate_manifest",
 ]
 
 EMOTIONS: tuple[str, ...] = (
@@ -137,11 +142,30 @@ def _audio_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
 
 
-def scan_ravdess(root: str | os.PathLike, *, speech_only: bool = True) -> list[dict]:
-    """Records of every RAVDESS file under ``root`` (speech only by default)."""
+def _report(errors: list | None, source: object, problem: str, *,
+            error: type[ValueError] = AudioError) -> None:
+    """Append ``(source, problem)`` to ``errors``, or raise when ``errors`` is None."""
+    if errors is None:
+        if error is AudioError:
+            raise AudioError(source, problem)
+        raise error(f"{source}: {problem}")
+    errors.append((str(source), problem))
+
+
+def scan_ravdess(root: str | os.PathLike, *, speech_only: bool = True,
+                 errors: list | None = None) -> list[dict]:
+    """Records of every RAVDESS file under ``root`` (speech only by default).
+
+    A malformed name raises :class:`AudioError`, or is appended to ``errors`` as
+    ``(path, problem)`` and skipped when ``errors`` is a list.
+    """
     records = []
     for p in _audio_files(Path(root)):
-        rec = parse_ravdess_name(p)
+        try:
+            rec = parse_ravdess_name(p)
+        except AudioError as exc:
+            _report(errors, exc.source, exc.problem)
+            continue
         if speech_only and rec["vocal_channel"] != "speech":
             continue
         del rec["vocal_channel"]
@@ -149,47 +173,120 @@ def scan_ravdess(root: str | os.PathLike, *, speech_only: bool = True) -> list[d
     return records
 
 
-def scan_tess(root: str | os.PathLike) -> list[dict]:
-    """Records of every TESS file under ``root``."""
-    return [{"path": str(p), **parse_tess_name(p)} for p in _audio_files(Path(root))]
+def scan_tess(root: str | os.PathLike, *, errors: list | None = None) -> list[dict]:
+    """Records of every TESS file under ``root``; ``errors`` as in :func:`scan_ravdess`."""
+    records = []
+    for p in _audio_files(Path(root)):
+        try:
+            records.append({"path": str(p), **parse_tess_name(p)})
+        except AudioError as exc:
+            _report(errors, exc.source, exc.problem)
+    return records
 
 
-def read_labelled_csv(csv_path: str | os.PathLike, *, corpus: str = "custom") -> list[dict]:
-    """Records from a CSV with columns ``path, label[, speaker]`` (paths relative to it).
+_CSV_COLUMNS = ("path", "label", "speaker", "gender")
 
-    Unknown labels raise :class:`AudioError` naming the row's file.
+
+def _csv_rows(csv_path: Path, errors: list | None) -> tuple[list[str], list] | None:
+    """Header and ``(line, cells)`` rows of a UTF-8 CSV; None after a file-level problem."""
+    import csv
+
+    payload = csv_path.read_bytes()
+    try:
+        text = payload.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = payload[:exc.start].count(b"\n") + 1
+        _report(errors, f"{csv_path}:{line}",
+                f"not UTF-8 (byte 0x{payload[exc.start]:02x}); save the CSV as UTF-8",
+                error=ParameterError)
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = [(reader.line_num, cells) for cells in reader if any(c.strip() for c in cells)]
+    except csv.Error as exc:
+        _report(errors, f"{csv_path}:{reader.line_num}", f"not a CSV ({exc})",
+                error=ParameterError)
+        return None
+    if not rows:
+        _report(errors, f"{csv_path}:1", "empty CSV: expected a header row "
+                "path,label[,speaker[,gender]]", error=ParameterError)
+        return None
+    line, header = rows.pop(0)
+    header = [h.strip().lower() for h in header]
+    missing = [c for c in ("path", "label") if c not in header]
+    if missing:
+        _report(errors, f"{csv_path}:{line}", f"missing column(s) {missing}; expected a "
+                f"header row path,label[,speaker[,gender]], got {','.join(header)}",
+                error=ParameterError)
+        return None
+    return header, rows
+
+
+def read_labelled_csv(csv_path: str | os.PathLike, *, corpus: str = "custom",
+                      errors: list | None = None) -> list[dict]:
+    """Records from a UTF-8 CSV with columns ``path, label[, speaker[, gender]]``.
+
+    Paths are relative to the CSV's folder. A bad row (empty path or label, unknown label,
+    a cell count other than the header's) or a bad file (not UTF-8, empty, no ``path`` or
+    ``label`` column) is named ``<csv>:<line>``: it raises (:class:`AudioError` for a row,
+    :class:`ParameterError` for the file), or is appended to ``errors`` as
+    ``(source, problem)`` and skipped when ``errors`` is a list.
     """
     csv_path = Path(csv_path)
-    table = pd.read_csv(csv_path, dtype=str)
-    missing = {"path", "label"} - set(table.columns)
-    if missing:
-        raise ParameterError(f"{csv_path}: missing column(s) {sorted(missing)}")
-    records = []
-    for row in table.itertuples(index=False):
-        path = Path(row.path)
+    parsed = _csv_rows(csv_path, errors)
+    if parsed is None:
+        return []
+    header, rows = parsed
+    col = {name: header.index(name) for name in _CSV_COLUMNS if name in header}
+    records, first_line = [], {}
+    for line, cells in rows:
+        where = f"{csv_path}:{line}"
+        if len(cells) != len(header):
+            _report(errors, where, f"{len(cells)} cells, the header has {len(header)} "
+                                   f"({','.join(header)})")
+            continue
+        value = {name: cells[i].strip() for name, i in col.items()}
+        if not value["path"]:
+            _report(errors, where, "empty path")
+            continue
+        path = Path(cells[col["path"]])
         if not path.is_absolute():
             path = csv_path.parent / path
-        speaker = getattr(row, "speaker", None)
-        speaker = None if pd.isna(speaker) else str(speaker)
+        if not value["label"]:
+            _report(errors, where, f"{path}: empty label")
+            continue
+        if str(path) in first_line:
+            _report(errors, where, f"{path}: listed twice (first on line "
+                                   f"{first_line[str(path)]})")
+            continue
+        try:
+            emotion = canonical_emotion(value["label"], source=path)
+        except AudioError as exc:
+            _report(errors, where, str(exc))
+            continue
+        speaker = value.get("speaker")
+        first_line[str(path)] = line
         records.append({
             "path": str(path), "corpus": corpus,
             "speaker": f"{corpus}_{speaker}" if speaker else None,
-            "gender": getattr(row, "gender", None) if "gender" in table.columns else None,
-            "emotion": canonical_emotion(row.label, source=path),
-            "intensity": None, "statement": None, "repetition": None,
+            "gender": value.get("gender") or None,
+            "emotion": emotion, "intensity": None, "statement": None, "repetition": None,
         })
     return records
 
 
-def scan_corpus(root: str | os.PathLike) -> list[dict]:
-    """Records of a corpus folder: RAVDESS or TESS by layout, else ``labels.csv`` inside."""
+def scan_corpus(root: str | os.PathLike, *, errors: list | None = None) -> list[dict]:
+    """Records of a corpus folder: RAVDESS or TESS by layout, else ``labels.csv`` inside.
+
+    ``errors``: as in :func:`scan_ravdess` (bad names, bad CSV rows).
+    """
     root = Path(root)
     if (root / "labels.csv").is_file():
-        return read_labelled_csv(root / "labels.csv", corpus=root.name)
+        return read_labelled_csv(root / "labels.csv", corpus=root.name, errors=errors)
     if any(root.glob("Actor_*")):
-        return scan_ravdess(root)
+        return scan_ravdess(root, errors=errors)
     if any(root.glob("*AF_*")):
-        return scan_tess(root)
+        return scan_tess(root, errors=errors)
     raise ParameterError(f"{root}: not a RAVDESS or TESS folder and no labels.csv inside")
 
 
@@ -218,37 +315,167 @@ def _audio_info(path: Path) -> sf._SoundFileInfo:
         raise AudioError(path, f"not a readable audio file ({exc})") from None
 
 
+# (offset, full scale) of integer PCM by (dtype kind, bytes); 8-bit WAV is unsigned
+_PCM_SCALE = {("i", 1): (0.0, 2.0**7), ("i", 2): (0.0, 2.0**15), ("i", 4): (0.0, 2.0**31),
+              ("u", 1): (128.0, 128.0)}
+
+
+def _pcm_scale(dtype: np.dtype, *, source: object) -> tuple[float, float] | None:
+    """``(offset, full_scale)`` of integer PCM samples, None for floats; refuse the rest."""
+    if dtype.kind == "f":
+        return None
+    if (dtype.kind, dtype.itemsize) in _PCM_SCALE:
+        return _PCM_SCALE[dtype.kind, dtype.itemsize]
+    if dtype.kind in "iu":
+        problem = (f"{dtype.name} samples have no PCM full scale; pass float samples in "
+                   f"[-1, 1] or int8/int16/int32/uint8 PCM")
+    elif dtype.kind == "b":
+        problem = "boolean samples are not audio"
+    elif dtype.kind == "c":
+        problem = "complex samples are not audio; pass the real signal"
+    else:
+        problem = f"samples of dtype {dtype} are not numbers"
+    raise AudioError(source, problem)
+
+
 def check_waveform(y: np.ndarray, sr: int, *, source: object = "waveform",
                    min_duration: float = MIN_DURATION_S,
                    max_duration: float = MAX_DURATION_S) -> np.ndarray:
     """Validate a mono or (n, channels) waveform; return it as mono float32.
 
-    Raises :class:`AudioError` for empty, non-finite, silent, too short or too long audio.
+    Float samples are read as they are (full scale 1). Integer PCM is scaled by its full
+    scale: int8, int16 and int32 by ``2**7``, ``2**15``, ``2**31``; uint8 (8-bit WAV) as
+    ``(y - 128) / 128``. Other dtypes (wider or unsigned integers, bool, complex, object,
+    str) are refused. The length is checked before any copy or mix-down, so a too-long
+    array costs no memory.
+
+    Raises :class:`AudioError` for empty, non-finite, silent, too short or too long audio
+    and for samples that are not real numbers.
     """
-    y = np.asarray(y)
-    if not isinstance(sr, int | np.integer) or sr <= 0:
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError):  # ragged nested sequences
+        raise AudioError(source, "not an array of samples") from None
+    pcm = _pcm_scale(y.dtype, source=source)
+    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
         raise AudioError(source, f"invalid sample rate {sr!r}")
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    elif y.ndim == 2:
-        y = y.mean(axis=1) if y.shape[1] <= 8 else y.mean(axis=0)
-    if y.ndim != 1:
+    if y.ndim not in (1, 2):
         raise AudioError(source, f"waveform must be 1-D or 2-D, got shape {y.shape}")
     if y.size == 0:
         raise AudioError(source, "no audio samples")
-    y = y.astype(np.float32, copy=False)
-    top, bottom = float(y.max()), float(y.min())  # NaN and inf reach the extremes
-    if not (np.isfinite(top) and np.isfinite(bottom)):
-        raise AudioError(source, "waveform contains NaN or infinite samples")
-    duration = y.size / sr
+    n_samples = y.shape[0] if y.ndim == 1 or y.shape[1] <= 8 else y.shape[1]
+    duration = n_samples / sr
     if duration < min_duration:
         raise AudioError(source, f"too short: {duration * 1000:.0f} ms < "
                                  f"{min_duration * 1000:.0f} ms")
     if duration > max_duration:
         raise AudioError(source, f"too long: {duration:.1f} s > {max_duration:.1f} s")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    elif y.ndim == 2:  # (n, channels <= 8), else (channels, n)
+        y = y.mean(axis=1) if y.shape[1] <= 8 else y.mean(axis=0)
+    if pcm is None:
+        y = y.astype(np.float32, copy=False)
+    else:
+        offset, full_scale = pcm
+        y = ((y.astype(np.float64) - offset) / full_scale).astype(np.float32)
+    top, bottom = float(y.max()), float(y.min())  # NaN and inf reach the extremes
+    if not (np.isfinite(top) and np.isfinite(bottom)):
+        raise AudioError(source, "waveform contains NaN or infinite samples")
     if max(top, -bottom) < SILENCE_PEAK:
         raise AudioError(source, "silent: peak amplitude below 1e-4")
     return y
+
+
+# libsndfile's SF_COUNT_MAX: the header does not give the length (e.g. FLAC with 0 total
+# samples); such a file is decoded block by block up to the limit
+_UNKNOWN_FRAMES = 2**63 - 1
+_BLOCK_SAMPLES = 1 << 19  # samples (frames x channels) decoded at a time: 2 MB of float32
+
+
+def _read_frames(audio: sf.SoundFile, out: np.ndarray) -> int:
+    """Decode the next ``len(out)`` frames (or fewer, at the end) into ``out``; how many.
+
+    libsndfile's read itself: ``SoundFile.read`` seeks to its new position after each
+    read, and that seek fails at the end of a file whose header gives no length.
+    """
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    n = sf._snd.sf_readf_float(audio._file, sf._ffi.cast("float *", out.ctypes.data),
+                               len(out))
+    sf._error_check(audio._errorcode)
+    return int(n)
+
+
+def decode_audio(source: str | os.PathLike | IO[bytes], *, max_duration: float = MAX_DURATION_S,
+                 name: object = None) -> tuple[np.ndarray, int]:
+    """Decode an audio file to mono at its own rate, never past ``max_duration``.
+
+    The length in the header is checked first: a file that says it is too long is refused
+    before anything is decoded. Otherwise the audio is decoded in blocks of at most
+    ``2**19`` samples, each mixed down to mono at once, and decoding stops as soon as the
+    limit is passed (headers may give no length or the wrong one). Memory is bounded by
+    ``max_duration`` at the file's rate, whatever the file's size, length or channels.
+
+    Parameters
+    ----------
+    source : path or binary file object (seekable, e.g. ``io.BytesIO`` of an upload)
+    max_duration : float
+        Seconds.
+    name : object, optional
+        The file's name in errors (default: ``source`` when a path, else ``"<stream>"``).
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+        Mono (the mean of the channels), not validated otherwise (see :func:`check_waveform`).
+    sr : int
+        The file's sample rate.
+
+    Raises
+    ------
+    AudioError
+        ``not a readable audio file``, ``cannot decode audio`` or ``too long: ... > limit``.
+    """
+    is_path = isinstance(source, str | os.PathLike)
+    if name is None:
+        name = source if is_path else "<stream>"
+    try:
+        audio = sf.SoundFile(os.fspath(source) if is_path else source)
+    except Exception as exc:  # libsndfile's messages differ by format and version
+        reason = re.sub(r"Error opening <[^>]*>: ", "", str(exc))[:200]
+        raise AudioError(name, f"not a readable audio file ({reason})") from None
+    with audio:
+        sr, channels, frames = int(audio.samplerate), int(audio.channels), int(audio.frames)
+        limit = max_duration * sr  # frames
+        if frames != _UNKNOWN_FRAMES and frames > limit:
+            raise AudioError(name, f"too long: {frames / sr:.1f} s > limit "
+                                   f"{max_duration:.1f} s")
+        block = np.empty((max(1, _BLOCK_SAMPLES // max(channels, 1)), channels),
+                         dtype=np.float32)
+        # mono samples go straight into y when the header gives the length; any beyond it
+        # (or all, when it does not) are collected block by block
+        y = np.empty(0 if frames == _UNKNOWN_FRAMES else frames, dtype=np.float32)
+        extra, n = [], 0
+        while True:
+            try:
+                got = block[:_read_frames(audio, block)]
+            except Exception as exc:
+                raise AudioError(name, f"cannot decode audio ({exc})") from None
+            if len(got) == 0:
+                break
+            if n + len(got) > limit:
+                raise AudioError(name, f"too long: more than {max_duration:.1f} s decoded "
+                                       f"> limit {max_duration:.1f} s")
+            if n + len(got) <= y.size:
+                np.mean(got, axis=1, out=y[n:n + len(got)])
+            else:
+                extra.append(got.mean(axis=1))
+            n += len(got)
+            if len(got) < len(block):
+                break
+    if extra:
+        return np.concatenate([y[:n - sum(map(len, extra))], *extra]), sr
+    return y[:n], sr
 
 
 def load_audio(path: str | os.PathLike, *, sr: int = 16000,
@@ -262,18 +489,10 @@ def load_audio(path: str | os.PathLike, *, sr: int = 16000,
     """
     path = Path(path)
     _check_file(path)
-    try:
-        audio = sf.SoundFile(str(path))
-    except Exception as exc:  # libsndfile's messages differ by format and version
-        raise AudioError(path, f"not a readable audio file ({exc})") from None
-    with audio:
-        try:
-            data, native_sr = audio.read(dtype="float32", always_2d=True), audio.samplerate
-        except Exception as exc:
-            raise AudioError(path, f"cannot decode audio ({exc})") from None
-    y = check_waveform(data, int(native_sr), source=path, min_duration=min_duration,
+    data, native_sr = decode_audio(path, max_duration=max_duration)
+    y = check_waveform(data, native_sr, source=path, min_duration=min_duration,
                        max_duration=max_duration)
-    return resample(y, orig_sr=int(native_sr), target_sr=sr)
+    return resample(y, orig_sr=native_sr, target_sr=sr)
 
 
 def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -331,17 +550,94 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
 
 
 def save_manifest(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a manifest as CSV, atomically."""
+    """Validate a manifest (:func:`validate_manifest`) and write it as CSV, atomically."""
+    validate_manifest(manifest, source=path)
     atomic_write_bytes(path, manifest.to_csv(index=False).encode())
 
 
-def load_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a manifest written by :func:`save_manifest`."""
-    frame = pd.read_csv(path, dtype={"statement": "string", "speaker": "string",
-                                     "gender": "string", "intensity": "string"})
-    missing = set(MANIFEST_COLUMNS) - set(frame.columns)
+_SHA256_HEX = r"[0-9a-f]{64}"
+_SHOWN_PROBLEMS = 5
+
+
+def _manifest_problems(frame: pd.DataFrame) -> pd.DataFrame:
+    """One boolean column per (field, problem): True where a row breaks the rule."""
+
+    def text(column: str) -> pd.Series:
+        return frame[column].astype("string").str.strip()
+
+    def number(column: str) -> np.ndarray:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        return pd.Series(values).to_numpy(dtype="float64", na_value=np.nan)
+
+    path, sha = text("path"), frame["sha256"].astype("string")
+    rules = {
+        ("path", "empty"): path.fillna("").eq("").to_numpy(),
+        ("path", "duplicate of an earlier row"):
+            (path.duplicated() & path.fillna("").ne("")).to_numpy(),
+        ("corpus", "empty"): text("corpus").fillna("").eq("").to_numpy(),
+        ("emotion", f"not one of {', '.join(EMOTIONS)}"):
+            (~frame["emotion"].astype("string").isin(EMOTIONS).fillna(False)).to_numpy(),
+        ("sha256", "not 64 lowercase hex digits"):
+            (~sha.str.fullmatch(_SHA256_HEX).fillna(False)).to_numpy(dtype=bool),
+    }
+    with np.errstate(invalid="ignore"):
+        duration = number("duration_s")
+        rules["duration_s", "not a positive finite number"] = ~(np.isfinite(duration)
+                                                                & (duration > 0))
+        for column in ("sample_rate", "channels"):
+            x = number(column)
+            rules[column, "not a positive integer"] = ~((x > 0) & (x % 1 == 0)
+                                                        & np.isfinite(x))
+        repetition = number("repetition")
+        rules["repetition", "not an integer"] = (
+            frame["repetition"].notna().to_numpy()
+            & ~(np.isfinite(repetition) & (repetition % 1 == 0)))
+    return pd.DataFrame(rules, index=frame.index)
+
+
+def validate_manifest(manifest: pd.DataFrame, *, source: object = "manifest") -> None:
+    """Check a manifest's columns and values; raise one :class:`ParameterError` if bad.
+
+    Rules: every column of ``MANIFEST_COLUMNS``; a non-empty, unique ``path``; a non-empty
+    ``corpus``; ``emotion`` in ``EMOTIONS``; ``sha256`` of 64 lowercase hex digits;
+    ``duration_s`` positive and finite; ``sample_rate`` and ``channels`` positive
+    integers; ``repetition`` empty or an integer. The message names ``source``, the CSV
+    line (row ``i`` is line ``i + 2``) and the field of the first bad rows.
+    """
+    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
     if missing:
-        raise ParameterError(f"{path}: not a manifest, missing {sorted(missing)}")
+        raise ParameterError(f"{source}: not a manifest, missing column(s) {missing}")
+    problems = _manifest_problems(manifest.reset_index(drop=True))
+    bad_rows = np.flatnonzero(problems.to_numpy().any(axis=1))
+    if not bad_rows.size:
+        return
+    shown = []
+    for i in bad_rows[:_SHOWN_PROBLEMS]:
+        (column, problem) = problems.columns[problems.iloc[i].to_numpy()][0]
+        value = manifest[column].iloc[i]
+        shown.append(f"line {i + 2}: field {column!r}: {problem} "
+                     f"(got {None if pd.isna(value) else value!r})")
+    more = bad_rows.size - len(shown)
+    raise ParameterError(f"{source}: damaged manifest, {bad_rows.size} bad row(s); "
+                         + "; ".join(shown) + (f"; and {more} more" if more else "")
+                         + ". Rebuild it with `ser-classic data scan` or fix these rows")
+
+
+def load_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate (:func:`validate_manifest`) a manifest written by
+    :func:`save_manifest`; a damaged one raises :class:`ParameterError`."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # a row longer than the header: refuse, not index
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, index_col=False,
+                                dtype={"statement": "string", "speaker": "string",
+                                       "gender": "string", "intensity": "string"})
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
+            UnicodeDecodeError) as exc:
+        raise ParameterError(f"{path}: not a manifest CSV ({exc})") from None
+    validate_manifest(frame, source=path)
     return frame.astype({"repetition": "Int64"})
 
 
@@ -359,10 +655,14 @@ def add_recordings(manifest: pd.DataFrame, records: Sequence[dict], *,
     """Merge new labelled recordings into ``manifest``.
 
     Content duplicates (same sha256 as a manifest row or an earlier new file) are skipped
-    and reported; unreadable files are reported and skipped; speakers are kept.
+    and reported in ``duplicates``; unreadable files, and paths already in the manifest
+    with other content, are skipped and reported in ``errors``; speakers are kept. Rows
+    that parse are merged whatever happens to the others: a caller that wants
+    all-or-nothing keeps ``manifest`` when ``report.errors`` is not empty.
     """
     report = AddReport()
     seen = dict(zip(manifest["sha256"], manifest["path"], strict=True))
+    known = dict(zip(manifest["path"], manifest["sha256"], strict=True))
     new_rows = []
     for rec in records:
         try:
@@ -371,6 +671,10 @@ def add_recordings(manifest: pd.DataFrame, records: Sequence[dict], *,
                 load_audio(row["path"])
         except AudioError as exc:
             report.errors.append((exc.source, exc.problem))
+            continue
+        if known.get(row["path"], row["sha256"]) != row["sha256"]:
+            report.errors.append((row["path"], "already in the manifest with other content "
+                                               "(the file changed); rebuild the manifest"))
             continue
         if row["sha256"] in seen:
             report.duplicates.append((row["path"], seen[row["sha256"]]))

@@ -1,6 +1,8 @@
-"""The two exceptions of ser_classic."""
+"""The exceptions of ser_classic."""
 
-__all__ = ["AudioError", "ParameterError"]
+import functools
+
+__all__ = ["ArtifactError", "AudioError", "ParameterError"]
 
 
 class ParameterError(ValueError):
@@ -14,3 +16,18 @@ class AudioError(ValueError):
         self.source = str(source)
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
+
+
+class ArtifactError(ParameterError):
+    """A model directory cannot be used; the message names the file, the card field (when
+    one is at fault) and the problem."""
+
+    def __init__(self, path: object, problem: str, *, field: str | None = None) -> None:
+        self.path = str(path)
+        self.field = field
+        self.problem = problem
+        where = self.path if field is None else f"{self.path}: field {field!r}"
+        super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self):
+        return functools.partial(type(self), field=self.field), (self.path, self.problem)

@@ -151,15 +151,24 @@ def to_onnx_bytes(estimator, *, n_features: int) -> bytes:
     return onx.SerializeToString()
 
 
-def onnx_session(onnx: bytes, *, n_threads: int = 1):
-    """An onnxruntime CPU session (``n_threads`` intra-op threads)."""
+def onnx_session(onnx: bytes, *, n_threads: int = 1, source: object = "ONNX graph"):
+    """An onnxruntime CPU session (``n_threads`` intra-op threads).
+
+    Raises :class:`ParameterError` naming ``source`` when onnxruntime cannot load the
+    bytes (not an ONNX graph, truncated, unsupported operators).
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = n_threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # errors only (no notes about unused initializers)
-    return ort.InferenceSession(onnx, sess_options=opts, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(onnx, sess_options=opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own (pybind) exception types
+        problem = (str(exc).strip().splitlines() or [repr(exc)])[-1][:300]
+        raise ParameterError(f"{source}: not a loadable ONNX graph ({problem})") from None
 
 
 def onnx_predict_proba(session, X: np.ndarray) -> np.ndarray:

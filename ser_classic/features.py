@@ -20,6 +20,9 @@ import io
 import itertools
 import json
 import os
+import threading
+import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -790,9 +793,77 @@ def _cache_path(cache_dir: Path, key: str) -> Path:
 
 
 def _save_npy(path: Path, x: np.ndarray) -> None:
+    if _orphaned():  # a worker whose batch's process is gone writes nothing more
+        os._exit(1)
     buf = io.BytesIO()
     np.save(buf, x)
     atomic_write_bytes(path, buf.getvalue())
+
+
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _read_npy(path: Path, *, n_features: int) -> tuple[np.ndarray | None, str | None]:
+    """A cache entry, read without pickle: ``(x, None)``, or ``(None, problem)`` when it
+    is not a finite float64 vector of ``n_features`` values (empty, garbage, truncated,
+    another shape or dtype)."""
+    expected = np.dtype(np.float64)
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version not in _NPY_HEADERS:
+                return None, f".npy format version {version} is not written by this cache"
+            shape, _fortran, dtype = _NPY_HEADERS[version](fh)
+            if dtype != expected or shape != (n_features,):
+                return None, f"holds {dtype} {shape}, expected float64 ({n_features},)"
+            payload = fh.read(expected.itemsize * n_features + 1)
+    except (OSError, ValueError, TypeError, EOFError) as exc:
+        return None, f"unreadable ({exc})"
+    if len(payload) != expected.itemsize * n_features:
+        return None, (f"{len(payload)} data bytes, expected "
+                      f"{expected.itemsize * n_features}")
+    x = np.frombuffer(payload, dtype=expected).copy()
+    if not np.all(np.isfinite(x)):
+        return None, "non-finite values"
+    return x, None
+
+
+# The pid of the process that runs the batch, in its worker processes (None elsewhere).
+_batch_parent: int | None = None
+
+
+def _orphaned() -> bool:
+    return _batch_parent is not None and os.getppid() != _batch_parent
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker process of ``parent``: exit as soon as ``parent`` is gone.
+
+    Checked at each job and before each cache write, and by a daemon thread that polls
+    ``os.getppid()`` (an orphan is re-parented), so workers end with their parent even
+    when it is SIGKILLed. A no-op in the parent itself (``n_jobs=1``, threads).
+    """
+    global _batch_parent
+    if parent == os.getpid():
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+    if _batch_parent != parent:
+        _batch_parent = parent
+        threading.Thread(target=_poll_parent, args=(parent,), daemon=True,
+                         name="ser-classic-parent-watch").start()
+
+
+def _poll_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
+
+
+def _guarded(parent: int, func, args, kwargs):
+    _watch_parent(parent)
+    return func(*args, **kwargs)
 
 
 def _augment_rng(sha: str, seed: int, copy: int) -> np.random.Generator:
@@ -800,9 +871,11 @@ def _augment_rng(sha: str, seed: int, copy: int) -> np.random.Generator:
 
 
 def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConfig | None,
-         seed: int, copy: int, cache_dir: Path | None):
+         seed: int, copy: int, cache_dir: Path | None, n_features: int):
+    """``(x, error, computed, repaired)``: repaired is ``(entry, problem)`` when an
+    unreadable cache entry was recomputed and replaced."""
     try:
-        key = None
+        key, repaired = None, None
         if cache_dir is not None:
             sha = sha or file_sha256(path)
             parts = [sha, config.hash]
@@ -811,7 +884,10 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
             key = hashlib.sha256("|".join(parts).encode()).hexdigest()
             cached = _cache_path(cache_dir, key)
             if cached.is_file():
-                return np.load(cached), None, False
+                x, problem = _read_npy(cached, n_features=n_features)
+                if x is not None:
+                    return x, None, False, None
+                repaired = (str(cached), problem)
         y = load_audio(path, sr=config.sample_rate)
         if augment is None:
             x = extract_features(y, config=config)
@@ -821,20 +897,29 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
                                    warp=augment.warp_of(copy))
         if key is not None:
             _save_npy(_cache_path(cache_dir, key), x)
-        return x, None, True
+        return x, None, True, repaired
     except AudioError as exc:
-        return None, (exc.source, exc.problem), False
+        return None, (exc.source, exc.problem), False, None
 
 
 def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
                   sha256: Sequence[str] | None = None, cache_dir: str | os.PathLike | None
                   = None, augment: AugmentConfig | None = None, copy: int = 0,
-                  seed: int = 0, n_jobs: int = 1, progress: bool = False
+                  seed: int = 0, n_jobs: int = 1, progress: bool = False,
+                  cache_errors: list | None = None
                   ) -> tuple[np.ndarray, list[tuple[str, str]], int]:
     """Features of many files, in parallel, through an on-disk cache.
 
     The cache key is (file sha256, feature-config hash[, augmentation hash, seed, copy]),
-    so a second run extracts nothing and a changed config misses.
+    so a second run extracts nothing and a changed config misses. Entries are read
+    without pickle; an unreadable one (empty, garbage, truncated, wrong shape or dtype)
+    is a miss: recomputed, replaced atomically and reported once (``cache_errors``).
+
+    Parameters
+    ----------
+    cache_errors : list, optional
+        Unreadable entries that were replaced are appended as ``(entry path, problem)``;
+        without a list each is reported by a :class:`RuntimeWarning`.
 
     Returns
     -------
@@ -851,19 +936,25 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
     if augment is not None and sha256 is None:
         raise ParameterError("augmented extraction needs sha256 to seed each clip")
     cache = Path(cache_dir) if cache_dir is not None else None
-    jobs = [joblib.delayed(_one)(p, s, config, augment, seed, copy, cache)
+    n_features = len(feature_names(config=config))
+    jobs = [joblib.delayed(_one)(p, s, config, augment, seed, copy, cache, n_features)
             for p, s in zip(paths, shas, strict=True)]
-    return run_batch(jobs, n_features=len(feature_names(config=config)), n_jobs=n_jobs,
-                     progress=progress, desc="features")
+    return run_batch(jobs, n_features=n_features, n_jobs=n_jobs, progress=progress,
+                     desc="features", cache_errors=cache_errors)
 
 
 def run_batch(jobs: list, *, n_features: int, n_jobs: int = 1, progress: bool = False,
-              desc: str = "features") -> tuple[np.ndarray, list[tuple[str, str]], int]:
-    """Run per-file jobs returning ``(x, error, computed)`` and stack their results.
+              desc: str = "features", cache_errors: list | None = None
+              ) -> tuple[np.ndarray, list[tuple[str, str]], int]:
+    """Run per-file jobs returning ``(x, error, computed[, repaired])``; stack the results.
 
-    Returns ``(X, errors, n_extracted)`` as :func:`extract_batch` does; shared by every
-    cached batch extractor (ours and openSMILE's).
+    Returns ``(X, errors, n_extracted)`` as :func:`extract_batch` does and reports the
+    repaired cache entries as it does; shared by every cached batch extractor (ours and
+    openSMILE's). Worker processes end with this process (:func:`_watch_parent`).
     """
+    parent = os.getpid()
+    jobs = [joblib.delayed(_guarded)(parent, func, args, kwargs)
+            for func, args, kwargs in jobs]
     if progress:
         from tqdm import tqdm
 
@@ -871,11 +962,20 @@ def run_batch(jobs: list, *, n_features: int, n_jobs: int = 1, progress: bool = 
     results = joblib.Parallel(n_jobs=n_jobs, batch_size=16)(jobs)
     X = np.full((len(results), n_features), np.nan)
     errors = []
+    repaired: dict[str, str] = {}
     n_extracted = 0
-    for i, (x, err, computed) in enumerate(results):
+    for i, (x, err, computed, *rest) in enumerate(results):
+        if rest and rest[0] is not None:
+            repaired.setdefault(*rest[0])
         if err is not None:
             errors.append(err)
         else:
             X[i] = x
             n_extracted += computed
+    for entry, problem in repaired.items():
+        if cache_errors is not None:
+            cache_errors.append((entry, problem))
+        else:
+            warnings.warn(f"{entry}: unreadable feature-cache entry ({problem}); "
+                          f"recomputed and replaced", RuntimeWarning, stacklevel=2)
     return X, errors, n_extracted

@@ -9,6 +9,8 @@ z-scored with the speaker's statistics, then fed to scikit-learn or ONNX Runtime
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,8 +24,10 @@ from .features import extract_features, feature_names
 
 __all__ = [
     "BACKENDS",
+    "ClipError",
     "DiscriminatorScores",
     "EmotionRecognizer",
+    "Predictions",
     "SpeakerStats",
     "load",
 ]
@@ -89,6 +93,47 @@ class SpeakerStats:
 
 
 @dataclass(frozen=True)
+class ClipError:
+    """A clip of a batch that could not be used (``on_error="skip"``).
+
+    Attributes
+    ----------
+    index : int
+        Position of the clip in the input batch.
+    source : str
+        The file, or ``waveform[index]``.
+    problem : str
+    """
+
+    index: int
+    source: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predictions for the usable clips of a batch (``on_error="skip"``).
+
+    Attributes
+    ----------
+    labels : np.ndarray of str [shape=(n_ok,)]
+    proba : np.ndarray [shape=(n_ok, n_classes)]
+        Columns in ``classes`` order.
+    index : np.ndarray of int [shape=(n_ok,)]
+        Position in the input batch of each row, increasing.
+    errors : tuple of ClipError
+        The clips that could not be used, in input order.
+    classes : tuple of str
+    """
+
+    labels: np.ndarray
+    proba: np.ndarray
+    index: np.ndarray
+    errors: tuple[ClipError, ...]
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DiscriminatorScores:
     """Per-clip emotion penalties of a batch.
 
@@ -101,6 +146,10 @@ class DiscriminatorScores:
     p_target : np.ndarray [shape=(n,)]
     proba : np.ndarray [shape=(n, n_classes)]
     classes : tuple of str
+    index : np.ndarray of int [shape=(n,)]
+        Position in the input batch of each row: all of them, except the clips in
+        ``errors`` with ``on_error="skip"``.
+    errors : tuple of ClipError
     """
 
     penalty: np.ndarray
@@ -108,10 +157,37 @@ class DiscriminatorScores:
     p_target: np.ndarray
     proba: np.ndarray
     classes: tuple[str, ...]
+    index: np.ndarray | None = None
+    errors: tuple[ClipError, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.index is None:
+            object.__setattr__(self, "index", np.arange(len(self.penalty)))
 
 
 def _is_path(item) -> bool:
     return isinstance(item, str | os.PathLike)
+
+
+def _check_sr(sr) -> int | None:
+    """``sr=`` as a positive int (integral floats such as 16000.0 accepted); None stays."""
+    if sr is None:
+        return None
+    if (isinstance(sr, numbers.Real) and not isinstance(sr, bool) and math.isfinite(sr)
+            and sr > 0 and float(sr).is_integer()):
+        return int(sr)
+    raise ParameterError(f"sr must be a positive integer sample rate in Hz, got {sr!r}")
+
+
+def _check_on_error(on_error) -> bool:
+    """True for ``"skip"``, False for ``"raise"``."""
+    if on_error not in ("raise", "skip"):
+        raise ParameterError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    return on_error == "skip"
+
+
+def _source(item, i: int) -> str:
+    return str(item) if _is_path(item) else f"waveform[{i}]"
 
 
 class EmotionRecognizer:
@@ -131,7 +207,8 @@ class EmotionRecognizer:
         if backend not in BACKENDS:
             raise ParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if backend == "sklearn" and artifact.estimator is None:
-            raise ParameterError("the sklearn backend needs model.joblib loaded")
+            raise ParameterError(f"{artifact.path}: the sklearn backend needs model.joblib "
+                                 f"loaded (load_artifact(..., load_joblib=True))")
         self.artifact = artifact
         self.backend = backend
         self.max_duration_s = max_duration_s
@@ -148,21 +225,27 @@ class EmotionRecognizer:
         if backend == "onnx":
             from .export import onnx_session
 
-            self._session = onnx_session(artifact.onnx)
+            self._session = artifact.session or onnx_session(
+                artifact.onnx, source=artifact.path / "model.onnx")
 
     def __repr__(self) -> str:
         return (f"EmotionRecognizer({self.model_id!r}, backend={self.backend!r}, "
                 f"protocol={self.protocol!r})")
 
     # ------------------------------------------------------------------ inputs
-    def _items(self, inputs) -> tuple[list, bool]:
+    def _items(self, inputs) -> tuple[Sequence, bool]:
         if _is_path(inputs):
             return [inputs], True
         if isinstance(inputs, np.ndarray):
             if inputs.ndim == 1:
                 return [inputs], True
+            if inputs.ndim == 2 and inputs.shape[0] > 0 and inputs.shape[1] <= 8:
+                raise ParameterError(
+                    f"a 2-D waveform array is a batch of shape (n_clips, n_samples); shape "
+                    f"{inputs.shape} looks like one clip of shape (n_samples, channels): "
+                    f"pass it in a list, [y]")
             if inputs.ndim == 2:
-                return list(inputs), False
+                return inputs, False  # rows are clips; no list of views
             raise ParameterError(f"waveform arrays must be 1-D or 2-D (n_clips, n_samples), "
                                  f"got shape {inputs.shape}")
         if isinstance(inputs, Sequence) and not isinstance(inputs, bytes):
@@ -171,15 +254,25 @@ class EmotionRecognizer:
                              f"{type(inputs).__name__}")
 
     def waveform(self, item, *, sr: int | None = None, source: object = None) -> np.ndarray:
-        """One clip as a validated mono waveform at the model's sample rate."""
+        """One clip as a validated mono waveform at the model's sample rate.
+
+        Integer PCM arrays are scaled by their full scale (see
+        :func:`ser_classic.data.check_waveform`); a too-long array is refused before any
+        copy.
+        """
         target = self.feature_config.sample_rate
         if _is_path(item):
             return load_audio(item, sr=target, max_duration=self.max_duration_s)
+        sr = _check_sr(sr)
         if sr is None:
             raise ParameterError("waveform input needs its sample rate: sr=")
-        y = check_waveform(np.asarray(item), int(sr), source=source or "waveform",
-                           max_duration=self.max_duration_s)
-        return resample(y, orig_sr=int(sr), target_sr=target)
+        source = source or "waveform"
+        y = check_waveform(item, sr, source=source, max_duration=self.max_duration_s)
+        try:
+            return resample(y, orig_sr=sr, target_sr=target)
+        except (ValueError, RuntimeError) as exc:  # a rate ratio the resampler refuses
+            raise AudioError(source, f"cannot resample {sr} Hz to {target} Hz ({exc})"
+                             ) from None
 
     def clip_features(self, y: np.ndarray) -> np.ndarray:
         """Features of one waveform from :meth:`waveform` -> [shape=(n_features,)].
@@ -214,18 +307,28 @@ class EmotionRecognizer:
         if on_error not in ("raise", "nan"):
             raise ParameterError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
         items, _ = self._items(inputs)
-        n_features = self.card["n_features"]
-        X = np.full((len(items), n_features), np.nan)
-        errors = []
+        rows, index, errors = self._clip_rows(items, sr=sr, skip=on_error == "nan")
+        X = np.full((len(items), self.card["n_features"]), np.nan)
+        X[index] = rows
+        return X, [(e.source, e.problem) for e in errors]
+
+    def _clip_rows(self, items: Sequence, *, sr, skip: bool
+                   ) -> tuple[np.ndarray, np.ndarray, list[ClipError]]:
+        """Feature rows of the usable clips, their positions in ``items``, the others."""
+        sr = _check_sr(sr)  # a bad sr= is the caller's error, never a clip's
+        rows, index, errors = [], [], []
         for i, item in enumerate(items):
-            source = item if _is_path(item) else f"waveform[{i}]"
             try:
-                X[i] = self.clip_features(self.waveform(item, sr=sr, source=source))
+                rows.append(self.clip_features(self.waveform(item, sr=sr,
+                                                             source=_source(item, i))))
             except AudioError as exc:
-                if on_error == "raise":
+                if not skip:
                     raise
-                errors.append((exc.source, exc.problem))
-        return X, errors
+                errors.append(ClipError(index=i, source=exc.source, problem=exc.problem))
+                continue
+            index.append(i)
+        X = np.array(rows, dtype=np.float64).reshape(len(rows), self.card["n_features"])
+        return X, np.array(index, dtype=np.intp), errors
 
     # ------------------------------------------------------------------ speakers
     def enroll(self, inputs, *, sr: int | None = None,
@@ -252,6 +355,8 @@ class EmotionRecognizer:
             if speaker != "batch":
                 raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
                                      f"{speaker!r}")
+            if X.shape[0] == 0:
+                return X
             speaker = SpeakerStats.from_features(X)
         if not isinstance(speaker, SpeakerStats):
             raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
@@ -271,70 +376,131 @@ class EmotionRecognizer:
         # The classifier reads float32 values with either backend (ONNX graphs are float32;
         # tree thresholds are exported so that float32 inputs split identically).
         X = self._normalise(X, speaker).astype(np.float32).astype(np.float64)
+        if X.shape[0] == 0:
+            return np.empty((0, len(self.classes_)))
         if self._session is not None:
             from .export import onnx_predict_proba
 
             return onnx_predict_proba(self._session, X)
         return np.asarray(self.artifact.estimator.predict_proba(X), dtype=np.float64)
 
-    def predict_proba(self, inputs, *, sr: int | None = None, speaker=None) -> np.ndarray:
+    def _batch_proba(self, items: Sequence, *, sr, speaker, skip: bool
+                     ) -> tuple[np.ndarray, np.ndarray, list[ClipError]]:
+        """Probabilities of the usable clips of ``items``, their positions, the others.
+
+        With ``speaker="batch"`` the statistics come from the usable clips only; when a
+        single one is left it becomes an error too (statistics need 2 clips).
+        """
+        X, index, errors = self._clip_rows(items, sr=sr, skip=skip)
+        if (skip and index.size == 1 and self.protocol == "speaker_norm"
+                and isinstance(speaker, str) and speaker == "batch"):
+            i = int(index[0])
+            lone = ClipError(index=i, source=_source(items[i], i),
+                             problem="the only usable clip of the batch: speaker='batch' "
+                                     "needs at least 2")
+            errors = sorted([*errors, lone], key=lambda e: e.index)
+            X, index = X[:0], index[:0]
+        return self.proba_from_features(X, speaker=speaker), index, errors
+
+    def predict_proba(self, inputs, *, sr: int | None = None, speaker=None,
+                      on_error: str = "raise"):
         """Class probabilities (columns in ``classes_`` order).
 
         Parameters
         ----------
         inputs : path, waveform [shape=(n,)], list of them, or array (n_clips, n_samples)
+            Waveforms are float (full scale 1) or int8/int16/int32/uint8 PCM (scaled by
+            their full scale). An empty batch gives empty results.
         sr : int, optional
-            Sample rate of waveform inputs (any rate; resampled).
+            Sample rate of waveform inputs in Hz (any rate; resampled). A positive integer;
+            integral floats such as ``16000.0`` are accepted.
         speaker : SpeakerStats or "batch", optional
             Required by speaker-normalised models, refused by strict ones. ``"batch"``
-            estimates the statistics from the clips of this call (one speaker, >= 2 clips).
+            estimates the statistics from the (usable) clips of this call (one speaker,
+            >= 2 clips).
+        on_error : {"raise", "skip"}
+            ``"raise"``: the first clip that cannot be used raises its :class:`AudioError`.
+            ``"skip"``: such clips are left out and reported; the result is then a
+            :class:`Predictions` (also for a single clip).
 
         Returns
         -------
         proba : np.ndarray [shape=(n_classes,) for one clip, (n_clips, n_classes) for a batch]
+            With ``on_error="raise"``.
+        predictions : Predictions
+            With ``on_error="skip"``: rows of the usable clips, ``index``, ``errors``.
         """
-        _, single = self._items(inputs)
-        X, _ = self.features(inputs, sr=sr)
-        proba = self.proba_from_features(X, speaker=speaker)
+        skip = _check_on_error(on_error)
+        items, single = self._items(inputs)
+        proba, index, errors = self._batch_proba(items, sr=sr, speaker=speaker, skip=skip)
+        if skip:
+            return Predictions(labels=self.classes_[np.argmax(proba, axis=1)], proba=proba,
+                               index=index, errors=tuple(errors),
+                               classes=tuple(str(c) for c in self.classes_))
         return proba[0] if single else proba
 
-    def predict(self, inputs, *, sr: int | None = None, speaker=None):
-        """Emotion labels: a str for one clip, an array of str for a batch."""
-        proba = self.predict_proba(inputs, sr=sr, speaker=speaker)
+    def predict(self, inputs, *, sr: int | None = None, speaker=None,
+                on_error: str = "raise"):
+        """Emotion labels: a str for one clip, an array of str for a batch.
+
+        Parameters as :meth:`predict_proba`; with ``on_error="skip"`` the result is a
+        :class:`Predictions` (labels, probabilities, ``index`` and ``errors``).
+        """
+        proba = self.predict_proba(inputs, sr=sr, speaker=speaker, on_error=on_error)
+        if isinstance(proba, Predictions):
+            return proba
         labels = self.classes_[np.argmax(np.atleast_2d(proba), axis=1)]
         return str(labels[0]) if proba.ndim == 1 else labels
 
-    def score(self, waveforms, *, sr: int, targets, speaker=None) -> DiscriminatorScores:
+    def score(self, waveforms, *, sr: int, targets, speaker=None,
+              on_error: str = "raise") -> DiscriminatorScores:
         """Discriminator penalties of a batch of waveforms against target emotions.
 
         No file I/O. Parameters as :meth:`predict_proba`; ``targets`` is one emotion for
-        all clips or one per clip (names from ``classes_``).
+        all clips or a sequence of one per clip (names from ``classes_``). With
+        ``on_error="skip"`` the rows are those of the usable clips, at ``index`` in the
+        batch, and ``errors`` holds the others.
         """
+        skip = _check_on_error(on_error)
         if _is_path(waveforms) or (isinstance(waveforms, Sequence) and any(
                 _is_path(w) for w in waveforms)):
             raise ParameterError("score takes waveforms, not file paths")
         items, _ = self._items(waveforms)
         if isinstance(targets, str):
             targets = [targets] * len(items)
+        if isinstance(targets, bytes) or not isinstance(targets, Sequence | np.ndarray):
+            raise ParameterError(f"targets must be an emotion name or a sequence of one per "
+                                 f"clip, got {type(targets).__name__}")
         targets = list(targets)
         if len(targets) != len(items):
             raise ParameterError(f"{len(targets)} targets for {len(items)} clips")
-        index = {c: i for i, c in enumerate(self.classes_)}
-        unknown = sorted({t for t in targets if t not in index})
+        column = {c: i for i, c in enumerate(self.classes_)}
+        unknown = sorted({str(t) if isinstance(t, str) else repr(t) for t in targets
+                          if not isinstance(t, str) or t not in column})
         if unknown:
             raise ParameterError(f"unknown target emotion(s) {unknown}; the model knows "
                                  f"{[str(c) for c in self.classes_]}")
-        X, _ = self.features(items, sr=sr)
-        proba = self.proba_from_features(X, speaker=speaker)
-        p = proba[np.arange(len(items)), [index[t] for t in targets]]
+        if sr is None:
+            raise ParameterError("score needs the waveforms' sample rate: sr=")
+        proba, index, errors = self._batch_proba(items, sr=sr, speaker=speaker, skip=skip)
+        cols = np.array([column[t] for t in targets], dtype=np.intp)[index]
+        p = proba[np.arange(index.size), cols]
         return DiscriminatorScores(penalty=1.0 - p, nll=-np.log(np.maximum(p, _EPS)),
                                    p_target=p, proba=proba,
-                                   classes=tuple(str(c) for c in self.classes_))
+                                   classes=tuple(str(c) for c in self.classes_),
+                                   index=index, errors=tuple(errors))
 
 
 def load(path: str | os.PathLike, *, backend: str = "sklearn",
          max_duration_s: float = MAX_DURATION_S) -> EmotionRecognizer:
-    """Load a model directory written by ``ser-classic train`` (hashes verified)."""
+    """Load a model directory written by ``ser-classic train`` (validated and verified).
+
+    ``backend="onnx"`` never unpickles anything: ``model.onnx`` + ``model.json`` suffice
+    (deploy a model received from elsewhere this way; ``model.joblib`` is a pickle, and
+    loading one runs whatever code it holds). Invalid directories raise
+    :class:`ser_classic.errors.ArtifactError` (see
+    :func:`ser_classic.artifact.load_artifact`).
+    """
     if backend not in BACKENDS:
         raise ParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
     artifact = load_artifact(path, load_joblib=backend == "sklearn")

@@ -5,12 +5,18 @@ Bad input never gives a 500: empty upload -> 400, body over the size limit -> 41
 longer than the duration limit -> 413, undecodable (non-audio) -> 415, unusable audio
 (silent, too short, non-finite) or a wrong/missing form field -> 422. Every error is JSON
 ``{"error": <short code>, "detail": <message>}``.
+
+Memory and time are bounded by the limits, not by the input: the body is counted as it
+arrives (chunked or not) and refused at the cap; audio is refused from its header, or
+decoded in blocks that stop at the duration limit (:func:`ser_classic.data.decode_audio`);
+at most ``max_concurrent_decodes`` requests decode and extract at a time; clients that
+stall are dropped (:func:`server_config`).
 """
 
 from __future__ import annotations
 
 import io
-import re
+import math
 import threading
 import time
 from typing import Annotated
@@ -21,12 +27,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
+from .data import check_waveform, decode_audio, resample
 from .errors import AudioError, ParameterError
 
-__all__ = ["MIN_SAMPLE_RATE", "ServiceError", "create_app"]
+__all__ = ["MIN_SAMPLE_RATE", "ServiceError", "create_app", "server_config"]
 
 MIN_SAMPLE_RATE = 8000
+
+_SpeakerNorm = Annotated[bool, Query(description="all files are one speaker: normalise with "
+                                                "their statistics (speaker-normalised "
+                                                "models need it, strict models refuse it)")]
 
 
 class ServiceError(Exception):
@@ -61,29 +73,52 @@ class BatchPrediction(BaseModel):
     latency_ms: float
 
 
-def _error(status: int, error: str, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": error, "detail": detail})
+def _error(status: int, error: str, detail: str, *, close: bool = False) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "detail": detail},
+                        headers={"connection": "close"} if close else None)
 
 
-def _decode(payload: bytes, name: str, *, max_bytes: int) -> tuple[np.ndarray, int]:
-    """Bytes of an uploaded file -> (mono samples [shape=(n,)], rate)."""
-    import soundfile as sf
-
+def _decode(payload: bytes, name: str, *, max_bytes: int,
+            max_duration: float) -> tuple[np.ndarray, int]:
+    """Bytes of an uploaded file -> (mono samples [shape=(n,)], rate), bounded."""
     if not payload:
         raise ServiceError(400, "empty_upload", f"{name}: empty file (0 bytes)")
     if len(payload) > max_bytes:
         raise ServiceError(413, "upload_too_large",
                            f"{name}: {len(payload)} bytes > limit {max_bytes}")
     try:
-        data, sr = sf.read(io.BytesIO(payload), dtype="float32", always_2d=True)
-    except Exception as exc:  # libsndfile raises several types for non-audio
-        reason = re.sub(r"Error opening <[^>]*>: ", "", str(exc))[:200]
-        raise ServiceError(415, "not_audio", f"{name}: not a readable audio file "
-                                              f"({reason})") from None
+        data, sr = decode_audio(io.BytesIO(payload), name=name, max_duration=max_duration)
+    except AudioError as exc:
+        if exc.problem.startswith("too long"):
+            raise ServiceError(413, "audio_too_long", str(exc)) from None
+        raise ServiceError(415, "not_audio", str(exc)) from None
     if sr < MIN_SAMPLE_RATE:
         raise ServiceError(422, "unusable_audio", f"{name}: sample rate {sr} Hz < "
                                                   f"{MIN_SAMPLE_RATE} Hz")
-    return data.mean(axis=1), int(sr)  # soundfile gives (frames, channels): mix down
+    return data, sr
+
+
+class _DeclaredBodyLimit:
+    """Pure ASGI middleware: a request whose Content-Length is over its route's body limit
+    is answered 413 (JSON) before any of the body is read.
+
+    Bodies without a Content-Length (chunked) are counted as they arrive by each route's
+    ``max_body_size`` (Starlette's ``RequestBodyLimitMiddleware``).
+    """
+
+    def __init__(self, app, *, limits: dict[str, int], default: int) -> None:
+        self.app, self.limits, self.default = app, limits, default
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            limit = self.limits.get(scope["path"].rstrip("/"), self.default)
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > limit:
+                response = _error(413, "upload_too_large", f"request body {int(length)} "
+                                                           f"bytes > limit {limit} bytes")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _audio_error(exc: AudioError) -> ServiceError:
@@ -92,35 +127,51 @@ def _audio_error(exc: AudioError) -> ServiceError:
     return ServiceError(422, "unusable_audio", str(exc))
 
 
+def _positive(value, name: str, *, integer: bool = False):
+    kind = int if integer else (int, float)
+    if (isinstance(value, bool) or not isinstance(value, kind)
+            or not math.isfinite(value) or value <= 0):
+        raise ParameterError(f"{name} must be a positive {'integer' if integer else 'number'}"
+                             f", got {value!r}")
+    return value
+
+
 def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
-               max_duration_s: float = 30.0, max_batch: int = 32) -> FastAPI:
+               max_duration_s: float = 30.0, max_batch: int = 32,
+               max_concurrent_decodes: int = 2) -> FastAPI:
     """The FastAPI application serving ``recognizer``.
 
     Parameters
     ----------
     recognizer : EmotionRecognizer
     max_upload_bytes : int
-        Per request body (checked on Content-Length before reading) and per file.
+        Per file; a request body may hold one file (``/predict``) or ``max_batch`` files,
+        plus 64 KiB of form overhead. Counted as the body arrives: a larger body, chunked
+        or not, is refused with 413 at the cap and the connection closed.
     max_duration_s : float
-        Longer audio is refused with 413.
+        Longer audio is refused with 413, from the file's header when it gives the length,
+        else as soon as decoding passes the limit. The recogniser's own limit is not used.
     max_batch : int
         Most files in one ``/predict/batch`` request.
+    max_concurrent_decodes : int
+        Requests decoding and extracting features at a time; others wait their turn. Peak
+        memory is about ``max_concurrent_decodes`` times that of one request at the limits.
     """
+    _positive(max_upload_bytes, "max_upload_bytes", integer=True)
+    _positive(max_duration_s, "max_duration_s")
+    _positive(max_batch, "max_batch", integer=True)
+    _positive(max_concurrent_decodes, "max_concurrent_decodes", integer=True)
+    body_overhead = 65536  # multipart boundaries and part headers
+    body_limits = {"/predict": max_upload_bytes + body_overhead,
+                   "/predict/batch": max_upload_bytes * max_batch + body_overhead}
     app = FastAPI(title="ser_classic emotion recognition",
                   version=str(recognizer.card.get("libraries", {}).get("ser_classic")),
                   description=f"Model {recognizer.model_id} ({recognizer.protocol})")
+    app.add_middleware(_DeclaredBodyLimit, limits=body_limits, default=body_overhead)
     lock = threading.Lock()  # one inference at a time: BLAS thread limits are global
+    decodes = threading.BoundedSemaphore(max_concurrent_decodes)
     classes = [str(c) for c in recognizer.classes_]
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        batch_limit = max_upload_bytes * (max_batch if request.url.path.endswith("batch")
-                                          else 1) + 65536
-        if length is not None and length.isdigit() and int(length) > batch_limit:
-            return _error(413, "upload_too_large",
-                          f"request body {length} bytes > limit {batch_limit}")
-        return await call_next(request)
+    speaker_normalised = recognizer.protocol == "speaker_norm"
 
     @app.exception_handler(ServiceError)
     async def service_error(_request, exc: ServiceError):
@@ -133,12 +184,19 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         return _error(422, "invalid_request", "; ".join(fields) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+        if exc.status_code == 413 and limit is not None:
+            # the body limiter stopped reading at the cap: close rather than drain the rest
+            return _error(413, "upload_too_large", f"request body > limit {limit} bytes "
+                                                   f"(reading stopped at the limit)",
+                          close=True)
         return _error(exc.status_code, "http_error", str(exc.detail))
 
     def _waveform(data: np.ndarray, sr: int, name: str) -> np.ndarray:
         try:
-            return recognizer.waveform(data, sr=sr, source=name)
+            y = check_waveform(data, sr, source=name, max_duration=max_duration_s)
+            return resample(y, orig_sr=sr, target_sr=rate)
         except AudioError as exc:
             raise _audio_error(exc) from None
         except (ValueError, RuntimeError) as exc:  # e.g. a rate the resampler refuses
@@ -147,7 +205,9 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
     def _read(upload: UploadFile) -> tuple[np.ndarray, str]:
         name = upload.filename or "upload"
         payload = upload.file.read(max_upload_bytes + 1)
-        data, sr = _decode(payload, name, max_bytes=max_upload_bytes)
+        data, sr = _decode(payload, name, max_bytes=max_upload_bytes,
+                           max_duration=max_duration_s)
+        del payload
         return _waveform(data, sr, name), name
 
     def _infer(waveforms: list[np.ndarray], speaker=None) -> np.ndarray:
@@ -157,6 +217,19 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                 return recognizer.proba_from_features(X, speaker=speaker)
             except ParameterError as exc:
                 raise ServiceError(422, "speaker_statistics_required", str(exc)) from None
+
+    def _check_speaker_norm(speaker_norm: bool) -> None:
+        """Refuse a request the model cannot answer, before reading any audio."""
+        if speaker_normalised and not speaker_norm:
+            raise ServiceError(
+                422, "speaker_statistics_required",
+                f"model {recognizer.model_id} is speaker-normalised: send at least 2 clips "
+                f"of one speaker to /predict/batch?speaker_norm=true")
+        if not speaker_normalised and speaker_norm:
+            raise ServiceError(
+                422, "speaker_norm_not_supported",
+                f"model {recognizer.model_id} is not speaker-normalised (strict): send the "
+                f"request without speaker_norm=true")
 
     rate = recognizer.feature_config.sample_rate
 
@@ -168,55 +241,156 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
     def model() -> dict:
         return recognizer.card
 
-    @app.post("/predict", response_model=Prediction)
-    def predict(file: Annotated[UploadFile, File(description="an audio file (WAV/FLAC)")]):
+    @app.post("/predict", response_model=Prediction,
+              max_body_size=body_limits["/predict"])
+    def predict(file: Annotated[UploadFile, File(description="an audio file (WAV/FLAC)")],
+                speaker_norm: _SpeakerNorm = False):
         start = time.perf_counter()
-        y, name = _read(file)
-        if y.size / rate > max_duration_s:
-            raise ServiceError(413, "audio_too_long",
-                               f"{name}: {y.size / rate:.1f} s > limit {max_duration_s} s")
-        if recognizer.protocol == "speaker_norm":
-            raise ServiceError(422, "speaker_statistics_required",
-                               "this model is speaker-normalised: send several clips of "
-                               "one speaker to /predict/batch?speaker_norm=true")
-        proba = _infer([y])[0]
+        if speaker_normalised:  # one clip cannot give a speaker's statistics
+            raise ServiceError(
+                422, "speaker_statistics_required",
+                f"model {recognizer.model_id} is speaker-normalised: send at least 2 clips "
+                f"of one speaker to /predict/batch?speaker_norm=true")
+        _check_speaker_norm(speaker_norm)
+        with decodes:
+            y, name = _read(file)
+            proba = _infer([y])[0]
         return Prediction(filename=name, emotion=classes[int(np.argmax(proba))],
                           probabilities=dict(zip(classes, map(float, proba), strict=True)),
                           duration_s=y.size / rate, model_id=recognizer.model_id,
                           latency_ms=(time.perf_counter() - start) * 1000)
 
-    @app.post("/predict/batch", response_model=BatchPrediction)
+    @app.post("/predict/batch", response_model=BatchPrediction,
+              max_body_size=body_limits["/predict/batch"])
     def predict_batch(files: Annotated[list[UploadFile], File(description="audio files")],
-                      speaker_norm: Annotated[bool, Query(
-                          description="all files are one speaker: normalise with their "
-                                      "statistics")] = False):
+                      speaker_norm: _SpeakerNorm = False):
         start = time.perf_counter()
+        _check_speaker_norm(speaker_norm)
         if len(files) > max_batch:
             raise ServiceError(413, "batch_too_large", f"{len(files)} files > {max_batch}")
         items: list[BatchItem] = []
         good, waves = [], []
-        for upload in files:
-            try:
-                y, name = _read(upload)
-                if y.size / rate > max_duration_s:
-                    raise ServiceError(413, "audio_too_long", f"{name}: {y.size / rate:.1f}"
-                                                              f" s > {max_duration_s} s")
-            except ServiceError as exc:
-                items.append(BatchItem(filename=upload.filename, error=exc.error,
-                                       detail=exc.detail))
-                continue
-            good.append(len(items))
-            items.append(BatchItem(filename=name, duration_s=y.size / rate))
-            waves.append(y)
-        if waves:
+        with decodes:
+            for upload in files:
+                try:
+                    y, name = _read(upload)
+                except ServiceError as exc:
+                    items.append(BatchItem(filename=upload.filename, error=exc.error,
+                                           detail=exc.detail))
+                    continue
+                good.append(len(items))
+                items.append(BatchItem(filename=name, duration_s=y.size / rate))
+                waves.append(y)
             if speaker_norm and len(waves) < 2:
                 raise ServiceError(422, "speaker_statistics_required",
-                                   "speaker_norm needs at least 2 usable clips")
-            proba = _infer(waves, speaker="batch" if speaker_norm else None)
-            for i, p in zip(good, proba, strict=True):
-                items[i].emotion = classes[int(np.argmax(p))]
-                items[i].probabilities = dict(zip(classes, map(float, p), strict=True))
+                                   f"speaker_norm=true needs at least 2 usable clips of "
+                                   f"the speaker, got {len(waves)}")
+            proba = _infer(waves, speaker="batch" if speaker_norm else None) if waves else []
+        for i, p in zip(good, proba, strict=True):
+            items[i].emotion = classes[int(np.argmax(p))]
+            items[i].probabilities = dict(zip(classes, map(float, p), strict=True))
         return BatchPrediction(results=items, model_id=recognizer.model_id,
                                latency_ms=(time.perf_counter() - start) * 1000)
 
     return app
+
+
+def _stall_protocol(header_timeout_s: float, body_timeout_s: float) -> type:
+    """uvicorn's h11 protocol, dropping clients that stall on their request.
+
+    uvicorn times out idle keep-alive connections only; this also closes a connection whose
+    request line and headers are not complete ``header_timeout_s`` after the connection (or
+    the request's first byte), and one whose body receives nothing for ``body_timeout_s``
+    (answered 408 when no response has started).
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class StallTimeoutProtocol(H11Protocol):
+        _stall_timer = None
+        _stall_phase = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._watch(progress=False)
+
+        def connection_lost(self, exc) -> None:
+            self._set_timer(None)
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._watch(progress=True)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._watch(progress=False)
+
+        def _set_timer(self, phase, delay: float = 0.0) -> None:
+            if self._stall_timer is not None:
+                self._stall_timer.cancel()
+            self._stall_timer = None if phase is None else self.loop.call_later(
+                delay, self._stalled)
+            self._stall_phase = phase
+
+        def _watch(self, *, progress: bool) -> None:
+            state = self.conn.their_state
+            if self.transport.is_closing():
+                self._set_timer(None)
+            elif state is h11.IDLE and self.timeout_keep_alive_task is None:
+                if self._stall_phase != "headers":  # a deadline: more bytes do not reset it
+                    self._set_timer("headers", header_timeout_s)
+            elif state is h11.SEND_BODY:
+                if progress or self._stall_phase != "body":  # the longest gap between reads
+                    self._set_timer("body", body_timeout_s)
+            else:  # idle keep-alive (uvicorn's timer) or the request is all in
+                self._set_timer(None)
+
+        def _stalled(self) -> None:
+            phase, self._stall_timer = self._stall_phase, None
+            if self.transport.is_closing():
+                return
+            if phase == "body" and self.flow.read_paused:  # we are slow, not the client
+                self._set_timer("body", body_timeout_s)
+                return
+            self.logger.info("%s:%s - dropped: request %s not received in time",
+                             *(self.client or ("?", "?")), phase)
+            if phase == "body" and self.cycle is not None and not self.cycle.response_started:
+                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
+                                     b"connection: close\r\n\r\n")
+            self.transport.close()
+
+    return StallTimeoutProtocol
+
+
+def server_config(app, *, host: str = "127.0.0.1", port: int = 8000,
+                  header_timeout_s: float = 10.0, body_timeout_s: float = 15.0,
+                  keep_alive_s: float = 5.0, **kwargs):
+    """A ``uvicorn.Config`` serving ``app`` that drops stalled clients.
+
+    Parameters
+    ----------
+    app : ASGI application (:func:`create_app`)
+    host, port : str, int
+    header_timeout_s : float
+        Longest time from a connection (or a keep-alive request's first byte) to the end of
+        the request's headers.
+    body_timeout_s : float
+        Longest wait for the next bytes of a request body.
+    keep_alive_s : float
+        Longest wait for the next request on an idle keep-alive connection.
+    **kwargs
+        Further ``uvicorn.Config`` parameters (``log_level``, ``limit_concurrency``...).
+
+    Returns
+    -------
+    config : uvicorn.Config
+        Run it with ``uvicorn.Server(config).run()``.
+    """
+    import uvicorn
+
+    for value, name in ((header_timeout_s, "header_timeout_s"),
+                        (body_timeout_s, "body_timeout_s"), (keep_alive_s, "keep_alive_s")):
+        _positive(value, name)
+    return uvicorn.Config(app, host=host, port=port, timeout_keep_alive=keep_alive_s,
+                          http=_stall_protocol(header_timeout_s, body_timeout_s), **kwargs)

@@ -23,7 +23,7 @@ import numpy as np
 from .augment import trim_silence
 from .data import file_sha256, load_audio
 from .errors import AudioError, ParameterError
-from .features import _cache_path, _save_npy, run_batch
+from .features import _cache_path, _read_npy, _save_npy, run_batch
 
 __all__ = [
     "SmileFeatureSet",
@@ -118,24 +118,28 @@ def smile_features(y: np.ndarray, *, feature_set: SmileFeatureSet | str,
 
 
 def _one(path: str, sha: str | None, feature_set: SmileFeatureSet, tag: str,
-         sample_rate: int, trim_top_db: float | None, cache_dir: Path | None):
+         sample_rate: int, trim_top_db: float | None, cache_dir: Path | None,
+         n_features: int):
     try:
-        key = None
+        key, repaired = None, None
         if cache_dir is not None:
             sha = sha or file_sha256(path)
             key = hashlib.sha256(f"{sha}|{tag}".encode()).hexdigest()
             cached = _cache_path(cache_dir, key)
             if cached.is_file():
-                return np.load(cached), None, False
+                x, problem = _read_npy(cached, n_features=n_features)
+                if x is not None:
+                    return x, None, False, None
+                repaired = (str(cached), problem)
         y = load_audio(path, sr=sample_rate)
         if trim_top_db is not None:
             y = trim_silence(y, top_db=trim_top_db, hop_length=160)
         x = smile_features(y, feature_set=feature_set, sample_rate=sample_rate, source=path)
         if key is not None:
             _save_npy(_cache_path(cache_dir, key), x)
-        return x, None, True
+        return x, None, True, repaired
     except AudioError as exc:
-        return None, (exc.source, exc.problem), False
+        return None, (exc.source, exc.problem), False, None
 
 
 def extract_smile_batch(paths: Sequence[str | os.PathLike], *,
@@ -181,7 +185,7 @@ def extract_smile_batch(paths: Sequence[str | os.PathLike], *,
     tag = smile_cache_tag(fs, sample_rate=sample_rate, trim_top_db=trim_top_db)
     n_features = len(smile_feature_names(fs))
     cache = Path(cache_dir) if cache_dir is not None else None
-    jobs = [joblib.delayed(_one)(p, s, fs, tag, sample_rate, trim_top_db, cache)
+    jobs = [joblib.delayed(_one)(p, s, fs, tag, sample_rate, trim_top_db, cache, n_features)
             for p, s in zip(paths, shas, strict=True)]
     return run_batch(jobs, n_features=n_features, n_jobs=n_jobs, progress=progress,
                      desc=f"openSMILE {fs.value}")

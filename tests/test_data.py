@@ -179,7 +179,8 @@ def test_cli_data_add_and_stats(tmp_path, small_manifest, audio_fixtures, capsys
     pd.DataFrame({"path": ["03-01-05-02-01-01-07.wav", "notes.wav", "dup.flac"],
                   "label": ["angry", "sad", "neutral"], "speaker": ["a", "a", "b"]}
                  ).to_csv(folder / "labels.csv", index=False)
-    assert main(["data", "add", str(folder), "--manifest", str(manifest)]) == 0
+    # the good one is merged; exit 1 says that one was skipped (issue 17)
+    assert main(["data", "add", str(folder), "--manifest", str(manifest)]) == 1
     out = capsys.readouterr()
     assert "added 1, duplicates 1, errors 1" in out.out
     assert "notes.wav" in out.err and "duplicate skipped" in out.err
