@@ -18,7 +18,7 @@ __all__ = ["main", "resolve_data_dir", "tune_allocator"]
 
 DEFAULT_MANIFEST = Path("data/manifest.csv")
 DEFAULT_CACHE = Path(".cache/features")
-CORPORA = ("ravdess", "tess")
+CORPORA = ("ravdess", "tess", "emovo")
 
 
 _MALLOC_BYTES = 256 * 1024 * 1024
@@ -71,7 +71,9 @@ def resolve_data_dir(explicit: str | None) -> Path:
 
 
 def _looks_like_corpus(path: Path) -> bool:
-    return any(path.glob("Actor_*")) or any(path.glob("*AF_*")) or (path / "labels.csv").is_file()
+    from .data import corpus_of_folder
+
+    return corpus_of_folder(path) is not None or (path / "labels.csv").is_file()
 
 
 def _corpus_dirs(data_dir: Path, corpora: list[str]) -> dict[str, Path]:
@@ -130,7 +132,7 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     scan = sub.add_parser("scan", help="build the manifest of the corpora under --data")
     _add_data_options(scan)
     add = sub.add_parser("add", help="merge new labelled recordings into the manifest")
-    add.add_argument("src", help="a RAVDESS/TESS folder, a folder with labels.csv, or a CSV "
+    add.add_argument("src", help="a RAVDESS/TESS/EMOVO folder, a folder with labels.csv, or a CSV "
                                  "(path,label[,speaker])")
     add.add_argument("--corpus", help="corpus name for CSV recordings (default: folder name)")
     add.add_argument("--strict", action="store_true",
@@ -681,7 +683,8 @@ def _run_ab(args) -> int:
     waves, labels, speakers, paths = [], [], [], []
     for r in records:
         try:
-            waves.append(data.load_audio(r["path"], sr=rec_a.feature_config.sample_rate))
+            waves.append(data.load_audio(r["path"], sr=rec_a.feature_config.sample_rate,
+                                         channel=data.corpus_channel(r["path"])))
         except data.AudioError as exc:
             print(f"skipped {exc.source}: {exc.problem}", file=sys.stderr)
             continue

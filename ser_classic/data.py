@@ -12,9 +12,10 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO
 
 import numpy as np
@@ -25,22 +26,30 @@ from .errors import AudioError, ParameterError
 
 __all__ = [
     "AUDIO_SUFFIXES",
+    "CORPUS_CHANNELS",
     "EMOTIONS",
+    "LABEL_MAPS",
     "MANIFEST_COLUMNS",
     "AddReport",
     "add_recordings",
     "atomic_write_bytes",
     "build_manifest",
+    "canonical_emotion",
+    "channel_cache_tag",
     "check_waveform",
+    "corpus_channel",
+    "corpus_of_folder",
     "decode_audio",
     "file_sha256",
     "load_audio",
     "load_manifest",
+    "parse_emovo_name",
     "parse_ravdess_name",
     "parse_tess_name",
     "read_labelled_csv",
     "save_manifest",
     "scan_corpus",
+    "scan_emovo",
     "scan_ravdess",
     "scan_tess",
     "validate_manifest",
@@ -55,13 +64,37 @@ MANIFEST_COLUMNS = (
     "repetition", "duration_s", "sample_rate", "channels", "sha256",
 )
 
-# Aliases accepted for labels of other corpora and of user CSVs.
-_EMOTION_ALIASES = {
-    "neutral": "neutral", "calm": "calm", "happy": "happy", "happiness": "happy",
-    "joy": "happy", "sad": "sad", "sadness": "sad", "angry": "angry", "anger": "angry",
-    "fear": "fearful", "fearful": "fearful", "disgust": "disgust", "disgusted": "disgust",
-    "surprise": "surprised", "surprised": "surprised", "ps": "surprised",
-}
+# Each corpus's own emotion labels -> the canonical names (EMOTIONS), declared here once and
+# used by the parsers and by canonical_emotion. "calm" exists only in RAVDESS: TESS and
+# EMOVO have no calm clips, so a model trained on them alone never learns calm, and a model
+# that knows calm can predict it on their clips (the A/Bs count that as neutral or wrong,
+# `ab --calm-as`). "labels" is what user CSVs and `canonical_emotion` without a corpus
+# accept: the canonical names and English aliases (TESS's words included).
+LABEL_MAPS: Mapping[str, Mapping[str, str]] = MappingProxyType({
+    "ravdess": MappingProxyType({  # the EE field of MM-VV-EE-II-SS-RR-AA
+        "01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
+        "06": "fearful", "07": "disgust", "08": "surprised"}),
+    "tess": MappingProxyType({  # the last word of <SPK>_<word>_<emotion>
+        "neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry",
+        "fear": "fearful", "disgust": "disgust", "ps": "surprised"}),
+    "emovo": MappingProxyType({  # the first field of <emo>-<spk>-<sentence> (Italian)
+        "neu": "neutral", "gio": "happy", "tri": "sad", "rab": "angry", "pau": "fearful",
+        "dis": "disgust", "sor": "surprised"}),
+    "labels": MappingProxyType({
+        "neutral": "neutral", "calm": "calm", "happy": "happy", "happiness": "happy",
+        "joy": "happy", "sad": "sad", "sadness": "sad", "angry": "angry", "anger": "angry",
+        "fear": "fearful", "fearful": "fearful", "disgust": "disgust",
+        "disgusted": "disgust", "surprise": "surprised", "surprised": "surprised",
+        "ps": "surprised"}),
+})
+
+# Channel policy: which channel of a multi-channel original each corpus is read from
+# (None: the mean of the channels, as for any other input). EMOVO's 48 kHz originals are
+# two microphones about 0.4 ms apart: their mean is a comb filter (notches at 1.25 kHz and
+# every 2.5 kHz above), so channel 0 alone is read, as the shared 16 kHz copy was made.
+# RAVDESS and TESS are mono. Applied through corpus_channel where corpus files are loaded.
+CORPUS_CHANNELS: Mapping[str, int | None] = MappingProxyType({
+    "ravdess": None, "tess": None, "emovo": 0})
 
 _RAVDESS_FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "statement",
                    "repetition", "actor")
@@ -71,13 +104,23 @@ MAX_DURATION_S = 60.0
 SILENCE_PEAK = 1e-4
 
 
-def canonical_emotion(label: str, *, source: object = "label") -> str:
-    """Map a label (or alias such as TESS ``ps``) to the canonical emotion set."""
+def canonical_emotion(label: str, *, corpus: str = "labels", source: object = "label") -> str:
+    """Map a corpus's own label to the canonical emotion set through ``LABEL_MAPS[corpus]``.
+
+    The default, ``"labels"``, accepts the canonical names and aliases such as ``anger``,
+    ``joy`` or TESS's ``ps``; ``corpus="emovo"`` maps ``gio`` to ``happy``, and so on.
+    Raises :class:`AudioError` for a label the table does not have.
+    """
+    if corpus not in LABEL_MAPS:
+        raise ParameterError(f"no label map for corpus {corpus!r}; known: "
+                             f"{', '.join(LABEL_MAPS)}")
+    table = LABEL_MAPS[corpus]
     key = str(label).strip().lower()
-    if key not in _EMOTION_ALIASES:
+    if key not in table:
+        expected = EMOTIONS if corpus == "labels" else tuple(table)
         raise AudioError(source, f"unknown emotion label {label!r}; expected one of "
-                                 f"{', '.join(EMOTIONS)}")
-    return _EMOTION_ALIASES[key]
+                                 f"{', '.join(expected)}")
+    return table[key]
 
 
 # --------------------------------------------------------------------------- names
@@ -109,7 +152,7 @@ def parse_ravdess_name(path: str | os.PathLike) -> dict:
         "corpus": "ravdess",
         "speaker": f"ravdess_{f['actor']:02d}",
         "gender": "male" if f["actor"] % 2 else "female",
-        "emotion": EMOTIONS[f["emotion"] - 1],
+        "emotion": LABEL_MAPS["ravdess"][parts[2]],
         "intensity": "normal" if f["intensity"] == 1 else "strong",
         "statement": f["statement"],
         "repetition": f["repetition"],
@@ -131,8 +174,42 @@ def parse_tess_name(path: str | os.PathLike) -> dict:
         raise AudioError(path, f"TESS speaker {spk!r} is not OAF or YAF")
     return {
         "corpus": "tess", "speaker": f"tess_{spk}", "gender": "female",
-        "emotion": canonical_emotion(emo, source=path), "intensity": None,
+        "emotion": canonical_emotion(emo, corpus="tess", source=path), "intensity": None,
         "statement": word.lower(), "repetition": None,
+    }
+
+
+_EMOVO_SPEAKERS = ("f1", "f2", "f3", "m1", "m2", "m3")
+_EMOVO_SENTENCES = ("b1", "b2", "b3", "d1", "d2", "l1", "l2", "l3", "l4",
+                    "n1", "n2", "n3", "n4", "n5")
+
+
+def parse_emovo_name(path: str | os.PathLike) -> dict:
+    """Parse ``<emo>-<spk>-<sentence>.ext`` of EMOVO (e.g. ``dis-f1-b1.flac``).
+
+    ``emo`` is one of EMOVO's Italian codes (``LABEL_MAPS["emovo"]``), ``spk`` f1-f3
+    (female) or m1-m3 (male), ``sentence`` one of b1-b3, d1-d2, l1-l4, n1-n5 (kept as the
+    statement). Raises :class:`AudioError` on any malformed field.
+    """
+    path = Path(path)
+    parts = path.stem.lower().split("-")
+    if len(parts) != 3 or not all(parts):
+        raise AudioError(path, "not an EMOVO name: expected <emotion>-<speaker>-<sentence>")
+    emo, spk, sentence = parts
+    bad = []
+    if emo not in LABEL_MAPS["emovo"]:
+        bad.append(f"emotion {emo!r} not in {', '.join(LABEL_MAPS['emovo'])}")
+    if spk not in _EMOVO_SPEAKERS:
+        bad.append(f"speaker {spk!r} not in {', '.join(_EMOVO_SPEAKERS)}")
+    if sentence not in _EMOVO_SENTENCES:
+        bad.append(f"sentence {sentence!r} not in {', '.join(_EMOVO_SENTENCES)}")
+    if bad:
+        raise AudioError(path, "EMOVO name has invalid field(s): " + "; ".join(bad))
+    return {
+        "corpus": "emovo", "speaker": f"emovo_{spk}",
+        "gender": "female" if spk[0] == "f" else "male",
+        "emotion": canonical_emotion(emo, corpus="emovo", source=path), "intensity": None,
+        "statement": sentence, "repetition": None,
     }
 
 
@@ -179,6 +256,17 @@ def scan_tess(root: str | os.PathLike, *, errors: list | None = None) -> list[di
     for p in _audio_files(Path(root)):
         try:
             records.append({"path": str(p), **parse_tess_name(p)})
+        except AudioError as exc:
+            _report(errors, exc.source, exc.problem)
+    return records
+
+
+def scan_emovo(root: str | os.PathLike, *, errors: list | None = None) -> list[dict]:
+    """Records of every EMOVO file under ``root``; ``errors`` as in :func:`scan_ravdess`."""
+    records = []
+    for p in _audio_files(Path(root)):
+        try:
+            records.append({"path": str(p), **parse_emovo_name(p)})
         except AudioError as exc:
             _report(errors, exc.source, exc.problem)
     return records
@@ -276,18 +364,64 @@ def read_labelled_csv(csv_path: str | os.PathLike, *, corpus: str = "custom",
 
 
 def scan_corpus(root: str | os.PathLike, *, errors: list | None = None) -> list[dict]:
-    """Records of a corpus folder: RAVDESS or TESS by layout, else ``labels.csv`` inside.
+    """Records of a corpus folder: RAVDESS, TESS or EMOVO by layout (:func:`corpus_of_folder`),
+    else ``labels.csv`` inside.
 
     ``errors``: as in :func:`scan_ravdess` (bad names, bad CSV rows).
     """
     root = Path(root)
     if (root / "labels.csv").is_file():
         return read_labelled_csv(root / "labels.csv", corpus=root.name, errors=errors)
-    if any(root.glob("Actor_*")):
+    corpus = corpus_of_folder(root)
+    if corpus == "ravdess":
         return scan_ravdess(root, errors=errors)
-    if any(root.glob("*AF_*")):
+    if corpus == "tess":
         return scan_tess(root, errors=errors)
-    raise ParameterError(f"{root}: not a RAVDESS or TESS folder and no labels.csv inside")
+    if corpus == "emovo":
+        return scan_emovo(root, errors=errors)
+    raise ParameterError(f"{root}: not a RAVDESS, TESS or EMOVO folder and no labels.csv "
+                         f"inside")
+
+
+def corpus_of_folder(root: str | os.PathLike) -> str | None:
+    """``"ravdess"``, ``"tess"`` or ``"emovo"`` when ``root`` has that corpus's layout
+    (``Actor_XX/``; ``OAF_*``/``YAF_*``; speaker folders ``f1``-``m3``), else None."""
+    root = Path(root)
+    if any(root.glob("Actor_*")):
+        return "ravdess"
+    if any(root.glob("*AF_*")):
+        return "tess"
+    if any((root / spk).is_dir() for spk in _EMOVO_SPEAKERS):
+        return "emovo"
+    return None
+
+
+def corpus_channel(path: str | os.PathLike) -> int | None:
+    """The channel ``CORPUS_CHANNELS`` declares for a corpus file, recognised by its name
+    (an EMOVO name -> 0); None (the mean of the channels) for any other file."""
+    parsers = {"ravdess": parse_ravdess_name, "tess": parse_tess_name,
+               "emovo": parse_emovo_name}
+    for corpus, channel in CORPUS_CHANNELS.items():
+        if channel is None:
+            continue
+        try:
+            parsers[corpus](path)
+        except AudioError:
+            continue
+        return channel
+    return None
+
+
+def channel_cache_tag(path: str | os.PathLike, channel: int | None) -> str | None:
+    """What a feature-cache key adds for reading ``channel`` of ``path``.
+
+    None when the choice changes nothing: no channel asked, or a one-channel file (its
+    channel 0 and its mean are the same samples), so keys of mono files never change.
+    Else ``"channel=<c>"``; reads the file's header (:class:`AudioError` if unreadable).
+    """
+    if channel is None or _audio_info(Path(path)).channels <= 1:
+        return None
+    return f"channel={channel}"
 
 
 # --------------------------------------------------------------------------- audio
@@ -391,6 +525,7 @@ def check_waveform(y: np.ndarray, sr: int, *, source: object = "waveform",
 # samples); such a file is decoded block by block up to the limit
 _UNKNOWN_FRAMES = 2**63 - 1
 _BLOCK_SAMPLES = 1 << 19  # samples (frames x channels) decoded at a time: 2 MB of float32
+MAX_SAMPLE_RATE = 384_000  # Hz: bounds a decode's memory at max_duration x this rate
 
 
 def _read_frames(audio: sf.SoundFile, out: np.ndarray) -> int:
@@ -407,7 +542,7 @@ def _read_frames(audio: sf.SoundFile, out: np.ndarray) -> int:
 
 
 def decode_audio(source: str | os.PathLike | IO[bytes], *, max_duration: float = MAX_DURATION_S,
-                 name: object = None) -> tuple[np.ndarray, int]:
+                 name: object = None, channel: int | None = None) -> tuple[np.ndarray, int]:
     """Decode an audio file to mono at its own rate, never past ``max_duration``.
 
     The length in the header is checked first: a file that says it is too long is refused
@@ -423,11 +558,16 @@ def decode_audio(source: str | os.PathLike | IO[bytes], *, max_duration: float =
         Seconds.
     name : object, optional
         The file's name in errors (default: ``source`` when a path, else ``"<stream>"``).
+    channel : int or None
+        None (default): the mean of the channels. An int: that channel alone (0 = the
+        first), e.g. the one a corpus declares (:func:`corpus_channel`); a one-channel file
+        gives the same samples either way. Beyond the file's channels: ``AudioError``.
 
     Returns
     -------
     y : np.ndarray [shape=(n,), dtype=float32]
-        Mono (the mean of the channels), not validated otherwise (see :func:`check_waveform`).
+        Mono (the mean of the channels, or ``channel``), not validated otherwise (see
+        :func:`check_waveform`).
     sr : int
         The file's sample rate.
 
@@ -436,6 +576,9 @@ def decode_audio(source: str | os.PathLike | IO[bytes], *, max_duration: float =
     AudioError
         ``not a readable audio file``, ``cannot decode audio`` or ``too long: ... > limit``.
     """
+    if channel is not None and (isinstance(channel, bool)
+                                or not isinstance(channel, int | np.integer) or channel < 0):
+        raise ParameterError(f"channel must be None or an int >= 0, got {channel!r}")
     is_path = isinstance(source, str | os.PathLike)
     if name is None:
         name = source if is_path else "<stream>"
@@ -446,6 +589,11 @@ def decode_audio(source: str | os.PathLike | IO[bytes], *, max_duration: float =
         raise AudioError(name, f"not a readable audio file ({reason})") from None
     with audio:
         sr, channels, frames = int(audio.samplerate), int(audio.channels), int(audio.frames)
+        if not 0 < sr <= MAX_SAMPLE_RATE:
+            raise AudioError(name, f"sample rate {sr} Hz outside 1-{MAX_SAMPLE_RATE} Hz")
+        if channel is not None and channel >= channels:
+            raise AudioError(name, f"has {channels} channel(s), channel {channel} was asked "
+                                   f"for (channels count from 0)")
         limit = max_duration * sr  # frames
         if frames != _UNKNOWN_FRAMES and frames > limit:
             raise AudioError(name, f"too long: {frames / sr:.1f} s > limit "
@@ -466,7 +614,12 @@ def decode_audio(source: str | os.PathLike | IO[bytes], *, max_duration: float =
             if n + len(got) > limit:
                 raise AudioError(name, f"too long: more than {max_duration:.1f} s decoded "
                                        f"> limit {max_duration:.1f} s")
-            if n + len(got) <= y.size:
+            if channel is not None:
+                if n + len(got) <= y.size:
+                    y[n:n + len(got)] = got[:, channel]
+                else:
+                    extra.append(got[:, channel].copy())
+            elif n + len(got) <= y.size:
                 np.mean(got, axis=1, out=y[n:n + len(got)])
             else:
                 extra.append(got.mean(axis=1))
@@ -480,8 +633,11 @@ def decode_audio(source: str | os.PathLike | IO[bytes], *, max_duration: float =
 
 def load_audio(path: str | os.PathLike, *, sr: int = 16000,
                min_duration: float = MIN_DURATION_S,
-               max_duration: float = MAX_DURATION_S) -> np.ndarray:
-    """Read any-rate WAV/FLAC/OGG, mix to mono, resample to ``sr``.
+               max_duration: float = MAX_DURATION_S, channel: int | None = None) -> np.ndarray:
+    """Read any-rate WAV/FLAC/OGG, mix to mono (or keep ``channel``), resample to ``sr``.
+
+    ``channel``: None (default) averages the channels; an int reads that channel alone
+    (:func:`decode_audio`; for corpus files, the declared one is :func:`corpus_channel`).
 
     Returns
     -------
@@ -489,7 +645,7 @@ def load_audio(path: str | os.PathLike, *, sr: int = 16000,
     """
     path = Path(path)
     _check_file(path)
-    data, native_sr = decode_audio(path, max_duration=max_duration)
+    data, native_sr = decode_audio(path, max_duration=max_duration, channel=channel)
     y = check_waveform(data, native_sr, source=path, min_duration=min_duration,
                        max_duration=max_duration)
     return resample(y, orig_sr=native_sr, target_sr=sr)
@@ -668,7 +824,7 @@ def add_recordings(manifest: pd.DataFrame, records: Sequence[dict], *,
         try:
             row = _describe(rec)
             if check_audio:
-                load_audio(row["path"])
+                load_audio(row["path"], channel=corpus_channel(row["path"]))
         except AudioError as exc:
             report.errors.append((exc.source, exc.problem))
             continue

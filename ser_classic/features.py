@@ -42,7 +42,13 @@ from .augment import (
     warp_frequencies,
 )
 from .augment import trim_silence as _trim_silence
-from .data import atomic_write_bytes, file_sha256, load_audio
+from .data import (
+    atomic_write_bytes,
+    channel_cache_tag,
+    corpus_channel,
+    file_sha256,
+    load_audio,
+)
 from .errors import AudioError, ParameterError
 
 __all__ = [
@@ -876,11 +882,15 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
     unreadable cache entry was recomputed and replaced."""
     try:
         key, repaired = None, None
+        channel = corpus_channel(path)  # the corpus's channel policy (EMOVO: 0)
         if cache_dir is not None:
             sha = sha or file_sha256(path)
             parts = [sha, config.hash]
             if augment is not None:
                 parts += [augment.hash, str(seed), str(copy)]
+            tag = channel_cache_tag(path, channel)  # None for one-channel files
+            if tag is not None:
+                parts.append(tag)
             key = hashlib.sha256("|".join(parts).encode()).hexdigest()
             cached = _cache_path(cache_dir, key)
             if cached.is_file():
@@ -888,7 +898,7 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
                 if x is not None:
                     return x, None, False, None
                 repaired = (str(cached), problem)
-        y = load_audio(path, sr=config.sample_rate)
+        y = load_audio(path, sr=config.sample_rate, channel=channel)
         if augment is None:
             x = extract_features(y, config=config)
         else:
@@ -910,10 +920,13 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
                   ) -> tuple[np.ndarray, list[tuple[str, str]], int]:
     """Features of many files, in parallel, through an on-disk cache.
 
-    The cache key is (file sha256, feature-config hash[, augmentation hash, seed, copy]),
-    so a second run extracts nothing and a changed config misses. Entries are read
-    without pickle; an unreadable one (empty, garbage, truncated, wrong shape or dtype)
-    is a miss: recomputed, replaced atomically and reported once (``cache_errors``).
+    The cache key is (file sha256, feature-config hash[, augmentation hash, seed, copy]
+    [, channel]), so a second run extracts nothing and a changed config misses. Each file
+    is read as its corpus declares (:func:`ser_classic.data.corpus_channel`: channel 0 of
+    EMOVO's multi-channel originals, which alone add the channel to the key; every other
+    file is mixed to mono as before). Entries are read without pickle; an unreadable one
+    (empty, garbage, truncated, wrong shape or dtype) is a miss: recomputed, replaced
+    atomically and reported once (``cache_errors``).
 
     Parameters
     ----------

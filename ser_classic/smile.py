@@ -21,7 +21,7 @@ import joblib
 import numpy as np
 
 from .augment import trim_silence
-from .data import file_sha256, load_audio
+from .data import channel_cache_tag, corpus_channel, file_sha256, load_audio
 from .errors import AudioError, ParameterError
 from .features import _cache_path, _read_npy, _save_npy, run_batch
 
@@ -122,16 +122,19 @@ def _one(path: str, sha: str | None, feature_set: SmileFeatureSet, tag: str,
          n_features: int):
     try:
         key, repaired = None, None
+        channel = corpus_channel(path)  # the corpus's channel policy (EMOVO: 0)
         if cache_dir is not None:
             sha = sha or file_sha256(path)
-            key = hashlib.sha256(f"{sha}|{tag}".encode()).hexdigest()
+            channel_tag = channel_cache_tag(path, channel)  # None for one-channel files
+            key = hashlib.sha256(f"{sha}|{tag}".encode() if channel_tag is None
+                                 else f"{sha}|{tag}|{channel_tag}".encode()).hexdigest()
             cached = _cache_path(cache_dir, key)
             if cached.is_file():
                 x, problem = _read_npy(cached, n_features=n_features)
                 if x is not None:
                     return x, None, False, None
                 repaired = (str(cached), problem)
-        y = load_audio(path, sr=sample_rate)
+        y = load_audio(path, sr=sample_rate, channel=channel)
         if trim_top_db is not None:
             y = trim_silence(y, top_db=trim_top_db, hop_length=160)
         x = smile_features(y, feature_set=feature_set, sample_rate=sample_rate, source=path)

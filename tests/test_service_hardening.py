@@ -148,6 +148,14 @@ def test_decoder_refuses_from_the_header_or_at_the_limit(bombs):
         decode_audio(io.BytesIO(b"not audio" * 100), name="up.wav")
 
 
+def test_decoder_refuses_an_absurd_sample_rate(tmp_path):
+    """A header's rate bounds the decode's memory (limit x rate): it is bounded too."""
+    path = tmp_path / "fast.wav"
+    sf.write(path, np.zeros(1000, dtype=np.int16), 1_000_000, subtype="PCM_16")
+    with pytest.raises(AudioError, match=r"fast\.wav: sample rate 1000000 Hz outside"):
+        decode_audio(path)
+
+
 _RSS_CHILD = """
 import json, sys
 import ser_classic
