@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLI := $(BIN)/ser-classic
 
-.PHONY: run test lint data features evaluate deploy optimize seven benchmarks cheaper clean-cache
+.PHONY: run test lint data features evaluate deploy optimize seven benchmarks cheaper loco conditions clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -155,6 +155,20 @@ benchmarks: $(STAMP)
 # -> reports/ab/cheaper/
 cheaper: $(STAMP)
 	$(BIN)/python experiments/cheaper_students.py
+
+# Leave one corpus out (RAVDESS, TESS, EMOVO): model family and parameters chosen by
+# speaker-grouped inner CV on the other corpora, strict and speaker-normalised
+# -> reports/loco/ (not part of `run`)
+loco: $(STAMP)
+	$(BIN)/python experiments/loco.py
+
+# Recording conditions (measurement only): invariance of every committed model on 40 clips
+# of actors 21-24 (gain, noise floor, PCM16, input rate, padding, DC offset), and a teacher
+# and compact student per protocol trained without actors 21-24 scored on their clips
+# under noise, telephone band, codecs, reverberation, Griffin-Lim and gain
+# -> reports/conditions/ (not part of `run`)
+conditions: $(STAMP)
+	$(BIN)/python experiments/bench_conditions.py
 
 clean-cache:
 	rm -rf .cache
