@@ -44,18 +44,27 @@ evaluate: $(STAMP)
 		--ablation vtlp,masks,seed --ablation-model ridge --feature-sets '' \
 		--out reports/cv_augment
 
+# The shipped models are stored once each in the package's model store, under aliases
+# (`ser-classic models` lists them); each target below trains or distils into .cache/models
+# and registers what it decides with `models add` (aliases as `--model`/`--a` work anywhere).
+STORE := ser_classic/shipped
+ADD := $(CLI) models add --store $(STORE)
+OPT := reports/optimization
+OPT_SN := reports/optimization_speaker_norm
+
 # CV winner vs runner-up on TESS (strict and speaker-normalised) and on held-out RAVDESS
-# actors; the A/B winners are the teachers models/teacher and models/teacher-speaker_norm.
+# actors; the A/B winners are the teachers (aliases teacher and teacher-speaker_norm).
 deploy: $(STAMP)
 	$(CLI) train --model @selected --out .cache/models/strict/A
 	$(CLI) train --model @runner_up --out .cache/models/strict/B
 	$(CLI) ab --a .cache/models/strict/A --b .cache/models/strict/B --data $(TESS) \
-		--out reports/ab/tess --deploy-to models/teacher
+		--out reports/ab/tess
+	$(ADD) --report reports/ab/tess --alias teacher --role teacher
 	$(CLI) train --model @selected --protocol speaker_norm --out .cache/models/speaker_norm/A
 	$(CLI) train --model @runner_up --protocol speaker_norm --out .cache/models/speaker_norm/B
 	$(CLI) ab --a .cache/models/speaker_norm/A --b .cache/models/speaker_norm/B \
-		--data $(TESS) --out reports/ab/tess_speaker_norm \
-		--deploy-to models/teacher-speaker_norm
+		--data $(TESS) --out reports/ab/tess_speaker_norm
+	$(ADD) --report reports/ab/tess_speaker_norm --alias teacher-speaker_norm --role teacher
 	$(CLI) train --model @selected --exclude-speakers $(HOLDOUT) --out .cache/models/holdout/A
 	$(CLI) train --model @runner_up --exclude-speakers $(HOLDOUT) --out .cache/models/holdout/B
 	$(CLI) ab --a .cache/models/holdout/A --b .cache/models/holdout/B --data $(RAVDESS) \
@@ -66,35 +75,55 @@ deploy: $(STAMP)
 # held-out RAVDESS speakers, and A/B the students against their teacher on TESS. Two compact
 # students per teacher: one reads every group but the extended descriptors, the other also
 # skips the spectral-shape group (about a quarter of the compact student's extraction time),
-# for the discriminator's 200 clips/s. The deployed models (models/deployed,
-# models/deployed-speaker_norm) are decided by two A/Bs, each keeping A (the incumbent)
-# unless B wins on quality or, tied on quality, on speed: teacher vs compact student, then
-# that winner vs the faster compact student.
+# for the discriminator's 200 clips/s. The deployed models (aliases deployed,
+# deployed-speaker_norm) are decided by two A/Bs, each keeping A (the incumbent) unless B
+# wins on quality or, tied on quality, on speed: teacher vs compact student, then that
+# winner vs the faster compact student. Each student is stored with its A/B and its
+# held-out figures (reports/optimization*).
 optimize: $(STAMP)
-	$(CLI) distill --teacher models/teacher --out models/optimized
-	$(CLI) distill --teacher models/teacher --student compact_int8 \
-		--out models/optimized-compact
-	$(CLI) distill --teacher models/teacher-speaker_norm --student compact_int8 \
-		--out models/optimized-compact-speaker_norm
-	$(CLI) distill --teacher models/teacher --student compact_fast_int8 \
-		--out models/optimized-compact-fast
-	$(CLI) distill --teacher models/teacher-speaker_norm --student compact_fast_int8 \
-		--out models/optimized-compact-fast-speaker_norm
-	$(BIN)/python experiments/bench_optimization.py --teacher models/teacher
-	$(BIN)/python experiments/bench_optimization.py --teacher models/teacher-speaker_norm \
-		--out reports/optimization_speaker_norm --work .cache/optimization_speaker_norm
-	$(CLI) ab --a models/teacher --b models/optimized --data $(TESS) \
+	$(CLI) distill --teacher teacher --out .cache/models/optimized
+	$(CLI) distill --teacher teacher --student compact_int8 \
+		--out .cache/models/optimized-compact
+	$(CLI) distill --teacher teacher-speaker_norm --student compact_int8 \
+		--out .cache/models/optimized-compact-speaker_norm
+	$(CLI) distill --teacher teacher --student compact_fast_int8 \
+		--out .cache/models/optimized-compact-fast
+	$(CLI) distill --teacher teacher-speaker_norm --student compact_fast_int8 \
+		--out .cache/models/optimized-compact-fast-speaker_norm
+	$(BIN)/python experiments/bench_optimization.py --teacher teacher
+	$(BIN)/python experiments/bench_optimization.py --teacher teacher-speaker_norm \
+		--out $(OPT_SN) --work .cache/optimization_speaker_norm
+	$(ADD) teacher --alias teacher --role teacher --report reports/ab/tess --figures-from $(OPT)
+	$(ADD) teacher-speaker_norm --alias teacher-speaker_norm --role teacher \
+		--report reports/ab/tess_speaker_norm --figures-from $(OPT_SN)
+	$(CLI) ab --a teacher --b .cache/models/optimized --data $(TESS) \
 		--out reports/ab/teacher_vs_optimized
-	$(CLI) ab --a models/teacher --b models/optimized-compact --data $(TESS) \
-		--out reports/ab/teacher_vs_compact --deploy-to models/deployed
-	$(CLI) ab --a models/teacher-speaker_norm --b models/optimized-compact-speaker_norm \
-		--data $(TESS) --out reports/ab/teacher_vs_compact_speaker_norm \
-		--deploy-to models/deployed-speaker_norm
-	$(CLI) ab --a models/deployed --b models/optimized-compact-fast --data $(TESS) \
-		--out reports/ab/deployed_vs_compact_fast --deploy-to models/deployed
-	$(CLI) ab --a models/deployed-speaker_norm --b models/optimized-compact-fast-speaker_norm \
-		--data $(TESS) --out reports/ab/deployed_vs_compact_fast_speaker_norm \
-		--deploy-to models/deployed-speaker_norm
+	$(ADD) .cache/models/optimized --alias optimized --role student \
+		--report reports/ab/teacher_vs_optimized --figures-from $(OPT)
+	$(CLI) ab --a teacher --b .cache/models/optimized-compact --data $(TESS) \
+		--out reports/ab/teacher_vs_compact
+	$(ADD) .cache/models/optimized-compact --alias optimized-compact --role student \
+		--report reports/ab/teacher_vs_compact --figures-from $(OPT)
+	$(ADD) --report reports/ab/teacher_vs_compact --alias deployed --role deployed
+	$(CLI) ab --a teacher-speaker_norm --b .cache/models/optimized-compact-speaker_norm \
+		--data $(TESS) --out reports/ab/teacher_vs_compact_speaker_norm
+	$(ADD) .cache/models/optimized-compact-speaker_norm \
+		--alias optimized-compact-speaker_norm --role student \
+		--report reports/ab/teacher_vs_compact_speaker_norm --figures-from $(OPT_SN)
+	$(ADD) --report reports/ab/teacher_vs_compact_speaker_norm --alias deployed-speaker_norm \
+		--role deployed
+	$(CLI) ab --a deployed --b .cache/models/optimized-compact-fast --data $(TESS) \
+		--out reports/ab/deployed_vs_compact_fast
+	$(ADD) .cache/models/optimized-compact-fast --alias optimized-compact-fast --role student \
+		--report reports/ab/deployed_vs_compact_fast --figures-from $(OPT)
+	$(ADD) --report reports/ab/deployed_vs_compact_fast --alias deployed --role deployed
+	$(CLI) ab --a deployed-speaker_norm --b .cache/models/optimized-compact-fast-speaker_norm \
+		--data $(TESS) --out reports/ab/deployed_vs_compact_fast_speaker_norm
+	$(ADD) .cache/models/optimized-compact-fast-speaker_norm \
+		--alias optimized-compact-fast-speaker_norm --role student \
+		--report reports/ab/deployed_vs_compact_fast_speaker_norm --figures-from $(OPT_SN)
+	$(ADD) --report reports/ab/deployed_vs_compact_fast_speaker_norm \
+		--alias deployed-speaker_norm --role deployed
 
 # The 7 emotions RAVDESS shares with TESS (calm left out of training), for targets among
 # them: each teacher's registry model and parameters, trained without calm, and its compact
@@ -120,27 +149,34 @@ define HOLDOUT7
 		--exclude-emotions calm --out reports/ab/7emotions/ravdess_holdout_$(1)
 endef
 
+# $(1) suffix of the aliases ("" or -speaker_norm), $(2) protocol: the 7-emotion teacher
+# and its compact student, their TESS A/B, both stored, the winner as deployed-7emotions$(1)
+define SEVEN
+	$(CLI) train --model teacher$(1) --protocol $(2) --exclude-emotions calm \
+		--out .cache/models/teacher-7emotions$(1)
+	$(CLI) distill --teacher .cache/models/teacher-7emotions$(1) --student compact_int8 \
+		--out .cache/models/optimized-compact-7emotions$(1)
+	$(CLI) ab --a .cache/models/teacher-7emotions$(1) \
+		--b .cache/models/optimized-compact-7emotions$(1) --data $(TESS) \
+		--out reports/ab/7emotions/teacher_vs_compact$(subst -,_,$(1))
+	$(ADD) .cache/models/teacher-7emotions$(1) --alias teacher-7emotions$(1) --role teacher \
+		--parent teacher$(1) --report reports/ab/7emotions/teacher_vs_compact$(subst -,_,$(1))
+	$(ADD) .cache/models/optimized-compact-7emotions$(1) \
+		--alias optimized-compact-7emotions$(1) --role student \
+		--report reports/ab/7emotions/teacher_vs_compact$(subst -,_,$(1))
+	$(ADD) --report reports/ab/7emotions/teacher_vs_compact$(subst -,_,$(1)) \
+		--alias deployed-7emotions$(1) --role deployed
+endef
+
 seven: $(STAMP)
-	$(CLI) train --model models/teacher --exclude-emotions calm --out models/teacher-7emotions
-	$(CLI) train --model models/teacher-speaker_norm --protocol speaker_norm \
-		--exclude-emotions calm --out models/teacher-7emotions-speaker_norm
-	$(CLI) distill --teacher models/teacher-7emotions --student compact_int8 \
-		--out models/optimized-compact-7emotions
-	$(CLI) distill --teacher models/teacher-7emotions-speaker_norm --student compact_int8 \
-		--out models/optimized-compact-7emotions-speaker_norm
-	$(CLI) ab --a models/teacher-7emotions --b models/optimized-compact-7emotions \
-		--data $(TESS) --out reports/ab/7emotions/teacher_vs_compact \
-		--deploy-to models/deployed-7emotions
-	$(CLI) ab --a models/teacher-7emotions-speaker_norm \
-		--b models/optimized-compact-7emotions-speaker_norm --data $(TESS) \
-		--out reports/ab/7emotions/teacher_vs_compact_speaker_norm \
-		--deploy-to models/deployed-7emotions-speaker_norm
-	$(CLI) ab --a models/deployed --b models/deployed-7emotions --data $(TESS) \
+	$(call SEVEN,,strict)
+	$(call SEVEN,-speaker_norm,speaker_norm)
+	$(CLI) ab --a deployed --b deployed-7emotions --data $(TESS) \
 		--out reports/ab/7emotions/deployed_vs_7emotions
-	$(CLI) ab --a models/deployed-speaker_norm --b models/deployed-7emotions-speaker_norm \
+	$(CLI) ab --a deployed-speaker_norm --b deployed-7emotions-speaker_norm \
 		--data $(TESS) --out reports/ab/7emotions/deployed_vs_7emotions_speaker_norm
-	$(call HOLDOUT7,strict,models/teacher)
-	$(call HOLDOUT7,speaker_norm,models/teacher-speaker_norm)
+	$(call HOLDOUT7,strict,teacher)
+	$(call HOLDOUT7,speaker_norm,teacher-speaker_norm)
 	$(BIN)/python experiments/related_work.py
 
 benchmarks: $(STAMP)
@@ -158,9 +194,11 @@ cheaper: $(STAMP)
 
 # Leave one corpus out (RAVDESS, TESS, EMOVO): model family and parameters chosen by
 # speaker-grouped inner CV on the other corpora, strict and speaker-normalised
-# -> reports/loco/ (not part of `run`)
+# -> reports/loco/; the same with corpus-grouped inner CV -> reports/loco/inner_corpus/
+# (about 5 + 6 min on 2 cores; not part of `run`)
 loco: $(STAMP)
 	$(BIN)/python experiments/loco.py
+	$(BIN)/python experiments/loco.py --inner corpus --out reports/loco/inner_corpus
 
 # Recording conditions (measurement only): invariance of every committed model on 40 clips
 # of actors 21-24 (gain, noise floor, PCM16, input rate, padding, DC offset), and a teacher

@@ -751,8 +751,10 @@ def main(argv=None) -> int:
         chosen = {r["path"] for r in rows}
         enroll = {s: [r for r in held if r["speaker"] == s and r["path"] not in chosen]
                   for s in HOLDOUT}
+        from ser_classic.store import read_index
+
         models = ([Path(m) for m in args.models] if args.models is not None else
-                  sorted(p.parent for p in Path("models").glob("*/model.json")))
+                  [Path("models") / alias for alias in sorted(read_index().aliases)])
         summary["invariance"] = {"n_clips": len(rows),
                                  **run_invariance(models, rows, enroll_rows=enroll,
                                                   seed=args.seed)}

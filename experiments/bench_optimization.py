@@ -66,7 +66,7 @@ TARGETS = {"e2e_speedup": 10.0, "size_ratio": 50.0, "max_uar_drop": 0.03}
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--teacher", help="teacher model directory (default: models/<selected "
-                                     "of reports/cv/summary.json>)")
+                                     "of reports/cv/selection.json>)")
     p.add_argument("--manifest", default="data/manifest.csv")
     p.add_argument("--cache", default=".cache/features")
     p.add_argument("--work", default=".cache/optimization",
@@ -138,46 +138,33 @@ def measure(model_dir: Path, backend: str, *, waves, X_feat, repeats: int,
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import pandas as pd
-
     from ser_classic import distill as D
     from ser_classic.artifact import load_artifact
-    from ser_classic.augment import AugmentConfig
-    from ser_classic.cli import DISTILL_AUGMENT
-    from ser_classic.data import atomic_write_bytes, load_audio
-    from ser_classic.evaluation import protocol_inputs
-    from ser_classic.features import extract_batch
+    from ser_classic.data import atomic_write_bytes, load_audio, load_manifest
+    from ser_classic.pipeline import DISTILL_AUGMENT, Selection, teacher_training_data
 
     command = "python experiments/bench_optimization.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     start_all = time.perf_counter()
     teacher_dir = Path(args.teacher) if args.teacher else None
     if teacher_dir is None:
-        cv = json.loads((ROOT / "reports/cv/summary.json").read_text())
-        teacher_dir = ROOT / "models" / cv["selected"]
-    teacher = load_artifact(teacher_dir)
+        selection = Selection.load(ROOT / "reports/cv/selection.json")
+        teacher_dir = ROOT / "models" / selection.run("strict").selected
+    from ser_classic.store import resolve
+
+    teacher = load_artifact(resolve(teacher_dir))  # a directory or a shipped alias
     card = teacher.card
     config = teacher.feature_config
-    classes = list(card["classes"])
     training = card.get("training", {})
-    manifest = pd.read_csv(args.manifest)
-    rows = manifest[manifest["corpus"] == training.get("corpus", "ravdess")]
-    if training.get("speakers"):
-        rows = rows[rows["speaker"].isin(training["speakers"])]
-    rows = rows.reset_index(drop=True)
-    X, _, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
-                            cache_dir=args.cache)
-    aug = AugmentConfig(**DISTILL_AUGMENT)
-    X_aug = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
-                           cache_dir=args.cache, augment=aug, copy=k, seed=args.seed)[0]
-             for k in range(args.copies)]
-    ok = ~np.isnan(X).any(axis=1)
-    rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [a[ok] for a in X_aug]
-    y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
+    # exactly the teacher's training clips (its corpus, speakers, and without the emotions
+    # it left out), as `distil` reads them
+    data = teacher_training_data(teacher, load_manifest(args.manifest), copies=args.copies,
+                                 random_state=args.seed, cache_dir=args.cache)
+    rows, X, X_aug, y = data.rows, data.X, data.X_copies, data.y
+    X_raw = data.X_raw  # what the recognizer computes; the models read X
+    classes = list(data.classes)
     groups = rows["speaker"].to_numpy()
     protocol = card["protocol"]
-    X_raw = X  # what the recognizer computes; the models read X
-    X, X_aug = protocol_inputs(X, X_aug, groups, protocol=protocol)
     transfer = D.TransferConfig(munge_rounds=args.munge)
 
     # ------------------------------------------------------------ held-out speakers
@@ -204,7 +191,7 @@ def main(argv=None) -> int:
                            config=config, X_copies=X_aug, students=STUDENTS,
                            transfer=transfer, speakers=groups, random_state=args.seed)
     work = Path(args.work)
-    dirs = {"teacher": teacher_dir}
+    dirs = {"teacher": teacher.path}
     quant = dict(fitted["quantization"])
     sample = X[np.random.default_rng(args.seed).permutation(len(X))[:300]]
     parity = {}

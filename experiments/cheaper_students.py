@@ -35,10 +35,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
+import ser_classic
+from ser_classic import pipeline
+from ser_classic.data import load_manifest, scan_corpus
 from ser_classic.distill import COMPACT_SKIPS, feature_groups
 from ser_classic.features import FeatureConfig
 
@@ -72,24 +74,32 @@ DEPLOYED = {"strict": "models/deployed", "speaker_norm": "models/deployed-speake
 TEACHER = {"strict": "models/teacher", "speaker_norm": "models/teacher-speaker_norm"}
 
 
-def _cli(*args: str) -> None:
-    subprocess.run([str(Path(sys.executable).with_name("ser-classic")), *args], check=True)
+CACHE = os.environ.get("SER_CLASSIC_CACHE", ".cache/features")
+SELECTION = Path("reports/cv") / pipeline.SELECTION_FILE
+N_JOBS = os.cpu_count() or 1
 
 
-def _student(name: str, work: Path) -> Path:
+def _student(name: str, work: Path, manifest) -> Path:
     """Distil the candidate ``name`` (training its teacher first for another front end)."""
+    from ser_classic.store import resolve
+
     protocol, kind, skips, front_end = CANDIDATES[name]
-    teacher = TEACHER[protocol]
-    if front_end is not None:
-        registry_name = json.loads((Path(teacher) / "model.json").read_text())["name"]
-        teacher = str(work / name / "teacher")
-        _cli("train", "--model", registry_name, "--protocol", protocol, "--feature-config",
-             json.dumps(front_end), "--out", teacher)
-    groups = ",".join(g for g in COMPACT_GROUPS if g not in skips)
+    teacher = resolve(TEACHER[protocol])
+    command = f"python experiments/cheaper_students.py --only {name}"
+    if front_end is not None:  # the teacher's registry model, parameters and augmentation
+        registry_name = json.loads((teacher / "model.json").read_text())["name"]
+        trained = pipeline.train(manifest, model=registry_name, normalization=protocol,
+                                 feature_config=FeatureConfig(**front_end),
+                                 selection=pipeline.Selection.load(SELECTION),
+                                 cache_dir=CACHE, n_jobs=N_JOBS, command=command)
+        teacher = work / name / "teacher"
+        trained.save(teacher)
+    groups = [g for g in COMPACT_GROUPS if g not in skips]
     out = work / name / "student"
-    _cli("distill", "--teacher", teacher, "--student", kind,
-         "--compact-groups" if kind.startswith("compact") else "--groups", groups,
-         "--out", str(out))
+    compact = kind.startswith("compact")
+    pipeline.distil(teacher, manifest, student=kind, compact_groups=groups if compact else None,
+                    groups=None if compact else groups, cache_dir=CACHE, n_jobs=N_JOBS,
+                    command=command).save(out)
     return out
 
 
@@ -124,10 +134,15 @@ def main() -> int:
     unknown = sorted(set(names) - set(CANDIDATES))
     if unknown:
         parser.error(f"unknown candidate(s) {unknown}; known: {list(CANDIDATES)}")
+    manifest = load_manifest("data/manifest.csv") if names else None
     for name in names:
-        student = _student(name, work)
-        _cli("ab", "--a", DEPLOYED[CANDIDATES[name][0]], "--b", str(student),
-             "--data", str(Path(args.data) / "tess"), "--out", str(out / name))
+        student = _student(name, work, manifest)
+        tess = Path(args.data) / "tess"
+        result = pipeline.ab_test(ser_classic.load(DEPLOYED[CANDIDATES[name][0]]),
+                                  ser_classic.load(student), scan_corpus(tess),
+                                  data_label=str(tess))
+        result.write_report(out / name, command="python experiments/cheaper_students.py "
+                                                f"--only {name}")
     rows = [_row(name, json.loads((out / name / "summary.json").read_text()))
             for name in CANDIDATES if (out / name / "summary.json").is_file()]
     lines = ["# Cheaper students vs the deployed models on TESS", "",

@@ -4,17 +4,40 @@ from .augment import AugmentConfig
 from .data import EMOTIONS, build_manifest, load_audio, load_manifest, scan_corpus
 from .errors import ArtifactError, AudioError, ParameterError
 from .features import FeatureConfig, extract_batch, extract_features, feature_names
+from .pipeline import (
+    ABTest,
+    CrossValidation,
+    DistilledModel,
+    Selection,
+    TrainedModel,
+    ab_test,
+    cross_validate,
+    deploy,
+    distil,
+    export_onnx,
+    train,
+)
 
 __version__ = "0.1.0"
 __all__ = [
     "EMOTIONS",
+    "ABTest",
     "ArtifactError",
     "AudioError",
     "AugmentConfig",
+    "CrossValidation",
+    "DistilledModel",
     "FeatureConfig",
     "ParameterError",
+    "Selection",
+    "TrainedModel",
     "__version__",
+    "ab_test",
     "build_manifest",
+    "cross_validate",
+    "deploy",
+    "distil",
+    "export_onnx",
     "extract_batch",
     "extract_features",
     "feature_names",
@@ -22,11 +45,14 @@ __all__ = [
     "load_audio",
     "load_manifest",
     "scan_corpus",
+    "train",
 ]
 
 
-def load(path, *, backend: str = "sklearn", **kwargs):
-    """A trained model directory as an ``EmotionRecognizer`` (see ``recognizer.load``)."""
+def load(model, *, backend: str | None = None, **kwargs):
+    """A model directory, or a shipped model's alias (``"deployed"``), as an
+    ``EmotionRecognizer`` running the backend it was evaluated with unless ``backend`` is
+    given (see ``recognizer.load``; ``ser-classic models`` lists the aliases)."""
     from .recognizer import load as _load
 
-    return _load(path, backend=backend, **kwargs)
+    return _load(model, backend=backend, **kwargs)

@@ -526,10 +526,17 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
                 random_state: int = 0, X_aug: Sequence[np.ndarray] = ()):
     """Fit registry model ``name`` on feature rows and emotion labels.
 
+    The low-level fitter: exactly the rows, copies and parameters given, nothing added.
+    :func:`ser_classic.train` (``ser-classic train``) is the job: it reads a corpus's clips,
+    adds the augmentation preset's copies and the evaluation's tuned parameters, then fits
+    through this function, exports the ONNX graph and writes the card.
+
     Parameters
     ----------
     X : np.ndarray [shape=(n_clips, n_features)]
     emotions : sequence of str [shape=(n_clips,)]
+        Labels of any label set (at least two distinct); the classes are their sorted
+        distinct values.
     name : str
         A name of :data:`ser_classic.models.MODELS` (ensembles included).
     speakers : sequence of str, optional
@@ -564,8 +571,13 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
         from .evaluation import protocol_inputs
 
         X, X_aug = protocol_inputs(X, X_aug, speakers, protocol=protocol)
-    classes = sorted({str(e) for e in emotions})
-    y = np.searchsorted(classes, np.asarray(emotions, dtype=str))
+    emotions = np.asarray(emotions, dtype=str)
+    if emotions.shape != (X.shape[0],):
+        raise ParameterError(f"{emotions.size} labels for {X.shape[0]} feature rows")
+    classes = sorted(set(emotions.tolist()))  # any label set: the labels the data has
+    if len(classes) < 2:
+        raise ParameterError(f"training needs at least two classes, got {classes}")
+    y = np.searchsorted(classes, emotions)
     params = dict(params or {})
 
     def fit(model: str, model_params: dict | None):

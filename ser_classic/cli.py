@@ -91,9 +91,10 @@ def _load_or_build_manifest(args) -> "pd.DataFrame":  # noqa: F821, UP037
     path = Path(args.manifest)
     if path.is_file():
         return data.load_manifest(path)
+    # built in memory: only `data scan` and `data add` write the manifest
     manifest = _scan_manifest(getattr(args, "data", None))
-    data.save_manifest(manifest, path)
-    print(f"wrote {path} ({len(manifest)} clips)", file=sys.stderr)
+    print(f"{path} not found: manifest of {len(manifest)} clips built in memory "
+          f"(`ser-classic data scan` writes it)", file=sys.stderr)
     return manifest
 
 
@@ -123,7 +124,10 @@ def _add_cache_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default=os.environ.get("SER_CLASSIC_CACHE", str(DEFAULT_CACHE)),
                    help="feature cache folder (default $SER_CLASSIC_CACHE or .cache/features)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                   help="parallel worker processes")
+                   help="parallel worker processes (with --scheduler: the cluster's workers)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the parallel work on this Dask cluster, e.g. tcp://HOST:8786 "
+                        "(needs dask[distributed]; its workers must reach the same paths)")
 
 
 # --------------------------------------------------------------------------- data
@@ -267,59 +271,75 @@ def _run_features(args) -> int:
 
 
 # --------------------------------------------------------------------------- deployment
-DEFAULT_CV_SUMMARY = Path("reports/cv/summary.json")
+DEFAULT_SELECTION = Path("reports/cv/selection.json")  # written by `evaluate`
+DEFAULT_CV_SUMMARY = DEFAULT_SELECTION  # the name _model_dir's default still uses
 
 
 def _split_list(text: str | None) -> list[str]:
     return [s.strip() for s in (text or "").split(",") if s.strip()]
 
 
-def _cv_run(path: Path, protocol: str) -> dict | None:
-    """The CV summary of ``protocol`` (strict, or the speaker-normalised run)."""
-    import json
-
-    if not path.is_file():
-        return None
-    summary = json.loads(path.read_text())
-    if bool(summary.get("speaker_normalized")) == (protocol == "speaker_norm"):
-        return summary
-    return summary.get("speaker_normalized_run")
-
-
 def _resolve_name(text: str, cv_summary: str, protocol: str) -> str:
-    """``@selected`` / ``@runner_up`` -> the registry name the CV summary names; a model
-    directory -> the registry model it was trained as (its card read and verified)."""
-    if (Path(text) / "model.json").is_file():
+    """``@selected`` / ``@runner_up`` -> the registry name the selection file (``cv_summary``:
+    the evaluation's ``selection.json``) names; a model directory -> the registry model it
+    was trained as (its card read and verified)."""
+    stored = _stored_model_dir(text)
+    if stored is not None:
         from .artifact import load_artifact
 
-        return str(load_artifact(text, load_joblib=False).card["name"])
+        return str(load_artifact(stored, load_joblib=False).card["name"])
     if not text.startswith("@"):
         return text
-    key = text[1:]
-    run = _cv_run(Path(cv_summary), protocol)
-    if run is None or not run.get(key):
-        raise CliError(f"{text}: no {key!r} in the {protocol} run of {cv_summary} "
-                       f"(run `ser-classic cv` first)")
-    return str(run[key])
+    return _read_selection(cv_summary, text).resolve(text, normalization=protocol)
+
+
+def _read_selection(path: str | os.PathLike | None, alias: str | None = None):
+    """The evaluation's hand-off file (``pipeline.Selection``); None when ``path`` does not
+    exist, unless ``alias`` (``@selected``) needs it."""
+    from .pipeline import Selection
+
+    if path is not None and Path(path).is_file():
+        return Selection.load(path)
+    if alias is not None:
+        raise CliError(f"{alias}: no selection file {path} (run `ser-classic evaluate` "
+                       f"first)")
+    return None
 
 
 def _default_model_dir(name: str, protocol: str) -> Path:
+    """Where ``train`` writes a model without ``--out``: ``models/NAME[-speaker_norm]`` of
+    the working directory (the shipped models live in the package's store)."""
     return Path("models") / (name if protocol == "strict" else f"{name}-speaker_norm")
+
+
+def _stored_model_dir(text: str) -> Path | None:
+    """The model directory ``text`` names (a directory with a model card, ``NAME`` with
+    one under ``./models``, or an alias of a shipped model), else None."""
+    from .store import SHIPPED, read_index, resolve
+
+    path = Path(text)
+    for candidate in (path, Path("models") / text):
+        if (candidate / "model.json").is_file():
+            return candidate
+    key = path.name if path.parent.name == "models" or len(path.parts) == 1 else None
+    if key and key in read_index(SHIPPED).aliases:
+        return resolve(key)
+    return None
 
 
 def _model_dir(text: str, cv_summary: str = str(DEFAULT_CV_SUMMARY),
                protocol: str = "strict") -> Path:
-    """A model directory, a name with a directory under ``models/``, or ``@selected``."""
-    path = Path(text)
+    """A model directory, a name with a directory under ``./models``, an alias of a shipped
+    model (``deployed``, also ``models/deployed``), or ``@selected`` / ``@runner_up``."""
     if text.startswith("@"):
         return _default_model_dir(_resolve_name(text, cv_summary, protocol), protocol)
-    if not path.is_dir() and (Path("models") / text).is_dir():
-        return Path("models") / text
-    return path
+    found = _stored_model_dir(text)
+    return Path(text) if found is None else found
 
 
-def _load_recognizer(text: str, backend: str = "sklearn", *,
+def _load_recognizer(text: str, backend: str | None = None, *,
                      max_duration_s: float | None = None, **kwargs):
+    """``backend=None``: the backend the model was evaluated with (``ser_classic.load``)."""
     from .recognizer import load
 
     limits = {} if max_duration_s is None else {"max_duration_s": max_duration_s}
@@ -327,16 +347,20 @@ def _load_recognizer(text: str, backend: str = "sklearn", *,
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
+    from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, NORMALIZATIONS
+
     _add_data_options(p)
     _add_cache_options(p)
     p.add_argument("--model", required=True,
                    help="registry name (ser_classic.models), @selected / @runner_up of "
-                        "the CV summary (for --protocol), or a model directory (its "
-                        "registry model)")
+                        "--selection (for the normalisation), or a model directory (its "
+                        "registry model and normalisation)")
     p.add_argument("--out", help="model directory (default models/NAME, or "
                                  "models/NAME-speaker_norm)")
-    p.add_argument("--protocol", choices=("strict", "speaker_norm"), default="strict",
-                   help="speaker_norm: features z-scored per speaker (train and inference)")
+    p.add_argument("--protocol", "--normalization", dest="normalization",
+                   choices=NORMALIZATIONS, default=None,
+                   help="speaker_norm: features z-scored per speaker (train and inference); "
+                        "default: the --model directory's, else strict")
     p.add_argument("--corpus", default="ravdess", help="training corpus in the manifest")
     p.add_argument("--exclude-speakers", default="",
                    help="comma-separated speakers left out of training (held-out A/B)")
@@ -344,9 +368,10 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="comma-separated emotions left out (e.g. calm: the 7 emotions "
                         "shared with TESS)")
     p.add_argument("--params", help="hyper-parameters as JSON (default: the tuned ones of "
-                                    "--cv-summary when it has the model)")
-    p.add_argument("--cv-summary", default=str(DEFAULT_CV_SUMMARY),
-                   help="cross-validation summary.json: tuned params and CV metrics")
+                                    "--selection when it has the model)")
+    p.add_argument("--selection", default=str(DEFAULT_SELECTION),
+                   help="the evaluation's selection.json: @selected / @runner_up, tuned "
+                        "params and CV metrics (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random_state of the model")
     p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT,
                    help="augmented copies for the models registered as augmented "
@@ -355,128 +380,47 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     _add_feature_config_option(p)
 
 
-def _cv_entry(path: Path, name: str, protocol: str) -> tuple[dict | None, dict | None]:
-    """(params, metrics) of model ``name`` in a CV summary.json, or (None, None)."""
-    summary = _cv_run(path, protocol)
-    if summary is None:
-        return None, None
-    entry = summary.get("models", {}).get(name)
-    if entry is None:
-        return None, None
-    keep = ("accuracy", "uar", "macro_f1", "accuracy_ci95", "uar_ci95", "macro_f1_ci95")
-    metrics = {k: entry[k] for k in keep if k in entry}
-    metrics.update({"summary": str(path), "protocol": summary.get("protocol"),
-                    "speaker_normalized": summary.get("speaker_normalized"),
-                    "n_speakers": summary.get("n_speakers"),
-                    "feature_config": summary.get("feature_config"),
-                    "classes": summary.get("classes")})
-    params = entry.get("params")
-    if isinstance(params, list):  # tuned per outer fold: the most frequent choice
-        import json
-        from collections import Counter
+def _json_arg(text: str | None, option: str):
+    import json
 
-        counts = Counter(json.dumps(p, sort_keys=True) for p in params)
-        params = json.loads(counts.most_common(1)[0][0]) if counts else None
-        metrics["params_rule"] = "most frequent per-fold choice"
-    return params, metrics
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{option} is not JSON: {exc}") from None
 
 
 def _run_train(args) -> int:
-    import json
-    import time
-    import warnings
+    from . import pipeline
 
-    import numpy as np
-
-    from .artifact import manifest_hash, save_artifact, train_model
-    from .export import check_parity, to_onnx_bytes
-    from .features import extract_batch
-
-    config = _feature_config(args.feature_config)
-    args.model = _resolve_name(args.model, args.cv_summary, args.protocol)
-    manifest = _load_or_build_manifest(args)
-    rows = manifest[manifest["corpus"] == args.corpus]
-    excluded = _split_list(args.exclude_speakers)
-    unknown = sorted(set(excluded) - set(rows["speaker"]))
-    if unknown:
-        raise CliError(f"--exclude-speakers: no such speaker(s) in {args.corpus}: {unknown}")
-    rows = rows[~rows["speaker"].isin(excluded)].reset_index(drop=True)
-    no_emotions = _split_list(args.exclude_emotions)
-    unknown = sorted(set(no_emotions) - set(rows["emotion"]))
-    if unknown:
-        raise CliError(f"--exclude-emotions: no such emotion(s) in {args.corpus}: {unknown}")
-    rows = rows[~rows["emotion"].isin(no_emotions)].reset_index(drop=True)
-    if rows.empty:
-        raise CliError(f"no {args.corpus} clips in the manifest")
-    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
-                                 cache_dir=args.cache, n_jobs=args.jobs)
-    for source, problem in errors:
+    model = args.model
+    stored = None if model.startswith("@") else _stored_model_dir(model)
+    selection = _read_selection(args.selection, model if model.startswith("@") else None)
+    trained = pipeline.train(
+        _load_or_build_manifest(args), model=stored or model,
+        normalization=args.normalization, corpus=args.corpus,
+        exclude_speakers=_split_list(args.exclude_speakers),
+        exclude_emotions=_split_list(args.exclude_emotions),
+        params=_json_arg(args.params, "--params"), selection=selection,
+        augment=args.augment, copies=args.copies,
+        feature_config=_feature_config(args.feature_config), random_state=args.seed,
+        cache_dir=args.cache, n_jobs=args.jobs, command=args.command_line)
+    for source, problem in trained.skipped:
         print(f"skipped {source}: {problem}", file=sys.stderr)
-    X_aug = _augmented_rows(args.augment, rows, config=config, copies=args.copies,
-                            cache=args.cache, seed=args.seed, n_jobs=args.jobs)
-    ok = ~np.isnan(X).any(axis=1)
-    for Xa in X_aug:
-        ok &= ~np.isnan(Xa).any(axis=1)
-    rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [Xa[ok] for Xa in X_aug]
-    cv_params, cv_metrics = _cv_entry(Path(args.cv_summary), args.model, args.protocol)
-    cv_config = (cv_metrics or {}).get("feature_config")
-    cv_classes = (cv_metrics or {}).get("classes")
-    other_front_end = cv_config is not None and cv_config != config.to_dict()
-    if other_front_end or no_emotions:  # the CV's tuned parameters are still used; its
-        cv_metrics = None               # metrics (another front end / label set) are not ours
-    params = json.loads(args.params) if args.params else cv_params
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        # SVC(probability=True) is deprecated in sklearn 1.9 (FutureWarning); constant
-        # features in the ANOVA selection (UserWarning + divide RuntimeWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.filterwarnings("ignore", message="invalid value encountered in divide")
-        warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
-        estimator, classes = train_model(X, rows["emotion"], name=args.model,
-                                         speakers=rows["speaker"], protocol=args.protocol,
-                                         params=params, random_state=args.seed,
-                                         X_aug=X_aug)
-        fit_s = time.perf_counter() - start
-        onnx = to_onnx_bytes(estimator, n_features=X.shape[1])
-    from .evaluation import protocol_inputs
-
-    Xp = protocol_inputs(X, (), rows["speaker"], protocol=args.protocol)[0]
-    sample = Xp[np.random.default_rng(args.seed).permutation(len(Xp))[:300]]
-    try:
-        parity = check_parity(estimator, onnx, sample, atol=1e-4)
-        parity_ok = True
-    except ValueError as exc:
-        print(f"warning: {exc}; use backend='sklearn' for this model", file=sys.stderr)
-        from .export import onnx_predict_proba, onnx_session
-
-        parity = float(np.abs(estimator.predict_proba(sample) - onnx_predict_proba(
-            onnx_session(onnx), sample)).max())
-        parity_ok = False
-    training = {
-        "corpus": args.corpus, "n_clips": len(rows),
-        "speakers": sorted(rows["speaker"].unique()), "excluded_speakers": excluded,
-        "excluded_emotions": no_emotions,
-        "emotion_counts": rows["emotion"].value_counts().sort_index().to_dict(),
-        "manifest_sha256": manifest_hash(list(rows["sha256"]), list(rows["emotion"])),
-        "params": params, "random_state": args.seed, "fit_seconds": round(fit_s, 2),
-        "augment": {"variant": args.augment, "copies": args.copies if X_aug else 0,
-                    **AUGMENT_VARIANTS.get(args.augment, {})},
-        "command": args.command_line,
-    }
-    if other_front_end and not args.params:
-        training["params_tuned_on_feature_config"] = cv_config
-    if no_emotions and cv_classes and not args.params:
-        training["params_tuned_with_emotions"] = cv_classes
-    out = Path(args.out) if args.out else _default_model_dir(args.model, args.protocol)
-    card = save_artifact(out, estimator=estimator, classes=classes, config=config,
-                         name=args.model, protocol=args.protocol, onnx=onnx,
-                         training=training, cv_metrics=cv_metrics,
-                         extra={"onnx_parity": {"max_abs_diff": parity, "atol": 1e-4,
-                                                "ok": parity_ok, "n_rows": len(sample)}})
+    export = trained.export
+    if not export.ok:
+        print(f"warning: ONNX and scikit-learn probabilities differ by up to "
+              f"{export.max_abs_diff:.2e} (atol {export.atol}); use backend='sklearn' for "
+              f"this model", file=sys.stderr)
+    out = Path(args.out) if args.out else _default_model_dir(trained.name,
+                                                             trained.normalization)
+    card = trained.save(out)
     sizes = ", ".join(f"{f} {(out / f).stat().st_size / 1e6:.2f} MB" for f in card["files"])
-    print(f"wrote {out} ({card['model_id']}, {args.protocol}, {len(rows)} clips, fit "
-          f"{fit_s:.1f} s, ONNX parity {parity:.1e}; {sizes})")
+    training = trained.training
+    print(f"wrote {out} ({card['model_id']}, {trained.normalization}, "
+          f"{training['n_clips']} clips, fit {training['fit_seconds']:.1f} s, ONNX parity "
+          f"{export.max_abs_diff:.1e}; {sizes})")
     return 0
 
 
@@ -485,7 +429,9 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
                    help="audio files or folders (searched recursively)")
     p.add_argument("--model", required=True, help="model directory (or name under models/)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.add_argument("--backend", choices=("sklearn", "onnx"), default="sklearn")
+    p.add_argument("--backend", choices=("sklearn", "onnx"), default=None,
+                   help="default: the backend the model was evaluated with (the ONNX graph "
+                        "of a quantized student, scikit-learn otherwise)")
     p.add_argument("--speaker-norm", action="store_true",
                    help="normalise with per-speaker statistics of the given clips")
     p.add_argument("--speaker-regex",
@@ -593,7 +539,9 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model directory (or name under models/)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--backend", choices=("sklearn", "onnx"), default="sklearn")
+    p.add_argument("--backend", choices=("sklearn", "onnx"), default=None,
+                   help="default: the backend the model was evaluated with (the ONNX graph "
+                        "of a quantized student, scikit-learn otherwise)")
     p.add_argument("--max-upload-mb", type=float, default=10.0,
                    help="per file (a batch body may hold --max-batch files)")
     p.add_argument("--max-duration", type=float, default=30.0,
@@ -629,10 +577,10 @@ def _run_serve(args) -> int:
 
 def _add_ab(p: argparse.ArgumentParser) -> None:
     p.add_argument("--a", required=True, help="model A: directory, name under models/, or "
-                                              "@selected / @runner_up of --cv-summary")
+                                              "@selected / @runner_up of --selection")
     p.add_argument("--b", required=True, help="model B (as --a)")
-    p.add_argument("--cv-summary", default=str(DEFAULT_CV_SUMMARY),
-                   help="resolves @selected / @runner_up")
+    p.add_argument("--selection", default=str(DEFAULT_SELECTION),
+                   help="the evaluation's selection.json: resolves @selected / @runner_up")
     p.add_argument("--protocol", choices=("strict", "speaker_norm"), default="strict",
                    help="which CV run @selected / @runner_up refer to")
     p.add_argument("--data", required=True, help="test corpus folder (TESS, RAVDESS, or a "
@@ -644,7 +592,9 @@ def _add_ab(p: argparse.ArgumentParser) -> None:
                         "compare 7-emotion models on RAVDESS)")
     p.add_argument("--calm-as", choices=("neutral", "wrong"), default="neutral",
                    help="how a calm prediction counts when the corpus has no calm")
-    p.add_argument("--backend", choices=("sklearn", "onnx"), default="sklearn")
+    p.add_argument("--backend", choices=("sklearn", "onnx"), default=None,
+                   help="default: the backend the model was evaluated with (the ONNX graph "
+                        "of a quantized student, scikit-learn otherwise)")
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="at most this many clips (seeded subset)")
@@ -652,111 +602,50 @@ def _add_ab(p: argparse.ArgumentParser) -> None:
 
 
 def _run_ab(args) -> int:
-    import numpy as np
+    from . import abtest, data, pipeline
 
-    from . import abtest, data
-
-    kw = {"cv_summary": args.cv_summary, "protocol": args.protocol}
+    kw = {"cv_summary": args.selection, "protocol": args.protocol}
     rec_a = _load_recognizer(args.a, args.backend, **kw)
     rec_b = _load_recognizer(args.b, args.backend, **kw)
-    records = data.scan_corpus(Path(args.data))
-    wanted = _split_list(args.speakers)
-    if wanted:
-        records = [r for r in records if r["speaker"] in wanted]
-    left_out = _split_list(args.exclude_emotions)
-    unknown = sorted(set(left_out) - {r["emotion"] for r in records})
-    if unknown:
-        raise CliError(f"--exclude-emotions: no such emotion(s) in {args.data}: {unknown}")
-    records = [r for r in records if r["emotion"] not in left_out]
-    if args.limit and len(records) > args.limit:
-        keep = np.random.default_rng(args.seed).choice(len(records), args.limit, replace=False)
-        records = [records[i] for i in sorted(keep)]
-    if not records:
-        raise CliError(f"{args.data}: no clips (speakers {wanted or 'all'})")
-    test_speakers = {r["speaker"] for r in records}
-    for key, rec in (("A", rec_a), ("B", rec_b)):
-        seen = set(rec.card.get("training", {}).get("speakers") or ())
-        if seen & test_speakers:
-            raise CliError(f"model {key} ({rec.model_id}) was trained on test speaker(s) "
-                           f"{sorted(seen & test_speakers)}")
     print("decision rule (declared before the run): " + abtest.DECISION_RULE, file=sys.stderr)
-    waves, labels, speakers, paths = [], [], [], []
-    for r in records:
-        try:
-            waves.append(data.load_audio(r["path"], sr=rec_a.feature_config.sample_rate,
-                                         channel=data.corpus_channel(r["path"])))
-        except data.AudioError as exc:
-            print(f"skipped {exc.source}: {exc.problem}", file=sys.stderr)
-            continue
-        labels.append(r["emotion"])
-        speakers.append(r["speaker"])
-        paths.append(r["path"])
-    summary = abtest.run_ab(rec_a, rec_b, waveforms=waves, labels=labels,
-                            speakers=speakers, calm_as=args.calm_as, n_boot=args.boot,
-                            random_state=args.seed, paths=paths,
-                            progress=lambda line: print(line, file=sys.stderr, flush=True))
-    summary["data"] = str(args.data)
-    for path in abtest.ab_report(summary, out_dir=args.out, command=args.command_line):
+    result = pipeline.ab_test(
+        rec_a, rec_b, data.scan_corpus(Path(args.data)), speakers=_split_list(args.speakers),
+        exclude_emotions=_split_list(args.exclude_emotions), calm_as=args.calm_as,
+        n_boot=args.boot, limit=args.limit, random_state=args.seed,
+        data_label=str(args.data),
+        progress=lambda line: print(line, file=sys.stderr, flush=True))
+    for source, problem in result.skipped:
+        print(f"skipped {source}: {problem}", file=sys.stderr)
+    for path in result.write_report(args.out, command=args.command_line):
         print(f"wrote {path}")
-    a, b = summary["models"]["a"], summary["models"]["b"]
+    a, b = result.summary["models"]["a"], result.summary["models"]["b"]
     print(f"A {a['model_id']}: accuracy {a['accuracy']:.3f}, UAR {a['uar']:.3f}, p50 "
           f"{a['latency']['p50_ms']:.1f} ms | B {b['model_id']}: accuracy "
           f"{b['accuracy']:.3f}, UAR {b['uar']:.3f}, p50 {b['latency']['p50_ms']:.1f} ms")
-    print(f"winner: {summary['decision']['winner_model']} ({summary['decision']['reason']})")
+    decision = result.summary["decision"]
+    print(f"winner: {decision['winner_model']} ({decision['reason']})")
     if args.deploy_to:
-        from .artifact import copy_artifact
-
-        copy_artifact(summary["decision"]["winner_path"], args.deploy_to)
-        print(f"deployed {summary['decision']['winner_model']} to {args.deploy_to}")
+        pipeline.deploy(result, args.deploy_to)
+        print(f"deployed {result.winner_model} to {args.deploy_to}")
     return 0
 
 
 # --------------------------------------------------------------------------- evaluate
-AUGMENT_VARIANTS = {
-    # the seed's processing after silence trim: random shift + 1 frequency + 1 time mask
-    "seed": dict(max_shift_s=0.25, n_freq_masks=1, max_freq_width_hz=500.0,
-                 n_time_masks=1, max_time_width_s=0.2),
-    # masks only (no shift: a shift pads the trimmed clip with silence)
-    "masks": dict(max_shift_s=0.0, n_freq_masks=1, max_freq_width_hz=500.0,
-                  n_time_masks=1, max_time_width_s=0.2),
-    # frequency masks only (time masks change duration-like statistics)
-    "freqmask": dict(max_shift_s=0.0, n_freq_masks=2, max_freq_width_hz=300.0,
-                     n_time_masks=0, max_time_width_s=0.0),
-    # vocal-tract-length perturbation: copy k warps the frequency axis by 0.9, 1.1, 0.95,
-    # 1.05 (the first --copies of them)
-    "vtlp": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
-                 max_time_width_s=0.0, warp_factors=(0.9, 1.1, 0.95, 1.05)),
-}
-DEFAULT_AUGMENT = "vtlp"
-
-
-def _augmented_rows(variant: str, manifest, *, config, copies: int, cache, seed: int,
-                    n_jobs: int) -> list:
-    """Feature rows of ``copies`` augmented copies of every clip of ``manifest``."""
-    from .augment import AugmentConfig
-    from .features import extract_batch
-
-    if variant == "none":
-        return []
-    # the first `copies` copies of a 4-copy configuration (one cache for all k)
-    aug = AugmentConfig(n_copies=max(4, copies), **AUGMENT_VARIANTS[variant])
-    return [extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
-                          cache_dir=cache, augment=aug, copy=k, seed=seed,
-                          n_jobs=n_jobs)[0]
-            for k in range(copies)]
-FEATURE_SETS = ("librosa", "eGeMAPSv02", "ComParE_2016")
+_NORMALIZATION_RUNS = {"both": ("strict", "speaker_norm"), "strict": ("strict",),
+                       "speaker": ("speaker_norm",)}
 
 
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
     from .models import model_names
+    from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, SPLITS
 
     _add_data_options(p)
     _add_cache_options(p)
-    p.add_argument("--protocol", choices=("loso", "group6"), default="loso",
+    p.add_argument("--protocol", choices=SPLITS, default="loso",
                    help="outer folds: leave one speaker out (default) or 6 x 4 actors")
     p.add_argument("--models", default=",".join(model_names(default_only=True)),
                    help="comma-separated registry models (default: %(default)s)")
-    p.add_argument("--normalization", choices=("both", "strict", "speaker"), default="both",
+    p.add_argument("--normalization", choices=tuple(_NORMALIZATION_RUNS), default="both",
                    help="protocols to run: strict and/or speaker-normalised (default both)")
     p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT,
                    help="training-row augmentation of the main runs, used by the models "
@@ -778,22 +667,11 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
                    help="only the first N speakers (quick runs; 0 = all)")
     p.add_argument("--corpus", default="ravdess", help="corpus of the manifest to evaluate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="reports/cv", help="output folder")
+    p.add_argument("--out", default="reports/cv",
+                   help="output folder: the report and selection.json (read by train)")
     p.add_argument("--report-only", action="store_true",
-                   help="only rewrite report.md and the plots from --out/summary.json")
-
-
-def _eval_rows(ev, summary, *, feature_set, n_features, label):
-    rows = []
-    best = max(summary["models"], key=lambda n: summary["models"][n]["accuracy"])
-    for name, m in summary["models"].items():
-        rows.append({"feature_set": feature_set, "n_features": n_features,
-                     "protocol_label": label, "speaker_normalized": ev.speaker_normalized,
-                     "model": name, "accuracy": m["accuracy"], "uar": m["uar"],
-                     "macro_f1": m["macro_f1"], "uar_ci95": m["uar_ci95"],
-                     "accuracy_ci95": m["accuracy_ci95"], "fold_uar": m["fold_uar"],
-                     "best": name == best})
-    return rows
+                   help="only rewrite report.md, the plots and selection.json from "
+                        "--out/summary.json")
 
 
 def _evaluate_command(args) -> str:
@@ -804,7 +682,7 @@ def _evaluate_command(args) -> str:
     _add_evaluate(defaults)
     parts = ["ser-classic", "evaluate"]
     for action in defaults._actions:
-        if action.dest == "help" or not action.option_strings:
+        if action.dest in ("help", "scheduler") or not action.option_strings:
             continue
         value = getattr(args, action.dest, action.default)
         if value != action.default:
@@ -814,192 +692,56 @@ def _evaluate_command(args) -> str:
 
 def _run_evaluate(args) -> int:
     import json
-    import time
 
-    import numpy as np
+    from . import pipeline, reporting
 
-    from . import evaluation, reporting
-    from .data import EMOTIONS, atomic_write_bytes
-    from .features import FeatureConfig, extract_batch
-
-    start = time.perf_counter()
     if args.report_only:
         summary_path = Path(args.out) / "summary.json"
         if not summary_path.is_file():
             raise CliError(f"{summary_path} not found: run ser-classic evaluate first")
         summary = json.loads(summary_path.read_text())
         written = reporting.cv_report(summary, out_dir=args.out, command=summary["command"])
+        selection = pipeline.selection_from_cv_summary(summary, corpus=args.corpus)
+        written.append(selection.save(Path(args.out) / pipeline.SELECTION_FILE))
         print(f"rewrote {len(written)} report files in {args.out}")
         return 0
     command = _evaluate_command(args)
-    manifest = _load_or_build_manifest(args)
-    manifest = manifest[manifest["corpus"] == args.corpus].reset_index(drop=True)
-    if manifest.empty:
-        raise CliError(f"no clips of corpus {args.corpus!r} in {args.manifest}")
-    if args.speakers:
-        keep = sorted(manifest["speaker"].unique())[: args.speakers]
-        manifest = manifest[manifest["speaker"].isin(keep)].reset_index(drop=True)
-    models = [m for m in args.models.split(",") if m]
-    config = FeatureConfig()
-    X, errors, _ = extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
-                                 cache_dir=args.cache, n_jobs=args.jobs)
-    ok = ~np.isnan(X).any(axis=1)
-    for source, problem in errors:
-        print(f"skipped {source}: {problem}", file=sys.stderr)
-    manifest, X = manifest[ok].reset_index(drop=True), X[ok]
-    code = {e: i for i, e in enumerate(EMOTIONS)}
-    y = manifest["emotion"].map(code).to_numpy()
-    groups = manifest["speaker"].to_numpy()
-
-    def augmented(variant):
-        return _augmented_rows(variant, manifest, config=config, copies=args.copies,
-                               cache=args.cache, seed=args.seed, n_jobs=args.jobs)
-
-    def log(line):
-        print(line, file=sys.stderr, flush=True)
-
-    protocols = {"both": (False, True), "strict": (False,), "speaker": (True,)}[
-        args.normalization]
+    result = pipeline.cross_validate(
+        _load_or_build_manifest(args), models=_split_list(args.models), split=args.protocol,
+        n_folds=args.folds, normalizations=_NORMALIZATION_RUNS[args.normalization],
+        augment=args.augment, copies=args.copies, n_inner=args.inner, corpus=args.corpus,
+        max_speakers=args.speakers, feature_sets=_split_list(args.feature_sets),
+        smile_cache=args.smile_cache, ablation=_split_list(args.ablation),
+        ablation_model=args.ablation_model, random_state=args.seed, cache_dir=args.cache,
+        n_jobs=args.jobs, progress=lambda line: print(line, file=sys.stderr, flush=True),
+        command=command)
+    written = result.write_report(args.out, command=command)
+    for norm, run in result.selection.runs.items():
+        sel = result.summary if norm == _NORMALIZATION_RUNS[args.normalization][0] else \
+            result.summary["speaker_normalized_run"]
+        m = sel["models"][run.selected]
+        print(f"{'speaker-normalised' if norm == 'speaker_norm' else 'strict'}: selected "
+              f"{run.selected} accuracy {m['accuracy']:.3f} UAR {m['uar']:.3f} "
+              f"CI {m['uar_ci95'][0]:.3f}-{m['uar_ci95'][1]:.3f}")
     out = Path(args.out)
-    summaries = {}
-    X_aug = augmented(args.augment)
-    for norm in protocols:
-        label = "speaker-normalised" if norm else "strict"
-        log(f"== librosa features, {label}, {args.protocol}, models {models}")
-        ev = evaluation.cross_validate(
-            X, y, groups, models=models, classes=EMOTIONS, protocol=args.protocol,
-            n_group_folds=args.folds, speaker_normalized=norm, X_aug=X_aug, n_inner=args.inner,
-            random_state=args.seed, n_jobs=args.jobs, progress=log)
-        summaries[norm] = (ev, evaluation.summary_dict(
-            ev, feature_config_hash=config.hash, random_state=args.seed,
-            extra={"n_features": X.shape[1], "n_inner": args.inner,
-                   "augment": args.augment, "feature_config": config.to_dict(),
-                   "augmented_models": [m for m in ev.models
-                                        if evaluation.MODELS[m].augmented]}))
-        tag = "speaker_normalized" if norm else "strict"
-        for name in ev.models:
-            frame = evaluation.oof_frame(ev, name, paths=manifest["path"])
-            atomic_write_bytes(out / f"oof_{tag}_{name}.csv", frame.to_csv(index=False).encode())
-    main_norm = protocols[0]
-    summary = summaries[main_norm][1]
-    if len(protocols) > 1:
-        summary["speaker_normalized_run"] = summaries[True][1]
-    feature_rows = []
-    summary["feature_sets"] = feature_rows
-    summary["command"] = command
-
-    def write(complete):
-        summary["complete"] = complete
-        summary["seconds_total"] = time.perf_counter() - start
-        atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
-        return reporting.cv_report(summary, out_dir=out, command=command)
-
-    for norm in protocols:
-        ev, s = summaries[norm]
-        feature_rows += _eval_rows(ev, s, feature_set="librosa", n_features=X.shape[1],
-                                   label="speaker-normalised" if norm else "strict")
-    write(False)
-    fused = {}
-    for item in [f for f in args.feature_sets.split(",") if f]:
-        fs, _, spec = item.partition(":")
-        fs_models = [m for m in spec.split("+") if m] or ["logreg"]
-        try:
-            import opensmile  # noqa: F401
-
-            from .smile import extract_smile_batch
-        except ImportError:
-            log(f"openSMILE not installed: {fs} comparison skipped (pip install "
-                "'ser_classic[bench]')")
-            continue
-        log(f"== openSMILE {fs}")
-        Xs, errs, _ = extract_smile_batch(manifest["path"], feature_set=fs,
-                                          sha256=manifest["sha256"],
-                                          cache_dir=args.smile_cache, n_jobs=args.jobs)
-        if errs or np.isnan(Xs).any():
-            raise CliError(f"openSMILE {fs} failed on {len(errs)} clips")
-        for norm in protocols:
-            label = "speaker-normalised" if norm else "strict"
-            log(f"== {fs}, {label}, models {fs_models}")
-            ev = evaluation.cross_validate(
-                Xs, y, groups, models=fs_models, classes=EMOTIONS, protocol=args.protocol,
-                n_group_folds=args.folds, speaker_normalized=norm, n_inner=args.inner,
-                random_state=args.seed, n_jobs=args.jobs, progress=log)
-            s = evaluation.summary_dict(ev, feature_config_hash=fs, random_state=args.seed)
-            feature_rows += _eval_rows(ev, s, feature_set=fs, n_features=Xs.shape[1],
-                                       label=label)
-            fused.setdefault(norm, []).append((fs, ev.models[s["selected"]]))
-            write(False)
-    # late fusion: mean probabilities of the selected librosa model and each set's best
-    for norm, members in fused.items():
-        ev_l, s_l = summaries[norm]
-        for fs, res in members:
-            ev_f = evaluation.fuse(ev_l, {f"librosa:{s_l['selected']}":
-                                          ev_l.models[s_l["selected"]],
-                                          f"{fs}:{res.name}": res}, name="fusion")
-            s_f = evaluation.summary_dict(ev_f, feature_config_hash="fusion",
-                                          random_state=args.seed)
-            feature_rows += _eval_rows(ev_f, s_f, feature_set=f"librosa+{fs} (late fusion)",
-                                       n_features=0, label="speaker-normalised" if norm
-                                       else "strict")
-    write(False)
-    ablation = [v for v in args.ablation.split(",") if v]
-    if ablation:
-        rows = []
-        for variant in dict.fromkeys(["none", *ablation]):
-            main_run = variant == args.augment and args.ablation_model in models
-            X_v = [] if main_run else augmented(variant)
-            for norm in protocols:
-                label = "speaker-normalised" if norm else "strict"
-                if main_run:  # the main run on the same folds already has it
-                    m = summaries[norm][1]["models"][args.ablation_model]
-                else:
-                    log(f"== augmentation {variant}, {label}, {args.ablation_model}")
-                    ev = evaluation.cross_validate(
-                        X, y, groups, models=[args.ablation_model], classes=EMOTIONS,
-                        protocol=args.protocol, n_group_folds=args.folds,
-                        speaker_normalized=norm, X_aug=X_v, n_inner=args.inner,
-                        random_state=args.seed, n_jobs=args.jobs, progress=log)
-                    s = evaluation.summary_dict(ev, feature_config_hash=config.hash,
-                                                random_state=args.seed)
-                    m = s["models"][args.ablation_model]
-                rows.append({"variant": variant, "protocol_label": label,
-                             "model": args.ablation_model, "copies": 0 if variant == "none"
-                             else args.copies, "accuracy": m["accuracy"], "uar": m["uar"],
-                             "uar_ci95": m["uar_ci95"], "fold_uar": m["fold_uar"]})
-        summary["augmentation"] = {
-            "rows": rows, "variants": {v: AUGMENT_VARIANTS[v] for v in ablation},
-            "note": f"{args.ablation_model} with and without {args.copies} augmented copies "
-                    "per training clip, same outer folds and inner tuning."}
-    written = write(True)
-    for norm in protocols:
-        s = summaries[norm][1]
-        sel = s["models"][s["selected"]]
-        print(f"{'speaker-normalised' if norm else 'strict'}: selected {s['selected']} "
-              f"accuracy {sel['accuracy']:.3f} UAR {sel['uar']:.3f} "
-              f"CI {sel['uar_ci95'][0]:.3f}-{sel['uar_ci95'][1]:.3f}")
-    print(f"wrote {out / 'summary.json'} and {len(written)} report files "
-          f"({summary['seconds_total']:.0f} s)")
+    print(f"wrote {out / 'summary.json'}, {out / pipeline.SELECTION_FILE} and "
+          f"{len(written)} report files ({result.summary['seconds_total']:.0f} s)")
     return 0
 
 
 # --------------------------------------------------------------------------- distill
-# transfer-set copies: masks only; copy k of n_copies=4 (a fixed config, so the cached
-# copies serve any --copies <= 4)
-DISTILL_AUGMENT = dict(n_copies=4, max_shift_s=0.0, n_freq_masks=1, max_freq_width_hz=500.0,
-                       n_time_masks=1, max_time_width_s=0.2)
-
-
 def _add_distill(p: argparse.ArgumentParser) -> None:
+    from .pipeline import STUDENT_CHOICES
+
     _add_data_options(p)
     _add_cache_options(p)
     p.add_argument("--teacher", required=True, help="teacher model directory (or name "
                                                     "under models/); a speaker-normalised "
                                                     "teacher gives a speaker-normalised student")
-    p.add_argument("--out", default="models/optimized", help="student model directory")
-    p.add_argument("--student", choices=("tree", "tree_uint8", "mlp", "mlp_int8", "lgbm",
-                                          "linear", "linear_int8", "compact",
-                                          "compact_int8", "compact_fast",
-                                          "compact_fast_int8"),
+    p.add_argument("--out", required=True,
+                   help="student model directory (required: never a committed model by "
+                        "default)")
+    p.add_argument("--student", choices=STUDENT_CHOICES,
                    default="linear_int8", help="which student to deploy (default %(default)s: "
                         "the one that holds the accuracy; tree_uint8 is the depth-8 tree)")
     p.add_argument("--groups", default="mel,mfcc,energy,chroma,contrast",
@@ -1018,85 +760,70 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
 
 
 def _run_distill(args) -> int:
-    import numpy as np
-
-    from .artifact import load_artifact
-    from .augment import AugmentConfig
-    from .distill import (
-        COMPACT_FAST_SKIPS,
-        COMPACT_SKIPS,
-        TransferConfig,
-        distill,
-        quantized_onnx,
-        save_student,
-        to_onnx,
-    )
-    from .evaluation import protocol_inputs
-    from .features import extract_batch
+    from . import pipeline
 
     if args.compact_groups and args.student not in ("compact", "compact_int8"):
         raise CliError(f"--compact-groups is for the compact student, not {args.student}")
-    teacher = load_artifact(_model_dir(args.teacher))
-    card = teacher.card
-    training = card.get("training", {})
-    manifest = _load_or_build_manifest(args)
-    rows = manifest[manifest["corpus"] == training.get("corpus", "ravdess")]
-    if training.get("speakers"):  # exactly the teacher's training clips
-        rows = rows[rows["speaker"].isin(training["speakers"])]
-    rows = rows[~rows["emotion"].isin(training.get("excluded_emotions", []))]
-    rows = rows.reset_index(drop=True)
-    if rows.empty:
-        raise CliError("no training clips of the teacher in the manifest")
-    config = teacher.feature_config
-    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
-                                 cache_dir=args.cache, n_jobs=args.jobs)
-    aug = AugmentConfig(**DISTILL_AUGMENT)
-    copies = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
-                            cache_dir=args.cache, augment=aug, copy=k, seed=args.seed,
-                            n_jobs=args.jobs)[0] for k in range(args.copies)]
-    X, copies = protocol_inputs(X, copies, rows["speaker"], protocol=card["protocol"])
-    ok = ~np.isnan(X).any(axis=1)
-    for source, problem in errors:
-        print(f"skipped {source}: {problem}", file=sys.stderr)
-    classes = list(card["classes"])
-    y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
-    kind = args.student.removesuffix("_uint8").removesuffix("_int8")
-    fitted = distill(X[ok], y[ok], teacher=teacher.estimator, n_classes=len(classes),
-                     config=config, X_copies=[c[ok] for c in copies], students=[kind],
-                     groups=_split_list(args.groups), n_candidates=args.candidates,
-                     max_depth=args.max_depth, transfer=TransferConfig(
-                         munge_rounds=args.munge), speakers=rows["speaker"].to_numpy()[ok],
-                     compact_groups=args.compact_groups and _split_list(args.compact_groups),
-                     random_state=args.seed)
-    student = fitted["students"][kind if args.student != "tree_uint8" else "tree_uint8"]
-    quant = fitted["quantization"].get(args.student)
-    if args.student.endswith("_int8"):  # not tree_uint8: its graph is the tree's own
-        onnx, quant = quantized_onnx(kind, student, n_features=X.shape[1])
-    else:
-        onnx = to_onnx(student, n_features=X.shape[1])
-    sample = X[ok][np.random.default_rng(args.seed).permutation(int(ok.sum()))[:300]]
-    allowed = _split_list(args.groups)
-    if kind == "compact":
-        allowed = _split_list(args.compact_groups) if args.compact_groups else \
-            f"all but {', '.join(COMPACT_SKIPS)}"
-    elif kind == "compact_fast":
-        allowed = f"all but {', '.join(COMPACT_FAST_SKIPS)}"
-    info = {"transfer_rows": fitted["n_transfer"], "groups_allowed": allowed,
-            "max_depth": args.max_depth, "candidates": args.candidates,
-            "augment": {**DISTILL_AUGMENT, "copies_used": args.copies}, "munge": args.munge,
-            "quantization": quant, "command": args.command_line}
-    if "linear_C" in fitted:
-        info["linear_C"] = fitted["linear_C"]
+    teacher_dir = _model_dir(args.teacher)
+    result = pipeline.distil(
+        teacher_dir, _load_or_build_manifest(args), student=args.student,
+        groups=_split_list(args.groups),
+        compact_groups=_split_list(args.compact_groups) or None, max_depth=args.max_depth,
+        candidates=args.candidates, copies=args.copies, munge=args.munge,
+        random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
+        command=args.command_line)
     out = Path(args.out)
-    new = save_student(out, student=student, name=f"distilled_{args.student}",
-                       classes=classes, config=config, teacher_card=card, onnx=onnx,
-                       parity_rows=sample, info=info, protocol=card["protocol"])
+    new = result.save(out)
     d = new["distillation"]
     print(f"wrote {out} ({new['model_id']}): {len(d['select'])} features from "
           f"{', '.join(d['groups_needed'])}; model.onnx "
           f"{(out / 'model.onnx').stat().st_size / 1e3:.1f} KB vs teacher "
-          f"{(teacher.path / 'model.onnx').stat().st_size / 1e3:.1f} KB; ONNX/sklearn "
+          f"{(teacher_dir / 'model.onnx').stat().st_size / 1e3:.1f} KB; ONNX/sklearn "
           f"argmax agreement {new['onnx_parity']['argmax_agreement']:.3f}")
+    return 0
+
+
+# --------------------------------------------------------------------------- models
+def _add_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", nargs="?", choices=("list", "add"), default="list",
+                   help="list (default): every stored model, one line each; add: store a "
+                        "model directory (once) under an alias")
+    p.add_argument("model", nargs="?",
+                   help="add: the model directory (or an alias of the store); omitted with "
+                        "--report, the winner of that A/B")
+    p.add_argument("--store", help="model store folder (default: the shipped models, "
+                                   "ser_classic/shipped)")
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table",
+                   help="list: output format")
+    p.add_argument("--alias", help="add: the name to give it (e.g. deployed)")
+    p.add_argument("--role", choices=("teacher", "student", "deployed", "model"),
+                   default="model", help="add: the alias's role")
+    p.add_argument("--report", help="add: the report that decided it (an A/B folder); its "
+                                    "figures for the model are recorded")
+    p.add_argument("--figures-from", default="",
+                   help="add: further reports whose held-out figures are recorded "
+                        "(comma-separated, e.g. reports/optimization)")
+    p.add_argument("--parent", help="add: model id it derives from, when its card does not "
+                                    "say (a model trained as another: train --model DIR)")
+
+
+def _run_models(args) -> int:
+    from .store import SHIPPED, add_model, format_models, read_index
+
+    store = Path(args.store) if args.store else SHIPPED
+    if args.action == "list":
+        if args.model or args.alias or args.report:
+            raise CliError("models list takes no model, --alias or --report")
+        print(format_models(read_index(store), fmt=args.format))
+        return 0
+    if not args.alias:
+        raise CliError("models add needs --alias NAME")
+    if not args.model and not args.report:
+        raise CliError("models add needs a model directory, or --report of an A/B")
+    entry = add_model(args.model, store=store, alias=args.alias, role=args.role,
+                      report=args.report, figures_from=tuple(_split_list(args.figures_from)),
+                      parent=args.parent)
+    print(f"stored {store / entry.path} as {args.alias} ({args.role})")
     return 0
 
 
@@ -1113,6 +840,8 @@ COMMANDS: list[Command] = [
      _add_evaluate, _run_evaluate),
     ("distill", "distil a teacher model into a small student reading cheap features",
      _add_distill, _run_distill),
+    ("models", "the stored models (aliases, role, labels, figures); add a model",
+     _add_models, _run_models),
 ]
 
 
@@ -1127,13 +856,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def __getattr__(name: str):
+    """The augmentation presets moved to :mod:`ser_classic.pipeline` (library policy)."""
+    if name in ("AUGMENT_VARIANTS", "DEFAULT_AUGMENT", "DISTILL_AUGMENT"):
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.command_line = "ser-classic " + " ".join(argv)  # named at the top of reports
     try:
-        return int(args.run(args) or 0)
+        from ._parallel import dask_scheduler
+
+        with dask_scheduler(getattr(args, "scheduler", None)):
+            return int(args.run(args) or 0)
     except CliError as exc:
         print(f"ser-classic: error: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,10 @@ from .errors import AudioError, ParameterError
 __all__ = [
     "AUDIO_SUFFIXES",
     "CORPUS_CHANNELS",
+    "CORPUS_LABELS",
     "EMOTIONS",
+    "KNOWN_CORPORA",
+    "LABELS_DECLARATION",
     "LABEL_MAPS",
     "MANIFEST_COLUMNS",
     "AddReport",
@@ -41,11 +44,15 @@ __all__ = [
     "corpus_of_folder",
     "decode_audio",
     "file_sha256",
+    "label_order",
+    "label_table",
     "load_audio",
     "load_manifest",
+    "normalize_label",
     "parse_emovo_name",
     "parse_ravdess_name",
     "parse_tess_name",
+    "read_label_declaration",
     "read_labelled_csv",
     "save_manifest",
     "scan_corpus",
@@ -102,6 +109,115 @@ _RAVDESS_FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "stateme
 MIN_DURATION_S = 0.1
 MAX_DURATION_S = 60.0
 SILENCE_PEAK = 1e-4
+
+
+#: The corpora whose labels are fixed by their own names (strict: an unknown label, e.g. a
+#: typo in a TESS file name, is an error); every other corpus is a user's labelled folder.
+KNOWN_CORPORA: tuple[str, ...] = ("ravdess", "tess", "emovo")
+#: The canonical labels each known corpus has (EMOTIONS order): what its manifest rows allow.
+CORPUS_LABELS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    corpus: tuple(e for e in EMOTIONS if e in set(LABEL_MAPS[corpus].values()))
+    for corpus in KNOWN_CORPORA})
+#: The file beside ``labels.csv`` that declares a user corpus's own labels.
+LABELS_DECLARATION = "labels.json"
+
+
+def normalize_label(label: object, *, source: object = "label") -> str:
+    """A label as manifests and models hold it: stripped, lower-case, non-empty.
+
+    Raises :class:`AudioError` for an empty label.
+    """
+    key = str(label).strip().lower()
+    if not key:
+        raise AudioError(source, "empty label")
+    return key
+
+
+def label_table(labels: Iterable[str] | None = None, *,
+                aliases: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """The label map of a user corpus: the spellings it may use -> the label stored.
+
+    ``labels=None``: the canonical emotions and their aliases (``LABEL_MAPS["labels"]``).
+    Declared ``labels``: exactly those, each normalised (:func:`normalize_label`); one that
+    is a known alias (``anger``, ``joy``, ...) stands for its canonical name (and accepts
+    that name's other spellings), any other (``bored``, ``excited``) is kept as the
+    corpus's own label. ``aliases`` maps further spellings of the corpus (e.g.
+    ``{"exc": "excited"}``) to a declared label.
+
+    Returns
+    -------
+    table : mapping of str -> str
+        Normalised spelling -> the label stored in the manifest.
+
+    Raises
+    ------
+    ParameterError
+        No or an empty label, or an alias whose target is not a declared label.
+    """
+    canonical = LABEL_MAPS["labels"]
+    if labels is None:
+        table = dict(canonical)
+    else:
+        if isinstance(labels, str):
+            raise ParameterError(f"labels must be a sequence of names, got the string "
+                                 f"{labels!r}")
+        declared = set()
+        for label in labels:
+            try:
+                key = normalize_label(label)
+            except AudioError:
+                raise ParameterError(f"declared labels must be non-empty, got "
+                                     f"{label!r}") from None
+            declared.add(canonical.get(key, key))
+        if not declared:
+            raise ParameterError("a label declaration needs at least one label")
+        table = {k: v for k, v in canonical.items() if v in declared}
+        table.update((v, v) for v in declared)
+    for alias, target in (aliases or {}).items():
+        try:
+            key, value = normalize_label(alias), normalize_label(target)
+        except AudioError:
+            raise ParameterError(f"label aliases must be non-empty names, got "
+                                 f"{alias!r}: {target!r}") from None
+        if value not in table:
+            raise ParameterError(f"alias {alias!r} -> {target!r}: {target!r} is not a "
+                                 f"declared label")
+        table[key] = table[value]
+    return MappingProxyType(table)
+
+
+def read_label_declaration(path: str | os.PathLike) -> Mapping[str, str]:
+    """The label map (:func:`label_table`) declared by a ``labels.json`` file.
+
+    The file holds ``{"labels": [names], "aliases": {spelling: label}}`` (``aliases``
+    optional), e.g. ``{"labels": ["excited", "bored", "neutral"]}``. A file that is not
+    such JSON raises :class:`ParameterError` naming it.
+    """
+    import json
+
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParameterError(f"{path}: not a label declaration ({exc})") from None
+    if (not isinstance(spec, dict) or set(spec) - {"labels", "aliases"}
+            or not isinstance(spec.get("labels"), list)
+            or not all(isinstance(x, str) for x in spec["labels"])
+            or not isinstance(spec.get("aliases", {}), dict)
+            or not all(isinstance(x, str) for x in spec.get("aliases", {}).values())):
+        raise ParameterError(f"{path}: expected {{\"labels\": [names], \"aliases\": "
+                             f"{{spelling: label}}}} (aliases optional)")
+    try:
+        return label_table(spec["labels"], aliases=spec.get("aliases"))
+    except ParameterError as exc:
+        raise ParameterError(f"{path}: {exc}") from None
+
+
+def label_order(labels: Iterable[str]) -> tuple[str, ...]:
+    """The distinct labels of ``labels`` in a fixed order: canonical names in EMOTIONS order
+    (RAVDESS's labels give exactly ``EMOTIONS``), then any others sorted."""
+    present = {str(x) for x in labels}
+    return (*(e for e in EMOTIONS if e in present), *sorted(present - set(EMOTIONS)))
 
 
 def canonical_emotion(label: str, *, corpus: str = "labels", source: object = "label") -> str:
@@ -311,16 +427,41 @@ def _csv_rows(csv_path: Path, errors: list | None) -> tuple[list[str], list] | N
 
 
 def read_labelled_csv(csv_path: str | os.PathLike, *, corpus: str = "custom",
+                      labels: Mapping[str, str] | Sequence[str] | None = None,
                       errors: list | None = None) -> list[dict]:
     """Records from a UTF-8 CSV with columns ``path, label[, speaker[, gender]]``.
 
-    Paths are relative to the CSV's folder. A bad row (empty path or label, unknown label,
-    a cell count other than the header's) or a bad file (not UTF-8, empty, no ``path`` or
-    ``label`` column) is named ``<csv>:<line>``: it raises (:class:`AudioError` for a row,
-    :class:`ParameterError` for the file), or is appended to ``errors`` as
-    ``(source, problem)`` and skipped when ``errors`` is a list.
+    Paths are relative to the CSV's folder. Labels are normalised (stripped, lower-case)
+    and mapped through the corpus's label map: the canonical emotions and their aliases
+    (``LABEL_MAPS["labels"]``), plus the corpus's own labels when it declares them.
+
+    Parameters
+    ----------
+    csv_path : path
+    corpus : str
+        The corpus name of the records (a user corpus: not ravdess, tess or emovo).
+    labels : sequence of str or mapping, optional
+        The corpus's declared labels (:func:`label_table`; a mapping is used as the table
+        itself). Default: the ``labels.json`` beside the CSV when there is one
+        (:func:`read_label_declaration`), else the canonical emotions and aliases only.
+    errors : list, optional
+        A bad row (empty path or label, a label outside the declared ones, a cell count
+        other than the header's) or a bad file (not UTF-8, empty, no ``path`` or ``label``
+        column) is named ``<csv>:<line>``: it raises (:class:`AudioError` for a row,
+        :class:`ParameterError` for the file), or is appended to ``errors`` as
+        ``(source, problem)`` and skipped when ``errors`` is a list.
     """
     csv_path = Path(csv_path)
+    if corpus in KNOWN_CORPORA:
+        raise ParameterError(f"{csv_path}: corpus {corpus!r} is read from its own file "
+                             f"names; name a labelled folder's corpus otherwise")
+    if labels is None:
+        declaration = csv_path.parent / LABELS_DECLARATION
+        labels = (read_label_declaration(declaration) if declaration.is_file()
+                  else LABEL_MAPS["labels"])
+    elif not isinstance(labels, Mapping):
+        labels = label_table(labels)
+    declared = dict(labels) != dict(LABEL_MAPS["labels"])
     parsed = _csv_rows(csv_path, errors)
     if parsed is None:
         return []
@@ -347,11 +488,14 @@ def read_labelled_csv(csv_path: str | os.PathLike, *, corpus: str = "custom",
             _report(errors, where, f"{path}: listed twice (first on line "
                                    f"{first_line[str(path)]})")
             continue
-        try:
-            emotion = canonical_emotion(value["label"], source=path)
-        except AudioError as exc:
-            _report(errors, where, str(exc))
+        key = value["label"].lower()
+        if key not in labels:
+            expected = sorted(set(labels.values())) if declared else EMOTIONS
+            hint = "" if declared else f" (or declare it in {LABELS_DECLARATION})"
+            _report(errors, where, f"{path}: unknown emotion label {value['label']!r}; "
+                                   f"expected one of {', '.join(expected)}{hint}")
             continue
+        emotion = labels[key]
         speaker = value.get("speaker")
         first_line[str(path)] = line
         records.append({
@@ -731,8 +875,7 @@ def _manifest_problems(frame: pd.DataFrame) -> pd.DataFrame:
         ("path", "duplicate of an earlier row"):
             (path.duplicated() & path.fillna("").ne("")).to_numpy(),
         ("corpus", "empty"): text("corpus").fillna("").eq("").to_numpy(),
-        ("emotion", f"not one of {', '.join(EMOTIONS)}"):
-            (~frame["emotion"].astype("string").isin(EMOTIONS).fillna(False)).to_numpy(),
+        **_emotion_rules(frame),
         ("sha256", "not 64 lowercase hex digits"):
             (~sha.str.fullmatch(_SHA256_HEX).fillna(False)).to_numpy(dtype=bool),
     }
@@ -751,11 +894,31 @@ def _manifest_problems(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rules, index=frame.index)
 
 
+def _emotion_rules(frame: pd.DataFrame) -> dict:
+    """Rules of the emotion column: known corpora hold their own canonical labels
+    (``CORPUS_LABELS``), other corpora any non-empty normalised label."""
+    emotion = frame["emotion"].astype("string")
+    corpus = frame["corpus"].astype("string").str.strip().fillna("")
+    known = corpus.isin(KNOWN_CORPORA).to_numpy(dtype=bool)
+    rules = {("emotion", "empty"): (~known & emotion.str.strip().fillna("").eq("")
+                                    .to_numpy(dtype=bool))}
+    rules["emotion", "not a normalised label (stripped, lower-case)"] = (
+        ~known & ~rules["emotion", "empty"]
+        & emotion.ne(emotion.str.strip().str.lower()).fillna(True).to_numpy(dtype=bool))
+    for name, allowed in CORPUS_LABELS.items():
+        rules["emotion", f"not one of {', '.join(allowed)} (corpus {name})"] = (
+            corpus.eq(name).to_numpy(dtype=bool)
+            & ~emotion.isin(allowed).fillna(False).to_numpy(dtype=bool))
+    return rules
+
+
 def validate_manifest(manifest: pd.DataFrame, *, source: object = "manifest") -> None:
     """Check a manifest's columns and values; raise one :class:`ParameterError` if bad.
 
     Rules: every column of ``MANIFEST_COLUMNS``; a non-empty, unique ``path``; a non-empty
-    ``corpus``; ``emotion`` in ``EMOTIONS``; ``sha256`` of 64 lowercase hex digits;
+    ``corpus``; ``emotion`` one of the corpus's labels (``CORPUS_LABELS``) for ravdess,
+    tess and emovo, else any non-empty normalised label (stripped, lower-case);
+    ``sha256`` of 64 lowercase hex digits;
     ``duration_s`` positive and finite; ``sample_rate`` and ``channels`` positive
     integers; ``repetition`` empty or an integer. The message names ``source``, the CSV
     line (row ``i`` is line ``i + 2``) and the field of the first bad rows.

@@ -5,6 +5,8 @@ Protocols
 - ``"loso"``: leave one speaker out (one fold per speaker).
 - ``"group6"``: ``n_group_folds`` folds of consecutive speakers (RAVDESS: 6 x 4 actors,
   alternately male and female, as in EmoBox).
+- :func:`leave_one_corpus_out`: one fold per corpus; the model family and its parameters
+  are chosen on the other corpora only, the held-out corpus is scored closed-set.
 
 Every split goes through :func:`check_disjoint`, which refuses a speaker on both sides.
 Hyper-parameters (and the in-pipeline feature selection) are chosen by grouped inner CV on
@@ -31,15 +33,21 @@ from .models import MODELS, SoftVote, build_model
 __all__ = [
     "CVResult",
     "Evaluation",
+    "LocoFold",
+    "LocoResult",
     "ModelResult",
     "SpeakerNormalizer",
     "bootstrap_ci",
+    "brier_score",
     "check_disjoint",
     "classification_metrics",
+    "closed_set_proba",
     "cross_validate",
+    "expected_calibration_error",
     "fold_scores",
     "fuse",
     "inner_splits",
+    "leave_one_corpus_out",
     "mcnemar_test",
     "oof_frame",
     "outer_splits",
@@ -355,7 +363,7 @@ def _score(y_true, y_pred, scoring: str, n_classes: int) -> float:
 
 def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, groups: Sequence, *,
                  is_original: Sequence[bool] | None = None, n_inner: int = 3,
-                 scoring: str = "uar", n_classes: int = 8, random_state: int = 0,
+                 scoring: str = "uar", n_classes: int | None = None, random_state: int = 0,
                  record: list | None = None) -> tuple[BaseEstimator, dict]:
     """Choose the grid point of model ``name`` by grouped inner CV, refit on all rows.
 
@@ -372,6 +380,8 @@ def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, groups: Sequence, *,
     n_inner : int
         Grouped inner folds.
     scoring : "uar" or "accuracy"
+    n_classes : int, optional
+        Number of classes of the codes (default: ``max(y) + 1``); any label set.
     record : list, optional
         Receives ``(train_speakers, validation_speakers)`` of every inner split.
 
@@ -386,6 +396,8 @@ def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, groups: Sequence, *,
         raise ParameterError(f"unknown model {name!r}")
     if scoring not in ("uar", "accuracy"):
         raise ParameterError(f"scoring must be 'uar' or 'accuracy', got {scoring!r}")
+    if n_classes is None:
+        n_classes = int(np.max(y)) + 1
     if spec.members:
         members, params = [], {}
         for member in spec.members:
@@ -421,6 +433,15 @@ def _choose_params(name, X, y, groups, *, is_original, n_inner, scoring, n_class
     if record is not None:
         record.extend((set(groups[tr].tolist()), set(groups[va].tolist()))
                       for tr, va in splits)
+    scores = _grid_scores(name, X, y, splits, scoring=scoring, n_classes=n_classes,
+                          random_state=random_state)
+    return grid[int(np.argmax(scores))]
+
+
+def _grid_scores(name, X, y, splits, *, scoring, n_classes, random_state) -> np.ndarray:
+    """Summed validation score of every grid point of ``name`` over ``splits``."""
+    spec = MODELS[name]
+    grid = spec.param_grid()
     scores = np.zeros(len(grid))
     for tr, va in splits:
         for i, params in enumerate(grid):
@@ -428,7 +449,7 @@ def _choose_params(name, X, y, groups, *, is_original, n_inner, scoring, n_class
                               params={**params, **spec.fast_params})
             _fit(est, X[tr], y[tr])
             scores[i] += _score(y[va], est.predict(X[va]), scoring, n_classes)
-    return grid[int(np.argmax(scores))]
+    return scores
 
 
 # --------------------------------------------------------------------------- outer CV
@@ -536,7 +557,7 @@ def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
                    models: Sequence[str], classes: Sequence[str], protocol: str = "loso",
                    n_group_folds: int = 6, speaker_normalized: bool = False,
                    X_aug: Sequence[np.ndarray] = (), n_inner: int = 3,
-                   scoring: str = "uar", random_state: int = 0, n_jobs: int = 1,
+                   scoring: str = "uar", random_state: int = 0, n_jobs: int | None = None,
                    progress: Callable[[str], None] | None = None) -> Evaluation:
     """Nested speaker-grouped cross-validation of registered models on the same folds.
 
@@ -562,8 +583,11 @@ def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
         Grouped inner folds for tuning.
     scoring : "uar" or "accuracy"
         What the inner CV maximises.
-    n_jobs : int
-        Outer folds in parallel (processes, one BLAS thread each).
+    n_jobs : int, optional
+        Outer folds at a time on the active joblib backend (loky processes by default,
+        one BLAS thread each); None takes the enclosing ``joblib.parallel_config``'s (1
+        outside one). Inside ``parallel_config(backend="dask")`` the folds run on the
+        Dask cluster's workers, with the same results.
     progress : callable, optional
         Called with a line of text after every outer fold.
 
@@ -736,3 +760,324 @@ def _jsonable(obj):
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+# --------------------------------------------------------------------------- leave one corpus out
+NORMALIZATIONS = ("strict", "speaker_norm")
+INNER_GROUPINGS = ("speaker", "corpus")
+
+
+def closed_set_proba(proba: np.ndarray, model_classes: Sequence, classes: Sequence
+                     ) -> np.ndarray:
+    """Class probabilities restricted to ``classes`` and renormalised (closed-set decision).
+
+    Columns of classes outside ``classes`` (e.g. ``calm`` for a corpus without calm) are
+    dropped and every row is rescaled to sum to 1.
+
+    Parameters
+    ----------
+    proba : np.ndarray [shape=(n, len(model_classes))]
+        Probabilities in the column order of ``model_classes``.
+    model_classes : sequence [shape=(k,)]
+        The classes the model knows (e.g. ``estimator.classes_``).
+    classes : sequence [shape=(m,)], m >= 1
+        The closed set, every one in ``model_classes``; the output's column order.
+
+    Returns
+    -------
+    proba : np.ndarray [shape=(n, m)]
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    model_classes = list(np.asarray(model_classes).tolist())
+    classes = list(np.asarray(classes).tolist())
+    if proba.ndim != 2 or proba.shape[1] != len(model_classes):
+        raise ParameterError(f"proba must have one column per model class "
+                             f"({len(model_classes)}), got shape {proba.shape}")
+    unknown = [c for c in classes if c not in model_classes]
+    if not classes or unknown:
+        raise ParameterError(f"classes must be a non-empty subset of the model's classes; "
+                             f"unknown: {unknown}")
+    out = proba[:, [model_classes.index(c) for c in classes]]
+    total = out.sum(axis=1, keepdims=True)
+    if np.any(total <= 0):
+        raise ParameterError("a row has no probability mass on the closed set")
+    return out / total
+
+
+def expected_calibration_error(y_true: Sequence[int], proba: np.ndarray, *,
+                               n_bins: int = 15) -> float:
+    """Expected calibration error of the top-1 prediction over equal-width bins.
+
+    ``ECE = sum_b (n_b / n) |accuracy_b - mean confidence_b|``, the confidence of a row
+    being its largest probability and the bins ``n_bins`` equal parts of [0, 1] (a
+    confidence of exactly 1 falls in the last bin).
+
+    Parameters
+    ----------
+    y_true : sequence of int [shape=(n,)]
+        Column of the true class in ``proba``.
+    proba : np.ndarray [shape=(n, k)]
+        Class probabilities, rows summing to 1.
+    n_bins : int >= 1
+
+    Returns
+    -------
+    ece : float in [0, 1]
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    y_true = np.asarray(y_true, dtype=int)
+    if proba.ndim != 2 or y_true.shape != (proba.shape[0],) or y_true.size == 0:
+        raise ParameterError(f"need y_true of shape (n,) and proba of shape (n, k), n >= 1; "
+                             f"got {y_true.shape} and {proba.shape}")
+    if n_bins < 1:
+        raise ParameterError(f"n_bins must be >= 1, got {n_bins}")
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    gap = np.bincount(bins, weights=correct - confidence, minlength=n_bins)
+    return float(np.abs(gap).sum() / y_true.size)
+
+
+def brier_score(y_true: Sequence[int], proba: np.ndarray) -> float:
+    """Multi-class Brier score: mean over rows of ``sum_k (p_k - [k == y])^2`` (0 to 2).
+
+    Parameters
+    ----------
+    y_true : sequence of int [shape=(n,)]
+        Column of the true class in ``proba``.
+    proba : np.ndarray [shape=(n, k)], k >= 2
+    """
+    from sklearn.metrics import brier_score_loss
+
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[1] < 2:
+        raise ParameterError(f"proba must have shape (n, k >= 2), got {proba.shape}")
+    return float(brier_score_loss(np.asarray(y_true, dtype=int), proba,
+                                  labels=np.arange(proba.shape[1]), scale_by_half=False))
+
+
+@dataclass
+class LocoFold:
+    """One held-out corpus: what chose the model, and how it scored on that corpus.
+
+    ``classes`` is the closed set the held-out corpus is scored on: its own classes that
+    the training corpora have. Clips of a class no training corpus has
+    (``unscored_classes``) are counted in ``n_unscored`` and left out of every metric.
+    """
+
+    held_out: str
+    trained_on: tuple[str, ...]
+    model: str  # chosen by inner CV on ``trained_on`` only
+    params: dict
+    inner_scores: dict[str, float]  # best mean inner-CV score of every candidate
+    inner_groups: list[tuple[list, list]]  # (training, validation) groups per inner split
+    train_speakers: tuple[str, ...]
+    test_speakers: tuple[str, ...]
+    classes: tuple[str, ...]
+    unscored_classes: tuple[str, ...]
+    index: np.ndarray  # rows of the input scored (clips of ``classes``)
+    y: np.ndarray  # true class, index into ``classes``
+    speakers: np.ndarray
+    proba: np.ndarray  # closed-set probabilities [shape=(n_scored, len(classes))]
+    n_unscored: int
+    metrics: dict  # uar, accuracy, macro_f1, recall, ece, brier, uar_ci95, accuracy_ci95
+    seconds: float
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.proba.argmax(axis=1)
+
+
+@dataclass
+class LocoResult:
+    """Leave-one-corpus-out evaluation under one normalisation."""
+
+    normalization: str
+    inner: str
+    scoring: str
+    candidates: tuple[str, ...]
+    random_state: int
+    folds: list[LocoFold] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def mean_uar(self) -> float:
+        """Unweighted mean of the held-out corpora's closed-set UARs."""
+        return float(np.mean([f.metrics["uar"] for f in self.folds]))
+
+    def summary(self) -> dict:
+        """JSON-ready figures and choices (no per-clip arrays)."""
+        folds = []
+        for f in self.folds:
+            folds.append({
+                "held_out": f.held_out, "trained_on": list(f.trained_on), "model": f.model,
+                "params": _jsonable(f.params), "inner_scores": f.inner_scores,
+                "inner_groups": [[list(a), list(b)] for a, b in f.inner_groups],
+                "n_train_speakers": len(f.train_speakers),
+                "test_speakers": list(f.test_speakers), "classes": list(f.classes),
+                "unscored_classes": list(f.unscored_classes), "n_scored": int(f.y.size),
+                "n_unscored": f.n_unscored, "seconds": f.seconds,
+                **_jsonable(f.metrics),
+            })
+        return {"normalization": self.normalization, "inner": self.inner,
+                "scoring": self.scoring, "candidates": list(self.candidates),
+                "random_state": self.random_state, "mean_uar": self.mean_uar,
+                "min_uar": float(min(f.metrics["uar"] for f in self.folds)),
+                "folds": folds, "seconds": self.seconds}
+
+
+def _loco_fold(corpus, X, y, speakers, corpora, names, classes, inner, n_inner, scoring,
+               n_bins, n_boot, random_state):
+    from threadpoolctl import threadpool_limits
+
+    start = time.perf_counter()
+    test = corpora == corpus
+    train_idx, test_idx = np.flatnonzero(~test), np.flatnonzero(test)
+    check_disjoint(speakers[train_idx], speakers[test_idx])
+    groups = speakers[train_idx] if inner == "speaker" else corpora[train_idx]
+    X_tr, y_tr = X[train_idx].astype(np.float32), y[train_idx]  # float32: faster fits
+    n_classes = len(classes)
+    with threadpool_limits(limits=1):
+        splits = inner_splits(groups, np.ones(train_idx.size, dtype=bool), n_splits=n_inner)
+        best: dict[str, tuple[dict, float]] = {}
+        for name in names:
+            scores = _grid_scores(name, X_tr, y_tr, splits, scoring=scoring,
+                                  n_classes=n_classes, random_state=random_state)
+            i = int(np.argmax(scores))
+            best[name] = (MODELS[name].param_grid()[i], float(scores[i] / len(splits)))
+        chosen = max(names, key=lambda n: best[n][1])  # ties: the first candidate
+        est = _fit(build_model(chosen, random_state=random_state, params=best[chosen][0]),
+                   X_tr, y_tr)
+        proba = est.predict_proba(X[test_idx].astype(np.float32))
+    model_classes = np.asarray(est.classes_)
+    test_codes = np.unique(y[test_idx])
+    known = np.isin(test_codes, model_classes)
+    keep = test_codes[known]
+    scored = np.isin(y[test_idx], keep)
+    P = closed_set_proba(proba[scored], model_classes, keep)
+    y_s = np.searchsorted(keep, y[test_idx][scored])
+    spk_s = speakers[test_idx][scored]
+    names_kept = tuple(classes[c] for c in keep)
+    m = classification_metrics(y_s, P.argmax(axis=1), n_classes=keep.size)
+    ci = bootstrap_ci(y_s, P.argmax(axis=1), spk_s, n_classes=keep.size, n_boot=n_boot,
+                      random_state=random_state)
+    metrics = {"uar": m["uar"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+               "recall": dict(zip(names_kept, map(float, m["recall"]), strict=True)),
+               "ece": expected_calibration_error(y_s, P, n_bins=n_bins),
+               "brier": brier_score(y_s, P), "uar_ci95": ci["uar"],
+               "accuracy_ci95": ci["accuracy"]}
+    return LocoFold(
+        held_out=str(corpus), trained_on=tuple(sorted(set(corpora[train_idx].tolist()))),
+        model=chosen, params=best[chosen][0],
+        inner_scores={n: s for n, (_, s) in best.items()},
+        inner_groups=[(sorted(set(groups[a].tolist())), sorted(set(groups[b].tolist())))
+                      for a, b in splits],
+        train_speakers=tuple(sorted(set(speakers[train_idx].tolist()))),
+        test_speakers=tuple(sorted(set(speakers[test_idx].tolist()))),
+        classes=names_kept, unscored_classes=tuple(classes[c] for c in test_codes[~known]),
+        index=test_idx[scored], y=y_s, speakers=spk_s, proba=P,
+        n_unscored=int((~scored).sum()), metrics=metrics,
+        seconds=time.perf_counter() - start)
+
+
+def leave_one_corpus_out(X: np.ndarray, y: Sequence[int], speakers: Sequence,
+                         corpora: Sequence, *, classes: Sequence[str],
+                         models: Sequence[str] = ("logreg", "ridge"),
+                         normalization: str = "strict", inner: str = "speaker",
+                         n_inner: int = 3, scoring: str = "uar", n_bins: int = 15,
+                         n_boot: int = 2000, random_state: int = 0, n_jobs: int = 1,
+                         progress: Callable[[str], None] | None = None) -> LocoResult:
+    """Leave one corpus out: choose and fit on the other corpora, test on the held-out one.
+
+    For every corpus, the model family (among ``models``) and its grid point are chosen
+    by grouped inner CV over the rows of the *other* corpora only (grouped by speaker, or
+    by corpus with ``inner="corpus"``), refitted on all of those rows and scored on the
+    held-out corpus as a closed-set decision over its own classes
+    (:func:`closed_set_proba`): UAR, accuracy, per-class recall, ECE, Brier score and
+    bootstrap CIs over its speakers.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+        Features of the clips (no NaN rows).
+    y : sequence of int [shape=(n,)]
+        Class codes, indices into ``classes``.
+    speakers : sequence [shape=(n,)]
+        Speaker of every clip; no speaker may belong to two corpora.
+    corpora : sequence [shape=(n,)]
+        Corpus of every clip; at least two corpora.
+    classes : sequence of str
+    models : sequence of str
+        Registered non-ensemble models, the candidates.
+    normalization : "strict" or "speaker_norm"
+        ``"speaker_norm"``: every speaker's rows z-scored with that speaker's own
+        statistics (:func:`speaker_normalize`, no labels) before anything else.
+    inner : "speaker" or "corpus"
+        Groups of the inner CV (``n_inner`` folds, at most one per group).
+    scoring : "uar" or "accuracy"
+        What the inner CV maximises.
+    n_bins : int
+        Bins of the expected calibration error.
+    n_boot : int
+        Bootstrap resamples of the held-out corpus's speakers.
+    n_jobs : int
+        Held-out corpora in parallel (processes, one BLAS thread each).
+    progress : callable, optional
+        Called with a line of text after every held-out corpus.
+
+    Returns
+    -------
+    LocoResult
+    """
+    import joblib
+
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=int)
+    speakers = np.asarray(speakers).astype(str)
+    corpora = np.asarray(corpora).astype(str)
+    classes = tuple(classes)
+    if X.ndim != 2 or not (X.shape[0] == y.size == speakers.size == corpora.size):
+        raise ParameterError("X, y, speakers and corpora must have the same number of rows")
+    if np.isnan(X).any():
+        raise ParameterError("X has NaN rows; drop failed clips first")
+    if y.size == 0 or y.min() < 0 or y.max() >= len(classes):
+        raise ParameterError("y must hold class codes 0 .. len(classes)-1")
+    if normalization not in NORMALIZATIONS:
+        raise ParameterError(f"normalization must be one of {NORMALIZATIONS}, got "
+                             f"{normalization!r}")
+    if inner not in INNER_GROUPINGS:
+        raise ParameterError(f"inner must be one of {INNER_GROUPINGS}, got {inner!r}")
+    if scoring not in ("uar", "accuracy"):
+        raise ParameterError(f"scoring must be 'uar' or 'accuracy', got {scoring!r}")
+    names = list(dict.fromkeys(models))
+    for name in names:
+        if name not in MODELS:
+            raise ParameterError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
+        if MODELS[name].members:
+            raise ParameterError(f"{name!r} is an ensemble; LOCO candidates are single models")
+    if not names:
+        raise ParameterError("models must name at least one candidate")
+    held = sorted(set(corpora.tolist()))
+    if len(held) < 2:
+        raise ParameterError("leave-one-corpus-out needs at least 2 corpora")
+    if inner == "corpus" and len(held) < 3:
+        raise ParameterError("inner='corpus' needs at least 3 corpora (2 to train on)")
+    for corpus in held:
+        check_disjoint(speakers[corpora == corpus], speakers[corpora != corpus])
+    X = protocol_inputs(X, (), speakers, protocol=normalization)[0]
+    start = time.perf_counter()
+    jobs = (joblib.delayed(_loco_fold)(c, X, y, speakers, corpora, names, classes, inner,
+                                       n_inner, scoring, n_bins, n_boot, random_state)
+            for c in held)
+    result = LocoResult(normalization=normalization, inner=inner, scoring=scoring,
+                        candidates=tuple(names), random_state=random_state)
+    folds = {}
+    for fold in joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+        folds[fold.held_out] = fold
+        if progress is not None:
+            progress(f"{normalization}: held out {fold.held_out} (trained on "
+                     f"{'+'.join(fold.trained_on)}): {fold.model} {fold.params} UAR "
+                     f"{fold.metrics['uar']:.3f} ({time.perf_counter() - start:.0f} s)")
+    result.folds = [folds[c] for c in held]
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,8 +1,12 @@
 """ONNX export of fitted pipelines (skl2onnx + onnxmltools) and the parity check.
 
 The graph takes ``features`` [float32, shape=(n, d)] and returns ``label`` and
-``probabilities`` [float32, shape=(n, n_classes)] (no ZipMap). XGBoost and LightGBM
-converters from onnxmltools are registered with skl2onnx once, on first use.
+``probabilities`` [float32, shape=(n, n_classes)] (no ZipMap). Every converter the
+project needs is registered with skl2onnx here, once, on the first conversion: XGBoost
+and LightGBM (onnxmltools), the ridge read-out of :mod:`ser_classic.models`, and the
+students' estimators of :mod:`ser_classic.distill` (``ColumnSelector`` -> Gather,
+``FeatureQuantizer`` -> Sub/QuantizeLinear/Cast, ``SoftmaxStudent`` ->
+Sub/Mul/MatMul/Add/Softmax), so :func:`to_onnx_bytes` converts a student in any process.
 Inputs are float32 for every model, and the scikit-learn backend of
 :class:`ser_classic.recognizer.EmotionRecognizer` rounds its inputs to float32 too. Tree
 thresholds are float32 in scikit-learn and XGBoost; LightGBM's double thresholds are
@@ -43,6 +47,7 @@ def _register_converters() -> None:
     )
     from xgboost import XGBClassifier
 
+    from .distill import ColumnSelector, FeatureQuantizer, SoftmaxStudent
     from .models import RidgeSoftmax
 
     options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
@@ -55,6 +60,104 @@ def _register_converters() -> None:
              linear)):
         update_registered_converter(model, alias, calculate_linear_classifier_output_shapes,
                                     converter, options=opts)
+    # the students' estimators (ser_classic.distill)
+    update_registered_converter(ColumnSelector, "SerClassicColumnSelector",
+                                _shape_column_selector, _convert_column_selector)
+    update_registered_converter(SoftmaxStudent, "SerClassicSoftmaxStudent",
+                                _shape_softmax_student, _convert_softmax_student,
+                                options={"zipmap": [False], "nocl": [True, False]})
+    update_registered_converter(FeatureQuantizer, "SerClassicFeatureQuantizer",
+                                _shape_feature_quantizer, _convert_feature_quantizer)
+
+
+def _shape_column_selector(operator):
+    from skl2onnx.common.data_types import FloatTensorType
+
+    n = operator.inputs[0].type.shape[0]
+    operator.outputs[0].type = FloatTensorType([n, len(operator.raw_operator.columns_)])
+
+
+def _convert_column_selector(scope, operator, container):
+    """``ColumnSelector`` -> Gather of its int32 column indices along axis 1."""
+    from onnx import TensorProto
+
+    op = operator.raw_operator
+    idx = scope.get_unique_variable_name("columns")
+    container.add_initializer(idx, TensorProto.INT32, [op.columns_.size],
+                              op.columns_.tolist())  # int32: half the bytes of int64
+    container.add_node("Gather", [operator.inputs[0].full_name, idx],
+                       operator.outputs[0].full_name, axis=1,
+                       name=scope.get_unique_operator_name("Gather"))
+
+
+def _shape_feature_quantizer(operator):
+    from skl2onnx.common.data_types import FloatTensorType
+
+    n = operator.inputs[0].type.shape[0]
+    operator.outputs[0].type = FloatTensorType([n, operator.raw_operator.n_features_in_])
+
+
+def _convert_feature_quantizer(scope, operator, container):
+    """``FeatureQuantizer`` -> Sub(offset) -> QuantizeLinear(per-axis scale, uint8) -> Cast."""
+    from onnx import TensorProto
+
+    op = operator.raw_operator
+    d = op.n_features_in_
+    off, scale, zp = (scope.get_unique_variable_name(n) for n in ("q_offset", "q_scale",
+                                                                  "q_zero"))
+    container.add_initializer(off, TensorProto.FLOAT, [d], op.offset_.tolist())
+    container.add_initializer(scale, TensorProto.FLOAT, [d], op.scale_.tolist())
+    container.add_initializer(zp, TensorProto.UINT8, [d], [0] * d)
+    shifted = scope.get_unique_variable_name("shifted")
+    codes = scope.get_unique_variable_name("codes_uint8")
+    container.add_node("Sub", [operator.inputs[0].full_name, off], shifted,
+                       name=scope.get_unique_operator_name("Sub"))
+    container.add_node("QuantizeLinear", [shifted, scale, zp], codes, axis=1,
+                       op_version=13, name=scope.get_unique_operator_name("Quantize"))
+    container.add_node("Cast", [codes], operator.outputs[0].full_name,
+                       to=TensorProto.FLOAT, name=scope.get_unique_operator_name("Cast"))
+
+
+def _shape_softmax_student(operator):
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
+
+    n = operator.inputs[0].type.shape[0]
+    operator.outputs[0].type = Int64TensorType([n])
+    operator.outputs[1].type = FloatTensorType([n, operator.raw_operator.classes_.size])
+
+
+def _convert_softmax_student(scope, operator, container):
+    """``SoftmaxStudent`` -> Sub(mean) -> Mul(1/scale) -> MatMul -> Add -> Softmax (ArgMax)."""
+    from onnx import TensorProto
+
+    op = operator.raw_operator
+    if not np.array_equal(op.classes_, np.arange(op.classes_.size)):
+        raise ParameterError("SoftmaxStudent exports integer class codes 0..n-1 only")
+    d, k = op.coef_.shape[1], op.coef_.shape[0]
+    names = {n: scope.get_unique_variable_name(n) for n in (
+        "sm_mean", "sm_inv_scale", "sm_weights", "sm_bias", "sm_centred", "sm_z",
+        "sm_scores", "sm_logits")}
+    container.add_initializer(names["sm_mean"], TensorProto.FLOAT, [d],
+                              op.mean_.astype(np.float32).tolist())
+    container.add_initializer(names["sm_inv_scale"], TensorProto.FLOAT, [d],
+                              (1.0 / op.scale_).astype(np.float32).tolist())
+    container.add_initializer(names["sm_weights"], TensorProto.FLOAT, [d, k],
+                              op.coef_.T.astype(np.float32).ravel().tolist())
+    container.add_initializer(names["sm_bias"], TensorProto.FLOAT, [k],
+                              op.intercept_.astype(np.float32).tolist())
+    x = operator.inputs[0].full_name
+    for op_type, inputs, output in (
+            ("Sub", [x, names["sm_mean"]], names["sm_centred"]),
+            ("Mul", [names["sm_centred"], names["sm_inv_scale"]], names["sm_z"]),
+            ("MatMul", [names["sm_z"], names["sm_weights"]], names["sm_scores"]),
+            ("Add", [names["sm_scores"], names["sm_bias"]], names["sm_logits"])):
+        container.add_node(op_type, inputs, output,
+                           name=scope.get_unique_operator_name(op_type))
+    container.add_node("Softmax", [names["sm_logits"]], operator.outputs[1].full_name,
+                       axis=1, name=scope.get_unique_operator_name("Softmax"))
+    container.add_node("ArgMax", [operator.outputs[1].full_name],
+                       operator.outputs[0].full_name, axis=1, keepdims=0,
+                       name=scope.get_unique_operator_name("ArgMax"))
 
 
 def _round_down_thresholds(node: dict) -> None:

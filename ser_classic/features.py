@@ -915,7 +915,7 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
 def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
                   sha256: Sequence[str] | None = None, cache_dir: str | os.PathLike | None
                   = None, augment: AugmentConfig | None = None, copy: int = 0,
-                  seed: int = 0, n_jobs: int = 1, progress: bool = False,
+                  seed: int = 0, n_jobs: int | None = None, progress: bool = False,
                   cache_errors: list | None = None
                   ) -> tuple[np.ndarray, list[tuple[str, str]], int]:
     """Features of many files, in parallel, through an on-disk cache.
@@ -930,6 +930,11 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
 
     Parameters
     ----------
+    n_jobs : int, optional
+        Files extracted at a time by the active joblib backend: loky worker processes
+        by default; None takes the enclosing ``joblib.parallel_config``'s (1 outside
+        one). Inside ``joblib.parallel_config(backend="dask")`` the files go to the Dask
+        cluster's workers and its size decides (they must reach the paths and the cache).
     cache_errors : list, optional
         Unreadable entries that were replaced are appended as ``(entry path, problem)``;
         without a list each is reported by a :class:`RuntimeWarning`.
@@ -956,18 +961,37 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
                      desc="features", cache_errors=cache_errors)
 
 
-def run_batch(jobs: list, *, n_features: int, n_jobs: int = 1, progress: bool = False,
-              desc: str = "features", cache_errors: list | None = None
+def _owns_worker_processes() -> bool:
+    """Whether the active joblib backend runs jobs in processes this one starts.
+
+    Only those (loky, multiprocessing) are guarded by :func:`_watch_parent`: the worker
+    of another backend, e.g. a Dask worker (``joblib.parallel_config(backend="dask")``),
+    has its own parent (its nanny) and outlives this process by design.
+    """
+    from joblib._parallel_backends import LokyBackend, MultiprocessingBackend
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    return isinstance(backend, LokyBackend | MultiprocessingBackend)
+
+
+def run_batch(jobs: list, *, n_features: int, n_jobs: int | None = None,
+              progress: bool = False, desc: str = "features",
+              cache_errors: list | None = None
               ) -> tuple[np.ndarray, list[tuple[str, str]], int]:
     """Run per-file jobs returning ``(x, error, computed[, repaired])``; stack the results.
 
     Returns ``(X, errors, n_extracted)`` as :func:`extract_batch` does and reports the
     repaired cache entries as it does; shared by every cached batch extractor (ours and
-    openSMILE's). Worker processes end with this process (:func:`_watch_parent`).
+    openSMILE's). The jobs run on the active joblib backend (loky processes by default;
+    Dask workers inside ``joblib.parallel_config(backend="dask")``, where ``n_jobs`` is
+    the cluster's). Worker processes this process starts end with it
+    (:func:`_watch_parent`).
     """
-    parent = os.getpid()
-    jobs = [joblib.delayed(_guarded)(parent, func, args, kwargs)
-            for func, args, kwargs in jobs]
+    if _owns_worker_processes():
+        parent = os.getpid()
+        jobs = [joblib.delayed(_guarded)(parent, func, args, kwargs)
+                for func, args, kwargs in jobs]
     if progress:
         from tqdm import tqdm
 

@@ -9,6 +9,7 @@ z-scored with the speaker's statistics, then fed to scikit-learn or ONNX Runtime
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import os
@@ -124,6 +125,7 @@ class Predictions:
     errors : tuple of ClipError
         The clips that could not be used, in input order.
     classes : tuple of str
+        The model's classes, or the ``classes=`` subset asked for.
     """
 
     labels: np.ndarray
@@ -146,6 +148,8 @@ class DiscriminatorScores:
     p_target : np.ndarray [shape=(n,)]
     proba : np.ndarray [shape=(n, n_classes)]
     classes : tuple of str
+        The columns of ``proba``: the model's classes, or the ``classes=`` subset (over
+        which ``proba`` and ``p_target`` are renormalised).
     index : np.ndarray of int [shape=(n,)]
         Position in the input batch of each row: all of them, except the clips in
         ``errors`` with ``on_error="skip"``.
@@ -188,6 +192,20 @@ def _check_on_error(on_error) -> bool:
 
 def _source(item, i: int) -> str:
     return str(item) if _is_path(item) else f"waveform[{i}]"
+
+
+def _restrict(proba: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
+    """Probabilities over a subset of the classes (``columns``), renormalised per row.
+
+    A row with no probability on the subset (possible with tree models) becomes uniform
+    over it: the model prefers none of them.
+    """
+    if columns is None:
+        return proba
+    out = proba[:, columns]
+    total = out.sum(axis=1, keepdims=True)
+    return np.divide(out, total, out=np.full_like(out, 1.0 / columns.size),
+                     where=total > 0)
 
 
 class EmotionRecognizer:
@@ -402,9 +420,32 @@ class EmotionRecognizer:
             X, index = X[:0], index[:0]
         return self.proba_from_features(X, speaker=speaker), index, errors
 
+    def _class_subset(self, classes) -> tuple[np.ndarray | None, tuple[str, ...]]:
+        """Columns and names of ``classes=`` (None: all of ``classes_``)."""
+        names = tuple(str(c) for c in self.classes_)
+        if classes is None:
+            return None, names
+        if isinstance(classes, str | bytes) or not isinstance(classes, Sequence | np.ndarray):
+            raise ParameterError(f"classes must be a sequence of class names, got "
+                                 f"{type(classes).__name__}")
+        subset = list(classes)
+        column = {c: i for i, c in enumerate(names)}
+        unknown = [c if isinstance(c, str) else repr(c) for c in subset
+                   if not isinstance(c, str) or c not in column]
+        if unknown:
+            raise ParameterError(f"classes {unknown} are not classes of {self.model_id}; "
+                                 f"the model knows {list(names)}")
+        if not subset or len(set(subset)) != len(subset):
+            raise ParameterError(f"classes must be a non-empty list of distinct class "
+                                 f"names, got {subset}")
+        return np.array([column[c] for c in subset], dtype=np.intp), tuple(subset)
+
+    def _label_array(self, columns: np.ndarray | None) -> np.ndarray:
+        return self.classes_ if columns is None else self.classes_[columns]
+
     def predict_proba(self, inputs, *, sr: int | None = None, speaker=None,
-                      on_error: str = "raise"):
-        """Class probabilities (columns in ``classes_`` order).
+                      on_error: str = "raise", classes: Sequence[str] | None = None):
+        """Class probabilities (columns in ``classes_`` order, or ``classes`` order).
 
         Parameters
         ----------
@@ -422,46 +463,64 @@ class EmotionRecognizer:
             ``"raise"``: the first clip that cannot be used raises its :class:`AudioError`.
             ``"skip"``: such clips are left out and reported; the result is then a
             :class:`Predictions` (also for a single clip).
+        classes : sequence of str, optional
+            A subset of ``classes_`` (any order, distinct), e.g. the emotions a generator
+            knows: the probabilities of these classes only, renormalised to sum to 1 per
+            clip (ratios between them kept), in this order. A row with no probability on
+            the subset becomes uniform over it. A name the model does not know raises
+            :class:`ParameterError` naming its classes.
 
         Returns
         -------
         proba : np.ndarray [shape=(n_classes,) for one clip, (n_clips, n_classes) for a batch]
-            With ``on_error="raise"``.
+            With ``on_error="raise"``; ``n_classes = len(classes)`` when given.
         predictions : Predictions
-            With ``on_error="skip"``: rows of the usable clips, ``index``, ``errors``.
+            With ``on_error="skip"``: rows of the usable clips, ``index``, ``errors``;
+            labels are the most probable of ``classes``.
         """
         skip = _check_on_error(on_error)
+        columns, names = self._class_subset(classes)
         items, single = self._items(inputs)
         proba, index, errors = self._batch_proba(items, sr=sr, speaker=speaker, skip=skip)
+        proba = _restrict(proba, columns)
         if skip:
-            return Predictions(labels=self.classes_[np.argmax(proba, axis=1)], proba=proba,
-                               index=index, errors=tuple(errors),
-                               classes=tuple(str(c) for c in self.classes_))
+            labels = self._label_array(columns)[np.argmax(proba, axis=1)]
+            return Predictions(labels=labels, proba=proba, index=index,
+                               errors=tuple(errors), classes=names)
         return proba[0] if single else proba
 
     def predict(self, inputs, *, sr: int | None = None, speaker=None,
-                on_error: str = "raise"):
+                on_error: str = "raise", classes: Sequence[str] | None = None):
         """Emotion labels: a str for one clip, an array of str for a batch.
 
-        Parameters as :meth:`predict_proba`; with ``on_error="skip"`` the result is a
-        :class:`Predictions` (labels, probabilities, ``index`` and ``errors``).
+        Parameters as :meth:`predict_proba`; with ``classes`` the most probable of those
+        classes. With ``on_error="skip"`` the result is a :class:`Predictions` (labels,
+        probabilities, ``index`` and ``errors``).
         """
-        proba = self.predict_proba(inputs, sr=sr, speaker=speaker, on_error=on_error)
+        proba = self.predict_proba(inputs, sr=sr, speaker=speaker, on_error=on_error,
+                                   classes=classes)
         if isinstance(proba, Predictions):
             return proba
-        labels = self.classes_[np.argmax(np.atleast_2d(proba), axis=1)]
+        labels = self._label_array(self._class_subset(classes)[0])[
+            np.argmax(np.atleast_2d(proba), axis=1)]
         return str(labels[0]) if proba.ndim == 1 else labels
 
     def score(self, waveforms, *, sr: int, targets, speaker=None,
-              on_error: str = "raise") -> DiscriminatorScores:
+              on_error: str = "raise", classes: Sequence[str] | None = None
+              ) -> DiscriminatorScores:
         """Discriminator penalties of a batch of waveforms against target emotions.
 
         No file I/O. Parameters as :meth:`predict_proba`; ``targets`` is one emotion for
-        all clips or a sequence of one per clip (names from ``classes_``). With
-        ``on_error="skip"`` the rows are those of the usable clips, at ``index`` in the
-        batch, and ``errors`` holds the others.
+        all clips or a sequence of one per clip (names from ``classes_``, or from
+        ``classes`` when given). With ``on_error="skip"`` the rows are those of the usable
+        clips, at ``index`` in the batch, and ``errors`` holds the others.
+
+        ``classes``: score against a subset of the model's classes (a generator that
+        knows fewer emotions): ``p_target`` is the target's probability renormalised over
+        the subset (:meth:`predict_proba`), ``proba`` and ``classes`` are the subset's.
         """
         skip = _check_on_error(on_error)
+        subset, names = self._class_subset(classes)
         if _is_path(waveforms) or (isinstance(waveforms, Sequence) and any(
                 _is_path(w) for w in waveforms)):
             raise ParameterError("score takes waveforms, not file paths")
@@ -474,34 +533,63 @@ class EmotionRecognizer:
         targets = list(targets)
         if len(targets) != len(items):
             raise ParameterError(f"{len(targets)} targets for {len(items)} clips")
-        column = {c: i for i, c in enumerate(self.classes_)}
+        column = {c: i for i, c in enumerate(names)}
         unknown = sorted({str(t) if isinstance(t, str) else repr(t) for t in targets
                           if not isinstance(t, str) or t not in column})
         if unknown:
-            raise ParameterError(f"unknown target emotion(s) {unknown}; the model knows "
-                                 f"{[str(c) for c in self.classes_]}")
+            if subset is None:
+                raise ParameterError(f"unknown target emotion(s) {unknown}; the model "
+                                     f"knows {list(names)}")
+            raise ParameterError(f"target emotion(s) {unknown} not in classes "
+                                 f"{list(names)} (the model knows "
+                                 f"{[str(c) for c in self.classes_]})")
         if sr is None:
             raise ParameterError("score needs the waveforms' sample rate: sr=")
         proba, index, errors = self._batch_proba(items, sr=sr, speaker=speaker, skip=skip)
+        proba = _restrict(proba, subset)
         cols = np.array([column[t] for t in targets], dtype=np.intp)[index]
         p = proba[np.arange(index.size), cols]
         return DiscriminatorScores(penalty=1.0 - p, nll=-np.log(np.maximum(p, _EPS)),
-                                   p_target=p, proba=proba,
-                                   classes=tuple(str(c) for c in self.classes_),
+                                   p_target=p, proba=proba, classes=names,
                                    index=index, errors=tuple(errors))
 
 
-def load(path: str | os.PathLike, *, backend: str = "sklearn",
+def load(model: str | os.PathLike, *, backend: str | None = None,
          max_duration_s: float = MAX_DURATION_S) -> EmotionRecognizer:
-    """Load a model directory written by ``ser-classic train`` (validated and verified).
+    """Load a model (validated and verified) from any working directory.
 
-    ``backend="onnx"`` never unpickles anything: ``model.onnx`` + ``model.json`` suffice
-    (deploy a model received from elsewhere this way; ``model.joblib`` is a pickle, and
-    loading one runs whatever code it holds). Invalid directories raise
-    :class:`ser_classic.errors.ArtifactError` (see
-    :func:`ser_classic.artifact.load_artifact`).
+    Parameters
+    ----------
+    model : path or str
+        A model directory written by ``ser-classic train`` / ``distill``, or the alias of
+        a shipped model (``"deployed"``, ``"teacher"``, ... also as ``"models/deployed"``;
+        ``ser-classic models`` lists them), resolved by
+        :func:`ser_classic.store.resolve`.
+    backend : {"sklearn", "onnx"} or None
+        None: the backend the model was evaluated with
+        (:func:`ser_classic.store.evaluated_backend`): the ONNX graph of a quantized
+        student, scikit-learn otherwise. ``"onnx"`` never unpickles anything:
+        ``model.onnx`` + ``model.json`` suffice (deploy a model received from elsewhere
+        this way; ``model.joblib`` is a pickle, and loading one runs whatever code it
+        holds).
+    max_duration_s : float
+
+    Raises
+    ------
+    ArtifactError
+        Not a model directory nor a shipped alias, or an invalid directory (see
+        :func:`ser_classic.artifact.load_artifact`).
     """
+    from .store import evaluated_backend, resolve
+
+    path = resolve(model)
+    if backend is None:
+        try:
+            card = json.loads((path / "model.json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            card = {}  # load_artifact names the problem
+        backend = evaluated_backend(card if isinstance(card, dict) else {})
     if backend not in BACKENDS:
-        raise ParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ParameterError(f"backend must be one of {BACKENDS} or None, got {backend!r}")
     artifact = load_artifact(path, load_joblib=backend == "sklearn")
     return EmotionRecognizer(artifact, backend=backend, max_duration_s=max_duration_s)

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .data import EMOTIONS, atomic_write_bytes
+from .data import EMOTIONS, atomic_write_bytes, label_order
 
 __all__ = ["HUMAN_RECALL", "cv_report", "data_stats_report", "duration_table",
            "plot_confusion", "plot_fold_boxes", "plot_model_comparison",
@@ -66,9 +66,10 @@ def data_stats_report(manifest: pd.DataFrame, *, out_dir: str | os.PathLike,
         ax.hist(part["duration_s"], bins=40, color="tab:blue", edgecolor="white")
         ax.set(title=f"{corpus}: clips by duration", xlabel="duration, s", ylabel="clips")
         ax = axes[row, 1]
-        counts = part["emotion"].value_counts().reindex(EMOTIONS, fill_value=0)
-        ax.bar(range(len(EMOTIONS)), counts.values, color="tab:orange")
-        ax.set_xticks(range(len(EMOTIONS)), [f"{i + 1}\n{e}" for i, e in enumerate(EMOTIONS)],
+        labels = (*EMOTIONS, *(e for e in label_order(part["emotion"]) if e not in EMOTIONS))
+        counts = part["emotion"].value_counts().reindex(labels, fill_value=0)
+        ax.bar(range(len(labels)), counts.values, color="tab:orange")
+        ax.set_xticks(range(len(labels)), [f"{i + 1}\n{e}" for i, e in enumerate(labels)],
                       fontsize=8)
         ax.set(title=f"{corpus}: clips by emotion", ylabel="clips")
     fig.tight_layout()
@@ -80,8 +81,7 @@ def data_stats_report(manifest: pd.DataFrame, *, out_dir: str | os.PathLike,
               "## Duration (s) per corpus\n", _markdown(by_corpus), ""]
     for corpus in corpora:
         part = manifest[manifest["corpus"] == corpus]
-        per_emotion = duration_table(part, by="emotion").reindex(
-            [e for e in EMOTIONS if e in set(part["emotion"])])
+        per_emotion = duration_table(part, by="emotion").reindex(label_order(part["emotion"]))
         per_emotion.index.name = "emotion"
         tables += [f"## Duration (s) per emotion: {corpus}\n", _markdown(per_emotion), ""]
         fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -100,7 +100,7 @@ def data_stats_report(manifest: pd.DataFrame, *, out_dir: str | os.PathLike,
 # --------------------------------------------------------------------------- cross-validation
 # Human listeners' per-emotion recognition rates (%), audio-only speech, 7 response options
 # (neutral and calm merged): Livingstone & Russo 2018, PLoS ONE 13(5) e0196391, table S1
-# (see ../shared/reference/published-results.md).
+# (see ../shared/reference/published-results.md). Other label sets' classes have none ("-").
 HUMAN_RECALL = {"neutral": 81.7, "calm": 81.7, "happy": 36.6, "sad": 47.9, "angry": 74.6,
                 "fearful": 66.2, "disgust": 51.9, "surprised": 67.9}
 HUMAN_MEAN = 62.4
@@ -133,7 +133,7 @@ def plot_recall_vs_human(recalls: dict, *, classes, title: str, path) -> Path:
     import numpy as np
 
     series = {**{k: [100 * v[c] for c in classes] for k, v in recalls.items()},
-              "human listeners": [HUMAN_RECALL[c] for c in classes]}
+              "human listeners": [HUMAN_RECALL.get(c, np.nan) for c in classes]}
     x = np.arange(len(classes))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(9, 3.8))
@@ -257,7 +257,8 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
                   "| | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes),
                   f"| {run['selected']} | " + " | ".join(
                       f"{100 * sel['per_class_recall'][c]:.1f}" for c in classes) + " |",
-                  "| human | " + " | ".join(f"{HUMAN_RECALL[c]:.1f}" for c in classes)
+                  "| human | " + " | ".join(f"{HUMAN_RECALL[c]:.1f}" if c in HUMAN_RECALL
+                                            else "-" for c in classes)
                   + " |", ""]
         tag = "strict" if label == "strict" else "speaker_normalized"
         written.append(plot_confusion(sel["confusion"], classes=classes,

@@ -31,6 +31,7 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from .data import check_waveform, decode_audio, resample
 from .errors import AudioError, ParameterError
+from .recognizer import _restrict
 
 __all__ = ["MIN_SAMPLE_RATE", "ServiceError", "create_app", "server_config"]
 
@@ -39,6 +40,9 @@ MIN_SAMPLE_RATE = 8000
 _SpeakerNorm = Annotated[bool, Query(description="all files are one speaker: normalise with "
                                                 "their statistics (speaker-normalised "
                                                 "models need it, strict models refuse it)")]
+_Classes = Annotated[str | None, Query(description="comma-separated subset of the model's "
+                                                   "classes (e.g. happy,sad,neutral): "
+                                                   "probabilities renormalised over them")]
 
 
 class ServiceError(Exception):
@@ -218,6 +222,16 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
             except ParameterError as exc:
                 raise ServiceError(422, "speaker_statistics_required", str(exc)) from None
 
+    def _subset(text: str | None) -> tuple[np.ndarray | None, list[str]]:
+        """Columns and names of ``?classes=``; refused (422) before any audio is read."""
+        if text is None:
+            return None, classes
+        try:
+            columns, names = recognizer._class_subset([c.strip() for c in text.split(",")])
+        except ParameterError as exc:
+            raise ServiceError(422, "unknown_classes", str(exc)) from None
+        return columns, list(names)
+
     def _check_speaker_norm(speaker_norm: bool) -> None:
         """Refuse a request the model cannot answer, before reading any audio."""
         if speaker_normalised and not speaker_norm:
@@ -244,8 +258,9 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
     @app.post("/predict", response_model=Prediction,
               max_body_size=body_limits["/predict"])
     def predict(file: Annotated[UploadFile, File(description="an audio file (WAV/FLAC)")],
-                speaker_norm: _SpeakerNorm = False):
+                speaker_norm: _SpeakerNorm = False, classes: _Classes = None):
         start = time.perf_counter()
+        columns, names = _subset(classes)
         if speaker_normalised:  # one clip cannot give a speaker's statistics
             raise ServiceError(
                 422, "speaker_statistics_required",
@@ -254,17 +269,18 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         _check_speaker_norm(speaker_norm)
         with decodes:
             y, name = _read(file)
-            proba = _infer([y])[0]
-        return Prediction(filename=name, emotion=classes[int(np.argmax(proba))],
-                          probabilities=dict(zip(classes, map(float, proba), strict=True)),
+            proba = _restrict(_infer([y]), columns)[0]
+        return Prediction(filename=name, emotion=names[int(np.argmax(proba))],
+                          probabilities=dict(zip(names, map(float, proba), strict=True)),
                           duration_s=y.size / rate, model_id=recognizer.model_id,
                           latency_ms=(time.perf_counter() - start) * 1000)
 
     @app.post("/predict/batch", response_model=BatchPrediction,
               max_body_size=body_limits["/predict/batch"])
     def predict_batch(files: Annotated[list[UploadFile], File(description="audio files")],
-                      speaker_norm: _SpeakerNorm = False):
+                      speaker_norm: _SpeakerNorm = False, classes: _Classes = None):
         start = time.perf_counter()
+        columns, names = _subset(classes)
         _check_speaker_norm(speaker_norm)
         if len(files) > max_batch:
             raise ServiceError(413, "batch_too_large", f"{len(files)} files > {max_batch}")
@@ -285,10 +301,11 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                 raise ServiceError(422, "speaker_statistics_required",
                                    f"speaker_norm=true needs at least 2 usable clips of "
                                    f"the speaker, got {len(waves)}")
-            proba = _infer(waves, speaker="batch" if speaker_norm else None) if waves else []
+            proba = _restrict(_infer(waves, speaker="batch" if speaker_norm else None),
+                              columns) if waves else []
         for i, p in zip(good, proba, strict=True):
-            items[i].emotion = classes[int(np.argmax(p))]
-            items[i].probabilities = dict(zip(classes, map(float, p), strict=True))
+            items[i].emotion = names[int(np.argmax(p))]
+            items[i].probabilities = dict(zip(names, map(float, p), strict=True))
         return BatchPrediction(results=items, model_id=recognizer.model_id,
                                latency_ms=(time.perf_counter() - start) * 1000)
 

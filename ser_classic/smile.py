@@ -150,7 +150,7 @@ def extract_smile_batch(paths: Sequence[str | os.PathLike], *,
                         sha256: Sequence[str] | None = None,
                         cache_dir: str | os.PathLike | None = None,
                         sample_rate: int = 16000, trim_top_db: float | None = None,
-                        n_jobs: int = 1, progress: bool = False
+                        n_jobs: int | None = None, progress: bool = False
                         ) -> tuple[np.ndarray, list[tuple[str, str]], int]:
     """openSMILE functionals of many files, in parallel, through an on-disk cache.
 
@@ -169,7 +169,9 @@ def extract_smile_batch(paths: Sequence[str | os.PathLike], *,
         Audio is resampled to this rate before openSMILE.
     trim_top_db : float or None
         Trim leading/trailing silence quieter than this below the peak (None: no trim).
-    n_jobs : int
+    n_jobs : int, optional
+        Files at a time on the active joblib backend (see
+        :func:`ser_classic.features.extract_batch`).
     progress : bool
 
     Returns

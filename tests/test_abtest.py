@@ -113,4 +113,4 @@ def test_cli_ab_on_held_out_ravdess_without_calm(models, tmp_path, capsys):
     assert cli.main(["ab", "--a", str(a), "--b", str(b), "--data", str(RAVDESS),
                      "--speakers", "ravdess_05", "--exclude-emotions", "clam", "--out",
                      str(tmp_path / "x")]) == 2
-    assert "--exclude-emotions: no such emotion(s)" in capsys.readouterr().err
+    assert "exclude_emotions: no such emotion(s) in" in capsys.readouterr().err

@@ -191,34 +191,54 @@ def test_cli_predict_speaker_norm(norm_dir, model_dir, tmp_path, capsys):
     assert cli.main(["predict", *files, "--model", str(model_dir), "--speaker-norm"]) == 2
 
 
+def _selection(path, *, config=None, classes=data.EMOTIONS, n_speakers=4):
+    """A selection file (the evaluation's hand-off): svm tuned per fold 10, 3, 3."""
+    from ser_classic.pipeline import Selection, selection_from_cv_summary
+
+    summary = {
+        "speaker_normalized": False, "selected": "svm", "runner_up": "logreg",
+        "classes": list(classes), "n_speakers": n_speakers,
+        "models": {"svm": {"params": [{"clf__C": 10.0}, {"clf__C": 3.0}, {"clf__C": 3.0}],
+                           "accuracy": 0.5, "uar": 0.45}},
+        "speaker_normalized_run": {"speaker_normalized": True, "selected": "logreg",
+                                   "models": {"logreg": {"params": [{"clf__C": 1.0}]}}}}
+    if config is not None:
+        summary["feature_config"] = config
+    selection = selection_from_cv_summary(summary)
+    selection.save(path)
+    assert Selection.load(path) == selection
+    return path
+
+
 def test_cli_train_writes_a_loadable_model(tmp_path, capsys, small_manifest):
     manifest = tmp_path / "manifest.csv"
     data.save_manifest(small_manifest, manifest)
     out = tmp_path / "models" / "svm"
-    cv = tmp_path / "cv.json"  # the schema of reports/cv/summary.json (strict run on top)
-    cv.write_text(json.dumps({
-        "speaker_normalized": False, "selected": "svm", "runner_up": "logreg",
-        "models": {"svm": {"params": [{"clf__C": 10.0}, {"clf__C": 3.0}, {"clf__C": 3.0}],
-                           "accuracy": 0.5, "uar": 0.45}},
-        "speaker_normalized_run": {"speaker_normalized": True, "selected": "logreg"}}))
+    sel = _selection(tmp_path / "selection.json")
     code = cli.main(["train", "--model", "@selected", "--manifest", str(manifest), "--out",
-                     str(out), "--exclude-speakers", "ravdess_03,ravdess_04", "--jobs", "1",
-                     "--cv-summary", str(cv)])
+                     str(out), "--jobs", "1", "--selection", str(sel)])
     assert code == 0, capsys.readouterr().err
     card = json.loads((out / "model.json").read_text())
     assert card["name"] == "svm" and card["training"]["params"] == {"clf__C": 3.0}
-    assert card["cv_metrics"]["accuracy"] == 0.5
-    assert card["training"]["speakers"] == ["ravdess_01", "ravdess_02"]
+    assert card["cv_metrics"]["accuracy"] == 0.5  # the CV's 4 speakers are its data
+    assert card["training"]["speakers"] == ["ravdess_01", "ravdess_02", "ravdess_03",
+                                            "ravdess_04"]
     assert card["onnx_parity"]["ok"] and card["onnx_parity"]["max_abs_diff"] < 1e-4
     assert ser_classic.load(out).predict(str(TESS_FILES[0])) in card["classes"]
+    # without some speakers: the CV's parameters, not its metrics (other data)
+    out2 = tmp_path / "models" / "svm2"
+    assert cli.main(["train", "--model", "@selected", "--manifest", str(manifest), "--out",
+                     str(out2), "--exclude-speakers", "ravdess_03,ravdess_04", "--jobs", "1",
+                     "--selection", str(sel)]) == 0
+    card2 = json.loads((out2 / "model.json").read_text())
+    assert card2["training"]["speakers"] == ["ravdess_01", "ravdess_02"]
+    assert card2["cv_metrics"] is None and card2["training"]["params"] == {"clf__C": 3.0}
     # the 7 emotions RAVDESS shares with TESS, as the model in `out` (a model directory
     # names its registry model): the CV's parameters, not its 8-class metrics
-    cv_data = json.loads(cv.read_text())
-    cv.write_text(json.dumps({**cv_data, "classes": list(data.EMOTIONS)}))
     out7 = tmp_path / "models" / "svm7"
     assert cli.main(["train", "--model", str(out), "--manifest", str(manifest), "--out",
                      str(out7), "--exclude-emotions", "calm", "--jobs", "1",
-                     "--cv-summary", str(cv)]) == 0
+                     "--selection", str(sel)]) == 0
     card7 = json.loads((out7 / "model.json").read_text())
     assert card7["name"] == "svm" and "calm" not in card7["classes"]
     assert card7["cv_metrics"] is None and card7["training"]["params"] == {"clf__C": 3.0}
@@ -227,11 +247,10 @@ def test_cli_train_writes_a_loadable_model(tmp_path, capsys, small_manifest):
                        r"knows \['angry', 'disgust',"):
         ser_classic.load(out7).score(np.zeros((1, 16000)), sr=16000, targets="calm")
     # another front end: its own features, and the CV's metrics (another front end) left out
-    cv_data = json.loads(cv.read_text())
-    cv.write_text(json.dumps({**cv_data, "feature_config": ser_classic.FeatureConfig().to_dict()}))
+    sel = _selection(tmp_path / "selection.json", config=ser_classic.FeatureConfig().to_dict())
     out512 = tmp_path / "models" / "svm512"
     assert cli.main(["train", "--model", "svm", "--manifest", str(manifest), "--out",
-                     str(out512), "--jobs", "1", "--cv-summary", str(cv), "--feature-config",
+                     str(out512), "--jobs", "1", "--selection", str(sel), "--feature-config",
                      '{"n_fft": 512, "win_length": 512, "fmin_f0": 65}']) == 0
     card512 = json.loads((out512 / "model.json").read_text())
     assert card512["feature_config"]["n_fft"] == 512 and card512["cv_metrics"] is None
@@ -249,8 +268,32 @@ def test_cli_train_writes_a_loadable_model(tmp_path, capsys, small_manifest):
     assert cli.main(["train", "--model", "nope", "--manifest", str(manifest),
                      "--out", str(tmp_path / "x")]) == 2
     assert cli.main(["train", "--model", "@runner_up", "--protocol", "speaker_norm",
-                     "--manifest", str(manifest), "--cv-summary", str(cv)]) == 2
+                     "--manifest", str(manifest), "--selection", str(sel)]) == 2
     assert "no 'runner_up' in the speaker_norm run" in capsys.readouterr().err
+    assert cli.main(["train", "--model", "@selected", "--manifest", str(manifest),
+                     "--selection", str(tmp_path / "missing.json")]) == 2
+    assert "run `ser-classic evaluate` first" in capsys.readouterr().err
+
+
+def test_cli_train_as_a_model_directory_takes_its_normalisation(tmp_path, capsys,
+                                                                small_manifest, norm_dir):
+    """`train --model DIR` trains as that model: its normalisation unless stated, and a
+    contradicting one is refused (never silently strict)."""
+    manifest = tmp_path / "manifest.csv"
+    data.save_manifest(small_manifest, manifest)
+    norm_card = json.loads((norm_dir / "model.json").read_text())
+    assert norm_card["protocol"] == "speaker_norm"
+    out = tmp_path / "again"
+    assert cli.main(["train", "--model", str(norm_dir), "--manifest", str(manifest), "--out",
+                     str(out), "--exclude-speakers", "ravdess_04", "--jobs", "1",
+                     "--augment", "none", "--selection", str(tmp_path / "none.json")]) == 0
+    card = json.loads((out / "model.json").read_text())
+    assert card["protocol"] == "speaker_norm" and card["name"] == norm_card["name"]
+    assert cli.main(["train", "--model", str(norm_dir), "--protocol", "strict",
+                     "--manifest", str(manifest), "--out", str(tmp_path / "x"), "--jobs",
+                     "1"]) == 2
+    assert "contradicts it" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_selected_features_only_computed_and_same_result(small_manifest, feature_cache,

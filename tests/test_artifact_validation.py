@@ -21,12 +21,13 @@ from ser_classic.artifact import (
     seal_card,
 )
 from ser_classic.errors import ArtifactError, ParameterError
+from ser_classic.store import read_index, resolve
 
 from .conftest import speechlike
 from .deploy_models import tiny_model
 
-MODELS = Path(__file__).resolve().parents[1] / "models"
-COMMITTED = sorted(p.name for p in MODELS.iterdir() if (p / "model.json").exists())
+MODELS = Path(__file__).resolve().parents[1] / "models"  # models/ALIAS resolves (store)
+COMMITTED = sorted(read_index().models)  # the shipped models, by model id
 
 
 @pytest.fixture(scope="module")
@@ -226,10 +227,10 @@ def test_seal_card_adds_the_field_once_validated(copy):
 
 @pytest.mark.parametrize("name", COMMITTED)
 def test_committed_models_validate_with_both_backends(name):
-    card = json.loads((MODELS / name / "model.json").read_text())
+    card = json.loads((resolve(name) / "model.json").read_text())
     assert card["integrity"] == card_integrity(card)
-    onnx = (MODELS / name / "model.onnx").read_bytes()
+    onnx = (resolve(name) / "model.onnx").read_bytes()
     assert card["model_id"] == f"{card['name']}-{hashlib.sha256(onnx).hexdigest()[:10]}"
     for backend in ("sklearn", "onnx"):
-        rec = ser_classic.load(MODELS / name, backend=backend)
+        rec = ser_classic.load(name, backend=backend)
         assert rec.model_id == card["model_id"] and len(rec.classes_) == len(card["classes"])

@@ -237,7 +237,8 @@ def test_manifest_structure_errors(tmp_path):
         data.load_manifest(path)
     with pytest.raises(ParameterError, match="line 2: field 'emotion'"):  # checked on save too
         data.save_manifest(pd.DataFrame([{c: "x" for c in data.MANIFEST_COLUMNS}]
-                                        ).assign(sha256="0" * 64, duration_s=1.0,
+                                        ).assign(corpus="ravdess", sha256="0" * 64,
+                                                 duration_s=1.0,
                                                  sample_rate=1, channels=1,
                                                  repetition=None), tmp_path / "m.csv")
     assert not (tmp_path / "m.csv").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import pytest
@@ -302,3 +304,86 @@ def test_cli_distill_of_a_speaker_normalised_teacher(tmp_path, six, feature_cach
         SpeakerStats.from_features(F).apply(F)), atol=1e-6)
     p_teacher = teacher_rec.predict_proba(clips, speaker="batch")
     assert np.mean(p_student.argmax(1) == p_teacher.argmax(1)) >= 0.5
+
+
+# --------------------------------------------------------------------------- student specs
+def test_unknown_student_lists_the_registered_ones(fitted):
+    _, out, X_test = fitted
+    with pytest.raises(D.ParameterError, match="unknown student 'forest'") as exc:
+        D.student_spec("forest")
+    assert all(name in str(exc.value) for name in D.STUDENTS)
+    with pytest.raises(D.ParameterError, match=r"compact_int8.*compact_fast_int8"):
+        D.parse_student("compact_int16")
+    with pytest.raises(D.ParameterError, match="registered: tree, mlp"):
+        D.distill(X_test, np.zeros(len(X_test), int), teacher=None, n_classes=8,
+                  config=CONFIG, students=["forest"])
+    with pytest.raises(D.ParameterError, match="no int8 graph for a 'tree'"):
+        D.quantized_onnx("tree", out["students"]["tree"], n_features=X_test.shape[1])
+    with pytest.raises(D.ParameterError, match="registered already"):
+        D.register_student(D.student_spec("compact"))
+
+
+def test_deployable_names_decode_through_the_registry():
+    assert D.parse_student("compact_int8") == (D.student_spec("compact"), True)
+    assert D.parse_student("tree_uint8") == (D.student_spec("tree"), True)
+    assert D.parse_student("lgbm") == (D.student_spec("lgbm"), False)
+    assert len(D.student_names()) == 11 and set(D.STUDENTS) <= set(D.student_names())
+    # the two compact presets are one spec that differs only in the groups it skips
+    compact, fast = D.student_spec("compact"), D.student_spec("compact_fast")
+    assert replace(compact, name="compact_fast", skip_groups=D.COMPACT_FAST_SKIPS,
+                   quantized="compact_fast_int8", description=fast.description) == fast
+    groups = D.feature_groups(config=CONFIG)
+    for spec, skips in ((compact, D.COMPACT_SKIPS), (fast, D.COMPACT_FAST_SKIPS)):
+        allowed = D.allowed_columns(spec, config=CONFIG, given=D.CHEAP_GROUPS)
+        assert set(groups[allowed]) == set(groups) - set(skips)
+    tree = D.allowed_columns(D.student_spec("tree"), config=CONFIG, given=("mfcc",))
+    assert set(groups[tree]) == {"mfcc"}
+
+
+def test_a_spec_reads_only_its_allowed_groups(six):
+    """An unregistered spec (a tree on two groups, a narrow compact preset) is fitted by
+    distill as a registered one is, and reads only the groups it allows."""
+    rows, X, _, y = six
+    train = rows["speaker"].isin(SIX[:4]).to_numpy()
+    teacher, _ = train_model(X[train], [f"{c:03d}" for c in y[train]], name="logreg")
+    tree = replace(D.student_spec("tree"), name="tree_energy", groups=("energy", "chroma"),
+                   quantized="tree_energy_uint8")
+    narrow = replace(D.student_spec("compact"), name="compact_mel", groups=("mel",),
+                     skip_groups=(), width=12, quantized="compact_mel_int8")
+    out = D.distill(X[train], y[train], teacher=teacher, n_classes=8, config=CONFIG,
+                    students=[tree, narrow], n_candidates=40,
+                    transfer=D.TransferConfig(munge_rounds=0), random_state=1)
+    groups = D.feature_groups(config=CONFIG)
+    for name, allowed in (("tree_energy", {"energy", "chroma"}),
+                          ("tree_energy_uint8", {"energy", "chroma"}),
+                          ("compact_mel", {"mel"})):
+        cols = out["students"][name].named_steps["select"].columns_
+        assert set(groups[cols]) <= allowed, name
+    assert out["students"]["compact_mel"].named_steps["select"].columns_.size == 12
+    assert set(out["quantized"]) == {"tree_energy_uint8", "compact_mel_int8"}
+    q = out["quantized"]["compact_mel_int8"]
+    got = onnx_predict_proba(onnx_session(q.onnx), X[~train])
+    assert np.mean(got.argmax(1) == q.estimator.predict(X[~train])) >= 0.95
+    assert "linear_C" in out and out["linear_C"]["inner_uar"] is None  # no speakers given
+
+
+def test_shipped_students_regenerate_their_graphs_bit_for_bit():
+    """Every shipped student's deployed graph is its spec's quantizer applied to its
+    pickled float student: same bytes, hence the same model id."""
+    import hashlib
+    import json
+
+    import joblib
+
+    from ser_classic.store import SHIPPED
+
+    cards = sorted(SHIPPED.glob("distilled_*/model.json"))
+    assert cards
+    for path in cards:
+        card = json.loads(path.read_text())
+        spec, quantized = D.parse_student(card["name"].removeprefix("distilled_"))
+        student = joblib.load(path.parent / "model.joblib")
+        onnx = (D.quantize_student(spec, student, n_features=card["n_features"]).onnx
+                if quantized else D.to_onnx(student, n_features=card["n_features"]))
+        assert onnx == (path.parent / "model.onnx").read_bytes(), card["model_id"]
+        assert card["model_id"] == f"{card['name']}-{hashlib.sha256(onnx).hexdigest()[:10]}"

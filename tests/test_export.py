@@ -48,3 +48,50 @@ def test_registry_model_exports_with_parity(name, features):
     assert check_parity(est, onnx, np.vstack([X[::10], Xt]), atol=1e-4) < 1e-4
     outputs = [o.name for o in onnx_session(onnx).get_outputs()]
     assert outputs == ["label", "probabilities"]  # no ZipMap
+
+
+FRESH = """
+import sys
+import joblib
+import numpy as np
+from ser_classic.export import check_parity, to_onnx_bytes
+
+X = np.load(sys.argv[1])
+for path in sys.argv[2:]:
+    student = joblib.load(path)
+    onnx = to_onnx_bytes(student, n_features=X.shape[1])
+    print(path, check_parity(student, onnx, X, atol=1e-5))
+"""
+
+
+def test_students_convert_in_a_fresh_process(features, tmp_path):
+    """The students' estimators (ColumnSelector, SoftmaxStudent, FeatureQuantizer) convert
+    through export alone, in a process where no distillation function ran; pickled
+    students name the public ser_classic.distill."""
+    import pickle
+    import subprocess
+    import sys
+
+    import joblib
+    from sklearn.pipeline import Pipeline
+    from sklearn.tree import DecisionTreeClassifier
+
+    from ser_classic.distill import ColumnSelector, SoftmaxStudent, quantize_tree
+
+    X, y, Xt = features
+    codes = np.unique(np.asarray(y), return_inverse=True)[1]
+    cols = np.arange(0, X.shape[1], 7)
+    linear = Pipeline([("select", ColumnSelector(cols)), ("clf", SoftmaxStudent(C=0.1))])
+    tree = Pipeline([("select", ColumnSelector(cols)),
+                     ("clf", DecisionTreeClassifier(max_depth=5, random_state=0))])
+    tree_uint8, _ = quantize_tree(tree.fit(X, codes), X)
+    paths = []
+    for name, student in (("linear", linear.fit(X, codes)), ("tree_uint8", tree_uint8)):
+        joblib.dump(student, tmp_path / f"{name}.joblib")
+        paths.append(str(tmp_path / f"{name}.joblib"))
+        assert b"ser_classic.distill._" not in pickle.dumps(student)
+    np.save(tmp_path / "X.npy", np.vstack([X[::10], Xt]).astype(np.float32))
+    done = subprocess.run([sys.executable, "-c", FRESH, str(tmp_path / "X.npy"), *paths],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count(".joblib") == 2

@@ -1,0 +1,126 @@
+"""The scikit-learn estimators students are made of.
+
+Their ONNX converters are registered with skl2onnx by :mod:`ser_classic.export`, so a
+student converts in any process. Each class sets ``__module__`` to the public
+``ser_classic.distill`` (as numpy's ``set_module`` does): pickled students (the
+``model.joblib`` of a model directory) name the public path, which does not move when the
+private modules do.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.feature_selection import SelectorMixin
+
+from ..errors import ParameterError
+from ..models import SoftmaxReadout
+
+__all__ = ["ColumnSelector", "FeatureQuantizer", "SoftmaxStudent"]
+
+_PUBLIC = "ser_classic.distill"
+
+
+class ColumnSelector(SelectorMixin, BaseEstimator):
+    """Keep fixed feature columns (the first step of every student).
+
+    Parameters
+    ----------
+    columns : sequence of int
+        Column indices to keep; kept in increasing order.
+    """
+
+    __module__ = _PUBLIC
+
+    def __init__(self, columns=()):
+        self.columns = columns
+
+    def fit(self, X, y=None):
+        X = np.asarray(X)
+        cols = np.unique(np.asarray(self.columns, dtype=int))
+        if cols.size == 0 or cols[0] < 0 or cols[-1] >= X.shape[1]:
+            raise ParameterError(f"columns must be non-empty indices < {X.shape[1]}")
+        self.columns_ = cols
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _get_support_mask(self):
+        mask = np.zeros(self.n_features_in_, dtype=bool)
+        mask[self.columns_] = True
+        return mask
+
+
+class FeatureQuantizer(TransformerMixin, BaseEstimator):
+    """Per-feature affine uint8 quantization: ``code = clip(rint((x - offset) / scale))``.
+
+    ``offset`` and ``scale`` span each feature's range on the fitting data (255 steps);
+    values outside saturate at 0 / 255. Arithmetic is float32, as in the ONNX graph
+    (``Sub`` -> ``QuantizeLinear`` -> ``Cast``). Output: the codes as float32.
+    """
+
+    __module__ = _PUBLIC
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float32)
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        self.offset_ = lo.astype(np.float32)
+        self.scale_ = np.maximum((hi - lo) / np.float32(255.0), np.float32(1e-12)).astype(
+            np.float32)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ParameterError(f"expected {self.n_features_in_} features, got {X.shape}")
+        return np.clip(np.rint((X - self.offset_) / self.scale_), 0, 255).astype(np.float32)
+
+
+class SoftmaxStudent(SoftmaxReadout, ClassifierMixin, BaseEstimator):
+    """Multinomial logistic regression on standardised inputs, one matrix product.
+
+    ``predict_proba(X) = softmax(((X - mean_) / scale_) @ coef_.T + intercept_)``; it
+    exports to ONNX as Sub -> Mul -> MatMul -> Add -> Softmax, so
+    :func:`quantize_dynamic_onnx` turns its weights into int8.
+
+    Parameters
+    ----------
+    C : float > 0
+        Inverse L2 penalty (as scikit-learn's ``LogisticRegression``).
+    max_iter : int
+    random_state : int
+    """
+
+    __module__ = _PUBLIC
+
+    def __init__(self, C: float = 0.01, *, max_iter: int = 300, random_state: int = 0):
+        self.C = C
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
+        if self.C <= 0:
+            raise ParameterError(f"C must be > 0, got {self.C}")
+        if np.unique(y).size < 3:  # two classes would give a binary (one-row) model
+            raise ParameterError("SoftmaxStudent needs at least three classes")
+        X = np.asarray(X, dtype=np.float64)
+        self.mean_ = X.mean(axis=0)
+        sd = X.std(axis=0)
+        self.scale_ = np.where(sd > 0, sd, 1.0)
+        clf = LogisticRegression(C=self.C, max_iter=self.max_iter, tol=1e-3,
+                                 random_state=self.random_state)
+        with warnings.catch_warnings():  # lbfgs stops at max_iter on the widest inputs
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit((X - self.mean_) / self.scale_, y, sample_weight=sample_weight)
+        self.classes_, self.coef_, self.intercept_ = clf.classes_, clf.coef_, clf.intercept_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def decision_function(self, X):
+        Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        return Z @ self.coef_.T + self.intercept_

@@ -1,0 +1,1137 @@
+"""The pipeline's jobs, one function each, each returning a small typed result.
+
+=====================  ==========================================================
+:func:`cross_validate`  speaker-grouped nested CV of registry models -> :class:`CrossValidation`
+                        (metrics, CIs, out-of-fold predictions, the :class:`Selection`,
+                        ``write_report``)
+:func:`train`           a registry model on a corpus of a manifest -> :class:`TrainedModel`
+                        (features through the cache, augmentation preset, the tuned
+                        parameters of a :class:`Selection`, ONNX export and parity)
+:func:`distil`          a teacher model into a small student -> :class:`DistilledModel`
+                        (the teacher's exact training clips, transfer set, quantization)
+:func:`ab_test`         two models on a held-out corpus -> :class:`ABTest`; :func:`deploy`
+                        copies the winner
+:func:`export_onnx`     an estimator's ONNX graph and its parity -> :class:`OnnxExport`
+=====================  ==========================================================
+
+The hand-off between evaluation and training is a :class:`Selection` (``selection.json``,
+written by :meth:`CrossValidation.write_report`, read by :func:`train` for ``@selected`` /
+``@runner_up`` and the tuned parameters); reports are outputs only.
+
+:func:`ser_classic.artifact.train_model` is the low-level fitter: features and labels in,
+a fitted estimator out, nothing added. :func:`train` is the job: it reads the clips of a
+manifest, adds the augmentation preset's copies (:data:`DEFAULT_AUGMENT`) and the tuned
+parameters of the selection, fits through ``train_model``, exports and checks the graph and
+writes the model card. ``ser-classic train`` calls :func:`train` with the same arguments,
+so the two give the same model id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ParameterError
+
+__all__ = [
+    "AUGMENT_VARIANTS",
+    "DEFAULT_AUGMENT",
+    "DISTILL_AUGMENT",
+    "NORMALIZATIONS",
+    "SELECTION_FILE",
+    "SPLITS",
+    "STUDENT_CHOICES",
+    "ABTest",
+    "CrossValidation",
+    "DistilledModel",
+    "OnnxExport",
+    "Selection",
+    "SelectionRun",
+    "TeacherData",
+    "TrainedModel",
+    "ab_test",
+    "augmented_features",
+    "cross_validate",
+    "deploy",
+    "distil",
+    "export_onnx",
+    "selection_from_cv_summary",
+    "teacher_training_data",
+    "train",
+]
+
+#: How features are normalised before the estimator: as extracted, or z-scored per speaker.
+NORMALIZATIONS = ("strict", "speaker_norm")
+#: Outer folds of the cross-validation: leave one speaker out, or 6 groups of speakers.
+SPLITS = ("loso", "group6")
+#: The hand-off file's name, written next to the CV report.
+SELECTION_FILE = "selection.json"
+
+#: Training-row augmentation presets (:class:`ser_classic.AugmentConfig` fields).
+AUGMENT_VARIANTS = {
+    # the seed's processing after silence trim: random shift + 1 frequency + 1 time mask
+    "seed": dict(max_shift_s=0.25, n_freq_masks=1, max_freq_width_hz=500.0,
+                 n_time_masks=1, max_time_width_s=0.2),
+    # masks only (no shift: a shift pads the trimmed clip with silence)
+    "masks": dict(max_shift_s=0.0, n_freq_masks=1, max_freq_width_hz=500.0,
+                  n_time_masks=1, max_time_width_s=0.2),
+    # frequency masks only (time masks change duration-like statistics)
+    "freqmask": dict(max_shift_s=0.0, n_freq_masks=2, max_freq_width_hz=300.0,
+                     n_time_masks=0, max_time_width_s=0.0),
+    # vocal-tract-length perturbation: copy k warps the frequency axis by 0.9, 1.1, 0.95,
+    # 1.05 (the first `copies` of them)
+    "vtlp": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
+                 max_time_width_s=0.0, warp_factors=(0.9, 1.1, 0.95, 1.05)),
+}
+#: The preset of the evaluation and of training (the models registered as augmented).
+DEFAULT_AUGMENT = "vtlp"
+#: Distillation transfer-set copies: masks only; copy k of n_copies=4 (a fixed config, so
+#: the cached copies serve any ``copies <= 4``).
+DISTILL_AUGMENT = dict(n_copies=4, max_shift_s=0.0, n_freq_masks=1, max_freq_width_hz=500.0,
+                       n_time_masks=1, max_time_width_s=0.2)
+#: Students :func:`distil` can deploy (``_int8``: the quantized graph; ``tree_uint8``: the
+#: depth-limited tree on uint8 features).
+STUDENT_CHOICES = ("tree", "tree_uint8", "mlp", "mlp_int8", "lgbm", "linear", "linear_int8",
+                   "compact", "compact_int8", "compact_fast", "compact_fast_int8")
+_CV_METRICS = ("accuracy", "uar", "macro_f1", "accuracy_ci95", "uar_ci95", "macro_f1_ci95")
+_PARITY_ATOL = 1e-4
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ParameterError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+@contextlib.contextmanager
+def _silenced():
+    """The warnings a fit is known to raise (not ours to act on)."""
+    with warnings.catch_warnings():
+        # SVC(probability=True) is deprecated in sklearn 1.9 (FutureWarning); constant
+        # features in the ANOVA selection (UserWarning + divide RuntimeWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings("ignore", message="invalid value encountered in divide")
+        warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
+        yield
+
+
+# --------------------------------------------------------------------------- selection
+@dataclass(frozen=True)
+class SelectionRun:
+    """What the CV of one normalisation decided.
+
+    Attributes
+    ----------
+    selected, runner_up : str or None
+        Registry names, best first (accuracy, UAR breaks ties).
+    params : dict
+        Registry name -> the hyper-parameters to train it with (the most frequent per-fold
+        choice of the inner CV; ``{member: params}`` for an ensemble; None: untuned).
+    metrics : dict
+        Registry name -> its CV metrics (accuracy, UAR, macro F1 and their 95 % CIs).
+    """
+
+    selected: str | None
+    runner_up: str | None
+    params: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The hand-off from :func:`cross_validate` to :func:`train` (``selection.json``).
+
+    Attributes
+    ----------
+    runs : dict
+        Normalisation (:data:`NORMALIZATIONS`) -> :class:`SelectionRun`.
+    split : str
+        Outer folds (:data:`SPLITS`).
+    corpus : str
+        The corpus evaluated.
+    classes : tuple of str
+    n_speakers : int
+    feature_config : dict
+        The front end the CV read (:meth:`ser_classic.FeatureConfig.to_dict`).
+    feature_config_hash : str
+    command : str or None
+        The command that ran the CV.
+    """
+
+    runs: dict
+    split: str
+    corpus: str
+    classes: tuple
+    n_speakers: int
+    feature_config: dict
+    feature_config_hash: str
+    command: str | None = None
+
+    FORMAT = "ser_classic.selection"
+    FORMAT_VERSION = 1
+
+    def run(self, normalization: str) -> SelectionRun | None:
+        return self.runs.get(normalization)
+
+    def resolve(self, alias: str, *, normalization: str) -> str:
+        """``@selected`` / ``@runner_up`` -> the registry name chosen for ``normalization``."""
+        key = alias.removeprefix("@")
+        run = self.run(normalization)
+        name = getattr(run, key, None) if key in ("selected", "runner_up") else None
+        if not name:
+            raise ParameterError(f"{alias}: no {key!r} in the {normalization} run of the "
+                                 f"selection (run `ser-classic evaluate` first)")
+        return name
+
+    def to_dict(self) -> dict:
+        return {"format": self.FORMAT, "format_version": self.FORMAT_VERSION,
+                "split": self.split, "corpus": self.corpus, "classes": list(self.classes),
+                "n_speakers": self.n_speakers, "feature_config": self.feature_config,
+                "feature_config_hash": self.feature_config_hash, "command": self.command,
+                "runs": {k: {"selected": r.selected, "runner_up": r.runner_up,
+                             "params": r.params, "metrics": r.metrics}
+                         for k, r in self.runs.items()}}
+
+    @classmethod
+    def from_dict(cls, obj: Mapping, *, source: object = "selection") -> Selection:
+        if not isinstance(obj, Mapping) or obj.get("format") != cls.FORMAT:
+            raise ParameterError(f"{source}: not a ser_classic selection file")
+        if obj.get("format_version") != cls.FORMAT_VERSION:
+            raise ParameterError(f"{source}: format version {obj.get('format_version')!r} "
+                                 f"is not supported ({cls.FORMAT_VERSION})")
+        try:
+            runs = {k: SelectionRun(selected=r["selected"], runner_up=r["runner_up"],
+                                    params=dict(r["params"]), metrics=dict(r["metrics"]))
+                    for k, r in obj["runs"].items()}
+            for k in runs:
+                _check_choice("normalization", k, NORMALIZATIONS)
+            return cls(runs=runs, split=obj["split"], corpus=obj["corpus"],
+                       classes=tuple(obj["classes"]), n_speakers=int(obj["n_speakers"]),
+                       feature_config=dict(obj["feature_config"]),
+                       feature_config_hash=str(obj["feature_config_hash"]),
+                       command=obj.get("command"))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ParameterError(f"{source}: malformed selection ({exc!r})") from None
+
+    def save(self, path: str | os.PathLike) -> Path:
+        from .data import atomic_write_bytes
+
+        atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=1) + "\n").encode())
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Selection:
+        try:
+            obj = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ParameterError(f"{path}: cannot read the selection ({exc})") from None
+        return cls.from_dict(obj, source=path)
+
+
+def _most_frequent(params):
+    """Tuned per outer fold: the most frequent choice (first seen breaks ties)."""
+    if not isinstance(params, list):
+        return params
+    counts = Counter(json.dumps(p, sort_keys=True) for p in params)
+    return json.loads(counts.most_common(1)[0][0]) if counts else None
+
+
+def _selection_run(summary: Mapping) -> SelectionRun:
+    models = summary.get("models", {})
+    return SelectionRun(
+        selected=summary.get("selected"), runner_up=summary.get("runner_up"),
+        params={n: _most_frequent(m.get("params")) for n, m in models.items()},
+        metrics={n: {k: m[k] for k in _CV_METRICS if k in m} for n, m in models.items()})
+
+
+def selection_from_cv_summary(summary: Mapping, *, corpus: str = "ravdess") -> Selection:
+    """The :class:`Selection` of a CV ``summary.json`` (the migration of reports written
+    before the selection file existed; ``corpus``: the one that CV evaluated)."""
+    runs = {}
+    for run in (summary, summary.get("speaker_normalized_run")):
+        if run and run.get("models"):
+            runs["speaker_norm" if run.get("speaker_normalized") else "strict"] = \
+                _selection_run(run)
+    from .features import FeatureConfig
+
+    config = summary.get("feature_config") or FeatureConfig().to_dict()
+    return Selection(runs=runs, split=summary.get("protocol", "loso"), corpus=corpus,
+                     classes=tuple(summary.get("classes") or ()),
+                     n_speakers=int(summary.get("n_speakers") or 0), feature_config=config,
+                     feature_config_hash=str(summary.get("feature_config_hash", "")),
+                     command=summary.get("command"))
+
+
+# --------------------------------------------------------------------------- features
+def _feature_config(config):
+    from .features import FeatureConfig
+
+    return FeatureConfig() if config is None else config
+
+
+def augmented_features(variant: str, manifest: pd.DataFrame, *, config, copies: int,
+                       cache_dir=None, random_state: int = 0, n_jobs: int = 1
+                       ) -> list[np.ndarray]:
+    """Feature rows of ``copies`` augmented copies of every clip of ``manifest``.
+
+    Parameters
+    ----------
+    variant : str
+        ``"none"`` (no copies) or a preset of :data:`AUGMENT_VARIANTS`.
+    manifest : pd.DataFrame
+        Rows with ``path`` and ``sha256``.
+    config : FeatureConfig
+    copies : int
+        The first ``copies`` copies of a ``max(4, copies)``-copy configuration (one cache
+        entry per copy whatever ``copies`` is).
+
+    Returns
+    -------
+    list of np.ndarray [shape=(n_clips, n_features)], one per copy (NaN rows: failures)
+    """
+    from .augment import AugmentConfig
+    from .features import extract_batch
+
+    if variant == "none":
+        return []
+    _check_choice("augment", variant, ("none", *AUGMENT_VARIANTS))
+    aug = AugmentConfig(n_copies=max(4, copies), **AUGMENT_VARIANTS[variant])
+    return [extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
+                          cache_dir=cache_dir, augment=aug, copy=k, seed=random_state,
+                          n_jobs=n_jobs)[0]
+            for k in range(copies)]
+
+
+# --------------------------------------------------------------------------- export
+@dataclass(frozen=True)
+class OnnxExport:
+    """An estimator's ONNX graph and how closely it reproduces the estimator.
+
+    Attributes
+    ----------
+    onnx : bytes
+    max_abs_diff : float
+        Largest |p_onnx - p_sklearn| over the parity rows.
+    ok : bool
+        ``max_abs_diff <= atol``.
+    atol : float
+    n_rows : int
+    """
+
+    onnx: bytes
+    max_abs_diff: float
+    ok: bool
+    atol: float
+    n_rows: int
+
+    def parity(self) -> dict:
+        return {"max_abs_diff": self.max_abs_diff, "atol": self.atol, "ok": self.ok,
+                "n_rows": self.n_rows}
+
+
+def export_onnx(estimator, *, X_parity: np.ndarray, atol: float = _PARITY_ATOL
+                ) -> OnnxExport:
+    """Convert a fitted estimator and compare its ONNX probabilities with its own.
+
+    Parameters
+    ----------
+    estimator : fitted classifier with ``predict_proba``
+    X_parity : np.ndarray [shape=(m, n_features)]
+        Rows, as the estimator reads them, on which the two are compared.
+    """
+    from .export import check_parity, onnx_predict_proba, onnx_session, to_onnx_bytes
+
+    X_parity = np.asarray(X_parity)
+    with _silenced():
+        onnx = to_onnx_bytes(estimator, n_features=X_parity.shape[1])
+    try:
+        diff, ok = check_parity(estimator, onnx, X_parity, atol=atol), True
+    except ValueError:
+        diff = float(np.abs(estimator.predict_proba(X_parity) - onnx_predict_proba(
+            onnx_session(onnx), X_parity)).max())
+        ok = False
+    return OnnxExport(onnx=onnx, max_abs_diff=float(diff), ok=ok, atol=atol,
+                      n_rows=len(X_parity))
+
+
+def _model_id(name: str, onnx: bytes) -> str:
+    import hashlib
+
+    return f"{name}-{hashlib.sha256(onnx).hexdigest()[:10]}"
+
+
+# --------------------------------------------------------------------------- train
+@dataclass(frozen=True)
+class TrainedModel:
+    """A fitted registry model, ready to be written as a model directory.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    normalization : str
+    classes : tuple of str
+    estimator : fitted pipeline (integer class codes)
+    export : OnnxExport
+    feature_config : FeatureConfig
+    training : dict
+        The card's ``training`` facts (clips, speakers, parameters, augmentation, command).
+    cv_metrics : dict or None
+        The selection's CV metrics of this model, kept only when they describe it (same
+        corpus and speakers, label set and front end); None otherwise.
+    skipped : tuple of (path, problem)
+        Clips whose features failed.
+    """
+
+    name: str
+    normalization: str
+    classes: tuple
+    estimator: object
+    export: OnnxExport
+    feature_config: object
+    training: dict
+    cv_metrics: dict | None
+    skipped: tuple = ()
+
+    @property
+    def model_id(self) -> str:
+        """``name-<sha256 of the ONNX graph>``, as the card will record it."""
+        return _model_id(self.name, self.export.onnx)
+
+    def save(self, model_dir: str | os.PathLike) -> dict:
+        """Write the model directory; returns its card."""
+        from .artifact import save_artifact
+
+        return save_artifact(model_dir, estimator=self.estimator, classes=self.classes,
+                             config=self.feature_config, name=self.name,
+                             protocol=self.normalization, onnx=self.export.onnx,
+                             training=self.training, cv_metrics=self.cv_metrics,
+                             extra={"onnx_parity": self.export.parity()})
+
+
+def _registry_model(model: str | os.PathLike, selection: Selection | None,
+                    normalization: str | None) -> tuple[str, str]:
+    """(registry name, normalisation) of a name, ``@selected``/``@runner_up``, or a model
+    directory (its card read and verified: its name and normalisation)."""
+    if (Path(model) / "model.json").is_file():
+        from .artifact import load_artifact
+
+        card = load_artifact(model, load_joblib=False).card
+        if normalization is not None and normalization != card["protocol"]:
+            raise ParameterError(f"{model} is a {card['protocol']} model; normalization "
+                                 f"{normalization!r} contradicts it (leave it out to train "
+                                 f"as the model, or name the registry model "
+                                 f"{card['name']!r})")
+        return str(card["name"]), str(card["protocol"])
+    normalization = normalization or "strict"
+    _check_choice("normalization", normalization, NORMALIZATIONS)
+    model = str(model)
+    if model.startswith("@"):
+        if selection is None:
+            raise ParameterError(f"{model} needs a selection (run `ser-classic evaluate` "
+                                 f"first)")
+        return selection.resolve(model, normalization=normalization), normalization
+    return model, normalization
+
+
+def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
+          normalization: str | None = None, corpus: str = "ravdess",
+          exclude_speakers: Sequence[str] = (), exclude_emotions: Sequence[str] = (),
+          params: dict | None = None, selection: Selection | None = None,
+          augment: str = DEFAULT_AUGMENT, copies: int = 4, feature_config=None,
+          random_state: int = 0, cache_dir: str | os.PathLike | None = None,
+          n_jobs: int = 1, command: str | None = None) -> TrainedModel:
+    """Train a registry model on the clips of one corpus of a manifest.
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+        Rows with ``path``, ``sha256``, ``corpus``, ``speaker``, ``emotion``.
+    model : str or path
+        A registry name (:data:`ser_classic.models.MODELS`), ``"@selected"`` /
+        ``"@runner_up"`` of ``selection``, or a model directory: the registry model it was
+        trained as, with its normalisation.
+    normalization : {"strict", "speaker_norm"}, optional
+        Default: the model directory's, else ``"strict"``. Contradicting a model
+        directory's is an error.
+    corpus : str
+        Clips of this corpus are the training set.
+    exclude_speakers, exclude_emotions : sequence of str
+        Left out of training (each must occur in ``corpus``).
+    params : dict, optional
+        Hyper-parameters (default: the selection's tuned ones for the model).
+    selection : Selection, optional
+        The CV's hand-off: resolves ``@selected``/``@runner_up``, gives tuned parameters
+        and, when they describe this model, CV metrics for the card.
+    augment : str
+        ``"none"`` or a preset of :data:`AUGMENT_VARIANTS`: ``copies`` augmented copies of
+        every clip, used by the models registered as augmented.
+    feature_config : FeatureConfig, optional
+    random_state : int
+        The estimator's ``random_state`` and the augmentation seed.
+    cache_dir : path, optional
+        Feature cache.
+    command : str, optional
+        Recorded in the card.
+
+    Returns
+    -------
+    TrainedModel
+    """
+    from .artifact import manifest_hash, train_model
+    from .evaluation import protocol_inputs
+    from .features import extract_batch
+
+    config = _feature_config(feature_config)
+    name, normalization = _registry_model(model, selection, normalization)
+    _check_choice("augment", augment, ("none", *AUGMENT_VARIANTS))
+    rows = manifest[manifest["corpus"] == corpus]
+    excluded = [str(s) for s in exclude_speakers]
+    unknown = sorted(set(excluded) - set(rows["speaker"]))
+    if unknown:
+        raise ParameterError(f"exclude_speakers: no such speaker(s) in {corpus}: {unknown}")
+    rows = rows[~rows["speaker"].isin(excluded)].reset_index(drop=True)
+    no_emotions = [str(e) for e in exclude_emotions]
+    unknown = sorted(set(no_emotions) - set(rows["emotion"]))
+    if unknown:
+        raise ParameterError(f"exclude_emotions: no such emotion(s) in {corpus}: {unknown}")
+    rows = rows[~rows["emotion"].isin(no_emotions)].reset_index(drop=True)
+    if rows.empty:
+        raise ParameterError(f"no {corpus} clips in the manifest")
+    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
+                                 cache_dir=cache_dir, n_jobs=n_jobs)
+    X_aug = augmented_features(augment, rows, config=config, copies=copies,
+                               cache_dir=cache_dir, random_state=random_state, n_jobs=n_jobs)
+    ok = ~np.isnan(X).any(axis=1)
+    for Xa in X_aug:
+        ok &= ~np.isnan(Xa).any(axis=1)
+    rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [Xa[ok] for Xa in X_aug]
+    run = selection.run(normalization) if selection is not None else None
+    cv_params = run.params.get(name) if run is not None else None
+    cv_metrics = run.metrics.get(name) if run is not None else None
+    tuned_config = selection.feature_config if run is not None else None
+    other_front_end = tuned_config is not None and tuned_config != config.to_dict()
+    other_data = run is not None and (selection.corpus != corpus or bool(excluded) or
+                                      selection.n_speakers != rows["speaker"].nunique())
+    if cv_metrics is not None:
+        cv_metrics = {**cv_metrics, "split": selection.split, "normalization": normalization,
+                      "n_speakers": selection.n_speakers, "classes": list(selection.classes),
+                      "feature_config_hash": selection.feature_config_hash,
+                      "params_rule": "most frequent per-fold choice",
+                      "selection_command": selection.command}
+    if other_front_end or no_emotions or other_data:
+        cv_metrics = None  # the CV's parameters are still used; its metrics describe
+        # another front end, label set or training set, not this model
+    used_params = params if params is not None else cv_params
+    start = time.perf_counter()
+    with _silenced():
+        estimator, classes = train_model(X, rows["emotion"], name=name,
+                                         speakers=rows["speaker"], protocol=normalization,
+                                         params=used_params, random_state=random_state,
+                                         X_aug=X_aug)
+    fit_s = time.perf_counter() - start
+    Xp = protocol_inputs(X, (), rows["speaker"], protocol=normalization)[0]
+    sample = Xp[np.random.default_rng(random_state).permutation(len(Xp))[:300]]
+    export = export_onnx(estimator, X_parity=sample)
+    training = {
+        "corpus": corpus, "n_clips": len(rows),
+        "speakers": sorted(rows["speaker"].unique()), "excluded_speakers": excluded,
+        "excluded_emotions": no_emotions,
+        "emotion_counts": rows["emotion"].value_counts().sort_index().to_dict(),
+        "manifest_sha256": manifest_hash(list(rows["sha256"]), list(rows["emotion"])),
+        "params": used_params, "random_state": random_state, "fit_seconds": round(fit_s, 2),
+        "augment": {"variant": augment, "copies": copies if X_aug else 0,
+                    **AUGMENT_VARIANTS.get(augment, {})},
+        "command": command,
+    }
+    if params is None and run is not None and name in run.params:
+        training["params_source"] = {"selection_command": selection.command,
+                                     "corpus": selection.corpus,
+                                     "n_speakers": selection.n_speakers}
+        if other_front_end:
+            training["params_tuned_on_feature_config"] = tuned_config
+        if no_emotions and selection.classes:
+            training["params_tuned_with_emotions"] = list(selection.classes)
+    return TrainedModel(name=name, normalization=normalization, classes=tuple(classes),
+                        estimator=estimator, export=export, feature_config=config,
+                        training=training, cv_metrics=cv_metrics, skipped=tuple(errors))
+
+
+# --------------------------------------------------------------------------- cross-validate
+@dataclass(frozen=True)
+class CrossValidation:
+    """Everything one :func:`cross_validate` produced.
+
+    Attributes
+    ----------
+    evaluations : dict
+        Normalisation -> :class:`ser_classic.evaluation.Evaluation` (out-of-fold
+        probabilities and predictions of every model).
+    summary : dict
+        The content of ``summary.json``: per normalisation, per model, metrics with
+        speaker-bootstrap CIs, fold scores, tuned parameters; selection, comparisons,
+        other feature sets and the augmentation ablation when asked.
+    selection : Selection
+    paths : tuple of str
+        The clip of every out-of-fold row.
+    """
+
+    evaluations: dict
+    summary: dict
+    selection: Selection
+    paths: tuple
+
+    def oof(self, model: str, *, normalization: str = "strict") -> pd.DataFrame:
+        """Out-of-fold predictions: path, speaker, fold, true, predicted, p_<class>..."""
+        from .evaluation import oof_frame
+
+        return oof_frame(self.evaluations[normalization], model, paths=self.paths)
+
+    def write_report(self, out_dir: str | os.PathLike, *, command: str | None = None
+                     ) -> list[Path]:
+        """Write ``summary.json``, ``selection.json``, the out-of-fold CSVs, ``report.md``
+        and the plots into ``out_dir``; returns the report files."""
+        from . import reporting
+        from .data import atomic_write_bytes
+
+        out = Path(out_dir)
+        summary = {**self.summary, "command": command or self.summary.get("command")}
+        for norm, ev in self.evaluations.items():
+            tag = "speaker_normalized" if norm == "speaker_norm" else "strict"
+            for name in ev.models:
+                frame = self.oof(name, normalization=norm)
+                atomic_write_bytes(out / f"oof_{tag}_{name}.csv",
+                                   frame.to_csv(index=False).encode())
+        atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
+        self.selection.save(out / SELECTION_FILE)
+        return reporting.cv_report(summary, out_dir=out, command=summary["command"])
+
+
+def _eval_rows(ev, summary, *, feature_set, n_features, label):
+    rows = []
+    best = max(summary["models"], key=lambda n: summary["models"][n]["accuracy"])
+    for name, m in summary["models"].items():
+        rows.append({"feature_set": feature_set, "n_features": n_features,
+                     "protocol_label": label, "speaker_normalized": ev.speaker_normalized,
+                     "model": name, "accuracy": m["accuracy"], "uar": m["uar"],
+                     "macro_f1": m["macro_f1"], "uar_ci95": m["uar_ci95"],
+                     "accuracy_ci95": m["accuracy_ci95"], "fold_uar": m["fold_uar"],
+                     "best": name == best})
+    return rows
+
+
+def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
+                   split: str = "loso", n_folds: int = 6,
+                   normalizations: Sequence[str] = NORMALIZATIONS,
+                   augment: str = DEFAULT_AUGMENT, copies: int = 4, n_inner: int = 2,
+                   corpus: str = "ravdess", max_speakers: int = 0, classes=None,
+                   feature_config=None, feature_sets: Sequence[str] = (),
+                   smile_cache: str | os.PathLike | None = None,
+                   ablation: Sequence[str] = (), ablation_model: str = "logreg",
+                   random_state: int = 0, cache_dir: str | os.PathLike | None = None,
+                   n_jobs: int = 1, progress: Callable[[str], None] | None = None,
+                   command: str | None = None) -> CrossValidation:
+    """Speaker-grouped nested cross-validation of registry models, and the selection.
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+    models : sequence of str
+        Registry names (an ensemble's members are evaluated too).
+    split : {"loso", "group6"}
+        Outer folds: leave one speaker out, or ``n_folds`` groups of speakers.
+    normalizations : sequence of {"strict", "speaker_norm"}
+        One run each, on the same folds; the first is the summary's main run.
+    augment : str
+        ``"none"`` or a preset of :data:`AUGMENT_VARIANTS` (training rows of each fold
+        only, for the models registered as augmented); ``copies`` per clip.
+    n_inner : int
+        Speaker-grouped inner folds for tuning (inside each outer training set).
+    corpus : str
+    max_speakers : int
+        Only the first N speakers (quick runs; 0 = all).
+    classes : sequence of str, optional
+        Class order (default: :func:`ser_classic.data.label_order` of the labels: the
+        canonical emotions in their order, then any others sorted).
+    feature_sets : sequence of str
+        openSMILE sets compared on the same folds, ``"SET:MODEL+MODEL"`` (needs the bench
+        extra; skipped with a progress note when opensmile is missing), and their late
+        fusion with the selected model.
+    ablation : sequence of str
+        Augmentation presets compared with none on the same folds (``ablation_model``).
+    random_state : int
+    progress : callable(str), optional
+        Called with a line of text as the runs go.
+
+    Returns
+    -------
+    CrossValidation
+    """
+    from . import evaluation
+    from .data import label_order
+    from .features import extract_batch
+
+    def log(line: str) -> None:
+        if progress is not None:
+            progress(line)
+
+    start = time.perf_counter()
+    _check_choice("split", split, SPLITS)
+    if not normalizations:
+        raise ParameterError("normalizations must name at least one of "
+                             f"{NORMALIZATIONS}")
+    for norm in normalizations:
+        _check_choice("normalization", norm, NORMALIZATIONS)
+    _check_choice("augment", augment, ("none", *AUGMENT_VARIANTS))
+    config = _feature_config(feature_config)
+    manifest = manifest[manifest["corpus"] == corpus].reset_index(drop=True)
+    if manifest.empty:
+        raise ParameterError(f"no clips of corpus {corpus!r} in the manifest")
+    if max_speakers:
+        keep = sorted(manifest["speaker"].unique())[:max_speakers]
+        manifest = manifest[manifest["speaker"].isin(keep)].reset_index(drop=True)
+    models = list(models)
+    X, errors, _ = extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
+                                 cache_dir=cache_dir, n_jobs=n_jobs)
+    ok = ~np.isnan(X).any(axis=1)
+    for source, problem in errors:
+        log(f"skipped {source}: {problem}")
+    manifest, X = manifest[ok].reset_index(drop=True), X[ok]
+    classes = list(classes if classes is not None else label_order(manifest["emotion"]))
+    code = {e: i for i, e in enumerate(classes)}
+    unknown = sorted(set(manifest["emotion"]) - set(code))
+    if unknown:
+        raise ParameterError(f"labels {unknown} are not among classes {classes}")
+    y = manifest["emotion"].map(code).to_numpy()
+    groups = manifest["speaker"].to_numpy()
+
+    def augmented(variant):
+        return augmented_features(variant, manifest, config=config, copies=copies,
+                                  cache_dir=cache_dir, random_state=random_state,
+                                  n_jobs=n_jobs)
+
+    def run_cv(X_, models_, norm, X_aug=()):
+        return evaluation.cross_validate(
+            X_, y, groups, models=models_, classes=classes, protocol=split,
+            n_group_folds=n_folds, speaker_normalized=norm == "speaker_norm", X_aug=X_aug,
+            n_inner=n_inner, random_state=random_state, n_jobs=n_jobs, progress=progress)
+
+    label_of = {"strict": "strict", "speaker_norm": "speaker-normalised"}
+    summaries = {}
+    X_aug = augmented(augment)
+    for norm in normalizations:
+        log(f"== librosa features, {label_of[norm]}, {split}, models {models}")
+        ev = run_cv(X, models, norm, X_aug)
+        summaries[norm] = (ev, evaluation.summary_dict(
+            ev, feature_config_hash=config.hash, random_state=random_state,
+            extra={"n_features": X.shape[1], "n_inner": n_inner,
+                   "augment": augment, "feature_config": config.to_dict(),
+                   "augmented_models": [m for m in ev.models
+                                        if evaluation.MODELS[m].augmented]}))
+    main_norm = normalizations[0]
+    summary = summaries[main_norm][1]
+    if len(normalizations) > 1:
+        summary["speaker_normalized_run"] = summaries[normalizations[1]][1]
+    feature_rows = []
+    summary["feature_sets"] = feature_rows
+    summary["command"] = command
+    for norm in normalizations:
+        ev, s = summaries[norm]
+        feature_rows += _eval_rows(ev, s, feature_set="librosa", n_features=X.shape[1],
+                                   label=label_of[norm])
+    fused = {}
+    for item in [f for f in feature_sets if f]:
+        fs, _, spec = item.partition(":")
+        fs_models = [m for m in spec.split("+") if m] or ["logreg"]
+        try:
+            import opensmile  # noqa: F401
+
+            from .smile import extract_smile_batch
+        except ImportError:
+            log(f"openSMILE not installed: {fs} comparison skipped (pip install "
+                "'ser_classic[bench]')")
+            continue
+        log(f"== openSMILE {fs}")
+        Xs, errs, _ = extract_smile_batch(manifest["path"], feature_set=fs,
+                                          sha256=manifest["sha256"], cache_dir=smile_cache,
+                                          n_jobs=n_jobs)
+        if errs or np.isnan(Xs).any():
+            raise ParameterError(f"openSMILE {fs} failed on {len(errs)} clips")
+        for norm in normalizations:
+            log(f"== {fs}, {label_of[norm]}, models {fs_models}")
+            ev = run_cv(Xs, fs_models, norm)
+            s = evaluation.summary_dict(ev, feature_config_hash=fs, random_state=random_state)
+            feature_rows += _eval_rows(ev, s, feature_set=fs, n_features=Xs.shape[1],
+                                       label=label_of[norm])
+            fused.setdefault(norm, []).append((fs, ev.models[s["selected"]]))
+    # late fusion: mean probabilities of the selected librosa model and each set's best
+    for norm, members in fused.items():
+        ev_l, s_l = summaries[norm]
+        for fs, res in members:
+            ev_f = evaluation.fuse(ev_l, {f"librosa:{s_l['selected']}":
+                                          ev_l.models[s_l["selected"]],
+                                          f"{fs}:{res.name}": res}, name="fusion")
+            s_f = evaluation.summary_dict(ev_f, feature_config_hash="fusion",
+                                          random_state=random_state)
+            feature_rows += _eval_rows(ev_f, s_f, feature_set=f"librosa+{fs} (late fusion)",
+                                       n_features=0, label=label_of[norm])
+    ablation = [v for v in ablation if v]
+    if ablation:
+        rows = []
+        for variant in dict.fromkeys(["none", *ablation]):
+            main_run = variant == augment and ablation_model in models
+            X_v = [] if main_run else augmented(variant)
+            for norm in normalizations:
+                if main_run:  # the main run on the same folds already has it
+                    m = summaries[norm][1]["models"][ablation_model]
+                else:
+                    log(f"== augmentation {variant}, {label_of[norm]}, {ablation_model}")
+                    ev = run_cv(X, [ablation_model], norm, X_v)
+                    s = evaluation.summary_dict(ev, feature_config_hash=config.hash,
+                                                random_state=random_state)
+                    m = s["models"][ablation_model]
+                rows.append({"variant": variant, "protocol_label": label_of[norm],
+                             "model": ablation_model, "copies": 0 if variant == "none"
+                             else copies, "accuracy": m["accuracy"], "uar": m["uar"],
+                             "uar_ci95": m["uar_ci95"], "fold_uar": m["fold_uar"]})
+        summary["augmentation"] = {
+            "rows": rows, "variants": {v: AUGMENT_VARIANTS[v] for v in ablation},
+            "note": f"{ablation_model} with and without {copies} augmented copies "
+                    "per training clip, same outer folds and inner tuning."}
+    summary["complete"] = True
+    summary["seconds_total"] = time.perf_counter() - start
+    selection = Selection(
+        runs={norm: _selection_run(summaries[norm][1]) for norm in normalizations},
+        split=split, corpus=corpus, classes=tuple(classes),
+        n_speakers=int(np.unique(groups).size), feature_config=config.to_dict(),
+        feature_config_hash=config.hash, command=command)
+    return CrossValidation(evaluations={n: summaries[n][0] for n in normalizations},
+                           summary=summary, selection=selection,
+                           paths=tuple(manifest["path"]))
+
+
+# --------------------------------------------------------------------------- distil
+@dataclass(frozen=True)
+class TeacherData:
+    """A teacher's exact training clips, featurised as its model reads them.
+
+    Attributes
+    ----------
+    rows : pd.DataFrame
+        The usable clips (the teacher's corpus and speakers, without its excluded
+        emotions).
+    X_raw : np.ndarray [shape=(n, n_features)]
+        Features as extracted (what a recogniser computes).
+    X : np.ndarray [shape=(n, n_features)]
+        Features as the teacher reads them (z-scored per speaker for a speaker-normalised
+        teacher).
+    X_copies : list of np.ndarray [shape=(n, n_features)]
+        The :data:`DISTILL_AUGMENT` copies, normalised as ``X``.
+    y : np.ndarray [shape=(n,)]
+        Class codes of the teacher's classes.
+    classes : tuple of str
+    skipped : tuple of (path, problem)
+    """
+
+    rows: pd.DataFrame
+    X_raw: np.ndarray
+    X: np.ndarray
+    X_copies: list
+    y: np.ndarray
+    classes: tuple
+    skipped: tuple = ()
+
+
+def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
+                          random_state: int = 0, cache_dir: str | os.PathLike | None = None,
+                          n_jobs: int = 1) -> TeacherData:
+    """The clips a teacher was trained on (its card's corpus, speakers and excluded
+    emotions), their features and ``copies`` masked copies, normalised as it reads them.
+
+    Parameters
+    ----------
+    teacher : Artifact
+        From :func:`ser_classic.artifact.load_artifact`.
+    manifest : pd.DataFrame
+    copies : int
+        Augmented copies (:data:`DISTILL_AUGMENT`, at most 4).
+    """
+    from .augment import AugmentConfig
+    from .evaluation import protocol_inputs
+    from .features import extract_batch
+
+    if not 0 <= copies <= DISTILL_AUGMENT["n_copies"]:
+        raise ParameterError(f"copies must be in 0..{DISTILL_AUGMENT['n_copies']}, "
+                             f"got {copies}")
+    card = teacher.card
+    training = card.get("training", {})
+    rows = manifest[manifest["corpus"] == training.get("corpus", "ravdess")]
+    if training.get("speakers"):  # exactly the teacher's training clips
+        rows = rows[rows["speaker"].isin(training["speakers"])]
+    rows = rows[~rows["emotion"].isin(training.get("excluded_emotions", []))]
+    rows = rows.reset_index(drop=True)
+    if rows.empty:
+        raise ParameterError("no training clips of the teacher in the manifest")
+    config = teacher.feature_config
+    X_raw, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
+                                     cache_dir=cache_dir, n_jobs=n_jobs)
+    aug = AugmentConfig(**DISTILL_AUGMENT)
+    X_copies = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
+                              cache_dir=cache_dir, augment=aug, copy=k, seed=random_state,
+                              n_jobs=n_jobs)[0] for k in range(copies)]
+    X, X_copies = protocol_inputs(X_raw, X_copies, rows["speaker"], protocol=card["protocol"])
+    ok = ~np.isnan(X).any(axis=1)
+    classes = tuple(card["classes"])
+    y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
+    return TeacherData(rows=rows[ok].reset_index(drop=True), X_raw=X_raw[ok], X=X[ok],
+                       X_copies=[c[ok] for c in X_copies], y=y[ok], classes=classes,
+                       skipped=tuple(errors))
+
+
+@dataclass(frozen=True)
+class DistilledModel:
+    """A fitted student and the graph it ships, ready to be written as a model directory.
+
+    Attributes
+    ----------
+    name : str
+        ``distilled_<student>``.
+    student : fitted Pipeline (starts with a column selector)
+    onnx : bytes
+        The graph deployed (quantized for ``*_int8``).
+    teacher_card : dict
+    classes : tuple of str
+    normalization : str
+        The teacher's.
+    feature_config : FeatureConfig
+    parity_rows : np.ndarray [shape=(m, n_features)]
+    info : dict
+        The card's ``distillation`` notes (transfer rows, groups, quantization, command).
+    """
+
+    name: str
+    student: object
+    onnx: bytes
+    teacher_card: dict
+    classes: tuple
+    normalization: str
+    feature_config: object
+    parity_rows: np.ndarray
+    info: dict
+
+    @property
+    def model_id(self) -> str:
+        return _model_id(self.name, self.onnx)
+
+    def save(self, model_dir: str | os.PathLike) -> dict:
+        """Write the model directory; returns its card."""
+        from .distill import save_student
+
+        return save_student(model_dir, student=self.student, name=self.name,
+                            classes=list(self.classes), config=self.feature_config,
+                            teacher_card=self.teacher_card, onnx=self.onnx,
+                            parity_rows=self.parity_rows, info=self.info,
+                            protocol=self.normalization)
+
+
+def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
+           groups: Sequence[str] | None = None, compact_groups: Sequence[str] | None = None,
+           max_depth: int = 8, candidates: int = 300, copies: int = 2, munge: int = 2,
+           random_state: int = 0, cache_dir: str | os.PathLike | None = None,
+           n_jobs: int = 1, command: str | None = None) -> DistilledModel:
+    """Distil a teacher into a student reading few, cheap features.
+
+    Parameters
+    ----------
+    teacher : Artifact or path
+        A model directory (or its :func:`~ser_classic.artifact.load_artifact`); a
+        speaker-normalised teacher gives a speaker-normalised student.
+    manifest : pd.DataFrame
+        Must hold the teacher's training clips (:func:`teacher_training_data`).
+    student : str
+        One of :data:`STUDENT_CHOICES`.
+    groups : sequence of str, optional
+        Descriptor groups the tree/MLP/linear students may read (default: the cheap ones,
+        :data:`ser_classic.distill.CHEAP_GROUPS`).
+    compact_groups : sequence of str, optional
+        Groups the compact student may read (compact students only).
+    copies, munge : int
+        Masked copies per clip and MUNGE samples per clip in the transfer set.
+
+    Returns
+    -------
+    DistilledModel
+    """
+    from . import distill as D
+    from .artifact import Artifact, load_artifact
+
+    _check_choice("student", student, STUDENT_CHOICES)
+    if compact_groups and student not in ("compact", "compact_int8"):
+        raise ParameterError(f"compact_groups is for the compact student, not {student}")
+    if not isinstance(teacher, Artifact):
+        teacher = load_artifact(teacher)
+    groups = list(D.CHEAP_GROUPS if groups is None else groups)
+    compact_groups = list(compact_groups) if compact_groups else None
+    data = teacher_training_data(teacher, manifest, copies=copies,
+                                 random_state=random_state, cache_dir=cache_dir,
+                                 n_jobs=n_jobs)
+    card, config = teacher.card, teacher.feature_config
+    X = data.X
+    kind = student.removesuffix("_uint8").removesuffix("_int8")
+    fitted = D.distill(X, data.y, teacher=teacher.estimator, n_classes=len(data.classes),
+                       config=config, X_copies=data.X_copies, students=[kind], groups=groups,
+                       n_candidates=candidates, max_depth=max_depth,
+                       transfer=D.TransferConfig(munge_rounds=munge),
+                       speakers=data.rows["speaker"].to_numpy(),
+                       compact_groups=compact_groups, random_state=random_state)
+    model = fitted["students"][kind if student != "tree_uint8" else "tree_uint8"]
+    quant = fitted["quantization"].get(student)
+    if student.endswith("_int8"):  # not tree_uint8: its graph is the tree's own
+        onnx, quant = D.quantized_onnx(kind, model, n_features=X.shape[1])
+    else:
+        onnx = D.to_onnx(model, n_features=X.shape[1])
+    sample = X[np.random.default_rng(random_state).permutation(len(X))[:300]]
+    allowed: list[str] | str = groups
+    if kind == "compact":
+        allowed = compact_groups or f"all but {', '.join(D.COMPACT_SKIPS)}"
+    elif kind == "compact_fast":
+        allowed = f"all but {', '.join(D.COMPACT_FAST_SKIPS)}"
+    info = {"transfer_rows": fitted["n_transfer"], "groups_allowed": allowed,
+            "max_depth": max_depth, "candidates": candidates,
+            "augment": {**DISTILL_AUGMENT, "copies_used": copies}, "munge": munge,
+            "quantization": quant, "command": command}
+    if "linear_C" in fitted:
+        info["linear_C"] = fitted["linear_C"]
+    return DistilledModel(name=f"distilled_{student}", student=model, onnx=onnx,
+                          teacher_card=card, classes=data.classes,
+                          normalization=card["protocol"], feature_config=config,
+                          parity_rows=sample, info=info)
+
+
+# --------------------------------------------------------------------------- A/B test
+@dataclass(frozen=True)
+class ABTest:
+    """Two models on the same held-out clips (:func:`ser_classic.abtest.run_ab`).
+
+    Attributes
+    ----------
+    summary : dict
+        Metrics with CIs, paired statistics, per-clip predictions, the decision.
+    skipped : tuple of (path, problem)
+        Clips that could not be decoded.
+    """
+
+    summary: dict
+    skipped: tuple = ()
+
+    @property
+    def winner(self) -> str:
+        """``"a"`` or ``"b"``."""
+        return self.summary["decision"]["winner"]
+
+    @property
+    def winner_model(self) -> str:
+        return self.summary["decision"]["winner_model"]
+
+    @property
+    def winner_path(self) -> Path:
+        return Path(self.summary["decision"]["winner_path"])
+
+    def write_report(self, out_dir: str | os.PathLike, *, command: str) -> list[Path]:
+        """Write ``summary.json``, ``report.md`` and the plots into ``out_dir``."""
+        from .abtest import ab_report
+
+        return ab_report(self.summary, out_dir=out_dir, command=command)
+
+
+def ab_test(rec_a, rec_b, records: Sequence[Mapping], *, speakers: Sequence[str] = (),
+            exclude_emotions: Sequence[str] = (), calm_as: str = "neutral",
+            n_boot: int = 2000, limit: int | None = None, random_state: int = 0,
+            data_label: str | None = None,
+            progress: Callable[[str], None] | None = None) -> ABTest:
+    """A/B test of two recognisers on labelled clips neither was trained on.
+
+    Parameters
+    ----------
+    rec_a, rec_b : EmotionRecognizer
+        A is the incumbent (kept on a tie).
+    records : sequence of dict
+        Clips with ``path``, ``emotion``, ``speaker`` (:func:`ser_classic.scan_corpus`).
+    speakers : sequence of str
+        Only these speakers (default all).
+    exclude_emotions : sequence of str
+        Leave out clips of these emotions (each must occur in the records).
+    calm_as : {"neutral", "wrong"}
+        How a calm prediction counts when the clips have no calm.
+    limit : int, optional
+        At most this many clips (a subset seeded by ``random_state``).
+    data_label : str, optional
+        Recorded in the summary as ``data``.
+
+    Returns
+    -------
+    ABTest
+
+    Raises
+    ------
+    ParameterError
+        No clips left, an unknown excluded emotion, or a model trained on a test speaker.
+    """
+    from . import abtest, data
+
+    records = list(records)
+    wanted = [str(s) for s in speakers]
+    if wanted:
+        records = [r for r in records if r["speaker"] in wanted]
+    left_out = [str(e) for e in exclude_emotions]
+    unknown = sorted(set(left_out) - {r["emotion"] for r in records})
+    if unknown:
+        where = data_label or "the clips"
+        raise ParameterError(f"exclude_emotions: no such emotion(s) in {where}: {unknown}")
+    records = [r for r in records if r["emotion"] not in left_out]
+    if limit and len(records) > limit:
+        keep = np.random.default_rng(random_state).choice(len(records), limit, replace=False)
+        records = [records[i] for i in sorted(keep)]
+    if not records:
+        raise ParameterError(f"{data_label or 'records'}: no clips (speakers "
+                             f"{wanted or 'all'})")
+    test_speakers = {r["speaker"] for r in records}
+    for key, rec in (("A", rec_a), ("B", rec_b)):
+        seen = set(rec.card.get("training", {}).get("speakers") or ())
+        if seen & test_speakers:
+            raise ParameterError(f"model {key} ({rec.model_id}) was trained on test "
+                                 f"speaker(s) {sorted(seen & test_speakers)}")
+    waves, labels, spk, paths, skipped = [], [], [], [], []
+    for r in records:
+        try:
+            waves.append(data.load_audio(r["path"], sr=rec_a.feature_config.sample_rate,
+                                         channel=data.corpus_channel(r["path"])))
+        except data.AudioError as exc:
+            skipped.append((exc.source, exc.problem))
+            continue
+        labels.append(r["emotion"])
+        spk.append(r["speaker"])
+        paths.append(r["path"])
+    summary = abtest.run_ab(rec_a, rec_b, waveforms=waves, labels=labels, speakers=spk,
+                            calm_as=calm_as, n_boot=n_boot, random_state=random_state,
+                            paths=paths, progress=progress)
+    if data_label is not None:
+        summary["data"] = data_label
+    return ABTest(summary=summary, skipped=tuple(skipped))
+
+
+def deploy(result: ABTest, to: str | os.PathLike) -> Path:
+    """Copy the A/B winner's model directory to ``to`` (verified; nothing unpickled)."""
+    from .artifact import copy_artifact
+
+    return copy_artifact(result.winner_path, to)

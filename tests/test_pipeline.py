@@ -1,0 +1,189 @@
+"""The library's jobs (ser_classic.pipeline) end to end on a generated labelled folder whose
+labels are not RAVDESS's, and the CLI giving the same model ids for the same arguments."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import ser_classic
+from ser_classic import cli, data, pipeline
+from ser_classic.errors import ParameterError
+
+from .conftest import speechlike
+
+LABELS = ("bored", "excited", "neutral")
+SPEAKERS = ("spk_a", "spk_b", "spk_c")
+#: each label a voice of its own: pitch and vibrato depth
+VOICE = {"bored": 110.0, "excited": 260.0, "neutral": 170.0}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A labelled folder: 3 speakers x 3 labels x 4 clips, labels.csv + labels.json."""
+    root = tmp_path_factory.mktemp("mine")
+    lines = ["path,label,speaker"]
+    for s, spk in enumerate(SPEAKERS):
+        for label in LABELS:
+            for k in range(4):
+                y = speechlike(16000, 0.8 + 0.1 * k, f0=VOICE[label] * (1 + 0.06 * s),
+                               seed=100 * s + k)
+                name = f"{spk}/{label}_{k}.wav"
+                (root / spk).mkdir(exist_ok=True)
+                sf.write(root / name, y, 16000)
+                lines.append(f"{name},{label},{spk}")
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    (root / "labels.json").write_text(json.dumps({"labels": list(LABELS)}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def manifest(folder):
+    records = data.read_labelled_csv(folder / "labels.csv", corpus="mine")
+    frame = data.build_manifest(records)
+    assert sorted(set(frame["emotion"])) == sorted(LABELS) and len(frame) == 36
+    return frame
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+CV = dict(models=["logreg"], split="group6", n_folds=3, normalizations=("strict",),
+          augment="none", n_inner=2, corpus="mine", random_state=0, n_jobs=1)
+CV_ARGS = ["--corpus", "mine", "--models", "logreg", "--protocol", "group6", "--folds", "3",
+           "--normalization", "strict", "--augment", "none", "--inner", "2",
+           "--feature-sets", "", "--jobs", "1"]
+
+
+def test_api_and_cli_give_the_same_models(manifest, cache, tmp_path, capsys):
+    # ---- cross-validate: typed result, report and the selection (the hand-off)
+    cv = ser_classic.cross_validate(manifest, cache_dir=cache, **CV)
+    assert isinstance(cv, pipeline.CrossValidation)
+    assert cv.selection.classes == ("neutral", "bored", "excited")  # data.label_order
+    run = cv.selection.run("strict")
+    assert run.selected == "logreg" and run.params["logreg"] is not None
+    oof = cv.oof("logreg")
+    assert len(oof) == 36 and set(oof["true"]) == set(LABELS)
+    assert {"p_bored", "p_excited", "p_neutral"} <= set(oof.columns)
+    lo, hi = cv.summary["models"]["logreg"]["uar_ci95"]
+    assert lo <= cv.summary["models"]["logreg"]["uar"] <= hi
+    written = cv.write_report(tmp_path / "cv_api", command="api")
+    assert written and (tmp_path / "cv_api" / "report.md").is_file()
+    selection = pipeline.Selection.load(tmp_path / "cv_api" / pipeline.SELECTION_FILE)
+    assert selection == cv.selection
+
+    # the CLI's evaluate: the same selection
+    manifest_csv = tmp_path / "manifest.csv"
+    data.save_manifest(manifest, manifest_csv)
+    assert cli.main(["evaluate", "--manifest", str(manifest_csv), "--cache", str(cache),
+                     *CV_ARGS, "--out", str(tmp_path / "cv_cli")]) == 0
+    cli_selection = pipeline.Selection.load(tmp_path / "cv_cli" / pipeline.SELECTION_FILE)
+    assert cli_selection.runs == selection.runs
+    assert cli_selection.command.startswith("ser-classic evaluate")
+
+    # ---- train @selected with the tuned parameters of the selection
+    trained = ser_classic.train(manifest, model="@selected", selection=selection,
+                                corpus="mine", augment="none", cache_dir=cache)
+    assert isinstance(trained, pipeline.TrainedModel)
+    assert trained.classes == LABELS and trained.name == "logreg"
+    assert trained.training["params"] == run.params["logreg"]
+    assert trained.cv_metrics["accuracy"] == cv.summary["models"]["logreg"]["accuracy"]
+    assert trained.export.ok
+    card = trained.save(tmp_path / "api_model")
+    assert card["model_id"] == trained.model_id
+    cli_model = tmp_path / "cli_model"
+    assert cli.main(["train", "--model", "@selected", "--manifest", str(manifest_csv),
+                     "--corpus", "mine", "--augment", "none", "--cache", str(cache),
+                     "--jobs", "1", "--selection", str(tmp_path / "cv_cli" / "selection.json"),
+                     "--out", str(cli_model)]) == 0
+    assert json.loads((cli_model / "model.json").read_text())["model_id"] == trained.model_id
+    # export is the same step: the same graph from the same estimator
+    X = trained.export
+    again = pipeline.export_onnx(trained.estimator, X_parity=np.zeros((2, card["n_features"])))
+    assert again.onnx == X.onnx
+
+    rec = ser_classic.load(tmp_path / "api_model")
+    clip = sorted(manifest["path"])[0]
+    assert rec.predict([clip])[0] in LABELS
+
+    # ---- distil (transfer set of the teacher's clips, quantized student)
+    student = ser_classic.distil(tmp_path / "api_model", manifest, student="tree_uint8",
+                                 copies=1, candidates=100, cache_dir=cache)
+    assert isinstance(student, pipeline.DistilledModel)
+    assert student.classes == LABELS and student.normalization == "strict"
+    assert student.info["transfer_rows"]["clip"] == 36
+    student.save(tmp_path / "api_student")
+    assert cli.main(["distill", "--teacher", str(tmp_path / "api_model"), "--manifest",
+                     str(manifest_csv), "--student", "tree_uint8", "--copies", "1",
+                     "--candidates", "100", "--cache", str(cache), "--jobs", "1", "--out",
+                     str(tmp_path / "cli_student")]) == 0
+    cli_card = json.loads((tmp_path / "cli_student" / "model.json").read_text())
+    assert cli_card["model_id"] == student.model_id
+    assert ser_classic.load(tmp_path / "api_student").predict([clip])[0] in LABELS
+    capsys.readouterr()
+
+
+def test_train_as_a_model_directory_and_the_cards_figures(manifest, cache, tmp_path):
+    """A model directory gives its registry model and normalisation; a model trained on
+    other data than the CV's (fewer speakers, fewer labels) carries no CV metrics."""
+    cv = pipeline.cross_validate(manifest, cache_dir=cache, **CV)
+    norm = pipeline.train(manifest, model="logreg", normalization="speaker_norm",
+                          corpus="mine", augment="none", cache_dir=cache,
+                          selection=cv.selection)
+    norm.save(tmp_path / "norm")
+    again = pipeline.train(manifest, model=tmp_path / "norm", corpus="mine", augment="none",
+                           cache_dir=cache, exclude_speakers=["mine_spk_c"],
+                           selection=cv.selection)
+    assert again.normalization == "speaker_norm" and again.cv_metrics is None
+    with pytest.raises(ParameterError, match="contradicts it"):
+        pipeline.train(manifest, model=tmp_path / "norm", normalization="strict",
+                       corpus="mine", augment="none", cache_dir=cache)
+    two = pipeline.train(manifest, model="@selected", selection=cv.selection, corpus="mine",
+                         augment="none", cache_dir=cache, exclude_emotions=["bored"])
+    assert two.classes == ("excited", "neutral") and two.cv_metrics is None
+    assert two.training["params_tuned_with_emotions"] == ["neutral", "bored", "excited"]
+    with pytest.raises(ParameterError, match="no such speaker"):
+        pipeline.train(manifest, model="logreg", corpus="mine", exclude_speakers=["nobody"])
+
+
+def test_selection_migrates_a_cv_summary_and_refuses_other_files(tmp_path):
+    summary = {"protocol": "loso", "speaker_normalized": False, "selected": "ridge",
+               "runner_up": "linear", "classes": list(data.EMOTIONS), "n_speakers": 24,
+               "feature_config_hash": "66c8de0d5588",
+               "models": {"ridge": {"params": [{"clf__alpha": 1.0}, {"clf__alpha": 3.0},
+                                               {"clf__alpha": 3.0}, {"clf__alpha": 1.0}],
+                                    "accuracy": 0.6, "uar": 0.55, "fold_uar": [0.5]}},
+               "speaker_normalized_run": {"speaker_normalized": True, "selected": "ridge",
+                                          "runner_up": None,
+                                          "models": {"ridge": {"params": None}}}}
+    sel = pipeline.selection_from_cv_summary(summary)
+    # the most frequent per-fold choice; a tie goes to the first seen
+    assert sel.run("strict").params["ridge"] == {"clf__alpha": 1.0}
+    assert sel.run("strict").metrics["ridge"] == {"accuracy": 0.6, "uar": 0.55}
+    assert sel.resolve("@runner_up", normalization="strict") == "linear"
+    with pytest.raises(ParameterError, match="no 'runner_up' in the speaker_norm run"):
+        sel.resolve("@runner_up", normalization="speaker_norm")
+    path = sel.save(tmp_path / "selection.json")
+    assert pipeline.Selection.load(path) == sel
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ParameterError, match="not a ser_classic selection"):
+        pipeline.Selection.load(tmp_path / "summary.json")
+
+
+def test_committed_selection_names_the_committed_teachers():
+    """reports/cv/selection.json (migrated from reports/cv/summary.json) holds what the
+    teachers were trained with."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sel = pipeline.Selection.load(root / "reports" / "cv" / pipeline.SELECTION_FILE)
+    assert sel.split == "loso" and sel.n_speakers == 24 and sel.corpus == "ravdess"
+    assert sel.resolve("@runner_up", normalization="strict") == "linear"
+    assert sel.resolve("@selected", normalization="speaker_norm") == "linear"
+    assert sel.run("strict").params["linear"] == {"logreg": {"clf__C": 0.001},
+                                                  "ridge": {"clf__alpha": 10000.0}}
