@@ -52,7 +52,7 @@ TARGETS = {"agreement": 0.95, "mean_abs_dp": 0.05,
            # accuracy under a condition as a fraction of clean accuracy (issue 19)
            "white 20 dB": 0.85, "white 10 dB": 0.70, "telephone": 0.85, "vocoded": 0.95,
            "codec": 0.95, "gain": 0.95, "ece": 0.10, "ece_clean": 0.05}
-# The issue's figures for the same protocol (teacher / compact student), for comparison
+# The issue's figures for the same normalization (teacher / compact student), for comparison
 ISSUE_FIGURES = {
     "strict": {"clean": (0.65, 0.58), "white 20 dB": (0.22, 0.20),
                "white 10 dB": (0.18, 0.23), "telephone": (0.32, 0.28),
@@ -389,7 +389,7 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
     speakers = np.array([r["speaker"] for r in rows])
     stats = {}  # (model, speaker) -> SpeakerStats from the speaker's other clips, clean
     for name, rec in recs.items():
-        if rec.protocol == "speaker_norm":
+        if rec.normalization == "speaker_norm":
             for spk in sorted(set(speakers)):
                 stats[name, spk] = rec.enroll([r["path"] for r in enroll_rows[spk]])
 
@@ -400,7 +400,7 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
         out = {}
         for name, rec in recs.items():
             Xm = FeatureRows.for_model(rec, X[rec.feature_config.hash])
-            if rec.protocol == "speaker_norm":
+            if rec.normalization == "speaker_norm":
                 P = np.empty((len(Xm), len(rec.classes_)))
                 for spk in set(speakers):
                     m = speakers == spk
@@ -442,7 +442,7 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
         shifts[tname] = [[str(names[columns[j]]), round(float(moved[j]), 2)] for j in top]
         print(f"invariance: {tname}", flush=True)
     clipped = float(np.mean([np.any(np.abs(gain(y, 20.0)) >= 32767 / 32768) for y in clean]))
-    return {"models": {n: {"model_id": r.model_id, "protocol": r.protocol}
+    return {"models": {n: {"model_id": r.model_id, "normalization": r.normalization}
                        for n, r in recs.items()},
             "transforms": results, "clips_clipped_at_plus_20_db": clipped,
             "feature_shifts": {"model": probe, "note": "features the model reads, by mean "
@@ -451,27 +451,27 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
 
 
 # --------------------------------------------------------------------------- conditions
-def ensure_holdout_models(work: Path, protocols: Sequence[str], *, retrain: bool
+def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain: bool
                           ) -> dict[str, dict[str, Path]]:
-    """Teacher and compact student per protocol, trained without actors 21-24 (the CLI)."""
+    """Teacher and compact student per normalization, trained without actors 21-24 (the CLI)."""
     from ser_classic.cli import main as cli
 
     teachers = {"strict": "models/teacher", "speaker_norm": "models/teacher-speaker_norm"}
     out = {}
-    for protocol in protocols:
-        teacher, student = work / protocol / "teacher", work / protocol / "compact"
+    for normalization in normalizations:
+        teacher, student = work / normalization / "teacher", work / normalization / "compact"
         card = teacher / "model.json"
         new_teacher = retrain or not card.exists() or sorted(json.loads(card.read_text())[
             "training"]["excluded_speakers"]) != list(HOLDOUT)
-        if new_teacher and cli(["train", "--model", teachers[protocol], "--protocol",
-                                protocol, "--exclude-speakers", ",".join(HOLDOUT), "--out",
+        if new_teacher and cli(["train", "--model", teachers[normalization], "--normalization",
+                                normalization, "--exclude-speakers", ",".join(HOLDOUT), "--out",
                                 str(teacher)]):
-            raise RuntimeError(f"training the {protocol} teacher failed")
+            raise RuntimeError(f"training the {normalization} teacher failed")
         if new_teacher or not (student / "model.json").exists():
             if cli(["distill", "--teacher", str(teacher), "--student", "compact_int8",
                     "--out", str(student)]):
-                raise RuntimeError(f"distilling the {protocol} student failed")
-        out[protocol] = {"teacher": teacher, "compact": student}
+                raise RuntimeError(f"distilling the {normalization} student failed")
+        out[normalization] = {"teacher": teacher, "compact": student}
     return out
 
 
@@ -510,7 +510,7 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
         entry = {}
         for name, rec in recs.items():
             Xm = FeatureRows.for_model(rec, X)
-            if rec.protocol == "strict":
+            if rec.normalization == "strict":
                 entry[name] = scores(rec.proba_from_features(Xm), labels, rec.classes_)
                 continue
             X0 = FeatureRows.for_model(rec, X_clean)
@@ -531,7 +531,7 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
         checks[f"{fmt} {subtype} kbit/s (mean)"] = float(np.mean([codec_round_trip(
             y, format=fmt, subtype=subtype, compression_level=level, bitrate_mode=mode)[1]
             for y in clean[:20]]))
-    return {"models": {n: {"model_id": r.model_id, "protocol": r.protocol,
+    return {"models": {n: {"model_id": r.model_id, "normalization": r.normalization,
                            "path": str(p), "excluded_speakers":
                                r.card["training"].get("excluded_speakers")}
                        for (n, r), p in zip(recs.items(), [q for d in holdout.values()
@@ -615,14 +615,15 @@ def _conditions_md(cond: dict) -> list[str]:
 
 def _issue_md(cond: dict) -> list[str]:
     per = cond["conditions"]
-    lines = ["| protocol | condition | issue: teacher / compact | here: teacher / compact |",
+    lines = ["| normalization | condition | issue: teacher / compact | here: teacher / compact |",
              "|---|---|---|---|"]
-    for protocol, figures in ISSUE_FIGURES.items():
-        t = f"{protocol} teacher" + (" [same condition]" if protocol == "speaker_norm" else "")
-        s = f"{protocol} compact" + (" [same condition]" if protocol == "speaker_norm" else "")
+    for normalization, figures in ISSUE_FIGURES.items():
+        same = " [same condition]" if normalization == "speaker_norm" else ""
+        t = f"{normalization} teacher" + same
+        s = f"{normalization} compact" + same
         for cname, (a, b) in figures.items():
             if cname in per and t in per[cname]:
-                lines.append(f"| {protocol} | {cname} | {a:.2f} / {b:.2f} | "
+                lines.append(f"| {normalization} | {cname} | {a:.2f} / {b:.2f} | "
                              f"{per[cname][t]['accuracy']:.2f} / "
                              f"{per[cname][s]['accuracy']:.2f} |")
     return lines
@@ -694,7 +695,7 @@ def write_report(summary: dict, out: Path) -> None:
             "80 mels, n_fft 1024, hop 256, 32 iterations. Every "
             "degraded clip is rounded to 16 bits.", "",
             *_conditions_md(cond), "",
-            "Against the issue's figures (accuracy; same protocol, other draws of noise):",
+            "Against the issue's figures (accuracy; same normalization, other draws of noise):",
             "", *_issue_md(cond), "",
             "Targets (issue 19; accuracy as a share of clean): white 20 dB >= 85 %, 10 dB "
             ">= 70 %, telephone >= 85 %, vocoded / codec / gain >= 95 %; ECE <= 0.05 on "
@@ -715,7 +716,7 @@ def parse_args(argv=None):
     p.add_argument("--condition-clips", type=int, default=0,
                    help="clips of actors 21-24 under each condition, drawn at --seed + 1 "
                         "(0: all 240)")
-    p.add_argument("--protocols", default="strict,speaker_norm")
+    p.add_argument("--normalizations", default="strict,speaker_norm")
     p.add_argument("--work", default=".cache/models/conditions",
                    help="where the held-out teachers and students are trained")
     p.add_argument("--retrain", action="store_true")
@@ -759,7 +760,7 @@ def main(argv=None) -> int:
                                  **run_invariance(models, rows, enroll_rows=enroll,
                                                   seed=args.seed)}
     if args.skip != "conditions":
-        holdout = ensure_holdout_models(Path(args.work), args.protocols.split(","),
+        holdout = ensure_holdout_models(Path(args.work), args.normalizations.split(","),
                                         retrain=args.retrain)
         rows = _sample(held, args.condition_clips, np.random.default_rng(args.seed + 1))
         talkers = _sample([r for r in records if r["speaker"] not in HOLDOUT], 40,

@@ -77,7 +77,7 @@ def _child(args) -> None:
     # a target the model does not know (calm, for a 7-emotion model) is its neutral, as the
     # A/Bs count a calm prediction
     targets = [t if t in rec.classes_ else "neutral" for t in targets]
-    speaker = "batch" if rec.protocol == "speaker_norm" else None
+    speaker = "batch" if rec.normalization == "speaker_norm" else None
     batch = 1 if args.child.startswith("per-clip") else args.batch
     if speaker and batch < 2:
         batch = 2  # a running speaker estimate needs two clips
@@ -100,7 +100,7 @@ def _child(args) -> None:
                       "cpu_clips_per_s": len(waves) / best_cpu,
                       "wall_clips_per_s": len(waves) / best_wall,
                       "model": args.model[0], "model_id": rec.model_id,
-                      "protocol": rec.protocol}))
+                      "normalization": rec.normalization}))
 
 
 def _median_rounds(runs: list[dict]) -> list[dict]:
@@ -166,7 +166,7 @@ def main() -> int:
                           f"{row['wall_clips_per_s']:7.1f} clips/s (wall)", flush=True)
     results = _median_rounds(runs)
     models = ", ".join(f"`{m}` ({next(r['model_id'] for r in results if r['model'] == m)}, "
-                       f"{next(r['protocol'] for r in results if r['model'] == m)})"
+                       f"{next(r['normalization'] for r in results if r['model'] == m)})"
                        for m in args.model)
     lines = [f"# Discriminator scoring throughput: {models}", "",
              f"Produced by: `{command}`", "",

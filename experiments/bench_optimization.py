@@ -163,17 +163,17 @@ def main(argv=None) -> int:
     rows, X, X_aug, y = data.rows, data.X, data.X_copies, data.y
     X_raw = data.X_raw  # what the recognizer computes; the models read X
     classes = list(data.classes)
-    groups = rows["speaker"].to_numpy()
-    protocol = card["protocol"]
+    speakers = rows["speaker"].to_numpy()
+    normalization = card["normalization"]
     transfer = D.TransferConfig(munge_rounds=args.munge)
 
     # ------------------------------------------------------------ held-out speakers
     log(f"== distillation CV: teacher {card['name']}, {args.folds} speaker folds")
     t0 = time.perf_counter()
     teacher_params = None if args.tune_teacher else (training.get("params") or {})
-    ev = D.distill_cv(X, y, groups, teacher=card["name"], teacher_params=teacher_params,
-                      config=config, X_aug=X_aug, protocol="group6",
-                      n_group_folds=args.folds, students=STUDENTS,
+    ev = D.distill_cv(X, y, speakers, teacher=card["name"], teacher_params=teacher_params,
+                      config=config, X_aug=X_aug, split="group6",
+                      n_folds=args.folds, students=STUDENTS,
                       transfer=transfer, n_classes=len(classes), random_state=args.seed,
                       progress=log)
     cv_seconds = time.perf_counter() - t0
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
         warnings.simplefilter("ignore")
         fitted = D.distill(X, y, teacher=teacher.estimator, n_classes=len(classes),
                            config=config, X_copies=X_aug, students=STUDENTS,
-                           transfer=transfer, speakers=groups, random_state=args.seed)
+                           transfer=transfer, speakers=speakers, random_state=args.seed)
     work = Path(args.work)
     dirs = {"teacher": teacher.path}
     quant = dict(fitted["quantization"])
@@ -205,13 +205,13 @@ def main(argv=None) -> int:
                                name=f"distilled_{name}_int8", classes=classes, config=config,
                                teacher_card=card, onnx=q_onnx, parity_rows=sample,
                                info={"quantization": quant[f"{name}_int8"]},
-                               protocol=protocol)
+                               normalization=normalization)
             dirs[f"{name}_int8"] = work / f"{name}_int8"
             parity[f"{name}_int8"] = c["onnx_parity"]
         c = D.save_student(work / name, student=student, name=f"distilled_{name}",
                            classes=classes, config=config, teacher_card=card, onnx=onnx,
                            parity_rows=sample, info={"quantization": quant.get(name)},
-                           protocol=protocol)
+                           normalization=normalization)
         dirs[name] = work / name
         parity[name] = c["onnx_parity"]
     _, quant["teacher_dynamic"] = D.quantize_dynamic_onnx(teacher.onnx)
@@ -223,7 +223,7 @@ def main(argv=None) -> int:
     waves = [load_audio(p, sr=config.sample_rate) for p in rows["path"].iloc[pick]]
     X_feat = X_raw[pick]
     speaker = None  # statistics of the timed clips, precomputed (not in the latency)
-    if protocol == "speaker_norm":
+    if normalization == "speaker_norm":
         from ser_classic.recognizer import SpeakerStats
 
         speaker = SpeakerStats.from_features(X_feat)
@@ -254,9 +254,10 @@ def main(argv=None) -> int:
     summary = {
         "command": command,
         "teacher": {"path": str(teacher_dir), "model_id": card["model_id"],
-                    "name": card["name"], "params": teacher_params, "protocol": protocol},
-        "protocol": {"folds": args.folds, "kind": "group6 (speaker-grouped)",
-                     "n_clips": len(rows), "n_speakers": int(np.unique(groups).size),
+                    "name": card["name"], "params": teacher_params,
+                    "normalization": normalization},
+        "setup": {"folds": args.folds, "kind": "group6 (speaker-grouped)",
+                     "n_clips": len(rows), "n_speakers": int(np.unique(speakers).size),
                      "teacher_tuning": "nested inner CV" if args.tune_teacher
                      else "teacher's own hyper-parameters",
                      "transfer": {"augmented_copies": args.copies, "munge": args.munge,
@@ -325,26 +326,28 @@ def write_report(s: dict, out: Path) -> None:
     plt.close(fig)
 
     t = s["cv"]["teacher"]
+    setup = s.get("setup") or s["protocol"]  # "protocol" in summaries before issue 18
+    norm = s["teacher"].get("normalization", s["teacher"].get("protocol", "strict"))
     lines = [
         "# Optimisation: distillation, quantization, end-to-end benchmark", "",
         f"Produced by `{s['command']}` (from the repository root).", "",
         f"Teacher: `{s['teacher']['path']}` ({s['teacher']['model_id']}, "
-        f"{s['teacher']['name']}, protocol {s['teacher'].get('protocol', 'strict')}"
+        f"{s['teacher']['name']}, normalization {norm}"
         + ("; features z-scored per speaker with that speaker's own unlabelled clips, in "
            "training, held-out scoring and timing (statistics precomputed)"
-           if s["teacher"].get("protocol") == "speaker_norm" else "")
-        + f"). Held-out figures: {s['protocol']['folds']} "
-        f"speaker-grouped folds over {s['protocol']['n_speakers']} speakers "
-        f"({s['protocol']['n_clips']} clips); in each fold the teacher "
-        f"({s['protocol']['teacher_tuning']}) and every student are fitted on the training "
+           if norm == "speaker_norm" else "")
+        + f"). Held-out figures: {setup['folds']} "
+        f"speaker-grouped folds over {setup['n_speakers']} speakers "
+        f"({setup['n_clips']} clips); in each fold the teacher "
+        f"({setup['teacher_tuning']}) and every student are fitted on the training "
         f"speakers only, and scored on the held-out speakers. Transfer set per clip: the "
-        f"clip, {s['protocol']['transfer']['augmented_copies']} masked copies, "
-        f"{s['protocol']['transfer']['munge']} MUNGE samples. Students may read only the "
-        f"groups {', '.join(s['protocol']['student_groups'])}; the compact student, "
+        f"clip, {setup['transfer']['augmented_copies']} masked copies, "
+        f"{setup['transfer']['munge']} MUNGE samples. Students may read only the "
+        f"groups {', '.join(setup['student_groups'])}; the compact student, "
         f"optimised for size, may read every group but "
-        f"{', '.join(s['protocol']['compact_skips'])} (the costliest to extract); the "
+        f"{', '.join(setup['compact_skips'])} (the costliest to extract); the "
         f"fast compact student (`compact_fast`) every group but "
-        f"{', '.join(s['protocol'].get('compact_fast_skips', []))}.", "",
+        f"{', '.join(setup.get('compact_fast_skips', []))}.", "",
         "## Held-out speakers", "",
         "| model | accuracy | UAR | macro-F1 | fidelity | features read | groups |",
         "|---|---|---|---|---|---|---|",
@@ -360,9 +363,9 @@ def write_report(s: dict, out: Path) -> None:
               "multinomial logistic regression on the teacher's soft targets; its C is "
               "chosen in each fold by speaker-grouped inner CV on the training speakers "
               "(UAR against their labels): "
-              + ", ".join(f"{c['C']:g}" for c in s["protocol"].get("linear_C_per_fold", []))
+              + ", ".join(f"{c['C']:g}" for c in setup.get("linear_C_per_fold", []))
               + f". `compact`: the same regression (same C) on the "
-              f"{s['protocol']['compact_features']} "
+              f"{setup['compact_features']} "
               "columns of largest weight, chosen by recursive elimination on the transfer "
               "set of the fold (halving by weight norm, refitting each time). "
               "`compact_fast`: the same on fewer groups (faster to extract).", "",

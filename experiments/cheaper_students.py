@@ -20,7 +20,7 @@ held-out RAVDESS actors (their first TESS run is the one reported):
 - the dense linear student (``models/optimized``'s kind, every column of its groups)
   allowed the spectral-shape group besides its cheap ones, and no pitch/voicing.
 
-Each candidate is A/B-tested against the deployed model of its protocol (``ser-classic
+Each candidate is A/B-tested against the deployed model of its normalization (``ser-classic
 ab``, unchanged decision rule), so accuracy and per-clip latency are measured against it
 in the same run; nothing is deployed from here. Writes ``reports/ab/cheaper/NAME/`` (each
 A/B) and ``reports/ab/cheaper/summary.md`` / ``summary.json``.
@@ -55,7 +55,7 @@ FRONT_END_512 = {"n_fft": 512, "win_length": 512, "fmin_f0": 65.0}
 # RAVDESS actors (train on 20, test on 4)
 FRONT_END_HOP320 = {"hop_length": 320}
 ACF = ("voicing", "pitch", "utterance")  # the groups read off the autocorrelation
-# name -> (protocol, student, groups it skips besides the extended ones, front end)
+# name -> (normalization, student, groups it skips besides the extended ones, front end)
 CANDIDATES = {
     "no_spectral": ("strict", "compact_int8", ("spectral",), None),
     "no_contrast": ("strict", "compact_int8", ("contrast",), None),
@@ -83,12 +83,12 @@ def _student(name: str, work: Path, manifest) -> Path:
     """Distil the candidate ``name`` (training its teacher first for another front end)."""
     from ser_classic.store import resolve
 
-    protocol, kind, skips, front_end = CANDIDATES[name]
-    teacher = resolve(TEACHER[protocol])
+    normalization, kind, skips, front_end = CANDIDATES[name]
+    teacher = resolve(TEACHER[normalization])
     command = f"python experiments/cheaper_students.py --only {name}"
     if front_end is not None:  # the teacher's registry model, parameters and augmentation
         registry_name = json.loads((teacher / "model.json").read_text())["name"]
-        trained = pipeline.train(manifest, model=registry_name, normalization=protocol,
+        trained = pipeline.train(manifest, model=registry_name, normalization=normalization,
                                  feature_config=FeatureConfig(**front_end),
                                  selection=pipeline.Selection.load(SELECTION),
                                  cache_dir=CACHE, n_jobs=N_JOBS, command=command)
@@ -108,9 +108,9 @@ def _front_end(fields: dict | None) -> str:
 
 
 def _row(name: str, summary: dict) -> dict:
-    protocol, kind, skips, front_end = CANDIDATES[name]
+    normalization, kind, skips, front_end = CANDIDATES[name]
     a, b = summary["models"]["a"], summary["models"]["b"]
-    return {"name": name, "protocol": protocol, "student": kind, "skips": list(skips),
+    return {"name": name, "normalization": normalization, "student": kind, "skips": list(skips),
             "front_end": front_end, "model_id": b["model_id"], "deployed_id": a["model_id"],
             "accuracy": b["accuracy"], "accuracy_ci": b["accuracy_ci"],
             "deployed_accuracy": a["accuracy"],
@@ -161,18 +161,18 @@ def main() -> int:
              "or the dense linear int8 student (`linear_*`: every column of its groups; "
              "the kind of `models/optimized`, which reads the cheap groups only) given the "
              "spectral-shape group too. Each is A/B-tested against the deployed "
-             "model of its protocol on the 2800 TESS clips (calm counted as neutral, "
+             "model of its normalization on the 2800 TESS clips (calm counted as neutral, "
              "unchanged decision rule: quality first, speed breaks ties). Latency: end to "
              "end per clip, one clip at a time, A and B alternating in the same run; "
              "speed-up = deployed p50 / candidate p50.", "",
-             "| candidate | protocol | student | skips (besides extended) | front end | "
+             "| candidate | normalization | student | skips (besides extended) | front end | "
              "TESS accuracy [95 % CI] | deployed | McNemar p | p50 ms (deployed) | speed-up | "
              "A/B winner |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lo, hi = r["accuracy_ci"]
         lines.append(
-            f"| {r['name']} | {r['protocol']} | {r['student']} | "
+            f"| {r['name']} | {r['normalization']} | {r['student']} | "
             f"{', '.join(r['skips']) or '-'} | "
             f"{_front_end(r['front_end'])} | {r['accuracy']:.3f} "
             f"[{lo:.3f}, {hi:.3f}] | {r['deployed_accuracy']:.3f} | {r['p_mcnemar']:.1e} | "

@@ -18,6 +18,7 @@ Usage::
 
     .venv/bin/python experiments/load_service.py
     .venv/bin/python experiments/load_service.py --requests 600 --concurrency 16
+    .venv/bin/python experiments/load_service.py --out reports/service/load.md
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-duration", type=float, default=30.0)
     parser.add_argument("--max-upload-mb", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="also write the figures to this markdown report")
     args = parser.parse_args(argv)
     max_upload = int(args.max_upload_mb * 1e6)
     inputs = _inputs(args.max_duration, max_upload)
@@ -199,27 +201,39 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.wait(timeout=30)
 
-    print(f"{args.requests} requests, {args.concurrency} concurrent clients, "
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        print(line)
+        lines.append(line)
+
+    say(f"{args.requests} requests, {args.concurrency} concurrent clients, "
           f"--max-concurrent-decodes {args.max_concurrent_decodes}, model {args.model}, "
           f"{wall:.1f} s")
-    print("responses: " + ", ".join(f"{k} {codes.get(k, 0)}" for k in
+    say("responses: " + ", ".join(f"{k} {codes.get(k, 0)}" for k in
                                      ("2xx", "4xx", "5xx"))
           + "".join(f", {k} {v}" for k, v in codes.items() if not k[0].isdigit()))
     for kind in ("good", "bad", "bomb"):
         counts = ", ".join(f"{g} {n}" for (k, g), n in sorted(by_kind.items()) if k == kind)
-        print(f"  {kind:5s}: {counts}")
+        say(f"  {kind:5s}: {counts}")
     for kind in ("all", "good", "bad", "bomb"):
         if latencies[kind]:
             p50, p95 = np.percentile(np.array(latencies[kind]) * 1000, [50, 95])
-            print(f"latency {kind:5s}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  "
+            say(f"latency {kind:5s}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  "
                   f"(n={len(latencies[kind])})")
     peak, after = status["VmHWM"], status["VmRSS"]
     budget = 150 * 1024 * args.max_concurrent_decodes
-    print(f"server RSS: before {before / 1024:.0f} MB, peak {peak / 1024:.0f} MB "
+    say(f"server RSS: before {before / 1024:.0f} MB, peak {peak / 1024:.0f} MB "
           f"(+{(peak - before) / 1024:.0f} MB), after {after / 1024:.0f} MB; "
           f"target peak < before + {budget / 1024:.0f} MB")
     ok = codes.get("5xx", 0) == 0 and peak - before < budget
-    print("target met" if ok else "TARGET MISSED")
+    say("target met" if ok else "TARGET MISSED")
+    if args.out:
+        from ser_classic.reporting import write_text
+
+        command = "python experiments/load_service.py " + " ".join(sys.argv[1:])
+        write_text(Path(args.out), "# HTTP service under hostile load (issue 17)\n\n"
+                   f"Command: `{command}`\n\n" + "```\n" + "\n".join(lines) + "\n```\n")
     return 0 if ok else 1
 
 

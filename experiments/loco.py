@@ -9,6 +9,9 @@ shared cache.
 
     .venv/bin/python experiments/loco.py [--models logreg,ridge,svm] [--inner speaker]
         [--corpora ravdess,tess,emovo] [--jobs 1] [--out reports/loco]
+
+An ensemble named in ``--models`` stands for its members (``--models linear``: ridge and
+logreg, the selected family's candidates; ``make loco-selected``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pandas as pd
 from ser_classic import data, evaluation
 from ser_classic.data import EMOTIONS
 from ser_classic.features import FeatureConfig, extract_batch
+from ser_classic.models import MODELS
 from ser_classic.reporting import write_text
 
 TARGETS = {"strict": (0.50, 0.35), "speaker_norm": (0.62, 0.45)}  # (mean, each corpus)
@@ -51,6 +55,15 @@ def load_rows(manifest_path: Path, data_dir: Path, corpora: list[str]) -> pd.Dat
         raise SystemExit(f"{manifest_path} has no clips of {missing}; rebuild it with "
                          f"`ser-classic data scan`")
     return manifest[manifest["corpus"].isin(corpora)].reset_index(drop=True)
+
+
+def candidates(models: str) -> list[str]:
+    """The LOCO candidates of ``--models``: an ensemble stands for its members."""
+    out: list[str] = []
+    for name in (m for m in models.split(",") if m):
+        spec = MODELS.get(name)
+        out += list(spec.members) if spec is not None and spec.members else [name]
+    return list(dict.fromkeys(out))
 
 
 def _ci(ci) -> str:
@@ -173,7 +186,7 @@ def main(argv=None) -> int:
     for norm in args.normalizations.split(","):
         res = evaluation.leave_one_corpus_out(
             X, y, rows["speaker"], rows["corpus"], classes=EMOTIONS,
-            models=args.models.split(","), normalization=norm, inner=args.inner,
+            models=candidates(args.models), normalization=norm, inner=args.inner,
             n_boot=args.boot, random_state=args.seed, n_jobs=args.jobs,
             progress=lambda line: print(line, file=sys.stderr, flush=True))
         summaries[norm] = res.summary()

@@ -1,4 +1,4 @@
-"""Write reports/related_work.md: published RAVDESS figures beside ours, protocols marked.
+"""Write reports/related_work.md: published RAVDESS figures beside ours, evaluations marked.
 
 Published figures are citations from ../shared/reference/published-results.md (typed
 below as data, with their sources); every figure of ours is read from the reports that
@@ -18,7 +18,7 @@ from ser_classic.reporting import write_text
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
 
-# (method, protocol, speaker-independent?, classes, metric, value, source)
+# (method, evaluation, speaker-independent?, classes, metric, value, source)
 PUBLISHED = [
     ("Human listeners (audio-only)", "perception study", "n/a", 7, "accuracy", 62.4,
      "Livingstone & Russo 2018, S1 (via hsn07pk)"),
@@ -52,7 +52,9 @@ def _pct(x: float) -> str:
 
 def main() -> int:
     cv = json.loads((REPORTS / "cv" / "summary.json").read_text())
-    norm = cv["speaker_normalized_run"]
+    # summaries before issue 18: "speaker_normalized_run", "protocol", "speaker_normalized"
+    norm = cv.get("speaker_norm_run") or cv["speaker_normalized_run"]
+    split = cv.get("split", cv.get("protocol"))
     sel, sel_n = cv["selected"], norm["selected"]
     m, mn = cv["models"][sel], norm["models"][sel_n]
     lines = [
@@ -83,7 +85,7 @@ def main() -> int:
         "UAR), at hundreds of millions of parameters and a GPU-class cost per clip.",
         "- **Per-speaker normalisation** of features adds 5-9 points for every pipeline "
         "(wav2vec2: 75.7 -> 84.3); it needs unlabelled clips of the test speaker, so it is "
-        "a separate protocol, reported beside the strict one.",
+        "a separate evaluation, reported beside the strict one.",
         "- **Human listeners** score 62.4 % (7 options, calm merged with neutral); they are "
         "weakest on happy (36.6) and sad (47.9), strongest on neutral/calm and angry.",
         "- **Cross-corpus:** no peer-reviewed RAVDESS->TESS figure is known; EmoBox's "
@@ -91,23 +93,25 @@ def main() -> int:
         "",
         "## Published figures and ours",
         "",
-        "| method | protocol | speaker-independent | classes | metric | value, % | source |",
+        "| method | evaluation | speaker-independent | classes | metric | value, % | source |",
         "|---|---|---|---|---|---|---|",
     ]
-    for method, protocol, si, k, metric, value, source in PUBLISHED:
-        lines.append(f"| {method} | {protocol} | {si} | {k} | {metric} | {value:.1f} | "
+    for method, evaluation, si, k, metric, value, source in PUBLISHED:
+        lines.append(f"| {method} | {evaluation} | {si} | {k} | {metric} | {value:.1f} | "
                      f"{source} |")
     ours = []
     for row in cv.get("feature_sets", []):
         if not row.get("best"):
             continue
+        speaker_norm = (row.get("normalization") == "speaker_norm"
+                        or bool(row.get("speaker_normalized")))
         ours.append((f"**ours**: {row['feature_set']} ({row['n_features']}) + {row['model']}",
-                     f"nested {cv['protocol'].upper()}, {cv['n_speakers']} actors"
-                     + (", speaker-normalised" if row["speaker_normalized"] else ""),
-                     "yes (speaker-norm.)" if row["speaker_normalized"] else "yes",
+                     f"nested {split.upper()}, {cv['n_speakers']} actors"
+                     + (", speaker-normalised" if speaker_norm else ""),
+                     "yes (speaker-norm.)" if speaker_norm else "yes",
                      row["uar"], row["uar_ci95"]))
-    for method, protocol, si, uar, ci in ours:
-        lines.append(f"| {method} | {protocol} | {si} | 8 | UAR | {_pct(uar)} "
+    for method, evaluation, si, uar, ci in ours:
+        lines.append(f"| {method} | {evaluation} | {si} | 8 | UAR | {_pct(uar)} "
                      f"(95 % CI {_pct(ci[0])}-{_pct(ci[1])}) | this project |")
     ab_lines = []
     for name in ("tess", "tess_speaker_norm", "ravdess_holdout", "teacher_vs_compact",

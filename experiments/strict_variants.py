@@ -1,11 +1,11 @@
-"""Exploratory variants for the strict protocol, nested grouped CV on the same folds.
+"""Exploratory variants for strict normalisation, nested grouped CV on the same folds.
 
 Each variant is one registration in the model registry (or a column subset of the
 features), evaluated with :func:`ser_classic.evaluation.cross_validate` on the same outer
 folds (default: 6 folds of 4 actors, cheaper than LOSO) and written to
 ``reports/cv/experiments.md``.
 
-    .venv/bin/python experiments/strict_variants.py [--protocol group6] [--jobs 2]
+    .venv/bin/python experiments/strict_variants.py [--split group6] [--jobs 2]
         [--variants base,quantile,kbest1000,...] [--out reports/cv/experiments.md]
 """
 
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", default="data/manifest.csv")
     parser.add_argument("--cache", default=".cache/features")
-    parser.add_argument("--protocol", default="group6", choices=("loso", "group6"))
+    parser.add_argument("--split", default="group6", choices=("loso", "group6"))
     parser.add_argument("--variants", default="base,quantile,kbest1000,kbest500,groups")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="reports/cv/experiments.md")
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     X, _, _ = extract_batch(m["path"], sha256=m["sha256"], config=config,
                             cache_dir=args.cache, n_jobs=args.jobs)
     y = m["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
-    groups = m["speaker"].to_numpy()
+    speakers = m["speaker"].to_numpy()
     names = feature_names(config=config)
     where = _name_table(config)[1]
     lld_group = np.array([where[n][0] for n in names])
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
                 runs.append((f"without {grp}", np.flatnonzero(lld_group != grp), "logreg"))
         else:
             runs.append((f"x_{v}", None, f"x_{v}"))
-    lines = [f"# Strict-protocol variants ({args.protocol}, nested)", "",
+    lines = [f"# Strict-normalisation variants ({args.split}, nested)", "",
              f"Produced by `{command}`.", "",
              "Logistic regression variants on the same outer folds; C tuned by 3-fold "
              "grouped inner CV on the training speakers.", "",
@@ -96,10 +96,10 @@ def main(argv=None) -> int:
     for label, cols, model in runs:
         start = time.perf_counter()
         Xv = X if cols is None else X[:, cols]
-        ev = evaluation.cross_validate(Xv, y, groups, models=[model], classes=EMOTIONS,
-                                       protocol=args.protocol, n_jobs=args.jobs)
+        ev = evaluation.cross_validate(Xv, y, speakers, models=[model], classes=EMOTIONS,
+                                       split=args.split, n_jobs=args.jobs)
         met = ev.metrics(model)
-        ci = evaluation.bootstrap_ci(y, ev.models[model].pred, groups, n_classes=8)
+        ci = evaluation.bootstrap_ci(y, ev.models[model].pred, speakers, n_classes=8)
         row = (f"| {label} | {Xv.shape[1]} | {met['accuracy']:.3f} | {met['uar']:.3f} | "
                f"{ci['uar'][0]:.3f}-{ci['uar'][1]:.3f} | {time.perf_counter() - start:.0f} |")
         print(row, flush=True)

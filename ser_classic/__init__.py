@@ -1,5 +1,6 @@
 """Speaker-independent speech emotion recognition with classical features."""
 
+from ._vocabulary import Normalization, SplitScheme
 from .augment import AugmentConfig
 from .data import EMOTIONS, build_manifest, load_audio, load_manifest, scan_corpus
 from .errors import ArtifactError, AudioError, ParameterError
@@ -28,8 +29,10 @@ __all__ = [
     "CrossValidation",
     "DistilledModel",
     "FeatureConfig",
+    "Normalization",
     "ParameterError",
     "Selection",
+    "SplitScheme",
     "TrainedModel",
     "__version__",
     "ab_test",

@@ -95,7 +95,7 @@ def _predict_timed(recognizer, X: np.ndarray, speakers: np.ndarray
     from .recognizer import SpeakerStats
 
     stats = {}
-    if recognizer.protocol == "speaker_norm":
+    if recognizer.normalization == "speaker_norm":
         stats = {s: SpeakerStats.from_features(X[speakers == s]) for s in np.unique(speakers)}
     proba = np.empty((X.shape[0], len(recognizer.classes_)))
     seconds = np.empty(X.shape[0])
@@ -109,7 +109,7 @@ def _predict_timed(recognizer, X: np.ndarray, speakers: np.ndarray
 def _warm_stats(recognizer):
     from .recognizer import SpeakerStats
 
-    if recognizer.protocol != "speaker_norm":
+    if recognizer.normalization != "speaker_norm":
         return None
     d = recognizer.card["n_features"]
     return SpeakerStats(mean=np.zeros(d), std=np.ones(d), n_clips=2)
@@ -216,7 +216,7 @@ def run_ab(rec_a, rec_b, *, waveforms: Sequence[np.ndarray], labels: Sequence[st
         alt = np.array([alt_map[c] or "-" for c in raw])
         summary["models"][k] = {
             "path": str(rec.artifact.path), "model_id": rec.model_id,
-            "protocol": rec.protocol, "backend": rec.backend,
+            "normalization": str(rec.normalization), "backend": rec.backend,
             "training_speakers": rec.card.get("training", {}).get("speakers"),
             "label_mapping": mapping,
             **_scores(y_true, pred, test_labels, rng, n_boot),
@@ -308,7 +308,7 @@ def ab_report(summary: dict, *, out_dir: str | os.PathLike, command: str) -> lis
     rows = [
         ("model", a["model_id"], b["model_id"]),
         ("path", a["path"], b["path"]),
-        ("protocol", a["protocol"], b["protocol"]),
+        ("normalization", a["normalization"], b["normalization"]),
         ("accuracy [95 % CI]", f"{a['accuracy']:.3f} {_fmt_ci(a['accuracy_ci'])}",
          f"{b['accuracy']:.3f} {_fmt_ci(b['accuracy_ci'])}"),
         ("UAR [95 % CI]", f"{a['uar']:.3f} {_fmt_ci(a['uar_ci'])}",

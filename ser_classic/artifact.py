@@ -11,6 +11,11 @@ to the recorded value (feature code changed), whose card disagrees with its mode
 ``model.joblib`` is a pickle: unpickling runs code chosen by whoever wrote it, and a card
 hash cannot prevent that. ``load_artifact(..., load_joblib=False)`` never reads it, and
 a directory of ``model.onnx`` + ``model.json`` alone is a complete deployment.
+
+Card format versions: 2 (written) records the feature normalisation as ``normalization``;
+1 called it ``protocol``. A version-1 card is read as version 2 (``protocol`` ->
+``normalization``, verified against its own integrity hash first); :func:`seal_card`
+rewrites it as version 2 (the model id, a hash of the ONNX bytes, does not change).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from pydantic import (
 )
 
 from . import __version__
+from ._threads import one_blas_thread
+from ._vocabulary import Normalization, normalization_of
 from .data import atomic_write_bytes
 from .errors import ArtifactError, ParameterError
 from .features import FeatureConfig, feature_names
@@ -46,7 +53,7 @@ from .features import FeatureConfig, feature_names
 __all__ = [
     "FORMAT_VERSION",
     "INTEGRITY_FIELDS",
-    "PROTOCOLS",
+    "NORMALIZATIONS",
     "Artifact",
     "ModelCard",
     "card_integrity",
@@ -60,14 +67,21 @@ __all__ = [
     "used_feature_columns",
 ]
 
-FORMAT_VERSION = 1
-PROTOCOLS = ("strict", "speaker_norm")
+FORMAT_VERSION = 2
+#: Card format versions :func:`load_artifact` reads (older ones are upgraded in memory).
+_READABLE_VERSIONS = (1, FORMAT_VERSION)
+#: The values of :class:`ser_classic.Normalization`, as cards store them.
+NORMALIZATIONS = tuple(m.value for m in Normalization)
 _FILES = ("model.joblib", "model.onnx")
 #: Card fields that decide predictions; ``integrity`` is the sha256 of their canonical JSON
 #: (not ``created``, ``training``, ``cv_metrics`` or other notes).
-INTEGRITY_FIELDS = ("format_version", "name", "model_id", "classes", "protocol",
+INTEGRITY_FIELDS = ("format_version", "name", "model_id", "classes", "normalization",
                     "sample_rate", "feature_config", "feature_config_hash", "n_features",
                     "feature_names_hash", "used_features", "files")
+#: Version 1 named the normalisation ``protocol``.
+_V1_FIELD = {"normalization": "protocol"}
+_V2_FIELD = {v: k for k, v in _V1_FIELD.items()}
+_V1_INTEGRITY_FIELDS = tuple(_V1_FIELD.get(f, f) for f in INTEGRITY_FIELDS)
 _LIBRARIES = ("numpy", "scipy", "scikit-learn", "librosa", "xgboost", "lightgbm", "onnx",
               "skl2onnx", "onnxmltools", "onnxruntime", "joblib", "soxr")
 
@@ -100,7 +114,7 @@ class ModelCard(BaseModel):
     name: _Name
     model_id: _Name
     classes: Annotated[list[_Name], Field(min_length=2)]
-    protocol: Literal[PROTOCOLS]
+    normalization: Literal[NORMALIZATIONS]
     sample_rate: Annotated[int, Field(gt=0)]
     feature_config: dict[str, Any]
     feature_config_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{12}$")]
@@ -212,7 +226,8 @@ def _names_hash(config: FeatureConfig) -> str:
 
 
 def save_artifact(model_dir: str | os.PathLike, *, estimator, classes, config: FeatureConfig,
-                  name: str, protocol: str = "strict", onnx: bytes | None = None,
+                  name: str, normalization: str = Normalization.STRICT,
+                  onnx: bytes | None = None,
                   training: dict | None = None, cv_metrics: dict | None = None,
                   extra: dict | None = None) -> dict:
     """Write ``model.joblib``, ``model.onnx`` and ``model.json`` into ``model_dir``.
@@ -225,7 +240,7 @@ def save_artifact(model_dir: str | os.PathLike, *, estimator, classes, config: F
     config : FeatureConfig
     name : str
         Registry name of the model.
-    protocol : {"strict", "speaker_norm"}
+    normalization : Normalization or {"strict", "speaker_norm"}
         ``speaker_norm``: features are z-scored per speaker before the estimator.
     onnx : bytes, optional
         Converted graph (see :func:`ser_classic.export.to_onnx_bytes`); required.
@@ -239,8 +254,7 @@ def save_artifact(model_dir: str | os.PathLike, *, estimator, classes, config: F
     """
     import joblib
 
-    if protocol not in PROTOCOLS:
-        raise ParameterError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    normalization = normalization_of(normalization)
     if onnx is None:
         raise ParameterError("an artifact needs its ONNX graph (export.to_onnx_bytes)")
     classes = [str(c) for c in classes]
@@ -262,7 +276,7 @@ def save_artifact(model_dir: str | os.PathLike, *, estimator, classes, config: F
         "name": name,
         "model_id": f"{name}-{_sha(payloads['model.onnx'])[:10]}",
         "classes": classes,
-        "protocol": protocol,
+        "normalization": normalization.value,
         "sample_rate": config.sample_rate,
         "feature_config": config.to_dict(),
         "feature_config_hash": config.hash,
@@ -296,9 +310,11 @@ def card_integrity(card: dict) -> str:
     """sha256 of the canonical JSON of the card's :data:`INTEGRITY_FIELDS`.
 
     Detects an edit of a field that decides predictions (a checksum, not a signature:
-    whoever can edit the card can recompute it).
+    whoever can edit the card can recompute it). A version-1 card's hash covers its
+    ``protocol`` field in place of ``normalization``.
     """
-    fields = {k: card.get(k) for k in INTEGRITY_FIELDS}
+    names = _V1_INTEGRITY_FIELDS if card.get("format_version") == 1 else INTEGRITY_FIELDS
+    fields = {k: card.get(k) for k in names}
     blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_json_default)
     return _sha(blob.encode())
 
@@ -358,20 +374,54 @@ def _read_card(model_dir: Path) -> dict:
     if not isinstance(card, dict) or card.get("format") != "ser_classic.model":
         raise ArtifactError(card_path, "not a ser_classic model card")
     version = card.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in _READABLE_VERSIONS:
+        readable = " and ".join(map(str, _READABLE_VERSIONS))
         raise ArtifactError(card_path, f"format version {version!r} is not "
-                                       f"supported (this ser_classic reads {FORMAT_VERSION})",
+                                       f"supported (this ser_classic reads {readable})",
                             field="format_version")
+    card = _upgrade(card)
     try:
         ModelCard.model_validate(card)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or None
+        if version == 1:  # name the field as the card spells it
+            field = _V1_FIELD.get(field, field)
         problem = err["msg"].removeprefix("Value error, ")
         if err["type"] != "missing":
             problem += f" (got {_short(err.get('input'))})"
         raise ArtifactError(card_path, problem, field=field) from None
     return card
+
+
+def _upgrade(card: dict) -> dict:
+    """A version-1 card as version 2: ``protocol`` renamed ``normalization`` (same place in
+    the field order); in the notes, ``cv_metrics``' ``protocol`` / ``speaker_normalized``
+    become ``split`` / ``normalization`` and a recorded command's ``--protocol`` flag
+    ``--normalization`` (the flag of the same meaning today). Its integrity hash is renewed
+    only when the version-1 hash holds; otherwise the old one is kept, and the integrity
+    check refuses the card."""
+    if card.get("format_version") != 1:
+        return card
+    valid = card.get("integrity") is not None and card["integrity"] == card_integrity(card)
+    out = {_V2_FIELD.get(k, k): v for k, v in card.items()}
+    out["format_version"] = FORMAT_VERSION
+    cv = out.get("cv_metrics")
+    if isinstance(cv, dict) and ("protocol" in cv or "speaker_normalized" in cv):
+        # notes in the version-1 words: the split scheme, a bool for the normalisation
+        out["cv_metrics"] = {
+            ("split" if k == "protocol" else "normalization" if k == "speaker_normalized"
+             else k): ((Normalization.SPEAKER_NORM if v else Normalization.STRICT).value
+                       if k == "speaker_normalized" and isinstance(v, bool) else v)
+            for k, v in cv.items()}
+    for notes in ("training", "distillation"):  # recorded commands, in today's flags
+        command = (out.get(notes) or {}).get("command")
+        if isinstance(command, str) and " --protocol " in command:
+            out[notes] = {**out[notes],
+                          "command": command.replace(" --protocol ", " --normalization ")}
+    if valid:
+        out["integrity"] = card_integrity(out)
+    return out
 
 
 def _short(value, limit: int = 60) -> str:
@@ -503,10 +553,11 @@ def _load_estimator(payload: bytes, card: dict, *, model_dir: Path):
 def seal_card(model_dir: str | os.PathLike) -> dict:
     """Add (or renew) the integrity hash of a model card, after validating the directory.
 
-    For cards written before :func:`save_artifact` recorded one, and after a deliberate
-    edit of a prediction field. Every other check of :func:`load_artifact` must pass
-    (with the scikit-learn backend's checks when ``model.joblib`` is present; it is
-    unpickled, so seal only trusted directories).
+    For cards written before :func:`save_artifact` recorded one, after a deliberate edit of
+    a prediction field, and to migrate a card of an older format version (written as
+    :data:`FORMAT_VERSION`; the model id does not change). Every other check of
+    :func:`load_artifact` must pass (with the scikit-learn backend's checks when
+    ``model.joblib`` is present; it is unpickled, so seal only trusted directories).
 
     Returns
     -------
@@ -515,14 +566,16 @@ def seal_card(model_dir: str | os.PathLike) -> dict:
     model_dir = Path(model_dir)
     has_joblib = (model_dir / "model.joblib").is_file()
     card = _load(model_dir, load_joblib=has_joblib, verify_integrity=False).card
-    if card.get("integrity") != card_integrity(card):
+    on_disk = json.loads((model_dir / "model.json").read_text())
+    if card.get("integrity") != card_integrity(card) or card != on_disk:
         card = _write_card(model_dir, card)
     _load(model_dir, load_joblib=False, verify_integrity=True)
     return card
 
 
+@one_blas_thread
 def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
-                protocol: str = "strict", params: dict | None = None,
+                normalization: str = Normalization.STRICT, params: dict | None = None,
                 random_state: int = 0, X_aug: Sequence[np.ndarray] = ()):
     """Fit registry model ``name`` on feature rows and emotion labels.
 
@@ -540,7 +593,8 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
     name : str
         A name of :data:`ser_classic.models.MODELS` (ensembles included).
     speakers : sequence of str, optional
-        Needed by ``protocol="speaker_norm"``.
+        Needed by ``normalization="speaker_norm"``.
+    normalization : Normalization or {"strict", "speaker_norm"}
     params : dict, optional
         Hyper-parameters; for an ensemble, ``{member: {param: value}}``.
     X_aug : sequence of np.ndarray [shape=(n_clips, n_features)]
@@ -555,8 +609,7 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
     """
     from .models import MODELS, SoftVote, build_model
 
-    if protocol not in PROTOCOLS:
-        raise ParameterError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    normalization = normalization_of(normalization)
     if name not in MODELS:
         raise ParameterError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
     X = np.asarray(X, dtype=np.float64)
@@ -565,12 +618,13 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
     X_aug = [np.asarray(a, dtype=np.float64) for a in X_aug]
     if any(a.shape != X.shape or not np.all(np.isfinite(a)) for a in X_aug):
         raise ParameterError("every X_aug array must have the shape of X, without NaN")
-    if protocol == "speaker_norm":
+    if normalization == Normalization.SPEAKER_NORM:
         if speakers is None:
-            raise ParameterError("protocol 'speaker_norm' needs the speaker of every clip")
-        from .evaluation import protocol_inputs
+            raise ParameterError("normalization 'speaker_norm' needs the speaker of every "
+                                 "clip")
+        from .evaluation import normalized_inputs
 
-        X, X_aug = protocol_inputs(X, X_aug, speakers, protocol=protocol)
+        X, X_aug = normalized_inputs(X, X_aug, speakers, normalization=normalization)
     emotions = np.asarray(emotions, dtype=str)
     if emotions.shape != (X.shape[0],):
         raise ParameterError(f"{emotions.size} labels for {X.shape[0]} feature rows")

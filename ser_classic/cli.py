@@ -22,26 +22,33 @@ CORPORA = ("ravdess", "tess", "emovo")
 
 
 _MALLOC_BYTES = 256 * 1024 * 1024
+# Heaps kept per process: each thread's arena keeps its peak under the thresholds above, so
+# a service's thread pool would multiply one request's memory by its thread count.
+_MALLOC_ARENAS = 2
 
 
 def tune_allocator() -> None:
     """Keep large numpy temporaries in the heap instead of mmap/munmap per call.
 
     Feature extraction allocates many short-lived arrays of ~1 MB; glibc returns each to
-    the OS, and the page faults that follow cost ~25% of the extraction time. Sets the
-    environment for worker processes and, on glibc, this process through mallopt.
+    the OS, and the page faults that follow cost ~25% of the extraction time. Kept memory
+    is shared by at most two arenas, so a thread pool (the HTTP service) does not keep one
+    request's peak per thread. Sets the environment for worker processes and, on glibc,
+    this process through mallopt.
     """
     for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"):
         os.environ.setdefault(name, str(_MALLOC_BYTES))
+    os.environ.setdefault("MALLOC_ARENA_MAX", str(_MALLOC_ARENAS))
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    m_trim_threshold, m_top_pad, m_mmap_threshold, m_arena_max = -1, -2, -3, -8
     for option in (m_mmap_threshold, m_trim_threshold, m_top_pad):
         libc.mallopt(option, _MALLOC_BYTES)
+    libc.mallopt(m_arena_max, _MALLOC_ARENAS)
 
 
 class CliError(Exception):
@@ -279,7 +286,7 @@ def _split_list(text: str | None) -> list[str]:
     return [s.strip() for s in (text or "").split(",") if s.strip()]
 
 
-def _resolve_name(text: str, cv_summary: str, protocol: str) -> str:
+def _resolve_name(text: str, cv_summary: str, normalization: str) -> str:
     """``@selected`` / ``@runner_up`` -> the registry name the selection file (``cv_summary``:
     the evaluation's ``selection.json``) names; a model directory -> the registry model it
     was trained as (its card read and verified)."""
@@ -290,7 +297,7 @@ def _resolve_name(text: str, cv_summary: str, protocol: str) -> str:
         return str(load_artifact(stored, load_joblib=False).card["name"])
     if not text.startswith("@"):
         return text
-    return _read_selection(cv_summary, text).resolve(text, normalization=protocol)
+    return _read_selection(cv_summary, text).resolve(text, normalization=normalization)
 
 
 def _read_selection(path: str | os.PathLike | None, alias: str | None = None):
@@ -306,10 +313,10 @@ def _read_selection(path: str | os.PathLike | None, alias: str | None = None):
     return None
 
 
-def _default_model_dir(name: str, protocol: str) -> Path:
+def _default_model_dir(name: str, normalization: str) -> Path:
     """Where ``train`` writes a model without ``--out``: ``models/NAME[-speaker_norm]`` of
     the working directory (the shipped models live in the package's store)."""
-    return Path("models") / (name if protocol == "strict" else f"{name}-speaker_norm")
+    return Path("models") / (name if normalization == "strict" else f"{name}-speaker_norm")
 
 
 def _stored_model_dir(text: str) -> Path | None:
@@ -328,11 +335,12 @@ def _stored_model_dir(text: str) -> Path | None:
 
 
 def _model_dir(text: str, cv_summary: str = str(DEFAULT_CV_SUMMARY),
-               protocol: str = "strict") -> Path:
+               normalization: str = "strict") -> Path:
     """A model directory, a name with a directory under ``./models``, an alias of a shipped
     model (``deployed``, also ``models/deployed``), or ``@selected`` / ``@runner_up``."""
     if text.startswith("@"):
-        return _default_model_dir(_resolve_name(text, cv_summary, protocol), protocol)
+        return _default_model_dir(_resolve_name(text, cv_summary, normalization),
+                                  normalization)
     found = _stored_model_dir(text)
     return Path(text) if found is None else found
 
@@ -357,8 +365,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                         "registry model and normalisation)")
     p.add_argument("--out", help="model directory (default models/NAME, or "
                                  "models/NAME-speaker_norm)")
-    p.add_argument("--protocol", "--normalization", dest="normalization",
-                   choices=NORMALIZATIONS, default=None,
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
                    help="speaker_norm: features z-scored per speaker (train and inference); "
                         "default: the --model directory's, else strict")
     p.add_argument("--corpus", default="ravdess", help="training corpus in the manifest")
@@ -425,6 +432,8 @@ def _run_train(args) -> int:
 
 
 def _add_predict(p: argparse.ArgumentParser) -> None:
+    from .pipeline import NORMALIZATIONS
+
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
                    help="audio files or folders (searched recursively)")
     p.add_argument("--model", required=True, help="model directory (or name under models/)")
@@ -432,10 +441,13 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("sklearn", "onnx"), default=None,
                    help="default: the backend the model was evaluated with (the ONNX graph "
                         "of a quantized student, scikit-learn otherwise)")
-    p.add_argument("--speaker-norm", action="store_true",
-                   help="normalise with per-speaker statistics of the given clips")
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
+                   help="speaker_norm: normalise with per-speaker statistics of the given "
+                        "clips (required by, and only allowed for, a speaker_norm model); "
+                        "default strict")
     p.add_argument("--speaker-regex",
-                   help="with --speaker-norm: regex whose first group (else whole match), "
+                   help="with --normalization speaker_norm: regex whose first group (else "
+                        "whole match), "
                         "searched in each file name, names its speaker (default: the "
                         "parent folder is the speaker)")
 
@@ -476,18 +488,20 @@ def _run_predict(args) -> int:
     from .recognizer import SpeakerStats
 
     rec = _load_recognizer(args.model, args.backend)
-    if args.speaker_norm and rec.protocol == "strict":
-        raise CliError(f"{rec.model_id} is not speaker-normalised; drop --speaker-norm")
-    if rec.protocol == "speaker_norm" and not args.speaker_norm:
-        raise CliError(f"{rec.model_id} is speaker-normalised: add --speaker-norm (clips "
-                       f"grouped by speaker, see --speaker-regex)")
+    speaker_norm = rec.normalization == "speaker_norm"
+    if (args.normalization or "strict") != rec.normalization:
+        if speaker_norm:
+            raise CliError(f"{rec.model_id} is speaker-normalised: add --normalization "
+                           f"speaker_norm (clips grouped by speaker, see --speaker-regex)")
+        raise CliError(f"{rec.model_id} is not speaker-normalised (strict); drop "
+                       f"--normalization {args.normalization}")
     paths = _expand_inputs(args.inputs)
     X, errors = rec.features([str(p) for p in paths], on_error="nan")
     ok = ~np.isnan(X).any(axis=1)
     proba = np.full((len(paths), len(rec.classes_)), np.nan)
-    speakers = [_speaker_of(p, args.speaker_regex) if args.speaker_norm else None
+    speakers = [_speaker_of(p, args.speaker_regex) if speaker_norm else None
                 for p in paths]
-    if args.speaker_norm:
+    if speaker_norm:
         for spk in sorted(set(speakers)):
             rows = np.array([s == spk for s in speakers]) & ok
             if rows.sum() < 2:
@@ -504,7 +518,7 @@ def _run_predict(args) -> int:
     records = []
     for i, path in enumerate(paths):
         rec_row = {"path": str(path)}
-        if args.speaker_norm:
+        if speaker_norm:
             rec_row["speaker"] = speakers[i]
         if ok[i]:
             rec_row["emotion"] = str(rec.classes_[int(np.argmax(proba[i]))])
@@ -576,12 +590,14 @@ def _run_serve(args) -> int:
 
 
 def _add_ab(p: argparse.ArgumentParser) -> None:
+    from .pipeline import NORMALIZATIONS
+
     p.add_argument("--a", required=True, help="model A: directory, name under models/, or "
                                               "@selected / @runner_up of --selection")
     p.add_argument("--b", required=True, help="model B (as --a)")
     p.add_argument("--selection", default=str(DEFAULT_SELECTION),
                    help="the evaluation's selection.json: resolves @selected / @runner_up")
-    p.add_argument("--protocol", choices=("strict", "speaker_norm"), default="strict",
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default="strict",
                    help="which CV run @selected / @runner_up refer to")
     p.add_argument("--data", required=True, help="test corpus folder (TESS, RAVDESS, or a "
                                                  "folder with labels.csv)")
@@ -604,7 +620,7 @@ def _add_ab(p: argparse.ArgumentParser) -> None:
 def _run_ab(args) -> int:
     from . import abtest, data, pipeline
 
-    kw = {"cv_summary": args.selection, "protocol": args.protocol}
+    kw = {"cv_summary": args.selection, "normalization": args.normalization}
     rec_a = _load_recognizer(args.a, args.backend, **kw)
     rec_b = _load_recognizer(args.b, args.backend, **kw)
     print("decision rule (declared before the run): " + abtest.DECISION_RULE, file=sys.stderr)
@@ -631,22 +647,33 @@ def _run_ab(args) -> int:
 
 
 # --------------------------------------------------------------------------- evaluate
-_NORMALIZATION_RUNS = {"both": ("strict", "speaker_norm"), "strict": ("strict",),
-                       "speaker": ("speaker_norm",)}
+def _normalization_list(text: str) -> tuple[str, ...]:
+    """``--normalization strict,speaker_norm`` -> the normalisations, in order."""
+    from .pipeline import NORMALIZATIONS
+
+    norms = tuple(dict.fromkeys(_split_list(text)))
+    bad = [n for n in norms if n not in NORMALIZATIONS]
+    if bad or not norms:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of "
+                                         f"{', '.join(NORMALIZATIONS)}, got {text!r}")
+    return norms
 
 
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
     from .models import model_names
-    from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, SPLITS
+    from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, NORMALIZATIONS, SPLITS
 
     _add_data_options(p)
     _add_cache_options(p)
-    p.add_argument("--protocol", choices=SPLITS, default="loso",
-                   help="outer folds: leave one speaker out (default) or 6 x 4 actors")
+    p.add_argument("--split", choices=SPLITS, default="loso",
+                   help="outer folds: leave one speaker out (default) or --folds groups of "
+                        "consecutive speakers (6 x 4 actors)")
     p.add_argument("--models", default=",".join(model_names(default_only=True)),
                    help="comma-separated registry models (default: %(default)s)")
-    p.add_argument("--normalization", choices=tuple(_NORMALIZATION_RUNS), default="both",
-                   help="protocols to run: strict and/or speaker-normalised (default both)")
+    p.add_argument("--normalization", type=_normalization_list,
+                   default=",".join(NORMALIZATIONS),
+                   help="comma-separated normalisations, one run each on the same folds, "
+                        "the first the main one (default %(default)s)")
     p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT,
                    help="training-row augmentation of the main runs, used by the models "
                         f"registered as augmented (default {DEFAULT_AUGMENT})")
@@ -661,7 +688,7 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
                         "with a note when opensmile is missing)")
     p.add_argument("--smile-cache", default=".cache/smile",
                    help="openSMILE feature cache (untrimmed clips, as published)")
-    p.add_argument("--folds", type=int, default=6, help="number of folds of --protocol group6")
+    p.add_argument("--folds", type=int, default=6, help="number of folds of --split group6")
     p.add_argument("--inner", type=int, default=2, help="grouped inner CV folds for tuning")
     p.add_argument("--speakers", type=int, default=0,
                    help="only the first N speakers (quick runs; 0 = all)")
@@ -684,9 +711,13 @@ def _evaluate_command(args) -> str:
     for action in defaults._actions:
         if action.dest in ("help", "scheduler") or not action.option_strings:
             continue
-        value = getattr(args, action.dest, action.default)
-        if value != action.default:
-            parts += [action.option_strings[0], shlex.quote(str(value))]
+        default = action.default
+        if callable(action.type) and isinstance(default, str):
+            default = action.type(default)  # as argparse converts it
+        value = getattr(args, action.dest, default)
+        if value != default:
+            text = ",".join(value) if isinstance(value, tuple) else str(value)
+            parts += [action.option_strings[0], shlex.quote(text)]
     return " ".join(parts)
 
 
@@ -707,8 +738,8 @@ def _run_evaluate(args) -> int:
         return 0
     command = _evaluate_command(args)
     result = pipeline.cross_validate(
-        _load_or_build_manifest(args), models=_split_list(args.models), split=args.protocol,
-        n_folds=args.folds, normalizations=_NORMALIZATION_RUNS[args.normalization],
+        _load_or_build_manifest(args), models=_split_list(args.models), split=args.split,
+        n_folds=args.folds, normalizations=args.normalization,
         augment=args.augment, copies=args.copies, n_inner=args.inner, corpus=args.corpus,
         max_speakers=args.speakers, feature_sets=_split_list(args.feature_sets),
         smile_cache=args.smile_cache, ablation=_split_list(args.ablation),
@@ -717,10 +748,10 @@ def _run_evaluate(args) -> int:
         command=command)
     written = result.write_report(args.out, command=command)
     for norm, run in result.selection.runs.items():
-        sel = result.summary if norm == _NORMALIZATION_RUNS[args.normalization][0] else \
-            result.summary["speaker_normalized_run"]
+        sel = result.summary if norm == args.normalization[0] else \
+            result.summary[f"{norm}_run"]
         m = sel["models"][run.selected]
-        print(f"{'speaker-normalised' if norm == 'speaker_norm' else 'strict'}: selected "
+        print(f"{norm}: selected "
               f"{run.selected} accuracy {m['accuracy']:.3f} UAR {m['uar']:.3f} "
               f"CI {m['uar_ci95'][0]:.3f}-{m['uar_ci95'][1]:.3f}")
     out = Path(args.out)
@@ -731,13 +762,16 @@ def _run_evaluate(args) -> int:
 
 # --------------------------------------------------------------------------- distill
 def _add_distill(p: argparse.ArgumentParser) -> None:
-    from .pipeline import STUDENT_CHOICES
+    from .pipeline import NORMALIZATIONS, STUDENT_CHOICES
 
     _add_data_options(p)
     _add_cache_options(p)
     p.add_argument("--teacher", required=True, help="teacher model directory (or name "
                                                     "under models/); a speaker-normalised "
                                                     "teacher gives a speaker-normalised student")
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
+                   help="the teacher's normalisation, checked (default: the teacher's; a "
+                        "student always has its teacher's)")
     p.add_argument("--out", required=True,
                    help="student model directory (required: never a committed model by "
                         "default)")
@@ -767,7 +801,7 @@ def _run_distill(args) -> int:
     teacher_dir = _model_dir(args.teacher)
     result = pipeline.distil(
         teacher_dir, _load_or_build_manifest(args), student=args.student,
-        groups=_split_list(args.groups),
+        normalization=args.normalization, groups=_split_list(args.groups),
         compact_groups=_split_list(args.compact_groups) or None, max_depth=args.max_depth,
         candidates=args.candidates, copies=args.copies, munge=args.munge,
         random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,

@@ -1,9 +1,9 @@
 """Speaker-independent evaluation: grouped CV, nested tuning, metrics, selection.
 
-Protocols
----------
+Split schemes (:class:`ser_classic.SplitScheme`)
+------------------------------------------------
 - ``"loso"``: leave one speaker out (one fold per speaker).
-- ``"group6"``: ``n_group_folds`` folds of consecutive speakers (RAVDESS: 6 x 4 actors,
+- ``"group6"``: ``n_folds`` folds of consecutive speakers (RAVDESS: 6 x 4 actors,
   alternately male and female, as in EmoBox).
 - :func:`leave_one_corpus_out`: one fold per corpus; the model family and its parameters
   are chosen on the other corpora only, the held-out corpus is scored closed-set.
@@ -12,8 +12,9 @@ Every split goes through :func:`check_disjoint`, which refuses a speaker on both
 Hyper-parameters (and the in-pipeline feature selection) are chosen by grouped inner CV on
 the training speakers of each outer fold only. Augmented copies join the training rows of a
 fold (and of each inner split) with the speaker of their clip, never a validation or test
-side. The "speaker-normalised" protocol standardises every speaker's features with the
-statistics of that speaker's own clips (:class:`SpeakerNormalizer`, no labels).
+side. The ``speaker_norm`` normalisation (:class:`ser_classic.Normalization`) standardises
+every speaker's features with the statistics of that speaker's own clips
+(:class:`SpeakerNormalizer`, no labels).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._vocabulary import Normalization, SplitScheme, normalization_of, split_of
 from .errors import ParameterError
 from .models import MODELS, SoftVote, build_model
 
@@ -49,6 +51,7 @@ __all__ = [
     "inner_splits",
     "leave_one_corpus_out",
     "mcnemar_test",
+    "normalized_inputs",
     "oof_frame",
     "outer_splits",
     "paired_comparison",
@@ -59,8 +62,6 @@ __all__ = [
     "tune_and_fit",
     "wilcoxon_test",
 ]
-
-PROTOCOLS = ("loso", "group6")
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -128,78 +129,83 @@ def speaker_normalize(X: np.ndarray, speakers: Sequence, *, with_std: bool = Tru
     return Z
 
 
-def protocol_inputs(X: np.ndarray, X_aug: Sequence[np.ndarray], speakers: Sequence, *,
-                    protocol: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Feature rows as a model trained under ``protocol`` reads them.
+def normalized_inputs(X: np.ndarray, X_aug: Sequence[np.ndarray], speakers: Sequence, *,
+                      normalization: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Feature rows as a model trained with ``normalization`` reads them.
 
     ``"speaker_norm"``: :func:`speaker_normalize` of the clips, and of every set of
     augmented copies with the copies' own statistics; ``"strict"``: unchanged.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+    X_aug : sequence of np.ndarray [shape=(n, d)]
+    speakers : sequence [shape=(n,)]
+    normalization : Normalization or {"strict", "speaker_norm"}
 
     Returns
     -------
     X [shape=(n, d)], X_aug : list of [shape=(n, d)]
     """
-    if protocol == "strict":
+    if normalization_of(normalization) == Normalization.STRICT:
         return X, list(X_aug)
-    if protocol != "speaker_norm":
-        raise ParameterError(f"protocol must be 'strict' or 'speaker_norm', got {protocol!r}")
     return (speaker_normalize(X, speakers),
             [speaker_normalize(a, speakers) for a in X_aug])
 
 
 # --------------------------------------------------------------------------- splits
-def check_disjoint(train_groups: Sequence, test_groups: Sequence) -> None:
+def check_disjoint(train_speakers: Sequence, test_speakers: Sequence) -> None:
     """Raise ParameterError if any speaker is on both sides of a split."""
-    shared = set(np.asarray(train_groups).tolist()) & set(np.asarray(test_groups).tolist())
+    shared = (set(np.asarray(train_speakers).tolist())
+              & set(np.asarray(test_speakers).tolist()))
     if shared:
         raise ParameterError(f"speaker(s) on both sides of a split: {sorted(shared)[:5]}")
 
 
-def outer_splits(groups: Sequence, *, protocol: str = "loso", n_group_folds: int = 6
+def outer_splits(speakers: Sequence, *, split: str = SplitScheme.LOSO, n_folds: int = 6
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Speaker-grouped outer folds.
 
     Parameters
     ----------
-    groups : sequence [shape=(n,)]
+    speakers : sequence [shape=(n,)]
         Speaker of every row.
-    protocol : "loso" or "group6"
-    n_group_folds : int
+    split : SplitScheme or {"loso", "group6"}
+    n_folds : int
         Number of folds of consecutive (sorted) speakers for ``"group6"``.
 
     Returns
     -------
     splits : list of (train_idx, test_idx)
     """
-    groups = np.asarray(groups)
-    speakers = np.unique(groups)
-    if protocol == "loso":
-        blocks = [[s] for s in speakers]
-    elif protocol == "group6":
-        if not 2 <= n_group_folds <= speakers.size:
-            raise ParameterError(f"need 2 <= n_group_folds <= {speakers.size}")
-        blocks = [list(b) for b in np.array_split(speakers, n_group_folds)]
+    speakers = np.asarray(speakers)
+    distinct = np.unique(speakers)
+    if split_of(split) == SplitScheme.LOSO:
+        blocks = [[s] for s in distinct]
     else:
-        raise ParameterError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        if not 2 <= n_folds <= distinct.size:
+            raise ParameterError(f"need 2 <= n_folds <= {distinct.size}")
+        blocks = [list(b) for b in np.array_split(distinct, n_folds)]
     if len(blocks) < 2:
         raise ParameterError("need at least 2 speakers")
     splits = []
     for block in blocks:
-        test = np.isin(groups, block)
+        test = np.isin(speakers, block)
         train_idx, test_idx = np.flatnonzero(~test), np.flatnonzero(test)
-        check_disjoint(groups[train_idx], groups[test_idx])
+        check_disjoint(speakers[train_idx], speakers[test_idx])
         splits.append((train_idx, test_idx))
     return splits
 
 
-def inner_splits(groups: Sequence, is_original: Sequence[bool], *, n_splits: int = 3
+def inner_splits(speakers: Sequence, is_original: Sequence[bool], *, n_splits: int = 3
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Grouped inner folds over training rows: copies only ever on the training side.
+    """Speaker-grouped inner folds over training rows: copies only ever on the training side.
 
     Parameters
     ----------
-    groups : sequence [shape=(n,)]
-        Speaker of every training row (originals and augmented copies).
+    speakers : sequence [shape=(n,)]
+        Speaker of every training row (originals and augmented copies); the
+        leave-one-corpus-out evaluation with ``inner="corpus"`` passes the corpus instead.
     is_original : sequence of bool [shape=(n,)]
         False for augmented copies.
     n_splits : int
@@ -209,19 +215,19 @@ def inner_splits(groups: Sequence, is_original: Sequence[bool], *, n_splits: int
     -------
     splits : list of (train_idx, validation_idx)
     """
-    groups = np.asarray(groups)
+    speakers = np.asarray(speakers)
     is_original = np.asarray(is_original, dtype=bool)
-    speakers = np.unique(groups[is_original])
-    n_splits = min(n_splits, speakers.size)
+    distinct = np.unique(speakers[is_original])
+    n_splits = min(n_splits, distinct.size)
     if n_splits < 2:
         raise ParameterError("inner CV needs at least 2 training speakers")
     splits = []
     for k in range(n_splits):
-        held = speakers[k::n_splits]
-        val_speaker = np.isin(groups, held)
+        held = distinct[k::n_splits]
+        val_speaker = np.isin(speakers, held)
         train_idx = np.flatnonzero(~val_speaker)
         val_idx = np.flatnonzero(val_speaker & is_original)
-        check_disjoint(groups[train_idx], groups[val_idx])
+        check_disjoint(speakers[train_idx], speakers[val_idx])
         splits.append((train_idx, val_idx))
     return splits
 
@@ -269,15 +275,15 @@ def _metrics_from_confusion(cm: np.ndarray) -> dict:
     }
 
 
-def _speaker_confusions(y_true, y_pred, groups, n_classes):
-    speakers = np.unique(groups)
-    cms = np.zeros((speakers.size, n_classes, n_classes), dtype=np.int64)
-    index = np.searchsorted(speakers, groups)
+def _speaker_confusions(y_true, y_pred, speakers, n_classes):
+    distinct = np.unique(speakers)
+    cms = np.zeros((distinct.size, n_classes, n_classes), dtype=np.int64)
+    index = np.searchsorted(distinct, speakers)
     np.add.at(cms, (index, y_true, y_pred), 1)
-    return speakers, cms
+    return distinct, cms
 
 
-def bootstrap_ci(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence, *,
+def bootstrap_ci(y_true: Sequence[int], y_pred: Sequence[int], speakers: Sequence, *,
                  n_classes: int, n_boot: int = 2000, alpha: float = 0.05,
                  random_state: int = 0) -> dict:
     """Percentile bootstrap confidence intervals, resampling speakers with replacement.
@@ -289,8 +295,8 @@ def bootstrap_ci(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence,
     """
     y_true = np.asarray(y_true, dtype=int)
     y_pred = np.asarray(y_pred, dtype=int)
-    groups = np.asarray(groups)
-    _, cms = _speaker_confusions(y_true, y_pred, groups, n_classes)
+    speakers = np.asarray(speakers)
+    _, cms = _speaker_confusions(y_true, y_pred, speakers, n_classes)
     rng = np.random.default_rng(random_state)
     n_spk = cms.shape[0]
     counts = rng.multinomial(n_spk, np.full(n_spk, 1.0 / n_spk), size=n_boot)
@@ -361,7 +367,7 @@ def _score(y_true, y_pred, scoring: str, n_classes: int) -> float:
     return m["uar"] if scoring == "uar" else m["accuracy"]
 
 
-def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, groups: Sequence, *,
+def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, speakers: Sequence, *,
                  is_original: Sequence[bool] | None = None, n_inner: int = 3,
                  scoring: str = "uar", n_classes: int | None = None, random_state: int = 0,
                  record: list | None = None) -> tuple[BaseEstimator, dict]:
@@ -373,7 +379,7 @@ def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, groups: Sequence, *,
         A registered model (an ensemble tunes each member and soft-votes them).
     X : np.ndarray [shape=(n, d)]
     y : np.ndarray [shape=(n,)] integer class codes
-    groups : sequence [shape=(n,)]
+    speakers : sequence [shape=(n,)]
         Speaker of every row.
     is_original : sequence of bool, optional
         False marks augmented copies (training side only).
@@ -401,7 +407,7 @@ def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, groups: Sequence, *,
     if spec.members:
         members, params = [], {}
         for member in spec.members:
-            est, p = tune_and_fit(member, X, y, groups, is_original=is_original,
+            est, p = tune_and_fit(member, X, y, speakers, is_original=is_original,
                                   n_inner=n_inner, scoring=scoring, n_classes=n_classes,
                                   random_state=random_state, record=record)
             members.append((member, est))
@@ -412,26 +418,26 @@ def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, groups: Sequence, *,
         return vote, params
     if not spec.augmented and is_original is not None:  # this model sees originals only
         keep = np.asarray(is_original, dtype=bool)
-        X, y, groups, is_original = X[keep], y[keep], np.asarray(groups)[keep], None
-    best = _choose_params(name, X, y, groups, is_original=is_original, n_inner=n_inner,
+        X, y, speakers, is_original = X[keep], y[keep], np.asarray(speakers)[keep], None
+    best = _choose_params(name, X, y, speakers, is_original=is_original, n_inner=n_inner,
                           scoring=scoring, n_classes=n_classes, random_state=random_state,
                           record=record)
     est = build_model(name, random_state=random_state, params=best)
     return _fit(est, X, y), best
 
 
-def _choose_params(name, X, y, groups, *, is_original, n_inner, scoring, n_classes,
+def _choose_params(name, X, y, speakers, *, is_original, n_inner, scoring, n_classes,
                    random_state, record):
     spec = MODELS[name]
     grid = spec.param_grid()
     if len(grid) == 1:
         return grid[0]
-    groups = np.asarray(groups)
+    speakers = np.asarray(speakers)
     if is_original is None:
         is_original = np.ones(len(y), dtype=bool)
-    splits = inner_splits(groups, is_original, n_splits=n_inner)
+    splits = inner_splits(speakers, is_original, n_splits=n_inner)
     if record is not None:
-        record.extend((set(groups[tr].tolist()), set(groups[va].tolist()))
+        record.extend((set(speakers[tr].tolist()), set(speakers[va].tolist()))
                       for tr, va in splits)
     scores = _grid_scores(name, X, y, splits, scoring=scoring, n_classes=n_classes,
                           random_state=random_state)
@@ -466,13 +472,17 @@ class ModelResult:
 
 @dataclass
 class Evaluation:
-    """Everything one grouped cross-validation produced."""
+    """Everything one speaker-grouped cross-validation produced.
 
-    protocol: str
-    speaker_normalized: bool
+    ``split`` and ``normalization`` are :class:`ser_classic.SplitScheme` and
+    :class:`ser_classic.Normalization` members; ``speakers`` the speaker of every clip.
+    """
+
+    split: SplitScheme
+    normalization: Normalization
     classes: tuple[str, ...]
     y: np.ndarray
-    groups: np.ndarray
+    speakers: np.ndarray
     fold: np.ndarray  # outer fold of every clip
     models: dict[str, ModelResult] = field(default_factory=dict)
     inner_record: dict[int, list] = field(default_factory=dict)
@@ -487,7 +497,7 @@ class Evaluation:
 CVResult = Evaluation
 
 
-def training_rows(X: np.ndarray, y: np.ndarray, groups: np.ndarray, train_idx: np.ndarray,
+def training_rows(X: np.ndarray, y: np.ndarray, speakers: np.ndarray, train_idx: np.ndarray,
                   test_idx: np.ndarray, *, X_aug: Sequence[np.ndarray] = ()):
     """Training rows of one outer fold: its clips plus their augmented copies.
 
@@ -496,28 +506,28 @@ def training_rows(X: np.ndarray, y: np.ndarray, groups: np.ndarray, train_idx: n
 
     Returns
     -------
-    X_train [shape=(m, d)], y_train [shape=(m,)], groups_train [shape=(m,)],
+    X_train [shape=(m, d)], y_train [shape=(m,)], speakers_train [shape=(m,)],
     is_original [shape=(m,)] (False for copies)
     """
-    check_disjoint(groups[train_idx], groups[test_idx])
-    X_tr, y_tr, g_tr = X[train_idx], y[train_idx], groups[train_idx]
+    check_disjoint(speakers[train_idx], speakers[test_idx])
+    X_tr, y_tr, g_tr = X[train_idx], y[train_idx], speakers[train_idx]
     orig = np.ones(train_idx.size, dtype=bool)
     for Xa in X_aug:
         rows = train_idx[~np.isnan(Xa[train_idx]).any(axis=1)]
         X_tr = np.vstack([X_tr, Xa[rows]])
         y_tr = np.concatenate([y_tr, y[rows]])
-        g_tr = np.concatenate([g_tr, groups[rows]])
+        g_tr = np.concatenate([g_tr, speakers[rows]])
         orig = np.concatenate([orig, np.zeros(rows.size, dtype=bool)])
-    check_disjoint(g_tr, groups[test_idx])
+    check_disjoint(g_tr, speakers[test_idx])
     return X_tr, y_tr, g_tr, orig
 
 
-def _run_fold(k, train_idx, test_idx, X, y, groups, X_aug, names, n_inner, scoring,
+def _run_fold(k, train_idx, test_idx, X, y, speakers, X_aug, names, n_inner, scoring,
               n_classes, random_state):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        X_tr, y_tr, g_tr, orig = training_rows(X, y, groups, train_idx, test_idx,
+        X_tr, y_tr, g_tr, orig = training_rows(X, y, speakers, train_idx, test_idx,
                                                X_aug=X_aug)
         X_tr, X_te = X_tr.astype(np.float32), X[test_idx].astype(np.float32)  # faster fits
         out, record = {}, []
@@ -553,9 +563,10 @@ def _expand(names: Sequence[str]) -> list[str]:
     return order
 
 
-def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
-                   models: Sequence[str], classes: Sequence[str], protocol: str = "loso",
-                   n_group_folds: int = 6, speaker_normalized: bool = False,
+def cross_validate(X: np.ndarray, y: Sequence[int], speakers: Sequence, *,
+                   models: Sequence[str], classes: Sequence[str],
+                   split: str = SplitScheme.LOSO, n_folds: int = 6,
+                   normalization: str = Normalization.STRICT,
                    X_aug: Sequence[np.ndarray] = (), n_inner: int = 3,
                    scoring: str = "uar", random_state: int = 0, n_jobs: int | None = None,
                    progress: Callable[[str], None] | None = None) -> Evaluation:
@@ -567,15 +578,17 @@ def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
         Features of the clips (no NaN rows).
     y : sequence of int [shape=(n,)]
         Class codes, indices into ``classes``.
-    groups : sequence [shape=(n,)]
+    speakers : sequence [shape=(n,)]
         Speaker of every clip.
     models : sequence of str
         Registered model names; an ensemble's members are evaluated too.
     classes : sequence of str
-    protocol : "loso" or "group6"
-    speaker_normalized : bool
-        Standardise every speaker's rows by its own clips' statistics (each set of
-        copies of a speaker by the statistics of those copies).
+    split : SplitScheme or {"loso", "group6"}
+    n_folds : int
+        Folds of ``"group6"``.
+    normalization : Normalization or {"strict", "speaker_norm"}
+        ``"speaker_norm"``: standardise every speaker's rows by its own clips' statistics
+        (each set of copies of a speaker by the statistics of those copies).
     X_aug : sequence of np.ndarray [shape=(n, d)]
         Augmented copies, row i a copy of clip i (NaN rows are skipped); used only as
         training rows, with the speaker of their clip.
@@ -599,10 +612,11 @@ def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=int)
-    groups = np.asarray(groups)
+    speakers = np.asarray(speakers)
+    split, normalization = split_of(split), normalization_of(normalization)
     n_classes = len(classes)
-    if X.ndim != 2 or X.shape[0] != y.size or groups.shape != y.shape:
-        raise ParameterError("X, y and groups must have the same number of rows")
+    if X.ndim != 2 or X.shape[0] != y.size or speakers.shape != y.shape:
+        raise ParameterError("X, y and speakers must have the same number of rows")
     if np.isnan(X).any():
         raise ParameterError("X has NaN rows; drop failed clips first")
     if y.min() < 0 or y.max() >= n_classes:
@@ -613,22 +627,21 @@ def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
     names = _expand(models)
     # speaker-normalised: a set of copies of a speaker is a speaker of its own (e.g. a
     # warped voice)
-    X, X_aug = protocol_inputs(X, X_aug, groups,
-                               protocol="speaker_norm" if speaker_normalized else "strict")
-    splits = outer_splits(groups, protocol=protocol, n_group_folds=n_group_folds)
+    X, X_aug = normalized_inputs(X, X_aug, speakers, normalization=normalization)
+    splits = outer_splits(speakers, split=split, n_folds=n_folds)
     fold = np.empty(y.size, dtype=int)
     for k, (_, test_idx) in enumerate(splits):
         fold[test_idx] = k
     start = time.perf_counter()
-    jobs = (joblib.delayed(_run_fold)(k, tr, te, X, y, groups, X_aug, names, n_inner,
+    jobs = (joblib.delayed(_run_fold)(k, tr, te, X, y, speakers, X_aug, names, n_inner,
                                       scoring, n_classes, random_state)
             for k, (tr, te) in enumerate(splits))
     results = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
     proba = {n: np.zeros((y.size, n_classes)) for n in names}
     params: dict[str, list] = {n: [None] * len(splits) for n in names}
     seconds = dict.fromkeys(names, 0.0)
-    ev = Evaluation(protocol=protocol, speaker_normalized=speaker_normalized,
-                    classes=tuple(classes), y=y, groups=groups, fold=fold)
+    ev = Evaluation(split=split, normalization=normalization, classes=tuple(classes), y=y,
+                    speakers=speakers, fold=fold)
     done = 0
     for k, out, record, n_aug in results:
         test_idx = splits[k][1]
@@ -640,7 +653,7 @@ def cross_validate(X: np.ndarray, y: Sequence[int], groups: Sequence, *,
         ev.n_augmented = max(ev.n_augmented, n_aug)
         done += 1
         if progress is not None:
-            spk = ",".join(sorted(set(groups[test_idx].tolist())))
+            spk = ",".join(sorted(set(speakers[test_idx].tolist())))
             accs = " ".join(f"{n}={np.mean(out[n][0].argmax(1) == y[test_idx]):.2f}"
                             f"/{out[n][2]:.0f}s" for n in names)
             progress(f"fold {done}/{len(splits)} [{spk}] {accs} "
@@ -663,8 +676,8 @@ def fuse(ev: Evaluation, members: dict[str, ModelResult], *, name: str = "fusion
     if any(p.shape != probs[0].shape for p in probs):
         raise ParameterError("fused results must cover the same clips and classes")
     proba = np.mean(probs, axis=0)
-    out = Evaluation(protocol=ev.protocol, speaker_normalized=ev.speaker_normalized,
-                     classes=ev.classes, y=ev.y, groups=ev.groups, fold=ev.fold)
+    out = Evaluation(split=ev.split, normalization=ev.normalization, classes=ev.classes,
+                     y=ev.y, speakers=ev.speakers, fold=ev.fold)
     out.models[name] = ModelResult(name=name, proba=proba, pred=proba.argmax(axis=1),
                                    params=[list(members)] * int(ev.fold.max() + 1),
                                    seconds=0.0)
@@ -703,7 +716,7 @@ def oof_frame(ev: Evaluation, name: str, *, paths: Sequence[str]) -> pd.DataFram
     """Out-of-fold predictions: path, speaker, fold, true, predicted, p_<class>..."""
     res = ev.models[name]
     classes = np.asarray(ev.classes)
-    frame = pd.DataFrame({"path": list(paths), "speaker": ev.groups, "fold": ev.fold,
+    frame = pd.DataFrame({"path": list(paths), "speaker": ev.speakers, "fold": ev.fold,
                           "true": classes[ev.y], "predicted": classes[res.pred]})
     for j, c in enumerate(ev.classes):
         frame[f"p_{c}"] = np.round(res.proba[:, j], 6)
@@ -717,7 +730,7 @@ def summary_dict(ev: Evaluation, *, feature_config_hash: str, n_boot: int = 2000
     models = {}
     for name, res in ev.models.items():
         m = ev.metrics(name)
-        ci = bootstrap_ci(ev.y, res.pred, ev.groups, n_classes=n_classes, n_boot=n_boot,
+        ci = bootstrap_ci(ev.y, res.pred, ev.speakers, n_classes=n_classes, n_boot=n_boot,
                           random_state=random_state)
         folds = fold_scores(ev.y, res.pred, ev.fold, n_classes=n_classes)
         models[name] = {
@@ -733,11 +746,11 @@ def summary_dict(ev: Evaluation, *, feature_config_hash: str, n_boot: int = 2000
         }
     selected, runner_up = select_model(ev)
     out = {
-        "protocol": ev.protocol,
-        "speaker_normalized": ev.speaker_normalized,
+        "split": ev.split.value,
+        "normalization": ev.normalization.value,
         "n_folds": int(ev.fold.max() + 1),
         "n_clips": int(ev.y.size),
-        "n_speakers": int(np.unique(ev.groups).size),
+        "n_speakers": int(np.unique(ev.speakers).size),
         "classes": list(ev.classes),
         "models": models,
         "selected": selected,
@@ -763,7 +776,6 @@ def _jsonable(obj):
 
 
 # --------------------------------------------------------------------------- leave one corpus out
-NORMALIZATIONS = ("strict", "speaker_norm")
 INNER_GROUPINGS = ("speaker", "corpus")
 
 
@@ -892,7 +904,7 @@ class LocoFold:
 class LocoResult:
     """Leave-one-corpus-out evaluation under one normalisation."""
 
-    normalization: str
+    normalization: Normalization
     inner: str
     scoring: str
     candidates: tuple[str, ...]
@@ -919,7 +931,7 @@ class LocoResult:
                 "n_unscored": f.n_unscored, "seconds": f.seconds,
                 **_jsonable(f.metrics),
             })
-        return {"normalization": self.normalization, "inner": self.inner,
+        return {"normalization": str(self.normalization), "inner": self.inner,
                 "scoring": self.scoring, "candidates": list(self.candidates),
                 "random_state": self.random_state, "mean_uar": self.mean_uar,
                 "min_uar": float(min(f.metrics["uar"] for f in self.folds)),
@@ -983,7 +995,7 @@ def _loco_fold(corpus, X, y, speakers, corpora, names, classes, inner, n_inner, 
 def leave_one_corpus_out(X: np.ndarray, y: Sequence[int], speakers: Sequence,
                          corpora: Sequence, *, classes: Sequence[str],
                          models: Sequence[str] = ("logreg", "ridge"),
-                         normalization: str = "strict", inner: str = "speaker",
+                         normalization: str = Normalization.STRICT, inner: str = "speaker",
                          n_inner: int = 3, scoring: str = "uar", n_bins: int = 15,
                          n_boot: int = 2000, random_state: int = 0, n_jobs: int = 1,
                          progress: Callable[[str], None] | None = None) -> LocoResult:
@@ -1009,7 +1021,7 @@ def leave_one_corpus_out(X: np.ndarray, y: Sequence[int], speakers: Sequence,
     classes : sequence of str
     models : sequence of str
         Registered non-ensemble models, the candidates.
-    normalization : "strict" or "speaker_norm"
+    normalization : Normalization or {"strict", "speaker_norm"}
         ``"speaker_norm"``: every speaker's rows z-scored with that speaker's own
         statistics (:func:`speaker_normalize`, no labels) before anything else.
     inner : "speaker" or "corpus"
@@ -1042,9 +1054,7 @@ def leave_one_corpus_out(X: np.ndarray, y: Sequence[int], speakers: Sequence,
         raise ParameterError("X has NaN rows; drop failed clips first")
     if y.size == 0 or y.min() < 0 or y.max() >= len(classes):
         raise ParameterError("y must hold class codes 0 .. len(classes)-1")
-    if normalization not in NORMALIZATIONS:
-        raise ParameterError(f"normalization must be one of {NORMALIZATIONS}, got "
-                             f"{normalization!r}")
+    normalization = normalization_of(normalization)
     if inner not in INNER_GROUPINGS:
         raise ParameterError(f"inner must be one of {INNER_GROUPINGS}, got {inner!r}")
     if scoring not in ("uar", "accuracy"):
@@ -1064,7 +1074,7 @@ def leave_one_corpus_out(X: np.ndarray, y: Sequence[int], speakers: Sequence,
         raise ParameterError("inner='corpus' needs at least 3 corpora (2 to train on)")
     for corpus in held:
         check_disjoint(speakers[corpora == corpus], speakers[corpora != corpus])
-    X = protocol_inputs(X, (), speakers, protocol=normalization)[0]
+    X = normalized_inputs(X, (), speakers, normalization=normalization)[0]
     start = time.perf_counter()
     jobs = (joblib.delayed(_loco_fold)(c, X, y, speakers, corpora, names, classes, inner,
                                        n_inner, scoring, n_bins, n_boot, random_state)

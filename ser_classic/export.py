@@ -251,6 +251,13 @@ def to_onnx_bytes(estimator, *, n_features: int) -> bytes:
     # skl2onnx names the graph with a random uuid; a fixed name makes the same model give
     # the same bytes, hence the same model id
     onx.graph.name = type(estimator).__name__
+    # skl2onnx lists the operator sets in the iteration order of a set of (domain, version)
+    # tuples, which changes with PYTHONHASHSEED: sorted by domain ("" first, the order of
+    # every committed graph), the same model gives the same bytes in every process
+    opsets = sorted((o.domain, o.version) for o in onx.opset_import)
+    del onx.opset_import[:]
+    for domain, version in opsets:
+        onx.opset_import.add(domain=domain, version=version)
     return onx.SerializeToString()
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._vocabulary import Normalization, SplitScheme, normalization_of, split_of
 from .errors import ParameterError
 
 __all__ = [
@@ -70,10 +71,12 @@ __all__ = [
     "train",
 ]
 
-#: How features are normalised before the estimator: as extracted, or z-scored per speaker.
-NORMALIZATIONS = ("strict", "speaker_norm")
-#: Outer folds of the cross-validation: leave one speaker out, or 6 groups of speakers.
-SPLITS = ("loso", "group6")
+#: The values of :class:`ser_classic.Normalization`: how features are normalised before the
+#: estimator (as extracted, or z-scored per speaker).
+NORMALIZATIONS = tuple(m.value for m in Normalization)
+#: The values of :class:`ser_classic.SplitScheme`: the outer folds of the cross-validation
+#: (leave one speaker out, or ``n_folds`` groups of speakers).
+SPLITS = tuple(m.value for m in SplitScheme)
 #: The hand-off file's name, written next to the CV report.
 SELECTION_FILE = "selection.json"
 
@@ -154,9 +157,9 @@ class Selection:
     Attributes
     ----------
     runs : dict
-        Normalisation (:data:`NORMALIZATIONS`) -> :class:`SelectionRun`.
+        :class:`ser_classic.Normalization` value -> :class:`SelectionRun`.
     split : str
-        Outer folds (:data:`SPLITS`).
+        Outer folds (a :class:`ser_classic.SplitScheme` value).
     corpus : str
         The corpus evaluated.
     classes : tuple of str
@@ -181,7 +184,7 @@ class Selection:
     FORMAT_VERSION = 1
 
     def run(self, normalization: str) -> SelectionRun | None:
-        return self.runs.get(normalization)
+        return self.runs.get(normalization_of(normalization).value)
 
     def resolve(self, alias: str, *, normalization: str) -> str:
         """``@selected`` / ``@runner_up`` -> the registry name chosen for ``normalization``."""
@@ -214,8 +217,8 @@ class Selection:
                                     params=dict(r["params"]), metrics=dict(r["metrics"]))
                     for k, r in obj["runs"].items()}
             for k in runs:
-                _check_choice("normalization", k, NORMALIZATIONS)
-            return cls(runs=runs, split=obj["split"], corpus=obj["corpus"],
+                normalization_of(k)
+            return cls(runs=runs, split=split_of(obj["split"]).value, corpus=obj["corpus"],
                        classes=tuple(obj["classes"]), n_speakers=int(obj["n_speakers"]),
                        feature_config=dict(obj["feature_config"]),
                        feature_config_hash=str(obj["feature_config_hash"]),
@@ -254,18 +257,34 @@ def _selection_run(summary: Mapping) -> SelectionRun:
         metrics={n: {k: m[k] for k in _CV_METRICS if k in m} for n, m in models.items()})
 
 
+def _run_normalization(run: Mapping) -> str:
+    """A CV summary run's normalisation (summaries written before the vocabulary of issue
+    18 recorded ``speaker_normalized: bool``)."""
+    if "normalization" in run:
+        return normalization_of(run["normalization"]).value
+    return (Normalization.SPEAKER_NORM if run.get("speaker_normalized")
+            else Normalization.STRICT).value
+
+
+def _summary_runs(summary: Mapping) -> list[Mapping]:
+    """The runs of a CV summary, the main one first (older summaries nested the second
+    under ``speaker_normalized_run``)."""
+    nested = [summary.get(f"{n.value}_run") for n in Normalization]
+    return [summary, *[r for r in (*nested, summary.get("speaker_normalized_run")) if r]]
+
+
 def selection_from_cv_summary(summary: Mapping, *, corpus: str = "ravdess") -> Selection:
     """The :class:`Selection` of a CV ``summary.json`` (the migration of reports written
     before the selection file existed; ``corpus``: the one that CV evaluated)."""
     runs = {}
-    for run in (summary, summary.get("speaker_normalized_run")):
-        if run and run.get("models"):
-            runs["speaker_norm" if run.get("speaker_normalized") else "strict"] = \
-                _selection_run(run)
+    for run in _summary_runs(summary):
+        if run.get("models"):
+            runs[_run_normalization(run)] = _selection_run(run)
     from .features import FeatureConfig
 
     config = summary.get("feature_config") or FeatureConfig().to_dict()
-    return Selection(runs=runs, split=summary.get("protocol", "loso"), corpus=corpus,
+    split = summary.get("split", summary.get("protocol", SplitScheme.LOSO))
+    return Selection(runs=runs, split=split_of(split).value, corpus=corpus,
                      classes=tuple(summary.get("classes") or ()),
                      n_speakers=int(summary.get("n_speakers") or 0), feature_config=config,
                      feature_config_hash=str(summary.get("feature_config_hash", "")),
@@ -379,7 +398,7 @@ class TrainedModel:
     ----------
     name : str
         Registry name.
-    normalization : str
+    normalization : Normalization
     classes : tuple of str
     estimator : fitted pipeline (integer class codes)
     export : OnnxExport
@@ -414,7 +433,7 @@ class TrainedModel:
 
         return save_artifact(model_dir, estimator=self.estimator, classes=self.classes,
                              config=self.feature_config, name=self.name,
-                             protocol=self.normalization, onnx=self.export.onnx,
+                             normalization=self.normalization, onnx=self.export.onnx,
                              training=self.training, cv_metrics=self.cv_metrics,
                              extra={"onnx_parity": self.export.parity()})
 
@@ -427,14 +446,14 @@ def _registry_model(model: str | os.PathLike, selection: Selection | None,
         from .artifact import load_artifact
 
         card = load_artifact(model, load_joblib=False).card
-        if normalization is not None and normalization != card["protocol"]:
-            raise ParameterError(f"{model} is a {card['protocol']} model; normalization "
-                                 f"{normalization!r} contradicts it (leave it out to train "
-                                 f"as the model, or name the registry model "
+        if (normalization is not None
+                and normalization_of(normalization) != card["normalization"]):
+            raise ParameterError(f"{model} is a {card['normalization']} model; normalization "
+                                 f"{str(normalization)!r} contradicts it (leave it out to "
+                                 f"train as the model, or name the registry model "
                                  f"{card['name']!r})")
-        return str(card["name"]), str(card["protocol"])
-    normalization = normalization or "strict"
-    _check_choice("normalization", normalization, NORMALIZATIONS)
+        return str(card["name"]), normalization_of(card["normalization"])
+    normalization = normalization_of(normalization or Normalization.STRICT)
     model = str(model)
     if model.startswith("@"):
         if selection is None:
@@ -461,7 +480,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
         A registry name (:data:`ser_classic.models.MODELS`), ``"@selected"`` /
         ``"@runner_up"`` of ``selection``, or a model directory: the registry model it was
         trained as, with its normalisation.
-    normalization : {"strict", "speaker_norm"}, optional
+    normalization : Normalization or {"strict", "speaker_norm"}, optional
         Default: the model directory's, else ``"strict"``. Contradicting a model
         directory's is an error.
     corpus : str
@@ -489,7 +508,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     TrainedModel
     """
     from .artifact import manifest_hash, train_model
-    from .evaluation import protocol_inputs
+    from .evaluation import normalized_inputs
     from .features import extract_batch
 
     config = _feature_config(feature_config)
@@ -524,7 +543,8 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     other_data = run is not None and (selection.corpus != corpus or bool(excluded) or
                                       selection.n_speakers != rows["speaker"].nunique())
     if cv_metrics is not None:
-        cv_metrics = {**cv_metrics, "split": selection.split, "normalization": normalization,
+        cv_metrics = {**cv_metrics, "split": selection.split,
+                      "normalization": normalization.value,
                       "n_speakers": selection.n_speakers, "classes": list(selection.classes),
                       "feature_config_hash": selection.feature_config_hash,
                       "params_rule": "most frequent per-fold choice",
@@ -536,11 +556,12 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     start = time.perf_counter()
     with _silenced():
         estimator, classes = train_model(X, rows["emotion"], name=name,
-                                         speakers=rows["speaker"], protocol=normalization,
+                                         speakers=rows["speaker"],
+                                         normalization=normalization,
                                          params=used_params, random_state=random_state,
                                          X_aug=X_aug)
     fit_s = time.perf_counter() - start
-    Xp = protocol_inputs(X, (), rows["speaker"], protocol=normalization)[0]
+    Xp = normalized_inputs(X, (), rows["speaker"], normalization=normalization)[0]
     sample = Xp[np.random.default_rng(random_state).permutation(len(Xp))[:300]]
     export = export_onnx(estimator, X_parity=sample)
     training = {
@@ -591,11 +612,12 @@ class CrossValidation:
     selection: Selection
     paths: tuple
 
-    def oof(self, model: str, *, normalization: str = "strict") -> pd.DataFrame:
+    def oof(self, model: str, *, normalization: str = Normalization.STRICT) -> pd.DataFrame:
         """Out-of-fold predictions: path, speaker, fold, true, predicted, p_<class>..."""
         from .evaluation import oof_frame
 
-        return oof_frame(self.evaluations[normalization], model, paths=self.paths)
+        return oof_frame(self.evaluations[normalization_of(normalization).value], model,
+                         paths=self.paths)
 
     def write_report(self, out_dir: str | os.PathLike, *, command: str | None = None
                      ) -> list[Path]:
@@ -607,22 +629,21 @@ class CrossValidation:
         out = Path(out_dir)
         summary = {**self.summary, "command": command or self.summary.get("command")}
         for norm, ev in self.evaluations.items():
-            tag = "speaker_normalized" if norm == "speaker_norm" else "strict"
             for name in ev.models:
                 frame = self.oof(name, normalization=norm)
-                atomic_write_bytes(out / f"oof_{tag}_{name}.csv",
+                atomic_write_bytes(out / f"oof_{norm}_{name}.csv",
                                    frame.to_csv(index=False).encode())
         atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
         self.selection.save(out / SELECTION_FILE)
         return reporting.cv_report(summary, out_dir=out, command=summary["command"])
 
 
-def _eval_rows(ev, summary, *, feature_set, n_features, label):
+def _eval_rows(ev, summary, *, feature_set, n_features):
     rows = []
     best = max(summary["models"], key=lambda n: summary["models"][n]["accuracy"])
     for name, m in summary["models"].items():
         rows.append({"feature_set": feature_set, "n_features": n_features,
-                     "protocol_label": label, "speaker_normalized": ev.speaker_normalized,
+                     "normalization": ev.normalization.value,
                      "model": name, "accuracy": m["accuracy"], "uar": m["uar"],
                      "macro_f1": m["macro_f1"], "uar_ci95": m["uar_ci95"],
                      "accuracy_ci95": m["accuracy_ci95"], "fold_uar": m["fold_uar"],
@@ -631,7 +652,7 @@ def _eval_rows(ev, summary, *, feature_set, n_features, label):
 
 
 def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
-                   split: str = "loso", n_folds: int = 6,
+                   split: str = SplitScheme.LOSO, n_folds: int = 6,
                    normalizations: Sequence[str] = NORMALIZATIONS,
                    augment: str = DEFAULT_AUGMENT, copies: int = 4, n_inner: int = 2,
                    corpus: str = "ravdess", max_speakers: int = 0, classes=None,
@@ -648,10 +669,11 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
     manifest : pd.DataFrame
     models : sequence of str
         Registry names (an ensemble's members are evaluated too).
-    split : {"loso", "group6"}
+    split : SplitScheme or {"loso", "group6"}
         Outer folds: leave one speaker out, or ``n_folds`` groups of speakers.
-    normalizations : sequence of {"strict", "speaker_norm"}
-        One run each, on the same folds; the first is the summary's main run.
+    normalizations : sequence of Normalization or {"strict", "speaker_norm"}
+        One run each, on the same folds; the first is the summary's main run, the others
+        nested in it as ``"<normalization>_run"`` (e.g. ``speaker_norm_run``).
     augment : str
         ``"none"`` or a preset of :data:`AUGMENT_VARIANTS` (training rows of each fold
         only, for the models registered as augmented); ``copies`` per clip.
@@ -686,12 +708,11 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
             progress(line)
 
     start = time.perf_counter()
-    _check_choice("split", split, SPLITS)
+    split = split_of(split)
     if not normalizations:
         raise ParameterError("normalizations must name at least one of "
                              f"{NORMALIZATIONS}")
-    for norm in normalizations:
-        _check_choice("normalization", norm, NORMALIZATIONS)
+    normalizations = list(dict.fromkeys(normalization_of(n).value for n in normalizations))
     _check_choice("augment", augment, ("none", *AUGMENT_VARIANTS))
     config = _feature_config(feature_config)
     manifest = manifest[manifest["corpus"] == corpus].reset_index(drop=True)
@@ -713,7 +734,7 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
     if unknown:
         raise ParameterError(f"labels {unknown} are not among classes {classes}")
     y = manifest["emotion"].map(code).to_numpy()
-    groups = manifest["speaker"].to_numpy()
+    speakers = manifest["speaker"].to_numpy()
 
     def augmented(variant):
         return augmented_features(variant, manifest, config=config, copies=copies,
@@ -722,8 +743,8 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
 
     def run_cv(X_, models_, norm, X_aug=()):
         return evaluation.cross_validate(
-            X_, y, groups, models=models_, classes=classes, protocol=split,
-            n_group_folds=n_folds, speaker_normalized=norm == "speaker_norm", X_aug=X_aug,
+            X_, y, speakers, models=models_, classes=classes, split=split,
+            n_folds=n_folds, normalization=norm, X_aug=X_aug,
             n_inner=n_inner, random_state=random_state, n_jobs=n_jobs, progress=progress)
 
     label_of = {"strict": "strict", "speaker_norm": "speaker-normalised"}
@@ -740,15 +761,14 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
                                         if evaluation.MODELS[m].augmented]}))
     main_norm = normalizations[0]
     summary = summaries[main_norm][1]
-    if len(normalizations) > 1:
-        summary["speaker_normalized_run"] = summaries[normalizations[1]][1]
+    for norm in normalizations[1:]:
+        summary[f"{norm}_run"] = summaries[norm][1]
     feature_rows = []
     summary["feature_sets"] = feature_rows
     summary["command"] = command
     for norm in normalizations:
         ev, s = summaries[norm]
-        feature_rows += _eval_rows(ev, s, feature_set="librosa", n_features=X.shape[1],
-                                   label=label_of[norm])
+        feature_rows += _eval_rows(ev, s, feature_set="librosa", n_features=X.shape[1])
     fused = {}
     for item in [f for f in feature_sets if f]:
         fs, _, spec = item.partition(":")
@@ -771,8 +791,7 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
             log(f"== {fs}, {label_of[norm]}, models {fs_models}")
             ev = run_cv(Xs, fs_models, norm)
             s = evaluation.summary_dict(ev, feature_config_hash=fs, random_state=random_state)
-            feature_rows += _eval_rows(ev, s, feature_set=fs, n_features=Xs.shape[1],
-                                       label=label_of[norm])
+            feature_rows += _eval_rows(ev, s, feature_set=fs, n_features=Xs.shape[1])
             fused.setdefault(norm, []).append((fs, ev.models[s["selected"]]))
     # late fusion: mean probabilities of the selected librosa model and each set's best
     for norm, members in fused.items():
@@ -784,7 +803,7 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
             s_f = evaluation.summary_dict(ev_f, feature_config_hash="fusion",
                                           random_state=random_state)
             feature_rows += _eval_rows(ev_f, s_f, feature_set=f"librosa+{fs} (late fusion)",
-                                       n_features=0, label=label_of[norm])
+                                       n_features=0)
     ablation = [v for v in ablation if v]
     if ablation:
         rows = []
@@ -800,7 +819,7 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
                     s = evaluation.summary_dict(ev, feature_config_hash=config.hash,
                                                 random_state=random_state)
                     m = s["models"][ablation_model]
-                rows.append({"variant": variant, "protocol_label": label_of[norm],
+                rows.append({"variant": variant, "normalization": norm,
                              "model": ablation_model, "copies": 0 if variant == "none"
                              else copies, "accuracy": m["accuracy"], "uar": m["uar"],
                              "uar_ci95": m["uar_ci95"], "fold_uar": m["fold_uar"]})
@@ -812,8 +831,8 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
     summary["seconds_total"] = time.perf_counter() - start
     selection = Selection(
         runs={norm: _selection_run(summaries[norm][1]) for norm in normalizations},
-        split=split, corpus=corpus, classes=tuple(classes),
-        n_speakers=int(np.unique(groups).size), feature_config=config.to_dict(),
+        split=split.value, corpus=corpus, classes=tuple(classes),
+        n_speakers=int(np.unique(speakers).size), feature_config=config.to_dict(),
         feature_config_hash=config.hash, command=command)
     return CrossValidation(evaluations={n: summaries[n][0] for n in normalizations},
                            summary=summary, selection=selection,
@@ -867,7 +886,7 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
         Augmented copies (:data:`DISTILL_AUGMENT`, at most 4).
     """
     from .augment import AugmentConfig
-    from .evaluation import protocol_inputs
+    from .evaluation import normalized_inputs
     from .features import extract_batch
 
     if not 0 <= copies <= DISTILL_AUGMENT["n_copies"]:
@@ -889,7 +908,8 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
     X_copies = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                               cache_dir=cache_dir, augment=aug, copy=k, seed=random_state,
                               n_jobs=n_jobs)[0] for k in range(copies)]
-    X, X_copies = protocol_inputs(X_raw, X_copies, rows["speaker"], protocol=card["protocol"])
+    X, X_copies = normalized_inputs(X_raw, X_copies, rows["speaker"],
+                                    normalization=card["normalization"])
     ok = ~np.isnan(X).any(axis=1)
     classes = tuple(card["classes"])
     y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
@@ -911,7 +931,7 @@ class DistilledModel:
         The graph deployed (quantized for ``*_int8``).
     teacher_card : dict
     classes : tuple of str
-    normalization : str
+    normalization : Normalization
         The teacher's.
     feature_config : FeatureConfig
     parity_rows : np.ndarray [shape=(m, n_features)]
@@ -941,11 +961,12 @@ class DistilledModel:
                             classes=list(self.classes), config=self.feature_config,
                             teacher_card=self.teacher_card, onnx=self.onnx,
                             parity_rows=self.parity_rows, info=self.info,
-                            protocol=self.normalization)
+                            normalization=self.normalization)
 
 
 def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
-           groups: Sequence[str] | None = None, compact_groups: Sequence[str] | None = None,
+           normalization: str | None = None, groups: Sequence[str] | None = None,
+           compact_groups: Sequence[str] | None = None,
            max_depth: int = 8, candidates: int = 300, copies: int = 2, munge: int = 2,
            random_state: int = 0, cache_dir: str | os.PathLike | None = None,
            n_jobs: int = 1, command: str | None = None) -> DistilledModel:
@@ -960,6 +981,9 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         Must hold the teacher's training clips (:func:`teacher_training_data`).
     student : str
         One of :data:`STUDENT_CHOICES`.
+    normalization : Normalization or {"strict", "speaker_norm"}, optional
+        Checked against the teacher's (a student always has its teacher's normalisation);
+        None: the teacher's.
     groups : sequence of str, optional
         Descriptor groups the tree/MLP/linear students may read (default: the cheap ones,
         :data:`ser_classic.distill.CHEAP_GROUPS`).
@@ -980,6 +1004,11 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         raise ParameterError(f"compact_groups is for the compact student, not {student}")
     if not isinstance(teacher, Artifact):
         teacher = load_artifact(teacher)
+    theirs = teacher.card["normalization"]
+    if normalization is not None and normalization_of(normalization) != theirs:
+        raise ParameterError(f"{teacher.path} is a {theirs} teacher; normalization "
+                             f"{str(normalization)!r} contradicts it (a student has its "
+                             f"teacher's normalisation)")
     groups = list(D.CHEAP_GROUPS if groups is None else groups)
     compact_groups = list(compact_groups) if compact_groups else None
     data = teacher_training_data(teacher, manifest, copies=copies,
@@ -1014,7 +1043,8 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         info["linear_C"] = fitted["linear_C"]
     return DistilledModel(name=f"distilled_{student}", student=model, onnx=onnx,
                           teacher_card=card, classes=data.classes,
-                          normalization=card["protocol"], feature_config=config,
+                          normalization=normalization_of(card["normalization"]),
+                          feature_config=config,
                           parity_rows=sample, info=info)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._vocabulary import Normalization
 from .artifact import Artifact, load_artifact
 from .data import MAX_DURATION_S, check_waveform, load_audio, resample
 from .errors import AudioError, ParameterError
@@ -41,7 +42,7 @@ _EPS = 1e-12
 class SpeakerStats:
     """Per-feature statistics of one speaker's (unlabelled) clips.
 
-    The normaliser of the evaluation's speaker-normalised protocol
+    The normaliser of ``normalization="speaker_norm"``
     (:class:`ser_classic.evaluation.SpeakerNormalizer`): ``(x - mean) / scale`` with
     ``scale = std`` (population) or 1 where ``std <= 1e-8``.
 
@@ -233,7 +234,7 @@ class EmotionRecognizer:
         self.card = artifact.card
         self.classes_ = np.array(artifact.card["classes"])
         self.model_id = artifact.card["model_id"]
-        self.protocol = artifact.card["protocol"]
+        self.normalization = Normalization(artifact.card["normalization"])
         self.feature_config = artifact.feature_config
         names = feature_names(config=self.feature_config)
         used = artifact.card.get("used_features")
@@ -248,7 +249,7 @@ class EmotionRecognizer:
 
     def __repr__(self) -> str:
         return (f"EmotionRecognizer({self.model_id!r}, backend={self.backend!r}, "
-                f"protocol={self.protocol!r})")
+                f"normalization={self.normalization.value!r})")
 
     # ------------------------------------------------------------------ inputs
     def _items(self, inputs) -> tuple[Sequence, bool]:
@@ -359,7 +360,7 @@ class EmotionRecognizer:
         return SpeakerStats.from_features(X) if previous is None else previous.update(X)
 
     def _normalise(self, X: np.ndarray, speaker) -> np.ndarray:
-        if self.protocol == "strict":
+        if self.normalization == Normalization.STRICT:
             if speaker is not None:
                 raise ParameterError(f"{self.model_id} was trained without speaker "
                                      f"normalisation; do not pass speaker statistics")
@@ -410,7 +411,7 @@ class EmotionRecognizer:
         single one is left it becomes an error too (statistics need 2 clips).
         """
         X, index, errors = self._clip_rows(items, sr=sr, skip=skip)
-        if (skip and index.size == 1 and self.protocol == "speaker_norm"
+        if (skip and index.size == 1 and self.normalization == Normalization.SPEAKER_NORM
                 and isinstance(speaker, str) and speaker == "batch"):
             i = int(index[0])
             lone = ClipError(index=i, source=_source(items[i], i),

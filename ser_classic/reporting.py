@@ -190,31 +190,74 @@ def _fmt_ci(ci) -> str:
     return f"{ci[0]:.3f}-{ci[1]:.3f}"
 
 
+#: How a report describes each normalisation beside its name.
+_NORMALIZATION_LABEL = {"strict": "features as extracted",
+                        "speaker_norm": "z-scored per speaker"}
+
+
+def _in_current_words(summary: dict) -> dict:
+    """A CV summary written before issue 18 (``protocol``, ``speaker_normalized``,
+    ``speaker_normalized_run``, ``protocol_label``) in today's keys (``split``,
+    ``normalization``, ``speaker_norm_run``); a current summary unchanged."""
+    if "split" in summary:
+        return summary
+
+    def norm(flag) -> str:
+        return "speaker_norm" if flag else "strict"
+
+    out = {k: v for k, v in summary.items()
+           if k not in ("protocol", "speaker_normalized", "speaker_normalized_run")}
+    out["split"] = summary.get("protocol", "loso")
+    out["normalization"] = norm(summary.get("speaker_normalized"))
+    nested = summary.get("speaker_normalized_run")
+    if nested:
+        run = {k: v for k, v in nested.items() if k not in ("protocol", "speaker_normalized")}
+        run["split"] = nested.get("protocol", out["split"])
+        run["normalization"] = norm(nested.get("speaker_normalized", True))
+        out[f"{run['normalization']}_run"] = run
+
+    def rows(items):
+        return [{**{k: v for k, v in r.items()
+                    if k not in ("protocol_label", "speaker_normalized")},
+                 "normalization": r.get("normalization",
+                                        norm(r.get("protocol_label", "strict") != "strict"))}
+                for r in items]
+
+    if out.get("feature_sets"):
+        out["feature_sets"] = rows(out["feature_sets"])
+    if out.get("augmentation"):
+        out["augmentation"] = {**out["augmentation"],
+                               "rows": rows(out["augmentation"].get("rows", []))}
+    return out
+
+
 def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
     """``report.md`` and the plots of ``ser-classic evaluate`` from its ``summary.json``.
 
-    ``summary`` is the strict run (schema of issue 3) with the speaker-normalised run under
-    ``"speaker_normalized_run"`` and optional ``"feature_sets"`` / ``"augmentation"``.
+    ``summary`` is the main run (schema of issue 3, its ``normalization`` usually
+    ``strict``) with the run of each other normalisation under ``"<normalization>_run"``
+    (``speaker_norm_run``) and optional ``"feature_sets"`` / ``"augmentation"``.
     """
     import numpy as np
 
+    summary = _in_current_words(summary)
     out = Path(out_dir)
     written = []
-    runs = [("strict", summary)]
-    if summary.get("speaker_normalized_run"):
-        runs.append(("speaker-normalised", summary["speaker_normalized_run"]))
+    runs = [(summary["normalization"], summary)]
+    runs += [(norm, summary[f"{norm}_run"]) for norm in _NORMALIZATION_LABEL
+             if summary.get(f"{norm}_run")]
     classes = summary["classes"]
-    lines = [f"# Speaker-independent evaluation ({summary['protocol']})", "",
+    lines = [f"# Speaker-independent evaluation ({summary['split']})", "",
              f"Produced by `{command}`.", "",
              f"{summary['n_clips']} clips, {summary['n_speakers']} speakers, "
-             f"{summary['n_folds']} outer folds (protocol `{summary['protocol']}`: "
-             + ("leave one speaker out" if summary["protocol"] == "loso" else
+             f"{summary['n_folds']} outer folds (split `{summary['split']}`: "
+             + ("leave one speaker out" if summary["split"] == "loso" else
                 "folds of consecutive actors")
              + f"); features `{summary['feature_config_hash']}`"
              + f" ({summary.get('n_features', '?')} dims)"
              + f"; hyper-parameters chosen by {summary.get('n_inner', '?')}-fold grouped "
                "inner CV on the training speakers of each fold; 95 % CIs by bootstrap over "
-               "speakers. The strict protocol is the headline; the speaker-normalised one "
+               "speakers. Normalisation `strict` is the headline; `speaker_norm` "
                "standardises each speaker's features with that speaker's own clips "
                "(unlabelled).", ""]
     if summary.get("augment", "none") != "none":
@@ -233,10 +276,11 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
         model_s = sum(run.get("seconds", 0.0) for _, run in runs)
         lines += [f"Wall-clock time of the whole command: {summary['seconds_total'] / 60:.1f}"
                   f" min, of which our features' models (every outer fold, "
-                  f"{'both protocols' if len(runs) == 2 else 'one protocol'}): "
+                  f"{'both normalisations' if len(runs) == 2 else 'one normalisation'}): "
                   f"{model_s / 60:.1f} min (cached features).", ""]
-    for label, run in runs:
-        lines += [f"## Protocol: {label}", "",
+    for norm, run in runs:
+        label = _NORMALIZATION_LABEL.get(norm, norm)
+        lines += [f"## Normalisation: {norm} ({label})", "",
                   "| model | accuracy | 95 % CI | UAR | 95 % CI | macro-F1 | "
                   "fold UAR mean (sd) | time, s |", "|---|---|---|---|---|---|---|---|"]
         ranked = sorted(run["models"].items(), key=lambda kv: -kv[1]["accuracy"])
@@ -260,29 +304,28 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
                   "| human | " + " | ".join(f"{HUMAN_RECALL[c]:.1f}" if c in HUMAN_RECALL
                                             else "-" for c in classes)
                   + " |", ""]
-        tag = "strict" if label == "strict" else "speaker_normalized"
         written.append(plot_confusion(sel["confusion"], classes=classes,
-                                      title=f"{run['selected']}, {label}, "
-                                            f"{run['protocol']}",
-                                      path=out / f"confusion_{tag}.png"))
-        lines += [f"![confusion](confusion_{tag}.png)", ""]
-    recalls = {f"{run['selected']} ({label})": run["models"][run["selected"]]
-               ["per_class_recall"] for label, run in runs}
+                                      title=f"{run['selected']}, {norm}, "
+                                            f"{run['split']}",
+                                      path=out / f"confusion_{norm}.png"))
+        lines += [f"![confusion](confusion_{norm}.png)", ""]
+    recalls = {f"{run['selected']} ({norm})": run["models"][run["selected"]]
+               ["per_class_recall"] for norm, run in runs}
     written.append(plot_recall_vs_human(recalls, classes=classes,
                                         title="per-class recall vs human listeners",
                                         path=out / "recall_vs_human.png"))
-    folds = {f"{n} ({'norm' if label != 'strict' else 'strict'})": m["fold_uar"]
-             for label, run in runs for n, m in run["models"].items()}
+    folds = {f"{n} ({norm})": m["fold_uar"]
+             for norm, run in runs for n, m in run["models"].items()}
     written.append(plot_fold_boxes(folds, metric="fold UAR", title="per-fold UAR",
                                    path=out / "fold_uar_box.png"))
-    rows = [{"label": n, "uar": m["uar"], "uar_ci95": m["uar_ci95"], "group": label}
-            for label, run in runs for n, m in run["models"].items()]
+    rows = [{"label": n, "uar": m["uar"], "uar_ci95": m["uar_ci95"], "group": norm}
+            for norm, run in runs for n, m in run["models"].items()]
     for fs in summary.get("feature_sets", []):
         if fs["feature_set"] == "librosa":  # already shown as the models above
             continue
         rows.append({"label": f"{fs['feature_set']}+{fs['model']}", "uar": fs["uar"],
                      "uar_ci95": fs["uar_ci95"],
-                     "group": f"feature sets ({fs['protocol_label']})"})
+                     "group": f"feature sets ({fs['normalization']})"})
     written.append(plot_model_comparison(
         rows, title="models and feature sets, UAR with 95 % CI", path=out /
         "model_comparison.png",
@@ -293,23 +336,23 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
     if summary.get("feature_sets"):
         lines += ["## Feature sets on the same folds", "",
                   "Each feature set with each of its evaluated classifiers; the best per "
-                  "set and protocol is marked.", "",
-                  "| feature set | dims | protocol | model | accuracy | UAR | 95 % CI | "
+                  "set and normalisation is marked.", "",
+                  "| feature set | dims | normalization | model | accuracy | UAR | 95 % CI | "
                   "macro-F1 |", "|---|---|---|---|---|---|---|---|"]
         for fs in summary["feature_sets"]:
             mark = " **(best)**" if fs.get("best") else ""
             lines.append(f"| {fs['feature_set']} | {fs['n_features']} | "
-                         f"{fs['protocol_label']} | {fs['model']}{mark} | "
+                         f"{fs['normalization']} | {fs['model']}{mark} | "
                          f"{fs['accuracy']:.3f} | {fs['uar']:.3f} | "
                          f"{_fmt_ci(fs['uar_ci95'])} | {fs['macro_f1']:.3f} |")
         lines.append("")
     if summary.get("augmentation"):
         aug = summary["augmentation"]
         lines += ["## Augmentation ablation (same folds)", "", aug.get("note", ""), "",
-                  "| variant | protocol | model | accuracy | UAR | 95 % CI |",
+                  "| variant | normalization | model | accuracy | UAR | 95 % CI |",
                   "|---|---|---|---|---|---|"]
         for r in aug["rows"]:
-            lines.append(f"| {r['variant']} | {r['protocol_label']} | {r['model']} | "
+            lines.append(f"| {r['variant']} | {r['normalization']} | {r['model']} | "
                          f"{r['accuracy']:.3f} | {r['uar']:.3f} | {_fmt_ci(r['uar_ci95'])} |")
         lines.append("")
     elif (out.parent / "cv_augment" / "report.md").is_file():
@@ -320,7 +363,7 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
     if not summary.get("complete", True):
         lines += ["**Partial results**: the run was still in progress when this report was "
                   "written.", ""]
-    lines += ["Out-of-fold predictions with probabilities: `oof_<protocol>_<model>.csv` "
+    lines += ["Out-of-fold predictions with probabilities: `oof_<normalization>_<model>.csv` "
               "(path, speaker, fold, true, predicted, p_*).", ""]
     written.append(write_text(out / "report.md", "\n".join(lines)))
     return written

@@ -38,8 +38,9 @@ __all__ = ["MIN_SAMPLE_RATE", "ServiceError", "create_app", "server_config"]
 MIN_SAMPLE_RATE = 8000
 
 _SpeakerNorm = Annotated[bool, Query(description="all files are one speaker: normalise with "
-                                                "their statistics (speaker-normalised "
-                                                "models need it, strict models refuse it)")]
+                                                "their statistics (models with "
+                                                "normalization=speaker_norm need it, "
+                                                "strict models refuse it)")]
 _Classes = Annotated[str | None, Query(description="comma-separated subset of the model's "
                                                    "classes (e.g. happy,sad,neutral): "
                                                    "probabilities renormalised over them")]
@@ -170,12 +171,13 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                    "/predict/batch": max_upload_bytes * max_batch + body_overhead}
     app = FastAPI(title="ser_classic emotion recognition",
                   version=str(recognizer.card.get("libraries", {}).get("ser_classic")),
-                  description=f"Model {recognizer.model_id} ({recognizer.protocol})")
+                  description=f"Model {recognizer.model_id} "
+                              f"(normalization {recognizer.normalization})")
     app.add_middleware(_DeclaredBodyLimit, limits=body_limits, default=body_overhead)
     lock = threading.Lock()  # one inference at a time: BLAS thread limits are global
     decodes = threading.BoundedSemaphore(max_concurrent_decodes)
     classes = [str(c) for c in recognizer.classes_]
-    speaker_normalised = recognizer.protocol == "speaker_norm"
+    speaker_normalised = recognizer.normalization == "speaker_norm"
 
     @app.exception_handler(ServiceError)
     async def service_error(_request, exc: ServiceError):

@@ -34,7 +34,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from .artifact import PROTOCOLS, load_artifact
+from .artifact import NORMALIZATIONS, load_artifact
 from .data import atomic_write_bytes
 from .errors import ArtifactError, ParameterError
 
@@ -107,7 +107,7 @@ class ModelEntry(BaseModel):
     path: _DirName
     name: _Name
     onnx_sha256: _Sha256
-    normalization: Literal[PROTOCOLS]
+    normalization: Literal[NORMALIZATIONS]
     classes: Annotated[list[_Name], Field(min_length=2)]
     parent: _Name | None = None
     command: _Name | None = None
@@ -271,7 +271,7 @@ def _entry_from_card(card: dict, model_dir: Path, *, path: str) -> ModelEntry:
     command = distillation.get("command") or training.get("command")
     parent = teacher.get("model_id") or training.get("parent_model_id")
     return ModelEntry(path=path, name=card["name"], onnx_sha256=card["files"]["model.onnx"],
-                      normalization=card["protocol"], classes=list(card["classes"]),
+                      normalization=card["normalization"], classes=list(card["classes"]),
                       parent=parent, command=command, backend=evaluated_backend(card),
                       size_bytes=(model_dir / "model.onnx").stat().st_size)
 
@@ -335,9 +335,10 @@ def report_figures(report: str | os.PathLike, card: dict, *,
             key = None
         cv = summary["cv"].get(key) if key else None
         if cv and "uar" in cv:
-            proto = summary.get("protocol") or {}
-            where = (f"{proto.get('n_speakers', '?')} RAVDESS speakers, "
-                     f"{proto.get('folds', '?')} speaker-grouped folds")
+            # the evaluation's set-up ("protocol" in reports written before issue 18)
+            setup = summary.get("setup") or summary.get("protocol") or {}
+            where = (f"{setup.get('n_speakers', '?')} RAVDESS speakers, "
+                     f"{setup.get('folds', '?')} speaker-grouped folds")
             out.append(Figure(metric="uar", value=float(cv["uar"]), data=where, report=name,
                               backend=backend, exact=False))
     return out

@@ -22,10 +22,10 @@ _BUILT: dict[str, Path] = {}
 _ROOT = Path(tempfile.mkdtemp(prefix="ser_classic_models_"))
 
 
-def tiny_model(manifest, cache_dir, *, protocol: str = "strict", name: str = "svm",
+def tiny_model(manifest, cache_dir, *, normalization: str = "strict", name: str = "svm",
                params: dict | None = None) -> Path:
     """A model directory trained on ``manifest`` (cached across tests)."""
-    key = f"{name}-{protocol}-{sorted((params or {}).items())}"
+    key = f"{name}-{normalization}-{sorted((params or {}).items())}"
     if key in _BUILT:
         return _BUILT[key]
     config = FeatureConfig()
@@ -35,12 +35,12 @@ def tiny_model(manifest, cache_dir, *, protocol: str = "strict", name: str = "sv
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est, classes = train_model(X, manifest["emotion"], name=name,
-                                   speakers=manifest["speaker"], protocol=protocol,
+                                   speakers=manifest["speaker"], normalization=normalization,
                                    params=params)
         onnx = to_onnx_bytes(est, n_features=X.shape[1])
-    out = _ROOT / f"{name}_{protocol}_{len(_BUILT)}"
+    out = _ROOT / f"{name}_{normalization}_{len(_BUILT)}"
     save_artifact(out, estimator=est, classes=classes, config=config, name=name,
-                  protocol=protocol, onnx=onnx,
+                  normalization=normalization, onnx=onnx,
                   training={"corpus": "ravdess",
                             "speakers": sorted(np.unique(manifest["speaker"])),
                             "manifest_sha256": manifest_hash(list(manifest["sha256"]),

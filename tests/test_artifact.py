@@ -28,7 +28,7 @@ def model_dir(small_manifest, feature_cache):
 
 @pytest.fixture(scope="module")
 def norm_dir(small_manifest, feature_cache):
-    return tiny_model(small_manifest, feature_cache, protocol="speaker_norm")
+    return tiny_model(small_manifest, feature_cache, normalization="speaker_norm")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def waves():
 def test_card_describes_the_model(model_dir):
     card = json.loads((model_dir / "model.json").read_text())
     assert card["classes"] == sorted(data.EMOTIONS)
-    assert card["protocol"] == "strict" and card["sample_rate"] == 16000
+    assert card["normalization"] == "strict" and card["sample_rate"] == 16000
     assert set(card["files"]) == {"model.joblib", "model.onnx"}
     assert card["libraries"]["scikit-learn"] and card["training"]["manifest_sha256"]
     assert card["feature_config_hash"] == ser_classic.FeatureConfig().hash
@@ -135,7 +135,7 @@ def test_discriminator_scores(model_dir, waves):
 
 def test_speaker_normalised_model_needs_speaker_stats(norm_dir, model_dir, waves):
     rec = ser_classic.load(norm_dir)
-    assert rec.protocol == "speaker_norm"
+    assert rec.normalization == "speaker_norm"
     with pytest.raises(ParameterError, match="speaker-normalised"):
         rec.predict_proba(waves, sr=16000)
     with pytest.raises(ParameterError, match="speaker-normalised"):
@@ -183,12 +183,15 @@ def test_cli_predict_folder_with_a_broken_file(model_dir, tmp_path, capsys):
 def test_cli_predict_speaker_norm(norm_dir, model_dir, tmp_path, capsys):
     files = [str(p) for p in TESS_FILES]
     assert cli.main(["predict", *files, "--model", str(norm_dir)]) == 2
-    assert "--speaker-norm" in capsys.readouterr().err
-    code = cli.main(["predict", *files, "--model", str(norm_dir), "--speaker-norm",
+    assert "--normalization speaker_norm" in capsys.readouterr().err
+    code = cli.main(["predict", *files, "--model", str(norm_dir), "--normalization",
+                     "speaker_norm",
                      "--speaker-regex", "^(OAF|YAF)_", "--format", "json"])
     out = json.loads(capsys.readouterr().out)["predictions"]
     assert code == 0 and {r["speaker"] for r in out} == {"OAF", "YAF"}
-    assert cli.main(["predict", *files, "--model", str(model_dir), "--speaker-norm"]) == 2
+    assert cli.main(["predict", *files, "--model", str(model_dir), "--normalization",
+                     "speaker_norm"]) == 2
+    assert "not speaker-normalised (strict)" in capsys.readouterr().err
 
 
 def _selection(path, *, config=None, classes=data.EMOTIONS, n_speakers=4):
@@ -267,7 +270,7 @@ def test_cli_train_writes_a_loadable_model(tmp_path, capsys, small_manifest):
         assert problem in capsys.readouterr().err
     assert cli.main(["train", "--model", "nope", "--manifest", str(manifest),
                      "--out", str(tmp_path / "x")]) == 2
-    assert cli.main(["train", "--model", "@runner_up", "--protocol", "speaker_norm",
+    assert cli.main(["train", "--model", "@runner_up", "--normalization", "speaker_norm",
                      "--manifest", str(manifest), "--selection", str(sel)]) == 2
     assert "no 'runner_up' in the speaker_norm run" in capsys.readouterr().err
     assert cli.main(["train", "--model", "@selected", "--manifest", str(manifest),
@@ -282,14 +285,14 @@ def test_cli_train_as_a_model_directory_takes_its_normalisation(tmp_path, capsys
     manifest = tmp_path / "manifest.csv"
     data.save_manifest(small_manifest, manifest)
     norm_card = json.loads((norm_dir / "model.json").read_text())
-    assert norm_card["protocol"] == "speaker_norm"
+    assert norm_card["normalization"] == "speaker_norm"
     out = tmp_path / "again"
     assert cli.main(["train", "--model", str(norm_dir), "--manifest", str(manifest), "--out",
                      str(out), "--exclude-speakers", "ravdess_04", "--jobs", "1",
                      "--augment", "none", "--selection", str(tmp_path / "none.json")]) == 0
     card = json.loads((out / "model.json").read_text())
-    assert card["protocol"] == "speaker_norm" and card["name"] == norm_card["name"]
-    assert cli.main(["train", "--model", str(norm_dir), "--protocol", "strict",
+    assert card["normalization"] == "speaker_norm" and card["name"] == norm_card["name"]
+    assert cli.main(["train", "--model", str(norm_dir), "--normalization", "strict",
                      "--manifest", str(manifest), "--out", str(tmp_path / "x"), "--jobs",
                      "1"]) == 2
     assert "contradicts it" in capsys.readouterr().err

@@ -75,7 +75,7 @@ def test_saved_card_is_sealed_and_valid(model_dir):
     # the integrity hash covers prediction fields only: notes may change
     assert card_integrity({**card, "created": "x", "cv_metrics": {"a": 1}, "notes": "y"}) \
         == card["integrity"]
-    for field in ("classes", "protocol", "used_features", "n_features", "files"):
+    for field in ("classes", "normalization", "used_features", "n_features", "files"):
         assert card_integrity({**card, field: [0]}) != card["integrity"]
 
 
@@ -86,7 +86,8 @@ def test_saved_card_is_sealed_and_valid(model_dir):
     (lambda c: c.pop("classes"), "classes", "Field required"),
     (lambda c: c["classes"].__setitem__(1, "angry"), "classes", r"unique.*'angry'"),
     (lambda c: c["classes"].__setitem__(1, 3), "classes.1", "valid string"),
-    (lambda c: c.update(protocol="speaker-norm"), "protocol", "'strict' or 'speaker_norm'"),
+    (lambda c: c.update(normalization="speaker-norm"), "normalization",
+     "'strict' or 'speaker_norm'"),
     (lambda c: c.update(used_features=[5, 3]), "used_features", "sorted and unique"),
     (lambda c: c.update(used_features=[1, 1]), "used_features", "sorted and unique"),
     (lambda c: c.update(used_features=[0, 99999]), "used_features", "out of range"),
@@ -110,11 +111,11 @@ def test_invalid_card_refused_naming_file_and_field(copy, change, field, match):
 
 
 def test_edited_prediction_fields_refused(copy):
-    # today's silent failures: an edited used_features or protocol predicted wrong values
+    # today's silent failures: an edited used_features or normalization predicted wrong values
     d = edit_card(copy("used"), lambda c: c.update(used_features=[0, 1, 2]))
     refused(d, "integrity", backends=("onnx",), match="was edited")
     refused(d, "used_features", backends=("sklearn",), match="columns model.joblib reads")
-    d = edit_card(copy("protocol"), lambda c: c.update(protocol="speaker_norm"))
+    d = edit_card(copy("normalization"), lambda c: c.update(normalization="speaker_norm"))
     refused(d, "integrity", match="was edited")
     # resealed by someone who knows the format: what the model files tell still refuses
     d = edit_card(copy("resealed"), lambda c: c.update(used_features=[0, 1, 2]),
@@ -207,7 +208,7 @@ def test_copy_artifact_without_joblib(copy, tmp_path):
     assert ser_classic.load(dst, backend="onnx").model_id == \
         json.loads((src / "model.json").read_text())["model_id"]
     with pytest.raises(ArtifactError, match="integrity"):
-        copy_artifact(edit_card(copy("edited"), lambda c: c.update(protocol="speaker_norm")),
+        copy_artifact(edit_card(copy("edited"), lambda c: c.update(normalization="speaker_norm")),
                       tmp_path / "never")
     assert not (tmp_path / "never" / "model.json").exists()
 
@@ -223,6 +224,37 @@ def test_seal_card_adds_the_field_once_validated(copy):
     with pytest.raises(ArtifactError, match="7 names"):
         seal_card(bad)
     assert "integrity" not in json.loads((bad / "model.json").read_text())
+
+
+def _as_version_1(card: dict) -> None:
+    """``card`` as format version 1 wrote it: the normalisation under ``protocol``."""
+    v1 = {("protocol" if k == "normalization" else k): v for k, v in card.items()}
+    v1["format_version"] = 1
+    card.clear()
+    card.update(v1)
+
+
+def test_version_1_card_is_read_and_sealed_as_version_2(copy, model_dir):
+    """A version-1 card (``protocol``) loads as version 2 (``normalization``), is checked
+    against its own integrity hash, and seal_card rewrites it as version 2, same model id."""
+    v2 = json.loads((model_dir / "model.json").read_text())
+    d = edit_card(copy(), _as_version_1, reseal=True)
+    assert json.loads((d / "model.json").read_text())["protocol"] == v2["normalization"]
+    rec = ser_classic.load(d)
+    assert rec.card["format_version"] == 2 and rec.normalization == v2["normalization"]
+    assert "protocol" not in rec.card and rec.model_id == v2["model_id"]
+    card = seal_card(d)
+    on_disk = json.loads((d / "model.json").read_text())
+    assert on_disk == card and card["format_version"] == 2 and "protocol" not in card
+    assert {k: v for k, v in card.items() if k != "created"} == \
+        {k: v for k, v in v2.items() if k != "created"}
+    # a version-1 card edited after saving is refused (its own hash), naming its field
+    edited = edit_card(copy("edited"), lambda c: (_as_version_1(c), c.update(
+        protocol="speaker_norm")))
+    refused(edited, "integrity", match="edited")
+    bad = edit_card(copy("bad"), lambda c: (_as_version_1(c), c.update(protocol="x")),
+                    reseal=True)
+    refused(bad, "protocol", match="'strict' or 'speaker_norm'")
 
 
 @pytest.mark.parametrize("name", COMMITTED)

@@ -34,7 +34,7 @@ def test_shipped_model_predicts_real_clips_with_both_backends(model_id, ravdess_
     for backend in ("sklearn", "onnx"):
         model = ser_classic.load(model_id, backend=backend)
         assert model.model_id == model_id and list(model.classes_) == classes
-        speaker = "batch" if model.protocol == "speaker_norm" else None
+        speaker = "batch" if model.normalization == "speaker_norm" else None
         probas[backend] = model.predict_proba(list(clips), speaker=speaker)
     p_sk, p_onnx = probas["sklearn"], probas["onnx"]
     assert p_sk.shape == (len(clips), len(classes))
@@ -55,7 +55,7 @@ def test_compact_model_is_small_and_reads_few_features(compact, suffix):
     teacher = ser_classic.load(f"teacher{suffix}").card
     assert card["distillation"]["teacher"]["model_id"] == teacher["model_id"]
     assert INDEX.models[card["model_id"]].parent == teacher["model_id"]
-    assert card["protocol"] == teacher["protocol"]
+    assert card["normalization"] == teacher["normalization"]
     size = (resolve(f"{compact}{suffix}") / "model.onnx").stat().st_size
     assert size * 50 <= (resolve(f"teacher{suffix}") / "model.onnx").stat().st_size
     assert len(card["distillation"]["select"]) == 340
@@ -82,13 +82,15 @@ def test_seven_emotion_models_are_their_teachers_without_calm(suffix):
     trained without calm; the deployed 7-emotion model is the winner of its TESS A/B."""
     teacher7 = ser_classic.load(f"teacher-7emotions{suffix}").card
     teacher = ser_classic.load(f"teacher{suffix}").card
-    assert (teacher7["name"], teacher7["protocol"]) == (teacher["name"], teacher["protocol"])
+    assert ((teacher7["name"], teacher7["normalization"])
+            == (teacher["name"], teacher["normalization"]))
     assert INDEX.models[teacher7["model_id"]].parent == teacher["model_id"]
     assert teacher7["training"]["params"] == teacher["training"]["params"]
     assert teacher7["training"]["excluded_emotions"] == ["calm"]
     assert teacher7["cv_metrics"] is None  # the CV measured 8 emotions
     deployed = ser_classic.load(f"deployed-7emotions{suffix}").card
-    assert "calm" not in deployed["classes"] and deployed["protocol"] == teacher["protocol"]
+    assert "calm" not in deployed["classes"]
+    assert deployed["normalization"] == teacher["normalization"]
     report = f"reports/ab/7emotions/teacher_vs_compact{suffix.replace('-', '_')}"
     assert INDEX.aliases[f"deployed-7emotions{suffix}"].report == report
     ab = json.loads((ROOT / report / "summary.json").read_text())

@@ -198,14 +198,14 @@ def test_linear_student_is_tuned_on_training_speakers(fitted):
 
 def test_distillation_never_sees_test_speakers(six):
     rows, X, Xa, y = six
-    groups = rows["speaker"].to_numpy()
+    speakers = rows["speaker"].to_numpy()
     # poison: augmented copies of the first fold's test speakers are NaN; any use of them
     # in that fold would make a fit fail (other folds drop them as failed extractions)
     first_test = ["ravdess_01", "ravdess_02"]
     Xa = Xa.copy()
-    Xa[np.isin(groups, first_test)] = np.nan
-    ev = D.distill_cv(X, y, groups, teacher="logreg", teacher_params={}, config=CONFIG,
-                      X_aug=[Xa], protocol="group6", n_group_folds=3, students=("tree",),
+    Xa[np.isin(speakers, first_test)] = np.nan
+    ev = D.distill_cv(X, y, speakers, teacher="logreg", teacher_params={}, config=CONFIG,
+                      X_aug=[Xa], split="group6", n_folds=3, students=("tree",),
                       n_candidates=100, transfer=D.TransferConfig(munge_rounds=1))
     assert ev.records[0]["test"] == first_test
     for rec in ev.records:
@@ -277,9 +277,9 @@ def test_cli_distill_of_a_speaker_normalised_teacher(tmp_path, six, feature_cach
     rows, X, _, _ = six
     train = (rows["speaker"].isin(SIX[:4]) & (rows["emotion"] != "calm")).to_numpy()
     teacher, classes = train_model(X[train], rows["emotion"][train], name="logreg",
-                                   speakers=rows["speaker"][train], protocol="speaker_norm")
+                                   speakers=rows["speaker"][train], normalization="speaker_norm")
     save_artifact(tmp_path / "teacher", estimator=teacher, classes=classes, config=CONFIG,
-                  name="logreg", protocol="speaker_norm",
+                  name="logreg", normalization="speaker_norm",
                   onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
                   training={"corpus": "ravdess", "speakers": SIX[:4],
                             "excluded_emotions": ["calm"]})
@@ -290,7 +290,7 @@ def test_cli_distill_of_a_speaker_normalised_teacher(tmp_path, six, feature_cach
                  "--student", "compact"])
     assert code == 0
     student, teacher_rec = load(tmp_path / "student"), load(tmp_path / "teacher")
-    assert student.protocol == "speaker_norm" and "calm" not in student.classes_
+    assert student.normalization == "speaker_norm" and "calm" not in student.classes_
     assert student.card["distillation"]["transfer_rows"]["clip"] == train.sum()
     # trained on z-scored rows: centred near 0, unit spread (raw levels are far from it)
     clf = student.artifact.estimator.named_steps["clf"]

@@ -53,7 +53,7 @@ def subset():
                                 cache_dir=CACHE, augment=AUG, copy=0, seed=0, n_jobs=2)
     y = manifest["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
     return {"manifest": manifest, "X": X, "X_aug": X_aug, "y": y,
-            "groups": manifest["speaker"].to_numpy(), "config": config}
+            "speakers": manifest["speaker"].to_numpy(), "config": config}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +61,8 @@ def evaluated(subset):
     """Nested CV (3 folds of 2 actors, 2 inner folds) of logistic regression, with one
     augmented copy per training clip."""
     return evaluation.cross_validate(
-        subset["X"], subset["y"], subset["groups"], models=["logreg"], classes=EMOTIONS,
-        protocol="group6", n_group_folds=3, X_aug=[subset["X_aug"]], n_inner=2, n_jobs=2)
+        subset["X"], subset["y"], subset["speakers"], models=["logreg"], classes=EMOTIONS,
+        split="group6", n_folds=3, X_aug=[subset["X_aug"]], n_inner=2, n_jobs=2)
 
 
 def test_check_disjoint_refuses_shared_speaker():
@@ -71,44 +71,44 @@ def test_check_disjoint_refuses_shared_speaker():
         evaluation.check_disjoint(["a", "b"], ["b", "c"])
 
 
-@pytest.mark.parametrize("protocol", ["loso", "group6"])
-def test_outer_splits_disjoint_and_cover_every_clip_once(subset, protocol):
-    groups = subset["groups"]
-    splits = evaluation.outer_splits(groups, protocol=protocol, n_group_folds=3)
-    assert len(splits) == (N_SPEAKERS if protocol == "loso" else 3)
+@pytest.mark.parametrize("split", ["loso", "group6"])
+def test_outer_splits_disjoint_and_cover_every_clip_once(subset, split):
+    speakers = subset["speakers"]
+    splits = evaluation.outer_splits(speakers, split=split, n_folds=3)
+    assert len(splits) == (N_SPEAKERS if split == "loso" else 3)
     tested = np.concatenate([te for _, te in splits])
-    assert np.array_equal(np.sort(tested), np.arange(groups.size))
+    assert np.array_equal(np.sort(tested), np.arange(speakers.size))
     for tr, te in splits:
-        assert not set(groups[tr]) & set(groups[te])
-        assert tr.size + te.size == groups.size
+        assert not set(speakers[tr]) & set(speakers[te])
+        assert tr.size + te.size == speakers.size
 
 
 def test_training_rows_with_augmentation_keep_test_speakers_out(subset):
-    X, y, groups, X_aug = subset["X"], subset["y"], subset["groups"], subset["X_aug"]
-    for tr, te in evaluation.outer_splits(groups, protocol="loso"):
-        _, y_tr, g_tr, orig = evaluation.training_rows(X, y, groups, tr, te,
+    X, y, speakers, X_aug = subset["X"], subset["y"], subset["speakers"], subset["X_aug"]
+    for tr, te in evaluation.outer_splits(speakers, split="loso"):
+        _, y_tr, g_tr, orig = evaluation.training_rows(X, y, speakers, tr, te,
                                                        X_aug=[X_aug, X_aug])
-        assert not set(g_tr) & set(groups[te])
+        assert not set(g_tr) & set(speakers[te])
         assert orig.sum() == tr.size and (~orig).sum() == 2 * tr.size
         assert np.array_equal(y_tr[~orig][: tr.size], y[tr])  # copies keep their label
-        assert np.array_equal(g_tr[~orig][: tr.size], groups[tr])  # ... and speaker
+        assert np.array_equal(g_tr[~orig][: tr.size], speakers[tr])  # ... and speaker
         with pytest.raises(ParameterError):  # a test clip in training is refused
-            evaluation.training_rows(X, y, groups, np.concatenate([tr, te[:1]]), te)
+            evaluation.training_rows(X, y, speakers, np.concatenate([tr, te[:1]]), te)
 
 
 def test_inner_splits_keep_copies_on_training_side():
-    groups = np.array(["a", "a", "b", "b", "c", "c", "a", "b", "c"])
+    speakers = np.array(["a", "a", "b", "b", "c", "c", "a", "b", "c"])
     original = np.array([True] * 6 + [False] * 3)
-    for tr, va in evaluation.inner_splits(groups, original, n_splits=3):
+    for tr, va in evaluation.inner_splits(speakers, original, n_splits=3):
         assert original[va].all()
-        assert not set(groups[tr]) & set(groups[va])
+        assert not set(speakers[tr]) & set(speakers[va])
 
 
 def test_inner_cv_sees_no_test_speaker(evaluated, subset):
-    groups = subset["groups"]
+    speakers = subset["speakers"]
     assert evaluated.n_augmented > 0
     for k, record in evaluated.inner_record.items():
-        test_speakers = set(groups[evaluated.fold == k])
+        test_speakers = set(speakers[evaluated.fold == k])
         assert record, "the logreg grid must be tuned by inner CV"
         for train_speakers, val_speakers in record:
             assert not (train_speakers | val_speakers) & test_speakers
@@ -133,8 +133,8 @@ def test_one_class_predictor_scores_uar_one_eighth(subset):
     register("constant", default=False, description="always neutral")(
         lambda random_state: DummyClassifier(strategy="constant", constant=0))
     try:
-        ev = evaluation.cross_validate(subset["X"], y, subset["groups"], models=["constant"],
-                                       classes=EMOTIONS, protocol="group6", n_group_folds=3)
+        ev = evaluation.cross_validate(subset["X"], y, subset["speakers"], models=["constant"],
+                                       classes=EMOTIONS, split="group6", n_folds=3)
         summary = evaluation.summary_dict(ev, feature_config_hash="x", n_boot=50)
     finally:
         del MODELS["constant"]
@@ -159,12 +159,12 @@ def test_evaluate_cli_writes_summary_with_schema(subset, tmp_path):
     manifest_path = tmp_path / "manifest.csv"
     subset["manifest"].to_csv(manifest_path, index=False)
     code = main(["evaluate", "--manifest", str(manifest_path), "--cache", str(CACHE),
-                 "--protocol", "group6", "--folds", "3", "--models", "logreg,svm",
+                 "--split", "group6", "--folds", "3", "--models", "logreg,svm",
                  "--inner", "2", "--feature-sets", "", "--jobs", "2", "--out", str(out)])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["protocol"] in ("loso", "group6")
-    assert summary["speaker_normalized"] is False
+    assert summary["split"] in ("loso", "group6")
+    assert summary["normalization"] == "strict"
     assert summary["n_folds"] == 3 and summary["n_speakers"] == N_SPEAKERS
     assert summary["n_clips"] == len(subset["manifest"])
     assert summary["feature_config_hash"] == subset["config"].hash
@@ -175,8 +175,8 @@ def test_evaluate_cli_writes_summary_with_schema(subset, tmp_path):
         lo, hi = m["uar_ci95"]
         assert lo <= m["uar"] <= hi
         assert len(m["fold_uar"]) == 3
-    normed = summary["speaker_normalized_run"]
-    assert normed["speaker_normalized"] is True and normed["selected"] in normed["models"]
+    normed = summary["speaker_norm_run"]
+    assert normed["normalization"] == "speaker_norm" and normed["selected"] in normed["models"]
     assert "Produced by `ser-classic" in (out / "report.md").read_text()
     for name in ("confusion_strict.png", "recall_vs_human.png", "fold_uar_box.png",
                  "model_comparison.png", "oof_strict_logreg.csv"):
@@ -195,14 +195,14 @@ def test_only_models_registered_as_augmented_train_on_copies(subset):
 
 def _check_copies_reach_only_augmented_models(subset, train_model):
 
-    X, y, groups = subset["X"], subset["y"], subset["groups"]
+    X, y, speakers = subset["X"], subset["y"], subset["speakers"]
     assert MODELS["ridge"].augmented and not MODELS["svm"].augmented
     X_all = np.vstack([X, subset["X_aug"]])
-    y_all, g_all = np.concatenate([y, y]), np.concatenate([groups, groups])
+    y_all, g_all = np.concatenate([y, y]), np.concatenate([speakers, speakers])
     orig = np.arange(y_all.size) < y.size
     probe = X[::5]
     for name, changes in (("svm", False), ("ridge", True)):
-        plain, _ = evaluation.tune_and_fit(name, X, y, groups, n_inner=2)
+        plain, _ = evaluation.tune_and_fit(name, X, y, speakers, n_inner=2)
         with_copies, _ = evaluation.tune_and_fit(name, X_all, y_all, g_all,
                                                  is_original=orig, n_inner=2)
         same = np.allclose(plain.predict_proba(probe), with_copies.predict_proba(probe))

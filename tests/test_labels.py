@@ -71,7 +71,7 @@ def model_dir(manifest, features, tmp_path_factory):
                                      params={"clf__C": 0.01})
     out = tmp_path_factory.mktemp("model")
     save_artifact(out, estimator=estimator, classes=classes, config=FeatureConfig(),
-                  name="logreg", protocol="strict",
+                  name="logreg", normalization="strict",
                   onnx=to_onnx_bytes(estimator, n_features=features.shape[1]),
                   training={"corpus": manifest["corpus"].iloc[0]})
     return out

@@ -95,7 +95,7 @@ def test_cross_validate_on_dask_equal_local(client, small_manifest, feature_cach
 
     def run():
         return cross_validate(X, y, speakers, models=["logreg"], classes=classes,
-                              protocol="group6", n_group_folds=2, n_inner=2)
+                              split="group6", n_folds=2, n_inner=2)
 
     local = run()
     with get_task_stream(client) as stream, parallel_config(backend="dask"):

@@ -55,7 +55,7 @@ def cache(tmp_path_factory):
 
 CV = dict(models=["logreg"], split="group6", n_folds=3, normalizations=("strict",),
           augment="none", n_inner=2, corpus="mine", random_state=0, n_jobs=1)
-CV_ARGS = ["--corpus", "mine", "--models", "logreg", "--protocol", "group6", "--folds", "3",
+CV_ARGS = ["--corpus", "mine", "--models", "logreg", "--split", "group6", "--folds", "3",
            "--normalization", "strict", "--augment", "none", "--inner", "2",
            "--feature-sets", "", "--jobs", "1"]
 
@@ -173,6 +173,34 @@ def test_selection_migrates_a_cv_summary_and_refuses_other_files(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     with pytest.raises(ParameterError, match="not a ser_classic selection"):
         pipeline.Selection.load(tmp_path / "summary.json")
+    # the same summary in today's words gives the same selection
+    today = {**{k: v for k, v in summary.items()
+                if k not in ("protocol", "speaker_normalized", "speaker_normalized_run")},
+             "split": "loso", "normalization": "strict",
+             "speaker_norm_run": {**summary["speaker_normalized_run"],
+                                  "normalization": "speaker_norm"}}
+    del today["speaker_norm_run"]["speaker_normalized"]
+    assert pipeline.selection_from_cv_summary(today) == sel
+
+
+def test_one_vocabulary_enums_and_strings():
+    """Normalization and SplitScheme members and their strings are interchangeable; other
+    spellings are refused with the choices named."""
+    from ser_classic import Normalization, SplitScheme
+    from ser_classic.evaluation import outer_splits
+
+    assert Normalization.SPEAKER_NORM == "speaker_norm" and SplitScheme.GROUP6 == "group6"
+    speakers = np.repeat(["a", "b", "c", "d"], 2)
+    assert [t.tolist() for _, t in outer_splits(speakers, split=SplitScheme.GROUP6,
+                                                n_folds=2)] == \
+        [t.tolist() for _, t in outer_splits(speakers, split="group6", n_folds=2)]
+    for bad, match in (("speaker", "normalization must be one of 'strict', 'speaker_norm'"),
+                       (True, "normalization must be one of")):
+        with pytest.raises(ParameterError, match=match):
+            pipeline.Selection(runs={}, split="loso", corpus="c", classes=(), n_speakers=0,
+                               feature_config={}, feature_config_hash="").run(bad)
+    with pytest.raises(ParameterError, match="split must be one of 'loso', 'group6'"):
+        outer_splits(speakers, split="protocol")
 
 
 def test_committed_selection_names_the_committed_teachers():

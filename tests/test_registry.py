@@ -41,7 +41,7 @@ def test_each_shipped_model_is_stored_once_and_indexed():
         card = json.loads((SHIPPED / entry.path / "model.json").read_text())
         assert card["model_id"] == model_id == entry.path
         assert card["files"]["model.onnx"] == entry.onnx_sha256
-        assert (entry.normalization, entry.classes) == (card["protocol"], card["classes"])
+        assert (entry.normalization, entry.classes) == (card["normalization"], card["classes"])
         assert entry.size_bytes == (SHIPPED / entry.path / "model.onnx").stat().st_size
         assert entry.command and entry.command.startswith("ser-classic ")
         assert INDEX.aliases_of(model_id)  # every stored model has a name

@@ -154,7 +154,8 @@ def test_concurrent_requests(server):
 
 
 def test_speaker_normalised_model_over_http(small_manifest, feature_cache):
-    rec = ser_classic.load(tiny_model(small_manifest, feature_cache, protocol="speaker_norm"))
+    rec = ser_classic.load(tiny_model(small_manifest, feature_cache,
+                                      normalization="speaker_norm"))
     srv, thread, url = _serve(create_app(rec))
     try:
         clips = sorted(TESS.glob("YAF_fear/*"))[:3]

@@ -366,7 +366,8 @@ def test_speaker_norm_refusals_come_before_decoding(small_manifest, feature_cach
                    files={"file": garbage[0][1]})
     assert r.status_code == 422 and r.json()["error"] == "speaker_norm_not_supported"
     # a speaker-normalised model without speaker_norm=true
-    rec = ser_classic.load(tiny_model(small_manifest, feature_cache, protocol="speaker_norm"))
+    rec = ser_classic.load(tiny_model(small_manifest, feature_cache,
+                                      normalization="speaker_norm"))
     with _Server(create_app(rec, max_upload_bytes=1_000_000)) as srv:
         for path, files in (("/predict", {"file": garbage[1][1]}),
                             ("/predict/batch", garbage)):

@@ -39,7 +39,7 @@ class DistillEvaluation:
     """
 
     y: np.ndarray
-    groups: np.ndarray
+    speakers: np.ndarray
     fold: np.ndarray
     n_classes: int
     teacher: str
@@ -84,9 +84,9 @@ def _onnx_proba(onnx: bytes, X: np.ndarray) -> np.ndarray:
     return onnx_predict_proba(onnx_session(onnx), X)
 
 
-def distill_cv(X: np.ndarray, y: np.ndarray, groups: Sequence, *, teacher: str,
+def distill_cv(X: np.ndarray, y: np.ndarray, speakers: Sequence, *, teacher: str,
                config: FeatureConfig, X_aug: Sequence[np.ndarray] = (),
-               protocol: str = "group6", n_group_folds: int = 6, n_inner: int = 3,
+               split: str = "group6", n_folds: int = 6, n_inner: int = 3,
                students: Sequence[str | StudentSpec] = ("tree", "mlp"),
                student_groups: Sequence[str] = CHEAP_GROUPS, n_candidates: int = 300,
                n_candidates_mlp: int | None = None, max_depth: int = 8,
@@ -105,11 +105,15 @@ def distill_cv(X: np.ndarray, y: np.ndarray, groups: Sequence, *, teacher: str,
     ----------
     X : np.ndarray [shape=(n, n_features)]
     y : np.ndarray [shape=(n,)] integer class codes
-    groups : sequence [shape=(n,)]
+    speakers : sequence [shape=(n,)]
         Speaker of every clip.
     X_aug : sequence of np.ndarray [shape=(n, n_features)]
         Augmented copies of every clip (row-aligned with ``X``); only copies of training
         clips are used in a fold.
+    split : SplitScheme or {"loso", "group6"}
+        Outer folds (``n_folds`` of them for ``"group6"``).
+    student_groups : sequence of str
+        Descriptor groups the students may read.
     teacher_params : dict, optional
         Fixed teacher hyper-parameters; by default they are tuned by grouped inner CV on
         the training speakers of each fold.
@@ -124,17 +128,17 @@ def distill_cv(X: np.ndarray, y: np.ndarray, groups: Sequence, *, teacher: str,
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=int)
-    groups = np.asarray(groups)
-    splits = outer_splits(groups, protocol=protocol, n_group_folds=n_group_folds)
+    speakers = np.asarray(speakers)
+    splits = outer_splits(speakers, split=split, n_folds=n_folds)
     fold = np.zeros(len(y), dtype=int)
-    ev = DistillEvaluation(y=y, groups=groups, fold=fold, n_classes=n_classes,
+    ev = DistillEvaluation(y=y, speakers=speakers, fold=fold, n_classes=n_classes,
                            teacher=teacher)
     log = progress or (lambda _msg: None)
     for k, (train_idx, test_idx) in enumerate(splits):
         fold[test_idx] = k
         start = time.perf_counter()
         with threadpool_limits(limits=1):
-            X_tr, y_tr, g_tr, orig = training_rows(X, y, groups, train_idx, test_idx,
+            X_tr, y_tr, g_tr, orig = training_rows(X, y, speakers, train_idx, test_idx,
                                                    X_aug=X_aug)
             t0 = time.perf_counter()
             if teacher_params is None:
@@ -172,7 +176,7 @@ def distill_cv(X: np.ndarray, y: np.ndarray, groups: Sequence, *, teacher: str,
         for name, P in results.items():
             ev.proba.setdefault(name, np.zeros((len(y), n_classes)))[test_idx] = P
         ev.records.append({
-            "test": sorted(set(groups[test_idx].tolist())),
+            "test": sorted(set(speakers[test_idx].tolist())),
             "teacher_train": sorted(set(g_tr[orig].tolist())),
             "transfer": sorted(set(g_tr.tolist())),
         })

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._threads import one_blas_thread
 from ..features import FeatureConfig
 from ._groups import CHEAP_GROUPS
 from ._students import (
@@ -28,6 +29,7 @@ __all__ = ["distill"]
 _TRANSFER = TransferConfig()  # the default transfer set (frozen)
 
 
+@one_blas_thread
 def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: FeatureConfig,
             X_copies: Sequence[np.ndarray] = (),
             students: Sequence[str | StudentSpec] = ("tree", "mlp"),

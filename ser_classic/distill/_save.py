@@ -16,7 +16,7 @@ def save_student(model_dir, *, student, name: str, classes: Sequence[str],
                  config: FeatureConfig, teacher_card: dict, onnx: bytes | None = None,
                  parity_rows: np.ndarray | None = None, info: dict | None = None,
                  cv_metrics: dict | None = None, training: dict | None = None,
-                 protocol: str = "strict") -> dict:
+                 normalization: str = "strict") -> dict:
     """Write a student as a model directory servable by ``ser_classic.load``.
 
     The card records the teacher, the feature names the student reads (``select``; the
@@ -31,7 +31,7 @@ def save_student(model_dir, *, student, name: str, classes: Sequence[str],
         to deploy it (the joblib model then stays the float student).
     parity_rows : np.ndarray [shape=(m, n_features)], optional
         Rows on which the ONNX and scikit-learn probabilities are compared.
-    protocol : {"strict", "speaker_norm"}
+    normalization : Normalization or {"strict", "speaker_norm"}
         The teacher's: a student of a speaker-normalised teacher reads speaker-normalised
         features and needs speaker statistics at inference as its teacher does.
 
@@ -66,6 +66,6 @@ def save_student(model_dir, *, student, name: str, classes: Sequence[str],
         "onnx_parity": parity,
     }
     return save_artifact(model_dir, estimator=student, classes=classes, config=config,
-                         name=name, protocol=protocol, onnx=graph,
+                         name=name, normalization=normalization, onnx=graph,
                          training=training or teacher_card.get("training", {}),
                          cv_metrics=cv_metrics, extra=extra)
