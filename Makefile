@@ -5,7 +5,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLI := $(BIN)/ser-classic
 
-.PHONY: run test lint data features evaluate deploy optimize seven benchmarks cheaper loco conditions clean-cache
+# Inputs and output roots. `make run` writes only under REPORTS, STORE and WORK (and the
+# manifest and the feature cache); experiments/check_reproducible.py points them at scratch
+# copies to run the main job twice and compare. JOBS: worker processes of every step.
+DATA ?= $(or $(SER_CLASSIC_DATA),../shared/data)
+MANIFEST ?= data/manifest.csv
+CACHE ?= $(or $(SER_CLASSIC_CACHE),.cache/features)
+REPORTS ?= reports
+STORE ?= ser_classic/shipped
+WORK ?= .cache/models
+JOBS ?= 2
+DM = --data $(DATA) --manifest $(MANIFEST)
+IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
+
+.PHONY: run reproduce test lint data features evaluate-selected deploy-selected loco-selected \
+	evaluate deploy optimize seven benchmarks cheaper loco conditions clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,33 +36,100 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The main job end to end on the default data (about an hour on 2 cores).
-run: $(STAMP) data features evaluate deploy optimize seven
+# The main job end to end on the default data (about 17-22 min on 2 cores from a clean
+# clone): manifest and features of RAVDESS, TESS and EMOVO; speaker-grouped CV of the
+# selected model family (the teachers' registry model) with CIs; its leave-one-corpus-out
+# evaluation; the teachers (strict and speaker-normalised), their compact students, the
+# TESS A/Bs that decide the deployed models, and their registration in the model store.
+# It retrains only those models; a second run on the same inputs rewrites its reports and
+# models identically apart from timing fields (experiments/check_reproducible.py).
+run: $(STAMP) data features evaluate-selected deploy-selected loco-selected
+
+# Everything: every model and feature set compared, the family A/Bs, every student, the
+# 7-emotion models, the benchmarks, cheaper students, recording conditions, LOCO (hours).
+reproduce: $(STAMP) data features evaluate deploy optimize seven loco conditions cheaper \
+	benchmarks evaluate-selected loco-selected
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
-TESS := ../shared/data/tess
-RAVDESS := ../shared/data/ravdess
+TESS := $(DATA)/tess
+RAVDESS := $(DATA)/ravdess
 
 data: $(STAMP)
-	$(CLI) data scan
-	$(CLI) data stats
+	$(CLI) data scan $(DM)
+	$(CLI) data stats $(DM) --out $(REPORTS)/data
 
 features: $(STAMP)
-	$(CLI) features
+	$(CLI) features $(IO)
 
-# Speaker-grouped CV of every registry model, both protocols, selection -> reports/cv;
+# The selected model family: the registry model of the stored teacher (decided by
+# `make reproduce`: the CV's selection and the TESS A/B of its winner and runner-up). Its
+# tuned parameters come from the selection file of that CV, $(REPORTS)/cv/selection.json.
+FAMILY ?= $(shell $(BIN)/python -c "from ser_classic import store; \
+	i = store.read_index('$(STORE)'); print(i.models[i.aliases['teacher'].model].name)")
+SELECTION := $(REPORTS)/cv/selection.json
+
+# Speaker-grouped CV (6 folds of 4 actors, inner tuning, speaker-bootstrap CIs) of the
+# selected family and its members, strict and speaker-normalised -> reports/cv_selected
+# (the 24-fold leave-one-speaker-out CV of every model is reports/cv, `make reproduce`;
+# CV_SPLIT=loso runs the family's part of it, on the same folds and seeds, about 4 times as
+# long; 6 folds of 4 actors tune logreg's C differently inside the speaker-normalised family)
+CV_SPLIT ?= group6
+evaluate-selected: $(STAMP)
+	$(CLI) evaluate $(IO) --split $(CV_SPLIT) --models $(FAMILY) --feature-sets '' \
+		--out $(REPORTS)/cv_selected
+
+# Leave one corpus out (RAVDESS, TESS, EMOVO), the family's members as the candidates
+# -> reports/loco_selected (every candidate: reports/loco, `make loco`)
+loco-selected: $(STAMP)
+	$(BIN)/python experiments/loco.py --models $(FAMILY) --manifest $(MANIFEST) \
+		--data $(DATA) --cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/loco_selected
+
+# $(1) alias suffix ("" or -speaker_norm), $(2) normalisation, $(3) report suffix: the
+# teacher (the family, the selection's parameters), its two compact int8 students, and
+# the two TESS A/Bs that decide the deployed model (each keeps A, the incumbent, unless B
+# wins on quality or, tied on quality, on speed): teacher vs compact student, then that
+# winner vs the faster compact student; all stored under their aliases
+define DEPLOY_SELECTED
+	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) \
+		--out $(WORK)/teacher$(1)
+	$(CLI) distill $(IO) --teacher $(WORK)/teacher$(1) --student compact_int8 \
+		--out $(WORK)/optimized-compact$(1)
+	$(CLI) distill $(IO) --teacher $(WORK)/teacher$(1) --student compact_fast_int8 \
+		--out $(WORK)/optimized-compact-fast$(1)
+	$(CLI) ab --a $(WORK)/teacher$(1) --b $(WORK)/optimized-compact$(1) --data $(TESS) \
+		--out $(REPORTS)/ab/teacher_vs_compact$(3) --deploy-to $(WORK)/deployed$(1)
+	$(CLI) ab --a $(WORK)/deployed$(1) --b $(WORK)/optimized-compact-fast$(1) \
+		--data $(TESS) --out $(REPORTS)/ab/deployed_vs_compact_fast$(3)
+	$(ADD) $(WORK)/teacher$(1) --alias teacher$(1) --role teacher \
+		--report $(REPORTS)/ab/tess$(3) \
+		--figures-from $(REPORTS)/optimization$(3),$(REPORTS)/ab/teacher_vs_compact$(3)
+	$(ADD) $(WORK)/optimized-compact$(1) --alias optimized-compact$(1) --role student \
+		--report $(REPORTS)/ab/teacher_vs_compact$(3) --figures-from $(REPORTS)/optimization$(3)
+	$(ADD) --report $(REPORTS)/ab/teacher_vs_compact$(3) --alias deployed$(1) --role deployed
+	$(ADD) $(WORK)/optimized-compact-fast$(1) --alias optimized-compact-fast$(1) \
+		--role student --report $(REPORTS)/ab/deployed_vs_compact_fast$(3) \
+		--figures-from $(REPORTS)/optimization$(3)
+	$(ADD) --report $(REPORTS)/ab/deployed_vs_compact_fast$(3) --alias deployed$(1) \
+		--role deployed
+endef
+
+deploy-selected: $(STAMP)
+	$(call DEPLOY_SELECTED,,strict,)
+	$(call DEPLOY_SELECTED,-speaker_norm,speaker_norm,_speaker_norm)
+
+# Speaker-grouped CV of every registry model, both normalisations, selection -> reports/cv;
 # the augmentation ablation on the same folds -> reports/cv (VTLP) and reports/cv_augment
 evaluate: $(STAMP)
 	$(CLI) evaluate --ablation vtlp --ablation-model ridge
-	$(CLI) evaluate --protocol group6 --models ridge,logreg,linear --augment none \
+	$(CLI) evaluate --split group6 --models ridge,logreg,linear --augment none \
 		--ablation vtlp,masks,seed --ablation-model ridge --feature-sets '' \
 		--out reports/cv_augment
 
 # The shipped models are stored once each in the package's model store, under aliases
 # (`ser-classic models` lists them); each target below trains or distils into .cache/models
-# and registers what it decides with `models add` (aliases as `--model`/`--a` work anywhere).
-STORE := ser_classic/shipped
-ADD := $(CLI) models add --store $(STORE)
+# and registers what it decides with `models add` (aliases as `--model`/`--a` work anywhere;
+# they name the shipped store's models, so the targets below `make run`'s write there).
+ADD = $(CLI) models --store $(STORE) add
 OPT := reports/optimization
 OPT_SN := reports/optimization_speaker_norm
 
@@ -60,8 +141,8 @@ deploy: $(STAMP)
 	$(CLI) ab --a .cache/models/strict/A --b .cache/models/strict/B --data $(TESS) \
 		--out reports/ab/tess
 	$(ADD) --report reports/ab/tess --alias teacher --role teacher
-	$(CLI) train --model @selected --protocol speaker_norm --out .cache/models/speaker_norm/A
-	$(CLI) train --model @runner_up --protocol speaker_norm --out .cache/models/speaker_norm/B
+	$(CLI) train --model @selected --normalization speaker_norm --out .cache/models/speaker_norm/A
+	$(CLI) train --model @runner_up --normalization speaker_norm --out .cache/models/speaker_norm/B
 	$(CLI) ab --a .cache/models/speaker_norm/A --b .cache/models/speaker_norm/B \
 		--data $(TESS) --out reports/ab/tess_speaker_norm
 	$(ADD) --report reports/ab/tess_speaker_norm --alias teacher-speaker_norm --role teacher
@@ -133,12 +214,12 @@ optimize: $(STAMP)
 # new speakers from the new corpus, the compact students of 8- and 7-emotion teachers
 # trained without actors 21-24 on those actors' clips of the 7 emotions. Last, the
 # related-work report, which quotes the A/B winners.
-# $(1) protocol, $(2) its teacher: compact students of 8- and 7-emotion teachers trained
+# $(1) normalization, $(2) its teacher: compact students of 8- and 7-emotion teachers trained
 # without the held-out actors, A/B-tested on those actors' clips of the 7 emotions
 define HOLDOUT7
-	$(CLI) train --model $(2) --protocol $(1) --exclude-speakers $(HOLDOUT) \
+	$(CLI) train --model $(2) --normalization $(1) --exclude-speakers $(HOLDOUT) \
 		--out .cache/models/holdout7/$(1)/teacher8
-	$(CLI) train --model $(2) --protocol $(1) --exclude-speakers $(HOLDOUT) \
+	$(CLI) train --model $(2) --normalization $(1) --exclude-speakers $(HOLDOUT) \
 		--exclude-emotions calm --out .cache/models/holdout7/$(1)/teacher7
 	$(CLI) distill --teacher .cache/models/holdout7/$(1)/teacher8 --student compact_int8 \
 		--out .cache/models/holdout7/$(1)/compact8
@@ -149,10 +230,10 @@ define HOLDOUT7
 		--exclude-emotions calm --out reports/ab/7emotions/ravdess_holdout_$(1)
 endef
 
-# $(1) suffix of the aliases ("" or -speaker_norm), $(2) protocol: the 7-emotion teacher
+# $(1) suffix of the aliases ("" or -speaker_norm), $(2) normalization: the 7-emotion teacher
 # and its compact student, their TESS A/B, both stored, the winner as deployed-7emotions$(1)
 define SEVEN
-	$(CLI) train --model teacher$(1) --protocol $(2) --exclude-emotions calm \
+	$(CLI) train --model teacher$(1) --normalization $(2) --exclude-emotions calm \
 		--out .cache/models/teacher-7emotions$(1)
 	$(CLI) distill --teacher .cache/models/teacher-7emotions$(1) --student compact_int8 \
 		--out .cache/models/optimized-compact-7emotions$(1)
@@ -187,7 +268,7 @@ benchmarks: $(STAMP)
 
 # What speed costs on a new corpus: students made cheaper than the deployed ones (fewer
 # descriptor groups, a shorter FFT or a longer hop), each A/B-tested against the deployed
-# model of its protocol on TESS (about 35 min; nothing is deployed from here)
+# model of its normalisation on TESS (about 35 min; nothing is deployed from here)
 # -> reports/ab/cheaper/
 cheaper: $(STAMP)
 	$(BIN)/python experiments/cheaper_students.py
@@ -195,16 +276,16 @@ cheaper: $(STAMP)
 # Leave one corpus out (RAVDESS, TESS, EMOVO): model family and parameters chosen by
 # speaker-grouped inner CV on the other corpora, strict and speaker-normalised
 # -> reports/loco/; the same with corpus-grouped inner CV -> reports/loco/inner_corpus/
-# (about 5 + 6 min on 2 cores; not part of `run`)
+# (about 5 + 6 min on 2 cores; `make reproduce`, not `run`: its family, loco-selected)
 loco: $(STAMP)
 	$(BIN)/python experiments/loco.py
 	$(BIN)/python experiments/loco.py --inner corpus --out reports/loco/inner_corpus
 
 # Recording conditions (measurement only): invariance of every committed model on 40 clips
 # of actors 21-24 (gain, noise floor, PCM16, input rate, padding, DC offset), and a teacher
-# and compact student per protocol trained without actors 21-24 scored on their clips
+# and compact student per normalisation trained without actors 21-24 scored on their clips
 # under noise, telephone band, codecs, reverberation, Griffin-Lim and gain
-# -> reports/conditions/ (not part of `run`)
+# -> reports/conditions/ (`make reproduce`, not `run`)
 conditions: $(STAMP)
 	$(BIN)/python experiments/bench_conditions.py
 

@@ -365,7 +365,8 @@ def add_model(model_dir: str | os.PathLike | None, *, store: str | os.PathLike, 
     The model directory is verified (:func:`ser_classic.artifact.load_artifact`, nothing
     unpickled) and copied into ``store/<model id>/`` unless the store already holds a model
     with the same ONNX graph. An alias that named another model is moved; a model left
-    without aliases is removed from the store. The index is rewritten atomically.
+    without aliases is removed from the store, unless another stored model names it as its
+    parent. The index is rewritten atomically.
 
     Parameters
     ----------
@@ -440,9 +441,10 @@ def add_model(model_dir: str | os.PathLike | None, *, store: str | os.PathLike, 
     previous = aliases.get(alias)
     aliases[alias] = Alias(model=model_id, role=role,
                            report=None if report is None else os.fspath(report))
-    orphan = None
+    orphan = None  # a model left without aliases is kept while another model derives from it
     if previous is not None and previous.model != model_id and \
-            not any(a.model == previous.model for a in aliases.values()):
+            not any(a.model == previous.model for a in aliases.values()) and \
+            not any(m.parent == previous.model for m in models.values()):
         orphan = models.pop(previous.model)
     write_index(ModelIndex(models=models, aliases=aliases), store)
     if orphan is not None:

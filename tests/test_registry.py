@@ -144,6 +144,16 @@ def test_models_add_to_a_store(tmp_path, small_manifest, feature_cache, capsys):
     add_model("mine", store=store, alias="deployed", role="deployed")
     assert list(read_index(store).models) == [entry.path]
     assert not (store / model_id).exists()
+    # a model that another stored model names as its parent stays without an alias
+    add_model(model, store=store, alias="teacher", role="teacher")
+    add_model(other, store=store, alias="student", role="student", parent="teacher")
+    add_model(other, store=store, alias="teacher", role="teacher")
+    index = read_index(store)
+    assert index.models[entry.path].parent == model_id and not index.aliases_of(model_id)
+    assert model_id in index.models and (store / model_id / "model.onnx").is_file()
+    capsys.readouterr()
+    assert main(["models", "--store", str(store)]) == 0
+    assert model_id in capsys.readouterr().out
     with pytest.raises(ParameterError, match="alias must be"):
         add_model(other, store=store, alias="a/b", role="model")
     with pytest.raises(ParameterError, match="role must be"):
