@@ -383,14 +383,9 @@ def _read_card(model_dir: Path) -> dict:
     try:
         ModelCard.model_validate(card)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or None
-        if version == 1:  # name the field as the card spells it
-            field = _V1_FIELD.get(field, field)
-        problem = err["msg"].removeprefix("Value error, ")
-        if err["type"] != "missing":
-            problem += f" (got {_short(err.get('input'))})"
-        raise ArtifactError(card_path, problem, field=field) from None
+        # name the field as a version-1 card spells it
+        raise _schema_error(exc, card_path,
+                            rename=_V1_FIELD if version == 1 else None) from None
     return card
 
 
@@ -422,6 +417,20 @@ def _upgrade(card: dict) -> dict:
     if valid:
         out["integrity"] = card_integrity(out)
     return out
+
+
+def _schema_error(exc: ValidationError, path: Path, *, rename: dict | None = None
+                  ) -> ArtifactError:
+    """The first error of a pydantic validation as an :class:`ArtifactError` naming the
+    file and the field (``rename``: field names to report under another name)."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or None
+    if rename:
+        field = rename.get(field, field)
+    problem = err["msg"].removeprefix("Value error, ")
+    if err["type"] != "missing":
+        problem += f" (got {_short(err.get('input'))})"
+    return ArtifactError(path, problem, field=field)
 
 
 def _short(value, limit: int = 60) -> str:

@@ -366,26 +366,25 @@ def scan_ravdess(root: str | os.PathLike, *, speech_only: bool = True,
     return records
 
 
-def scan_tess(root: str | os.PathLike, *, errors: list | None = None) -> list[dict]:
-    """Records of every TESS file under ``root``; ``errors`` as in :func:`scan_ravdess`."""
+def _scan_names(root: str | os.PathLike, parse, errors: list | None) -> list[dict]:
+    """Records of every audio file under ``root`` whose name ``parse`` reads."""
     records = []
     for p in _audio_files(Path(root)):
         try:
-            records.append({"path": str(p), **parse_tess_name(p)})
+            records.append({"path": str(p), **parse(p)})
         except AudioError as exc:
             _report(errors, exc.source, exc.problem)
     return records
+
+
+def scan_tess(root: str | os.PathLike, *, errors: list | None = None) -> list[dict]:
+    """Records of every TESS file under ``root``; ``errors`` as in :func:`scan_ravdess`."""
+    return _scan_names(root, parse_tess_name, errors)
 
 
 def scan_emovo(root: str | os.PathLike, *, errors: list | None = None) -> list[dict]:
     """Records of every EMOVO file under ``root``; ``errors`` as in :func:`scan_ravdess`."""
-    records = []
-    for p in _audio_files(Path(root)):
-        try:
-            records.append({"path": str(p), **parse_emovo_name(p)})
-        except AudioError as exc:
-            _report(errors, exc.source, exc.problem)
-    return records
+    return _scan_names(root, parse_emovo_name, errors)
 
 
 _CSV_COLUMNS = ("path", "label", "speaker", "gender")

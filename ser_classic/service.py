@@ -234,9 +234,10 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
             raise ServiceError(422, "unknown_classes", str(exc)) from None
         return columns, list(names)
 
-    def _check_speaker_norm(speaker_norm: bool) -> None:
-        """Refuse a request the model cannot answer, before reading any audio."""
-        if speaker_normalised and not speaker_norm:
+    def _check_speaker_norm(speaker_norm: bool, *, one_clip: bool = False) -> None:
+        """Refuse a request the model cannot answer, before reading any audio (one clip
+        cannot give a speaker's statistics)."""
+        if speaker_normalised and (one_clip or not speaker_norm):
             raise ServiceError(
                 422, "speaker_statistics_required",
                 f"model {recognizer.model_id} is speaker-normalised: send at least 2 clips "
@@ -263,12 +264,7 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                 speaker_norm: _SpeakerNorm = False, classes: _Classes = None):
         start = time.perf_counter()
         columns, names = _subset(classes)
-        if speaker_normalised:  # one clip cannot give a speaker's statistics
-            raise ServiceError(
-                422, "speaker_statistics_required",
-                f"model {recognizer.model_id} is speaker-normalised: send at least 2 clips "
-                f"of one speaker to /predict/batch?speaker_norm=true")
-        _check_speaker_norm(speaker_norm)
+        _check_speaker_norm(speaker_norm, one_clip=True)
         with decodes:
             y, name = _read(file)
             proba = _restrict(_infer([y]), columns)[0]

@@ -34,7 +34,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from .artifact import NORMALIZATIONS, load_artifact
+from .artifact import NORMALIZATIONS, _schema_error, load_artifact
 from .data import atomic_write_bytes
 from .errors import ArtifactError, ParameterError
 
@@ -175,13 +175,7 @@ def read_index(store: str | os.PathLike = SHIPPED) -> ModelIndex:
     try:
         index = ModelIndex.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or None
-        problem = err["msg"]
-        if err["type"] != "missing":
-            text = repr(err.get("input"))
-            problem += f" (got {text if len(text) <= 60 else text[:60] + '…'})"
-        raise ArtifactError(path, problem, field=field) from None
+        raise _schema_error(exc, path) from None
     _check_index(index, path)
     return index
 
