@@ -14,10 +14,10 @@ Issue 19, items 3 and 5, as measurement only (no feature or model change):
    degradations (white, pink and babble noise at 20 and 10 dB SNR, telephone band with
    G.711 mu-law at 8 kHz, MP3 and Opus through libsndfile, reverberation from a simulated
    room (pyroomacoustics), Griffin-Lim resynthesis from an 80-band mel spectrogram, gain),
-   scored by a teacher and its compact student trained WITHOUT actors 21-24 (as the
-   Makefile's ``deploy``/``optimize``/``seven`` targets: ``ser-classic train --model
-   models/teacher --exclude-speakers ...`` then ``ser-classic distill --student
-   compact_int8``), strict and speaker-normalised. Accuracy, UAR and ECE (15 bins) per
+   scored by the stored teacher and student retrained WITHOUT actors 21-24 by their own
+   recipes (read off their cards: corpora, emotions, augmentation; student kind, transfer
+   set, calibration), strict and speaker-normalised; clips of emotions the models do not
+   know (calm, for the 7-emotion models) are left out. Accuracy, UAR and ECE (15 bins) per
    condition. Every degradation is generated in memory from the shared corpora at fixed
    seeds (``np.random.default_rng``); no audio is written.
 
@@ -31,7 +31,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import shlex
 import sys
@@ -41,7 +40,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import scipy.signal
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,175 +62,33 @@ ISSUE_FIGURES = {
 # libsndfile's compression levels: MP3 at 16 kHz, constant bitrate, 0.85 -> 32 kbit/s;
 # Opus 0.9 -> about 27 kbit/s (file sizes, measured in the report)
 MP3_LEVEL, OPUS_LEVEL = 0.85, 0.9
-ZERO_THRESHOLD = 3e-4  # the issue's "near-silence": |y| below this set to exactly 0
 
 
-# --------------------------------------------------------------------------- transforms
-def pcm16(y: np.ndarray) -> np.ndarray:
-    """Round to 16-bit PCM (clipped to full scale) and back to float64."""
-    return np.clip(np.round(np.asarray(y, dtype=np.float64) * 32768.0), -32768, 32767) / 32768.0
+# The transformations live in the library (ser_classic.conditions), shared with the
+# multi-condition training augmentation; re-exported here for this benchmark's callers.
+from ser_classic.conditions import (  # noqa: E402
+    ZERO_THRESHOLD,
+    babble,
+    codec_round_trip,
+    gain,
+    griffin_lim,
+    mix_at_snr,
+    pad,
+    pcm16,
+    pink_noise,
+    reverberate,
+    room_impulse_response,
+    snr_db,
+    telephone,
+    to_int16,
+    white_noise,
+    zero_floor,
+)
 
-
-def to_int16(y: np.ndarray) -> np.ndarray:
-    """The int16 PCM array of ``y`` (clipped to full scale)."""
-    return np.clip(np.round(np.asarray(y, dtype=np.float64) * 32768.0), -32768,
-                   32767).astype(np.int16)
-
-
-def gain(y: np.ndarray, db: float, *, sixteen_bit: bool = True) -> np.ndarray:
-    """``y`` scaled by ``db`` decibels, then rounded to 16 bits (clipping at full scale)."""
-    out = np.asarray(y, dtype=np.float64) * 10.0 ** (db / 20.0)
-    return pcm16(out) if sixteen_bit else out
-
-
-def zero_floor(y: np.ndarray, *, threshold: float = ZERO_THRESHOLD) -> np.ndarray:
-    """Near-silence as exact digital zeros: samples with ``|y| < threshold`` set to 0."""
-    out = np.array(y, dtype=np.float64)
-    out[np.abs(out) < threshold] = 0.0
-    return out
-
-
-def white_noise(n: int, *, rng: np.random.Generator) -> np.ndarray:
-    """Unit-variance Gaussian white noise [shape=(n,)]."""
-    return rng.standard_normal(n)
-
-
-def pink_noise(n: int, *, rng: np.random.Generator) -> np.ndarray:
-    """Unit-variance pink (1/f power) noise [shape=(n,)]: white noise shaped in frequency."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    f = np.arange(spectrum.size, dtype=np.float64)
-    f[0] = 1.0
-    x = np.fft.irfft(spectrum / np.sqrt(f), n=n)
-    return (x - x.mean()) / x.std()
-
-
-def babble(n: int, *, talkers: Sequence[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """Babble [shape=(n,)]: the talkers' clips, each at unit RMS and a random circular offset
-    (tiled to ``n`` samples), summed; unit variance."""
-    out = np.zeros(n)
-    for t in talkers:
-        t = np.asarray(t, dtype=np.float64)
-        t = np.tile(t, int(np.ceil(n / t.size)))[:n] if t.size < n else t[:n]
-        out += np.roll(t / (np.sqrt(np.mean(t**2)) + 1e-12), int(rng.integers(n)))
-    return out / (out.std() + 1e-12)
-
-
-def mix_at_snr(y: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """``y + a * noise`` with ``a`` set so that power(y) / power(a * noise) is ``snr_db``.
-
-    Powers are over the whole clip (its pauses included), so the SNR within speech is
-    higher than ``snr_db``. Rounded to 16 bits.
-    """
-    y = np.asarray(y, dtype=np.float64)
-    p_y, p_n = np.mean(y**2), np.mean(noise**2)
-    return pcm16(y + noise * np.sqrt(p_y / (p_n * 10.0 ** (snr_db / 10.0))))
-
-
-def snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
-    """The SNR of ``noisy`` against ``clean`` in dB (whole-clip powers)."""
-    clean = np.asarray(clean, dtype=np.float64)
-    return float(10 * np.log10(np.mean(clean**2) / np.mean((noisy - clean) ** 2)))
-
-
-def pad(y: np.ndarray, *, lead_s: float, trail_s: float, sr: int = SR,
-        floor_dbfs: float | None = None, rng: np.random.Generator | None = None
-        ) -> np.ndarray:
-    """``y`` with ``lead_s`` / ``trail_s`` seconds of silence: exact zeros, or white noise of
-    RMS ``floor_dbfs`` dBFS (needs ``rng``) then 16-bit rounding."""
-    lead, trail = np.zeros(round(lead_s * sr)), np.zeros(round(trail_s * sr))
-    if floor_dbfs is not None:
-        level = 10.0 ** (floor_dbfs / 20.0)
-        lead, trail = (level * rng.standard_normal(lead.size),
-                       level * rng.standard_normal(trail.size))
-    out = np.concatenate([lead, np.asarray(y, dtype=np.float64), trail])
-    return out if floor_dbfs is None else pcm16(out)
-
-
-def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
-    return y[:n] if y.size >= n else np.pad(y, (0, n - y.size))
-
-
-def telephone(y: np.ndarray, *, sr: int = SR, low_hz: float = 300.0,
-              high_hz: float = 3400.0) -> np.ndarray:
-    """Narrow-band telephone channel: 8 kHz, 300-3400 Hz band-pass (4th-order Butterworth,
-    zero phase), G.711 mu-law (libsndfile's WAV ULAW) and back to ``sr``; same length."""
-    from ser_classic.data import resample
-
-    y8 = resample(np.asarray(y, dtype=np.float32), orig_sr=sr, target_sr=8000)
-    sos = scipy.signal.butter(4, [low_hz, high_hz], btype="bandpass", fs=8000, output="sos")
-    y8 = np.clip(scipy.signal.sosfiltfilt(sos, y8.astype(np.float64)), -1.0, 1.0)
-    y8 = codec_round_trip(y8, sr=8000, format="WAV", subtype="ULAW")[0]
-    out = resample(y8.astype(np.float32), orig_sr=8000, target_sr=sr)
-    return pcm16(_fit_length(out.astype(np.float64), y.size))
-
-
-def codec_round_trip(y: np.ndarray, *, sr: int = SR, format: str, subtype: str,
-                     compression_level: float | None = None,
-                     bitrate_mode: str | None = None) -> tuple[np.ndarray, float]:
-    """Encode ``y`` with libsndfile (``soundfile.write`` into memory) and decode it.
-
-    Returns the decoded waveform (trimmed or zero-padded to ``len(y)``: the codec's delay
-    is left in) and the encoded size in kbit/s.
-    """
-    buf = io.BytesIO()
-    kwargs = {}
-    if compression_level is not None:
-        kwargs["compression_level"] = compression_level
-    if bitrate_mode is not None:
-        kwargs["bitrate_mode"] = bitrate_mode
-    sf.write(buf, np.clip(np.asarray(y, dtype=np.float64), -1.0, 1.0), sr, format=format,
-             subtype=subtype, **kwargs)
-    kbps = 8 * buf.tell() / 1000 / (y.size / sr)
-    buf.seek(0)
-    out, _ = sf.read(buf, dtype="float64")
-    return _fit_length(out, y.size), kbps
-
-
-def room_impulse_response(*, sr: int = SR, rt60: float = 0.5,
-                          room: Sequence[float] = (6.0, 5.0, 3.0),
-                          source: Sequence[float] = (2.0, 3.5, 1.6),
-                          mic: Sequence[float] = (4.0, 2.0, 1.2)) -> np.ndarray:
-    """Impulse response of a shoe-box room (pyroomacoustics image source method, wall
-    absorption from Sabine's formula for ``rt60``); deterministic."""
-    import pyroomacoustics as pra
-
-    absorption, max_order = pra.inverse_sabine(rt60, list(room))
-    shoebox = pra.ShoeBox(list(room), fs=sr, materials=pra.Material(absorption),
-                          max_order=max_order)
-    shoebox.add_source(list(source))
-    shoebox.add_microphone(list(mic))
-    shoebox.compute_rir()
-    return np.asarray(shoebox.rir[0][0], dtype=np.float64)
-
-
-def reverberate(y: np.ndarray, *, rir: np.ndarray) -> np.ndarray:
-    """``y`` convolved with ``rir`` (same length, direct path aligned), at ``y``'s RMS."""
-    y = np.asarray(y, dtype=np.float64)
-    delay = int(np.argmax(np.abs(rir)))
-    wet = scipy.signal.fftconvolve(y, rir)[delay:delay + y.size]
-    wet *= np.sqrt(np.mean(y**2) / (np.mean(wet**2) + 1e-20))
-    return pcm16(wet)
-
-
-def griffin_lim(y: np.ndarray, *, sr: int = SR, n_mels: int = 80, n_fft: int = 1024,
-                hop_length: int = 256, n_iter: int = 32,
-                rng: np.random.Generator) -> np.ndarray:
-    """Vocoded copy: Griffin-Lim resynthesis from an ``n_mels``-band power mel spectrogram
-    (librosa; linear magnitudes from the mel basis' pseudo-inverse); same length and RMS,
-    16-bit."""
-    import librosa
-
-    y = np.asarray(y, dtype=np.float64)
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length,
-                                         n_mels=n_mels)
-    # the mel basis' pseudo-inverse, clipped at 0 (librosa's own mel_to_stft solves a
-    # non-negative least-squares problem: about 5 s per clip here, 250x slower)
-    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
-    stft = np.sqrt(np.maximum(np.linalg.pinv(basis) @ mel, 0.0))
-    out = librosa.griffinlim(stft, n_iter=n_iter, hop_length=hop_length, n_fft=n_fft,
-                             length=y.size, random_state=rng)
-    out *= np.sqrt(np.mean(y**2) / (np.mean(out**2) + 1e-20))
-    return pcm16(out)
+__all__ = ["ZERO_THRESHOLD", "babble", "codec_round_trip", "gain", "griffin_lim",
+           "mix_at_snr", "pad", "pcm16", "pink_noise", "reverberate",
+           "room_impulse_response", "snr_db", "telephone", "to_int16", "white_noise",
+           "zero_floor"]
 
 
 # A transformation maps (clean 16 kHz float waveform, rng) to (waveform, its sample rate).
@@ -310,27 +166,21 @@ def condition_transforms(*, babble_talkers: Sequence[np.ndarray], rir: np.ndarra
 
 
 # --------------------------------------------------------------------------- metrics
-def ece(proba: np.ndarray, correct: np.ndarray, *, n_bins: int = 15) -> float:
-    """Expected calibration error of the top-1 confidence, ``n_bins`` equal-width bins."""
-    conf = proba.max(axis=1)
-    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    total = 0.0
-    for b in range(n_bins):
-        m = bins == b
-        if m.any():
-            total += m.sum() * abs(conf[m].mean() - correct[m].mean())
-    return float(total / len(conf))
-
-
 def scores(proba: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> dict:
     """Accuracy, UAR (over the true classes present), ECE and the most-predicted class."""
+    from ser_classic.evaluation import expected_calibration_error
+
     pred = classes[np.argmax(proba, axis=1)]
     correct = pred == labels
+    # column of the true class (-1, never correct, for a label the model does not have)
+    column = {c: i for i, c in enumerate(classes)}
+    y_true = np.array([column.get(lab, -1) for lab in labels])
     recalls = [float(np.mean(pred[labels == c] == c)) for c in np.unique(labels)]
     values, counts = np.unique(pred, return_counts=True)
     top = int(np.argmax(counts))
     return {"accuracy": float(correct.mean()), "uar": float(np.mean(recalls)),
-            "ece": ece(proba, correct), "top_class": str(values[top]),
+            "ece": expected_calibration_error(y_true, proba, n_bins=15),
+            "top_class": str(values[top]),
             "top_class_share": float(counts[top] / len(pred)), "n": len(labels)}
 
 
@@ -451,24 +301,51 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
 
 
 # --------------------------------------------------------------------------- conditions
+def _recipe(alias: str) -> tuple[list[str], list[str]]:
+    """CLI arguments that retrain the stored teacher of ``alias``'s normalisation and its
+    stored student by the same recipes (corpora, emotions, augmentation; student kind,
+    transfer set, calibration), read off their cards."""
+    import ser_classic
+
+    suffix = alias.removeprefix("teacher")
+    teacher = ser_classic.load(alias).card["training"]
+    student = ser_classic.load(f"student{suffix}").card
+    train = ["--corpora", ",".join(teacher.get("corpora") or [teacher.get("corpus",
+                                                                            "ravdess")])]
+    if teacher.get("excluded_emotions"):
+        train += ["--exclude-emotions", ",".join(teacher["excluded_emotions"])]
+    augment = teacher.get("augment") or {}
+    train += ["--augment", augment.get("variant", "none"),
+              "--copies", str(max(1, int(augment.get("copies", 0))))]
+    info = student.get("distillation") or {}
+    distill = ["--student", str(student["name"]).removeprefix("distilled_")]
+    if (info.get("augment") or {}).get("transfer") == "teacher":
+        distill += ["--transfer", "teacher"]
+    if info.get("calibration"):
+        distill += ["--calibration", "temperature"]
+    return train, distill
+
+
 def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain: bool
                           ) -> dict[str, dict[str, Path]]:
-    """Teacher and compact student per normalization, trained without actors 21-24 (the CLI)."""
+    """The stored teacher and student per normalization, retrained by their recipes without
+    actors 21-24 (the CLI)."""
     from ser_classic.cli import main as cli
 
-    teachers = {"strict": "models/teacher", "speaker_norm": "models/teacher-speaker_norm"}
+    teachers = {"strict": "teacher", "speaker_norm": "teacher-speaker_norm"}
     out = {}
     for normalization in normalizations:
         teacher, student = work / normalization / "teacher", work / normalization / "compact"
+        train_args, distill_args = _recipe(teachers[normalization])
         card = teacher / "model.json"
         new_teacher = retrain or not card.exists() or sorted(json.loads(card.read_text())[
             "training"]["excluded_speakers"]) != list(HOLDOUT)
         if new_teacher and cli(["train", "--model", teachers[normalization], "--normalization",
-                                normalization, "--exclude-speakers", ",".join(HOLDOUT), "--out",
-                                str(teacher)]):
+                                normalization, "--exclude-speakers", ",".join(HOLDOUT),
+                                *train_args, "--out", str(teacher)]):
             raise RuntimeError(f"training the {normalization} teacher failed")
         if new_teacher or not (student / "model.json").exists():
-            if cli(["distill", "--teacher", str(teacher), "--student", "compact_int8",
+            if cli(["distill", "--teacher", str(teacher), *distill_args,
                     "--out", str(student)]):
                 raise RuntimeError(f"distilling the {normalization} student failed")
         out[normalization] = {"teacher": teacher, "compact": student}
@@ -669,12 +546,13 @@ def write_report(summary: dict, out: Path) -> None:
     if cond:
         lines += [
             "## Held-out speakers under degradations", "",
-            f"{cond['n_clips']} clips of RAVDESS actors 21-24 (8 emotions"
+            f"{cond['n_clips']} clips of RAVDESS actors 21-24 (the emotions the models know"
             + (f"; drawn at seed {summary['seed'] + 1} from their 240" if cond["n_clips"] < 240
                else "") + "), scored by a "
-            "teacher (`ser-classic train --model models/teacher[-speaker_norm] "
-            "--exclude-speakers ravdess_21,...,24`) and its compact int8 student (`ser-classic "
-            "distill --student compact_int8`), none of which saw actors 21-24. Cells: "
+            "teacher (`ser-classic train --model teacher[-speaker_norm] --exclude-speakers "
+            "ravdess_21,...,24` with the stored teacher's corpora and augmentation) and its "
+            "student (`ser-classic distill` as the stored student), none of which saw actors "
+            "21-24. Cells: "
             "accuracy / UAR / ECE (15 bins), and accuracy as a share of clean accuracy; ✗ "
             "where the issue's target for the condition (below) or its ECE target (<= 0.05 "
             "clean, <= 0.10 degraded) is missed. "
@@ -762,7 +640,12 @@ def main(argv=None) -> int:
     if args.skip != "conditions":
         holdout = ensure_holdout_models(Path(args.work), args.normalizations.split(","),
                                         retrain=args.retrain)
-        rows = _sample(held, args.condition_clips, np.random.default_rng(args.seed + 1))
+        import ser_classic
+
+        known = set.intersection(*(set(ser_classic.load(path).classes_)
+                                   for d in holdout.values() for path in d.values()))
+        rows = _sample([r for r in held if r["emotion"] in known], args.condition_clips,
+                       np.random.default_rng(args.seed + 1))
         talkers = _sample([r for r in records if r["speaker"] not in HOLDOUT], 40,
                           np.random.default_rng(args.seed + 2))
         summary["conditions"] = {"n_clips": len(rows),

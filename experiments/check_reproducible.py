@@ -20,14 +20,25 @@ Ignored, because they measure time, not results (:data:`TIMING_KEYS`):
   (:data:`TIMING_TEXT`).
 
 Paths are compared relative to each tree (``ROOT/`` is stripped from every string, so a
-scratch tree compares with the checkout itself). The A/B decision is *not* ignored: when
-two models tie on quality it falls to latency, and a winner that flips between runs is a
-difference worth seeing.
+scratch tree compares with the checkout itself), and the worker count a recorded command
+names (``--jobs N``, ``JOBS=N``) is left out: it is what ``--jobs-b`` varies (and a
+command line omits it when it is the default). The A/B
+decision is *not* ignored: when two models tie on quality it falls to latency, and a
+winner that flips between runs is a difference worth seeing.
 
     .venv/bin/python experiments/check_reproducible.py run [--root /tmp/repro] [--jobs 2]
     .venv/bin/python experiments/check_reproducible.py run --targets "data features \\
         evaluate-selected" --jobs 1 --jobs-b 2 --fresh-cache    # --jobs 1 vs --jobs 2
     .venv/bin/python experiments/check_reproducible.py compare TREE_A TREE_B
+    .venv/bin/python experiments/check_reproducible.py quick [--speakers 8] \\
+        [--jobs 1 --jobs-b 2]     # a small pipeline with 1 vs 2 workers (a few minutes)
+
+``quick`` runs a small pipeline through the CLI twice, each into its own scratch tree with
+its own (empty) feature cache, so that every feature is extracted by that run's workers:
+features, the speaker-grouped CV of the selected family (``--family``, strict, 6 folds,
+inner tuning) and its selection, a teacher trained from that selection without the last
+actor, and its compact int8 student; on the first ``--speakers`` RAVDESS actors of the
+manifest. The second run differs only in its number of worker processes (``--jobs-b``).
 
 ``compare`` takes any two trees of that layout: a checkout (after `make run`) and a copy
 of its outputs from an earlier run, or a checkout and a scratch tree. Exit status 0 when
@@ -58,6 +69,8 @@ TIMING_TEXT = re.compile(r"\bms\b|latency|wall-clock|time, s|\bseconds?\b|\d\s?s
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 _SEPARATOR = re.compile(r"\|[-:| ]+\|?")
 _MS_TEXT = re.compile(r"\d\s?ms\b")
+#: The worker count a recorded command names (an input of the comparison, not a result).
+_JOBS = re.compile(r" (--jobs[ =]|JOBS=)\d+\b")
 
 
 # --------------------------------------------------------------------------- comparison
@@ -65,7 +78,7 @@ def _strip_roots(obj, roots: tuple[str, ...]):
     if isinstance(obj, str):
         for root in roots:
             obj = obj.replace(root + "/", "")
-        return obj
+        return _JOBS.sub("", obj)
     if isinstance(obj, dict):
         return {k: _strip_roots(v, roots) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -173,8 +186,8 @@ def compare(tree_a: Path, tree_b: Path, *, out=sys.stdout) -> list[str]:
     """Every non-timing difference between two trees (one line each)."""
     roots = tuple(sorted({str(tree_a.resolve()), str(tree_b.resolve()), str(tree_a),
                           str(tree_b)}, key=len, reverse=True))
-    ids_a, ids_b = aliases(tree_a), aliases(tree_b)
-    print(f"{'alias':40s} {'A':42s} B", file=out)
+    ids_a, ids_b = (aliases(t) or model_ids(t) for t in (tree_a, tree_b))
+    print(f"{'alias or model':40s} {'A':42s} B", file=out)
     for alias in dict.fromkeys([*ids_a, *ids_b]):
         a, b = ids_a.get(alias, "-"), ids_b.get(alias, "-")
         print(f"{alias:40s} {a:42s} {b}{'' if a == b else '   <- differs'}", file=out)
@@ -228,6 +241,59 @@ def run_make(root: Path, *, targets: list[str], jobs: int, fresh_cache: bool) ->
     return seconds
 
 
+QUICK_STEPS = (
+    ("features", ["features", "--corpus", "ravdess"]),
+    ("evaluate", ["evaluate", "--split", "group6", "--models", "{family}", "--normalization",
+                  "strict", "--feature-sets", "", "--out", "{tree}/reports/cv_quick"]),
+    ("train", ["train", "--model", "{family}", "--selection",
+               "{tree}/reports/cv_quick/selection.json", "--exclude-speakers", "{held_out}",
+               "--out", "{tree}/.cache/models/teacher"]),
+    ("distill", ["distill", "--teacher", "{tree}/.cache/models/teacher", "--student",
+                 "compact_int8", "--out", "{tree}/.cache/models/compact"]),
+)
+
+
+def model_ids(tree: Path) -> dict[str, str]:
+    """Model directory (relative to the tree) -> model id of its card."""
+    out = {}
+    for card in sorted((tree / ".cache/models").glob("**/model.json")):
+        out[str(card.parent.relative_to(tree))] = json.loads(card.read_text())["model_id"]
+    return out
+
+
+def run_quick(tree: Path, *, manifest: Path, n_speakers: int, jobs: int, family: str
+              ) -> float:
+    """The small pipeline of ``quick`` into ``tree`` (replaced), ``jobs`` workers."""
+    import pandas as pd
+
+    if tree.exists():
+        shutil.rmtree(tree)
+    (tree / "data").mkdir(parents=True)
+    rows = pd.read_csv(manifest, index_col=False)
+    rows = rows[rows["corpus"] == "ravdess"]
+    keep = sorted(rows["speaker"].unique())[:n_speakers]
+    if len(keep) < 7:
+        raise SystemExit(f"quick needs >= 7 RAVDESS speakers in {manifest}, got {len(keep)}")
+    rows[rows["speaker"].isin(keep)].to_csv(tree / "data/manifest.csv", index=False)
+    io = ["--manifest", str(tree / "data/manifest.csv"), "--cache",
+          str(tree / ".cache/features"), "--jobs", str(jobs)]
+    fill = {"family": family, "tree": str(tree), "held_out": keep[-1]}
+    start = time.perf_counter()
+    with open(tree / "quick.log", "w") as log:
+        for name, args in QUICK_STEPS:
+            cmd = [str(Path(sys.executable).parent / "ser-classic"), args[0], *io,
+                   *(a.format(**fill) for a in args[1:])]
+            log.write("$ " + " ".join(cmd) + "\n")
+            log.flush()
+            done = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            if done.returncode:
+                raise SystemExit(f"{name} failed ({done.returncode}); see {tree / 'quick.log'}")
+    seconds = time.perf_counter() - start
+    print(f"  {tree}: {seconds / 60:.1f} min with {jobs} worker(s), log {tree / 'quick.log'}",
+          flush=True)
+    return seconds
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,12 +306,29 @@ def main(argv=None) -> int:
     p.add_argument("--jobs-b", type=int, help="JOBS of the second run (default --jobs)")
     p.add_argument("--fresh-cache", action="store_true",
                    help="extract features into each tree's own cache (.cache/features)")
+    p = sub.add_parser("quick", help="a small pipeline with 1 vs 2 workers, compared")
+    p.add_argument("--root", default="/tmp/ser_classic_repro_quick",
+                   help="scratch folder: ROOT/a and ROOT/b (replaced)")
+    p.add_argument("--manifest", default=str(ROOT / "data/manifest.csv"),
+                   help="manifest whose first --speakers RAVDESS actors are used")
+    p.add_argument("--speakers", type=int, default=8)
+    p.add_argument("--family", default="linear", help="registry model of the CV and teacher")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes of the first run")
+    p.add_argument("--jobs-b", type=int, default=2, help="... and of the second")
     p = sub.add_parser("compare", help="compare two trees (checkout or scratch)")
     p.add_argument("tree_a")
     p.add_argument("tree_b")
     args = parser.parse_args(argv)
     if args.command == "compare":
         return 1 if compare(Path(args.tree_a), Path(args.tree_b)) else 0
+    if args.command == "quick":
+        root = Path(args.root)
+        for tag, jobs in (("a", args.jobs), ("b", args.jobs_b)):
+            run_quick(root / tag, manifest=Path(args.manifest), n_speakers=args.speakers,
+                      jobs=jobs, family=args.family)
+        print(f"\nA: {root / 'a'} (--jobs {args.jobs}), B: {root / 'b'} "
+              f"(--jobs {args.jobs_b})")
+        return 1 if compare(root / "a", root / "b") else 0
     root, targets = Path(args.root), args.targets.split()
     jobs_b = args.jobs if args.jobs_b is None else args.jobs_b
     for tag, jobs in (("a", args.jobs), ("b", jobs_b)):

@@ -131,6 +131,18 @@ def main() -> int:
                                 f"trained on {trained}, tested on {ab['n_clips']} clips | yes | "
                                 f"{len(ab['labels'])} | accuracy | {_pct(res['accuracy'])} | "
                                 "this project |")
+    for name in ("corpus", "corpus_speaker_norm"):  # leave one corpus out, all three
+        path = REPORTS / "ab" / name / "summary.json"
+        if path.is_file():
+            ab = json.loads(path.read_text())
+            for corpus, fold in ab["folds"].items():
+                for label in ab["candidates"]:
+                    ab_lines.append(
+                        f"| **ours**: {ab['model']} {label} ({ab['normalization']}), "
+                        f"`reports/ab/{name}` | trained on {' + '.join(fold['trained_on'])}, "
+                        f"tested on {corpus} ({fold[label]['n']} clips) | yes | "
+                        f"{len(fold['classes'])} | UAR | {_pct(fold[label]['uar'])} | "
+                        "this project |")
     lines += ab_lines
     lines += [
         "",

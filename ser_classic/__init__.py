@@ -26,6 +26,7 @@ __all__ = [
     "ArtifactError",
     "AudioError",
     "AugmentConfig",
+    "CorpusAB",
     "CrossValidation",
     "DistilledModel",
     "FeatureConfig",
@@ -33,10 +34,13 @@ __all__ = [
     "ParameterError",
     "Selection",
     "SplitScheme",
+    "TemperatureScaled",
     "TrainedModel",
     "__version__",
     "ab_test",
+    "apply_temperature",
     "build_manifest",
+    "corpus_ab",
     "cross_validate",
     "deploy",
     "distil",
@@ -44,12 +48,27 @@ __all__ = [
     "extract_batch",
     "extract_features",
     "feature_names",
+    "fit_temperature",
     "load",
     "load_audio",
     "load_manifest",
     "scan_corpus",
     "train",
 ]
+
+
+# ser_classic.calibration imports scikit-learn: its names load on first use
+_LAZY = {"TemperatureScaled": "calibration", "apply_temperature": "calibration",
+         "fit_temperature": "calibration", "CorpusAB": "deployment",
+         "corpus_ab": "deployment"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(model, *, backend: str | None = None, **kwargs):

@@ -30,18 +30,21 @@ __all__ = [
     "bootstrap_ci",
     "decide",
     "label_mapping",
+    "quality_threshold",
     "run_ab",
+    "spread_margin",
     "uar",
 ]
 
 ALPHA = 0.05
 DECISION_RULE = (
     "Quality first: if McNemar's exact test on paired correctness gives p < 0.05 AND the "
-    "95 % paired-bootstrap CI of the accuracy difference excludes 0, the more accurate "
-    "model wins. Otherwise the two are tied on quality and speed breaks the tie: the "
-    "model with the lower median (p50) end-to-end latency per clip wins, unless the two "
-    "medians are within 5 % of each other, in which case A (the incumbent, e.g. the CV "
-    "winner) is kept.")
+    "95 % paired-bootstrap CI of the accuracy difference excludes 0 AND the difference is "
+    "larger than min_difference (the seed spread of the compared figure, given before the "
+    "run; 0 when none is given), the more accurate model wins. Otherwise the two are tied "
+    "on quality and speed breaks the tie: the model with the lower median (p50) "
+    "end-to-end latency per clip wins, unless the two medians are within 5 % of each "
+    "other, in which case A (the incumbent, e.g. the CV winner) is kept.")
 SPEED_MARGIN = 0.05
 
 
@@ -135,32 +138,101 @@ def _latency(seconds: np.ndarray) -> dict:
             "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean())}
 
 
+def quality_threshold(comparison: dict, *, min_difference: float = 0.0) -> dict:
+    """Which bar a quality win must clear: the statistical one or ``min_difference``.
+
+    The statistical bar is the paired test (McNemar p < :data:`ALPHA`) and the 95 % CI of
+    the accuracy difference excluding 0; its margin is the half-width of that CI (about
+    the difference it takes to exclude 0). ``min_difference`` is the seed spread of the
+    compared figure (e.g. the max - min range of the accuracy over training seeds,
+    :func:`spread_margin`). A win needs both; the larger margin is the one that applies.
+
+    Returns
+    -------
+    threshold : dict
+        ``statistical`` (the CI half-width), ``min_difference``, ``applied``
+        (``"statistical"`` or ``"min_difference"``, the larger), ``significant`` (the
+        statistical bar cleared), ``beyond_spread`` (abs(difference) > min_difference)
+        and ``passed`` (both).
+    """
+    if not np.isfinite(min_difference) or min_difference < 0:
+        raise ParameterError(f"min_difference must be a finite number >= 0, got "
+                             f"{min_difference}")
+    lo, hi = comparison["accuracy_diff_ci"]
+    stat = float((hi - lo) / 2)
+    significant = bool(comparison["mcnemar"]["p_value"] < ALPHA and (lo > 0 or hi < 0))
+    beyond = bool(abs(comparison["accuracy_diff"]) > min_difference)
+    return {"statistical": stat, "min_difference": float(min_difference),
+            "applied": "min_difference" if min_difference > stat else "statistical",
+            "significant": significant, "beyond_spread": beyond,
+            "passed": significant and beyond}
+
+
+def spread_margin(spread: dict | str | os.PathLike, figures: Sequence[str], *,
+                  normalization: str = "strict") -> float:
+    """The largest seed range (max - min) of ``figures`` in a seed-spread summary.
+
+    Parameters
+    ----------
+    spread : dict or path
+        ``summary.json`` of ``experiments/seed_spread.py`` (or its content).
+    figures : sequence of str
+        Figure names as that report gives them, e.g. ``"teacher tess accuracy"`` and
+        ``"compact_int8 tess accuracy"`` for an A/B of the two on TESS.
+    normalization : str
+        Which run of the summary.
+
+    Raises
+    ------
+    ParameterError
+        No such run or figure.
+    """
+    if not isinstance(spread, dict):
+        spread = json.loads(Path(spread).read_text())
+    rows = {r["figure"]: r for r in spread.get("spread", {}).get(str(normalization), [])}
+    if not rows:
+        raise ParameterError(f"no {normalization!r} run in the seed-spread summary")
+    missing = [f for f in figures if f not in rows]
+    if missing or not figures:
+        raise ParameterError(f"seed-spread summary has no figure(s) {missing or figures}; "
+                             f"it has {sorted(rows)}")
+    return max(float(rows[f]["range"]) for f in figures)
+
+
 def decide(summary: dict) -> dict:
-    """Apply :data:`DECISION_RULE` to a summary's models and comparison."""
+    """Apply :data:`DECISION_RULE` to a summary's models and comparison (its
+    ``min_difference``, 0 when absent)."""
     a, b = summary["models"]["a"], summary["models"]["b"]
     comp = summary["comparison"]
     lo, hi = comp["accuracy_diff_ci"]
-    if comp["mcnemar"]["p_value"] < ALPHA and (lo > 0 or hi < 0):
+    bar = quality_threshold(comp, min_difference=summary.get("min_difference", 0.0))
+    spread = (f", min_difference {bar['min_difference']:.3f} vs CI half-width "
+              f"{bar['statistical']:.3f}: the {bar['applied'].replace('_', ' ')} bar applies"
+              if bar["min_difference"] > 0 else "")
+    stats = (f"McNemar p = {comp['mcnemar']['p_value']:.2g}, diff CI [{lo:+.3f}, "
+             f"{hi:+.3f}]{spread}")
+    if bar["passed"]:
         winner = "a" if comp["accuracy_diff"] > 0 else "b"
-        reason = (f"quality: accuracy {a['accuracy']:.3f} vs {b['accuracy']:.3f}, McNemar "
-                  f"p = {comp['mcnemar']['p_value']:.2g}, diff CI [{lo:+.3f}, {hi:+.3f}]")
+        reason = f"quality: accuracy {a['accuracy']:.3f} vs {b['accuracy']:.3f}, {stats}"
     else:
         ta, tb = a["latency"]["p50_ms"], b["latency"]["p50_ms"]
         faster_b = tb < ta * (1 - SPEED_MARGIN)
         winner = "b" if faster_b else "a"
         speed = ("B is faster" if faster_b else "A is faster" if ta <= tb
                  else "B is not >5 % faster, A kept")
-        reason = (f"tie on quality (McNemar p = {comp['mcnemar']['p_value']:.2g}, diff CI "
-                  f"[{lo:+.3f}, {hi:+.3f}]); speed: p50 {ta:.1f} ms (A) vs {tb:.1f} ms (B), "
-                  f"{speed}")
+        within = (f"difference {comp['accuracy_diff']:+.3f} within the seed spread; "
+                  if bar["significant"] and not bar["beyond_spread"] else "")
+        reason = (f"tie on quality ({within}{stats}); speed: p50 {ta:.1f} ms (A) vs "
+                  f"{tb:.1f} ms (B), {speed}")
     return {"winner": winner, "winner_model": summary["models"][winner]["model_id"],
-            "winner_path": summary["models"][winner]["path"], "reason": reason}
+            "winner_path": summary["models"][winner]["path"], "reason": reason,
+            "quality_threshold": bar}
 
 
 def run_ab(rec_a, rec_b, *, waveforms: Sequence[np.ndarray], labels: Sequence[str],
            speakers: Sequence[str], calm_as: str = "neutral", n_boot: int = 2000,
            random_state: int = 0, paths: Sequence[str] | None = None,
-           progress=None) -> dict:
+           min_difference: float = 0.0, progress=None) -> dict:
     """Both models on the same decoded clips; metrics, paired statistics, decision.
 
     Parameters
@@ -174,6 +246,9 @@ def run_ab(rec_a, rec_b, *, waveforms: Sequence[np.ndarray], labels: Sequence[st
         Speaker of each clip (statistics of speaker-normalised models, per speaker).
     calm_as : {"neutral", "wrong"}
         How a ``calm`` prediction counts when the test corpus has no calm.
+    min_difference : float >= 0
+        Smallest accuracy difference that can decide on quality: the seed spread of the
+        compared figure (:func:`quality_threshold`, :func:`spread_margin`).
     progress : callable(str), optional
         Called with a status line every 500 clips.
 
@@ -183,6 +258,9 @@ def run_ab(rec_a, rec_b, *, waveforms: Sequence[np.ndarray], labels: Sequence[st
     """
     if rec_a.feature_config.sample_rate != rec_b.feature_config.sample_rate:
         raise ParameterError("the two models expect different sample rates")
+    if not np.isfinite(min_difference) or min_difference < 0:
+        raise ParameterError(f"min_difference must be a finite number >= 0, got "
+                             f"{min_difference}")
     y_true = np.asarray(labels, dtype=str)
     speakers = np.asarray(speakers, dtype=str)
     test_labels = sorted({str(c) for c in y_true})
@@ -199,7 +277,8 @@ def run_ab(rec_a, rec_b, *, waveforms: Sequence[np.ndarray], labels: Sequence[st
             feat_s[k][i] = _model_pass(recs[k], X[k], waveforms, i)
         if progress is not None and (i + 1) % 500 == 0:
             progress(f"a/b: {i + 1}/{len(waveforms)} clips")
-    summary: dict = {"decision_rule": DECISION_RULE, "alpha": ALPHA, "calm_as": calm_as,
+    summary: dict = {"decision_rule": DECISION_RULE, "alpha": ALPHA,
+                     "min_difference": float(min_difference), "calm_as": calm_as,
                      "n_clips": len(y_true), "labels": test_labels,
                      "label_counts": {c: int(np.sum(y_true == c)) for c in test_labels},
                      "speakers": sorted(set(speakers)), "models": {}}
@@ -293,6 +372,17 @@ def _fmt_ci(ci) -> str:
     return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def _threshold_line(summary: dict) -> str:
+    bar = summary["decision"].get("quality_threshold") or quality_threshold(
+        summary["comparison"], min_difference=summary.get("min_difference", 0.0))
+    verdict = ("cleared" if bar["passed"] else "not cleared: "
+               + ("not significant" if not bar["significant"] else "within the seed spread"))
+    return (f"Quality bar: the larger of the statistical margin (95 % CI half-width "
+            f"{bar['statistical']:.3f}, with McNemar p < {ALPHA}) and min_difference "
+            f"{bar['min_difference']:.3f} (seed spread) — the "
+            f"{bar['applied'].replace('_', ' ')} one applies; {verdict}.")
+
+
 def ab_report(summary: dict, *, out_dir: str | os.PathLike, command: str) -> list[Path]:
     """Write ``summary.json``, ``report.md`` and the plots into ``out_dir``."""
     from .reporting import write_text
@@ -358,6 +448,8 @@ UAR difference {comp['uar_diff']:+.3f}; McNemar exact p = {comp['mcnemar']['p_va
 ## Decision
 
 **{dec['winner'].upper()} ({dec['winner_model']}) wins** — {dec['reason']}.
+
+{_threshold_line(summary)}
 
 Plots: `confusion.png`, `recall.png`.
 """

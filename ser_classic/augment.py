@@ -30,13 +30,21 @@ __all__ = [
 
 
 def trim_silence(y: np.ndarray, *, top_db: float = 40.0, frame_length: int = 512,
-                 hop_length: int = 160) -> np.ndarray:
+                 hop_length: int = 160, noise_margin_db: float | None = None) -> np.ndarray:
     """Cut leading and trailing frames quieter than ``top_db`` below the loudest frame.
 
     Parameters
     ----------
     y : np.ndarray [shape=(n,)]
     top_db : float > 0
+    noise_margin_db : float > 0, optional
+        Also cut leading (trailing) frames within this margin of a steady noise at the
+        start (end): when the first (last) 10 frames that are not digital silence lie
+        within 6 dB of each other, their median level is a noise floor, and frames up
+        to ``noise_margin_db`` above it (at most 20 dB below the loudest frame) are cut,
+        so that a padding of steady noise is trimmed like one of digital silence. A clip
+        that starts and ends in digital silence, or in a noise far below ``top_db``, is
+        trimmed as without it.
 
     Returns
     -------
@@ -44,6 +52,8 @@ def trim_silence(y: np.ndarray, *, top_db: float = 40.0, frame_length: int = 512
     """
     if top_db <= 0:
         raise ParameterError(f"top_db must be > 0, got {top_db}")
+    if noise_margin_db is not None and noise_margin_db <= 0:
+        raise ParameterError(f"noise_margin_db must be > 0, got {noise_margin_db}")
     if y.size < frame_length:
         return y
     n_frames = 1 + (y.size - frame_length) // hop_length
@@ -53,10 +63,30 @@ def trim_silence(y: np.ndarray, *, top_db: float = 40.0, frame_length: int = 512
     starts = hop_length * np.arange(n_frames)
     power = (energy[starts + frame_length] - energy[starts]) / frame_length
     db = 10.0 * np.log10(np.maximum(power, 1e-20))
-    loud = np.flatnonzero(db > db.max() - top_db)
-    start = loud[0] * hop_length
-    stop = min(y.size, loud[-1] * hop_length + frame_length)
+    base = db.max() - top_db
+    lead = tail = base
+    if noise_margin_db is not None:
+        sounding = db[power > 0.0]  # digital silence is no noise floor
+        lead = _edge_threshold(sounding[:_EDGE_FRAMES], base, db.max(), noise_margin_db)
+        tail = _edge_threshold(sounding[-_EDGE_FRAMES:], base, db.max(), noise_margin_db)
+    loud_lead, loud_tail = np.flatnonzero(db > lead), np.flatnonzero(db > tail)
+    if loud_lead.size == 0 or loud_tail.size == 0 or loud_lead[0] > loud_tail[-1]:
+        return y  # nothing stands out of the edges' noise
+    start = loud_lead[0] * hop_length
+    stop = min(y.size, loud_tail[-1] * hop_length + frame_length)
     return y[start:stop]
+
+
+_EDGE_FRAMES = 10  # frames at each end that may be a steady noise floor
+_EDGE_SPREAD_DB = 6.0  # their largest spread in level for a steady noise
+_EDGE_HEADROOM_DB = 20.0  # a noise-floor threshold stays this far below the loudest frame
+
+
+def _edge_threshold(edge_db: np.ndarray, base: float, peak: float, margin: float) -> float:
+    """Trim threshold at one end: ``base``, raised above a steady noise at that end."""
+    if edge_db.size < _EDGE_FRAMES or np.ptp(edge_db) > _EDGE_SPREAD_DB:
+        return base
+    return max(base, min(float(np.median(edge_db)) + margin, peak - _EDGE_HEADROOM_DB))
 
 
 def pad_trim(y: np.ndarray, *, length: int, align: Literal["start", "center"] = "center"
@@ -222,7 +252,10 @@ class AugmentConfig:
     """Training-time augmentation: ``n_copies`` shifted, masked or warped copies per clip.
 
     Widths are in seconds / Hz so that they do not depend on the STFT settings. Copy ``k``
-    is frequency-warped by ``warp_factors[k % len(warp_factors)]`` (none when empty).
+    is frequency-warped by ``warp_factors[k % len(warp_factors)]`` (none when empty). With
+    ``conditions``, each copy's waveform first goes through a random recording-condition
+    chain (:class:`ser_classic.conditions.ConditionChain`: vocoder, room, noise, channel,
+    codec, gain).
     """
 
     n_copies: int = 2
@@ -233,6 +266,7 @@ class AugmentConfig:
     max_time_width_s: float = 0.2
     mask_value: Literal["zero", "mean"] = "mean"
     warp_factors: tuple[float, ...] = ()
+    conditions: bool = False
 
     def __post_init__(self) -> None:
         if self.n_copies < 0 or self.max_shift_s < 0:
@@ -255,5 +289,10 @@ class AugmentConfig:
             del fields["warp_factors"]
         else:
             fields["warp_factors"] = list(self.warp_factors)
+        del fields["conditions"]  # hashes of configurations without conditions unchanged
+        if self.conditions:
+            from .conditions import ConditionChain
+
+            fields["conditions"] = ConditionChain().hash
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

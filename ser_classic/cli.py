@@ -368,7 +368,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
                    help="speaker_norm: features z-scored per speaker (train and inference); "
                         "default: the --model directory's, else strict")
-    p.add_argument("--corpus", default="ravdess", help="training corpus in the manifest")
+    p.add_argument("--corpora", default="ravdess",
+                   help="comma-separated training corpora of the manifest (default "
+                        "%(default)s; e.g. ravdess,tess,emovo)")
     p.add_argument("--exclude-speakers", default="",
                    help="comma-separated speakers left out of training (held-out A/B)")
     p.add_argument("--exclude-emotions", default="",
@@ -384,6 +386,10 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="augmented copies for the models registered as augmented "
                         f"(default {DEFAULT_AUGMENT}, as the evaluation)")
     p.add_argument("--copies", type=int, default=4, help="augmented copies per clip")
+    p.add_argument("--calibration", choices=("temperature", "none"), default="none",
+                   help="temperature: probabilities scaled by one temperature fitted on "
+                        "speaker-grouped out-of-fold predictions (a calibrated penalty "
+                        "1 - p(target)); default %(default)s")
     _add_feature_config_option(p)
 
 
@@ -406,11 +412,11 @@ def _run_train(args) -> int:
     selection = _read_selection(args.selection, model if model.startswith("@") else None)
     trained = pipeline.train(
         _load_or_build_manifest(args), model=stored or model,
-        normalization=args.normalization, corpus=args.corpus,
+        normalization=args.normalization, corpora=_split_list(args.corpora),
         exclude_speakers=_split_list(args.exclude_speakers),
         exclude_emotions=_split_list(args.exclude_emotions),
         params=_json_arg(args.params, "--params"), selection=selection,
-        augment=args.augment, copies=args.copies,
+        augment=args.augment, copies=args.copies, calibration=args.calibration,
         feature_config=_feature_config(args.feature_config), random_state=args.seed,
         cache_dir=args.cache, n_jobs=args.jobs, command=args.command_line)
     for source, problem in trained.skipped:
@@ -646,6 +652,66 @@ def _run_ab(args) -> int:
     return 0
 
 
+def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
+    from .deployment import MAX_LOSS
+    from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, NORMALIZATIONS
+
+    _add_data_options(p)
+    _add_cache_options(p)
+    p.add_argument("--model", required=True,
+                   help="the teacher's registry model, or @selected of --selection")
+    p.add_argument("--selection", default=str(DEFAULT_SELECTION),
+                   help="the evaluation's selection.json: tuned parameters")
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default="strict")
+    p.add_argument("--corpora", default="emovo,ravdess,tess",
+                   help="training corpora, each held out once (comma-separated)")
+    p.add_argument("--students", default="compact_int8",
+                   help="student kinds, cheapest first (comma-separated)")
+    p.add_argument("--exclude-emotions", default="",
+                   help="left out of training and scoring (comma-separated; e.g. calm)")
+    p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT)
+    p.add_argument("--copies", type=int, default=2, help="augmented copies per clip")
+    p.add_argument("--calibration", choices=("none", "temperature"), default="none",
+                   help="of the teacher and the students (as train / distill)")
+    p.add_argument("--transfer", choices=("masks", "teacher"), default="masks",
+                   help="the students' transfer copies (as distill)")
+    p.add_argument("--max-loss", type=float, default=MAX_LOSS,
+                   help="mean held-out-corpus UAR a student may lose (default %(default)s)")
+    p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--candidates", default="",
+                   help="teacher=DIR,KIND=DIR,...: the models trained on all --corpora by the "
+                        "same recipes; the report then names the one to deploy (read by "
+                        "`models add --report`)")
+    p.add_argument("--out", required=True, help="report folder, e.g. reports/ab/corpus")
+
+
+def _run_corpus_ab(args) -> int:
+    from .deployment import corpus_ab
+
+    model = args.model
+    selection = _read_selection(args.selection, model if model.startswith("@") else None)
+    candidates = {}
+    for item in _split_list(args.candidates):
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise CliError(f"--candidates: expected NAME=DIR, got {item!r}")
+        candidates[name] = path
+    result = corpus_ab(
+        _load_or_build_manifest(args), model=model, corpora=_split_list(args.corpora),
+        candidates=candidates or None,
+        students=_split_list(args.students), normalization=args.normalization,
+        selection=selection, exclude_emotions=_split_list(args.exclude_emotions),
+        augment=args.augment, copies=args.copies, transfer=args.transfer,
+        calibration=args.calibration, max_loss=args.max_loss, n_boot=args.boot,
+        random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
+        progress=lambda line: print(line, file=sys.stderr, flush=True))
+    for path in result.write_report(args.out, command=args.command_line):
+        print(f"wrote {path}")
+    print(f"deploy: {result.deploy} ({result.summary['decision']['rule']})")
+    return 0
+
+
 # --------------------------------------------------------------------------- evaluate
 def _normalization_list(text: str) -> tuple[str, ...]:
     """``--normalization strict,speaker_norm`` -> the normalisations, in order."""
@@ -789,7 +855,14 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
                    help="candidate columns (ANOVA on the teacher's labels)")
     p.add_argument("--copies", type=int, default=2, choices=range(5),
                    help="augmented copies per clip in the transfer set (masks, cached)")
+    p.add_argument("--transfer", choices=("masks", "teacher"), default="masks",
+                   help="the transfer set's copies: masked copies (--copies), or the "
+                        "teacher's own training copies (its augmentation preset)")
     p.add_argument("--munge", type=int, default=2, help="MUNGE samples per clip")
+    p.add_argument("--calibration", choices=("temperature", "none"), default="none",
+                   help="temperature: the student's own temperature on speaker-grouped "
+                        "out-of-fold predictions, folded into its softmax head (linear and "
+                        "compact students); default %(default)s")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -804,7 +877,9 @@ def _run_distill(args) -> int:
         normalization=args.normalization, groups=_split_list(args.groups),
         compact_groups=_split_list(args.compact_groups) or None, max_depth=args.max_depth,
         candidates=args.candidates, copies=args.copies, munge=args.munge,
-        random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
+        transfer=args.transfer, calibration=args.calibration, random_state=args.seed,
+        cache_dir=args.cache,
+        n_jobs=args.jobs,
         command=args.command_line)
     out = Path(args.out)
     new = result.save(out)
@@ -870,6 +945,8 @@ COMMANDS: list[Command] = [
     ("predict", "emotions of audio files with a trained model", _add_predict, _run_predict),
     ("serve", "HTTP prediction service (FastAPI + uvicorn)", _add_serve, _run_serve),
     ("ab", "A/B test of two trained models on a held-out corpus", _add_ab, _run_ab),
+    ("corpus-ab", "teacher vs students under leave-one-corpus-out: which to deploy",
+     _add_corpus_ab, _run_corpus_ab),
     ("evaluate", "speaker-grouped CV of the registry models, selection, reports/cv",
      _add_evaluate, _run_evaluate),
     ("distill", "distil a teacher model into a small student reading cheap features",

@@ -38,6 +38,7 @@ __all__ = [
     "LocoFold",
     "LocoResult",
     "ModelResult",
+    "ReliabilityCurve",
     "SpeakerNormalizer",
     "bootstrap_ci",
     "brier_score",
@@ -51,10 +52,12 @@ __all__ = [
     "inner_splits",
     "leave_one_corpus_out",
     "mcnemar_test",
+    "negative_log_likelihood",
     "normalized_inputs",
     "oof_frame",
     "outer_splits",
     "paired_comparison",
+    "reliability_curve",
     "select_model",
     "speaker_normalize",
     "summary_dict",
@@ -836,6 +839,13 @@ def expected_calibration_error(y_true: Sequence[int], proba: np.ndarray, *,
     -------
     ece : float in [0, 1]
     """
+    confidence, correct, bins = _top1(y_true, proba, n_bins)
+    gap = np.bincount(bins, weights=correct - confidence, minlength=n_bins)
+    return float(np.abs(gap).sum() / bins.size)
+
+
+def _top1(y_true, proba, n_bins: int):
+    """(confidence, correct, bin of every row) of the top-1 prediction."""
     proba = np.asarray(proba, dtype=np.float64)
     y_true = np.asarray(y_true, dtype=int)
     if proba.ndim != 2 or y_true.shape != (proba.shape[0],) or y_true.size == 0:
@@ -846,8 +856,72 @@ def expected_calibration_error(y_true: Sequence[int], proba: np.ndarray, *,
     confidence = proba.max(axis=1)
     correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
     bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
-    gap = np.bincount(bins, weights=correct - confidence, minlength=n_bins)
-    return float(np.abs(gap).sum() / y_true.size)
+    return confidence, correct, bins
+
+
+@dataclass(frozen=True)
+class ReliabilityCurve:
+    """Accuracy against confidence of the top-1 prediction, per equal-width bin.
+
+    Attributes
+    ----------
+    edges : np.ndarray [shape=(n_bins + 1,)]
+        Bin edges, 0 to 1.
+    confidence, accuracy : np.ndarray [shape=(n_bins,)]
+        Mean confidence and accuracy of the rows in each bin (NaN: empty bin).
+    counts : np.ndarray [shape=(n_bins,)]
+    ece : float
+        ``sum_b (counts_b / n) |accuracy_b - confidence_b|``
+        (:func:`expected_calibration_error`).
+    """
+
+    edges: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+    counts: np.ndarray
+    ece: float
+
+
+def reliability_curve(y_true: Sequence[int], proba: np.ndarray, *, n_bins: int = 15
+                      ) -> ReliabilityCurve:
+    """The reliability diagram's data (:class:`ReliabilityCurve`) of top-1 predictions.
+
+    Parameters
+    ----------
+    y_true : sequence of int [shape=(n,)]
+        Column of the true class in ``proba`` (-1 or any absent column: never correct).
+    proba : np.ndarray [shape=(n, k)]
+    n_bins : int >= 1
+        Equal-width confidence bins (a confidence of exactly 1 falls in the last).
+    """
+    confidence, correct, bins = _top1(y_true, proba, n_bins)
+    counts = np.bincount(bins, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.bincount(bins, weights=confidence, minlength=n_bins) / counts
+        acc = np.bincount(bins, weights=correct, minlength=n_bins) / counts
+    return ReliabilityCurve(edges=np.linspace(0.0, 1.0, n_bins + 1), confidence=conf,
+                            accuracy=acc, counts=counts,
+                            ece=expected_calibration_error(y_true, proba, n_bins=n_bins))
+
+
+def negative_log_likelihood(y_true: Sequence[int], proba: np.ndarray, *,
+                            floor: float = 1e-12) -> float:
+    """Mean of ``-log max(p[y], floor)`` over rows (natural log).
+
+    Parameters
+    ----------
+    y_true : sequence of int [shape=(n,)]
+        Column of the true class in ``proba``.
+    proba : np.ndarray [shape=(n, k)]
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    y_true = np.asarray(y_true, dtype=int)
+    if (proba.ndim != 2 or y_true.shape != (proba.shape[0],) or y_true.size == 0
+            or y_true.min() < 0 or y_true.max() >= proba.shape[1]):
+        raise ParameterError(f"need y_true of shape (n,) indexing the columns of proba "
+                             f"(n, k); got {y_true.shape} and {proba.shape}")
+    p = proba[np.arange(y_true.size), y_true]
+    return float(-np.mean(np.log(np.maximum(p, floor))))
 
 
 def brier_score(y_true: Sequence[int], proba: np.ndarray) -> float:

@@ -6,7 +6,9 @@ project needs is registered with skl2onnx here, once, on the first conversion: X
 and LightGBM (onnxmltools), the ridge read-out of :mod:`ser_classic.models`, and the
 students' estimators of :mod:`ser_classic.distill` (``ColumnSelector`` -> Gather,
 ``FeatureQuantizer`` -> Sub/QuantizeLinear/Cast, ``SoftmaxStudent`` ->
-Sub/Mul/MatMul/Add/Softmax), so :func:`to_onnx_bytes` converts a student in any process.
+Sub/Mul/MatMul/Add/Softmax), and :class:`ser_classic.calibration.TemperatureScaled` (the
+base's graph, then Max/Log/Mul/Softmax), so :func:`to_onnx_bytes` converts a student or a
+calibrated model in any process.
 Inputs are float32 for every model, and the scikit-learn backend of
 :class:`ser_classic.recognizer.EmotionRecognizer` rounds its inputs to float32 too. Tree
 thresholds are float32 in scikit-learn and XGBoost; LightGBM's double thresholds are
@@ -47,6 +49,7 @@ def _register_converters() -> None:
     )
     from xgboost import XGBClassifier
 
+    from .calibration import TemperatureScaled
     from .distill import ColumnSelector, FeatureQuantizer, SoftmaxStudent
     from .models import RidgeSoftmax
 
@@ -68,6 +71,10 @@ def _register_converters() -> None:
                                 options={"zipmap": [False], "nocl": [True, False]})
     update_registered_converter(FeatureQuantizer, "SerClassicFeatureQuantizer",
                                 _shape_feature_quantizer, _convert_feature_quantizer)
+    # ser_classic.calibration: the base's graph, then Max(floor) -> Log -> Mul -> Softmax
+    update_registered_converter(TemperatureScaled, "SerClassicTemperatureScaled",
+                                _shape_temperature_scaled, _convert_temperature_scaled,
+                                options={"zipmap": [False], "nocl": [True, False]})
 
 
 def _shape_column_selector(operator):
@@ -158,6 +165,47 @@ def _convert_softmax_student(scope, operator, container):
     container.add_node("ArgMax", [operator.outputs[1].full_name],
                        operator.outputs[0].full_name, axis=1, keepdims=0,
                        name=scope.get_unique_operator_name("ArgMax"))
+
+
+def _shape_temperature_scaled(operator):
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
+
+    n = operator.inputs[0].type.shape[0]
+    operator.outputs[0].type = Int64TensorType([n])
+    operator.outputs[1].type = FloatTensorType([n, operator.raw_operator.classes_.size])
+
+
+def _convert_temperature_scaled(scope, operator, container):
+    """``TemperatureScaled`` -> the base's probabilities -> Max(floor) -> Log ->
+    Mul(1/T) -> Softmax (ArgMax: the label)."""
+    from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
+    from skl2onnx.algebra.onnx_ops import OnnxArgMax, OnnxLog, OnnxMax, OnnxMul, OnnxSoftmax
+    from sklearn.pipeline import Pipeline
+
+    from .calibration import PROBA_FLOOR
+
+    op = operator.raw_operator
+    if not np.array_equal(op.classes_, np.arange(op.classes_.size)):
+        raise ParameterError("TemperatureScaled exports integer class codes 0..n-1 only")
+    opv = container.target_opset
+    steps = (op.estimator_.steps if isinstance(op.estimator_, Pipeline)
+             else [("clf", op.estimator_)])
+    x = operator.inputs[0]  # a Pipeline step by step (OnnxSubEstimator takes no Pipeline)
+    for _, step in steps[:-1]:
+        if step is not None and step != "passthrough":
+            x = OnnxSubEstimator(step, x, op_version=opv)
+    base = OnnxSubEstimator(_as_convertible(steps[-1][1]), x, op_version=opv,
+                            options={"zipmap": False})
+    floor = np.array([PROBA_FLOOR], dtype=np.float32)
+    inv_t = np.array([1.0 / op.temperature_], dtype=np.float32)
+    logits = OnnxMul(OnnxLog(OnnxMax(base[1], floor, op_version=opv), op_version=opv),
+                     inv_t, op_version=opv)
+    proba = OnnxSoftmax(logits, axis=1, op_version=opv, output_names=[operator.outputs[1]])
+    proba.add_to(scope=scope, container=container)
+    # the label: the argmax, which scaling leaves unchanged
+    label = OnnxArgMax(base[1], axis=1, keepdims=0, op_version=opv,
+                       output_names=[operator.outputs[0]])
+    label.add_to(scope=scope, container=container)
 
 
 def _round_down_thresholds(node: dict) -> None:

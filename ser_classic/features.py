@@ -1,8 +1,12 @@
 """One-STFT librosa-style descriptors summarised by functionals, with an on-disk cache.
 
-Every clip goes through ``preprocess`` (silence trim, optional pad/trim to a fixed
-duration), then ONE magnitude STFT; all low-level descriptors (LLDs) are read off that
-spectrogram (zero-crossing rate off the waveform). Each LLD and its delta is summarised by
+Every clip goes through ``preprocess`` (DC removal, silence trim, optional pad/trim to a
+fixed duration, level normalisation), then ONE magnitude STFT; all low-level descriptors
+(LLDs) are read off that spectrogram below ``FeatureConfig.fmax_hz``, with a noise floor
+``FeatureConfig.floor_db`` below the clip's reference level added to every power bin
+(zero-crossing rate off the waveform, with a dead zone at that floor): gain, DC offset,
+digital silence vs 16-bit rounding, and the input's sample rate change (almost) nothing.
+Each LLD and its delta is summarised by
 the same functionals (for level-like LLDs relative to the clip's mean, see
 ``FeatureConfig.relative_levels``); the extended descriptors add statistics over voiced
 frames, contour functionals and rhythm. ``extract_features(..., select=names)`` computes
@@ -97,6 +101,17 @@ class FeatureConfig:
         Add the extended descriptors: statistics over voiced frames only
         (:data:`VOICED_STATS`), unvoiced MFCC means, ComParE-style contour functionals
         (:data:`CONTOUR_FUNCTIONALS`) and rhythm (:data:`RHYTHM`).
+    fmax_hz : float
+        Every spectral descriptor reads the spectrum up to this frequency only, a guard
+        band below Nyquist: audio resampled from another rate (whose anti-aliasing filter
+        removes the top few hundred Hz) gives the same features. The top band of the
+        band energies and of the spectral contrast ends here.
+    floor_db : float
+        Noise floor, in dB below the clip's reference level, added to every power
+        spectrum bin (and the dead zone of the zero-crossing count) before any log,
+        ratio or normalisation: content below it (digital silence, 16-bit rounding, a
+        faint noise floor) is not seen. The clip is scaled to its reference level in
+        :func:`preprocess`, so gain changes nothing.
     """
 
     sample_rate: int = 16000
@@ -111,9 +126,12 @@ class FeatureConfig:
     fmax_f0: float = 500.0
     relative_levels: bool = True
     extended: bool = True
+    fmax_hz: float = 7000.0
+    floor_db: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("trim_top_db", "duration_s", "fmin_f0", "fmax_f0"):  # 65 == 65.0: one hash
+        for name in ("trim_top_db", "duration_s", "fmin_f0", "fmax_f0", "fmax_hz",
+                     "floor_db"):  # 65 == 65.0: one hash
             value = getattr(self, name)
             if type(value) is int:
                 object.__setattr__(self, name, float(value))
@@ -128,6 +146,11 @@ class FeatureConfig:
         if self.sample_rate / self.fmax_f0 < 2 or 2 * self.sample_rate / self.fmin_f0 > \
                 self.n_fft:
             raise ParameterError("pitch range needs n_fft >= 2 * sample_rate / fmin_f0")
+        if not 4000.0 < self.fmax_hz <= self.sample_rate / 2:
+            raise ParameterError(f"need 4000 < fmax_hz <= sample_rate / 2, got "
+                                 f"{self.fmax_hz}")
+        if self.floor_db <= 0:
+            raise ParameterError(f"floor_db must be > 0, got {self.floor_db}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,7 +166,7 @@ class FeatureConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-_FEATURE_VERSION = 2  # bump when the extraction code changes its output
+_FEATURE_VERSION = 3  # bump when the extraction code changes its output
 
 
 # --------------------------------------------------------------------------- names
@@ -230,8 +253,12 @@ def feature_names(*, config: FeatureConfig) -> list[str]:
 def _filters(config: FeatureConfig) -> dict[str, np.ndarray]:
     sr, n_fft = config.sample_rate, config.n_fft
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr).astype(np.float32)
-    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=config.n_mels).astype(np.float32)
+    n_bins = int(np.searchsorted(freqs, np.float32(config.fmax_hz), side="right"))
+    freqs = freqs[:n_bins]  # the guard band: bins above fmax_hz are never read
+    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=config.n_mels,
+                              fmax=config.fmax_hz).astype(np.float32)[:, :n_bins]
     chroma = librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=0.0).astype(np.float32)
+    chroma = np.ascontiguousarray(chroma[:, :n_bins])
     dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)
     dct = dct[: config.n_mfcc].astype(np.float32)
     band_idx = np.searchsorted(freqs, np.asarray(_BAND_EDGES_HZ, dtype=np.float32))
@@ -243,7 +270,7 @@ def _filters(config: FeatureConfig) -> dict[str, np.ndarray]:
     slope_row = (fc / float(fc @ fc) * 10.0 / np.log(10.0) * 1000.0).astype(np.float32)
     split_bins = np.searchsorted(freqs, [1000.0, 2000.0, 5000.0])
     octaves = 200.0 * 2.0 ** np.arange(7)
-    edges = [0, *np.searchsorted(freqs, octaves[octaves < sr / 2]), freqs.size]
+    edges = [0, *np.searchsorted(freqs, octaves[octaves < config.fmax_hz]), freqs.size]
     contrast_bands = [(a, max(b, a + 1)) for a, b in itertools.pairwise(edges)]
     contrast_bands = (contrast_bands + [contrast_bands[-1]] * 7)[:7]
     starts, stops = np.array(contrast_bands).T
@@ -254,7 +281,12 @@ def _filters(config: FeatureConfig) -> dict[str, np.ndarray]:
     win_acf = np.fft.irfft(np.abs(np.fft.rfft(win)) ** 2)
     lag_min = int(np.floor(sr / config.fmax_f0))
     lag_max = int(np.ceil(sr / config.fmin_f0))
-    return {"freqs": freqs, "mel": mel, "chroma": chroma, "dct": dct,
+    # the floor: a white noise floor_db below the reference level (mean square 1 after
+    # preprocess) puts sum(window**2) * 10**(-floor_db / 10) in each power bin
+    floor = float(np.sum(win**2)) * 10.0 ** (-config.floor_db / 10.0)
+    return {"n_bins": n_bins, "floor": np.float32(floor),
+            "zcr_dead_zone": np.float32(10.0 ** ((10.0 - config.floor_db) / 20.0)),
+            "freqs": freqs, "mel": mel, "chroma": chroma, "dct": dct,
             "band_idx": band_idx, "freq_powers": freq_powers, "slope_row": slope_row,
             "split_bins": split_bins, "contrast_bands": (starts, stops, counts),
             "win_acf": np.maximum((win_acf / win_acf[0]).astype(np.float32)[:lag_max + 2],
@@ -427,8 +459,11 @@ class _Analysis:
     """Lazily computed LLD groups of one clip (each at most once)."""
 
     def __init__(self, S: np.ndarray, y: np.ndarray, config: FeatureConfig) -> None:
-        self.S, self.y, self.config = S, y, config
         self.f = _filters(config)
+        # the guard band and the noise floor, before any descriptor reads the spectrum
+        P = np.square(S[:self.f["n_bins"]])
+        P += self.f["floor"]
+        self.P, self.S, self.y, self.config = P, np.sqrt(P), y, config
         self._cache: dict[str, object] = {}
 
     def get(self, key: str):
@@ -437,7 +472,7 @@ class _Analysis:
         return self._cache[key]
 
     def _power(self):
-        return self.S**2
+        return self.P
 
     def _logmel(self):
         return np.log(self.f["mel"] @ self.get("power") + 1e-10)
@@ -500,7 +535,13 @@ class _Analysis:
         padded[half:half + self.y.size] = self.y
         starts = np.arange(n_frames) * cfg.hop_length
         starts = np.minimum(starts, max(padded.size - cfg.win_length, 0))
-        signs = np.signbit(padded)
+        # a sign change counts only between samples out of the dead zone around 0 (the
+        # floor's level + 10 dB): digital silence, 16-bit rounding and a faint noise floor
+        # cross nothing; each sample in the zone takes the sign of the last one out of it
+        held = np.where(np.abs(padded) > self.f["zcr_dead_zone"],
+                        np.arange(padded.size), 0)
+        np.maximum.accumulate(held, out=held)
+        signs = np.signbit(padded)[held]
         changes = np.empty(signs.size, dtype=np.int32)  # sign changes up to each sample
         changes[0] = 0
         np.cumsum(signs[1:] != signs[:-1], out=changes[1:])
@@ -611,7 +652,10 @@ def _contour_functionals(x: np.ndarray, frame_rate: float,
     rel = (x - low) / np.maximum(x.max(axis=1, keepdims=True) - low, 1e-9)
     up = [np.mean(rel > a, axis=1) for a in (0.25, 0.5, 0.75, 0.9)]
     d = np.diff(x, axis=1)
-    rising, falling = d > 0, d < 0
+    # a step counts as rising/falling beyond 0.1 % of the range: flat stretches at the
+    # noise floor count as neither, whatever tiny fluctuation they carry
+    tol = 1e-3 * (x.max(axis=1, keepdims=True) - low)
+    rising, falling = d > tol, d < -tol
     projector, tc = _quadratic_fit(t, frame_rate)
     mean = x.mean(axis=1, keepdims=True)
     bounds = np.cumsum([0, *(blocks or [k])])
@@ -645,18 +689,75 @@ def _rhythm(voiced: np.ndarray, frame_rate: float) -> np.ndarray:
                      pauses.mean(), pauses.std()])
 
 
+_TRIM_NOISE_MARGIN_DB = 10.0  # silence trim: also cut edges within 10 dB of a steady noise
+_REFERENCE_PERCENTILE = 95.0  # the clip's reference level: this percentile of frame power
+
+
 def preprocess(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
-    """Silence trim and optional fixed duration: the preprocessing of training AND inference.
+    """The preprocessing of training AND inference: DC removal, silence trim, optional
+    fixed duration, level normalisation.
+
+    Leading (in whole hops) and trailing digital silence (exact zeros) is dropped and
+    the mean of the other samples subtracted from them (a DC offset changes nothing,
+    digital silence stays silence); leading/trailing frames are cut when quieter than
+    ``trim_top_db`` below the loudest frame, than the features' noise floor (``floor_db``
+    below the reference level), or within 10 dB of a steady noise at that end
+    (:func:`ser_classic.augment.trim_silence`); the clip is then scaled so that its
+    reference level (the 95th percentile of the mean square of its ``win_length``
+    frames) is 1: the features do not depend on the recording's gain, and the noise
+    floor of :class:`FeatureConfig` is relative to that level.
 
     Parameters
     ----------
     y : np.ndarray [shape=(n,)] at ``config.sample_rate``
+
+    Returns
+    -------
+    y : np.ndarray [shape=(m,), dtype=float32]
     """
+    y = _remove_dc(_strip_zeros(np.asarray(y, dtype=np.float64), config.hop_length))
     if config.trim_top_db is not None:
-        y = _trim_silence(y, top_db=config.trim_top_db, hop_length=config.hop_length)
+        power = _frame_power(y, config)  # edges below the features' floor are cut too
+        top_db = config.trim_top_db
+        if power.max() > 0:
+            top_db = min(top_db, config.floor_db + 10 * np.log10(
+                power.max() / np.percentile(power, _REFERENCE_PERCENTILE)))
+        y = _trim_silence(y, top_db=top_db, hop_length=config.hop_length,
+                          noise_margin_db=_TRIM_NOISE_MARGIN_DB)
     if config.duration_s is not None:
         y = pad_trim(y, length=round(config.duration_s * config.sample_rate))
+    ref = float(np.sqrt(np.percentile(_frame_power(y, config), _REFERENCE_PERCENTILE)))
+    return (y / (ref if ref > 1e-12 else 1.0)).astype(np.float32)
+
+
+def _strip_zeros(y: np.ndarray, hop_length: int) -> np.ndarray:
+    """``y`` without its trailing exact zeros (digital silence) and its leading ones in
+    whole hops (the frame grid keeps its phase: a clip and its zero-padded or offset
+    copy are framed alike)."""
+    sounding = np.flatnonzero(y)
+    if not sounding.size:
+        return y
+    return y[sounding[0] // hop_length * hop_length:sounding[-1] + 1]
+
+
+def _remove_dc(y: np.ndarray) -> np.ndarray:
+    """``y`` less the mean of its samples that are not exactly 0: a DC offset is removed
+    and digital silence stays digital silence (a zero padding changes nothing)."""
+    sounding = y != 0.0
+    if sounding.any():
+        y = y.copy()
+        y[sounding] -= y[sounding].mean()
     return y
+
+
+def _frame_power(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Mean square of each ``win_length`` frame, every ``hop_length`` samples."""
+    n = config.win_length
+    if y.size < n:
+        return np.array([np.mean(np.square(y)) if y.size else 0.0])
+    energy = np.concatenate([[0.0], np.cumsum(np.square(y))])
+    starts = config.hop_length * np.arange(1 + (y.size - n) // config.hop_length)
+    return (energy[starts + n] - energy[starts]) / n
 
 
 def _stft(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -768,16 +869,26 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig,
 
 
 def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: AugmentConfig,
-                       rng: np.random.Generator, warp: float = 1.0) -> np.ndarray:
-    """Features of one augmented copy: preprocess, random shift, STFT, warp, masks, features.
+                       rng: np.random.Generator, warp: float = 1.0, plan=None,
+                       talkers: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """Features of one augmented copy: [conditions,] preprocess, random shift, STFT, warp,
+    masks, features.
 
-    Training only. The warp and the masks act on the spectrogram every descriptor reads,
-    so the augmentation reaches the features.
+    Training only. With ``augment.conditions`` the waveform first goes through ``plan``
+    (:meth:`ser_classic.conditions.ConditionChain.draw`; drawn from ``rng`` when None) with
+    ``talkers`` (other speakers' clips at ``config.sample_rate``) for babble. The warp and
+    the masks act on the spectrogram every descriptor reads, so the augmentation reaches
+    the features.
 
     Returns
     -------
     x : np.ndarray [shape=(n_features,), dtype=float64]
     """
+    if augment.conditions:
+        from .conditions import ConditionChain, apply_conditions
+
+        plan = ConditionChain().draw(rng=rng) if plan is None else plan
+        y = apply_conditions(y, plan=plan, rng=rng, sr=config.sample_rate, talkers=talkers)
     y = preprocess(y, config=config)
     y = random_shift(y, rng=rng, max_shift=round(augment.max_shift_s * config.sample_rate))
     S = warp_frequencies(_stft(y, config), alpha=warp, sample_rate=config.sample_rate)
@@ -877,17 +988,29 @@ def _augment_rng(sha: str, seed: int, copy: int) -> np.random.Generator:
 
 
 def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConfig | None,
-         seed: int, copy: int, cache_dir: Path | None, n_features: int):
+         seed: int, copy: int, cache_dir: Path | None, n_features: int,
+         talkers: Sequence[tuple[str, str]] = ()):
     """``(x, error, computed, repaired)``: repaired is ``(entry, problem)`` when an
-    unreadable cache entry was recomputed and replaced."""
+    unreadable cache entry was recomputed and replaced. ``talkers``: ``(path, sha256)`` of
+    the babble talkers of a conditions copy."""
     try:
         key, repaired = None, None
         channel = corpus_channel(path)  # the corpus's channel policy (EMOVO: 0)
+        rng = plan = None
+        if augment is not None:
+            rng = _augment_rng(sha or "0", seed, copy)
+            if augment.conditions:  # drawn first: whether the talkers decide the copy
+                from .conditions import ConditionChain
+
+                plan = ConditionChain().draw(rng=rng)
+        babble = plan is not None and plan.uses_talkers and len(talkers) > 0
         if cache_dir is not None:
             sha = sha or file_sha256(path)
             parts = [sha, config.hash]
             if augment is not None:
                 parts += [augment.hash, str(seed), str(copy)]
+            if babble:  # the talkers' clips decide the copy
+                parts.append("babble:" + ",".join(s for _, s in talkers))
             tag = channel_cache_tag(path, channel)  # None for one-channel files
             if tag is not None:
                 parts.append(tag)
@@ -902,9 +1025,10 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
         if augment is None:
             x = extract_features(y, config=config)
         else:
-            x = augmented_features(y, config=config, augment=augment,
-                                   rng=_augment_rng(sha or "0", seed, copy),
-                                   warp=augment.warp_of(copy))
+            waves = ([load_audio(p, sr=config.sample_rate, channel=corpus_channel(p))
+                      for p, _ in talkers] if babble else [])
+            x = augmented_features(y, config=config, augment=augment, rng=rng,
+                                   warp=augment.warp_of(copy), plan=plan, talkers=waves)
         if key is not None:
             _save_npy(_cache_path(cache_dir, key), x)
         return x, None, True, repaired
@@ -916,7 +1040,8 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
                   sha256: Sequence[str] | None = None, cache_dir: str | os.PathLike | None
                   = None, augment: AugmentConfig | None = None, copy: int = 0,
                   seed: int = 0, n_jobs: int | None = None, progress: bool = False,
-                  cache_errors: list | None = None
+                  cache_errors: list | None = None,
+                  talkers: Sequence[Sequence[tuple[str, str]]] | None = None
                   ) -> tuple[np.ndarray, list[tuple[str, str]], int]:
     """Features of many files, in parallel, through an on-disk cache.
 
@@ -938,6 +1063,10 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
     cache_errors : list, optional
         Unreadable entries that were replaced are appended as ``(entry path, problem)``;
         without a list each is reported by a :class:`RuntimeWarning`.
+    talkers : sequence of sequence of (path, sha256), optional
+        Per file, the babble talkers of its copy when ``augment.conditions`` (see
+        :func:`ser_classic.conditions.babble_talkers`); a copy that draws babble adds its
+        talkers' sha256 to its cache key (without talkers it uses pink noise).
 
     Returns
     -------
@@ -953,10 +1082,13 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
         raise ParameterError("sha256 must have one entry per path")
     if augment is not None and sha256 is None:
         raise ParameterError("augmented extraction needs sha256 to seed each clip")
+    talkers = [()] * len(paths) if talkers is None else [tuple(t) for t in talkers]
+    if len(talkers) != len(paths):
+        raise ParameterError("talkers must have one entry per path")
     cache = Path(cache_dir) if cache_dir is not None else None
     n_features = len(feature_names(config=config))
-    jobs = [joblib.delayed(_one)(p, s, config, augment, seed, copy, cache, n_features)
-            for p, s in zip(paths, shas, strict=True)]
+    jobs = [joblib.delayed(_one)(p, s, config, augment, seed, copy, cache, n_features, t)
+            for p, s, t in zip(paths, shas, talkers, strict=True)]
     return run_batch(jobs, n_features=n_features, n_jobs=n_jobs, progress=progress,
                      desc="features", cache_errors=cache_errors)
 

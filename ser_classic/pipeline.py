@@ -95,6 +95,14 @@ AUGMENT_VARIANTS = {
     # 1.05 (the first `copies` of them)
     "vtlp": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
                  max_time_width_s=0.0, warp_factors=(0.9, 1.1, 0.95, 1.05)),
+    # multi-condition training: each copy's waveform through a random recording-condition
+    # chain (ser_classic.conditions.ConditionChain: Griffin-Lim/WORLD, room, white/pink/
+    # babble noise at 5-30 dB SNR, band limit/telephone, MP3/Opus, gain), nothing else;
+    # babble talkers are other speakers' training clips (conditions.babble_talkers)
+    "conditions": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0,
+                       n_time_masks=0, max_time_width_s=0.0, conditions=True),
+    # both sets of copies: `copies` VTLP copies and `copies` conditions copies per clip
+    "vtlp+conditions": dict(union=("vtlp", "conditions")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
 DEFAULT_AUGMENT = "vtlp"
@@ -299,8 +307,8 @@ def _feature_config(config):
 
 
 def augmented_features(variant: str, manifest: pd.DataFrame, *, config, copies: int,
-                       cache_dir=None, random_state: int = 0, n_jobs: int = 1
-                       ) -> list[np.ndarray]:
+                       cache_dir=None, random_state: int = 0, n_jobs: int = 1,
+                       groups: Sequence | None = None) -> list[np.ndarray]:
     """Feature rows of ``copies`` augmented copies of every clip of ``manifest``.
 
     Parameters
@@ -312,22 +320,41 @@ def augmented_features(variant: str, manifest: pd.DataFrame, *, config, copies: 
     config : FeatureConfig
     copies : int
         The first ``copies`` copies of a ``max(4, copies)``-copy configuration (one cache
-        entry per copy whatever ``copies`` is).
+        entry per copy whatever ``copies`` is); a union preset has ``copies`` of each.
+    groups : sequence, optional
+        Per clip, the clips that leave training together (an outer CV split's test
+        groups); babble talkers of a conditions copy are clips of the same group and
+        another speaker (:func:`ser_classic.conditions.babble_talkers`). Default: one
+        group (every clip is a training clip).
 
     Returns
     -------
     list of np.ndarray [shape=(n_clips, n_features)], one per copy (NaN rows: failures)
     """
     from .augment import AugmentConfig
+    from .conditions import babble_talkers
     from .features import extract_batch
 
     if variant == "none":
         return []
     _check_choice("augment", variant, ("none", *AUGMENT_VARIANTS))
+    if "union" in AUGMENT_VARIANTS[variant]:
+        return [Xa for v in AUGMENT_VARIANTS[variant]["union"]
+                for Xa in augmented_features(v, manifest, config=config, copies=copies,
+                                             cache_dir=cache_dir, random_state=random_state,
+                                             n_jobs=n_jobs, groups=groups)]
     aug = AugmentConfig(n_copies=max(4, copies), **AUGMENT_VARIANTS[variant])
-    return [extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
-                          cache_dir=cache_dir, augment=aug, copy=k, seed=random_state,
-                          n_jobs=n_jobs)[0]
+    paths, shas = list(manifest["path"]), list(manifest["sha256"])
+
+    def talkers(k):
+        if not aug.conditions:
+            return None
+        return [[(paths[j], shas[j]) for j in t] for t in babble_talkers(
+            shas, manifest["speaker"].to_numpy(), groups=groups, seed=random_state, copy=k)]
+
+    return [extract_batch(paths, sha256=shas, config=config, cache_dir=cache_dir,
+                          augment=aug, copy=k, seed=random_state, n_jobs=n_jobs,
+                          talkers=talkers(k))[0]
             for k in range(copies)]
 
 
@@ -463,14 +490,30 @@ def _registry_model(model: str | os.PathLike, selection: Selection | None,
     return model, normalization
 
 
+def _corpus_list(corpora: str | Sequence[str]) -> list[str]:
+    """Sorted distinct corpus names (a single name is one corpus)."""
+    names = [corpora] if isinstance(corpora, str) else [str(c) for c in corpora]
+    if not names or not all(names):
+        raise ParameterError(f"corpora: need at least one corpus name, got {corpora!r}")
+    return sorted(set(names))
+
+
+def training_corpora(card: Mapping) -> list[str]:
+    """The corpora a model was trained on, from its card (``training.corpora``; cards
+    written before multi-corpus training name one ``training.corpus``)."""
+    training = card.get("training", {})
+    return list(training.get("corpora") or [training.get("corpus", "ravdess")])
+
+
 def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
-          normalization: str | None = None, corpus: str = "ravdess",
+          normalization: str | None = None, corpora: str | Sequence[str] = "ravdess",
           exclude_speakers: Sequence[str] = (), exclude_emotions: Sequence[str] = (),
           params: dict | None = None, selection: Selection | None = None,
           augment: str = DEFAULT_AUGMENT, copies: int = 4, feature_config=None,
-          random_state: int = 0, cache_dir: str | os.PathLike | None = None,
-          n_jobs: int = 1, command: str | None = None) -> TrainedModel:
-    """Train a registry model on the clips of one corpus of a manifest.
+          calibration: str = "none", random_state: int = 0,
+          cache_dir: str | os.PathLike | None = None, n_jobs: int = 1,
+          command: str | None = None) -> TrainedModel:
+    """Train a registry model on the clips of one or more corpora of a manifest.
 
     Parameters
     ----------
@@ -483,10 +526,11 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     normalization : Normalization or {"strict", "speaker_norm"}, optional
         Default: the model directory's, else ``"strict"``. Contradicting a model
         directory's is an error.
-    corpus : str
-        Clips of this corpus are the training set.
+    corpora : str or sequence of str
+        Clips of these corpora are the training set (their labels as the manifest maps
+        them, :data:`ser_classic.data.LABEL_MAPS`; the classes are the labels present).
     exclude_speakers, exclude_emotions : sequence of str
-        Left out of training (each must occur in ``corpus``).
+        Left out of training (each must occur in ``corpora``).
     params : dict, optional
         Hyper-parameters (default: the selection's tuned ones for the model).
     selection : Selection, optional
@@ -496,6 +540,10 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
         ``"none"`` or a preset of :data:`AUGMENT_VARIANTS`: ``copies`` augmented copies of
         every clip, used by the models registered as augmented.
     feature_config : FeatureConfig, optional
+    calibration : {"none", "temperature"}
+        ``"temperature"``: probabilities temperature-scaled on speaker-grouped out-of-fold
+        predictions (:func:`ser_classic.calibration.calibrate_trained`; the card's
+        ``training.calibration`` holds ``T`` and the out-of-fold ECE before/after).
     random_state : int
         The estimator's ``random_state`` and the augmentation seed.
     cache_dir : path, optional
@@ -508,25 +556,32 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     TrainedModel
     """
     from .artifact import manifest_hash, train_model
+    from .calibration import CALIBRATIONS, calibrate_trained
     from .evaluation import normalized_inputs
     from .features import extract_batch
 
     config = _feature_config(feature_config)
     name, normalization = _registry_model(model, selection, normalization)
     _check_choice("augment", augment, ("none", *AUGMENT_VARIANTS))
-    rows = manifest[manifest["corpus"] == corpus]
+    _check_choice("calibration", calibration, CALIBRATIONS)
+    corpora = _corpus_list(corpora)
+    where = "+".join(corpora)
+    missing = sorted(set(corpora) - set(manifest["corpus"]))
+    if missing:
+        raise ParameterError(f"corpora: no clips of {missing} in the manifest")
+    rows = manifest[manifest["corpus"].isin(corpora)]
     excluded = [str(s) for s in exclude_speakers]
     unknown = sorted(set(excluded) - set(rows["speaker"]))
     if unknown:
-        raise ParameterError(f"exclude_speakers: no such speaker(s) in {corpus}: {unknown}")
+        raise ParameterError(f"exclude_speakers: no such speaker(s) in {where}: {unknown}")
     rows = rows[~rows["speaker"].isin(excluded)].reset_index(drop=True)
     no_emotions = [str(e) for e in exclude_emotions]
     unknown = sorted(set(no_emotions) - set(rows["emotion"]))
     if unknown:
-        raise ParameterError(f"exclude_emotions: no such emotion(s) in {corpus}: {unknown}")
+        raise ParameterError(f"exclude_emotions: no such emotion(s) in {where}: {unknown}")
     rows = rows[~rows["emotion"].isin(no_emotions)].reset_index(drop=True)
     if rows.empty:
-        raise ParameterError(f"no {corpus} clips in the manifest")
+        raise ParameterError(f"no {where} clips in the manifest")
     X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                                  cache_dir=cache_dir, n_jobs=n_jobs)
     X_aug = augmented_features(augment, rows, config=config, copies=copies,
@@ -540,7 +595,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     cv_metrics = run.metrics.get(name) if run is not None else None
     tuned_config = selection.feature_config if run is not None else None
     other_front_end = tuned_config is not None and tuned_config != config.to_dict()
-    other_data = run is not None and (selection.corpus != corpus or bool(excluded) or
+    other_data = run is not None and ([selection.corpus] != corpora or bool(excluded) or
                                       selection.n_speakers != rows["speaker"].nunique())
     if cv_metrics is not None:
         cv_metrics = {**cv_metrics, "split": selection.split,
@@ -560,12 +615,18 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                                          normalization=normalization,
                                          params=used_params, random_state=random_state,
                                          X_aug=X_aug)
+        if calibration == "temperature":
+            estimator = calibrate_trained(estimator, X, rows["emotion"], name=name,
+                                          speakers=rows["speaker"],
+                                          normalization=normalization, params=used_params,
+                                          random_state=random_state, X_aug=X_aug)
     fit_s = time.perf_counter() - start
     Xp = normalized_inputs(X, (), rows["speaker"], normalization=normalization)[0]
     sample = Xp[np.random.default_rng(random_state).permutation(len(Xp))[:300]]
     export = export_onnx(estimator, X_parity=sample)
     training = {
-        "corpus": corpus, "n_clips": len(rows),
+        "corpora": corpora, "n_clips": len(rows),
+        "clips_per_corpus": rows["corpus"].value_counts().sort_index().to_dict(),
         "speakers": sorted(rows["speaker"].unique()), "excluded_speakers": excluded,
         "excluded_emotions": no_emotions,
         "emotion_counts": rows["emotion"].value_counts().sort_index().to_dict(),
@@ -575,6 +636,8 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                     **AUGMENT_VARIANTS.get(augment, {})},
         "command": command,
     }
+    if calibration != "none":
+        training["calibration"] = estimator.calibration_
     if params is None and run is not None and name in run.params:
         training["params_source"] = {"selection_command": selection.command,
                                      "corpus": selection.corpus,
@@ -736,10 +799,16 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
     y = manifest["emotion"].map(code).to_numpy()
     speakers = manifest["speaker"].to_numpy()
 
+    # the clips that leave training together: babble talkers of a copy come from them
+    groups = np.empty(len(manifest), dtype=int)
+    for k, (_, test_idx) in enumerate(evaluation.outer_splits(speakers, split=split,
+                                                              n_folds=n_folds)):
+        groups[test_idx] = k
+
     def augmented(variant):
         return augmented_features(variant, manifest, config=config, copies=copies,
                                   cache_dir=cache_dir, random_state=random_state,
-                                  n_jobs=n_jobs)
+                                  n_jobs=n_jobs, groups=groups)
 
     def run_cv(X_, models_, norm, X_aug=()):
         return evaluation.cross_validate(
@@ -871,11 +940,19 @@ class TeacherData:
     skipped: tuple = ()
 
 
+#: Where the transfer set's augmented copies come from: ``masks``, the
+#: :data:`DISTILL_AUGMENT` copies; ``teacher``, the teacher's own training copies (its
+#: card's augmentation preset, copies and seed: e.g. degraded recordings, so that the
+#: student copies the teacher off the clean path too; cached by the teacher's training).
+TRANSFER_COPIES = ("masks", "teacher")
+
+
 def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
-                          random_state: int = 0, cache_dir: str | os.PathLike | None = None,
+                          transfer: str = "masks", random_state: int = 0,
+                          cache_dir: str | os.PathLike | None = None,
                           n_jobs: int = 1) -> TeacherData:
-    """The clips a teacher was trained on (its card's corpus, speakers and excluded
-    emotions), their features and ``copies`` masked copies, normalised as it reads them.
+    """The clips a teacher was trained on (its card's corpora, speakers and excluded
+    emotions), their features and augmented copies, normalised as it reads them.
 
     Parameters
     ----------
@@ -883,18 +960,21 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
         From :func:`ser_classic.artifact.load_artifact`.
     manifest : pd.DataFrame
     copies : int
-        Augmented copies (:data:`DISTILL_AUGMENT`, at most 4).
+        Masked copies (:data:`DISTILL_AUGMENT`, at most 4) with ``transfer="masks"``.
+    transfer : {"masks", "teacher"}
+        :data:`TRANSFER_COPIES`; ``"teacher"`` ignores ``copies`` and ``random_state``.
     """
     from .augment import AugmentConfig
     from .evaluation import normalized_inputs
     from .features import extract_batch
 
+    _check_choice("transfer", transfer, TRANSFER_COPIES)
     if not 0 <= copies <= DISTILL_AUGMENT["n_copies"]:
         raise ParameterError(f"copies must be in 0..{DISTILL_AUGMENT['n_copies']}, "
                              f"got {copies}")
     card = teacher.card
     training = card.get("training", {})
-    rows = manifest[manifest["corpus"] == training.get("corpus", "ravdess")]
+    rows = manifest[manifest["corpus"].isin(training_corpora(card))]
     if training.get("speakers"):  # exactly the teacher's training clips
         rows = rows[rows["speaker"].isin(training["speakers"])]
     rows = rows[~rows["emotion"].isin(training.get("excluded_emotions", []))]
@@ -904,10 +984,21 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
     config = teacher.feature_config
     X_raw, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                                      cache_dir=cache_dir, n_jobs=n_jobs)
-    aug = AugmentConfig(**DISTILL_AUGMENT)
-    X_copies = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
-                              cache_dir=cache_dir, augment=aug, copy=k, seed=random_state,
-                              n_jobs=n_jobs)[0] for k in range(copies)]
+    if transfer == "teacher":
+        used = training.get("augment") or {}
+        X_copies = augmented_features(used.get("variant", "none"), rows, config=config,
+                                      copies=int(used.get("copies", 0)), cache_dir=cache_dir,
+                                      random_state=int(training.get("random_state", 0)),
+                                      n_jobs=n_jobs)
+    else:
+        aug = AugmentConfig(**DISTILL_AUGMENT)
+        X_copies = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
+                                  cache_dir=cache_dir, augment=aug, copy=k,
+                                  seed=random_state, n_jobs=n_jobs)[0]
+                    for k in range(copies)]
+    for Xc in X_copies:  # a failed copy keeps its clip: the clip itself replaces it
+        bad = np.isnan(Xc).any(axis=1)
+        Xc[bad] = X_raw[bad]
     X, X_copies = normalized_inputs(X_raw, X_copies, rows["speaker"],
                                     normalization=card["normalization"])
     ok = ~np.isnan(X).any(axis=1)
@@ -968,8 +1059,9 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
            normalization: str | None = None, groups: Sequence[str] | None = None,
            compact_groups: Sequence[str] | None = None,
            max_depth: int = 8, candidates: int = 300, copies: int = 2, munge: int = 2,
-           random_state: int = 0, cache_dir: str | os.PathLike | None = None,
-           n_jobs: int = 1, command: str | None = None) -> DistilledModel:
+           transfer: str = "masks", calibration: str = "none", random_state: int = 0,
+           cache_dir: str | os.PathLike | None = None, n_jobs: int = 1,
+           command: str | None = None) -> DistilledModel:
     """Distil a teacher into a student reading few, cheap features.
 
     Parameters
@@ -991,6 +1083,13 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         Groups the compact student may read (compact students only).
     copies, munge : int
         Masked copies per clip and MUNGE samples per clip in the transfer set.
+    transfer : {"masks", "teacher"}
+        The transfer set's augmented copies (:data:`TRANSFER_COPIES`): masked copies, or
+        the teacher's own training copies (``copies`` then unused).
+    calibration : {"none", "temperature"}
+        ``"temperature"``: the student's own temperature on speaker-grouped out-of-fold
+        predictions, folded into its softmax head (linear and compact students;
+        :func:`ser_classic.calibration.calibrate_student`).
 
     Returns
     -------
@@ -998,8 +1097,10 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
     """
     from . import distill as D
     from .artifact import Artifact, load_artifact
+    from .calibration import CALIBRATIONS, calibrate_student
 
     _check_choice("student", student, STUDENT_CHOICES)
+    _check_choice("calibration", calibration, CALIBRATIONS)
     if compact_groups and student not in ("compact", "compact_int8"):
         raise ParameterError(f"compact_groups is for the compact student, not {student}")
     if not isinstance(teacher, Artifact):
@@ -1011,19 +1112,25 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
                              f"teacher's normalisation)")
     groups = list(D.CHEAP_GROUPS if groups is None else groups)
     compact_groups = list(compact_groups) if compact_groups else None
-    data = teacher_training_data(teacher, manifest, copies=copies,
+    data = teacher_training_data(teacher, manifest, copies=copies, transfer=transfer,
                                  random_state=random_state, cache_dir=cache_dir,
                                  n_jobs=n_jobs)
     card, config = teacher.card, teacher.feature_config
     X = data.X
     kind = student.removesuffix("_uint8").removesuffix("_int8")
-    fitted = D.distill(X, data.y, teacher=teacher.estimator, n_classes=len(data.classes),
-                       config=config, X_copies=data.X_copies, students=[kind], groups=groups,
-                       n_candidates=candidates, max_depth=max_depth,
-                       transfer=D.TransferConfig(munge_rounds=munge),
-                       speakers=data.rows["speaker"].to_numpy(),
-                       compact_groups=compact_groups, random_state=random_state)
+    kwargs = dict(teacher=teacher.estimator, n_classes=len(data.classes), config=config,
+                  X_copies=data.X_copies, groups=groups, n_candidates=candidates,
+                  max_depth=max_depth, transfer=D.TransferConfig(munge_rounds=munge),
+                  compact_groups=compact_groups, random_state=random_state)
+    fitted = D.distill(X, data.y, students=[kind],
+                       speakers=data.rows["speaker"].to_numpy(), **kwargs)
     model = fitted["students"][kind if student != "tree_uint8" else "tree_uint8"]
+    if calibration == "temperature":  # per-fold refits keep the C tuned on every clip
+        refit = {**kwargs, "linear_C": fitted.get("linear_C", {}).get("C")}
+        model, calibrated = calibrate_student(model, X, data.y, kind=kind,
+                                              speakers=data.rows["speaker"].to_numpy(),
+                                              distill_kwargs=refit,
+                                              random_state=random_state)
     quant = fitted["quantization"].get(student)
     if student.endswith("_int8"):  # not tree_uint8: its graph is the tree's own
         onnx, quant = D.quantized_onnx(kind, model, n_features=X.shape[1])
@@ -1037,10 +1144,15 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         allowed = f"all but {', '.join(D.COMPACT_FAST_SKIPS)}"
     info = {"transfer_rows": fitted["n_transfer"], "groups_allowed": allowed,
             "max_depth": max_depth, "candidates": candidates,
-            "augment": {**DISTILL_AUGMENT, "copies_used": copies}, "munge": munge,
+            "augment": ({**DISTILL_AUGMENT, "copies_used": copies} if transfer == "masks"
+                        else {"transfer": "teacher",
+                              **card.get("training", {}).get("augment", {})}),
+            "munge": munge,
             "quantization": quant, "command": command}
     if "linear_C" in fitted:
         info["linear_C"] = fitted["linear_C"]
+    if calibration != "none":
+        info["calibration"] = calibrated
     return DistilledModel(name=f"distilled_{student}", student=model, onnx=onnx,
                           teacher_card=card, classes=data.classes,
                           normalization=normalization_of(card["normalization"]),
@@ -1077,6 +1189,12 @@ class ABTest:
     def winner_path(self) -> Path:
         return Path(self.summary["decision"]["winner_path"])
 
+    @property
+    def quality_threshold(self) -> dict:
+        """The bar a quality win had to clear and which one applied, the statistical
+        margin or ``min_difference`` (:func:`ser_classic.abtest.quality_threshold`)."""
+        return self.summary["decision"]["quality_threshold"]
+
     def write_report(self, out_dir: str | os.PathLike, *, command: str) -> list[Path]:
         """Write ``summary.json``, ``report.md`` and the plots into ``out_dir``."""
         from .abtest import ab_report
@@ -1087,7 +1205,7 @@ class ABTest:
 def ab_test(rec_a, rec_b, records: Sequence[Mapping], *, speakers: Sequence[str] = (),
             exclude_emotions: Sequence[str] = (), calm_as: str = "neutral",
             n_boot: int = 2000, limit: int | None = None, random_state: int = 0,
-            data_label: str | None = None,
+            data_label: str | None = None, min_difference: float = 0.0,
             progress: Callable[[str], None] | None = None) -> ABTest:
     """A/B test of two recognisers on labelled clips neither was trained on.
 
@@ -1107,6 +1225,11 @@ def ab_test(rec_a, rec_b, records: Sequence[Mapping], *, speakers: Sequence[str]
         At most this many clips (a subset seeded by ``random_state``).
     data_label : str, optional
         Recorded in the summary as ``data``.
+    min_difference : float >= 0
+        The seed spread of the compared figure (e.g. the max - min range of the accuracy
+        over training seeds, :func:`ser_classic.abtest.spread_margin`): B replaces A on
+        quality only when it is significantly better AND better by more than this; a
+        smaller difference is a tie, decided on speed.
 
     Returns
     -------
@@ -1154,7 +1277,8 @@ def ab_test(rec_a, rec_b, records: Sequence[Mapping], *, speakers: Sequence[str]
         paths.append(r["path"])
     summary = abtest.run_ab(rec_a, rec_b, waveforms=waves, labels=labels, speakers=spk,
                             calm_as=calm_as, n_boot=n_boot, random_state=random_state,
-                            paths=paths, progress=progress)
+                            paths=paths, min_difference=min_difference,
+                            progress=progress)
     if data_label is not None:
         summary["data"] = data_label
     return ABTest(summary=summary, skipped=tuple(skipped))

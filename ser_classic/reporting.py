@@ -16,7 +16,7 @@ from .data import EMOTIONS, atomic_write_bytes, label_order
 
 __all__ = ["HUMAN_RECALL", "cv_report", "data_stats_report", "duration_table",
            "plot_confusion", "plot_fold_boxes", "plot_model_comparison",
-           "plot_recall_vs_human", "save_figure", "write_text"]
+           "plot_recall_vs_human", "plot_reliability", "save_figure", "write_text"]
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -122,6 +122,35 @@ def plot_confusion(confusion, *, classes, title: str, path) -> Path:
     ax.set_yticks(range(len(classes)), classes)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(im, ax=ax, fraction=0.046)
+    return save_figure(fig, path)
+
+
+def plot_reliability(curves: dict, *, title: str, path) -> Path:
+    """Reliability diagram: accuracy against mean confidence per bin, one line per curve.
+
+    Parameters
+    ----------
+    curves : dict of label -> :class:`ser_classic.evaluation.ReliabilityCurve`
+        Drawn in order; the label is shown with the curve's ECE.
+    title : str
+    path : path of the PNG
+    """
+    import numpy as np
+
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.4, 6.4), sharex=True,
+                                   gridspec_kw={"height_ratios": (3, 1)})
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1, label="perfect calibration")
+    for k, (label, curve) in enumerate(curves.items()):
+        seen = curve.counts > 0
+        ax.plot(curve.confidence[seen], curve.accuracy[seen], marker="o", ms=4,
+                label=f"{label} (ECE {curve.ece:.3f})")
+        centres = (curve.edges[:-1] + curve.edges[1:]) / 2
+        width = np.diff(curve.edges) / (len(curves) + 1)
+        hist.bar(centres + (k - (len(curves) - 1) / 2) * width, curve.counts / curve.counts.sum(),
+                 width=width)
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
+    ax.legend(fontsize=7, loc="upper left")
+    hist.set(xlabel="confidence (top-1 probability)", ylabel="share of clips")
     return save_figure(fig, path)
 
 

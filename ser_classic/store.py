@@ -6,12 +6,12 @@ directory per distinct model, named by its model id (``model.json`` + ``model.on
 
     shipped/
       index.json
-      distilled_compact_int8-1981e620b8/    <- aliases "deployed", "optimized-compact"
-      linear-cd4b53c07a/                    <- alias "teacher"
+      distilled_compact_fast_int8-<hash>/   <- aliases "deployed", "student"
+      linear-<hash>/                        <- alias "teacher"
       ...
 
 The index records for each model its normalisation, classes, parent model (a student's
-teacher, a 7-emotion teacher's 8-emotion teacher), the command that made it, its held-out
+teacher, or a model trained as another), the command that made it, its held-out
 figures (with the report and the backend that measured them), its size and the backend
 that :func:`ser_classic.load` runs by default (:func:`evaluated_backend`); each alias
 records its role (``teacher``, ``student``, ``deployed``, ``model``) and the report that
@@ -86,7 +86,8 @@ class Figure(BaseModel):
         The backend that was run.
     exact : bool
         True: this model was scored; False: the procedure that made it, refitted in each
-        fold of a speaker-grouped cross-validation (``reports/optimization``).
+        fold of a speaker- or corpus-grouped cross-validation (``reports/optimization``,
+        ``reports/ab/corpus``).
     """
 
     model_config = ConfigDict(strict=True, extra="forbid")
@@ -317,6 +318,17 @@ def report_figures(report: str | os.PathLike, card: dict, *,
                                backend=m.get("backend", "sklearn"))
                         for metric in ("accuracy", "uar") if metric in m]
                 break
+    elif summary.get("kind") == "corpus_ab":  # held-out-corpus A/B of the model's recipe
+        distillation = card.get("distillation")
+        key = str(card["name"]).removeprefix("distilled_") if distillation else "teacher"
+        paths = summary.get("candidate_paths") or {}
+        if key in summary.get("mean", {}) and key in paths:
+            where = ("held-out corpus, mean of " + ", ".join(summary.get("corpora", []))
+                     + " (each trained on the others)")
+            backend = "onnx" if key.endswith("int8") else "sklearn"
+            out += [Figure(metric=metric, value=float(summary["mean"][key][metric]),
+                           data=where, report=name, backend=backend, exact=False)
+                    for metric in ("uar",)]
     elif isinstance(summary.get("cv"), dict) and isinstance(summary.get("teacher"), dict):
         teacher = summary["teacher"]
         distillation = card.get("distillation") or {}
@@ -457,7 +469,9 @@ def _figure_text(fig: Figure, backend: str) -> str:
     """``tess accuracy 0.559``; ``[sklearn]`` when measured with another backend than
     ``load`` runs."""
     corpus = fig.data.split(" ", 1)[0]
-    label = f"{corpus} {fig.metric}" if fig.exact else f"held-out speakers {fig.metric}"
+    where = "held-out corpora" if fig.data.startswith("held-out corpus") else \
+        "held-out speakers"
+    label = f"{corpus} {fig.metric}" if fig.exact else f"{where} {fig.metric}"
     return f"{label} {fig.value:.3f}" + ("" if fig.backend == backend else f" [{fig.backend}]")
 
 

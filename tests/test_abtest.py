@@ -52,6 +52,70 @@ def test_decision_rule_quality_first_speed_breaks_ties():
     assert abtest.decide(_summary(0.6, 0.5, 0.01, [-0.001, 0.2], 2, 1))["winner"] == "b"
 
 
+def test_decision_rule_min_difference_is_the_seed_spread():
+    """B, significantly better by 0.04, replaces A only when the seed spread is smaller."""
+    summary = _summary(0.50, 0.54, 0.001, [-0.07, -0.01], 1, 9)  # CI half-width 0.03
+    assert abtest.decide(summary)["winner"] == "b"  # no spread given: as before
+    within = abtest.decide({**summary, "min_difference": 0.06})
+    assert within["winner"] == "a" and "within the seed spread" in within["reason"]
+    assert within["quality_threshold"] == {
+        "statistical": pytest.approx(0.03), "min_difference": 0.06,
+        "applied": "min_difference", "significant": True, "beyond_spread": False,
+        "passed": False}
+    beyond = abtest.decide({**summary, "min_difference": 0.02})
+    assert beyond["winner"] == "b" and beyond["quality_threshold"]["passed"]
+    assert beyond["quality_threshold"]["applied"] == "statistical"
+    assert abtest.decide({**summary, "min_difference": 0.035})["winner"] == "b"
+    # the spread only ever removes quality wins: a non-significant B still ties
+    noisy = _summary(0.50, 0.60, 0.3, [-0.2, 0.01], 9, 1)
+    bar = abtest.decide({**noisy, "min_difference": 0.01})["quality_threshold"]
+    assert not bar["significant"] and bar["beyond_spread"] and not bar["passed"]
+    for bad in (-0.01, float("nan")):
+        with pytest.raises(ParameterError, match="min_difference"):
+            abtest.quality_threshold(summary["comparison"], min_difference=bad)
+
+
+def test_spread_margin_reads_the_seed_spread_summary(tmp_path):
+    spread = {"spread": {"strict": [
+        {"figure": "teacher tess accuracy", "range": 0.012},
+        {"figure": "compact_int8 tess accuracy", "range": 0.064}]}}
+    figures = ["teacher tess accuracy", "compact_int8 tess accuracy"]
+    assert abtest.spread_margin(spread, figures) == 0.064
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(spread))
+    assert abtest.spread_margin(path, figures[:1]) == 0.012
+    with pytest.raises(ParameterError, match="no figure"):
+        abtest.spread_margin(spread, ["teacher emovo accuracy"])
+    with pytest.raises(ParameterError, match="speaker_norm"):
+        abtest.spread_margin(spread, figures, normalization="speaker_norm")
+
+
+def test_ab_test_min_difference_on_real_models(models, tmp_path):
+    """Two real models on 30 TESS clips: with a spread of 1 no difference decides on
+    quality, the result names the bar that applied and the report says so."""
+    from ser_classic import data, pipeline
+    from ser_classic.recognizer import load
+
+    rec_a, rec_b = (load(m) for m in models)
+    records = data.scan_corpus(TESS)
+    result = pipeline.ab_test(rec_a, rec_b, records, limit=30, n_boot=200,
+                              min_difference=1.0)
+    bar = result.quality_threshold
+    assert bar["applied"] == "min_difference" and bar["min_difference"] == 1.0
+    assert not bar["passed"] and result.summary["min_difference"] == 1.0
+    assert result.summary["decision"]["reason"].startswith("tie on quality")
+    assert result.summary["decision"] == abtest.decide(result.summary)
+    result.write_report(tmp_path / "ab", command="test")
+    report = (tmp_path / "ab" / "report.md").read_text()
+    assert "min_difference 1.000 (seed spread) — the min difference one applies" in report
+    plain = pipeline.ab_test(rec_a, rec_b, records, limit=30, n_boot=200)
+    assert plain.quality_threshold["min_difference"] == 0.0
+    assert plain.quality_threshold["applied"] == "statistical"
+    assert plain.summary["comparison"] == result.summary["comparison"]
+    with pytest.raises(ParameterError, match="min_difference"):
+        pipeline.ab_test(rec_a, rec_b, records, limit=30, min_difference=-0.1)
+
+
 def test_bootstrap_and_uar():
     y = np.array(["a", "a", "b", "b"])
     assert abtest.uar(y, np.array(["a", "b", "b", "b"]), labels=["a", "b"]) == 0.75

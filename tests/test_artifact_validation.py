@@ -135,7 +135,7 @@ def test_garbage_onnx_with_matching_hash(copy):
         assert exc.value.path == str(d / "model.onnx")
     # an ONNX graph of another width (the sklearn file stays the right one)
     other = copy("other")
-    sub = ser_classic.load(MODELS / "teacher-7emotions", backend="onnx").artifact.onnx
+    sub = ser_classic.load(MODELS / "teacher", backend="onnx").artifact.onnx
     (other / "model.onnx").write_bytes(sub)
     edit_card(other, lambda c: c["files"].update(
         {"model.onnx": hashlib.sha256(sub).hexdigest()}), reseal=True)

@@ -1,5 +1,7 @@
-"""The condition benchmark's transformations (experiments/bench_conditions.py) on real audio."""
+"""Recording-condition transforms (ser_classic.conditions) and the multi-condition training
+copies, on real audio."""
 
+import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -7,7 +9,11 @@ import numpy as np
 import pytest
 import scipy.signal
 
+from ser_classic import conditions as C
+from ser_classic.augment import AugmentConfig
 from ser_classic.data import load_audio
+from ser_classic.errors import ParameterError
+from ser_classic.features import FeatureConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared/data/ravdess/Actor_21/03-01-05-02-01-01-21.flac"
@@ -34,32 +40,41 @@ def _band_power(y, lo, hi, sr=16000):
     return p[(f >= lo) & (f < hi)].sum()
 
 
+def test_bench_uses_the_library_transforms(bench):
+    for name in ("gain", "white_noise", "pink_noise", "babble", "mix_at_snr", "telephone",
+                 "codec_round_trip", "room_impulse_response", "reverberate", "griffin_lim",
+                 "zero_floor", "pcm16"):
+        assert getattr(bench, name) is getattr(C, name)
+
+
 @pytest.mark.parametrize("kind", ["white", "pink"])
 @pytest.mark.parametrize("snr", [20.0, 10.0])
-def test_noise_reaches_its_snr(bench, clip, kind, snr):
+def test_noise_reaches_its_snr(clip, kind, snr):
     rng = np.random.default_rng(0)
-    noise = (bench.white_noise if kind == "white" else bench.pink_noise)(clip.size, rng=rng)
-    noisy = bench.mix_at_snr(clip, noise, snr)
+    noise = (C.white_noise if kind == "white" else C.pink_noise)(clip.size, rng=rng)
+    noisy = C.mix_at_snr(clip, noise, snr)
     assert noisy.shape == clip.shape
-    assert bench.snr_db(clip, noisy) == pytest.approx(snr, abs=0.05)
+    assert C.snr_db(clip, noisy) == pytest.approx(snr, abs=0.05)
 
 
-def test_pink_noise_falls_3_db_per_octave(bench):
-    x = bench.pink_noise(2**16, rng=np.random.default_rng(1))
+def test_pink_noise_falls_3_db_per_octave():
+    x = C.pink_noise(2**16, rng=np.random.default_rng(1))
     low, high = _band_power(x, 500, 1000), _band_power(x, 2000, 4000)
     # equal power per octave for 1/f noise
     assert 10 * np.log10(high / low) == pytest.approx(0.0, abs=1.0)
 
 
-def test_babble_is_unit_variance_and_seeded(bench, clip):
+def test_babble_is_unit_variance_and_seeded(clip):
     talkers = [clip[::-1], clip * 0.1, np.roll(clip, 5000)]
-    a = bench.babble(clip.size, talkers=talkers, rng=np.random.default_rng(2))
-    b = bench.babble(clip.size, talkers=talkers, rng=np.random.default_rng(2))
+    a = C.babble(clip.size, talkers=talkers, rng=np.random.default_rng(2))
+    b = C.babble(clip.size, talkers=talkers, rng=np.random.default_rng(2))
     assert np.array_equal(a, b) and a.std() == pytest.approx(1.0)
+    with pytest.raises(ParameterError):
+        C.babble(clip.size, talkers=[], rng=np.random.default_rng(2))
 
 
-def test_telephone_band_limits_and_length(bench, clip):
-    tel = bench.telephone(clip)
+def test_telephone_band_limits_and_length(clip):
+    tel = C.telephone(clip)
     assert tel.shape == clip.shape
     # energy above 3.4 kHz and below 300 Hz is removed (tens of dB), the band is kept
     in_band = _band_power(tel, 500, 3000) / _band_power(clip, 500, 3000)
@@ -68,38 +83,143 @@ def test_telephone_band_limits_and_length(bench, clip):
     assert _band_power(tel, 0, 150) < 0.1 * _band_power(clip, 0, 150)
 
 
+def test_band_limit_through_pedalboard(clip):
+    pytest.importorskip("pedalboard")  # the augment extra
+    out = C.band_limit(clip, low_hz=300.0, high_hz=3000.0)
+    assert out.shape == clip.shape
+    assert _band_power(out, 6000, 8000) < 0.05 * _band_power(clip, 6000, 8000)
+    assert 0.5 < _band_power(out, 800, 2000) / _band_power(clip, 800, 2000) < 1.5
+    with pytest.raises(ParameterError):
+        C.band_limit(clip, low_hz=3000.0, high_hz=300.0)
+
+
 def test_codec_round_trip_keeps_length(bench, clip):
-    y, kbps = bench.codec_round_trip(clip, format="MP3", subtype="MPEG_LAYER_III",
-                                     compression_level=bench.MP3_LEVEL,
-                                     bitrate_mode="CONSTANT")
+    y, kbps = C.codec_round_trip(clip, format="MP3", subtype="MPEG_LAYER_III",
+                                 compression_level=bench.MP3_LEVEL, bitrate_mode="CONSTANT")
     assert y.shape == clip.shape and 28 < kbps < 36
     assert np.corrcoef(y, clip)[0, 1] > 0.5 or np.max(np.abs(
         scipy.signal.correlate(y, clip, mode="full"))) > 0.5 * np.sum(clip**2)
 
 
-def test_gain_padding_and_floor(bench, clip):
-    quiet = bench.gain(clip, -20.0)
+def test_mp3_through_lame_is_lossy_aligned_and_keeps_length(clip):
+    pytest.importorskip("pedalboard")
+    good, poor = (C.mp3_round_trip(clip, vbr_quality=q) for q in (2.0, 9.0))
+    assert good.shape == poor.shape == clip.shape
+    lag = np.argmax(scipy.signal.correlate(poor, clip, mode="full")) - (clip.size - 1)
+    assert lag == 0  # pedalboard removes the encoder delay
+    # lossy (a coding error tens of dB down), more so at the lower quality
+    assert 10.0 < C.snr_db(clip, poor) < C.snr_db(clip, good) < 40.0
+
+
+def test_gain_padding_and_floor(clip):
+    quiet = C.gain(clip, -20.0)
     assert np.all(quiet * 32768 == np.round(quiet * 32768))  # 16-bit values
     assert np.sqrt(np.mean(quiet**2) / np.mean(clip**2)) == pytest.approx(0.1, rel=0.01)
-    padded = bench.pad(clip, lead_s=1.0, trail_s=0.5)
+    padded = C.pad(clip, lead_s=1.0, trail_s=0.5)
     assert padded.size == clip.size + 24000 and not padded[:16000].any()
     assert np.array_equal(padded[16000:-8000], clip)
-    zeroed = bench.zero_floor(clip)
-    assert np.all((zeroed == 0) | (np.abs(clip) >= bench.ZERO_THRESHOLD))
+    zeroed = C.zero_floor(clip)
+    assert np.all((zeroed == 0) | (np.abs(clip) >= C.ZERO_THRESHOLD))
 
 
-def test_reverb_and_griffin_lim_keep_length_and_level(bench, clip):
-    pytest.importorskip("pyroomacoustics")  # the bench extra
+def test_reverb_and_vocoders_keep_length_and_level(clip):
+    pytest.importorskip("pyroomacoustics")  # the bench and augment extras
     y = clip[:16000]
-    rir = bench.room_impulse_response()
-    for out in (bench.reverberate(y, rir=rir),
-                bench.griffin_lim(y, rng=np.random.default_rng(3), n_iter=4)):
+    rir = C.room_impulse_response()
+    outs = [C.reverberate(y, rir=rir), C.griffin_lim(y, rng=np.random.default_rng(3), n_iter=4)]
+    if importlib.util.find_spec("pyworld") is not None:
+        outs.append(C.world_resynthesis(y))
+    for out in outs:
         assert out.shape == y.shape
         assert np.sqrt(np.mean(out**2) / np.mean(y**2)) == pytest.approx(1.0, rel=0.05)
 
 
-def test_ece(bench):
-    proba = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
-    correct = np.array([True, False, True, True])
-    # bins: 0.9 -> accuracy 0.5 (gap 0.4), 0.6 -> accuracy 1 (gap 0.4)
-    assert bench.ece(proba, correct) == pytest.approx(0.4)
+def test_training_rooms_are_seeded_and_not_the_benchmarks():
+    pytest.importorskip("pyroomacoustics")
+    rooms = C.training_rooms(n_rooms=3, seed=5)
+    again = C.training_rooms.__wrapped__(n_rooms=3, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip(rooms, again, strict=True))
+    bench_room = C.room_impulse_response()
+    assert not any(r.size == bench_room.size and np.allclose(r, bench_room) for r in rooms)
+
+
+def test_chain_plans_are_reproducible_and_cover_every_step(clip):
+    pytest.importorskip("pedalboard")
+    chain = C.ConditionChain()
+    plans = [chain.draw(rng=np.random.default_rng([0, k])) for k in range(300)]
+    assert plans == [chain.draw(rng=np.random.default_rng([0, k])) for k in range(300)]
+    assert {p.vocoder for p in plans} == {None, "griffin_lim", "world"}
+    assert {p.noise for p in plans} == {None, "white", "pink", "babble"}
+    assert {p.codec for p in plans} == {None, "mp3", "opus"}
+    assert any(p.telephone for p in plans) and any(p.band for p in plans)
+    assert any(p.room is not None for p in plans)
+    snrs = [p.snr_db for p in plans if p.noise]
+    assert min(snrs) >= 5.0 and max(snrs) <= 30.0
+    # the same plan and rng give the same waveform; noise at the planned SNR
+    plan = C.ConditionPlan(noise="white", snr_db=12.0)
+    a = C.apply_conditions(clip, plan=plan, rng=np.random.default_rng(1))
+    b = C.apply_conditions(clip, plan=plan, rng=np.random.default_rng(1))
+    assert np.array_equal(a, b) and a.shape == clip.shape
+    assert C.snr_db(clip, a) == pytest.approx(12.0, abs=0.1)
+    with pytest.raises(ParameterError):
+        C.ConditionChain(p_noise=1.5)
+
+
+def test_babble_talkers_are_other_speakers_of_the_same_group():
+    shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(12)]
+    speakers = np.repeat(["a", "b", "c", "d"], 3)
+    groups = np.array([0] * 6 + [1] * 6)  # a, b leave training together; c, d too
+    talkers = C.babble_talkers(shas, speakers, groups=groups, n_talkers=2, seed=0, copy=1)
+    for i, t in enumerate(talkers):
+        assert len(t) == 2
+        assert all(speakers[j] != speakers[i] and groups[j] == groups[i] for j in t)
+    assert talkers == C.babble_talkers(shas, speakers, groups=groups, n_talkers=2, seed=0,
+                                       copy=1)
+    assert talkers != C.babble_talkers(shas, speakers, groups=groups, n_talkers=2, seed=0,
+                                       copy=2)
+    # leave one speaker out: a group is one speaker, no talkers
+    assert all(t == () for t in C.babble_talkers(shas, speakers, groups=speakers))
+
+
+def test_augment_config_hash_only_changes_with_conditions():
+    vtlp = dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
+                max_time_width_s=0.0, warp_factors=(0.9, 1.1, 0.95, 1.05))
+    # the cached VTLP copies keep their keys (hash of the preset before this field)
+    assert AugmentConfig(n_copies=4, **vtlp).hash == "f405408431b1"
+    assert AugmentConfig(n_copies=4, conditions=True).hash != AugmentConfig(n_copies=4).hash
+
+
+def test_conditions_copies_are_cached_and_keyed_by_their_talkers(small_manifest, tmp_path):
+    pytest.importorskip("pedalboard")
+    pytest.importorskip("pyroomacoustics")
+    from ser_classic.pipeline import augmented_features
+
+    rows = small_manifest.iloc[::20].reset_index(drop=True)  # 12 clips, 4 speakers
+    config = FeatureConfig()
+    first = augmented_features("conditions", rows, config=config, copies=2,
+                               cache_dir=tmp_path)
+    entries = sorted(tmp_path.rglob("*.npy"))
+    assert len(first) == 2 and len(entries) == 2 * len(rows)
+    again = augmented_features("conditions", rows, config=config, copies=2,
+                               cache_dir=tmp_path)
+    assert sorted(tmp_path.rglob("*.npy")) == entries  # all read from the cache
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not np.isnan(first[0]).any() and not np.array_equal(first[0], first[1])
+    # other talker groups change exactly the copies that drew babble
+    groups = (rows["speaker"].isin(["ravdess_01", "ravdess_02"])).to_numpy().astype(int)
+    other = augmented_features("conditions", rows, config=config, copies=2,
+                               cache_dir=tmp_path, groups=groups)
+    plans = []
+    from ser_classic.features import _augment_rng
+
+    for k in range(2):
+        plans.append([C.ConditionChain().draw(rng=_augment_rng(s, 0, k))
+                      for s in rows["sha256"]])
+    for k in range(2):
+        babble = np.array([p.uses_talkers for p in plans[k]])
+        same = np.all(first[k] == other[k], axis=1)
+        assert np.array_equal(same, ~babble)
+    union = augmented_features("vtlp+conditions", rows, config=config, copies=1,
+                               cache_dir=tmp_path)
+    assert len(union) == 2 and np.array_equal(union[1], first[0])
+

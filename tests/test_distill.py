@@ -367,6 +367,39 @@ def test_a_spec_reads_only_its_allowed_groups(six):
     assert "linear_C" in out and out["linear_C"]["inner_uar"] is None  # no speakers given
 
 
+def test_columns_chosen_on_the_clips_do_not_change_with_the_seed(six):
+    """select_on="clips": the compact student's columns come from the training clips and
+    the teacher alone (the random copies and MUNGE rows change with the seed, its columns
+    do not); its weights are still fitted on every transfer row."""
+    rows, X, Xa, y = six
+    train = rows["speaker"].isin(SIX[:4]).to_numpy()
+    Xt, yt = X[train], y[train]
+    teacher, _ = train_model(Xt, [f"{c:03d}" for c in yt], name="logreg")
+    stable = replace(D.student_spec("compact"), name="compact_mel_clips", groups=("mel",),
+                     skip_groups=(), width=12, quantized=None, quantize=None,
+                     select_on="clips")
+    cols, coefs = [], []
+    for seed in (0, 1):
+        out = D.distill(Xt, yt, teacher=teacher, n_classes=8, config=CONFIG,
+                        X_copies=[Xa[train]], students=[stable], n_candidates=40,
+                        transfer=D.TransferConfig(munge_rounds=1), random_state=seed)
+        student = out["students"]["compact_mel_clips"]
+        cols.append(student.named_steps["select"].columns_)
+        coefs.append(student.named_steps["clf"].coef_)
+    np.testing.assert_array_equal(cols[0], cols[1])
+    assert cols[0].size == 12 and not np.allclose(coefs[0], coefs[1])  # other rows
+    # the columns are those the elimination keeps on the clips' soft targets
+    P = teacher.predict_proba(Xt)
+    mel = np.flatnonzero(D.feature_groups(config=CONFIG) == "mel")
+    on_clips = D.fit_student(replace(stable, select_on="transfer"), Xt, P, columns=mel,
+                             n_classes=8, C=0.01)
+    np.testing.assert_array_equal(on_clips.named_steps["select"].columns_, cols[0])
+    with pytest.raises(D.ParameterError, match="n_clips"):
+        D.fit_student(stable, Xt, P, columns=mel, n_classes=8, n_clips=0)
+    with pytest.raises(D.ParameterError, match="select_on"):
+        replace(stable, select_on="copies")
+
+
 def test_shipped_students_regenerate_their_graphs_bit_for_bit():
     """Every shipped student's deployed graph is its spec's quantizer applied to its
     pickled float student: same bytes, hence the same model id."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -88,7 +89,7 @@ def test_api_and_cli_give_the_same_models(manifest, cache, tmp_path, capsys):
 
     # ---- train @selected with the tuned parameters of the selection
     trained = ser_classic.train(manifest, model="@selected", selection=selection,
-                                corpus="mine", augment="none", cache_dir=cache)
+                                corpora="mine", augment="none", cache_dir=cache)
     assert isinstance(trained, pipeline.TrainedModel)
     assert trained.classes == LABELS and trained.name == "logreg"
     assert trained.training["params"] == run.params["logreg"]
@@ -98,7 +99,7 @@ def test_api_and_cli_give_the_same_models(manifest, cache, tmp_path, capsys):
     assert card["model_id"] == trained.model_id
     cli_model = tmp_path / "cli_model"
     assert cli.main(["train", "--model", "@selected", "--manifest", str(manifest_csv),
-                     "--corpus", "mine", "--augment", "none", "--cache", str(cache),
+                     "--corpora", "mine", "--augment", "none", "--cache", str(cache),
                      "--jobs", "1", "--selection", str(tmp_path / "cv_cli" / "selection.json"),
                      "--out", str(cli_model)]) == 0
     assert json.loads((cli_model / "model.json").read_text())["model_id"] == trained.model_id
@@ -133,22 +134,22 @@ def test_train_as_a_model_directory_and_the_cards_figures(manifest, cache, tmp_p
     other data than the CV's (fewer speakers, fewer labels) carries no CV metrics."""
     cv = pipeline.cross_validate(manifest, cache_dir=cache, **CV)
     norm = pipeline.train(manifest, model="logreg", normalization="speaker_norm",
-                          corpus="mine", augment="none", cache_dir=cache,
+                          corpora="mine", augment="none", cache_dir=cache,
                           selection=cv.selection)
     norm.save(tmp_path / "norm")
-    again = pipeline.train(manifest, model=tmp_path / "norm", corpus="mine", augment="none",
+    again = pipeline.train(manifest, model=tmp_path / "norm", corpora="mine", augment="none",
                            cache_dir=cache, exclude_speakers=["mine_spk_c"],
                            selection=cv.selection)
     assert again.normalization == "speaker_norm" and again.cv_metrics is None
     with pytest.raises(ParameterError, match="contradicts it"):
         pipeline.train(manifest, model=tmp_path / "norm", normalization="strict",
-                       corpus="mine", augment="none", cache_dir=cache)
-    two = pipeline.train(manifest, model="@selected", selection=cv.selection, corpus="mine",
+                       corpora="mine", augment="none", cache_dir=cache)
+    two = pipeline.train(manifest, model="@selected", selection=cv.selection, corpora="mine",
                          augment="none", cache_dir=cache, exclude_emotions=["bored"])
     assert two.classes == ("excited", "neutral") and two.cv_metrics is None
     assert two.training["params_tuned_with_emotions"] == ["neutral", "bored", "excited"]
     with pytest.raises(ParameterError, match="no such speaker"):
-        pipeline.train(manifest, model="logreg", corpus="mine", exclude_speakers=["nobody"])
+        pipeline.train(manifest, model="logreg", corpora="mine", exclude_speakers=["nobody"])
 
 
 def test_selection_migrates_a_cv_summary_and_refuses_other_files(tmp_path):
@@ -215,3 +216,32 @@ def test_committed_selection_names_the_committed_teachers():
     assert sel.resolve("@selected", normalization="speaker_norm") == "linear"
     assert sel.run("strict").params["linear"] == {"logreg": {"clf__C": 0.001},
                                                   "ridge": {"clf__alpha": 10000.0}}
+
+
+def test_corpus_ab_holds_out_each_training_corpus(folder, manifest, cache, tmp_path):
+    from ser_classic.deployment import corpus_ab
+
+    # a second corpus: the same labels spoken by the same generated voices, other speakers
+    other = manifest.assign(corpus="theirs",
+                            speaker=manifest["speaker"].str.replace("spk", "other"))
+    both = pd.concat([manifest, other], ignore_index=True)
+    result = corpus_ab(both, model="logreg", corpora=["theirs", "mine"],
+                       students=("tree_uint8",), augment="none", n_boot=50, cache_dir=cache)
+    summary = result.summary
+    assert list(summary["folds"]) == ["mine", "theirs"]
+    assert summary["folds"]["mine"]["trained_on"] == ["theirs"]
+    for fold in summary["folds"].values():
+        assert fold["teacher"]["n"] == 36
+        assert 0 <= fold["tree_uint8"]["uar"] <= 1
+        assert "p_value" in fold["tree_uint8"]["mcnemar_vs_teacher"]
+    loss = summary["mean"]["teacher"]["uar"] - summary["mean"]["tree_uint8"]["uar"]
+    assert result.deploy == ("tree_uint8" if loss <= 0.03 else "teacher")
+    strict = corpus_ab(both, model="logreg", corpora=["theirs", "mine"],
+                       students=("tree_uint8",), augment="none", n_boot=50, max_loss=-0.0,
+                       cache_dir=cache)
+    assert strict.deploy == ("tree_uint8" if loss <= 0 else "teacher")
+    written = result.write_report(tmp_path / "corpus_ab", command="api")
+    assert "Deployed: **" in (tmp_path / "corpus_ab" / "report.md").read_text()
+    assert json.loads(written[0].read_text())["decision"]["deploy"] == result.deploy
+    with pytest.raises(ParameterError, match="at least 2 corpora"):
+        corpus_ab(both, model="logreg", corpora=["mine"])

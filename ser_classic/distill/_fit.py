@@ -37,7 +37,8 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
             n_candidates_mlp: int | None = None, max_depth: int = 8,
             hidden: tuple[int, ...] = (64,), transfer: TransferConfig = _TRANSFER,
             speakers: Sequence | None = None, compact_features: int | None = None,
-            compact_groups: Sequence[str] | None = None, random_state: int = 0) -> dict:
+            compact_groups: Sequence[str] | None = None, linear_C: float | None = None,
+            random_state: int = 0) -> dict:
     """Fit every student (and the label-trained baseline tree) on one training set.
 
     Parameters
@@ -66,6 +67,9 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
     compact_features : int, optional
         Columns a student with a width keeps (default: its spec's, 340 for the compact
         students).
+    linear_C : float, optional
+        The linear and compact students' ``C``, given instead of tuned (e.g. the ``C`` a
+        distillation on every clip chose, for its refits on subsets).
     compact_groups : sequence of str, optional
         Groups the ``compact`` student may read (default: all but :data:`COMPACT_SKIPS`;
         it is optimised for size, with the ``C`` tuned for the linear student). The
@@ -108,9 +112,10 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
     out: dict[str, object] = {}
     quantized: dict = {}
     quant: dict[str, dict] = {}
-    linear_C = {"C": 0.01, "inner_uar": None}
+    given_C = linear_C
+    linear_C = {"C": 0.01 if given_C is None else float(given_C), "inner_uar": None}
     tuned = any(s.tuned_C for s in specs)
-    if speakers is not None and tuned:
+    if speakers is not None and tuned and given_C is None:
         # one C for all: tuned for the dense regression on the given groups (the clips
         # are the first rows of Xt)
         C, scores = tune_linear_C(X, y, P[: len(X)], speakers, columns=offer(linear, given),
@@ -122,7 +127,8 @@ def distill(X: np.ndarray, y: np.ndarray, *, teacher, n_classes: int, config: Fe
         student = fit_student(spec, Xt, P, columns=cols, n_classes=n_classes,
                               max_depth=max_depth, hidden=hidden, C=linear_C["C"],
                               max_features=compact_features, min_prob=transfer.min_prob,
-                              balanced=transfer.balanced, random_state=random_state)
+                              balanced=transfer.balanced, n_clips=len(X),
+                              random_state=random_state)
         out[spec.name] = student
         if spec.quantize is not None:
             q = spec.quantize(student, X_fit=Xt, n_features=d, fp32=None)

@@ -24,6 +24,7 @@ groups=("mfcc",), skip_groups=()))``. A name with the quantizer's suffix
 from __future__ import annotations
 
 import copy as _copy
+import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -142,6 +143,16 @@ class StudentSpec:
         ``distill(compact_features=...)``); None: the builder uses what it is offered.
     tuned_C : bool
         Reads the ``C`` tuned for the linear student by grouped inner CV.
+    select_on : {"clips", "transfer"}
+        Rows the elimination of a student with a width ranks columns on: the training
+        clips with the teacher's probabilities (the first ``n_clips`` transfer rows, no
+        random row among them: the same columns whatever the seed, given the teacher), or
+        every transfer row (random masked copies and MUNGE samples included: the columns
+        change with the seed). The student's weights are fitted on every transfer row
+        either way. Measured (``experiments/seed_spread.py``, reports/spread): ``clips``
+        keeps the same columns in every seed, but the compact student's TESS accuracy
+        then swings more and is lower on average than with ``transfer``, which the
+        built-in presets keep.
     quantized : str or None
         Name of its quantized variant (``<name>_int8``, ``tree_uint8``).
     quantize : callable or None
@@ -156,6 +167,7 @@ class StudentSpec:
     skip_groups: tuple[str, ...] = ()
     width: int | None = None
     tuned_C: bool = False
+    select_on: Literal["clips", "transfer"] = "transfer"
     quantized: str | None = None
     quantize: Quantizer | None = None
     description: str = ""
@@ -171,6 +183,9 @@ class StudentSpec:
                                  f"names, got {self.groups!r}")
         if self.width is not None and self.width < 1:
             raise ParameterError(f"width must be >= 1 or None, got {self.width}")
+        if self.select_on not in ("clips", "transfer"):
+            raise ParameterError(f"select_on must be clips or transfer, got "
+                                 f"{self.select_on!r}")
         if (self.quantized is None) != (self.quantize is None):
             raise ParameterError("quantized and quantize go together")
 
@@ -446,7 +461,8 @@ def fit_student(kind: str | StudentSpec, X: np.ndarray, P: np.ndarray, *,
                 columns: np.ndarray, n_classes: int, max_depth: int = 8,
                 min_samples_leaf: int = 5, hidden: tuple[int, ...] = (64,), C: float = 0.01,
                 max_features: int | None = None, min_prob: float = 0.05,
-                balanced: bool = True, random_state: int = 0) -> Pipeline:
+                balanced: bool = True, n_clips: int | None = None,
+                random_state: int = 0) -> Pipeline:
     """A student fitted on the teacher's probabilities ``P`` over transfer rows ``X``.
 
     Parameters
@@ -461,6 +477,10 @@ def fit_student(kind: str | StudentSpec, X: np.ndarray, P: np.ndarray, *,
     max_features : int, optional
         Width of a student that has one (the compact students; default: the spec's
         ``width``); ignored by the others.
+    n_clips : int, optional
+        The first ``n_clips`` rows of ``X`` are the training clips (the rest random
+        copies and samples): a spec with ``select_on="clips"`` chooses its columns on
+        them (default: every row of ``X`` counts as a clip).
 
     Returns
     -------
@@ -472,13 +492,25 @@ def fit_student(kind: str | StudentSpec, X: np.ndarray, P: np.ndarray, *,
     width = None if spec.width is None else (max_features or spec.width)
     params = StudentParams(max_depth=max_depth, min_samples_leaf=min_samples_leaf,
                            hidden=tuple(hidden), C=C, max_features=width)
-    # every class present once with a tiny weight, so classes_ is always 0 .. n-1
+    if width is not None and spec.select_on == "clips":
+        n = len(X) if n_clips is None else n_clips
+        if not 1 <= n <= len(X):
+            raise ParameterError(f"n_clips must be in 1..{len(X)}, got {n_clips}")
+        Xc, yc, wc = _replicas(X[:n], P[:n], n_classes, min_prob, balanced)
+        columns = eliminate_columns(Xc, yc, wc / wc.mean(), columns=columns, n_keep=width,
+                                    C=C, random_state=random_state)
+        params = dataclasses.replace(params, max_features=None)  # chosen: fit them all
+    Xr, yr, w = _replicas(X, P, n_classes, min_prob, balanced)
+    return spec.build(Xr, yr, w, columns=columns, params=params, random_state=random_state)
+
+
+def _replicas(X, P, n_classes, min_prob, balanced):
+    """Soft-target replicas, every class present once more with a tiny weight (so
+    ``classes_`` is always 0 .. n_classes-1)."""
     Xr, yr, w = soft_targets(X, P, min_prob=min_prob, balanced=balanced)
     pad = np.repeat(Xr[:1], n_classes, axis=0)
-    Xr = np.vstack([Xr, pad])
-    yr = np.concatenate([yr, np.arange(n_classes)])
-    w = np.concatenate([w, np.full(n_classes, 1e-6)])
-    return spec.build(Xr, yr, w, columns=columns, params=params, random_state=random_state)
+    return (np.vstack([Xr, pad]), np.concatenate([yr, np.arange(n_classes)]),
+            np.concatenate([w, np.full(n_classes, 1e-6)]))
 
 
 def tune_linear_C(X: np.ndarray, y: np.ndarray, P: np.ndarray, groups: Sequence, *,

@@ -1,0 +1,272 @@
+"""Which model to deploy, decided on the training corpora: the held-out-corpus A/B.
+
+The deployed models are trained on every corpus available, so no corpus is left to test
+them on. The choice between a teacher and its students is made the way they would meet new
+speech: for every training corpus in turn, the teacher recipe is trained on the *other*
+corpora, each student is distilled from that teacher on the same clips, and all are scored on
+the held-out corpus (closed set over its labels). A student is deployed when its mean
+held-out-corpus UAR is at most ``max_loss`` below the teacher's (the first such student in
+the order given, cheapest first); otherwise the teacher is. No corpus outside the training
+data chooses anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._vocabulary import Normalization, normalization_of
+from .errors import ParameterError
+
+__all__ = ["CorpusAB", "corpus_ab"]
+
+#: A student is deployed when it loses at most this much mean held-out-corpus UAR to its
+#: teacher (issue 19: "the deployed student within 3 points of its teacher ... on LOCO").
+MAX_LOSS = 0.03
+
+
+@dataclass(frozen=True)
+class CorpusAB:
+    """A teacher recipe and its students under leave-one-corpus-out.
+
+    Attributes
+    ----------
+    summary : dict
+        ``folds``: held-out corpus -> candidate -> metrics (UAR, accuracy, ECE, Brier,
+        speaker-bootstrap CIs, McNemar against the teacher); ``mean``: candidate -> mean UAR
+        and accuracy over the held-out corpora; ``decision``: the candidate to deploy and the
+        rule that chose it.
+    """
+
+    summary: dict
+
+    @property
+    def deploy(self) -> str:
+        """``"teacher"`` or the student kind to deploy (e.g. ``"compact_int8"``)."""
+        return self.summary["decision"]["deploy"]
+
+    def write_report(self, out_dir: str | os.PathLike, *, command: str) -> list[Path]:
+        """Write ``summary.json`` and ``report.md`` into ``out_dir``."""
+        from .reporting import write_text
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        blob = json.dumps({"command": command, **self.summary}, indent=2) + "\n"
+        return [write_text(out / "summary.json", blob),
+                write_text(out / "report.md", _markdown(self.summary, command))]
+
+
+def _fmt_ci(ci) -> str:
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _markdown(summary: Mapping, command: str) -> str:
+    names = summary["candidates"]
+    lines = [f"# Held-out-corpus A/B: teacher vs students ({summary['normalization']})", "",
+             f"Command: `{command}`", "",
+             f"Training corpora: {', '.join(summary['corpora'])}. For each, the teacher recipe "
+             f"({summary['model']}, augment {summary['augment']}, calibration "
+             f"{summary['calibration']}) is trained on the other "
+             f"corpora, the students are distilled from that teacher on the same clips, and "
+             f"all are scored on the held-out corpus as a closed set over its labels "
+             f"({', '.join(summary['excluded_emotions']) or 'no'} emotion(s) left out). "
+             f"Only the training corpora decide; nothing else is scored.", "",
+             "| held-out corpus | clips | " + " | ".join(
+                 f"{n} UAR [95% CI] / ECE" for n in names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for corpus, fold in summary["folds"].items():
+        cells = [f"{fold[n]['uar']:.3f} {_fmt_ci(fold[n]['uar_ci95'])} / {fold[n]['ece']:.3f}"
+                 for n in names]
+        lines.append(f"| {corpus} | {fold['teacher']['n']} | " + " | ".join(cells) + " |")
+    lines.append("| **mean** | | " + " | ".join(
+        f"**{summary['mean'][n]['uar']:.3f}**" for n in names) + " |")
+    lines += ["", "McNemar (student vs teacher, per held-out corpus): " + "; ".join(
+        f"{corpus} {n} p={fold[n]['mcnemar_vs_teacher']['p_value']:.2g}"
+        for corpus, fold in summary["folds"].items() for n in names if n != "teacher"), "",
+        "## Decision", "", summary["decision"]["rule"], "",
+        f"Deployed: **{summary['decision']['deploy']}**.", ""]
+    return "\n".join(lines)
+
+
+def _scores(y, proba, speakers, n_classes, n_boot, random_state) -> dict:
+    from .evaluation import (
+        bootstrap_ci,
+        brier_score,
+        classification_metrics,
+        expected_calibration_error,
+    )
+
+    pred = proba.argmax(axis=1)
+    m = classification_metrics(y, pred, n_classes=n_classes)
+    ci = bootstrap_ci(y, pred, speakers, n_classes=n_classes, n_boot=n_boot,
+                      random_state=random_state)
+    return {"n": int(y.size), "uar": float(m["uar"]), "accuracy": float(m["accuracy"]),
+            "uar_ci95": ci["uar"], "accuracy_ci95": ci["accuracy"],
+            "ece": expected_calibration_error(y, proba),
+            "brier": brier_score(y, proba) if proba.shape[1] > 1 else 0.0,
+            "correct": (pred == y).tolist()}
+
+
+def _held_out_proba(recognizer, X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Probabilities of held-out rows; a speaker-normalised model gets each speaker's own
+    statistics (from all of that speaker's clips, no labels)."""
+    from .recognizer import SpeakerStats
+
+    if recognizer.normalization == Normalization.STRICT:
+        return recognizer.proba_from_features(X)
+    proba = np.empty((X.shape[0], len(recognizer.classes_)))
+    for spk in np.unique(speakers):
+        rows = speakers == spk
+        proba[rows] = recognizer.proba_from_features(
+            X[rows], speaker=SpeakerStats.from_features(X[rows]))
+    return proba
+
+
+def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
+              students: Sequence[str] = ("compact_int8",),
+              normalization: str = Normalization.STRICT, selection=None,
+              exclude_emotions: Sequence[str] = (), augment: str | None = None,
+              copies: int = 2, transfer: str = "masks", calibration: str = "none",
+              max_loss: float = MAX_LOSS,
+              candidates: Mapping[str, str | os.PathLike] | None = None, n_boot: int = 2000,
+              random_state: int = 0, cache_dir: str | os.PathLike | None = None,
+              n_jobs: int = 1, progress: Callable[[str], None] | None = None) -> CorpusAB:
+    """Leave-one-corpus-out A/B of a teacher recipe and its students, and the decision.
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+    model : str
+        The teacher's registry model (or ``@selected`` of ``selection``).
+    corpora : sequence of str, at least 2
+        The training corpora; each is held out once.
+    students : sequence of str
+        Student kinds (:data:`ser_classic.pipeline.STUDENT_CHOICES`), cheapest first: the
+        first within ``max_loss`` of the teacher is deployed.
+    normalization : Normalization or {"strict", "speaker_norm"}
+    selection : Selection, optional
+        Tuned parameters of the teacher (as :func:`ser_classic.train`).
+    exclude_emotions : sequence of str
+        Left out of training and scoring (e.g. ``calm``, which only RAVDESS has).
+    augment : str, optional
+        The teacher's augmentation preset (default: :func:`ser_classic.train`'s).
+    copies : int
+        Augmented copies per clip for the teacher.
+    transfer : {"masks", "teacher"}
+        The students' transfer copies (:func:`ser_classic.distil`).
+    calibration : {"none", "temperature"}
+        Of the teacher and the students, as :func:`ser_classic.train` and
+        :func:`ser_classic.distil` (the decision reads UAR, which it does not change; the
+        held-out ECE does).
+    max_loss : float >= 0
+        Mean held-out-corpus UAR a student may lose to the teacher and still be deployed.
+    candidates : mapping, optional
+        ``"teacher"`` and each student kind -> the model directory trained on all
+        ``corpora`` by the same recipe; the decision then names the directory to deploy
+        (``decision.winner_path``, read by ``ser-classic models add --report``).
+
+    Returns
+    -------
+    CorpusAB
+    """
+    from . import pipeline
+    from .artifact import load_artifact
+    from .evaluation import closed_set_proba, mcnemar_test
+    from .features import extract_batch
+    from .recognizer import EmotionRecognizer
+
+    corpora = sorted({str(c) for c in corpora})
+    if len(corpora) < 2:
+        raise ParameterError(f"corpus_ab needs at least 2 corpora, got {corpora}")
+    if not max_loss >= 0:
+        raise ParameterError(f"max_loss must be >= 0, got {max_loss}")
+    for s in students:
+        pipeline._check_choice("student", s, pipeline.STUDENT_CHOICES)
+    normalization = normalization_of(normalization)
+    left_out = [str(e) for e in exclude_emotions]
+    if candidates is not None:
+        missing = sorted({"teacher", *students} - set(candidates))
+        if missing:
+            raise ParameterError(f"candidates: no model directory for {missing}")
+    augment = pipeline.DEFAULT_AUGMENT if augment is None else augment
+    names = ["teacher", *students]
+    folds: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="corpus_ab_") as tmp:
+        for corpus in corpora:
+            others = [c for c in corpora if c != corpus]
+            teacher_dir = Path(tmp) / f"{corpus}_teacher"
+            present = set(manifest.loc[manifest["corpus"].isin(others), "emotion"])
+            pipeline.train(manifest, model=model, normalization=normalization,
+                           corpora=others, selection=selection,
+                           exclude_emotions=[e for e in left_out if e in present],
+                           augment=augment, copies=copies, calibration=calibration,
+                           random_state=random_state, cache_dir=cache_dir,
+                           n_jobs=n_jobs).save(teacher_dir)
+            teacher = load_artifact(teacher_dir)
+            recognizers = {"teacher": EmotionRecognizer(teacher, backend="sklearn")}
+            for s in students:
+                student_dir = Path(tmp) / f"{corpus}_{s}"
+                pipeline.distil(teacher, manifest, student=s, transfer=transfer,
+                                calibration=calibration,
+                                random_state=random_state, cache_dir=cache_dir,
+                                n_jobs=n_jobs).save(student_dir)
+                recognizers[s] = EmotionRecognizer(load_artifact(student_dir))
+            rows = manifest[(manifest["corpus"] == corpus)
+                            & ~manifest["emotion"].isin(left_out)].reset_index(drop=True)
+            X, _, _ = extract_batch(rows["path"], sha256=rows["sha256"],
+                                    config=teacher.feature_config, cache_dir=cache_dir,
+                                    n_jobs=n_jobs)
+            ok = ~np.isnan(X).any(axis=1)
+            rows, X = rows[ok].reset_index(drop=True), X[ok]
+            classes = [c for c in teacher.card["classes"] if c in set(rows["emotion"])]
+            keep = rows["emotion"].isin(classes).to_numpy()
+            rows, X = rows[keep].reset_index(drop=True), X[keep]
+            y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
+            speakers = rows["speaker"].to_numpy(dtype=str)
+            fold = {}
+            for n, rec in recognizers.items():
+                proba = closed_set_proba(_held_out_proba(rec, X, speakers), rec.classes_,
+                                         classes)
+                fold[n] = _scores(y, proba, speakers, len(classes), n_boot, random_state)
+            for n in students:
+                fold[n]["mcnemar_vs_teacher"] = mcnemar_test(fold["teacher"]["correct"],
+                                                             fold[n]["correct"])
+            fold["classes"] = classes
+            fold["trained_on"] = others
+            folds[corpus] = fold
+            if progress is not None:
+                progress(f"{corpus}: " + ", ".join(f"{n} {fold[n]['uar']:.3f}"
+                                                    for n in names))
+    mean = {n: {k: float(np.mean([folds[c][n][k] for c in corpora]))
+                for k in ("uar", "accuracy", "ece")} for n in names}
+    deploy = next((s for s in students
+                   if mean["teacher"]["uar"] - mean[s]["uar"] <= max_loss), "teacher")
+    rule = (f"Deploy the first student (in the order {', '.join(students)}) whose mean "
+            f"held-out-corpus UAR is at most {max_loss:.2f} below the teacher's "
+            f"({mean['teacher']['uar']:.3f}); otherwise the teacher. " + "; ".join(
+                f"{s}: {mean[s]['uar']:.3f} ({mean[s]['uar'] - mean['teacher']['uar']:+.3f})"
+                for s in students) + ".")
+    for fold in folds.values():
+        for n in names:
+            fold[n].pop("correct")
+    summary = {"kind": "corpus_ab", "model": model, "normalization": normalization.value,
+               "corpora": corpora, "candidates": names, "augment": augment, "copies": copies,
+               "transfer": transfer, "calibration": calibration,
+               "excluded_emotions": left_out, "random_state": random_state,
+               "folds": folds, "mean": mean,
+               "decision": {"deploy": deploy, "max_loss": max_loss, "rule": rule}}
+    if candidates is not None:
+        ids = {n: load_artifact(candidates[n], load_joblib=False).card["model_id"]
+               for n in names}
+        summary["candidate_paths"] = {n: str(candidates[n]) for n in names}
+        summary["candidate_models"] = ids
+        summary["decision"]["winner_path"] = str(candidates[deploy])
+        summary["decision"]["winner_model"] = ids[deploy]
+    return CorpusAB(summary=summary)

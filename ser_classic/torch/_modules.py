@@ -1,0 +1,246 @@
+"""Thin ``nn.Module`` wrappers: the emotion discriminator and its loss."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .._vocabulary import Normalization
+from ..errors import ParameterError
+from . import functional as F
+
+__all__ = ["DiscriminatorLoss", "EmotionDiscriminator", "emotion_loss"]
+
+_KINDS = ("nll", "penalty")
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def emotion_loss(log_proba: torch.Tensor, target: torch.Tensor, *, kind: str = "nll",
+                 columns: torch.Tensor | None = None, reduction: str = "mean"
+                 ) -> torch.Tensor:
+    """Discriminator loss of log-probabilities against target classes.
+
+    Parameters
+    ----------
+    log_proba : torch.Tensor [shape=(B, n_classes)]
+    target : torch.Tensor [shape=(B,), int64]
+        Column of each clip's target, within ``columns`` when given.
+    kind : {"nll", "penalty"}
+        ``-log p(target)`` or ``1 - p(target)``.
+    columns : torch.Tensor [shape=(k,), int64], optional
+        A subset of the classes: probabilities renormalised over it (as
+        ``EmotionRecognizer.predict_proba(..., classes=)``).
+    reduction : {"none", "mean", "sum"}
+    """
+    if kind not in _KINDS:
+        raise ParameterError(f"kind must be one of {_KINDS}, got {kind!r}")
+    if reduction not in _REDUCTIONS:
+        raise ParameterError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if columns is not None:
+        sub = log_proba[:, columns]
+        log_proba = sub - torch.logsumexp(sub, dim=1, keepdim=True)
+    log_p = torch.gather(log_proba, 1, target.to(log_proba.device)[:, None])[:, 0]
+    loss = -log_p if kind == "nll" else 1.0 - torch.exp(log_p)
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+class EmotionDiscriminator(torch.nn.Module):
+    """A stored emotion model as a differentiable torch module.
+
+    Waveforms [shape=(B, n)] at any sample rate -> log-probabilities over the model's
+    classes, through the model's preprocessing, descriptors, functionals, speaker
+    normalisation and the classifier of its ONNX graph (the graph it deploys, int8 weights
+    dequantised), all as torch operations: gradients reach the waveform.
+
+    Parameters
+    ----------
+    model : path or str
+        A model directory or a store alias (``"deployed"``,
+        :func:`ser_classic.store.resolve`).
+    dtype : torch.dtype
+        ``torch.float32`` (default) or ``torch.float64``.
+    store : path, optional
+        The model store that aliases resolve in (default: the shipped one).
+
+    Attributes
+    ----------
+    classes : tuple of str
+    normalization : Normalization
+    feature_config : FeatureConfig
+    model_id : str
+    """
+
+    def __init__(self, model: str | os.PathLike, *, dtype: torch.dtype = torch.float32,
+                 store: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        from ..artifact import load_artifact
+        from ..export import PROBA_NAME
+        from ..features import feature_names
+        from ..store import resolve
+        from ._head import OnnxHead
+
+        if dtype not in (torch.float32, torch.float64):
+            raise ParameterError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        path = resolve(model, store=store)
+        artifact = load_artifact(path, load_joblib=False)
+        card = artifact.card
+        self.model_id = card["model_id"]
+        self.classes = tuple(str(c) for c in card["classes"])
+        self.normalization = Normalization(card["normalization"])
+        self.feature_config = artifact.feature_config
+        self.n_features = int(card["n_features"])
+        names = feature_names(config=self.feature_config)
+        used = card.get("used_features")
+        used = np.arange(len(names)) if used is None else np.asarray(used, dtype=np.int64)
+        self.select = tuple(names[i] for i in used)
+        F._feature_plan(self.feature_config, self.select)  # unported groups fail here
+        self.register_buffer("used", torch.as_tensor(used))
+        self.head = OnnxHead(artifact.onnx, output=PROBA_NAME, dtype=dtype,
+                             source=str(path / "model.onnx"))
+        self.requires_grad_(False)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The working dtype: that of the weights (follows ``.to(dtype)``, ``.double()``)."""
+        return self.head.dtype
+
+    def extra_repr(self) -> str:
+        return (f"{self.model_id!r}, normalization={self.normalization.value!r}, "
+                f"classes={list(self.classes)}, dtype={self.dtype}")
+
+    def features(self, waveforms: torch.Tensor, *, sr: int,
+                 lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Feature rows [shape=(B, n_features)] before any speaker normalisation; the
+        columns the model never reads are 0 (as ``EmotionRecognizer.features``).
+
+        ``lengths`` [shape=(B,)]: valid samples of each row (clips of different lengths,
+        zero-padded); default: every row is all clip.
+        """
+        y = F.check_waveforms(waveforms).to(dtype=self.dtype, device=self.used.device)
+        if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
+            raise ParameterError(f"sr must be a positive integer sample rate, got {sr!r}")
+        target = self.feature_config.sample_rate
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, dtype=torch.int64, device=y.device)
+            if lengths.shape != (y.shape[0],) or bool((lengths < 1).any()) or \
+                    bool((lengths > y.shape[1]).any()):
+                raise ParameterError(f"lengths must hold one length in [1, {y.shape[1]}] "
+                                     f"per clip, got {lengths.tolist()}")
+            lengths = -(-lengths * target // int(sr))  # ceil: resample's output length
+        y = F.resample(y, orig_sr=int(sr), target_sr=target)
+        x = F.extract_features(y, config=self.feature_config, select=self.select,
+                               lengths=None if lengths is None else lengths.clamp_max(
+                                   y.shape[1]))
+        full = x.new_zeros((x.shape[0], self.n_features))
+        return full.index_copy(1, self.used.to(x.device), x)
+
+    def _normalise(self, X: torch.Tensor, speaker) -> torch.Tensor:
+        from ..recognizer import SpeakerStats
+
+        if self.normalization == Normalization.STRICT:
+            if speaker is not None:
+                raise ParameterError(f"{self.model_id} was trained without speaker "
+                                     f"normalisation; do not pass speaker statistics")
+            return X
+        if speaker is None:
+            raise ParameterError(f"{self.model_id} is speaker-normalised: pass "
+                                 f"speaker=SpeakerStats or speaker='batch'")
+        from ..evaluation import SpeakerNormalizer
+
+        eps = SpeakerNormalizer().eps
+        if isinstance(speaker, str) and speaker == "batch":
+            if X.shape[0] < 2:
+                raise ParameterError("speaker='batch' needs at least 2 clips")
+            mean = X.mean(dim=0)
+            std = X.std(dim=0, unbiased=False)
+            return (X - mean) / torch.where(std > eps, std, torch.ones_like(std))
+        if not isinstance(speaker, SpeakerStats):
+            raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
+                                 f"{type(speaker).__name__}")
+        if speaker.mean.shape != (X.shape[1],):
+            raise ParameterError(f"speaker statistics have {speaker.mean.shape} features, "
+                                 f"the model needs {X.shape[1]}")
+        mean = torch.as_tensor(speaker.mean, dtype=X.dtype, device=X.device)
+        scale = torch.as_tensor(speaker.scale, dtype=X.dtype, device=X.device)
+        return (X - mean) / scale
+
+    def forward(self, waveforms: torch.Tensor, *, sr: int, speaker=None,
+                lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-probabilities [shape=(B, n_classes)] of waveforms [shape=(B, n)] at ``sr``.
+
+        ``speaker``: :class:`ser_classic.recognizer.SpeakerStats` or ``"batch"`` for a
+        speaker-normalised model (refused by strict ones). ``lengths``: valid samples per
+        row, for zero-padded clips of different lengths (:meth:`features`).
+        """
+        X = self._normalise(self.features(waveforms, sr=sr, lengths=lengths), speaker)
+        return self.head(X)
+
+    def columns(self, classes: Sequence[str]) -> torch.Tensor:
+        """Column of each class name [shape=(k,), int64]; unknown names raise."""
+        if isinstance(classes, str):
+            classes = [classes]
+        where = {c: i for i, c in enumerate(self.classes)}
+        unknown = [c for c in classes if c not in where]
+        if unknown:
+            raise ParameterError(f"unknown emotion(s) {unknown}; {self.model_id} knows "
+                                 f"{list(self.classes)}")
+        return torch.as_tensor([where[c] for c in classes], dtype=torch.int64)
+
+    def loss(self, waveforms: torch.Tensor, targets, *, sr: int, kind: str = "nll",
+             classes: Sequence[str] | None = None, speaker=None,
+             lengths: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+        """``-log p(target)`` (``kind="nll"``) or ``1 - p(target)`` (``"penalty"``).
+
+        ``targets``: one emotion name for all clips or one per clip; ``classes``: a subset
+        of the classes to renormalise over (targets must be among them).
+        """
+        return DiscriminatorLoss(self, kind=kind, classes=classes, reduction=reduction)(
+            waveforms, targets, sr=sr, speaker=speaker, lengths=lengths)
+
+
+class DiscriminatorLoss(torch.nn.Module):
+    """The emotion discriminator's loss as a module (auraloss style).
+
+    Parameters
+    ----------
+    discriminator : EmotionDiscriminator
+    kind : {"nll", "penalty"}
+    classes : sequence of str, optional
+        Renormalise over these classes (a generator that knows fewer emotions).
+    reduction : {"none", "mean", "sum"}
+    """
+
+    def __init__(self, discriminator: EmotionDiscriminator, *, kind: str = "nll",
+                 classes: Sequence[str] | None = None, reduction: str = "mean") -> None:
+        super().__init__()
+        if kind not in _KINDS:
+            raise ParameterError(f"kind must be one of {_KINDS}, got {kind!r}")
+        if reduction not in _REDUCTIONS:
+            raise ParameterError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        self.discriminator = discriminator
+        self.kind, self.reduction = kind, reduction
+        self.names = discriminator.classes if classes is None else tuple(classes)
+        if not self.names or len(set(self.names)) != len(self.names):
+            raise ParameterError(f"classes must be distinct class names, got {classes}")
+        self.subset = None if classes is None else discriminator.columns(self.names)
+
+    def forward(self, waveforms: torch.Tensor, targets, *, sr: int, speaker=None,
+                lengths: torch.Tensor | None = None) -> torch.Tensor:
+        n = F.check_waveforms(waveforms).shape[0]
+        targets = [targets] * n if isinstance(targets, str) else list(targets)
+        if len(targets) != n:
+            raise ParameterError(f"{len(targets)} targets for {n} clips")
+        where = {c: i for i, c in enumerate(self.names)}
+        unknown = sorted({str(t) for t in targets if t not in where})
+        if unknown:
+            raise ParameterError(f"target emotion(s) {unknown} not in {list(self.names)}")
+        log_proba = self.discriminator(waveforms, sr=sr, speaker=speaker, lengths=lengths)
+        target = torch.as_tensor([where[t] for t in targets], device=log_proba.device)
+        subset = None if self.subset is None else self.subset.to(log_proba.device)
+        return emotion_loss(log_proba, target, kind=self.kind, columns=subset,
+                            reduction=self.reduction)

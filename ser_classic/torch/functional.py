@@ -1,0 +1,745 @@
+"""Pure torch functions: the numpy feature extraction of :mod:`ser_classic.features`
+written as batched, differentiable tensor operations.
+
+A batch is a padded tensor ``y`` [shape=(B, n)] with ``lengths`` [shape=(B,)] valid
+samples per clip; every per-frame descriptor is [shape=(B, k, T)] with ``n_frames``
+[shape=(B,)] valid frames. The values are those of the numpy path (up to floating-point
+rounding); the steps with no exact derivative keep their exact forward value and take
+the gradient defined almost everywhere:
+
+* silence trimming, voicing decisions, the autocorrelation's best lag, the roll-off bin
+  and the zero-crossing count are decided on detached values (zero gradient; the
+  trimmed samples themselves carry the gradient);
+* order statistics (quantiles, min/max, the spectral-contrast peaks and valleys) take the
+  gradient of the values at the chosen indices (that of ``torch.sort``/``topk``);
+* square roots and logs are guarded so that exact zeros (digital silence) give finite
+  gradients.
+
+With the invariant extraction (feature version >= 3: DC removal, noise-aware trim, level
+normalisation, guard band, noise floor, ZCR dead zone) the spans kept by the
+preprocessing are decided by the numpy functions themselves on the detached samples;
+DC removal and the level normalisation are differentiable (a gain gets no gradient).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ParameterError
+from ..features import _QUANTILES, FUNCTIONALS, FeatureConfig, _filters
+
+__all__ = [
+    "acf_pitch",
+    "check_waveforms",
+    "chroma",
+    "compact",
+    "contrast",
+    "crop",
+    "delta",
+    "energy",
+    "extract_features",
+    "functionals",
+    "logmel",
+    "mfcc",
+    "preprocess",
+    "resample",
+    "spectral",
+    "spectrogram",
+    "trim_bounds",
+]
+
+_EPS = 1e-10
+
+
+def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """``sqrt(x)`` with a zero (not infinite) gradient where ``x <= 0``."""
+    pos = x > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))),
+                       torch.zeros_like(x))
+
+
+# --------------------------------------------------------------------------- resampling
+@functools.lru_cache(maxsize=16)
+def _sinc_kernel(orig: int, new: int, width: int, rolloff: float, beta: float
+                 ) -> tuple[np.ndarray, int]:
+    """Polyphase windowed-sinc kernel [shape=(new, 1, taps)] (Kaiser window)."""
+    base = min(orig, new) * rolloff
+    pad = math.ceil(width * orig / base)
+    idx = np.arange(-pad, pad + orig, dtype=np.float64)[None, :] / orig
+    t = np.arange(0, -new, -1, dtype=np.float64)[:, None] / new + idx
+    t = np.clip(t * base, -width, width)
+    window = np.i0(beta * np.sqrt(1 - (t / width) ** 2)) / np.i0(beta)
+    kernel = np.sinc(t) * window * base / orig
+    return kernel[:, None, :], pad
+
+
+def resample(y: torch.Tensor, *, orig_sr: int, target_sr: int, width: int = 16,
+             rolloff: float = 0.945, beta: float = 14.77) -> torch.Tensor:
+    """Band-limited (Kaiser-windowed sinc) resampling along the last axis.
+
+    Parameters
+    ----------
+    y : torch.Tensor [shape=(B, n)]
+    orig_sr, target_sr : int
+    width, rolloff, beta : zero crossings of the sinc per side, cut-off as a fraction of
+        the lower Nyquist rate, Kaiser window shape.
+
+    Returns
+    -------
+    y_resampled : torch.Tensor [shape=(B, ceil(n * target_sr / orig_sr))]
+
+    Not bit-equal to the numpy path's soxr (a different filter): features of resampled
+    audio agree approximately, not to rounding.
+    """
+    if orig_sr == target_sr:
+        return y
+    g = math.gcd(int(orig_sr), int(target_sr))
+    orig, new = int(orig_sr) // g, int(target_sr) // g
+    kernel, pad = _sinc_kernel(orig, new, width, rolloff, beta)
+    kernel = torch.as_tensor(kernel, dtype=y.dtype, device=y.device)
+    n = y.shape[-1]
+    x = torch.nn.functional.pad(y[:, None, :], (pad, pad + orig))
+    out = torch.nn.functional.conv1d(x, kernel, stride=orig)  # (B, new, n_blocks)
+    out = out.transpose(1, 2).reshape(y.shape[0], -1)
+    return out[:, : math.ceil(new * n / orig)]
+
+
+# --------------------------------------------------------------------------- preprocessing
+def trim_bounds(y: torch.Tensor, lengths: torch.Tensor, *, top_db: float,
+                frame_length: int = 512, hop_length: int = 160
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start and stop sample of :func:`ser_classic.augment.trim_silence` for each clip.
+
+    A decision (no gradient): computed on detached float64 values exactly as numpy does.
+
+    Returns
+    -------
+    start, stop : torch.Tensor [shape=(B,), int64]
+    """
+    with torch.no_grad():
+        b, n = y.shape
+        energy = torch.zeros(b, n + 1, dtype=torch.float64, device=y.device)
+        energy[:, 1:] = torch.cumsum(y.detach().to(torch.float64) ** 2, dim=1)
+        n_frames = 1 + (lengths - frame_length).clamp_min(0) // hop_length
+        t_max = max(1, 1 + max(n - frame_length, 0) // hop_length)
+        frames = torch.arange(t_max, device=y.device)
+        starts = (hop_length * frames).clamp_max(max(n - frame_length, 0))
+        ends = (starts + frame_length).clamp_max(n)
+        power = (energy[:, ends] - energy[:, starts]) / frame_length
+        db = 10.0 * torch.log10(power.clamp_min(1e-20))
+        valid = frames[None, :] < n_frames[:, None]
+        db = torch.where(valid, db, torch.full_like(db, -math.inf))
+        loud = (db > db.amax(dim=1, keepdim=True) - top_db) & valid
+        first = torch.argmax(loud.to(torch.int8), dim=1)
+        last = t_max - 1 - torch.argmax(loud.flip(1).to(torch.int8), dim=1)
+        start = first * hop_length
+        stop = torch.minimum(lengths, last * hop_length + frame_length)
+        short = lengths < frame_length  # trim_silence leaves such clips alone
+        start = torch.where(short, torch.zeros_like(start), start)
+        stop = torch.where(short, lengths, stop)
+    return start, stop
+
+
+def crop(y: torch.Tensor, start: torch.Tensor, stop: torch.Tensor, *,
+         length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples ``start:stop`` of each clip, left-aligned and zero-padded.
+
+    With ``length``, each segment is then centred-cut or centred-zero-padded to exactly
+    ``length`` samples (:func:`ser_classic.augment.pad_trim`).
+
+    Returns
+    -------
+    y_cropped : torch.Tensor [shape=(B, m)]
+    lengths : torch.Tensor [shape=(B,), int64]
+    """
+    n = stop - start
+    if length is None:
+        src, dst, count = start, torch.zeros_like(start), n
+        width = max(int(n.max()), 1) if n.numel() else 1
+    else:
+        longer = n >= length
+        src = torch.where(longer, start + (n - length) // 2, start)
+        dst = torch.where(longer, torch.zeros_like(n), (length - n) // 2)
+        count = torch.where(longer, torch.full_like(n, length), n)
+        width = length
+    i = torch.arange(width, device=y.device)[None, :]
+    rel = i - dst[:, None]
+    valid = (rel >= 0) & (rel < count[:, None])
+    idx = (src[:, None] + rel).clamp(0, y.shape[1] - 1)
+    out = torch.where(valid, torch.gather(y, 1, idx), torch.zeros((), dtype=y.dtype,
+                                                                   device=y.device))
+    return out, (count if length is None else torch.full_like(n, length))
+
+
+# --------------------------------------------------------------------------- STFT
+@functools.lru_cache(maxsize=8)
+def _window(n_fft: int, win_length: int) -> np.ndarray:
+    win = np.zeros(n_fft, dtype=np.float64)
+    start = (n_fft - win_length) // 2
+    win[start:start + win_length] = np.hanning(win_length + 1)[:-1]
+    return win
+
+
+def spectrogram(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Magnitude and power of the one STFT (centred Hann frames, zero padding)
+    [shape=(B, T, F)] (frames first: every spectral reduction runs over contiguous
+    memory) and the valid frames per clip, ``1 + length // hop_length``
+    (:func:`ser_classic.augment.spectrogram`). With feature version >= 3 the spectrum every
+    descriptor reads: bins up to ``fmax_hz``, power plus the noise floor."""
+    win = torch.as_tensor(_window(config.n_fft, config.win_length), dtype=y.dtype,
+                          device=y.device)
+    spec = torch.stft(y, n_fft=config.n_fft, hop_length=config.hop_length, window=win,
+                      center=True, pad_mode="constant", return_complex=True)
+    n_frames = 1 + lengths // config.hop_length
+    f = _filter_arrays(config)
+    if "floor" in f:  # feature version >= 3: the guard band and the noise floor
+        z = torch.view_as_real(spec.transpose(1, 2)[:, :, :f["n_bins"]])
+        power = (z * z).sum(dim=-1) + float(f["floor"])
+        return torch.sqrt(power), power, n_frames
+    magnitude = spec.transpose(1, 2).abs()  # gradient 0 at exact zeros (sgn(0) = 0)
+    return magnitude, magnitude * magnitude, n_frames
+
+
+def _frame_mask(n_frames: torch.Tensor, t: int) -> torch.Tensor:
+    return torch.arange(t, device=n_frames.device)[None, :] < n_frames[:, None]
+
+
+# --------------------------------------------------------------------------- LLDs
+# Spectra are [shape=(B, T, F)]; descriptors come out [shape=(B, k, T)].
+@functools.lru_cache(maxsize=8)
+def _filter_arrays(config: FeatureConfig) -> dict:
+    return _filters(config)
+
+
+_CONSTANTS: dict = {}
+
+
+def _const(x: np.ndarray, like: torch.Tensor, dtype=None) -> torch.Tensor:
+    """``x`` as a tensor on ``like``'s device (and dtype), converted once per
+    (array, dtype, device)."""
+    dtype = dtype or like.dtype
+    key = (id(x), dtype, like.device)
+    hit = _CONSTANTS.get(key)
+    if hit is None or hit[0] is not x:
+        hit = (x, torch.as_tensor(np.asarray(x), dtype=dtype, device=like.device))
+        _CONSTANTS[key] = hit  # keeps x alive: its id is not reused while cached
+    return hit[1]
+
+
+def logmel(power: torch.Tensor, *, config: FeatureConfig) -> torch.Tensor:
+    """Log mel energies [shape=(B, n_mels, T)] of a power spectrogram [shape=(B, T, F)]."""
+    mel = _const(_filter_arrays(config)["mel"], power)
+    return torch.log(torch.matmul(power, mel.T) + _EPS).transpose(1, 2)
+
+
+def mfcc(logmel_: torch.Tensor, *, config: FeatureConfig) -> torch.Tensor:
+    """Cepstral coefficients [shape=(B, n_mfcc, T)] of the log mel energies."""
+    return torch.matmul(_const(_filter_arrays(config)["dct"], logmel_), logmel_)
+
+
+def chroma(power: torch.Tensor, *, config: FeatureConfig) -> torch.Tensor:
+    """Chroma [shape=(B, 12, T)], each frame scaled by its maximum."""
+    c = torch.matmul(power, _const(_filter_arrays(config)["chroma"], power).T)
+    return (c / c.amax(dim=2, keepdim=True).clamp_min(_EPS)).transpose(1, 2)
+
+
+def contrast(magnitude: torch.Tensor, *, config: FeatureConfig) -> torch.Tensor:
+    """Spectral contrast [shape=(B, 7, T)]: log10 of the mean of the ``n`` largest over the
+    mean of the ``n`` smallest magnitudes of each band (gradient of the chosen values)."""
+    starts, stops, counts = _filter_arrays(config)["contrast_bands"]
+    rows = []
+    for a, b, n in zip(starts.tolist(), stops.tolist(), counts.tolist(), strict=True):
+        band = magnitude[:, :, a:b]
+        peak, valley = _extreme_mean(band, n, largest=True), _extreme_mean(band, n,
+                                                                            largest=False)
+        rows.append(torch.log10(peak + _EPS) - torch.log10(valley + _EPS))
+    return torch.stack(rows, dim=1)
+
+
+def _extreme_mean(x: torch.Tensor, n: int, *, largest: bool) -> torch.Tensor:
+    """Mean of the ``n`` largest (smallest) values along the last axis; for the small
+    ``n`` of the contrast bands, ``n`` passes of max and masking beat ``torch.topk``."""
+    pick = torch.max if largest else torch.min
+    if n == 1:
+        return pick(x, dim=-1).values
+    fill = -math.inf if largest else math.inf
+    total, cur = 0.0, x
+    for _ in range(n):
+        value, idx = pick(cur, dim=-1, keepdim=True)
+        total = total + value[..., 0]
+        cur = cur.scatter(-1, idx, fill)
+    return total / n
+
+
+SPECTRAL = ("centroid", "bandwidth", "rolloff", "flatness", "flux", "entropy", "slope",
+            "skewness", "kurtosis", "alpha_ratio", "hammarberg", "bands")
+
+
+def spectral(power: torch.Tensor, magnitude: torch.Tensor, *, config: FeatureConfig,
+             rows: Sequence[int] | None = None) -> torch.Tensor:
+    """The 17 spectral descriptors [shape=(B, 17, T)] in the order of ``features``
+    (``rows``: only these are computed, the others are 0).
+
+    Moments are taken in float64 (as numpy does: their raw-moment formula cancels);
+    the roll-off is a bin decision (zero gradient).
+    """
+    f = _filter_arrays(config)
+    eps = _EPS
+    P, S = power, magnitude
+    b, t, n_bins = P.shape
+    want = set(range(17)) if rows is None else set(rows)
+    out: list = [None] * 17
+    if want & {0, 1, 4, 7, 8}:
+        dist = (S / (S.sum(dim=2, keepdim=True) + eps)).to(torch.float64)
+        if want & {0, 1, 7, 8}:
+            m1, m2, m3, m4 = torch.matmul(dist, _const(f["freq_powers"], dist).T).unbind(2)
+            var = (m2 - m1**2).clamp_min(0.0)
+            out[0] = m1
+            out[1] = _safe_sqrt(var)
+            out[7] = (m3 - 3 * m1 * m2 + 2 * m1**3) / (var**1.5 + eps)
+            out[8] = (m4 - 4 * m1 * m3 + 6 * m1**2 * m2 - 3 * m1**4) / (var**2 + eps)
+        if 4 in want:
+            step = dist[:, 1:] - dist[:, :-1]
+            out[4] = torch.nn.functional.pad(_safe_sqrt((step * step).sum(dim=2)), (1, 0))
+    if 2 in want:
+        with torch.no_grad():
+            cum = torch.cumsum(P, dim=2)
+            reached = cum >= 0.85 * cum[:, :, -1:]
+            out[2] = _const(f["freqs"], P)[torch.argmax(reached.to(torch.int8), dim=2)]
+    if want & {3, 5, 6}:
+        log_p = torch.log(P + eps)
+        p_sum = P.sum(dim=2) + eps
+        out[3] = torch.exp(log_p.mean(dim=2)) / (p_sum / n_bins)
+        out[5] = (torch.log(p_sum) - (P * log_p).sum(dim=2) / p_sum) / math.log(n_bins)
+        out[6] = torch.matmul(log_p, _const(f["slope_row"], P))
+    i1k, i2k, i5k = f["split_bins"].tolist()
+    if 9 in want:
+        out[9] = 10 * torch.log10((P[:, :, 1:i1k].sum(dim=2) + eps)
+                                  / (P[:, :, i1k:i5k].sum(dim=2) + eps))
+    if 10 in want:
+        out[10] = 10 * torch.log10((P[:, :, :i2k].amax(dim=2) + eps)
+                                   / (P[:, :, i2k:i5k].amax(dim=2) + eps))
+    idx = f["band_idx"].tolist()
+    for k, (lo, hi) in enumerate(itertools.pairwise(idx)):
+        if 11 + k in want:
+            out[11 + k] = 10 * torch.log10(P[:, :, lo:hi].sum(dim=2) + eps)
+    zero = P.new_zeros((b, t))
+    return torch.stack([zero if v is None else v.to(P.dtype) for v in out], dim=1)
+
+
+def energy(power: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor, *,
+           config: FeatureConfig) -> torch.Tensor:
+    """RMS level in dB and zero-crossing rate [shape=(B, 2, T)] (the rate: zero gradient)."""
+    rms_db = 10 * torch.log10(power.sum(dim=2) / config.win_length + _EPS)
+    t = power.shape[1]
+    with torch.no_grad():
+        half = config.win_length // 2
+        padded = torch.nn.functional.pad(y.detach(), (half, half))
+        signs = torch.signbit(padded)
+        dead_zone = _filter_arrays(config).get("zcr_dead_zone")
+        if dead_zone is not None:  # feature version >= 3: a change only out of the zone
+            i = torch.arange(padded.shape[1], device=y.device).expand_as(padded)
+            held = torch.where(padded.abs() > float(dead_zone), i, torch.zeros_like(i))
+            signs = torch.gather(signs, 1, torch.cummax(held, dim=1).values)
+        changes = torch.zeros(padded.shape, dtype=torch.int64, device=y.device)
+        changes[:, 1:] = torch.cumsum((signs[:, 1:] != signs[:, :-1]).to(torch.int64), dim=1)
+        size = (lengths + 2 * half)[:, None]
+        starts = torch.arange(t, device=y.device)[None, :] * config.hop_length
+        starts = torch.minimum(starts, (size - config.win_length).clamp_min(0))
+        ends = torch.minimum(starts + config.win_length - 1, size - 1)
+        top = padded.shape[1] - 1
+        zcr = (torch.gather(changes, 1, ends.clamp(0, top))
+               - torch.gather(changes, 1, starts.clamp(0, top))) / float(config.win_length)
+    return torch.stack([rms_db, zcr.to(rms_db.dtype)], dim=1)
+
+
+def acf_pitch(power: torch.Tensor, n_frames: torch.Tensor, *, config: FeatureConfig
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Autocorrelation voicing: peak [shape=(B, T)], lag in samples, voiced [bool].
+
+    The best lag and the voicing decision are taken on detached values; the peak and the
+    parabolic refinement of the lag carry the gradient of the chosen ACF values.
+    """
+    f = _filter_arrays(config)
+    lag_min, lag_max = (int(v) for v in f["lags"])
+    acf = torch.fft.irfft(power, n=config.n_fft, dim=2)[:, :, :lag_max + 2]
+    r0 = acf[:, :, 0] + _EPS
+    win = _const(f["win_acf"], power)
+    norm = acf / r0[:, :, None] / win  # (B, T, lag_max + 2)
+    with torch.no_grad():
+        best = lag_min + torch.argmax(norm[:, :, lag_min:lag_max + 1], dim=2)  # first max
+    pick = lambda offset: torch.gather(norm, 2, (best + offset)[..., None])[..., 0]  # noqa: E731
+    top, a, c = pick(0), pick(-1), pick(1)
+    den = a - 2 * top + c
+    ok = den.abs() > 1e-9
+    shift = torch.where(ok, 0.5 * (a - c) / torch.where(ok, den, torch.ones_like(den)),
+                        torch.zeros_like(den))
+    peak = top.clamp(0.0, 0.999)
+    lag = best.to(power.dtype) + shift.clamp(-0.5, 0.5)
+    with torch.no_grad():
+        mask = _frame_mask(n_frames, power.shape[1])
+        level = 10 * torch.log10(r0.detach())
+        loudest = torch.where(mask, level, torch.full_like(level, -math.inf)).amax(
+            dim=1, keepdim=True)
+        voiced = (peak.detach() > 0.45) & (level > loudest - 35.0) & mask
+    return peak, lag, voiced
+
+
+def compact(x: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frames ``keep`` [shape=(B, T), bool] of ``x`` [shape=(B, k, T)], in order,
+    left-aligned; returns them and their count per clip."""
+    order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices
+    idx = order[:, None, :].expand(-1, x.shape[1], -1)
+    return torch.gather(x, 2, idx), keep.sum(dim=1)
+
+
+# --------------------------------------------------------------------------- functionals
+def delta(x: torch.Tensor, n_frames: torch.Tensor) -> torch.Tensor:
+    """Regression delta over +-2 frames with edge padding at each clip's own last frame."""
+    t = x.shape[2]
+    i = torch.arange(t, device=x.device)[None, :]
+    last = (n_frames[:, None] - 1).clamp_min(0)
+
+    def at(offset: int) -> torch.Tensor:
+        idx = torch.minimum((i + offset).clamp_min(0), last).clamp_max(t - 1)
+        return torch.gather(x, 2, idx[:, None, :].expand(-1, x.shape[1], -1))
+
+    return (at(1) - at(-1) + 2.0 * (at(2) - at(-2))) / 10.0
+
+
+def functionals(x: torch.Tensor, n_frames: torch.Tensor, *, frame_rate: float
+                ) -> torch.Tensor:
+    """The functionals of :data:`ser_classic.features.FUNCTIONALS` of each row over each
+    clip's valid frames: [shape=(B, k, T)] -> [shape=(B, k, 12)] (zeros without frames).
+
+    Quantiles are linear interpolations between sorted values (gradient of the values
+    at the chosen indices).
+    """
+    b, k, t = x.shape
+    if t == 0:
+        return x.new_zeros((b, k, len(FUNCTIONALS)))
+    mask = _frame_mask(n_frames, t)[:, None, :]
+    count = n_frames.clamp_min(1).to(x.dtype)[:, None]
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    xm = torch.where(mask, x, zero)
+    mean = xm.sum(dim=2) / count
+    centred = torch.where(mask, x - mean[..., None], zero)
+    sq = centred * centred
+    var = sq.sum(dim=2) / count
+    std = _safe_sqrt(var)
+    ok = var > 1e-12
+    safe = torch.where(ok, var, torch.ones_like(var))
+    skew = torch.where(ok, (sq * centred).sum(dim=2) / count / safe**1.5, zero)
+    kurt = torch.where(ok, (sq * sq).sum(dim=2) / count / safe**2 - 3.0, zero)
+    ordered = torch.sort(torch.where(mask, x, torch.full((), math.inf, dtype=x.dtype,
+                                                          device=x.device)), dim=2).values
+    pos = _const(_QUANTILES, x)[None, :] * (n_frames.clamp_min(1) - 1).to(x.dtype)[:, None]
+    lo = torch.floor(pos)
+    frac = (pos - lo)[:, None, :]
+    lo = lo.long()
+    hi = torch.minimum(lo + 1, (n_frames.clamp_min(1) - 1)[:, None])
+    gather = lambda i: torch.gather(ordered, 2, i[:, None, :].expand(-1, k, -1))  # noqa: E731
+    lo_v, hi_v = gather(lo), gather(hi)
+    q = torch.where(frac > 0, lo_v * (1.0 - frac) + hi_v * frac, lo_v)
+    q = torch.where(torch.isfinite(q), q, zero)
+    tc = torch.arange(t, device=x.device, dtype=x.dtype)[None, :] - \
+        (n_frames.to(x.dtype)[:, None] - 1) / 2.0
+    tc = torch.where(mask[:, 0], tc, zero)
+    denom = (tc * tc).sum(dim=1)
+    denom = torch.where(denom > 0, denom, torch.ones_like(denom))
+    slope = (centred * tc[:, None, :]).sum(dim=2) / denom[:, None] * frame_rate
+    out = torch.cat([mean[..., None], std[..., None], skew[..., None], kurt[..., None], q,
+                     slope[..., None]], dim=2)
+    return torch.where((n_frames > 0)[:, None, None], out, zero)
+
+
+def check_waveforms(y: torch.Tensor) -> torch.Tensor:
+    """A batch [shape=(B, n)] (or one clip [shape=(n,)]) as a 2-D floating tensor."""
+    if not isinstance(y, torch.Tensor):
+        raise ParameterError(f"waveforms must be a torch.Tensor, got {type(y).__name__}")
+    if y.ndim == 1:
+        y = y[None, :]
+    if y.ndim != 2 or y.shape[1] == 0:
+        raise ParameterError(f"waveforms must have shape (batch, samples), got "
+                             f"{tuple(y.shape)}")
+    if not y.is_floating_point():
+        raise ParameterError(f"waveforms must be floating point (full scale 1), got "
+                             f"{y.dtype}")
+    return y
+
+
+
+# --------------------------------------------------------------------------- features
+_PORTED = ("mfcc", "mel", "chroma", "contrast", "spectral", "energy", "voicing", "pitch",
+           "utterance")
+
+
+@functools.lru_cache(maxsize=32)
+def _feature_plan(config: FeatureConfig, select: tuple[str, ...] | None):
+    """The blocks to compute, ``(group, delta, rows, level positions)``, and where each
+    wanted value sits in their concatenated tables (functionals only of used rows)."""
+    from ..features import _level_rows, _lld_groups, _name_table
+
+    names, where = _name_table(config)
+    wanted = names if select is None else select
+    unknown = [n for n in wanted if n not in where]
+    if unknown:
+        raise ParameterError(f"unknown feature name(s): {unknown[:5]}")
+    missing = sorted({where[n][0] for n in wanted} - set(_PORTED))
+    if missing:
+        raise ParameterError(f"feature group(s) {missing} have no torch port (the model "
+                             f"reads {sum(where[n][0] in missing for n in wanted)} such "
+                             f"features); ported: {list(_PORTED)}")
+    llds = _lld_groups(config)
+    width = len(FUNCTIONALS)
+    rows: dict[tuple[str, bool], set[int]] = {}
+    for n in wanted:
+        g, is_delta, row, _ = where[n]
+        rows.setdefault((g, is_delta), set()).add(row)
+    blocks, offsets, start = [], {}, 0
+    for g in _PORTED:
+        for is_delta in (False, True):
+            if (g, is_delta) not in rows:
+                continue
+            order = sorted(rows[(g, is_delta)])
+            levels = (_level_rows(g, llds[g]) if config.relative_levels and not is_delta
+                      and g != "utterance" else set())
+            blocks.append((g, is_delta, tuple(order),
+                           tuple(i for i, r in enumerate(order) if r in levels)))
+            for i, r in enumerate(order):
+                offsets[(g, is_delta, r)] = start + i * (1 if g == "utterance" else width)
+            start += len(order) * (1 if g == "utterance" else width)
+    gather = [offsets[where[n][:3]] + (0 if where[n][0] == "utterance" else where[n][3])
+              for n in wanted]
+    return tuple(blocks), np.array(gather, dtype=np.int64)
+
+
+def _utterance_names() -> tuple[str, ...]:
+    from ..features import _UTTERANCE
+
+    return _UTTERANCE
+
+
+def _invariant() -> bool:
+    """Whether the numpy extraction is the invariant one (feature version >= 3: DC
+    removal, noise-aware trim, level normalisation, guard band, noise floor)."""
+    from .. import features
+
+    return hasattr(features, "_remove_dc")
+
+
+def _edges_numpy(y: np.ndarray, n: int, config: FeatureConfig) -> tuple[int, int, int, int]:
+    """The numpy preprocessing's decisions for one clip ``y[:n]``: the span ``s0:e0``
+    left after dropping exact zeros, and within it the span ``start:stop`` that the
+    silence trim keeps. Made by the numpy functions themselves on the same samples."""
+    from .. import features
+    from ..augment import trim_silence
+
+    y = y[:n]
+    sounding = np.flatnonzero(y)
+    s0, e0 = (0, n) if not sounding.size else (
+        sounding[0] // config.hop_length * config.hop_length, sounding[-1] + 1)
+    y1 = features._remove_dc(y[s0:e0])
+    if config.trim_top_db is None:
+        return s0, e0, 0, y1.size
+    power = features._frame_power(y1, config)
+    top_db = config.trim_top_db
+    if power.max() > 0:
+        top_db = min(top_db, config.floor_db + 10 * np.log10(
+            power.max() / np.percentile(power, features._REFERENCE_PERCENTILE)))
+    kept = trim_silence(y1, top_db=top_db, hop_length=config.hop_length,
+                        noise_margin_db=features._TRIM_NOISE_MARGIN_DB)
+    start = (kept.__array_interface__["data"][0] - y1.__array_interface__["data"][0]) \
+        // y1.itemsize  # trim_silence returns a view: its offset is the start
+    return s0, e0, int(start), int(start) + kept.size
+
+
+def _masked_quantile(x: torch.Tensor, n: torch.Tensor, q: float) -> torch.Tensor:
+    """Linear-interpolation quantile (``np.percentile``) of each row's first ``n`` values."""
+    t = x.shape[1]
+    valid = torch.arange(t, device=x.device)[None, :] < n[:, None]
+    ordered = torch.sort(torch.where(valid, x, torch.full((), math.inf, dtype=x.dtype,
+                                                          device=x.device)), dim=1).values
+    pos = q * (n.clamp_min(1) - 1).to(x.dtype)
+    lo = torch.floor(pos).long()
+    hi = torch.minimum(lo + 1, n.clamp_min(1) - 1)
+    frac = pos - lo.to(x.dtype)
+    lo_v = torch.gather(ordered, 1, lo[:, None])[:, 0]
+    hi_v = torch.gather(ordered, 1, hi[:, None])[:, 0]
+    return torch.where(frac > 0, lo_v * (1 - frac) + hi_v * frac, lo_v)
+
+
+def _frame_power(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean square of each ``win_length`` frame every ``hop_length`` samples (no
+    padding; one frame of the whole clip when shorter) and the frames per clip."""
+    w, hop = config.win_length, config.hop_length
+    energy = torch.nn.functional.pad(torch.cumsum(y * y, dim=1), (1, 0))
+    n = y.shape[1]
+    t = max(1, 1 + max(n - w, 0) // hop)
+    starts = torch.arange(t, device=y.device) * hop
+    ends = (starts + w).clamp_max(n)
+    power = (energy[:, ends] - energy[:, starts.clamp_max(n)]) / w
+    short = lengths < w
+    whole = torch.gather(energy, 1, lengths[:, None])[:, 0] / lengths.clamp_min(1).to(y.dtype)
+    power = torch.where(short[:, None], whole[:, None].expand(-1, t), power)
+    count = torch.where(short, torch.ones_like(lengths), 1 + (lengths - w).clamp_min(0) // hop)
+    return power, count
+
+
+def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The preprocessing of :func:`ser_classic.features.preprocess`: (feature version >= 3)
+    exact zeros at the edges dropped, DC removed, silence trimmed, optional fixed
+    duration, level normalised to the clip's reference level; (before) silence trim and
+    optional fixed duration.
+
+    The spans kept are decisions (no gradient), taken by the numpy functions on the
+    detached samples (one host copy of the batch); DC removal and the level
+    normalisation (the 95th percentile of frame power: gradient of the chosen values)
+    are differentiable, so a global gain has (almost) no gradient, as it has no effect.
+
+    Returns the preprocessed clips, left-aligned and zero-padded [shape=(B, m)], and their
+    lengths.
+    """
+    length = None if config.duration_s is None else round(config.duration_s
+                                                          * config.sample_rate)
+    if not _invariant():
+        if config.trim_top_db is not None:
+            start, stop = trim_bounds(y, lengths, top_db=config.trim_top_db,
+                                      hop_length=config.hop_length)
+        else:
+            start, stop = torch.zeros_like(lengths), lengths
+        return crop(y, start, stop, length=length)
+    from .. import features
+
+    host = y.detach().to("cpu", torch.float64).numpy()
+    edges = torch.as_tensor([_edges_numpy(row, int(n), config) for row, n in
+                             zip(host, lengths.tolist(), strict=True)],
+                            dtype=torch.int64, device=y.device).reshape(-1, 4)
+    y, n = crop(y, edges[:, 0], edges[:, 1])
+    zero = torch.zeros((), dtype=y.dtype, device=y.device)
+    sounding = (y != 0) & (torch.arange(y.shape[1], device=y.device)[None, :] < n[:, None])
+    dc = torch.where(sounding, y, zero).sum(dim=1) / sounding.sum(dim=1).clamp_min(1)
+    y = torch.where(sounding, y - dc[:, None], y)
+    y, n = crop(y, edges[:, 2], edges[:, 3], length=length)
+    power, count = _frame_power(y, n, config)
+    ref = _safe_sqrt(_masked_quantile(power, count, features._REFERENCE_PERCENTILE / 100))
+    ok = ref > 1e-12
+    return y / torch.where(ok, ref, torch.ones_like(ref))[:, None], n
+
+
+def _utterance(lag, voiced, rms_db, lengths, n_frames, config):
+    dt = lag.dtype
+    zero = torch.zeros((), dtype=dt, device=lag.device)
+    duration = lengths.to(dt) / config.sample_rate
+    ratio = voiced.sum(dim=1).to(dt) / n_frames.clamp_min(1).to(dt)
+    both = voiced[:, 1:] & voiced[:, :-1]
+    n_both = both.sum(dim=1)
+    period = lag / config.sample_rate
+    d_period = torch.where(both, (period[:, 1:] - period[:, :-1]).abs(), zero)
+    mean_period = torch.where(voiced, period, zero).sum(dim=1) / voiced.sum(dim=1).clamp_min(1)
+    jitter = d_period.sum(dim=1) / n_both.clamp_min(1) / torch.where(
+        mean_period > 0, mean_period, torch.ones_like(mean_period))
+    d_level = torch.where(both, (rms_db[:, 1:] - rms_db[:, :-1]).abs(), zero)
+    shimmer = d_level.sum(dim=1) / n_both.clamp_min(1)
+    enough = n_both >= 2
+    return torch.stack([duration, ratio, torch.where(enough, jitter, zero),
+                        torch.where(enough, shimmer, zero)], dim=1)
+
+
+def extract_features(y: torch.Tensor, *, config: FeatureConfig,
+                     select: tuple[str, ...] | None = None,
+                     lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Features of a batch of waveforms at ``config.sample_rate``, as
+    :func:`ser_classic.features.extract_features` computes them clip by clip.
+
+    Parameters
+    ----------
+    y : torch.Tensor [shape=(B, n)]
+    config : FeatureConfig
+    select : tuple of str, optional
+        Only these features (names from :func:`ser_classic.features.feature_names`), in
+        this order; only the descriptor groups they need are computed. The ``extended``
+        group has no torch port (:class:`ParameterError`).
+    lengths : torch.Tensor [shape=(B,)], optional
+        Valid samples of each row (default: all).
+
+    Returns
+    -------
+    x : torch.Tensor [shape=(B, n_features)] in the dtype of ``y``
+    """
+    y = check_waveforms(y)
+    blocks, gather = _feature_plan(config, select)
+    if lengths is None:
+        lengths = torch.full((y.shape[0],), y.shape[1], dtype=torch.int64, device=y.device)
+    y, lengths = preprocess(y, lengths, config=config)
+    magnitude, power, n_frames = spectrogram(y, lengths, config=config)
+    frame_rate = config.sample_rate / config.hop_length
+    spectral_rows = sorted({r for g, _, rows, _ in blocks if g == "spectral" for r in rows})
+    location = [FUNCTIONALS.index(f) for f in ("min", "p10", "p25", "p50", "p75", "p90",
+                                                "max")]
+    cache: dict[str, object] = {}
+
+    def lld(g):
+        if g in cache:
+            return cache[g]
+        counts = n_frames
+        if g == "logmel":
+            x = logmel(power, config=config)
+        elif g == "mel":
+            x = lld("logmel")
+        elif g == "mfcc":
+            x = mfcc(lld("logmel"), config=config)
+        elif g == "chroma":
+            x = chroma(power, config=config)
+        elif g == "contrast":
+            x = contrast(magnitude, config=config)
+        elif g == "spectral":
+            x = spectral(power, magnitude, config=config, rows=spectral_rows)
+        elif g == "energy":
+            x = energy(power, y, lengths, config=config)
+        elif g == "acf":
+            x = acf_pitch(power, n_frames, config=config)
+        elif g == "voicing":
+            peak = lld("acf")[0]
+            hnr = 10 * torch.log10(peak / (1 - peak) + 1e-6)
+            x = torch.stack([peak, hnr], dim=1)
+        elif g == "pitch":  # the voiced frames' F0 in semitones, in order
+            _, lag, voiced = lld("acf")
+            f0 = 12 * torch.log2(config.sample_rate / lag / 27.5)
+            x, counts = compact(f0[:, None, :], voiced)
+        else:  # utterance
+            _, lag, voiced = lld("acf")
+            x = _utterance(lag, voiced, lld("energy")[0][:, 0], lengths, n_frames, config)
+        cache[g] = x if g in ("logmel", "acf", "utterance") else (x, counts)
+        return cache[g]
+
+    tables = []
+    for g, is_delta, rows, levels in blocks:
+        if g == "utterance":
+            tables.append(lld(g)[:, list(rows)])
+            continue
+        x, counts = lld(g)
+        x = x[:, list(rows)] if len(rows) < x.shape[1] else x
+        if is_delta:
+            x = delta(x, counts)
+        table = functionals(x, counts, frame_rate=frame_rate)
+        if levels:
+            idx = torch.as_tensor(levels, device=y.device)
+            sub = table[:, idx]
+            sub = torch.cat([sub[..., :location[0]], sub[..., location] - sub[..., :1],
+                             sub[..., location[-1] + 1:]], dim=2)
+            table = table.index_copy(1, idx, sub)
+        tables.append(table.reshape(y.shape[0], -1))
+    flat = torch.cat(tables, dim=1)
+    out = flat[:, torch.as_tensor(gather, device=y.device)]
+    return torch.where(torch.isfinite(out), out, torch.zeros((), dtype=out.dtype,
+                                                              device=out.device))

@@ -1,0 +1,251 @@
+"""The torch discriminator: values of the numpy/ONNX path, gradients, batching, edge cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import ser_classic  # noqa: E402
+from ser_classic import data  # noqa: E402
+from ser_classic.errors import ArtifactError, ParameterError  # noqa: E402
+from ser_classic.features import extract_features, feature_names  # noqa: E402
+from ser_classic.recognizer import SpeakerStats  # noqa: E402
+from ser_classic.torch import DiscriminatorLoss, EmotionDiscriminator, emotion_loss  # noqa: E402
+from ser_classic.torch import functional as F  # noqa: E402
+
+from .conftest import DATA  # noqa: E402
+
+SR = 16000
+
+
+def _clip(path) -> np.ndarray:
+    return data.load_audio(path, sr=SR, channel=data.corpus_channel(path))
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[np.ndarray]:
+    """Two real clips of each corpus (RAVDESS, TESS, EMOVO)."""
+    paths = (sorted((DATA / "ravdess" / "Actor_03").glob("*.flac"))[::30]
+             + sorted((DATA / "tess").glob("*/*.flac"))[::1400]
+             + sorted((DATA / "emovo" / "m2").glob("*.flac"))[::40][:2])
+    assert len(paths) == 6
+    return [_clip(p) for p in paths]
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    return ser_classic.load("deployed")
+
+
+@pytest.fixture(scope="module")
+def disc64():
+    return EmotionDiscriminator("deployed", dtype=torch.float64)
+
+
+def _batch(clips, n=SR * 2):
+    """Clips cut/padded to ``n`` samples (a batch tensor and its numpy rows)."""
+    rows = np.stack([np.resize(y, n) for y in clips]).astype(np.float32)
+    return torch.from_numpy(rows), rows
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-3), (torch.float32, 1e-2)])
+def test_probabilities_match_the_onnx_path(clips, deployed, dtype, tol):
+    disc = EmotionDiscriminator("deployed", dtype=dtype)
+    assert disc.classes == tuple(deployed.classes_)
+    for y in clips:  # each at its own length
+        expected = deployed.predict_proba(y, sr=SR)
+        got = disc(torch.from_numpy(y)[None], sr=SR).exp()[0]
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got.double().numpy(), expected, atol=tol, rtol=0)
+
+
+def test_speaker_normalised_model_matches(clips):
+    recognizer = ser_classic.load("deployed-speaker_norm")
+    disc = EmotionDiscriminator("deployed-speaker_norm", dtype=torch.float64)
+    speaker = recognizer.enroll(clips, sr=SR)
+    batch, rows = _batch(clips)
+    expected = recognizer.predict_proba(rows, sr=SR, speaker=speaker)
+    got = disc(batch, sr=SR, speaker=speaker).exp().numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-3, rtol=0)
+    expected = recognizer.predict_proba(rows, sr=SR, speaker="batch")
+    got = disc(batch, sr=SR, speaker="batch").exp().numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-3, rtol=0)
+    with pytest.raises(ParameterError, match="speaker-normalised"):
+        disc(batch, sr=SR)
+    with pytest.raises(ParameterError, match="without speaker"):
+        EmotionDiscriminator("deployed")(batch, sr=SR, speaker=speaker)
+    with pytest.raises(ParameterError, match="features"):
+        disc(batch, sr=SR, speaker=SpeakerStats(mean=np.zeros(3), std=np.ones(3),
+                                                n_clips=2))
+
+
+def test_features_match_every_group(clips):
+    """All ported groups (not only the deployed model's columns) at rounding level."""
+    config = ser_classic.FeatureConfig(extended=False)
+    names = feature_names(config=config)
+    for y in clips[::2]:
+        expected = extract_features(y, config=config)
+        got = F.extract_features(torch.from_numpy(y).double()[None], config=config)[0]
+        scale = np.maximum(np.abs(expected), 1.0)
+        err = np.abs(got.numpy() - expected) / scale
+        # contrast peaks/valleys of the top band sit at float32 FFT rounding noise
+        worst = np.argsort(err)[::-1][:3]
+        assert err.max() < 2e-2, [(names[i], expected[i], float(got[i])) for i in worst]
+        assert np.median(err) < 1e-6
+
+
+def test_gradients_agree_with_finite_differences(clips):
+    """Directional derivatives of p(target) on real clips (central differences).
+
+    The direction is a random relative gain (``v = noise * y``): no sample crosses zero,
+    so the zero-crossing rate, a step function of 16-bit audio's exact zeros, stays put;
+    the step is small enough that no order statistic swaps.
+    """
+    disc = EmotionDiscriminator("deployed", dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    for y in (clips[0], clips[4]):
+        y = torch.from_numpy(y[:SR]).double()[None]
+        v = torch.from_numpy(rng.standard_normal(y.shape)) * y
+        x = y.clone().requires_grad_(True)
+        p = disc(x, sr=SR).exp()[0, 2]
+        p.backward()
+        analytic = float((x.grad * v).sum())
+        h = 1e-7
+        with torch.no_grad():
+            numeric = float(disc(y + h * v, sr=SR).exp()[0, 2]
+                            - disc(y - h * v, sr=SR).exp()[0, 2]) / (2 * h)
+        assert analytic == pytest.approx(numeric, rel=1e-3, abs=1e-8)
+
+
+@pytest.mark.skipif(not F._invariant(), reason="level normalisation: feature version >= 3")
+def test_a_gain_has_no_gradient(clips):
+    """Features normalised to the clip's level: the gradient is orthogonal to the clip."""
+    config = ser_classic.FeatureConfig(extended=False)
+    y = torch.from_numpy(clips[3]).double()[None].requires_grad_(True)
+    x = F.extract_features(y, config=config)
+    weights = torch.from_numpy(np.random.default_rng(0).standard_normal(x.shape[1]))
+    (x[0] * weights).sum().backward()
+    grad, y = y.grad, y.detach()
+    cosine = float((grad * y).sum() / (grad.norm() * y.norm()))
+    assert abs(cosine) < 1e-9
+
+
+def test_gradcheck_of_the_feature_functions():
+    """torch.autograd.gradcheck of the smooth parts on a short signal."""
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.standard_normal((2, 3, 9))).requires_grad_(True)
+    n = torch.tensor([9, 6])
+    assert torch.autograd.gradcheck(lambda t: F.functionals(t, n, frame_rate=100.0), (x,))
+    assert torch.autograd.gradcheck(lambda t: F.delta(t, n), (x,))
+    y = torch.from_numpy(rng.standard_normal((1, 2048))).requires_grad_(True)
+    config = ser_classic.FeatureConfig()
+    assert torch.autograd.gradcheck(
+        lambda t: F.spectral(*F.spectrogram(t, torch.tensor([2048]), config=config)[:2][::-1],
+                             config=config), (y,), fast_mode=True)
+
+
+def test_batch_equals_single_clips(clips, disc64):
+    """Rows of a batch (zero-padded clips of different lengths, ``lengths=``) equal the
+    clips scored alone."""
+    n = max(y.size for y in clips)
+    batch = torch.zeros(len(clips), n)
+    for i, y in enumerate(clips):
+        batch[i, :y.size] = torch.from_numpy(y)
+    lengths = torch.tensor([y.size for y in clips])
+    together = disc64(batch, sr=SR, lengths=lengths)
+    for i, y in enumerate(clips):
+        alone = disc64(torch.from_numpy(y)[None], sr=SR)
+        torch.testing.assert_close(together[i:i + 1], alone, atol=1e-10, rtol=0)
+    with pytest.raises(ParameterError, match="lengths"):
+        disc64(batch, sr=SR, lengths=lengths[:2])
+
+
+def test_clip_shorter_than_the_analysis_window(clips, disc64, deployed):
+    y = clips[0][SR // 2:SR // 2 + 400]  # 25 ms: shorter than the 40 ms window
+    config = deployed.feature_config
+    expected = extract_features(y, config=config, select=disc64.select)
+    got = F.extract_features(torch.from_numpy(y).double()[None], config=config,
+                             select=disc64.select)[0].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3)
+    x = torch.from_numpy(y).double()[None].requires_grad_(True)
+    disc64.loss(x, "angry", sr=SR).backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_silence_gives_finite_values_and_gradients(disc64):
+    for y in (torch.zeros(2, SR, dtype=torch.float64),
+              torch.zeros(1, 100, dtype=torch.float64)):
+        x = y.clone().requires_grad_(True)
+        log_proba = disc64(x, sr=SR)
+        assert torch.isfinite(log_proba).all()
+        torch.testing.assert_close(log_proba.exp().sum(dim=1),
+                                   torch.ones(y.shape[0], dtype=torch.float64))
+        disc64.loss(x, "neutral", sr=SR, kind="penalty").backward()
+        assert torch.isfinite(x.grad).all()
+
+
+def test_loss_matches_recognizer_scores(clips, disc64, deployed):
+    batch, rows = _batch(clips)
+    targets = ["happy", "sad", "angry", "neutral", "happy", "sad"]
+    scores = deployed.score(rows, sr=SR, targets=targets)
+    nll = disc64.loss(batch, targets, sr=SR, reduction="none")
+    penalty = disc64.loss(batch, targets, sr=SR, kind="penalty", reduction="none")
+    np.testing.assert_allclose((-nll).exp().numpy(), scores.p_target, atol=1e-3)
+    np.testing.assert_allclose(penalty.numpy(), scores.penalty, atol=1e-3)
+    subset = ["angry", "happy", "neutral", "sad"]
+    scores = deployed.score(rows, sr=SR, targets=targets, classes=subset)
+    loss = DiscriminatorLoss(disc64, kind="penalty", classes=subset, reduction="none")
+    np.testing.assert_allclose(loss(batch, targets, sr=SR).numpy(), scores.penalty,
+                               atol=1e-3)
+    assert float(disc64.loss(batch, targets, sr=SR)) == pytest.approx(float(nll.mean()))
+    with pytest.raises(ParameterError, match="not in"):
+        loss(batch, "calm", sr=SR)
+    with pytest.raises(ParameterError, match="targets for"):
+        disc64.loss(batch, ["happy"], sr=SR)
+    with pytest.raises(ParameterError, match="kind"):
+        emotion_loss(nll[:, None], torch.zeros(6, dtype=torch.int64), kind="hinge")
+
+
+def test_resampled_input_close_to_the_soxr_path(clips, deployed, disc64):
+    y = clips[2]
+    y48 = data.resample(y, orig_sr=SR, target_sr=48000)
+    expected = deployed.predict_proba(y48, sr=48000)
+    got = disc64(torch.from_numpy(y48)[None], sr=48000).exp()[0].numpy()
+    np.testing.assert_allclose(got, expected, atol=0.05)  # another filter than soxr's
+
+
+def test_dtype_and_device_handling(clips):
+    disc = EmotionDiscriminator("deployed")
+    assert disc.dtype == torch.float32
+    assert not any(p.requires_grad for p in disc.parameters())
+    y = torch.from_numpy(clips[1][:SR])[None]
+    assert disc(y.double(), sr=SR).dtype == torch.float32  # inputs follow the module
+    disc.double()
+    assert disc.dtype == torch.float64
+    assert disc(y, sr=SR).dtype == torch.float64
+    assert disc(y[0], sr=SR).shape == (1, len(disc.classes))  # one clip: a batch of one
+    with pytest.raises(ParameterError, match="floating"):
+        disc((y * 32767).to(torch.int16), sr=SR)
+    with pytest.raises(ParameterError, match="sample rate"):
+        disc(y, sr=0)
+    with pytest.raises(ParameterError, match="dtype"):
+        EmotionDiscriminator("deployed", dtype=torch.float16)
+    if torch.cuda.is_available():
+        cuda = EmotionDiscriminator("deployed", dtype=torch.float64).to("cuda")
+        out = cuda(y.cuda(), sr=SR)
+        assert out.device.type == "cuda"
+        torch.testing.assert_close(out.cpu(), disc(y, sr=SR), atol=1e-8, rtol=0)
+
+
+def test_loading_by_alias_and_directory():
+    from ser_classic.store import resolve
+
+    by_alias = EmotionDiscriminator("deployed")
+    by_path = EmotionDiscriminator(resolve("deployed"))
+    assert by_alias.model_id == by_path.model_id == ser_classic.load("deployed").model_id
+    with pytest.raises(ArtifactError):
+        EmotionDiscriminator("no-such-model")
+    with pytest.raises(ParameterError, match="extended"):
+        EmotionDiscriminator("teacher")  # reads extended descriptors: no torch port
