@@ -166,11 +166,16 @@ calibration: $(STAMP)
 		--out $(REPORTS)/calibration
 
 # Seed spread of the headline figures (teacher and student on held-out speakers and
-# corpora over 5 seeds) -> reports/spread/
+# corpora over 5 seeds) -> reports/spread/; the strict held-out-corpus A/B of the main job
+# at seeds 1 and 2 (seed 0: reports/ab/corpus) -> reports/spread/corpus_seed*
 spread: $(STAMP)
 	$(BIN)/python experiments/seed_spread.py --seeds 0,1,2,3,4 --skip-cv \
 		--student compact_int8@transfer,compact_int8@clips --manifest $(MANIFEST) \
 		--cache $(CACHE) --out $(REPORTS)/spread
+	for seed in 1 2; do $(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization strict \
+		--selection $(SELECTION) $(MC) --augment $(AUGMENT) --copies $(COPIES) \
+		--students $(STUDENT) --transfer teacher --seed $$seed \
+		--out $(REPORTS)/spread/corpus_seed$$seed || exit 1; done
 
 # Multi-condition training ablation: the strict teacher family trained with augment none /
 # vtlp / conditions / vtlp+conditions (2 copies per clip and preset), on the condition
