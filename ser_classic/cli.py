@@ -620,6 +620,9 @@ def _add_ab(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="at most this many clips (seeded subset)")
+    p.add_argument("--min-difference", type=float, default=0.0,
+                   help="accuracy difference B must also exceed to win on quality (e.g. the "
+                        "seed spread of the compared figure; default %(default)s)")
     p.add_argument("--deploy-to", help="copy the winner's model directory here (verified)")
 
 
@@ -634,7 +637,7 @@ def _run_ab(args) -> int:
         rec_a, rec_b, data.scan_corpus(Path(args.data)), speakers=_split_list(args.speakers),
         exclude_emotions=_split_list(args.exclude_emotions), calm_as=args.calm_as,
         n_boot=args.boot, limit=args.limit, random_state=args.seed,
-        data_label=str(args.data),
+        data_label=str(args.data), min_difference=args.min_difference,
         progress=lambda line: print(line, file=sys.stderr, flush=True))
     for source, problem in result.skipped:
         print(f"skipped {source}: {problem}", file=sys.stderr)

@@ -174,6 +174,13 @@ def test_cli_ab_on_held_out_ravdess_without_calm(models, tmp_path, capsys):
     assert summary["n_clips"] == 52 and "calm" not in summary["labels"]
     assert summary["models"]["a"]["label_mapping"]["calm"] == "neutral"
     assert summary["speakers"] == ["ravdess_05"]
+    # a quality bar above any possible difference: B can win on speed only
+    assert cli.main(["ab", "--a", str(a), "--b", str(b), "--data", str(RAVDESS),
+                     "--speakers", "ravdess_05", "--exclude-emotions", "calm", "--out",
+                     str(tmp_path / "bar"), "--boot", "100", "--min-difference", "1.0"]) == 0
+    bar = json.loads((tmp_path / "bar" / "summary.json").read_text())["decision"]
+    assert bar["quality_threshold"]["min_difference"] == 1.0
+    assert bar["reason"].startswith("tie on quality")
     assert cli.main(["ab", "--a", str(a), "--b", str(b), "--data", str(RAVDESS),
                      "--speakers", "ravdess_05", "--exclude-emotions", "clam", "--out",
                      str(tmp_path / "x")]) == 2
