@@ -22,7 +22,6 @@ vtlp / conditions / vtlp+conditions, ``--copies`` copies per clip and preset), m
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ import time
 import warnings
 from pathlib import Path
 
+import bench_conditions as bench  # the sibling script: its folder is sys.path[0]
 import numpy as np
 
 from ser_classic import pipeline
@@ -57,14 +57,6 @@ IN_TRAINING = {
 }
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_conditions", ROOT / "experiments/bench_conditions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", default="data/manifest.csv")
@@ -84,7 +76,6 @@ def parse_args(argv=None):
 
 
 def run_condition_benchmark(args, manifest, selection, variants) -> dict:
-    bench = _bench()
     holdout = {}
     for v in variants:
         out = Path(args.work) / v.replace("+", "_") / "teacher"
@@ -173,7 +164,6 @@ def _cond_table(cond: dict, variants) -> list[str]:
     names = [f"{v} teacher" for v in variants]
     lines = ["| condition | in training (conditions preset) | " + " | ".join(variants) + " |",
              "|---|---|" + "---|" * len(variants)]
-    bench = _bench()
     for cname, entry in per.items():
         cells = []
         for n in names:

@@ -30,7 +30,6 @@ noemotion   the held-out teachers of ``conditions`` on no-emotion inputs made wi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shlex
 import sys
@@ -38,6 +37,7 @@ import time
 import warnings
 from pathlib import Path
 
+import bench_conditions as bench  # the sibling script: its folder is sys.path[0]
 import numpy as np
 
 from ser_classic import data, distill, evaluation
@@ -105,14 +105,6 @@ def features(rows, config, cache):
     if errors:
         raise SystemExit(f"feature extraction failed: {errors[:3]}")
     return X
-
-
-def bench_module():
-    spec = importlib.util.spec_from_file_location(
-        "bench_conditions", ROOT / "experiments/bench_conditions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def ood_score(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -250,7 +242,6 @@ def holdout_models(manifest, config, cache):
 
 def part_conditions(manifest, config, cache, out: Path, *, n_clips: int = 40,
                     seed: int = 0) -> dict:
-    bench = bench_module()
     fitted = holdout_models(manifest, config, cache)
     rows, held, X = fitted["rows"]
     em = rows["emotion"].to_numpy()
@@ -291,7 +282,6 @@ def part_conditions(manifest, config, cache, out: Path, *, n_clips: int = 40,
 
 def no_emotion_clips(seed: int = 0, n: int = 12, seconds: float = 3.0) -> dict:
     """Inputs with no emotion to recognise, made with numpy at fixed seeds."""
-    bench = bench_module()
     t = np.arange(int(SR * seconds)) / SR
     out: dict[str, list[np.ndarray]] = {}
 

@@ -182,7 +182,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     from .features import extract_batch
     from .recognizer import EmotionRecognizer
 
-    corpora = sorted({str(c) for c in corpora})
+    corpora = pipeline._corpus_list(corpora)
     if len(corpora) < 2:
         raise ParameterError(f"corpus_ab needs at least 2 corpora, got {corpora}")
     if not max_loss >= 0:

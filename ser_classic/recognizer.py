@@ -94,6 +94,34 @@ class SpeakerStats:
         return SpeakerStats(mean=self.mean + delta * n_b / n, std=np.sqrt(m2 / n), n_clips=n)
 
 
+def checked_speaker(speaker, *, normalization: str, model_id: str, n_features: int):
+    """A model's ``speaker=`` argument, validated: None for a strict model, ``"batch"``,
+    or :class:`SpeakerStats` of ``n_features`` features for a speaker-normalised one
+    (shared by the numpy and the torch paths)."""
+    if normalization == Normalization.STRICT:
+        if speaker is not None:
+            raise ParameterError(f"{model_id} was trained without speaker "
+                                 f"normalisation; do not pass speaker statistics")
+        return None
+    if speaker is None:
+        raise ParameterError(
+            f"{model_id} is speaker-normalised: pass speaker=SpeakerStats "
+            f"(recognizer.enroll(clips)) or speaker='batch' (all clips of the batch "
+            f"share one speaker)")
+    if isinstance(speaker, str):
+        if speaker != "batch":
+            raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
+                                 f"{speaker!r}")
+        return speaker
+    if not isinstance(speaker, SpeakerStats):
+        raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
+                             f"{type(speaker).__name__}")
+    if speaker.mean.shape != (n_features,):
+        raise ParameterError(f"speaker statistics have {speaker.mean.shape} features, "
+                             f"the model needs {n_features}")
+    return speaker
+
+
 @dataclass(frozen=True)
 class ClipError:
     """A clip of a batch that could not be used (``on_error="skip"``).
@@ -360,29 +388,14 @@ class EmotionRecognizer:
         return SpeakerStats.from_features(X) if previous is None else previous.update(X)
 
     def _normalise(self, X: np.ndarray, speaker) -> np.ndarray:
-        if self.normalization == Normalization.STRICT:
-            if speaker is not None:
-                raise ParameterError(f"{self.model_id} was trained without speaker "
-                                     f"normalisation; do not pass speaker statistics")
-            return X
+        speaker = checked_speaker(speaker, normalization=self.normalization,
+                                  model_id=self.model_id, n_features=X.shape[1])
         if speaker is None:
-            raise ParameterError(
-                f"{self.model_id} is speaker-normalised: pass speaker=SpeakerStats "
-                f"(recognizer.enroll(clips)) or speaker='batch' (all clips of the batch "
-                f"share one speaker)")
-        if isinstance(speaker, str):
-            if speaker != "batch":
-                raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
-                                     f"{speaker!r}")
+            return X
+        if isinstance(speaker, str):  # "batch"
             if X.shape[0] == 0:
                 return X
             speaker = SpeakerStats.from_features(X)
-        if not isinstance(speaker, SpeakerStats):
-            raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
-                                 f"{type(speaker).__name__}")
-        if speaker.mean.shape != (X.shape[1],):
-            raise ParameterError(f"speaker statistics have {speaker.mean.shape} features, "
-                                 f"the model needs {X.shape[1]}")
         return speaker.apply(X)
 
     # ------------------------------------------------------------------ predictions

@@ -140,31 +140,20 @@ class EmotionDiscriminator(torch.nn.Module):
         return full.index_copy(1, self.used.to(x.device), x)
 
     def _normalise(self, X: torch.Tensor, speaker) -> torch.Tensor:
-        from ..recognizer import SpeakerStats
-
-        if self.normalization == Normalization.STRICT:
-            if speaker is not None:
-                raise ParameterError(f"{self.model_id} was trained without speaker "
-                                     f"normalisation; do not pass speaker statistics")
-            return X
-        if speaker is None:
-            raise ParameterError(f"{self.model_id} is speaker-normalised: pass "
-                                 f"speaker=SpeakerStats or speaker='batch'")
         from ..evaluation import SpeakerNormalizer
+        from ..recognizer import checked_speaker
 
-        eps = SpeakerNormalizer().eps
-        if isinstance(speaker, str) and speaker == "batch":
+        speaker = checked_speaker(speaker, normalization=self.normalization,
+                                  model_id=self.model_id, n_features=X.shape[1])
+        if speaker is None:
+            return X
+        if isinstance(speaker, str):  # "batch": statistics of the batch, in torch
             if X.shape[0] < 2:
                 raise ParameterError("speaker='batch' needs at least 2 clips")
+            eps = SpeakerNormalizer().eps
             mean = X.mean(dim=0)
             std = X.std(dim=0, unbiased=False)
             return (X - mean) / torch.where(std > eps, std, torch.ones_like(std))
-        if not isinstance(speaker, SpeakerStats):
-            raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
-                                 f"{type(speaker).__name__}")
-        if speaker.mean.shape != (X.shape[1],):
-            raise ParameterError(f"speaker statistics have {speaker.mean.shape} features, "
-                                 f"the model needs {X.shape[1]}")
         mean = torch.as_tensor(speaker.mean, dtype=X.dtype, device=X.device)
         scale = torch.as_tensor(speaker.scale, dtype=X.dtype, device=X.device)
         return (X - mean) / scale
