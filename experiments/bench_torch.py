@@ -16,10 +16,10 @@ gradients, speed. One command per device; writes ``<out>/bench_<device>.md`` and
    ``extract_features`` against the torch port on ``--feature-clips`` clips per corpus.
 3. Speed: 32 clips of 3 s (the central 3 s of RAVDESS recordings), the numpy scorer
    (``EmotionRecognizer.score``, CPU, one thread) and the torch module on ``--device``
-   (float32; ``--threads`` CPU threads): forward (no grad) and forward+backward (gradient
-   of the mean penalty w.r.t. the waveforms), best of ``--repeat`` passes after a
-   warm-up; CPU time and wall time (the machine may be shared). Target: torch CPU forward
-   >= the numpy scorer.
+   (float32; each of ``--threads`` CPU thread counts): forward (no grad) and
+   forward+backward (gradient of the mean penalty w.r.t. the waveforms), best of
+   ``--repeat`` passes after a warm-up; CPU time and wall time (the machine may be
+   shared). Target: torch CPU forward >= the numpy scorer.
 
 Usage::
 
@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -199,8 +201,8 @@ def _best(fn, repeat: int, sync=lambda: None) -> tuple[float, float]:
     return wall, cpu
 
 
-def speed(model: str, data_dir: Path, *, device: str, threads: int, repeat: int, seed: int
-          ) -> list[dict]:
+def speed(model: str, data_dir: Path, *, device: str, threads: Sequence[int], repeat: int,
+          seed: int) -> list[dict]:
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -217,29 +219,32 @@ def speed(model: str, data_dir: Path, *, device: str, threads: int, repeat: int,
         wall, cpu = _best(lambda: rec.score(waves, sr=16000, targets=targets,
                                             speaker=speaker), repeat)
     rows.append({"path": f"numpy scorer ({rec.backend}), CPU, 1 thread", "batch": n,
-                 "wall_clips_per_s": n / wall, "cpu_clips_per_s": n / cpu})
+                 "wall_clips_per_s": n / wall, "cpu_clips_per_s": n / cpu, "vs_numpy": 1.0})
+    numpy_wall = wall
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        disc = EmotionDiscriminator(model).to(device)
-        y = torch.from_numpy(waves).to(device)
-        sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    disc = EmotionDiscriminator(model).to(device)
+    y = torch.from_numpy(waves).to(device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
-        def forward():
-            with torch.no_grad():
-                disc(y, sr=16000, speaker=speaker)
+    def forward():
+        with torch.no_grad():
+            disc(y, sr=16000, speaker=speaker)
 
-        def backward():
-            x = y.clone().requires_grad_(True)
-            disc.loss(x, targets, sr=16000, kind="penalty", speaker=speaker).backward()
+    def backward():
+        x = y.clone().requires_grad_(True)
+        disc.loss(x, targets, sr=16000, kind="penalty", speaker=speaker).backward()
 
-        where = (f"torch, {device}" + (f", {threads} thread(s)" if device == "cpu" else ""))
-        for name, fn in (("forward", forward), ("forward+backward", backward)):
-            wall, cpu = _best(fn, repeat, sync)
-            rows.append({"path": f"{where}, {name}", "batch": n,
-                         "wall_clips_per_s": n / wall, "cpu_clips_per_s": n / cpu})
-    finally:
-        torch.set_num_threads(previous)
+    for count in threads if device == "cpu" else threads[:1]:
+        torch.set_num_threads(count)
+        try:
+            where = f"torch, {device}" + (f", {count} thread(s)" if device == "cpu" else "")
+            for name, fn in (("forward", forward), ("forward+backward", backward)):
+                wall, cpu = _best(fn, repeat, sync)
+                rows.append({"path": f"{where}, {name}", "batch": n,
+                             "wall_clips_per_s": n / wall, "cpu_clips_per_s": n / cpu,
+                             "vs_numpy": numpy_wall / wall})
+        finally:
+            torch.set_num_threads(previous)
     return rows
 
 
@@ -286,12 +291,17 @@ def _markdown(result: dict) -> str:
     lines += ["", "## Speed: 32 clips of 3 s", "",
               f"Best of {a['repeat']} passes after a warm-up; float32; the numpy scorer "
               f"on one thread (BLAS limited to 1). CPU time counts every thread of the "
-              f"process; wall time depends on the machine's load.", "",
-              "| model | path | clips/s (wall) | clips/s (CPU time) |", "|---|---|---|---|"]
+              f"process; wall time depends on the machine's load. Speed ratio: the numpy "
+              f"scorer's wall time over the path's, measured in the same run (the target "
+              f"is torch CPU forward >= 1). The numpy scorer scores clip by clip in one "
+              f"process, on one core; torch parallelises within operations with its "
+              f"threads.", "",
+              "| model | path | clips/s (wall) | clips/s (CPU time) | speed ratio vs numpy |",
+              "|---|---|---|---|---|"]
     for model, rows in result["speed"].items():
         for r in rows:
             lines.append(f"| `{model}` | {r['path']} | {r['wall_clips_per_s']:.1f} | "
-                         f"{r['cpu_clips_per_s']:.1f} |")
+                         f"{r['cpu_clips_per_s']:.1f} | {r['vs_numpy']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -305,7 +315,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grad-clips", type=int, default=6)
     parser.add_argument("--feature-clips", type=int, default=10)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, nargs="+", default=sorted({1, os.cpu_count()}),
+                        help="torch CPU thread counts to time (default: 1 and every core)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -715,29 +715,51 @@ def preprocess(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     -------
     y : np.ndarray [shape=(m,), dtype=float32]
     """
-    y = _remove_dc(_strip_zeros(np.asarray(y, dtype=np.float64), config.hop_length))
-    if config.trim_top_db is not None:
-        power = _frame_power(y, config)  # edges below the features' floor are cut too
-        top_db = config.trim_top_db
-        if power.max() > 0:
-            top_db = min(top_db, config.floor_db + 10 * np.log10(
-                power.max() / np.percentile(power, _REFERENCE_PERCENTILE)))
-        y = _trim_silence(y, top_db=top_db, hop_length=config.hop_length,
-                          noise_margin_db=_TRIM_NOISE_MARGIN_DB)
+    *_, start, stop, y = _kept_spans(np.asarray(y, dtype=np.float64), config)
+    y = y[start:stop]
     if config.duration_s is not None:
         y = pad_trim(y, length=round(config.duration_s * config.sample_rate))
     ref = float(np.sqrt(np.percentile(_frame_power(y, config), _REFERENCE_PERCENTILE)))
     return (y / (ref if ref > 1e-12 else 1.0)).astype(np.float32)
 
 
+def _kept_spans(y: np.ndarray, config: FeatureConfig
+                ) -> tuple[int, int, int, int, np.ndarray]:
+    """The preprocessing's decisions on ``y`` [shape=(n,), float64]: the span
+    ``s0:e0`` left without the edge zeros, that span less its DC (``y1``), and in ``y1``
+    the span ``start:stop`` that the silence trim keeps -> ``(s0, e0, start, stop, y1)``.
+    (The torch port takes these decisions from here.)"""
+    stripped = _strip_zeros(y, config.hop_length)
+    s0 = _offset(stripped, y)
+    y1 = _remove_dc(stripped)
+    if config.trim_top_db is None:
+        return s0, s0 + stripped.size, 0, y1.size, y1
+    power = _frame_power(y1, config)  # edges below the features' floor are cut too
+    top_db = config.trim_top_db
+    if power.max() > 0:
+        top_db = min(top_db, config.floor_db + 10 * np.log10(
+            power.max() / np.percentile(power, _REFERENCE_PERCENTILE)))
+    kept = _trim_silence(y1, top_db=top_db, hop_length=config.hop_length,
+                         noise_margin_db=_TRIM_NOISE_MARGIN_DB)
+    start = _offset(kept, y1)
+    return s0, s0 + stripped.size, start, start + kept.size, y1
+
+
+def _offset(view: np.ndarray, base: np.ndarray) -> int:
+    """Where the 1-D slice ``view`` of ``base`` starts (the trims return views)."""
+    return (view.__array_interface__["data"][0] - base.__array_interface__["data"][0]) \
+        // base.itemsize
+
+
 def _strip_zeros(y: np.ndarray, hop_length: int) -> np.ndarray:
     """``y`` without its trailing exact zeros (digital silence) and its leading ones in
     whole hops (the frame grid keeps its phase: a clip and its zero-padded or offset
     copy are framed alike)."""
-    sounding = np.flatnonzero(y)
-    if not sounding.size:
+    sounding = y != 0
+    first = int(sounding.argmax())
+    if not sounding[first]:
         return y
-    return y[sounding[0] // hop_length * hop_length:sounding[-1] + 1]
+    return y[first // hop_length * hop_length:y.size - int(sounding[::-1].argmax())]
 
 
 def _remove_dc(y: np.ndarray) -> np.ndarray:

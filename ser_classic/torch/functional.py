@@ -11,7 +11,7 @@ the gradient defined almost everywhere:
   and the zero-crossing count are decided on detached values (zero gradient; the
   trimmed samples themselves carry the gradient);
 * order statistics (quantiles, min/max, the spectral-contrast peaks and valleys) take the
-  gradient of the values at the chosen indices (that of ``torch.sort``/``topk``);
+  gradient of the values at the chosen indices (that of ``torch.sort``);
 * square roots and logs are guarded so that exact zeros (digital silence) give finite
   gradients.
 
@@ -62,6 +62,92 @@ def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
     pos = x > 0
     return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))),
                        torch.zeros_like(x))
+
+
+def _sort_values(x: torch.Tensor) -> torch.Tensor:
+    """``torch.sort(x, dim=-1).values`` with the gradient of the values at the chosen
+    indices. On CPU the order comes from numpy's vectorised sort, several times faster
+    than ``torch.sort`` on rows of a few hundred frames (the values are the same)."""
+    if x.device.type != "cpu":
+        return torch.sort(x, dim=-1).values
+    host = x.detach().numpy()
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return torch.from_numpy(np.sort(host, axis=-1))
+    return torch.gather(x, -1, torch.from_numpy(np.argsort(host, axis=-1)))
+
+
+class _DCT1(torch.autograd.Function):
+    """Unnormalised DCT-I along the last axis through scipy (CPU), with its adjoint
+    ``c * DCT-I(g / c)`` (``c``: 1 at both ends, 2 inside) as the backward."""
+
+    @staticmethod
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        import scipy.fft
+
+        return torch.from_numpy(scipy.fft.dct(x.detach().numpy(), type=1, axis=-1,
+                                              workers=torch.get_num_threads()))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        c = torch.full((grad.shape[-1],), 2.0, dtype=grad.dtype)
+        c[0] = c[-1] = 1.0
+        return c * _DCT1.apply(grad / c)
+
+
+class _PowerSpectrum(torch.autograd.Function):
+    """``|rfft(frames, n=n_fft)[..., :n_bins]|**2`` with scipy's FFT (CPU); the backward
+    is ``n_fft * irfft(g * X)`` (DC and Nyquist bins counted twice), cut to the frame."""
+
+    @staticmethod
+    def forward(frames: torch.Tensor, n_fft: int, n_bins: int) -> torch.Tensor:
+        import scipy.fft
+
+        spec = scipy.fft.rfft(frames.detach().numpy(), n=n_fft, axis=-1,
+                              workers=torch.get_num_threads())[..., :n_bins]
+        power = np.square(spec.real)
+        power += np.square(spec.imag)
+        return torch.from_numpy(power), torch.from_numpy(spec)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        frames, ctx.n_fft, _ = inputs
+        ctx.width = frames.shape[-1]
+        ctx.save_for_backward(output[1])
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor, _grad_spec) -> tuple:
+        (spec,) = ctx.saved_tensors
+        z = torch.nn.functional.pad(grad * spec, (0, ctx.n_fft // 2 + 1 - spec.shape[-1]))
+        z[..., 0] *= 2
+        z[..., -1] *= 2
+        out = ctx.n_fft * torch.fft.irfft(z, n=ctx.n_fft, dim=-1)[..., :ctx.width]
+        return out.to(grad.dtype), None, None
+
+
+def _power_spectrum(frames: torch.Tensor, *, n_fft: int, n_bins: int) -> torch.Tensor:
+    """``|rfft(frames, n=n_fft)|**2`` of the first ``n_bins`` bins [shape=(..., n_bins)];
+    on CPU through scipy's FFT (faster than torch's for these sizes; as many workers as
+    torch has threads)."""
+    if frames.device.type != "cpu":
+        spec = torch.fft.rfft(frames, n=n_fft, dim=-1)[..., :n_bins]
+        return spec.real.square() + spec.imag.square()
+    return _PowerSpectrum.apply(frames, n_fft, n_bins)[0]
+
+
+def _autocorrelation(power: torch.Tensor, *, n_fft: int, n_lags: int) -> torch.Tensor:
+    """``irfft(power, n=n_fft)[..., :n_lags]`` of a power spectrum [shape=(..., F)]
+    holding the first ``F <= n_fft // 2 + 1`` bins (the others 0). On CPU through
+    scipy's DCT-I, which equals it for a real even spectrum and runs several times faster
+    than ``torch.fft.irfft``."""
+    if power.device.type != "cpu":
+        return torch.fft.irfft(power, n=n_fft, dim=-1)[..., :n_lags]
+    full = torch.nn.functional.pad(power, (0, n_fft // 2 + 1 - power.shape[-1]))
+    return _DCT1.apply(full)[..., :n_lags] / n_fft
 
 
 # --------------------------------------------------------------------------- resampling
@@ -192,18 +278,24 @@ def spectrogram(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
     [shape=(B, T, F)] (frames first: every spectral reduction runs over contiguous
     memory) and the valid frames per clip, ``1 + length // hop_length``
     (:func:`ser_classic.augment.spectrogram`). With feature version >= 3 the spectrum every
-    descriptor reads: bins up to ``fmax_hz``, power plus the noise floor."""
-    win = torch.as_tensor(_window(config.n_fft, config.win_length), dtype=y.dtype,
-                          device=y.device)
-    spec = torch.stft(y, n_fft=config.n_fft, hop_length=config.hop_length, window=win,
-                      center=True, pad_mode="constant", return_complex=True)
-    n_frames = 1 + lengths // config.hop_length
+    descriptor reads: bins up to ``fmax_hz``, power plus the noise floor.
+
+    Frames are cut and transformed frames-first (``rfft`` of the ``win_length`` windowed
+    samples, zero-padded to ``n_fft``): the values of ``torch.stft`` without its
+    bins-first layout, which would cost a transposed copy."""
+    n_fft, win_length = config.n_fft, config.win_length
+    offset = (n_fft - win_length) // 2
+    win = torch.as_tensor(_window(n_fft, win_length)[offset:offset + win_length],
+                          dtype=y.dtype, device=y.device)
+    frames = torch.nn.functional.pad(y, (n_fft // 2, n_fft // 2)).unfold(
+        1, n_fft, config.hop_length)[..., offset:offset + win_length] * win
     f = _filter_arrays(config)
+    n_frames = 1 + lengths // config.hop_length
     if "floor" in f:  # feature version >= 3: the guard band and the noise floor
-        z = torch.view_as_real(spec.transpose(1, 2)[:, :, :f["n_bins"]])
-        power = (z * z).sum(dim=-1) + float(f["floor"])
+        power = _power_spectrum(frames, n_fft=n_fft, n_bins=int(f["n_bins"])) + float(
+            f["floor"])
         return torch.sqrt(power), power, n_frames
-    magnitude = spec.transpose(1, 2).abs()  # gradient 0 at exact zeros (sgn(0) = 0)
+    magnitude = torch.fft.rfft(frames, n=n_fft, dim=-1).abs()  # gradient 0 at exact zeros
     return magnitude, magnitude * magnitude, n_frames
 
 
@@ -256,26 +348,10 @@ def contrast(magnitude: torch.Tensor, *, config: FeatureConfig) -> torch.Tensor:
     starts, stops, counts = _filter_arrays(config)["contrast_bands"]
     rows = []
     for a, b, n in zip(starts.tolist(), stops.tolist(), counts.tolist(), strict=True):
-        band = magnitude[:, :, a:b]
-        peak, valley = _extreme_mean(band, n, largest=True), _extreme_mean(band, n,
-                                                                            largest=False)
+        ordered = _sort_values(magnitude[:, :, a:b])
+        peak, valley = ordered[..., -n:].mean(dim=-1), ordered[..., :n].mean(dim=-1)
         rows.append(torch.log10(peak + _EPS) - torch.log10(valley + _EPS))
     return torch.stack(rows, dim=1)
-
-
-def _extreme_mean(x: torch.Tensor, n: int, *, largest: bool) -> torch.Tensor:
-    """Mean of the ``n`` largest (smallest) values along the last axis; for the small
-    ``n`` of the contrast bands, ``n`` passes of max and masking beat ``torch.topk``."""
-    pick = torch.max if largest else torch.min
-    if n == 1:
-        return pick(x, dim=-1).values
-    fill = -math.inf if largest else math.inf
-    total, cur = 0.0, x
-    for _ in range(n):
-        value, idx = pick(cur, dim=-1, keepdim=True)
-        total = total + value[..., 0]
-        cur = cur.scatter(-1, idx, fill)
-    return total / n
 
 
 SPECTRAL = ("centroid", "bandwidth", "rolloff", "flatness", "flux", "entropy", "slope",
@@ -369,7 +445,7 @@ def acf_pitch(power: torch.Tensor, n_frames: torch.Tensor, *, config: FeatureCon
     """
     f = _filter_arrays(config)
     lag_min, lag_max = (int(v) for v in f["lags"])
-    acf = torch.fft.irfft(power, n=config.n_fft, dim=2)[:, :, :lag_max + 2]
+    acf = _autocorrelation(power, n_fft=config.n_fft, n_lags=lag_max + 2)
     r0 = acf[:, :, 0] + _EPS
     win = _const(f["win_acf"], power)
     norm = acf / r0[:, :, None] / win  # (B, T, lag_max + 2)
@@ -438,8 +514,8 @@ def functionals(x: torch.Tensor, n_frames: torch.Tensor, *, frame_rate: float
     safe = torch.where(ok, var, torch.ones_like(var))
     skew = torch.where(ok, (sq * centred).sum(dim=2) / count / safe**1.5, zero)
     kurt = torch.where(ok, (sq * sq).sum(dim=2) / count / safe**2 - 3.0, zero)
-    ordered = torch.sort(torch.where(mask, x, torch.full((), math.inf, dtype=x.dtype,
-                                                          device=x.device)), dim=2).values
+    ordered = _sort_values(torch.where(mask, x, torch.full((), math.inf, dtype=x.dtype,
+                                                           device=x.device)))
     pos = _const(_QUANTILES, x)[None, :] * (n_frames.clamp_min(1) - 1).to(x.dtype)[:, None]
     lo = torch.floor(pos)
     frac = (pos - lo)[:, None, :]
@@ -535,38 +611,12 @@ def _invariant() -> bool:
     return hasattr(features, "_remove_dc")
 
 
-def _edges_numpy(y: np.ndarray, n: int, config: FeatureConfig) -> tuple[int, int, int, int]:
-    """The numpy preprocessing's decisions for one clip ``y[:n]``: the span ``s0:e0``
-    left after dropping exact zeros, and within it the span ``start:stop`` that the
-    silence trim keeps. Made by the numpy functions themselves on the same samples."""
-    from .. import features
-    from ..augment import trim_silence
-
-    y = y[:n]
-    sounding = np.flatnonzero(y)
-    s0, e0 = (0, n) if not sounding.size else (
-        sounding[0] // config.hop_length * config.hop_length, sounding[-1] + 1)
-    y1 = features._remove_dc(y[s0:e0])
-    if config.trim_top_db is None:
-        return s0, e0, 0, y1.size
-    power = features._frame_power(y1, config)
-    top_db = config.trim_top_db
-    if power.max() > 0:
-        top_db = min(top_db, config.floor_db + 10 * np.log10(
-            power.max() / np.percentile(power, features._REFERENCE_PERCENTILE)))
-    kept = trim_silence(y1, top_db=top_db, hop_length=config.hop_length,
-                        noise_margin_db=features._TRIM_NOISE_MARGIN_DB)
-    start = (kept.__array_interface__["data"][0] - y1.__array_interface__["data"][0]) \
-        // y1.itemsize  # trim_silence returns a view: its offset is the start
-    return s0, e0, int(start), int(start) + kept.size
-
-
 def _masked_quantile(x: torch.Tensor, n: torch.Tensor, q: float) -> torch.Tensor:
     """Linear-interpolation quantile (``np.percentile``) of each row's first ``n`` values."""
     t = x.shape[1]
     valid = torch.arange(t, device=x.device)[None, :] < n[:, None]
-    ordered = torch.sort(torch.where(valid, x, torch.full((), math.inf, dtype=x.dtype,
-                                                          device=x.device)), dim=1).values
+    ordered = _sort_values(torch.where(valid, x, torch.full((), math.inf, dtype=x.dtype,
+                                                           device=x.device)))
     pos = q * (n.clamp_min(1) - 1).to(x.dtype)
     lo = torch.floor(pos).long()
     hi = torch.minimum(lo + 1, n.clamp_min(1) - 1)
@@ -601,10 +651,11 @@ def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
     duration, level normalised to the clip's reference level; (before) silence trim and
     optional fixed duration.
 
-    The spans kept are decisions (no gradient), taken by the numpy functions on the
-    detached samples (one host copy of the batch); DC removal and the level
-    normalisation (the 95th percentile of frame power: gradient of the chosen values)
-    are differentiable, so a global gain has (almost) no gradient, as it has no effect.
+    The spans kept are decisions (no gradient), taken by the numpy preprocessing
+    (``features._kept_spans``) on the detached samples (one host copy of the batch);
+    DC removal and the level normalisation (the 95th percentile of frame power:
+    gradient of the chosen values) are differentiable, so a global gain has (almost) no
+    gradient, as it has no effect.
 
     Returns the preprocessed clips, left-aligned and zero-padded [shape=(B, m)], and their
     lengths.
@@ -621,15 +672,17 @@ def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
     from .. import features
 
     host = y.detach().to("cpu", torch.float64).numpy()
-    edges = torch.as_tensor([_edges_numpy(row, int(n), config) for row, n in
-                             zip(host, lengths.tolist(), strict=True)],
-                            dtype=torch.int64, device=y.device).reshape(-1, 4)
-    y, n = crop(y, edges[:, 0], edges[:, 1])
-    zero = torch.zeros((), dtype=y.dtype, device=y.device)
-    sounding = (y != 0) & (torch.arange(y.shape[1], device=y.device)[None, :] < n[:, None])
-    dc = torch.where(sounding, y, zero).sum(dim=1) / sounding.sum(dim=1).clamp_min(1)
-    y = torch.where(sounding, y - dc[:, None], y)
-    y, n = crop(y, edges[:, 2], edges[:, 3], length=length)
+    pieces = []
+    for row, (values, n) in enumerate(zip(host, lengths.tolist(), strict=True)):
+        s0, e0, start, stop, _ = features._kept_spans(values[:n], config)
+        span = y[row, s0:e0]
+        dc = span.sum() / (span != 0).sum().clamp_min(1)  # the mean of the non-zeros
+        piece = span[start:stop]
+        pieces.append(torch.where(piece != 0, piece - dc, piece))  # zeros stay zeros
+    n = torch.as_tensor([p.shape[0] for p in pieces], dtype=torch.int64, device=y.device)
+    y = torch.nn.utils.rnn.pad_sequence(pieces, batch_first=True)
+    if length is not None:
+        y, n = crop(y, torch.zeros_like(n), n, length=length)
     power, count = _frame_power(y, n, config)
     ref = _safe_sqrt(_masked_quantile(power, count, features._REFERENCE_PERCENTILE / 100))
     ok = ref > 1e-12
@@ -722,23 +775,36 @@ def extract_features(y: torch.Tensor, *, config: FeatureConfig,
         cache[g] = x if g in ("logmel", "acf", "utterance") else (x, counts)
         return cache[g]
 
-    tables = []
-    for g, is_delta, rows, levels in blocks:
+    # one delta and one functionals pass per frame count (every block but the voiced
+    # frames' pitch shares the STFT's): fewer, larger operations
+    tables: list = [None] * len(blocks)
+    passes: dict[int, list] = {}
+    for j, (g, is_delta, rows, _) in enumerate(blocks):
         if g == "utterance":
-            tables.append(lld(g)[:, list(rows)])
+            tables[j] = lld(g)[:, list(rows)]
             continue
         x, counts = lld(g)
         x = x[:, list(rows)] if len(rows) < x.shape[1] else x
-        if is_delta:
-            x = delta(x, counts)
-        table = functionals(x, counts, frame_rate=frame_rate)
-        if levels:
-            idx = torch.as_tensor(levels, device=y.device)
-            sub = table[:, idx]
-            sub = torch.cat([sub[..., :location[0]], sub[..., location] - sub[..., :1],
-                             sub[..., location[-1] + 1:]], dim=2)
-            table = table.index_copy(1, idx, sub)
-        tables.append(table.reshape(y.shape[0], -1))
+        passes.setdefault(id(counts), [counts, [], []])[1 + is_delta].append((j, x))
+    for counts, plain, deltas in passes.values():
+        if deltas:
+            joined = delta(torch.cat([x for _, x in deltas], dim=1), counts)
+            deltas = list(zip([j for j, _ in deltas],
+                              joined.split([x.shape[1] for _, x in deltas], dim=1),
+                              strict=True))
+        members = plain + deltas
+        joined = functionals(torch.cat([x for _, x in members], dim=1), counts,
+                             frame_rate=frame_rate)
+        for (j, _), table in zip(members, joined.split([x.shape[1] for _, x in members],
+                                                       dim=1), strict=True):
+            levels = blocks[j][3]
+            if levels:
+                idx = torch.as_tensor(levels, device=y.device)
+                sub = table[:, idx]
+                sub = torch.cat([sub[..., :location[0]], sub[..., location] - sub[..., :1],
+                                 sub[..., location[-1] + 1:]], dim=2)
+                table = table.index_copy(1, idx, sub)
+            tables[j] = table.reshape(y.shape[0], -1)
     flat = torch.cat(tables, dim=1)
     out = flat[:, torch.as_tensor(gather, device=y.device)]
     return torch.where(torch.isfinite(out), out, torch.zeros((), dtype=out.dtype,
