@@ -52,8 +52,8 @@ run: $(STAMP) data features evaluate-selected deploy-selected
 # the main job, LOCO of every candidate family, the recording-condition benchmark, the
 # calibration study, the seed spread, the augmentation ablation, the student benchmarks and
 # the PyTorch discriminator's reports (hours).
-reproduce: $(STAMP) data features evaluate evaluate-selected deploy-selected loco related-work \
-	loco-selected conditions calibration spread optimize benchmarks torch ablation-conditions
+reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
+	related-work loco-selected conditions calibration spread optimize benchmarks torch ablation-conditions
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -119,6 +119,12 @@ endef
 deploy-selected: $(STAMP)
 	$(call DEPLOY_SELECTED,,strict,)
 	$(call DEPLOY_SELECTED,-speaker_norm,speaker_norm,_speaker_norm)
+
+# RAVDESS leave-one-speaker-out CV of the selected family (24 folds; issue 19's LOSO
+# figure on the current features) -> reports/cv_selected_loso
+loso-selected: $(STAMP)
+	$(CLI) evaluate $(IO) --split loso --models $(FAMILY) --feature-sets '' \
+		--out $(REPORTS)/cv_selected_loso
 
 # Speaker-grouped CV of every registry model, both normalisations, selection -> reports/cv;
 # the augmentation ablation on the same folds -> reports/cv (VTLP) and reports/cv_augment

@@ -247,5 +247,120 @@ def test_loading_by_alias_and_directory():
     assert by_alias.model_id == by_path.model_id == ser_classic.load("deployed").model_id
     with pytest.raises(ArtifactError):
         EmotionDiscriminator("no-such-model")
-    with pytest.raises(ParameterError, match="extended"):
-        EmotionDiscriminator("teacher")  # reads extended descriptors: no torch port
+    assert EmotionDiscriminator("teacher").model_id == ser_classic.load("teacher").model_id
+
+
+# --------------------------------------------------------------------------- extended group
+def _extended_names(config):
+    from ser_classic.features import _name_table
+
+    names, where = _name_table(config)
+    return tuple(n for n in names if where[n][0] == "extended")
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-5), (torch.float32, 1e-4)])
+def test_extended_features_match(clips, dtype, tol):
+    """The extended group (voiced statistics, contour functionals, rhythm) of real clips of
+    every corpus, each at its own length and all in one zero-padded batch."""
+    config = ser_classic.FeatureConfig()
+    names = _extended_names(config)
+    assert len(names) == 723
+    expected = np.stack([extract_features(y, config=config, select=names) for y in clips])
+    n = max(y.size for y in clips)
+    batch = torch.zeros(len(clips), n, dtype=dtype)
+    for i, y in enumerate(clips):
+        batch[i, :y.size] = torch.from_numpy(y)
+    lengths = torch.tensor([y.size for y in clips])
+    got = F.extract_features(batch, config=config, select=names, lengths=lengths)
+    assert got.dtype == dtype
+    err = np.abs(got.double().numpy() - expected) / np.maximum(np.abs(expected), 1.0)
+    worst = np.unravel_index(np.argmax(err), err.shape)
+    assert err.max() < tol, (names[worst[1]], expected[worst], float(got[worst]))
+
+
+def test_extended_functions_match_numpy_on_edge_cases():
+    """Contour functionals, voiced statistics and rhythm against the numpy functions on
+    rows of 0-9 valid frames (fewer than 3: zeros; fewer than 2: zeros), with ties."""
+    from ser_classic import features as NF
+    from ser_classic.torch import _extended as E
+
+    rng = np.random.default_rng(3)
+    t, rate = 9, 100.0
+    x = np.round(rng.standard_normal((10, 4, t)), 1)  # rounded: ties and flat steps
+    n = np.arange(10)
+    voiced = rng.random((10, t)) > 0.4
+    got_c = E.contour_functionals(torch.from_numpy(x), torch.from_numpy(n), frame_rate=rate)
+    got_v = E.voiced_stats(torch.from_numpy(x), torch.from_numpy(voiced))
+    got_r = E.rhythm(torch.from_numpy(voiced), torch.from_numpy(n), frame_rate=rate)
+    for i in range(10):
+        np.testing.assert_allclose(got_c[i].numpy(), NF._contour_functionals(
+            x[i, :, :n[i]], rate), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got_v[i].numpy(), NF._voiced_stats(x[i][:, voiced[i]]),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got_r[i].numpy(), NF._rhythm(voiced[i, :n[i]], rate),
+                                   rtol=1e-12, atol=1e-12)
+    smooth = torch.from_numpy(rng.standard_normal((2, 3, t))).requires_grad_(True)
+    lengths = torch.tensor([t, 6])
+    keep = torch.from_numpy(voiced[:2])
+    assert torch.autograd.gradcheck(
+        lambda v: E.contour_functionals(v, lengths, frame_rate=rate), (smooth,))
+    assert torch.autograd.gradcheck(lambda v: E.voiced_stats(v, keep), (smooth,))
+
+
+def test_extended_falls_back_to_all_frames_without_voicing():
+    """A clip (noise) with fewer than 2 voiced frames: voiced statistics over all frames,
+    pitch contour zeros (as numpy)."""
+    config = ser_classic.FeatureConfig()
+    names = _extended_names(config)
+    y = np.random.default_rng(4).standard_normal(SR // 2) * 0.1
+    expected = extract_features(y, config=config, select=names)
+    got = F.extract_features(torch.from_numpy(y)[None], config=config, select=names)[0]
+    f0 = [i for i, name in enumerate(names) if name.startswith("f0_")]
+    assert not expected[f0].any()
+    err = np.abs(got.numpy() - expected) / np.maximum(np.abs(expected), 1.0)
+    assert err.max() < 1e-5, names[int(np.argmax(err))]
+
+
+@pytest.mark.parametrize("model", ["teacher", "teacher-speaker_norm"])
+def test_teacher_probabilities_match(clips, model):
+    """The teachers (which read the extended group) against their numpy path."""
+    recognizer = ser_classic.load(model)
+    batch, rows = _batch(clips)
+    speaker = recognizer.enroll(clips, sr=SR) if model.endswith("speaker_norm") else None
+    expected = recognizer.predict_proba(rows, sr=SR, speaker=speaker)
+    for dtype, tol in ((torch.float64, 1e-3), (torch.float32, 1e-2)):
+        disc = EmotionDiscriminator(model, dtype=dtype)
+        got = disc(batch, sr=SR, speaker=speaker).exp().double().numpy()
+        np.testing.assert_allclose(got, expected, atol=tol, rtol=0)
+
+
+def test_teacher_gradients_agree_with_finite_differences(clips):
+    """Directional derivative of p(class) through the teacher (extended group included)
+    along a random relative gain, against central differences."""
+    disc = EmotionDiscriminator("teacher", dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    y = torch.from_numpy(clips[4][:SR]).double()[None]
+    v = torch.from_numpy(rng.standard_normal(y.shape)) * y
+    x = y.clone().requires_grad_(True)
+    disc(x, sr=SR).exp()[0, 2].backward()
+    analytic = float((x.grad * v).sum())
+    h = 1e-7
+    with torch.no_grad():
+        numeric = float(disc(y + h * v, sr=SR).exp()[0, 2]
+                        - disc(y - h * v, sr=SR).exp()[0, 2]) / (2 * h)
+    assert abs(analytic) > 1e-3  # a direction that moves the probability
+    assert analytic == pytest.approx(numeric, rel=1e-4)
+
+
+def test_teacher_on_silence_and_a_short_clip_is_finite(clips):
+    """Silence, 100 samples of silence and 25 ms of a real clip (shorter than the 40 ms
+    window; the extended group's fallbacks): finite log-probabilities and gradients."""
+    disc = EmotionDiscriminator("teacher", dtype=torch.float64)
+    short = torch.from_numpy(clips[0][SR // 2:SR // 2 + 400]).double()[None]
+    for y in (torch.zeros(2, SR, dtype=torch.float64),
+              torch.zeros(1, 100, dtype=torch.float64), short):
+        x = y.clone().requires_grad_(True)
+        log_proba = disc(x, sr=SR)
+        assert torch.isfinite(log_proba).all()
+        disc.loss(x, "angry", sr=SR, kind="penalty").backward()
+        assert torch.isfinite(x.grad).all()

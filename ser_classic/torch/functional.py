@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ParameterError
-from ..features import _QUANTILES, FUNCTIONALS, FeatureConfig, _filters
+from ..features import _QUANTILES, _SCALAR_GROUPS, FUNCTIONALS, FeatureConfig, _filters
 
 __all__ = [
     "acf_pitch",
@@ -554,7 +554,7 @@ def check_waveforms(y: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- features
 _PORTED = ("mfcc", "mel", "chroma", "contrast", "spectral", "energy", "voicing", "pitch",
-           "utterance")
+           "utterance", "extended")
 
 
 @functools.lru_cache(maxsize=32)
@@ -586,13 +586,13 @@ def _feature_plan(config: FeatureConfig, select: tuple[str, ...] | None):
                 continue
             order = sorted(rows[(g, is_delta)])
             levels = (_level_rows(g, llds[g]) if config.relative_levels and not is_delta
-                      and g != "utterance" else set())
+                      and g not in _SCALAR_GROUPS else set())
             blocks.append((g, is_delta, tuple(order),
                            tuple(i for i, r in enumerate(order) if r in levels)))
             for i, r in enumerate(order):
-                offsets[(g, is_delta, r)] = start + i * (1 if g == "utterance" else width)
-            start += len(order) * (1 if g == "utterance" else width)
-    gather = [offsets[where[n][:3]] + (0 if where[n][0] == "utterance" else where[n][3])
+                offsets[(g, is_delta, r)] = start + i * (1 if g in _SCALAR_GROUPS else width)
+            start += len(order) * (1 if g in _SCALAR_GROUPS else width)
+    gather = [offsets[where[n][:3]] + (0 if where[n][0] in _SCALAR_GROUPS else where[n][3])
               for n in wanted]
     return tuple(blocks), np.array(gather, dtype=np.int64)
 
@@ -720,8 +720,7 @@ def extract_features(y: torch.Tensor, *, config: FeatureConfig,
     config : FeatureConfig
     select : tuple of str, optional
         Only these features (names from :func:`ser_classic.features.feature_names`), in
-        this order; only the descriptor groups they need are computed. The ``extended``
-        group has no torch port (:class:`ParameterError`).
+        this order; only the descriptor groups they need are computed.
     lengths : torch.Tensor [shape=(B,)], optional
         Valid samples of each row (default: all).
 
@@ -769,10 +768,17 @@ def extract_features(y: torch.Tensor, *, config: FeatureConfig,
             _, lag, voiced = lld("acf")
             f0 = 12 * torch.log2(config.sample_rate / lag / 27.5)
             x, counts = compact(f0[:, None, :], voiced)
+        elif g == "extended":  # reads all 17 spectral rows
+            from ._extended import extended
+            x = extended(mfcc=lld("mfcc")[0], mel=lld("mel")[0], energy=lld("energy")[0],
+                         spectral=lld("spectral")[0] if len(spectral_rows) == 17 else
+                         spectral(power, magnitude, config=config), f0=lld("pitch")[0],
+                         n_f0=lld("pitch")[1], voiced=lld("acf")[2], n_frames=n_frames,
+                         frame_rate=frame_rate)
         else:  # utterance
             _, lag, voiced = lld("acf")
             x = _utterance(lag, voiced, lld("energy")[0][:, 0], lengths, n_frames, config)
-        cache[g] = x if g in ("logmel", "acf", "utterance") else (x, counts)
+        cache[g] = x if g in ("logmel", "acf", "utterance", "extended") else (x, counts)
         return cache[g]
 
     # one delta and one functionals pass per frame count (every block but the voiced
@@ -780,7 +786,7 @@ def extract_features(y: torch.Tensor, *, config: FeatureConfig,
     tables: list = [None] * len(blocks)
     passes: dict[int, list] = {}
     for j, (g, is_delta, rows, _) in enumerate(blocks):
-        if g == "utterance":
+        if g in _SCALAR_GROUPS:
             tables[j] = lld(g)[:, list(rows)]
             continue
         x, counts = lld(g)
