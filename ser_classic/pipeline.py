@@ -924,7 +924,8 @@ class TeacherData:
         Features as the teacher reads them (z-scored per speaker for a speaker-normalised
         teacher).
     X_copies : list of np.ndarray [shape=(n, n_features)]
-        The :data:`DISTILL_AUGMENT` copies, normalised as ``X``.
+        The transfer set's augmented copies (:data:`DISTILL_AUGMENT`, or the teacher's
+        own), normalised as ``X``; a copy that failed is a NaN row.
     y : np.ndarray [shape=(n,)]
         Class codes of the teacher's classes.
     classes : tuple of str
@@ -996,9 +997,8 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
                                   cache_dir=cache_dir, augment=aug, copy=k,
                                   seed=random_state, n_jobs=n_jobs)[0]
                     for k in range(copies)]
-    for Xc in X_copies:  # a failed copy keeps its clip: the clip itself replaces it
-        bad = np.isnan(Xc).any(axis=1)
-        Xc[bad] = X_raw[bad]
+    # a failed copy stays NaN: the student never learns on it (distill.transfer_set), as
+    # the teacher never trained on it
     X, X_copies = normalized_inputs(X_raw, X_copies, rows["speaker"],
                                     normalization=card["normalization"])
     ok = ~np.isnan(X).any(axis=1)
