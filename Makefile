@@ -20,7 +20,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 
 .PHONY: run reproduce test lint data features evaluate-selected deploy-selected evaluate \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
-	related-work torch clean-cache
+	related-work torch margin-ablation clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,8 @@ run: $(STAMP) data features evaluate-selected deploy-selected
 # calibration study, the seed spread, the augmentation ablation, the student benchmarks and
 # the PyTorch discriminator's reports (hours).
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
-	related-work loco-selected conditions calibration spread optimize benchmarks torch ablation-conditions
+	related-work loco-selected conditions calibration spread optimize benchmarks torch \
+	margin-ablation ablation-conditions
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -196,10 +197,40 @@ related-work: $(STAMP)
 	$(BIN)/python experiments/related_work.py
 
 # The PyTorch discriminator: parity, gradients and speed on this machine's CPU (a GPU run:
-# experiments/bench_torch.py --device cuda), and the deployed student's adversarial margin.
+# experiments/bench_torch.py --device cuda); its adversarial margin: margin-ablation.
 torch: $(STAMP)
 	$(BIN)/python experiments/bench_torch.py --device cpu --out $(REPORTS)/torch
-	$(BIN)/python experiments/adversarial_margin.py --eta 0.001 --steps 40 --out $(REPORTS)/torch
+
+# Adversarial margin with vs without the robustness training (issue 20, item 3): twins of
+# the deployed teacher and student per normalisation, the same recipe (corpora, emotions,
+# selection's parameters, student, transfer from the teacher's rows, temperature) without
+# the training-row augmentation (no VTLP, no degraded-recording copies, so none in the
+# student's transfer set either), and a strict twin student without MUNGE samples too (no
+# augmentation at all), into $(NR) (scratch, never the store); then every student's margin
+# (and the teachers', once the torch port reads their feature groups) on the same seeded
+# neutral clips, with a backtracking attack (a step that lowers p(target) is dropped)
+# -> reports/torch/adversarial_margin.{md,json} and with fixed steps (the earlier attack)
+# -> reports/torch/adversarial_margin_fixed.{md,json} (about 20 min on 2 cores)
+NR ?= $(WORK)/no_robustness
+MARGIN = $(BIN)/python experiments/adversarial_margin.py --store $(STORE) --data $(DATA) \
+	--model robust=student no_robustness=$(NR)/student no_augmentation=$(NR)/student-munge0 \
+	robust-speaker_norm=student-speaker_norm \
+	no_robustness-speaker_norm=$(NR)/student-speaker_norm robust-teacher=teacher \
+	no_robustness-teacher=$(NR)/teacher --eta 0.001 --steps 40 --out $(REPORTS)/torch
+define NO_ROBUSTNESS
+	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
+		--augment none --out $(NR)/teacher$(1)
+	$(CLI) distill $(IO) --teacher $(NR)/teacher$(1) --student $(STUDENT) \
+		--transfer teacher --calibration temperature --out $(NR)/student$(1)
+endef
+
+margin-ablation: $(STAMP)
+	$(call NO_ROBUSTNESS,,strict)
+	$(call NO_ROBUSTNESS,-speaker_norm,speaker_norm)
+	$(CLI) distill $(IO) --teacher $(NR)/teacher --student $(STUDENT) --transfer teacher \
+		--calibration temperature --munge 0 --out $(NR)/student-munge0
+	$(MARGIN) --search backtrack --name adversarial_margin
+	$(MARGIN) --search none --name adversarial_margin_fixed
 
 clean-cache:
 	rm -rf .cache
