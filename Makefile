@@ -20,7 +20,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 
 .PHONY: run reproduce test lint data features evaluate-selected deploy-selected evaluate \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
-	related-work torch margin-ablation clean-cache
+	related-work torch margin-ablation atypical loso-selected clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,7 @@ run: $(STAMP) data features evaluate-selected deploy-selected
 # the PyTorch discriminator's reports (hours).
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
-	margin-ablation ablation-conditions
+	margin-ablation ablation-conditions atypical
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -191,6 +191,13 @@ spread: $(STAMP)
 ablation-conditions: $(STAMP)
 	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_conditions
+
+# Inputs with no speech (noise, tones, music-like signals, clicks) against held-out speech
+# (RAVDESS actors 21-24 under the conditions, a held-out corpus): the atypicality flag and
+# the shrink of the probabilities towards uniform -> reports/atypical/
+atypical: $(STAMP)
+	$(BIN)/python experiments/atypical.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--out $(REPORTS)/atypical
 
 # Published figures next to ours (the CV and the held-out-corpus A/Bs) -> reports/related_work.md
 related-work: $(STAMP)

@@ -54,6 +54,7 @@ __all__ = [
     "FORMAT_VERSION",
     "INTEGRITY_FIELDS",
     "NORMALIZATIONS",
+    "OPTIONAL_INTEGRITY_FIELDS",
     "Artifact",
     "ModelCard",
     "card_integrity",
@@ -63,6 +64,7 @@ __all__ = [
     "manifest_hash",
     "save_artifact",
     "seal_card",
+    "set_typicality",
     "train_model",
     "used_feature_columns",
 ]
@@ -78,6 +80,9 @@ _FILES = ("model.joblib", "model.onnx")
 INTEGRITY_FIELDS = ("format_version", "name", "model_id", "classes", "normalization",
                     "sample_rate", "feature_config", "feature_config_hash", "n_features",
                     "feature_names_hash", "used_features", "files")
+#: Prediction fields of newer cards, covered by the integrity hash only when present (a
+#: card saved without them keeps its hash).
+OPTIONAL_INTEGRITY_FIELDS = ("typicality",)
 #: Version 1 named the normalisation ``protocol``.
 _V1_FIELD = {"normalization": "protocol"}
 _V2_FIELD = {v: k for k, v in _V1_FIELD.items()}
@@ -97,13 +102,28 @@ class _Files(BaseModel):
     joblib: _Sha256 | None = Field(default=None, alias="model.joblib")
 
 
+class _TypicalityEntry(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    statistic: Literal["trimmed_rms_z"]
+    keep: Annotated[float, Field(gt=0, le=1)]
+    center: Annotated[list[float], Field(min_length=1)]
+    scale: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+    threshold: float
+    width: Annotated[float, Field(gt=0)]
+    quantile: Annotated[float, Field(gt=0.5, lt=1)]
+
+
 class ModelCard(BaseModel):
     """The schema of ``model.json`` (fields not listed are free-form notes).
 
     ``classes`` is the emotion of each output column (unique); ``used_features`` the sorted
     indices, below ``n_features``, of the feature columns the model reads (``None``: all);
-    ``files`` the sha256 of each model file; ``integrity`` the sha256 of the
-    :data:`INTEGRITY_FIELDS` (:func:`card_integrity`). Checks that need the model files
+    ``files`` the sha256 of each model file; ``typicality`` (optional) the training rows'
+    statistics that shrink atypical clips' probabilities
+    (:class:`ser_classic.typicality.Typicality`); ``integrity`` the sha256 of the
+    :data:`INTEGRITY_FIELDS` and the :data:`OPTIONAL_INTEGRITY_FIELDS` it has
+    (:func:`card_integrity`). Checks that need the model files
     (output width, feature selection) are made by :func:`load_artifact`.
     """
 
@@ -123,6 +143,7 @@ class ModelCard(BaseModel):
     used_features: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None
     libraries: dict[str, str | None]
     files: _Files
+    typicality: _TypicalityEntry | None = None
     integrity: _Sha256 | None = None
 
     @field_validator("classes")
@@ -229,7 +250,7 @@ def save_artifact(model_dir: str | os.PathLike, *, estimator, classes, config: F
                   name: str, normalization: str = Normalization.STRICT,
                   onnx: bytes | None = None,
                   training: dict | None = None, cv_metrics: dict | None = None,
-                  extra: dict | None = None) -> dict:
+                  extra: dict | None = None, typicality=None) -> dict:
     """Write ``model.joblib``, ``model.onnx`` and ``model.json`` into ``model_dir``.
 
     Parameters
@@ -247,6 +268,11 @@ def save_artifact(model_dir: str | os.PathLike, *, estimator, classes, config: F
     training, cv_metrics, extra : dict, optional
         Training data facts (manifest hash, speakers, counts), cross-validation metrics,
         anything else to record (e.g. ONNX parity). Must be JSON-serialisable.
+    typicality : Typicality, optional
+        Statistics of the training rows (:meth:`ser_classic.typicality.Typicality.fit`
+        over the columns the model reads): probabilities of atypical clips are shrunk
+        towards uniform at inference. None: a model without (probabilities as the
+        classifier gives them).
 
     Returns
     -------
@@ -294,7 +320,36 @@ def save_artifact(model_dir: str | os.PathLike, *, estimator, classes, config: F
         **(extra or {}),
         "files": {fname: _sha(payload) for fname, payload in payloads.items()},
     }
+    if typicality is not None:
+        _check_typicality_columns(typicality, used)
+        card["typicality"] = typicality.to_dict()
     return _write_card(model_dir, card)
+
+
+def _check_typicality_columns(typicality, used: np.ndarray) -> None:
+    if not np.array_equal(typicality.columns, used):
+        raise ParameterError(f"typicality reads {typicality.columns.size} feature columns, "
+                             f"the model {used.size}: fit it on the columns the model reads")
+
+
+def set_typicality(model_dir: str | os.PathLike, typicality) -> dict:
+    """Store (or replace) a model directory's typicality statistics
+    (:class:`ser_classic.typicality.Typicality` over the columns it reads); the model
+    files are unchanged (same model id), the card is rewritten with a renewed integrity
+    hash after the directory is verified.
+
+    Returns
+    -------
+    card : dict
+    """
+    model_dir = Path(model_dir)
+    card = load_artifact(model_dir, load_joblib=False).card
+    used = card.get("used_features")
+    _check_typicality_columns(typicality, np.arange(card["n_features"]) if used is None
+                              else np.asarray(used))
+    card = _write_card(model_dir, {**card, "typicality": typicality.to_dict()})
+    load_artifact(model_dir, load_joblib=False)
+    return card
 
 
 def _write_card(model_dir: Path, card: dict) -> dict:
@@ -314,6 +369,7 @@ def card_integrity(card: dict) -> str:
     ``protocol`` field in place of ``normalization``.
     """
     names = _V1_INTEGRITY_FIELDS if card.get("format_version") == 1 else INTEGRITY_FIELDS
+    names += tuple(k for k in OPTIONAL_INTEGRITY_FIELDS if k in card)
     fields = {k: card.get(k) for k in names}
     blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_json_default)
     return _sha(blob.encode())
@@ -477,6 +533,13 @@ def _load(model_dir: Path, *, load_joblib: bool, verify_integrity: bool) -> Arti
     if card["sample_rate"] != config.sample_rate:
         raise ArtifactError(card_path, f"{card['sample_rate']} != the feature config's "
                                        f"{config.sample_rate}", field="sample_rate")
+    if card.get("typicality") is not None:
+        from .typicality import Typicality
+
+        try:
+            Typicality.from_card(card)
+        except ParameterError as exc:
+            raise ArtifactError(card_path, str(exc), field="typicality") from None
     session = _check_onnx(payloads["model.onnx"], card, path=model_dir / "model.onnx")
     estimator = None
     if load_joblib:
@@ -489,7 +552,8 @@ def _load(model_dir: Path, *, load_joblib: bool, verify_integrity: bool) -> Arti
                                 field="integrity")
         if card["integrity"] != card_integrity(card):
             raise ArtifactError(card_path, f"does not match the card: one of "
-                                           f"{', '.join(INTEGRITY_FIELDS)} was edited after "
+                                           f"{', '.join(INTEGRITY_FIELDS)} (or "
+                                           f"typicality) was edited after "
                                            f"the model was saved", field="integrity")
     return Artifact(card=card, estimator=estimator, onnx=payloads["model.onnx"],
                     path=model_dir, session=session)

@@ -505,6 +505,7 @@ def _run_predict(args) -> int:
     X, errors = rec.features([str(p) for p in paths], on_error="nan")
     ok = ~np.isnan(X).any(axis=1)
     proba = np.full((len(paths), len(rec.classes_)), np.nan)
+    atypicality = np.full(len(paths), np.nan)
     speakers = [_speaker_of(p, args.speaker_regex) if speaker_norm else None
                 for p in paths]
     if speaker_norm:
@@ -516,10 +517,13 @@ def _run_predict(args) -> int:
                            for i in np.flatnonzero(rows)]
                 ok &= ~rows
                 continue
-            proba[rows] = rec.proba_from_features(
-                X[rows], speaker=SpeakerStats.from_features(X[rows]))
+            stats = SpeakerStats.from_features(X[rows])
+            proba[rows] = rec.proba_from_features(X[rows], speaker=stats)
+            atypicality[rows] = rec.atypicality_from_features(X[rows], speaker=stats)
     elif ok.any():
         proba[ok] = rec.proba_from_features(X[ok])
+        atypicality[ok] = rec.atypicality_from_features(X[ok])
+    atypical = rec.atypical(atypicality)
     problems = dict(errors)
     records = []
     for i, path in enumerate(paths):
@@ -530,6 +534,9 @@ def _run_predict(args) -> int:
             rec_row["emotion"] = str(rec.classes_[int(np.argmax(proba[i]))])
             rec_row.update({f"p_{c}": round(float(v), 4)
                             for c, v in zip(rec.classes_, proba[i], strict=True)})
+            if rec.typicality is not None:  # how unlike the training speech the clip is
+                rec_row["atypicality"] = round(float(atypicality[i]), 4)
+                rec_row["atypical"] = bool(atypical[i])
         else:
             rec_row["error"] = problems.get(str(path), "unusable audio")
         records.append(rec_row)
@@ -545,6 +552,8 @@ def _run_predict(args) -> int:
                 frame["p"] = [round(float(np.nanmax(p)), 3) if k else None
                               for p, k in zip(proba, ok, strict=True)]
                 cols.append("p")
+            if "atypical" in frame.columns:
+                cols.append("atypical")
             if "error" in frame.columns:
                 cols.append("error")
             print(frame[cols].fillna("").to_string(index=False))

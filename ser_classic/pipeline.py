@@ -61,6 +61,7 @@ __all__ = [
     "TeacherData",
     "TrainedModel",
     "ab_test",
+    "add_typicality",
     "augmented_features",
     "cross_validate",
     "deploy",
@@ -437,6 +438,9 @@ class TrainedModel:
         corpus and speakers, label set and front end); None otherwise.
     skipped : tuple of (path, problem)
         Clips whose features failed.
+    typicality : Typicality or None
+        Statistics of the training rows that shrink atypical clips' probabilities at
+        inference (:mod:`ser_classic.typicality`).
     """
 
     name: str
@@ -448,6 +452,7 @@ class TrainedModel:
     training: dict
     cv_metrics: dict | None
     skipped: tuple = ()
+    typicality: object = None
 
     @property
     def model_id(self) -> str:
@@ -462,7 +467,8 @@ class TrainedModel:
                              config=self.feature_config, name=self.name,
                              normalization=self.normalization, onnx=self.export.onnx,
                              training=self.training, cv_metrics=self.cv_metrics,
-                             extra={"onnx_parity": self.export.parity()})
+                             extra={"onnx_parity": self.export.parity()},
+                             typicality=self.typicality)
 
 
 def _registry_model(model: str | os.PathLike, selection: Selection | None,
@@ -510,7 +516,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
           exclude_speakers: Sequence[str] = (), exclude_emotions: Sequence[str] = (),
           params: dict | None = None, selection: Selection | None = None,
           augment: str = DEFAULT_AUGMENT, copies: int = 4, feature_config=None,
-          calibration: str = "none", random_state: int = 0,
+          calibration: str = "none", typicality: bool = True, random_state: int = 0,
           cache_dir: str | os.PathLike | None = None, n_jobs: int = 1,
           command: str | None = None) -> TrainedModel:
     """Train a registry model on the clips of one or more corpora of a manifest.
@@ -544,6 +550,12 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
         ``"temperature"``: probabilities temperature-scaled on speaker-grouped out-of-fold
         predictions (:func:`ser_classic.calibration.calibrate_trained`; the card's
         ``training.calibration`` holds ``T`` and the out-of-fold ECE before/after).
+    typicality : bool
+        Store the typicality of the training clips (not their augmented copies), as the
+        classifier reads them, over the columns it reads: at inference the probabilities
+        of clips unlike them (noise, music) are shrunk towards uniform, with a threshold
+        from speaker-grouped held-out training speakers
+        (:meth:`ser_classic.typicality.Typicality.fit`).
     random_state : int
         The estimator's ``random_state`` and the augmentation seed.
     cache_dir : path, optional
@@ -555,10 +567,11 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     -------
     TrainedModel
     """
-    from .artifact import manifest_hash, train_model
+    from .artifact import manifest_hash, train_model, used_feature_columns
     from .calibration import CALIBRATIONS, calibrate_trained
     from .evaluation import normalized_inputs
     from .features import extract_batch
+    from .typicality import Typicality
 
     config = _feature_config(feature_config)
     name, normalization = _registry_model(model, selection, normalization)
@@ -624,6 +637,9 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     Xp = normalized_inputs(X, (), rows["speaker"], normalization=normalization)[0]
     sample = Xp[np.random.default_rng(random_state).permutation(len(Xp))[:300]]
     export = export_onnx(estimator, X_parity=sample)
+    typical = (Typicality.fit(Xp, groups=rows["speaker"].to_numpy(),
+                              columns=used_feature_columns(estimator, X.shape[1]))
+               if typicality else None)
     training = {
         "corpora": corpora, "n_clips": len(rows),
         "clips_per_corpus": rows["corpus"].value_counts().sort_index().to_dict(),
@@ -648,7 +664,8 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
             training["params_tuned_with_emotions"] = list(selection.classes)
     return TrainedModel(name=name, normalization=normalization, classes=tuple(classes),
                         estimator=estimator, export=export, feature_config=config,
-                        training=training, cv_metrics=cv_metrics, skipped=tuple(errors))
+                        training=training, cv_metrics=cv_metrics, skipped=tuple(errors),
+                        typicality=typical)
 
 
 # --------------------------------------------------------------------------- cross-validate
@@ -1028,6 +1045,8 @@ class DistilledModel:
     parity_rows : np.ndarray [shape=(m, n_features)]
     info : dict
         The card's ``distillation`` notes (transfer rows, groups, quantization, command).
+    typicality : Typicality or None
+        As :attr:`TrainedModel.typicality`, over the columns the student reads.
     """
 
     name: str
@@ -1039,6 +1058,7 @@ class DistilledModel:
     feature_config: object
     parity_rows: np.ndarray
     info: dict
+    typicality: object = None
 
     @property
     def model_id(self) -> str:
@@ -1052,16 +1072,16 @@ class DistilledModel:
                             classes=list(self.classes), config=self.feature_config,
                             teacher_card=self.teacher_card, onnx=self.onnx,
                             parity_rows=self.parity_rows, info=self.info,
-                            normalization=self.normalization)
+                            normalization=self.normalization, typicality=self.typicality)
 
 
 def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
            normalization: str | None = None, groups: Sequence[str] | None = None,
            compact_groups: Sequence[str] | None = None,
            max_depth: int = 8, candidates: int = 300, copies: int = 2, munge: int = 2,
-           transfer: str = "masks", calibration: str = "none", random_state: int = 0,
-           cache_dir: str | os.PathLike | None = None, n_jobs: int = 1,
-           command: str | None = None) -> DistilledModel:
+           transfer: str = "masks", calibration: str = "none", typicality: bool = True,
+           random_state: int = 0, cache_dir: str | os.PathLike | None = None,
+           n_jobs: int = 1, command: str | None = None) -> DistilledModel:
     """Distil a teacher into a student reading few, cheap features.
 
     Parameters
@@ -1090,14 +1110,18 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         ``"temperature"``: the student's own temperature on speaker-grouped out-of-fold
         predictions, folded into its softmax head (linear and compact students;
         :func:`ser_classic.calibration.calibrate_student`).
+    typicality : bool
+        Store the typicality of the teacher's training clips over the columns the student
+        reads (as :func:`train`).
 
     Returns
     -------
     DistilledModel
     """
     from . import distill as D
-    from .artifact import Artifact, load_artifact
+    from .artifact import Artifact, load_artifact, used_feature_columns
     from .calibration import CALIBRATIONS, calibrate_student
+    from .typicality import Typicality
 
     _check_choice("student", student, STUDENT_CHOICES)
     _check_choice("calibration", calibration, CALIBRATIONS)
@@ -1153,11 +1177,42 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         info["linear_C"] = fitted["linear_C"]
     if calibration != "none":
         info["calibration"] = calibrated
+    typical = (Typicality.fit(X, groups=data.rows["speaker"].to_numpy(),
+                              columns=used_feature_columns(model, X.shape[1]))
+               if typicality else None)
     return DistilledModel(name=f"distilled_{student}", student=model, onnx=onnx,
                           teacher_card=card, classes=data.classes,
                           normalization=normalization_of(card["normalization"]),
                           feature_config=config,
-                          parity_rows=sample, info=info)
+                          parity_rows=sample, info=info, typicality=typical)
+
+
+def add_typicality(model: str | os.PathLike, manifest: pd.DataFrame, *,
+                   out: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
+                   n_jobs: int = 1) -> dict:
+    """Copy a model saved without typicality statistics to ``out``, with them.
+
+    The statistics :func:`train` / :func:`distil` store today, computed on the model's
+    training clips (its card's corpora, speakers and excluded emotions, as
+    :func:`teacher_training_data` finds them in ``manifest``), normalised as it reads
+    them, over the columns it reads. The model files are copied unchanged (same model
+    id); the card gains ``typicality`` and a renewed integrity hash.
+
+    Returns
+    -------
+    card : dict
+    """
+    from .artifact import copy_artifact, load_artifact, set_typicality
+    from .typicality import Typicality
+
+    artifact = load_artifact(model, load_joblib=False)
+    card = artifact.card
+    data = teacher_training_data(artifact, manifest, copies=0, cache_dir=cache_dir,
+                                 n_jobs=n_jobs)
+    used = card.get("used_features")
+    typical = Typicality.fit(data.X, groups=data.rows["speaker"].to_numpy(),
+                             columns=None if used is None else used)
+    return set_typicality(copy_artifact(artifact.path, out), typical)
 
 
 # --------------------------------------------------------------------------- A/B test

@@ -4,7 +4,11 @@ Inputs are file paths or waveforms at any sample rate: a path or a 1-D array is 
 (results without the batch axis); a list of them, or a 2-D array of shape
 ``(n_clips, n_samples)``, is a batch. Features are computed exactly as in training
 (:func:`ser_classic.features.extract_features`), then, for a speaker-normalised model,
-z-scored with the speaker's statistics, then fed to scikit-learn or ONNX Runtime.
+z-scored with the speaker's statistics, then fed to scikit-learn or ONNX Runtime; for a
+model that stores the typicality of its training rows, the probabilities of atypical
+clips (noise, music, anything unlike its training speech) are then shrunk towards
+uniform, and each clip's ``atypicality`` / ``atypical`` flag is reported
+(:mod:`ser_classic.typicality`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from .artifact import Artifact, load_artifact
 from .data import MAX_DURATION_S, check_waveform, load_audio, resample
 from .errors import AudioError, ParameterError
 from .features import extract_features, feature_names
+from .typicality import Typicality
 
 __all__ = [
     "BACKENDS",
@@ -155,6 +160,11 @@ class Predictions:
         The clips that could not be used, in input order.
     classes : tuple of str
         The model's classes, or the ``classes=`` subset asked for.
+    atypicality : np.ndarray [shape=(n_ok,)]
+        How unlike the model's training speech each clip is
+        (:attr:`EmotionRecognizer.typicality`; NaN for a model saved without it).
+    atypical : np.ndarray of bool [shape=(n_ok,)]
+        ``atypicality`` above the model's threshold: probabilities shrunk towards uniform.
     """
 
     labels: np.ndarray
@@ -162,6 +172,11 @@ class Predictions:
     index: np.ndarray
     errors: tuple[ClipError, ...]
     classes: tuple[str, ...]
+    atypicality: np.ndarray | None = None
+    atypical: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        _fill_atypicality(self, len(self.labels))
 
 
 @dataclass(frozen=True)
@@ -183,6 +198,9 @@ class DiscriminatorScores:
         Position in the input batch of each row: all of them, except the clips in
         ``errors`` with ``on_error="skip"``.
     errors : tuple of ClipError
+    atypicality, atypical : np.ndarray [shape=(n,)]
+        As :class:`Predictions`: an atypical clip's ``proba`` is shrunk towards uniform,
+        so its penalty is high whatever the target.
     """
 
     penalty: np.ndarray
@@ -192,10 +210,21 @@ class DiscriminatorScores:
     classes: tuple[str, ...]
     index: np.ndarray | None = None
     errors: tuple[ClipError, ...] = ()
+    atypicality: np.ndarray | None = None
+    atypical: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.index is None:
             object.__setattr__(self, "index", np.arange(len(self.penalty)))
+        _fill_atypicality(self, len(self.penalty))
+
+
+def _fill_atypicality(result, n: int) -> None:
+    """Defaults of a result's ``atypicality`` (NaN) and ``atypical`` (False)."""
+    if result.atypicality is None:
+        object.__setattr__(result, "atypicality", np.full(n, np.nan))
+    if result.atypical is None:
+        object.__setattr__(result, "atypical", np.zeros(n, dtype=bool))
 
 
 def _is_path(item) -> bool:
@@ -247,6 +276,12 @@ class EmotionRecognizer:
     backend : {"sklearn", "onnx"}
     max_duration_s : float
         Longer clips are refused (:class:`AudioError`).
+
+    Attributes
+    ----------
+    typicality : Typicality or None
+        The training rows' statistics that shrink atypical clips' probabilities (None:
+        a model saved without them; its probabilities are the classifier's).
     """
 
     def __init__(self, artifact: Artifact, *, backend: str = "sklearn",
@@ -264,6 +299,7 @@ class EmotionRecognizer:
         self.model_id = artifact.card["model_id"]
         self.normalization = Normalization(artifact.card["normalization"])
         self.feature_config = artifact.feature_config
+        self.typicality = Typicality.from_card(artifact.card)
         names = feature_names(config=self.feature_config)
         used = artifact.card.get("used_features")
         self._used = None if used is None else np.asarray(used, dtype=int)
@@ -400,25 +436,59 @@ class EmotionRecognizer:
 
     # ------------------------------------------------------------------ predictions
     def proba_from_features(self, X: np.ndarray, *, speaker=None) -> np.ndarray:
-        """Class probabilities of feature rows [shape=(n, n_features)] -> (n, n_classes)."""
+        """Class probabilities of feature rows [shape=(n, n_features)] -> (n, n_classes)
+        (shrunk towards uniform for atypical rows, :attr:`typicality`)."""
+        return self._scored(self._model_rows(X, speaker))[0]
+
+    def atypicality_from_features(self, X: np.ndarray, *, speaker=None) -> np.ndarray:
+        """Atypicality of feature rows [shape=(n, n_features)] -> [shape=(n,)]: the RMS of
+        the smallest 80 % of their z-scores against the training rows
+        (:class:`~ser_classic.typicality.Typicality`; NaN for a model saved without
+        them); above ``typicality.threshold`` a clip is atypical and its probabilities
+        shrunk."""
+        X = self._model_rows(X, speaker)
+        if self.typicality is None:
+            return np.full(X.shape[0], np.nan)
+        return self.typicality.statistic(X)
+
+    def _model_rows(self, X: np.ndarray, speaker) -> np.ndarray:
+        """Feature rows as the classifier reads them (normalised, float32 values)."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.card["n_features"]:
             raise ParameterError(f"features must have shape (n, {self.card['n_features']}), "
                                  f"got {X.shape}")
         # The classifier reads float32 values with either backend (ONNX graphs are float32;
         # tree thresholds are exported so that float32 inputs split identically).
-        X = self._normalise(X, speaker).astype(np.float32).astype(np.float64)
+        return self._normalise(X, speaker).astype(np.float32).astype(np.float64)
+
+    def _scored(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, atypicality) of rows from :meth:`_model_rows`: the one place
+        where the classifier's output is shrunk."""
         if X.shape[0] == 0:
-            return np.empty((0, len(self.classes_)))
+            return np.empty((0, len(self.classes_))), np.empty(0)
         if self._session is not None:
             from .export import onnx_predict_proba
 
-            return onnx_predict_proba(self._session, X)
-        return np.asarray(self.artifact.estimator.predict_proba(X), dtype=np.float64)
+            proba = onnx_predict_proba(self._session, X)
+        else:
+            proba = np.asarray(self.artifact.estimator.predict_proba(X), dtype=np.float64)
+        if self.typicality is None:
+            return proba, np.full(X.shape[0], np.nan)
+        atypicality = self.typicality.statistic(X)
+        return self.typicality.shrink(proba, atypicality), atypicality
+
+    def atypical(self, atypicality: np.ndarray) -> np.ndarray:
+        """The ``atypical`` flag [shape=(n,)] of atypicalities (False without
+        :attr:`typicality`)."""
+        atypicality = np.asarray(atypicality, dtype=np.float64)
+        if self.typicality is None:
+            return np.zeros(atypicality.shape, dtype=bool)
+        return self.typicality.atypical(atypicality)
 
     def _batch_proba(self, items: Sequence, *, sr, speaker, skip: bool
-                     ) -> tuple[np.ndarray, np.ndarray, list[ClipError]]:
-        """Probabilities of the usable clips of ``items``, their positions, the others.
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[ClipError]]:
+        """Probabilities and atypicality of the usable clips of ``items``, their
+        positions, the others.
 
         With ``speaker="batch"`` the statistics come from the usable clips only; when a
         single one is left it becomes an error too (statistics need 2 clips).
@@ -432,7 +502,8 @@ class EmotionRecognizer:
                                      "needs at least 2")
             errors = sorted([*errors, lone], key=lambda e: e.index)
             X, index = X[:0], index[:0]
-        return self.proba_from_features(X, speaker=speaker), index, errors
+        proba, atypicality = self._scored(self._model_rows(X, speaker))
+        return proba, atypicality, index, errors
 
     def _class_subset(self, classes) -> tuple[np.ndarray | None, tuple[str, ...]]:
         """Columns and names of ``classes=`` (None: all of ``classes_``)."""
@@ -495,12 +566,14 @@ class EmotionRecognizer:
         skip = _check_on_error(on_error)
         columns, names = self._class_subset(classes)
         items, single = self._items(inputs)
-        proba, index, errors = self._batch_proba(items, sr=sr, speaker=speaker, skip=skip)
+        proba, atypicality, index, errors = self._batch_proba(items, sr=sr, speaker=speaker,
+                                                              skip=skip)
         proba = _restrict(proba, columns)
         if skip:
             labels = self._label_array(columns)[np.argmax(proba, axis=1)]
             return Predictions(labels=labels, proba=proba, index=index,
-                               errors=tuple(errors), classes=names)
+                               errors=tuple(errors), classes=names,
+                               atypicality=atypicality, atypical=self.atypical(atypicality))
         return proba[0] if single else proba
 
     def predict(self, inputs, *, sr: int | None = None, speaker=None,
@@ -559,13 +632,16 @@ class EmotionRecognizer:
                                  f"{[str(c) for c in self.classes_]})")
         if sr is None:
             raise ParameterError("score needs the waveforms' sample rate: sr=")
-        proba, index, errors = self._batch_proba(items, sr=sr, speaker=speaker, skip=skip)
+        proba, atypicality, index, errors = self._batch_proba(items, sr=sr, speaker=speaker,
+                                                              skip=skip)
         proba = _restrict(proba, subset)
         cols = np.array([column[t] for t in targets], dtype=np.intp)[index]
         p = proba[np.arange(index.size), cols]
         return DiscriminatorScores(penalty=1.0 - p, nll=-np.log(np.maximum(p, _EPS)),
                                    p_target=p, proba=proba, classes=names,
-                                   index=index, errors=tuple(errors))
+                                   index=index, errors=tuple(errors),
+                                   atypicality=atypicality,
+                                   atypical=self.atypical(atypicality))
 
 
 def load(model: str | os.PathLike, *, backend: str | None = None,

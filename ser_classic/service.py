@@ -58,6 +58,8 @@ class Prediction(BaseModel):
     filename: str | None = None
     emotion: str
     probabilities: dict[str, float]
+    atypicality: float | None = None  # None: a model saved without training statistics
+    atypical: bool = False
     duration_s: float
     model_id: str
     latency_ms: float
@@ -67,6 +69,8 @@ class BatchItem(BaseModel):
     filename: str | None = None
     emotion: str | None = None
     probabilities: dict[str, float] | None = None
+    atypicality: float | None = None
+    atypical: bool | None = None
     duration_s: float | None = None
     error: str | None = None
     detail: str | None = None
@@ -216,13 +220,22 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         del payload
         return _waveform(data, sr, name), name
 
-    def _infer(waveforms: list[np.ndarray], speaker=None) -> np.ndarray:
+    def _infer(waveforms: list[np.ndarray], speaker=None) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and atypicality of the clips."""
         with lock:
             X = np.stack([recognizer.clip_features(y) for y in waveforms])
             try:
-                return recognizer.proba_from_features(X, speaker=speaker)
+                return (recognizer.proba_from_features(X, speaker=speaker),
+                        recognizer.atypicality_from_features(X, speaker=speaker))
             except ParameterError as exc:
                 raise ServiceError(422, "speaker_statistics_required", str(exc)) from None
+
+    def _atypicality(value: float) -> dict:
+        """The ``atypicality`` / ``atypical`` fields of one clip (null: no statistics)."""
+        if not np.isfinite(value):
+            return {"atypicality": None, "atypical": False}
+        return {"atypicality": float(value),
+                "atypical": bool(recognizer.atypical(np.array([value]))[0])}
 
     def _subset(text: str | None) -> tuple[np.ndarray | None, list[str]]:
         """Columns and names of ``?classes=``; refused (422) before any audio is read."""
@@ -267,9 +280,11 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         _check_speaker_norm(speaker_norm, one_clip=True)
         with decodes:
             y, name = _read(file)
-            proba = _restrict(_infer([y]), columns)[0]
+            proba, atypicality = _infer([y])
+            proba = _restrict(proba, columns)[0]
         return Prediction(filename=name, emotion=names[int(np.argmax(proba))],
                           probabilities=dict(zip(names, map(float, proba), strict=True)),
+                          **_atypicality(atypicality[0]),
                           duration_s=y.size / rate, model_id=recognizer.model_id,
                           latency_ms=(time.perf_counter() - start) * 1000)
 
@@ -299,11 +314,14 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                 raise ServiceError(422, "speaker_statistics_required",
                                    f"speaker_norm=true needs at least 2 usable clips of "
                                    f"the speaker, got {len(waves)}")
-            proba = _restrict(_infer(waves, speaker="batch" if speaker_norm else None),
-                              columns) if waves else []
-        for i, p in zip(good, proba, strict=True):
+            proba, atypicality = (_infer(waves, speaker="batch" if speaker_norm else None)
+                                  if waves else ([], []))
+            proba = _restrict(proba, columns) if waves else []
+        for i, p, a in zip(good, proba, atypicality, strict=True):
             items[i].emotion = names[int(np.argmax(p))]
             items[i].probabilities = dict(zip(names, map(float, p), strict=True))
+            for field, value in _atypicality(a).items():
+                setattr(items[i], field, value)
         return BatchPrediction(results=items, model_id=recognizer.model_id,
                                latency_ms=(time.perf_counter() - start) * 1000)
 

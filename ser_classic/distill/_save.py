@@ -16,7 +16,7 @@ def save_student(model_dir, *, student, name: str, classes: Sequence[str],
                  config: FeatureConfig, teacher_card: dict, onnx: bytes | None = None,
                  parity_rows: np.ndarray | None = None, info: dict | None = None,
                  cv_metrics: dict | None = None, training: dict | None = None,
-                 normalization: str = "strict") -> dict:
+                 normalization: str = "strict", typicality=None) -> dict:
     """Write a student as a model directory servable by ``ser_classic.load``.
 
     The card records the teacher, the feature names the student reads (``select``; the
@@ -34,6 +34,9 @@ def save_student(model_dir, *, student, name: str, classes: Sequence[str],
     normalization : Normalization or {"strict", "speaker_norm"}
         The teacher's: a student of a speaker-normalised teacher reads speaker-normalised
         features and needs speaker statistics at inference as its teacher does.
+    typicality : Typicality, optional
+        Training rows' statistics over the columns the student reads
+        (:func:`ser_classic.artifact.save_artifact`).
 
     Returns
     -------
@@ -68,4 +71,4 @@ def save_student(model_dir, *, student, name: str, classes: Sequence[str],
     return save_artifact(model_dir, estimator=student, classes=classes, config=config,
                          name=name, normalization=normalization, onnx=graph,
                          training=training or teacher_card.get("training", {}),
-                         cv_metrics=cv_metrics, extra=extra)
+                         cv_metrics=cv_metrics, extra=extra, typicality=typicality)

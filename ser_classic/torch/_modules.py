@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
@@ -12,7 +13,7 @@ from .._vocabulary import Normalization
 from ..errors import ParameterError
 from . import functional as F
 
-__all__ = ["DiscriminatorLoss", "EmotionDiscriminator", "emotion_loss"]
+__all__ = ["DiscriminatorLoss", "EmotionDiscriminator", "emotion_loss", "shrink_log_proba"]
 
 _KINDS = ("nll", "penalty")
 _REDUCTIONS = ("none", "mean", "sum")
@@ -50,13 +51,32 @@ def emotion_loss(log_proba: torch.Tensor, target: torch.Tensor, *, kind: str = "
     return loss.sum() if reduction == "sum" else loss
 
 
+def shrink_log_proba(log_proba: torch.Tensor, atypicality: torch.Tensor, *,
+                     threshold: float, width: float) -> torch.Tensor:
+    """``log((1 - r) p + r / K)`` of log-probabilities [shape=(B, K)], the shrink of
+    :class:`ser_classic.typicality.Typicality` (``r = u**2 / (1 + u**2)``,
+    ``u = max(0, atypicality - threshold) / width``) in log space: rows with ``r = 0``
+    unchanged, finite gradients everywhere (``log(1 - r) = -log1p(u**2)``,
+    ``log r = 2 log u - log1p(u**2)``)."""
+    u = torch.relu(atypicality - threshold) / width
+    pos = u > 0
+    u_safe = torch.where(pos, u, torch.ones_like(u))
+    log_keep = -torch.log1p(u_safe * u_safe)
+    log_r = 2.0 * torch.log(u_safe) + log_keep
+    shrunk = torch.logaddexp(log_proba + log_keep[:, None],
+                             (log_r - math.log(log_proba.shape[1]))[:, None])
+    return torch.where(pos[:, None], shrunk, log_proba)
+
+
 class EmotionDiscriminator(torch.nn.Module):
     """A stored emotion model as a differentiable torch module.
 
     Waveforms [shape=(B, n)] at any sample rate -> log-probabilities over the model's
     classes, through the model's preprocessing, descriptors, functionals, speaker
     normalisation and the classifier of its ONNX graph (the graph it deploys, int8 weights
-    dequantised), all as torch operations: gradients reach the waveform.
+    dequantised), all as torch operations: gradients reach the waveform. A model that
+    stores the typicality of its training rows shrinks the probabilities of atypical
+    clips towards uniform as ``EmotionRecognizer`` does (:mod:`ser_classic.typicality`).
 
     Parameters
     ----------
@@ -83,6 +103,7 @@ class EmotionDiscriminator(torch.nn.Module):
         from ..export import PROBA_NAME
         from ..features import feature_names
         from ..store import resolve
+        from ..typicality import Typicality
         from ._head import OnnxHead
 
         if dtype not in (torch.float32, torch.float64):
@@ -103,6 +124,13 @@ class EmotionDiscriminator(torch.nn.Module):
         self.register_buffer("used", torch.as_tensor(used))
         self.head = OnnxHead(artifact.onnx, output=PROBA_NAME, dtype=dtype,
                              source=str(path / "model.onnx"))
+        self.typicality = Typicality.from_card(card)
+        if self.typicality is not None:
+            self.register_buffer("typ_columns", torch.as_tensor(self.typicality.columns))
+            self.register_buffer("typ_center",
+                                 torch.as_tensor(self.typicality.center, dtype=dtype))
+            self.register_buffer("typ_scale",
+                                 torch.as_tensor(self.typicality.scale, dtype=dtype))
         self.requires_grad_(False)
 
     @property
@@ -171,10 +199,35 @@ class EmotionDiscriminator(torch.nn.Module):
 
         ``speaker``: :class:`ser_classic.recognizer.SpeakerStats` or ``"batch"`` for a
         speaker-normalised model (refused by strict ones). ``lengths``: valid samples per
-        row, for zero-padded clips of different lengths (:meth:`features`).
+        row, for zero-padded clips of different lengths (:meth:`features`). Atypical
+        clips' probabilities are shrunk towards uniform (:meth:`atypicality`).
         """
         X = self._normalise(self.features(waveforms, sr=sr, lengths=lengths), speaker)
-        return self.head(X)
+        log_proba = self.head(X)
+        if self.typicality is None:
+            return log_proba
+        return shrink_log_proba(log_proba, self._atypicality(X),
+                                threshold=self.typicality.threshold,
+                                width=self.typicality.width)
+
+    def _atypicality(self, X: torch.Tensor) -> torch.Tensor:
+        """The trimmed RMS z-score of :class:`ser_classic.typicality.Typicality` (the
+        gradient reaches the kept, smallest, z-scores)."""
+        from ..typicality import n_kept
+
+        z = (X[:, self.typ_columns] - self.typ_center.to(X.dtype)) / self.typ_scale.to(X.dtype)
+        z2 = torch.sort(z * z, dim=1).values[:, :n_kept(z.shape[1], self.typicality.keep)]
+        return torch.sqrt(torch.mean(z2, dim=1))
+
+    def atypicality(self, waveforms: torch.Tensor, *, sr: int, speaker=None,
+                    lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Atypicality [shape=(B,)] of each clip (``EmotionRecognizer``'s; NaN for a
+        model saved without training statistics); above ``typicality.threshold`` its
+        probabilities are shrunk towards uniform."""
+        X = self._normalise(self.features(waveforms, sr=sr, lengths=lengths), speaker)
+        if self.typicality is None:
+            return X.new_full((X.shape[0],), float("nan"))
+        return self._atypicality(X)
 
     def columns(self, classes: Sequence[str]) -> torch.Tensor:
         """Column of each class name [shape=(k,), int64]; unknown names raise."""

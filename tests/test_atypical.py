@@ -1,0 +1,250 @@
+"""Atypical inputs (noise, tones, music-like signals): typicality statistics stored at
+training, probabilities shrunk towards uniform in every scoring path, old models
+unchanged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ser_classic
+from ser_classic.artifact import load_artifact, set_typicality
+from ser_classic.errors import ArtifactError, ParameterError
+from ser_classic.features import FeatureConfig, extract_batch
+from ser_classic.store import resolve
+from ser_classic.typicality import Typicality, shrink_weight
+
+from .conftest import DATA
+
+SR = 16000
+HELD_OUT = "ravdess_05"  # never in small_manifest's training actors (1-4)
+
+
+def _noises(seed: int = 0) -> dict[str, np.ndarray]:
+    """Real non-speech: white, pink and brown noise, a tone, a chord, a music-like signal."""
+    rng = np.random.default_rng(seed)
+    n = 3 * SR
+    spectrum, f = np.fft.rfft(rng.standard_normal(n)), np.fft.rfftfreq(n)
+    f[0] = f[1]
+    t = np.arange(n) / SR
+    out = {"white": rng.standard_normal(n),
+           "pink": np.fft.irfft(spectrum / np.sqrt(f), n),
+           "brown": np.fft.irfft(spectrum / f, n),
+           "tone": np.sin(2 * np.pi * 440 * t),
+           "chord": sum(np.sin(2 * np.pi * 220 * r * t) for r in (1, 1.26, 1.5))}
+    notes = np.zeros(n)
+    for k, start in enumerate(range(0, n, SR // 4)):  # a note every 250 ms
+        tt = t[:min(SR // 4, n - start)]
+        notes[start:start + tt.size] = np.exp(-6 * tt) * np.sin(
+            2 * np.pi * 220 * 2 ** ((k * 5 % 12) / 12) * tt)
+    out["music-like"] = notes
+    return {k: 0.3 * y / np.max(np.abs(y)) for k, y in out.items()}
+
+
+def _held_out_clips(n: int = 12) -> list[np.ndarray]:
+    paths = sorted((DATA / "ravdess" / "Actor_05").glob("*.flac"))[::5][:n]
+    return [ser_classic.load_audio(p, sr=SR) for p in paths]
+
+
+@pytest.fixture(scope="module")
+def trained(small_manifest, feature_cache, tmp_path_factory):
+    """A logistic regression trained by ``ser_classic.train`` on four actors."""
+    model = ser_classic.train(small_manifest, model="logreg", corpora="ravdess",
+                              augment="none", params={"clf__C": 0.01},
+                              cache_dir=feature_cache)
+    out = tmp_path_factory.mktemp("atypical") / "logreg"
+    model.save(out)
+    return model, out
+
+
+@pytest.fixture(scope="module")
+def deployed_typ(small_manifest, feature_cache, tmp_path_factory):
+    """The shipped student with typicality statistics of four actors' clips."""
+    rec = ser_classic.load("deployed")
+    X, errors, _ = extract_batch(small_manifest["path"], sha256=small_manifest["sha256"],
+                                 config=rec.feature_config, cache_dir=feature_cache)
+    assert not errors
+    out = tmp_path_factory.mktemp("atypical") / "deployed"
+    shutil.copytree(resolve("deployed"), out)
+    set_typicality(out, Typicality.fit(X, groups=small_manifest["speaker"],
+                                       columns=rec.card["used_features"]))
+    return out
+
+
+def test_training_stores_the_statistics_of_its_rows(trained, small_manifest, feature_cache):
+    model, out = trained
+    typ = model.typicality
+    card = json.loads((out / "model.json").read_text())
+    assert card["typicality"]["threshold"] == typ.threshold and typ.width > 0
+    X, _, _ = extract_batch(small_manifest["path"], sha256=small_manifest["sha256"],
+                            config=FeatureConfig(), cache_dir=feature_cache)
+    np.testing.assert_allclose(typ.center, X.mean(axis=0), rtol=1e-6, atol=1e-9)
+    a = typ.statistic(X)
+    assert 0.4 < np.median(a) < 0.8  # the training rows themselves (trimmed RMS z)
+    assert np.mean(a > typ.threshold) < 0.05  # threshold from held-out training speakers
+    assert ser_classic.load(out).typicality.threshold == typ.threshold
+
+
+def test_noise_and_music_get_no_confident_emotion(trained):
+    _, out = trained
+    rec = ser_classic.load(out)
+    noises = _noises()
+    scores = rec.score(list(noises.values()), sr=SR, targets="happy")
+    k = len(rec.classes_)
+    assert scores.atypical.all(), dict(zip(noises, scores.atypicality, strict=True))
+    assert scores.proba.max(axis=1).max() <= 0.35, scores.proba.max(axis=1)
+    assert np.all(scores.penalty >= 1 - 0.35)
+    raw = rec.artifact.estimator.predict_proba(
+        rec.features(list(noises.values()), sr=SR)[0].astype(np.float32))
+    assert raw.max(axis=1).max() > 0.5  # the classifier alone is confident about some
+    np.testing.assert_array_equal(raw.argmax(axis=1), scores.proba.argmax(axis=1))
+    assert np.all(scores.proba.max(axis=1) > 1 / k)
+
+
+def test_held_out_speech_is_unchanged_within_tolerance(trained):
+    _, out = trained
+    rec = ser_classic.load(out)
+    clips = _held_out_clips()
+    X, _ = rec.features(clips, sr=SR)
+    shrunk = rec.proba_from_features(X)
+    raw = rec.artifact.estimator.predict_proba(X.astype(np.float32).astype(np.float64))
+    a = rec.atypicality_from_features(X)
+    typical = ~rec.atypical(a)
+    assert typical.mean() >= 0.75, a
+    np.testing.assert_allclose(shrunk[typical], raw[typical], atol=1e-12)
+    assert np.abs(shrunk - raw).max(axis=1).mean() <= 0.05
+    np.testing.assert_array_equal(shrunk.argmax(axis=1), raw.argmax(axis=1))
+
+
+def test_the_shrink_rule():
+    a = np.array([0.5, 1.0, 2.0, 3.0, 30.0, 3000.0])
+    r = shrink_weight(a, threshold=1.0, width=1.0)
+    np.testing.assert_array_equal(r[:2], 0.0)
+    assert r[2] == pytest.approx(0.5) and np.all(np.diff(r[1:]) > 0) and r[-1] < 1
+    typ = Typicality(columns=np.arange(2), center=np.zeros(2), scale=np.ones(2),
+                     threshold=1.0, width=1.0)
+    proba = np.array([[0.9, 0.05, 0.05]] * a.size)
+    shrunk = typ.shrink(proba, a)
+    np.testing.assert_allclose(shrunk.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(shrunk[:2], proba[:2])
+    assert np.all(shrunk.argmax(axis=1) == 0) and shrunk[-1, 0] == pytest.approx(1 / 3)
+    with pytest.raises(ParameterError):
+        Typicality.fit(np.ones((1, 3)))
+
+
+def test_models_saved_without_statistics_are_unchanged(small_manifest, feature_cache):
+    from .deploy_models import tiny_model
+
+    path = tiny_model(small_manifest, feature_cache)
+    rec = ser_classic.load(path)
+    assert rec.typicality is None and "typicality" not in rec.card
+    clips = _held_out_clips(4) + list(_noises().values())[:2]
+    out = rec.predict_proba(clips, sr=SR, on_error="skip")
+    X, _ = rec.features(clips, sr=SR)
+    expected = rec.artifact.estimator.predict_proba(X.astype(np.float32).astype(np.float64))
+    np.testing.assert_array_equal(out.proba, expected)
+    assert np.isnan(out.atypicality).all() and not out.atypical.any()
+    shipped = ser_classic.load("deployed")  # committed cards: integrity hashes still hold
+    assert shipped.typicality is None
+    assert np.isnan(shipped.score(clips, sr=SR, targets="sad").atypicality).all()
+
+
+def test_edited_statistics_are_refused(trained, tmp_path):
+    _, out = trained
+    edited = tmp_path / "edited"
+    shutil.copytree(out, edited)
+    card = json.loads((edited / "model.json").read_text())
+    card["typicality"]["threshold"] = 1e9  # would switch the shrink off
+    (edited / "model.json").write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="integrity"):
+        load_artifact(edited, load_joblib=False)
+    card["typicality"]["scale"] = card["typicality"]["scale"][:-1]
+    (edited / "model.json").write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="typicality"):
+        load_artifact(edited, load_joblib=False)
+
+
+def test_cli_predict_reports_atypicality(trained, tmp_path):
+    import soundfile as sf
+
+    _, out = trained
+    sf.write(tmp_path / "pink.wav", _noises()["pink"], SR)
+    sf.write(tmp_path / "speech.wav", _held_out_clips(1)[0], SR)
+    run = subprocess.run([sys.executable, "-m", "ser_classic.cli", "predict", str(tmp_path),
+                          "--model", str(out), "--format", "json"],
+                         capture_output=True, text=True, check=True)
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in json.loads(run.stdout)["predictions"]}
+    assert rows["pink.wav"]["atypical"] is True
+    assert rows["pink.wav"]["atypicality"] > rows["speech.wav"]["atypicality"]
+    assert max(v for k, v in rows["pink.wav"].items() if k.startswith("p_")) <= 0.35
+
+
+def test_service_reports_atypicality(deployed_typ):
+    import httpx
+
+    from ser_classic.service import create_app
+
+    from .test_service import _serve, _wav
+
+    server, thread, url = _serve(create_app(ser_classic.load(deployed_typ)))
+    try:
+        tone, speech = _wav(_noises()["tone"], SR), _wav(_held_out_clips(1)[0], SR)
+        body = httpx.post(f"{url}/predict", files={"file": ("tone.wav", tone)},
+                          timeout=120).json()
+        assert body["atypical"] is True and body["atypicality"] > 2
+        assert max(body["probabilities"].values()) <= 0.35
+        batch = httpx.post(f"{url}/predict/batch", files=[
+            ("files", ("tone.wav", tone)), ("files", ("speech.wav", speech))],
+            timeout=120).json()
+        flags = [r["atypical"] for r in batch["results"]]
+        assert flags[0] is True and batch["results"][1]["atypicality"] < body["atypicality"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_torch_discriminator_shrinks_as_the_numpy_scorer(deployed_typ):
+    torch = pytest.importorskip("torch")
+    from ser_classic.torch import EmotionDiscriminator
+
+    rec = ser_classic.load(deployed_typ)
+    disc = EmotionDiscriminator(deployed_typ, dtype=torch.float64)
+    clips = [np.resize(y, 2 * SR) for y in _held_out_clips(3)]
+    clips += [y[:2 * SR] for y in _noises().values()]
+    expected = rec.score(clips, sr=SR, targets="happy")
+    assert expected.atypical.sum() >= 5 and (~expected.atypical).sum() >= 2
+    y = torch.tensor(np.stack(clips), requires_grad=True)
+    log_proba = disc(y, sr=SR)
+    np.testing.assert_allclose(log_proba.exp().detach().numpy(), expected.proba, atol=1e-4)
+    np.testing.assert_allclose(disc.atypicality(y.detach(), sr=SR).numpy(),
+                               expected.atypicality, rtol=1e-4)
+    log_proba[:, list(disc.classes).index("happy")].sum().backward()
+    assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
+def test_shrink_in_log_space_has_finite_gradients():
+    torch = pytest.importorskip("torch")
+    from ser_classic.torch._modules import shrink_log_proba
+
+    log_p = torch.log_softmax(torch.tensor([[8.0, 0.0, -4.0]] * 4, dtype=torch.float64),
+                              dim=1).requires_grad_()
+    a = torch.tensor([0.5, 1.5, 40.0, 1e5], dtype=torch.float64, requires_grad=True)
+    out = shrink_log_proba(log_p, a, threshold=1.0, width=0.5)
+    typ = Typicality(columns=np.arange(1), center=np.zeros(1), scale=np.ones(1),
+                     threshold=1.0, width=0.5)
+    np.testing.assert_allclose(out.exp().detach().numpy(),
+                               typ.shrink(log_p.exp().detach().numpy(), a.detach().numpy()),
+                               rtol=1e-12)
+    out[:, 0].sum().backward()
+    assert torch.isfinite(log_p.grad).all() and torch.isfinite(a.grad).all()
+    assert a.grad[0] == 0 and a.grad[1] < 0  # more atypical: less confident
+    assert torch.autograd.gradcheck(
+        lambda lp, x: shrink_log_proba(lp, x, threshold=1.0, width=0.5),
+        (log_p.detach().requires_grad_(), torch.tensor([1.2, 2.0, 5.0, 9.0],
+                                                       dtype=torch.float64,
+                                                       requires_grad=True)))
