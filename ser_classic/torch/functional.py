@@ -27,6 +27,7 @@ import functools
 import itertools
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -644,6 +645,23 @@ def _frame_power(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig
     return power, count
 
 
+def _kept_spans(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig
+                ) -> list[tuple[int, int, int, int]]:
+    """:func:`ser_classic.features._kept_spans` of each clip (its decisions on the
+    detached samples, one host copy of the batch), on as many threads as torch uses
+    (numpy releases the GIL in its loops)."""
+    from .. import features
+
+    host = y.detach().to("cpu", torch.float64).numpy()
+    clips = [values[:n] for values, n in zip(host, lengths.tolist(), strict=True)]
+    decide = lambda clip: features._kept_spans(clip, config)[:4]  # noqa: E731
+    threads = min(torch.get_num_threads(), len(clips))
+    if threads < 2:
+        return [decide(clip) for clip in clips]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(decide, clips))
+
+
 def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """The preprocessing of :func:`ser_classic.features.preprocess`: (feature version >= 3)
@@ -671,10 +689,8 @@ def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
         return crop(y, start, stop, length=length)
     from .. import features
 
-    host = y.detach().to("cpu", torch.float64).numpy()
     pieces = []
-    for row, (values, n) in enumerate(zip(host, lengths.tolist(), strict=True)):
-        s0, e0, start, stop, _ = features._kept_spans(values[:n], config)
+    for row, (s0, e0, start, stop) in enumerate(_kept_spans(y, lengths, config)):
         span = y[row, s0:e0]
         dc = span.sum() / (span != 0).sum().clamp_min(1)  # the mean of the non-zeros
         piece = span[start:stop]
