@@ -20,7 +20,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 
 .PHONY: run reproduce test lint data features evaluate-selected deploy-selected evaluate \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
-	related-work torch margin-ablation atypical loso-selected clean-cache
+	related-work torch margin-ablation atypical loso-selected speaker-reference clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,7 @@ run: $(STAMP) data features evaluate-selected deploy-selected
 # the PyTorch discriminator's reports (hours).
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
-	margin-ablation ablation-conditions atypical
+	margin-ablation ablation-conditions atypical speaker-reference
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -165,6 +165,13 @@ loco-selected: $(STAMP)
 # noise, telephone band, codecs, reverberation, Griffin-Lim and gain -> reports/conditions/
 conditions: $(STAMP)
 	$(BIN)/python experiments/bench_conditions.py
+
+# Speaker references (issue 19, item 6): strict, speaker_norm and neutral_ref trained, each
+# scored with mixed, neutral-only, one-emotion-batch and 5-random references; RAVDESS
+# group6 CV and leave-one-corpus-out, the linear family -> reports/speaker_reference/
+speaker-reference: $(STAMP)
+	$(BIN)/python experiments/speaker_reference.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/speaker_reference
 
 # Temperature scaling: held-out RAVDESS speakers, held-out corpora, conditions, and inputs
 # with no emotion (noise, music) -> reports/calibration/

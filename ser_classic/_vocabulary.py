@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from .errors import ParameterError
 
-__all__ = ["Normalization", "SplitScheme"]
+__all__ = ["REFERENCE_LABEL", "Normalization", "SplitScheme"]
 
 
 class Normalization(StrEnum):
@@ -24,10 +24,19 @@ class Normalization(StrEnum):
 
     ``STRICT``: features as extracted. ``SPEAKER_NORM``: every speaker's features z-scored
     with the statistics of that speaker's own (unlabelled) clips before the estimator.
+    ``NEUTRAL_REF``: every speaker's features centred on the mean of that speaker's
+    :data:`REFERENCE_LABEL` clips (its reference; no division: the estimator's own global
+    scaling follows), in training and at inference (``enroll`` on the voice's neutral
+    speech); a reference clip is centred on the mean of the *other* reference clips.
     """
 
     STRICT = "strict"
     SPEAKER_NORM = "speaker_norm"
+    NEUTRAL_REF = "neutral_ref"
+
+
+#: The label whose clips are a speaker's reference under ``Normalization.NEUTRAL_REF``.
+REFERENCE_LABEL = "neutral"
 
 
 class SplitScheme(StrEnum):

@@ -112,6 +112,9 @@ def _predict_timed(recognizer, X: np.ndarray, speakers: np.ndarray
 def _warm_stats(recognizer):
     from .recognizer import SpeakerStats
 
+    if recognizer.normalization not in ("strict", "speaker_norm"):
+        raise ParameterError(f"the A/B scores strict and speaker_norm models, not "
+                             f"{recognizer.normalization} ({recognizer.model_id})")
     if recognizer.normalization != "speaker_norm":
         return None
     d = recognizer.card["n_features"]

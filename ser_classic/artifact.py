@@ -261,8 +261,9 @@ def save_artifact(model_dir: str | os.PathLike, *, estimator, classes, config: F
     config : FeatureConfig
     name : str
         Registry name of the model.
-    normalization : Normalization or {"strict", "speaker_norm"}
-        ``speaker_norm``: features are z-scored per speaker before the estimator.
+    normalization : Normalization or {"strict", "speaker_norm", "neutral_ref"}
+        ``speaker_norm``: features are z-scored per speaker before the estimator;
+        ``neutral_ref``: centred on the speaker's neutral clips.
     onnx : bytes, optional
         Converted graph (see :func:`ser_classic.export.to_onnx_bytes`); required.
     training, cv_metrics, extra : dict, optional
@@ -666,8 +667,10 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
     name : str
         A name of :data:`ser_classic.models.MODELS` (ensembles included).
     speakers : sequence of str, optional
-        Needed by ``normalization="speaker_norm"``.
-    normalization : Normalization or {"strict", "speaker_norm"}
+        Needed by ``normalization="speaker_norm"`` and ``"neutral_ref"``.
+    normalization : Normalization or {"strict", "speaker_norm", "neutral_ref"}
+        ``"neutral_ref"``: every speaker centred on its ``"neutral"`` clips' mean
+        (:func:`ser_classic.evaluation.normalized_inputs`).
     params : dict, optional
         Hyper-parameters; for an ensemble, ``{member: {param: value}}``.
     X_aug : sequence of np.ndarray [shape=(n_clips, n_features)]
@@ -691,16 +694,17 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
     X_aug = [np.asarray(a, dtype=np.float64) for a in X_aug]
     if any(a.shape != X.shape or not np.all(np.isfinite(a)) for a in X_aug):
         raise ParameterError("every X_aug array must have the shape of X, without NaN")
-    if normalization == Normalization.SPEAKER_NORM:
-        if speakers is None:
-            raise ParameterError("normalization 'speaker_norm' needs the speaker of every "
-                                 "clip")
-        from .evaluation import normalized_inputs
-
-        X, X_aug = normalized_inputs(X, X_aug, speakers, normalization=normalization)
     emotions = np.asarray(emotions, dtype=str)
     if emotions.shape != (X.shape[0],):
         raise ParameterError(f"{emotions.size} labels for {X.shape[0]} feature rows")
+    if normalization != Normalization.STRICT:
+        if speakers is None:
+            raise ParameterError(f"normalization {normalization.value!r} needs the speaker "
+                                 f"of every clip")
+        from .evaluation import normalized_inputs
+
+        X, X_aug = normalized_inputs(X, X_aug, speakers, normalization=normalization,
+                                     labels=emotions)
     classes = sorted(set(emotions.tolist()))  # any label set: the labels the data has
     if len(classes) < 2:
         raise ParameterError(f"training needs at least two classes, got {classes}")
@@ -710,7 +714,9 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
     def fit(model: str, model_params: dict | None):
         est = build_model(model, random_state=random_state, params=model_params)
         if MODELS[model].augmented and X_aug:
-            return est.fit(np.vstack([X, *X_aug]), np.tile(y, 1 + len(X_aug)))
+            X_all, y_all = np.vstack([X, *X_aug]), np.tile(y, 1 + len(X_aug))
+            keep = ~np.isnan(X_all).any(axis=1)  # neutral_ref: copies without a reference
+            return est.fit(X_all[keep], y_all[keep])
         return est.fit(X, y)
 
     spec = MODELS[name]

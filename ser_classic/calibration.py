@@ -313,7 +313,8 @@ def calibrate_trained(estimator, X: np.ndarray, emotions, *, name: str, speakers
             X[tr], emotions[tr], name=name, speakers=speakers[tr],
             normalization=normalization, params=params, random_state=random_state,
             X_aug=[np.asarray(a)[tr] for a in X_aug])
-        Xt = normalized_inputs(X[te], (), speakers[te], normalization=normalization)[0]
+        Xt = normalized_inputs(X[te], (), speakers[te], normalization=normalization,
+                               labels=emotions[te])[0]
         return est.predict_proba(Xt)
 
     oof = grouped_oof_proba(fit_predict, y, speakers, n_classes=len(classes),

@@ -314,9 +314,10 @@ def _read_selection(path: str | os.PathLike | None, alias: str | None = None):
 
 
 def _default_model_dir(name: str, normalization: str) -> Path:
-    """Where ``train`` writes a model without ``--out``: ``models/NAME[-speaker_norm]`` of
-    the working directory (the shipped models live in the package's store)."""
-    return Path("models") / (name if normalization == "strict" else f"{name}-speaker_norm")
+    """Where ``train`` writes a model without ``--out``: ``models/NAME[-NORMALIZATION]``
+    (e.g. ``-speaker_norm``) of the working directory (the shipped models live in the
+    package's store)."""
+    return Path("models") / (name if normalization == "strict" else f"{name}-{normalization}")
 
 
 def _stored_model_dir(text: str) -> Path | None:
@@ -367,7 +368,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                                  "models/NAME-speaker_norm)")
     p.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
                    help="speaker_norm: features z-scored per speaker (train and inference); "
-                        "default: the --model directory's, else strict")
+                        "neutral_ref: centred on each speaker's neutral clips (inference: "
+                        "enrolled neutral clips); default: the --model directory's, else "
+                        "strict")
     p.add_argument("--corpora", default="ravdess",
                    help="comma-separated training corpora of the manifest (default "
                         "%(default)s; e.g. ravdess,tess,emovo)")
@@ -450,7 +453,11 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
                    help="speaker_norm: normalise with per-speaker statistics of the given "
                         "clips (required by, and only allowed for, a speaker_norm model); "
-                        "default strict")
+                        "neutral_ref: centre on --reference (required by a neutral_ref "
+                        "model); default strict")
+    p.add_argument("--reference", nargs="+", metavar="FILE_OR_DIR",
+                   help="with --normalization neutral_ref: clips of the voice's neutral "
+                        "speech (at least 2); every input is that voice")
     p.add_argument("--speaker-regex",
                    help="with --normalization speaker_norm: regex whose first group (else "
                         "whole match), "
@@ -495,12 +502,21 @@ def _run_predict(args) -> int:
 
     rec = _load_recognizer(args.model, args.backend)
     speaker_norm = rec.normalization == "speaker_norm"
+    neutral_ref = rec.normalization == "neutral_ref"
     if (args.normalization or "strict") != rec.normalization:
         if speaker_norm:
             raise CliError(f"{rec.model_id} is speaker-normalised: add --normalization "
                            f"speaker_norm (clips grouped by speaker, see --speaker-regex)")
+        if neutral_ref:
+            raise CliError(f"{rec.model_id} is normalised by a neutral reference: add "
+                           f"--normalization neutral_ref --reference NEUTRAL_CLIPS")
         raise CliError(f"{rec.model_id} is not speaker-normalised (strict); drop "
                        f"--normalization {args.normalization}")
+    if bool(args.reference) != neutral_ref:
+        raise CliError("--reference (the voice's neutral clips) is required by, and only "
+                       "allowed for, a neutral_ref model")
+    reference = (rec.enroll([str(p) for p in _expand_inputs(args.reference)])
+                 if neutral_ref else None)
     paths = _expand_inputs(args.inputs)
     X, errors = rec.features([str(p) for p in paths], on_error="nan")
     ok = ~np.isnan(X).any(axis=1)
@@ -521,8 +537,8 @@ def _run_predict(args) -> int:
             proba[rows] = rec.proba_from_features(X[rows], speaker=stats)
             atypicality[rows] = rec.atypicality_from_features(X[rows], speaker=stats)
     elif ok.any():
-        proba[ok] = rec.proba_from_features(X[ok])
-        atypicality[ok] = rec.atypicality_from_features(X[ok])
+        proba[ok] = rec.proba_from_features(X[ok], speaker=reference)
+        atypicality[ok] = rec.atypicality_from_features(X[ok], speaker=reference)
     atypical = rec.atypical(atypicality)
     problems = dict(errors)
     records = []
@@ -739,7 +755,7 @@ def _normalization_list(text: str) -> tuple[str, ...]:
 
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
     from .models import model_names
-    from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, NORMALIZATIONS, SPLITS
+    from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, DEFAULT_NORMALIZATIONS, SPLITS
 
     _add_data_options(p)
     _add_cache_options(p)
@@ -749,7 +765,7 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", default=",".join(model_names(default_only=True)),
                    help="comma-separated registry models (default: %(default)s)")
     p.add_argument("--normalization", type=_normalization_list,
-                   default=",".join(NORMALIZATIONS),
+                   default=",".join(DEFAULT_NORMALIZATIONS),
                    help="comma-separated normalisations, one run each on the same folds, "
                         "the first the main one (default %(default)s)")
     p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT,

@@ -121,6 +121,10 @@ def _held_out_proba(recognizer, X: np.ndarray, speakers: np.ndarray) -> np.ndarr
 
     if recognizer.normalization == Normalization.STRICT:
         return recognizer.proba_from_features(X)
+    if recognizer.normalization != Normalization.SPEAKER_NORM:
+        raise ParameterError(f"the held-out-corpus A/B scores strict and speaker_norm "
+                             f"models, not {recognizer.normalization.value} "
+                             f"({recognizer.model_id})")
     proba = np.empty((X.shape[0], len(recognizer.classes_)))
     for spk in np.unique(speakers):
         rows = speakers == spk
@@ -151,6 +155,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
         Student kinds (:data:`ser_classic.pipeline.STUDENT_CHOICES`), cheapest first: the
         first within ``max_loss`` of the teacher is deployed.
     normalization : Normalization or {"strict", "speaker_norm"}
+        (``"neutral_ref"`` is refused: the A/B has no reference clips to score with)
     selection : Selection, optional
         Tuned parameters of the teacher (as :func:`ser_classic.train`).
     exclude_emotions : sequence of str
@@ -190,6 +195,9 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     for s in students:
         pipeline._check_choice("student", s, pipeline.STUDENT_CHOICES)
     normalization = normalization_of(normalization)
+    if normalization == Normalization.NEUTRAL_REF:
+        raise ParameterError("corpus_ab scores strict and speaker_norm recipes; neutral_ref "
+                             "is measured by experiments/speaker_reference.py")
     left_out = [str(e) for e in exclude_emotions]
     if candidates is not None:
         missing = sorted({"teacher", *students} - set(candidates))

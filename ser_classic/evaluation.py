@@ -14,7 +14,8 @@ the training speakers of each outer fold only. Augmented copies join the trainin
 fold (and of each inner split) with the speaker of their clip, never a validation or test
 side. The ``speaker_norm`` normalisation (:class:`ser_classic.Normalization`) standardises
 every speaker's features with the statistics of that speaker's own clips
-(:class:`SpeakerNormalizer`, no labels).
+(:class:`SpeakerNormalizer`, no labels); ``neutral_ref`` centres them on the mean of the
+speaker's neutral clips (:func:`reference_normalize`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ._vocabulary import Normalization, SplitScheme, normalization_of, split_of
+from ._vocabulary import (
+    REFERENCE_LABEL,
+    Normalization,
+    SplitScheme,
+    normalization_of,
+    split_of,
+)
 from .errors import ParameterError
 from .models import MODELS, SoftVote, build_model
 
@@ -57,6 +64,7 @@ __all__ = [
     "oof_frame",
     "outer_splits",
     "paired_comparison",
+    "reference_normalize",
     "reliability_curve",
     "select_model",
     "speaker_normalize",
@@ -132,28 +140,90 @@ def speaker_normalize(X: np.ndarray, speakers: Sequence, *, with_std: bool = Tru
     return Z
 
 
+def reference_normalize(X: np.ndarray, speakers: Sequence, reference: Sequence[bool], *,
+                        on_missing: str = "raise") -> np.ndarray:
+    """Centre each speaker's rows on the mean of that speaker's reference rows.
+
+    The normalisation of ``Normalization.NEUTRAL_REF`` (the reference: a speaker's neutral
+    clips). A reference row is centred on the mean of the speaker's *other* reference rows,
+    as a clip scored against an enrolled voice never belongs to the enrolment. Rows
+    holding NaN stay NaN and take no part in the means.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+    speakers : sequence [shape=(n,)]
+    reference : sequence of bool [shape=(n,)]
+        True for the rows whose mean centres their speaker.
+    on_missing : {"raise", "nan"}
+        A speaker with fewer than 2 usable reference rows: ParameterError naming it, or
+        (``"nan"``, e.g. for a set of augmented copies) NaN rows.
+
+    Returns
+    -------
+    Z : np.ndarray [shape=(n, d)]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    speakers = np.asarray(speakers)
+    reference = np.asarray(reference, dtype=bool)
+    if speakers.shape != (X.shape[0],) or reference.shape != (X.shape[0],):
+        raise ParameterError("speakers and reference must have one entry per row of X")
+    if on_missing not in ("raise", "nan"):
+        raise ParameterError(f"on_missing must be 'raise' or 'nan', got {on_missing!r}")
+    Z = np.full_like(X, np.nan)
+    ok = ~np.isnan(X).any(axis=1)
+    for spk in np.unique(speakers[ok]):
+        rows = ok & (speakers == spk)
+        ref = rows & reference
+        n = int(ref.sum())
+        if n < 2:
+            if on_missing == "nan":
+                continue
+            raise ParameterError(
+                f"speaker {spk!r} has {n} usable {REFERENCE_LABEL!r} clip(s): "
+                f"normalization 'neutral_ref' needs at least 2 per speaker")
+        total = X[ref].sum(axis=0)
+        Z[rows] = X[rows] - total / n
+        Z[ref] = X[ref] - (total - X[ref]) / (n - 1)  # leave-one-out
+    return Z
+
+
 def normalized_inputs(X: np.ndarray, X_aug: Sequence[np.ndarray], speakers: Sequence, *,
-                      normalization: str) -> tuple[np.ndarray, list[np.ndarray]]:
+                      normalization: str, labels: Sequence[str] | None = None
+                      ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Feature rows as a model trained with ``normalization`` reads them.
 
     ``"speaker_norm"``: :func:`speaker_normalize` of the clips, and of every set of
-    augmented copies with the copies' own statistics; ``"strict"``: unchanged.
+    augmented copies with the copies' own statistics; ``"neutral_ref"``:
+    :func:`reference_normalize` with the clips labelled :data:`REFERENCE_LABEL` as the
+    reference (a speaker's copies by its copies of those clips; a speaker without 2 usable
+    copies of them loses its copies); ``"strict"``: unchanged.
 
     Parameters
     ----------
     X : np.ndarray [shape=(n, d)]
     X_aug : sequence of np.ndarray [shape=(n, d)]
     speakers : sequence [shape=(n,)]
-    normalization : Normalization or {"strict", "speaker_norm"}
+    normalization : Normalization or {"strict", "speaker_norm", "neutral_ref"}
+    labels : sequence of str [shape=(n,)], optional
+        The label of every clip; required by ``"neutral_ref"``.
 
     Returns
     -------
     X [shape=(n, d)], X_aug : list of [shape=(n, d)]
     """
-    if normalization_of(normalization) == Normalization.STRICT:
+    normalization = normalization_of(normalization)
+    if normalization == Normalization.STRICT:
         return X, list(X_aug)
-    return (speaker_normalize(X, speakers),
-            [speaker_normalize(a, speakers) for a in X_aug])
+    if normalization == Normalization.SPEAKER_NORM:
+        return (speaker_normalize(X, speakers),
+                [speaker_normalize(a, speakers) for a in X_aug])
+    if labels is None:
+        raise ParameterError("normalization 'neutral_ref' needs the label of every clip "
+                             f"(its {REFERENCE_LABEL!r} clips are the speaker's reference)")
+    reference = np.asarray(labels).astype(str) == REFERENCE_LABEL
+    return (reference_normalize(X, speakers, reference),
+            [reference_normalize(a, speakers, reference, on_missing="nan") for a in X_aug])
 
 
 # --------------------------------------------------------------------------- splits
@@ -589,9 +659,11 @@ def cross_validate(X: np.ndarray, y: Sequence[int], speakers: Sequence, *,
     split : SplitScheme or {"loso", "group6"}
     n_folds : int
         Folds of ``"group6"``.
-    normalization : Normalization or {"strict", "speaker_norm"}
+    normalization : Normalization or {"strict", "speaker_norm", "neutral_ref"}
         ``"speaker_norm"``: standardise every speaker's rows by its own clips' statistics
-        (each set of copies of a speaker by the statistics of those copies).
+        (each set of copies of a speaker by the statistics of those copies);
+        ``"neutral_ref"``: centre them on the mean of its ``"neutral"`` clips
+        (:func:`normalized_inputs`).
     X_aug : sequence of np.ndarray [shape=(n, d)]
         Augmented copies, row i a copy of clip i (NaN rows are skipped); used only as
         training rows, with the speaker of their clip.
@@ -630,7 +702,8 @@ def cross_validate(X: np.ndarray, y: Sequence[int], speakers: Sequence, *,
     names = _expand(models)
     # speaker-normalised: a set of copies of a speaker is a speaker of its own (e.g. a
     # warped voice)
-    X, X_aug = normalized_inputs(X, X_aug, speakers, normalization=normalization)
+    X, X_aug = normalized_inputs(X, X_aug, speakers, normalization=normalization,
+                                 labels=np.asarray(classes)[y])
     splits = outer_splits(speakers, split=split, n_folds=n_folds)
     fold = np.empty(y.size, dtype=int)
     for k, (_, test_idx) in enumerate(splits):
@@ -1095,9 +1168,10 @@ def leave_one_corpus_out(X: np.ndarray, y: Sequence[int], speakers: Sequence,
     classes : sequence of str
     models : sequence of str
         Registered non-ensemble models, the candidates.
-    normalization : Normalization or {"strict", "speaker_norm"}
+    normalization : Normalization or {"strict", "speaker_norm", "neutral_ref"}
         ``"speaker_norm"``: every speaker's rows z-scored with that speaker's own
-        statistics (:func:`speaker_normalize`, no labels) before anything else.
+        statistics (:func:`speaker_normalize`, no labels) before anything else;
+        ``"neutral_ref"``: centred on the mean of its ``"neutral"`` clips.
     inner : "speaker" or "corpus"
         Groups of the inner CV (``n_inner`` folds, at most one per group).
     scoring : "uar" or "accuracy"
@@ -1148,7 +1222,8 @@ def leave_one_corpus_out(X: np.ndarray, y: Sequence[int], speakers: Sequence,
         raise ParameterError("inner='corpus' needs at least 3 corpora (2 to train on)")
     for corpus in held:
         check_disjoint(speakers[corpora == corpus], speakers[corpora != corpus])
-    X = normalized_inputs(X, (), speakers, normalization=normalization)[0]
+    X = normalized_inputs(X, (), speakers, normalization=normalization,
+                          labels=np.asarray(classes)[y])[0]
     start = time.perf_counter()
     jobs = (joblib.delayed(_loco_fold)(c, X, y, speakers, corpora, names, classes, inner,
                                        n_inner, scoring, n_bins, n_boot, random_state)

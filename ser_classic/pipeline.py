@@ -47,6 +47,7 @@ from .errors import ParameterError
 __all__ = [
     "AUGMENT_VARIANTS",
     "DEFAULT_AUGMENT",
+    "DEFAULT_NORMALIZATIONS",
     "DISTILL_AUGMENT",
     "NORMALIZATIONS",
     "SELECTION_FILE",
@@ -73,8 +74,11 @@ __all__ = [
 ]
 
 #: The values of :class:`ser_classic.Normalization`: how features are normalised before the
-#: estimator (as extracted, or z-scored per speaker).
+#: estimator (as extracted, z-scored per speaker, or centred on its neutral clips).
 NORMALIZATIONS = tuple(m.value for m in Normalization)
+#: The normalisations :func:`cross_validate` runs by default (``make run``'s two; the
+#: neutral reference is measured on its own, ``experiments/speaker_reference.py``).
+DEFAULT_NORMALIZATIONS = (Normalization.STRICT.value, Normalization.SPEAKER_NORM.value)
 #: The values of :class:`ser_classic.SplitScheme`: the outer folds of the cross-validation
 #: (leave one speaker out, or ``n_folds`` groups of speakers).
 SPLITS = tuple(m.value for m in SplitScheme)
@@ -529,7 +533,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
         A registry name (:data:`ser_classic.models.MODELS`), ``"@selected"`` /
         ``"@runner_up"`` of ``selection``, or a model directory: the registry model it was
         trained as, with its normalisation.
-    normalization : Normalization or {"strict", "speaker_norm"}, optional
+    normalization : Normalization or {"strict", "speaker_norm", "neutral_ref"}, optional
         Default: the model directory's, else ``"strict"``. Contradicting a model
         directory's is an error.
     corpora : str or sequence of str
@@ -634,7 +638,8 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                                           normalization=normalization, params=used_params,
                                           random_state=random_state, X_aug=X_aug)
     fit_s = time.perf_counter() - start
-    Xp = normalized_inputs(X, (), rows["speaker"], normalization=normalization)[0]
+    Xp = normalized_inputs(X, (), rows["speaker"], normalization=normalization,
+                           labels=rows["emotion"])[0]
     sample = Xp[np.random.default_rng(random_state).permutation(len(Xp))[:300]]
     export = export_onnx(estimator, X_parity=sample)
     typical = (Typicality.fit(Xp, groups=rows["speaker"].to_numpy(),
@@ -733,7 +738,7 @@ def _eval_rows(ev, summary, *, feature_set, n_features):
 
 def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
                    split: str = SplitScheme.LOSO, n_folds: int = 6,
-                   normalizations: Sequence[str] = NORMALIZATIONS,
+                   normalizations: Sequence[str] = DEFAULT_NORMALIZATIONS,
                    augment: str = DEFAULT_AUGMENT, copies: int = 4, n_inner: int = 2,
                    corpus: str = "ravdess", max_speakers: int = 0, classes=None,
                    feature_config=None, feature_sets: Sequence[str] = (),
@@ -751,7 +756,7 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
         Registry names (an ensemble's members are evaluated too).
     split : SplitScheme or {"loso", "group6"}
         Outer folds: leave one speaker out, or ``n_folds`` groups of speakers.
-    normalizations : sequence of Normalization or {"strict", "speaker_norm"}
+    normalizations : sequence of Normalization or {"strict", "speaker_norm", "neutral_ref"}
         One run each, on the same folds; the first is the summary's main run, the others
         nested in it as ``"<normalization>_run"`` (e.g. ``speaker_norm_run``).
     augment : str
@@ -833,7 +838,8 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
             n_folds=n_folds, normalization=norm, X_aug=X_aug,
             n_inner=n_inner, random_state=random_state, n_jobs=n_jobs, progress=progress)
 
-    label_of = {"strict": "strict", "speaker_norm": "speaker-normalised"}
+    label_of = {"strict": "strict", "speaker_norm": "speaker-normalised",
+                "neutral_ref": "centred on neutral clips"}
     summaries = {}
     X_aug = augmented(augment)
     for norm in normalizations:
@@ -1017,7 +1023,8 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
     # a failed copy stays NaN: the student never learns on it (distill.transfer_set), as
     # the teacher never trained on it
     X, X_copies = normalized_inputs(X_raw, X_copies, rows["speaker"],
-                                    normalization=card["normalization"])
+                                    normalization=card["normalization"],
+                                    labels=rows["emotion"])
     ok = ~np.isnan(X).any(axis=1)
     classes = tuple(card["classes"])
     y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
@@ -1093,7 +1100,7 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         Must hold the teacher's training clips (:func:`teacher_training_data`).
     student : str
         One of :data:`STUDENT_CHOICES`.
-    normalization : Normalization or {"strict", "speaker_norm"}, optional
+    normalization : Normalization or {"strict", "speaker_norm", "neutral_ref"}, optional
         Checked against the teacher's (a student always has its teacher's normalisation);
         None: the teacher's.
     groups : sequence of str, optional

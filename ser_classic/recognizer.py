@@ -49,7 +49,9 @@ class SpeakerStats:
 
     The normaliser of ``normalization="speaker_norm"``
     (:class:`ser_classic.evaluation.SpeakerNormalizer`): ``(x - mean) / scale`` with
-    ``scale = std`` (population) or 1 where ``std <= 1e-8``.
+    ``scale = std`` (population) or 1 where ``std <= 1e-8``; of ``"neutral_ref"``
+    (statistics of the voice's neutral clips): ``x - mean``
+    (:meth:`location_scale`).
 
     Attributes
     ----------
@@ -76,9 +78,22 @@ class SpeakerStats:
         eps = SpeakerNormalizer().eps
         return np.where(self.std > eps, self.std, 1.0)
 
-    def apply(self, X: np.ndarray) -> np.ndarray:
-        """Normalised rows [shape=(n, n_features)]."""
-        return (X - self.mean) / self.scale
+    def location_scale(self, normalization: str = Normalization.SPEAKER_NORM
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, scale)`` of ``(x - mean) / scale`` under ``normalization``: the
+        speaker's scale for ``"speaker_norm"``, 1 for ``"neutral_ref"`` (centring only)."""
+        if normalization == Normalization.NEUTRAL_REF:
+            return self.mean, np.ones_like(self.mean)
+        if normalization != Normalization.SPEAKER_NORM:
+            raise ParameterError(f"speaker statistics normalise 'speaker_norm' and "
+                                 f"'neutral_ref' models, not {normalization!r}")
+        return self.mean, self.scale
+
+    def apply(self, X: np.ndarray, *, normalization: str = Normalization.SPEAKER_NORM
+              ) -> np.ndarray:
+        """Normalised rows [shape=(n, n_features)] (see :meth:`location_scale`)."""
+        mean, scale = self.location_scale(normalization)
+        return (X - mean) / scale
 
     def update(self, X: np.ndarray) -> SpeakerStats:
         """Running estimate: these statistics merged with further clips ``X`` of the speaker.
@@ -100,20 +115,31 @@ class SpeakerStats:
 
 
 def checked_speaker(speaker, *, normalization: str, model_id: str, n_features: int):
-    """A model's ``speaker=`` argument, validated: None for a strict model, ``"batch"``,
-    or :class:`SpeakerStats` of ``n_features`` features for a speaker-normalised one
-    (shared by the numpy and the torch paths)."""
+    """A model's ``speaker=`` argument, validated: None for a strict model, ``"batch"``
+    (``"speaker_norm"`` only) or :class:`SpeakerStats` of ``n_features`` features for a
+    speaker-normalised one (shared by the numpy and the torch paths)."""
     if normalization == Normalization.STRICT:
         if speaker is not None:
             raise ParameterError(f"{model_id} was trained without speaker "
                                  f"normalisation; do not pass speaker statistics")
         return None
+    neutral_ref = normalization == Normalization.NEUTRAL_REF
     if speaker is None:
+        if neutral_ref:
+            raise ParameterError(
+                f"{model_id} is normalised by a neutral reference: pass "
+                f"speaker=recognizer.enroll(clips), clips of the voice's neutral speech "
+                f"(at least 2)")
         raise ParameterError(
             f"{model_id} is speaker-normalised: pass speaker=SpeakerStats "
             f"(recognizer.enroll(clips)) or speaker='batch' (all clips of the batch "
             f"share one speaker)")
     if isinstance(speaker, str):
+        if neutral_ref:
+            raise ParameterError(
+                f"{model_id} is normalised by a neutral reference, so it takes no "
+                f"speaker={speaker!r}: pass speaker=recognizer.enroll(clips), clips of the "
+                f"voice's neutral speech, never the clips being scored")
         if speaker != "batch":
             raise ParameterError(f"speaker must be SpeakerStats or 'batch', got "
                                  f"{speaker!r}")
@@ -418,7 +444,9 @@ class EmotionRecognizer:
                previous: SpeakerStats | None = None) -> SpeakerStats:
         """Speaker statistics from unlabelled clips of one speaker (at least 2 in all).
 
-        ``previous``: statistics to update with these clips (a running estimate).
+        For a ``"neutral_ref"`` model, clips of the voice's neutral speech; for a
+        ``"speaker_norm"`` one, clips in any mix of emotions. ``previous``: statistics to
+        update with these clips (a running estimate).
         """
         X, _ = self.features(inputs, sr=sr)
         return SpeakerStats.from_features(X) if previous is None else previous.update(X)
@@ -432,7 +460,7 @@ class EmotionRecognizer:
             if X.shape[0] == 0:
                 return X
             speaker = SpeakerStats.from_features(X)
-        return speaker.apply(X)
+        return speaker.apply(X, normalization=self.normalization)
 
     # ------------------------------------------------------------------ predictions
     def proba_from_features(self, X: np.ndarray, *, speaker=None) -> np.ndarray:
@@ -542,8 +570,9 @@ class EmotionRecognizer:
             integral floats such as ``16000.0`` are accepted.
         speaker : SpeakerStats or "batch", optional
             Required by speaker-normalised models, refused by strict ones. ``"batch"``
-            estimates the statistics from the (usable) clips of this call (one speaker,
-            >= 2 clips).
+            (``"speaker_norm"`` models only) estimates the statistics from the (usable)
+            clips of this call (one speaker, >= 2 clips, a mix of emotions); a
+            ``"neutral_ref"`` model takes ``enroll`` of the voice's neutral clips.
         on_error : {"raise", "skip"}
             ``"raise"``: the first clip that cannot be used raises its :class:`AudioError`.
             ``"skip"``: such clips are left out and reported; the result is then a

@@ -221,7 +221,8 @@ def _fmt_ci(ci) -> str:
 
 #: How a report describes each normalisation beside its name.
 _NORMALIZATION_LABEL = {"strict": "features as extracted",
-                        "speaker_norm": "z-scored per speaker"}
+                        "speaker_norm": "z-scored per speaker",
+                        "neutral_ref": "centred on each speaker's neutral clips"}
 
 
 def _in_current_words(summary: dict) -> dict:
@@ -288,7 +289,8 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
                "inner CV on the training speakers of each fold; 95 % CIs by bootstrap over "
                "speakers. Normalisation `strict` is the headline; `speaker_norm` "
                "standardises each speaker's features with that speaker's own clips "
-               "(unlabelled).", ""]
+               "(unlabelled); `neutral_ref` centres them on the mean of the speaker's "
+               "neutral clips.", ""]
     if summary.get("augment", "none") != "none":
         lines += [f"Training rows of every outer fold: the clips plus "
                   f"{summary.get('n_augmented_rows_per_fold', 0)} augmented copies "

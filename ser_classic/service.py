@@ -182,6 +182,10 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
     decodes = threading.BoundedSemaphore(max_concurrent_decodes)
     classes = [str(c) for c in recognizer.classes_]
     speaker_normalised = recognizer.normalization == "speaker_norm"
+    if recognizer.normalization not in ("strict", "speaker_norm"):
+        raise ParameterError(f"the service serves strict and speaker_norm models; "
+                             f"{recognizer.model_id} is {recognizer.normalization} (it needs "
+                             f"an enrolment of neutral clips the service does not take)")
 
     @app.exception_handler(ServiceError)
     async def service_error(_request, exc: ServiceError):

@@ -87,7 +87,7 @@ def test_saved_card_is_sealed_and_valid(model_dir):
     (lambda c: c["classes"].__setitem__(1, "angry"), "classes", r"unique.*'angry'"),
     (lambda c: c["classes"].__setitem__(1, 3), "classes.1", "valid string"),
     (lambda c: c.update(normalization="speaker-norm"), "normalization",
-     "'strict' or 'speaker_norm'"),
+     "'strict', 'speaker_norm' or 'neutral_ref'"),
     (lambda c: c.update(used_features=[5, 3]), "used_features", "sorted and unique"),
     (lambda c: c.update(used_features=[1, 1]), "used_features", "sorted and unique"),
     (lambda c: c.update(used_features=[0, 99999]), "used_features", "out of range"),
@@ -254,7 +254,7 @@ def test_version_1_card_is_read_and_sealed_as_version_2(copy, model_dir):
     refused(edited, "integrity", match="edited")
     bad = edit_card(copy("bad"), lambda c: (_as_version_1(c), c.update(protocol="x")),
                     reseal=True)
-    refused(bad, "protocol", match="'strict' or 'speaker_norm'")
+    refused(bad, "protocol", match="'strict', 'speaker_norm' or 'neutral_ref'")
 
 
 @pytest.mark.parametrize("name", COMMITTED)

@@ -31,7 +31,7 @@ def save_student(model_dir, *, student, name: str, classes: Sequence[str],
         to deploy it (the joblib model then stays the float student).
     parity_rows : np.ndarray [shape=(m, n_features)], optional
         Rows on which the ONNX and scikit-learn probabilities are compared.
-    normalization : Normalization or {"strict", "speaker_norm"}
+    normalization : Normalization or {"strict", "speaker_norm", "neutral_ref"}
         The teacher's: a student of a speaker-normalised teacher reads speaker-normalised
         features and needs speaker statistics at inference as its teacher does.
     typicality : Typicality, optional

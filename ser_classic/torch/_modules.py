@@ -189,8 +189,9 @@ class EmotionDiscriminator(torch.nn.Module):
             mean = X.mean(dim=0)
             std = X.std(dim=0, unbiased=False)
             return (X - mean) / torch.where(std > eps, std, torch.ones_like(std))
-        mean = torch.as_tensor(speaker.mean, dtype=X.dtype, device=X.device)
-        scale = torch.as_tensor(speaker.scale, dtype=X.dtype, device=X.device)
+        mean, scale = speaker.location_scale(self.normalization)
+        mean = torch.as_tensor(mean, dtype=X.dtype, device=X.device)
+        scale = torch.as_tensor(scale, dtype=X.dtype, device=X.device)
         return (X - mean) / scale
 
     def forward(self, waveforms: torch.Tensor, *, sr: int, speaker=None,
@@ -198,9 +199,10 @@ class EmotionDiscriminator(torch.nn.Module):
         """Log-probabilities [shape=(B, n_classes)] of waveforms [shape=(B, n)] at ``sr``.
 
         ``speaker``: :class:`ser_classic.recognizer.SpeakerStats` or ``"batch"`` for a
-        speaker-normalised model (refused by strict ones). ``lengths``: valid samples per
-        row, for zero-padded clips of different lengths (:meth:`features`). Atypical
-        clips' probabilities are shrunk towards uniform (:meth:`atypicality`).
+        ``"speaker_norm"`` model, ``SpeakerStats`` of neutral clips for a ``"neutral_ref"``
+        one (refused by strict ones). ``lengths``: valid samples per row, for zero-padded
+        clips of different lengths (:meth:`features`). Atypical clips' probabilities are
+        shrunk towards uniform (:meth:`atypicality`).
         """
         X = self._normalise(self.features(waveforms, sr=sr, lengths=lengths), speaker)
         log_proba = self.head(X)
