@@ -17,7 +17,7 @@ __all__ = ["DiscriminatorLoss", "EmotionDiscriminator", "emotion_loss", "shrink_
 
 _KINDS = ("nll", "penalty")
 _REDUCTIONS = ("none", "mean", "sum")
-_CPU_CHUNK = 8  # clips per feature pass on CPU
+_CPU_CHUNK = 8  # clips per feature pass on CPU (their spectra stay in cache)
 
 
 def emotion_loss(log_proba: torch.Tensor, target: torch.Tensor, *, kind: str = "nll",

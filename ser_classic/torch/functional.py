@@ -281,15 +281,12 @@ def spectrogram(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
     (:func:`ser_classic.augment.spectrogram`). With feature version >= 3 the spectrum every
     descriptor reads: bins up to ``fmax_hz``, power plus the noise floor.
 
-    Frames are cut and transformed frames-first (``rfft`` of the ``win_length`` windowed
-    samples, zero-padded to ``n_fft``): the values of ``torch.stft`` without its
-    bins-first layout, which would cost a transposed copy."""
-    n_fft, win_length = config.n_fft, config.win_length
-    offset = (n_fft - win_length) // 2
-    win = torch.as_tensor(_window(n_fft, win_length)[offset:offset + win_length],
-                          dtype=y.dtype, device=y.device)
+    Frames are cut and transformed frames-first: the values of ``torch.stft`` without
+    its bins-first layout, which would cost a transposed copy."""
+    n_fft = config.n_fft
+    win = torch.as_tensor(_window(n_fft, config.win_length), dtype=y.dtype, device=y.device)
     frames = torch.nn.functional.pad(y, (n_fft // 2, n_fft // 2)).unfold(
-        1, n_fft, config.hop_length)[..., offset:offset + win_length] * win
+        1, n_fft, config.hop_length) * win
     f = _filter_arrays(config)
     n_frames = 1 + lengths // config.hop_length
     if "floor" in f:  # feature version >= 3: the guard band and the noise floor
