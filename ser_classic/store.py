@@ -370,7 +370,8 @@ def add_model(model_dir: str | os.PathLike | None, *, store: str | os.PathLike, 
 
     The model directory is verified (:func:`ser_classic.artifact.load_artifact`, nothing
     unpickled) and copied into ``store/<model id>/`` unless the store already holds a model
-    with the same ONNX graph. An alias that named another model is moved; a model left
+    with the same ONNX graph (whose files it then refreshes when the card differs, e.g.
+    typicality statistics added). An alias that named another model is moved; a model left
     without aliases is removed from the store, unless another stored model names it as its
     parent. The index is rewritten atomically.
 
@@ -423,6 +424,13 @@ def add_model(model_dir: str | os.PathLike | None, *, store: str | os.PathLike, 
     if same:
         model_id = same[0]
         entry = index.models[model_id]
+        stored = store / entry.path
+        if (stored / "model.json").read_bytes() != (Path(src) / "model.json").read_bytes():
+            # the same graph with another card (e.g. typicality statistics added): the
+            # stored copy takes the new card and files
+            _copy_model(src, stored)
+            entry = _entry_from_card(card, stored, path=entry.path).model_copy(
+                update={"figures": entry.figures})
     else:
         if (store / model_id).exists():
             shutil.rmtree(store / model_id)  # left by an interrupted add: not indexed

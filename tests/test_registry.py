@@ -200,3 +200,28 @@ def test_index_errors_name_the_file_and_field(tmp_path):
 def test_readme_table_is_generated_from_the_index():
     readme = (ROOT / "README.md").read_text()
     assert format_models(INDEX, fmt="markdown") in readme
+
+
+def test_same_graph_with_another_card_refreshes_the_stored_copy(tmp_path):
+    """A retrained model with the same ONNX graph but a new card (typicality statistics
+    added) replaces the stored card: the store never keeps stale metadata."""
+    from ser_classic.artifact import copy_artifact, load_artifact, set_typicality
+    from ser_classic.typicality import Typicality
+
+    src = resolve("student")
+    card = load_artifact(src, load_joblib=False).card
+    rng = np.random.default_rng(0)
+    dirs = []
+    for name in ("first", "second"):
+        model = copy_artifact(src, tmp_path / name)
+        X = rng.normal(size=(12, card["n_features"]))
+        set_typicality(model, Typicality.fit(X, columns=card.get("used_features")))
+        dirs.append(model)
+    store = tmp_path / "store"
+    add_model(dirs[0], store=store, alias="a", role="model")
+    entry = add_model(dirs[1], store=store, alias="b", role="model")
+    stored = load_artifact(store / entry.path, load_joblib=False).card
+    second = load_artifact(dirs[1], load_joblib=False).card
+    assert entry.path == card["model_id"]
+    assert stored["typicality"] == second["typicality"]
+    assert len(read_index(store).models) == 1
