@@ -213,7 +213,8 @@ related-work: $(STAMP)
 # The PyTorch discriminator: parity, gradients and speed on this machine's CPU (a GPU run:
 # experiments/bench_torch.py --device cuda); its adversarial margin: margin-ablation.
 torch: $(STAMP)
-	$(BIN)/python experiments/bench_torch.py --device cpu --out $(REPORTS)/torch
+	$(BIN)/python experiments/bench_torch.py --device cpu --out $(REPORTS)/torch \
+		--model deployed deployed-speaker_norm teacher teacher-speaker_norm
 
 # Adversarial margin with vs without the robustness training (issue 20, item 3): twins of
 # the deployed teacher and student per normalisation, the same recipe (corpora, emotions,
