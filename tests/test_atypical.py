@@ -149,9 +149,10 @@ def test_models_saved_without_statistics_are_unchanged(small_manifest, feature_c
     expected = rec.artifact.estimator.predict_proba(X.astype(np.float32).astype(np.float64))
     np.testing.assert_array_equal(out.proba, expected)
     assert np.isnan(out.atypicality).all() and not out.atypical.any()
-    shipped = ser_classic.load("deployed")  # committed cards: integrity hashes still hold
-    assert shipped.typicality is None
-    assert np.isnan(shipped.score(clips, sr=SR, targets="sad").atypicality).all()
+    shipped = ser_classic.load("deployed")  # make run stores the statistics, sealed
+    assert shipped.typicality is not None
+    scores = shipped.score(clips, sr=SR, targets="sad")
+    assert not scores.atypical[:4].any() and scores.atypical[4:].all()  # speech, noise
 
 
 def test_edited_statistics_are_refused(trained, tmp_path):
