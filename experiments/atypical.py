@@ -188,22 +188,21 @@ def _per_speaker(rec, X, speaker, fn):
     return out
 
 
-def _proba(rec, X, speaker):
-    if rec.normalization == "strict":
-        return rec.proba_from_features(X)
-    if isinstance(speaker, np.ndarray):
-        return _per_speaker(rec, X, speaker,
-                            lambda x, s: rec.proba_from_features(x, speaker=s))
-    return rec.proba_from_features(X, speaker=speaker)
+def _rows_by(method):
+    """``method(rec, X, speaker)``: the recogniser's ``method`` of feature rows, with no
+    statistics (strict), one ``SpeakerStats`` or per-row speaker labels."""
+    def apply(rec, X, speaker):
+        fn = getattr(rec, method)
+        if rec.normalization == "strict":
+            return fn(X)
+        if isinstance(speaker, np.ndarray):
+            return _per_speaker(rec, X, speaker, lambda x, s: fn(x, speaker=s))
+        return fn(X, speaker=speaker)
+    return apply
 
 
-def _atyp(rec, X, speaker):
-    if rec.normalization == "strict":
-        return rec.atypicality_from_features(X)
-    if isinstance(speaker, np.ndarray):
-        return _per_speaker(rec, X, speaker,
-                            lambda x, s: rec.atypicality_from_features(x, speaker=s))
-    return rec.atypicality_from_features(X, speaker=speaker)
+_proba = _rows_by("proba_from_features")
+_atyp = _rows_by("atypicality_from_features")
 
 
 def score_nonspeech(recs: dict, X: np.ndarray, kinds: np.ndarray, *, enrol) -> dict:

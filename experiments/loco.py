@@ -151,6 +151,20 @@ def render(summaries: dict, *, command: str, counts: pd.DataFrame, n_features: i
     return "\n".join(lines)
 
 
+def corpus_features(manifest, data, corpora, *, cache, jobs: int):
+    """The manifest rows of ``corpora`` whose features extract, and their features
+    (default configuration, through the cache); failures are printed and left out."""
+    rows = load_rows(Path(manifest), Path(data), corpora)
+    X, errors, n_new = extract_batch(rows["path"], sha256=rows["sha256"],
+                                     config=FeatureConfig(), cache_dir=cache, n_jobs=jobs)
+    ok = ~np.isnan(X).any(axis=1)
+    for path, problem in errors:
+        print(f"skipped {path}: {problem}", file=sys.stderr)
+    print(f"features: {len(rows)} clips, {n_new} extracted, {int((~ok).sum())} failed",
+          file=sys.stderr)
+    return rows[ok].reset_index(drop=True), X[ok]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", default="data/manifest.csv")
@@ -168,16 +182,8 @@ def main(argv=None) -> int:
     command = " ".join(["python experiments/loco.py",
                         *(sys.argv[1:] if argv is None else argv)])
     corpora = [c for c in args.corpora.split(",") if c]
-    rows = load_rows(Path(args.manifest), Path(args.data), corpora)
-    config = FeatureConfig()
-    X, errors, n_new = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
-                                     cache_dir=args.cache, n_jobs=args.jobs)
-    ok = ~np.isnan(X).any(axis=1)
-    for path, problem in errors:
-        print(f"skipped {path}: {problem}", file=sys.stderr)
-    print(f"features: {len(rows)} clips, {n_new} extracted, {int((~ok).sum())} failed",
-          file=sys.stderr)
-    rows, X = rows[ok].reset_index(drop=True), X[ok]
+    rows, X = corpus_features(args.manifest, args.data, corpora, cache=args.cache,
+                              jobs=args.jobs)
     y = rows["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
     counts = rows.groupby("corpus").agg(clips=("path", "size"),
                                         speakers=("speaker", "nunique"),
@@ -192,7 +198,7 @@ def main(argv=None) -> int:
         summaries[norm] = res.summary()
         print(f"{LABELS[norm]}: mean LOCO UAR {res.mean_uar:.3f}", flush=True)
     out = Path(args.out)
-    payload = {"command": command, "feature_config_hash": config.hash,
+    payload = {"command": command, "feature_config_hash": FeatureConfig().hash,
                "targets": {k: {"mean": m, "each": e} for k, (m, e) in TARGETS.items()},
                "scratch_baseline": SCRATCH, "runs": summaries}
     write_text(out / "summary.json", json.dumps(payload, indent=2) + "\n")

@@ -40,13 +40,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from loco import load_rows  # the sibling script: its folder is sys.path[0]
+from loco import corpus_features  # the sibling script: its folder is sys.path[0]
 from threadpoolctl import threadpool_limits
 
 from ser_classic import evaluation
 from ser_classic._vocabulary import REFERENCE_LABEL, Normalization
 from ser_classic.data import EMOTIONS
-from ser_classic.features import FeatureConfig, extract_batch
+from ser_classic.features import FeatureConfig
 from ser_classic.recognizer import SpeakerStats
 from ser_classic.reporting import write_text
 
@@ -302,16 +302,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     command = shlex.join(["python", "experiments/speaker_reference.py",
                           *(sys.argv[1:] if argv is None else argv)])
-    rows = load_rows(Path(args.manifest), Path(args.data), ["ravdess", "tess", "emovo"])
-    config = FeatureConfig()
-    X, errors, n_new = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
-                                     cache_dir=args.cache, n_jobs=args.jobs)
-    ok = ~np.isnan(X).any(axis=1)
-    for path, problem in errors:
-        print(f"skipped {path}: {problem}", file=sys.stderr)
-    print(f"features: {len(rows)} clips, {n_new} extracted, {int((~ok).sum())} failed",
-          file=sys.stderr)
-    rows, X = rows[ok].reset_index(drop=True), X[ok]
+    rows, X = corpus_features(args.manifest, args.data, ["ravdess", "tess", "emovo"],
+                              cache=args.cache, jobs=args.jobs)
     y = rows["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
     speakers = rows["speaker"].to_numpy(dtype=str)
     emotions = rows["emotion"].to_numpy(dtype=str)
@@ -326,7 +318,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     write_text(out / "cv.partial.json", json.dumps(cv, indent=2) + "\n")  # a crash keeps it
     loco = run_loco(X, y, speakers, emotions, corpora, n_inner=3, seed=args.seed, log=log)
-    payload = {"command": command, "feature_config_hash": config.hash,
+    payload = {"command": command, "feature_config_hash": FeatureConfig().hash,
                "n_features": int(X.shape[1]), "seed": args.seed, "n_inner_cv": 2,
                "n_inner_loco": 3, "n_random": N_RANDOM, "members": list(MEMBERS),
                "cv": cv, "loco": loco}
