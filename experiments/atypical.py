@@ -311,8 +311,8 @@ def write_report(summary: dict, out: Path) -> None:
         "removed).", "",
         "Models trained without actors 21-24 (those of `reports/conditions`):", "",
         *_nonspeech_md(summary["nonspeech"]["holdout"]), "",
-        "The shipped models (trained on every speaker; statistics added by "
-        "`add_typicality`, model ids unchanged):", "",
+        "The shipped models (trained on every speaker; their statistics as `make run` "
+        "stores them, or added by `add_typicality` to a model saved without them):", "",
         *_nonspeech_md(summary["nonspeech"]["shipped"]), "",
         "## Real speech of held-out speakers", "",
         f"{summary['speech']['n_clips']} clips of RAVDESS actors 21-24 (the 7 emotions the "
