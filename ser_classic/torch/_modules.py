@@ -204,7 +204,12 @@ class EmotionDiscriminator(torch.nn.Module):
         clips of different lengths (:meth:`features`). Atypical clips' probabilities are
         shrunk towards uniform (:meth:`atypicality`).
         """
-        X = self._normalise(self.features(waveforms, sr=sr, lengths=lengths), speaker)
+        return self.classify(self._normalise(self.features(waveforms, sr=sr,
+                                                            lengths=lengths), speaker))
+
+    def classify(self, X: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities [shape=(B, n_classes)] of feature rows as the classifier reads
+        them (after any speaker normalisation): the head, then the atypicality shrink."""
         log_proba = self.head(X)
         if self.typicality is None:
             return log_proba
