@@ -205,6 +205,7 @@ ablation-conditions: $(STAMP)
 atypical: $(STAMP)
 	$(BIN)/python experiments/atypical.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--out $(REPORTS)/atypical
+	$(BIN)/python experiments/enrolment_size.py --manifest $(MANIFEST) --out $(REPORTS)/atypical
 
 # Published figures next to ours (the CV and the held-out-corpus A/Bs) -> reports/related_work.md
 related-work: $(STAMP)
