@@ -534,11 +534,11 @@ def _run_predict(args) -> int:
                 ok &= ~rows
                 continue
             stats = SpeakerStats.from_features(X[rows])
-            proba[rows] = rec.proba_from_features(X[rows], speaker=stats)
-            atypicality[rows] = rec.atypicality_from_features(X[rows], speaker=stats)
+            proba[rows], atypicality[rows] = rec.proba_from_features(
+                X[rows], speaker=stats, return_atypicality=True)
     elif ok.any():
-        proba[ok] = rec.proba_from_features(X[ok], speaker=reference)
-        atypicality[ok] = rec.atypicality_from_features(X[ok], speaker=reference)
+        proba[ok], atypicality[ok] = rec.proba_from_features(
+            X[ok], speaker=reference, return_atypicality=True)
     atypical = rec.atypical(atypicality)
     problems = dict(errors)
     records = []

@@ -463,10 +463,14 @@ class EmotionRecognizer:
         return speaker.apply(X, normalization=self.normalization)
 
     # ------------------------------------------------------------------ predictions
-    def proba_from_features(self, X: np.ndarray, *, speaker=None) -> np.ndarray:
+    def proba_from_features(self, X: np.ndarray, *, speaker=None,
+                            return_atypicality: bool = False):
         """Class probabilities of feature rows [shape=(n, n_features)] -> (n, n_classes)
-        (shrunk towards uniform for atypical rows, :attr:`typicality`)."""
-        return self._scored(self._model_rows(X, speaker))[0]
+        (shrunk towards uniform for atypical rows, :attr:`typicality`); with
+        ``return_atypicality``, ``(proba, atypicality)``, normalised and scored once
+        (:meth:`atypicality_from_features`)."""
+        proba, atypicality = self._scored(self._model_rows(X, speaker))
+        return (proba, atypicality) if return_atypicality else proba
 
     def atypicality_from_features(self, X: np.ndarray, *, speaker=None) -> np.ndarray:
         """Atypicality of feature rows [shape=(n, n_features)] -> [shape=(n,)]: the RMS of

@@ -229,8 +229,8 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         with lock:
             X = np.stack([recognizer.clip_features(y) for y in waveforms])
             try:
-                return (recognizer.proba_from_features(X, speaker=speaker),
-                        recognizer.atypicality_from_features(X, speaker=speaker))
+                return recognizer.proba_from_features(X, speaker=speaker,
+                                                      return_atypicality=True)
             except ParameterError as exc:
                 raise ServiceError(422, "speaker_statistics_required", str(exc)) from None
 
