@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -18,6 +19,14 @@ RAVDESS = DATA / "ravdess"
 TESS = DATA / "tess"
 # Features are keyed by (file sha256, config hash): sharing the project's cache is safe.
 FEATURE_CACHE = Path(os.environ.get("SER_CLASSIC_CACHE", ROOT / ".cache" / "features"))
+
+
+def experiment(name: str):
+    """The script ``experiments/<name>.py`` as a module (it is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"experiments/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_sessionstart(session):

@@ -3,9 +3,7 @@ the shipped students: per-clip speaker statistics, the censored median, a short 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,18 +13,12 @@ torch = pytest.importorskip("torch")
 from ser_classic.errors import ParameterError  # noqa: E402
 from ser_classic.torch import EmotionDiscriminator  # noqa: E402
 
-from .conftest import DATA  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import DATA, experiment  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def margin():
-    spec = importlib.util.spec_from_file_location(
-        "adversarial_margin", ROOT / "experiments/adversarial_margin.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return experiment("adversarial_margin")
 
 
 def test_model_specs(margin):

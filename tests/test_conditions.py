@@ -15,17 +15,15 @@ from ser_classic.data import load_audio
 from ser_classic.errors import ParameterError
 from ser_classic.features import FeatureConfig
 
+from .conftest import experiment
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared/data/ravdess/Actor_21/03-01-05-02-01-01-21.flac"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_conditions", ROOT / "experiments/bench_conditions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return experiment("bench_conditions")
 
 
 @pytest.fixture(scope="module")

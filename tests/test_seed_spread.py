@@ -3,9 +3,7 @@ tree comparison (experiments/check_reproducible.py), on real models and small tr
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,23 +12,15 @@ from ser_classic import abtest, data, distill
 from ser_classic.features import FeatureConfig, extract_batch
 from ser_classic.recognizer import load
 
-from .conftest import TESS
+from .conftest import TESS, experiment
 from .deploy_models import tiny_model
 
-ROOT = Path(__file__).resolve().parents[1]
 TEST_SETS = ("ravdess_21-24", "tess", "emovo")
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / f"experiments/{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def spread():
-    return _module("seed_spread")
+    return experiment("seed_spread")
 
 
 def test_closed_set_score_on_tess(spread, small_manifest, feature_cache):
@@ -91,7 +81,7 @@ def test_select_on_is_restored(spread):
 
 
 def test_compare_reports_model_ids_and_ignores_timing_and_workers(tmp_path):
-    check = _module("check_reproducible")
+    check = experiment("check_reproducible")
     for tag, model_id, seconds, jobs in (("a", "m-1", 1.0, " --jobs 1"), ("b", "m-1", 2.0, "")):
         card = tmp_path / tag / ".cache/models/teacher/model.json"
         card.parent.mkdir(parents=True)
