@@ -455,6 +455,29 @@ def _frame_weights(t: int):
     return lo, hi, pos - lo, tc, float(np.sum(tc**2)) or 1.0
 
 
+def _zero_crossing_rate(y: np.ndarray, n_frames: int, config: FeatureConfig,
+                        dead_zone: float) -> np.ndarray:
+    """Zero-crossing rate [shape=(n_frames,), float64] of centred ``win_length`` frames of
+    a preprocessed clip (feature version >= 3; shared by the torch path, where it has no
+    gradient)."""
+    half = config.win_length // 2
+    padded = np.zeros(y.size + 2 * half, dtype=y.dtype)
+    padded[half:half + y.size] = y
+    starts = np.arange(n_frames) * config.hop_length
+    starts = np.minimum(starts, max(padded.size - config.win_length, 0))
+    # a sign change counts only between samples out of the dead zone around 0 (the
+    # floor's level + 10 dB): digital silence, 16-bit rounding and a faint noise floor
+    # cross nothing; each sample in the zone takes the sign of the last one out of it
+    held = np.where(np.abs(padded) > dead_zone, np.arange(padded.size), 0)
+    np.maximum.accumulate(held, out=held)
+    signs = np.signbit(padded)[held]
+    changes = np.empty(signs.size, dtype=np.int32)  # sign changes up to each sample
+    changes[0] = 0
+    np.cumsum(signs[1:] != signs[:-1], out=changes[1:])
+    end = np.minimum(starts + config.win_length - 1, padded.size - 1)
+    return (changes[end] - changes[starts]) / float(config.win_length)
+
+
 class _Analysis:
     """Lazily computed LLD groups of one clip (each at most once)."""
 
@@ -529,24 +552,7 @@ class _Analysis:
     def _energy(self):
         P, cfg = self.get("power"), self.config
         rms_db = 10 * np.log10(P.sum(axis=0) / cfg.win_length + 1e-10)
-        n_frames = P.shape[1]
-        half = cfg.win_length // 2
-        padded = np.zeros(self.y.size + 2 * half, dtype=self.y.dtype)
-        padded[half:half + self.y.size] = self.y
-        starts = np.arange(n_frames) * cfg.hop_length
-        starts = np.minimum(starts, max(padded.size - cfg.win_length, 0))
-        # a sign change counts only between samples out of the dead zone around 0 (the
-        # floor's level + 10 dB): digital silence, 16-bit rounding and a faint noise floor
-        # cross nothing; each sample in the zone takes the sign of the last one out of it
-        held = np.where(np.abs(padded) > self.f["zcr_dead_zone"],
-                        np.arange(padded.size), 0)
-        np.maximum.accumulate(held, out=held)
-        signs = np.signbit(padded)[held]
-        changes = np.empty(signs.size, dtype=np.int32)  # sign changes up to each sample
-        changes[0] = 0
-        np.cumsum(signs[1:] != signs[:-1], out=changes[1:])
-        end = np.minimum(starts + cfg.win_length - 1, padded.size - 1)
-        zcr = (changes[end] - changes[starts]) / float(cfg.win_length)
+        zcr = _zero_crossing_rate(self.y, P.shape[1], cfg, self.f["zcr_dead_zone"])
         return np.vstack([rms_db, zcr]).astype(np.float32)
 
     def _acf(self):

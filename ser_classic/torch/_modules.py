@@ -164,13 +164,10 @@ class EmotionDiscriminator(torch.nn.Module):
         y = F.resample(y, orig_sr=int(sr), target_sr=target)
         if lengths is not None:
             lengths = lengths.clamp_max(y.shape[1])
-        # on CPU, a few clips per pass keep their spectra in cache (faster than one pass)
-        step = _CPU_CHUNK if y.device.type == "cpu" else y.shape[0]
-        x = torch.cat([F.extract_features(y[i:i + step], config=self.feature_config,
-                                          select=self.select,
-                                          lengths=None if lengths is None else
-                                          lengths[i:i + step])
-                       for i in range(0, y.shape[0], step)])
+        # on CPU, a few clips of similar length per pass keep their spectra in cache
+        x = F.extract_features(y, config=self.feature_config, select=self.select,
+                               lengths=lengths,
+                               chunk=_CPU_CHUNK if y.device.type == "cpu" else None)
         full = x.new_zeros((x.shape[0], self.n_features))
         return full.index_copy(1, self.used.to(x.device), x)
 

@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 _EPS = 1e-10
+_FFT_BLOCK = 256  # frames per scipy FFT call on CPU (input and output stay in cache)
 
 
 def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
@@ -77,67 +78,134 @@ def _sort_values(x: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, -1, torch.from_numpy(np.argsort(host, axis=-1)))
 
 
-class _DCT1(torch.autograd.Function):
-    """Unnormalised DCT-I along the last axis through scipy (CPU), with its adjoint
-    ``c * DCT-I(g / c)`` (``c``: 1 at both ends, 2 inside) as the backward."""
+def _dct1_blocks(x: np.ndarray, *, size: int, keep: int, scale: np.ndarray | float
+                 ) -> np.ndarray:
+    """``DCT-I(x zero-padded to size)[:, :keep] * scale`` of rows [shape=(r, k)], a few
+    hundred rows per scipy call (input and output stay in cache)."""
+    import scipy.fft
+
+    out = np.empty((x.shape[0], keep), dtype=x.dtype)
+    workers = torch.get_num_threads()
+    for i in range(0, x.shape[0], _FFT_BLOCK):
+        block = scipy.fft.dct(x[i:i + _FFT_BLOCK], type=1, n=size, axis=-1,
+                              workers=workers)
+        np.multiply(block[:, :keep], scale, out=out[i:i + _FFT_BLOCK])
+    return out
+
+
+class _Autocorrelation(torch.autograd.Function):
+    """``irfft(power, n=n_fft)[..., :n_lags]`` of the first ``F`` bins of a power
+    spectrum (the others 0) as scipy's unnormalised DCT-I of the ``n_fft // 2 + 1`` bins
+    divided by ``n_fft`` (equal for a real even spectrum); the backward is its adjoint,
+    ``c * DCT-I(g / c) / n_fft`` (``c``: 1 at both ends, 2 inside) cut to ``F`` bins."""
 
     @staticmethod
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        import scipy.fft
-
-        return torch.from_numpy(scipy.fft.dct(x.detach().numpy(), type=1, axis=-1,
-                                              workers=torch.get_num_threads()))
+    def forward(power: torch.Tensor, n_fft: int, n_lags: int) -> torch.Tensor:
+        host = power.detach().numpy()
+        rows = host.reshape(-1, host.shape[-1])
+        out = _dct1_blocks(rows, size=n_fft // 2 + 1, keep=n_lags,
+                           scale=host.dtype.type(1.0 / n_fft))
+        return torch.from_numpy(out.reshape(*host.shape[:-1], n_lags))
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        pass
+        power, ctx.n_fft, _ = inputs
+        ctx.n_bins = power.shape[-1]
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        c = torch.full((grad.shape[-1],), 2.0, dtype=grad.dtype)
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple:
+        size = ctx.n_fft // 2 + 1
+        c = np.full(size, 2.0)
         c[0] = c[-1] = 1.0
-        return c * _DCT1.apply(grad / c)
+        host = grad.detach().contiguous().numpy()
+        rows = host.reshape(-1, host.shape[-1])
+        rows = rows / c[:rows.shape[1]].astype(rows.dtype)
+        out = _dct1_blocks(rows, size=size, keep=ctx.n_bins,
+                           scale=(c[:ctx.n_bins] / ctx.n_fft).astype(rows.dtype))
+        return torch.from_numpy(out.reshape(*host.shape[:-1], ctx.n_bins)), None, None
 
 
 class _PowerSpectrum(torch.autograd.Function):
-    """``|rfft(frames, n=n_fft)[..., :n_bins]|**2`` with scipy's FFT (CPU); the backward
-    is ``n_fft * irfft(g * X)`` (DC and Nyquist bins counted twice), cut to the frame."""
+    """``P = |rfft(frames, n=n_fft)[..., :n_bins]|**2 + floor`` and ``sqrt(P)`` with
+    scipy's FFT (CPU), a few hundred frames at a time (input and output stay in cache).
+    The backward is ``n_fft * irfft(g * X)`` (DC and Nyquist bins counted twice) cut to
+    the frame, ``g`` the gradient of ``P`` plus that of ``sqrt(P)`` over ``2 sqrt(P)``."""
 
     @staticmethod
-    def forward(frames: torch.Tensor, n_fft: int, n_bins: int) -> torch.Tensor:
+    def forward(frames: torch.Tensor, n_fft: int, n_bins: int, floor: float) -> tuple:
         import scipy.fft
 
-        spec = scipy.fft.rfft(frames.detach().numpy(), n=n_fft, axis=-1,
-                              workers=torch.get_num_threads())[..., :n_bins]
-        power = np.square(spec.real)
-        power += np.square(spec.imag)
-        return torch.from_numpy(power), torch.from_numpy(spec)
+        host = frames.detach().numpy()
+        lead = host.shape[:-1]
+        host = host.reshape(-1, host.shape[-1])
+        power = np.empty((host.shape[0], n_bins), dtype=host.dtype)
+        magnitude = np.empty_like(power)
+        keep = frames.requires_grad  # the spectrum is kept only for a backward
+        spec = np.empty((host.shape[0] if keep else 0, n_bins),
+                        dtype=np.result_type(host.dtype, np.complex64))
+        workers = torch.get_num_threads()
+        for i in range(0, host.shape[0], _FFT_BLOCK):
+            block = scipy.fft.rfft(host[i:i + _FFT_BLOCK], n=n_fft, axis=-1,
+                                   workers=workers)[:, :n_bins]
+            out = power[i:i + _FFT_BLOCK]
+            np.square(block.real, out=out)
+            out += np.square(block.imag)
+            out += out.dtype.type(floor)
+            np.sqrt(out, out=magnitude[i:i + _FFT_BLOCK])
+            if keep:
+                spec[i:i + _FFT_BLOCK] = block
+        shape = (*lead, n_bins)
+        return (torch.from_numpy(power.reshape(shape)),
+                torch.from_numpy(magnitude.reshape(shape)),
+                torch.from_numpy(spec.reshape(shape) if keep else spec))
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        frames, ctx.n_fft, _ = inputs
+        frames, ctx.n_fft, _, _ = inputs
         ctx.width = frames.shape[-1]
-        ctx.save_for_backward(output[1])
-        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(output[1], output[2])
+        ctx.mark_non_differentiable(output[2])
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor, _grad_spec) -> tuple:
-        (spec,) = ctx.saved_tensors
-        z = torch.nn.functional.pad(grad * spec, (0, ctx.n_fft // 2 + 1 - spec.shape[-1]))
-        z[..., 0] *= 2
-        z[..., -1] *= 2
-        out = ctx.n_fft * torch.fft.irfft(z, n=ctx.n_fft, dim=-1)[..., :ctx.width]
-        return out.to(grad.dtype), None, None
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_power, grad_magnitude, _grad_spec) -> tuple:
+        import scipy.fft
+
+        magnitude, spec = ctx.saved_tensors
+        n_bins = spec.shape[-1]
+        g = grad_power.detach().numpy().reshape(-1, n_bins)
+        g_mag = grad_magnitude.detach().numpy().reshape(-1, n_bins)
+        mag = magnitude.numpy().reshape(-1, n_bins)
+        spec = spec.numpy().reshape(-1, n_bins)
+        out = np.empty((g.shape[0], ctx.width), dtype=g.dtype)
+        half = g.dtype.type(0.5)
+        workers = torch.get_num_threads()
+        for i in range(0, g.shape[0], _FFT_BLOCK):
+            rows = slice(i, i + _FFT_BLOCK)
+            m = mag[rows]
+            total = g[rows] + np.where(m > 0, half * g_mag[rows] / np.where(m > 0, m, 1), 0)
+            z = total * spec[rows]
+            z[:, 0] *= 2
+            if n_bins == ctx.n_fft // 2 + 1:
+                z[:, -1] *= 2
+            out[rows] = scipy.fft.irfft(z, n=ctx.n_fft, axis=-1,
+                                        workers=workers)[:, :ctx.width] * ctx.n_fft
+        return (torch.from_numpy(out.reshape(*grad_power.shape[:-1], ctx.width)), None,
+                None, None)
 
 
-def _power_spectrum(frames: torch.Tensor, *, n_fft: int, n_bins: int) -> torch.Tensor:
-    """``|rfft(frames, n=n_fft)|**2`` of the first ``n_bins`` bins [shape=(..., n_bins)];
-    on CPU through scipy's FFT (faster than torch's for these sizes; as many workers as
-    torch has threads)."""
+def _power_spectrum(frames: torch.Tensor, *, n_fft: int, n_bins: int, floor: float = 0.0
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``P = |rfft(frames, n=n_fft)|**2 + floor`` of the first ``n_bins`` bins and
+    ``sqrt(P)`` [shape=(..., n_bins)]; on CPU through scipy's FFT (faster than torch's
+    for these sizes; as many workers as torch has threads)."""
     if frames.device.type != "cpu":
         spec = torch.fft.rfft(frames, n=n_fft, dim=-1)[..., :n_bins]
-        return spec.real.square() + spec.imag.square()
-    return _PowerSpectrum.apply(frames, n_fft, n_bins)[0]
+        power = spec.real.square() + spec.imag.square() + floor
+        return power, _safe_sqrt(power)
+    power, magnitude, _ = _PowerSpectrum.apply(frames, n_fft, n_bins, floor)
+    return power, magnitude
 
 
 def _autocorrelation(power: torch.Tensor, *, n_fft: int, n_lags: int) -> torch.Tensor:
@@ -147,8 +215,7 @@ def _autocorrelation(power: torch.Tensor, *, n_fft: int, n_lags: int) -> torch.T
     than ``torch.fft.irfft``."""
     if power.device.type != "cpu":
         return torch.fft.irfft(power, n=n_fft, dim=-1)[..., :n_lags]
-    full = torch.nn.functional.pad(power, (0, n_fft // 2 + 1 - power.shape[-1]))
-    return _DCT1.apply(full)[..., :n_lags] / n_fft
+    return _Autocorrelation.apply(power, n_fft, n_lags)
 
 
 # --------------------------------------------------------------------------- resampling
@@ -282,17 +349,21 @@ def spectrogram(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
     descriptor reads: bins up to ``fmax_hz``, power plus the noise floor.
 
     Frames are cut and transformed frames-first: the values of ``torch.stft`` without
-    its bins-first layout, which would cost a transposed copy."""
-    n_fft = config.n_fft
-    win = torch.as_tensor(_window(n_fft, config.win_length), dtype=y.dtype, device=y.device)
-    frames = torch.nn.functional.pad(y, (n_fft // 2, n_fft // 2)).unfold(
-        1, n_fft, config.hop_length) * win
+    its bins-first layout, which would cost a transposed copy. Only the window's support
+    is cut (zero-padded to ``n_fft`` by the FFT): a circular shift of the frame, which
+    leaves its magnitude spectrum unchanged."""
+    n_fft, width = config.n_fft, config.win_length
+    lo = (n_fft - width) // 2
+    win = torch.as_tensor(_window(n_fft, width)[lo:lo + width], dtype=y.dtype,
+                          device=y.device)
+    frames = torch.nn.functional.pad(y, (n_fft // 2 - lo, lo + width - n_fft // 2)).unfold(
+        1, width, config.hop_length) * win
     f = _filter_arrays(config)
     n_frames = 1 + lengths // config.hop_length
     if "floor" in f:  # feature version >= 3: the guard band and the noise floor
-        power = _power_spectrum(frames, n_fft=n_fft, n_bins=int(f["n_bins"])) + float(
-            f["floor"])
-        return torch.sqrt(power), power, n_frames
+        power, magnitude = _power_spectrum(frames, n_fft=n_fft, n_bins=int(f["n_bins"]),
+                                           floor=float(f["floor"]))
+        return magnitude, power, n_frames
     magnitude = torch.fft.rfft(frames, n=n_fft, dim=-1).abs()  # gradient 0 at exact zeros
     return magnitude, magnitude * magnitude, n_frames
 
@@ -413,11 +484,21 @@ def energy(power: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor, *,
     """RMS level in dB and zero-crossing rate [shape=(B, 2, T)] (the rate: zero gradient)."""
     rms_db = 10 * torch.log10(power.sum(dim=2) / config.win_length + _EPS)
     t = power.shape[1]
+    dead_zone = _filter_arrays(config).get("zcr_dead_zone")
+    if dead_zone is not None and y.device.type == "cpu":
+        # feature version >= 3: the numpy function itself, clip by clip
+        from ..features import _zero_crossing_rate
+
+        zcr = np.zeros((y.shape[0], t))
+        host = y.detach().numpy()
+        for row, (values, n) in enumerate(zip(host, lengths.tolist(), strict=True)):
+            count = min(t, 1 + n // config.hop_length)
+            zcr[row, :count] = _zero_crossing_rate(values[:n], count, config, dead_zone)
+        return torch.stack([rms_db, torch.from_numpy(zcr).to(rms_db.dtype)], dim=1)
     with torch.no_grad():
         half = config.win_length // 2
         padded = torch.nn.functional.pad(y.detach(), (half, half))
         signs = torch.signbit(padded)
-        dead_zone = _filter_arrays(config).get("zcr_dead_zone")
         if dead_zone is not None:  # feature version >= 3: a change only out of the zone
             i = torch.arange(padded.shape[1], device=y.device).expand_as(padded)
             held = torch.where(padded.abs() > float(dead_zone), i, torch.zeros_like(i))
@@ -723,7 +804,8 @@ def _utterance(lag, voiced, rms_db, lengths, n_frames, config):
 
 def extract_features(y: torch.Tensor, *, config: FeatureConfig,
                      select: tuple[str, ...] | None = None,
-                     lengths: torch.Tensor | None = None) -> torch.Tensor:
+                     lengths: torch.Tensor | None = None,
+                     chunk: int | None = None) -> torch.Tensor:
     """Features of a batch of waveforms at ``config.sample_rate``, as
     :func:`ser_classic.features.extract_features` computes them clip by clip.
 
@@ -736,6 +818,10 @@ def extract_features(y: torch.Tensor, *, config: FeatureConfig,
         this order; only the descriptor groups they need are computed.
     lengths : torch.Tensor [shape=(B,)], optional
         Valid samples of each row (default: all).
+    chunk : int, optional
+        Describe the preprocessed clips this many at a time, grouped by length (less
+        padding; on CPU their spectra stay in cache); default: all at once. The values
+        do not depend on it.
 
     Returns
     -------
@@ -746,6 +832,21 @@ def extract_features(y: torch.Tensor, *, config: FeatureConfig,
     if lengths is None:
         lengths = torch.full((y.shape[0],), y.shape[1], dtype=torch.int64, device=y.device)
     y, lengths = preprocess(y, lengths, config=config)
+    if chunk is None or chunk >= y.shape[0]:
+        return _describe(y, lengths, config, blocks, gather)
+    order = torch.argsort(lengths, stable=True)
+    parts = []
+    for i in range(0, y.shape[0], chunk):
+        rows = order[i:i + chunk]
+        n = lengths[rows]
+        parts.append(_describe(y[rows, :int(n.max())], n, config, blocks, gather))
+    return torch.cat(parts)[torch.argsort(order)]
+
+
+def _describe(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig, blocks,
+              gather) -> torch.Tensor:
+    """The features of preprocessed clips (:func:`extract_features` after
+    :func:`preprocess`)."""
     magnitude, power, n_frames = spectrogram(y, lengths, config=config)
     frame_rate = config.sample_rate / config.hop_length
     spectral_rows = sorted({r for g, _, rows, _ in blocks if g == "spectral" for r in rows})
