@@ -490,10 +490,14 @@ def energy(power: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor, *,
         from ..features import _zero_crossing_rate
 
         zcr = np.zeros((y.shape[0], t))
-        host = y.detach().numpy()
-        for row, (values, n) in enumerate(zip(host, lengths.tolist(), strict=True)):
+        clips = list(zip(zcr, y.detach().numpy(), lengths.tolist(), strict=True))
+
+        def rate(clip) -> None:
+            out, values, n = clip
             count = min(t, 1 + n // config.hop_length)
-            zcr[row, :count] = _zero_crossing_rate(values[:n], count, config, dead_zone)
+            out[:count] = _zero_crossing_rate(values[:n], count, config, dead_zone)
+
+        _per_clip(rate, clips)
         return torch.stack([rms_db, torch.from_numpy(zcr).to(rms_db.dtype)], dim=1)
     with torch.no_grad():
         half = config.win_length // 2
@@ -527,10 +531,27 @@ def acf_pitch(power: torch.Tensor, n_frames: torch.Tensor, *, config: FeatureCon
     acf = _autocorrelation(power, n_fft=config.n_fft, n_lags=lag_max + 2)
     r0 = acf[:, :, 0] + _EPS
     win = _const(f["win_acf"], power)
-    norm = acf / r0[:, :, None] / win  # (B, T, lag_max + 2)
-    with torch.no_grad():
-        best = lag_min + torch.argmax(norm[:, :, lag_min:lag_max + 1], dim=2)  # first max
-    pick = lambda offset: torch.gather(norm, 2, (best + offset)[..., None])[..., 0]  # noqa: E731
+    if acf.device.type == "cpu":  # the numpy path's own (compiled) search, clip by clip
+        from ..features import _acf_peaks
+
+        best = np.full(acf.shape[:2], lag_min, dtype=np.int64)
+
+        def search(clip) -> None:
+            out, values, n = clip
+            out[:n] += _acf_peaks(values[:n].T, f["win_acf"], lag_min, lag_max)[1]
+
+        _per_clip(search, list(zip(best, acf.detach().numpy(),
+                                   n_frames.clamp_max(acf.shape[1]).tolist(), strict=True)))
+        best = torch.from_numpy(best)
+    else:
+        with torch.no_grad():  # the first maximum of the normalised ACF
+            best = lag_min + torch.argmax(acf[:, :, lag_min:lag_max + 1] / r0[:, :, None]
+                                          / win[lag_min:lag_max + 1], dim=2)
+
+    def pick(offset: int) -> torch.Tensor:  # the normalised ACF at best + offset
+        lag = best + offset
+        return torch.gather(acf, 2, lag[..., None])[..., 0] / r0 / win[lag]
+
     top, a, c = pick(0), pick(-1), pick(1)
     den = a - 2 * top + c
     ok = den.abs() > 1e-9
@@ -710,14 +731,20 @@ def _frame_power(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig
     """Mean square of each ``win_length`` frame every ``hop_length`` samples (no
     padding; one frame of the whole clip when shorter) and the frames per clip."""
     w, hop = config.win_length, config.hop_length
-    energy = torch.nn.functional.pad(torch.cumsum(y * y, dim=1), (1, 0))
     n = y.shape[1]
     t = max(1, 1 + max(n - w, 0) // hop)
-    starts = torch.arange(t, device=y.device) * hop
-    ends = (starts + w).clamp_max(n)
-    power = (energy[:, ends] - energy[:, starts.clamp_max(n)]) / w
+    square = y * y
+    if w % hop == 0 and n >= w:  # sums over hops, then over the w // hop hops of a frame
+        hops = torch.nn.functional.pad(square, (0, -n % hop)).reshape(
+            y.shape[0], -1, hop).sum(dim=2)
+        power = hops.unfold(1, w // hop, 1)[:, :t].sum(dim=2) / w
+    else:
+        energy = torch.nn.functional.pad(torch.cumsum(square, dim=1), (1, 0))
+        starts = torch.arange(t, device=y.device) * hop
+        ends = (starts + w).clamp_max(n)
+        power = (energy[:, ends] - energy[:, starts.clamp_max(n)]) / w
     short = lengths < w
-    whole = torch.gather(energy, 1, lengths[:, None])[:, 0] / lengths.clamp_min(1).to(y.dtype)
+    whole = square.sum(dim=1) / lengths.clamp_min(1).to(y.dtype)  # zero-padded rows
     power = torch.where(short[:, None], whole[:, None].expand(-1, t), power)
     count = torch.where(short, torch.ones_like(lengths), 1 + (lengths - w).clamp_min(0) // hop)
     return power, count
@@ -732,12 +759,21 @@ def _kept_spans(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig
 
     host = y.detach().to("cpu", torch.float64).numpy()
     clips = [values[:n] for values, n in zip(host, lengths.tolist(), strict=True)]
-    decide = lambda clip: features._kept_spans(clip, config)[:4]  # noqa: E731
-    threads = min(torch.get_num_threads(), len(clips))
+    return _per_clip(lambda clip: features._kept_spans(clip, config)[:4], clips)
+
+
+@functools.lru_cache(maxsize=4)
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="ser_classic")
+
+
+def _per_clip(fn, items: Sequence) -> list:
+    """``[fn(item) for item in items]``, on as many threads as torch uses (for numpy
+    and numba work that releases the GIL)."""
+    threads = min(torch.get_num_threads(), len(items))
     if threads < 2:
-        return [decide(clip) for clip in clips]
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(decide, clips))
+        return [fn(item) for item in items]
+    return list(_pool(threads).map(fn, items))
 
 
 def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
