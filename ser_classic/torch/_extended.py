@@ -113,7 +113,9 @@ def contour_functionals(x: torch.Tensor, n: torch.Tensor, *, frame_rate: float
     valid = _frames(n, t)[:, None, :]
     count = n.clamp_min(1).to(x.dtype)[:, None]
     with torch.no_grad():
-        xd = x.detach()
+        # decided on float32 values, as the numpy path's float32 contours: the ties of a
+        # flat stretch stay ties in a float64 run
+        xd = x.detach().to(torch.float32).to(x.dtype)
         low = torch.where(valid, xd, torch.full((), math.inf, dtype=x.dtype,
                                                 device=x.device)).amin(dim=2, keepdim=True)
         high = torch.where(valid, xd, torch.full((), -math.inf, dtype=x.dtype,
