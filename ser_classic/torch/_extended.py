@@ -94,8 +94,8 @@ def _fit_tensors(n: torch.Tensor, t: int, frame_rate: float, like: torch.Tensor
     return as_tensor(quad), as_tensor(times)
 
 
-def contour_functionals(x: torch.Tensor, n: torch.Tensor, *, frame_rate: float
-                        ) -> torch.Tensor:
+def contour_functionals(x: torch.Tensor, n: torch.Tensor, *, frame_rate: float,
+                        decide_dtype: torch.dtype | None = None) -> torch.Tensor:
     """ComParE-style contour functionals (:data:`ser_classic.features.CONTOUR_FUNCTIONALS`)
     of each row over each clip's first ``n`` frames
     (:func:`ser_classic.features._contour_functionals`): [shape=(B, k, T)] ->
@@ -104,7 +104,9 @@ def contour_functionals(x: torch.Tensor, n: torch.Tensor, *, frame_rate: float
     The quadratic coefficient and the regression slope use numpy's own least-squares
     projector for each clip's frame count; the up-level times, the rising ratio and the
     peak rate and distance are counts (zero gradient); the rising (falling) slope is the
-    mean of the chosen steps.
+    mean of the chosen steps. ``decide_dtype``: take those decisions on the values
+    rounded to this dtype (``torch.float32`` for the numpy path's float32 contours: the
+    ties of a flat stretch stay ties in a float64 run); default: as given.
     """
     b, k, t = x.shape
     zero = torch.zeros((), dtype=x.dtype, device=x.device)
@@ -113,9 +115,7 @@ def contour_functionals(x: torch.Tensor, n: torch.Tensor, *, frame_rate: float
     valid = _frames(n, t)[:, None, :]
     count = n.clamp_min(1).to(x.dtype)[:, None]
     with torch.no_grad():
-        # decided on float32 values, as the numpy path's float32 contours: the ties of a
-        # flat stretch stay ties in a float64 run
-        xd = x.detach().to(torch.float32).to(x.dtype)
+        xd = x.detach() if decide_dtype is None else x.detach().to(decide_dtype).to(x.dtype)
         low = torch.where(valid, xd, torch.full((), math.inf, dtype=x.dtype,
                                                 device=x.device)).amin(dim=2, keepdim=True)
         high = torch.where(valid, xd, torch.full((), -math.inf, dtype=x.dtype,
@@ -222,11 +222,12 @@ def extended(*, mfcc: torch.Tensor, mel: torch.Tensor, spectral: torch.Tensor,
     f0 = f0.to(dt)
     median = _median(f0[:, 0], n_f0)
     parts.append(contour_functionals(f0 - median[:, None, None], n_f0,
-                                     frame_rate=frame_rate).reshape(b, -1))
+                                     frame_rate=frame_rate, decide_dtype=torch.float32
+                                     ).reshape(b, -1))
     contours = torch.cat([energy[:, :1], mfcc[:, :_N_CONTOUR_MFCC],
                           spectral[:, :_N_CONTOUR_SPECTRAL]], dim=1)
-    parts.append(contour_functionals(contours, n_frames,
-                                     frame_rate=frame_rate).reshape(b, -1))
+    parts.append(contour_functionals(contours, n_frames, frame_rate=frame_rate,
+                                     decide_dtype=torch.float32).reshape(b, -1))
     parts.append(rhythm(voiced, n_frames, frame_rate=frame_rate, dtype=dt))
     return torch.cat(parts, dim=1).to(out_dtype)
 
