@@ -179,18 +179,21 @@ class _PowerSpectrum(torch.autograd.Function):
         mag = magnitude.numpy().reshape(-1, n_bins)
         spec = spec.numpy().reshape(-1, n_bins)
         out = np.empty((g.shape[0], ctx.width), dtype=g.dtype)
-        half = g.dtype.type(0.5)
+        scale = g.dtype.type(ctx.n_fft)
         workers = torch.get_num_threads()
         for i in range(0, g.shape[0], _FFT_BLOCK):
             rows = slice(i, i + _FFT_BLOCK)
             m = mag[rows]
-            total = g[rows] + np.where(m > 0, half * g_mag[rows] / np.where(m > 0, m, 1), 0)
-            z = total * spec[rows]
+            # g + g_mag / (2 sqrt(P)); sqrt(P) = 0 (no floor, silence) passes no gradient
+            total = np.divide(g_mag[rows], m, out=np.zeros_like(m), where=m > 0)
+            total *= g.dtype.type(0.5)
+            total += g[rows]
+            z = spec[rows] * total
             z[:, 0] *= 2
             if n_bins == ctx.n_fft // 2 + 1:
                 z[:, -1] *= 2
-            out[rows] = scipy.fft.irfft(z, n=ctx.n_fft, axis=-1,
-                                        workers=workers)[:, :ctx.width] * ctx.n_fft
+            np.multiply(scipy.fft.irfft(z, n=ctx.n_fft, axis=-1, workers=workers
+                                        )[:, :ctx.width], scale, out=out[rows])
         return (torch.from_numpy(out.reshape(*grad_power.shape[:-1], ctx.width)), None,
                 None, None)
 
