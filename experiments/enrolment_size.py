@@ -2,8 +2,9 @@
 speech stops looking atypical (``ser_classic.typicality``).
 
 For 3 speakers of each corpus (the first by name), ``k`` seeded clips of the speaker give
-its statistics and the next 20 of its clips are scored: the share flagged ``atypical``.
-Measurement only. -> ``reports/atypical/enrolment.{md,json}``
+its statistics and the next 20 of its clips are scored: the share flagged ``atypical``;
+and, without enrolment, 20 of its clips scored with ``speaker="batch"``. Measurement only.
+-> ``reports/atypical/enrolment.{md,json}``
 
 Usage::
 
@@ -41,6 +42,11 @@ def measure(manifest: pd.DataFrame, *, model: str, corpora, n_speakers: int, see
                 a = rec.atypicality_from_features(X[k:k + N_SCORED], speaker=stats)
                 rows.append({"corpus": corpus, "speaker": speaker, "k": k,
                              "flagged": float(rec.atypical(a).mean())})
+            # no enrolment: the 20 clips after the largest k normalised by themselves
+            a = rec.atypicality_from_features(X[max(SIZES):max(SIZES) + N_SCORED],
+                                              speaker="batch")
+            rows.append({"corpus": corpus, "speaker": speaker, "k": "batch",
+                         "flagged": float(rec.atypical(a).mean())})
     return rows
 
 
@@ -60,18 +66,20 @@ def main(argv=None) -> int:
     corpora = [c for c in args.corpora.split(",") if c]
     rows = measure(pd.read_csv(args.manifest), model=args.model, corpora=corpora,
                    n_speakers=args.speakers, seed=args.seed)
-    table = pd.DataFrame(rows).groupby(["corpus", "k"]).flagged.mean()
+    table = pd.DataFrame(rows).groupby(["corpus", "k"], sort=False).flagged.mean()
     lines = ["# Enrolment size and atypicality (speaker-normalised models)", "",
              f"Command: `{command}`", "",
              f"`{args.model}`; {args.speakers} speakers per corpus (the first by name), "
              f"each enrolled on k of its clips (shuffled at seed {args.seed}) and its next "
              f"{N_SCORED} clips scored: the share flagged `atypical` (its probabilities "
-             f"shrunk). Fewer clips give statistics that spread too little.", "",
-             "| corpus | " + " | ".join(f"k = {k}" for k in SIZES) + " |",
-             "|---|" + "---|" * len(SIZES)]
+             f"shrunk). Fewer clips give statistics that spread too little. Last column: "
+             f"no enrolment, `speaker=\"batch\"` over the speaker's clips "
+             f"{max(SIZES) + 1}-{max(SIZES) + N_SCORED}.", "",
+             "| corpus | " + " | ".join(f"k = {k}" for k in SIZES) + " | batch |",
+             "|---|" + "---|" * (len(SIZES) + 1)]
     for corpus in corpora:
         lines.append(f"| {corpus} | " + " | ".join(f"{table[(corpus, k)]:.2f}"
-                                                  for k in SIZES) + " |")
+                                                  for k in (*SIZES, "batch")) + " |")
     out = Path(args.out)
     write_text(out / "enrolment.md", "\n".join(lines) + "\n")
     write_text(out / "enrolment.json", json.dumps({"command": command, "rows": rows},

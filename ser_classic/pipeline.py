@@ -556,10 +556,11 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
         ``training.calibration`` holds ``T`` and the out-of-fold ECE before/after).
     typicality : bool
         Store the typicality of the training clips (not their augmented copies), as the
-        classifier reads them, over the columns it reads: at inference the probabilities
-        of clips unlike them (noise, music) are shrunk towards uniform, with a threshold
-        from speaker-grouped held-out training speakers
-        (:meth:`ser_classic.typicality.Typicality.fit`).
+        classifier reads them (and before speaker normalisation), over the columns it
+        reads: at inference the probabilities of clips unlike them (noise, music) are
+        shrunk towards uniform, with a threshold from speaker-grouped held-out training
+        speakers and ``keep`` chosen against non-speech made from the training clips
+        (:func:`ser_classic.typicality.training_typicality`).
     random_state : int
         The estimator's ``random_state`` and the augmentation seed.
     cache_dir : path, optional
@@ -575,7 +576,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     from .calibration import CALIBRATIONS, calibrate_trained
     from .evaluation import normalized_inputs
     from .features import extract_batch
-    from .typicality import Typicality
+    from .typicality import training_typicality
 
     config = _feature_config(feature_config)
     name, normalization = _registry_model(model, selection, normalization)
@@ -642,8 +643,9 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                            labels=rows["emotion"])[0]
     sample = Xp[np.random.default_rng(random_state).permutation(len(Xp))[:300]]
     export = export_onnx(estimator, X_parity=sample)
-    typical = (Typicality.fit(Xp, groups=rows["speaker"].to_numpy(),
-                              columns=used_feature_columns(estimator, X.shape[1]))
+    typical = (training_typicality(rows, X, Xp, normalization=normalization, config=config,
+                                   columns=used_feature_columns(estimator, X.shape[1]),
+                                   random_state=random_state)
                if typicality else None)
     training = {
         "corpora": corpora, "n_clips": len(rows),
@@ -1128,7 +1130,7 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
     from . import distill as D
     from .artifact import Artifact, load_artifact, used_feature_columns
     from .calibration import CALIBRATIONS, calibrate_student
-    from .typicality import Typicality
+    from .typicality import training_typicality
 
     _check_choice("student", student, STUDENT_CHOICES)
     _check_choice("calibration", calibration, CALIBRATIONS)
@@ -1184,8 +1186,10 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         info["linear_C"] = fitted["linear_C"]
     if calibration != "none":
         info["calibration"] = calibrated
-    typical = (Typicality.fit(X, groups=data.rows["speaker"].to_numpy(),
-                              columns=used_feature_columns(model, X.shape[1]))
+    typical = (training_typicality(data.rows, data.X_raw, X,
+                                   normalization=card["normalization"], config=config,
+                                   columns=used_feature_columns(model, X.shape[1]),
+                                   random_state=random_state)
                if typicality else None)
     return DistilledModel(name=f"distilled_{student}", student=model, onnx=onnx,
                           teacher_card=card, classes=data.classes,
@@ -1196,29 +1200,36 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
 
 def add_typicality(model: str | os.PathLike, manifest: pd.DataFrame, *,
                    out: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
-                   n_jobs: int = 1) -> dict:
-    """Copy a model saved without typicality statistics to ``out``, with them.
+                   random_state: int | None = None, n_jobs: int = 1) -> dict:
+    """Copy a model to ``out`` with the typicality statistics :func:`train` /
+    :func:`distil` store today (replacing any it has).
 
-    The statistics :func:`train` / :func:`distil` store today, computed on the model's
-    training clips (its card's corpora, speakers and excluded emotions, as
-    :func:`teacher_training_data` finds them in ``manifest``), normalised as it reads
-    them, over the columns it reads. The model files are copied unchanged (same model
-    id); the card gains ``typicality`` and a renewed integrity hash.
+    Computed on the model's training clips (its card's corpora, speakers and excluded
+    emotions, as :func:`teacher_training_data` finds them in ``manifest``), normalised as
+    it reads them and, for a speaker-normalised model, also before normalisation, over
+    the columns it reads, ``keep`` chosen in their folds
+    (:func:`ser_classic.typicality.training_typicality`; ``random_state``: default the
+    card's training seed, else 0). The model files are copied unchanged (same model id);
+    the card gains ``typicality`` and a renewed integrity hash.
 
     Returns
     -------
     card : dict
     """
     from .artifact import copy_artifact, load_artifact, set_typicality
-    from .typicality import Typicality
+    from .typicality import training_typicality
 
     artifact = load_artifact(model, load_joblib=False)
     card = artifact.card
+    if random_state is None:
+        random_state = int(card.get("training", {}).get("random_state", 0))
     data = teacher_training_data(artifact, manifest, copies=0, cache_dir=cache_dir,
                                  n_jobs=n_jobs)
     used = card.get("used_features")
-    typical = Typicality.fit(data.X, groups=data.rows["speaker"].to_numpy(),
-                             columns=None if used is None else used)
+    typical = training_typicality(data.rows, data.X_raw, data.X,
+                                  normalization=card["normalization"],
+                                  config=artifact.feature_config, columns=used,
+                                  random_state=random_state)
     return set_typicality(copy_artifact(artifact.path, out), typical)
 
 

@@ -469,33 +469,35 @@ class EmotionRecognizer:
         (shrunk towards uniform for atypical rows, :attr:`typicality`); with
         ``return_atypicality``, ``(proba, atypicality)``, normalised and scored once
         (:meth:`atypicality_from_features`)."""
-        proba, atypicality = self._scored(self._model_rows(X, speaker))
+        proba, atypicality = self._scored(*self._model_rows(X, speaker))
         return (proba, atypicality) if return_atypicality else proba
 
     def atypicality_from_features(self, X: np.ndarray, *, speaker=None) -> np.ndarray:
         """Atypicality of feature rows [shape=(n, n_features)] -> [shape=(n,)]: the RMS of
-        the smallest 80 % of their z-scores against the training rows
+        the smallest of their z-scores (share ``typicality.keep``) against the training rows
         (:class:`~ser_classic.typicality.Typicality`; NaN for a model saved without
-        them); above ``typicality.threshold`` a clip is atypical and its probabilities
-        shrunk."""
-        X = self._model_rows(X, speaker)
+        them; a speaker-normalised model's also reads the rows before normalisation);
+        above ``typicality.threshold`` a clip is atypical and its probabilities shrunk."""
+        X, raw = self._model_rows(X, speaker)
         if self.typicality is None:
             return np.full(X.shape[0], np.nan)
-        return self.typicality.statistic(X)
+        return self.typicality.statistic(X, raw=raw)
 
-    def _model_rows(self, X: np.ndarray, speaker) -> np.ndarray:
-        """Feature rows as the classifier reads them (normalised, float32 values)."""
+    def _model_rows(self, X: np.ndarray, speaker) -> tuple[np.ndarray, np.ndarray]:
+        """Feature rows as the classifier reads them (normalised) and as extracted, both
+        as float32 values."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.card["n_features"]:
             raise ParameterError(f"features must have shape (n, {self.card['n_features']}), "
                                  f"got {X.shape}")
         # The classifier reads float32 values with either backend (ONNX graphs are float32;
         # tree thresholds are exported so that float32 inputs split identically).
-        return self._normalise(X, speaker).astype(np.float32).astype(np.float64)
+        return (self._normalise(X, speaker).astype(np.float32).astype(np.float64),
+                X.astype(np.float32).astype(np.float64))
 
-    def _scored(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities, atypicality) of rows from :meth:`_model_rows`: the one place
-        where the classifier's output is shrunk."""
+    def _scored(self, X: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, atypicality) of rows from :meth:`_model_rows` (normalised, raw):
+        the one place where the classifier's output is shrunk."""
         if X.shape[0] == 0:
             return np.empty((0, len(self.classes_))), np.empty(0)
         if self._session is not None:
@@ -506,7 +508,7 @@ class EmotionRecognizer:
             proba = np.asarray(self.artifact.estimator.predict_proba(X), dtype=np.float64)
         if self.typicality is None:
             return proba, np.full(X.shape[0], np.nan)
-        atypicality = self.typicality.statistic(X)
+        atypicality = self.typicality.statistic(X, raw=raw)
         return self.typicality.shrink(proba, atypicality), atypicality
 
     def atypical(self, atypicality: np.ndarray) -> np.ndarray:
@@ -534,7 +536,7 @@ class EmotionRecognizer:
                                      "needs at least 2")
             errors = sorted([*errors, lone], key=lambda e: e.index)
             X, index = X[:0], index[:0]
-        proba, atypicality = self._scored(self._model_rows(X, speaker))
+        proba, atypicality = self._scored(*self._model_rows(X, speaker))
         return proba, atypicality, index, errors
 
     def _class_subset(self, classes) -> tuple[np.ndarray | None, tuple[str, ...]]:

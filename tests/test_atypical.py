@@ -4,6 +4,7 @@ unchanged."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -249,3 +250,113 @@ def test_shrink_in_log_space_has_finite_gradients():
         (log_p.detach().requires_grad_(), torch.tensor([1.2, 2.0, 5.0, 9.0],
                                                        dtype=torch.float64,
                                                        requires_grad=True)))
+
+
+# --------------------------------------------------------------------------- speaker="batch"
+@pytest.fixture(scope="module")
+def deployed_sn_typ(small_manifest, feature_cache, tmp_path_factory):
+    """The shipped speaker-normalised student with the statistics ``train`` / ``distil``
+    store (normalised and raw rows, keep chosen in-fold) of four actors' clips."""
+    from ser_classic.evaluation import normalized_inputs
+    from ser_classic.typicality import training_typicality
+
+    rec = ser_classic.load("deployed-speaker_norm")
+    X, errors, _ = extract_batch(small_manifest["path"], sha256=small_manifest["sha256"],
+                                 config=rec.feature_config, cache_dir=feature_cache)
+    assert not errors
+    Xn = normalized_inputs(X, (), small_manifest["speaker"], normalization="speaker_norm")[0]
+    typ = training_typicality(small_manifest, X, Xn, normalization="speaker_norm",
+                              config=rec.feature_config, columns=rec.card["used_features"],
+                              n_nonspeech=20)
+    out = tmp_path_factory.mktemp("atypical") / "deployed_sn"
+    shutil.copytree(resolve("deployed-speaker_norm"), out)
+    set_typicality(out, typ)
+    return out, typ
+
+
+def test_training_typicality_chooses_keep_in_its_folds(deployed_sn_typ, trained):
+    _, typ = deployed_sn_typ
+    choice = typ.keep_choice
+    assert typ.keep in choice["grid"] and typ.raw is not None and typ.raw.keep == typ.keep
+    assert [r["keep"] for r in choice["per_keep"]] == choice["grid"]
+    assert choice["nonspeech"]["clips"] == 20
+    for r in choice["per_keep"]:  # each threshold flags about 1 % of held-out speech
+        assert r["speech_flagged"] <= 0.05 and 0.5 <= r["auroc"] <= 1
+        assert len(r["nonspeech_flagged_each"]) == 2
+    card_typ = ser_classic.load(deployed_sn_typ[0]).typicality
+    assert card_typ.keep_choice == choice and card_typ.raw.threshold == typ.raw.threshold
+    np.testing.assert_array_equal(card_typ.raw.center, typ.raw.center)
+    strict = trained[0].typicality  # a strict model: one statistic, keep chosen too
+    assert strict.raw is None and strict.keep in strict.keep_choice["grid"]
+    assert all(len(r["nonspeech_flagged_each"]) == 1 for r in strict.keep_choice["per_keep"])
+
+
+def test_choose_keep_sees_when_nothing_separates(small_manifest, feature_cache):
+    """Non-speech rows that are in fact speech of the same speakers: little is flagged."""
+    from ser_classic.typicality import choose_keep
+
+    X, _, _ = extract_batch(small_manifest["path"], sha256=small_manifest["sha256"],
+                            config=FeatureConfig(), cache_dir=feature_cache)
+    speakers = small_manifest["speaker"].to_numpy()
+    fake = np.arange(len(X)) % 6 == 0
+    keep, record = choose_keep(X[~fake], X[fake], groups=speakers[~fake],
+                               nonspeech_groups=speakers[fake], grid=(0.5, 1.0))
+    assert keep in (0.5, 1.0)
+    assert all(r["score"] <= 0.2 and r["auroc"] < 0.8 for r in record["per_keep"])
+    with pytest.raises(ParameterError):
+        choose_keep(X[~fake], X[fake], groups=speakers[~fake],
+                    nonspeech_groups=np.full(fake.sum(), "nobody"))
+
+
+def test_batch_of_noise_is_flagged_by_a_speaker_normalised_model(deployed_sn_typ, tmp_path):
+    out, typ = deployed_sn_typ
+    rec = ser_classic.load(out)
+    noises = list(_noises().values())
+    scores = rec.score(noises, sr=SR, targets="happy", speaker="batch")
+    assert scores.atypical.all(), scores.atypicality
+    assert scores.proba.max(axis=1).max() <= 0.35, scores.proba.max(axis=1)
+    speech = rec.score(_held_out_clips(), sr=SR, targets="happy", speaker="batch")
+    assert speech.atypical.mean() <= 0.25, speech.atypicality
+    # the statistic: the larger of the normalised one and the raw one on its scale
+    X, _ = rec.features(noises, sr=SR)
+    Xn = rec._normalise(X, "batch").astype(np.float32).astype(np.float64)
+    a_norm = dataclasses.replace(typ, raw=None).statistic(Xn)
+    a_raw = typ.raw.statistic(X.astype(np.float32).astype(np.float64))
+    np.testing.assert_allclose(scores.atypicality, np.maximum(
+        a_norm, typ.threshold + typ.width * (a_raw - typ.raw.threshold) / typ.raw.width))
+    assert not np.any(a_norm > typ.threshold)  # normalised by itself, noise looks typical
+    with pytest.raises(ParameterError, match="raw="):
+        typ.statistic(Xn)
+    # an old card (no raw statistics) behaves as before: the noise batch goes unflagged
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    set_typicality(old, dataclasses.replace(typ, raw=None, keep_choice=None))
+    assert "raw" not in json.loads((old / "model.json").read_text())["typicality"]
+    before = ser_classic.load(old).score(noises, sr=SR, targets="happy", speaker="batch")
+    np.testing.assert_allclose(before.atypicality, a_norm)
+    assert not before.atypical.any()
+
+
+def test_torch_matches_numpy_with_raw_statistics(deployed_sn_typ):
+    torch = pytest.importorskip("torch")
+    from ser_classic.torch import EmotionDiscriminator
+
+    out, _ = deployed_sn_typ
+    rec = ser_classic.load(out)
+    disc = EmotionDiscriminator(out, dtype=torch.float64)
+    clips = [np.resize(y, 2 * SR) for y in _held_out_clips(4)]
+    noise = [y[:2 * SR] for y in _noises().values()]
+    voice = rec.enroll(_held_out_clips(12)[4:], sr=SR)
+    for batch, speaker in ((noise, "batch"), (clips + noise, voice), (clips, "batch")):
+        expected = rec.score(batch, sr=SR, targets="happy", speaker=speaker)
+        y = torch.tensor(np.stack(batch), requires_grad=True)
+        log_proba = disc(y, sr=SR, speaker=speaker)
+        np.testing.assert_allclose(log_proba.exp().detach().numpy(), expected.proba,
+                                   atol=1e-4)
+        np.testing.assert_allclose(disc.atypicality(y.detach(), sr=SR, speaker=speaker)
+                                   .numpy(), expected.atypicality, rtol=1e-4)
+        log_proba[:, list(disc.classes).index("happy")].sum().backward()
+        assert torch.isfinite(y.grad).all()
+    assert expected.atypical.sum() <= 1
+    with pytest.raises(ParameterError, match="raw="):
+        disc.classify(disc.features(torch.tensor(np.stack(noise)), sr=SR))

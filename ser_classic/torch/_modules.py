@@ -68,6 +68,16 @@ def shrink_log_proba(log_proba: torch.Tensor, atypicality: torch.Tensor, *,
     return torch.where(pos[:, None], shrunk, log_proba)
 
 
+def _trimmed_rms_z(X: torch.Tensor, center: torch.Tensor, scale: torch.Tensor, *,
+                   keep: float) -> torch.Tensor:
+    """RMS of the smallest ``keep`` share of each row's squared z-scores [shape=(B,)]."""
+    from ..typicality import n_kept
+
+    z = (X - center.to(X.dtype)) / scale.to(X.dtype)
+    z2 = torch.sort(z * z, dim=1).values[:, :n_kept(z.shape[1], keep)]
+    return torch.sqrt(torch.mean(z2, dim=1))
+
+
 class EmotionDiscriminator(torch.nn.Module):
     """A stored emotion model as a differentiable torch module.
 
@@ -131,6 +141,11 @@ class EmotionDiscriminator(torch.nn.Module):
                                  torch.as_tensor(self.typicality.center, dtype=dtype))
             self.register_buffer("typ_scale",
                                  torch.as_tensor(self.typicality.scale, dtype=dtype))
+            if self.typicality.raw is not None:  # statistics before speaker normalisation
+                self.register_buffer("typ_raw_center", torch.as_tensor(
+                    self.typicality.raw.center, dtype=dtype))
+                self.register_buffer("typ_raw_scale", torch.as_tensor(
+                    self.typicality.raw.scale, dtype=dtype))
         self.requires_grad_(False)
 
     @property
@@ -201,37 +216,53 @@ class EmotionDiscriminator(torch.nn.Module):
         clips of different lengths (:meth:`features`). Atypical clips' probabilities are
         shrunk towards uniform (:meth:`atypicality`).
         """
-        return self.classify(self._normalise(self.features(waveforms, sr=sr,
-                                                            lengths=lengths), speaker))
+        raw = self.features(waveforms, sr=sr, lengths=lengths)
+        return self.classify(self._normalise(raw, speaker), raw=raw)
 
-    def classify(self, X: torch.Tensor) -> torch.Tensor:
+    def classify(self, X: torch.Tensor, *, raw: torch.Tensor | None = None) -> torch.Tensor:
         """Log-probabilities [shape=(B, n_classes)] of feature rows as the classifier reads
-        them (after any speaker normalisation): the head, then the atypicality shrink."""
+        them (after any speaker normalisation): the head, then the atypicality shrink.
+
+        ``raw``: the same rows before speaker normalisation (:meth:`features`), needed by
+        a speaker-normalised model whose typicality reads them too
+        (:attr:`ser_classic.typicality.Typicality.raw`).
+        """
         log_proba = self.head(X)
         if self.typicality is None:
             return log_proba
-        return shrink_log_proba(log_proba, self._atypicality(X),
+        return shrink_log_proba(log_proba, self._atypicality(X, raw),
                                 threshold=self.typicality.threshold,
                                 width=self.typicality.width)
 
-    def _atypicality(self, X: torch.Tensor) -> torch.Tensor:
-        """The trimmed RMS z-score of :class:`ser_classic.typicality.Typicality` (the
-        gradient reaches the kept, smallest, z-scores)."""
-        from ..typicality import n_kept
-
-        z = (X[:, self.typ_columns] - self.typ_center.to(X.dtype)) / self.typ_scale.to(X.dtype)
-        z2 = torch.sort(z * z, dim=1).values[:, :n_kept(z.shape[1], self.typicality.keep)]
-        return torch.sqrt(torch.mean(z2, dim=1))
+    def _atypicality(self, X: torch.Tensor, raw: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+        """:meth:`ser_classic.typicality.Typicality.statistic`: the trimmed RMS z-score
+        (the gradient reaches the kept, smallest, z-scores), with statistics before
+        normalisation the larger of the two on the first's scale."""
+        typ = self.typicality
+        a = _trimmed_rms_z(X[:, self.typ_columns], self.typ_center, self.typ_scale,
+                           keep=typ.keep)
+        if typ.raw is None:
+            return a
+        if raw is None or raw.shape != X.shape:
+            raise ParameterError("this model's typicality also reads the feature rows "
+                                 "before speaker normalisation: pass them as raw= (shape "
+                                 f"{tuple(X.shape)})")
+        a_raw = _trimmed_rms_z(raw[:, self.typ_columns], self.typ_raw_center,
+                               self.typ_raw_scale, keep=typ.keep)
+        return torch.maximum(a, typ.threshold + typ.width * (a_raw - typ.raw.threshold)
+                             / typ.raw.width)
 
     def atypicality(self, waveforms: torch.Tensor, *, sr: int, speaker=None,
                     lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Atypicality [shape=(B,)] of each clip (``EmotionRecognizer``'s; NaN for a
         model saved without training statistics); above ``typicality.threshold`` its
         probabilities are shrunk towards uniform."""
-        X = self._normalise(self.features(waveforms, sr=sr, lengths=lengths), speaker)
+        raw = self.features(waveforms, sr=sr, lengths=lengths)
+        X = self._normalise(raw, speaker)
         if self.typicality is None:
             return X.new_full((X.shape[0],), float("nan"))
-        return self._atypicality(X)
+        return self._atypicality(X, raw)
 
     def columns(self, classes: Sequence[str]) -> torch.Tensor:
         """Column of each class name [shape=(k,), int64]; unknown names raise."""
