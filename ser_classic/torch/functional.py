@@ -127,43 +127,49 @@ class _Autocorrelation(torch.autograd.Function):
 
 
 class _PowerSpectrum(torch.autograd.Function):
-    """``P = |rfft(frames, n=n_fft)[..., :n_bins]|**2 + floor`` and ``sqrt(P)`` with
-    scipy's FFT (CPU), a few hundred frames at a time (input and output stay in cache).
-    The backward is ``n_fft * irfft(g * X)`` (DC and Nyquist bins counted twice) cut to
-    the frame, ``g`` the gradient of ``P`` plus that of ``sqrt(P)`` over ``2 sqrt(P)``."""
+    """The STFT power ``P = |rfft(w * frame, n=n_fft)[..., :n_bins]|**2 + floor`` and
+    ``sqrt(P)`` [shape=(B, T, n_bins)] of padded signals [shape=(B, L)], frames of
+    ``len(w)`` samples every ``hop``, with scipy's FFT (CPU): each block of a few hundred
+    frames is cut, windowed and transformed in cache (no frames tensor). The backward is
+    ``n_fft * irfft(g * X)`` (DC and Nyquist bins counted twice) cut to the frame, times
+    the window, overlap-added; ``g`` the gradient of ``P`` plus that of ``sqrt(P)`` over
+    ``2 sqrt(P)``."""
 
     @staticmethod
-    def forward(frames: torch.Tensor, n_fft: int, n_bins: int, floor: float) -> tuple:
+    def forward(y: torch.Tensor, window: np.ndarray, hop: int, n_fft: int, n_bins: int,
+                floor: float) -> tuple:
         import scipy.fft
 
-        host = frames.detach().numpy()
-        lead = host.shape[:-1]
-        host = host.reshape(-1, host.shape[-1])
-        power = np.empty((host.shape[0], n_bins), dtype=host.dtype)
+        host = y.detach().numpy()
+        width = window.size
+        win = window.astype(host.dtype)
+        t = 1 + (host.shape[1] - width) // hop
+        power = np.empty((host.shape[0], t, n_bins), dtype=host.dtype)
         magnitude = np.empty_like(power)
-        keep = frames.requires_grad  # the spectrum is kept only for a backward
-        spec = np.empty((host.shape[0] if keep else 0, n_bins),
+        keep = y.requires_grad  # the spectrum is kept only for a backward
+        spec = np.empty(power.shape if keep else (0, 0, n_bins),
                         dtype=np.result_type(host.dtype, np.complex64))
         workers = torch.get_num_threads()
-        for i in range(0, host.shape[0], _FFT_BLOCK):
-            block = scipy.fft.rfft(host[i:i + _FFT_BLOCK], n=n_fft, axis=-1,
-                                   workers=workers)[:, :n_bins]
-            out = power[i:i + _FFT_BLOCK]
-            np.square(block.real, out=out)
-            out += np.square(block.imag)
-            out += out.dtype.type(floor)
-            np.sqrt(out, out=magnitude[i:i + _FFT_BLOCK])
-            if keep:
-                spec[i:i + _FFT_BLOCK] = block
-        shape = (*lead, n_bins)
-        return (torch.from_numpy(power.reshape(shape)),
-                torch.from_numpy(magnitude.reshape(shape)),
-                torch.from_numpy(spec.reshape(shape) if keep else spec))
+        for row, clip in enumerate(host):
+            frames = np.lib.stride_tricks.as_strided(
+                clip, shape=(t, width), strides=(clip.strides[0] * hop, clip.strides[0]),
+                writeable=False)
+            for i in range(0, t, _FFT_BLOCK):
+                block = scipy.fft.rfft(frames[i:i + _FFT_BLOCK] * win, n=n_fft, axis=-1,
+                                       workers=workers)[:, :n_bins]
+                out = power[row, i:i + _FFT_BLOCK]
+                np.square(block.real, out=out)
+                out += np.square(block.imag)
+                out += out.dtype.type(floor)
+                np.sqrt(out, out=magnitude[row, i:i + _FFT_BLOCK])
+                if keep:
+                    spec[row, i:i + _FFT_BLOCK] = block
+        return torch.from_numpy(power), torch.from_numpy(magnitude), torch.from_numpy(spec)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        frames, ctx.n_fft, _, _ = inputs
-        ctx.width = frames.shape[-1]
+        y, ctx.window, ctx.hop, ctx.n_fft, _, _ = inputs
+        ctx.length = y.shape[1]
         ctx.save_for_backward(output[1], output[2])
         ctx.mark_non_differentiable(output[2])
 
@@ -172,42 +178,52 @@ class _PowerSpectrum(torch.autograd.Function):
     def backward(ctx, grad_power, grad_magnitude, _grad_spec) -> tuple:
         import scipy.fft
 
-        magnitude, spec = ctx.saved_tensors
-        n_bins = spec.shape[-1]
-        g = grad_power.detach().numpy().reshape(-1, n_bins)
-        g_mag = grad_magnitude.detach().numpy().reshape(-1, n_bins)
-        mag = magnitude.numpy().reshape(-1, n_bins)
-        spec = spec.numpy().reshape(-1, n_bins)
-        out = np.empty((g.shape[0], ctx.width), dtype=g.dtype)
-        scale = g.dtype.type(ctx.n_fft)
+        magnitude, spec = (v.numpy() for v in ctx.saved_tensors)
+        g_power = grad_power.detach().numpy()
+        g_mag = grad_magnitude.detach().numpy()
+        b, t, n_bins = spec.shape
+        hop, width = ctx.hop, ctx.window.size
+        win = (ctx.window * ctx.n_fft).astype(g_power.dtype)
+        # one extra hop: the segments of the last frames may reach past the signal
+        out = np.zeros((b, max(ctx.length, (t + -(-width // hop)) * hop)), g_power.dtype)
+        half = g_power.dtype.type(0.5)
         workers = torch.get_num_threads()
-        for i in range(0, g.shape[0], _FFT_BLOCK):
-            rows = slice(i, i + _FFT_BLOCK)
-            m = mag[rows]
-            # g + g_mag / (2 sqrt(P)); sqrt(P) = 0 (no floor, silence) passes no gradient
-            total = np.divide(g_mag[rows], m, out=np.zeros_like(m), where=m > 0)
-            total *= g.dtype.type(0.5)
-            total += g[rows]
-            z = spec[rows] * total
-            z[:, 0] *= 2
-            if n_bins == ctx.n_fft // 2 + 1:
-                z[:, -1] *= 2
-            np.multiply(scipy.fft.irfft(z, n=ctx.n_fft, axis=-1, workers=workers
-                                        )[:, :ctx.width], scale, out=out[rows])
-        return (torch.from_numpy(out.reshape(*grad_power.shape[:-1], ctx.width)), None,
-                None, None)
+        for row in range(b):
+            for i in range(0, t, _FFT_BLOCK):
+                rows = slice(i, i + _FFT_BLOCK)
+                m = magnitude[row, rows]
+                # g + g_mag / (2 sqrt(P)); sqrt(P) = 0 (no floor, silence): no gradient
+                total = np.divide(g_mag[row, rows], m, out=np.zeros_like(m), where=m > 0)
+                total *= half
+                total += g_power[row, rows]
+                z = spec[row, rows] * total
+                z[:, 0] *= 2
+                if n_bins == ctx.n_fft // 2 + 1:
+                    z[:, -1] *= 2
+                frames = scipy.fft.irfft(z, n=ctx.n_fft, axis=-1, workers=workers)[:, :width]
+                frames *= win
+                count = frames.shape[0]
+                for k in range(0, width, hop):  # overlap-add, one hop of every frame at once
+                    seg = min(hop, width - k)
+                    start = i * hop + k
+                    out[row, start:start + count * hop].reshape(count, hop)[:, :seg] += \
+                        frames[:, k:k + seg]
+        return (torch.from_numpy(out[:, :ctx.length]), None, None, None, None, None)
 
 
-def _power_spectrum(frames: torch.Tensor, *, n_fft: int, n_bins: int, floor: float = 0.0
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``P = |rfft(frames, n=n_fft)|**2 + floor`` of the first ``n_bins`` bins and
-    ``sqrt(P)`` [shape=(..., n_bins)]; on CPU through scipy's FFT (faster than torch's
-    for these sizes; as many workers as torch has threads)."""
-    if frames.device.type != "cpu":
+def _power_spectrum(y: torch.Tensor, *, window: np.ndarray, hop: int, n_fft: int,
+                    n_bins: int, floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``P = |rfft(window * frame, n=n_fft)|**2 + floor`` of the first ``n_bins`` bins and
+    ``sqrt(P)`` [shape=(B, T, n_bins)] of the frames of ``len(window)`` samples every
+    ``hop`` of padded signals ``y`` [shape=(B, L)]; on CPU through scipy's FFT (faster
+    than torch's for these sizes; as many workers as torch has threads)."""
+    if y.device.type != "cpu":
+        frames = y.unfold(1, window.size, hop) * torch.as_tensor(window, dtype=y.dtype,
+                                                                   device=y.device)
         spec = torch.fft.rfft(frames, n=n_fft, dim=-1)[..., :n_bins]
         power = spec.real.square() + spec.imag.square() + floor
         return power, _safe_sqrt(power)
-    power, magnitude, _ = _PowerSpectrum.apply(frames, n_fft, n_bins, floor)
+    power, magnitude, _ = _PowerSpectrum.apply(y, window, hop, n_fft, n_bins, floor)
     return power, magnitude
 
 
@@ -357,16 +373,17 @@ def spectrogram(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
     leaves its magnitude spectrum unchanged."""
     n_fft, width = config.n_fft, config.win_length
     lo = (n_fft - width) // 2
-    win = torch.as_tensor(_window(n_fft, width)[lo:lo + width], dtype=y.dtype,
-                          device=y.device)
-    frames = torch.nn.functional.pad(y, (n_fft // 2 - lo, lo + width - n_fft // 2)).unfold(
-        1, width, config.hop_length) * win
+    window = _window(n_fft, width)[lo:lo + width]
+    padded = torch.nn.functional.pad(y, (n_fft // 2 - lo, lo + width - n_fft // 2))
     f = _filter_arrays(config)
     n_frames = 1 + lengths // config.hop_length
     if "floor" in f:  # feature version >= 3: the guard band and the noise floor
-        power, magnitude = _power_spectrum(frames, n_fft=n_fft, n_bins=int(f["n_bins"]),
+        power, magnitude = _power_spectrum(padded, window=window, hop=config.hop_length,
+                                           n_fft=n_fft, n_bins=int(f["n_bins"]),
                                            floor=float(f["floor"]))
         return magnitude, power, n_frames
+    frames = padded.unfold(1, width, config.hop_length) * torch.as_tensor(
+        window, dtype=y.dtype, device=y.device)
     magnitude = torch.fft.rfft(frames, n=n_fft, dim=-1).abs()  # gradient 0 at exact zeros
     return magnitude, magnitude * magnitude, n_frames
 
