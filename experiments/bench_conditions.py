@@ -321,8 +321,10 @@ def _recipe(alias: str) -> tuple[list[str], list[str]]:
     distill = ["--student", str(student["name"]).removeprefix("distilled_")]
     if (info.get("augment") or {}).get("transfer") == "teacher":
         distill += ["--transfer", "teacher"]
+    if teacher.get("calibration"):
+        train += ["--calibration", teacher["calibration"].get("method", "temperature")]
     if info.get("calibration"):
-        distill += ["--calibration", "temperature"]
+        distill += ["--calibration", info["calibration"].get("method", "temperature")]
     return train, distill
 
 

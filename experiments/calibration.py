@@ -1,27 +1,34 @@
-"""Calibration of the teacher (issue 19, item 7) -> reports/calibration/.
+"""Calibration under shift (issue 19, item 7) -> reports/calibration/.
 
-The teacher is the selected ``linear`` family (ridge + logistic regression, soft vote) with
-the tuned parameters of ``reports/cv/selection.json``. "temperature" is
-:func:`ser_classic.calibration.calibrate_trained` (what ``ser-classic train --calibration
-temperature`` ships): one temperature fitted on 5 speaker-grouped out-of-fold folds of the
-*training* speakers only, then applied to the held-out ones.
+The teacher is the deployed recipe: the selected ``linear`` family (ridge + logistic
+regression, soft vote) with the tuned parameters of ``reports/cv/selection.json``, trained
+on RAVDESS + TESS + EMOVO (7 emotions, calm excluded) with ``vtlp+conditions`` copies (one
+of each per clip), feature version 3. Three probability outputs side by side:
+
+uncalibrated         the teacher's own probabilities (what ``deploy-selected`` ships)
+temperature          one T on 5 speaker-grouped out-of-fold folds of the training rows
+corpus_temperature   one T on those pooled with leave-one-training-corpus-out folds
+                     (each scheme weight 1/2; ``ser_classic.calibration.OutOfFold``)
+
+Both temperatures come from the same out-of-fold predictions
+(``ser_classic.calibration.trained_oof``, what ``ser-classic train --calibration ...``
+runs), of the *training* rows of each outer split only.
 
 Parts (``--parts``, each writes ``<part>.json``; the report is rebuilt from all of them):
 
-ravdess     group6 outer folds over RAVDESS speakers (as ``pipeline.cross_validate``):
-            ECE (15 bins), Brier, NLL of the uncalibrated and the temperature-scaled
-            teacher on the held-out speakers, strict and speaker_norm (T of fold k
-            cross-fitted on the other folds' out-of-fold probabilities); the ``linear``
-            student distilled from the calibrated teacher (transfer set: clips + MUNGE).
-corpus      a held-out corpus: train RAVDESS+EMOVO test TESS, train RAVDESS+TESS test
-            EMOVO, the 7 shared emotions (calm dropped), no augmentation.
-conditions  the teacher trained without RAVDESS actors 21-24, on 40 of their clips under
-            the degradations of ``experiments/bench_conditions.py``.
-noemotion   the held-out teachers of ``conditions`` on no-emotion inputs made with
-            numpy at fixed seeds (white/pink noise, chords,
-            tones with harmonics, a drum-like pulse, chords over drums, silence with a
-            -60 dBFS noise floor): mean max probability, share with max p > 0.5, entropy;
-            and an out-of-distribution score on the feature z-scores (a "reject" flag).
+ravdess     held-out RAVDESS speakers: 3 outer folds of 8 consecutive actors, each model
+            trained on the other 16 actors + TESS + EMOVO.
+corpus      each corpus held out (LOCO), the model trained on the other two.
+conditions  the model of the ravdess fold holding out actors 17-24, on ``--condition-clips``
+            clips of actors 21-24 under the degradations of
+            ``experiments/bench_conditions.py`` (``ser_classic.conditions``).
+noemotion   the same model on inputs with no emotion (noise, tones, music-like), numpy at
+            fixed seeds: mean max p, share with max p > 0.5, without and with the
+            atypicality shrink every scoring path applies (``ser_classic.typicality``).
+
+Choice between the methods: per normalisation, the mean of (held-out RAVDESS speakers'
+ECE, the mean ECE of the held-out corpora RAVDESS and EMOVO); TESS is reported as a
+validation corpus and chooses nothing.
 
     .venv/bin/python experiments/calibration.py --out reports/calibration \\
         [--parts ravdess,corpus,conditions,noemotion] [--jobs 1]
@@ -40,28 +47,28 @@ from pathlib import Path
 import bench_conditions as bench  # the sibling script: its folder is sys.path[0]
 import numpy as np
 
-from ser_classic import data, distill, evaluation
-from ser_classic.artifact import train_model
-from ser_classic.calibration import (
-    apply_temperature,
-    calibrate_trained,
-    calibration_metrics,
-    fit_temperature,
-    with_temperature,
-)
+from ser_classic import data, evaluation
+from ser_classic.artifact import train_model, used_feature_columns
+from ser_classic.calibration import apply_temperature, calibration_metrics, trained_oof
 from ser_classic.evaluation import normalized_inputs, reliability_curve
 from ser_classic.features import FeatureConfig, extract_batch, extract_features
 from ser_classic.pipeline import augmented_features
 from ser_classic.reporting import plot_reliability, write_text
+from ser_classic.typicality import Typicality
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
 NORMS = ("strict", "speaker_norm")
+METHODS = ("uncalibrated", "temperature", "corpus_temperature")
 PARTS = ("ravdess", "corpus", "conditions", "noemotion")
+CORPORA = ("emovo", "ravdess", "tess")
+NO_EMOTIONS = ("calm",)
+AUGMENT, COPIES = "vtlp+conditions", 1
 HOLDOUT = ("ravdess_21", "ravdess_22", "ravdess_23", "ravdess_24")
+SELECTORS = ("ravdess", "emovo")  # held-out corpora that choose; TESS validates
 TARGETS = {"held-out speakers": 0.05, "held-out corpus": 0.10, "condition": 0.10}
-Z_CLIP = 10.0  # |z| clipped before the RMS of the OOD score (one degenerate feature)
-OOD_QUANTILE = 0.99  # the reject threshold: this quantile of held-out RAVDESS speakers
+ABBR = {"strict": "strict", "speaker_norm": "spk-norm", "uncalibrated": "unc.",
+        "temperature": "temp.", "corpus_temperature": "corpus temp."}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -70,25 +77,53 @@ def teacher_params(norm: str) -> dict:
     return sel["runs"][norm]["params"]["linear"]
 
 
-def fit_pair(X, emotions, speakers, norm, X_aug=()):
-    """The uncalibrated teacher and its temperature-scaled version (training rows only)."""
+class Data:
+    """The recipe's clips (calm excluded), their features and augmented copies."""
+
+    def __init__(self, manifest, config, cache):
+        rows = manifest[manifest["corpus"].isin(CORPORA)
+                        & ~manifest["emotion"].isin(NO_EMOTIONS)].reset_index(drop=True)
+        self.rows = rows
+        self.X = features(rows, config, cache)
+        self.X_aug = augmented_features(AUGMENT, rows, config=config, copies=COPIES,
+                                        cache_dir=cache)
+        self.em = rows["emotion"].to_numpy()
+        self.spk = rows["speaker"].to_numpy()
+        self.corpus = rows["corpus"].to_numpy()
+        self.classes = sorted(set(self.em))
+        self.y = np.searchsorted(self.classes, self.em)
+
+
+def fit_calibrated(d: Data, train: np.ndarray, norm: str) -> dict:
+    """The teacher on the rows ``train`` and both temperatures from one set of
+    out-of-fold predictions of those rows (nothing of the held-out rows)."""
+    t0 = time.perf_counter()
+    aug = [a[train] for a in d.X_aug]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est, classes = train_model(X, emotions, name="linear", speakers=speakers,
-                                   normalization=norm, params=teacher_params(norm),
-                                   X_aug=X_aug)
-        cal = calibrate_trained(est, X, emotions, name="linear", speakers=speakers,
-                                normalization=norm, params=teacher_params(norm),
-                                X_aug=X_aug)
-    return est, cal, classes
+        est, classes = train_model(d.X[train], d.em[train], name="linear",
+                                   speakers=d.spk[train], normalization=norm,
+                                   params=teacher_params(norm), X_aug=aug)
+        oof = trained_oof(d.X[train], d.em[train], name="linear", speakers=d.spk[train],
+                          corpora=d.corpus[train], normalization=norm,
+                          params=teacher_params(norm), X_aug=aug)
+    temps = {m: oof.temperature(m) for m in METHODS[1:]}
+    Xp = normalized_inputs(d.X[train], (), d.spk[train], normalization=norm)[0]
+    typical = Typicality.fit(Xp, groups=d.spk[train],
+                             columns=used_feature_columns(est, d.X.shape[1]))
+    return {"est": est, "classes": classes, "T": temps, "typicality": typical,
+            "oof": {m: oof.info(m, t) for m, t in temps.items()},
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def inputs(X, speakers, norm):
     return normalized_inputs(X, (), speakers, normalization=norm)[0]
 
 
-def entropy(P: np.ndarray) -> np.ndarray:
-    return -(P * np.log(np.maximum(P, 1e-12))).sum(axis=1)
+def outputs(model: dict, Xt: np.ndarray) -> dict[str, np.ndarray]:
+    P = model["est"].predict_proba(Xt)
+    return {"uncalibrated": P, **{m: apply_temperature(P, temperature=t)
+                                  for m, t in model["T"].items()}}
 
 
 def scores(y, P) -> dict:
@@ -107,174 +142,107 @@ def features(rows, config, cache):
     return X
 
 
-def ood_score(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """RMS over features of the clipped z-scores against the training rows' statistics."""
-    z = np.clip((X - mean) / scale, -Z_CLIP, Z_CLIP)
-    return np.sqrt(np.mean(z**2, axis=1))
-
-
-def train_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    sd = X.std(axis=0)
-    return X.mean(axis=0), np.where(sd > 0, sd, 1.0)
+def temps_of(model: dict) -> dict:
+    return {m: round(t, 4) for m, t in model["T"].items()}
 
 
 # --------------------------------------------------------------------------- parts
-def part_ravdess(manifest, config, cache, out: Path) -> dict:
-    """Outer group6 folds; the temperature of fold k is fitted on the out-of-fold
-    probabilities of the other five folds (cross-fitting: fold k's labels never enter its
-    own T), the cheap equivalent of calibrate_trained's inner folds on a shared 2-core
-    machine (one teacher fit per outer fold instead of six)."""
-    rows = manifest[manifest["corpus"] == "ravdess"].reset_index(drop=True)
-    X = features(rows, config, cache)
-    X_aug = augmented_features("vtlp", rows, config=config, copies=4, cache_dir=cache)
-    em, spk = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
-    classes = sorted(set(em))
-    y = np.searchsorted(classes, em)
-    splits = evaluation.outer_splits(spk, split="group6", n_folds=6)
-    fold = np.zeros(len(rows), dtype=int)
-    for k, (_, te) in enumerate(splits):
-        fold[te] = k
-    result = {"n_clips": len(rows), "folds": len(splits), "runs": {}}
+_MODELS: dict = {}  # (norm, held-out block) -> fit_calibrated, shared by the parts
+
+
+def part_ravdess(d: Data, out: Path) -> dict:
+    rav = np.flatnonzero(d.corpus == "ravdess")
+    blocks = [d.spk[rav][te] for _, te in
+              evaluation.outer_splits(d.spk[rav], split="group6", n_folds=3)]
+    blocks = [tuple(np.unique(b)) for b in blocks]
+    result = {"n_clips": int(rav.size), "folds": [f"{b[0]}..{b[-1]}" for b in blocks],
+              "runs": {}}
     for norm in NORMS:
-        P = {k: np.zeros((len(rows), len(classes))) for k in
-             ("uncalibrated", "temperature", "student of temperature")}
-        student_temps: list[float] = []
-        teachers = []
-        for k, (tr, te) in enumerate(splits):
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                est, _ = train_model(X[tr], em[tr], name="linear", speakers=spk[tr],
-                                     normalization=norm, params=teacher_params(norm),
-                                     X_aug=[a[tr] for a in X_aug])
-            teachers.append(est)
-            P["uncalibrated"][te] = est.predict_proba(inputs(X[te], spk[te], norm))
-            print(f"ravdess {norm} teacher {k + 1} [{time.perf_counter() - t0:.0f} s]",
-                  flush=True)
-        temps = []
-        for k, (tr, te) in enumerate(splits):
-            T = fit_temperature(P["uncalibrated"][fold != k], y[fold != k])
-            temps.append(T)
-            P["temperature"][te] = apply_temperature(P["uncalibrated"][te], temperature=T)
-            # the student of the calibrated teacher, distilled on the training speakers
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fitted = distill.distill(
-                    inputs(X[tr], spk[tr], norm), y[tr],
-                    teacher=with_temperature(teachers[k], T), n_classes=len(classes),
-                    config=config, students=["linear"], speakers=spk[tr], random_state=0)
-            P["student of temperature"][te] = fitted["students"]["linear"].predict_proba(
-                inputs(X[te], spk[te], norm))
-            print(f"ravdess {norm} student {k + 1} [{time.perf_counter() - t0:.0f} s]",
-                  flush=True)
-        # the student's own temperature, cross-fitted as the teacher's
-        P["student, own temperature"] = np.zeros_like(P["student of temperature"])
-        for k, (_, te) in enumerate(splits):
-            T = fit_temperature(P["student of temperature"][fold != k], y[fold != k])
-            student_temps.append(T)
-            P["student, own temperature"][te] = apply_temperature(
-                P["student of temperature"][te], temperature=T)
-        result["runs"][norm] = {
-            "temperatures": [round(t, 4) for t in temps],
-            "student_temperatures": [round(t, 4) for t in student_temps],
-            "held_out": {name: scores(y, p) for name, p in P.items()},
-            "neutral_clips_confident_emotion": {
-                name: round(float(np.mean((p.argmax(1) != classes.index("neutral"))
-                                          & (p.max(1) > 0.5) & (em == "neutral"))
-                                  / np.mean(em == "neutral")), 4)
-                for name, p in P.items()}}
-        plot_reliability({n: reliability_curve(y, p) for n, p in P.items()},
-                         title=f"RAVDESS held-out speakers, {norm} (group6 folds)",
-                         path=out / f"reliability_ravdess_{norm}.png")
+        P = {m: np.zeros((rav.size, len(d.classes))) for m in METHODS}
+        temps, oof = [], []
+        for block in blocks:
+            test = np.isin(d.spk, block)
+            if (norm, block) not in _MODELS:
+                _MODELS[norm, block] = fit_calibrated(d, ~test, norm)
+            model = _MODELS[norm, block]
+            where = np.isin(d.spk[rav], block)
+            for m, p in outputs(model, inputs(d.X[test], d.spk[test], norm)).items():
+                P[m][where] = p
+            temps.append(temps_of(model))
+            oof.append(model["oof"]["corpus_temperature"])
+            print(f"ravdess {norm} {block[0]}..{block[-1]} T={temps[-1]} "
+                  f"[{model['seconds']:.0f} s]", flush=True)
+        y = d.y[rav]
+        result["runs"][norm] = {"temperatures": temps, "inner_oof": oof,
+                                "held_out": {m: scores(y, p) for m, p in P.items()}}
+        plot_reliability({m: reliability_curve(y, p) for m, p in P.items()},
+                         title=f"RAVDESS held-out speakers, {norm} (3 folds of 8 actors)",
+                         path=out / f"reliability_ravdess_speakers_{norm}.png")
     return result
 
 
-def part_corpus(manifest, config, cache, out: Path) -> dict:
-    rows = manifest[manifest["emotion"] != "calm"].reset_index(drop=True)
-    X = features(rows, config, cache)
-    result = {"classes": sorted(set(rows["emotion"])), "runs": {}}
-    for test in ("tess", "emovo"):
-        tr = (rows["corpus"] != test).to_numpy()
-        te = ~tr
-        em, spk = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
-        classes = sorted(set(em[tr]))
-        y = np.searchsorted(classes, em[te])
+def part_corpus(d: Data, out: Path) -> dict:
+    result = {"classes": d.classes, "runs": {}}
+    for test_corpus in CORPORA:
+        test = d.corpus == test_corpus
         for norm in NORMS:
-            t0 = time.perf_counter()
-            est, cal, _ = fit_pair(X[tr], em[tr], spk[tr], norm)
-            Xt = inputs(X[te], spk[te], norm)
-            P = {"uncalibrated": est.predict_proba(Xt), "temperature": cal.predict_proba(Xt)}
-            key = f"{test} {norm}"
+            model = fit_calibrated(d, ~test, norm)
+            P = outputs(model, inputs(d.X[test], d.spk[test], norm))
+            key = f"{test_corpus} {norm}"
             result["runs"][key] = {
-                "train": sorted(set(rows["corpus"][tr])), "test": test,
-                "n_test": int(te.sum()), "temperature": round(cal.temperature_, 4),
-                "inner_oof": cal.calibration_,
-                "held_out": {n: scores(y, p) for n, p in P.items()}}
-            plot_reliability({n: reliability_curve(y, p) for n, p in P.items()},
-                             title=f"held-out corpus {test.upper()}, {norm}",
-                             path=out / f"reliability_{test}_{norm}.png")
-            print(f"corpus {key}: T={cal.temperature_:.3f} "
-                  f"[{time.perf_counter() - t0:.0f} s]", flush=True)
+                "train": sorted(set(d.corpus[~test])), "test": test_corpus,
+                "n_test": int(test.sum()), "temperatures": temps_of(model),
+                "inner_oof": model["oof"]["corpus_temperature"],
+                "held_out": {m: scores(d.y[test], p) for m, p in P.items()}}
+            plot_reliability({m: reliability_curve(d.y[test], p) for m, p in P.items()},
+                             title=f"held-out corpus {test_corpus.upper()}, {norm}",
+                             path=out / f"reliability_{test_corpus}_{norm}.png")
+            print(f"corpus {key}: T={temps_of(model)} [{model['seconds']:.0f} s]",
+                  flush=True)
     return result
 
 
-_HOLDOUT_MODELS: dict = {}
+def holdout_model(d: Data, norm: str) -> dict:
+    """The ravdess fold's model whose held-out actors include 21-24."""
+    for (n, block), model in _MODELS.items():
+        if n == norm and set(HOLDOUT) <= set(block):
+            return model
+    block = tuple(f"ravdess_{i:02d}" for i in range(17, 25))
+    _MODELS[norm, block] = fit_calibrated(d, ~np.isin(d.spk, block), norm)
+    return _MODELS[norm, block]
 
 
-def holdout_models(manifest, config, cache):
-    """The teachers trained without actors 21-24 (uncalibrated, temperature-scaled) per
-    normalisation, fitted once per process (conditions and noemotion share them)."""
-    if not _HOLDOUT_MODELS:
-        rows = manifest[manifest["corpus"] == "ravdess"].reset_index(drop=True)
-        held = rows["speaker"].isin(HOLDOUT).to_numpy()
-        X = features(rows, config, cache)
-        X_aug = augmented_features("vtlp", rows, config=config, copies=4, cache_dir=cache)
-        em, spk = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
-        for norm in NORMS:
-            t0 = time.perf_counter()
-            _HOLDOUT_MODELS[norm] = fit_pair(X[~held], em[~held], spk[~held], norm,
-                                             [a[~held] for a in X_aug])[:2]
-            print(f"held-out teacher {norm} [{time.perf_counter() - t0:.0f} s]", flush=True)
-        _HOLDOUT_MODELS["rows"] = (rows, held, X)
-    return _HOLDOUT_MODELS
-
-
-def part_conditions(manifest, config, cache, out: Path, *, n_clips: int = 40,
-                    seed: int = 0) -> dict:
-    fitted = holdout_models(manifest, config, cache)
-    rows, held, X = fitted["rows"]
-    em = rows["emotion"].to_numpy()
-    classes = sorted(set(em))
+def part_conditions(d: Data, config, out: Path, *, n_clips: int, seed: int = 0) -> dict:
+    models = {norm: holdout_model(d, norm) for norm in NORMS}
+    held = np.flatnonzero(np.isin(d.spk, HOLDOUT))
     rng = np.random.default_rng(seed)
-    test = rows[held].iloc[np.sort(rng.choice(held.sum(), n_clips, replace=False))]
-    talk = rows[~held].iloc[np.sort(rng.choice((~held).sum(), 40, replace=False))]
-    clean = [data.load_audio(p, sr=SR).astype(np.float64) for p in test["path"]]
-    talkers = [data.load_audio(p, sr=SR).astype(np.float64) for p in talk["path"]]
-    y = np.searchsorted(classes, test["emotion"].to_numpy())
-    t_spk = test["speaker"].to_numpy()
-    models = {norm: fitted[norm] for norm in NORMS}
-    mean, scale = train_stats(X[~held])
+    n_clips = held.size if n_clips <= 0 else min(n_clips, held.size)
+    pick = held[np.sort(rng.choice(held.size, n_clips, replace=False))]
+    # babble talkers: clips of RAVDESS training actors (01-16) of the held-out model
+    train_rav = np.flatnonzero((d.corpus == "ravdess") & ~np.isin(
+        d.spk, [f"ravdess_{i:02d}" for i in range(17, 25)]))
+    talk = train_rav[np.sort(rng.choice(train_rav.size, 40, replace=False))]
+    clean = [data.load_audio(p, sr=SR).astype(np.float64) for p in d.rows["path"][pick]]
+    talkers = [data.load_audio(p, sr=SR).astype(np.float64) for p in d.rows["path"][talk]]
+    y, t_spk = d.y[pick], d.spk[pick]
     transforms = bench.condition_transforms(babble_talkers=talkers,
                                             rir=bench.room_impulse_response())
-    result = {"n_clips": n_clips, "temperatures": {n: round(m[1].temperature_, 4)
-                                                   for n, m in models.items()},
+    result = {"n_clips": int(pick.size), "held_out_model": "actors 17-24 held out",
+              "temperatures": {n: temps_of(m) for n, m in models.items()},
               "conditions": {}}
     for i, (cname, transform) in enumerate(transforms.items()):
         t0 = time.perf_counter()
         crng = np.random.default_rng([seed, 100 + i])
         Xc = np.array([extract_features(transform(c, crng)[0], config=config)
                        for c in clean])
-        entry = {"ood_score_median": round(float(np.median(ood_score(Xc, mean, scale))), 4),
-                 "_ood_scores": ood_score(Xc, mean, scale).tolist()}
-        for norm, (est, cal) in models.items():
+        entry = {}
+        for norm, model in models.items():
             Xt = inputs(Xc, t_spk, norm)  # speaker_norm: statistics of the same condition
-            for name, m in (("uncalibrated", est), ("temperature", cal)):
-                P = m.predict_proba(Xt)
-                values, counts = np.unique(P.argmax(1), return_counts=True)
-                entry[f"{norm} {name}"] = {**scores(y, P), "top_class_share": round(
-                    float(counts.max() / len(P)), 3), "top_class": classes[values[
-                        counts.argmax()]]}
+            a = model["typicality"].statistic(Xt)
+            for m, P in outputs(model, Xt).items():
+                entry[f"{norm} {m}"] = scores(y, P)
+            entry[f"{norm} atypical share"] = round(float(
+                model["typicality"].atypical(a).mean()), 4)
         result["conditions"][cname] = entry
         print(f"condition {cname} [{time.perf_counter() - t0:.0f} s]", flush=True)
     return result
@@ -338,53 +306,23 @@ def no_emotion_clips(seed: int = 0, n: int = 12, seconds: float = 3.0) -> dict:
     return out
 
 
-def ood_threshold_of(X, speakers) -> tuple[float, np.ndarray]:
-    """The reject threshold: the OOD_QUANTILE of held-out speakers' scores (group6 folds,
-    statistics of the training speakers), and those scores."""
-    scores_in = np.zeros(len(X))
-    for tr, te in evaluation.outer_splits(speakers, split="group6", n_folds=6):
-        scores_in[te] = ood_score(X[te], *train_stats(X[tr]))
-    return float(np.quantile(scores_in, OOD_QUANTILE)), scores_in
-
-
-def part_noemotion(manifest, config, cache, out: Path) -> dict:
-    fitted = holdout_models(manifest, config, cache)
-    rows, held, X_all = fitted["rows"]
-    X = X_all[~held]
-    ood_threshold, scores_in = ood_threshold_of(X, rows["speaker"].to_numpy()[~held])
-    models = {norm: fitted[norm] for norm in NORMS}
-    mean, scale = train_stats(X)
-    held_scores = ood_score(X_all[held], mean, scale)
-    result = {"temperatures": {n: round(m[1].temperature_, 4) for n, m in models.items()},
-              "ood_threshold": round(ood_threshold, 4),
-              "ood_in_distribution_median": round(float(np.median(scores_in)), 4),
-              "held_out_actors_flagged": round(float(np.mean(held_scores > ood_threshold)),
-                                               4),
-              "inputs": {}}
-    # speech from the other corpora: the reject flag's false alarms
-    others = manifest[manifest["corpus"] != "ravdess"].reset_index(drop=True)
-    Xo = features(others, config, cache)
-    for corpus in ("tess", "emovo"):
-        m = (others["corpus"] == corpus).to_numpy()
-        s = ood_score(Xo[m], mean, scale)
-        result.setdefault("speech", {})[corpus] = {
-            "n": int(m.sum()), "ood_score_median": round(float(np.median(s)), 4),
-            "flagged": round(float(np.mean(s > ood_threshold)), 4)}
+def part_noemotion(d: Data, config, out: Path) -> dict:
+    models = {norm: holdout_model(d, norm) for norm in NORMS}
+    result = {"temperatures": {n: temps_of(m) for n, m in models.items()}, "inputs": {}}
     for name, clips in no_emotion_clips().items():
         Xc = np.array([extract_features(c, config=config) for c in clips])
-        s = ood_score(Xc, mean, scale)
-        entry = {"n": len(clips), "ood_score_median": round(float(np.median(s)), 4),
-                 "flagged": round(float(np.mean(s > ood_threshold)), 4)}
-        for norm, (est, cal) in models.items():
+        entry = {"n": len(clips)}
+        for norm, model in models.items():
             # speaker_norm: the clips of one kind z-scored with their own statistics
             Xt = inputs(Xc, np.zeros(len(Xc)), norm)
-            for mname, model in (("uncalibrated", est), ("temperature", cal)):
-                P = model.predict_proba(Xt)
-                entry[f"{norm} {mname}"] = {
-                    "mean_max_p": round(float(P.max(1).mean()), 4),
-                    "share_max_p_over_0.5": round(float(np.mean(P.max(1) > 0.5)), 4),
-                    "mean_entropy_nats": round(float(entropy(P).mean()), 4),
-                    "max_entropy_nats": round(float(np.log(P.shape[1])), 4)}
+            a = model["typicality"].statistic(Xt)
+            for m, P in outputs(model, Xt).items():
+                for shrink, Q in (("raw", P), ("shrunk", model["typicality"].shrink(P, a))):
+                    entry[f"{norm} {m} {shrink}"] = {
+                        "mean_max_p": round(float(Q.max(1).mean()), 4),
+                        "share_max_p_over_0.5": round(float(np.mean(Q.max(1) > 0.5)), 4)}
+            entry[f"{norm} atypical share"] = round(float(
+                model["typicality"].atypical(a).mean()), 4)
         result["inputs"][name] = entry
         print(f"no-emotion {name}", flush=True)
     return result
@@ -395,146 +333,166 @@ def _row(cells) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _f(x) -> str:
+    return f"{x:.3f}"
+
+
+def selection(results: dict) -> dict:
+    """Per normalisation and method: held-out speakers' ECE, mean ECE of the selecting
+    held-out corpora, their mean (the criterion), and the method it chooses."""
+    out = {}
+    for norm in NORMS:
+        try:
+            spk = results["ravdess"]["runs"][norm]["held_out"]
+            loco = [results["corpus"]["runs"][f"{c} {norm}"]["held_out"] for c in SELECTORS]
+        except KeyError:
+            continue
+        rows = {}
+        for m in METHODS:
+            corp = float(np.mean([h[m]["ece"] for h in loco]))
+            rows[m] = {"speakers": spk[m]["ece"], "corpora": round(corp, 4),
+                       "criterion": round((spk[m]["ece"] + corp) / 2, 4)}
+        out[norm] = {"rows": rows,
+                     "chosen": min(METHODS, key=lambda m: rows[m]["criterion"])}
+    return out
+
+
 def _targets_md(results: dict) -> list[str]:
-    """ECE against the issue's targets, uncalibrated -> temperature, per setting."""
     rows = []
 
-    def add(setting, where, unc, cal, target):
-        ok = "yes" if cal <= target else "no"
-        rows.append(_row([setting, where, f"{unc:.3f}", f"{cal:.3f}", f"<= {target:.2f}",
-                          ok]))
+    def add(setting, where, h, target, n=None):
+        e = [h[m]["ece"] for m in METHODS]
+        met = ["yes" if v <= target else "no" for v in e]
+        rows.append(_row([setting, where, *map(_f, e), f"<= {target:.2f}",
+                          " / ".join(met)]))
 
     for norm, run in results.get("ravdess", {}).get("runs", {}).items():
-        h = run["held_out"]
-        add("held-out speakers", f"RAVDESS, {norm}", h["uncalibrated"]["ece"],
-            h["temperature"]["ece"], TARGETS["held-out speakers"])
-        add("held-out speakers", f"RAVDESS, {norm}, linear student (teacher's T -> "
-            "own T)", h["student of temperature"]["ece"],
-            h["student, own temperature"]["ece"], TARGETS["held-out speakers"])
+        add("held-out speakers", f"RAVDESS, {norm}", run["held_out"],
+            TARGETS["held-out speakers"])
     for key, run in results.get("corpus", {}).get("runs", {}).items():
-        h = run["held_out"]
-        add("held-out corpus", key.replace(" ", ", ").upper().replace("_NORM", "_norm")
-            .replace("STRICT", "strict").replace("SPEAKER", "speaker"),
-            h["uncalibrated"]["ece"], h["temperature"]["ece"], TARGETS["held-out corpus"])
-    for cname, e in results.get("conditions", {}).get("conditions", {}).items():
+        c, norm = key.split(" ")
+        add("held-out corpus", f"{c.upper()}{' (validation)' if c == 'tess' else ''}, "
+            f"{norm}", run["held_out"], TARGETS["held-out corpus"])
+    cond = results.get("conditions", {})
+    for cname, e in cond.get("conditions", {}).items():
         for norm in NORMS:
-            add("condition (40 clips)", f"{cname}, {norm}", e[f"{norm} uncalibrated"]["ece"],
-                e[f"{norm} temperature"]["ece"], TARGETS["condition"])
+            add(f"condition ({cond['n_clips']} clips)", f"{cname}, {norm}",
+                {m: e[f"{norm} {m}"] for m in METHODS}, TARGETS["condition"])
     if not rows:
         return []
-    met = sum(r.endswith("| yes |") for r in rows)
-    return ["## Targets (ECE, 15 bins)", "", f"{met} of {len(rows)} settings meet their "
-            "target after temperature scaling. With 40 clips (conditions) an ECE of 15 "
-            "bins is biased upwards by sampling alone (two or three clips per bin); read "
-            "those rows for their direction, and the clean row as their baseline.", "",
-            _row(["setting", "data", "ECE uncalibrated", "ECE temperature", "target",
-                  "met"]), _row(["---"] * 6), *rows, ""]
+    met = {m: sum(r.split("|")[-2].strip().split(" / ")[i] == "yes" for r in rows)
+           for i, m in enumerate(METHODS)}
+    return ["## Targets (ECE, 15 bins)", "",
+            "Settings meeting their target: " + ", ".join(
+                f"{m} {k} of {len(rows)}" for m, k in met.items()) + ".", "",
+            _row(["setting", "data", *[f"ECE {m}" for m in METHODS], "target",
+                  "met (unc. / temp. / corpus_temp.)"]), _row(["---"] * 7), *rows, ""]
 
 
-def write_report(results: dict, out: Path, command: str) -> None:
-    lines = ["# Calibration of the teacher (issue 19, item 7)", "",
-             f"Command: `{command}`", "",
-             "Each part was run by the command in its JSON (`<part>.json`):", "",
-             *[f"- {p}: `{r['command']}` ({r['seconds']:.0f} s)" for p, r in results.items()],
-             "",
-             "Teacher: the selected `linear` family (ridge + logistic regression) with the "
-             "tuned parameters of reports/cv/selection.json. *temperature*: one T fitted "
-             "by NLL on 5 speaker-grouped out-of-fold folds of the training speakers "
-             "(`ser_classic.calibration.calibrate_trained`, i.e. `ser-classic train "
-             "--calibration temperature`), applied to held-out data. ECE: 15 equal-width "
-             "bins of the top-1 probability. Targets: ECE <= 0.05 on held-out speakers, "
-             "<= 0.10 on a held-out corpus and under each condition.", ""]
+def _table(h: dict) -> list[str]:
     cols = ["accuracy", "uar", "ece", "brier", "nll", "mean_max_p"]
+    return [_row(["method", *cols]), _row(["---"] * (len(cols) + 1)),
+            *[_row([m, *[h[m][c] for c in cols]]) for m in METHODS]]
+
+
+def write_report(results: dict, out: Path, command: str, part_commands: dict) -> None:
+    runs = sorted(set(part_commands.values()))  # every part by one run: its command
+    lines = ["# Calibration under shift (issue 19, item 7)", "",
+             f"Command: `{runs[0] if len(runs) == 1 else command}`", "",
+             "Seconds per part (one core): " + ", ".join(
+                 f"{p} {results[p]['seconds']:.0f}" for p in part_commands) + ".", "",
+             *([f"- {p}: `{c}`" for p, c in part_commands.items()] + [""]
+               if len(runs) > 1 else []),
+             "Teacher: the deployed recipe (`linear` family, parameters of "
+             "reports/cv/selection.json; RAVDESS + TESS + EMOVO, 7 emotions, calm "
+             f"excluded; `--augment {AUGMENT} --copies {COPIES}`; feature version 3). "
+             "*temperature*: one T by NLL on 5 speaker-grouped out-of-fold folds of the "
+             "training rows (`--calibration temperature`); *corpus_temperature*: one T on "
+             "those pooled with leave-one-training-corpus-out folds, each scheme weighing "
+             "1/2 and each held-out corpus equally within its scheme "
+             "(`--calibration corpus_temperature`). Both from the same out-of-fold "
+             "predictions of the training rows of each outer split "
+             "(`ser_classic.calibration.trained_oof`); nothing of the held-out rows enters "
+             "a temperature. ECE: 15 equal-width bins of the top-1 probability. The "
+             "deployed teacher ships uncalibrated; the deployed student ships with "
+             "`temperature`. A temperature growing with the clip's atypicality is "
+             "measured on inner folds only in [atypical_temperature.md]"
+             "(atypical_temperature.md) (`experiments/calibration_atypicality.py`; not "
+             "shipped).", ""]
+    sel = selection(results)
+    if sel:
+        lines += ["## Which method (chosen on held-out speakers and held-out corpora)", "",
+                  "Criterion per normalisation: mean of the held-out RAVDESS speakers' ECE "
+                  "and the mean ECE of the held-out corpora "
+                  f"{' and '.join(c.upper() for c in SELECTORS)} (TESS is a validation "
+                  "corpus: reported, never a selector; the conditions and no-emotion "
+                  "inputs choose nothing either).", "",
+                  _row(["normalisation", "method", "held-out speakers ECE",
+                        "held-out corpora ECE (mean)", "criterion", "chosen"]),
+                  _row(["---"] * 6)]
+        for norm, s in sel.items():
+            for m, r in s["rows"].items():
+                lines.append(_row([norm, m, _f(r["speakers"]), _f(r["corpora"]),
+                                   _f(r["criterion"]), "**yes**" if m == s["chosen"]
+                                   else ""]))
+        lines.append("")
     lines += _targets_md(results)
     if "ravdess" in results:
         r = results["ravdess"]
-        lines += ["## 1. RAVDESS held-out speakers (group6 outer folds)", "",
-                  f"{r['n_clips']} clips, {r['folds']} folds, the teacher with its 4 vtlp "
-                  "copies per clip. The temperature of fold k is fitted on the out-of-fold "
-                  "probabilities of the other five folds (cross-fitting: fold k's labels "
-                  "never enter its T; one teacher fit per fold instead of the six of "
-                  "`calibrate_trained`, whose T on all 24 actors is in part 4). Student: "
-                  "the `linear` student (`ser_classic.distill`, transfer set: clips + "
-                  "MUNGE, C tuned by grouped inner CV) distilled from the calibrated "
-                  "teacher of the fold; *student, own temperature*: its T cross-fitted on "
-                  "the other folds' student probabilities (what `distil(calibration="
-                  "\"temperature\")` does with inner folds).", ""]
+        lines += ["## 1. Held-out RAVDESS speakers", "",
+                  f"{r['n_clips']} clips, 3 outer folds of 8 actors ({', '.join(r['folds'])}"
+                  "), each model trained on the other 16 actors + TESS + EMOVO.", ""]
         for norm, run in r["runs"].items():
-            lines += [f"### {norm}", "",
-                      f"Temperatures per fold: {run['temperatures']}; the student's own: "
-                      f"{run.get('student_temperatures')}", "",
-                      _row(["model", *cols]), _row(["---"] * (len(cols) + 1))]
-            lines += [_row([n, *[m[c] for c in cols]]) for n, m in run["held_out"].items()]
-            lines += ["", "Held-out neutral clips given another emotion with max p > 0.5: "
-                      + ", ".join(f"{n} {v:.3f}" for n, v in
-                                  run["neutral_clips_confident_emotion"].items()), "",
-                      f"![reliability](reliability_ravdess_{norm}.png)", ""]
+            lines += [f"### {norm}", "", f"Temperatures per fold: {run['temperatures']}",
+                      "", *_table(run["held_out"]), "",
+                      f"![reliability](reliability_ravdess_speakers_{norm}.png)", ""]
     if "corpus" in results:
-        lines += ["## 2. Held-out corpus (7 shared emotions, calm dropped, no augmentation)",
-                  "", _row(["test corpus", "normalisation", "T", "model", *cols]),
-                  _row(["---"] * (len(cols) + 4))]
-        for run_key, run in results["corpus"]["runs"].items():
-            test, norm = run_key.split()
-            for n, m in run["held_out"].items():
-                lines.append(_row([test, norm, run["temperature"], n,
-                                   *[m[c] for c in cols]]))
-        lines += [""] + [f"![{k}](reliability_{k.replace(' ', '_')}.png)"
-                         for k in results["corpus"]["runs"]] + [""]
+        lines += ["## 2. Held-out corpus (trained on the other two)", "",
+                  "Inner out-of-fold ECE of corpus_temperature's leave-one-corpus-out "
+                  "folds (before -> after its T) in the JSON (`inner_oof`).", ""]
+        for key, run in results["corpus"]["runs"].items():
+            lines += [f"### {key} (n={run['n_test']}; T {run['temperatures']})", "",
+                      *_table(run["held_out"]), "",
+                      f"![{key}](reliability_{key.replace(' ', '_')}.png)", ""]
     if "conditions" in results:
         c = results["conditions"]
-        lines += ["## 3. Conditions (teacher trained without actors 21-24; "
-                  f"{c['n_clips']} of their clips)", "",
+        lines += [f"## 3. Conditions ({c['n_clips']} clips of actors 21-24, model of the "
+                  "fold holding out actors 17-24)", "",
                   f"Temperatures: {c['temperatures']}. speaker_norm z-scores each speaker "
-                  "with the statistics of its clips under the same condition.", "",
-                  _row(["condition", "strict ECE unc.", "strict ECE temp.", "strict UAR",
-                        "strict top-class share", "spk-norm ECE unc.", "spk-norm ECE temp.",
-                        "spk-norm UAR", "OOD flagged"]), _row(["---"] * 9)]
-        thr = results.get("noemotion", {}).get("ood_threshold")
+                  "with the statistics of its clips under the same condition. With "
+                  f"{c['n_clips']} clips, 15-bin ECE is biased upwards by sampling alone; "
+                  "the clean row is the baseline. *atyp.*: share of clips over the "
+                  "typicality threshold (shrunk towards uniform when scored).", "",
+                  _row(["condition", *[f"{ABBR[n]} ECE {ABBR[m]}" for n in NORMS
+                                       for m in METHODS],
+                        "strict UAR", "spk-norm UAR", "atyp. strict / spk"]),
+                  _row(["---"] * 10)]
         for cname, e in c["conditions"].items():
-            flagged = ("n/a" if thr is None else
-                       f"{np.mean(np.array(e['_ood_scores']) > thr):.2f}")
-            lines.append(_row([
-                cname, e["strict uncalibrated"]["ece"], e["strict temperature"]["ece"],
-                e["strict temperature"]["uar"],
-                f"{e['strict temperature']['top_class_share']} "
-                f"({e['strict temperature']['top_class']})",
-                e["speaker_norm uncalibrated"]["ece"], e["speaker_norm temperature"]["ece"],
-                e["speaker_norm temperature"]["uar"], flagged]))
+            lines.append(_row([cname, *[_f(e[f"{n} {m}"]["ece"]) for n in NORMS
+                                        for m in METHODS],
+                               e["strict uncalibrated"]["uar"],
+                               e["speaker_norm uncalibrated"]["uar"],
+                               f"{e['strict atypical share']} / "
+                               f"{e['speaker_norm atypical share']}"]))
         lines.append("")
     if "noemotion" in results:
         n = results["noemotion"]
         lines += ["## 4. No-emotion inputs", "",
-                  "12 clips of 3 s per kind, numpy at fixed seeds, random RMS -30 to -12 "
-                  "dBFS (peaks kept below 0.9), 16-bit. mean max p / share with max p > "
-                  "0.5 / mean entropy (nats; uniform "
-                  f"over 8 classes: {np.log(8):.3f}). speaker_norm: the clips of one kind "
-                  "z-scored with their own statistics (as one enrolled 'speaker').", "",
-                  "Models: the teachers of part 3 (trained without actors 21-24), "
-                  f"temperatures {n['temperatures']}.", "",
-                  "**Reject flag** (proposed, not a class): RMS over features of the "
-                  f"z-scores (clipped at {Z_CLIP:g}) against the training rows' mean and "
-                  f"sd; flagged above the {OOD_QUANTILE:.0%} quantile of held-out "
-                  "speakers' scores (group6 folds over the 20 training actors, "
-                  "statistics of each fold's training actors): threshold "
-                  f"{n['ood_threshold']}; clean clips of the held-out actors 21-24 "
-                  f"flagged: {n['held_out_actors_flagged']}.", "",
-                  _row(["input", "strict unc.", "strict temp.", "spk-norm unc.",
-                        "spk-norm temp.", "OOD score (median)", "flagged"]),
-                  _row(["---"] * 7)]
-
-        def fmt(m):
-            return (f"{m['mean_max_p']:.2f} / {m['share_max_p_over_0.5']:.2f} / "
-                    f"{m['mean_entropy_nats']:.2f}")
-
+                  "12 clips of 3 s per kind, numpy at fixed seeds, RMS -30 to -12 dBFS, "
+                  "16-bit; model of part 3. Mean max p over 7 classes (uniform: 0.143) / "
+                  "share with max p > 0.5, *raw* (classifier, calibrated or not) and "
+                  "*shrunk* (after the atypicality shrink every scoring path applies). "
+                  "speaker_norm: the clips of one kind z-scored with their own statistics.",
+                  "", _row(["input", "norm", *[f"{m} raw" for m in METHODS],
+                            *[f"{m} shrunk" for m in METHODS], "atypical"]),
+                  _row(["---"] * 9)]
         for name, e in n["inputs"].items():
-            lines.append(_row([name, fmt(e["strict uncalibrated"]),
-                               fmt(e["strict temperature"]),
-                               fmt(e["speaker_norm uncalibrated"]),
-                               fmt(e["speaker_norm temperature"]), e["ood_score_median"],
-                               e["flagged"]]))
-        lines += ["", "Speech of other corpora against the reject flag (false alarms): "
-                  + ", ".join(f"{k.upper()} median score {v['ood_score_median']}, flagged "
-                              f"{v['flagged']}" for k, v in n["speech"].items()), ""]
+            for norm in NORMS:
+                cells = [f"{e[f'{norm} {m} {s}']['mean_max_p']:.2f} / "
+                         f"{e[f'{norm} {m} {s}']['share_max_p_over_0.5']:.2f}"
+                         for s in ("raw", "shrunk") for m in METHODS]
+                lines.append(_row([name, norm, *cells, e[f"{norm} atypical share"]]))
+        lines.append("")
     write_text(out / "report.md", "\n".join(lines) + "\n")
 
 
@@ -544,6 +502,9 @@ def main(argv=None) -> int:
     p.add_argument("--manifest", default=str(ROOT / "data/manifest.csv"))
     p.add_argument("--cache", default=str(ROOT / ".cache/features"))
     p.add_argument("--parts", default=",".join(PARTS))
+    p.add_argument("--condition-clips", type=int, default=0,
+                   help="clips of actors 21-24 under each condition (a seeded subsample; "
+                        "default 0: all)")
     p.add_argument("--jobs", type=int, default=1, help="accepted for symmetry; runs on one")
     args = p.parse_args(argv)
     command = "python experiments/calibration.py" + "".join(
@@ -551,26 +512,27 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     parts = [s for s in args.parts.split(",") if s]  # none: the report from the JSONs
-    manifest = data.load_manifest(args.manifest) if parts else None
-    config, cache = FeatureConfig(), args.cache
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise SystemExit(f"unknown part(s) {unknown} (of {PARTS})")
+    config = FeatureConfig()
+    d = Data(data.load_manifest(args.manifest), config, args.cache) if parts else None
     for part in parts:
         start = time.perf_counter()
         if part == "ravdess":
-            res = part_ravdess(manifest, config, cache, out)
+            res = part_ravdess(d, out)
         elif part == "corpus":
-            res = part_corpus(manifest, config, cache, out)
+            res = part_corpus(d, out)
         elif part == "conditions":
-            res = part_conditions(manifest, config, cache, out)
-        elif part == "noemotion":
-            res = part_noemotion(manifest, config, cache, out)
+            res = part_conditions(d, config, out, n_clips=args.condition_clips)
         else:
-            raise SystemExit(f"unknown part {part!r} (one of {PARTS})")
+            res = part_noemotion(d, config, out)
         res["command"] = command
         res["seconds"] = round(time.perf_counter() - start, 1)
         write_text(out / f"{part}.json", json.dumps(res, indent=1) + "\n")
     results = {p_: json.loads((out / f"{p_}.json").read_text()) for p_ in PARTS
                if (out / f"{p_}.json").is_file()}
-    write_report(results, out, command)
+    write_report(results, out, command, {p_: r["command"] for p_, r in results.items()})
     print(f"wrote {out}/report.md")
     return 0
 

@@ -1,18 +1,33 @@
-"""Calibrated class probabilities: temperature scaling fitted on held-out speakers.
+"""Calibrated class probabilities: temperature scaling fitted on held-out speakers and
+held-out training corpora.
 
 A discriminator's penalty ``1 - p(target)`` is only meaningful when ``p`` is a calibrated
 probability. Temperature scaling (Guo et al., 2017) rescales the log-probabilities of a
 fitted classifier, ``p_T = softmax(log p / T)``, with one ``T > 0`` that minimises the
-negative log-likelihood of *out-of-fold* probabilities: the folds are speaker-grouped
-(:class:`sklearn.model_selection.StratifiedGroupKFold`, seeded), so ``T`` is fitted on
-voices the model did not hear, then the model is refitted on every row. The argmax, hence
-accuracy and UAR, is unchanged.
+negative log-likelihood of *out-of-fold* probabilities, then the model is refitted on
+every row. The argmax, hence accuracy and UAR, is unchanged. Two methods
+(:data:`CALIBRATIONS`), differing only in the folds ``T`` is fitted on:
+
+``"temperature"``
+    speaker-grouped folds (:class:`sklearn.model_selection.StratifiedGroupKFold`,
+    seeded): ``T`` is fitted on voices the model did not hear.
+``"corpus_temperature"``
+    those folds pooled with leave-one-training-corpus-out folds (each training corpus
+    predicted by a model of the others), the two schemes weighted equally (each held-out
+    corpus equally within its scheme): one ``T`` that balances in-corpus and cross-corpus
+    confidence. With a single training corpus it is ``"temperature"``.
 
 ==========================  ==================================================
 :func:`fit_temperature`     ``T`` minimising the NLL of probabilities
                             (deterministic)
 :func:`apply_temperature`   ``softmax(log p / T)``
 :func:`grouped_oof_proba`   out-of-fold probabilities over speaker-grouped folds
+:func:`corpus_oof_proba`    out-of-fold probabilities over leave-one-corpus-out
+                            folds
+:func:`out_of_fold`         both schemes of one fit-predict -> :class:`OutOfFold`
+:class:`OutOfFold`          both schemes' probabilities; ``temperature(method)``
+:func:`trained_oof`         :class:`OutOfFold` of a registry model refitted per
+                            fold with :func:`ser_classic.artifact.train_model`
 :class:`TemperatureScaled`  the meta-estimator (any base with ``predict_proba``)
 :func:`with_temperature`    a fitted base and a fitted ``T`` -> a fitted
                             :class:`TemperatureScaled` (the training job's path)
@@ -32,6 +47,7 @@ Max(eps) -> Log -> Mul(1/T) -> Softmax (:mod:`ser_classic.export`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -41,18 +57,22 @@ from .errors import ParameterError
 __all__ = [
     "CALIBRATIONS",
     "PROBA_FLOOR",
+    "OutOfFold",
     "TemperatureScaled",
     "apply_temperature",
     "calibrate_student",
     "calibrate_trained",
     "calibration_metrics",
+    "corpus_oof_proba",
     "fit_temperature",
     "grouped_oof_proba",
+    "out_of_fold",
+    "trained_oof",
     "with_temperature",
 ]
 
 #: Values of ``calibration=`` (:func:`ser_classic.train`, ``--calibration``).
-CALIBRATIONS = ("none", "temperature")
+CALIBRATIONS = ("none", "temperature", "corpus_temperature")
 #: Probabilities are floored here before the log (float32-representable, as in ONNX).
 PROBA_FLOOR = 1e-12
 _LOG_T_BOUNDS = (np.log(0.05), np.log(20.0))
@@ -89,10 +109,11 @@ def apply_temperature(proba: np.ndarray, *, temperature: float) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(proba: np.ndarray, y: Sequence[int]) -> float:
-    """The temperature minimising the negative log-likelihood of ``y`` under
-    ``apply_temperature(proba, temperature=T)`` (bounded scalar search over ``log T`` in
-    ``[log 0.05, log 20]``; deterministic).
+def fit_temperature(proba: np.ndarray, y: Sequence[int], *,
+                    sample_weight: Sequence[float] | None = None) -> float:
+    """The temperature minimising the (weighted) mean negative log-likelihood of ``y``
+    under ``apply_temperature(proba, temperature=T)`` (bounded scalar search over ``log T``
+    in ``[log 0.05, log 20]``; deterministic).
 
     Parameters
     ----------
@@ -100,6 +121,8 @@ def fit_temperature(proba: np.ndarray, y: Sequence[int]) -> float:
         Out-of-fold probabilities (in-sample ones give a too-small ``T``).
     y : sequence of int [shape=(n,)]
         Column of the true class.
+    sample_weight : sequence of float >= 0 [shape=(n,)], optional
+        Weight of every row's NLL (default: equal).
 
     Returns
     -------
@@ -112,12 +135,20 @@ def fit_temperature(proba: np.ndarray, y: Sequence[int]) -> float:
     if y.shape != (proba.shape[0],) or y.size == 0 or y.min() < 0 or y.max() >= proba.shape[1]:
         raise ParameterError(f"y must hold one column index < {proba.shape[1]} per row of "
                              f"proba ({proba.shape[0]}), got shape {y.shape}")
+    if sample_weight is None:
+        w = np.full(y.size, 1.0 / y.size)
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != y.shape or not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
+            raise ParameterError(f"sample_weight must be {y.size} finite weights >= 0 with "
+                                 f"a positive sum, got shape {w.shape}")
+        w = w / w.sum()
     log_p = np.log(np.maximum(proba, PROBA_FLOOR))
 
     def loss(log_t: float) -> float:
         z = log_p / np.exp(log_t)
         z -= z.max(axis=1, keepdims=True)
-        return float(-np.mean(z[np.arange(y.size), y] - np.log(np.exp(z).sum(axis=1))))
+        return float(-np.sum(w * (z[np.arange(y.size), y] - np.log(np.exp(z).sum(axis=1)))))
 
     res = minimize_scalar(loss, bounds=_LOG_T_BOUNDS, method="bounded",
                           options={"xatol": 1e-6})
@@ -181,18 +212,169 @@ def grouped_oof_proba(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray
     return out
 
 
-class TemperatureScaled(ClassifierMixin, BaseEstimator):
-    """A classifier whose probabilities are temperature-scaled on held-out speakers.
+def corpus_oof_proba(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                     y: Sequence[int], corpora: Sequence, *, n_classes: int) -> np.ndarray:
+    """Out-of-fold probabilities over leave-one-corpus-out folds of the training corpora.
 
-    ``fit`` gets out-of-fold probabilities of clones of ``estimator`` over
-    speaker-grouped folds (:func:`grouped_oof_proba`), fits one temperature on them
-    (:func:`fit_temperature`), then fits ``estimator`` on every row.
+    Parameters
+    ----------
+    fit_predict : callable ``(train_idx, test_idx) -> np.ndarray [shape=(len(test_idx),
+        n_classes)]``
+        Fits a model on the rows ``train_idx`` (every corpus but one) and returns its
+        probabilities of the rows ``test_idx`` (that corpus).
+    y : sequence of int [shape=(n,)]
+    corpora : sequence [shape=(n,)]
+        The corpus of every row; at least two distinct.
+    n_classes : int
+
+    Returns
+    -------
+    proba : np.ndarray [shape=(n, n_classes)]
+        NaN rows: a class the other corpora lack (no evidence about ``T``).
+    """
+    y = np.asarray(y, dtype=int)
+    corpora = np.asarray(corpora)
+    if corpora.shape != y.shape:
+        raise ParameterError(f"corpora must have one entry per row ({y.size}), got "
+                             f"{corpora.shape}")
+    names = np.unique(corpora)
+    if names.size < 2:
+        raise ParameterError(f"leave-one-corpus-out folds need >= 2 corpora, got "
+                             f"{names.tolist()}")
+    out = np.full((y.size, n_classes), np.nan)
+    for name in names:
+        test = corpora == name
+        train_idx, test_idx = np.flatnonzero(~test), np.flatnonzero(test)
+        out[test_idx] = fit_predict(train_idx, test_idx)
+        out[test_idx[~np.isin(y[test_idx], y[train_idx])]] = np.nan
+    return out
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """Out-of-fold probabilities of a training set under both calibration schemes.
+
+    Attributes
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Class codes.
+    speaker : np.ndarray [shape=(n, k)]
+        Speaker-grouped folds (:func:`grouped_oof_proba`).
+    corpus : np.ndarray [shape=(n, k)] or None
+        Leave-one-corpus-out folds (:func:`corpus_oof_proba`; NaN rows: a class the
+        other corpora lack); None when not computed or with one corpus.
+    corpora : np.ndarray [shape=(n,)] or None
+        The corpus of every row.
+    n_splits, random_state : int
+        Of the speaker-grouped folds.
+    """
+
+    y: np.ndarray
+    speaker: np.ndarray
+    corpus: np.ndarray | None = None
+    corpora: np.ndarray | None = None
+    n_splits: int = 5
+    random_state: int = 0
+
+    def rows(self, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(proba, y, weight)`` the temperature of ``method`` is fitted on: the
+        speaker-grouped rows (equal weights), plus for ``"corpus_temperature"`` the
+        leave-one-corpus-out rows, each scheme weighing 1/2 and each held-out corpus
+        equally within its scheme."""
+        _check_method(method)
+        n = self.y.size
+        if method == "temperature" or self.corpus is None:
+            return self.speaker, self.y, np.full(n, 1.0 / n)
+        usable = ~np.isnan(self.corpus).any(axis=1)
+        names = np.unique(self.corpora[usable])
+        w = np.zeros(n)
+        for name in names:
+            rows = usable & (self.corpora == name)
+            w[rows] = 0.5 / names.size / rows.sum()
+        return (np.vstack([self.speaker, self.corpus[usable]]),
+                np.concatenate([self.y, self.y[usable]]),
+                np.concatenate([np.full(n, 0.5 / n), w[usable]]))
+
+    def temperature(self, method: str) -> float:
+        """The temperature of ``method`` (:func:`fit_temperature` of :meth:`rows`)."""
+        proba, y, w = self.rows(method)
+        return fit_temperature(proba, y, sample_weight=w)
+
+    def info(self, method: str, temperature: float) -> dict:
+        """The card's ``calibration``: method, ``T``, folds, out-of-fold metrics before and
+        after scaling (``oof_*``: speaker-grouped; with corpus folds also
+        ``speaker_oof_by_corpus``, the speaker-grouped rows of each corpus, and
+        ``corpus_oof``, each held-out corpus)."""
+        _check_method(method)
+        shifted = method == "corpus_temperature" and self.corpus is not None
+        info = {"method": method, "temperature": round(float(temperature), 6),
+                "n_splits": self.n_splits, "random_state": self.random_state,
+                "folds": "StratifiedGroupKFold over speakers (shuffled, seeded)"
+                         + (" + leave-one-training-corpus-out, each scheme weighted 1/2, "
+                            "each held-out corpus equally within its scheme"
+                            if shifted else "")}
+        if method == "corpus_temperature" and not shifted:
+            info["fallback"] = "one training corpus: speaker-grouped folds only"
+        info["oof_before"] = calibration_metrics(self.y, self.speaker)
+        info["oof_after"] = calibration_metrics(
+            self.y, apply_temperature(self.speaker, temperature=temperature))
+        if shifted:
+            info["speaker_oof_by_corpus"] = {
+                str(c): {"n": int(r.sum()),
+                         "before": calibration_metrics(self.y[r], self.speaker[r]),
+                         "after": calibration_metrics(self.y[r], apply_temperature(
+                             self.speaker[r], temperature=temperature))}
+                for c in np.unique(self.corpora) if (r := self.corpora == c).any()}
+            usable = ~np.isnan(self.corpus).any(axis=1)
+            info["corpus_oof"] = {
+                str(c): {"n": int((usable & (self.corpora == c)).sum()),
+                         "before": calibration_metrics(self.y[r], self.corpus[r]),
+                         "after": calibration_metrics(self.y[r], apply_temperature(
+                             self.corpus[r], temperature=temperature))}
+                for c in np.unique(self.corpora)
+                if (r := usable & (self.corpora == c)).any()}
+        return info
+
+
+def _check_method(method: str) -> None:
+    if method not in CALIBRATIONS[1:]:
+        raise ParameterError(f"calibration method must be one of {CALIBRATIONS[1:]}, got "
+                             f"{method!r}")
+
+
+def out_of_fold(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                y: Sequence[int], speakers: Sequence, corpora: Sequence | None = None, *,
+                n_classes: int, n_splits: int = 5, random_state: int = 0) -> OutOfFold:
+    """:class:`OutOfFold` of one ``fit_predict`` (as :func:`grouped_oof_proba`): the
+    speaker-grouped folds, and the leave-one-corpus-out folds when ``corpora`` holds at
+    least two corpora."""
+    y = np.asarray(y, dtype=int)
+    speaker = grouped_oof_proba(fit_predict, y, speakers, n_classes=n_classes,
+                                n_splits=n_splits, random_state=random_state)
+    corpus = None
+    if corpora is not None:
+        corpora = np.asarray(corpora).astype(str)
+        if np.unique(corpora).size >= 2:
+            corpus = corpus_oof_proba(fit_predict, y, corpora, n_classes=n_classes)
+    return OutOfFold(y=y, speaker=speaker, corpus=corpus, corpora=corpora,
+                     n_splits=n_splits, random_state=random_state)
+
+
+class TemperatureScaled(ClassifierMixin, BaseEstimator):
+    """A classifier whose probabilities are temperature-scaled on held-out speakers (and
+    held-out training corpora).
+
+    ``fit`` gets out-of-fold probabilities of clones of ``estimator`` (:func:`out_of_fold`:
+    speaker-grouped folds, and leave-one-corpus-out folds for ``"corpus_temperature"``
+    with ``corpora`` of >= 2 corpora), fits one temperature on them
+    (:meth:`OutOfFold.temperature`), then fits ``estimator`` on every row.
     ``predict_proba(X) = softmax(log p(X) / temperature_)``; ``predict`` is the base's
     argmax.
 
     Parameters
     ----------
     estimator : classifier with ``predict_proba``
+    method : {"temperature", "corpus_temperature"}
     n_splits : int >= 2
         Speaker-grouped folds of the out-of-fold probabilities.
     random_state : int
@@ -204,19 +386,23 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
     temperature_ : float
     classes_ : np.ndarray
     calibration_ : dict
-        ``temperature``, ``n_splits``, ``random_state``, and the out-of-fold
+        :meth:`OutOfFold.info`: method, ``temperature``, folds and the out-of-fold
         :func:`calibration_metrics` ``before`` and ``after`` scaling (the latter
         in-sample for ``T`` itself: one parameter).
     """
 
-    def __init__(self, estimator, *, n_splits: int = 5, random_state: int = 0):
+    def __init__(self, estimator, *, method: str = "temperature", n_splits: int = 5,
+                 random_state: int = 0):
         self.estimator = estimator
+        self.method = method
         self.n_splits = n_splits
         self.random_state = random_state
 
-    def fit(self, X, y, *, groups, **fit_params):
-        """Fit on rows ``X`` [shape=(n, d)] with labels ``y`` and the speaker of every
-        row in ``groups`` (required: the folds are speaker-grouped)."""
+    def fit(self, X, y, *, groups, corpora=None, **fit_params):
+        """Fit on rows ``X`` [shape=(n, d)] with labels ``y``, the speaker of every row in
+        ``groups`` (required: the folds are speaker-grouped) and its corpus in
+        ``corpora`` (used by ``"corpus_temperature"``)."""
+        _check_method(self.method)
         if not hasattr(self.estimator, "predict_proba"):
             raise ParameterError(f"{type(self.estimator).__name__} has no predict_proba")
         X = np.asarray(X)
@@ -225,17 +411,22 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
             raise ParameterError("TemperatureScaled needs at least two classes")
 
         def fit_predict(tr, te):
-            return clone(self.estimator).fit(X[tr], codes[tr], **fit_params).predict_proba(
-                X[te])
+            fold = clone(self.estimator).fit(X[tr], codes[tr], **fit_params)
+            P = np.zeros((te.size, classes.size))
+            P[:, np.asarray(fold.classes_, dtype=int)] = fold.predict_proba(X[te])
+            return P
 
-        oof = grouped_oof_proba(fit_predict, codes, groups, n_classes=classes.size,
-                                n_splits=self.n_splits, random_state=self.random_state)
+        oof = out_of_fold(fit_predict, codes, groups,
+                          corpora if self.method == "corpus_temperature" else None,
+                          n_classes=classes.size, n_splits=self.n_splits,
+                          random_state=self.random_state)
         base = clone(self.estimator).fit(X, codes, **fit_params)
-        self._set_fitted(base, fit_temperature(oof, codes), oof_proba=oof, y=codes)
+        self._set_fitted(base, oof.temperature(self.method), oof=oof)
         self.classes_ = classes
         return self
 
-    def _set_fitted(self, estimator, temperature, *, oof_proba, y) -> None:
+    def _set_fitted(self, estimator, temperature, *, oof: OutOfFold | None = None,
+                    oof_proba=None, y=None) -> None:
         if not temperature > 0:
             raise ParameterError(f"temperature must be > 0, got {temperature}")
         self.estimator_ = estimator
@@ -243,14 +434,16 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
         self.classes_ = np.asarray(estimator.classes_)
         if getattr(estimator, "n_features_in_", None) is not None:
             self.n_features_in_ = estimator.n_features_in_
-        info = {"method": "temperature", "temperature": round(float(temperature), 6),
-                "n_splits": self.n_splits, "random_state": self.random_state,
-                "folds": "StratifiedGroupKFold over speakers (shuffled, seeded)"}
-        if oof_proba is not None and y is not None:
-            info["oof_before"] = calibration_metrics(y, oof_proba)
-            info["oof_after"] = calibration_metrics(
-                y, apply_temperature(oof_proba, temperature=temperature))
-        self.calibration_ = info
+        if oof is None and oof_proba is not None and y is not None:
+            oof = OutOfFold(y=np.asarray(y, dtype=int), speaker=_check_proba(oof_proba),
+                            n_splits=self.n_splits, random_state=self.random_state)
+        if oof is not None:
+            self.calibration_ = oof.info(self.method, temperature)
+        else:
+            self.calibration_ = {"method": self.method,
+                                 "temperature": round(float(temperature), 6),
+                                 "n_splits": self.n_splits,
+                                 "random_state": self.random_state}
 
     def predict_proba(self, X):
         return apply_temperature(self.estimator_.predict_proba(X),
@@ -260,27 +453,79 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.estimator_.predict_proba(X), axis=1)]
 
 
-def with_temperature(estimator, temperature: float, *, oof_proba: np.ndarray | None = None,
+def with_temperature(estimator, temperature: float, *, method: str = "temperature",
+                     oof: OutOfFold | None = None, oof_proba: np.ndarray | None = None,
                      y: Sequence[int] | None = None, n_splits: int | None = None,
                      random_state: int = 0) -> TemperatureScaled:
     """A fitted :class:`TemperatureScaled` of a fitted ``estimator`` and a temperature
-    (fitted by the caller on out-of-fold probabilities ``oof_proba`` of labels ``y``,
-    whose metrics before and after scaling go to ``calibration_``)."""
-    model = TemperatureScaled(estimator, n_splits=n_splits or 5, random_state=random_state)
-    model._set_fitted(estimator, temperature, oof_proba=oof_proba, y=y)
+    (fitted by the caller on out-of-fold probabilities: ``oof``, or speaker-grouped
+    ``oof_proba`` of labels ``y``, whose metrics before and after scaling go to
+    ``calibration_``)."""
+    if oof is not None:
+        n_splits, random_state = oof.n_splits, oof.random_state
+    model = TemperatureScaled(estimator, method=method, n_splits=n_splits or 5,
+                              random_state=random_state)
+    model._set_fitted(estimator, temperature, oof=oof, oof_proba=oof_proba, y=y)
     return model
+
+
+def trained_oof(X: np.ndarray, emotions, *, name: str, speakers, corpora=None,
+                normalization: str, params: dict | None = None, random_state: int = 0,
+                X_aug: Sequence[np.ndarray] = (), n_splits: int = 5) -> OutOfFold:
+    """:class:`OutOfFold` of a registry model refitted per fold with
+    :func:`ser_classic.artifact.train_model` (each fold's training rows with their
+    augmented copies only, the same parameters and normalisation; the held-out rows
+    normalised as at inference).
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, d)]
+        Features as extracted.
+    emotions, speakers : sequence [shape=(n,)]
+    corpora : sequence [shape=(n,)], optional
+        The corpus of every row: leave-one-corpus-out folds too when >= 2 corpora.
+    name, normalization, params, random_state, X_aug
+        As given to ``train_model``.
+    n_splits : int
+        Speaker-grouped folds (at most the number of speakers).
+    """
+    from .artifact import train_model
+    from .evaluation import normalized_inputs
+
+    X = np.asarray(X, dtype=np.float64)
+    emotions = np.asarray(emotions, dtype=str)
+    speakers = np.asarray(speakers)
+    classes = sorted(set(emotions.tolist()))
+    y = np.searchsorted(classes, emotions)
+
+    def fit_predict(tr, te):
+        est, fold_classes = train_model(
+            X[tr], emotions[tr], name=name, speakers=speakers[tr],
+            normalization=normalization, params=params, random_state=random_state,
+            X_aug=[np.asarray(a)[tr] for a in X_aug])
+        Xt = normalized_inputs(X[te], (), speakers[te], normalization=normalization,
+                               labels=emotions[te])[0]
+        P = np.zeros((te.size, len(classes)))
+        P[:, np.searchsorted(classes, fold_classes)] = est.predict_proba(Xt)
+        return P
+
+    return out_of_fold(fit_predict, y, speakers, corpora, n_classes=len(classes),
+                       n_splits=min(n_splits, np.unique(speakers).size),
+                       random_state=random_state)
 
 
 def calibrate_trained(estimator, X: np.ndarray, emotions, *, name: str, speakers,
                       normalization: str, params: dict | None = None,
                       random_state: int = 0, X_aug: Sequence[np.ndarray] = (),
-                      n_splits: int = 5) -> TemperatureScaled:
+                      n_splits: int = 5, method: str = "temperature",
+                      corpora=None) -> TemperatureScaled:
     """Temperature-scale a registry model fitted by
     :func:`ser_classic.artifact.train_model` on these rows.
 
-    Each fold refits the model with ``train_model`` on its training speakers' rows (their
+    Each fold refits the model with ``train_model`` on its training rows (their
     augmented copies only, the same parameters and normalisation) and predicts its
-    held-out speakers; ``T`` is fitted on the out-of-fold probabilities.
+    held-out rows (:func:`trained_oof`); ``T`` is fitted on the out-of-fold probabilities
+    of ``method``.
 
     Parameters
     ----------
@@ -293,34 +538,22 @@ def calibrate_trained(estimator, X: np.ndarray, emotions, *, name: str, speakers
         As given to ``train_model``.
     n_splits : int
         Speaker-grouped folds (at most the number of speakers).
+    method : {"temperature", "corpus_temperature"}
+        ``"corpus_temperature"``: leave-one-corpus-out folds of ``corpora`` pooled with
+        the speaker-grouped ones (:meth:`OutOfFold.rows`).
+    corpora : sequence [shape=(n,)], optional
+        The corpus of every row (read by ``"corpus_temperature"``).
 
     Returns
     -------
     TemperatureScaled (fitted; ``calibration_`` holds ``T`` and the out-of-fold metrics)
     """
-    from .artifact import train_model
-    from .evaluation import normalized_inputs
-
-    X = np.asarray(X, dtype=np.float64)
-    emotions = np.asarray(emotions, dtype=str)
-    speakers = np.asarray(speakers)
-    classes = sorted(set(emotions.tolist()))
-    y = np.searchsorted(classes, emotions)
-    n_splits = min(n_splits, np.unique(speakers).size)
-
-    def fit_predict(tr, te):
-        est, _ = train_model(  # every class: grouped_oof_proba checked it
-            X[tr], emotions[tr], name=name, speakers=speakers[tr],
-            normalization=normalization, params=params, random_state=random_state,
-            X_aug=[np.asarray(a)[tr] for a in X_aug])
-        Xt = normalized_inputs(X[te], (), speakers[te], normalization=normalization,
-                               labels=emotions[te])[0]
-        return est.predict_proba(Xt)
-
-    oof = grouped_oof_proba(fit_predict, y, speakers, n_classes=len(classes),
-                            n_splits=n_splits, random_state=random_state)
-    return with_temperature(estimator, fit_temperature(oof, y), oof_proba=oof, y=y,
-                            n_splits=n_splits, random_state=random_state)
+    _check_method(method)
+    oof = trained_oof(X, emotions, name=name, speakers=speakers,
+                      corpora=corpora if method == "corpus_temperature" else None,
+                      normalization=normalization, params=params,
+                      random_state=random_state, X_aug=X_aug, n_splits=n_splits)
+    return with_temperature(estimator, oof.temperature(method), method=method, oof=oof)
 
 
 def _softmax_head(student):
@@ -333,15 +566,16 @@ def _softmax_head(student):
 
 def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
                       distill_kwargs: dict, kind: str, n_splits: int = 3,
-                      random_state: int = 0):
+                      random_state: int = 0, method: str = "temperature", corpora=None):
     """A distilled student's own temperature, folded into its softmax head.
 
     The student is distilled again (:func:`ser_classic.distill.distill` with
-    ``distill_kwargs``, the same teacher) on the clips of the training speakers of each
-    speaker-grouped fold and predicts the held-out speakers; ``T`` minimises the NLL of
-    their true labels. ``softmax(log p / T)`` of a softmax head is ``softmax(z / T)``: the
-    head's weights and bias are divided by ``T``, so the float and int8 graphs keep their
-    shape.
+    ``distill_kwargs``, the same teacher) on the clips of the training rows of each fold
+    (speaker-grouped; for ``"corpus_temperature"`` also each training corpus left out,
+    :func:`out_of_fold`) and predicts the held-out rows; ``T`` minimises the NLL of their
+    true labels (:meth:`OutOfFold.temperature`). ``softmax(log p / T)`` of a softmax head
+    is ``softmax(z / T)``: the head's weights and bias are divided by ``T``, so the float
+    and int8 graphs keep their shape.
 
     Parameters
     ----------
@@ -359,18 +593,22 @@ def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
         The student kind (``distill(students=[kind])``).
     n_splits : int >= 2
         Speaker-grouped folds; each costs one distillation on ``(n_splits - 1) / n_splits``
-        of the clips.
+        of the clips (and each leave-one-corpus-out fold one on the other corpora).
+    method : {"temperature", "corpus_temperature"}
+    corpora : sequence [shape=(n,)], optional
+        The corpus of every row (read by ``"corpus_temperature"``).
 
     Returns
     -------
     student : a calibrated copy
     info : dict
-        ``temperature`` and the out-of-fold metrics before/after.
+        :meth:`OutOfFold.info`: ``temperature`` and the out-of-fold metrics before/after.
     """
     import copy
 
     from .distill import distill
 
+    _check_method(method)
     if _softmax_head(student) is None:
         raise ParameterError(f"calibration of a {kind!r} student: only students with a "
                              f"softmax head (linear, compact, compact_fast) can fold a "
@@ -389,19 +627,15 @@ def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
         P[:, np.asarray(fold_student.classes_, dtype=int)] = fold_student.predict_proba(X[te])
         return P
 
-    n_splits = min(n_splits, np.unique(speakers).size)
-    oof = grouped_oof_proba(fit_predict, y, speakers, n_classes=n_classes,
-                            n_splits=n_splits, random_state=random_state)
-    temperature = fit_temperature(oof, y)
+    oof = out_of_fold(fit_predict, y, speakers,
+                      corpora if method == "corpus_temperature" else None,
+                      n_classes=n_classes, n_splits=min(n_splits, np.unique(speakers).size),
+                      random_state=random_state)
+    temperature = oof.temperature(method)
     scaled = copy.deepcopy(student)
     head = _softmax_head(scaled)
     head.coef_ = head.coef_ / temperature
     head.intercept_ = head.intercept_ / temperature
-    info = {"method": "temperature", "temperature": round(temperature, 6),
-            "n_splits": n_splits, "random_state": random_state,
-            "folds": "StratifiedGroupKFold over speakers (shuffled, seeded); the student "
-                     "distilled again per fold from the same teacher",
-            "oof_before": calibration_metrics(y, oof),
-            "oof_after": calibration_metrics(y, apply_temperature(
-                oof, temperature=temperature))}
+    info = oof.info(method, temperature)
+    info["folds"] += "; the student distilled again per fold from the same teacher"
     return scaled, info

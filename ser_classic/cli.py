@@ -356,6 +356,7 @@ def _load_recognizer(text: str, backend: str | None = None, *,
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
+    from .calibration import CALIBRATIONS
     from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, NORMALIZATIONS
 
     _add_data_options(p)
@@ -389,10 +390,11 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="augmented copies for the models registered as augmented "
                         f"(default {DEFAULT_AUGMENT}, as the evaluation)")
     p.add_argument("--copies", type=int, default=4, help="augmented copies per clip")
-    p.add_argument("--calibration", choices=("temperature", "none"), default="none",
+    p.add_argument("--calibration", choices=CALIBRATIONS, default="none",
                    help="temperature: probabilities scaled by one temperature fitted on "
                         "speaker-grouped out-of-fold predictions (a calibrated penalty "
-                        "1 - p(target)); default %(default)s")
+                        "1 - p(target)); corpus_temperature: on those pooled with "
+                        "leave-one-training-corpus-out predictions; default %(default)s")
     _add_feature_config_option(p)
 
 
@@ -681,6 +683,7 @@ def _run_ab(args) -> int:
 
 
 def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
+    from .calibration import CALIBRATIONS
     from .deployment import MAX_LOSS
     from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, NORMALIZATIONS
 
@@ -699,7 +702,7 @@ def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
                    help="left out of training and scoring (comma-separated; e.g. calm)")
     p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT)
     p.add_argument("--copies", type=int, default=2, help="augmented copies per clip")
-    p.add_argument("--calibration", choices=("none", "temperature"), default="none",
+    p.add_argument("--calibration", choices=CALIBRATIONS, default="none",
                    help="of the teacher and the students (as train / distill)")
     p.add_argument("--transfer", choices=("masks", "teacher"), default="masks",
                    help="the students' transfer copies (as distill)")
@@ -856,6 +859,7 @@ def _run_evaluate(args) -> int:
 
 # --------------------------------------------------------------------------- distill
 def _add_distill(p: argparse.ArgumentParser) -> None:
+    from .calibration import CALIBRATIONS
     from .pipeline import NORMALIZATIONS, STUDENT_CHOICES
 
     _add_data_options(p)
@@ -887,10 +891,11 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
                    help="the transfer set's copies: masked copies (--copies), or the "
                         "teacher's own training copies (its augmentation preset)")
     p.add_argument("--munge", type=int, default=2, help="MUNGE samples per clip")
-    p.add_argument("--calibration", choices=("temperature", "none"), default="none",
+    p.add_argument("--calibration", choices=CALIBRATIONS, default="none",
                    help="temperature: the student's own temperature on speaker-grouped "
-                        "out-of-fold predictions, folded into its softmax head (linear and "
-                        "compact students); default %(default)s")
+                        "out-of-fold predictions (corpus_temperature: pooled with "
+                        "leave-one-training-corpus-out ones), folded into its softmax head "
+                        "(linear and compact students); default %(default)s")
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -166,7 +166,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
         Augmented copies per clip for the teacher.
     transfer : {"masks", "teacher"}
         The students' transfer copies (:func:`ser_classic.distil`).
-    calibration : {"none", "temperature"}
+    calibration : {"none", "temperature", "corpus_temperature"}
         Of the teacher and the students, as :func:`ser_classic.train` and
         :func:`ser_classic.distil` (the decision reads UAR, which it does not change; the
         held-out ECE does).

@@ -550,10 +550,13 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
         ``"none"`` or a preset of :data:`AUGMENT_VARIANTS`: ``copies`` augmented copies of
         every clip, used by the models registered as augmented.
     feature_config : FeatureConfig, optional
-    calibration : {"none", "temperature"}
+    calibration : {"none", "temperature", "corpus_temperature"}
         ``"temperature"``: probabilities temperature-scaled on speaker-grouped out-of-fold
-        predictions (:func:`ser_classic.calibration.calibrate_trained`; the card's
-        ``training.calibration`` holds ``T`` and the out-of-fold ECE before/after).
+        predictions; ``"corpus_temperature"``: on those pooled with leave-one-corpus-out
+        predictions of the training corpora (speaker-grouped only with one corpus)
+        (:func:`ser_classic.calibration.calibrate_trained`; the card's
+        ``training.calibration`` holds the method, ``T`` and the out-of-fold ECE
+        before/after).
     typicality : bool
         Store the typicality of the training clips (not their augmented copies), as the
         classifier reads them (and before speaker normalisation), over the columns it
@@ -633,11 +636,12 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                                          normalization=normalization,
                                          params=used_params, random_state=random_state,
                                          X_aug=X_aug)
-        if calibration == "temperature":
+        if calibration != "none":
             estimator = calibrate_trained(estimator, X, rows["emotion"], name=name,
                                           speakers=rows["speaker"],
                                           normalization=normalization, params=used_params,
-                                          random_state=random_state, X_aug=X_aug)
+                                          random_state=random_state, X_aug=X_aug,
+                                          method=calibration, corpora=rows["corpus"])
     fit_s = time.perf_counter() - start
     Xp = normalized_inputs(X, (), rows["speaker"], normalization=normalization,
                            labels=rows["emotion"])[0]
@@ -1115,9 +1119,10 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
     transfer : {"masks", "teacher"}
         The transfer set's augmented copies (:data:`TRANSFER_COPIES`): masked copies, or
         the teacher's own training copies (``copies`` then unused).
-    calibration : {"none", "temperature"}
-        ``"temperature"``: the student's own temperature on speaker-grouped out-of-fold
-        predictions, folded into its softmax head (linear and compact students;
+    calibration : {"none", "temperature", "corpus_temperature"}
+        The student's own temperature on speaker-grouped out-of-fold predictions
+        (``"corpus_temperature"``: pooled with leave-one-corpus-out ones of the teacher's
+        training corpora), folded into its softmax head (linear and compact students;
         :func:`ser_classic.calibration.calibrate_student`).
     typicality : bool
         Store the typicality of the teacher's training clips over the columns the student
@@ -1158,12 +1163,14 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
     fitted = D.distill(X, data.y, students=[kind],
                        speakers=data.rows["speaker"].to_numpy(), **kwargs)
     model = fitted["students"][kind if student != "tree_uint8" else "tree_uint8"]
-    if calibration == "temperature":  # per-fold refits keep the C tuned on every clip
+    if calibration != "none":  # per-fold refits keep the C tuned on every clip
         refit = {**kwargs, "linear_C": fitted.get("linear_C", {}).get("C")}
         model, calibrated = calibrate_student(model, X, data.y, kind=kind,
                                               speakers=data.rows["speaker"].to_numpy(),
                                               distill_kwargs=refit,
-                                              random_state=random_state)
+                                              random_state=random_state,
+                                              method=calibration,
+                                              corpora=data.rows["corpus"].to_numpy())
     quant = fitted["quantization"].get(student)
     if student.endswith("_int8"):  # not tree_uint8: its graph is the tree's own
         onnx, quant = D.quantized_onnx(kind, model, n_features=X.shape[1])
