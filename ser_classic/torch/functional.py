@@ -19,6 +19,10 @@ With the invariant extraction (feature version >= 3: DC removal, noise-aware tri
 normalisation, guard band, noise floor, ZCR dead zone) the spans kept by the
 preprocessing are decided by the numpy functions themselves on the detached samples;
 DC removal and the level normalisation are differentiable (a gain gets no gradient).
+On CPU the decisions without a gradient (the kept spans, the zero-crossing rate, the
+best autocorrelation lag) are the numpy path's own functions, clip by clip on a thread
+pool, and the FFT-based steps are scipy's transforms in blocks of frames that stay in
+cache, as autograd functions with their adjoints.
 """
 
 from __future__ import annotations
