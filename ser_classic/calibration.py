@@ -136,7 +136,7 @@ def fit_temperature(proba: np.ndarray, y: Sequence[int], *,
         raise ParameterError(f"y must hold one column index < {proba.shape[1]} per row of "
                              f"proba ({proba.shape[0]}), got shape {y.shape}")
     if sample_weight is None:
-        w = np.full(y.size, 1.0 / y.size)
+        w = None  # the plain mean (bit-identical temperatures to the unweighted fit)
     else:
         w = np.asarray(sample_weight, dtype=np.float64)
         if w.shape != y.shape or not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
@@ -148,7 +148,8 @@ def fit_temperature(proba: np.ndarray, y: Sequence[int], *,
     def loss(log_t: float) -> float:
         z = log_p / np.exp(log_t)
         z -= z.max(axis=1, keepdims=True)
-        return float(-np.sum(w * (z[np.arange(y.size), y] - np.log(np.exp(z).sum(axis=1)))))
+        ll = z[np.arange(y.size), y] - np.log(np.exp(z).sum(axis=1))
+        return float(-(np.mean(ll) if w is None else np.sum(w * ll)))
 
     res = minimize_scalar(loss, bounds=_LOG_T_BOUNDS, method="bounded",
                           options={"xatol": 1e-6})
@@ -276,15 +277,15 @@ class OutOfFold:
     n_splits: int = 5
     random_state: int = 0
 
-    def rows(self, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def rows(self, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``(proba, y, weight)`` the temperature of ``method`` is fitted on: the
-        speaker-grouped rows (equal weights), plus for ``"corpus_temperature"`` the
+        speaker-grouped rows (equal weights: ``None``), plus for ``"corpus_temperature"`` the
         leave-one-corpus-out rows, each scheme weighing 1/2 and each held-out corpus
         equally within its scheme."""
         _check_method(method)
         n = self.y.size
         if method == "temperature" or self.corpus is None:
-            return self.speaker, self.y, np.full(n, 1.0 / n)
+            return self.speaker, self.y, None  # equal weights: the plain mean
         usable = ~np.isnan(self.corpus).any(axis=1)
         names = np.unique(self.corpora[usable])
         w = np.zeros(n)
