@@ -388,7 +388,7 @@ def write_report(s: dict, out: Path) -> None:
     c = s["feature_costs"]
     lines += ["", f"Ratios are to the teacher on the same backend. End to end = "
               f"`EmotionRecognizer.predict_proba(waveform, sr=16000)` per clip (waveform in "
-              f"memory, {s['timing']['clips']} RAVDESS clips, mean "
+              f"memory, {s['timing']['clips']} clips of the teacher's corpora, mean "
               f"{s['timing']['mean_duration_s']:.2f} s, best of {s['timing']['repeats']} "
               f"passes); a student computes only the features it reads.", "",
               "## Where the end-to-end time goes (feature extraction, ms per clip)", "",
