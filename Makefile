@@ -20,7 +20,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 
 .PHONY: run reproduce test lint data features evaluate-selected deploy-selected evaluate \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
-	related-work torch margin-ablation atypical loso-selected speaker-reference clean-cache
+	ablation-members related-work torch margin-ablation atypical loso-selected speaker-reference clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,7 @@ run: $(STAMP) data features evaluate-selected deploy-selected
 # the PyTorch discriminator's reports (hours).
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
-	margin-ablation ablation-conditions atypical speaker-reference
+	margin-ablation ablation-conditions ablation-members atypical speaker-reference
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -203,6 +203,14 @@ spread: $(STAMP)
 ablation-conditions: $(STAMP)
 	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_conditions
+
+# Which members of the teacher family fit the augmented copies (logreg on the originals
+# only, or on the copies too; ridge always does), per normalisation, on LOCO, group6 CV and
+# held-out actors 21-24 under the condition benchmark -> reports/ablation_members/ (the
+# registry's logreg `augmented=("strict",)` is its outcome; about 30 min on 2 cores)
+ablation-members: $(STAMP)
+	$(BIN)/python experiments/ablation_members.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --out $(REPORTS)/ablation_members
 
 # Inputs with no speech (noise, tones, music-like signals, clicks) against held-out speech
 # (RAVDESS actors 21-24 under the conditions, a held-out corpus): the atypicality flag and

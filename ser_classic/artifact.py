@@ -713,7 +713,7 @@ def train_model(X: np.ndarray, emotions, *, name: str, speakers=None,
 
     def fit(model: str, model_params: dict | None):
         est = build_model(model, random_state=random_state, params=model_params)
-        if MODELS[model].augmented and X_aug:
+        if MODELS[model].fits_copies(normalization) and X_aug:
             X_all, y_all = np.vstack([X, *X_aug]), np.tile(y, 1 + len(X_aug))
             keep = ~np.isnan(X_all).any(axis=1)  # neutral_ref: copies without a reference
             return est.fit(X_all[keep], y_all[keep])

@@ -443,7 +443,8 @@ def _score(y_true, y_pred, scoring: str, n_classes: int) -> float:
 def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, speakers: Sequence, *,
                  is_original: Sequence[bool] | None = None, n_inner: int = 3,
                  scoring: str = "uar", n_classes: int | None = None, random_state: int = 0,
-                 record: list | None = None) -> tuple[BaseEstimator, dict]:
+                 record: list | None = None, normalization: str = Normalization.STRICT
+                 ) -> tuple[BaseEstimator, dict]:
     """Choose the grid point of model ``name`` by grouped inner CV, refit on all rows.
 
     Parameters
@@ -463,6 +464,9 @@ def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, speakers: Sequence, *,
         Number of classes of the codes (default: ``max(y) + 1``); any label set.
     record : list, optional
         Receives ``(train_speakers, validation_speakers)`` of every inner split.
+    normalization : Normalization or str
+        How ``X`` was normalised: whether a model fits the copies can depend on it
+        (:meth:`ser_classic.models.ModelSpec.fits_copies`).
 
     Returns
     -------
@@ -482,14 +486,15 @@ def tune_and_fit(name: str, X: np.ndarray, y: np.ndarray, speakers: Sequence, *,
         for member in spec.members:
             est, p = tune_and_fit(member, X, y, speakers, is_original=is_original,
                                   n_inner=n_inner, scoring=scoring, n_classes=n_classes,
-                                  random_state=random_state, record=record)
+                                  random_state=random_state, record=record,
+                                  normalization=normalization)
             members.append((member, est))
             params[member] = p
         vote = SoftVote([(n, e) for n, e in members])
         vote.estimators_ = [e for _, e in members]
         vote.classes_ = members[0][1].classes_
         return vote, params
-    if not spec.augmented and is_original is not None:  # this model sees originals only
+    if not spec.fits_copies(normalization) and is_original is not None:  # originals only
         keep = np.asarray(is_original, dtype=bool)
         X, y, speakers, is_original = X[keep], y[keep], np.asarray(speakers)[keep], None
     best = _choose_params(name, X, y, speakers, is_original=is_original, n_inner=n_inner,
@@ -596,7 +601,7 @@ def training_rows(X: np.ndarray, y: np.ndarray, speakers: np.ndarray, train_idx:
 
 
 def _run_fold(k, train_idx, test_idx, X, y, speakers, X_aug, names, n_inner, scoring,
-              n_classes, random_state):
+              n_classes, random_state, normalization):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
@@ -615,7 +620,7 @@ def _run_fold(k, train_idx, test_idx, X, y, speakers, X_aug, names, n_inner, sco
             est, params = tune_and_fit(name, X_tr, y_tr, g_tr, is_original=orig,
                                        n_inner=n_inner, scoring=scoring,
                                        n_classes=n_classes, random_state=random_state,
-                                       record=record)
+                                       record=record, normalization=normalization)
             proba = np.zeros((test_idx.size, n_classes))
             proba[:, est.classes_] = est.predict_proba(X_te)
             out[name] = (proba, params, time.perf_counter() - start)
@@ -710,7 +715,7 @@ def cross_validate(X: np.ndarray, y: Sequence[int], speakers: Sequence, *,
         fold[test_idx] = k
     start = time.perf_counter()
     jobs = (joblib.delayed(_run_fold)(k, tr, te, X, y, speakers, X_aug, names, n_inner,
-                                      scoring, n_classes, random_state)
+                                      scoring, n_classes, random_state, normalization)
             for k, (tr, te) in enumerate(splits))
     results = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
     proba = {n: np.zeros((y.size, n_classes)) for n in names}

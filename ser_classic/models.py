@@ -56,9 +56,10 @@ class ModelSpec:
     fast_params : dict
         Set while scoring grid points in the inner CV only (e.g. no probability
         calibration), never in the refitted model.
-    augmented : bool
-        Trained on the augmented copies of the training clips too, when there are any
-        (the others see the original clips only).
+    augmented : bool or tuple of str
+        Trained on the augmented copies of the training clips too, when there are any:
+        always (True), never (False: the original clips only), or under the
+        normalisations named (``("strict",)``); see :meth:`fits_copies`.
     """
 
     name: str
@@ -68,7 +69,14 @@ class ModelSpec:
     members: tuple[str, ...] = ()
     default: bool = True
     fast_params: dict = field(default_factory=dict)
-    augmented: bool = False
+    augmented: bool | tuple[str, ...] = False
+
+    def fits_copies(self, normalization="strict") -> bool:
+        """Whether this model is fitted on the augmented copies under ``normalization``
+        (a :class:`~ser_classic.Normalization` or its value)."""
+        if isinstance(self.augmented, bool):
+            return self.augmented
+        return str(getattr(normalization, "value", normalization)) in self.augmented
 
     def param_grid(self) -> list[dict]:
         """All parameter combinations of the grid (one empty dict for no grid)."""
@@ -83,14 +91,16 @@ MODELS: dict[str, ModelSpec] = {}
 
 def register(name: str, *, grid: dict | None = None, description: str = "",
              members: Sequence[str] = (), default: bool = True,
-             fast_params: dict | None = None, augmented: bool = False):
+             fast_params: dict | None = None,
+             augmented: bool | Sequence[str] = False):
     """Decorator registering ``build(random_state) -> estimator`` under ``name``."""
 
     def deco(build: Callable[[int], BaseEstimator]):
         MODELS[name] = ModelSpec(name=name, build=build, grid=dict(grid or {}),
                                  description=description, members=tuple(members),
                                  default=default, fast_params=dict(fast_params or {}),
-                                 augmented=augmented)
+                                 augmented=(augmented if isinstance(augmented, bool)
+                                            else tuple(augmented)))
         return build
 
     return deco
@@ -240,9 +250,10 @@ def _scaled(clf) -> Pipeline:
     return Pipeline([("scale", StandardScaler()), ("clf", clf)])
 
 
-@register("logreg", grid={"clf__C": (0.001, 0.003, 0.01)},
+@register("logreg", grid={"clf__C": (0.001, 0.003, 0.01)}, augmented=("strict",),
           description="standardised features, multinomial logistic regression (L2), "
-                      "balanced class weights")
+                      "balanced class weights; also fitted on the augmented copies when "
+                      "strict (speaker-normalised: the original clips)")
 def _logreg(random_state: int) -> Pipeline:
     return _scaled(LogisticRegression(C=0.003, max_iter=2000, class_weight="balanced",
                                       random_state=random_state))
@@ -309,6 +320,6 @@ def _ensemble(random_state: int) -> SoftVote:
 @register("linear", members=("ridge", "logreg"),
           description="soft vote (mean probabilities) of the tuned ridge and logistic "
                       "regression; each member trained on its own rows (ridge also on the "
-                      "augmented copies)")
+                      "augmented copies, logreg too when strict)")
 def _linear(random_state: int) -> SoftVote:
     return SoftVote([])

@@ -856,7 +856,7 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
             extra={"n_features": X.shape[1], "n_inner": n_inner,
                    "augment": augment, "feature_config": config.to_dict(),
                    "augmented_models": [m for m in ev.models
-                                        if evaluation.MODELS[m].augmented]}))
+                                        if evaluation.MODELS[m].fits_copies(norm)]}))
     main_norm = normalizations[0]
     summary = summaries[main_norm][1]
     for norm in normalizations[1:]:

@@ -373,7 +373,8 @@ def add_model(model_dir: str | os.PathLike | None, *, store: str | os.PathLike, 
     with the same ONNX graph (whose files it then refreshes when the card differs, e.g.
     typicality statistics added). An alias that named another model is moved; a model left
     without aliases is removed from the store, unless another stored model names it as its
-    parent. The index is rewritten atomically.
+    parent (and so is that model's parent when this leaves it with neither). The index is
+    rewritten atomically.
 
     Parameters
     ----------
@@ -455,13 +456,17 @@ def add_model(model_dir: str | os.PathLike | None, *, store: str | os.PathLike, 
     previous = aliases.get(alias)
     aliases[alias] = Alias(model=model_id, role=role,
                            report=None if report is None else os.fspath(report))
-    orphan = None  # a model left without aliases is kept while another model derives from it
-    if previous is not None and previous.model != model_id and \
-            not any(a.model == previous.model for a in aliases.values()) and \
-            not any(m.parent == previous.model for m in models.values()):
-        orphan = models.pop(previous.model)
+    # a model left without aliases is kept while another model derives from it; removing
+    # it may leave its own parent without aliases or children: that goes too
+    orphans = []
+    candidate = previous.model if previous is not None else None
+    while candidate in models and \
+            not any(a.model == candidate for a in aliases.values()) and \
+            not any(m.parent == candidate for m in models.values()):
+        orphans.append(models.pop(candidate))
+        candidate = orphans[-1].parent
     write_index(ModelIndex(models=models, aliases=aliases), store)
-    if orphan is not None:
+    for orphan in orphans:
         shutil.rmtree(store / orphan.path, ignore_errors=True)
     return entry
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from ser_classic import evaluation
+from ser_classic import Normalization, evaluation
 from ser_classic.augment import AugmentConfig
 from ser_classic.cli import main
 from ser_classic.data import EMOTIONS, build_manifest, load_manifest, scan_ravdess
@@ -184,7 +184,8 @@ def test_evaluate_cli_writes_summary_with_schema(subset, tmp_path):
 
 
 def test_only_models_registered_as_augmented_train_on_copies(subset):
-    """Copies change ridge (augmented) but never the SVM."""
+    """Copies change ridge (augmented) and strict logreg, never the SVM or the
+    speaker-normalised logreg."""
     from threadpoolctl import threadpool_limits
 
     from ser_classic.artifact import train_model
@@ -196,15 +197,19 @@ def test_only_models_registered_as_augmented_train_on_copies(subset):
 def _check_copies_reach_only_augmented_models(subset, train_model):
 
     X, y, speakers = subset["X"], subset["y"], subset["speakers"]
-    assert MODELS["ridge"].augmented and not MODELS["svm"].augmented
+    assert MODELS["ridge"].fits_copies("speaker_norm") and not MODELS["svm"].augmented
+    assert MODELS["logreg"].fits_copies(Normalization.STRICT)
+    assert not MODELS["logreg"].fits_copies("speaker_norm")
     X_all = np.vstack([X, subset["X_aug"]])
     y_all, g_all = np.concatenate([y, y]), np.concatenate([speakers, speakers])
     orig = np.arange(y_all.size) < y.size
     probe = X[::5]
-    for name, changes in (("svm", False), ("ridge", True)):
+    for name, norm, changes in (("svm", "strict", False), ("ridge", "strict", True),
+                                ("logreg", "strict", True), ("logreg", "speaker_norm", False)):
         plain, _ = evaluation.tune_and_fit(name, X, y, speakers, n_inner=2)
         with_copies, _ = evaluation.tune_and_fit(name, X_all, y_all, g_all,
-                                                 is_original=orig, n_inner=2)
+                                                 is_original=orig, n_inner=2,
+                                                 normalization=norm)
         same = np.allclose(plain.predict_proba(probe), with_copies.predict_proba(probe))
         assert same != changes, name
     emotions = np.asarray(EMOTIONS)[y]
@@ -212,6 +217,19 @@ def _check_copies_reach_only_augmented_models(subset, train_model):
     aug, _ = train_model(X, emotions, name="ridge", params={"clf__alpha": 3000.0},
                          X_aug=[subset["X_aug"]])
     assert not np.allclose(base.predict_proba(probe), aug.predict_proba(probe))
+    # speaker_norm: the logreg member of `linear` sees the originals only, ridge the copies
+    params = {"ridge": {"clf__alpha": 3000.0}, "logreg": {"clf__C": 0.001}}
+    fitted = {}
+    for norm in ("strict", "speaker_norm"):
+        for copies in ((), [subset["X_aug"]]):
+            vote, _ = train_model(X, emotions, name="linear", params=params, speakers=speakers,
+                                  normalization=norm, X_aug=copies)
+            fitted[norm, len(copies)] = dict(vote.estimators)
+    for norm, member, changes in (("strict", "logreg", True), ("speaker_norm", "logreg", False),
+                                  ("speaker_norm", "ridge", True)):
+        a, b = fitted[norm, 0][member], fitted[norm, 1][member]
+        assert b["scale"].n_samples_seen_ == (2 if changes else 1) * len(X), (norm, member)
+        assert np.allclose(a.predict_proba(probe), b.predict_proba(probe)) != changes
     with pytest.raises(ParameterError):
         train_model(X, emotions, name="ridge", X_aug=[subset["X_aug"][:5]])
 

@@ -162,6 +162,24 @@ def test_models_add_to_a_store(tmp_path, small_manifest, feature_cache, capsys):
         add_model(other, store=store, alias="x", role="boss")
 
 
+def test_a_replaced_teacher_leaves_with_its_last_student(tmp_path, small_manifest,
+                                                         feature_cache):
+    """make run's order: teacher, then student; the old pair leaves the store."""
+    store = tmp_path / "store"
+    t1, s1, t2, s2 = (tiny_model(small_manifest, feature_cache, params={"clf__C": c})
+                      for c in (0.1, 0.3, 1.0, 3.0))
+    ids = [json.loads((d / "model.json").read_text())["model_id"] for d in (t1, s1, t2, s2)]
+    assert len(set(ids)) == 4
+    add_model(t1, store=store, alias="teacher", role="teacher")
+    add_model(s1, store=store, alias="student", role="student", parent="teacher")
+    add_model(t2, store=store, alias="teacher", role="teacher")
+    assert len(read_index(store).models) == 3  # t1 stays: s1 derives from it
+    add_model(s2, store=store, alias="student", role="student", parent="teacher")
+    index = read_index(store)
+    assert sorted(index.models) == sorted(ids[2:])
+    assert sorted(p.name for p in store.iterdir() if p.is_dir()) == sorted(ids[2:])
+
+
 def test_index_errors_name_the_file_and_field(tmp_path):
     store = tmp_path / "store"
     store.mkdir()
