@@ -292,9 +292,13 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
         shifts[tname] = [[str(names[columns[j]]), round(float(moved[j]), 2)] for j in top]
         print(f"invariance: {tname}", flush=True)
     clipped = float(np.mean([np.any(np.abs(gain(y, 20.0)) >= 32767 / 32768) for y in clean]))
+    # the -60 dBFS floor (noise variance 1e-6) as a whole-clip SNR of these clips
+    floor_snr = [10 * np.log10(np.mean(np.square(y)) / 1e-6) for y in clean]
     return {"models": {n: {"model_id": r.model_id, "normalization": r.normalization}
                        for n, r in recs.items()},
             "transforms": results, "clips_clipped_at_plus_20_db": clipped,
+            "floor_snr_db": [round(float(v), 2) for v in np.percentile(floor_snr,
+                                                                        [0, 50, 100])],
             "feature_shifts": {"model": probe, "note": "features the model reads, by mean "
                                "|shift| over the clips in units of their standard deviation "
                                "across the clean clips", "top5": shifts}}
@@ -535,7 +539,12 @@ def write_report(summary: dict, out: Path) -> None:
             "(untransformed, files). The committed models were trained on all 24 actors "
             "(actors 21-24 included): this measures agreement with the clean clip, not "
             f"accuracy. +20 dB clips full scale in {inv['clips_clipped_at_plus_20_db']:.0%} "
-            "of the clips (16-bit: clipped; float: passed above 1).", "",
+            "of the clips (16-bit: clipped; float: passed above 1)."
+            + ("" if "floor_snr_db" not in inv else
+               " The -60 dBFS white noise floor is not faint on these quiet recordings: "
+               "as a whole-clip SNR it is {1:.1f} dB in the median clip ({0:.1f} to "
+               "{2:.1f} dB), the level of the 20 dB white-noise condition below."
+               .format(*inv["floor_snr_db"])), "",
             *_invariance_md(inv), "",
             f"What moves: the five features `{inv['feature_shifts']['model']}` reads that "
             "each transformation shifts most (mean |shift| / standard deviation across the "
