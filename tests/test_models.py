@@ -51,7 +51,8 @@ def test_ridge_softmax_validates_in_fit():
 
 
 def test_linear_vote_averages_members_each_on_its_own_rows():
-    """'linear' = mean probabilities of ridge (originals + copies) and logreg (originals)."""
+    """'linear' = mean probabilities of ridge (originals + copies) and logreg (strict:
+    originals + copies; speaker_norm: originals)."""
     from ser_classic.artifact import train_model
 
     rng = np.random.default_rng(3)
@@ -62,7 +63,12 @@ def test_linear_vote_averages_members_each_on_its_own_rows():
                           params={"ridge": {"clf__alpha": 30.0}, "logreg": {"clf__C": 0.1}})
     ridge, logreg = vote.estimators_
     assert ridge.named_steps["scale"].n_samples_seen_ == 2 * len(X)
-    assert logreg.named_steps["scale"].n_samples_seen_ == len(X)
+    assert logreg.named_steps["scale"].n_samples_seen_ == 2 * len(X)
+    normed, _ = train_model(X, emotions, name="linear", X_aug=copies,
+                            speakers=np.arange(len(X)) % 4, normalization="speaker_norm",
+                            params={"ridge": {"clf__alpha": 30.0}, "logreg": {"clf__C": 0.1}})
+    assert [m.named_steps["scale"].n_samples_seen_ for m in normed.estimators_] == [
+        2 * len(X), len(X)]
     X_test, _ = _blobs(np.random.default_rng(4))
     np.testing.assert_allclose(vote.predict_proba(X_test), (ridge.predict_proba(X_test)
                                + logreg.predict_proba(X_test)) / 2)
