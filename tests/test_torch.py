@@ -364,3 +364,25 @@ def test_teacher_on_silence_and_a_short_clip_is_finite(clips):
         assert torch.isfinite(log_proba).all()
         disc.loss(x, "angry", sr=SR, kind="penalty").backward()
         assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.skipif(not F._invariant(), reason="DC removal: feature version >= 3")
+def test_dc_removal_on_cpu_equals_its_torch_form(clips):
+    """The CPU DC removal (the numpy preprocessing's values, an explicit backward) gives
+    the values and vector-Jacobian products of its row-by-row torch form."""
+    config = ser_classic.FeatureConfig()
+    rows = np.zeros((2, 12000))
+    rows[0, 1000:11000] = clips[0][:10000] + 0.01  # digital silence around, a DC offset
+    rows[1, :7000] = clips[4][:7000] - 0.02
+    rows[1, 3000:3100] = 0.0  # exact zeros inside
+    y = torch.from_numpy(rows).requires_grad_(True)
+    kept = F._kept_spans(y, torch.tensor([12000, 7000]), config)
+    cpu, rowwise = F._RemoveDc.apply(y, kept), F._remove_dc_rows(y, kept)
+    assert cpu.shape == rowwise.shape
+    assert torch.allclose(cpu, rowwise, rtol=0, atol=1e-12)
+    g = torch.from_numpy(np.random.default_rng(2).standard_normal(cpu.shape))
+    (vjp_cpu,) = torch.autograd.grad(cpu, y, g)
+    (vjp_rows,) = torch.autograd.grad(rowwise, y, g)
+    assert torch.allclose(vjp_cpu, vjp_rows, rtol=0, atol=1e-12)
+    s0 = kept[0][0]  # before the span (leading zeros in whole hops): no gradient
+    assert 0 < s0 <= 1000 and float(vjp_cpu[0, :s0].abs().max()) == 0.0

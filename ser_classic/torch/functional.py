@@ -775,15 +775,65 @@ def _frame_power(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig
 
 
 def _kept_spans(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig
-                ) -> list[tuple[int, int, int, int]]:
+                ) -> list[tuple[int, int, int, int, np.ndarray]]:
     """:func:`ser_classic.features._kept_spans` of each clip (its decisions on the
-    detached samples, one host copy of the batch), on as many threads as torch uses
-    (numpy releases the GIL in its loops)."""
+    detached samples, one host copy of the batch, and the kept span less its DC, in
+    float64), on as many threads as torch uses (numpy releases the GIL in its loops)."""
     from .. import features
+
+    def kept(clip: np.ndarray) -> tuple[int, int, int, int, np.ndarray]:
+        s0, e0, start, stop, y1 = features._kept_spans(clip, config)
+        return s0, e0, start, stop, y1[start:stop]
 
     host = y.detach().to("cpu", torch.float64).numpy()
     clips = [values[:n] for values, n in zip(host, lengths.tolist(), strict=True)]
-    return _per_clip(lambda clip: features._kept_spans(clip, config)[:4], clips)
+    return _per_clip(kept, clips)
+
+
+def _remove_dc_rows(y: torch.Tensor, kept: list) -> torch.Tensor:
+    """:class:`_RemoveDc` as torch operations, row by row (on devices other than CPU)."""
+    pieces = []
+    for row, (s0, e0, start, stop, _) in enumerate(kept):
+        span = y[row, s0:e0]
+        dc = span.sum() / (span != 0).sum().clamp_min(1)  # the mean of the non-zeros
+        piece = span[start:stop]
+        pieces.append(torch.where(piece != 0, piece - dc, piece))  # zeros stay zeros
+    return torch.nn.utils.rnn.pad_sequence(pieces, batch_first=True)
+
+
+class _RemoveDc(torch.autograd.Function):
+    """Each clip's kept span less its DC, left-aligned and zero-padded [shape=(B, m)]:
+    the values the numpy preprocessing computed (:func:`_kept_spans`, CPU). The backward
+    is the adjoint of ``where(x != 0, x - dc, x)`` of ``x = y[s0 + start:s0 + stop]``
+    with ``dc = sum(y[s0:e0]) / count_nonzero(y[s0:e0])`` (digital silence stays 0)."""
+
+    @staticmethod
+    def forward(y: torch.Tensor, kept: list) -> torch.Tensor:
+        out = np.zeros((len(kept), max(1, max(k[4].size for k in kept))),
+                       dtype=y.detach().numpy().dtype)
+        for row, (*_, piece) in enumerate(kept):
+            out[row, :piece.size] = piece
+        return torch.from_numpy(out)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        y, ctx.kept = inputs
+        ctx.save_for_backward(y)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple:
+        (y,) = ctx.saved_tensors
+        host, g = y.detach().numpy(), grad.detach().numpy()
+        out = np.zeros_like(host)
+        for row, (s0, e0, start, stop, _) in enumerate(ctx.kept):
+            a, n = s0 + start, stop - start
+            out[row, a:a + n] = g[row, :n]
+            sounding = host[row, s0:e0] != 0
+            if sounding.any():
+                dc = g[row, :n][host[row, a:a + n] != 0].sum() / np.count_nonzero(sounding)
+                out[row, s0:e0] -= dc
+        return torch.from_numpy(out), None
 
 
 @functools.lru_cache(maxsize=4)
@@ -827,14 +877,9 @@ def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
         return crop(y, start, stop, length=length)
     from .. import features
 
-    pieces = []
-    for row, (s0, e0, start, stop) in enumerate(_kept_spans(y, lengths, config)):
-        span = y[row, s0:e0]
-        dc = span.sum() / (span != 0).sum().clamp_min(1)  # the mean of the non-zeros
-        piece = span[start:stop]
-        pieces.append(torch.where(piece != 0, piece - dc, piece))  # zeros stay zeros
-    n = torch.as_tensor([p.shape[0] for p in pieces], dtype=torch.int64, device=y.device)
-    y = torch.nn.utils.rnn.pad_sequence(pieces, batch_first=True)
+    kept = _kept_spans(y, lengths, config)
+    n = torch.as_tensor([k[3] - k[2] for k in kept], dtype=torch.int64, device=y.device)
+    y = _RemoveDc.apply(y, kept) if y.device.type == "cpu" else _remove_dc_rows(y, kept)
     if length is not None:
         y, n = crop(y, torch.zeros_like(n), n, length=length)
     power, count = _frame_power(y, n, config)
