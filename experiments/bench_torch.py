@@ -18,8 +18,8 @@ gradients, speed. One command per device; writes ``<out>/bench_<device>.md`` and
    (``EmotionRecognizer.score``, CPU, one thread) and the torch module on ``--device``
    (float32; each of ``--threads`` CPU thread counts): forward (no grad) and
    forward+backward (gradient of the mean penalty w.r.t. the waveforms), best of
-   ``--repeat`` passes after a warm-up; CPU time and wall time (the machine may be
-   shared). Target: torch CPU forward >= the numpy scorer.
+   ``--repeat`` rounds after a warm-up, the paths timed in turn in each round; CPU time
+   and wall time (the machine may be shared). Target: torch CPU forward >= the numpy scorer.
 
 Usage::
 
@@ -188,21 +188,31 @@ def _speed_clips(data_dir: Path, seed: int, n: int = 32):
                                                 rng.integers(0, len(EMOTIONS), n)]
 
 
-def _best(fn, repeat: int, sync=lambda: None) -> tuple[float, float]:
-    fn()  # warm-up
-    sync()
-    wall = cpu = float("inf")
+def _interleaved(paths: dict, repeat: int) -> dict[str, tuple[float, float]]:
+    """Best wall and CPU time of each path, the paths timed in turn within each of
+    ``repeat`` rounds (after a warm-up of each): a drift of the machine's speed over
+    the run reaches every path alike. ``paths``: name -> (fn, sync, setup) where
+    ``setup`` is a context manager factory (thread settings) around each call."""
+    for fn, sync, setup in paths.values():
+        with setup():
+            fn()
+            sync()
+    best = {name: (float("inf"), float("inf")) for name in paths}
     for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        sync()
-        wall = min(wall, time.perf_counter() - w0)
-        cpu = min(cpu, time.process_time() - c0)
-    return wall, cpu
+        for name, (fn, sync, setup) in paths.items():
+            with setup():
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn()
+                sync()
+                wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return best
 
 
 def speed(model: str, data_dir: Path, *, device: str, threads: Sequence[int], repeat: int,
           seed: int) -> list[dict]:
+    import contextlib
+
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -214,14 +224,6 @@ def speed(model: str, data_dir: Path, *, device: str, threads: Sequence[int], re
     rec = ser_classic.load(model)
     targets = [t if t in rec.classes_ else "neutral" for t in targets]
     speaker = "batch" if rec.normalization == "speaker_norm" else None
-    rows = []
-    with threadpool_limits(1):
-        wall, cpu = _best(lambda: rec.score(waves, sr=16000, targets=targets,
-                                            speaker=speaker), repeat)
-    rows.append({"path": f"numpy scorer ({rec.backend}), CPU, 1 thread", "batch": n,
-                 "wall_clips_per_s": n / wall, "cpu_clips_per_s": n / cpu, "vs_numpy": 1.0})
-    numpy_wall = wall
-    previous = torch.get_num_threads()
     disc = EmotionDiscriminator(model).to(device)
     y = torch.from_numpy(waves).to(device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
@@ -234,18 +236,28 @@ def speed(model: str, data_dir: Path, *, device: str, threads: Sequence[int], re
         x = y.clone().requires_grad_(True)
         disc.loss(x, targets, sr=16000, kind="penalty", speaker=speaker).backward()
 
-    for count in threads if device == "cpu" else threads[:1]:
+    @contextlib.contextmanager
+    def torch_threads(count: int):
+        previous = torch.get_num_threads()
         torch.set_num_threads(count)
         try:
-            where = f"torch, {device}" + (f", {count} thread(s)" if device == "cpu" else "")
-            for name, fn in (("forward", forward), ("forward+backward", backward)):
-                wall, cpu = _best(fn, repeat, sync)
-                rows.append({"path": f"{where}, {name}", "batch": n,
-                             "wall_clips_per_s": n / wall, "cpu_clips_per_s": n / cpu,
-                             "vs_numpy": numpy_wall / wall})
+            yield
         finally:
             torch.set_num_threads(previous)
-    return rows
+
+    numpy_path = f"numpy scorer ({rec.backend}), CPU, 1 thread"
+    paths = {numpy_path: (lambda: rec.score(waves, sr=16000, targets=targets,
+                                            speaker=speaker),
+                          lambda: None, lambda: threadpool_limits(1))}
+    for count in threads if device == "cpu" else threads[:1]:
+        where = f"torch, {device}" + (f", {count} thread(s)" if device == "cpu" else "")
+        for name, fn in (("forward", forward), ("forward+backward", backward)):
+            paths[f"{where}, {name}"] = (fn, sync, lambda c=count: torch_threads(c))
+    best = _interleaved(paths, repeat)
+    numpy_wall = best[numpy_path][0]
+    return [{"path": name, "batch": n, "wall_clips_per_s": n / wall,
+             "cpu_clips_per_s": n / cpu, "vs_numpy": numpy_wall / wall}
+            for name, (wall, cpu) in best.items()]
 
 
 def _markdown(result: dict) -> str:
@@ -289,7 +301,9 @@ def _markdown(result: dict) -> str:
                          f"{r['analytic']:.6g} | {r['numeric']:.6g} | {r['abs_err']:.1e} | "
                          f"{r['rel_err']:.1e} |")
     lines += ["", "## Speed: 32 clips of 3 s", "",
-              f"Best of {a['repeat']} passes after a warm-up; float32; the numpy scorer "
+              f"Best of {a['repeat']} rounds after a warm-up, each round timing every path "
+              "in turn (a drift of the machine's speed reaches all paths alike); float32; "
+              "the numpy scorer "
               f"on one thread (BLAS limited to 1). CPU time counts every thread of the "
               f"process; wall time depends on the machine's load. Speed ratio: the numpy "
               f"scorer's wall time over the path's, measured in the same run (the target "
@@ -317,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, nargs="+", default=sorted({1, os.cpu_count()}),
                         help="torch CPU thread counts to time (default: 1 and every core)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-speed", action="store_true", help="values and gradients only")
     args = parser.parse_args(argv)
