@@ -31,14 +31,15 @@ import time
 import warnings
 from pathlib import Path
 
-import bench_conditions as bench  # the sibling script: its folder is sys.path[0]
+import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
+import loco
 import numpy as np
 
 from ser_classic import pipeline
-from ser_classic.data import EMOTIONS, load_manifest, scan_corpus
+from ser_classic.data import load_manifest, scan_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
-HOLDOUT = ("ravdess_21", "ravdess_22", "ravdess_23", "ravdess_24")
+HOLDOUT = bench.HOLDOUT
 # benchmark conditions and whether the conditions preset's training chain covers them
 IN_TRAINING = {
     "clean": "the original clips (every copy has at least a gain change)",
@@ -90,10 +91,8 @@ def run_condition_benchmark(args, manifest, selection, variants) -> dict:
             print(f"trained {v} ({time.perf_counter() - start:.0f} s)", flush=True)
         holdout[v] = {"teacher": out}
     records = sorted(scan_corpus(args.data), key=lambda r: r["path"])
-    held = [r for r in records if r["speaker"] in HOLDOUT]
-    rows = bench._sample(held, args.condition_clips, np.random.default_rng(args.seed + 1))
-    talkers = bench._sample([r for r in records if r["speaker"] not in HOLDOUT], 40,
-                            np.random.default_rng(args.seed + 2))
+    rows, talkers = bench.condition_rows(records, speakers=HOLDOUT, n=args.condition_clips,
+                                         seed=args.seed)
     return {"n_clips": len(rows), **bench.run_conditions(holdout, rows, talker_rows=talkers,
                                                          seed=args.seed)}
 
@@ -114,48 +113,22 @@ def run_cv(args, manifest, variants) -> dict:
 
 
 def run_loco(args, manifest, selection, variants) -> dict:
-    from ser_classic import evaluation
-    from ser_classic.artifact import train_model
     from ser_classic.features import FeatureConfig, extract_batch
 
     config = FeatureConfig()
     X, _, _ = extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
-                                 cache_dir=args.cache, n_jobs=args.jobs)
-    ok = ~np.isnan(X).any(axis=1)
-    manifest, X = manifest[ok].reset_index(drop=True), X[ok]
-    classes = [e for e in EMOTIONS if e in set(manifest["emotion"])]
-    corpora = manifest["corpus"].to_numpy()
+                            cache_dir=args.cache, n_jobs=args.jobs)
     params = selection.run("strict").params["linear"]
     out = {}
     for v in variants:
         # copies of a clip take babble talkers from its own corpus (never the held-out one)
         X_aug = pipeline.augmented_features(v, manifest, config=config, copies=args.copies,
                                             cache_dir=args.cache, random_state=args.seed,
-                                            n_jobs=args.jobs, groups=corpora)
-        ok_aug = np.ones(len(X), dtype=bool)
-        for a in X_aug:
-            ok_aug &= ~np.isnan(a).any(axis=1)
-        per = {}
-        for held in sorted(set(corpora)):
-            tr = (corpora != held) & ok_aug
-            est, model_classes = train_model(
-                X[tr], manifest["emotion"][tr], name="linear",
-                speakers=manifest["speaker"][tr], normalization="strict", params=params,
-                random_state=args.seed, X_aug=[a[tr] for a in X_aug])
-            # closed set: the held-out corpus's classes the training corpora have (clips of
-            # another class, e.g. RAVDESS calm, unscored as in leave_one_corpus_out)
-            held_classes = [c for c in classes if c in set(manifest["emotion"][corpora == held])
-                            and c in set(model_classes)]
-            te = (corpora == held) & manifest["emotion"].isin(held_classes).to_numpy()
-            proba = evaluation.closed_set_proba(est.predict_proba(X[te]), model_classes,
-                                                held_classes)
-            y = manifest["emotion"][te].map({c: i for i, c in enumerate(held_classes)})
-            m = evaluation.classification_metrics(y.to_numpy(), proba.argmax(1),
-                                                  n_classes=len(held_classes))
-            per[held] = {"uar": float(m["uar"]), "accuracy": float(m["accuracy"]),
-                         "n": int(te.sum())}
-            print(f"loco {v} {held}: UAR {per[held]['uar']:.3f}", flush=True)
-        out[v] = {"corpora": per, "mean_uar": float(np.mean([p["uar"] for p in per.values()]))}
+                                            n_jobs=args.jobs,
+                                            groups=manifest["corpus"].to_numpy())
+        out[v] = loco.fixed_params_loco(X, X_aug, manifest, name="linear",
+                                        normalization="strict", params=params,
+                                        random_state=args.seed, label=v)
     return out
 
 

@@ -480,10 +480,9 @@ def main(argv=None) -> int:
 
     # held-out speakers under conditions
     known = set.intersection(*(set(r.classes_) for r in recs.values()))
-    rows = bench._sample([r for r in held if r["emotion"] in known], args.condition_clips,
-                         np.random.default_rng(args.seed + 1))
-    talkers = bench._sample([r for r in records if r["speaker"] not in bench.HOLDOUT], 40,
-                            np.random.default_rng(args.seed + 2))
+    rows, talkers = bench.condition_rows(records, speakers=bench.HOLDOUT,
+                                         n=args.condition_clips, seed=args.seed,
+                                         emotions=known)
     clean = bench._clips(rows)
     labels = np.array([r["emotion"] for r in rows])
     speakers = np.array([r["speaker"] for r in rows])

@@ -366,8 +366,9 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
 
     recs = {f"{p} {k}": ser_classic.load(path) for p, d in holdout.items()
             for k, path in d.items()}
+    held = {r["speaker"] for r in rows}
     for name, rec in recs.items():
-        if set(HOLDOUT) & set(rec.card["training"].get("speakers", HOLDOUT)):
+        if held & set(rec.card["training"].get("speakers", held)):
             raise RuntimeError(f"{name} was trained on the held-out speakers")
     first = next(iter(recs.values()))
     if len({r.feature_config.hash for r in recs.values()}) != 1:
@@ -621,6 +622,21 @@ def _sample(rows: list[dict], n: int, rng: np.random.Generator) -> list[dict]:
     return [rows[i] for i in sorted(rng.choice(len(rows), size=n, replace=False))]
 
 
+def condition_rows(records: Sequence[dict], *, speakers: Sequence[str], n: int, seed: int,
+                   emotions=None, exclude: Sequence[str] = ()
+                   ) -> tuple[list[dict], list[dict]]:
+    """The condition benchmark's clips and babble talkers: ``n`` clips of ``speakers``
+    (of ``emotions`` when given; all when ``n`` is 0), drawn with ``seed + 1``, and 40
+    clips of the other speakers but ``exclude`` (those the models were trained on),
+    drawn with ``seed + 2``."""
+    test = [r for r in records if r["speaker"] in speakers
+            and (emotions is None or r["emotion"] in emotions)]
+    others = [r for r in records if r["speaker"] not in speakers
+              and r["speaker"] not in exclude]
+    return (_sample(test, n, np.random.default_rng(seed + 1)),
+            _sample(others, 40, np.random.default_rng(seed + 2)))
+
+
 def main(argv=None) -> int:
     import os
     import platform
@@ -655,10 +671,8 @@ def main(argv=None) -> int:
 
         known = set.intersection(*(set(ser_classic.load(path).classes_)
                                    for d in holdout.values() for path in d.values()))
-        rows = _sample([r for r in held if r["emotion"] in known], args.condition_clips,
-                       np.random.default_rng(args.seed + 1))
-        talkers = _sample([r for r in records if r["speaker"] not in HOLDOUT], 40,
-                          np.random.default_rng(args.seed + 2))
+        rows, talkers = condition_rows(records, speakers=HOLDOUT, n=args.condition_clips,
+                                       seed=args.seed, emotions=known)
         summary["conditions"] = {"n_clips": len(rows),
                                  **run_conditions(holdout, rows, talker_rows=talkers,
                                                   seed=args.seed)}

@@ -57,6 +57,48 @@ def load_rows(manifest_path: Path, data_dir: Path, corpora: list[str]) -> pd.Dat
     return manifest[manifest["corpus"].isin(corpora)].reset_index(drop=True)
 
 
+def fixed_params_loco(X: np.ndarray, X_aug, rows: pd.DataFrame, *, name: str,
+                      normalization: str, params: dict, random_state: int,
+                      label: str = "") -> dict:
+    """Leave one corpus out with fixed parameters (the ablations' measure, not this
+    script's inner-CV choice): for each corpus, ``name`` fitted with ``params`` on the
+    other corpora's rows and their copies ``X_aug`` (row-aligned; rows with NaN in ``X``
+    or a copy are left out) and scored on the held-out corpus as a closed-set decision
+    over its classes that training has (clips of others, e.g. calm, unscored).
+
+    Returns ``{"corpora": {corpus: {"uar", "accuracy", "n"}}, "mean_uar"}``.
+    """
+    from ser_classic.artifact import train_model
+
+    ok = ~np.isnan(X).any(axis=1)
+    for a in X_aug:
+        ok &= ~np.isnan(a).any(axis=1)
+    corpora = rows["corpus"].to_numpy()
+    emotion, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
+    classes = [e for e in EMOTIONS if e in set(emotion)]
+    per = {}
+    for held in sorted(set(corpora)):
+        tr = (corpora != held) & ok
+        est, model_classes = train_model(
+            X[tr], emotion[tr], name=name, speakers=speaker[tr],
+            normalization=normalization, params=params, random_state=random_state,
+            X_aug=[a[tr] for a in X_aug])
+        held_classes = [c for c in classes if c in set(emotion[corpora == held])
+                        and c in set(model_classes)]
+        te = (corpora == held) & ok & np.isin(emotion, held_classes)
+        X_te = evaluation.normalized_inputs(X[te], (), speaker[te],
+                                            normalization=normalization)[0]
+        proba = evaluation.closed_set_proba(est.predict_proba(X_te), model_classes,
+                                            held_classes)
+        y = np.array([held_classes.index(e) for e in emotion[te]])
+        m = evaluation.classification_metrics(y, proba.argmax(1),
+                                              n_classes=len(held_classes))
+        per[held] = {"uar": float(m["uar"]), "accuracy": float(m["accuracy"]),
+                     "n": int(te.sum())}
+        print(f"loco {label} {held}: UAR {per[held]['uar']:.3f}", flush=True)
+    return {"corpora": per, "mean_uar": float(np.mean([p["uar"] for p in per.values()]))}
+
+
 def candidates(models: str) -> list[str]:
     """The LOCO candidates of ``--models``: an ensemble stands for its members."""
     out: list[str] = []
