@@ -206,9 +206,10 @@ ablation-conditions: $(STAMP)
 		--jobs $(JOBS) --out $(REPORTS)/ablation_conditions
 
 # Which members of the teacher family fit the augmented copies (logreg on the originals
-# only, or on the copies too; ridge always does), per normalisation, on LOCO, group6 CV and
-# held-out actors 21-24 under the condition benchmark -> reports/ablation_members/ (the
-# registry's logreg `augmented=("strict",)` is its outcome; about 30 min on 2 cores)
+# only, or on the copies too; ridge always does), per normalisation, on LOCO, speaker-
+# grouped CV and the condition benchmark in inner folds of RAVDESS actors 1-20 (21-24 unread)
+# -> reports/ablation_members/ (the registry's logreg `augmented=("strict",)` is its
+# outcome; about 18 min on 2 cores)
 ablation-members: $(STAMP)
 	$(BIN)/python experiments/ablation_members.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_members

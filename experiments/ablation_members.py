@@ -147,7 +147,7 @@ def run_inner_conditions(args, manifest, selection, norm: str) -> dict:
                 with logreg_on_copies(on):
                     pipeline.train(manifest, model="linear", normalization=norm,
                                    corpora=CORPORA, exclude_emotions=NO_EMOTIONS,
-                                   exclude_speakers=[*bench.HOLDOUT, *actors],
+                                   exclude_speakers=actors,  # 21-24: not in manifest
                                    selection=selection, augment=AUGMENT, copies=COPIES,
                                    random_state=args.seed, cache_dir=args.cache,
                                    n_jobs=args.jobs,
