@@ -292,10 +292,15 @@ def cv_report(summary: dict, *, out_dir, command: str) -> list[Path]:
                "(unlabelled); `neutral_ref` centres them on the mean of the speaker's "
                "neutral clips.", ""]
     if summary.get("augment", "none") != "none":
+        fitting = [f"{summary.get('normalization', 'strict')}: "
+                   + ", ".join(summary.get("augmented_models", []))]
+        fitting += [f"{key[:-4]}: {', '.join(run.get('augmented_models', []))}"
+                    for key, run in summary.items()
+                    if key.endswith("_run") and isinstance(run, dict)]
         lines += [f"Training rows of every outer fold: the clips plus "
                   f"{summary.get('n_augmented_rows_per_fold', 0)} augmented copies "
                   f"(`{summary['augment']}`, each copy keeps its speaker) for the models "
-                  f"registered as augmented ({', '.join(summary.get('augmented_models', []))}"
+                  f"registered as augmented under each normalisation ({'; '.join(fitting)}"
                   "); the other models see the original clips only.", ""]
     described = {n: m["description"] for n, m in summary["models"].items()
                  if m.get("description")}
