@@ -4,16 +4,21 @@ The strict teacher family (``linear``: ridge + logreg soft vote, ridge also fitt
 augmented copies) trained with each augmentation preset (``--variants``, default none /
 vtlp / conditions / vtlp+conditions, ``--copies`` copies per clip and preset), measured on
 
-(c) the condition benchmark of ``experiments/bench_conditions.py`` (``run_conditions``):
-    teachers trained without RAVDESS actors 21-24 (the tuned parameters of
-    ``--selection``), scored on those actors' clips under each degradation (accuracy, UAR,
-    ECE; the benchmark's own seeds, not the training copies');
-(a) speaker-grouped CV on RAVDESS (``pipeline.cross_validate``, split ``--split``, inner
-    tuning of the family's members in each fold; copies of training clips only);
-(b) leave one corpus out (RAVDESS, TESS, EMOVO): for each corpus, the family with the
-    selection's parameters fitted on the other corpora (their clips and their copies) and
-    scored on it as a closed-set decision over its classes (mean UAR over corpora). Fixed
-    parameters, unlike ``experiments/loco.py``'s inner-CV choice.
+(c) the condition benchmark of ``experiments/bench_conditions.py`` in inner folds
+    (``bench_conditions.inner_conditions``): RAVDESS actors 1-20 in 5 folds of 4
+    consecutive actors; per fold, teachers trained without the fold's actors (the tuned
+    parameters of ``--selection``) score ``--condition-clips`` of their clips under each
+    degradation (accuracy, UAR, ECE; the benchmark's own seeds, not the training
+    copies'), averaged over the folds;
+(a) speaker-grouped CV on RAVDESS actors 1-20 (``pipeline.cross_validate``, split
+    ``--split`` in 5 folds, inner tuning of the family's members in each fold; copies of
+    training clips only);
+(b) leave one corpus out (RAVDESS actors 1-20, TESS, EMOVO): for each corpus, the family
+    with the selection's parameters fitted on the other corpora (their clips and their
+    copies) and scored on it as a closed-set decision over its classes (mean UAR over
+    corpora). Fixed parameters, unlike ``experiments/loco.py``'s inner-CV choice.
+
+RAVDESS actors 21-24, the held-out speakers of ``reports/conditions/``, are read by none.
 
     PYTHONPATH=. .venv/bin/python experiments/ablation_conditions.py \\
         --out reports/ablation_conditions [--stages conditions,cv,loco]
@@ -46,7 +51,7 @@ IN_TRAINING = {
     "white": "yes: white noise at 5-30 dB SNR (other draws)",
     "pink": "yes: pink noise at 5-30 dB SNR (other draws)",
     "babble": "partly: babble of 4 other training speakers' clips; the benchmark's talkers "
-              "are 40 clips of actors 1-20 (training speakers, other mixtures)",
+              "are 40 clips of the fold's training actors (other mixtures)",
     "telephone": "yes: the same telephone channel (8 kHz, 300-3400 Hz, mu-law)",
     "mp3": "partly: MP3 at LAME VBR quality 2-9 (pedalboard); the benchmark's is "
            "libsndfile's (also LAME) at a constant 32 kbit/s",
@@ -68,7 +73,8 @@ def parse_args(argv=None):
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--split", default="group6")
     p.add_argument("--stages", default="conditions,cv,loco")
-    p.add_argument("--condition-clips", type=int, default=0, help="0: all 240")
+    p.add_argument("--condition-clips", type=int, default=48,
+                   help="clips of each inner fold's actors (0: all)")
     p.add_argument("--work", default=".cache/models/ablation_conditions")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -77,24 +83,26 @@ def parse_args(argv=None):
 
 
 def run_condition_benchmark(args, manifest, selection, variants) -> dict:
-    holdout = {}
-    for v in variants:
-        out = Path(args.work) / v.replace("+", "_") / "teacher"
-        if not (out / "model.json").exists():
-            start = time.perf_counter()
-            trained = pipeline.train(manifest, model="linear", normalization="strict",
-                                     exclude_speakers=HOLDOUT, selection=selection,
-                                     augment=v, copies=args.copies, random_state=args.seed,
-                                     cache_dir=args.cache, n_jobs=args.jobs,
-                                     command=f"ablation_conditions --variant {v}")
-            trained.save(out)
-            print(f"trained {v} ({time.perf_counter() - start:.0f} s)", flush=True)
-        holdout[v] = {"teacher": out}
-    records = sorted(scan_corpus(args.data), key=lambda r: r["path"])
-    rows, talkers = bench.condition_rows(records, speakers=HOLDOUT, n=args.condition_clips,
-                                         seed=args.seed)
-    return {"n_clips": len(rows), **bench.run_conditions(holdout, rows, talker_rows=talkers,
-                                                         seed=args.seed)}
+    def train(k: int, actors: list[str]) -> dict[str, Path]:
+        paths = {}
+        for v in variants:
+            out = Path(args.work) / v.replace("+", "_") / f"fold{k}"
+            if not (out / "model.json").exists():
+                start = time.perf_counter()
+                pipeline.train(manifest, model="linear", normalization="strict",
+                               exclude_speakers=actors, selection=selection, augment=v,
+                               copies=args.copies, random_state=args.seed,
+                               cache_dir=args.cache, n_jobs=args.jobs,
+                               command=f"ablation_conditions --variant {v} --fold {k}"
+                               ).save(out)
+                print(f"trained {v} fold {k} ({time.perf_counter() - start:.0f} s)",
+                      flush=True)
+            paths[v] = out
+        return paths
+
+    records = [r for r in sorted(scan_corpus(args.data), key=lambda r: r["path"])
+               if r["speaker"] not in HOLDOUT]
+    return bench.inner_conditions(train, records, n=args.condition_clips, seed=args.seed)
 
 
 def run_cv(args, manifest, variants) -> dict:
@@ -102,6 +110,7 @@ def run_cv(args, manifest, variants) -> dict:
     for v in variants:
         start = time.perf_counter()
         cv = pipeline.cross_validate(manifest, models=["linear"], split=args.split,
+                                     n_folds=len(bench.inner_folds(manifest["speaker"])),
                                      normalizations=["strict"], augment=v,
                                      copies=args.copies, random_state=args.seed,
                                      cache_dir=args.cache, n_jobs=args.jobs)
@@ -183,19 +192,20 @@ def write_report(summary: dict, out: Path) -> None:
              "speakers of the same corpus).", ""]
     if "conditions" in summary:
         cond = summary["conditions"]
-        lines += ["## (c) Held-out actors 21-24 under degradations", "",
-                  f"{cond['n_clips']} clips, teachers trained without actors 21-24 with the "
-                  "tuned parameters of `reports/cv/selection.json` (strict `linear`). Cells: "
-                  "accuracy / ECE (15 bins) and accuracy as a share of clean; ✓/✗ against "
-                  "issue 19's target for the condition (white 20 dB >= 85 %, 10 dB >= 70 %, "
-                  "telephone >= 85 %, vocoded/codec/gain >= 95 %). The benchmark draws its "
-                  "own noise, phases and talker offsets from its seeds (`[seed, 100 + i]`), "
-                  "never the training copies' (`[seed, copy, sha]`).", "",
-                  *_cond_table(cond, variants), "",
-                  "Models: " + ", ".join(f"`{n}` {m['model_id']}"
-                                         for n, m in cond["models"].items()) + ".", ""]
+        lines += ["## (c) The condition benchmark in inner folds of actors 1-20", "",
+                  f"{cond['n_clips_per_fold']} clips of each fold's actors ("
+                  + "; ".join(", ".join(f) for f in cond["folds"]) + "), teachers "
+                  "trained without the fold's actors (and never on actors 21-24) with the "
+                  "tuned parameters of `reports/cv/selection.json` (strict `linear`); "
+                  "mean over the folds. Cells: accuracy / ECE (15 bins) and accuracy as a "
+                  "share of clean; ✓/✗ against issue 19's target for the condition (white "
+                  "20 dB >= 85 %, 10 dB >= 70 %, telephone >= 85 %, vocoded/codec/gain >= "
+                  "95 %). The benchmark draws its own noise, phases and talker offsets from "
+                  "its seeds (`[seed + fold, 100 + i]`), never the training copies' "
+                  "(`[seed, copy, sha]`).", "",
+                  *_cond_table(cond, variants), ""]
     if "cv" in summary:
-        lines += [f"## (a) RAVDESS speaker-grouped CV ({summary['split']})", "",
+        lines += [f"## (a) RAVDESS actors 1-20, speaker-grouped CV ({summary['split']})", "",
                   "`pipeline.cross_validate(models=['linear'], normalizations=['strict'])`, "
                   "inner tuning in each fold, copies of training clips only.", "",
                   "| preset | UAR [95 % CI] | accuracy | fold UARs |", "|---|---|---|---|"]
@@ -208,7 +218,8 @@ def write_report(summary: dict, out: Path) -> None:
         corpora = sorted(next(iter(summary["loco"].values()))["corpora"])
         lines += ["## (b) Leave one corpus out", "",
                   "The family with the selection's strict parameters fitted on the other "
-                  "corpora's clips and their copies, closed-set UAR on the held-out corpus "
+                  "corpora's clips and their copies (RAVDESS: actors 1-20), closed-set UAR "
+                  "on the held-out corpus "
                   "(fixed parameters: not `experiments/loco.py`'s inner-CV choice).", "",
                   "| preset | mean UAR | " + " | ".join(corpora) + " |",
                   "|---|---|" + "---|" * len(corpora)]
@@ -241,6 +252,7 @@ def main(argv=None) -> int:
                 summary[stage] = kept[stage]
                 summary.setdefault("commands", {})[stage] = kept.get(
                     "commands", {}).get(stage, kept["command"])
+    manifest = manifest[~manifest["speaker"].isin(HOLDOUT)].reset_index(drop=True)
     ravdess = manifest[manifest["corpus"] == "ravdess"].reset_index(drop=True)
     for stage, run in (("conditions", lambda: run_condition_benchmark(
                             args, ravdess, selection, variants)),

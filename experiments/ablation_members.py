@@ -58,7 +58,6 @@ CORPORA = ["emovo", "ravdess", "tess"]
 NO_EMOTIONS = ["calm"]
 AUGMENT, COPIES = "vtlp+conditions", 1
 SETTINGS = {"logreg on originals": False, "logreg on originals + copies": True}
-FOLD_ACTORS = 4  # consecutive RAVDESS actors per inner fold of (b) and (c)
 
 
 def parse_args(argv=None):
@@ -106,17 +105,9 @@ def run_loco(args, manifest, selection, norm: str) -> dict:
     return out
 
 
-def inner_folds(speakers) -> list[list[str]]:
-    """RAVDESS actors 1-20 (not the benchmark's held-out 21-24) in folds of
-    ``FOLD_ACTORS`` consecutive actors (alternately male and female)."""
-    actors = sorted(s for s in set(speakers) if s.startswith("ravdess_")
-                    and s not in bench.HOLDOUT)
-    return [actors[i:i + FOLD_ACTORS] for i in range(0, len(actors), FOLD_ACTORS)]
-
-
 def run_cv(args, manifest, norm: str) -> dict:
     ravdess = manifest[manifest["corpus"] == "ravdess"].reset_index(drop=True)
-    n_folds = len(inner_folds(ravdess["speaker"]))
+    n_folds = len(bench.inner_folds(ravdess["speaker"]))
     out = {}
     for setting, on in SETTINGS.items():
         with logreg_on_copies(on):
@@ -134,11 +125,7 @@ def run_cv(args, manifest, norm: str) -> dict:
 
 
 def run_inner_conditions(args, manifest, selection, norm: str) -> dict:
-    records = [r for r in sorted(scan_corpus(args.data), key=lambda r: r["path"])
-               if r["speaker"] not in bench.HOLDOUT and r["emotion"] not in NO_EMOTIONS]
-    folds = inner_folds(r["speaker"] for r in records)
-    per_fold = {s: [] for s in SETTINGS}
-    for k, actors in enumerate(folds):
+    def train(k: int, actors: list[str]) -> dict[str, Path]:
         paths = {}
         for setting, on in SETTINGS.items():
             out = (Path(args.work) / f"{norm}-{'copies' if on else 'originals'}"
@@ -147,33 +134,30 @@ def run_inner_conditions(args, manifest, selection, norm: str) -> dict:
                 with logreg_on_copies(on):
                     pipeline.train(manifest, model="linear", normalization=norm,
                                    corpora=CORPORA, exclude_emotions=NO_EMOTIONS,
-                                   exclude_speakers=actors,  # 21-24: not in manifest
-                                   selection=selection, augment=AUGMENT, copies=COPIES,
-                                   random_state=args.seed, cache_dir=args.cache,
-                                   n_jobs=args.jobs,
+                                   exclude_speakers=actors, selection=selection,
+                                   augment=AUGMENT, copies=COPIES, random_state=args.seed,
+                                   cache_dir=args.cache, n_jobs=args.jobs,
                                    command=f"ablation_members --setting {setting!r} "
                                            f"--fold {k}").save(out)
             paths[setting] = out
-        rows, talkers = bench.condition_rows(records, speakers=actors, n=args.fold_clips,
-                                             seed=args.seed + k, exclude=bench.HOLDOUT)
-        cond = bench.run_conditions({s: {"teacher": p} for s, p in paths.items()}, rows,
-                                    talker_rows=talkers, seed=args.seed + k)["conditions"]
-        for setting in SETTINGS:
-            column = next(n for n in cond["clean"] if n.startswith(setting + " teacher")
-                          and "[clean]" not in n)
-            per_fold[setting].append({c: cond[c][column] for c in cond})
-        print(f"conditions {norm} fold {k} ({', '.join(actors)}) done", flush=True)
+        return paths
+
+    records = [r for r in sorted(scan_corpus(args.data), key=lambda r: r["path"])
+               if r["speaker"] not in bench.HOLDOUT and r["emotion"] not in NO_EMOTIONS]
+    inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed)
+    cond = inner["conditions"]
     out = {}
-    for setting, folds_ in per_fold.items():
-        names = list(folds_[0])
-        mean = {c: {m: float(np.mean([f[c][m] for f in folds_])) for m in ("accuracy", "ece")}
-                for c in names}
-        degraded = [c for c in names if c != "clean"]
+    for setting in SETTINGS:
+        column = next(n for n in cond["clean"] if n.startswith(setting + " teacher")
+                      and "[clean]" not in n)
+        degraded = [c for c in cond if c != "clean"]
         out[setting] = {
-            "clean_accuracy": mean["clean"]["accuracy"],
-            "mean_degraded_accuracy": float(np.mean([mean[c]["accuracy"] for c in degraded])),
-            "mean_degraded_ece": float(np.mean([mean[c]["ece"] for c in degraded])),
-            "per_condition": mean, "n_folds": len(folds), "n_clips_per_fold": args.fold_clips}
+            "clean_accuracy": cond["clean"][column]["accuracy"],
+            "mean_degraded_accuracy": float(np.mean([cond[c][column]["accuracy"]
+                                                     for c in degraded])),
+            "mean_degraded_ece": float(np.mean([cond[c][column]["ece"] for c in degraded])),
+            "per_condition": {c: cond[c][column] for c in cond},
+            "n_folds": len(inner["folds"]), "n_clips_per_fold": args.fold_clips}
         print(f"conditions {norm} {setting}: {out[setting]['mean_degraded_accuracy']:.3f}",
               flush=True)
     return out
@@ -195,8 +179,8 @@ def write_report(summary: dict, out: Path) -> None:
              "corpora: (a) leave one corpus out, mean closed-set UAR over RAVDESS (actors "
              "1-20), TESS and EMOVO (trained on the other two; TESS is one of the three "
              "corpora, as in every LOCO figure); (b) RAVDESS actors 1-20, speaker-grouped "
-             f"CV in {len(folds)} folds of {FOLD_ACTORS} consecutive actors (members tuned "
-             "in each fold), UAR over 8 emotions; (c) the condition benchmark of "
+             f"CV in {len(folds)} folds of {bench.INNER_FOLD_ACTORS} consecutive actors "
+             "(members tuned in each fold), UAR over 8 emotions; (c) the condition benchmark of "
              "`experiments/bench_conditions.py` in the same inner folds: per fold, the "
              "recipe trained without the fold's actors, "
              f"{summary['fold_clips']} of their clips (7 trained emotions) under its 13 "
@@ -244,7 +228,7 @@ def main(argv=None) -> int:
                + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
                "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
                "seed": args.seed, "fold_clips": args.fold_clips,
-               "inner_folds": inner_folds(manifest["speaker"]), "normalizations": {}}
+               "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     for norm in ("strict", "speaker_norm"):
         res = {"loco": run_loco(args, manifest, selection, norm),
                "cv": run_cv(args, manifest, norm),

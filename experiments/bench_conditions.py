@@ -637,6 +637,47 @@ def condition_rows(records: Sequence[dict], *, speakers: Sequence[str], n: int, 
             _sample(others, 40, np.random.default_rng(seed + 2)))
 
 
+INNER_FOLD_ACTORS = 4  # consecutive RAVDESS actors per inner fold (alternately m / f)
+
+
+def inner_folds(speakers) -> list[list[str]]:
+    """RAVDESS actors other than the held-out ``HOLDOUT`` in folds of
+    ``INNER_FOLD_ACTORS`` consecutive actors: where an ablation measures the condition
+    benchmark without reading the held-out actors."""
+    actors = sorted(s for s in set(speakers) if s.startswith("ravdess_")
+                    and s not in HOLDOUT)
+    return [actors[i:i + INNER_FOLD_ACTORS]
+            for i in range(0, len(actors), INNER_FOLD_ACTORS)]
+
+
+def inner_conditions(train, records: Sequence[dict], *, n: int, seed: int) -> dict:
+    """The condition benchmark in inner folds of the training actors.
+
+    For fold ``k``, ``train(k, actors)`` returns ``{setting: model directory}``, each
+    model trained without the fold's ``actors`` (and never on ``HOLDOUT``); ``n`` of their
+    clips in ``records`` (none of ``HOLDOUT``) are scored under every condition, babble
+    talkers from the other actors. Returns :func:`run_conditions`' ``"conditions"``
+    table (per condition and column: accuracy, UAR, ECE) averaged over the folds, with
+    the folds and the models of each."""
+    if any(r["speaker"] in HOLDOUT for r in records):
+        raise RuntimeError("the inner folds never read the held-out actors")
+    folds = inner_folds(r["speaker"] for r in records)
+    tables, models = [], []
+    for k, actors in enumerate(folds):
+        paths = train(k, actors)
+        rows, talkers = condition_rows(records, speakers=actors, n=n, seed=seed + k)
+        res = run_conditions({s: {"teacher": p} for s, p in paths.items()}, rows,
+                             talker_rows=talkers, seed=seed + k)
+        tables.append(res["conditions"])
+        models.append({name: m["model_id"] for name, m in res["models"].items()})
+        print(f"inner fold {k} ({', '.join(actors)}) done", flush=True)
+    mean = {c: {col: {m: float(np.mean([t[c][col][m] for t in tables]))
+                      for m in ("accuracy", "uar", "ece")}
+                for col in tables[0][c]}
+            for c in tables[0]}
+    return {"conditions": mean, "folds": folds, "n_clips_per_fold": n, "models": models}
+
+
 def main(argv=None) -> int:
     import os
     import platform
