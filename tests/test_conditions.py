@@ -236,3 +236,15 @@ def test_condition_rows_keep_test_and_talker_speakers_apart(bench):
     assert again == (rows, talkers)
     every, _ = bench.condition_rows(records, speakers=("a",), n=0, seed=3)
     assert len(every) == 20
+
+
+def test_inner_folds_never_hold_the_held_out_actors(bench):
+    speakers = [f"ravdess_{i:02d}" for i in range(1, 25)] + ["tess_OAF", "emovo_f1"]
+    folds = bench.inner_folds(speakers * 2)
+    assert [len(f) for f in folds] == [4] * 5
+    flat = [s for f in folds for s in f]
+    assert flat == sorted(set(flat)) and not set(flat) & set(bench.HOLDOUT)
+    assert all(s.startswith("ravdess_") for s in flat)
+    with pytest.raises(RuntimeError, match="held-out"):
+        bench.inner_conditions(lambda k, actors: {}, [{"speaker": "ravdess_21"}], n=1,
+                               seed=0)
