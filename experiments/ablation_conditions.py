@@ -45,6 +45,7 @@ from ser_classic.data import load_manifest, scan_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUT = bench.HOLDOUT
+DEPLOYED_PRESET = "vtlp+conditions"  # make run's --augment (Makefile)
 # benchmark conditions and whether the conditions preset's training chain covers them
 IN_TRAINING = {
     "clean": "the original clips (every copy has at least a gain change)",
@@ -227,6 +228,21 @@ def write_report(summary: dict, out: Path) -> None:
             lines.append(f"| {v} | {m['mean_uar']:.3f} | " + " | ".join(
                 f"{m['corpora'][c]['uar']:.3f}" for c in corpora) + " |")
         lines.append("")
+    if all(k in summary for k in ("conditions", "cv", "loco")):
+        per = summary["conditions"]["conditions"]
+        degraded = [c for c in per if c != "clean"]
+        score = {v: float(np.mean([summary["cv"][v]["uar"], summary["loco"][v]["mean_uar"],
+                                   np.mean([per[c][f"{v} teacher"]["accuracy"]
+                                            for c in degraded])]))
+                 for v in variants}
+        best = max(score, key=score.get)
+        lines += ["## Rule", "",
+                  "The rule of `reports/ablation_members/`: the preset with the larger mean "
+                  "of (a) CV UAR, (b) LOCO mean UAR and (c) mean degraded accuracy.", "",
+                  "| preset | score |", "|---|---|",
+                  *(f"| {v}{' **best**' if v == best else ''} | {score[v]:.3f} |"
+                    for v in variants), "",
+                  f"The deployed recipe trains with `{DEPLOYED_PRESET}`.", ""]
     (out / "summary.md").write_text("\n".join(lines))
 
 
