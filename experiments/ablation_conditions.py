@@ -161,8 +161,7 @@ def _cond_table(cond: dict, variants) -> list[str]:
         lines.append(f"| {cname} | {IN_TRAINING.get(key, '')} | " + " | ".join(cells) + " |")
     degraded = [c for c in per if c != "clean"]
     lines.append("| **mean over degraded conditions (accuracy)** | | " + " | ".join(
-        f"**{np.mean([per[c][n]['accuracy'] for c in degraded]):.3f}**" for n in names)
-        + " |")
+        f"**{bench.mean_degraded(per, n):.3f}**" for n in names) + " |")
     lines.append("| **targets met (of those with one)** | | " + " | ".join(
         f"**{sum(per[c][n]['accuracy'] / per['clean'][n]['accuracy'] >= bench._target_of(c) for c in degraded if bench._target_of(c) is not None)}"  # noqa: E501
         f" / {sum(bench._target_of(c) is not None for c in degraded)}**" for n in names)
@@ -230,10 +229,8 @@ def write_report(summary: dict, out: Path) -> None:
         lines.append("")
     if all(k in summary for k in ("conditions", "cv", "loco")):
         per = summary["conditions"]["conditions"]
-        degraded = [c for c in per if c != "clean"]
         score = {v: float(np.mean([summary["cv"][v]["uar"], summary["loco"][v]["mean_uar"],
-                                   np.mean([per[c][f"{v} teacher"]["accuracy"]
-                                            for c in degraded])]))
+                                   bench.mean_degraded(per, f"{v} teacher")]))
                  for v in variants}
         best = max(score, key=score.get)
         lines += ["## Rule", "",

@@ -150,12 +150,10 @@ def run_inner_conditions(args, manifest, selection, norm: str) -> dict:
     for setting in SETTINGS:
         column = next(n for n in cond["clean"] if n.startswith(setting + " teacher")
                       and "[clean]" not in n)
-        degraded = [c for c in cond if c != "clean"]
         out[setting] = {
             "clean_accuracy": cond["clean"][column]["accuracy"],
-            "mean_degraded_accuracy": float(np.mean([cond[c][column]["accuracy"]
-                                                     for c in degraded])),
-            "mean_degraded_ece": float(np.mean([cond[c][column]["ece"] for c in degraded])),
+            "mean_degraded_accuracy": bench.mean_degraded(cond, column),
+            "mean_degraded_ece": bench.mean_degraded(cond, column, "ece"),
             "per_condition": {c: cond[c][column] for c in cond},
             "n_folds": len(inner["folds"]), "n_clips_per_fold": args.fold_clips}
         print(f"conditions {norm} {setting}: {out[setting]['mean_degraded_accuracy']:.3f}",

@@ -623,18 +623,23 @@ def _sample(rows: list[dict], n: int, rng: np.random.Generator) -> list[dict]:
 
 
 def condition_rows(records: Sequence[dict], *, speakers: Sequence[str], n: int, seed: int,
-                   emotions=None, exclude: Sequence[str] = ()
-                   ) -> tuple[list[dict], list[dict]]:
+                   emotions=None) -> tuple[list[dict], list[dict]]:
     """The condition benchmark's clips and babble talkers: ``n`` clips of ``speakers``
     (of ``emotions`` when given; all when ``n`` is 0), drawn with ``seed + 1``, and 40
-    clips of the other speakers but ``exclude`` (those the models were trained on),
-    drawn with ``seed + 2``."""
+    clips of the other speakers (those the models were trained on), drawn with
+    ``seed + 2``."""
     test = [r for r in records if r["speaker"] in speakers
             and (emotions is None or r["emotion"] in emotions)]
-    others = [r for r in records if r["speaker"] not in speakers
-              and r["speaker"] not in exclude]
+    others = [r for r in records if r["speaker"] not in speakers]
     return (_sample(test, n, np.random.default_rng(seed + 1)),
             _sample(others, 40, np.random.default_rng(seed + 2)))
+
+
+def mean_degraded(conditions: dict, column: str, metric: str = "accuracy") -> float:
+    """Mean of ``metric`` of one column of :func:`run_conditions`' ``"conditions"``
+    table over the degraded conditions (every one but ``"clean"``)."""
+    return float(np.mean([entry[column][metric] for name, entry in conditions.items()
+                          if name != "clean"]))
 
 
 INNER_FOLD_ACTORS = 4  # consecutive RAVDESS actors per inner fold (alternately m / f)
