@@ -96,6 +96,36 @@ def test_features_match_every_group(clips):
         assert np.median(err) < 1e-6
 
 
+def test_float32_spectral_group_matches_numpy(clips):
+    """A float32 run takes its own moments (about 2 kHz) and numpy's roll-off search."""
+    config = ser_classic.FeatureConfig(extended=False)
+    names = feature_names(config=config)
+    select = tuple(n for n in names if n.split("_")[0] in (
+        "centroid", "bandwidth", "rolloff", "flux", "skewness", "kurtosis"))
+    assert len(select) == 6 * 24
+    columns = [names.index(n) for n in select]
+    for y in clips:
+        expected = extract_features(y, config=config)[columns]
+        got = F.extract_features(torch.from_numpy(y)[None], config=config, select=select)[0]
+        assert got.dtype == torch.float32
+        err = np.abs(got.double().numpy() - expected) / np.maximum(np.abs(expected), 1.0)
+        assert err.max() < 1e-3, select[int(err.argmax())]
+        assert np.median(err) < 1e-5
+
+
+def test_shifted_moments_equal_raw_moments():
+    """The float32 path's moment formula: numpy's values and a correct gradient."""
+    config = ser_classic.FeatureConfig()
+    y = torch.from_numpy(np.random.default_rng(2).standard_normal((1, 4096)))
+    S = F.spectrogram(y, torch.tensor([4096]), config=config)[0]
+    dist = (S / S.sum(dim=2, keepdim=True)).requires_grad_(True)
+    raw = F.spectral(S * S, S, config=config, rows=[0, 1, 7, 8])[0][[0, 1, 7, 8]]
+    shifted = torch.stack(F._shifted_moments(dist, config))[:, 0]
+    assert torch.allclose(shifted, raw, rtol=1e-9, atol=1e-9)
+    assert torch.autograd.gradcheck(lambda d: F._shifted_moments(d, config), (dist,),
+                                    fast_mode=True)
+
+
 def test_gradients_agree_with_finite_differences(clips):
     """Directional derivatives of p(target) on real clips (central differences).
 

@@ -447,17 +447,42 @@ def contrast(magnitude: torch.Tensor, *, config: FeatureConfig) -> torch.Tensor:
     return torch.stack(rows, dim=1)
 
 
+_MOMENT_SHIFT_HZ = 2000.0  # near speech's spectral centroid
+
+
+@functools.lru_cache(maxsize=8)
+def _khz_powers(config: FeatureConfig) -> np.ndarray:
+    """Powers 1-4 of the bin frequencies less ``_MOMENT_SHIFT_HZ``, in kHz [shape=(4, F)]."""
+    x = (_filter_arrays(config)["freqs"].astype(np.float64) - _MOMENT_SHIFT_HZ) / 1000.0
+    return np.stack([x, x**2, x**3, x**4])
+
+
+def _shifted_moments(dist: torch.Tensor, config: FeatureConfig):
+    """Centroid, bandwidth, skewness and kurtosis of a float32 run: numpy's raw moments
+    cancel in float32, so the moments are taken about 2 kHz in kHz, made central, then
+    scaled to Hz (the same values within float32 rounding)."""
+    s1, s2, s3, s4 = torch.matmul(dist, _const(_khz_powers(config), dist).T).unbind(2)
+    var = (s2 - s1**2).clamp_min(0.0)
+    mu3 = s3 - 3 * s1 * s2 + 2 * s1**3
+    mu4 = s4 - 4 * s1 * s3 + 6 * s1**2 * s2 - 3 * s1**4
+    var_hz = var * 1e6
+    return (s1 * 1000.0 + _MOMENT_SHIFT_HZ, _safe_sqrt(var_hz),
+            mu3 * 1e9 / (var_hz**1.5 + _EPS), mu4 * 1e12 / (var_hz**2 + _EPS))
+
+
 SPECTRAL = ("centroid", "bandwidth", "rolloff", "flatness", "flux", "entropy", "slope",
             "skewness", "kurtosis", "alpha_ratio", "hammarberg", "bands")
 
 
 def spectral(power: torch.Tensor, magnitude: torch.Tensor, *, config: FeatureConfig,
-             rows: Sequence[int] | None = None) -> torch.Tensor:
+             rows: Sequence[int] | None = None, exact: bool = False) -> torch.Tensor:
     """The 17 spectral descriptors [shape=(B, 17, T)] in the order of ``features``
     (``rows``: only these are computed, the others are 0).
 
-    Moments are taken in float64 (as numpy does: their raw-moment formula cancels);
-    the roll-off is a bin decision (zero gradient).
+    The moments are numpy's raw moments in float64 for a float64 run or ``exact``
+    (the contours whose peaks the extended group counts), else central moments about
+    2 kHz in the run's dtype (:func:`_shifted_moments`); the roll-off is a bin decision
+    (zero gradient).
     """
     f = _filter_arrays(config)
     eps = _EPS
@@ -466,24 +491,35 @@ def spectral(power: torch.Tensor, magnitude: torch.Tensor, *, config: FeatureCon
     want = set(range(17)) if rows is None else set(rows)
     out: list = [None] * 17
     if want & {0, 1, 4, 7, 8}:
-        dist = (S / (S.sum(dim=2, keepdim=True) + eps)).to(torch.float64)
-        if want & {0, 1, 7, 8}:
+        dist = S / (S.sum(dim=2, keepdim=True) + eps)  # numpy's float32 values
+        if exact:
+            dist = dist.to(torch.float64)
+        if want & {0, 1, 7, 8} and dist.dtype == torch.float64:
             m1, m2, m3, m4 = torch.matmul(dist, _const(f["freq_powers"], dist).T).unbind(2)
             var = (m2 - m1**2).clamp_min(0.0)
             out[0] = m1
             out[1] = _safe_sqrt(var)
             out[7] = (m3 - 3 * m1 * m2 + 2 * m1**3) / (var**1.5 + eps)
             out[8] = (m4 - 4 * m1 * m3 + 6 * m1**2 * m2 - 3 * m1**4) / (var**2 + eps)
+        elif want & {0, 1, 7, 8}:
+            out[0], out[1], out[7], out[8] = _shifted_moments(dist, config)
         if 4 in want:
             step = dist[:, 1:] - dist[:, :-1]
             out[4] = torch.nn.functional.pad(_safe_sqrt((step * step).sum(dim=2)), (1, 0))
     if 2 in want:
         with torch.no_grad():
-            cum = torch.cumsum(P, dim=2)
-            reached = cum >= 0.85 * cum[:, :, -1:]
-            out[2] = _const(f["freqs"], P)[torch.argmax(reached.to(torch.int8), dim=2)]
+            if P.device.type == "cpu":  # the numpy path's own compiled float32 search
+                from ..features import _rolloff_bins
+
+                flat = P.detach().reshape(-1, n_bins).to(torch.float32).numpy()
+                first = torch.from_numpy(_rolloff_bins(flat.T, np.float32(0.85)))
+                first = first.reshape(b, t)
+            else:
+                cum = torch.cumsum(P, dim=2)
+                first = torch.argmax((cum >= 0.85 * cum[:, :, -1:]).to(torch.int8), dim=2)
+            out[2] = _const(f["freqs"], P)[first]
     if want & {3, 5, 6}:
-        log_p = torch.log(P + eps)
+        log_p = torch.log_(P + eps)  # in place: a fresh large temporary costs page faults
         p_sum = P.sum(dim=2) + eps
         out[3] = torch.exp(log_p.mean(dim=2)) / (p_sum / n_bins)
         out[5] = (torch.log(p_sum) - (P * log_p).sum(dim=2) / p_sum) / math.log(n_bins)
@@ -955,6 +991,7 @@ def _describe(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig, blo
     magnitude, power, n_frames = spectrogram(y, lengths, config=config)
     frame_rate = config.sample_rate / config.hop_length
     spectral_rows = sorted({r for g, _, rows, _ in blocks if g == "spectral" for r in rows})
+    with_extended = any(g == "extended" for g, *_ in blocks)
     location = [FUNCTIONALS.index(f) for f in ("min", "p10", "p25", "p50", "p75", "p90",
                                                 "max")]
     cache: dict[str, object] = {}
@@ -974,7 +1011,8 @@ def _describe(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig, blo
         elif g == "contrast":
             x = contrast(magnitude, config=config)
         elif g == "spectral":
-            x = spectral(power, magnitude, config=config, rows=spectral_rows)
+            x = spectral(power, magnitude, config=config, rows=spectral_rows,
+                         exact=with_extended)
         elif g == "energy":
             x = energy(power, y, lengths, config=config)
         elif g == "acf":
@@ -991,7 +1029,8 @@ def _describe(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig, blo
             from ._extended import extended
             x = extended(mfcc=lld("mfcc")[0], mel=lld("mel")[0], energy=lld("energy")[0],
                          spectral=lld("spectral")[0] if len(spectral_rows) == 17 else
-                         spectral(power, magnitude, config=config), f0=lld("pitch")[0],
+                         spectral(power, magnitude, config=config, exact=True),
+                         f0=lld("pitch")[0],
                          n_f0=lld("pitch")[1], voiced=lld("acf")[2], n_frames=n_frames,
                          frame_rate=frame_rate)
         else:  # utterance
