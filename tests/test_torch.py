@@ -308,6 +308,27 @@ def test_extended_features_match(clips, dtype, tol):
     assert err.max() < tol, (names[worst[1]], expected[worst], float(got[worst]))
 
 
+def test_float64_contour_decisions_are_numpy_s():
+    """Peak counts decide between near-equal frames: a float64 run takes them on the
+    numpy path's own contours, so they are exact (on these clips, deciding on the
+    float32-rounded torch contours counted other peaks)."""
+    config = ser_classic.FeatureConfig()
+    names = tuple(n for n in _extended_names(config) if "_peak_" in n)
+    clips = [_clip(DATA / p) for p in (
+        "emovo/f2/dis-f2-b1.flac", "emovo/f2/gio-f2-l3.flac",
+        "ravdess/Actor_02/03-01-02-02-02-01-02.flac",
+        "ravdess/Actor_03/03-01-07-02-01-01-03.flac")]
+    expected = np.stack([extract_features(y, config=config, select=names) for y in clips])
+    batch = torch.zeros(len(clips), max(y.size for y in clips), dtype=torch.float64)
+    for i, y in enumerate(clips):
+        batch[i, :y.size] = torch.from_numpy(y)
+    lengths = torch.tensor([y.size for y in clips])
+    for chunk in (None, 3):
+        got = F.extract_features(batch, config=config, select=names, lengths=lengths,
+                                 chunk=chunk)
+        np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-9)
+
+
 def test_extended_functions_match_numpy_on_edge_cases():
     """Contour functionals, voiced statistics and rhythm against the numpy functions on
     rows of 0-9 valid frames (fewer than 3: zeros; fewer than 2: zeros), with ties."""

@@ -6,8 +6,11 @@ the voiced mask of :func:`ser_classic.torch.functional.acf_pitch`. Statistics ar
 in float64 (as numpy does) and returned in the descriptors' dtype. Decisions (the voiced
 frames, the up-level thresholds, rising/falling steps, peaks, voiced segments) are taken
 on detached values: counts and ratios have zero gradient, sums and order statistics the
-gradient of the chosen values. The numpy quirks are kept: voiced (unvoiced) statistics
-fall back to all frames when fewer than 2 frames are voiced (unvoiced); contour
+gradient of the chosen values. The contour decisions split near-equal frames, so a
+float64 run on CPU takes them on the numpy path's own contours (:func:`numpy_contours`:
+exact), a float32 run on its contours rounded to float32. The numpy quirks are kept:
+voiced (unvoiced) statistics fall back to all frames when fewer than 2 frames are voiced
+(unvoiced); contour
 functionals are 0 for fewer than 3 frames; the pitch contour is F0 minus its median.
 """
 
@@ -94,8 +97,37 @@ def _fit_tensors(n: torch.Tensor, t: int, frame_rate: float, like: torch.Tensor
     return as_tensor(quad), as_tensor(times)
 
 
+def numpy_contours(y: np.ndarray, lengths, config) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The contours whose shape the extended group's decisions read, computed by the
+    numpy path itself from each raw clip (``y`` [shape=(B, n)], ``lengths``): per clip
+    the contour rows of :func:`extended` [shape=(k, T)] and the voiced frames' F0 less
+    its median, both float64."""
+    from .. import features as npf
+
+    out = []
+    for row, n in zip(y, lengths, strict=True):
+        clip = npf.preprocess(row[:n], config=config)
+        with npf._one_blas_thread():
+            a = npf._Analysis(npf._stft(clip, config), clip, config)
+            rows = np.vstack([a.get("energy")[:1], a.get("mfcc")[:_N_CONTOUR_MFCC],
+                              a.get("spectral")[:_N_CONTOUR_SPECTRAL]], dtype=np.float64)
+            f0 = a.get("pitch").astype(np.float64)
+        out.append((rows, f0 - np.median(f0) if f0.size else f0))
+    return out
+
+
+def _decision_tensor(arrays: list[np.ndarray], like: torch.Tensor) -> torch.Tensor:
+    """Left-aligned [shape=(k, T_i)] arrays zero-padded to ``like``'s (B, k, T)."""
+    out = torch.zeros(like.shape, dtype=like.dtype, device=like.device)
+    for i, a in enumerate(arrays):
+        a = np.atleast_2d(a)[:, :like.shape[2]]
+        out[i, :, :a.shape[1]] = torch.from_numpy(a).to(like.dtype)
+    return out
+
+
 def contour_functionals(x: torch.Tensor, n: torch.Tensor, *, frame_rate: float,
-                        decide_dtype: torch.dtype | None = None) -> torch.Tensor:
+                        decide_dtype: torch.dtype | None = None,
+                        decide: torch.Tensor | None = None) -> torch.Tensor:
     """ComParE-style contour functionals (:data:`ser_classic.features.CONTOUR_FUNCTIONALS`)
     of each row over each clip's first ``n`` frames
     (:func:`ser_classic.features._contour_functionals`): [shape=(B, k, T)] ->
@@ -106,7 +138,9 @@ def contour_functionals(x: torch.Tensor, n: torch.Tensor, *, frame_rate: float,
     peak rate and distance are counts (zero gradient); the rising (falling) slope is the
     mean of the chosen steps. ``decide_dtype``: take those decisions on the values
     rounded to this dtype (``torch.float32`` for the numpy path's float32 contours: the
-    ties of a flat stretch stay ties in a float64 run); default: as given.
+    ties of a flat stretch stay ties in a float64 run); default: as given. ``decide``
+    [shape of ``x``]: take them on these values instead (the numpy path's own contours:
+    :func:`numpy_contours`).
     """
     b, k, t = x.shape
     zero = torch.zeros((), dtype=x.dtype, device=x.device)
@@ -115,7 +149,11 @@ def contour_functionals(x: torch.Tensor, n: torch.Tensor, *, frame_rate: float,
     valid = _frames(n, t)[:, None, :]
     count = n.clamp_min(1).to(x.dtype)[:, None]
     with torch.no_grad():
-        xd = x.detach() if decide_dtype is None else x.detach().to(decide_dtype).to(x.dtype)
+        if decide is not None:
+            xd = decide.to(x.dtype)
+        else:
+            xd = x.detach() if decide_dtype is None else x.detach().to(decide_dtype).to(
+                x.dtype)
         low = torch.where(valid, xd, torch.full((), math.inf, dtype=x.dtype,
                                                 device=x.device)).amin(dim=2, keepdim=True)
         high = torch.where(valid, xd, torch.full((), -math.inf, dtype=x.dtype,
@@ -192,8 +230,8 @@ def rhythm(voiced: torch.Tensor, n_frames: torch.Tensor, *, frame_rate: float,
 
 def extended(*, mfcc: torch.Tensor, mel: torch.Tensor, spectral: torch.Tensor,
              energy: torch.Tensor, f0: torch.Tensor, n_f0: torch.Tensor,
-             voiced: torch.Tensor, n_frames: torch.Tensor, frame_rate: float
-             ) -> torch.Tensor:
+             voiced: torch.Tensor, n_frames: torch.Tensor, frame_rate: float,
+             decide: list[tuple[np.ndarray, np.ndarray]] | None = None) -> torch.Tensor:
     """The extended descriptors [shape=(B, n_extended)] in the order of
     :func:`ser_classic.features._extended_names`, in the dtype of ``mfcc``.
 
@@ -206,6 +244,9 @@ def extended(*, mfcc: torch.Tensor, mel: torch.Tensor, spectral: torch.Tensor,
     voiced : torch.Tensor [shape=(B, T), bool]
     n_frames : torch.Tensor [shape=(B,)]
     frame_rate : float
+    decide : list, optional
+        :func:`numpy_contours` of the clips: the contour decisions are taken on them
+        (exact); default: on the contours rounded to float32.
     """
     dt, out_dtype = torch.float64, mfcc.dtype
     valid = _frames(n_frames, mfcc.shape[2])
@@ -221,13 +262,19 @@ def extended(*, mfcc: torch.Tensor, mel: torch.Tensor, spectral: torch.Tensor,
              _masked_mean(spectral, vox) - _masked_mean(spectral, unv)]
     f0 = f0.to(dt)
     median = _median(f0[:, 0], n_f0)
-    parts.append(contour_functionals(f0 - median[:, None, None], n_f0,
-                                     frame_rate=frame_rate, decide_dtype=torch.float32
-                                     ).reshape(b, -1))
+    f0 = f0 - median[:, None, None]
     contours = torch.cat([energy[:, :1], mfcc[:, :_N_CONTOUR_MFCC],
                           spectral[:, :_N_CONTOUR_SPECTRAL]], dim=1)
+    f0_decide = rows_decide = None
+    if decide is not None:
+        f0_decide = _decision_tensor([d[1] for d in decide], f0)
+        rows_decide = _decision_tensor([d[0] for d in decide], contours)
+    parts.append(contour_functionals(f0, n_f0, frame_rate=frame_rate,
+                                     decide_dtype=torch.float32, decide=f0_decide
+                                     ).reshape(b, -1))
     parts.append(contour_functionals(contours, n_frames, frame_rate=frame_rate,
-                                     decide_dtype=torch.float32).reshape(b, -1))
+                                     decide_dtype=torch.float32, decide=rows_decide
+                                     ).reshape(b, -1))
     parts.append(rhythm(voiced, n_frames, frame_rate=frame_rate, dtype=dt))
     return torch.cat(parts, dim=1).to(out_dtype)
 

@@ -972,20 +972,27 @@ def extract_features(y: torch.Tensor, *, config: FeatureConfig,
     blocks, gather = _feature_plan(config, select)
     if lengths is None:
         lengths = torch.full((y.shape[0],), y.shape[1], dtype=torch.int64, device=y.device)
+    decide = None
+    if (y.dtype == torch.float64 and y.device.type == "cpu"
+            and any(g == "extended" for g, *_ in blocks)):
+        from ._extended import numpy_contours  # exact contour decisions (float64 runs)
+
+        decide = numpy_contours(y.detach().numpy(), lengths.tolist(), config)
     y, lengths = preprocess(y, lengths, config=config)
     if chunk is None or chunk >= y.shape[0]:
-        return _describe(y, lengths, config, blocks, gather)
+        return _describe(y, lengths, config, blocks, gather, decide)
     order = torch.argsort(lengths, stable=True)
     parts = []
     for i in range(0, y.shape[0], chunk):
         rows = order[i:i + chunk]
         n = lengths[rows]
-        parts.append(_describe(y[rows, :int(n.max())], n, config, blocks, gather))
+        parts.append(_describe(y[rows, :int(n.max())], n, config, blocks, gather,
+                               None if decide is None else [decide[j] for j in rows.tolist()]))
     return torch.cat(parts)[torch.argsort(order)]
 
 
 def _describe(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig, blocks,
-              gather) -> torch.Tensor:
+              gather, decide=None) -> torch.Tensor:
     """The features of preprocessed clips (:func:`extract_features` after
     :func:`preprocess`)."""
     magnitude, power, n_frames = spectrogram(y, lengths, config=config)
@@ -1032,7 +1039,7 @@ def _describe(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig, blo
                          spectral(power, magnitude, config=config, exact=True),
                          f0=lld("pitch")[0],
                          n_f0=lld("pitch")[1], voiced=lld("acf")[2], n_frames=n_frames,
-                         frame_rate=frame_rate)
+                         frame_rate=frame_rate, decide=decide)
         else:  # utterance
             _, lag, voiced = lld("acf")
             x = _utterance(lag, voiced, lld("energy")[0][:, 0], lengths, n_frames, config)
