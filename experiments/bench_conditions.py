@@ -350,12 +350,20 @@ def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain:
                                 normalization, "--exclude-speakers", ",".join(HOLDOUT),
                                 *train_args, "--out", str(teacher)]):
             raise RuntimeError(f"training the {normalization} teacher failed")
-        if new_teacher or not (student / "model.json").exists():
+        if new_teacher or not is_student(student, distill_args):
             if cli(["distill", "--teacher", str(teacher), *distill_args,
                     "--out", str(student)]):
                 raise RuntimeError(f"distilling the {normalization} student failed")
         out[normalization] = {"teacher": teacher, "compact": student}
     return out
+
+
+def is_student(path: Path, distill_args: Sequence[str]) -> bool:
+    """Whether ``path`` holds a student of the kind ``distill_args`` distil (a model
+    distilled before the stored student's kind changed is not)."""
+    card = path / "model.json"
+    kind = distill_args[list(distill_args).index("--student") + 1]
+    return card.exists() and json.loads(card.read_text())["name"] == f"distilled_{kind}"
 
 
 def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,

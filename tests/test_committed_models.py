@@ -70,8 +70,9 @@ def test_compact_model_is_small_and_reads_few_features(compact, suffix):
     size = (resolve(f"{compact}{suffix}") / "model.onnx").stat().st_size
     assert size * 40 <= (resolve(f"teacher{suffix}") / "model.onnx").stat().st_size
     assert len(card["distillation"]["select"]) == 340
-    skipped = {"extended", "spectral"}  # the fast compact student (STUDENT in the Makefile)
-    assert not skipped & set(card["distillation"]["groups_needed"])
+    # the compact student (STUDENT in the Makefile) skips the costliest group only
+    assert "extended" not in card["distillation"]["groups_needed"]
+    assert "spectral" in card["distillation"]["groups_needed"]
 
 
 @pytest.mark.parametrize("suffix", ["", "-speaker_norm"])
