@@ -26,7 +26,6 @@ RAVDESS actors 21-24, the held-out speakers of ``reports/conditions/``, are read
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -45,7 +44,7 @@ from ser_classic.data import load_manifest, scan_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUT = bench.HOLDOUT
-DEPLOYED_PRESET = "vtlp+conditions"  # make run's --augment (Makefile)
+DEPLOYED_PRESET = bench.RECIPE_AUGMENT  # make run's --augment (Makefile)
 # benchmark conditions and whether the conditions preset's training chain covers them
 IN_TRAINING = {
     "clean": "the original clips (every copy has at least a gain change)",
@@ -65,21 +64,13 @@ IN_TRAINING = {
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--manifest", default="data/manifest.csv")
-    p.add_argument("--data", default="../shared/data/ravdess")
-    p.add_argument("--cache", default=".cache/features")
-    p.add_argument("--selection", default="reports/cv/selection.json")
+    p = bench.ablation_parser(__doc__, name="ablation_conditions")
     p.add_argument("--variants", default="none,vtlp,conditions,vtlp+conditions")
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--split", default="group6")
     p.add_argument("--stages", default="conditions,cv,loco")
     p.add_argument("--condition-clips", type=int, default=48,
                    help="clips of each inner fold's actors (0: all)")
-    p.add_argument("--work", default=".cache/models/ablation_conditions")
-    p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="reports/ablation_conditions")
     return p.parse_args(argv)
 
 

@@ -33,16 +33,11 @@ entry in this process, so the CV runs its folds in-process (``n_jobs=1``).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
-import os
-import platform
-import shlex
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
@@ -50,28 +45,18 @@ import loco
 import numpy as np
 
 from ser_classic import models, pipeline
-from ser_classic.data import load_manifest, scan_corpus
+from ser_classic.data import scan_corpus
 from ser_classic.features import FeatureConfig, extract_batch
 
-ROOT = Path(__file__).resolve().parents[1]
-CORPORA = ["emovo", "ravdess", "tess"]
-NO_EMOTIONS = ["calm"]
-AUGMENT, COPIES = "vtlp+conditions", 1
+CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
+AUGMENT, COPIES = bench.RECIPE_AUGMENT, bench.RECIPE_COPIES
 SETTINGS = {"logreg on originals": False, "logreg on originals + copies": True}
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--manifest", default="data/manifest.csv")
-    p.add_argument("--data", default="../shared/data/ravdess")
-    p.add_argument("--cache", default=".cache/features")
-    p.add_argument("--selection", default="reports/cv/selection.json")
-    p.add_argument("--work", default=".cache/models/ablation_members")
-    p.add_argument("--jobs", type=int, default=1, help="feature extraction only")
+    p = bench.ablation_parser(__doc__, name="ablation_members")
     p.add_argument("--fold-clips", type=int, default=48,
                    help="clips of each inner fold's actors under the degradations")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="reports/ablation_members")
     return p.parse_args(argv)
 
 
@@ -216,16 +201,10 @@ def write_report(summary: dict, out: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    os.chdir(ROOT)
-    warnings.filterwarnings("ignore", category=UserWarning)
     start = time.perf_counter()
-    manifest = load_manifest(args.manifest)
-    manifest = manifest[~manifest["speaker"].isin(bench.HOLDOUT)].reset_index(drop=True)
-    selection = pipeline.Selection.load(args.selection)
-    summary = {"command": "python experiments/ablation_members.py"
-               + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
-               "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
-               "seed": args.seed, "fold_clips": args.fold_clips,
+    manifest, selection, header = bench.start_ablation(args, script="ablation_members.py",
+                                                       argv=argv)
+    summary = {**header, "fold_clips": args.fold_clips,
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     for norm in ("strict", "speaker_norm"):
         res = {"loco": run_loco(args, manifest, selection, norm),

@@ -28,45 +28,30 @@ smaller mean gap over the conditions), and the report says item 8 is missed.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
-import shlex
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
 
 from ser_classic import pipeline
-from ser_classic.data import load_manifest, scan_corpus
+from ser_classic.data import scan_corpus
 from ser_classic.deployment import MAX_LOSS, corpus_ab
 
-ROOT = Path(__file__).resolve().parents[1]
-CORPORA = ["emovo", "ravdess", "tess"]
-NO_EMOTIONS = ["calm"]
-AUGMENT, COPIES = "vtlp+conditions", 1
+CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
+AUGMENT, COPIES = bench.RECIPE_AUGMENT, bench.RECIPE_COPIES
 # fastest first: end-to-end ms per clip in reports/optimization (2.0, 2.5, 3.2)
 STUDENTS = "linear_int8,compact_fast_int8,compact_int8"
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--manifest", default="data/manifest.csv")
-    p.add_argument("--data", default="../shared/data/ravdess")
-    p.add_argument("--cache", default=".cache/features")
-    p.add_argument("--selection", default="reports/cv/selection.json")
-    p.add_argument("--work", default=".cache/models/ablation_students")
+    p = bench.ablation_parser(__doc__, name="ablation_students")
     p.add_argument("--students", default=STUDENTS, help="kinds, fastest first")
     p.add_argument("--normalizations", default="strict,speaker_norm")
-    p.add_argument("--jobs", type=int, default=1, help="feature extraction only")
     p.add_argument("--fold-clips", type=int, default=48,
                    help="clips of each inner fold's actors under the degradations")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="reports/ablation_students")
     return p.parse_args(argv)
 
 
@@ -202,17 +187,11 @@ def write_report(summary: dict, out: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    os.chdir(ROOT)
-    warnings.filterwarnings("ignore", category=UserWarning)
     start = time.perf_counter()
     kinds = [k for k in args.students.split(",") if k]
-    manifest = load_manifest(args.manifest)
-    manifest = manifest[~manifest["speaker"].isin(bench.HOLDOUT)].reset_index(drop=True)
-    selection = pipeline.Selection.load(args.selection)
-    summary = {"command": "python experiments/ablation_students.py"
-               + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
-               "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
-               "seed": args.seed, "fold_clips": args.fold_clips, "students": kinds,
+    manifest, selection, header = bench.start_ablation(args, script="ablation_students.py",
+                                                       argv=argv)
+    summary = {**header, "fold_clips": args.fold_clips, "students": kinds,
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     for norm in args.normalizations.split(","):
         inner = run_inner_conditions(args, manifest, selection, norm, kinds)

@@ -651,6 +651,45 @@ def mean_degraded(conditions: dict, column: str, metric: str = "accuracy") -> fl
 
 
 INNER_FOLD_ACTORS = 4  # consecutive RAVDESS actors per inner fold (alternately m / f)
+# the deployed teacher recipe (Makefile: CORPORA, NO_EMOTIONS, AUGMENT, COPIES) that the
+# inner-fold ablations retrain
+RECIPE_CORPORA = ["emovo", "ravdess", "tess"]
+RECIPE_NO_EMOTIONS = ["calm"]
+RECIPE_AUGMENT, RECIPE_COPIES = "vtlp+conditions", 1
+
+
+def ablation_parser(doc: str, *, name: str) -> argparse.ArgumentParser:
+    """The options every inner-fold ablation takes (``name``: its work and report
+    folder)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--manifest", default="data/manifest.csv")
+    p.add_argument("--data", default="../shared/data/ravdess")
+    p.add_argument("--cache", default=".cache/features")
+    p.add_argument("--selection", default="reports/cv/selection.json")
+    p.add_argument("--work", default=f".cache/models/{name}")
+    p.add_argument("--jobs", type=int, default=1, help="feature extraction only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=f"reports/{name}")
+    return p
+
+
+def start_ablation(args, *, script: str, argv) -> tuple:
+    """Run from the repository root: the manifest without ``HOLDOUT``, the selection and
+    the summary's header (command, machine, seed) of an inner-fold ablation."""
+    import os
+    import platform
+
+    from ser_classic.data import load_manifest
+    from ser_classic.pipeline import Selection
+
+    os.chdir(ROOT)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    manifest = load_manifest(args.manifest)
+    manifest = manifest[~manifest["speaker"].isin(HOLDOUT)].reset_index(drop=True)
+    header = {"command": f"python experiments/{script}"
+              + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
+              "machine": f"{os.cpu_count()} CPUs, {platform.machine()}", "seed": args.seed}
+    return manifest, Selection.load(args.selection), header
 
 
 def inner_folds(speakers) -> list[list[str]]:
