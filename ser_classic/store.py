@@ -6,7 +6,7 @@ directory per distinct model, named by its model id (``model.json`` + ``model.on
 
     shipped/
       index.json
-      distilled_compact_fast_int8-<hash>/   <- aliases "deployed", "student"
+      distilled_compact_int8-<hash>/        <- aliases "deployed", "student"
       linear-<hash>/                        <- alias "teacher"
       ...
 
