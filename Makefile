@@ -225,8 +225,8 @@ ablation-members: $(STAMP)
 # Which student kind keeps the teacher's robustness (issue 19, item 8): linear_int8,
 # compact_fast_int8 and compact_int8 distilled from the deployed teacher recipe, on LOCO
 # and the condition benchmark in inner folds of RAVDESS actors 1-20 (21-24 unread), per
-# normalisation -> reports/ablation_students/ (STUDENT is its outcome; about 75 min on
-# 2 cores)
+# normalisation -> reports/ablation_students/ (STUDENT is its outcome; about 90 min on
+# 2 cores from an empty model cache)
 ablation-students: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_students
