@@ -722,7 +722,12 @@ def preprocess(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     y : np.ndarray [shape=(m,), dtype=float32]
     """
     *_, start, stop, y = _kept_spans(np.asarray(y, dtype=np.float64), config)
-    y = y[start:stop]
+    return _level_normalised(y[start:stop], config)
+
+
+def _level_normalised(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """:func:`preprocess` after the trims, of the kept span less its DC [float64]:
+    optional fixed duration, level normalisation -> float32."""
     if config.duration_s is not None:
         y = pad_trim(y, length=round(config.duration_s * config.sample_rate))
     ref = float(np.sqrt(np.percentile(_frame_power(y, config), _REFERENCE_PERCENTILE)))

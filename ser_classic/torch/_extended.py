@@ -97,16 +97,17 @@ def _fit_tensors(n: torch.Tensor, t: int, frame_rate: float, like: torch.Tensor
     return as_tensor(quad), as_tensor(times)
 
 
-def numpy_contours(y: np.ndarray, lengths, config) -> list[tuple[np.ndarray, np.ndarray]]:
+def numpy_contours(spans, config) -> list[tuple[np.ndarray, np.ndarray]]:
     """The contours whose shape the extended group's decisions read, computed by the
-    numpy path itself from each raw clip (``y`` [shape=(B, n)], ``lengths``): per clip
-    the contour rows of :func:`extended` [shape=(k, T)] and the voiced frames' F0 less
-    its median, both float64."""
+    numpy path itself from each clip's kept span less its DC (``spans``: float64, the
+    trims' output, :func:`ser_classic.torch.functional._kept_spans`): per clip the
+    contour rows of :func:`extended` [shape=(k, T)] and the voiced frames' F0 less its
+    median, both float64."""
     from .. import features as npf
 
     out = []
-    for row, n in zip(y, lengths, strict=True):
-        clip = npf.preprocess(row[:n], config=config)
+    for span in spans:
+        clip = npf._level_normalised(span, config)  # the rest of numpy's preprocess
         with npf._one_blas_thread():
             a = npf._Analysis(npf._stft(clip, config), clip, config)
             rows = np.vstack([a.get("energy")[:1], a.get("mfcc")[:_N_CONTOUR_MFCC],

@@ -501,7 +501,7 @@ def spectral(power: torch.Tensor, magnitude: torch.Tensor, *, config: FeatureCon
             out[1] = _safe_sqrt(var)
             out[7] = (m3 - 3 * m1 * m2 + 2 * m1**3) / (var**1.5 + eps)
             out[8] = (m4 - 4 * m1 * m3 + 6 * m1**2 * m2 - 3 * m1**4) / (var**2 + eps)
-        elif want & {0, 1, 7, 8}:
+        elif want & {0, 1, 7, 8}:  # float32
             out[0], out[1], out[7], out[8] = _shifted_moments(dist, config)
         if 4 in want:
             step = dist[:, 1:] - dist[:, :-1]
@@ -886,8 +886,8 @@ def _per_clip(fn, items: Sequence) -> list:
     return list(_pool(threads).map(fn, items))
 
 
-def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig,
+               kept: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The preprocessing of :func:`ser_classic.features.preprocess`: (feature version >= 3)
     exact zeros at the edges dropped, DC removed, silence trimmed, optional fixed
     duration, level normalised to the clip's reference level; (before) silence trim and
@@ -898,6 +898,8 @@ def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
     DC removal and the level normalisation (the 95th percentile of frame power:
     gradient of the chosen values) are differentiable, so a global gain has (almost) no
     gradient, as it has no effect.
+
+    ``kept``: :func:`_kept_spans` of these clips when already taken.
 
     Returns the preprocessed clips, left-aligned and zero-padded [shape=(B, m)], and their
     lengths.
@@ -913,7 +915,7 @@ def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig
         return crop(y, start, stop, length=length)
     from .. import features
 
-    kept = _kept_spans(y, lengths, config)
+    kept = _kept_spans(y, lengths, config) if kept is None else kept
     n = torch.as_tensor([k[3] - k[2] for k in kept], dtype=torch.int64, device=y.device)
     y = _RemoveDc.apply(y, kept) if y.device.type == "cpu" else _remove_dc_rows(y, kept)
     if length is not None:
@@ -972,13 +974,14 @@ def extract_features(y: torch.Tensor, *, config: FeatureConfig,
     blocks, gather = _feature_plan(config, select)
     if lengths is None:
         lengths = torch.full((y.shape[0],), y.shape[1], dtype=torch.int64, device=y.device)
-    decide = None
-    if (y.dtype == torch.float64 and y.device.type == "cpu"
+    kept = decide = None
+    if (y.dtype == torch.float64 and y.device.type == "cpu" and _invariant()
             and any(g == "extended" for g, *_ in blocks)):
         from ._extended import numpy_contours  # exact contour decisions (float64 runs)
 
-        decide = numpy_contours(y.detach().numpy(), lengths.tolist(), config)
-    y, lengths = preprocess(y, lengths, config=config)
+        kept = _kept_spans(y, lengths, config)
+        decide = numpy_contours([k[4] for k in kept], config)
+    y, lengths = preprocess(y, lengths, config=config, kept=kept)
     if chunk is None or chunk >= y.shape[0]:
         return _describe(y, lengths, config, blocks, gather, decide)
     order = torch.argsort(lengths, stable=True)
@@ -997,8 +1000,10 @@ def _describe(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig, blo
     :func:`preprocess`)."""
     magnitude, power, n_frames = spectrogram(y, lengths, config=config)
     frame_rate = config.sample_rate / config.hop_length
-    spectral_rows = sorted({r for g, _, rows, _ in blocks if g == "spectral" for r in rows})
     with_extended = any(g == "extended" for g, *_ in blocks)
+    # the extended group reads all 17 rows, with numpy's float64 moments
+    spectral_rows = (list(range(17)) if with_extended else
+                     sorted({r for g, _, rows, _ in blocks if g == "spectral" for r in rows}))
     location = [FUNCTIONALS.index(f) for f in ("min", "p10", "p25", "p50", "p75", "p90",
                                                 "max")]
     cache: dict[str, object] = {}
@@ -1035,9 +1040,7 @@ def _describe(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig, blo
         elif g == "extended":  # reads all 17 spectral rows
             from ._extended import extended
             x = extended(mfcc=lld("mfcc")[0], mel=lld("mel")[0], energy=lld("energy")[0],
-                         spectral=lld("spectral")[0] if len(spectral_rows) == 17 else
-                         spectral(power, magnitude, config=config, exact=True),
-                         f0=lld("pitch")[0],
+                         spectral=lld("spectral")[0], f0=lld("pitch")[0],
                          n_f0=lld("pitch")[1], voiced=lld("acf")[2], n_frames=n_frames,
                          frame_rate=frame_rate, decide=decide)
         else:  # utterance
