@@ -40,7 +40,7 @@ import loco
 import numpy as np
 
 from ser_classic import pipeline
-from ser_classic.data import load_manifest, scan_corpus
+from ser_classic.data import load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUT = bench.HOLDOUT
@@ -92,9 +92,8 @@ def run_condition_benchmark(args, manifest, selection, variants) -> dict:
             paths[v] = out
         return paths
 
-    records = [r for r in sorted(scan_corpus(args.data), key=lambda r: r["path"])
-               if r["speaker"] not in HOLDOUT]
-    return bench.inner_conditions(train, records, n=args.condition_clips, seed=args.seed)
+    return bench.inner_conditions(train, bench.inner_records(args.data),
+                                  n=args.condition_clips, seed=args.seed)
 
 
 def run_cv(args, manifest, variants) -> dict:

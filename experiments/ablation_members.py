@@ -45,7 +45,6 @@ import loco
 import numpy as np
 
 from ser_classic import models, pipeline
-from ser_classic.data import scan_corpus
 from ser_classic.features import FeatureConfig, extract_batch
 
 CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
@@ -127,14 +126,12 @@ def run_inner_conditions(args, manifest, selection, norm: str) -> dict:
             paths[setting] = out
         return paths
 
-    records = [r for r in sorted(scan_corpus(args.data), key=lambda r: r["path"])
-               if r["speaker"] not in bench.HOLDOUT and r["emotion"] not in NO_EMOTIONS]
+    records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
     inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed)
     cond = inner["conditions"]
     out = {}
     for setting in SETTINGS:
-        column = next(n for n in cond["clean"] if n.startswith(setting + " teacher")
-                      and "[clean]" not in n)
+        column = bench.teacher_column(cond, setting)
         out[setting] = {
             "clean_accuracy": cond["clean"][column]["accuracy"],
             "mean_degraded_accuracy": bench.mean_degraded(cond, column),

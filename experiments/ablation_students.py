@@ -37,7 +37,6 @@ import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
 
 from ser_classic import pipeline
-from ser_classic.data import scan_corpus
 from ser_classic.deployment import MAX_LOSS, corpus_ab
 
 CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
@@ -90,14 +89,12 @@ def run_inner_conditions(args, manifest, selection, norm: str, kinds: list[str])
                                 ).save(paths[kind])
         return paths
 
-    records = [r for r in sorted(scan_corpus(args.data), key=lambda r: r["path"])
-               if r["speaker"] not in bench.HOLDOUT and r["emotion"] not in NO_EMOTIONS]
+    records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
     inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed)
     cond = inner["conditions"]
     out = {}
     for name in ["teacher", *kinds]:
-        column = next(n for n in cond["clean"] if n.startswith(name + " teacher")
-                      and "[clean]" not in n)
+        column = bench.teacher_column(cond, name)
         out[name] = {c: cond[c][column] for c in cond}
     return {"per_condition": out, "folds": inner["folds"], "models": inner["models"]}
 

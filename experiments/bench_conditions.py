@@ -702,6 +702,22 @@ def inner_folds(speakers) -> list[list[str]]:
             for i in range(0, len(actors), INNER_FOLD_ACTORS)]
 
 
+def inner_records(data, *, exclude_emotions: Sequence[str] = ()) -> list[dict]:
+    """The clips of the corpus at ``data`` that inner folds may read (none of
+    ``HOLDOUT`` or of ``exclude_emotions``), in path order."""
+    from ser_classic.data import scan_corpus
+
+    return [r for r in sorted(scan_corpus(data), key=lambda r: r["path"])
+            if r["speaker"] not in HOLDOUT and r["emotion"] not in exclude_emotions]
+
+
+def teacher_column(conditions: dict, setting: str) -> str:
+    """The column of ``setting``'s teacher in :func:`inner_conditions`' table (for a
+    speaker-normalised one: statistics from the same condition)."""
+    return next(n for n in conditions["clean"] if n.startswith(setting + " teacher")
+                and "[clean]" not in n)
+
+
 def inner_conditions(train, records: Sequence[dict], *, n: int, seed: int) -> dict:
     """The condition benchmark in inner folds of the training actors.
 
