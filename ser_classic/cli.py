@@ -703,7 +703,9 @@ def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default=DEFAULT_AUGMENT)
     p.add_argument("--copies", type=int, default=2, help="augmented copies per clip")
     p.add_argument("--calibration", choices=CALIBRATIONS, default="none",
-                   help="of the teacher and the students (as train / distill)")
+                   help="of the teacher (as train)")
+    p.add_argument("--student-calibration", choices=CALIBRATIONS, default=None,
+                   help="of the students (as distill; default: --calibration)")
     p.add_argument("--transfer", choices=("masks", "teacher"), default="masks",
                    help="the students' transfer copies (as distill)")
     p.add_argument("--max-loss", type=float, default=MAX_LOSS,
@@ -734,7 +736,8 @@ def _run_corpus_ab(args) -> int:
         students=_split_list(args.students), normalization=args.normalization,
         selection=selection, exclude_emotions=_split_list(args.exclude_emotions),
         augment=args.augment, copies=args.copies, transfer=args.transfer,
-        calibration=args.calibration, max_loss=args.max_loss, n_boot=args.boot,
+        calibration=args.calibration, student_calibration=args.student_calibration,
+        max_loss=args.max_loss, n_boot=args.boot,
         random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
         progress=lambda line: print(line, file=sys.stderr, flush=True))
     for path in result.write_report(args.out, command=args.command_line):

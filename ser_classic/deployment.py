@@ -74,7 +74,8 @@ def _markdown(summary: Mapping, command: str) -> str:
              f"Training corpora: {', '.join(summary['corpora'])}. For each, the teacher recipe "
              f"({summary['model']}, augment {summary['augment']}, calibration "
              f"{summary['calibration']}) is trained on the other "
-             f"corpora, the students are distilled from that teacher on the same clips, and "
+             f"corpora, the students are distilled from that teacher on the same clips "
+             f"(calibration {summary.get('student_calibration', summary['calibration'])}), and "
              f"all are scored on the held-out corpus as a closed set over its labels "
              f"({', '.join(summary['excluded_emotions']) or 'no'} emotion(s) left out). "
              f"Only the training corpora decide; nothing else is scored.", "",
@@ -86,7 +87,8 @@ def _markdown(summary: Mapping, command: str) -> str:
                  for n in names]
         lines.append(f"| {corpus} | {fold['teacher']['n']} | " + " | ".join(cells) + " |")
     lines.append("| **mean** | | " + " | ".join(
-        f"**{summary['mean'][n]['uar']:.3f}**" for n in names) + " |")
+        f"**{summary['mean'][n]['uar']:.3f}** / {summary['mean'][n]['ece']:.3f}"
+        for n in names) + " |")
     lines += ["", "McNemar (student vs teacher, per held-out corpus): " + "; ".join(
         f"{corpus} {n} p={fold[n]['mcnemar_vs_teacher']['p_value']:.2g}"
         for corpus, fold in summary["folds"].items() for n in names if n != "teacher"), "",
@@ -138,7 +140,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
               normalization: str = Normalization.STRICT, selection=None,
               exclude_emotions: Sequence[str] = (), augment: str | None = None,
               copies: int = 2, transfer: str = "masks", calibration: str = "none",
-              max_loss: float = MAX_LOSS,
+              student_calibration: str | None = None, max_loss: float = MAX_LOSS,
               candidates: Mapping[str, str | os.PathLike] | None = None, n_boot: int = 2000,
               random_state: int = 0, cache_dir: str | os.PathLike | None = None,
               n_jobs: int = 1, progress: Callable[[str], None] | None = None) -> CorpusAB:
@@ -167,9 +169,11 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     transfer : {"masks", "teacher"}
         The students' transfer copies (:func:`ser_classic.distil`).
     calibration : {"none", "temperature", "corpus_temperature"}
-        Of the teacher and the students, as :func:`ser_classic.train` and
-        :func:`ser_classic.distil` (the decision reads UAR, which it does not change; the
-        held-out ECE does).
+        Of the teacher, as :func:`ser_classic.train` (the decision reads UAR, which
+        calibration does not change; the held-out ECE does).
+    student_calibration : {"none", "temperature", "corpus_temperature"}, optional
+        Of the students, as :func:`ser_classic.distil` (default: ``calibration``); the
+        deployed recipe's own, so that the held-out ECE is the deployed model's.
     max_loss : float >= 0
         Mean held-out-corpus UAR a student may lose to the teacher and still be deployed.
     candidates : mapping, optional
@@ -204,6 +208,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
         if missing:
             raise ParameterError(f"candidates: no model directory for {missing}")
     augment = pipeline.DEFAULT_AUGMENT if augment is None else augment
+    student_calibration = calibration if student_calibration is None else student_calibration
     names = ["teacher", *students]
     folds: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="corpus_ab_") as tmp:
@@ -222,7 +227,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
             for s in students:
                 student_dir = Path(tmp) / f"{corpus}_{s}"
                 pipeline.distil(teacher, manifest, student=s, transfer=transfer,
-                                calibration=calibration,
+                                calibration=student_calibration,
                                 random_state=random_state, cache_dir=cache_dir,
                                 n_jobs=n_jobs).save(student_dir)
                 recognizers[s] = EmotionRecognizer(load_artifact(student_dir))
@@ -267,7 +272,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     summary = {"kind": "corpus_ab", "model": model, "normalization": normalization.value,
                "corpora": corpora, "candidates": names, "augment": augment, "copies": copies,
                "transfer": transfer, "calibration": calibration,
-               "excluded_emotions": left_out, "random_state": random_state,
+               "student_calibration": student_calibration, "excluded_emotions": left_out, "random_state": random_state,
                "folds": folds, "mean": mean,
                "decision": {"deploy": deploy, "max_loss": max_loss, "rule": rule}}
     if candidates is not None:

@@ -245,3 +245,22 @@ def test_corpus_ab_holds_out_each_training_corpus(folder, manifest, cache, tmp_p
     assert json.loads(written[0].read_text())["decision"]["deploy"] == result.deploy
     with pytest.raises(ParameterError, match="at least 2 corpora"):
         corpus_ab(both, model="logreg", corpora=["mine"])
+
+
+def test_corpus_ab_scores_the_students_with_their_own_calibration(manifest, cache):
+    from ser_classic.deployment import corpus_ab
+
+    other = manifest.assign(corpus="theirs",
+                            speaker=manifest["speaker"].str.replace("spk", "other"))
+    both = pd.concat([manifest, other], ignore_index=True)
+    runs = {c: corpus_ab(both, model="logreg", corpora=["theirs", "mine"],
+                         students=("linear_int8",), augment="none", n_boot=20,
+                         student_calibration=c, cache_dir=cache).summary
+            for c in ("none", "temperature")}
+    assert runs["temperature"]["calibration"] == "none"
+    assert runs["temperature"]["student_calibration"] == "temperature"
+    for corpus in ("mine", "theirs"):
+        uncal, scaled = (runs[c]["folds"][corpus] for c in ("none", "temperature"))
+        assert scaled["teacher"] == uncal["teacher"]  # the teacher is not recalibrated
+        assert scaled["linear_int8"]["uar"] == uncal["linear_int8"]["uar"]  # same argmax
+        assert scaled["linear_int8"]["ece"] != uncal["linear_int8"]["ece"]
