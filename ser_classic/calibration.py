@@ -567,14 +567,18 @@ def _softmax_head(student):
 
 def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
                       distill_kwargs: dict, kind: str, n_splits: int = 3,
-                      random_state: int = 0, method: str = "temperature", corpora=None):
+                      random_state: int = 0, method: str = "temperature", corpora=None,
+                      fold_teacher: Callable[[np.ndarray], object] | None = None):
     """A distilled student's own temperature, folded into its softmax head.
 
     The student is distilled again (:func:`ser_classic.distill.distill` with
-    ``distill_kwargs``, the same teacher) on the clips of the training rows of each fold
-    (speaker-grouped; for ``"corpus_temperature"`` also each training corpus left out,
-    :func:`out_of_fold`) and predicts the held-out rows; ``T`` minimises the NLL of their
-    true labels (:meth:`OutOfFold.temperature`). ``softmax(log p / T)`` of a softmax head
+    ``distill_kwargs``) on the clips of the training rows of each fold (speaker-grouped;
+    for ``"corpus_temperature"`` also each training corpus left out, :func:`out_of_fold`)
+    from a teacher that never saw the held-out rows (``fold_teacher``), and predicts the
+    held-out rows; ``T`` minimises the NLL of their true labels
+    (:meth:`OutOfFold.temperature`). A student distilled from the teacher of every row
+    would copy what that teacher learnt of the held-out speakers: its out-of-fold
+    predictions would be too good and ``T`` too low. ``softmax(log p / T)`` of a softmax head
     is ``softmax(z / T)``: the head's weights and bias are divided by ``T``, so the float
     and int8 graphs keep their shape.
 
@@ -598,6 +602,9 @@ def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
     method : {"temperature", "corpus_temperature"}
     corpora : sequence [shape=(n,)], optional
         The corpus of every row (read by ``"corpus_temperature"``).
+    fold_teacher : callable ``train_idx -> fitted classifier``, optional
+        The teacher's recipe fitted on the training rows of a fold (``classes_``: codes
+        of ``y``); None: ``distill_kwargs["teacher"]`` in every fold (optimistic).
 
     Returns
     -------
@@ -623,6 +630,8 @@ def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
     def fit_predict(tr, te):
         kw = {**distill_kwargs, "X_copies": [np.asarray(c)[tr] for c in copies],
               "speakers": speakers[tr], "students": [kind]}
+        if fold_teacher is not None:
+            kw["teacher"] = fold_teacher(tr)
         fold_student = distill(X[tr], y[tr], **kw)["students"][kind]
         P = np.zeros((te.size, n_classes))
         P[:, np.asarray(fold_student.classes_, dtype=int)] = fold_student.predict_proba(X[te])
@@ -638,5 +647,7 @@ def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
     head.coef_ = head.coef_ / temperature
     head.intercept_ = head.intercept_ / temperature
     info = oof.info(method, temperature)
-    info["folds"] += "; the student distilled again per fold from the same teacher"
+    info["folds"] += ("; the teacher's recipe refitted on each fold's training rows, the "
+                      "student distilled again from it" if fold_teacher is not None else
+                      "; the student distilled again per fold from the same teacher")
     return scaled, info

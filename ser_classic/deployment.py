@@ -272,7 +272,8 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     summary = {"kind": "corpus_ab", "model": model, "normalization": normalization.value,
                "corpora": corpora, "candidates": names, "augment": augment, "copies": copies,
                "transfer": transfer, "calibration": calibration,
-               "student_calibration": student_calibration, "excluded_emotions": left_out, "random_state": random_state,
+               "student_calibration": student_calibration, "excluded_emotions": left_out,
+               "random_state": random_state,
                "folds": folds, "mean": mean,
                "decision": {"deploy": deploy, "max_loss": max_loss, "rule": rule}}
     if candidates is not None:

@@ -959,6 +959,9 @@ class TeacherData:
         Class codes of the teacher's classes.
     classes : tuple of str
     skipped : tuple of (path, problem)
+    X_copies_raw : list of np.ndarray [shape=(n, n_features)]
+        With ``transfer="teacher"``: those copies as extracted (the teacher's training
+        copies, what its recipe fits); empty otherwise.
     """
 
     rows: pd.DataFrame
@@ -968,6 +971,7 @@ class TeacherData:
     y: np.ndarray
     classes: tuple
     skipped: tuple = ()
+    X_copies_raw: list = field(default_factory=list)
 
 
 #: Where the transfer set's augmented copies come from: ``masks``, the
@@ -1015,11 +1019,7 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
     X_raw, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                                      cache_dir=cache_dir, n_jobs=n_jobs)
     if transfer == "teacher":
-        used = training.get("augment") or {}
-        X_copies = augmented_features(used.get("variant", "none"), rows, config=config,
-                                      copies=int(used.get("copies", 0)), cache_dir=cache_dir,
-                                      random_state=int(training.get("random_state", 0)),
-                                      n_jobs=n_jobs)
+        X_copies = _teacher_copies(teacher, rows, cache_dir=cache_dir, n_jobs=n_jobs)
     else:
         aug = AugmentConfig(**DISTILL_AUGMENT)
         X_copies = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
@@ -1028,6 +1028,7 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
                     for k in range(copies)]
     # a failed copy stays NaN: the student never learns on it (distill.transfer_set), as
     # the teacher never trained on it
+    copies_raw = X_copies if transfer == "teacher" else []
     X, X_copies = normalized_inputs(X_raw, X_copies, rows["speaker"],
                                     normalization=card["normalization"],
                                     labels=rows["emotion"])
@@ -1036,7 +1037,64 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
     y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
     return TeacherData(rows=rows[ok].reset_index(drop=True), X_raw=X_raw[ok], X=X[ok],
                        X_copies=[c[ok] for c in X_copies], y=y[ok], classes=classes,
-                       skipped=tuple(errors))
+                       skipped=tuple(errors), X_copies_raw=[c[ok] for c in copies_raw])
+
+
+def _teacher_copies(teacher, rows: pd.DataFrame, *, cache_dir, n_jobs: int) -> list:
+    """The teacher's own training copies of ``rows`` (its card's augmentation preset,
+    copies and seed; cached by its training), as extracted."""
+    training = teacher.card.get("training", {})
+    used = training.get("augment") or {}
+    return augmented_features(used.get("variant", "none"), rows,
+                              config=teacher.feature_config,
+                              copies=int(used.get("copies", 0)), cache_dir=cache_dir,
+                              random_state=int(training.get("random_state", 0)),
+                              n_jobs=n_jobs)
+
+
+class _Recoded:
+    """A fitted classifier whose class codes are given (a fold's teacher may lack a
+    class; ``classes_`` are codes of the full teacher's classes)."""
+
+    def __init__(self, estimator, classes_):
+        self.estimator, self.classes_ = estimator, np.asarray(classes_, dtype=int)
+
+    def predict_proba(self, X):
+        return self.estimator.predict_proba(X)
+
+
+def _fold_teacher(teacher, data: TeacherData, X_copies_raw: list):
+    """``train_idx -> fitted teacher``: the teacher's recipe (its card's model, tuned
+    parameters, normalisation and seed; its training copies ``X_copies_raw``, rows whose
+    copy failed left out as :func:`train` does) refitted on those rows of ``data``, with
+    the teacher's temperature when it has one.
+
+    The copies are the teacher's: a babble copy may mix in the voices of a fold's
+    held-out speakers (never their labels)."""
+    from .artifact import train_model
+    from .calibration import TemperatureScaled, with_temperature
+
+    card = teacher.card
+    training = card.get("training", {})
+    emotions = np.asarray(data.classes)[data.y]
+    speakers = data.rows["speaker"].to_numpy()
+    usable = ~np.isnan(data.X_raw).any(axis=1)
+    for c in X_copies_raw:
+        usable &= ~np.isnan(c).any(axis=1)
+    scaled = teacher.estimator if isinstance(teacher.estimator, TemperatureScaled) else None
+
+    def fit(train_idx):
+        tr = train_idx[usable[train_idx]]
+        est, fold_classes = train_model(
+            data.X_raw[tr], emotions[tr], name=card["name"], speakers=speakers[tr],
+            normalization=card["normalization"], params=training.get("params"),
+            random_state=int(training.get("random_state", 0)),
+            X_aug=[c[tr] for c in X_copies_raw])
+        if scaled is not None:
+            est = with_temperature(est, scaled.temperature_, method=scaled.method)
+        return _Recoded(est, np.searchsorted(data.classes, fold_classes))
+
+    return fit
 
 
 @dataclass(frozen=True)
@@ -1165,12 +1223,15 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
     model = fitted["students"][kind if student != "tree_uint8" else "tree_uint8"]
     if calibration != "none":  # per-fold refits keep the C tuned on every clip
         refit = {**kwargs, "linear_C": fitted.get("linear_C", {}).get("C")}
+        own = (data.X_copies_raw if transfer == "teacher" else
+               _teacher_copies(teacher, data.rows, cache_dir=cache_dir, n_jobs=n_jobs))
         model, calibrated = calibrate_student(model, X, data.y, kind=kind,
                                               speakers=data.rows["speaker"].to_numpy(),
                                               distill_kwargs=refit,
                                               random_state=random_state,
                                               method=calibration,
-                                              corpora=data.rows["corpus"].to_numpy())
+                                              corpora=data.rows["corpus"].to_numpy(),
+                                              fold_teacher=_fold_teacher(teacher, data, own))
     quant = fitted["quantization"].get(student)
     if student.endswith("_int8"):  # not tree_uint8: its graph is the tree's own
         onnx, quant = D.quantized_onnx(kind, model, n_features=X.shape[1])

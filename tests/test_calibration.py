@@ -197,3 +197,34 @@ def test_distil_with_temperature(small_manifest, feature_cache, tmp_path):
     with pytest.raises(ParameterError, match="softmax head"):
         calibrate_student(scaled.student.steps[0][1], X, [0] * 5, speakers=[0] * 5,
                           distill_kwargs={"n_classes": 8}, kind="tree")
+
+
+@pytest.mark.parametrize("normalization", ["strict", "speaker_norm"])
+def test_student_temperature_folds_refit_the_teacher(small_manifest, feature_cache, tmp_path,
+                                                     normalization):
+    """The student's temperature folds distil from the teacher's recipe refitted on the
+    fold's training rows (its copies, parameters, normalisation, seed): on every row that
+    refit is the teacher itself; without a speaker it is another model."""
+    from ser_classic.artifact import load_artifact
+    from ser_classic.pipeline import _fold_teacher, teacher_training_data
+
+    rows = small_manifest[small_manifest["speaker"].isin(
+        ["ravdess_01", "ravdess_02", "ravdess_03"])
+        & small_manifest["emotion"].isin(["neutral", "happy", "sad", "angry"])]
+    ser_classic.train(rows, model="logreg", params={"clf__C": 0.1},
+                      normalization=normalization, augment="seed", copies=1,
+                      cache_dir=feature_cache, n_jobs=1).save(tmp_path / "teacher")
+    teacher = load_artifact(tmp_path / "teacher")
+    data = teacher_training_data(teacher, rows, transfer="teacher", cache_dir=feature_cache)
+    assert len(data.X_copies_raw) == 1
+    refit = _fold_teacher(teacher, data, data.X_copies_raw)
+    everyone = refit(np.arange(data.y.size))
+    assert np.allclose(everyone.predict_proba(data.X), teacher.estimator.predict_proba(data.X),
+                       atol=1e-9)
+    without = refit(np.flatnonzero(data.rows["speaker"] != "ravdess_03"))
+    assert np.abs(without.predict_proba(data.X)
+                  - teacher.estimator.predict_proba(data.X)).max() > 1e-3
+    scaled = ser_classic.distil(tmp_path / "teacher", rows, student="linear_int8",
+                                transfer="teacher", calibration="temperature", munge=1,
+                                cache_dir=feature_cache)
+    assert "refitted on each fold" in scaled.info["calibration"]["folds"]
