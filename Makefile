@@ -104,21 +104,26 @@ STUDENT ?= compact_int8
 MC = --corpora $(CORPORA) --exclude-emotions $(NO_EMOTIONS)
 ADD = $(CLI) models --store $(STORE) add
 
+# STUDENT_CALIBRATION: the students' temperature, fitted on speaker-grouped out-of-fold
+# predictions of students distilled per fold from the teacher's recipe refitted without the
+# fold's speakers (the teacher ships uncalibrated, which meets the held-out-speaker ECE
+# target; corpus_temperature was measured, not deployed: reports/calibration).
+STUDENT_CALIBRATION ?= temperature
+
 # $(1) alias suffix ("" or -speaker_norm), $(2) normalisation, $(3) report suffix: the
-# teacher (the family, the selection's parameters) and its compact int8 student (STUDENT)
-# (temperature-scaled on speaker-grouped out-of-fold predictions; the teacher ships uncalibrated,
-# which meets the held-out-speaker ECE target, and corpus_temperature was measured, not deployed:
-# reports/calibration) on every corpus; the held-out-corpus A/B (each training corpus held
-# out in turn, both recipes trained on the others) decides which is deployed: the student
-# when its mean held-out-corpus UAR is at most 3 points below its teacher's. All three
-# aliases are stored.
+# teacher (the family, the selection's parameters) and its compact int8 student (STUDENT,
+# STUDENT_CALIBRATION) on every corpus; the held-out-corpus A/B (each training corpus held
+# out in turn, both recipes, the students' calibration included, trained on the others)
+# decides which is deployed: the student when its mean held-out-corpus UAR is at most 3
+# points below its teacher's. All three aliases are stored.
 define DEPLOY_SELECTED
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
 		--augment $(AUGMENT) --copies $(COPIES) --out $(WORK)/teacher$(1)
 	$(CLI) distill $(IO) --teacher $(WORK)/teacher$(1) --student $(STUDENT) \
-		--transfer teacher --calibration temperature --out $(WORK)/student$(1)
+		--transfer teacher --calibration $(STUDENT_CALIBRATION) --out $(WORK)/student$(1)
 	$(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) \
 		$(MC) --augment $(AUGMENT) --copies $(COPIES) --students $(STUDENT) --transfer teacher \
+		--student-calibration $(STUDENT_CALIBRATION) \
 		--candidates teacher=$(WORK)/teacher$(1),$(STUDENT)=$(WORK)/student$(1) \
 		--out $(REPORTS)/ab/corpus$(3)
 	$(ADD) $(WORK)/teacher$(1) --alias teacher$(1) --role teacher --report $(REPORTS)/ab/corpus$(3)
@@ -201,7 +206,8 @@ spread: $(STAMP)
 		--cache $(CACHE) --out $(REPORTS)/spread
 	for seed in 1 2; do $(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization strict \
 		--selection $(SELECTION) $(MC) --augment $(AUGMENT) --copies $(COPIES) \
-		--students $(STUDENT) --transfer teacher --seed $$seed \
+		--students $(STUDENT) --transfer teacher --student-calibration $(STUDENT_CALIBRATION) \
+		--seed $$seed \
 		--out $(REPORTS)/spread/corpus_seed$$seed || exit 1; done
 
 # Multi-condition training ablation: the strict teacher family trained with augment none /
