@@ -8,8 +8,10 @@ Issue 19, items 3 and 5, as measurement only (no feature or model change):
    agreement with the untransformed clip and mean |dp| (per clip, the largest change of any
    class probability), against the targets >= 0.95 and <= 0.05. Speaker-normalised models
    get each speaker's statistics from ``recognizer.enroll`` on that speaker's other clips
-   (untransformed). The committed models were trained on all 24 actors: this measures
-   agreement with the clean clip, not accuracy.
+   (untransformed), and again (``[same chain]``) from those clips through the same
+   transformation (the voice's reference recorded by the same chain). The committed
+   models were trained on all 24 actors: this measures agreement with the clean clip, not
+   accuracy.
 2. Conditions: clips of actors 21-24 (``--condition-clips``, all 240 by default) under
    degradations (white, pink and babble noise at 20 and 10 dB SNR, telephone band with
    G.711 mu-law at 8 kHz, MP3 and Opus through libsndfile, reverberation from a simulated
@@ -45,7 +47,9 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
 HOLDOUT = ("ravdess_21", "ravdess_22", "ravdess_23", "ravdess_24")
-INVARIANCE_MODELS = ("deployed", "teacher", "deployed-speaker_norm", "teacher-speaker_norm")
+INVARIANCE_MODELS = ("deployed", "teacher", "deployed-speaker_norm", "teacher-speaker_norm",
+                     "deployed-speaker_norm [same chain]", "teacher-speaker_norm [same chain]")
+SAME_CHAIN = "[same chain]"  # a speaker_norm model enrolled on clips through the transform
 TARGETS = {"agreement": 0.95, "mean_abs_dp": 0.05,
            # accuracy under a condition as a fraction of clean accuracy (issue 19)
            "white 20 dB": 0.85, "white 10 dB": 0.70, "telephone": 0.85, "vocoded": 0.95,
@@ -230,6 +234,7 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
                    seed: int) -> dict:
     """Agreement and mean |dp| of each model on each invariance transformation."""
     import ser_classic
+    from ser_classic.recognizer import SpeakerStats
 
     recs = {m.name: ser_classic.load(m) for m in models}
     configs: dict[str, FeatureRows] = {}
@@ -237,27 +242,42 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
         configs.setdefault(rec.feature_config.hash, FeatureRows(rec))
     clean = _clips(rows)
     speakers = np.array([r["speaker"] for r in rows])
+    normalised = [name for name, rec in recs.items() if rec.normalization == "speaker_norm"]
     stats = {}  # (model, speaker) -> SpeakerStats from the speaker's other clips, clean
-    for name, rec in recs.items():
-        if rec.normalization == "speaker_norm":
-            for spk in sorted(set(speakers)):
-                stats[name, spk] = rec.enroll([r["path"] for r in enroll_rows[spk]])
+    for name in normalised:
+        for spk in sorted(set(speakers)):
+            stats[name, spk] = recs[name].enroll([r["path"] for r in enroll_rows[spk]])
+    enroll_clean = {spk: _clips(enroll_rows[spk]) for spk in sorted(set(speakers))}
 
-    def proba_all(waveforms) -> dict[str, np.ndarray]:
+    def same_chain_stats(transform, rng) -> dict:
+        """(model, speaker) -> statistics from the speaker's other clips transformed."""
+        out = {}
+        for spk, ys in enroll_clean.items():
+            X = {h: fr([transform(y, rng) for y in ys]) for h, fr in configs.items()}
+            for name in normalised:
+                rec = recs[name]
+                out[name, spk] = SpeakerStats.from_features(
+                    FeatureRows.for_model(rec, X[rec.feature_config.hash]))
+        return out
+
+    def proba_all(waveforms, chain_stats=None) -> dict[str, np.ndarray]:
         X = {h: fr(waveforms) for h, fr in configs.items()}
         last_rows.clear()
         last_rows.update(X)
         out = {}
         for name, rec in recs.items():
             Xm = FeatureRows.for_model(rec, X[rec.feature_config.hash])
-            if rec.normalization == "speaker_norm":
+            if rec.normalization != "speaker_norm":
+                out[name] = rec.proba_from_features(Xm)
+                continue
+            for column, by_speaker in ((name, stats), (f"{name} {SAME_CHAIN}", chain_stats)):
+                if by_speaker is None:
+                    continue
                 P = np.empty((len(Xm), len(rec.classes_)))
                 for spk in set(speakers):
                     m = speakers == spk
-                    P[m] = rec.proba_from_features(Xm[m], speaker=stats[name, spk])
-                out[name] = P
-            else:
-                out[name] = rec.proba_from_features(Xm)
+                    P[m] = rec.proba_from_features(Xm[m], speaker=by_speaker[name, spk])
+                out[column] = P
         return out
 
     last_rows: dict[str, np.ndarray] = {}  # full feature rows of the latest batch
@@ -279,23 +299,29 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
     spread = x0.std(axis=0) + 1e-12
     results, shifts = {}, {}
     for i, (tname, transform) in enumerate(invariance_transforms().items()):
+        chain = same_chain_stats(transform, np.random.default_rng([seed, i, 1]))
         rng = np.random.default_rng([seed, i])
-        P = proba_all([transform(y, rng) for y in clean])
-        results[tname] = {
-            name: {"agreement": float(np.mean(P[name].argmax(1) == P0[name].argmax(1))),
-                   "mean_abs_dp": float(np.mean(np.abs(P[name] - P0[name]).max(1))),
-                   "max_abs_dp": float(np.abs(P[name] - P0[name]).max())}
-            for name in recs}
+        P = proba_all([transform(y, rng) for y in clean], chain)
         moved = (np.abs(last_rows[probe_rec.feature_config.hash][:, columns] - x0).mean(0)
                  / spread)
+        results[tname] = {
+            column: {"agreement": float(np.mean(p.argmax(1) == P0[reference].argmax(1))),
+                     "mean_abs_dp": float(np.mean(np.abs(p - P0[reference]).max(1))),
+                     "max_abs_dp": float(np.abs(p - P0[reference]).max())}
+            for column, p in P.items()
+            for reference in [column.removesuffix(f" {SAME_CHAIN}")]}
         top = np.argsort(-moved)[:5]
         shifts[tname] = [[str(names[columns[j]]), round(float(moved[j]), 2)] for j in top]
         print(f"invariance: {tname}", flush=True)
     clipped = float(np.mean([np.any(np.abs(gain(y, 20.0)) >= 32767 / 32768) for y in clean]))
     # the -60 dBFS floor (noise variance 1e-6) as a whole-clip SNR of these clips
     floor_snr = [10 * np.log10(np.mean(np.square(y)) / 1e-6) for y in clean]
-    return {"models": {n: {"model_id": r.model_id, "normalization": r.normalization}
-                       for n, r in recs.items()},
+    models_out = {}
+    for n, r in recs.items():
+        models_out[n] = {"model_id": r.model_id, "normalization": r.normalization}
+        if n in normalised:
+            models_out[f"{n} {SAME_CHAIN}"] = models_out[n]
+    return {"models": models_out,
             "transforms": results, "clips_clipped_at_plus_20_db": clipped,
             "floor_snr_db": [round(float(v), 2) for v in np.percentile(floor_snr,
                                                                         [0, 50, 100])],
@@ -545,9 +571,12 @@ def write_report(summary: dict, out: Path) -> None:
             "change of any class probability (mean |dp|); ✗ where a target (agreement >= "
             "0.95, mean |dp| <= 0.05) is missed. Speaker-normalised models: each speaker's "
             "statistics from `recognizer.enroll` on that speaker's other clips "
-            "(untransformed, files). The committed models were trained on all 24 actors "
-            "(actors 21-24 included): this measures agreement with the clean clip, not "
-            f"accuracy. +20 dB clips full scale in {inv['clips_clipped_at_plus_20_db']:.0%} "
+            "(untransformed, files); `[same chain]`: from the same clips through the same "
+            "transformation (another draw of its noise), as a voice's reference recorded by "
+            "the chain that records the clip would be. The committed models were trained on "
+            "all 24 actors (actors 21-24 included): this measures agreement with the clean "
+            "clip, not accuracy."
+            f" +20 dB clips full scale in {inv['clips_clipped_at_plus_20_db']:.0%} "
             "of the clips (16-bit: clipped; float: passed above 1)."
             + ("" if "floor_snr_db" not in inv else
                " The -60 dBFS white noise floor is not faint on these quiet recordings: "
