@@ -247,3 +247,24 @@ def test_inner_folds_never_hold_the_held_out_actors(bench):
     with pytest.raises(RuntimeError, match="held-out"):
         bench.inner_conditions(lambda k, actors: {}, [{"speaker": "ravdess_21"}], n=1,
                                seed=0)
+
+
+def test_invariance_scores_speaker_norm_models_with_both_references(bench):
+    """Real clips and shipped models: a speaker_norm model gets a clean-reference and a
+    [same chain] column (a strict one only its own); an exact identity keeps both at
+    agreement 1, the -60 dBFS floor moves the clean-reference column more."""
+    actors = {s: sorted((ROOT.parent / f"shared/data/ravdess/Actor_{s}").glob("*.flac"))
+              for s in ("21", "22")}
+    rows = [{"path": str(p), "speaker": f"ravdess_{s}"} for s, ps in actors.items()
+            for p in ps[:2]]
+    enroll = {f"ravdess_{s}": [{"path": str(p)} for p in ps[10:40]] for s, ps in actors.items()}
+    inv = bench.run_invariance([Path("models/student"), Path("models/student-speaker_norm")],
+                               rows, enroll_rows=enroll, seed=0)
+    chain = f"student-speaker_norm {bench.SAME_CHAIN}"
+    assert set(inv["models"]) == {"student", "student-speaker_norm", chain}
+    for per in inv["transforms"].values():
+        assert set(per) == set(inv["models"])
+    identity = inv["transforms"]["PCM16 int16 array"]
+    assert all(r["agreement"] == 1.0 and r["mean_abs_dp"] < 0.01 for r in identity.values())
+    floor = inv["transforms"]["-60 dBFS white noise floor (16-bit)"]
+    assert floor[chain]["mean_abs_dp"] < floor["student-speaker_norm"]["mean_abs_dp"]
