@@ -184,6 +184,7 @@ def scores(proba: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> dict:
     top = int(np.argmax(counts))
     return {"accuracy": float(correct.mean()), "uar": float(np.mean(recalls)),
             "ece": expected_calibration_error(y_true, proba, n_bins=15),
+            "confidence": float(proba.max(axis=1).mean()),  # vs accuracy: over/under
             "top_class": str(values[top]),
             "top_class_share": float(counts[top] / len(pred)), "n": len(labels)}
 
@@ -504,6 +505,14 @@ def _target_of(condition: str) -> float | None:
     return None
 
 
+def _direction(scores: dict) -> str:
+    """"+" where the mean top-1 probability exceeds the accuracy (over-confident), "-"
+    where it falls short (under-confident); "" for a report made before it was stored."""
+    if "confidence" not in scores:
+        return ""
+    return "+" if scores["confidence"] > scores["accuracy"] else "-"
+
+
 def _conditions_md(cond: dict) -> list[str]:
     per = cond["conditions"]
     names = list(next(iter(per.values())))
@@ -518,6 +527,7 @@ def _conditions_md(cond: dict) -> list[str]:
                     or s["ece"] > (TARGETS["ece_clean"] if cname == "clean"
                                    else TARGETS["ece"]))
             cells.append(f"{s['accuracy']:.2f} / {s['uar']:.2f} / {s['ece']:.2f}"
+                         + _direction(s)
                          + ("" if cname == "clean" else f" ({rel:.0%})")
                          + (" ✗" if miss else ""))
         lines.append(f"| {cname} | " + " | ".join(cells) + " |")
@@ -602,7 +612,9 @@ def write_report(summary: dict, out: Path) -> None:
             "ravdess_21,...,24` with the stored teacher's corpora and augmentation) and its "
             "student (`ser-classic distill` as the stored student), none of which saw actors "
             "21-24. Cells: "
-            "accuracy / UAR / ECE (15 bins), and accuracy as a share of clean accuracy; ✗ "
+            "accuracy / UAR / ECE (15 bins; + over-confident, - under-confident: mean "
+            "top-1 probability above or below the accuracy), and accuracy as a share of "
+            "clean accuracy; ✗ "
             "where the issue's target for the condition (below) or its ECE target (<= 0.05 "
             "clean, <= 0.10 degraded) is missed. "
             "Speaker-normalised models: [same condition] = each speaker's statistics from "
