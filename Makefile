@@ -21,7 +21,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 .PHONY: run reproduce test lint data features evaluate-selected deploy-selected evaluate \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
 	ablation-members ablation-students related-work torch margin-ablation atypical loso-selected \
-	speaker-reference clean-cache
+	speaker-reference floor-ablation clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +56,7 @@ run: $(STAMP) data features evaluate-selected deploy-selected
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
 	margin-ablation ablation-conditions ablation-members ablation-students atypical \
-	speaker-reference
+	speaker-reference floor-ablation
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -244,6 +244,13 @@ atypical: $(STAMP)
 	$(BIN)/python experiments/atypical.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--out $(REPORTS)/atypical
 	$(BIN)/python experiments/enrolment_size.py --manifest $(MANIFEST) --out $(REPORTS)/atypical
+
+# The features' noise floor (FeatureConfig.floor_db 30 / 45 / 60) against accuracy (RAVDESS
+# group6, LOCO) and invariance, with fixed linear models; measurement only
+# -> reports/floor_ablation/
+floor-ablation: $(STAMP)
+	$(BIN)/python experiments/floor_ablation.py --floors 30,45,60 --manifest $(MANIFEST) \
+		--data $(DATA) --cache $(CACHE) --jobs $(JOBS)
 
 # Published figures next to ours (the CV and the held-out-corpus A/Bs) -> reports/related_work.md
 related-work: $(STAMP)
