@@ -7,11 +7,11 @@ Issue 19, items 3 and 5, as measurement only (no feature or model change):
    noise floor, float vs PCM16, input rate, padding, DC offset). Per transformation: top-1
    agreement with the untransformed clip and mean |dp| (per clip, the largest change of any
    class probability), against the targets >= 0.95 and <= 0.05. Speaker-normalised models
-   get each speaker's statistics from ``recognizer.enroll`` on that speaker's other clips
-   (untransformed), and again (``[same chain]``) from those clips through the same
-   transformation (the voice's reference recorded by the same chain). The committed
-   models were trained on all 24 actors: this measures agreement with the clean clip, not
-   accuracy.
+   get each speaker's statistics (as ``recognizer.enroll`` computes them) from that
+   speaker's other clips (untransformed), and again (``[same chain]``) from those clips
+   through the same transformation (the voice's reference recorded by the same chain).
+   The committed models were trained on all 24 actors: this measures agreement with the
+   clean clip, not accuracy.
 2. Conditions: clips of actors 21-24 (``--condition-clips``, all 240 by default) under
    degradations (white, pink and babble noise at 20 and 10 dB SNR, telephone band with
    G.711 mu-law at 8 kHz, MP3 and Opus through libsndfile, reverberation from a simulated
@@ -47,9 +47,10 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
 HOLDOUT = ("ravdess_21", "ravdess_22", "ravdess_23", "ravdess_24")
-INVARIANCE_MODELS = ("deployed", "teacher", "deployed-speaker_norm", "teacher-speaker_norm",
-                     "deployed-speaker_norm [same chain]", "teacher-speaker_norm [same chain]")
 SAME_CHAIN = "[same chain]"  # a speaker_norm model enrolled on clips through the transform
+INVARIANCE_MODELS = ("deployed", "teacher", "deployed-speaker_norm", "teacher-speaker_norm",
+                     *(f"{n} {SAME_CHAIN}" for n in ("deployed-speaker_norm",
+                                                     "teacher-speaker_norm")))
 TARGETS = {"agreement": 0.95, "mean_abs_dp": 0.05,
            # accuracy under a condition as a fraction of clean accuracy (issue 19)
            "white 20 dB": 0.85, "white 10 dB": 0.70, "telephone": 0.85, "vocoded": 0.95,
@@ -244,14 +245,10 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
     clean = _clips(rows)
     speakers = np.array([r["speaker"] for r in rows])
     normalised = [name for name, rec in recs.items() if rec.normalization == "speaker_norm"]
-    stats = {}  # (model, speaker) -> SpeakerStats from the speaker's other clips, clean
-    for name in normalised:
-        for spk in sorted(set(speakers)):
-            stats[name, spk] = recs[name].enroll([r["path"] for r in enroll_rows[spk]])
     enroll_clean = {spk: _clips(enroll_rows[spk]) for spk in sorted(set(speakers))}
 
-    def same_chain_stats(transform, rng) -> dict:
-        """(model, speaker) -> statistics from the speaker's other clips transformed."""
+    def enrolled_stats(transform, rng) -> dict:
+        """(model, speaker) -> statistics from the speaker's other clips, transformed."""
         out = {}
         for spk, ys in enroll_clean.items():
             X = {h: fr([transform(y, rng) for y in ys]) for h, fr in configs.items()}
@@ -260,6 +257,8 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
                 out[name, spk] = SpeakerStats.from_features(
                     FeatureRows.for_model(rec, X[rec.feature_config.hash]))
         return out
+
+    stats = enrolled_stats(lambda y, rng: (y, SR), None)  # clean references
 
     def proba_all(waveforms, chain_stats=None) -> dict[str, np.ndarray]:
         X = {h: fr(waveforms) for h, fr in configs.items()}
@@ -300,7 +299,7 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
     spread = x0.std(axis=0) + 1e-12
     results, shifts = {}, {}
     for i, (tname, transform) in enumerate(invariance_transforms().items()):
-        chain = same_chain_stats(transform, np.random.default_rng([seed, i, 1]))
+        chain = enrolled_stats(transform, np.random.default_rng([seed, i, 1]))
         rng = np.random.default_rng([seed, i])
         P = proba_all([transform(y, rng) for y in clean], chain)
         moved = (np.abs(last_rows[probe_rec.feature_config.hash][:, columns] - x0).mean(0)
@@ -580,8 +579,8 @@ def write_report(summary: dict, out: Path) -> None:
             "top-1 agreement with the untransformed clip / mean over clips of the largest "
             "change of any class probability (mean |dp|); ✗ where a target (agreement >= "
             "0.95, mean |dp| <= 0.05) is missed. Speaker-normalised models: each speaker's "
-            "statistics from `recognizer.enroll` on that speaker's other clips "
-            "(untransformed, files); `[same chain]`: from the same clips through the same "
+            "statistics (as `recognizer.enroll` computes them) from that speaker's other "
+            "clips (untransformed); `[same chain]`: from the same clips through the same "
             "transformation (another draw of its noise), as a voice's reference recorded by "
             "the chain that records the clip would be. The committed models were trained on "
             "all 24 actors (actors 21-24 included): this measures agreement with the clean "
