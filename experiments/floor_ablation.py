@@ -35,6 +35,7 @@ from loco import load_rows
 from ser_classic.data import load_audio
 from ser_classic.evaluation import speaker_normalize
 from ser_classic.features import FeatureConfig, extract_batch, extract_features
+from ser_classic.recognizer import SpeakerStats
 from ser_classic.reporting import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,22 +77,22 @@ def cv_and_loco(X: np.ndarray, y, corpus, speaker) -> dict:
     return out
 
 
-def invariance(config: FeatureConfig, X: np.ndarray, rows, *, seed: int) -> dict:
-    """Agreement / mean |dp| per transformation of models blind to actors 17-24."""
+def invariance(config: FeatureConfig, X: np.ndarray, X_speaker: np.ndarray, rows, *,
+               seed: int) -> dict:
+    """Agreement / mean |dp| per transformation of models blind to actors 17-24 (``X``
+    strict rows, ``X_speaker`` the same rows normalised per speaker)."""
     y, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
     train = ~np.isin(speaker, BLIND) & (y != "calm")
     probe = np.flatnonzero(np.isin(speaker, PROBE) & (y != "calm"))
     probe = np.sort(np.random.default_rng(seed).choice(probe, 40, replace=False))
-    stats = {s: (X[speaker == s].mean(0), X[speaker == s].std(0)) for s in set(speaker[probe])}
+    stats = {s: SpeakerStats.from_features(X[speaker == s]) for s in set(speaker[probe])}
 
     def normalised(F):
-        mean = np.array([stats[s][0] for s in speaker[probe]])
-        std = np.array([stats[s][1] for s in speaker[probe]])
-        return (F - mean) / np.where(std > 1e-8, std, 1.0)
+        return np.vstack([stats[s].apply(f[None])
+                          for f, s in zip(F, speaker[probe], strict=True)])
 
-    Xn = speaker_normalize(X, speaker)
     fitted = {"strict": _models()["logreg"]().fit(X[train], y[train]),
-              "speaker_norm": _models()["logreg"]().fit(Xn[train], y[train])}
+              "speaker_norm": _models()["logreg"]().fit(X_speaker[train], y[train])}
 
     def proba(F):
         return {"strict": fitted["strict"].predict_proba(F),
@@ -172,12 +173,12 @@ def main(argv=None) -> int:
                                      cache_dir=args.cache, n_jobs=args.jobs)
         if errors:
             raise SystemExit(f"{len(errors)} clips failed at floor_db {floor}: {errors[:3]}")
+        X_speaker = speaker_normalize(X, speaker)
         summary["floors"][f"{floor:g}"] = {
             "feature_config": config.hash,
             "accuracy": {"strict": cv_and_loco(X, y, corpus, speaker),
-                         "speaker_norm": cv_and_loco(speaker_normalize(X, speaker), y,
-                                                     corpus, speaker)},
-            "invariance": invariance(config, X, rows, seed=args.seed)}
+                         "speaker_norm": cv_and_loco(X_speaker, y, corpus, speaker)},
+            "invariance": invariance(config, X, X_speaker, rows, seed=args.seed)}
         print(f"floor_db {floor:g} done ({time.perf_counter() - start:.0f} s)", flush=True)
     summary["seconds"] = time.perf_counter() - start
     out = ROOT / args.out
