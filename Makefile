@@ -68,10 +68,10 @@ features: $(STAMP)
 	$(CLI) features $(IO)
 
 # The model family: linear (soft vote of ridge and logistic regression), chosen in
-# reports/cv (RAVDESS leave-one-speaker-out, every family): first speaker-normalised (UAR
-# 0.762), 0.007 behind ridge strict, inside the folds' spread; its members are the best
-# two strict. Its tuned parameters come from that CV's selection file. Ridge fits the
-# augmented copies too; logreg fits them for strict only (reports/ablation_members).
+# reports/cv (RAVDESS leave-one-speaker-out, every family, feature version 3): first under
+# both normalisations (UAR strict 0.677, speaker-normalised 0.725), ahead of its members.
+# Its tuned parameters come from that CV's selection file. Ridge fits the augmented copies
+# too; logreg fits them for strict only (reports/ablation_members).
 FAMILY ?= linear
 SELECTION := $(REPORTS)/cv/selection.json
 
