@@ -21,7 +21,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 .PHONY: run reproduce test lint data features evaluate-selected deploy-selected evaluate \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
 	ablation-members ablation-students related-work torch margin-ablation atypical loso-selected \
-	speaker-reference floor-ablation clean-cache
+	speaker-reference floor-ablation loco-variants clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +56,7 @@ run: $(STAMP) data features evaluate-selected deploy-selected
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
 	margin-ablation ablation-conditions ablation-members ablation-students atypical \
-	speaker-reference floor-ablation
+	speaker-reference floor-ablation loco-variants
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -251,6 +251,13 @@ atypical: $(STAMP)
 floor-ablation: $(STAMP)
 	$(BIN)/python experiments/floor_ablation.py --floors 30,45,60 --manifest $(MANIFEST) \
 		--data $(DATA) --cache $(CACHE) --jobs $(JOBS)
+
+# Other ways to carry a model across corpora (sample weights per corpus or speaker, the
+# absolute spectral levels dropped, speaker-normalisation variants), measured with the
+# same fixed linear models on the cached features -> reports/loco_variants/
+loco-variants: $(STAMP)
+	$(BIN)/python experiments/loco_variants.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS)
 
 # Published figures next to ours (the CV and the held-out-corpus A/Bs) -> reports/related_work.md
 related-work: $(STAMP)
