@@ -494,6 +494,29 @@ def _invariance_md(inv: dict) -> list[str]:
     return lines
 
 
+def _agreement_intervals(inv: dict) -> str:
+    """A sentence with the 95 % Wilson interval of each agreement below the target."""
+    from scipy.stats import binomtest
+
+    n = inv["n_clips"]
+    missed = sorted({round(r["agreement"] * n) for per in inv["transforms"].values()
+                     for r in per.values() if r["agreement"] < TARGETS["agreement"]},
+                    reverse=True)
+    if not missed:
+        return f"Every agreement meets the target on these {n} clips."
+    cis, unresolved = [], []
+    for k in missed:
+        lo, hi = binomtest(k, n).proportion_ci(method="wilson")
+        cis.append(f"{k} / {n} ({k / n:.2f}): [{lo:.3f}, {hi:.3f}]")
+        if hi >= TARGETS["agreement"]:
+            unresolved.append(f"{k / n:.2f}")
+    return (f"One clip is {1 / n:.3f} of agreement. 95 % Wilson intervals of the agreements "
+            "below the target: " + "; ".join(cis) + ". "
+            + (f"The interval of {' and '.join(unresolved)} still reaches "
+               f"{TARGETS['agreement']}: these {n} clips cannot tell such a miss from the "
+               "target." if unresolved else "Every miss is below the target beyond doubt."))
+
+
 def _target_of(condition: str) -> float | None:
     """The issue's target for ``condition`` (accuracy as a share of clean), if it has one."""
     for prefix, key in (("white 20", "white 20 dB"), ("white 10", "white 10 dB"),
@@ -593,6 +616,7 @@ def write_report(summary: dict, out: Path) -> None:
                "{2:.1f} dB), the level of the 20 dB white-noise condition below."
                .format(*inv["floor_snr_db"])), "",
             *_invariance_md(inv), "",
+            _agreement_intervals(inv), "",
             f"What moves: the five features `{inv['feature_shifts']['model']}` reads that "
             "each transformation shifts most (mean |shift| / standard deviation across the "
             "clean clips), for the transformations that miss a target for it:", "",

@@ -268,3 +268,15 @@ def test_invariance_scores_speaker_norm_models_with_both_references(bench):
     assert all(r["agreement"] == 1.0 and r["mean_abs_dp"] < 0.01 for r in identity.values())
     floor = inv["transforms"]["-60 dBFS white noise floor (16-bit)"]
     assert floor[chain]["mean_abs_dp"] < floor["student-speaker_norm"]["mean_abs_dp"]
+
+
+def test_agreement_intervals_say_which_misses_40_clips_cannot_resolve(bench):
+    def inv(*agreements):
+        return {"n_clips": 40, "transforms": {f"t{i}": {"m": {"agreement": a}}
+                                              for i, a in enumerate(agreements)}}
+
+    text = bench._agreement_intervals(inv(37 / 40, 20 / 40, 1.0))
+    assert "37 / 40 (0.93): [0.801, 0.974]" in text and "20 / 40" in text
+    assert "The interval of 0.93 still reaches 0.95" in text  # 0.50 does not
+    assert bench._agreement_intervals(inv(20 / 40)).endswith("beyond doubt.")
+    assert bench._agreement_intervals(inv(1.0, 0.95)).startswith("Every agreement meets")
