@@ -370,8 +370,9 @@ def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain:
         teacher, student = work / normalization / "teacher", work / normalization / "compact"
         train_args, distill_args = _recipe(teachers[normalization])
         card = teacher / "model.json"
-        new_teacher = retrain or not card.exists() or sorted(json.loads(card.read_text())[
-            "training"]["excluded_speakers"]) != list(HOLDOUT)
+        new_teacher = retrain or is_stale(
+            json.loads(card.read_text())["training"] if card.exists() else None,
+            _stored_params(teachers[normalization]))
         if new_teacher and cli(["train", "--model", teachers[normalization], "--normalization",
                                 normalization, "--exclude-speakers", ",".join(HOLDOUT),
                                 *train_args, "--out", str(teacher)]):
@@ -382,6 +383,21 @@ def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain:
                 raise RuntimeError(f"distilling the {normalization} student failed")
         out[normalization] = {"teacher": teacher, "compact": student}
     return out
+
+
+def is_stale(cached: dict | None, params: dict | None) -> bool:
+    """Whether a held-out teacher (the ``training`` facts of its card, None when missing)
+    must be retrained: trained on other speakers than all but actors 21-24, or with other
+    parameters than the stored teacher's (``params``; a re-selection changes them)."""
+    return (cached is None or sorted(cached["excluded_speakers"]) != list(HOLDOUT)
+            or cached.get("params") != params)
+
+
+def _stored_params(alias: str) -> dict | None:
+    """The hyper-parameters the stored model ``alias`` was trained with (its card)."""
+    import ser_classic
+
+    return ser_classic.load(alias).card["training"].get("params")
 
 
 def is_student(path: Path, distill_args: Sequence[str]) -> bool:

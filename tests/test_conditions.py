@@ -280,3 +280,13 @@ def test_agreement_intervals_say_which_misses_40_clips_cannot_resolve(bench):
     assert "The interval of 0.93 still reaches 0.95" in text  # 0.50 does not
     assert bench._agreement_intervals(inv(20 / 40)).endswith("beyond doubt.")
     assert bench._agreement_intervals(inv(1.0, 0.95)).startswith("Every agreement meets")
+
+
+def test_held_out_teachers_are_retrained_when_the_stored_parameters_change(bench):
+    params = {"logreg": {"clf__C": 0.01}, "ridge": {"clf__alpha": 10000.0}}
+    cached = {"excluded_speakers": list(bench.HOLDOUT), "params": params}
+    assert not bench.is_stale(cached, params)
+    assert bench.is_stale(None, params)
+    assert bench.is_stale({**cached, "excluded_speakers": ["ravdess_21"]}, params)
+    assert bench.is_stale({**cached, "params": {**params, "logreg": {"clf__C": 0.001}}}, params)
+    assert set(bench._stored_params("teacher")) == {"logreg", "ridge"}  # the shipped card
