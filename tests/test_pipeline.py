@@ -212,10 +212,11 @@ def test_committed_selection_names_the_committed_teachers():
     root = Path(__file__).resolve().parents[1]
     sel = pipeline.Selection.load(root / "reports" / "cv" / pipeline.SELECTION_FILE)
     assert sel.split == "loso" and sel.n_speakers == 24 and sel.corpus == "ravdess"
-    assert sel.resolve("@runner_up", normalization="strict") == "linear"
-    assert sel.resolve("@selected", normalization="speaker_norm") == "linear"
-    assert sel.run("strict").params["linear"] == {"logreg": {"clf__C": 0.001},
-                                                  "ridge": {"clf__alpha": 10000.0}}
+    for alias, normalization in (("teacher", "strict"),
+                                 ("teacher-speaker_norm", "speaker_norm")):
+        assert sel.resolve("@selected", normalization=normalization) == "linear"
+        trained = ser_classic.load(alias).card["training"]["params"]
+        assert trained == sel.run(normalization).params["linear"]
 
 
 def test_corpus_ab_holds_out_each_training_corpus(folder, manifest, cache, tmp_path):
