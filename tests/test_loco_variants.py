@@ -43,3 +43,16 @@ def test_absolute_levels_are_the_extended_blocks_non_relative_spectral_levels():
     assert len(absolute) == 284
     assert "mfcc3_voiced_p50" in absolute and "mfcc3_unvoiced_mean" in absolute
     assert not {"mfcc3_p50", "mfcc3_voiced_std", "band0_250_voiced_minus_unvoiced"} & set(absolute)
+
+
+def test_report_names_the_largest_change_and_what_it_means():
+    def summary(gain):
+        return {"command": "c", "seconds": 1.0, "results": [
+            {"normalization": n, "variant": v, "group6 ridge": 0.6, "group6 logreg": 0.6,
+             "loco emovo": 0.3, "loco ravdess": 0.4, "loco tess": 0.5, "loco mean": 0.4 + d}
+            for n in ("strict", "speaker_norm") for v, d in (("baseline", 0.0), ("w", gain))]}
+
+    assert "No variant moves the mean LOCO UAR" in variants.render(summary(0.004))
+    text = variants.render(summary(0.02))
+    assert "strict w (+0.020)" in text and "A lead to choose by inner CV" in text
+    assert "| w | 0.600 | 0.600 | 0.420 (0.300 / 0.400 / 0.500) | +0.020 |" in text
