@@ -372,7 +372,7 @@ def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain:
         card = teacher / "model.json"
         new_teacher = retrain or is_stale(
             json.loads(card.read_text())["training"] if card.exists() else None,
-            _stored_params(teachers[normalization]))
+            _stored_training(teachers[normalization]))
         if new_teacher and cli(["train", "--model", teachers[normalization], "--normalization",
                                 normalization, "--exclude-speakers", ",".join(HOLDOUT),
                                 *train_args, "--out", str(teacher)]):
@@ -385,19 +385,24 @@ def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain:
     return out
 
 
-def is_stale(cached: dict | None, params: dict | None) -> bool:
+#: The training facts a held-out twin shares with the stored teacher it stands for.
+RECIPE_FACTS = ("params", "corpora", "excluded_emotions", "augment", "calibration")
+
+
+def is_stale(cached: dict | None, stored: dict) -> bool:
     """Whether a held-out teacher (the ``training`` facts of its card, None when missing)
-    must be retrained: trained on other speakers than all but actors 21-24, or with other
-    parameters than the stored teacher's (``params``; a re-selection changes them)."""
+    must be retrained: trained on other speakers than all but actors 21-24, or by another
+    recipe than the stored teacher's ``training`` facts (a re-selection changes the
+    parameters)."""
     return (cached is None or sorted(cached["excluded_speakers"]) != list(HOLDOUT)
-            or cached.get("params") != params)
+            or any(cached.get(k) != stored.get(k) for k in RECIPE_FACTS))
 
 
-def _stored_params(alias: str) -> dict | None:
-    """The hyper-parameters the stored model ``alias`` was trained with (its card)."""
+def _stored_training(alias: str) -> dict:
+    """The ``training`` facts of the stored model ``alias`` (its card)."""
     import ser_classic
 
-    return ser_classic.load(alias).card["training"].get("params")
+    return ser_classic.load(alias).card["training"]
 
 
 def is_student(path: Path, distill_args: Sequence[str]) -> bool:
@@ -528,7 +533,8 @@ def _agreement_intervals(inv: dict) -> str:
             unresolved.append(f"{k / n:.2f}")
     return (f"One clip is {1 / n:.3f} of agreement. 95 % Wilson intervals of the agreements "
             "below the target: " + "; ".join(cis) + ". "
-            + (f"The interval of {' and '.join(unresolved)} still reaches "
+            + (f"The {'intervals' if len(unresolved) > 1 else 'interval'} of "
+               f"{' and '.join(unresolved)} still {'reach' if len(unresolved) > 1 else 'reaches'} "
                f"{TARGETS['agreement']}: these {n} clips cannot tell such a miss from the "
                "target." if unresolved else "Every miss is below the target beyond doubt."))
 

@@ -278,15 +278,19 @@ def test_agreement_intervals_say_which_misses_40_clips_cannot_resolve(bench):
     text = bench._agreement_intervals(inv(37 / 40, 20 / 40, 1.0))
     assert "37 / 40 (0.93): [0.801, 0.974]" in text and "20 / 40" in text
     assert "The interval of 0.93 still reaches 0.95" in text  # 0.50 does not
+    assert "The intervals of 0.93 and 0.90 still reach" in bench._agreement_intervals(
+        inv(37 / 40, 36 / 40))
     assert bench._agreement_intervals(inv(20 / 40)).endswith("beyond doubt.")
     assert bench._agreement_intervals(inv(1.0, 0.95)).startswith("Every agreement meets")
 
 
 def test_held_out_teachers_are_retrained_when_the_stored_parameters_change(bench):
-    params = {"logreg": {"clf__C": 0.01}, "ridge": {"clf__alpha": 10000.0}}
-    cached = {"excluded_speakers": list(bench.HOLDOUT), "params": params}
-    assert not bench.is_stale(cached, params)
-    assert bench.is_stale(None, params)
-    assert bench.is_stale({**cached, "excluded_speakers": ["ravdess_21"]}, params)
-    assert bench.is_stale({**cached, "params": {**params, "logreg": {"clf__C": 0.001}}}, params)
-    assert set(bench._stored_params("teacher")) == {"logreg", "ridge"}  # the shipped card
+    stored = bench._stored_training("teacher")  # the shipped teacher's card
+    assert set(stored["params"]) == {"logreg", "ridge"}
+    cached = {**stored, "excluded_speakers": list(bench.HOLDOUT)}
+    assert not bench.is_stale(cached, stored)
+    assert bench.is_stale(None, stored)
+    assert bench.is_stale({**cached, "excluded_speakers": ["ravdess_21"]}, stored)
+    assert bench.is_stale({**cached, "params": {**stored["params"],
+                                                "logreg": {"clf__C": 1e-4}}}, stored)
+    assert bench.is_stale({**cached, "augment": {"variant": "none"}}, stored)
