@@ -254,7 +254,7 @@ floor-ablation: $(STAMP)
 
 # Other ways to carry a model across corpora (sample weights per corpus or speaker, the
 # absolute spectral levels dropped, speaker-normalisation variants), measured with the
-# same fixed linear models on the cached features -> reports/loco_variants/
+# same fixed linear models on the cached features (about 15 min) -> reports/loco_variants/
 loco-variants: $(STAMP)
 	$(BIN)/python experiments/loco_variants.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS)
