@@ -52,7 +52,7 @@ def test_report_names_the_largest_change_and_what_it_means():
              "loco emovo": 0.3, "loco ravdess": 0.4, "loco tess": 0.5, "loco mean": 0.4 + d}
             for n in ("strict", "speaker_norm") for v, d in (("baseline", 0.0), ("w", gain))]}
 
-    assert "No variant moves the mean LOCO UAR" in variants.render(summary(0.004))
+    assert "No variant raises the mean LOCO UAR" in variants.render(summary(0.004))
     text = variants.render(summary(0.02))
     assert "strict w (+0.020)" in text and "A lead to choose by inner CV" in text
     assert "| w | 0.600 | 0.600 | 0.420 (0.300 / 0.400 / 0.500) | +0.020 |" in text
