@@ -338,7 +338,7 @@ def _recipe(alias: str) -> tuple[list[str], list[str]]:
     import ser_classic
 
     suffix = alias.removeprefix("teacher")
-    teacher = ser_classic.load(alias).card["training"]
+    teacher = _stored_training(alias)
     student = ser_classic.load(f"student{suffix}").card
     train = ["--corpora", ",".join(teacher.get("corpora") or [teacher.get("corpus",
                                                                             "ravdess")])]

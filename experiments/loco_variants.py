@@ -55,15 +55,8 @@ def group_balanced(groups: np.ndarray) -> np.ndarray:
     return 1.0 / counts[inverse]
 
 
-def centred(X: np.ndarray, speaker: np.ndarray) -> np.ndarray:
-    Z = X.astype(np.float64, copy=True)
-    for s in np.unique(speaker):
-        Z[speaker == s] -= Z[speaker == s].mean(axis=0)
-    return Z
-
-
 def variance_floored(X: np.ndarray, speaker: np.ndarray, lam: float) -> np.ndarray:
-    Z = centred(X, speaker)
+    Z = speaker_normalize(X, speaker, with_std=False)
     pooled = Z.std(axis=0)
     for s in np.unique(speaker):
         rows = speaker == s
@@ -72,7 +65,8 @@ def variance_floored(X: np.ndarray, speaker: np.ndarray, lam: float) -> np.ndarr
 
 
 def variants(X: np.ndarray, speaker: np.ndarray, corpus: np.ndarray, names: np.ndarray):
-    """(normalisation, variant) -> (rows, weights or None), lazily."""
+    """``(normalisation, variant, rows, weights)`` per variant: ``rows()`` builds the
+    feature rows when called; ``weights`` is None or a training weight per row."""
     keep = np.array([not ABSOLUTE.fullmatch(n) for n in names])
     normalised = {"strict": lambda: X, "speaker_norm": lambda: speaker_normalize(X, speaker)}
     for norm, rows in normalised.items():
@@ -81,7 +75,8 @@ def variants(X: np.ndarray, speaker: np.ndarray, corpus: np.ndarray, names: np.n
         yield norm, "speaker-balanced weights", rows, group_balanced(speaker)
         yield norm, f"absolute levels dropped ({int((~keep).sum())} columns)", \
             lambda rows=rows: rows()[:, keep], None
-    yield "speaker_norm", "centred only", lambda: centred(X, speaker), None
+    yield "speaker_norm", "centred only", \
+        lambda: speaker_normalize(X, speaker, with_std=False), None
     for lam in VARIANCE_FLOORS:
         yield "speaker_norm", f"variance floor (lam {lam:g})", \
             lambda lam=lam: variance_floored(X, speaker, lam), None
@@ -143,9 +138,8 @@ def main(argv=None) -> int:
                         **{k: round(v, 4) for k, v in scores.items()}})
         print(f"{norm} {variant}: LOCO mean {scores['loco mean']:.3f} "
               f"({time.time() - t:.0f} s)", flush=True)
-    command = "python experiments/loco_variants.py" + (
-        "" if argv is None and len(sys.argv) == 1 else " " + " ".join(
-            sys.argv[1:] if argv is None else argv))
+    command = "python experiments/loco_variants.py" + "".join(
+        f" {a}" for a in (argv or sys.argv[1:]))
     summary = {"command": command, "seconds": round(time.time() - start, 1),
                "results": results}
     out = Path(args.out)
