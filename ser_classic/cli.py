@@ -357,6 +357,7 @@ def _load_recognizer(text: str, backend: str | None = None, *,
 
 def _add_train(p: argparse.ArgumentParser) -> None:
     from .calibration import CALIBRATIONS
+    from .evaluation import TUNINGS
     from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, NORMALIZATIONS
 
     _add_data_options(p)
@@ -380,8 +381,12 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exclude-emotions", default="",
                    help="comma-separated emotions left out (e.g. calm: the 7 emotions "
                         "shared with TESS)")
-    p.add_argument("--params", help="hyper-parameters as JSON (default: the tuned ones of "
-                                    "--selection when it has the model)")
+    p.add_argument("--params", help="hyper-parameters as JSON (default: --tune's, else the "
+                                    "tuned ones of --selection when it has the model)")
+    p.add_argument("--tune", choices=TUNINGS, default=None,
+                   help="choose the parameters on the training corpora themselves by grouped "
+                        "inner CV: speaker-grouped folds, every corpus held out once, or the "
+                        "mean of both (speaker+corpus)")
     p.add_argument("--selection", default=str(DEFAULT_SELECTION),
                    help="the evaluation's selection.json: @selected / @runner_up, tuned "
                         "params and CV metrics (default %(default)s)")
@@ -422,8 +427,9 @@ def _run_train(args) -> int:
         exclude_emotions=_split_list(args.exclude_emotions),
         params=_json_arg(args.params, "--params"), selection=selection,
         augment=args.augment, copies=args.copies, calibration=args.calibration,
-        feature_config=_feature_config(args.feature_config), random_state=args.seed,
-        cache_dir=args.cache, n_jobs=args.jobs, command=args.command_line)
+        tune=args.tune, feature_config=_feature_config(args.feature_config),
+        random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
+        command=args.command_line)
     for source, problem in trained.skipped:
         print(f"skipped {source}: {problem}", file=sys.stderr)
     export = trained.export
@@ -685,6 +691,7 @@ def _run_ab(args) -> int:
 def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
     from .calibration import CALIBRATIONS
     from .deployment import MAX_LOSS
+    from .evaluation import TUNINGS
     from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, NORMALIZATIONS
 
     _add_data_options(p)
@@ -708,6 +715,9 @@ def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
                    help="of the students (as distill; default: --calibration)")
     p.add_argument("--transfer", choices=("masks", "teacher"), default="masks",
                    help="the students' transfer copies (as distill)")
+    p.add_argument("--tune", choices=TUNINGS, default=None,
+                   help="choose the teacher's parameters in every fold by grouped inner CV "
+                        "on its training corpora (as train; default: --selection's)")
     p.add_argument("--max-loss", type=float, default=MAX_LOSS,
                    help="mean held-out-corpus UAR a student may lose (default %(default)s)")
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
@@ -737,7 +747,7 @@ def _run_corpus_ab(args) -> int:
         selection=selection, exclude_emotions=_split_list(args.exclude_emotions),
         augment=args.augment, copies=args.copies, transfer=args.transfer,
         calibration=args.calibration, student_calibration=args.student_calibration,
-        max_loss=args.max_loss, n_boot=args.boot,
+        max_loss=args.max_loss, tune=args.tune, n_boot=args.boot,
         random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
         progress=lambda line: print(line, file=sys.stderr, flush=True))
     for path in result.write_report(args.out, command=args.command_line):

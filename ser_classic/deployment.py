@@ -79,6 +79,7 @@ def _markdown(summary: Mapping, command: str) -> str:
              f"all are scored on the held-out corpus as a closed set over its labels "
              f"({', '.join(summary['excluded_emotions']) or 'no'} emotion(s) left out). "
              f"Only the training corpora decide; nothing else is scored.", "",
+             _params_line(summary), "",
              "| held-out corpus | clips | " + " | ".join(
                  f"{n} UAR [95% CI] / ECE" for n in names) + " |",
              "|---|---|" + "---|" * len(names)]
@@ -95,6 +96,17 @@ def _markdown(summary: Mapping, command: str) -> str:
         "## Decision", "", summary["decision"]["rule"], "",
         f"Deployed: **{summary['decision']['deploy']}**.", ""]
     return "\n".join(lines)
+
+
+def _params_line(summary: Mapping) -> str:
+    """Where the teacher's parameters came from, and each fold's."""
+    tune = summary.get("tune")
+    source = (f"chosen in every fold by grouped inner CV (UAR, `--tune {tune}`) on that "
+              f"fold's training corpora only" if tune else "the selection file's, fixed")
+    per_fold = "; ".join(f"{corpus}: {json.dumps(fold['teacher_params'], sort_keys=True)}"
+                         for corpus, fold in summary["folds"].items()
+                         if "teacher_params" in fold)
+    return f"Teacher parameters: {source}" + (f" ({per_fold})." if per_fold else ".")
 
 
 def _scores(y, proba, speakers, n_classes, n_boot, random_state) -> dict:
@@ -141,9 +153,10 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
               exclude_emotions: Sequence[str] = (), augment: str | None = None,
               copies: int = 2, transfer: str = "masks", calibration: str = "none",
               student_calibration: str | None = None, max_loss: float = MAX_LOSS,
-              candidates: Mapping[str, str | os.PathLike] | None = None, n_boot: int = 2000,
-              random_state: int = 0, cache_dir: str | os.PathLike | None = None,
-              n_jobs: int = 1, progress: Callable[[str], None] | None = None) -> CorpusAB:
+              candidates: Mapping[str, str | os.PathLike] | None = None,
+              tune: str | None = None, n_boot: int = 2000, random_state: int = 0,
+              cache_dir: str | os.PathLike | None = None, n_jobs: int = 1,
+              progress: Callable[[str], None] | None = None) -> CorpusAB:
     """Leave-one-corpus-out A/B of a teacher recipe and its students, and the decision.
 
     Parameters
@@ -180,6 +193,9 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
         ``"teacher"`` and each student kind -> the model directory trained on all
         ``corpora`` by the same recipe; the decision then names the directory to deploy
         (``decision.winner_path``, read by ``ser-classic models add --report``).
+    tune : {"speaker", "corpus", "speaker+corpus"}, optional
+        The teacher's parameters are chosen in every fold on that fold's training corpora
+        (as :func:`ser_classic.train`), never on the held-out one.
 
     Returns
     -------
@@ -220,7 +236,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
                            corpora=others, selection=selection,
                            exclude_emotions=[e for e in left_out if e in present],
                            augment=augment, copies=copies, calibration=calibration,
-                           random_state=random_state, cache_dir=cache_dir,
+                           tune=tune, random_state=random_state, cache_dir=cache_dir,
                            n_jobs=n_jobs).save(teacher_dir)
             teacher = load_artifact(teacher_dir)
             recognizers = {"teacher": EmotionRecognizer(teacher, backend="sklearn")}
@@ -253,6 +269,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
                                                              fold[n]["correct"])
             fold["classes"] = classes
             fold["trained_on"] = others
+            fold["teacher_params"] = teacher.card["training"]["params"]
             folds[corpus] = fold
             if progress is not None:
                 progress(f"{corpus}: " + ", ".join(f"{n} {fold[n]['uar']:.3f}"
@@ -273,6 +290,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
                "corpora": corpora, "candidates": names, "augment": augment, "copies": copies,
                "transfer": transfer, "calibration": calibration,
                "student_calibration": student_calibration, "excluded_emotions": left_out,
+               "tune": tune,
                "random_state": random_state,
                "folds": folds, "mean": mean,
                "decision": {"deploy": deploy, "max_loss": max_loss, "rule": rule}}

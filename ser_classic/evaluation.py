@@ -71,6 +71,7 @@ __all__ = [
     "summary_dict",
     "training_rows",
     "tune_and_fit",
+    "tune_params",
     "wilcoxon_test",
 ]
 
@@ -534,6 +535,86 @@ def _grid_scores(name, X, y, splits, *, scoring, n_classes, random_state) -> np.
             _fit(est, X[tr], y[tr])
             scores[i] += _score(y[va], est.predict(X[va]), scoring, n_classes)
     return scores
+
+
+#: The inner CVs :func:`tune_params` can maximise: speaker-grouped folds, one fold per
+#: training corpus, or the mean of the two (issue 19: choices on the mean of LOSO and LOCO).
+TUNINGS = ("speaker", "corpus", "speaker+corpus")
+
+
+def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
+                corpora: Sequence, tune: str = "speaker+corpus",
+                X_aug: Sequence[np.ndarray] = (), n_inner: int = 3, scoring: str = "uar",
+                n_classes: int | None = None, random_state: int = 0,
+                normalization: str = Normalization.STRICT) -> tuple[dict, dict]:
+    """Choose the grid point of registry model ``name`` by grouped inner CV on its own
+    training rows (no refit).
+
+    Copies (``X_aug``) are added to the training side of every inner fold only, for the
+    models that fit them, and keep their clip's speaker and corpus.
+
+    Parameters
+    ----------
+    name : str
+        A registered model; an ensemble's members are tuned one by one.
+    X : np.ndarray [shape=(n, d)]
+        Features as the model reads them (already normalised).
+    y : np.ndarray [shape=(n,)]
+        Integer class codes.
+    speakers, corpora : sequence [shape=(n,)]
+    tune : {"speaker", "corpus", "speaker+corpus"}
+        ``"speaker"``: ``n_inner`` speaker-grouped folds over every corpus; ``"corpus"``:
+        every training corpus held out once (at least two corpora);
+        ``"speaker+corpus"``: the mean of the two scores.
+    X_aug : sequence of np.ndarray [shape=(n, d)]
+        Augmented copies, row ``i`` a copy of clip ``i``.
+    n_inner : int
+        Speaker-grouped inner folds.
+    scoring : "uar" or "accuracy"
+    normalization : Normalization or str
+        How ``X`` was normalised (decides which members fit the copies).
+
+    Returns
+    -------
+    params : dict
+        The chosen grid point (``{member: point}`` for an ensemble).
+    scores : dict
+        ``{model: {grouping: [mean validation score per grid point]}}`` with the grid
+        points under ``"grid"``.
+    """
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ParameterError(f"unknown model {name!r}")
+    if tune not in TUNINGS:
+        raise ParameterError(f"tune must be one of {TUNINGS}, got {tune!r}")
+    if scoring not in ("uar", "accuracy"):
+        raise ParameterError(f"scoring must be 'uar' or 'accuracy', got {scoring!r}")
+    X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=int)  # float32: faster fits
+    groups = {"speaker": np.asarray(speakers).astype(str),
+              "corpus": np.asarray(corpora).astype(str)}
+    if tune != "speaker" and np.unique(groups["corpus"]).size < 2:
+        raise ParameterError(f"tune={tune!r} needs at least two training corpora")
+    n_classes = int(y.max()) + 1 if n_classes is None else n_classes
+    params, scores = {}, {}
+    for member in spec.members or (name,):
+        grid = MODELS[member].param_grid()
+        copies = list(X_aug) if MODELS[member].fits_copies(normalization) else []
+        X_all = np.vstack([X, *(np.asarray(a, dtype=np.float32) for a in copies)])
+        y_all = np.tile(y, 1 + len(copies))
+        original = np.arange(len(y_all)) < len(y)
+        keep = ~np.isnan(X_all).any(axis=1)
+        per = {"grid": grid}
+        for grouping in tune.split("+"):
+            g_all = np.tile(groups[grouping], 1 + len(copies))[keep]
+            n_splits = n_inner if grouping == "speaker" else np.unique(groups[grouping]).size
+            splits = inner_splits(g_all, original[keep], n_splits=n_splits)
+            per[grouping] = (_grid_scores(member, X_all[keep], y_all[keep], splits,
+                                          scoring=scoring, n_classes=n_classes,
+                                          random_state=random_state) / len(splits)).tolist()
+        mean = np.mean([per[g] for g in tune.split("+")], axis=0)
+        params[member] = grid[int(np.argmax(mean))]
+        scores[member] = per
+    return (params if spec.members else params[name]), scores
 
 
 # --------------------------------------------------------------------------- outer CV

@@ -520,9 +520,9 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
           exclude_speakers: Sequence[str] = (), exclude_emotions: Sequence[str] = (),
           params: dict | None = None, selection: Selection | None = None,
           augment: str = DEFAULT_AUGMENT, copies: int = 4, feature_config=None,
-          calibration: str = "none", typicality: bool = True, random_state: int = 0,
-          cache_dir: str | os.PathLike | None = None, n_jobs: int = 1,
-          command: str | None = None) -> TrainedModel:
+          calibration: str = "none", typicality: bool = True, tune: str | None = None,
+          random_state: int = 0, cache_dir: str | os.PathLike | None = None,
+          n_jobs: int = 1, command: str | None = None) -> TrainedModel:
     """Train a registry model on the clips of one or more corpora of a manifest.
 
     Parameters
@@ -542,7 +542,8 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     exclude_speakers, exclude_emotions : sequence of str
         Left out of training (each must occur in ``corpora``).
     params : dict, optional
-        Hyper-parameters (default: the selection's tuned ones for the model).
+        Hyper-parameters (default: chosen by ``tune``, else the selection's tuned ones for
+        the model).
     selection : Selection, optional
         The CV's hand-off: resolves ``@selected``/``@runner_up``, gives tuned parameters
         and, when they describe this model, CV metrics for the card.
@@ -577,7 +578,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     """
     from .artifact import manifest_hash, train_model, used_feature_columns
     from .calibration import CALIBRATIONS, calibrate_trained
-    from .evaluation import normalized_inputs
+    from .evaluation import TUNINGS, normalized_inputs
     from .features import extract_batch
     from .typicality import training_typicality
 
@@ -585,6 +586,8 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     name, normalization = _registry_model(model, selection, normalization)
     _check_choice("augment", augment, ("none", *AUGMENT_VARIANTS))
     _check_choice("calibration", calibration, CALIBRATIONS)
+    if tune is not None:
+        _check_choice("tune", tune, TUNINGS)
     corpora = _corpus_list(corpora)
     where = "+".join(corpora)
     missing = sorted(set(corpora) - set(manifest["corpus"]))
@@ -625,10 +628,17 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                       "feature_config_hash": selection.feature_config_hash,
                       "params_rule": "most frequent per-fold choice",
                       "selection_command": selection.command}
-    if other_front_end or no_emotions or other_data:
+    if other_front_end or no_emotions or other_data or tune is not None:
         cv_metrics = None  # the CV's parameters are still used; its metrics describe
         # another front end, label set or training set, not this model
     used_params = params if params is not None else cv_params
+    tuning = None
+    if tune is not None:
+        if params is not None:
+            raise ParameterError("give params or tune, not both")
+        used_params, tuning = _tuned_params(name, rows, X, X_aug, tune=tune,
+                                            normalization=normalization,
+                                            random_state=random_state)
     start = time.perf_counter()
     with _silenced():
         estimator, classes = train_model(X, rows["emotion"], name=name,
@@ -665,7 +675,9 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     }
     if calibration != "none":
         training["calibration"] = estimator.calibration_
-    if params is None and run is not None and name in run.params:
+    if tuning is not None:
+        training["params_source"] = tuning
+    elif params is None and run is not None and name in run.params:
         training["params_source"] = {"selection_command": selection.command,
                                      "corpus": selection.corpus,
                                      "n_speakers": selection.n_speakers}
@@ -677,6 +689,23 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                         estimator=estimator, export=export, feature_config=config,
                         training=training, cv_metrics=cv_metrics, skipped=tuple(errors),
                         typicality=typical)
+
+
+def _tuned_params(name, rows, X, X_aug, *, tune, normalization, random_state):
+    """``tune``'s parameters of ``name`` on the training rows, and the card's record."""
+    from .evaluation import normalized_inputs, tune_params
+
+    Xn, Xn_aug = normalized_inputs(X, X_aug, rows["speaker"], normalization=normalization,
+                                   labels=rows["emotion"])
+    classes = sorted(set(rows["emotion"]))
+    y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
+    with _silenced():
+        chosen, scores = tune_params(name, Xn, y, speakers=rows["speaker"],
+                                     corpora=rows["corpus"], tune=tune, X_aug=Xn_aug,
+                                     n_classes=len(classes), random_state=random_state,
+                                     normalization=normalization)
+    return chosen, {"tuned": tune, "scoring": "uar", "corpora": sorted(set(rows["corpus"])),
+                    "n_speakers": int(rows["speaker"].nunique()), "inner_scores": scores}
 
 
 # --------------------------------------------------------------------------- cross-validate

@@ -13,6 +13,7 @@ import soundfile as sf
 import ser_classic
 from ser_classic import cli, data, pipeline
 from ser_classic.errors import ParameterError
+from ser_classic.models import MODELS
 
 from .conftest import speechlike
 
@@ -246,6 +247,17 @@ def test_corpus_ab_holds_out_each_training_corpus(folder, manifest, cache, tmp_p
     assert json.loads(written[0].read_text())["decision"]["deploy"] == result.deploy
     with pytest.raises(ParameterError, match="at least 2 corpora"):
         corpus_ab(both, model="logreg", corpora=["mine"])
+    assert summary["tune"] is None and "the selection file's, fixed" in (
+        tmp_path / "corpus_ab" / "report.md").read_text()
+    # tuned in every fold on that fold's training corpus alone (speaker-grouped)
+    tuned = corpus_ab(both, model="logreg", corpora=["theirs", "mine"], students=(),
+                      augment="none", n_boot=20, tune="speaker", cache_dir=cache)
+    grid = MODELS["logreg"].param_grid()
+    for fold in tuned.summary["folds"].values():
+        assert fold["teacher_params"] in grid
+    tuned.write_report(tmp_path / "tuned", command="api")
+    assert "`--tune speaker`) on that fold's training corpora only" in (
+        tmp_path / "tuned" / "report.md").read_text()
 
 
 def test_corpus_ab_scores_the_students_with_their_own_calibration(manifest, cache):

@@ -1,0 +1,100 @@
+"""Parameters chosen on a model's own training corpora (``tune``): the inner folds, the
+mean of the speaker- and corpus-grouped scores, and the trained model through the API and
+the CLI. Real clips: four RAVDESS actors and a TESS subset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ser_classic
+from ser_classic import cli, data
+from ser_classic.errors import ParameterError
+from ser_classic.evaluation import TUNINGS, classification_metrics, tune_params
+from ser_classic.features import FeatureConfig, extract_batch
+from ser_classic.models import MODELS, build_model
+
+
+@pytest.fixture(scope="module")
+def two_corpora(small_manifest, tess_manifest) -> pd.DataFrame:
+    """RAVDESS actors 01-04 without calm and 6 clips per TESS speaker and emotion."""
+    tess = tess_manifest.sort_values("path").groupby(["speaker", "emotion"]).head(6)
+    ravdess = small_manifest[small_manifest["emotion"] != "calm"]
+    return pd.concat([ravdess, tess], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def features(two_corpora, feature_cache):
+    X, errors, _ = extract_batch(two_corpora["path"], sha256=two_corpora["sha256"],
+                                 config=FeatureConfig(), cache_dir=feature_cache)
+    assert not errors
+    classes = sorted(set(two_corpora["emotion"]))
+    return (X[:, ::4], np.searchsorted(classes, two_corpora["emotion"]),
+            two_corpora["speaker"].to_numpy(), two_corpora["corpus"].to_numpy())
+
+
+def test_corpus_tuning_holds_out_each_training_corpus(features):
+    """tune="corpus": every grid point scored by fitting on one corpus and scoring UAR on
+    the other, averaged; "speaker+corpus" takes the argmax of the mean of both CVs."""
+    X, y, speakers, corpora = features
+    kw = dict(speakers=speakers, corpora=corpora, n_classes=7)
+    params, scores = tune_params("ridge", X, y, tune="corpus", **kw)
+    grid = MODELS["ridge"].param_grid()
+    expected = []
+    for point in grid:
+        uars = []
+        for held in ("ravdess", "tess"):
+            est = build_model("ridge", params={**point, **MODELS["ridge"].fast_params})
+            est.fit(X[corpora != held].astype(np.float32), y[corpora != held])
+            pred = est.predict(X[corpora == held].astype(np.float32))
+            uars.append(classification_metrics(y[corpora == held], pred, n_classes=7)["uar"])
+        expected.append(np.mean(uars))
+    assert scores["ridge"]["corpus"] == pytest.approx(expected, abs=1e-9)
+    assert params == grid[int(np.argmax(expected))]
+
+    both, both_scores = tune_params("linear", X, y, tune="speaker+corpus", **kw)
+    assert set(both) == {"ridge", "logreg"}
+    for member in ("ridge", "logreg"):
+        s = both_scores[member]
+        assert len(s["speaker"]) == len(s["corpus"]) == len(s["grid"]) == 3
+        mean = (np.asarray(s["speaker"]) + np.asarray(s["corpus"])) / 2
+        assert both[member] == s["grid"][int(np.argmax(mean))]
+    assert both_scores["ridge"]["corpus"] == scores["ridge"]["corpus"]
+
+    one = corpora == "ravdess"
+    with pytest.raises(ParameterError, match="at least two training corpora"):
+        tune_params("ridge", X[one], y[one], speakers=speakers[one], corpora=corpora[one],
+                    tune="corpus")
+    with pytest.raises(ParameterError, match="tune must be one of"):
+        tune_params("ridge", X, y, tune="fold", **kw)
+    assert TUNINGS == ("speaker", "corpus", "speaker+corpus")
+
+
+def test_train_with_tune_records_the_choice_and_the_cli_agrees(two_corpora, feature_cache,
+                                                               tmp_path):
+    common = dict(model="logreg", augment="none", corpora=["ravdess", "tess"],
+                  cache_dir=feature_cache, n_jobs=1, typicality=False)
+    trained = ser_classic.train(two_corpora, tune="speaker+corpus", **common)
+    source = trained.training["params_source"]
+    assert source["tuned"] == "speaker+corpus" and source["corpora"] == ["ravdess", "tess"]
+    s = source["inner_scores"]["logreg"]
+    mean = (np.asarray(s["speaker"]) + np.asarray(s["corpus"])) / 2
+    assert trained.training["params"] == s["grid"][int(np.argmax(mean))]
+    with pytest.raises(ParameterError, match="params or tune"):
+        ser_classic.train(two_corpora, tune="corpus", params={"clf__C": 0.01}, **common)
+    with pytest.raises(ParameterError, match="tune must be one of"):
+        ser_classic.train(two_corpora, tune="loso", **common)
+
+    manifest_csv = tmp_path / "manifest.csv"
+    data.save_manifest(two_corpora, manifest_csv)
+    assert cli.main(["train", "--model", "logreg", "--tune", "speaker+corpus",
+                     "--manifest", str(manifest_csv), "--corpora", "ravdess,tess",
+                     "--augment", "none", "--cache", str(feature_cache), "--jobs", "1",
+                     "--out", str(tmp_path / "cli")]) == 0
+    card = json.loads((tmp_path / "cli" / "model.json").read_text())
+    assert card["training"]["params"] == trained.training["params"]
+    assert card["training"]["params_source"]["inner_scores"] == json.loads(
+        json.dumps(source["inner_scores"]))
