@@ -215,7 +215,7 @@ spread: $(STAMP)
 	for seed in 1 2; do $(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization strict \
 		--selection $(SELECTION) $(MC) --augment $(AUGMENT) --copies $(COPIES) \
 		--students $(STUDENT) --transfer teacher --student-calibration $(STUDENT_CALIBRATION) \
-		--seed $$seed \
+		--tune $(TUNE) --seed $$seed \
 		--out $(REPORTS)/spread/corpus_seed$$seed || exit 1; done
 
 # Multi-condition training ablation: the strict teacher family trained with augment none /
@@ -279,7 +279,7 @@ torch: $(STAMP)
 
 # Adversarial margin with vs without the robustness training (issue 20, item 3): twins of
 # the deployed teacher and student per normalisation, the same recipe (corpora, emotions,
-# selection's parameters, student, transfer from the teacher's rows, temperature) without
+# parameters tuned by TUNE, student, transfer from the teacher's rows, temperature) without
 # the training-row augmentation (no VTLP, no degraded-recording copies, so none in the
 # student's transfer set either), and a strict twin student without MUNGE samples too (no
 # augmentation at all), into $(NR) (scratch, never the store); then every student's margin
@@ -295,7 +295,7 @@ MARGIN = $(BIN)/python experiments/adversarial_margin.py --store $(STORE) --data
 	no_robustness-teacher=$(NR)/teacher --eta 0.001 --steps 40 --out $(REPORTS)/torch
 define NO_ROBUSTNESS
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
-		--augment none --out $(NR)/teacher$(1)
+		--augment none --tune $(TUNE) --out $(NR)/teacher$(1)
 	$(CLI) distill $(IO) --teacher $(NR)/teacher$(1) --student $(STUDENT) \
 		--transfer teacher --calibration temperature --out $(NR)/student$(1)
 endef

@@ -333,8 +333,9 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
 # --------------------------------------------------------------------------- conditions
 def _recipe(alias: str) -> tuple[list[str], list[str]]:
     """CLI arguments that retrain the stored teacher of ``alias``'s normalisation and its
-    stored student by the same recipes (corpora, emotions, augmentation; student kind,
-    transfer set, calibration), read off their cards."""
+    stored student by the same recipes (corpora, emotions, augmentation, calibration, how
+    the parameters were tuned; student kind, transfer set, calibration), read off their
+    cards."""
     import ser_classic
 
     suffix = alias.removeprefix("teacher")
@@ -353,6 +354,9 @@ def _recipe(alias: str) -> tuple[list[str], list[str]]:
         distill += ["--transfer", "teacher"]
     if teacher.get("calibration"):
         train += ["--calibration", teacher["calibration"].get("method", "temperature")]
+    tuned = (teacher.get("params_source") or {}).get("tuned")
+    if tuned:  # the twin chooses its parameters on its own training rows, as the teacher did
+        train += ["--tune", tuned]
     if info.get("calibration"):
         distill += ["--calibration", info["calibration"].get("method", "temperature")]
     return train, distill
@@ -389,13 +393,26 @@ def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain:
 RECIPE_FACTS = ("params", "corpora", "excluded_emotions", "augment", "calibration")
 
 
+def recipe_differs(cached: dict, stored: dict, *, ignore: Sequence[str] = ()) -> bool:
+    """Whether two cards' ``training`` facts describe other recipes. Parameters tuned on
+    the training rows (``params_source.tuned``) compare by how they were tuned: a twin
+    trained on other rows may choose other grid points by the same recipe."""
+    def facts(training):
+        out = {k: training.get(k) for k in RECIPE_FACTS if k not in ignore}
+        tuned = (training.get("params_source") or {}).get("tuned")
+        if tuned and "params" in out:
+            out["params"] = f"tuned: {tuned}"
+        return out
+
+    return facts(cached) != facts(stored)
+
+
 def is_stale(cached: dict | None, stored: dict) -> bool:
     """Whether a held-out teacher (the ``training`` facts of its card, None when missing)
     must be retrained: trained on other speakers than all but actors 21-24, or by another
-    recipe than the stored teacher's ``training`` facts (a re-selection changes the
-    parameters)."""
+    recipe than the stored teacher's ``training`` facts (:func:`recipe_differs`)."""
     return (cached is None or sorted(cached["excluded_speakers"]) != list(HOLDOUT)
-            or any(cached.get(k) != stored.get(k) for k in RECIPE_FACTS))
+            or recipe_differs(cached, stored))
 
 
 def _stored_training(alias: str) -> dict:

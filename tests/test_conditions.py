@@ -294,3 +294,15 @@ def test_held_out_teachers_are_retrained_when_the_stored_parameters_change(bench
     assert bench.is_stale({**cached, "params": {**stored["params"],
                                                 "logreg": {"clf__C": 1e-4}}}, stored)
     assert bench.is_stale({**cached, "augment": {"variant": "none"}}, stored)
+    # parameters tuned on the training rows: a twin's own grid points, the same tuning
+    tuned = {**stored, "params_source": {"tuned": "speaker+corpus"}}
+    twin = {**tuned, "excluded_speakers": list(bench.HOLDOUT),
+            "params": {"logreg": {"clf__C": 1e-4}, "ridge": {"clf__alpha": 1.0}}}
+    assert not bench.is_stale(twin, tuned)
+    assert bench.is_stale({**twin, "params_source": {"tuned": "corpus"}}, tuned)
+    assert bench.is_stale(twin, {**tuned, "params_source": {}})
+    assert bench.recipe_differs({**tuned, "corpora": ["emovo"]}, tuned)
+    assert not bench.recipe_differs({**tuned, "corpora": ["emovo"]}, tuned,
+                                    ignore=("corpora",))
+    train_args, _ = bench._recipe("teacher")
+    assert ("--tune" in train_args) == bool(stored.get("params_source", {}).get("tuned"))
