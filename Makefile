@@ -109,8 +109,9 @@ ADD = $(CLI) models --store $(STORE) add
 # of every grid point of each member, the mean of speaker-grouped folds over all corpora and
 # of every training corpus held out once; in the held-out-corpus A/B, inside every fold on
 # its two training corpora. The selection file's (RAVDESS LOSO) parameters describe another
-# training set; they are kept for reports/cv and the CV runs.
+# training set; they are kept for reports/cv and the CV runs, and used when TUNE is empty.
 TUNE ?= speaker+corpus
+TUNING = $(if $(TUNE),--tune $(TUNE))
 
 # STUDENT_CALIBRATION: the students' temperature, fitted on speaker-grouped out-of-fold
 # predictions of students distilled per fold from the teacher's recipe refitted without the
@@ -126,12 +127,12 @@ STUDENT_CALIBRATION ?= temperature
 # points below its teacher's. All three aliases are stored.
 define DEPLOY_SELECTED
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
-		--augment $(AUGMENT) --copies $(COPIES) --tune $(TUNE) --out $(WORK)/teacher$(1)
+		--augment $(AUGMENT) --copies $(COPIES) $(TUNING) --out $(WORK)/teacher$(1)
 	$(CLI) distill $(IO) --teacher $(WORK)/teacher$(1) --student $(STUDENT) \
 		--transfer teacher --calibration $(STUDENT_CALIBRATION) --out $(WORK)/student$(1)
 	$(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) \
 		$(MC) --augment $(AUGMENT) --copies $(COPIES) --students $(STUDENT) --transfer teacher \
-		--student-calibration $(STUDENT_CALIBRATION) --tune $(TUNE) \
+		--student-calibration $(STUDENT_CALIBRATION) $(TUNING) \
 		--candidates teacher=$(WORK)/teacher$(1),$(STUDENT)=$(WORK)/student$(1) \
 		--out $(REPORTS)/ab/corpus$(3)
 	$(ADD) $(WORK)/teacher$(1) --alias teacher$(1) --role teacher --report $(REPORTS)/ab/corpus$(3)
@@ -215,7 +216,7 @@ spread: $(STAMP)
 	for seed in 1 2; do $(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization strict \
 		--selection $(SELECTION) $(MC) --augment $(AUGMENT) --copies $(COPIES) \
 		--students $(STUDENT) --transfer teacher --student-calibration $(STUDENT_CALIBRATION) \
-		--tune $(TUNE) --seed $$seed \
+		$(TUNING) --seed $$seed \
 		--out $(REPORTS)/spread/corpus_seed$$seed || exit 1; done
 
 # Multi-condition training ablation: the strict teacher family trained with augment none /
@@ -295,7 +296,7 @@ MARGIN = $(BIN)/python experiments/adversarial_margin.py --store $(STORE) --data
 	no_robustness-teacher=$(NR)/teacher --eta 0.001 --steps 40 --out $(REPORTS)/torch
 define NO_ROBUSTNESS
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
-		--augment none --tune $(TUNE) --out $(NR)/teacher$(1)
+		--augment none $(TUNING) --out $(NR)/teacher$(1)
 	$(CLI) distill $(IO) --teacher $(NR)/teacher$(1) --student $(STUDENT) \
 		--transfer teacher --calibration temperature --out $(NR)/student$(1)
 endef

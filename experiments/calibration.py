@@ -1,7 +1,8 @@
 """Calibration under shift (issue 19, item 7) -> reports/calibration/.
 
 The teacher is the deployed recipe: the selected ``linear`` family (ridge + logistic
-regression, soft vote) with the tuned parameters of ``reports/cv/selection.json``, trained
+regression, soft vote) with the stored teacher's parameters (tuned on the three corpora by
+``make deploy-selected``; fixed here, not re-tuned per split), trained
 on RAVDESS + TESS + EMOVO (7 emotions, calm excluded) with ``vtlp+conditions`` copies (one
 of each per clip), feature version 3. Three probability outputs side by side:
 
@@ -73,8 +74,12 @@ ABBR = {"strict": "strict", "speaker_norm": "spk-norm", "uncalibrated": "unc.",
 
 # --------------------------------------------------------------------------- helpers
 def teacher_params(norm: str) -> dict:
-    sel = json.loads((ROOT / "reports/cv/selection.json").read_text())
-    return sel["runs"][norm]["params"]["linear"]
+    """The stored teacher's parameters (``make deploy-selected`` tuned them on the three
+    corpora; here they are fixed, not re-tuned per split)."""
+    import ser_classic
+
+    alias = "teacher" if norm == "strict" else f"teacher-{norm}"
+    return ser_classic.load(alias).card["training"]["params"]
 
 
 class Data:
@@ -403,8 +408,9 @@ def write_report(results: dict, out: Path, command: str, part_commands: dict) ->
                  f"{p} {results[p]['seconds']:.0f}" for p in part_commands) + ".", "",
              *([f"- {p}: `{c}`" for p, c in part_commands.items()] + [""]
                if len(runs) > 1 else []),
-             "Teacher: the deployed recipe (`linear` family, parameters of "
-             "reports/cv/selection.json; RAVDESS + TESS + EMOVO, 7 emotions, calm "
+             "Teacher: the deployed recipe (`linear` family, the stored teacher's "
+             "parameters, tuned on the three corpora by `make deploy-selected` and fixed "
+             "here; RAVDESS + TESS + EMOVO, 7 emotions, calm "
              f"excluded; `--augment {AUGMENT} --copies {COPIES}`; feature version 3). "
              "*temperature*: one T by NLL on 5 speaker-grouped out-of-fold folds of the "
              "training rows (`--calibration temperature`); *corpus_temperature*: one T on "
