@@ -6,15 +6,15 @@ vtlp / conditions / vtlp+conditions, ``--copies`` copies per clip and preset), m
 
 (c) the condition benchmark of ``experiments/bench_conditions.py`` in inner folds
     (``bench_conditions.inner_conditions``): RAVDESS actors 1-20 in 5 folds of 4
-    consecutive actors; per fold, teachers trained without the fold's actors (the tuned
-    parameters of ``--selection``) score ``--condition-clips`` of their clips under each
+    consecutive actors; per fold, teachers trained without the fold's actors (the stored
+    strict teacher's parameters) score ``--condition-clips`` of their clips under each
     degradation (accuracy, UAR, ECE; the benchmark's own seeds, not the training
     copies'), averaged over the folds;
 (a) speaker-grouped CV on RAVDESS actors 1-20 (``pipeline.cross_validate``, split
     ``--split`` in 5 folds, inner tuning of the family's members in each fold; copies of
     training clips only);
 (b) leave one corpus out (RAVDESS actors 1-20, TESS, EMOVO): for each corpus, the family
-    with the selection's parameters fitted on the other corpora (their clips and their
+    with the stored strict teacher's parameters fitted on the other corpora (their clips and their
     copies) and scored on it as a closed-set decision over its classes (mean UAR over
     corpora). Fixed parameters, unlike ``experiments/loco.py``'s inner-CV choice.
 
@@ -74,15 +74,16 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def run_condition_benchmark(args, manifest, selection, variants) -> dict:
+def run_condition_benchmark(args, manifest, variants) -> dict:
     def train(k: int, actors: list[str]) -> dict[str, Path]:
         paths = {}
         for v in variants:
             out = Path(args.work) / v.replace("+", "_") / f"fold{k}"
-            if not (out / "model.json").exists():
+            if not bench.trained_with(out, bench.teacher_params("strict")):
                 start = time.perf_counter()
                 pipeline.train(manifest, model="linear", normalization="strict",
-                               exclude_speakers=actors, selection=selection, augment=v,
+                               exclude_speakers=actors, augment=v,
+                               params=bench.teacher_params("strict"),
                                copies=args.copies, random_state=args.seed,
                                cache_dir=args.cache, n_jobs=args.jobs,
                                command=f"ablation_conditions --variant {v} --fold {k}"
@@ -112,13 +113,13 @@ def run_cv(args, manifest, variants) -> dict:
     return out
 
 
-def run_loco(args, manifest, selection, variants) -> dict:
+def run_loco(args, manifest, variants) -> dict:
     from ser_classic.features import FeatureConfig, extract_batch
 
     config = FeatureConfig()
     X, _, _ = extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
                             cache_dir=args.cache, n_jobs=args.jobs)
-    params = selection.run("strict").params["linear"]
+    params = bench.teacher_params("strict")
     out = {}
     for v in variants:
         # copies of a clip take babble talkers from its own corpus (never the held-out one)
@@ -186,7 +187,7 @@ def write_report(summary: dict, out: Path) -> None:
                   f"{cond['n_clips_per_fold']} clips of each fold's actors ("
                   + "; ".join(", ".join(f) for f in cond["folds"]) + "), teachers "
                   "trained without the fold's actors (and never on actors 21-24) with the "
-                  "tuned parameters of `reports/cv/selection.json` (strict `linear`); "
+                  "stored strict teacher's parameters (`linear`); "
                   "mean over the folds. Cells: accuracy / ECE (15 bins) and accuracy as a "
                   "share of clean; ✓/✗ against issue 19's target for the condition (white "
                   "20 dB >= 85 %, 10 dB >= 70 %, telephone >= 85 %, vocoded/codec/gain >= "
@@ -207,7 +208,7 @@ def write_report(summary: dict, out: Path) -> None:
     if "loco" in summary:
         corpora = sorted(next(iter(summary["loco"].values()))["corpora"])
         lines += ["## (b) Leave one corpus out", "",
-                  "The family with the selection's strict parameters fitted on the other "
+                  "The family with the stored strict teacher's parameters fitted on the other "
                   "corpora's clips and their copies (RAVDESS: actors 1-20), closed-set UAR "
                   "on the held-out corpus "
                   "(fixed parameters: not `experiments/loco.py`'s inner-CV choice).", "",
@@ -241,7 +242,6 @@ def main(argv=None) -> int:
     variants = [v for v in args.variants.split(",") if v]
     stages = set(args.stages.split(","))
     manifest = load_manifest(args.manifest)
-    selection = pipeline.Selection.load(args.selection)
     summary = {"command": "python experiments/ablation_conditions.py"
                + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
                "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
@@ -258,9 +258,9 @@ def main(argv=None) -> int:
     manifest = manifest[~manifest["speaker"].isin(HOLDOUT)].reset_index(drop=True)
     ravdess = manifest[manifest["corpus"] == "ravdess"].reset_index(drop=True)
     for stage, run in (("conditions", lambda: run_condition_benchmark(
-                            args, ravdess, selection, variants)),
+                            args, ravdess, variants)),
                        ("cv", lambda: run_cv(args, ravdess, variants)),
-                       ("loco", lambda: run_loco(args, manifest, selection, variants))):
+                       ("loco", lambda: run_loco(args, manifest, variants))):
         if stage in stages:
             summary[stage] = run()
             summary.setdefault("commands", {})[stage] = summary["command"]

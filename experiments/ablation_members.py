@@ -7,7 +7,7 @@ clips only (a choice of the VTLP-only era). With the degraded-recording copies o
 deployed recipe (``vtlp+conditions``, 1 copy each) this ablation compares, for each
 normalisation, logreg on the originals only against logreg on the originals and copies,
 with the deployed recipe otherwise unchanged (RAVDESS + TESS + EMOVO, no calm, the
-parameters of ``--selection``). RAVDESS actors 21-24, the held-out speakers of
+stored teacher's parameters, fixed). RAVDESS actors 21-24, the held-out speakers of
 ``experiments/bench_conditions.py``'s report, are read by no measurement:
 
 (a) leave one corpus out: trained on two corpora (and their copies, babble talkers from
@@ -70,7 +70,7 @@ def logreg_on_copies(on: bool):
         models.MODELS["logreg"] = spec
 
 
-def run_loco(args, manifest, selection, norm: str) -> dict:
+def run_loco(args, manifest, norm: str) -> dict:
     rows = manifest[~manifest["emotion"].isin(NO_EMOTIONS)].reset_index(drop=True)
     config = FeatureConfig()
     X, _, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
@@ -78,7 +78,7 @@ def run_loco(args, manifest, selection, norm: str) -> dict:
     X_aug = pipeline.augmented_features(AUGMENT, rows, config=config, copies=COPIES,
                                         cache_dir=args.cache, random_state=args.seed,
                                         n_jobs=args.jobs, groups=rows["corpus"].to_numpy())
-    params = selection.run(norm).params["linear"]
+    params = bench.teacher_params(norm)
     out = {}
     for setting, on in SETTINGS.items():
         with logreg_on_copies(on):
@@ -108,17 +108,18 @@ def run_cv(args, manifest, norm: str) -> dict:
     return out
 
 
-def run_inner_conditions(args, manifest, selection, norm: str) -> dict:
+def run_inner_conditions(args, manifest, norm: str) -> dict:
     def train(k: int, actors: list[str]) -> dict[str, Path]:
         paths = {}
         for setting, on in SETTINGS.items():
             out = (Path(args.work) / f"{norm}-{'copies' if on else 'originals'}"
                    / f"fold{k}")
-            if not (out / "model.json").exists():
+            if not bench.trained_with(out, bench.teacher_params(norm)):
                 with logreg_on_copies(on):
                     pipeline.train(manifest, model="linear", normalization=norm,
                                    corpora=CORPORA, exclude_emotions=NO_EMOTIONS,
-                                   exclude_speakers=actors, selection=selection,
+                                   exclude_speakers=actors,
+                                   params=bench.teacher_params(norm),
                                    augment=AUGMENT, copies=COPIES, random_state=args.seed,
                                    cache_dir=args.cache, n_jobs=args.jobs,
                                    command=f"ablation_members --setting {setting!r} "
@@ -151,8 +152,8 @@ def write_report(summary: dict, out: Path) -> None:
              "item 4)", "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "",
              "The deployed recipe (`linear`: soft vote of ridge and logreg; RAVDESS + TESS + "
-             "EMOVO without calm; `--augment vtlp+conditions --copies 1`; the parameters of "
-             "`reports/cv/selection.json`) with logreg fitted on the original clips only "
+             "EMOVO without calm; `--augment vtlp+conditions --copies 1`; the stored "
+             "teacher's parameters, fixed) with logreg fitted on the original clips only "
              "or on the originals and their copies; ridge is fitted on both in every "
              "setting. RAVDESS actors 21-24, the held-out speakers of "
              "`reports/conditions/`, are read by no measurement. Measured on the training "
@@ -199,14 +200,14 @@ def write_report(summary: dict, out: Path) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
-    manifest, selection, header = bench.start_ablation(args, script="ablation_members.py",
+    manifest, header = bench.start_ablation(args, script="ablation_members.py",
                                                        argv=argv)
     summary = {**header, "fold_clips": args.fold_clips,
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     for norm in ("strict", "speaker_norm"):
-        res = {"loco": run_loco(args, manifest, selection, norm),
+        res = {"loco": run_loco(args, manifest, norm),
                "cv": run_cv(args, manifest, norm),
-               "conditions": run_inner_conditions(args, manifest, selection, norm)}
+               "conditions": run_inner_conditions(args, manifest, norm)}
         res["score"] = {s: float(np.mean([res["loco"][s]["mean_uar"], res["cv"][s]["uar"],
                                           res["conditions"][s]["mean_degraded_accuracy"]]))
                         for s in SETTINGS}

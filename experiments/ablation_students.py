@@ -5,7 +5,8 @@ The deployed model is a student distilled from the `linear` teacher; item 8 asks
 stay within 3 points of its teacher in every condition of the benchmark and on leave one
 corpus out. Each candidate kind is distilled as the main job distils it (``--transfer
 teacher --calibration temperature``, the deployed recipe's teacher: RAVDESS + TESS +
-EMOVO without calm, ``vtlp+conditions`` with 1 copy, the parameters of ``--selection``),
+EMOVO without calm, ``vtlp+conditions`` with 1 copy; parameters: the stored teacher's in
+the inner folds, tuned in every fold as the main job's A/B tunes them in LOCO),
 per normalisation, and measured on the training corpora only; RAVDESS actors 21-24, the
 held-out speakers of ``experiments/bench_conditions.py``'s report, are read by nothing:
 
@@ -54,9 +55,14 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def run_loco(args, manifest, selection, norm: str, kinds: list[str]) -> dict:
+def run_loco(args, manifest, norm: str, kinds: list[str]) -> dict:
+    alias = "teacher" if norm == "strict" else f"teacher-{norm}"
+    tune = (bench._stored_training(alias).get("params_source") or {}).get("tuned")
+    if tune is None:
+        raise RuntimeError(f"the stored {alias}'s parameters were not tuned on its corpora "
+                           f"(make deploy-selected tunes them)")
     ab = corpus_ab(manifest, model="linear", corpora=CORPORA, students=kinds,
-                   normalization=norm, selection=selection, exclude_emotions=NO_EMOTIONS,
+                   normalization=norm, tune=tune, exclude_emotions=NO_EMOTIONS,
                    augment=AUGMENT, copies=COPIES, transfer="teacher",
                    calibration="temperature", random_state=args.seed,
                    cache_dir=args.cache, n_jobs=args.jobs,
@@ -68,14 +74,15 @@ def run_loco(args, manifest, selection, norm: str, kinds: list[str]) -> dict:
             for n in ["teacher", *kinds]}
 
 
-def run_inner_conditions(args, manifest, selection, norm: str, kinds: list[str]) -> dict:
+def run_inner_conditions(args, manifest, norm: str, kinds: list[str]) -> dict:
     def train(k: int, actors: list[str]) -> dict[str, Path]:
         fold = Path(args.work) / norm / f"fold{k}"
         paths = {"teacher": fold / "teacher"}
-        if not (paths["teacher"] / "model.json").exists():
+        if not bench.trained_with(paths["teacher"], bench.teacher_params(norm)):
             pipeline.train(manifest, model="linear", normalization=norm, corpora=CORPORA,
                            exclude_emotions=NO_EMOTIONS, exclude_speakers=actors,
-                           selection=selection, augment=AUGMENT, copies=COPIES,
+                           params=bench.teacher_params(norm), augment=AUGMENT,
+                           copies=COPIES,
                            random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
                            command=f"ablation_students --fold {k}").save(paths["teacher"])
         for kind in kinds:
@@ -134,8 +141,9 @@ def write_report(summary: dict, out: Path) -> None:
              + ", ".join(f"`{k}`" for k in kinds) + ". Each is distilled as the main job "
              "distils its student (`--transfer teacher --calibration temperature`) from the "
              "deployed teacher recipe (`linear`; RAVDESS + TESS + EMOVO without calm; "
-             "`--augment vtlp+conditions --copies 1`; the parameters of "
-             "`reports/cv/selection.json`). RAVDESS actors 21-24, the held-out speakers of "
+             "`--augment vtlp+conditions --copies 1`; in the inner folds the stored "
+             "teacher's parameters, fixed; in leave one corpus out tuned in every fold as "
+             "the main job's A/B tunes them). RAVDESS actors 21-24, the held-out speakers of "
              "`reports/conditions/`, are read by no measurement. (a) Leave one corpus out: "
              "closed-set UAR on each corpus (RAVDESS: actors 1-20) of the teacher and its "
              "students trained on the other two (`ser_classic.corpus_ab`; TESS is one of "
@@ -188,14 +196,14 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     kinds = [k for k in args.students.split(",") if k]
-    manifest, selection, header = bench.start_ablation(args, script="ablation_students.py",
+    manifest, header = bench.start_ablation(args, script="ablation_students.py",
                                                        argv=argv)
     summary = {**header, "fold_clips": args.fold_clips, "students": kinds,
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     for norm in args.normalizations.split(","):
-        inner = run_inner_conditions(args, manifest, selection, norm, kinds)
+        inner = run_inner_conditions(args, manifest, norm, kinds)
         res = {"conditions": inner["per_condition"], "fold_models": inner["models"],
-               "loco": run_loco(args, manifest, selection, norm, kinds)}
+               "loco": run_loco(args, manifest, norm, kinds)}
         res["decision"] = decide(res["loco"], res["conditions"], kinds)
         summary["normalizations"][norm] = res
         print(f"{norm}: chosen {res['decision']['chosen']}", flush=True)

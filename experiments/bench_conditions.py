@@ -422,6 +422,20 @@ def _stored_training(alias: str) -> dict:
     return ser_classic.load(alias).card["training"]
 
 
+def teacher_params(normalization: str) -> dict:
+    """The stored teacher's parameters for ``normalization``: those the inner-fold
+    ablations fix, so that they measure the deployed recipe."""
+    alias = "teacher" if normalization == "strict" else f"teacher-{normalization}"
+    return _stored_training(alias)["params"]
+
+
+def trained_with(path: Path, params: dict) -> bool:
+    """Whether the model directory ``path`` exists and was trained with ``params`` (a
+    cached fold model trained with other parameters is retrained)."""
+    card = path / "model.json"
+    return card.is_file() and json.loads(card.read_text())["training"]["params"] == params
+
+
 def is_student(path: Path, distill_args: Sequence[str]) -> bool:
     """Whether ``path`` holds a student of the kind ``distill_args`` distil (a model
     distilled before the stored student's kind changed is not)."""
@@ -768,7 +782,6 @@ def ablation_parser(doc: str, *, name: str) -> argparse.ArgumentParser:
     p.add_argument("--manifest", default="data/manifest.csv")
     p.add_argument("--data", default="../shared/data/ravdess")
     p.add_argument("--cache", default=".cache/features")
-    p.add_argument("--selection", default="reports/cv/selection.json")
     p.add_argument("--work", default=f".cache/models/{name}")
     p.add_argument("--jobs", type=int, default=1, help="feature extraction only")
     p.add_argument("--seed", type=int, default=0)
@@ -777,13 +790,12 @@ def ablation_parser(doc: str, *, name: str) -> argparse.ArgumentParser:
 
 
 def start_ablation(args, *, script: str, argv) -> tuple:
-    """Run from the repository root: the manifest without ``HOLDOUT``, the selection and
-    the summary's header (command, machine, seed) of an inner-fold ablation."""
+    """Run from the repository root: the manifest without ``HOLDOUT`` and the summary's
+    header (command, machine, seed) of an inner-fold ablation."""
     import os
     import platform
 
     from ser_classic.data import load_manifest
-    from ser_classic.pipeline import Selection
 
     os.chdir(ROOT)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -792,7 +804,7 @@ def start_ablation(args, *, script: str, argv) -> tuple:
     header = {"command": f"python experiments/{script}"
               + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
               "machine": f"{os.cpu_count()} CPUs, {platform.machine()}", "seed": args.seed}
-    return manifest, Selection.load(args.selection), header
+    return manifest, header
 
 
 def inner_folds(speakers) -> list[list[str]]:

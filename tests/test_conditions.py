@@ -291,9 +291,13 @@ def test_held_out_teachers_are_retrained_when_the_stored_parameters_change(bench
     assert not bench.is_stale(cached, stored)
     assert bench.is_stale(None, stored)
     assert bench.is_stale({**cached, "excluded_speakers": ["ravdess_21"]}, stored)
-    assert bench.is_stale({**cached, "params": {**stored["params"],
-                                                "logreg": {"clf__C": 1e-4}}}, stored)
     assert bench.is_stale({**cached, "augment": {"variant": "none"}}, stored)
+    # fixed parameters (a selection file's): a twin must have the same ones
+    fixed = {**stored, "params_source": {"selection_command": "evaluate"}}
+    assert not bench.is_stale({**fixed, "excluded_speakers": list(bench.HOLDOUT)}, fixed)
+    assert bench.is_stale({**fixed, "excluded_speakers": list(bench.HOLDOUT),
+                           "params": {**stored["params"], "logreg": {"clf__C": 1e-4}}},
+                          fixed)
     # parameters tuned on the training rows: a twin's own grid points, the same tuning
     tuned = {**stored, "params_source": {"tuned": "speaker+corpus"}}
     twin = {**tuned, "excluded_speakers": list(bench.HOLDOUT),
@@ -304,5 +308,17 @@ def test_held_out_teachers_are_retrained_when_the_stored_parameters_change(bench
     assert bench.recipe_differs({**tuned, "corpora": ["emovo"]}, tuned)
     assert not bench.recipe_differs({**tuned, "corpora": ["emovo"]}, tuned,
                                     ignore=("corpora",))
+    assert bench.teacher_params("strict") == stored["params"]
+    assert bench.teacher_params("speaker_norm") == bench._stored_training(
+        "teacher-speaker_norm")["params"]
     train_args, _ = bench._recipe("teacher")
     assert ("--tune" in train_args) == bool(stored.get("params_source", {}).get("tuned"))
+
+
+def test_cached_fold_models_are_retrained_when_the_parameters_change(bench, tmp_path):
+    from ser_classic.store import resolve
+
+    shipped = resolve("teacher")
+    assert bench.trained_with(shipped, bench.teacher_params("strict"))
+    assert not bench.trained_with(shipped, {"logreg": {"clf__C": 1.0}})
+    assert not bench.trained_with(tmp_path / "missing", bench.teacher_params("strict"))
