@@ -588,6 +588,8 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     _check_choice("calibration", calibration, CALIBRATIONS)
     if tune is not None:
         _check_choice("tune", tune, TUNINGS)
+        if params is not None:
+            raise ParameterError("give params or tune, not both")
     corpora = _corpus_list(corpora)
     where = "+".join(corpora)
     missing = sorted(set(corpora) - set(manifest["corpus"]))
@@ -634,8 +636,6 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     used_params = params if params is not None else cv_params
     tuning = None
     if tune is not None:
-        if params is not None:
-            raise ParameterError("give params or tune, not both")
         used_params, tuning = _tuned_params(name, rows, X, X_aug, tune=tune,
                                             normalization=normalization,
                                             random_state=random_state)
