@@ -201,7 +201,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     manifest, header = bench.start_ablation(args, script="ablation_members.py",
-                                                       argv=argv)
+                                            argv=argv)
     summary = {**header, "fold_clips": args.fold_clips,
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     for norm in ("strict", "speaker_norm"):

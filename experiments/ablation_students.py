@@ -197,7 +197,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     kinds = [k for k in args.students.split(",") if k]
     manifest, header = bench.start_ablation(args, script="ablation_students.py",
-                                                       argv=argv)
+                                            argv=argv)
     summary = {**header, "fold_clips": args.fold_clips, "students": kinds,
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     for norm in args.normalizations.split(","):
