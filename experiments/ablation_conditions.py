@@ -75,15 +75,17 @@ def parse_args(argv=None):
 
 
 def run_condition_benchmark(args, manifest, variants) -> dict:
+    params = bench.teacher_params("strict")
+
     def train(k: int, actors: list[str]) -> dict[str, Path]:
         paths = {}
         for v in variants:
             out = Path(args.work) / v.replace("+", "_") / f"fold{k}"
-            if not bench.trained_with(out, bench.teacher_params("strict")):
+            if not bench.trained_with(out, params):
                 start = time.perf_counter()
                 pipeline.train(manifest, model="linear", normalization="strict",
                                exclude_speakers=actors, augment=v,
-                               params=bench.teacher_params("strict"),
+                               params=params,
                                copies=args.copies, random_state=args.seed,
                                cache_dir=args.cache, n_jobs=args.jobs,
                                command=f"ablation_conditions --variant {v} --fold {k}"

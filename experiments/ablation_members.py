@@ -109,17 +109,19 @@ def run_cv(args, manifest, norm: str) -> dict:
 
 
 def run_inner_conditions(args, manifest, norm: str) -> dict:
+    params = bench.teacher_params(norm)
+
     def train(k: int, actors: list[str]) -> dict[str, Path]:
         paths = {}
         for setting, on in SETTINGS.items():
             out = (Path(args.work) / f"{norm}-{'copies' if on else 'originals'}"
                    / f"fold{k}")
-            if not bench.trained_with(out, bench.teacher_params(norm)):
+            if not bench.trained_with(out, params):
                 with logreg_on_copies(on):
                     pipeline.train(manifest, model="linear", normalization=norm,
                                    corpora=CORPORA, exclude_emotions=NO_EMOTIONS,
                                    exclude_speakers=actors,
-                                   params=bench.teacher_params(norm),
+                                   params=params,
                                    augment=AUGMENT, copies=COPIES, random_state=args.seed,
                                    cache_dir=args.cache, n_jobs=args.jobs,
                                    command=f"ablation_members --setting {setting!r} "

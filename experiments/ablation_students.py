@@ -56,8 +56,8 @@ def parse_args(argv=None):
 
 
 def run_loco(args, manifest, norm: str, kinds: list[str]) -> dict:
-    alias = "teacher" if norm == "strict" else f"teacher-{norm}"
-    tune = (bench._stored_training(alias).get("params_source") or {}).get("tuned")
+    alias = bench.teacher_alias(norm)
+    tune = bench.tuning(bench._stored_training(alias))
     if tune is None:
         raise RuntimeError(f"the stored {alias}'s parameters were not tuned on its corpora "
                            f"(make deploy-selected tunes them)")
@@ -75,13 +75,15 @@ def run_loco(args, manifest, norm: str, kinds: list[str]) -> dict:
 
 
 def run_inner_conditions(args, manifest, norm: str, kinds: list[str]) -> dict:
+    params = bench.teacher_params(norm)
+
     def train(k: int, actors: list[str]) -> dict[str, Path]:
         fold = Path(args.work) / norm / f"fold{k}"
         paths = {"teacher": fold / "teacher"}
-        if not bench.trained_with(paths["teacher"], bench.teacher_params(norm)):
+        if not bench.trained_with(paths["teacher"], params):
             pipeline.train(manifest, model="linear", normalization=norm, corpora=CORPORA,
                            exclude_emotions=NO_EMOTIONS, exclude_speakers=actors,
-                           params=bench.teacher_params(norm), augment=AUGMENT,
+                           params=params, augment=AUGMENT,
                            copies=COPIES,
                            random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
                            command=f"ablation_students --fold {k}").save(paths["teacher"])

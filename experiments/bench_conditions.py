@@ -336,11 +336,9 @@ def _recipe(alias: str) -> tuple[list[str], list[str]]:
     stored student by the same recipes (corpora, emotions, augmentation, calibration, how
     the parameters were tuned; student kind, transfer set, calibration), read off their
     cards."""
-    import ser_classic
-
     suffix = alias.removeprefix("teacher")
     teacher = _stored_training(alias)
-    student = ser_classic.load(f"student{suffix}").card
+    student = _stored_card(f"student{suffix}")
     train = ["--corpora", ",".join(teacher.get("corpora") or [teacher.get("corpus",
                                                                             "ravdess")])]
     if teacher.get("excluded_emotions"):
@@ -354,7 +352,7 @@ def _recipe(alias: str) -> tuple[list[str], list[str]]:
         distill += ["--transfer", "teacher"]
     if teacher.get("calibration"):
         train += ["--calibration", teacher["calibration"].get("method", "temperature")]
-    tuned = (teacher.get("params_source") or {}).get("tuned")
+    tuned = tuning(teacher)
     if tuned:  # the twin chooses its parameters on its own training rows, as the teacher did
         train += ["--tune", tuned]
     if info.get("calibration"):
@@ -368,16 +366,16 @@ def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain:
     actors 21-24 (the CLI)."""
     from ser_classic.cli import main as cli
 
-    teachers = {"strict": "teacher", "speaker_norm": "teacher-speaker_norm"}
     out = {}
     for normalization in normalizations:
+        alias = teacher_alias(normalization)
         teacher, student = work / normalization / "teacher", work / normalization / "compact"
-        train_args, distill_args = _recipe(teachers[normalization])
+        train_args, distill_args = _recipe(alias)
         card = teacher / "model.json"
         new_teacher = retrain or is_stale(
             json.loads(card.read_text())["training"] if card.exists() else None,
-            _stored_training(teachers[normalization]))
-        if new_teacher and cli(["train", "--model", teachers[normalization], "--normalization",
+            _stored_training(alias))
+        if new_teacher and cli(["train", "--model", alias, "--normalization",
                                 normalization, "--exclude-speakers", ",".join(HOLDOUT),
                                 *train_args, "--out", str(teacher)]):
             raise RuntimeError(f"training the {normalization} teacher failed")
@@ -399,7 +397,7 @@ def recipe_differs(cached: dict, stored: dict, *, ignore: Sequence[str] = ()) ->
     trained on other rows may choose other grid points by the same recipe."""
     def facts(training):
         out = {k: training.get(k) for k in RECIPE_FACTS if k not in ignore}
-        tuned = (training.get("params_source") or {}).get("tuned")
+        tuned = tuning(training)
         if tuned and "params" in out:
             out["params"] = f"tuned: {tuned}"
         return out
@@ -415,18 +413,33 @@ def is_stale(cached: dict | None, stored: dict) -> bool:
             or recipe_differs(cached, stored))
 
 
+def _stored_card(alias: str) -> dict:
+    """The card of the stored model ``alias`` (verified; no model is loaded)."""
+    from ser_classic.artifact import load_artifact
+    from ser_classic.store import resolve
+
+    return load_artifact(resolve(alias), load_joblib=False).card
+
+
 def _stored_training(alias: str) -> dict:
     """The ``training`` facts of the stored model ``alias`` (its card)."""
-    import ser_classic
+    return _stored_card(alias)["training"]
 
-    return ser_classic.load(alias).card["training"]
+
+def teacher_alias(normalization: str) -> str:
+    """The stored teacher of ``normalization``: ``teacher`` or ``teacher-speaker_norm``."""
+    return "teacher" if normalization == "strict" else f"teacher-{normalization}"
+
+
+def tuning(training: dict) -> str | None:
+    """How a card's parameters were tuned on its training rows (``--tune``), or None."""
+    return (training.get("params_source") or {}).get("tuned")
 
 
 def teacher_params(normalization: str) -> dict:
     """The stored teacher's parameters for ``normalization``: those the inner-fold
     ablations fix, so that they measure the deployed recipe."""
-    alias = "teacher" if normalization == "strict" else f"teacher-{normalization}"
-    return _stored_training(alias)["params"]
+    return _stored_training(teacher_alias(normalization))["params"]
 
 
 def trained_with(path: Path, params: dict) -> bool:

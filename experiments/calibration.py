@@ -76,10 +76,7 @@ ABBR = {"strict": "strict", "speaker_norm": "spk-norm", "uncalibrated": "unc.",
 def teacher_params(norm: str) -> dict:
     """The stored teacher's parameters (``make deploy-selected`` tuned them on the three
     corpora; here they are fixed, not re-tuned per split)."""
-    import ser_classic
-
-    alias = "teacher" if norm == "strict" else f"teacher-{norm}"
-    return ser_classic.load(alias).card["training"]["params"]
+    return bench.teacher_params(norm)
 
 
 class Data:
