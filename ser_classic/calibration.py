@@ -46,6 +46,7 @@ Max(eps) -> Log -> Mul(1/T) -> Softmax (:mod:`ser_classic.export`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -170,7 +171,8 @@ def calibration_metrics(y: Sequence[int], proba: np.ndarray) -> dict:
 
 def grouped_oof_proba(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
                       y: Sequence[int], groups: Sequence, *, n_classes: int,
-                      n_splits: int = 5, random_state: int = 0) -> np.ndarray:
+                      n_splits: int = 5, random_state: int = 0,
+                      n_jobs: int = 1) -> np.ndarray:
     """Out-of-fold probabilities over speaker-grouped, class-stratified folds.
 
     Parameters
@@ -187,6 +189,8 @@ def grouped_oof_proba(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray
         At most the number of speakers.
     random_state : int
         Seeds the shuffled :class:`~sklearn.model_selection.StratifiedGroupKFold`.
+    n_jobs : int
+        Folds run as parallel joblib jobs (``fit_predict`` must pickle).
 
     Returns
     -------
@@ -203,18 +207,32 @@ def grouped_oof_proba(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray
     if not 2 <= n_splits <= n_groups:
         raise ParameterError(f"n_splits must be in 2..{n_groups} (the speakers), got "
                              f"{n_splits}")
-    out = np.full((y.size, n_classes), np.nan)
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    for train_idx, test_idx in cv.split(np.zeros((y.size, 1)), y, groups):
-        if np.unique(y[train_idx]).size != n_classes:
-            raise ParameterError("a calibration fold lacks a class in its training rows "
-                                 "(too few speakers per class for n_splits)")
-        out[test_idx] = fit_predict(train_idx, test_idx)
+    folds = list(cv.split(np.zeros((y.size, 1)), y, groups))
+    if any(np.unique(y[train_idx]).size != n_classes for train_idx, _ in folds):
+        raise ParameterError("a calibration fold lacks a class in its training rows "
+                             "(too few speakers per class for n_splits)")
+    return _assemble(fit_predict, folds, y.size, n_classes, n_jobs=n_jobs)
+
+
+def _assemble(fit_predict, folds, n_rows: int, n_classes: int, *, n_jobs: int) -> np.ndarray:
+    """``fit_predict`` of every ``(train_idx, test_idx)`` fold, as joblib jobs, placed at
+    the test rows (NaN elsewhere)."""
+    import joblib
+
+    out = np.full((n_rows, n_classes), np.nan)
+    with warnings.catch_warnings():  # loky restarts a worker that kept a fold's memory
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs")
+        proba = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(fit_predict)(tr, te)
+                                               for tr, te in folds)
+    for (_, test_idx), P in zip(folds, proba, strict=True):
+        out[test_idx] = P
     return out
 
 
 def corpus_oof_proba(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                     y: Sequence[int], corpora: Sequence, *, n_classes: int) -> np.ndarray:
+                     y: Sequence[int], corpora: Sequence, *, n_classes: int,
+                     n_jobs: int = 1) -> np.ndarray:
     """Out-of-fold probabilities over leave-one-corpus-out folds of the training corpora.
 
     Parameters
@@ -227,6 +245,8 @@ def corpus_oof_proba(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray]
     corpora : sequence [shape=(n,)]
         The corpus of every row; at least two distinct.
     n_classes : int
+    n_jobs : int
+        Folds run as parallel joblib jobs.
 
     Returns
     -------
@@ -242,11 +262,10 @@ def corpus_oof_proba(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray]
     if names.size < 2:
         raise ParameterError(f"leave-one-corpus-out folds need >= 2 corpora, got "
                              f"{names.tolist()}")
-    out = np.full((y.size, n_classes), np.nan)
-    for name in names:
-        test = corpora == name
-        train_idx, test_idx = np.flatnonzero(~test), np.flatnonzero(test)
-        out[test_idx] = fit_predict(train_idx, test_idx)
+    folds = [(np.flatnonzero(corpora != name), np.flatnonzero(corpora == name))
+             for name in names]
+    out = _assemble(fit_predict, folds, y.size, n_classes, n_jobs=n_jobs)
+    for train_idx, test_idx in folds:
         out[test_idx[~np.isin(y[test_idx], y[train_idx])]] = np.nan
     return out
 
@@ -345,18 +364,20 @@ def _check_method(method: str) -> None:
 
 def out_of_fold(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
                 y: Sequence[int], speakers: Sequence, corpora: Sequence | None = None, *,
-                n_classes: int, n_splits: int = 5, random_state: int = 0) -> OutOfFold:
+                n_classes: int, n_splits: int = 5, random_state: int = 0,
+                n_jobs: int = 1) -> OutOfFold:
     """:class:`OutOfFold` of one ``fit_predict`` (as :func:`grouped_oof_proba`): the
     speaker-grouped folds, and the leave-one-corpus-out folds when ``corpora`` holds at
     least two corpora."""
     y = np.asarray(y, dtype=int)
     speaker = grouped_oof_proba(fit_predict, y, speakers, n_classes=n_classes,
-                                n_splits=n_splits, random_state=random_state)
+                                n_splits=n_splits, random_state=random_state, n_jobs=n_jobs)
     corpus = None
     if corpora is not None:
         corpora = np.asarray(corpora).astype(str)
         if np.unique(corpora).size >= 2:
-            corpus = corpus_oof_proba(fit_predict, y, corpora, n_classes=n_classes)
+            corpus = corpus_oof_proba(fit_predict, y, corpora, n_classes=n_classes,
+                                      n_jobs=n_jobs)
     return OutOfFold(y=y, speaker=speaker, corpus=corpus, corpora=corpora,
                      n_splits=n_splits, random_state=random_state)
 
@@ -568,7 +589,8 @@ def _softmax_head(student):
 def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
                       distill_kwargs: dict, kind: str, n_splits: int = 3,
                       random_state: int = 0, method: str = "temperature", corpora=None,
-                      fold_teacher: Callable[[np.ndarray], object] | None = None):
+                      fold_teacher: Callable[[np.ndarray], object] | None = None,
+                      n_jobs: int = 1):
     """A distilled student's own temperature, folded into its softmax head.
 
     The student is distilled again (:func:`ser_classic.distill.distill` with
@@ -605,6 +627,8 @@ def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
     fold_teacher : callable ``train_idx -> fitted classifier``, optional
         The teacher's recipe fitted on the training rows of a fold (``classes_``: codes
         of ``y``); None: ``distill_kwargs["teacher"]`` in every fold (optimistic).
+    n_jobs : int
+        Folds distilled in parallel (joblib jobs; the result does not depend on it).
 
     Returns
     -------
@@ -640,7 +664,7 @@ def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
     oof = out_of_fold(fit_predict, y, speakers,
                       corpora if method == "corpus_temperature" else None,
                       n_classes=n_classes, n_splits=min(n_splits, np.unique(speakers).size),
-                      random_state=random_state)
+                      random_state=random_state, n_jobs=n_jobs)
     temperature = oof.temperature(method)
     scaled = copy.deepcopy(student)
     head = _softmax_head(scaled)

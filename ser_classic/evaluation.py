@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._threads import one_blas_thread
 from ._vocabulary import (
     REFERENCE_LABEL,
     Normalization,
@@ -523,17 +524,49 @@ def _choose_params(name, X, y, speakers, *, is_original, n_inner, scoring, n_cla
     return grid[int(np.argmax(scores))]
 
 
-def _grid_scores(name, X, y, splits, *, scoring, n_classes, random_state) -> np.ndarray:
-    """Summed validation score of every grid point of ``name`` over ``splits``."""
+def _grid_scores(name, X, y, splits, *, scoring, n_classes, random_state,
+                 n_jobs: int = 1) -> np.ndarray:
+    """Summed validation score of every grid point of ``name`` over ``splits``.
+
+    Splits run as ``n_jobs`` joblib jobs, each fit on one BLAS thread (the scores do not
+    depend on the machine's thread count).
+    """
+    return np.sum(_scores_per_split(name, X, y, splits, scoring=scoring,
+                                    n_classes=n_classes, random_state=random_state,
+                                    n_jobs=n_jobs), axis=0)
+
+
+def _scores_per_split(name, X, y, splits, *, scoring, n_classes, random_state,
+                      n_jobs: int = 1) -> list[np.ndarray]:
+    import joblib
+
+    jobs = (joblib.delayed(_split_scores)(name, X, y, tr, va, scoring=scoring,
+                                          n_classes=n_classes, random_state=random_state)
+            for tr, va in splits)
+    return list(joblib.Parallel(n_jobs=n_jobs)(jobs))
+
+
+@one_blas_thread
+def _split_scores(name, X, y, tr, va, *, scoring, n_classes, random_state) -> np.ndarray:
+    """Validation score of every grid point of ``name`` on one split.
+
+    A model whose ``fast_params`` set ``warm_start`` is fitted once and refitted at each
+    next grid point from the previous solution (the grid's order is the path).
+    """
     spec = MODELS[name]
     grid = spec.param_grid()
+    warm = any(key.endswith("warm_start") and value
+               for key, value in spec.fast_params.items())
     scores = np.zeros(len(grid))
-    for tr, va in splits:
-        for i, params in enumerate(grid):
+    est = None
+    for i, params in enumerate(grid):
+        if est is None or not warm:
             est = build_model(name, random_state=random_state,
                               params={**params, **spec.fast_params})
-            _fit(est, X[tr], y[tr])
-            scores[i] += _score(y[va], est.predict(X[va]), scoring, n_classes)
+        else:
+            est.set_params(**params)
+        _fit(est, X[tr], y[tr])
+        scores[i] = _score(y[va], est.predict(X[va]), scoring, n_classes)
     return scores
 
 
@@ -546,7 +579,8 @@ def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
                 corpora: Sequence, tune: str = "speaker+corpus",
                 X_aug: Sequence[np.ndarray] = (), n_inner: int = 3, scoring: str = "uar",
                 n_classes: int | None = None, random_state: int = 0,
-                normalization: str = Normalization.STRICT) -> tuple[dict, dict]:
+                normalization: str = Normalization.STRICT,
+                n_jobs: int = 1) -> tuple[dict, dict]:
     """Choose the grid point of registry model ``name`` by grouped inner CV on its own
     training rows (no refit).
 
@@ -573,6 +607,9 @@ def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
     scoring : "uar" or "accuracy"
     normalization : Normalization or str
         How ``X`` was normalised (decides which members fit the copies).
+    n_jobs : int
+        Inner folds fitted in parallel (joblib jobs of one BLAS thread each; the scores
+        do not depend on it).
 
     Returns
     -------
@@ -603,14 +640,19 @@ def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
         y_all = np.tile(y, 1 + len(copies))
         original = np.arange(len(y_all)) < len(y)
         keep = ~np.isnan(X_all).any(axis=1)
-        per = {"grid": grid}
+        splits = {}
         for grouping in tune.split("+"):
             g_all = np.tile(groups[grouping], 1 + len(copies))[keep]
             n_splits = n_inner if grouping == "speaker" else np.unique(groups[grouping]).size
-            splits = inner_splits(g_all, original[keep], n_splits=n_splits)
-            per[grouping] = (_grid_scores(member, X_all[keep], y_all[keep], splits,
-                                          scoring=scoring, n_classes=n_classes,
-                                          random_state=random_state) / len(splits)).tolist()
+            splits[grouping] = inner_splits(g_all, original[keep], n_splits=n_splits)
+        scored = iter(_scores_per_split(member, X_all[keep], y_all[keep],
+                                        [s for g in splits.values() for s in g],
+                                        scoring=scoring, n_classes=n_classes,
+                                        random_state=random_state, n_jobs=n_jobs))
+        per = {"grid": grid}
+        for grouping, group_splits in splits.items():
+            per[grouping] = (np.sum([next(scored) for _ in group_splits], axis=0)
+                             / len(group_splits)).tolist()
         mean = np.mean([per[g] for g in tune.split("+")], axis=0)
         params[member] = grid[int(np.argmax(mean))]
         scores[member] = per

@@ -251,6 +251,7 @@ def _scaled(clf) -> Pipeline:
 
 
 @register("logreg", grid={"clf__C": (0.001, 0.003, 0.01)}, augmented=("strict",),
+          fast_params={"clf__tol": 1e-3, "clf__warm_start": True},
           description="standardised features, multinomial logistic regression (L2), "
                       "balanced class weights; also fitted on the augmented copies when "
                       "strict (speaker-normalised: the original clips)")

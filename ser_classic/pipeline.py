@@ -565,10 +565,17 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
         shrunk towards uniform, with a threshold from speaker-grouped held-out training
         speakers and ``keep`` chosen against non-speech made from the training clips
         (:func:`ser_classic.typicality.training_typicality`).
+    tune : {"speaker", "corpus", "speaker+corpus"}, optional
+        Choose the parameters by grouped inner CV on the training rows
+        (:func:`ser_classic.evaluation.tune_params`; the card's ``training.params_source``
+        holds every grid point's inner score). Not with ``params``.
     random_state : int
         The estimator's ``random_state`` and the augmentation seed.
     cache_dir : path, optional
         Feature cache.
+    n_jobs : int
+        Parallel jobs of feature extraction and of the inner tuning folds (the model does
+        not depend on it).
     command : str, optional
         Recorded in the card.
 
@@ -638,7 +645,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     if tune is not None:
         used_params, tuning = _tuned_params(name, rows, X, X_aug, tune=tune,
                                             normalization=normalization,
-                                            random_state=random_state)
+                                            random_state=random_state, n_jobs=n_jobs)
     start = time.perf_counter()
     with _silenced():
         estimator, classes = train_model(X, rows["emotion"], name=name,
@@ -691,7 +698,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                         typicality=typical)
 
 
-def _tuned_params(name, rows, X, X_aug, *, tune, normalization, random_state):
+def _tuned_params(name, rows, X, X_aug, *, tune, normalization, random_state, n_jobs=1):
     """``tune``'s parameters of ``name`` on the training rows, and the card's record."""
     from .evaluation import normalized_inputs, tune_params
 
@@ -703,7 +710,7 @@ def _tuned_params(name, rows, X, X_aug, *, tune, normalization, random_state):
         chosen, scores = tune_params(name, Xn, y, speakers=rows["speaker"],
                                      corpora=rows["corpus"], tune=tune, X_aug=Xn_aug,
                                      n_classes=len(classes), random_state=random_state,
-                                     normalization=normalization)
+                                     normalization=normalization, n_jobs=n_jobs)
     return chosen, {"tuned": tune, "scoring": "uar", "corpora": sorted(set(rows["corpus"])),
                     "n_speakers": int(rows["speaker"].nunique()), "inner_scores": scores}
 
@@ -1260,7 +1267,8 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
                                               random_state=random_state,
                                               method=calibration,
                                               corpora=data.rows["corpus"].to_numpy(),
-                                              fold_teacher=_fold_teacher(teacher, data, own))
+                                              fold_teacher=_fold_teacher(teacher, data, own),
+                                              n_jobs=n_jobs)
     quant = fitted["quantization"].get(student)
     if student.endswith("_int8"):  # not tree_uint8: its graph is the tree's own
         onnx, quant = D.quantized_onnx(kind, model, n_features=X.shape[1])

@@ -12,11 +12,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import ser_classic
+from ser_classic._threads import one_blas_thread
 from ser_classic.calibration import (
     TemperatureScaled,
     apply_temperature,
     fit_temperature,
     grouped_oof_proba,
+    out_of_fold,
     with_temperature,
 )
 from ser_classic.errors import ParameterError
@@ -104,6 +106,29 @@ def test_grouped_folds_hold_out_whole_speakers(features):
     assert sorted(np.concatenate(seen).tolist()) == list(range(len(y)))
     with pytest.raises(ParameterError, match="n_splits"):
         grouped_oof_proba(fit_predict, y, speakers, n_classes=8, n_splits=5)
+
+
+def test_folds_in_parallel_jobs_give_what_one_job_gives(features):
+    """n_jobs runs the folds as joblib worker processes: the out-of-fold probabilities of
+    a real model fitted on one BLAS thread (as the library's fitters are) are the
+    single-process ones, bit for bit, for both fold schemes."""
+    X, emotions, speakers = features
+    y = np.unique(emotions, return_inverse=True)[1]
+    pseudo_corpora = np.where(np.isin(speakers, speakers[:1]), "a", "b")
+
+    @one_blas_thread
+    def fit_predict(tr, te):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=300))
+        P = np.zeros((te.size, 8))
+        P[:, np.unique(y[tr])] = model.fit(X[tr], y[tr]).predict_proba(X[te])
+        return P
+
+    one = out_of_fold(fit_predict, y, speakers, pseudo_corpora, n_classes=8, n_splits=3)
+    two = out_of_fold(fit_predict, y, speakers, pseudo_corpora, n_classes=8, n_splits=3,
+                      n_jobs=2)
+    assert not np.isnan(one.speaker).any()
+    np.testing.assert_array_equal(one.speaker, two.speaker)
+    np.testing.assert_array_equal(one.corpus, two.corpus)
 
 
 def test_temperature_scaled_on_real_features(features, tmp_path):

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 import ser_classic
 from ser_classic import cli, data
@@ -71,6 +72,31 @@ def test_corpus_tuning_holds_out_each_training_corpus(features):
     with pytest.raises(ParameterError, match="tune must be one of"):
         tune_params("ridge", X, y, tune="fold", **kw)
     assert TUNINGS == ("speaker", "corpus", "speaker+corpus")
+
+
+def test_logreg_scores_follow_the_warm_path_and_parallel_jobs_agree(features):
+    """Logistic regression's grid points are scored along the C path (each fit started at
+    the previous C's solution, tolerance ``fast_params``), on one BLAS thread; inner folds
+    as parallel jobs score the same."""
+    X, y, speakers, corpora = features
+    kw = dict(speakers=speakers, corpora=corpora, n_classes=7)
+    _, scores = tune_params("logreg", X, y, tune="corpus", **kw)
+    assert MODELS["logreg"].fast_params["clf__warm_start"]
+    grid = MODELS["logreg"].param_grid()
+    uars = np.zeros(len(grid))
+    with threadpool_limits(limits=1, user_api="blas"):
+        for held in ("ravdess", "tess"):
+            tr, va = corpora != held, corpora == held
+            est = build_model("logreg", params={**grid[0], **MODELS["logreg"].fast_params})
+            for i, point in enumerate(grid):
+                est.set_params(**point).fit(X[tr].astype(np.float32), y[tr])
+                pred = est.predict(X[va].astype(np.float32))
+                uars[i] += classification_metrics(y[va], pred, n_classes=7)["uar"] / 2
+    assert scores["logreg"]["corpus"] == pytest.approx(uars.tolist(), abs=1e-9)
+
+    both = [tune_params("linear", X, y, tune="speaker+corpus", n_jobs=n, **kw)
+            for n in (1, 2)]
+    assert both[0] == both[1]
 
 
 def test_train_with_tune_records_the_choice_and_the_cli_agrees(two_corpora, feature_cache,
