@@ -32,7 +32,7 @@ ECE, the mean ECE of the held-out corpora RAVDESS and EMOVO); TESS is reported a
 validation corpus and chooses nothing.
 
     .venv/bin/python experiments/calibration.py --out reports/calibration \\
-        [--parts ravdess,corpus,conditions,noemotion] [--jobs 1]
+        [--parts ravdess,corpus,conditions,noemotion] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -80,9 +80,11 @@ def teacher_params(norm: str) -> dict:
 
 
 class Data:
-    """The recipe's clips (calm excluded), their features and augmented copies."""
+    """The recipe's clips (calm excluded), their features and augmented copies; ``jobs``
+    parallel out-of-fold fits."""
 
-    def __init__(self, manifest, config, cache):
+    def __init__(self, manifest, config, cache, jobs: int = 1):
+        self.jobs = jobs
         rows = manifest[manifest["corpus"].isin(CORPORA)
                         & ~manifest["emotion"].isin(NO_EMOTIONS)].reset_index(drop=True)
         self.rows = rows
@@ -108,7 +110,7 @@ def fit_calibrated(d: Data, train: np.ndarray, norm: str) -> dict:
                                    params=teacher_params(norm), X_aug=aug)
         oof = trained_oof(d.X[train], d.em[train], name="linear", speakers=d.spk[train],
                           corpora=d.corpus[train], normalization=norm,
-                          params=teacher_params(norm), X_aug=aug)
+                          params=teacher_params(norm), X_aug=aug, n_jobs=d.jobs)
     temps = {m: oof.temperature(m) for m in METHODS[1:]}
     Xp = normalized_inputs(d.X[train], (), d.spk[train], normalization=norm)[0]
     typical = Typicality.fit(Xp, groups=d.spk[train],
@@ -508,7 +510,8 @@ def main(argv=None) -> int:
     p.add_argument("--condition-clips", type=int, default=0,
                    help="clips of actors 21-24 under each condition (a seeded subsample; "
                         "default 0: all)")
-    p.add_argument("--jobs", type=int, default=1, help="accepted for symmetry; runs on one")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="out-of-fold fits in parallel (the figures do not depend on it)")
     args = p.parse_args(argv)
     command = "python experiments/calibration.py" + "".join(
         f" {shlex.quote(a)}" for a in (argv if argv is not None else sys.argv[1:]))
@@ -519,7 +522,8 @@ def main(argv=None) -> int:
     if unknown:
         raise SystemExit(f"unknown part(s) {unknown} (of {PARTS})")
     config = FeatureConfig()
-    d = Data(data.load_manifest(args.manifest), config, args.cache) if parts else None
+    d = (Data(data.load_manifest(args.manifest), config, args.cache, jobs=args.jobs)
+         if parts else None)
     for part in parts:
         start = time.perf_counter()
         if part == "ravdess":

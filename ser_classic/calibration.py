@@ -493,7 +493,8 @@ def with_temperature(estimator, temperature: float, *, method: str = "temperatur
 
 def trained_oof(X: np.ndarray, emotions, *, name: str, speakers, corpora=None,
                 normalization: str, params: dict | None = None, random_state: int = 0,
-                X_aug: Sequence[np.ndarray] = (), n_splits: int = 5) -> OutOfFold:
+                X_aug: Sequence[np.ndarray] = (), n_splits: int = 5,
+                n_jobs: int = 1) -> OutOfFold:
     """:class:`OutOfFold` of a registry model refitted per fold with
     :func:`ser_classic.artifact.train_model` (each fold's training rows with their
     augmented copies only, the same parameters and normalisation; the held-out rows
@@ -510,6 +511,8 @@ def trained_oof(X: np.ndarray, emotions, *, name: str, speakers, corpora=None,
         As given to ``train_model``.
     n_splits : int
         Speaker-grouped folds (at most the number of speakers).
+    n_jobs : int
+        Folds fitted in parallel (joblib jobs; the result does not depend on it).
     """
     from .artifact import train_model
     from .evaluation import normalized_inputs
@@ -533,7 +536,7 @@ def trained_oof(X: np.ndarray, emotions, *, name: str, speakers, corpora=None,
 
     return out_of_fold(fit_predict, y, speakers, corpora, n_classes=len(classes),
                        n_splits=min(n_splits, np.unique(speakers).size),
-                       random_state=random_state)
+                       random_state=random_state, n_jobs=n_jobs)
 
 
 def calibrate_trained(estimator, X: np.ndarray, emotions, *, name: str, speakers,
