@@ -19,6 +19,7 @@ DM = --data $(DATA) --manifest $(MANIFEST)
 IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 
 .PHONY: run reproduce test lint data features evaluate-selected deploy-selected evaluate \
+	deploy-strict deploy-speaker_norm \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
 	ablation-members ablation-students related-work torch margin-ablation atypical loso-selected \
 	speaker-reference floor-ablation loco-variants clean-cache
@@ -47,7 +48,13 @@ lint: $(STAMP)
 # rewrites reports/data, reports/cv_selected, reports/ab/corpus*, the shipped models
 # (ser_classic/shipped) and nothing else; a second run on the same inputs rewrites them
 # identically apart from timing fields (experiments/check_reproducible.py).
-run: $(STAMP) data features evaluate-selected deploy-selected
+# The speaker-grouped CV and the two normalisations' deployment pipelines run as parallel
+# make jobs (-j2: each pipeline leaves a core idle in its serial steps; output per job),
+# then the store is written, one alias at a time.
+run: $(STAMP) data features
+	$(MAKE) --no-print-directory -j2 --output-sync=target deploy-strict deploy-speaker_norm \
+		evaluate-selected
+	$(STORE_SELECTED)
 
 # Everything: the CV of every model and feature set (the family's choice and parameters),
 # the main job, LOCO of every candidate family, the recording-condition benchmark, the
@@ -124,7 +131,7 @@ STUDENT_CALIBRATION ?= temperature
 # STUDENT_CALIBRATION) on every corpus; the held-out-corpus A/B (each training corpus held
 # out in turn, both recipes, the students' calibration included, trained on the others)
 # decides which is deployed: the student when its mean held-out-corpus UAR is at most 3
-# points below its teacher's. All three aliases are stored.
+# points below its teacher's. STORE_SELECTED stores all three aliases of both.
 define DEPLOY_SELECTED
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
 		--augment $(AUGMENT) --copies $(COPIES) $(TUNING) --out $(WORK)/teacher$(1)
@@ -135,14 +142,28 @@ define DEPLOY_SELECTED
 		--student-calibration $(STUDENT_CALIBRATION) $(TUNING) \
 		--candidates teacher=$(WORK)/teacher$(1),$(STUDENT)=$(WORK)/student$(1) \
 		--out $(REPORTS)/ab/corpus$(3)
-	$(ADD) $(WORK)/teacher$(1) --alias teacher$(1) --role teacher --report $(REPORTS)/ab/corpus$(3)
-	$(ADD) $(WORK)/student$(1) --alias student$(1) --role student --report $(REPORTS)/ab/corpus$(3)
-	$(ADD) --report $(REPORTS)/ab/corpus$(3) --alias deployed$(1) --role deployed
 endef
 
-deploy-selected: $(STAMP)
+define STORE_ONE
+	$(ADD) $(WORK)/teacher$(1) --alias teacher$(1) --role teacher --report $(REPORTS)/ab/corpus$(2)
+	$(ADD) $(WORK)/student$(1) --alias student$(1) --role student --report $(REPORTS)/ab/corpus$(2)
+	$(ADD) --report $(REPORTS)/ab/corpus$(2) --alias deployed$(1) --role deployed
+endef
+
+define STORE_SELECTED
+	$(call STORE_ONE,,)
+	$(call STORE_ONE,-speaker_norm,_speaker_norm)
+endef
+
+deploy-strict: $(STAMP)
 	$(call DEPLOY_SELECTED,,strict,)
+
+deploy-speaker_norm: $(STAMP)
 	$(call DEPLOY_SELECTED,-speaker_norm,speaker_norm,_speaker_norm)
+
+deploy-selected: $(STAMP)
+	$(MAKE) --no-print-directory -j2 --output-sync=target deploy-strict deploy-speaker_norm
+	$(STORE_SELECTED)
 
 # RAVDESS leave-one-speaker-out CV of the selected family (24 folds; issue 19's LOSO
 # figure on the current features) -> reports/cv_selected_loso
@@ -202,7 +223,7 @@ speaker-reference: $(STAMP)
 # measured on inner folds only (not shipped) -> reports/calibration/ (one core)
 calibration: $(STAMP)
 	$(BIN)/python experiments/calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
-		--out $(REPORTS)/calibration
+		--jobs $(JOBS) --out $(REPORTS)/calibration
 	$(BIN)/python experiments/calibration_atypicality.py --manifest $(MANIFEST) \
 		--cache $(CACHE) --out $(REPORTS)/calibration
 
