@@ -39,8 +39,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The main job end to end on the default data (see README: about 20 min on 2 cores from a
-# clean clone): manifest and features of RAVDESS, TESS and EMOVO; speaker-grouped CV of the
+# The main job end to end on the default data (see README: 24.5 min on 2 cores with the
+# features cached): manifest and features of RAVDESS, TESS and EMOVO; speaker-grouped CV of the
 # selected model family with CIs (RAVDESS); the family's teachers (strict and
 # speaker-normalised) and their compact int8 students (STUDENT) trained on every corpus; the
 # held-out-corpus A/B (each corpus held out in turn: the family's leave-one-corpus-out
