@@ -220,7 +220,7 @@ speaker-reference: $(STAMP)
 # Calibration under shift: the deployed teacher recipe uncalibrated, with `temperature` and
 # with `corpus_temperature`, on held-out RAVDESS speakers, held-out corpora, conditions and
 # inputs with no emotion (noise, music); and a temperature growing with atypicality,
-# measured on inner folds only (not shipped) -> reports/calibration/ (one core)
+# measured on inner folds only (not shipped) -> reports/calibration/ (out-of-fold fits on JOBS cores)
 calibration: $(STAMP)
 	$(BIN)/python experiments/calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/calibration

@@ -538,6 +538,7 @@ def _grid_scores(name, X, y, splits, *, scoring, n_classes, random_state,
 
 def _scores_per_split(name, X, y, splits, *, scoring, n_classes, random_state,
                       n_jobs: int = 1) -> list[np.ndarray]:
+    """:func:`_split_scores` of every split, in the order of ``splits``."""
     import joblib
 
     jobs = (joblib.delayed(_split_scores)(name, X, y, tr, va, scoring=scoring,

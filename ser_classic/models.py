@@ -55,7 +55,8 @@ class ModelSpec:
         Part of the default evaluation.
     fast_params : dict
         Set while scoring grid points in the inner CV only (e.g. no probability
-        calibration), never in the refitted model.
+        calibration, a looser tolerance), never in the refitted model; with
+        ``warm_start`` the grid, in its order, is scored as one path per split.
     augmented : bool or tuple of str
         Trained on the augmented copies of the training clips too, when there are any:
         always (True), never (False: the original clips only), or under the
