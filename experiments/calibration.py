@@ -403,7 +403,7 @@ def write_report(results: dict, out: Path, command: str, part_commands: dict) ->
     runs = sorted(set(part_commands.values()))  # every part by one run: its command
     lines = ["# Calibration under shift (issue 19, item 7)", "",
              f"Command: `{runs[0] if len(runs) == 1 else command}`", "",
-             "Seconds per part (one core): " + ", ".join(
+             "Wall-clock seconds per part (out-of-fold fits on the command's --jobs): " + ", ".join(
                  f"{p} {results[p]['seconds']:.0f}" for p in part_commands) + ".", "",
              *([f"- {p}: `{c}`" for p, c in part_commands.items()] + [""]
                if len(runs) > 1 else []),
