@@ -103,14 +103,15 @@ def fit_calibrated(d: Data, train: np.ndarray, norm: str) -> dict:
     out-of-fold predictions of those rows (nothing of the held-out rows)."""
     t0 = time.perf_counter()
     aug = [a[train] for a in d.X_aug]
+    params = teacher_params(norm)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est, classes = train_model(d.X[train], d.em[train], name="linear",
                                    speakers=d.spk[train], normalization=norm,
-                                   params=teacher_params(norm), X_aug=aug)
+                                   params=params, X_aug=aug)
         oof = trained_oof(d.X[train], d.em[train], name="linear", speakers=d.spk[train],
                           corpora=d.corpus[train], normalization=norm,
-                          params=teacher_params(norm), X_aug=aug, n_jobs=d.jobs)
+                          params=params, X_aug=aug, n_jobs=d.jobs)
     temps = {m: oof.temperature(m) for m in METHODS[1:]}
     Xp = normalized_inputs(d.X[train], (), d.spk[train], normalization=norm)[0]
     typical = Typicality.fit(Xp, groups=d.spk[train],
