@@ -23,7 +23,8 @@ a fitted estimator out, nothing added. :func:`train` is the job: it reads the cl
 manifest, adds the augmentation preset's copies (:data:`DEFAULT_AUGMENT`) and the tuned
 parameters of the selection, fits through ``train_model``, exports and checks the graph and
 writes the model card. ``ser-classic train`` calls :func:`train` with the same arguments,
-so the two give the same model id.
+so the two give the same model id. The clips are fitted in content order (sha256), so a
+manifest of the same clips in another row order gives the same model id too.
 """
 
 from __future__ import annotations
@@ -508,6 +509,12 @@ def _corpus_list(corpora: str | Sequence[str]) -> list[str]:
     return sorted(set(names))
 
 
+def _canonical_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` in content order (sha256, then path): a fit then depends on the set of
+    clips, as the card's manifest hash does, not on the manifest's row order."""
+    return rows.sort_values(["sha256", "path"], kind="mergesort").reset_index(drop=True)
+
+
 def training_corpora(card: Mapping) -> list[str]:
     """The corpora a model was trained on, from its card (``training.corpora``; cards
     written before multi-corpus training name one ``training.corpus``)."""
@@ -612,7 +619,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     unknown = sorted(set(no_emotions) - set(rows["emotion"]))
     if unknown:
         raise ParameterError(f"exclude_emotions: no such emotion(s) in {where}: {unknown}")
-    rows = rows[~rows["emotion"].isin(no_emotions)].reset_index(drop=True)
+    rows = _canonical_rows(rows[~rows["emotion"].isin(no_emotions)])
     if rows.empty:
         raise ParameterError(f"no {where} clips in the manifest")
     X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
@@ -842,7 +849,7 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
     normalizations = list(dict.fromkeys(normalization_of(n).value for n in normalizations))
     _check_choice("augment", augment, ("none", *AUGMENT_VARIANTS))
     config = _feature_config(feature_config)
-    manifest = manifest[manifest["corpus"] == corpus].reset_index(drop=True)
+    manifest = _canonical_rows(manifest[manifest["corpus"] == corpus])
     if manifest.empty:
         raise ParameterError(f"no clips of corpus {corpus!r} in the manifest")
     if max_speakers:
@@ -1047,8 +1054,7 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
     rows = manifest[manifest["corpus"].isin(training_corpora(card))]
     if training.get("speakers"):  # exactly the teacher's training clips
         rows = rows[rows["speaker"].isin(training["speakers"])]
-    rows = rows[~rows["emotion"].isin(training.get("excluded_emotions", []))]
-    rows = rows.reset_index(drop=True)
+    rows = _canonical_rows(rows[~rows["emotion"].isin(training.get("excluded_emotions", []))])
     if rows.empty:
         raise ParameterError("no training clips of the teacher in the manifest")
     config = teacher.feature_config

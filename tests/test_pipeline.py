@@ -130,6 +130,26 @@ def test_api_and_cli_give_the_same_models(manifest, cache, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_the_manifests_row_order_does_not_change_the_models(manifest, cache, tmp_path):
+    """The same clips in another row order give the same teacher and student ids, and the
+    same cross-validated figures: rows are fitted in content order."""
+    shuffled = manifest.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    assert list(shuffled["path"]) != list(manifest["path"])
+    kw = dict(model="logreg", corpora="mine", augment="masks", copies=1, cache_dir=cache,
+              params={"clf__C": 0.3})
+    a, b = pipeline.train(manifest, **kw), pipeline.train(shuffled, **kw)
+    assert a.model_id == b.model_id
+    a.save(tmp_path / "a")
+    b.save(tmp_path / "b")
+    students = [pipeline.distil(tmp_path / t, m, student="linear_int8", copies=1,
+                                candidates=50, cache_dir=cache)
+                for t, m in (("a", manifest), ("b", shuffled))]
+    assert students[0].model_id == students[1].model_id
+    cv = [pipeline.cross_validate(m, cache_dir=cache, **CV).summary["models"]["logreg"]
+          for m in (manifest, shuffled)]
+    assert cv[0]["uar"] == cv[1]["uar"] and cv[0]["params"] == cv[1]["params"]
+
+
 def test_train_as_a_model_directory_and_the_cards_figures(manifest, cache, tmp_path):
     """A model directory gives its registry model and normalisation; a model trained on
     other data than the CV's (fewer speakers, fewer labels) carries no CV metrics."""
