@@ -19,7 +19,8 @@ itself never creates a client nor reads the environment.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 
 import joblib
 
@@ -73,3 +74,18 @@ def dask_scheduler(address: str | None, *, timeout: float | None = None) -> Iter
         raise OSError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     with client, joblib.parallel_config(backend="dask", client=client):
         yield
+
+
+def run_jobs(jobs: Iterable, *, n_jobs: int | None, unordered: bool = False,
+             **options) -> Iterator:
+    """Yield the results of joblib ``jobs`` (``joblib.delayed`` calls), in their order or,
+    with ``unordered``, as they finish.
+
+    Runs ``joblib.Parallel(n_jobs=n_jobs, **options)`` in the active backend and drops
+    loky's warning that it restarted a worker still holding a finished job's memory
+    (benign: the job's result is kept).
+    """
+    return_as = "generator_unordered" if unordered else "list"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs")
+        yield from joblib.Parallel(n_jobs=n_jobs, return_as=return_as, **options)(jobs)

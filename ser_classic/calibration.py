@@ -46,13 +46,13 @@ Max(eps) -> Log -> Mul(1/T) -> Softmax (:mod:`ser_classic.export`).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
+from ._parallel import run_jobs
 from .errors import ParameterError
 
 __all__ = [
@@ -221,10 +221,7 @@ def _assemble(fit_predict, folds, n_rows: int, n_classes: int, *, n_jobs: int) -
     import joblib
 
     out = np.full((n_rows, n_classes), np.nan)
-    with warnings.catch_warnings():  # loky restarts a worker that kept a fold's memory
-        warnings.filterwarnings("ignore", message="A worker stopped while some jobs")
-        proba = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(fit_predict)(tr, te)
-                                               for tr, te in folds)
+    proba = run_jobs((joblib.delayed(fit_predict)(tr, te) for tr, te in folds), n_jobs=n_jobs)
     for (_, test_idx), P in zip(folds, proba, strict=True):
         out[test_idx] = P
     return out

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._parallel import run_jobs
 from ._threads import one_blas_thread
 from ._vocabulary import (
     REFERENCE_LABEL,
@@ -544,7 +545,7 @@ def _scores_per_split(name, X, y, splits, *, scoring, n_classes, random_state,
     jobs = (joblib.delayed(_split_scores)(name, X, y, tr, va, scoring=scoring,
                                           n_classes=n_classes, random_state=random_state)
             for tr, va in splits)
-    return list(joblib.Parallel(n_jobs=n_jobs)(jobs))
+    return list(run_jobs(jobs, n_jobs=n_jobs))
 
 
 @one_blas_thread
@@ -841,7 +842,7 @@ def cross_validate(X: np.ndarray, y: Sequence[int], speakers: Sequence, *,
     jobs = (joblib.delayed(_run_fold)(k, tr, te, X, y, speakers, X_aug, names, n_inner,
                                       scoring, n_classes, random_state, normalization)
             for k, (tr, te) in enumerate(splits))
-    results = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
+    results = run_jobs(jobs, n_jobs=n_jobs, unordered=True)
     proba = {n: np.zeros((y.size, n_classes)) for n in names}
     params: dict[str, list] = {n: [None] * len(splits) for n in names}
     seconds = dict.fromkeys(names, 0.0)
@@ -1360,7 +1361,7 @@ def leave_one_corpus_out(X: np.ndarray, y: Sequence[int], speakers: Sequence,
     result = LocoResult(normalization=normalization, inner=inner, scoring=scoring,
                         candidates=tuple(names), random_state=random_state)
     folds = {}
-    for fold in joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+    for fold in run_jobs(jobs, n_jobs=n_jobs, unordered=True):
         folds[fold.held_out] = fold
         if progress is not None:
             progress(f"{normalization}: held out {fold.held_out} (trained on "

@@ -37,6 +37,7 @@ import numba
 import numpy as np
 import scipy.fft
 
+from ._parallel import run_jobs
 from .augment import (
     AugmentConfig,
     mask_spectrogram,
@@ -1161,7 +1162,7 @@ def run_batch(jobs: list, *, n_features: int, n_jobs: int | None = None,
         from tqdm import tqdm
 
         jobs = tqdm(jobs, total=len(jobs), desc=desc, unit="clip")
-    results = joblib.Parallel(n_jobs=n_jobs, batch_size=16)(jobs)
+    results = list(run_jobs(jobs, n_jobs=n_jobs, batch_size=16))
     X = np.full((len(results), n_features), np.nan)
     errors = []
     repaired: dict[str, str] = {}
