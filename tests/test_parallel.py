@@ -118,3 +118,30 @@ def test_scheduler_address_checked_before_connecting(tmp_path, capsys):
     with pytest.raises(OSError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:1"):
         with dask_scheduler("tcp://127.0.0.1:1", timeout=0.5):
             pass
+
+
+def _warn_and_square(x: int, message: str) -> int:
+    import warnings
+
+    warnings.warn(message, UserWarning, stacklevel=1)
+    return x * x
+
+
+def test_run_jobs_keeps_order_and_drops_only_lokys_worker_restart_warning():
+    """In order (or all of them, unordered); loky's benign restart warning is dropped, any
+    other warning of a job still reaches the caller."""
+    import warnings
+
+    import joblib
+
+    from ser_classic._parallel import run_jobs
+
+    restart = "A worker stopped while some jobs were given to the executor."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ordered = list(run_jobs((joblib.delayed(_warn_and_square)(x, restart)
+                                 for x in range(5)), n_jobs=1))
+        other = list(run_jobs((joblib.delayed(_warn_and_square)(x, "something else")
+                               for x in range(3)), n_jobs=1, unordered=True))
+    assert ordered == [0, 1, 4, 9, 16] and sorted(other) == [0, 1, 4]
+    assert [str(w.message) for w in caught] == ["something else"] * 3
