@@ -190,6 +190,64 @@ def scores(proba: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> dict:
             "top_class_share": float(counts[top] / len(pred)), "n": len(labels)}
 
 
+def student_gap(teacher_hits: np.ndarray, student_hits: np.ndarray, *, seed: int) -> dict:
+    """Student minus teacher accuracy on the same clips, with a paired percentile
+    bootstrap 95 % CI over the clips, and item 8's verdict at the resolution the clips
+    allow: "missed" (the whole CI more than ``MAX_LOSS`` below the teacher), "met" (the
+    whole CI within it) or "unresolved"."""
+    from ser_classic.abtest import bootstrap_ci
+    from ser_classic.deployment import MAX_LOSS
+
+    diff = np.asarray(student_hits, dtype=float) - np.asarray(teacher_hits, dtype=float)
+    lo, hi = bootstrap_ci(lambda i: diff[i].mean(), diff.size,
+                          rng=np.random.default_rng(seed))
+    verdict = "missed" if hi < -MAX_LOSS else "met" if lo >= -MAX_LOSS else "unresolved"
+    return {"gap": float(diff.mean()), "ci": [lo, hi], "n": int(diff.size),
+            "verdict": verdict}
+
+
+def student_gaps(correct: dict, pairs: dict[str, str], *, seed: int) -> dict:
+    """:func:`student_gap` per condition for each ``{student column: teacher column}``
+    of ``correct`` (condition -> column -> per-clip hits, the same clips in every
+    condition), and over the conditions: the gap of the clips' mean hit over the
+    conditions, CI by the same paired bootstrap. Returns ``{student: {"per_condition":
+    {condition: gap}, "mean": gap}}``."""
+    def over_conditions(column: str) -> np.ndarray:
+        return np.mean([np.asarray(hits[column], dtype=float) for hits in correct.values()],
+                       axis=0)
+
+    return {s: {"per_condition": {c: student_gap(hits[t], hits[s], seed=seed)
+                                  for c, hits in correct.items()},
+                "mean": student_gap(over_conditions(t), over_conditions(s), seed=seed)}
+            for s, t in pairs.items()}
+
+
+def _gap_cell(g: dict) -> str:
+    mark = {"missed": " ✗", "unresolved": " ?", "met": ""}[g["verdict"]]
+    return f"{g['gap']:+.3f} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}]{mark}"
+
+
+def student_gaps_md(gaps: dict) -> list[str]:
+    """Table of :func:`student_gaps`: one column per student, one row per condition,
+    the mean over the conditions and the count of each verdict."""
+    names = list(gaps)
+    per = {n: gaps[n]["per_condition"] for n in names}
+    lines = ["| condition | " + " | ".join(f"`{n}`" for n in names) + " |",
+             "|---|" + "---|" * len(names)]
+    lines += [f"| {c} | " + " | ".join(_gap_cell(per[n][c]) for n in names) + " |"
+              for c in per[names[0]]]
+    lines.append("| **mean over the conditions** | " + " | ".join(
+        _gap_cell(gaps[n]["mean"]) for n in names) + " |")
+    for verdict, label in (("missed", "conditions more than 0.03 below (whole CI)"),
+                           ("unresolved", "conditions unresolved (CI spans -0.03)"),
+                           ("met", "conditions within 0.03 (whole CI)")):
+        lines.append(f"| {label} | " + " | ".join(
+            str(sum(g["verdict"] == verdict for g in per[n].values())) for n in names) + " |")
+    lines.append("| conditions whose point estimate is more than 0.03 below | " + " | ".join(
+        str(sum(g["gap"] < -0.03 - 1e-12 for g in per[n].values())) for n in names) + " |")
+    return lines
+
+
 # --------------------------------------------------------------------------- features
 class FeatureRows:
     """Full feature rows of waveforms, shared by every model of one feature configuration.
@@ -479,7 +537,7 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
     talkers = _clips(talker_rows)
     rir = room_impulse_response()
     X_clean = None
-    results, timing = {}, {}
+    results, correct, timing = {}, {}, {}
     for i, (cname, transform) in enumerate(condition_transforms(
             babble_talkers=talkers, rir=rir).items()):
         start = time.perf_counter()
@@ -490,11 +548,13 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
             X_clean = X
             for rec in recs.values():
                 FeatureRows.check(rec, waves[0], X[0])
-        entry = {}
+        entry, hits = {}, {}
         for name, rec in recs.items():
             Xm = FeatureRows.for_model(rec, X)
             if rec.normalization == "strict":
-                entry[name] = scores(rec.proba_from_features(Xm), labels, rec.classes_)
+                P = rec.proba_from_features(Xm)
+                entry[name] = scores(P, labels, rec.classes_)
+                hits[name] = rec.classes_[P.argmax(axis=1)] == labels
                 continue
             X0 = FeatureRows.for_model(rec, X_clean)
             for ref, Xref in (("same condition", Xm), ("clean", X0)):
@@ -504,7 +564,8 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
                     P[m] = rec.proba_from_features(
                         Xm[m], speaker=SpeakerStats.from_features(Xref[m]))
                 entry[f"{name} [{ref}]"] = scores(P, labels, rec.classes_)
-        results[cname] = entry
+                hits[f"{name} [{ref}]"] = rec.classes_[P.argmax(axis=1)] == labels
+        results[cname], correct[cname] = entry, hits
         timing[cname] = round(time.perf_counter() - start, 1)
         print(f"condition: {cname} ({timing[cname]} s)", flush=True)
     checks = {"white 20 dB SNR achieved": snr_db(clean[0], mix_at_snr(
@@ -520,7 +581,7 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
                        for (n, r), p in zip(recs.items(), [q for d in holdout.values()
                                                            for q in d.values()],
                                             strict=True)},
-            "conditions": results, "seconds": timing, "checks": checks,
+            "conditions": results, "correct": correct, "seconds": timing, "checks": checks,
             "rir": {"rt60_s": 0.5, "room_m": [6.0, 5.0, 3.0], "length": int(rir.size)}}
 
 
@@ -645,6 +706,17 @@ def _issue_md(cond: dict) -> list[str]:
     return lines
 
 
+def _item8_md(cond: dict) -> list[str]:
+    if "student_gaps" not in cond:  # a report made before the gaps were stored
+        return []
+    return ["Item 8 (each student within 3 points of its teacher): student minus teacher "
+            f"accuracy on the same {cond['n_clips']} clips, paired percentile bootstrap "
+            "95 % CI over the clips (2000 resamples; clips of one speaker are not "
+            "independent, so the true uncertainty is wider). ✗: the whole CI more than "
+            "0.03 below the teacher; ?: these clips cannot tell.", "",
+            *student_gaps_md(cond["student_gaps"]), ""]
+
+
 def write_report(summary: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -725,6 +797,7 @@ def write_report(summary: dict, out: Path) -> None:
             *_conditions_md(cond), "",
             "Against the issue's figures (accuracy; same normalization, other draws of noise):",
             "", *_issue_md(cond), "",
+            *_item8_md(cond),
             "Targets (issue 19; accuracy as a share of clean): white 20 dB >= 85 %, 10 dB "
             ">= 70 %, telephone >= 85 %, vocoded / codec / gain >= 95 %; ECE <= 0.05 on "
             "held-out speakers of the training corpora (clean), <= 0.10 under each "
@@ -846,7 +919,8 @@ def teacher_column(conditions: dict, setting: str) -> str:
                 and "[clean]" not in n)
 
 
-def inner_conditions(train, records: Sequence[dict], *, n: int, seed: int) -> dict:
+def inner_conditions(train, records: Sequence[dict], *, n: int, seed: int,
+                     gaps: dict[str, str] | None = None) -> dict:
     """The condition benchmark in inner folds of the training actors.
 
     For fold ``k``, ``train(k, actors)`` returns ``{setting: model directory}``, each
@@ -854,24 +928,33 @@ def inner_conditions(train, records: Sequence[dict], *, n: int, seed: int) -> di
     clips in ``records`` (none of ``HOLDOUT``) are scored under every condition, babble
     talkers from the other actors. Returns :func:`run_conditions`' ``"conditions"``
     table (per condition and column: accuracy, UAR, ECE) averaged over the folds, with
-    the folds and the models of each."""
+    the folds and the models of each; with ``gaps`` (``{student setting: teacher
+    setting}``), :func:`student_gaps` over the clips of every fold pooled."""
     if any(r["speaker"] in HOLDOUT for r in records):
         raise RuntimeError("the inner folds never read the held-out actors")
     folds = inner_folds(r["speaker"] for r in records)
-    tables, models = [], []
+    tables, models, hits = [], [], []
     for k, actors in enumerate(folds):
         paths = train(k, actors)
         rows, talkers = condition_rows(records, speakers=actors, n=n, seed=seed + k)
         res = run_conditions({s: {"teacher": p} for s, p in paths.items()}, rows,
                              talker_rows=talkers, seed=seed + k)
         tables.append(res["conditions"])
+        hits.append(res["correct"])
         models.append({name: m["model_id"] for name, m in res["models"].items()})
         print(f"inner fold {k} ({', '.join(actors)}) done", flush=True)
     mean = {c: {col: {m: float(np.mean([t[c][col][m] for t in tables]))
                       for m in ("accuracy", "uar", "ece")}
                 for col in tables[0][c]}
             for c in tables[0]}
-    return {"conditions": mean, "folds": folds, "n_clips_per_fold": n, "models": models}
+    out = {"conditions": mean, "folds": folds, "n_clips_per_fold": n, "models": models}
+    if gaps:
+        pooled = {c: {col: np.concatenate([h[c][col] for h in hits]) for col in hits[0][c]}
+                  for c in hits[0]}
+        out["student_gaps"] = student_gaps(
+            pooled, {teacher_column(mean, s): teacher_column(mean, t)
+                     for s, t in gaps.items()}, seed=seed)
+    return out
 
 
 def main(argv=None) -> int:
@@ -910,9 +993,12 @@ def main(argv=None) -> int:
                                    for d in holdout.values() for path in d.values()))
         rows, talkers = condition_rows(records, speakers=HOLDOUT, n=args.condition_clips,
                                        seed=args.seed, emotions=known)
-        summary["conditions"] = {"n_clips": len(rows),
-                                 **run_conditions(holdout, rows, talker_rows=talkers,
-                                                  seed=args.seed)}
+        cond = run_conditions(holdout, rows, talker_rows=talkers, seed=args.seed)
+        correct = cond.pop("correct")
+        pairs = {col: col.replace(" compact", " teacher") for col in correct["clean"]
+                 if " compact" in col}
+        summary["conditions"] = {"n_clips": len(rows), **cond,
+                                 "student_gaps": student_gaps(correct, pairs, seed=args.seed)}
     summary["seconds"] = time.perf_counter() - start
     write_report(summary, Path(args.out))
     print(f"wrote {args.out}/summary.md ({summary['seconds']:.0f} s)")

@@ -284,6 +284,26 @@ def test_agreement_intervals_say_which_misses_40_clips_cannot_resolve(bench):
     assert bench._agreement_intervals(inv(1.0, 0.95)).startswith("Every agreement meets")
 
 
+def test_student_gaps_say_which_item8_misses_the_clips_resolve(bench):
+    """Student minus teacher accuracy on the same clips, with a paired bootstrap CI: on
+    200 clips a gap of 0.20 is resolved, one of 0.04 is not, equal hits are within the
+    margin; the mean over the conditions is the gap of each clip's mean hit."""
+    teacher = np.arange(200) % 10 < 6  # 0.60
+    far = teacher & (np.arange(200) % 10 < 4)  # 0.40: -0.20
+    near = teacher.copy()
+    near[np.flatnonzero(teacher)[::15]] = False  # -0.04, 8 scattered clips
+    gaps = bench.student_gaps({"clean": {"t": teacher, "far": far, "near": near},
+                               "noise": {"t": teacher, "far": teacher, "near": teacher}},
+                              {"far": "t", "near": "t"}, seed=0)
+    far_clean, near_clean = (gaps[s]["per_condition"]["clean"] for s in ("far", "near"))
+    assert far_clean["verdict"] == "missed" and far_clean["gap"] == pytest.approx(-0.20)
+    assert near_clean["verdict"] == "unresolved" and near_clean["gap"] == pytest.approx(-0.04)
+    assert gaps["far"]["per_condition"]["noise"]["verdict"] == "met"
+    assert gaps["far"]["mean"]["gap"] == pytest.approx(-0.10)  # of the clips' mean hits
+    table = "\n".join(bench.student_gaps_md(gaps))
+    assert "| clean | -0.200 [" in table and "✗" in table and "?" in table
+
+
 def test_held_out_teachers_are_retrained_when_the_stored_parameters_change(bench):
     stored = bench._stored_training("teacher")  # the shipped teacher's card
     assert set(stored["params"]) == {"logreg", "ridge"}
