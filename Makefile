@@ -21,7 +21,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 .PHONY: run reproduce test lint data features evaluate-selected deploy-selected evaluate \
 	deploy-strict deploy-speaker_norm \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
-	ablation-members ablation-students related-work torch margin-ablation atypical loso-selected \
+	ablation-members ablation-students student-calibration related-work torch margin-ablation \
+	atypical loso-selected \
 	speaker-reference floor-ablation loco-variants clean-cache
 
 $(BIN)/python:
@@ -62,7 +63,8 @@ run: $(STAMP) data features
 # the PyTorch discriminator's reports (hours).
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
-	margin-ablation ablation-conditions ablation-members ablation-students atypical \
+	margin-ablation ablation-conditions ablation-members ablation-students \
+	student-calibration atypical \
 	speaker-reference floor-ablation loco-variants
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -252,8 +254,9 @@ ablation-conditions: $(STAMP)
 # Which members of the teacher family fit the augmented copies (logreg on the originals
 # only, or on the copies too; ridge always does), per normalisation, on LOCO, speaker-
 # grouped CV and the condition benchmark in inner folds of RAVDESS actors 1-20 (21-24 unread)
-# -> reports/ablation_members/ (the registry's logreg `augmented=("strict",)` is its
-# outcome; about 18 min on 2 cores)
+# -> reports/ablation_members/ (the registry's logreg `augmented=("strict",)` is the
+# outcome of its run of 11-29; the rerun of 12-02 breaks the speaker_norm tie the other way,
+# see the README; 35 min on 2 cores beside another job)
 ablation-members: $(STAMP)
 	$(BIN)/python experiments/ablation_members.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_members
@@ -266,6 +269,13 @@ ablation-members: $(STAMP)
 ablation-students: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_students
+
+# Should the student ship with a temperature (issue 19, item 7): none vs temperature on
+# held-out speakers (inner folds of RAVDESS actors 1-20, clean and degraded; the fold
+# teachers are ablation-students') and held-out corpora (about 1.5 hours)
+student-calibration: $(STAMP)
+	$(BIN)/python experiments/student_calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --out $(REPORTS)/student_calibration
 
 # Inputs with no speech (noise, tones, music-like signals, clicks) against held-out speech
 # (RAVDESS actors 21-24 under the conditions, a held-out corpus): the atypicality flag and
