@@ -1,0 +1,194 @@
+"""Should the deployed student ship with a temperature (issue 19, item 7)? ->
+reports/student_calibration/.
+
+The compact student is distilled from the teacher's probabilities and then, by default
+(``--calibration temperature``), divided by one temperature fitted on speaker-grouped
+out-of-fold predictions of all its training rows, 60 % of which are TESS's two speakers.
+This compares that with no temperature (the student's own softmax of the teacher's soft
+targets), the deployed recipe otherwise (``linear`` teacher, RAVDESS + TESS + EMOVO
+without calm, ``vtlp+conditions`` with 1 copy, ``compact_int8``, ``--transfer
+teacher``), on the training corpora only; RAVDESS actors 21-24 are read by nothing:
+
+(a) held-out speakers: inner folds of RAVDESS actors 1-20 (5 folds of 4), the teacher
+    trained without the fold's actors (the stored teacher's parameters, as
+    ``experiments/ablation_students.py``, whose fold teachers it shares) and a student
+    distilled from it with each calibration; ECE (15 bins) and accuracy on
+    ``--fold-clips`` of the fold's clips, clean and under the 13 degradations of
+    ``experiments/bench_conditions.py``, mean over the folds;
+(b) held-out corpora: the main job's held-out-corpus A/B (:func:`ser_classic.corpus_ab`,
+    parameters tuned in each fold) with each student calibration; ECE per corpus.
+
+Rule, per normalisation, fixed before the run: the calibration with the lower mean of
+three ECEs: (a) clean, (a) mean over the degradations, (b) mean over the corpora.
+
+    PYTHONPATH=. .venv/bin/python experiments/student_calibration.py \\
+        --out reports/student_calibration
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
+import numpy as np
+
+from ser_classic import pipeline
+from ser_classic.deployment import corpus_ab
+
+CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
+AUGMENT, COPIES = bench.RECIPE_AUGMENT, bench.RECIPE_COPIES
+STUDENT = "compact_int8"
+CALIBRATIONS = ("none", "temperature")
+
+
+def parse_args(argv=None):
+    # the fold teachers are ablation_students' (same recipe, same folds)
+    p = bench.ablation_parser(__doc__, name="ablation_students")
+    p.set_defaults(out="reports/student_calibration")
+    p.add_argument("--normalizations", default="strict,speaker_norm")
+    p.add_argument("--fold-clips", type=int, default=48,
+                   help="clips of each inner fold's actors under each condition")
+    return p.parse_args(argv)
+
+
+def run_inner(args, manifest, norm: str) -> dict:
+    params = bench.teacher_params(norm)
+
+    def train(k: int, actors: list[str]) -> dict[str, Path]:
+        fold = Path(args.work) / norm / f"fold{k}"
+        paths = {"teacher": fold / "teacher"}
+        if not bench.trained_with(paths["teacher"], params):
+            pipeline.train(manifest, model="linear", normalization=norm, corpora=CORPORA,
+                           exclude_emotions=NO_EMOTIONS, exclude_speakers=actors,
+                           params=params, augment=AUGMENT, copies=COPIES,
+                           random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
+                           command=f"student_calibration --fold {k}").save(paths["teacher"])
+        for cal in CALIBRATIONS:
+            # ablation_students' student is the temperature one: shared
+            paths[cal] = fold / (STUDENT if cal == "temperature" else f"{STUDENT}-{cal}")
+            if not (paths[cal] / "model.json").exists():
+                pipeline.distil(paths["teacher"], manifest, student=STUDENT,
+                                transfer="teacher", calibration=cal,
+                                random_state=args.seed, cache_dir=args.cache,
+                                n_jobs=args.jobs,
+                                command=f"student_calibration --fold {k} --calibration {cal}"
+                                ).save(paths[cal])
+        return paths
+
+    records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
+    inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed)
+    cond = inner["conditions"]
+    out = {}
+    for name in ["teacher", *CALIBRATIONS]:
+        column = bench.teacher_column(cond, name)
+        out[name] = {c: cond[c][column] for c in cond}
+    return {"per_condition": out, "folds": inner["folds"], "models": inner["models"]}
+
+
+def run_loco(args, manifest, norm: str) -> dict:
+    tune = bench.tuning(bench._stored_training(bench.teacher_alias(norm)))
+    out = {}
+    for cal in CALIBRATIONS:
+        ab = corpus_ab(manifest, model="linear", corpora=CORPORA, students=[STUDENT],
+                       normalization=norm, tune=tune, exclude_emotions=NO_EMOTIONS,
+                       augment=AUGMENT, copies=COPIES, transfer="teacher",
+                       student_calibration=cal, random_state=args.seed,
+                       cache_dir=args.cache, n_jobs=args.jobs,
+                       progress=lambda m, cal=cal: print(f"loco {norm} {cal} {m}", flush=True))
+        s = ab.summary
+        out[cal] = {"mean_uar": s["mean"][STUDENT]["uar"], "mean_ece": s["mean"][STUDENT]["ece"],
+                    "corpora": {c: {"uar": s["folds"][c][STUDENT]["uar"],
+                                    "ece": s["folds"][c][STUDENT]["ece"]} for c in CORPORA}}
+        out.setdefault("teacher", {"mean_uar": s["mean"]["teacher"]["uar"],
+                                   "mean_ece": s["mean"]["teacher"]["ece"]})
+    return out
+
+
+def decide(inner: dict, loco: dict) -> dict:
+    """The rule of the module docstring."""
+    scores = {}
+    for cal in CALIBRATIONS:
+        per = inner[cal]
+        degraded = [per[c]["ece"] for c in per if c != "clean"]
+        parts = {"clean": per["clean"]["ece"], "degraded": float(np.mean(degraded)),
+                 "corpora": loco[cal]["mean_ece"]}
+        scores[cal] = {**parts, "mean": float(np.mean(list(parts.values())))}
+    return {"chosen": min(CALIBRATIONS, key=lambda c: scores[c]["mean"]), "scores": scores}
+
+
+def write_report(summary: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    lines = ["# Should the deployed student ship with a temperature? (issue 19, item 7)", "",
+             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
+             f"{summary['machine']}).", "",
+             f"`{STUDENT}` distilled from the deployed teacher recipe with `--calibration "
+             "none` (the student's own softmax of the teacher's soft targets) or "
+             "`temperature` (one T on its speaker-grouped out-of-fold predictions, the "
+             "shipped default). Chosen on the training corpora only: (a) inner folds of "
+             "RAVDESS actors 1-20 "
+             f"({len(summary['inner_folds'])} folds of {bench.INNER_FOLD_ACTORS} actors; per "
+             "fold the teacher trained without them and both students distilled from it; "
+             f"{summary['fold_clips']} of their clips per condition; speaker_norm: each "
+             "speaker's statistics from the same condition), mean over the folds; (b) the "
+             "held-out-corpus A/B (each of RAVDESS, TESS, EMOVO held out; TESS is a "
+             "validation corpus, not a blind test). RAVDESS actors 21-24 are read by no "
+             "measurement. ECE: 15 equal-width bins of the top-1 probability; + / -: mean "
+             "top-1 probability above / below the accuracy.", "",
+             "Rule, fixed before the run: the calibration with the lower mean of three "
+             "ECEs: (a) clean, (a) mean over the 13 degradations, (b) mean over the "
+             "corpora.", ""]
+    for norm, res in summary["normalizations"].items():
+        names = ["teacher", *CALIBRATIONS]
+        inner = res["inner"]
+        lines += [f"## {norm}", "",
+                  "| (a) held-out speakers: accuracy / ECE | " + " | ".join(
+                      f"`{n}`" for n in names) + " |", "|---|" + "---|" * len(names)]
+        for c in inner["teacher"]:
+            lines.append(f"| {c} | " + " | ".join(
+                f"{inner[n][c]['accuracy']:.3f} / {inner[n][c]['ece']:.3f}" for n in names)
+                + " |")
+        loco = res["loco"]
+        lines += ["", "| (b) held-out corpus: UAR / ECE | `teacher` | " + " | ".join(
+                      f"`{n}`" for n in CALIBRATIONS) + " |", "|---|---|---|---|",
+                  "| mean | " + f"{loco['teacher']['mean_uar']:.3f} / "
+                  f"{loco['teacher']['mean_ece']:.3f} | " + " | ".join(
+                      f"{loco[n]['mean_uar']:.3f} / {loco[n]['mean_ece']:.3f}"
+                      for n in CALIBRATIONS) + " |"]
+        for c in CORPORA:
+            lines.append(f"| {c} | | " + " | ".join(
+                f"{loco[n]['corpora'][c]['uar']:.3f} / {loco[n]['corpora'][c]['ece']:.3f}"
+                for n in CALIBRATIONS) + " |")
+        d = res["decision"]
+        lines += ["", "| rule: ECE | (a) clean | (a) degraded | (b) corpora | mean |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| `{n}` | {s['clean']:.3f} | {s['degraded']:.3f} | {s['corpora']:.3f} | "
+                  f"{s['mean']:.3f} |" for n, s in d["scores"].items()]
+        lines += ["", f"Chosen: **`{d['chosen']}`**.", ""]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    manifest, header = bench.start_ablation(args, script="student_calibration.py", argv=argv)
+    summary = {**header, "fold_clips": args.fold_clips,
+               "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
+    for norm in args.normalizations.split(","):
+        inner = run_inner(args, manifest, norm)
+        loco = run_loco(args, manifest, norm)
+        res = {"inner": inner["per_condition"], "fold_models": inner["models"], "loco": loco}
+        res["decision"] = decide(res["inner"], loco)
+        summary["normalizations"][norm] = res
+        print(f"{norm}: chosen {res['decision']['chosen']}", flush=True)
+    summary["seconds"] = time.perf_counter() - start
+    write_report(summary, Path(args.out))
+    print(f"wrote {args.out}/summary.md ({summary['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
