@@ -37,7 +37,6 @@ from pathlib import Path
 import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
 
-from ser_classic import pipeline
 from ser_classic.deployment import MAX_LOSS, corpus_ab
 
 CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
@@ -75,28 +74,13 @@ def run_loco(args, manifest, norm: str, kinds: list[str]) -> dict:
 
 
 def run_inner_conditions(args, manifest, norm: str, kinds: list[str]) -> dict:
-    params = bench.teacher_params(norm)
-
     def train(k: int, actors: list[str]) -> dict[str, Path]:
-        fold = Path(args.work) / norm / f"fold{k}"
-        paths = {"teacher": fold / "teacher"}
-        if not bench.trained_with(paths["teacher"], params):
-            pipeline.train(manifest, model="linear", normalization=norm, corpora=CORPORA,
-                           exclude_emotions=NO_EMOTIONS, exclude_speakers=actors,
-                           params=params, augment=AUGMENT,
-                           copies=COPIES,
-                           random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
-                           command=f"ablation_students --fold {k}").save(paths["teacher"])
-        for kind in kinds:
-            paths[kind] = fold / kind
-            if not (paths[kind] / "model.json").exists():
-                pipeline.distil(paths["teacher"], manifest, student=kind,
-                                transfer="teacher", calibration="temperature",
-                                random_state=args.seed, cache_dir=args.cache,
-                                n_jobs=args.jobs,
-                                command=f"ablation_students --fold {k} --student {kind}"
-                                ).save(paths[kind])
-        return paths
+        teacher = bench.fold_teacher(args, manifest, norm, k, actors,
+                                     command=f"ablation_students --fold {k}")
+        return {"teacher": teacher, **{kind: bench.fold_student(
+            args, manifest, teacher, teacher.parent / kind, student=kind,
+            calibration="temperature",
+            command=f"ablation_students --fold {k} --student {kind}") for kind in kinds}}
 
     records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
     inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed,
@@ -219,10 +203,7 @@ def main(argv=None) -> int:
         res["decision"] = decide(res["loco"], res["conditions"], kinds)
         summary["normalizations"][norm] = res
         print(f"{norm}: chosen {res['decision']['chosen']}", flush=True)
-    summary["seconds"] = time.perf_counter() - start
-    write_report(summary, Path(args.out))
-    print(f"wrote {args.out}/summary.md ({summary['seconds']:.0f} s)")
-    return 0
+    return bench.finish_ablation(summary, start=start, out=args.out, write=write_report)
 
 
 if __name__ == "__main__":

@@ -507,6 +507,37 @@ def trained_with(path: Path, params: dict) -> bool:
     return card.is_file() and json.loads(card.read_text())["training"]["params"] == params
 
 
+def fold_teacher(args, manifest, normalization: str, k: int, actors: Sequence[str], *,
+                 command: str) -> Path:
+    """The deployed teacher recipe (the stored teacher's parameters) trained without inner
+    fold ``k``'s ``actors``, in ``args.work``; a cached one trained with other parameters is
+    retrained. Shared by the inner-fold ablations that use the same work folder."""
+    from ser_classic import pipeline
+
+    params = teacher_params(normalization)
+    path = Path(args.work) / normalization / f"fold{k}" / "teacher"
+    if not trained_with(path, params):
+        pipeline.train(manifest, model="linear", normalization=normalization,
+                       corpora=RECIPE_CORPORA, exclude_emotions=RECIPE_NO_EMOTIONS,
+                       exclude_speakers=actors, params=params, augment=RECIPE_AUGMENT,
+                       copies=RECIPE_COPIES, random_state=args.seed, cache_dir=args.cache,
+                       n_jobs=args.jobs, command=command).save(path)
+    return path
+
+
+def fold_student(args, manifest, teacher: Path, out: Path, *, student: str,
+                 calibration: str, command: str) -> Path:
+    """``student`` distilled from the fold teacher as the main job distils (``--transfer
+    teacher``) with ``calibration``, in ``out`` unless already there."""
+    from ser_classic import pipeline
+
+    if not (out / "model.json").exists():
+        pipeline.distil(teacher, manifest, student=student, transfer="teacher",
+                        calibration=calibration, random_state=args.seed,
+                        cache_dir=args.cache, n_jobs=args.jobs, command=command).save(out)
+    return out
+
+
 def is_student(path: Path, distill_args: Sequence[str]) -> bool:
     """Whether ``path`` holds a student of the kind ``distill_args`` distil (a model
     distilled before the stored student's kind changed is not)."""
@@ -891,6 +922,14 @@ def start_ablation(args, *, script: str, argv) -> tuple:
               + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
               "machine": f"{os.cpu_count()} CPUs, {platform.machine()}", "seed": args.seed}
     return manifest, header
+
+
+def finish_ablation(summary: dict, *, start: float, out: str, write) -> int:
+    """Time the run into ``summary``, ``write(summary, Path(out))`` its report, say so."""
+    summary["seconds"] = time.perf_counter() - start
+    write(summary, Path(out))
+    print(f"wrote {out}/summary.md ({summary['seconds']:.0f} s)")
+    return 0
 
 
 def inner_folds(speakers) -> list[list[str]]:

@@ -35,7 +35,6 @@ from pathlib import Path
 import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
 
-from ser_classic import pipeline
 from ser_classic.deployment import corpus_ab
 
 CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
@@ -55,28 +54,16 @@ def parse_args(argv=None):
 
 
 def run_inner(args, manifest, norm: str) -> dict:
-    params = bench.teacher_params(norm)
-
     def train(k: int, actors: list[str]) -> dict[str, Path]:
-        fold = Path(args.work) / norm / f"fold{k}"
-        paths = {"teacher": fold / "teacher"}
-        if not bench.trained_with(paths["teacher"], params):
-            pipeline.train(manifest, model="linear", normalization=norm, corpora=CORPORA,
-                           exclude_emotions=NO_EMOTIONS, exclude_speakers=actors,
-                           params=params, augment=AUGMENT, copies=COPIES,
-                           random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
-                           command=f"student_calibration --fold {k}").save(paths["teacher"])
-        for cal in CALIBRATIONS:
-            # ablation_students' student is the temperature one: shared
-            paths[cal] = fold / (STUDENT if cal == "temperature" else f"{STUDENT}-{cal}")
-            if not (paths[cal] / "model.json").exists():
-                pipeline.distil(paths["teacher"], manifest, student=STUDENT,
-                                transfer="teacher", calibration=cal,
-                                random_state=args.seed, cache_dir=args.cache,
-                                n_jobs=args.jobs,
-                                command=f"student_calibration --fold {k} --calibration {cal}"
-                                ).save(paths[cal])
-        return paths
+        teacher = bench.fold_teacher(args, manifest, norm, k, actors,
+                                     command=f"student_calibration --fold {k}")
+        # ablation_students' student is the temperature one: shared
+        return {"teacher": teacher, **{cal: bench.fold_student(
+            args, manifest, teacher,
+            teacher.parent / (STUDENT if cal == "temperature" else f"{STUDENT}-{cal}"),
+            student=STUDENT, calibration=cal,
+            command=f"student_calibration --fold {k} --calibration {cal}")
+            for cal in CALIBRATIONS}}
 
     records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
     inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed)
@@ -189,10 +176,7 @@ def main(argv=None) -> int:
         res["decision"] = decide(res["inner"], loco)
         summary["normalizations"][norm] = res
         print(f"{norm}: chosen {res['decision']['chosen']}", flush=True)
-    summary["seconds"] = time.perf_counter() - start
-    write_report(summary, Path(args.out))
-    print(f"wrote {args.out}/summary.md ({summary['seconds']:.0f} s)")
-    return 0
+    return bench.finish_ablation(summary, start=start, out=args.out, write=write_report)
 
 
 if __name__ == "__main__":
