@@ -230,6 +230,8 @@ def _gap_cell(g: dict) -> str:
 def student_gaps_md(gaps: dict) -> list[str]:
     """Table of :func:`student_gaps`: one column per student, one row per condition,
     the mean over the conditions and the count of each verdict."""
+    from ser_classic.deployment import MAX_LOSS
+
     names = list(gaps)
     per = {n: gaps[n]["per_condition"] for n in names}
     lines = ["| condition | " + " | ".join(f"`{n}`" for n in names) + " |",
@@ -238,13 +240,14 @@ def student_gaps_md(gaps: dict) -> list[str]:
               for c in per[names[0]]]
     lines.append("| **mean over the conditions** | " + " | ".join(
         _gap_cell(gaps[n]["mean"]) for n in names) + " |")
-    for verdict, label in (("missed", "conditions more than 0.03 below (whole CI)"),
-                           ("unresolved", "conditions unresolved (CI spans -0.03)"),
-                           ("met", "conditions within 0.03 (whole CI)")):
+    for verdict, label in (("missed", f"conditions more than {MAX_LOSS:g} below (whole CI)"),
+                           ("unresolved", f"conditions unresolved (CI spans -{MAX_LOSS:g})"),
+                           ("met", f"conditions within {MAX_LOSS:g} (whole CI)")):
         lines.append(f"| {label} | " + " | ".join(
             str(sum(g["verdict"] == verdict for g in per[n].values())) for n in names) + " |")
-    lines.append("| conditions whose point estimate is more than 0.03 below | " + " | ".join(
-        str(sum(g["gap"] < -0.03 - 1e-12 for g in per[n].values())) for n in names) + " |")
+    lines.append(f"| conditions whose point estimate is more than {MAX_LOSS:g} below | "
+                 + " | ".join(str(sum(g["gap"] < -MAX_LOSS - 1e-12 for g in per[n].values()))
+                              for n in names) + " |")
     return lines
 
 
@@ -548,7 +551,9 @@ def is_student(path: Path, distill_args: Sequence[str]) -> bool:
 
 def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
                    talker_rows: Sequence[dict], seed: int) -> dict:
-    """Accuracy / UAR / ECE of the held-out models under each condition."""
+    """Accuracy / UAR / ECE of the held-out models under each condition, and each
+    model's per-clip hits (``"correct"``: condition -> column -> bool array, for
+    :func:`student_gaps`)."""
     import ser_classic
     from ser_classic.recognizer import SpeakerStats
 
