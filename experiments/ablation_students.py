@@ -178,8 +178,8 @@ def write_report(summary: dict, out: Path) -> None:
         if "gaps" in res:  # reports made before the paired CIs were stored lack them
             lines += [f"(b) student minus teacher accuracy on the same {n_pooled} clips "
                       "(every fold's pooled), paired percentile bootstrap 95 % CI over the "
-                      "clips; ✗: the whole CI more than 0.03 below the teacher; ?: these "
-                      "clips cannot tell:", "", *bench.student_gaps_md(res["gaps"]), ""]
+                      f"clips; ✗: the whole CI more than {MAX_LOSS:g} below the teacher; ?: "
+                      "these clips cannot tell:", "", *bench.student_gaps_md(res["gaps"]), ""]
         d = res["decision"]
         lines += [f"Chosen: **`{d['chosen']}`** "
                   + ("(meets item 8 in these folds)." if d["item8_met"] else
