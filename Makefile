@@ -100,7 +100,7 @@ evaluate-selected: $(STAMP)
 # band limits, codecs, vocoders, gain) per clip; reports/ablation_conditions compares the
 # presets (vtlp+conditions: best mean of LOCO UAR, speaker-grouped CV UAR and the condition
 # benchmark's mean degraded accuracy in inner folds; on LOCO and CV alone, vtlp is
-# 0.005 ahead). The students
+# 0.008 ahead; rerun on 12-02). The students
 # learn the teacher on those same copies (--transfer teacher).
 CORPORA ?= emovo,ravdess,tess
 NO_EMOTIONS ?= calm
