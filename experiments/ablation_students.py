@@ -86,10 +86,7 @@ def run_inner_conditions(args, manifest, norm: str, kinds: list[str]) -> dict:
     inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed,
                                    gaps={kind: "teacher" for kind in kinds})
     cond = inner["conditions"]
-    out = {}
-    for name in ["teacher", *kinds]:
-        column = bench.teacher_column(cond, name)
-        out[name] = {c: cond[c][column] for c in cond}
+    out = bench.settings_table(cond, ["teacher", *kinds])
     gaps = {kind: inner["student_gaps"][bench.teacher_column(cond, kind)] for kind in kinds}
     return {"per_condition": out, "gaps": gaps, "folds": inner["folds"],
             "models": inner["models"]}

@@ -743,13 +743,15 @@ def _issue_md(cond: dict) -> list[str]:
 
 
 def _item8_md(cond: dict) -> list[str]:
+    from ser_classic.deployment import MAX_LOSS
+
     if "student_gaps" not in cond:  # a report made before the gaps were stored
         return []
     return ["Item 8 (each student within 3 points of its teacher): student minus teacher "
             f"accuracy on the same {cond['n_clips']} clips, paired percentile bootstrap "
             "95 % CI over the clips (2000 resamples; clips of one speaker are not "
             "independent, so the true uncertainty is wider). ✗: the whole CI more than "
-            "0.03 below the teacher; ?: these clips cannot tell.", "",
+            f"{MAX_LOSS:g} below the teacher; ?: these clips cannot tell.", "",
             *student_gaps_md(cond["student_gaps"]), ""]
 
 
@@ -961,6 +963,13 @@ def teacher_column(conditions: dict, setting: str) -> str:
     speaker-normalised one: statistics from the same condition)."""
     return next(n for n in conditions["clean"] if n.startswith(setting + " teacher")
                 and "[clean]" not in n)
+
+
+def settings_table(conditions: dict, settings: Sequence[str]) -> dict:
+    """:func:`inner_conditions`' table per setting: ``{setting: {condition: scores}}``,
+    each setting's teacher column (:func:`teacher_column`)."""
+    columns = {s: teacher_column(conditions, s) for s in settings}
+    return {s: {c: conditions[c][col] for c in conditions} for s, col in columns.items()}
 
 
 def inner_conditions(train, records: Sequence[dict], *, n: int, seed: int,

@@ -67,11 +67,7 @@ def run_inner(args, manifest, norm: str) -> dict:
 
     records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
     inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed)
-    cond = inner["conditions"]
-    out = {}
-    for name in ["teacher", *CALIBRATIONS]:
-        column = bench.teacher_column(cond, name)
-        out[name] = {c: cond[c][column] for c in cond}
+    out = bench.settings_table(inner["conditions"], ["teacher", *CALIBRATIONS])
     return {"per_condition": out, "folds": inner["folds"], "models": inner["models"]}
 
 
@@ -121,10 +117,10 @@ def write_report(summary: dict, out: Path) -> None:
              "fold the teacher trained without them and both students distilled from it; "
              f"{summary['fold_clips']} of their clips per condition; speaker_norm: each "
              "speaker's statistics from the same condition), mean over the folds; (b) the "
-             "held-out-corpus A/B (each of RAVDESS, TESS, EMOVO held out; TESS is a "
-             "validation corpus, not a blind test). RAVDESS actors 21-24 are read by no "
-             "measurement. ECE: 15 equal-width bins of the top-1 probability; + / -: mean "
-             "top-1 probability above / below the accuracy.", "",
+             "held-out-corpus A/B (each of RAVDESS, TESS, EMOVO held out; RAVDESS: actors "
+             "1-20, so its figures are not `reports/ab/corpus`'s; TESS is a validation "
+             "corpus, not a blind test). RAVDESS actors 21-24 are read by no measurement. "
+             "ECE: 15 equal-width bins of the top-1 probability.", "",
              "Rule, fixed before the run: the calibration with the lower mean of three "
              "ECEs: (a) clean, (a) mean over the 13 degradations, (b) mean over the "
              "corpora.", "",
