@@ -13,6 +13,7 @@ themselves; the evaluation tunes each member and soft-votes the tuned members.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -190,13 +191,32 @@ class RidgeSoftmax(SoftmaxReadout, ClassifierMixin, BaseEstimator):
         Balanced: every class carries the same total weight.
     calibrate : bool
         Fit the temperature (False: 1; enough when only the argmax is scored).
+    warm_start : bool
+        Keep the Gram matrix for the next fit and reuse it when ``X``, ``y`` and
+        ``sample_weight`` are unchanged: a path over ``alpha`` costs one Gram matrix and
+        gives exactly the coefficients of separate fits.
     """
 
     def __init__(self, alpha: float = 3000.0, *, class_weight: str | None = "balanced",
-                 calibrate: bool = True):
+                 calibrate: bool = True, warm_start: bool = False):
         self.alpha = alpha
         self.class_weight = class_weight
         self.calibrate = calibrate
+        self.warm_start = warm_start
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_gram_memo", None)  # a fitting aid, not part of the model
+        return state
+
+    @staticmethod
+    def _normal_equations(X, target, w):
+        """Weighted means, the centred Gram matrix (no penalty) and right-hand side."""
+        x_mean, t_mean = w @ X / w.sum(), w @ target / w.sum()
+        Xc = X - x_mean
+        gram = (Xc * w[:, None]).T @ Xc
+        rhs = (Xc * w[:, None]).T @ (target - t_mean)
+        return x_mean, t_mean, gram, rhs
 
     def fit(self, X, y, sample_weight=None):
         from scipy.linalg import cho_factor, cho_solve
@@ -218,12 +238,25 @@ class RidgeSoftmax(SoftmaxReadout, ClassifierMixin, BaseEstimator):
             w = w * (codes.size / (counts.size * counts))[codes]
         target = -np.ones((codes.size, self.classes_.size))
         target[np.arange(codes.size), codes] = 1.0
-        x_mean, t_mean = w @ X / w.sum(), w @ target / w.sum()
+        memo = getattr(self, "_gram_memo", None) if self.warm_start else None
+        key = None
+        if self.warm_start:
+            digest = hashlib.blake2b(digest_size=16)
+            for part in (X, codes, w):
+                digest.update(np.ascontiguousarray(part).data)
+            key = (X.shape, digest.hexdigest())
+        if memo is not None and memo[0] == key:
+            x_mean, t_mean, gram, rhs = memo[1]
+            gram = gram.copy()
+        else:
+            x_mean, t_mean, gram, rhs = self._normal_equations(X, target, w)
+            self.__dict__.pop("_gram_memo", None)
+            if self.warm_start:
+                self._gram_memo = (key, (x_mean, t_mean, gram.copy(), rhs))
         Xc = X - x_mean
-        gram = (Xc * w[:, None]).T @ Xc
         gram[np.diag_indices_from(gram)] += self.alpha
         factor = cho_factor(gram)
-        coef = cho_solve(factor, (Xc * w[:, None]).T @ (target - t_mean)).T
+        coef = cho_solve(factor, rhs).T
         intercept = t_mean - coef @ x_mean
         self.temperature_ = 1.0
         if self.calibrate:
@@ -262,7 +295,7 @@ def _logreg(random_state: int) -> Pipeline:
 
 
 @register("ridge", grid={"clf__alpha": (3000.0, 10000.0, 30000.0)}, augmented=True,
-          fast_params={"clf__calibrate": False},
+          fast_params={"clf__calibrate": False, "clf__warm_start": True},
           description="standardised features, ridge regression on class indicators read "
                       "out as softmax probabilities, balanced class weights; also fitted on "
                       "the augmented copies")

@@ -40,6 +40,28 @@ def test_ridge_softmax_temperature_is_not_fitted_in_sample():
     assert model.predict_proba(rng.normal(size=(50, 200))).max(axis=1).mean() < 0.6
 
 
+def test_ridge_softmax_warm_start_reuses_the_gram_only_for_the_same_rows():
+    """A path over alpha gives exactly the separate fits' coefficients and temperatures;
+    other rows, labels or weights are never fitted from the kept Gram matrix."""
+    import pickle
+
+    X, y = _blobs(np.random.default_rng(0))
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    path = RidgeSoftmax(warm_start=True)
+    for alpha in (1.0, 10.0, 100.0):
+        for weights in (None, w):
+            fitted = path.set_params(alpha=alpha).fit(X, y, sample_weight=weights)
+            alone = RidgeSoftmax(alpha=alpha).fit(X, y, sample_weight=weights)
+            np.testing.assert_array_equal(fitted.coef_, alone.coef_)
+            assert fitted.temperature_ == alone.temperature_
+    for X2, y2 in ((X + 1e-3, y), (X, np.roll(y, 1))):
+        np.testing.assert_array_equal(path.fit(X2, y2).coef_,
+                                      RidgeSoftmax(alpha=100.0).fit(X2, y2).coef_)
+    assert "_gram_memo" in vars(path)
+    assert "_gram_memo" not in vars(pickle.loads(pickle.dumps(path)))  # not shipped
+    assert "_gram_memo" not in vars(RidgeSoftmax().fit(X, y))
+
+
 def test_ridge_softmax_validates_in_fit():
     X, y = _blobs(np.random.default_rng(0))
     with pytest.raises(ParameterError):
