@@ -192,6 +192,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python experiments/bench_features.py
 	$(BIN)/python experiments/bench_discriminator.py --model deployed teacher \
 		deployed-speaker_norm teacher-speaker_norm --clips 128 --repeat 3
+	$(BIN)/python experiments/bench_tuning.py --manifest $(MANIFEST) --cache $(CACHE)
 
 # Leave one corpus out (RAVDESS, TESS, EMOVO): model family and parameters chosen by
 # speaker-grouped inner CV on the other corpora, strict and speaker-normalised
