@@ -895,6 +895,8 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
                    help="groups the compact student may read (default: every group but "
                         "the extended descriptors, the costliest; compact_fast also skips "
                         "the spectral-shape group)")
+    p.add_argument("--width", type=int, default=None,
+                   help="columns a compact student keeps (default: 340)")
     p.add_argument("--max-depth", type=int, default=8)
     p.add_argument("--candidates", type=int, default=300,
                    help="candidate columns (ANOVA on the teacher's labels)")
@@ -921,7 +923,8 @@ def _run_distill(args) -> int:
     result = pipeline.distil(
         teacher_dir, _load_or_build_manifest(args), student=args.student,
         normalization=args.normalization, groups=_split_list(args.groups),
-        compact_groups=_split_list(args.compact_groups) or None, max_depth=args.max_depth,
+        compact_groups=_split_list(args.compact_groups) or None, width=args.width,
+        max_depth=args.max_depth,
         candidates=args.candidates, copies=args.copies, munge=args.munge,
         transfer=args.transfer, calibration=args.calibration, random_state=args.seed,
         cache_dir=args.cache,

@@ -1190,7 +1190,7 @@ class DistilledModel:
 
 def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
            normalization: str | None = None, groups: Sequence[str] | None = None,
-           compact_groups: Sequence[str] | None = None,
+           compact_groups: Sequence[str] | None = None, width: int | None = None,
            max_depth: int = 8, candidates: int = 300, copies: int = 2, munge: int = 2,
            transfer: str = "masks", calibration: str = "none", typicality: bool = True,
            random_state: int = 0, cache_dir: str | os.PathLike | None = None,
@@ -1214,6 +1214,9 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         :data:`ser_classic.distill.CHEAP_GROUPS`).
     compact_groups : sequence of str, optional
         Groups the compact student may read (compact students only).
+    width : int >= 1, optional
+        Columns a compact student keeps (compact students only; default
+        :data:`ser_classic.distill.COMPACT_FEATURES`, 340).
     copies, munge : int
         Masked copies per clip and MUNGE samples per clip in the transfer set.
     transfer : {"masks", "teacher"}
@@ -1241,6 +1244,12 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
     _check_choice("calibration", calibration, CALIBRATIONS)
     if compact_groups and student not in ("compact", "compact_int8"):
         raise ParameterError(f"compact_groups is for the compact student, not {student}")
+    kind = student.removesuffix("_uint8").removesuffix("_int8")
+    if width is not None:
+        if D.student_spec(kind).width is None:
+            raise ParameterError(f"width is for the compact students, not {student}")
+        if width < 1:
+            raise ParameterError(f"width must be >= 1, got {width}")
     if not isinstance(teacher, Artifact):
         teacher = load_artifact(teacher)
     theirs = teacher.card["normalization"]
@@ -1255,11 +1264,11 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
                                  n_jobs=n_jobs)
     card, config = teacher.card, teacher.feature_config
     X = data.X
-    kind = student.removesuffix("_uint8").removesuffix("_int8")
     kwargs = dict(teacher=teacher.estimator, n_classes=len(data.classes), config=config,
                   X_copies=data.X_copies, groups=groups, n_candidates=candidates,
                   max_depth=max_depth, transfer=D.TransferConfig(munge_rounds=munge),
-                  compact_groups=compact_groups, random_state=random_state)
+                  compact_groups=compact_groups, compact_features=width,
+                  random_state=random_state)
     fitted = D.distill(X, data.y, students=[kind],
                        speakers=data.rows["speaker"].to_numpy(), **kwargs)
     model = fitted["students"][kind if student != "tree_uint8" else "tree_uint8"]
@@ -1295,6 +1304,8 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
             "quantization": quant, "command": command}
     if "linear_C" in fitted:
         info["linear_C"] = fitted["linear_C"]
+    if D.student_spec(kind).width is not None:
+        info["width"] = width or D.student_spec(kind).width
     if calibration != "none":
         info["calibration"] = calibrated
     typical = (training_typicality(data.rows, data.X_raw, X,

@@ -263,6 +263,39 @@ def test_cli_distill_refuses_compact_groups_for_another_student(tmp_path, capsys
     assert not (tmp_path / "student").exists()
 
 
+def test_compact_width_through_the_api_and_the_cli(tmp_path, six, feature_cache):
+    """``width`` sets the compact student's columns; the CLI's ``--width`` gives the same
+    model; a student without a width refuses it before reading anything."""
+    from ser_classic import load
+    from ser_classic.artifact import save_artifact
+    from ser_classic.cli import main
+    from ser_classic.errors import ParameterError
+    from ser_classic.export import to_onnx_bytes
+    from ser_classic.pipeline import distil
+
+    rows, X, _, _ = six
+    train = rows["speaker"].isin(SIX[:4]).to_numpy()
+    teacher, classes = train_model(X[train], rows["emotion"][train], name="logreg",
+                                   speakers=rows["speaker"][train])
+    save_artifact(tmp_path / "teacher", estimator=teacher, classes=classes, config=CONFIG,
+                  name="logreg", onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
+                  training={"corpus": "ravdess", "speakers": SIX[:4]})
+    save_manifest(rows, tmp_path / "manifest.csv")
+    common = ["--teacher", str(tmp_path / "teacher"), "--manifest",
+              str(tmp_path / "manifest.csv"), "--cache", str(feature_cache), "--jobs", "1",
+              "--copies", "1", "--student", "compact_int8"]
+    assert main(["distill", *common, "--width", "40", "--out", str(tmp_path / "w40")]) == 0
+    card = load(tmp_path / "w40").card
+    assert len(card["distillation"]["select"]) == 40 and card["distillation"]["width"] == 40
+    api = distil(tmp_path / "teacher", rows, student="compact_int8", width=40, copies=1,
+                 cache_dir=feature_cache)
+    assert api.save(tmp_path / "api")["model_id"] == card["model_id"]
+    with pytest.raises(ParameterError, match="width is for the compact students"):
+        distil(tmp_path / "missing", rows, student="linear_int8", width=40)
+    with pytest.raises(ParameterError, match="width must be >= 1"):
+        distil(tmp_path / "missing", rows, student="compact", width=0)
+
+
 def test_cli_distill_of_a_speaker_normalised_teacher(tmp_path, six, feature_cache):
     """The student learns from speaker-normalised features of its teacher's training clips
     (here: without calm) as its teacher did, is served on them, and refuses to predict
