@@ -873,6 +873,7 @@ def _run_evaluate(args) -> int:
 # --------------------------------------------------------------------------- distill
 def _add_distill(p: argparse.ArgumentParser) -> None:
     from .calibration import CALIBRATIONS
+    from .distill import COMPACT_FEATURES
     from .pipeline import NORMALIZATIONS, STUDENT_CHOICES
 
     _add_data_options(p)
@@ -896,7 +897,7 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
                         "the extended descriptors, the costliest; compact_fast also skips "
                         "the spectral-shape group)")
     p.add_argument("--width", type=int, default=None,
-                   help="columns a compact student keeps (default: 340)")
+                   help=f"columns a compact student keeps (default: {COMPACT_FEATURES})")
     p.add_argument("--max-depth", type=int, default=8)
     p.add_argument("--candidates", type=int, default=300,
                    help="candidate columns (ANOVA on the teacher's labels)")
