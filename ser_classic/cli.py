@@ -715,6 +715,8 @@ def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
                    help="of the students (as distill; default: --calibration)")
     p.add_argument("--transfer", choices=("masks", "teacher"), default="masks",
                    help="the students' transfer copies (as distill)")
+    p.add_argument("--width", type=int, default=None,
+                   help="columns of the compact students (as distill)")
     p.add_argument("--tune", choices=TUNINGS, default=None,
                    help="choose the teacher's parameters in every fold by grouped inner CV "
                         "on its training corpora (as train; default: --selection's)")
@@ -747,7 +749,7 @@ def _run_corpus_ab(args) -> int:
         selection=selection, exclude_emotions=_split_list(args.exclude_emotions),
         augment=args.augment, copies=args.copies, transfer=args.transfer,
         calibration=args.calibration, student_calibration=args.student_calibration,
-        max_loss=args.max_loss, tune=args.tune, n_boot=args.boot,
+        width=args.width, max_loss=args.max_loss, tune=args.tune, n_boot=args.boot,
         random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
         progress=lambda line: print(line, file=sys.stderr, flush=True))
     for path in result.write_report(args.out, command=args.command_line):

@@ -75,7 +75,9 @@ def _markdown(summary: Mapping, command: str) -> str:
              f"({summary['model']}, augment {summary['augment']}, calibration "
              f"{summary['calibration']}) is trained on the other "
              f"corpora, the students are distilled from that teacher on the same clips "
-             f"(calibration {summary.get('student_calibration', summary['calibration'])}), and "
+             f"(calibration {summary.get('student_calibration', summary['calibration'])}"
+             + (f"; compact students' width {summary['width']}" if summary.get("width") else "")
+             + "), and "
              f"all are scored on the held-out corpus as a closed set over its labels "
              f"({', '.join(summary['excluded_emotions']) or 'no'} emotion(s) left out). "
              f"Only the training corpora decide; nothing else is scored.", "",
@@ -152,7 +154,8 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
               normalization: str = Normalization.STRICT, selection=None,
               exclude_emotions: Sequence[str] = (), augment: str | None = None,
               copies: int = 2, transfer: str = "masks", calibration: str = "none",
-              student_calibration: str | None = None, max_loss: float = MAX_LOSS,
+              student_calibration: str | None = None, width: int | None = None,
+              max_loss: float = MAX_LOSS,
               candidates: Mapping[str, str | os.PathLike] | None = None,
               tune: str | None = None, n_boot: int = 2000, random_state: int = 0,
               cache_dir: str | os.PathLike | None = None, n_jobs: int = 1,
@@ -187,6 +190,9 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     student_calibration : {"none", "temperature", "corpus_temperature"}, optional
         Of the students, as :func:`ser_classic.distil` (default: ``calibration``); the
         deployed recipe's own, so that the held-out ECE is the deployed model's.
+    width : int >= 1, optional
+        Columns of the compact students (as :func:`ser_classic.distil`; the other kinds
+        have no width); each fold records the columns every student reads.
     max_loss : float >= 0
         Mean held-out-corpus UAR a student may lose to the teacher and still be deployed.
     candidates : mapping, optional
@@ -201,6 +207,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     -------
     CorpusAB
     """
+    from . import distill as D
     from . import pipeline
     from .artifact import load_artifact
     from .evaluation import closed_set_proba, mcnemar_test
@@ -214,6 +221,10 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
         raise ParameterError(f"max_loss must be >= 0, got {max_loss}")
     for s in students:
         pipeline._check_choice("student", s, pipeline.STUDENT_CHOICES)
+    compact = [s for s in students if D.student_spec(
+        s.removesuffix("_uint8").removesuffix("_int8")).width is not None]
+    if width is not None and not compact:
+        raise ParameterError(f"width is for the compact students, none of {list(students)}")
     normalization = normalization_of(normalization)
     if normalization == Normalization.NEUTRAL_REF:
         raise ParameterError("corpus_ab scores strict and speaker_norm recipes; neutral_ref "
@@ -244,6 +255,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
                 student_dir = Path(tmp) / f"{corpus}_{s}"
                 pipeline.distil(teacher, manifest, student=s, transfer=transfer,
                                 calibration=student_calibration,
+                                width=width if s in compact else None,
                                 random_state=random_state, cache_dir=cache_dir,
                                 n_jobs=n_jobs).save(student_dir)
                 recognizers[s] = EmotionRecognizer(load_artifact(student_dir))
@@ -267,6 +279,8 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
             for n in students:
                 fold[n]["mcnemar_vs_teacher"] = mcnemar_test(fold["teacher"]["correct"],
                                                              fold[n]["correct"])
+                card = recognizers[n].card
+                fold[n]["n_columns"] = len(card["used_features"] or range(card["n_features"]))
             fold["classes"] = classes
             fold["trained_on"] = others
             fold["teacher_params"] = teacher.card["training"]["params"]
@@ -289,7 +303,8 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     summary = {"kind": "corpus_ab", "model": model, "normalization": normalization.value,
                "corpora": corpora, "candidates": names, "augment": augment, "copies": copies,
                "transfer": transfer, "calibration": calibration,
-               "student_calibration": student_calibration, "excluded_emotions": left_out,
+               "student_calibration": student_calibration, "width": width,
+               "excluded_emotions": left_out,
                "tune": tune,
                "random_state": random_state,
                "folds": folds, "mean": mean,

@@ -286,6 +286,28 @@ def test_corpus_ab_holds_out_each_training_corpus(folder, manifest, cache, tmp_p
         tmp_path / "tuned" / "report.md").read_text()
 
 
+def test_corpus_ab_distils_the_compact_students_at_the_width_asked(manifest, cache,
+                                                                    tmp_path):
+    from ser_classic.deployment import corpus_ab
+
+    other = manifest.assign(corpus="theirs",
+                            speaker=manifest["speaker"].str.replace("spk", "other"))
+    both = pd.concat([manifest, other], ignore_index=True)
+    result = corpus_ab(both, model="logreg", corpora=["theirs", "mine"],
+                       students=("compact_int8", "tree_uint8"), augment="none", n_boot=20,
+                       width=12, cache_dir=cache)
+    summary = result.summary
+    assert summary["width"] == 12
+    result.write_report(tmp_path, command="api")
+    assert "compact students' width 12" in (tmp_path / "report.md").read_text()
+    for fold in summary["folds"].values():
+        assert fold["compact_int8"]["n_columns"] == 12
+        assert fold["tree_uint8"]["n_columns"] >= 1  # every student says what it reads
+    with pytest.raises(ParameterError, match="width is for the compact students"):
+        corpus_ab(both, model="logreg", corpora=["theirs", "mine"],
+                  students=("tree_uint8",), width=12)
+
+
 def test_corpus_ab_scores_the_students_with_their_own_calibration(manifest, cache):
     from ser_classic.deployment import corpus_ab
 
