@@ -110,6 +110,11 @@ COPIES ?= 1
 # first kind, fastest first, within 3 points of its teacher on LOCO and in every condition
 # of the benchmark in inner folds of RAVDESS actors 1-20; else the fewest misses)
 STUDENT ?= compact_int8
+# WIDTH: the compact students' columns (empty: the library's default, 340); wider ones
+# were closer to their teacher under the conditions in inner folds (scratch, session 37),
+# not yet chosen by reports/ablation_students
+WIDTH ?=
+STUDENT_WIDTH = $(if $(WIDTH),--width $(WIDTH))
 MC = --corpora $(CORPORA) --exclude-emotions $(NO_EMOTIONS)
 ADD = $(CLI) models --store $(STORE) add
 
@@ -138,10 +143,11 @@ define DEPLOY_SELECTED
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
 		--augment $(AUGMENT) --copies $(COPIES) $(TUNING) --out $(WORK)/teacher$(1)
 	$(CLI) distill $(IO) --teacher $(WORK)/teacher$(1) --student $(STUDENT) \
-		--transfer teacher --calibration $(STUDENT_CALIBRATION) --out $(WORK)/student$(1)
+		--transfer teacher --calibration $(STUDENT_CALIBRATION) $(STUDENT_WIDTH) \
+		--out $(WORK)/student$(1)
 	$(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) \
 		$(MC) --augment $(AUGMENT) --copies $(COPIES) --students $(STUDENT) --transfer teacher \
-		--student-calibration $(STUDENT_CALIBRATION) $(TUNING) \
+		--student-calibration $(STUDENT_CALIBRATION) $(STUDENT_WIDTH) $(TUNING) \
 		--candidates teacher=$(WORK)/teacher$(1),$(STUDENT)=$(WORK)/student$(1) \
 		--out $(REPORTS)/ab/corpus$(3)
 endef
