@@ -40,7 +40,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The main job end to end on the default data (see README: 23.5 min on 2 cores with the
+# The main job end to end on the default data (see README: 23.5-24.7 min on 2 cores with the
 # features cached): manifest and features of RAVDESS, TESS and EMOVO; speaker-grouped CV of the
 # selected model family with CIs (RAVDESS); the family's teachers (strict and
 # speaker-normalised) and their compact int8 students (STUDENT) trained on every corpus; the
