@@ -207,7 +207,6 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     -------
     CorpusAB
     """
-    from . import distill as D
     from . import pipeline
     from .artifact import load_artifact
     from .evaluation import closed_set_proba, mcnemar_test
@@ -221,10 +220,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
         raise ParameterError(f"max_loss must be >= 0, got {max_loss}")
     for s in students:
         pipeline._check_choice("student", s, pipeline.STUDENT_CHOICES)
-    compact = [s for s in students if D.student_spec(
-        s.removesuffix("_uint8").removesuffix("_int8")).width is not None]
-    if width is not None and not compact:
-        raise ParameterError(f"width is for the compact students, none of {list(students)}")
+    compact = pipeline._compact_students(students, width)
     normalization = normalization_of(normalization)
     if normalization == Normalization.NEUTRAL_REF:
         raise ParameterError("corpus_ab scores strict and speaker_norm recipes; neutral_ref "

@@ -129,6 +129,20 @@ def _check_choice(name: str, value, choices) -> None:
         raise ParameterError(f"{name} must be one of {tuple(choices)}, got {value!r}")
 
 
+def _compact_students(students: Sequence[str], width: int | None) -> set[str]:
+    """The students (deployable names) that have a width, ``width`` checked against them."""
+    from . import distill as D
+
+    compact = {s for s in students if D.parse_student(s)[0].width is not None}
+    if width is not None:
+        if not compact:
+            raise ParameterError(f"width is for the compact students, not "
+                                 f"{', '.join(students) or 'none'}")
+        if width < 1:
+            raise ParameterError(f"width must be >= 1, got {width}")
+    return compact
+
+
 @contextlib.contextmanager
 def _silenced():
     """The warnings a fit is known to raise (not ours to act on)."""
@@ -1244,12 +1258,9 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
     _check_choice("calibration", calibration, CALIBRATIONS)
     if compact_groups and student not in ("compact", "compact_int8"):
         raise ParameterError(f"compact_groups is for the compact student, not {student}")
-    kind = student.removesuffix("_uint8").removesuffix("_int8")
-    if width is not None:
-        if D.student_spec(kind).width is None:
-            raise ParameterError(f"width is for the compact students, not {student}")
-        if width < 1:
-            raise ParameterError(f"width must be >= 1, got {width}")
+    spec, _ = D.parse_student(student)
+    kind = spec.name
+    _compact_students([student], width)
     if not isinstance(teacher, Artifact):
         teacher = load_artifact(teacher)
     theirs = teacher.card["normalization"]
@@ -1304,8 +1315,8 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
             "quantization": quant, "command": command}
     if "linear_C" in fitted:
         info["linear_C"] = fitted["linear_C"]
-    if D.student_spec(kind).width is not None:
-        info["width"] = width or D.student_spec(kind).width
+    if spec.width is not None:
+        info["width"] = width or spec.width
     if calibration != "none":
         info["calibration"] = calibrated
     typical = (training_typicality(data.rows, data.X_raw, X,
