@@ -21,7 +21,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 .PHONY: run reproduce test lint data features evaluate-selected deploy-selected evaluate \
 	deploy-strict deploy-speaker_norm \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
-	ablation-members ablation-students student-calibration related-work torch margin-ablation \
+	ablation-members ablation-students ablation-width student-calibration related-work torch \
+	margin-ablation \
 	atypical loso-selected \
 	speaker-reference floor-ablation loco-variants clean-cache
 
@@ -63,7 +64,7 @@ run: $(STAMP) data features
 # the PyTorch discriminator's reports (hours).
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
-	margin-ablation ablation-conditions ablation-members ablation-students \
+	margin-ablation ablation-conditions ablation-members ablation-students ablation-width \
 	student-calibration atypical \
 	speaker-reference floor-ablation loco-variants
 
@@ -276,6 +277,14 @@ ablation-members: $(STAMP)
 ablation-students: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_students
+
+# How wide the compact student must be to keep its teacher's robustness (issue 19, item
+# 8): compact_int8 at 340 (the library's) and 1200 columns, by the same folds and rule
+# -> reports/ablation_width/ (about 95 min on 2 cores with ablation-students' teachers)
+ablation-width: $(STAMP)
+	$(BIN)/python experiments/ablation_students.py --students compact_int8 \
+		--widths 340,1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --out $(REPORTS)/ablation_width
 
 # Should the student ship with a temperature (issue 19, item 7): none vs temperature on
 # held-out speakers (inner folds of RAVDESS actors 1-20, clean and degraded; the fold

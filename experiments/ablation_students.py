@@ -38,6 +38,7 @@ import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
 
 from ser_classic.deployment import MAX_LOSS, corpus_ab
+from ser_classic.distill import parse_student
 
 CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
 AUGMENT, COPIES = bench.RECIPE_AUGMENT, bench.RECIPE_COPIES
@@ -48,39 +49,66 @@ STUDENTS = "linear_int8,compact_fast_int8,compact_int8"
 def parse_args(argv=None):
     p = bench.ablation_parser(__doc__, name="ablation_students")
     p.add_argument("--students", default=STUDENTS, help="kinds, fastest first")
+    p.add_argument("--widths", default="",
+                   help="the compact kinds' widths, narrowest first (empty: the library's)")
     p.add_argument("--normalizations", default="strict,speaker_norm")
     p.add_argument("--fold-clips", type=int, default=48,
                    help="clips of each inner fold's actors under the degradations")
     return p.parse_args(argv)
 
 
-def run_loco(args, manifest, norm: str, kinds: list[str]) -> dict:
+def candidates(kinds: list[str], widths: list[int]) -> dict[str, tuple[str, int | None]]:
+    """Label -> (kind, width): each compact kind at every one of ``widths`` (none: the
+    library's), the other kinds once, in the order given."""
+    out = {}
+    for kind in kinds:
+        for w in (widths if widths and parse_student(kind)[0].width is not None else [None]):
+            out[kind if w is None else f"{kind} (width {w})"] = (kind, w)
+    return out
+
+
+def run_loco(args, manifest, norm: str, cands: dict) -> dict:
     alias = bench.teacher_alias(norm)
     tune = bench.tuning(bench._stored_training(alias))
     if tune is None:
         raise RuntimeError(f"the stored {alias}'s parameters were not tuned on its corpora "
                            f"(make deploy-selected tunes them)")
-    ab = corpus_ab(manifest, model="linear", corpora=CORPORA, students=kinds,
-                   normalization=norm, tune=tune, exclude_emotions=NO_EMOTIONS,
-                   augment=AUGMENT, copies=COPIES, transfer="teacher",
-                   calibration="temperature", random_state=args.seed,
-                   cache_dir=args.cache, n_jobs=args.jobs,
-                   progress=lambda m: print(f"loco {norm} {m}", flush=True))
-    s = ab.summary
-    return {n: {"mean_uar": s["mean"][n]["uar"], "mean_ece": s["mean"][n]["ece"],
+    out = {}
+    # one A/B per width (corpus_ab distils at one width): the teachers are the same
+    # (same data, parameters and seed), so "teacher" is taken from the first
+    for width in dict.fromkeys(w for _, w in cands.values()):
+        labels = {label: kind for label, (kind, w) in cands.items() if w == width}
+        ab = corpus_ab(manifest, model="linear", corpora=CORPORA,
+                       students=list(labels.values()), width=width,
+                       normalization=norm, tune=tune, exclude_emotions=NO_EMOTIONS,
+                       augment=AUGMENT, copies=COPIES, transfer="teacher",
+                       calibration="temperature", random_state=args.seed,
+                       cache_dir=args.cache, n_jobs=args.jobs,
+                       progress=lambda m: print(f"loco {norm} {m}", flush=True))
+        s = ab.summary
+        for label, n in {"teacher": "teacher", **labels}.items():
+            out.setdefault(label, {
+                "mean_uar": s["mean"][n]["uar"], "mean_ece": s["mean"][n]["ece"],
                 "corpora": {c: {"uar": s["folds"][c][n]["uar"], "ece": s["folds"][c][n]["ece"]}
-                            for c in CORPORA}}
-            for n in ["teacher", *kinds]}
+                            for c in CORPORA}})
+    return out
 
 
-def run_inner_conditions(args, manifest, norm: str, kinds: list[str]) -> dict:
+def run_inner_conditions(args, manifest, norm: str, cands: dict) -> dict:
+    def folder(kind: str, width: int | None) -> str:
+        # the library's width is the one a student distilled without a width has
+        return kind if width in (None, parse_student(kind)[0].width) else f"{kind}-w{width}"
+
     def train(k: int, actors: list[str]) -> dict[str, Path]:
         teacher = bench.fold_teacher(args, manifest, norm, k, actors,
                                      command=f"ablation_students --fold {k}")
-        return {"teacher": teacher, **{kind: bench.fold_student(
-            args, manifest, teacher, teacher.parent / kind, student=kind,
-            calibration="temperature",
-            command=f"ablation_students --fold {k} --student {kind}") for kind in kinds}}
+        return {"teacher": teacher, **{label: bench.fold_student(
+            args, manifest, teacher, teacher.parent / folder(kind, width), student=kind,
+            calibration="temperature", width=width,
+            command=f"ablation_students --fold {k} --student {kind}"
+                    + ("" if width is None else f" --width {width}"))
+            for label, (kind, width) in cands.items()}}
+    kinds = list(cands)
 
     records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
     inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed,
@@ -124,8 +152,12 @@ def write_report(summary: dict, out: Path) -> None:
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "",
              "Candidates (fastest first, end-to-end time in `reports/optimization`): "
-             + ", ".join(f"`{k}`" for k in kinds) + ". Each is distilled as the main job "
-             "distils its student (`--transfer teacher --calibration temperature`) from the "
+             + ", ".join(f"`{k}`" for k in kinds) + ". "
+             + (f"The compact kinds at widths {', '.join(map(str, summary['widths']))} "
+                "(columns kept by the elimination, `ser-classic distill --width`), "
+                "narrowest first. " if summary.get("widths") else "")
+             + "Each is distilled as the main job distils its student (`--transfer teacher "
+             "--calibration temperature`) from the "
              "deployed teacher recipe (`linear`; RAVDESS + TESS + EMOVO without calm; "
              "`--augment vtlp+conditions --copies 1`; in the inner folds the stored "
              "teacher's parameters, fixed; in leave one corpus out tuned in every fold as "
@@ -187,16 +219,19 @@ def write_report(summary: dict, out: Path) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
-    kinds = [k for k in args.students.split(",") if k]
+    cands = candidates([k for k in args.students.split(",") if k],
+                       [int(w) for w in args.widths.split(",") if w])
+    kinds = list(cands)
     manifest, header = bench.start_ablation(args, script="ablation_students.py",
                                             argv=argv)
     summary = {**header, "fold_clips": args.fold_clips, "students": kinds,
+               "widths": sorted({w for _, w in cands.values() if w is not None}),
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     for norm in args.normalizations.split(","):
-        inner = run_inner_conditions(args, manifest, norm, kinds)
+        inner = run_inner_conditions(args, manifest, norm, cands)
         res = {"conditions": inner["per_condition"], "gaps": inner["gaps"],
                "fold_models": inner["models"],
-               "loco": run_loco(args, manifest, norm, kinds)}
+               "loco": run_loco(args, manifest, norm, cands)}
         res["decision"] = decide(res["loco"], res["conditions"], kinds)
         summary["normalizations"][norm] = res
         print(f"{norm}: chosen {res['decision']['chosen']}", flush=True)

@@ -529,14 +529,21 @@ def fold_teacher(args, manifest, normalization: str, k: int, actors: Sequence[st
 
 
 def fold_student(args, manifest, teacher: Path, out: Path, *, student: str,
-                 calibration: str, command: str) -> Path:
+                 calibration: str, command: str, width: int | None = None) -> Path:
     """``student`` distilled from the fold teacher as the main job distils (``--transfer
-    teacher``) with ``calibration``, in ``out`` unless already there."""
+    teacher``) with ``calibration`` (and ``width``), in ``out`` unless a student of that
+    teacher and width is already there (a card without a width has the library's)."""
     from ser_classic import pipeline
+    from ser_classic.distill import parse_student
 
-    if not (out / "model.json").exists():
+    card = out / "model.json"
+    teacher_id = json.loads((teacher / "model.json").read_text())["model_id"]
+    width = width or parse_student(student)[0].width
+    made = json.loads(card.read_text())["distillation"] if card.exists() else None
+    if not (made and made["teacher"]["model_id"] == teacher_id
+            and made.get("width", width) == width):
         pipeline.distil(teacher, manifest, student=student, transfer="teacher",
-                        calibration=calibration, random_state=args.seed,
+                        calibration=calibration, width=width, random_state=args.seed,
                         cache_dir=args.cache, n_jobs=args.jobs, command=command).save(out)
     return out
 

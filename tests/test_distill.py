@@ -455,3 +455,45 @@ def test_shipped_students_regenerate_their_graphs_bit_for_bit():
                 if quantized else D.to_onnx(student, n_features=card["n_features"]))
         assert onnx == (path.parent / "model.onnx").read_bytes(), card["model_id"]
         assert card["model_id"] == f"{card['name']}-{hashlib.sha256(onnx).hexdigest()[:10]}"
+
+
+def test_fold_student_is_distilled_again_for_another_teacher_or_width(tmp_path, six,
+                                                                    feature_cache):
+    """The inner-fold ablations' cached student (``experiments/bench_conditions.py``) is
+    reused only while its teacher and width are the ones asked."""
+    from types import SimpleNamespace
+
+    from ser_classic import load
+    from ser_classic.artifact import save_artifact
+    from ser_classic.export import to_onnx_bytes
+
+    from .conftest import experiment
+
+    bench = experiment("bench_conditions")
+    rows, X, _, _ = six
+    teachers = {}
+    for name, speakers in {"a": SIX[:4], "b": SIX[1:5]}.items():
+        train = rows["speaker"].isin(speakers).to_numpy()
+        est, classes = train_model(X[train], rows["emotion"][train], name="logreg",
+                                   speakers=rows["speaker"][train])
+        teachers[name] = tmp_path / name
+        save_artifact(teachers[name], estimator=est, classes=classes, config=CONFIG,
+                      name="logreg", onnx=to_onnx_bytes(est, n_features=X.shape[1]),
+                      training={"corpus": "ravdess", "speakers": speakers})
+    args = SimpleNamespace(seed=0, cache=str(feature_cache), jobs=1)
+    out = tmp_path / "student"
+
+    def student(teacher: str, width: int) -> dict:
+        bench.fold_student(args, rows, teachers[teacher], out, student="compact_int8",
+                           calibration="none", command="test", width=width)
+        return load(out).card
+
+    first = student("a", 40)
+    assert first["distillation"]["width"] == 40
+    written = (out / "model.json").stat().st_mtime_ns
+    assert student("a", 40) == first and (out / "model.json").stat().st_mtime_ns == written
+    wider = student("a", 50)
+    assert wider["distillation"]["width"] == 50 and len(wider["distillation"]["select"]) == 50
+    other = student("b", 50)
+    assert other["distillation"]["teacher"]["model_id"] == load(teachers["b"]).card["model_id"]
+    assert other["model_id"] != wider["model_id"]
