@@ -247,7 +247,7 @@ spread: $(STAMP)
 	for seed in 1 2; do $(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization strict \
 		--selection $(SELECTION) $(MC) --augment $(AUGMENT) --copies $(COPIES) \
 		--students $(STUDENT) --transfer teacher --student-calibration $(STUDENT_CALIBRATION) \
-		$(TUNING) --seed $$seed \
+		$(STUDENT_WIDTH) $(TUNING) --seed $$seed \
 		--out $(REPORTS)/spread/corpus_seed$$seed || exit 1; done
 
 # Multi-condition training ablation: the strict teacher family trained with augment none /
@@ -345,14 +345,14 @@ define NO_ROBUSTNESS
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
 		--augment none $(TUNING) --out $(NR)/teacher$(1)
 	$(CLI) distill $(IO) --teacher $(NR)/teacher$(1) --student $(STUDENT) \
-		--transfer teacher --calibration temperature --out $(NR)/student$(1)
+		--transfer teacher --calibration temperature $(STUDENT_WIDTH) --out $(NR)/student$(1)
 endef
 
 margin-ablation: $(STAMP)
 	$(call NO_ROBUSTNESS,,strict)
 	$(call NO_ROBUSTNESS,-speaker_norm,speaker_norm)
 	$(CLI) distill $(IO) --teacher $(NR)/teacher --student $(STUDENT) --transfer teacher \
-		--calibration temperature --munge 0 --out $(NR)/student-munge0
+		--calibration temperature $(STUDENT_WIDTH) --munge 0 --out $(NR)/student-munge0
 	$(MARGIN) --search backtrack --name adversarial_margin
 	$(MARGIN) --search none --name adversarial_margin_fixed
 

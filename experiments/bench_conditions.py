@@ -418,6 +418,8 @@ def _recipe(alias: str) -> tuple[list[str], list[str]]:
         train += ["--tune", tuned]
     if info.get("calibration"):
         distill += ["--calibration", info["calibration"].get("method", "temperature")]
+    if info.get("width"):
+        distill += ["--width", str(info["width"])]
     return train, distill
 
 
@@ -549,11 +551,21 @@ def fold_student(args, manifest, teacher: Path, out: Path, *, student: str,
 
 
 def is_student(path: Path, distill_args: Sequence[str]) -> bool:
-    """Whether ``path`` holds a student of the kind ``distill_args`` distil (a model
-    distilled before the stored student's kind changed is not)."""
+    """Whether ``path`` holds a student of the kind and width ``distill_args`` distil (a
+    model distilled before the stored student's kind or width changed is not; a card
+    without a width has the library's)."""
+    from ser_classic.distill import parse_student
+
     card = path / "model.json"
-    kind = distill_args[list(distill_args).index("--student") + 1]
-    return card.exists() and json.loads(card.read_text())["name"] == f"distilled_{kind}"
+    args = list(distill_args)
+    kind = args[args.index("--student") + 1]
+    width = int(args[args.index("--width") + 1]) if "--width" in args else None
+    if not card.exists():
+        return False
+    made = json.loads(card.read_text())
+    default = parse_student(kind)[0].width
+    return (made["name"] == f"distilled_{kind}"
+            and made["distillation"].get("width", default) == (width or default))
 
 
 def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,

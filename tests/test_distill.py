@@ -460,7 +460,8 @@ def test_shipped_students_regenerate_their_graphs_bit_for_bit():
 def test_fold_student_is_distilled_again_for_another_teacher_or_width(tmp_path, six,
                                                                     feature_cache):
     """The inner-fold ablations' cached student (``experiments/bench_conditions.py``) is
-    reused only while its teacher and width are the ones asked."""
+    reused only while its teacher and width are the ones asked; a held-out twin is a
+    student of the stored one's kind and width."""
     from types import SimpleNamespace
 
     from ser_classic import load
@@ -497,3 +498,8 @@ def test_fold_student_is_distilled_again_for_another_teacher_or_width(tmp_path, 
     other = student("b", 50)
     assert other["distillation"]["teacher"]["model_id"] == load(teachers["b"]).card["model_id"]
     assert other["model_id"] != wider["model_id"]
+    # the held-out twins' check (bench_conditions.is_student) reads the width as well
+    assert bench.is_student(out, ["--student", "compact_int8", "--width", "50"])
+    assert not bench.is_student(out, ["--student", "compact_int8", "--width", "40"])
+    assert not bench.is_student(out, ["--student", "compact_int8"])  # the library's width
+    assert not bench.is_student(out, ["--student", "compact_fast_int8", "--width", "50"])
