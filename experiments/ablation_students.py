@@ -54,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--normalizations", default="strict,speaker_norm")
     p.add_argument("--fold-clips", type=int, default=48,
                    help="clips of each inner fold's actors under the degradations")
+    p.add_argument("--merge", default="",
+                   help="summary.json of runs of one normalisation each (comma-separated): "
+                        "write their report to --out instead of running")
     return p.parse_args(argv)
 
 
@@ -74,8 +77,8 @@ def run_loco(args, manifest, norm: str, cands: dict) -> dict:
         raise RuntimeError(f"the stored {alias}'s parameters were not tuned on its corpora "
                            f"(make deploy-selected tunes them)")
     out = {}
-    # one A/B per width (corpus_ab distils at one width): the teachers are the same
-    # (same data, parameters and seed), so "teacher" is taken from the first
+    # one A/B per width (corpus_ab distils at one width), of the same fold teachers (kept in
+    # the work folder)
     for width in dict.fromkeys(w for _, w in cands.values()):
         labels = {label: kind for label, (kind, w) in cands.items() if w == width}
         ab = corpus_ab(manifest, model="linear", corpora=CORPORA,
@@ -83,7 +86,8 @@ def run_loco(args, manifest, norm: str, cands: dict) -> dict:
                        normalization=norm, tune=tune, exclude_emotions=NO_EMOTIONS,
                        augment=AUGMENT, copies=COPIES, transfer="teacher",
                        calibration="temperature", random_state=args.seed,
-                       cache_dir=args.cache, n_jobs=args.jobs,
+                       cache_dir=args.cache, work_dir=Path(args.work) / norm / "loco",
+                       n_jobs=args.jobs,
                        progress=lambda m: print(f"loco {norm} {m}", flush=True))
         s = ab.summary
         for label, n in {"teacher": "teacher", **labels}.items():
@@ -150,7 +154,7 @@ def write_report(summary: dict, out: Path) -> None:
     kinds = summary["students"]
     lines = ["# Which student keeps the teacher's robustness (issue 19, item 8)", "",
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
-             f"{summary['machine']}).", "",
+             f"{summary['machine']}).", "", *bench.runs_lines(summary),
              "Candidates (fastest first, end-to-end time in `reports/optimization`): "
              + ", ".join(f"`{k}`" for k in kinds) + ". "
              + (f"The compact kinds at widths {', '.join(map(str, summary['widths']))} "
@@ -216,8 +220,24 @@ def write_report(summary: dict, out: Path) -> None:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 
 
+def merge(args) -> int:
+    """``--merge``: one report of runs made one normalisation at a time; its command is the
+    first run's without ``--normalizations``, into ``--out``."""
+    runs = [json.loads(Path(p).read_text()) for p in args.merge.split(",") if p]
+    words = runs[0]["command"].split()
+    for option, value in (("--normalizations", None), ("--out", args.out)):
+        if option in words:
+            i = words.index(option)
+            words[i:i + 2] = [] if value is None else [option, value]
+    write_report(bench.merge_runs(runs, command=" ".join(words)), Path(args.out))
+    print(f"wrote {args.out}/summary.md")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        return merge(args)
     start = time.perf_counter()
     cands = candidates([k for k in args.students.split(",") if k],
                        [int(w) for w in args.widths.split(",") if w])

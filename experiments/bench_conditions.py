@@ -950,6 +950,33 @@ def start_ablation(args, *, script: str, argv) -> tuple:
     return manifest, header
 
 
+def runs_lines(summary: dict) -> list[str]:
+    """The report's lines naming the runs merged into ``summary`` (``"runs"``: one per
+    normalisation, each ``{"command", "seconds"}``), none for a single run."""
+    if "runs" not in summary:
+        return []
+    return ["Run one normalisation at a time (same code and inputs; the command above runs "
+            "both in one process): " + "; ".join(
+                f"{n}: `{r['command']}` ({r['seconds']:.0f} s)"
+                for n, r in summary["runs"].items()) + ".", ""]
+
+
+def merge_runs(summaries: Sequence[dict], *, command: str) -> dict:
+    """One summary of an ablation run one normalisation at a time: the normalisations of
+    every run, each run's command and time in ``"runs"``, ``command`` the one-process
+    equivalent."""
+    first = summaries[0]
+    for other in summaries[1:]:
+        if other["seed"] != first["seed"] or other["inner_folds"] != first["inner_folds"]:
+            raise RuntimeError("the runs to merge differ in seed or inner folds")
+    runs = {n: {"command": s["command"], "seconds": s["seconds"]}
+            for s in summaries for n in s["normalizations"]}
+    return {**first, "command": command, "runs": runs,
+            "seconds": sum(s["seconds"] for s in summaries),
+            "normalizations": {n: r for s in summaries
+                               for n, r in s["normalizations"].items()}}
+
+
 def finish_ablation(summary: dict, *, start: float, out: str, write) -> int:
     """Time the run into ``summary``, ``write(summary, Path(out))`` its report, say so."""
     summary["seconds"] = time.perf_counter() - start

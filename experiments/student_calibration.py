@@ -108,11 +108,7 @@ def write_report(summary: dict, out: Path) -> None:
     lines = ["# Should the deployed student ship with a temperature? (issue 19, item 7)", "",
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "",
-             *(["Run one normalisation at a time (same code and inputs; the command "
-                "above runs both in one process): " + "; ".join(
-                    f"{n}: `{r['command']}` ({r['seconds']:.0f} s)"
-                    for n, r in summary["runs"].items()) + ".", ""]
-               if "runs" in summary else []),
+             *bench.runs_lines(summary),
              f"`{STUDENT}` distilled from the deployed teacher recipe with `--calibration "
              "none` (the student's own softmax of the teacher's soft targets) or "
              "`temperature` (one T on its speaker-grouped out-of-fold predictions, the "

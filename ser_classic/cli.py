@@ -728,6 +728,9 @@ def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
                    help="teacher=DIR,KIND=DIR,...: the models trained on all --corpora by the "
                         "same recipes; the report then names the one to deploy (read by "
                         "`models add --report`)")
+    p.add_argument("--work", default=None,
+                   help="keep each fold's teacher here and reuse one trained by the same "
+                        "recipe (A/Bs of other students of the same teacher)")
     p.add_argument("--out", required=True, help="report folder, e.g. reports/ab/corpus")
 
 
@@ -750,7 +753,7 @@ def _run_corpus_ab(args) -> int:
         augment=args.augment, copies=args.copies, transfer=args.transfer,
         calibration=args.calibration, student_calibration=args.student_calibration,
         width=args.width, max_loss=args.max_loss, tune=args.tune, n_boot=args.boot,
-        random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
+        random_state=args.seed, cache_dir=args.cache, work_dir=args.work, n_jobs=args.jobs,
         progress=lambda line: print(line, file=sys.stderr, flush=True))
     for path in result.write_report(args.out, command=args.command_line):
         print(f"wrote {path}")

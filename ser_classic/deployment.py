@@ -12,6 +12,7 @@ data chooses anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -149,6 +150,25 @@ def _held_out_proba(recognizer, X: np.ndarray, speakers: np.ndarray) -> np.ndarr
     return proba
 
 
+_RECIPE = "recipe.json"  # what a corpus_ab fold teacher in a work_dir was trained by
+
+
+def _rows_digest(rows: pd.DataFrame) -> str:
+    """sha256 of the rows' files, labels, speakers and corpora (the training data)."""
+    cols = [rows[c].astype(str).tolist() for c in ("sha256", "emotion", "speaker", "corpus")]
+    return hashlib.sha256(json.dumps(cols).encode()).hexdigest()
+
+
+def _trained_by(teacher_dir: Path, recipe: dict) -> bool:
+    """Whether ``teacher_dir`` holds a teacher trained by ``recipe`` (its ``recipe.json``,
+    written after the model)."""
+    try:
+        return json.loads((teacher_dir / _RECIPE).read_text()) == json.loads(
+            json.dumps(recipe, sort_keys=True))
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
               students: Sequence[str] = ("compact_int8",),
               normalization: str = Normalization.STRICT, selection=None,
@@ -158,7 +178,8 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
               max_loss: float = MAX_LOSS,
               candidates: Mapping[str, str | os.PathLike] | None = None,
               tune: str | None = None, n_boot: int = 2000, random_state: int = 0,
-              cache_dir: str | os.PathLike | None = None, n_jobs: int = 1,
+              cache_dir: str | os.PathLike | None = None,
+              work_dir: str | os.PathLike | None = None, n_jobs: int = 1,
               progress: Callable[[str], None] | None = None) -> CorpusAB:
     """Leave-one-corpus-out A/B of a teacher recipe and its students, and the decision.
 
@@ -202,6 +223,10 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     tune : {"speaker", "corpus", "speaker+corpus"}, optional
         The teacher's parameters are chosen in every fold on that fold's training corpora
         (as :func:`ser_classic.train`), never on the held-out one.
+    work_dir : path, optional
+        Keeps each fold's teacher in ``work_dir/<held-out corpus>/teacher`` and reuses
+        one trained by the same recipe (arguments and training rows), so that A/Bs of
+        other students of one teacher (kinds, widths, calibrations) train it once.
 
     Returns
     -------
@@ -209,6 +234,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     """
     from . import pipeline
     from .artifact import load_artifact
+    from .data import atomic_write_bytes
     from .evaluation import closed_set_proba, mcnemar_test
     from .features import extract_batch
     from .recognizer import EmotionRecognizer
@@ -237,14 +263,26 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     with tempfile.TemporaryDirectory(prefix="corpus_ab_") as tmp:
         for corpus in corpora:
             others = [c for c in corpora if c != corpus]
-            teacher_dir = Path(tmp) / f"{corpus}_teacher"
-            present = set(manifest.loc[manifest["corpus"].isin(others), "emotion"])
-            pipeline.train(manifest, model=model, normalization=normalization,
-                           corpora=others, selection=selection,
-                           exclude_emotions=[e for e in left_out if e in present],
-                           augment=augment, copies=copies, calibration=calibration,
-                           tune=tune, random_state=random_state, cache_dir=cache_dir,
-                           n_jobs=n_jobs).save(teacher_dir)
+            training_rows = manifest[manifest["corpus"].isin(others)]
+            excluded = [e for e in left_out if e in set(training_rows["emotion"])]
+            recipe = {"model": str(model), "normalization": normalization.value,
+                      "corpora": others, "excluded_emotions": excluded,
+                      "selection": None if selection is None else selection.to_dict(),
+                      "augment": augment, "copies": copies, "calibration": calibration,
+                      "tune": tune, "random_state": random_state,
+                      "rows": _rows_digest(training_rows)}
+            teacher_dir = (Path(tmp) / f"{corpus}_teacher" if work_dir is None
+                           else Path(work_dir) / corpus / "teacher")
+            if not _trained_by(teacher_dir, recipe):
+                (teacher_dir / _RECIPE).unlink(missing_ok=True)
+                pipeline.train(manifest, model=model, normalization=normalization,
+                               corpora=others, selection=selection,
+                               exclude_emotions=excluded, augment=augment, copies=copies,
+                               calibration=calibration, tune=tune,
+                               random_state=random_state, cache_dir=cache_dir,
+                               n_jobs=n_jobs).save(teacher_dir)
+                atomic_write_bytes(teacher_dir / _RECIPE,
+                                   json.dumps(recipe, sort_keys=True).encode())
             teacher = load_artifact(teacher_dir)
             recognizers = {"teacher": EmotionRecognizer(teacher, backend="sklearn")}
             for s in students:

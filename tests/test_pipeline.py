@@ -308,6 +308,56 @@ def test_corpus_ab_distils_the_compact_students_at_the_width_asked(manifest, cac
                   students=("tree_uint8",), width=12)
 
 
+def test_corpus_ab_trains_a_fold_teacher_once_per_recipe_in_its_work_dir(folder, manifest,
+                                                                         cache, tmp_path):
+    """With ``work_dir``, A/Bs of other students of one teacher reuse its fold teachers
+    (the same figures as a fresh one); another recipe or other rows train it again. The
+    CLI's ``--work`` is the same."""
+    import shutil
+
+    from ser_classic.cli import main
+    from ser_classic.deployment import corpus_ab
+
+    # a second corpus: copies of the same clips under other files and speakers
+    shutil.copytree(folder, tmp_path / "theirs")
+    other = data.build_manifest(data.read_labelled_csv(tmp_path / "theirs" / "labels.csv",
+                                                       corpus="theirs"))
+    both = pd.concat([manifest, other], ignore_index=True)
+    work = tmp_path / "work"
+    common = dict(model="logreg", corpora=["theirs", "mine"], augment="none", n_boot=20,
+                  cache_dir=cache)
+
+    def cards() -> dict[str, int]:
+        return {c: (work / c / "teacher" / "model.json").stat().st_mtime_ns
+                for c in ("mine", "theirs")}
+
+    fresh = corpus_ab(both, students=("linear_int8",), **common).summary
+    first = corpus_ab(both, students=("linear_int8",), work_dir=work, **common).summary
+    written = cards()
+    second = corpus_ab(both, students=("tree_uint8",), work_dir=work, **common).summary
+    assert cards() == written  # reused
+    for corpus in ("mine", "theirs"):
+        assert first["folds"][corpus]["teacher"] == fresh["folds"][corpus]["teacher"]
+        assert second["folds"][corpus]["teacher"] == fresh["folds"][corpus]["teacher"]
+    corpus_ab(both, students=(), work_dir=work, **{**common, "n_boot": 10},
+              random_state=1)  # another recipe
+    again = cards()
+    assert all(again[c] != written[c] for c in again)
+    # one clip fewer of "theirs": other rows for the fold that holds out "mine" only
+    fewer = both.drop(index=both.index[both["corpus"] == "theirs"][0]).reset_index(drop=True)
+    corpus_ab(fewer, students=(), work_dir=work, **common, random_state=1)
+    last = cards()
+    assert last["mine"] != again["mine"] and last["theirs"] == again["theirs"]
+    # the CLI with the same arguments: the same recipe, nothing trained
+    data.save_manifest(fewer, tmp_path / "fewer.csv")
+    assert main(["corpus-ab", "--manifest", str(tmp_path / "fewer.csv"), "--cache",
+                 str(cache), "--model", "logreg", "--selection", str(tmp_path / "none.json"),
+                 "--corpora", "theirs,mine", "--students", "", "--augment", "none",
+                 "--boot", "20", "--seed", "1", "--work", str(work), "--jobs", "1",
+                 "--out", str(tmp_path / "cli")]) == 0
+    assert cards() == last
+
+
 def test_corpus_ab_scores_the_students_with_their_own_calibration(manifest, cache):
     from ser_classic.deployment import corpus_ab
 
