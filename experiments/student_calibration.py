@@ -80,6 +80,9 @@ def run_loco(args, manifest, norm: str) -> dict:
                        augment=AUGMENT, copies=COPIES, transfer="teacher",
                        student_calibration=cal, random_state=args.seed,
                        cache_dir=args.cache, n_jobs=args.jobs,
+                       # one teacher per fold for both calibrations (an uncalibrated
+                       # one: not ablation_students' "loco" teachers)
+                       work_dir=Path(args.work) / norm / "loco-student_calibration",
                        progress=lambda m, cal=cal: print(f"loco {norm} {cal} {m}", flush=True))
         s = ab.summary
         out[cal] = {"mean_uar": s["mean"][STUDENT]["uar"], "mean_ece": s["mean"][STUDENT]["ece"],
