@@ -280,7 +280,9 @@ ablation-students: $(STAMP)
 
 # How wide the compact student must be to keep its teacher's robustness (issue 19, item
 # 8): compact_int8 at 340 (the library's) and 1200 columns, by the same folds and rule
-# -> reports/ablation_width/ (about 95 min on 2 cores with ablation-students' teachers)
+# -> reports/ablation_width/ (about 90 min on 2 cores with ablation-students' fold
+# teachers; the committed report ran one normalisation per process, 50 min, merged by
+# --merge); it chose 1200 for both normalisations
 ablation-width: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --students compact_int8 \
 		--widths 340,1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
