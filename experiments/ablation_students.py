@@ -155,11 +155,10 @@ def write_report(summary: dict, out: Path) -> None:
     lines = ["# Which student keeps the teacher's robustness (issue 19, item 8)", "",
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "", *bench.runs_lines(summary),
-             "Candidates (fastest first, end-to-end time in `reports/optimization`): "
+             "Candidates (fastest first, end-to-end time in `reports/optimization`; a "
+             "compact kind at each width, narrowest first: the columns its elimination "
+             "keeps, `ser-classic distill --width`): "
              + ", ".join(f"`{k}`" for k in kinds) + ". "
-             + (f"The compact kinds at widths {', '.join(map(str, summary['widths']))} "
-                "(columns kept by the elimination, `ser-classic distill --width`), "
-                "narrowest first. " if summary.get("widths") else "")
              + "Each is distilled as the main job distils its student (`--transfer teacher "
              "--calibration temperature`) from the "
              "deployed teacher recipe (`linear`; RAVDESS + TESS + EMOVO without calm; "
