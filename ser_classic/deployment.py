@@ -225,18 +225,19 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
         (as :func:`ser_classic.train`), never on the held-out one.
     work_dir : path, optional
         Keeps each fold's teacher in ``work_dir/<held-out corpus>/teacher`` and reuses
-        one trained by the same recipe (arguments and training rows), so that A/Bs of
-        other students of one teacher (kinds, widths, calibrations) train it once.
+        one trained by the same recipe (arguments, training rows, feature version), so
+        that A/Bs of other students of one teacher (kinds, widths, calibrations) train it
+        once.
 
     Returns
     -------
     CorpusAB
     """
-    from . import pipeline
+    from . import __version__, pipeline
     from .artifact import load_artifact
     from .data import atomic_write_bytes
     from .evaluation import closed_set_proba, mcnemar_test
-    from .features import extract_batch
+    from .features import FeatureConfig, extract_batch
     from .recognizer import EmotionRecognizer
 
     corpora = pipeline._corpus_list(corpora)
@@ -270,7 +271,10 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
                       "selection": None if selection is None else selection.to_dict(),
                       "augment": augment, "copies": copies, "calibration": calibration,
                       "tune": tune, "random_state": random_state,
-                      "rows": _rows_digest(training_rows)}
+                      "rows": _rows_digest(training_rows),
+                      # the extraction code's version (a cached teacher of older features
+                      # is trained again) and the library's
+                      "features": FeatureConfig().hash, "version": __version__}
             teacher_dir = (Path(tmp) / f"{corpus}_teacher" if work_dir is None
                            else Path(work_dir) / corpus / "teacher")
             if not _trained_by(teacher_dir, recipe):

@@ -317,6 +317,7 @@ def test_corpus_ab_trains_a_fold_teacher_once_per_recipe_in_its_work_dir(folder,
 
     from ser_classic.cli import main
     from ser_classic.deployment import corpus_ab
+    from ser_classic.features import FeatureConfig
 
     # a second corpus: copies of the same clips under other files and speakers
     shutil.copytree(folder, tmp_path / "theirs")
@@ -334,6 +335,8 @@ def test_corpus_ab_trains_a_fold_teacher_once_per_recipe_in_its_work_dir(folder,
     fresh = corpus_ab(both, students=("linear_int8",), **common).summary
     first = corpus_ab(both, students=("linear_int8",), work_dir=work, **common).summary
     written = cards()
+    recipe = json.loads((work / "mine" / "teacher" / "recipe.json").read_text())
+    assert recipe["features"] == FeatureConfig().hash and recipe["corpora"] == ["theirs"]
     second = corpus_ab(both, students=("tree_uint8",), work_dir=work, **common).summary
     assert cards() == written  # reused
     for corpus in ("mine", "theirs"):
