@@ -536,14 +536,12 @@ def fold_student(args, manifest, teacher: Path, out: Path, *, student: str,
     teacher``) with ``calibration`` (and ``width``), in ``out`` unless a student of that
     teacher and width is already there (a card without a width has the library's)."""
     from ser_classic import pipeline
-    from ser_classic.distill import parse_student
 
     card = out / "model.json"
     teacher_id = json.loads((teacher / "model.json").read_text())["model_id"]
-    width = width or parse_student(student)[0].width
-    made = json.loads(card.read_text())["distillation"] if card.exists() else None
-    if not (made and made["teacher"]["model_id"] == teacher_id
-            and made.get("width", width) == width):
+    made = json.loads(card.read_text()) if card.exists() else None
+    if not (made and made["distillation"]["teacher"]["model_id"] == teacher_id
+            and _same_width(made, student, width)):
         pipeline.distil(teacher, manifest, student=student, transfer="teacher",
                         calibration=calibration, width=width, random_state=args.seed,
                         cache_dir=args.cache, n_jobs=args.jobs, command=command).save(out)
@@ -554,8 +552,6 @@ def is_student(path: Path, distill_args: Sequence[str]) -> bool:
     """Whether ``path`` holds a student of the kind and width ``distill_args`` distil (a
     model distilled before the stored student's kind or width changed is not; a card
     without a width has the library's)."""
-    from ser_classic.distill import parse_student
-
     card = path / "model.json"
     args = list(distill_args)
     kind = args[args.index("--student") + 1]
@@ -563,9 +559,17 @@ def is_student(path: Path, distill_args: Sequence[str]) -> bool:
     if not card.exists():
         return False
     made = json.loads(card.read_text())
-    default = parse_student(kind)[0].width
     return (made["name"] == f"distilled_{kind}"
-            and made["distillation"].get("width", default) == (width or default))
+            and _same_width(made, kind, width))
+
+
+def _same_width(card: dict, kind: str, width: int | None) -> bool:
+    """Whether the student ``card`` describes has the width asked of ``kind`` (``width``
+    None: the library's; a card without a width has the library's)."""
+    from ser_classic.distill import parse_student
+
+    default = parse_student(kind)[0].width
+    return card["distillation"].get("width", default) == (width or default)
 
 
 def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
