@@ -159,13 +159,12 @@ def _rows_digest(rows: pd.DataFrame) -> str:
     return hashlib.sha256(json.dumps(cols).encode()).hexdigest()
 
 
-def _trained_by(teacher_dir: Path, recipe: dict) -> bool:
-    """Whether ``teacher_dir`` holds a teacher trained by ``recipe`` (its ``recipe.json``,
-    written after the model)."""
+def _trained_by(teacher_dir: Path, recipe: str) -> bool:
+    """Whether ``teacher_dir`` holds a teacher trained by ``recipe`` (the JSON of its
+    ``recipe.json``, written after the model)."""
     try:
-        return json.loads((teacher_dir / _RECIPE).read_text()) == json.loads(
-            json.dumps(recipe, sort_keys=True))
-    except (OSError, json.JSONDecodeError):
+        return (teacher_dir / _RECIPE).read_text() == recipe
+    except (OSError, UnicodeDecodeError):
         return False
 
 
@@ -266,15 +265,16 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
             others = [c for c in corpora if c != corpus]
             training_rows = manifest[manifest["corpus"].isin(others)]
             excluded = [e for e in left_out if e in set(training_rows["emotion"])]
-            recipe = {"model": str(model), "normalization": normalization.value,
-                      "corpora": others, "excluded_emotions": excluded,
-                      "selection": None if selection is None else selection.to_dict(),
-                      "augment": augment, "copies": copies, "calibration": calibration,
-                      "tune": tune, "random_state": random_state,
-                      "rows": _rows_digest(training_rows),
-                      # the extraction code's version (a cached teacher of older features
-                      # is trained again) and the library's
-                      "features": FeatureConfig().hash, "version": __version__}
+            recipe = json.dumps({
+                "model": str(model), "normalization": normalization.value,
+                "corpora": others, "excluded_emotions": excluded,
+                "selection": None if selection is None else selection.to_dict(),
+                "augment": augment, "copies": copies, "calibration": calibration,
+                "tune": tune, "random_state": random_state,
+                "rows": _rows_digest(training_rows),
+                # the extraction code's version (a cached teacher of older features is
+                # trained again) and the library's
+                "features": FeatureConfig().hash, "version": __version__}, sort_keys=True)
             teacher_dir = (Path(tmp) / f"{corpus}_teacher" if work_dir is None
                            else Path(work_dir) / corpus / "teacher")
             if not _trained_by(teacher_dir, recipe):
@@ -285,8 +285,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
                                calibration=calibration, tune=tune,
                                random_state=random_state, cache_dir=cache_dir,
                                n_jobs=n_jobs).save(teacher_dir)
-                atomic_write_bytes(teacher_dir / _RECIPE,
-                                   json.dumps(recipe, sort_keys=True).encode())
+                atomic_write_bytes(teacher_dir / _RECIPE, recipe.encode())
             teacher = load_artifact(teacher_dir)
             recognizers = {"teacher": EmotionRecognizer(teacher, backend="sklearn")}
             for s in students:
