@@ -111,10 +111,10 @@ COPIES ?= 1
 # first kind, fastest first, within 3 points of its teacher on LOCO and in every condition
 # of the benchmark in inner folds of RAVDESS actors 1-20; else the fewest misses)
 STUDENT ?= compact_int8
-# WIDTH: the compact students' columns (empty: the library's default, 340); wider ones
-# were closer to their teacher under the conditions in inner folds (scratch, session 37),
-# not yet chosen by reports/ablation_students
-WIDTH ?=
+# WIDTH: the compact students' columns (empty: the library's default, 340), chosen in
+# reports/ablation_width by the same folds and rule as STUDENT: 1200 for both
+# normalisations (fewer conditions more than 3 points below the teacher)
+WIDTH ?= 1200
 STUDENT_WIDTH = $(if $(WIDTH),--width $(WIDTH))
 MC = --corpora $(CORPORA) --exclude-emotions $(NO_EMOTIONS)
 ADD = $(CLI) models --store $(STORE) add

@@ -68,8 +68,9 @@ def test_compact_model_is_small_and_reads_few_features(compact, suffix):
     assert INDEX.models[card["model_id"]].parent == teacher["model_id"]
     assert card["normalization"] == teacher["normalization"]
     size = (resolve(f"{compact}{suffix}") / "model.onnx").stat().st_size
-    assert size * 40 <= (resolve(f"teacher{suffix}") / "model.onnx").stat().st_size
-    assert len(card["distillation"]["select"]) == 340
+    assert size * 10 <= (resolve(f"teacher{suffix}") / "model.onnx").stat().st_size
+    # the Makefile's WIDTH, chosen in reports/ablation_width (the library's default is 340)
+    assert len(card["distillation"]["select"]) == card["distillation"]["width"] == 1200
     # the compact student (STUDENT in the Makefile) skips the costliest group only
     assert "extended" not in card["distillation"]["groups_needed"]
     assert "spectral" in card["distillation"]["groups_needed"]
