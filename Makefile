@@ -293,7 +293,7 @@ ablation-width: $(STAMP)
 # teachers are ablation-students') and held-out corpora (about 1.5 hours)
 student-calibration: $(STAMP)
 	$(BIN)/python experiments/student_calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
-		--jobs $(JOBS) --out $(REPORTS)/student_calibration
+		--jobs $(JOBS) $(STUDENT_WIDTH) --out $(REPORTS)/student_calibration
 
 # Inputs with no speech (noise, tones, music-like signals, clicks) against held-out speech
 # (RAVDESS actors 21-24 under the conditions, a held-out corpus): the atypicality flag and

@@ -99,16 +99,12 @@ def run_loco(args, manifest, norm: str, cands: dict) -> dict:
 
 
 def run_inner_conditions(args, manifest, norm: str, cands: dict) -> dict:
-    def folder(kind: str, width: int | None) -> str:
-        # the library's width is the one a student distilled without a width has
-        return kind if width in (None, parse_student(kind)[0].width) else f"{kind}-w{width}"
-
     def train(k: int, actors: list[str]) -> dict[str, Path]:
         teacher = bench.fold_teacher(args, manifest, norm, k, actors,
                                      command=f"ablation_students --fold {k}")
         return {"teacher": teacher, **{label: bench.fold_student(
-            args, manifest, teacher, teacher.parent / folder(kind, width), student=kind,
-            calibration="temperature", width=width,
+            args, manifest, teacher, teacher.parent / bench.student_folder(kind, width),
+            student=kind, calibration="temperature", width=width,
             command=f"ablation_students --fold {k} --student {kind}"
                     + ("" if width is None else f" --width {width}"))
             for label, (kind, width) in cands.items()}}

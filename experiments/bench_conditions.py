@@ -563,6 +563,19 @@ def is_student(path: Path, distill_args: Sequence[str]) -> bool:
             and _same_width(made, kind, width))
 
 
+def student_folder(kind: str, width: int | None = None,
+                   calibration: str = "temperature") -> str:
+    """The folder of a fold student of ``kind`` at ``width`` with ``calibration``, beside
+    its teacher: ``kind`` for the library's width and the shipped calibration, else with
+    ``-w<width>`` and ``-<calibration>`` (a student distilled without a width has the
+    library's)."""
+    from ser_classic.distill import parse_student
+
+    wide = width not in (None, parse_student(kind)[0].width)
+    return (kind + (f"-w{width}" if wide else "")
+            + ("" if calibration == "temperature" else f"-{calibration}"))
+
+
 def _same_width(card: dict, kind: str, width: int | None) -> bool:
     """Whether the student ``card`` describes has the width asked of ``kind`` (``width``
     None: the library's; a card without a width has the library's)."""

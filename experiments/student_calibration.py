@@ -50,6 +50,9 @@ def parse_args(argv=None):
     p.add_argument("--normalizations", default="strict,speaker_norm")
     p.add_argument("--fold-clips", type=int, default=48,
                    help="clips of each inner fold's actors under each condition")
+    p.add_argument("--width", type=int, default=None,
+                   help="the student's columns, as `ser-classic distill --width` (default: "
+                        "the library's); the Makefile passes the deployed WIDTH")
     return p.parse_args(argv)
 
 
@@ -57,12 +60,13 @@ def run_inner(args, manifest, norm: str) -> dict:
     def train(k: int, actors: list[str]) -> dict[str, Path]:
         teacher = bench.fold_teacher(args, manifest, norm, k, actors,
                                      command=f"student_calibration --fold {k}")
-        # ablation_students' student is the temperature one: shared
+        # ablation_students' student (of the same width) is the temperature one: shared
         return {"teacher": teacher, **{cal: bench.fold_student(
             args, manifest, teacher,
-            teacher.parent / (STUDENT if cal == "temperature" else f"{STUDENT}-{cal}"),
-            student=STUDENT, calibration=cal,
-            command=f"student_calibration --fold {k} --calibration {cal}")
+            teacher.parent / bench.student_folder(STUDENT, args.width, cal),
+            student=STUDENT, calibration=cal, width=args.width,
+            command=f"student_calibration --fold {k} --calibration {cal}"
+                    + ("" if args.width is None else f" --width {args.width}"))
             for cal in CALIBRATIONS}}
 
     records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
@@ -78,7 +82,7 @@ def run_loco(args, manifest, norm: str) -> dict:
         ab = corpus_ab(manifest, model="linear", corpora=CORPORA, students=[STUDENT],
                        normalization=norm, tune=tune, exclude_emotions=NO_EMOTIONS,
                        augment=AUGMENT, copies=COPIES, transfer="teacher",
-                       student_calibration=cal, random_state=args.seed,
+                       student_calibration=cal, width=args.width, random_state=args.seed,
                        cache_dir=args.cache, n_jobs=args.jobs,
                        # one teacher per fold for both calibrations (an uncalibrated
                        # one: not ablation_students' "loco" teachers)
@@ -112,9 +116,9 @@ def write_report(summary: dict, out: Path) -> None:
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "",
              *bench.runs_lines(summary),
-             f"`{STUDENT}` distilled from the deployed teacher recipe with `--calibration "
-             "none` (the student's own softmax of the teacher's soft targets) or "
-             "`temperature` (one T on its speaker-grouped out-of-fold predictions, the "
+             f"`{STUDENT}` ({_width(summary)}) distilled from the deployed teacher recipe "
+             "with `--calibration none` (the student's own softmax of the teacher's soft "
+             "targets) or `temperature` (one T on its speaker-grouped out-of-fold predictions, the "
              "shipped default). Chosen on the training corpora only: (a) inner folds of "
              "RAVDESS actors 1-20 "
              f"({len(summary['inner_folds'])} folds of {bench.INNER_FOLD_ACTORS} actors; per "
@@ -163,11 +167,18 @@ def write_report(summary: dict, out: Path) -> None:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 
 
+def _width(summary: dict) -> str:
+    from ser_classic.distill import parse_student
+
+    width = summary.get("width") or parse_student(STUDENT)[0].width
+    return f"width {width}" + ("" if summary.get("width") else ", the library's")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     manifest, header = bench.start_ablation(args, script="student_calibration.py", argv=argv)
-    summary = {**header, "fold_clips": args.fold_clips,
+    summary = {**header, "fold_clips": args.fold_clips, "width": args.width,
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     for norm in args.normalizations.split(","):
         inner = run_inner(args, manifest, norm)

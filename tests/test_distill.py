@@ -503,3 +503,10 @@ def test_fold_student_is_distilled_again_for_another_teacher_or_width(tmp_path, 
     assert not bench.is_student(out, ["--student", "compact_int8", "--width", "40"])
     assert not bench.is_student(out, ["--student", "compact_int8"])  # the library's width
     assert not bench.is_student(out, ["--student", "compact_fast_int8", "--width", "50"])
+    # one folder per kind, width and calibration beside the fold teacher; the library's
+    # width and the shipped calibration keep the plain name (ablation_students' students)
+    default = D.parse_student("compact_int8")[0].width
+    folders = {bench.student_folder("compact_int8", w, c)
+               for w in (None, default, 1200) for c in ("temperature", "none")}
+    assert folders == {"compact_int8", "compact_int8-none", "compact_int8-w1200",
+                       "compact_int8-w1200-none"}
