@@ -288,9 +288,10 @@ ablation-width: $(STAMP)
 		--widths 340,1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_width
 
-# Should the student ship with a temperature (issue 19, item 7): none vs temperature on
-# held-out speakers (inner folds of RAVDESS actors 1-20, clean and degraded; the fold
-# teachers are ablation-students') and held-out corpora (about 1.5 hours)
+# Should the student ship with a temperature (issue 19, item 7): none vs temperature, at
+# the deployed WIDTH, on held-out speakers (inner folds of RAVDESS actors 1-20, clean and
+# degraded; the fold teachers and temperature students are ablation-students' and
+# ablation-width's) and held-out corpora (36 min with those; about 1.5 hours without)
 student-calibration: $(STAMP)
 	$(BIN)/python experiments/student_calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) $(STUDENT_WIDTH) --out $(REPORTS)/student_calibration
