@@ -88,7 +88,8 @@ def test_compare_reports_model_ids_and_ignores_timing_and_workers(tmp_path):
         card.write_text(json.dumps({"model_id": model_id, "fit_seconds": seconds}))
         report = tmp_path / tag / "reports/cv_quick/summary.json"
         report.parent.mkdir(parents=True)
-        report.write_text(json.dumps({"uar": 0.5, "seconds": seconds,
+        report.write_text(json.dumps({"uar": 0.5, "snr_flip": [float("nan"), 40.0],
+                                      "seconds": seconds,
                                       "out": str(tmp_path / tag / "reports"),
                                       "command": f"ser-classic evaluate{jobs} --seed 0"}))
     assert check.model_ids(tmp_path / "a") == {".cache/models/teacher": "m-1"}
@@ -97,3 +98,8 @@ def test_compare_reports_model_ids_and_ignores_timing_and_workers(tmp_path):
     card.write_text(json.dumps({"model_id": "m-2", "fit_seconds": 2.0}))
     diffs = check.compare(tmp_path / "a", tmp_path / "b")
     assert diffs == [".cache/models/teacher/model.json/model_id: \"m-1\" != \"m-2\""]
+    # a NaN figure equals NaN (json writes it as NaN) and differs from a number
+    report = tmp_path / "b/reports/cv_quick/summary.json"
+    report.write_text(report.read_text().replace("NaN", "41.0"))
+    assert check.compare(tmp_path / "a", tmp_path / "b")[1:] == [
+        "reports/cv_quick/summary.json/snr_flip[0]: NaN != 41.0"]
