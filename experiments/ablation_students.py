@@ -105,8 +105,7 @@ def run_inner_conditions(args, manifest, norm: str, cands: dict) -> dict:
         return {"teacher": teacher, **{label: bench.fold_student(
             args, manifest, teacher, teacher.parent / bench.student_folder(kind, width),
             student=kind, calibration="temperature", width=width,
-            command=f"ablation_students --fold {k} --student {kind}"
-                    + ("" if width is None else f" --width {width}"))
+            command=f"ablation_students --fold {k} --student {kind}")
             for label, (kind, width) in cands.items()}}
     kinds = list(cands)
 

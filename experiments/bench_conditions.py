@@ -533,8 +533,9 @@ def fold_teacher(args, manifest, normalization: str, k: int, actors: Sequence[st
 def fold_student(args, manifest, teacher: Path, out: Path, *, student: str,
                  calibration: str, command: str, width: int | None = None) -> Path:
     """``student`` distilled from the fold teacher as the main job distils (``--transfer
-    teacher``) with ``calibration`` (and ``width``), in ``out`` unless a student of that
-    teacher and width is already there (a card without a width has the library's)."""
+    teacher``) with ``calibration`` (and ``width``, which the card's ``command`` gets as
+    ``--width``), in ``out`` unless a student of that teacher and width is already there
+    (a card without a width has the library's)."""
     from ser_classic import pipeline
 
     card = out / "model.json"
@@ -544,7 +545,9 @@ def fold_student(args, manifest, teacher: Path, out: Path, *, student: str,
             and _same_width(made, student, width)):
         pipeline.distil(teacher, manifest, student=student, transfer="teacher",
                         calibration=calibration, width=width, random_state=args.seed,
-                        cache_dir=args.cache, n_jobs=args.jobs, command=command).save(out)
+                        cache_dir=args.cache, n_jobs=args.jobs,
+                        command=command + ("" if width is None else f" --width {width}")
+                        ).save(out)
     return out
 
 
@@ -567,22 +570,25 @@ def student_folder(kind: str, width: int | None = None,
                    calibration: str = "temperature") -> str:
     """The folder of a fold student of ``kind`` at ``width`` with ``calibration``, beside
     its teacher: ``kind`` for the library's width and the shipped calibration, else with
-    ``-w<width>`` and ``-<calibration>`` (a student distilled without a width has the
-    library's)."""
-    from ser_classic.distill import parse_student
-
-    wide = width not in (None, parse_student(kind)[0].width)
+    ``-w<width>`` and ``-<calibration>``."""
+    wide = student_width(kind, width) != student_width(kind)
     return (kind + (f"-w{width}" if wide else "")
             + ("" if calibration == "temperature" else f"-{calibration}"))
+
+
+def student_width(kind: str, width: int | None = None) -> int | None:
+    """The columns a student of ``kind`` asked for ``width`` reads: ``width``, or the
+    library's for ``kind`` when None (None for a kind without a width)."""
+    from ser_classic.distill import parse_student
+
+    return width or parse_student(kind)[0].width
 
 
 def _same_width(card: dict, kind: str, width: int | None) -> bool:
     """Whether the student ``card`` describes has the width asked of ``kind`` (``width``
     None: the library's; a card without a width has the library's)."""
-    from ser_classic.distill import parse_student
-
-    default = parse_student(kind)[0].width
-    return card["distillation"].get("width", default) == (width or default)
+    return (card["distillation"].get("width", student_width(kind))
+            == student_width(kind, width))
 
 
 def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,

@@ -65,8 +65,7 @@ def run_inner(args, manifest, norm: str) -> dict:
             args, manifest, teacher,
             teacher.parent / bench.student_folder(STUDENT, args.width, cal),
             student=STUDENT, calibration=cal, width=args.width,
-            command=f"student_calibration --fold {k} --calibration {cal}"
-                    + ("" if args.width is None else f" --width {args.width}"))
+            command=f"student_calibration --fold {k} --calibration {cal}")
             for cal in CALIBRATIONS}}
 
     records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
@@ -168,9 +167,7 @@ def write_report(summary: dict, out: Path) -> None:
 
 
 def _width(summary: dict) -> str:
-    from ser_classic.distill import parse_student
-
-    width = summary.get("width") or parse_student(STUDENT)[0].width
+    width = bench.student_width(STUDENT, summary.get("width"))
     return f"width {width}" + ("" if summary.get("width") else ", the library's")
 
 

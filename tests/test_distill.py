@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -495,6 +496,7 @@ def test_fold_student_is_distilled_again_for_another_teacher_or_width(tmp_path, 
     assert student("a", 40) == first and (out / "model.json").stat().st_mtime_ns == written
     wider = student("a", 50)
     assert wider["distillation"]["width"] == 50 and len(wider["distillation"]["select"]) == 50
+    assert "test --width 50" in json.dumps(wider)  # the card's command names the width
     other = student("b", 50)
     assert other["distillation"]["teacher"]["model_id"] == load(teachers["b"]).card["model_id"]
     assert other["model_id"] != wider["model_id"]
