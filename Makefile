@@ -191,9 +191,10 @@ evaluate: $(STAMP)
 # Every student kind distilled from each stored teacher, benchmarked against it on held-out
 # RAVDESS speakers (refitted in each fold) -> reports/optimization*
 optimize: $(STAMP)
-	$(BIN)/python experiments/bench_optimization.py --teacher teacher
+	$(BIN)/python experiments/bench_optimization.py --teacher teacher $(STUDENT_WIDTH)
 	$(BIN)/python experiments/bench_optimization.py --teacher teacher-speaker_norm \
-		--out $(REPORTS)/optimization_speaker_norm --work .cache/optimization_speaker_norm
+		$(STUDENT_WIDTH) --out $(REPORTS)/optimization_speaker_norm \
+		--work .cache/optimization_speaker_norm
 
 benchmarks: $(STAMP)
 	$(BIN)/python experiments/bench_features.py
@@ -242,8 +243,8 @@ calibration: $(STAMP)
 # at seeds 1 and 2 (seed 0: reports/ab/corpus) -> reports/spread/corpus_seed*
 spread: $(STAMP)
 	$(BIN)/python experiments/seed_spread.py --seeds 0,1,2,3,4 --skip-cv \
-		--student compact_int8@transfer,compact_int8@clips --manifest $(MANIFEST) \
-		--cache $(CACHE) --out $(REPORTS)/spread
+		--student compact_int8@transfer,compact_int8@clips $(STUDENT_WIDTH) \
+		--manifest $(MANIFEST) --cache $(CACHE) --out $(REPORTS)/spread
 	for seed in 1 2; do $(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization strict \
 		--selection $(SELECTION) $(MC) --augment $(AUGMENT) --copies $(COPIES) \
 		--students $(STUDENT) --transfer teacher --student-calibration $(STUDENT_CALIBRATION) \

@@ -18,6 +18,10 @@ The deployed variants are fitted on all of the teacher's training clips (as
 ``--repeats`` passes per clip (the machine is shared). Writes ``summary.json``,
 ``report.md`` and plots into ``--out``.
 
+``--width N`` gives the compact students (``compact``, ``compact_fast``) N columns instead
+of the library's :data:`ser_classic.distill.COMPACT_FEATURES` (the deployed recipe's
+``make optimize`` passes the Makefile's ``WIDTH``).
+
 A speaker-normalised teacher gives speaker-normalised students: every clip's features are
 z-scored with its own speaker's (unlabelled) clips, as in training and in the evaluation's
 second protocol; the timed predictions take precomputed speaker statistics.
@@ -81,6 +85,8 @@ def parse_args(argv=None):
     p.add_argument("--clips", type=int, default=80, help="clips timed end to end")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=None,
+                   help="columns the compact students keep (default: the library's)")
     return p.parse_args(argv)
 
 
@@ -175,7 +181,7 @@ def main(argv=None) -> int:
                       config=config, X_aug=X_aug, split="group6",
                       n_folds=args.folds, students=STUDENTS,
                       transfer=transfer, n_classes=len(classes), random_state=args.seed,
-                      progress=log)
+                      compact_features=args.width, progress=log)
     cv_seconds = time.perf_counter() - t0
     cv = {name: ev.metrics(name) for name in ev.proba}
     for name, cols in ev.used_columns.items():
@@ -189,7 +195,8 @@ def main(argv=None) -> int:
         warnings.simplefilter("ignore")
         fitted = D.distill(X, y, teacher=teacher.estimator, n_classes=len(classes),
                            config=config, X_copies=X_aug, students=STUDENTS,
-                           transfer=transfer, speakers=speakers, random_state=args.seed)
+                           transfer=transfer, speakers=speakers, compact_features=args.width,
+                           random_state=args.seed)
     work = Path(args.work)
     dirs = {"teacher": teacher.path}
     quant = dict(fitted["quantization"])
@@ -265,7 +272,7 @@ def main(argv=None) -> int:
                      "student_groups": list(D.CHEAP_GROUPS), "seconds": cv_seconds,
                      "linear_C_per_fold": ev.linear_C,
                      "linear_C_deployed": fitted.get("linear_C"),
-                     "compact_features": D.COMPACT_FEATURES,
+                     "compact_features": args.width or D.COMPACT_FEATURES,
                      "compact_skips": list(D.COMPACT_SKIPS),
                      "compact_fast_skips": list(D.COMPACT_FAST_SKIPS)},
         "cv": cv,

@@ -14,6 +14,7 @@ normalisation asked for:
   (``--student``) trained on RAVDESS actors 1-20, scored on actors 21-24 (every class),
   on TESS and on EMOVO (closed set over the corpus's own labels, as
   :func:`ser_classic.evaluation.leave_one_corpus_out` scores a held-out corpus).
+  ``--width N`` distils the compact students with N columns (default: the library's).
 
 The report gives each figure's mean, min, max, range and std over the seeds next to the
 95 % speaker-bootstrap CI of the first seed, the model ids of every seed, the columns the
@@ -126,8 +127,9 @@ def _select_on(student: str, select_on: str):
 
 def run_seed(manifest, tests, *, seed: int, norm: str, family: str, students: list[str],
              selection, cache: str, n_jobs: int, work: Path, skip_cv: bool,
-             skip_models: bool, n_boot: int, copies: int = 2) -> dict:
-    out: dict = {"seed": seed, "normalization": norm, "copies": copies}
+             skip_models: bool, n_boot: int, copies: int = 2,
+             width: int | None = None) -> dict:
+    out: dict = {"seed": seed, "normalization": norm, "copies": copies, "width": width}
     t0 = time.perf_counter()
     if not skip_cv:
         out["cv"] = cv_figures(manifest, family=family, norm=norm, seed=seed, cache=cache,
@@ -147,11 +149,13 @@ def run_seed(manifest, tests, *, seed: int, norm: str, family: str, students: li
         name, _, select_on = student.partition("@")
         with _select_on(name, select_on):
             model = pipeline.distil(base / "teacher", manifest, student=name, copies=copies,
-                                    random_state=seed, cache_dir=cache, n_jobs=n_jobs)
+                                    width=width, random_state=seed, cache_dir=cache,
+                                    n_jobs=n_jobs)
         model.save(base / student)
         out["models"][student] = {"model_id": model.model_id,
                                   "columns": _student_columns(base / student),
-                                  "linear_C": model.info.get("linear_C")}
+                                  "linear_C": model.info.get("linear_C"),
+                                  "width": model.info.get("width")}
     for name in out["models"]:
         for test, (X, labels, speakers) in tests.items():
             out["models"][name][test] = score(base / name, X, labels, speakers,
@@ -208,6 +212,13 @@ def column_overlap(runs: list[dict]) -> dict:
     return out
 
 
+def _width_text(width: int | None) -> str:
+    from ser_classic.distill import COMPACT_FEATURES
+
+    return f"compact students {width or COMPACT_FEATURES} columns wide" + (
+        "" if width else " (the library's width)")
+
+
 def report(results: dict, *, command: str) -> str:
     lines = [f"# Seed spread of the headline figures\n\nProduced by `{command}`.\n",
              f"Seeds {results['seeds']}: each seed is the `random_state` of the CV, of the "
@@ -215,7 +226,8 @@ def report(results: dict, *, command: str) -> str:
              "transfer set, column elimination). Teacher: the family "
              f"`{results['family']}` with the tuned parameters of "
              f"`{results['selection']}`, trained on RAVDESS actors 1-20; students distilled "
-             "from it. Test sets: RAVDESS actors 21-24 (every class), TESS and EMOVO "
+             f"from it ({_width_text(results.get('width'))}). Test sets: RAVDESS actors "
+             "21-24 (every class), TESS and EMOVO "
              "(closed set over the corpus's own labels). Students' transfer set: the clips, "
              f"{results.get('copies', 2)} masked copies per clip and 2 MUNGE samples per "
              "clip. Range = max - min over the seeds; "
@@ -268,6 +280,8 @@ def main(argv=None) -> int:
     p.add_argument("--n-boot", type=int, default=2000)
     p.add_argument("--copies", type=int, default=2,
                    help="masked copies per clip in the students' transfer set (distil)")
+    p.add_argument("--width", type=int, default=None,
+                   help="columns of the compact students (default: the library's)")
     p.add_argument("--skip-cv", action="store_true", help="teacher and students only")
     p.add_argument("--skip-models", action="store_true", help="the CV only")
     p.add_argument("--out", default="reports/spread")
@@ -289,6 +303,7 @@ def main(argv=None) -> int:
              test_features(manifest, cache=args.cache, n_jobs=args.jobs))
     out = Path(args.out)
     results = {"command": command, "seeds": seeds, "copies": args.copies,
+               "width": args.width,
                "family": args.family,
                "selection": args.selection, "runs": {}}
     for norm in args.normalizations.split(","):
@@ -299,7 +314,8 @@ def main(argv=None) -> int:
                                  students=args.student.split(","), selection=selection,
                                  cache=args.cache, n_jobs=args.jobs, work=Path(args.work),
                                  skip_cv=args.skip_cv, skip_models=args.skip_models,
-                                 n_boot=args.n_boot, copies=args.copies))
+                                 n_boot=args.n_boot, copies=args.copies,
+                                 width=args.width))
             results["runs"][norm] = runs
             results["spread"] = {n: spread_table(r) for n, r in results["runs"].items()}
             write_text(out / "summary.json", json.dumps(results, indent=1) + "\n")

@@ -219,6 +219,16 @@ def test_distillation_never_sees_test_speakers(six):
         assert 0.0 <= m["fidelity"] <= 1.0 and m["uar"] > 1 / 8
 
 
+def test_distill_cv_gives_the_compact_students_the_width_asked(six):
+    rows, X, Xa, y = six
+    ev = D.distill_cv(X, y, rows["speaker"].to_numpy(), teacher="logreg", teacher_params={},
+                      config=CONFIG, X_aug=[Xa], split="group6", n_folds=2,
+                      students=("compact",), transfer=D.TransferConfig(munge_rounds=0),
+                      compact_features=40)
+    assert [len(c) for c in ev.used_columns["compact"]] == [40, 40]
+    assert [len(c) for c in ev.used_columns["compact_int8"]] == [40, 40]
+
+
 def test_cli_distill_deploys_a_servable_student(tmp_path, six, feature_cache):
     from ser_classic import load
     from ser_classic.artifact import save_artifact

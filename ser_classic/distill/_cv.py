@@ -92,6 +92,7 @@ def distill_cv(X: np.ndarray, y: np.ndarray, speakers: Sequence, *, teacher: str
                n_candidates_mlp: int | None = None, max_depth: int = 8,
                hidden: tuple[int, ...] = (64,), teacher_params: dict | None = None,
                transfer: TransferConfig = _TRANSFER, n_classes: int = 8,
+               compact_features: int | None = None,
                random_state: int = 0, progress=None) -> DistillEvaluation:
     """Distillation inside speaker-grouped folds, every variant scored on held-out speakers.
 
@@ -117,6 +118,8 @@ def distill_cv(X: np.ndarray, y: np.ndarray, speakers: Sequence, *, teacher: str
     teacher_params : dict, optional
         Fixed teacher hyper-parameters; by default they are tuned by grouped inner CV on
         the training speakers of each fold.
+    compact_features : int, optional
+        Columns a student with a width keeps (see :func:`distill`).
 
     Returns
     -------
@@ -159,6 +162,7 @@ def distill_cv(X: np.ndarray, y: np.ndarray, speakers: Sequence, *, teacher: str
                              groups=student_groups, n_candidates=n_candidates,
                              n_candidates_mlp=n_candidates_mlp, max_depth=max_depth,
                              hidden=hidden, transfer=transfer, speakers=g_tr[orig],
+                             compact_features=compact_features,
                              random_state=random_state + k)
             secs["students"] = time.perf_counter() - t0
             for name, student in fitted["students"].items():
