@@ -252,15 +252,26 @@ def _reference_clip_features() -> np.ndarray:
 def test_features_equal_the_reference_values_of_this_feature_version():
     """Stored values of real clips: a change in the extraction code that moves any value
     fails here (then bump ``_FEATURE_VERSION`` and regenerate: ``python -m
-    tests.test_features``, cached features and every report)."""
+    tests.test_features``, cached features and every report).
+
+    Another CPU rounds float32 sums differently. On an AMD EPYC machine, 1320 of the 9249
+    values moved, by at most 1.3e-6: a few float32 steps of the quantities they come from
+    (log energies of order 1-10), which is large beside a value near 0 (a band's median log
+    energy, -0.0029 beside -4.2 in another clip; medians of deltas). The absolute
+    tolerance is 4e-6 or 1e-5 of the feature's largest value over the reference clips,
+    whichever is larger; a code change moves values by far more."""
     from ser_classic.features import _FEATURE_VERSION
 
     ref = np.load(REFERENCE)
     assert int(ref["version"]) == _FEATURE_VERSION
-    assert list(ref["names"]) == feature_names(config=CONFIG)
-    for path, got, expected in zip(REFERENCE_CLIPS, _reference_clip_features(),
-                                   ref["values"], strict=True):
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=path)
+    names = feature_names(config=CONFIG)
+    assert list(ref["names"]) == names
+    expected = ref["values"]
+    got = _reference_clip_features()
+    atol = np.maximum(4e-6, 1e-5 * np.abs(expected).max(axis=0))
+    moved = np.abs(got - expected) > atol + 1e-5 * np.abs(expected)
+    assert not moved.any(), [(REFERENCE_CLIPS[i], names[j], got[i, j], expected[i, j])
+                             for i, j in np.argwhere(moved)[:10]]
 
 
 if __name__ == "__main__":  # writes the reference of the current extraction code
