@@ -129,7 +129,7 @@ def run_seed(manifest, tests, *, seed: int, norm: str, family: str, students: li
              selection, cache: str, n_jobs: int, work: Path, skip_cv: bool,
              skip_models: bool, n_boot: int, copies: int = 2,
              width: int | None = None) -> dict:
-    out: dict = {"seed": seed, "normalization": norm, "copies": copies, "width": width}
+    out: dict = {"seed": seed, "normalization": norm, "copies": copies}
     t0 = time.perf_counter()
     if not skip_cv:
         out["cv"] = cv_figures(manifest, family=family, norm=norm, seed=seed, cache=cache,
@@ -212,11 +212,14 @@ def column_overlap(runs: list[dict]) -> dict:
     return out
 
 
-def _width_text(width: int | None) -> str:
-    from ser_classic.distill import COMPACT_FEATURES
-
-    return f"compact students {width or COMPACT_FEATURES} columns wide" + (
-        "" if width else " (the library's width)")
+def _width_text(results: dict) -> str:
+    """The compact students' width as each recorded it (``pipeline.distil``'s card info)."""
+    widths = sorted({m["width"] for runs in results["runs"].values() for run in runs
+                     for m in run["models"].values() if m.get("width")})
+    if not widths:  # summaries written before the students recorded their width
+        return "compact students at the library's width"
+    return (f"compact students {', '.join(map(str, widths))} columns wide"
+            + ("" if results.get("width") else " (the library's width)"))
 
 
 def report(results: dict, *, command: str) -> str:
@@ -226,7 +229,7 @@ def report(results: dict, *, command: str) -> str:
              "transfer set, column elimination). Teacher: the family "
              f"`{results['family']}` with the tuned parameters of "
              f"`{results['selection']}`, trained on RAVDESS actors 1-20; students distilled "
-             f"from it ({_width_text(results.get('width'))}). Test sets: RAVDESS actors "
+             f"from it ({_width_text(results)}). Test sets: RAVDESS actors "
              "21-24 (every class), TESS and EMOVO "
              "(closed set over the corpus's own labels). Students' transfer set: the clips, "
              f"{results.get('copies', 2)} masked copies per clip and 2 MUNGE samples per "

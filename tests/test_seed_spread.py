@@ -70,6 +70,12 @@ def test_spread_table_overlap_and_margin(spread):
     text = spread.report({"seeds": [0, 1, 2], "family": "linear", "selection": "s.json",
                           "runs": {"strict": runs}}, command="x")
     assert "| compact_int8 tess accuracy | 0.530 | 0.500 | 0.560 | 0.060 |" in text
+    assert "compact students at the library's width" in text  # no width recorded
+    for run in runs:
+        run["models"]["compact_int8"]["width"] = 1200
+    text = spread.report({"seeds": [0, 1, 2], "family": "linear", "selection": "s.json",
+                          "width": 1200, "runs": {"strict": runs}}, command="x")
+    assert "(compact students 1200 columns wide)" in text
 
 
 def test_select_on_is_restored(spread):
