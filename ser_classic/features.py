@@ -1023,10 +1023,11 @@ def _augment_rng(sha: str, seed: int, copy: int) -> np.random.Generator:
 
 def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConfig | None,
          seed: int, copy: int, cache_dir: Path | None, n_features: int,
-         talkers: Sequence[tuple[str, str]] = ()):
+         talkers: Sequence[tuple[str, str]] = (), *, cached_only: bool = False):
     """``(x, error, computed, repaired)``: repaired is ``(entry, problem)`` when an
     unreadable cache entry was recomputed and replaced. ``talkers``: ``(path, sha256)`` of
-    the babble talkers of a conditions copy."""
+    the babble talkers of a conditions copy. ``cached_only``: a readable cache entry's
+    result, else None (nothing computed, reported or written)."""
     try:
         key, repaired = None, None
         channel = corpus_channel(path)  # the corpus's channel policy (EMOVO: 0)
@@ -1055,6 +1056,8 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
                 if x is not None:
                     return x, None, False, None
                 repaired = (str(cached), problem)
+        if cached_only:
+            return None
         y = load_audio(path, sr=config.sample_rate, channel=channel)
         if augment is None:
             x = extract_features(y, config=config)
@@ -1067,7 +1070,7 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
             _save_npy(_cache_path(cache_dir, key), x)
         return x, None, True, repaired
     except AudioError as exc:
-        return None, (exc.source, exc.problem), False, None
+        return None if cached_only else (None, (exc.source, exc.problem), False, None)
 
 
 def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
@@ -1121,10 +1124,14 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
         raise ParameterError("talkers must have one entry per path")
     cache = Path(cache_dir) if cache_dir is not None else None
     n_features = len(feature_names(config=config))
-    jobs = [joblib.delayed(_one)(p, s, config, augment, seed, copy, cache, n_features, t)
+    args = [(p, s, config, augment, seed, copy, cache, n_features, t)
             for p, s, t in zip(paths, shas, talkers, strict=True)]
+    # cache hits are read here: a batch found in the cache starts no worker
+    ready = {} if cache is None else {i: r for i, a in enumerate(args)
+                                      if (r := _one(*a, cached_only=True)) is not None}
+    jobs = [joblib.delayed(_one)(*a) for i, a in enumerate(args) if i not in ready]
     return run_batch(jobs, n_features=n_features, n_jobs=n_jobs, progress=progress,
-                     desc="features", cache_errors=cache_errors)
+                     desc="features", cache_errors=cache_errors, ready=ready)
 
 
 def _owns_worker_processes() -> bool:
@@ -1143,17 +1150,20 @@ def _owns_worker_processes() -> bool:
 
 def run_batch(jobs: list, *, n_features: int, n_jobs: int | None = None,
               progress: bool = False, desc: str = "features",
-              cache_errors: list | None = None
+              cache_errors: list | None = None, ready: dict[int, tuple] | None = None
               ) -> tuple[np.ndarray, list[tuple[str, str]], int]:
     """Run per-file jobs returning ``(x, error, computed[, repaired])``; stack the results.
 
     Returns ``(X, errors, n_extracted)`` as :func:`extract_batch` does and reports the
     repaired cache entries as it does; shared by every cached batch extractor (ours and
-    openSMILE's). The jobs run on the active joblib backend (loky processes by default;
-    Dask workers inside ``joblib.parallel_config(backend="dask")``, where ``n_jobs`` is
-    the cluster's). Worker processes this process starts end with it
+    openSMILE's). ``ready``: results already known, by row (cache hits); the jobs fill
+    the other rows in order. The jobs run on the active joblib backend (loky processes by
+    default; Dask workers inside ``joblib.parallel_config(backend="dask")``, where
+    ``n_jobs`` is the cluster's). Worker processes this process starts end with it
     (:func:`_watch_parent`).
     """
+    ready = ready or {}
+    n_rows = len(ready) + len(jobs)
     if _owns_worker_processes():
         parent = os.getpid()
         jobs = [joblib.delayed(_guarded)(parent, func, args, kwargs)
@@ -1162,7 +1172,8 @@ def run_batch(jobs: list, *, n_features: int, n_jobs: int | None = None,
         from tqdm import tqdm
 
         jobs = tqdm(jobs, total=len(jobs), desc=desc, unit="clip")
-    results = list(run_jobs(jobs, n_jobs=n_jobs, batch_size=16))
+    fresh = iter(run_jobs(jobs, n_jobs=n_jobs, batch_size=16) if n_rows > len(ready) else ())
+    results = [ready[i] if i in ready else next(fresh) for i in range(n_rows)]
     X = np.full((len(results), n_features), np.nan)
     errors = []
     repaired: dict[str, str] = {}

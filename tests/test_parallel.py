@@ -68,6 +68,20 @@ def test_library_features_on_dask_equal_local(client, clips, local_features, tmp
     assert _worker_pids(client) == pids  # no worker was ended (or restarted)
 
 
+def test_only_cache_misses_go_to_the_workers(client, clips, local_features, tmp_path):
+    cache = tmp_path / "cache"
+    every_other = clips.iloc[::2]
+    extract_batch(every_other["path"], sha256=every_other["sha256"], config=CONFIG,
+                  cache_dir=cache, n_jobs=1)
+    for misses in (len(clips) - len(every_other), 0):
+        with get_task_stream(client) as stream, parallel_config(backend="dask"):
+            X, errors, n = extract_batch(clips["path"], sha256=clips["sha256"],
+                                         config=CONFIG, cache_dir=cache)
+        assert not errors and n == misses
+        np.testing.assert_array_equal(X, local_features)  # hits and misses in row order
+        assert bool(stream.data) == bool(misses)  # a batch found in the cache sends no task
+
+
 def test_cli_features_with_scheduler_equal_local(cluster, client, clips, local_features,
                                                  tmp_path):
     manifest, cache = tmp_path / "manifest.csv", tmp_path / "cache"
