@@ -97,14 +97,40 @@ def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None) -> dict:
     return out
 
 
-def invariance(config: FeatureConfig, X: np.ndarray, X_speaker: np.ndarray, rows, *,
-               seed: int) -> dict:
-    """Agreement / mean |dp| per transformation of models blind to actors 17-24 (``X``
-    strict rows, ``X_speaker`` the same rows normalised per speaker)."""
+def probe_rows(rows, *, seed: int) -> np.ndarray:
+    """40 clips of actors 17-20 (calm excluded), drawn at ``seed``, sorted."""
+    y, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
+    probe = np.flatnonzero(np.isin(speaker, PROBE) & (y != "calm"))
+    return np.sort(np.random.default_rng(seed).choice(probe, 40, replace=False))
+
+
+def transformed_features(config: FeatureConfig, rows, probe: np.ndarray, *, seed: int
+                         ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Feature rows of the ``probe`` clips, clean and through every invariance
+    transformation of ``bench_conditions`` that keeps 16 kHz float input (other rates and
+    integer arrays are the recogniser's input path, not this) -> ``(clean, {name: rows})``.
+    """
+    clean = [load_audio(rows["path"][i], sr=bench_conditions.SR).astype(np.float64)
+             for i in probe]
+    X0 = np.array([extract_features(c, config=config) for c in clean])
+    out = {}
+    for i, (name, transform) in enumerate(bench_conditions.invariance_transforms().items()):
+        rng = np.random.default_rng([seed, i])
+        waves = [transform(c, rng) for c in clean]
+        if any(sr != bench_conditions.SR or w.dtype.kind != "f" for w, sr in waves):
+            continue
+        out[name] = np.array([extract_features(w, config=config) for w, _ in waves])
+    return X0, out
+
+
+def invariance_scores(X: np.ndarray, X_speaker: np.ndarray, rows, probe: np.ndarray,
+                      clean: np.ndarray, transformed: dict[str, np.ndarray]) -> dict:
+    """Agreement / mean |dp| per transformation of logistic regressions blind to actors
+    17-24 (``X`` strict rows, ``X_speaker`` the same rows normalised per speaker; the
+    probe clips' rows ``clean`` and ``transformed`` have ``X``'s columns); a
+    speaker-normalised model reads each speaker's statistics from its clean clips."""
     y, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
     train = ~np.isin(speaker, BLIND) & (y != "calm")
-    probe = np.flatnonzero(np.isin(speaker, PROBE) & (y != "calm"))
-    probe = np.sort(np.random.default_rng(seed).choice(probe, 40, replace=False))
     stats = {s: SpeakerStats.from_features(X[speaker == s]) for s in set(speaker[probe])}
 
     def normalised(F):
@@ -118,20 +144,23 @@ def invariance(config: FeatureConfig, X: np.ndarray, X_speaker: np.ndarray, rows
         return {"strict": fitted["strict"].predict_proba(F),
                 "speaker_norm": fitted["speaker_norm"].predict_proba(normalised(F))}
 
-    clean = [load_audio(rows["path"][i], sr=bench_conditions.SR).astype(np.float64)
-             for i in probe]
-    P0 = proba(np.array([extract_features(c, config=config) for c in clean]))
+    P0 = proba(clean)
     out = {}
-    for i, (name, transform) in enumerate(bench_conditions.invariance_transforms().items()):
-        rng = np.random.default_rng([seed, i])
-        waves = [transform(c, rng) for c in clean]
-        if any(sr != bench_conditions.SR or w.dtype.kind != "f" for w, sr in waves):
-            continue  # other rates and integer arrays: the recogniser's input path, not this
-        P = proba(np.array([extract_features(w, config=config) for w, _ in waves]))
+    for name, F in transformed.items():
+        P = proba(F)
         out[name] = {k: {"agreement": float(np.mean(P[k].argmax(1) == P0[k].argmax(1))),
                          "mean_abs_dp": float(np.mean(np.abs(P[k] - P0[k]).max(1)))}
                      for k in P}
     return out
+
+
+def invariance(config: FeatureConfig, X: np.ndarray, X_speaker: np.ndarray, rows, *,
+               seed: int) -> dict:
+    """Agreement / mean |dp| per transformation of models blind to actors 17-24 (``X``
+    strict rows, ``X_speaker`` the same rows normalised per speaker)."""
+    probe = probe_rows(rows, seed=seed)
+    clean, transformed = transformed_features(config, rows, probe, seed=seed)
+    return invariance_scores(X, X_speaker, rows, probe, clean, transformed)
 
 
 def render(summary: dict) -> str:

@@ -1,0 +1,148 @@
+"""The functionals of one frame (min, max): accuracy against invariance ->
+reports/extremes_ablation/.
+
+Measurement only: nothing is chosen or shipped. ``min`` and ``max`` are the only
+functionals decided by a single frame: the quietest frame of a clip sets its minima, and a
+noise floor, exact digital silence or the 16-bit rounding of a quiet clip moves that frame
+most. The cached default features are scored with every column, without the minima and
+without both extremes, by the fixed models and measurements of ``floor_ablation``:
+
+1. RAVDESS 6-fold speaker-grouped CV accuracy (ridge and logistic regression) and
+   leave-one-corpus-out UAR (logistic regression), strict and speaker-normalised;
+2. invariance: logistic regressions trained without RAVDESS actors 17-24, on 40 clips of
+   actors 17-20 through the invariance transformations of ``bench_conditions`` that keep
+   16 kHz float input; top-1 agreement with the clean clip and mean |dp| (targets >= 0.95
+   and <= 0.05). Actors 21-24, the condition benchmark's held-out speakers, are not read.
+
+The column sets are fixed by the functional's name, not by any measured shift.
+
+    .venv/bin/python experiments/extremes_ablation.py [--out reports/extremes_ablation]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor_ablation import CORPORA, cv_and_loco, invariance_scores, probe_rows, transformed_features
+from loco import load_rows
+
+from ser_classic.evaluation import speaker_normalize
+from ser_classic.features import FeatureConfig, extract_batch, feature_names
+from ser_classic.reporting import write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+#: variant -> the functionals it leaves out (by the name's last part)
+VARIANTS = {"every column": (), "minima dropped": ("min",),
+            "minima and maxima dropped": ("min", "max")}
+TARGET_AGREEMENT, TARGET_DP = 0.95, 0.05
+
+
+def kept_columns(names, dropped: tuple[str, ...]) -> np.ndarray:
+    """Boolean mask of the columns whose functional (the name's last part) is not in
+    ``dropped``."""
+    return np.array([n.rsplit("_", 1)[-1] not in dropped for n in names])
+
+
+def render(summary: dict) -> str:
+    intro = "\n\n".join((__doc__ or "").split("\n\n")[1:4]).replace("``", "`")
+    lines = ["# The functionals of one frame (min, max): accuracy against invariance", "",
+             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "", intro, "",
+             "## Accuracy (fixed models)", "",
+             "| variant | columns | normalisation | RAVDESS group6 ridge | RAVDESS group6 "
+             "logreg | LOCO mean (EMOVO / RAVDESS / TESS) |", "|---|---|---|---|---|---|"]
+    for name, v in summary["variants"].items():
+        for norm, a in v["accuracy"].items():
+            per = " / ".join(f"{a[f'loco {c}']:.3f}" for c in CORPORA)
+            lines.append(f"| {name} | {v['columns']} | {norm} | {a['group6 ridge']:.3f} | "
+                         f"{a['group6 logreg']:.3f} | {a['loco mean']:.3f} ({per}) |")
+    names = list(summary["variants"])
+    lines += ["", "## Invariance (agreement / mean |dp|, strict \\| speaker_norm; ✗: a "
+              f"target missed, agreement >= {TARGET_AGREEMENT} and mean |dp| <= "
+              f"{TARGET_DP})", "", "| transformation | " + " | ".join(names) + " |",
+              "|---|" + "---|" * len(names)]
+
+    def cell(r: dict) -> str:
+        miss = r["agreement"] < TARGET_AGREEMENT or r["mean_abs_dp"] > TARGET_DP
+        return f"{r['agreement']:.2f} / {r['mean_abs_dp']:.3f}{' ✗' if miss else ''}"
+
+    first = summary["variants"][names[0]]["invariance"]
+    for t in first:
+        lines.append(f"| {t} | " + " | ".join(
+            " \\| ".join(cell(summary["variants"][n]["invariance"][t][k])
+                         for k in ("strict", "speaker_norm")) for n in names) + " |")
+    met = {n: {k: sum(r[k]["agreement"] >= TARGET_AGREEMENT
+                      and r[k]["mean_abs_dp"] <= TARGET_DP
+                      for r in summary["variants"][n]["invariance"].values())
+               for k in ("strict", "speaker_norm")} for n in names}
+    lines.append("| **meeting both targets** | " + " | ".join(
+        f"**{met[n]['strict']} \\| {met[n]['speaker_norm']} of {len(first)}**"
+        for n in names) + " |")
+    base = summary["variants"][names[0]]
+    lines += ["", "Against every column: " + "; ".join(
+        f"{n}: LOCO mean " + " / ".join(
+            f"{v['accuracy'][k]['loco mean'] - base['accuracy'][k]['loco mean']:+.3f}"
+            for k in ("strict", "speaker_norm"))
+        + ", targets met " + " / ".join(f"{met[n][k] - met[names[0]][k]:+d}"
+                                        for k in ("strict", "speaker_norm"))
+        + " (strict / speaker_norm)"
+        for n, v in list(summary["variants"].items())[1:]) + "."]
+    lines += ["", "Nothing is chosen here: a column set that keeps the accuracy and the LOCO "
+              "UAR and meets more invariance targets is a lead for the deployed recipe, to "
+              "be chosen by the inner folds of the training corpora (as "
+              "`reports/ablation_conditions`) before it ships.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--manifest", default="data/manifest.csv")
+    p.add_argument("--data", default="../shared/data")
+    p.add_argument("--cache", default=".cache/features")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="reports/extremes_ablation")
+    args = p.parse_args(argv)
+    start = time.perf_counter()
+    rows = load_rows(Path(args.manifest), Path(args.data), list(CORPORA))
+    y, corpus = rows["emotion"].to_numpy(), rows["corpus"].to_numpy()
+    speaker = rows["speaker"].to_numpy()
+    config = FeatureConfig()
+    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
+                                 cache_dir=args.cache, n_jobs=args.jobs)
+    if errors:
+        raise SystemExit(f"{len(errors)} clips failed: {errors[:3]}")
+    probe = probe_rows(rows, seed=args.seed)
+    clean, transformed = transformed_features(config, rows, probe, seed=args.seed)
+    names = feature_names(config=config)
+    summary = {"command": "python experiments/extremes_ablation.py"
+               + "".join(f" {a}" for a in (argv or sys.argv[1:])),
+               "feature_config": config.hash, "variants": {}}
+    for variant, dropped in VARIANTS.items():
+        keep = kept_columns(names, dropped)
+        Xk = X[:, keep]
+        Xk_speaker = speaker_normalize(Xk, speaker)
+        summary["variants"][variant] = {
+            "dropped": list(dropped), "columns": int(keep.sum()),
+            "accuracy": {"strict": cv_and_loco(Xk, y, corpus, speaker),
+                         "speaker_norm": cv_and_loco(Xk_speaker, y, corpus, speaker)},
+            "invariance": invariance_scores(
+                Xk, Xk_speaker, rows, probe, clean[:, keep],
+                {t: F[:, keep] for t, F in transformed.items()})}
+        print(f"{variant} done ({time.perf_counter() - start:.0f} s)", flush=True)
+    summary["seconds"] = time.perf_counter() - start
+    out = ROOT / args.out
+    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    write_text(out / "report.md", render(summary))
+    print(f"wrote {out}/report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
