@@ -21,8 +21,6 @@ The column sets are fixed by the functional's name, not by any measured shift.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,12 +28,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import CORPORA, cv_and_loco, invariance_scores, probe_rows, transformed_features
-from loco import load_rows
+from floor_ablation import (
+    CORPORA,
+    ablation_parser,
+    corpus_rows,
+    cv_and_loco,
+    invariance_scores,
+    probe_rows,
+    transformed_features,
+    write_summary,
+)
 
 from ser_classic.evaluation import speaker_normalize
 from ser_classic.features import FeatureConfig, extract_batch, feature_names
-from ser_classic.reporting import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 #: variant -> the functionals it leaves out (by the name's last part)
@@ -101,18 +106,9 @@ def render(summary: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--manifest", default="data/manifest.csv")
-    p.add_argument("--data", default="../shared/data")
-    p.add_argument("--cache", default=".cache/features")
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="reports/extremes_ablation")
-    args = p.parse_args(argv)
+    args = ablation_parser(__doc__, out="reports/extremes_ablation").parse_args(argv)
     start = time.perf_counter()
-    rows = load_rows(Path(args.manifest), Path(args.data), list(CORPORA))
-    y, corpus = rows["emotion"].to_numpy(), rows["corpus"].to_numpy()
-    speaker = rows["speaker"].to_numpy()
+    rows, y, corpus, speaker = corpus_rows(args)
     config = FeatureConfig()
     X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                                  cache_dir=args.cache, n_jobs=args.jobs)
@@ -137,10 +133,7 @@ def main(argv=None) -> int:
                 {t: F[:, keep] for t, F in transformed.items()})}
         print(f"{variant} done ({time.perf_counter() - start:.0f} s)", flush=True)
     summary["seconds"] = time.perf_counter() - start
-    out = ROOT / args.out
-    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    write_text(out / "report.md", render(summary))
-    print(f"wrote {out}/report.md")
+    write_summary(ROOT / args.out, summary, render(summary))
     return 0
 
 

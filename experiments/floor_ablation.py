@@ -200,20 +200,38 @@ def render(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--floors", default="30,45,60")
+def ablation_parser(doc: str, *, out: str) -> argparse.ArgumentParser:
+    """The options of the fixed-model ablations (this one and ``extremes_ablation``)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--manifest", default="data/manifest.csv")
     p.add_argument("--data", default="../shared/data")
     p.add_argument("--cache", default=".cache/features")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="reports/floor_ablation")
+    p.add_argument("--out", default=out)
+    return p
+
+
+def corpus_rows(args) -> tuple:
+    """``(rows, emotion, corpus, speaker)`` of the three corpora of ``args.manifest``."""
+    rows = load_rows(Path(args.manifest), Path(args.data), list(CORPORA))
+    return (rows, rows["emotion"].to_numpy(), rows["corpus"].to_numpy(),
+            rows["speaker"].to_numpy())
+
+
+def write_summary(out: Path, summary: dict, report: str) -> None:
+    """``summary.json`` and ``report.md`` in ``out``."""
+    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    write_text(out / "report.md", report)
+    print(f"wrote {out}/report.md")
+
+
+def main(argv=None) -> int:
+    p = ablation_parser(__doc__, out="reports/floor_ablation")
+    p.add_argument("--floors", default="30,45,60")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    rows = load_rows(Path(args.manifest), Path(args.data), list(CORPORA))
-    y, corpus = rows["emotion"].to_numpy(), rows["corpus"].to_numpy()
-    speaker = rows["speaker"].to_numpy()
+    rows, y, corpus, speaker = corpus_rows(args)
     summary = {"command": "python experiments/floor_ablation.py"
                + "".join(f" {a}" for a in (argv or sys.argv[1:])), "floors": {}}
     for floor in (float(f) for f in args.floors.split(",")):
@@ -230,11 +248,7 @@ def main(argv=None) -> int:
             "invariance": invariance(config, X, X_speaker, rows, seed=args.seed)}
         print(f"floor_db {floor:g} done ({time.perf_counter() - start:.0f} s)", flush=True)
     summary["seconds"] = time.perf_counter() - start
-    out = ROOT / args.out
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    write_text(out / "report.md", render(summary))
-    print(f"wrote {out}/report.md")
+    write_summary(ROOT / args.out, summary, render(summary))
     return 0
 
 
