@@ -1126,9 +1126,10 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
     n_features = len(feature_names(config=config))
     args = [(p, s, config, augment, seed, copy, cache, n_features, t)
             for p, s, t in zip(paths, shas, talkers, strict=True)]
-    # cache hits are read here: a batch found in the cache starts no worker
-    ready = {} if cache is None else {i: r for i, a in enumerate(args)
-                                      if (r := _one(*a, cached_only=True)) is not None}
+    # cache hits of known sha256 are read here: a batch found in the cache starts no
+    # worker (a file without one is hashed once, by its job)
+    ready = {} if cache is None else {i: r for i, a in enumerate(args) if a[1] is not None
+                                      and (r := _one(*a, cached_only=True)) is not None}
     jobs = [joblib.delayed(_one)(*a) for i, a in enumerate(args) if i not in ready]
     return run_batch(jobs, n_features=n_features, n_jobs=n_jobs, progress=progress,
                      desc="features", cache_errors=cache_errors, ready=ready)
