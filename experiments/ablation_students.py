@@ -214,24 +214,10 @@ def write_report(summary: dict, out: Path) -> None:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 
 
-def merge(args) -> int:
-    """``--merge``: one report of runs made one normalisation at a time; its command is the
-    first run's without ``--normalizations``, into ``--out``."""
-    runs = [json.loads(Path(p).read_text()) for p in args.merge.split(",") if p]
-    words = runs[0]["command"].split()
-    for option, value in (("--normalizations", None), ("--out", args.out)):
-        if option in words:
-            i = words.index(option)
-            words[i:i + 2] = [] if value is None else [option, value]
-    write_report(bench.merge_runs(runs, command=" ".join(words)), Path(args.out))
-    print(f"wrote {args.out}/summary.md")
-    return 0
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.merge:
-        return merge(args)
+        return bench.merge_reports(args.merge, out=args.out, write=write_report)
     start = time.perf_counter()
     cands = candidates([k for k in args.students.split(",") if k],
                        [int(w) for w in args.widths.split(",") if w])

@@ -1000,6 +1000,21 @@ def merge_runs(summaries: Sequence[dict], *, command: str) -> dict:
                                for n, r in s["normalizations"].items()}}
 
 
+def merge_reports(merge: str, *, out: str, write) -> int:
+    """``--merge``: ``write`` one report to ``out`` of the runs made one normalisation at a
+    time whose ``summary.json`` paths ``merge`` lists (comma-separated); its command is
+    the first run's without ``--normalizations``."""
+    runs = [json.loads(Path(p).read_text()) for p in merge.split(",") if p]
+    words = runs[0]["command"].split()
+    for option, value in (("--normalizations", None), ("--out", out)):
+        if option in words:
+            i = words.index(option)
+            words[i:i + 2] = [] if value is None else [option, value]
+    write(merge_runs(runs, command=" ".join(words)), Path(out))
+    print(f"wrote {out}/summary.md")
+    return 0
+
+
 def finish_ablation(summary: dict, *, start: float, out: str, write) -> int:
     """Time the run into ``summary``, ``write(summary, Path(out))`` its report, say so."""
     summary["seconds"] = time.perf_counter() - start

@@ -5,7 +5,9 @@ The compact student is distilled from the teacher's probabilities and then, by d
 (``--calibration temperature``), divided by one temperature fitted on speaker-grouped
 out-of-fold predictions of all its training rows, 60 % of which are TESS's two speakers.
 This compares that with no temperature (the student's own softmax of the teacher's soft
-targets), the deployed recipe otherwise (``linear`` teacher, RAVDESS + TESS + EMOVO
+targets) and with ``corpus_temperature`` (T on those predictions pooled with
+leave-one-corpus-out ones, as ``reports/calibration`` fits the teachers'), the deployed
+recipe otherwise (``linear`` teacher, RAVDESS + TESS + EMOVO
 without calm, ``vtlp+conditions`` with 1 copy, ``compact_int8``, ``--transfer
 teacher``), on the training corpora only; RAVDESS actors 21-24 are read by nothing:
 
@@ -40,7 +42,7 @@ from ser_classic.deployment import corpus_ab
 CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
 AUGMENT, COPIES = bench.RECIPE_AUGMENT, bench.RECIPE_COPIES
 STUDENT = "compact_int8"
-CALIBRATIONS = ("none", "temperature")
+CALIBRATIONS = ("none", "temperature", "corpus_temperature")
 
 
 def parse_args(argv=None):
@@ -53,6 +55,9 @@ def parse_args(argv=None):
     p.add_argument("--width", type=int, default=None,
                    help="the student's columns, as `ser-classic distill --width` (default: "
                         "the library's); the Makefile passes the deployed WIDTH")
+    p.add_argument("--merge", default="",
+                   help="summary.json of runs of one normalisation each (comma-separated): "
+                        "write their report to --out instead of running")
     return p.parse_args(argv)
 
 
@@ -83,7 +88,7 @@ def run_loco(args, manifest, norm: str) -> dict:
                        augment=AUGMENT, copies=COPIES, transfer="teacher",
                        student_calibration=cal, width=args.width, random_state=args.seed,
                        cache_dir=args.cache, n_jobs=args.jobs,
-                       # one teacher per fold for both calibrations (an uncalibrated
+                       # one teacher per fold for every calibration (an uncalibrated
                        # one: not ablation_students' "loco" teachers)
                        work_dir=Path(args.work) / norm / "loco-student_calibration",
                        progress=lambda m, cal=cal: print(f"loco {norm} {cal} {m}", flush=True))
@@ -117,11 +122,12 @@ def write_report(summary: dict, out: Path) -> None:
              *bench.runs_lines(summary),
              f"`{STUDENT}` ({_width(summary)}) distilled from the deployed teacher recipe "
              "with `--calibration none` (the student's own softmax of the teacher's soft "
-             "targets) or `temperature` (one T on its speaker-grouped out-of-fold predictions, the "
-             "shipped default). Chosen on the training corpora only: (a) inner folds of "
-             "RAVDESS actors 1-20 "
+             "targets), `temperature` (one T on its speaker-grouped out-of-fold predictions, the "
+             "shipped default) or `corpus_temperature` (one T on those pooled with its "
+             "leave-one-corpus-out predictions). Chosen on the training corpora only: (a) "
+             "inner folds of RAVDESS actors 1-20 "
              f"({len(summary['inner_folds'])} folds of {bench.INNER_FOLD_ACTORS} actors; per "
-             "fold the teacher trained without them and both students distilled from it; "
+             "fold the teacher trained without them and every student distilled from it; "
              f"{summary['fold_clips']} of their clips per condition; speaker_norm: each "
              "speaker's statistics from the same condition), mean over the folds; (b) the "
              "held-out-corpus A/B (each of RAVDESS, TESS, EMOVO held out; RAVDESS: actors "
@@ -148,7 +154,7 @@ def write_report(summary: dict, out: Path) -> None:
                 + " |")
         loco = res["loco"]
         lines += ["", "| (b) held-out corpus: UAR / ECE | `teacher` | " + " | ".join(
-                      f"`{n}`" for n in CALIBRATIONS) + " |", "|---|---|---|---|",
+                      f"`{n}`" for n in CALIBRATIONS) + " |", "|---|" + "---|" * len(names),
                   "| mean | " + f"{loco['teacher']['mean_uar']:.3f} / "
                   f"{loco['teacher']['mean_ece']:.3f} | " + " | ".join(
                       f"{loco[n]['mean_uar']:.3f} / {loco[n]['mean_ece']:.3f}"
@@ -173,6 +179,8 @@ def _width(summary: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        return bench.merge_reports(args.merge, out=args.out, write=write_report)
     start = time.perf_counter()
     manifest, header = bench.start_ablation(args, script="student_calibration.py", argv=argv)
     summary = {**header, "fold_clips": args.fold_clips, "width": args.width,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,10 @@ FEATURE_CACHE = Path(os.environ.get("SER_CLASSIC_CACHE", ROOT / ".cache" / "feat
 
 
 def experiment(name: str):
-    """The script ``experiments/<name>.py`` as a module (it is not a package)."""
+    """The script ``experiments/<name>.py`` as a module (it is not a package); its sibling
+    scripts import as they do when it runs (its folder on ``sys.path``)."""
+    if str(ROOT / "experiments") not in sys.path:
+        sys.path.append(str(ROOT / "experiments"))
     spec = importlib.util.spec_from_file_location(name, ROOT / f"experiments/{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
