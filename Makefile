@@ -128,27 +128,31 @@ ADD = $(CLI) models --store $(STORE) add
 TUNE ?= speaker+corpus
 TUNING = $(if $(TUNE),--tune $(TUNE))
 
-# STUDENT_CALIBRATION: the students' temperature, fitted on speaker-grouped out-of-fold
-# predictions of students distilled per fold from the teacher's recipe refitted without the
-# fold's speakers (the teacher ships uncalibrated, which meets the held-out-speaker ECE
-# target; corpus_temperature was measured, not deployed: reports/calibration).
-STUDENT_CALIBRATION ?= temperature
+# STUDENT_CALIBRATION_<normalisation>: the students' temperature, chosen per normalisation
+# in reports/student_calibration (the lowest mean ECE on held-out speakers, clean and
+# degraded, and on held-out corpora; training corpora only): temperature = fitted on
+# speaker-grouped out-of-fold predictions of students distilled per fold from the teacher's
+# recipe refitted without the fold's speakers; corpus_temperature = on those pooled with the
+# same for each training corpus held out. The teachers ship uncalibrated (reports/calibration).
+STUDENT_CALIBRATION_strict ?= corpus_temperature
+STUDENT_CALIBRATION_speaker_norm ?= temperature
 
 # $(1) alias suffix ("" or -speaker_norm), $(2) normalisation, $(3) report suffix: the
 # teacher (the family, parameters by TUNE) and its compact int8 student (STUDENT,
-# STUDENT_CALIBRATION) on every corpus; the held-out-corpus A/B (each training corpus held
-# out in turn, both recipes, the students' calibration included, trained on the others)
+# STUDENT_CALIBRATION_<normalisation>) on every corpus; the held-out-corpus A/B (each
+# training corpus held out in turn, both recipes, the students' calibration included,
+# trained on the others)
 # decides which is deployed: the student when its mean held-out-corpus UAR is at most 3
 # points below its teacher's. STORE_SELECTED stores all three aliases of both.
 define DEPLOY_SELECTED
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
 		--augment $(AUGMENT) --copies $(COPIES) $(TUNING) --out $(WORK)/teacher$(1)
 	$(CLI) distill $(IO) --teacher $(WORK)/teacher$(1) --student $(STUDENT) \
-		--transfer teacher --calibration $(STUDENT_CALIBRATION) $(STUDENT_WIDTH) \
+		--transfer teacher --calibration $(STUDENT_CALIBRATION_$(2)) $(STUDENT_WIDTH) \
 		--out $(WORK)/student$(1)
 	$(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) \
 		$(MC) --augment $(AUGMENT) --copies $(COPIES) --students $(STUDENT) --transfer teacher \
-		--student-calibration $(STUDENT_CALIBRATION) $(STUDENT_WIDTH) $(TUNING) \
+		--student-calibration $(STUDENT_CALIBRATION_$(2)) $(STUDENT_WIDTH) $(TUNING) \
 		--candidates teacher=$(WORK)/teacher$(1),$(STUDENT)=$(WORK)/student$(1) \
 		--out $(REPORTS)/ab/corpus$(3)
 endef
@@ -247,7 +251,8 @@ spread: $(STAMP)
 		--manifest $(MANIFEST) --cache $(CACHE) --out $(REPORTS)/spread
 	for seed in 1 2; do $(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization strict \
 		--selection $(SELECTION) $(MC) --augment $(AUGMENT) --copies $(COPIES) \
-		--students $(STUDENT) --transfer teacher --student-calibration $(STUDENT_CALIBRATION) \
+		--students $(STUDENT) --transfer teacher \
+		--student-calibration $(STUDENT_CALIBRATION_strict) \
 		$(STUDENT_WIDTH) $(TUNING) --seed $$seed \
 		--out $(REPORTS)/spread/corpus_seed$$seed || exit 1; done
 
@@ -289,10 +294,10 @@ ablation-width: $(STAMP)
 		--widths 340,1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_width
 
-# Should the student ship with a temperature (issue 19, item 7): none vs temperature, at
-# the deployed WIDTH, on held-out speakers (inner folds of RAVDESS actors 1-20, clean and
-# degraded; the fold teachers and temperature students are ablation-students' and
-# ablation-width's) and held-out corpora (36 min with those; about 1.5 hours without)
+# Should the student ship with a temperature (issue 19, item 7): none vs temperature vs
+# corpus_temperature, at the deployed WIDTH, on held-out speakers (inner folds of RAVDESS
+# actors 1-20, clean and degraded; the fold teachers and temperature students are
+# ablation-students' and ablation-width's) and held-out corpora (TIME)
 student-calibration: $(STAMP)
 	$(BIN)/python experiments/student_calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) $(STUDENT_WIDTH) --out $(REPORTS)/student_calibration
