@@ -297,7 +297,10 @@ ablation-width: $(STAMP)
 # Should the student ship with a temperature (issue 19, item 7): none vs temperature vs
 # corpus_temperature, at the deployed WIDTH, on held-out speakers (inner folds of RAVDESS
 # actors 1-20, clean and degraded; the fold teachers and temperature students are
-# ablation-students' and ablation-width's) and held-out corpora (TIME)
+# ablation-students' and ablation-width's) and held-out corpora; the choice per normalisation
+# -> STUDENT_CALIBRATION_<normalisation> (12-02/03 on the slower 2-core machine, the
+# normalisations run one at a time with --normalizations and joined with --merge: strict
+# 85 min, speaker_norm 57 min)
 student-calibration: $(STAMP)
 	$(BIN)/python experiments/student_calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) $(STUDENT_WIDTH) --out $(REPORTS)/student_calibration
