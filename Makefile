@@ -346,7 +346,7 @@ torch: $(STAMP)
 
 # Adversarial margin with vs without the robustness training (issue 20, item 3): twins of
 # the deployed teacher and student per normalisation, the same recipe (corpora, emotions,
-# parameters tuned by TUNE, student, transfer from the teacher's rows, temperature) without
+# parameters tuned by TUNE, student, transfer from the teacher's rows, calibration) without
 # the training-row augmentation (no VTLP, no degraded-recording copies, so none in the
 # student's transfer set either), and a strict twin student without MUNGE samples too (no
 # augmentation at all), into $(NR) (scratch, never the store); then every student's margin
@@ -364,14 +364,16 @@ define NO_ROBUSTNESS
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
 		--augment none $(TUNING) --out $(NR)/teacher$(1)
 	$(CLI) distill $(IO) --teacher $(NR)/teacher$(1) --student $(STUDENT) \
-		--transfer teacher --calibration temperature $(STUDENT_WIDTH) --out $(NR)/student$(1)
+		--transfer teacher --calibration $(STUDENT_CALIBRATION_$(2)) $(STUDENT_WIDTH) \
+		--out $(NR)/student$(1)
 endef
 
 margin-ablation: $(STAMP)
 	$(call NO_ROBUSTNESS,,strict)
 	$(call NO_ROBUSTNESS,-speaker_norm,speaker_norm)
 	$(CLI) distill $(IO) --teacher $(NR)/teacher --student $(STUDENT) --transfer teacher \
-		--calibration temperature $(STUDENT_WIDTH) --munge 0 --out $(NR)/student-munge0
+		--calibration $(STUDENT_CALIBRATION_strict) $(STUDENT_WIDTH) --munge 0 \
+		--out $(NR)/student-munge0
 	$(MARGIN) --search backtrack --name adversarial_margin
 	$(MARGIN) --search none --name adversarial_margin_fixed
 
