@@ -24,7 +24,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-members ablation-students ablation-width student-calibration related-work torch \
 	margin-ablation \
 	atypical loso-selected \
-	speaker-reference floor-ablation extremes-ablation loco-variants clean-cache
+	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,7 +66,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
 	margin-ablation ablation-conditions ablation-members ablation-students ablation-width \
 	student-calibration atypical \
-	speaker-reference floor-ablation extremes-ablation loco-variants
+	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -333,6 +333,13 @@ extremes-ablation: $(STAMP)
 loco-variants: $(STAMP)
 	$(BIN)/python experiments/loco_variants.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS)
+
+# The student distilled on the stored strict teacher's out-of-fold soft targets (each
+# training row's probability from a teacher that did not see its speaker) against the
+# shipped in-sample targets; measurement only (9 min) -> reports/oof_targets/
+oof-targets: $(STAMP)
+	$(BIN)/python experiments/oof_targets.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --out $(REPORTS)/oof_targets
 
 # Published figures next to ours (the CV and the held-out-corpus A/Bs) -> reports/related_work.md
 related-work: $(STAMP)
