@@ -729,8 +729,9 @@ def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
                         "same recipes; the report then names the one to deploy (read by "
                         "`models add --report`)")
     p.add_argument("--work", default=None,
-                   help="keep each fold's teacher here and reuse one trained by the same "
-                        "recipe (A/Bs of other students of the same teacher)")
+                   help="keep each fold's teacher and students here and reuse those made "
+                        "by the same recipe (A/Bs of other students of the same teacher; "
+                        "the same A/B again with --candidates only scores)")
     p.add_argument("--out", required=True, help="report folder, e.g. reports/ab/corpus")
 
 

@@ -150,7 +150,7 @@ def _held_out_proba(recognizer, X: np.ndarray, speakers: np.ndarray) -> np.ndarr
     return proba
 
 
-_RECIPE = "recipe.json"  # what a corpus_ab fold teacher in a work_dir was trained by
+_RECIPE = "recipe.json"  # what a corpus_ab fold model in a work_dir was made by
 
 
 def _rows_digest(rows: pd.DataFrame) -> str:
@@ -159,11 +159,11 @@ def _rows_digest(rows: pd.DataFrame) -> str:
     return hashlib.sha256(json.dumps(cols).encode()).hexdigest()
 
 
-def _trained_by(teacher_dir: Path, recipe: str) -> bool:
-    """Whether ``teacher_dir`` holds a teacher trained by ``recipe`` (the JSON of its
+def _trained_by(model_dir: Path, recipe: str) -> bool:
+    """Whether ``model_dir`` holds a model made by ``recipe`` (the JSON of its
     ``recipe.json``, written after the model)."""
     try:
-        return (teacher_dir / _RECIPE).read_text() == recipe
+        return (model_dir / _RECIPE).read_text() == recipe
     except (OSError, UnicodeDecodeError):
         return False
 
@@ -223,10 +223,13 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
         The teacher's parameters are chosen in every fold on that fold's training corpora
         (as :func:`ser_classic.train`), never on the held-out one.
     work_dir : path, optional
-        Keeps each fold's teacher in ``work_dir/<held-out corpus>/teacher`` and reuses
-        one trained by the same recipe (arguments, training rows, feature version), so
-        that A/Bs of other students of one teacher (kinds, widths, calibrations) train it
-        once.
+        Keeps each fold's teacher in ``work_dir/<held-out corpus>/teacher`` and each
+        student in ``work_dir/<held-out corpus>/<kind>``, and reuses those made by the
+        same recipe (arguments, training rows, feature and library version; a student's
+        also its teacher's id), so that A/Bs of other students of one teacher (kinds,
+        widths, calibrations) train it once, and a call that repeats one with
+        ``candidates`` added only scores (the Makefile's A/B runs beside the training of
+        the candidates).
 
     Returns
     -------
@@ -289,12 +292,20 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
             teacher = load_artifact(teacher_dir)
             recognizers = {"teacher": EmotionRecognizer(teacher, backend="sklearn")}
             for s in students:
-                student_dir = Path(tmp) / f"{corpus}_{s}"
-                pipeline.distil(teacher, manifest, student=s, transfer=transfer,
-                                calibration=student_calibration,
-                                width=width if s in compact else None,
-                                random_state=random_state, cache_dir=cache_dir,
-                                n_jobs=n_jobs).save(student_dir)
+                student_dir = (Path(tmp) / f"{corpus}_{s}" if work_dir is None
+                               else Path(work_dir) / corpus / s)
+                student_recipe = json.dumps({
+                    "teacher": json.loads(recipe), "teacher_model": teacher.card["model_id"],
+                    "student": s, "transfer": transfer, "calibration": student_calibration,
+                    "width": width if s in compact else None}, sort_keys=True)
+                if not _trained_by(student_dir, student_recipe):
+                    (student_dir / _RECIPE).unlink(missing_ok=True)
+                    pipeline.distil(teacher, manifest, student=s, transfer=transfer,
+                                    calibration=student_calibration,
+                                    width=width if s in compact else None,
+                                    random_state=random_state, cache_dir=cache_dir,
+                                    n_jobs=n_jobs).save(student_dir)
+                    atomic_write_bytes(student_dir / _RECIPE, student_recipe.encode())
                 recognizers[s] = EmotionRecognizer(load_artifact(student_dir))
             rows = manifest[(manifest["corpus"] == corpus)
                             & ~manifest["emotion"].isin(left_out)].reset_index(drop=True)

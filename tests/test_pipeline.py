@@ -311,8 +311,8 @@ def test_corpus_ab_distils_the_compact_students_at_the_width_asked(manifest, cac
 def test_corpus_ab_trains_a_fold_teacher_once_per_recipe_in_its_work_dir(folder, manifest,
                                                                          cache, tmp_path):
     """With ``work_dir``, A/Bs of other students of one teacher reuse its fold teachers
-    (the same figures as a fresh one); another recipe or other rows train it again. The
-    CLI's ``--work`` is the same."""
+    (the same figures as a fresh one), the same A/B reuses its students too; another recipe
+    or other rows train it again. The CLI's ``--work`` is the same."""
     import shutil
 
     from ser_classic.cli import main
@@ -339,6 +339,15 @@ def test_corpus_ab_trains_a_fold_teacher_once_per_recipe_in_its_work_dir(folder,
     assert recipe["features"] == FeatureConfig().hash and recipe["corpora"] == ["theirs"]
     second = corpus_ab(both, students=("tree_uint8",), work_dir=work, **common).summary
     assert cards() == written  # reused
+    # the first A/B again with candidates: its students are reused too, only scored
+    students = {c: (work / c / "linear_int8" / "model.json").stat().st_mtime_ns
+                for c in ("mine", "theirs")}
+    named = corpus_ab(both, students=("linear_int8",), work_dir=work, **common,
+                      candidates={"teacher": work / "mine" / "teacher",
+                                  "linear_int8": work / "mine" / "linear_int8"}).summary
+    assert {c: (work / c / "linear_int8" / "model.json").stat().st_mtime_ns
+            for c in ("mine", "theirs")} == students
+    assert named["folds"] == first["folds"] and "winner_path" in named["decision"]
     for corpus in ("mine", "theirs"):
         assert first["folds"][corpus]["teacher"] == fresh["folds"][corpus]["teacher"]
         assert second["folds"][corpus]["teacher"] == fresh["folds"][corpus]["teacher"]
