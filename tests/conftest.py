@@ -60,6 +60,27 @@ def feature_cache() -> Path:
     return FEATURE_CACHE
 
 
+@pytest.fixture(scope="module")
+def six(ravdess_manifest, feature_cache):
+    """RAVDESS actors 1-6 (360 clips): features, one distillation copy (masks), integer
+    labels of ``EMOTIONS``."""
+    from ser_classic.augment import AugmentConfig
+    from ser_classic.cli import DISTILL_AUGMENT
+    from ser_classic.data import EMOTIONS
+    from ser_classic.features import FeatureConfig, extract_batch
+
+    actors = [f"ravdess_{i:02d}" for i in range(1, 7)]
+    rows = ravdess_manifest[ravdess_manifest["speaker"].isin(actors)].reset_index(drop=True)
+    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=FeatureConfig(),
+                                 cache_dir=feature_cache)
+    aug = AugmentConfig(**DISTILL_AUGMENT)
+    Xa, _, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=FeatureConfig(),
+                             cache_dir=feature_cache, augment=aug, copy=0, seed=0)
+    assert not errors
+    y = rows["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
+    return rows, X, Xa, y
+
+
 def speechlike(sr: int, seconds: float, *, f0: float = 180.0, seed: int = 0) -> np.ndarray:
     """A voiced, vibrato, harmonic signal with a little noise, in [-0.5, 0.5]."""
     rng = np.random.default_rng(seed)

@@ -11,28 +11,12 @@ import pytest
 
 from ser_classic import distill as D
 from ser_classic.artifact import train_model
-from ser_classic.augment import AugmentConfig
-from ser_classic.cli import DISTILL_AUGMENT
-from ser_classic.data import EMOTIONS, load_audio, save_manifest
+from ser_classic.data import load_audio, save_manifest
 from ser_classic.export import onnx_predict_proba, onnx_session
-from ser_classic.features import FeatureConfig, extract_batch, extract_features, feature_names
+from ser_classic.features import FeatureConfig, extract_features, feature_names
 
 CONFIG = FeatureConfig()
-SIX = [f"ravdess_{i:02d}" for i in range(1, 7)]
-
-
-@pytest.fixture(scope="module")
-def six(ravdess_manifest, feature_cache):
-    """Six actors (360 clips): features, one augmented copy, integer labels."""
-    rows = ravdess_manifest[ravdess_manifest["speaker"].isin(SIX)].reset_index(drop=True)
-    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=CONFIG,
-                                 cache_dir=feature_cache)
-    aug = AugmentConfig(**DISTILL_AUGMENT)
-    Xa, _, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=CONFIG,
-                             cache_dir=feature_cache, augment=aug, copy=0, seed=0)
-    assert not errors
-    y = rows["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
-    return rows, X, Xa, y
+SIX = [f"ravdess_{i:02d}" for i in range(1, 7)]  # the actors of the six fixture (conftest)
 
 
 @pytest.fixture(scope="module")

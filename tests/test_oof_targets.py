@@ -11,28 +11,18 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ser_classic import distill as D
-from ser_classic.augment import AugmentConfig
-from ser_classic.cli import DISTILL_AUGMENT
 from ser_classic.data import EMOTIONS
-from ser_classic.features import FeatureConfig, extract_batch
+from ser_classic.features import FeatureConfig
 
 from .conftest import experiment
 
 oof = experiment("oof_targets")
 CONFIG = FeatureConfig()
-ACTORS = [f"ravdess_{i:02d}" for i in range(1, 7)]
 
 
 @pytest.fixture(scope="module")
-def data(ravdess_manifest, feature_cache):
-    rows = ravdess_manifest[ravdess_manifest["speaker"].isin(ACTORS)].reset_index(drop=True)
-    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=CONFIG,
-                                 cache_dir=feature_cache)
-    copy, _, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=CONFIG,
-                               cache_dir=feature_cache, augment=AugmentConfig(**DISTILL_AUGMENT),
-                               copy=0, seed=0)
-    assert not errors
-    y = rows["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
+def data(six):
+    rows, X, copy, y = six
     return SimpleNamespace(rows=rows, X=X, X_copies=[copy], y=y)
 
 
