@@ -207,8 +207,11 @@ deploy-speaker_norm: $(STAMP)
 		ab-folds-speaker_norm
 	$(call DECIDE_SELECTED,-speaker_norm,speaker_norm,_speaker_norm)
 
+# Both normalisations, one after the other (each runs two jobs: four at once would need
+# four times the memory of the largest)
 deploy-selected: $(STAMP)
-	$(MAKE) --no-print-directory -j2 --output-sync=target deploy-strict deploy-speaker_norm
+	$(MAKE) --no-print-directory deploy-strict
+	$(MAKE) --no-print-directory deploy-speaker_norm
 	$(STORE_SELECTED)
 
 # RAVDESS leave-one-speaker-out CV of the selected family (24 folds; issue 19's LOSO
