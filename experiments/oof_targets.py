@@ -45,7 +45,6 @@ from ser_classic.store import resolve
 HOLDOUT = tuple(f"ravdess_{a}" for a in (21, 22, 23, 24))
 CORPORA = ("emovo", "ravdess", "tess")
 ARMS = ("teacher", "student_in_sample", "student_out_of_fold")
-WIDTH = 1200
 
 
 def parse_args(argv=None):
@@ -53,7 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--manifest", default="data/manifest.csv")
     p.add_argument("--cache", default=".cache/features")
     p.add_argument("--teacher", default="teacher")
-    p.add_argument("--student", default="student", help="alias whose C the students take")
+    p.add_argument("--student", default="student",
+                   help="alias whose C and width the students take")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default="reports/oof_targets")
     return p.parse_args(argv)
@@ -105,12 +105,13 @@ def out_of_fold_table(data, tr: np.ndarray, fit, n_classes: int) -> dict:
     return table
 
 
-_SHARED: dict = {}  # data, teacher, C: set before the workers fork (an ONNX session does
-#                     not pickle)
+_SHARED: dict = {}  # data, teacher, C, width: set before the workers fork (an ONNX session
+#                     does not pickle)
 
 
 def run_fold(name, tr, te) -> tuple[str, dict]:
-    data, teacher, C = _SHARED["data"], _SHARED["teacher"], _SHARED["C"]
+    data, teacher = _SHARED["data"], _SHARED["teacher"]
+    C, width = _SHARED["C"], _SHARED["width"]
     k = len(data.classes)
     fit = _fold_teacher(teacher, data, data.X_copies_raw)
 
@@ -118,7 +119,7 @@ def run_fold(name, tr, te) -> tuple[str, dict]:
         return D.distill(data.X[tr], data.y[tr], teacher=soft, n_classes=k,
                          config=teacher.feature_config,
                          X_copies=[c[tr] for c in data.X_copies], students=["compact"],
-                         compact_features=WIDTH, linear_C=C, random_state=0
+                         compact_features=width, linear_C=C, random_state=0
                          )["students"]["compact"]
 
     start = time.perf_counter()
@@ -208,21 +209,21 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     teacher = load_artifact(resolve(args.teacher))
-    C = load_artifact(resolve(args.student), load_joblib=False).card[
-        "distillation"]["linear_C"]["C"]
+    distilled = load_artifact(resolve(args.student), load_joblib=False).card["distillation"]
+    C, width = distilled["linear_C"]["C"], distilled["width"]
     data = teacher_training_data(teacher, pd.read_csv(args.manifest), transfer="teacher",
                                  cache_dir=args.cache, n_jobs=args.jobs)
     if teacher.card["normalization"] != "strict":
         raise SystemExit("the probe reads features as extracted: a strict teacher only")
     keep = ~data.rows["speaker"].isin(HOLDOUT).to_numpy()
-    _SHARED.update(data=data, teacher=teacher, C=C)
+    _SHARED.update(data=data, teacher=teacher, C=C, width=width)
     folds = dict(Parallel(n_jobs=args.jobs, backend="multiprocessing")(
         delayed(run_fold)(name, tr, te) for name, tr, te in outer_folds(data, keep)))
     arms = summarise(data, folds)
     summary = {"command": "python experiments/oof_targets.py " + " ".join(
                    sys.argv[1:] if argv is None else argv),
                "seconds": time.perf_counter() - start,
-               "teacher": teacher.card["model_id"], "student_C": C, "width": WIDTH,
+               "teacher": teacher.card["model_id"], "student_C": C, "width": width,
                "arms": arms, "reading": reading(arms)}
     write_report(summary, Path(args.out))
     print(summary["reading"])
