@@ -18,6 +18,7 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,18 @@ def _trained_by(model_dir: Path, recipe: str) -> bool:
         return False
 
 
+def _reuse_or_make(model_dir: Path, recipe: str, make: Callable[[], object]) -> None:
+    """Keep the model in ``model_dir`` when ``recipe`` made it; else save ``make()`` there,
+    then the recipe (a model interrupted before its recipe is made again)."""
+    from .data import atomic_write_bytes
+
+    if _trained_by(model_dir, recipe):
+        return
+    (model_dir / _RECIPE).unlink(missing_ok=True)
+    make().save(model_dir)
+    atomic_write_bytes(model_dir / _RECIPE, recipe.encode())
+
+
 def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
               students: Sequence[str] = ("compact_int8",),
               normalization: str = Normalization.STRICT, selection=None,
@@ -237,7 +250,6 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     """
     from . import __version__, pipeline
     from .artifact import load_artifact
-    from .data import atomic_write_bytes
     from .evaluation import closed_set_proba, mcnemar_test
     from .features import FeatureConfig, extract_batch
     from .recognizer import EmotionRecognizer
@@ -280,15 +292,11 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
                 "features": FeatureConfig().hash, "version": __version__}, sort_keys=True)
             teacher_dir = (Path(tmp) / f"{corpus}_teacher" if work_dir is None
                            else Path(work_dir) / corpus / "teacher")
-            if not _trained_by(teacher_dir, recipe):
-                (teacher_dir / _RECIPE).unlink(missing_ok=True)
-                pipeline.train(manifest, model=model, normalization=normalization,
-                               corpora=others, selection=selection,
-                               exclude_emotions=excluded, augment=augment, copies=copies,
-                               calibration=calibration, tune=tune,
-                               random_state=random_state, cache_dir=cache_dir,
-                               n_jobs=n_jobs).save(teacher_dir)
-                atomic_write_bytes(teacher_dir / _RECIPE, recipe.encode())
+            _reuse_or_make(teacher_dir, recipe, partial(
+                pipeline.train, manifest, model=model, normalization=normalization,
+                corpora=others, selection=selection, exclude_emotions=excluded,
+                augment=augment, copies=copies, calibration=calibration, tune=tune,
+                random_state=random_state, cache_dir=cache_dir, n_jobs=n_jobs))
             teacher = load_artifact(teacher_dir)
             recognizers = {"teacher": EmotionRecognizer(teacher, backend="sklearn")}
             for s in students:
@@ -298,14 +306,10 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
                     "teacher": json.loads(recipe), "teacher_model": teacher.card["model_id"],
                     "student": s, "transfer": transfer, "calibration": student_calibration,
                     "width": width if s in compact else None}, sort_keys=True)
-                if not _trained_by(student_dir, student_recipe):
-                    (student_dir / _RECIPE).unlink(missing_ok=True)
-                    pipeline.distil(teacher, manifest, student=s, transfer=transfer,
-                                    calibration=student_calibration,
-                                    width=width if s in compact else None,
-                                    random_state=random_state, cache_dir=cache_dir,
-                                    n_jobs=n_jobs).save(student_dir)
-                    atomic_write_bytes(student_dir / _RECIPE, student_recipe.encode())
+                _reuse_or_make(student_dir, student_recipe, partial(
+                    pipeline.distil, teacher, manifest, student=s, transfer=transfer,
+                    calibration=student_calibration, width=width if s in compact else None,
+                    random_state=random_state, cache_dir=cache_dir, n_jobs=n_jobs))
                 recognizers[s] = EmotionRecognizer(load_artifact(student_dir))
             rows = manifest[(manifest["corpus"] == corpus)
                             & ~manifest["emotion"].isin(left_out)].reset_index(drop=True)
