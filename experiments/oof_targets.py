@@ -35,7 +35,12 @@ import pandas as pd
 
 from ser_classic import distill as D
 from ser_classic.artifact import load_artifact
-from ser_classic.calibration import apply_temperature, calibration_metrics, fit_temperature
+from ser_classic.calibration import (
+    _speaker_folds,
+    apply_temperature,
+    calibration_metrics,
+    fit_temperature,
+)
 from ser_classic.distill._students import _class_proba
 from ser_classic.distill._transfer import munge
 from ser_classic.pipeline import _fold_teacher, teacher_training_data
@@ -45,6 +50,8 @@ from ser_classic.store import resolve
 HOLDOUT = tuple(f"ravdess_{a}" for a in (21, 22, 23, 24))
 CORPORA = ("emovo", "ravdess", "tess")
 ARMS = ("teacher", "student_in_sample", "student_out_of_fold")
+TRANSFER = D.TransferConfig()  # the students' transfer set (distill's default)
+SEED = 0  # the folds' and the students' random_state
 
 
 def parse_args(argv=None):
@@ -59,6 +66,10 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _key(row: np.ndarray) -> bytes:
+    return np.ascontiguousarray(row).tobytes()
+
+
 class _RowTable:
     """``predict_proba`` of rows looked up by their bytes (the transfer set's rows)."""
 
@@ -66,42 +77,43 @@ class _RowTable:
         self.table, self.classes_ = table, np.arange(n_classes)
 
     def predict_proba(self, X):
-        return np.stack([self.table[np.ascontiguousarray(r).tobytes()] for r in X])
+        return np.stack([self.table[_key(r)] for r in X])
+
+
+def speaker_folds(data, idx: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """3 speaker-grouped folds of the rows ``idx`` (as the students' calibration folds),
+    as rows of ``data``."""
+    folds = _speaker_folds(data.y[idx], data.rows["speaker"].to_numpy()[idx],
+                           n_classes=len(data.classes), n_splits=3, random_state=SEED)
+    return [(idx[tr], idx[te]) for tr, te in folds]
 
 
 def outer_folds(data, keep: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import StratifiedGroupKFold
-
     idx = np.flatnonzero(keep)
-    spk, corpus = data.rows["speaker"].to_numpy(), data.rows["corpus"].to_numpy()
-    sg = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=0)
-    folds = [(f"speakers{k}", idx[tr], idx[te])
-             for k, (tr, te) in enumerate(sg.split(idx, data.y[idx], spk[idx]))]
+    corpus = data.rows["corpus"].to_numpy()
+    folds = [(f"speakers{k}", tr, te) for k, (tr, te) in enumerate(speaker_folds(data, idx))]
     return folds + [(f"loco_{c}", idx[corpus[idx] != c], idx[corpus[idx] == c])
                     for c in CORPORA]
 
 
 def out_of_fold_table(data, tr: np.ndarray, fit, n_classes: int) -> dict:
     """Row bytes -> probability of the inner-fold teacher that did not see its speaker."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    spk = data.rows["speaker"].to_numpy()
-    P = np.zeros((len(tr), n_classes))
-    P_copies = [np.full((len(tr), n_classes), np.nan) for _ in data.X_copies]
-    sg = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=0)
-    for itr, ite in sg.split(tr, data.y[tr], spk[tr]):
-        inner = fit(tr[itr])
-        P[ite] = _class_proba(inner, data.X[tr[ite]], n_classes)
+    P = np.zeros((len(data.X), n_classes))  # rows of data; only those of tr are set
+    P_copies = [np.full((len(data.X), n_classes), np.nan) for _ in data.X_copies]
+    for inner_tr, inner_te in speaker_folds(data, tr):
+        inner = fit(inner_tr)
+        P[inner_te] = _class_proba(inner, data.X[inner_te], n_classes)
         for c, Pc in zip(data.X_copies, P_copies, strict=True):
-            ok = ite[~np.isnan(c[tr[ite]]).any(axis=1)]
-            Pc[ok] = _class_proba(inner, c[tr[ok]], n_classes)
-    table = {np.ascontiguousarray(r).tobytes(): p for r, p in zip(data.X[tr], P, strict=True)}
+            ok = inner_te[~np.isnan(c[inner_te]).any(axis=1)]
+            Pc[ok] = _class_proba(inner, c[ok], n_classes)
+    table = {_key(r): p for r, p in zip(data.X[tr], P[tr], strict=True)}
     for c, Pc in zip(data.X_copies, P_copies, strict=True):
-        table.update((np.ascontiguousarray(r).tobytes(), p)
-                     for r, p in zip(c[tr], Pc, strict=True) if not np.isnan(r).any())
+        table.update((_key(r), p) for r, p in zip(c[tr], Pc[tr], strict=True)
+                     if not np.isnan(r).any())
     # distill draws its MUNGE samples first from default_rng(random_state): the same ones
-    Xm, source = munge(data.X[tr], n_rounds=2, rng=np.random.default_rng(0))
-    table.update((np.ascontiguousarray(r).tobytes(), P[s]) for r, s in zip(Xm, source, strict=True))
+    Xm, source = munge(data.X[tr], n_rounds=TRANSFER.munge_rounds, p=TRANSFER.munge_p,
+                       s=TRANSFER.munge_s, rng=np.random.default_rng(SEED))
+    table.update((_key(r), P[tr[s]]) for r, s in zip(Xm, source, strict=True))
     return table
 
 
@@ -119,8 +131,8 @@ def run_fold(name, tr, te) -> tuple[str, dict]:
         return D.distill(data.X[tr], data.y[tr], teacher=soft, n_classes=k,
                          config=teacher.feature_config,
                          X_copies=[c[tr] for c in data.X_copies], students=["compact"],
-                         compact_features=width, linear_C=C, random_state=0
-                         )["students"]["compact"]
+                         transfer=TRANSFER, compact_features=width, linear_C=C,
+                         random_state=SEED)["students"]["compact"]
 
     start = time.perf_counter()
     fold_teacher = fit(tr)

@@ -196,9 +196,18 @@ def grouped_oof_proba(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray
     -------
     proba : np.ndarray [shape=(n, n_classes)]
     """
+    y = np.asarray(y, dtype=int)
+    folds = _speaker_folds(y, groups, n_classes=n_classes, n_splits=n_splits,
+                           random_state=random_state)
+    return _assemble(fit_predict, folds, y.size, n_classes, n_jobs=n_jobs)
+
+
+def _speaker_folds(y: np.ndarray, groups: Sequence, *, n_classes: int, n_splits: int,
+                   random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train_idx, test_idx)`` of shuffled, seeded, class-stratified folds grouped by
+    speaker (``groups``), every class in every fold's training rows."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    y = np.asarray(y, dtype=int)
     groups = np.asarray(groups)
     if groups.shape != y.shape:
         raise ParameterError(f"groups must have one entry per row ({y.size}), got "
@@ -212,7 +221,7 @@ def grouped_oof_proba(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray
     if any(np.unique(y[train_idx]).size != n_classes for train_idx, _ in folds):
         raise ParameterError("a calibration fold lacks a class in its training rows "
                              "(too few speakers per class for n_splits)")
-    return _assemble(fit_predict, folds, y.size, n_classes, n_jobs=n_jobs)
+    return folds
 
 
 def _assemble(fit_predict, folds, n_rows: int, n_classes: int, *, n_jobs: int) -> np.ndarray:

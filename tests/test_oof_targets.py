@@ -23,7 +23,7 @@ CONFIG = FeatureConfig()
 @pytest.fixture(scope="module")
 def data(six):
     rows, X, copy, y = six
-    return SimpleNamespace(rows=rows, X=X, X_copies=[copy], y=y)
+    return SimpleNamespace(rows=rows, X=X, X_copies=[copy], y=y, classes=EMOTIONS)
 
 
 def test_every_transfer_row_gets_the_probability_of_a_teacher_blind_to_its_speaker(data):
