@@ -60,6 +60,9 @@ def feature_cache() -> Path:
     return FEATURE_CACHE
 
 
+SIX = [f"ravdess_{i:02d}" for i in range(1, 7)]  # the actors of the six fixture
+
+
 @pytest.fixture(scope="module")
 def six(ravdess_manifest, feature_cache):
     """RAVDESS actors 1-6 (360 clips): features, one distillation copy (masks), integer
@@ -69,8 +72,7 @@ def six(ravdess_manifest, feature_cache):
     from ser_classic.data import EMOTIONS
     from ser_classic.features import FeatureConfig, extract_batch
 
-    actors = [f"ravdess_{i:02d}" for i in range(1, 7)]
-    rows = ravdess_manifest[ravdess_manifest["speaker"].isin(actors)].reset_index(drop=True)
+    rows = ravdess_manifest[ravdess_manifest["speaker"].isin(SIX)].reset_index(drop=True)
     X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=FeatureConfig(),
                                  cache_dir=feature_cache)
     aug = AugmentConfig(**DISTILL_AUGMENT)

@@ -15,8 +15,9 @@ from ser_classic.data import load_audio, save_manifest
 from ser_classic.export import onnx_predict_proba, onnx_session
 from ser_classic.features import FeatureConfig, extract_features, feature_names
 
+from .conftest import SIX
+
 CONFIG = FeatureConfig()
-SIX = [f"ravdess_{i:02d}" for i in range(1, 7)]  # the actors of the six fixture (conftest)
 
 
 @pytest.fixture(scope="module")
