@@ -25,7 +25,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-members ablation-students ablation-width student-calibration related-work torch \
 	margin-ablation \
 	atypical loso-selected \
-	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets clean-cache
+	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
+	descriptor-groups clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,7 +70,8 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
 	margin-ablation ablation-conditions ablation-members ablation-students ablation-width \
 	student-calibration atypical \
-	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets
+	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
+	descriptor-groups
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -369,6 +371,13 @@ extremes-ablation: $(STAMP)
 loco-variants: $(STAMP)
 	$(BIN)/python experiments/loco_variants.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS)
+
+# Descriptor groups eliminated backwards by the teachers' inner criterion on the training
+# corpora of every leave-one-corpus-out fold, with the same fixed linear models;
+# measurement only (7 min) -> reports/descriptor_groups/
+descriptor-groups: $(STAMP)
+	$(BIN)/python experiments/descriptor_groups.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/descriptor_groups
 
 # The student distilled on the stored strict teacher's out-of-fold soft targets (each
 # training row's probability from a teacher that did not see its speaker) against the
