@@ -24,8 +24,6 @@ held-out corpora, to show how much the inner criterion could find.
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import sys
 import time
@@ -34,12 +32,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import CORPORA, _models
+from floor_ablation import CORPORA, _models, ablation_parser, write_summary
 from loco import corpus_features
 
 from ser_classic.evaluation import inner_splits, speaker_normalize
 from ser_classic.features import FeatureConfig, feature_names
-from ser_classic.reporting import write_text
 
 #: Descriptor group of every feature-name head (the name up to its first "_", digits
 #: dropped).
@@ -191,13 +188,8 @@ def render(summary: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--manifest", default="data/manifest.csv")
-    parser.add_argument("--data", default="../shared/data")
-    parser.add_argument("--cache", default=".cache/features")
-    parser.add_argument("--jobs", type=int, default=1)
+    parser = ablation_parser(__doc__, out="reports/descriptor_groups", seed=False)
     parser.add_argument("--min-gain", type=float, default=0.005)
-    parser.add_argument("--out", default="reports/descriptor_groups")
     args = parser.parse_args(argv)
     start = time.time()
     rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
@@ -207,16 +199,11 @@ def main(argv=None) -> int:
     group = descriptor_groups(feature_names(config=FeatureConfig()))
     results = run(X, rows["emotion"].to_numpy(), rows["speaker"].to_numpy(),
                   rows["corpus"].to_numpy(), group, min_gain=args.min_gain)
-    command = "python experiments/descriptor_groups.py" + "".join(
-        f" {a}" for a in (argv or sys.argv[1:]))
-    summary = {"command": command, "seconds": round(time.time() - start, 1),
-               "min_gain": args.min_gain,
-               "columns": {g: int((group == g).sum()) for g in GROUPS},
-               "results": results}
-    out = Path(args.out)
-    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    write_text(out / "report.md", render(summary))
-    print(f"wrote {out}/report.md")
+    summary = {"command": "python experiments/descriptor_groups.py" + "".join(
+                   f" {a}" for a in (argv or sys.argv[1:])),
+               "seconds": round(time.time() - start, 1), "min_gain": args.min_gain,
+               "columns": {g: int((group == g).sum()) for g in GROUPS}, "results": results}
+    write_summary(Path(args.out), summary, render(summary))
     return 0
 
 
