@@ -62,7 +62,7 @@ def uar(y_true, y_pred) -> float:
     return float(recall_score(y_true, y_pred, average="macro"))
 
 
-def inner_score(X, y, speaker, corpus, columns: np.ndarray, *, splits) -> float:
+def inner_score(X, y, columns: np.ndarray, *, splits: dict) -> float:
     """The teachers' ``speaker+corpus`` criterion of the fixed ridge on ``columns``."""
     make = _models()["ridge"]
     per = {}
@@ -79,11 +79,11 @@ def backward_elimination(X, y, speaker, corpus, group: np.ndarray, *, min_gain: 
     splits = {"speaker": inner_splits(speaker, original, n_splits=3),
               "corpus": inner_splits(corpus, original, n_splits=np.unique(corpus).size)}
     kept = [g for g in GROUPS if (group == g).any()]
-    best = inner_score(X, y, speaker, corpus, np.isin(group, kept), splits=splits)
+    best = inner_score(X, y, np.isin(group, kept), splits=splits)
     steps = [{"dropped": None, "inner": round(best, 4)}]
     while len(kept) > 1:
-        trial = {g: inner_score(X, y, speaker, corpus,
-                                np.isin(group, [k for k in kept if k != g]), splits=splits)
+        trial = {g: inner_score(X, y, np.isin(group, [k for k in kept if k != g]),
+                                splits=splits)
                  for g in kept}
         drop = max(trial, key=trial.get)
         steps[-1]["candidates"] = {g: round(s, 4) for g, s in trial.items()}
@@ -95,12 +95,12 @@ def backward_elimination(X, y, speaker, corpus, group: np.ndarray, *, min_gain: 
     return kept, steps
 
 
-def held_out_scores(X, y, corpus, held: str, columns: np.ndarray) -> dict:
-    """UAR on ``held`` of the fixed ridge and logistic regression trained on the rest."""
+def held_out_scores(X, y, corpus, held: str, columns: np.ndarray, *,
+                    models=("ridge", "logreg")) -> dict:
+    """UAR on ``held`` of the fixed ``models`` trained on the other corpora."""
     train, test = corpus != held, corpus == held
-    return {name: round(uar(y[test], make().fit(X[train][:, columns], y[train])
-                            .predict(X[test][:, columns])), 4)
-            for name, make in _models().items()}
+    return {name: round(uar(y[test], _models()[name]().fit(X[train][:, columns], y[train])
+                            .predict(X[test][:, columns])), 4) for name in models}
 
 
 def run(X, y, speaker, corpus, group, *, min_gain: float) -> dict:
@@ -121,12 +121,10 @@ def run(X, y, speaker, corpus, group, *, min_gain: float) -> dict:
                          "chosen": held_out_scores(Xn, y, corpus, held, np.isin(group, kept)),
                          "seconds": round(time.time() - t, 1)})
             print(f"{norm} {held}: kept {kept} ({time.time() - t:.0f} s)", flush=True)
-        make = _models()["ridge"]
         for g in ("none", *GROUPS):
-            columns = group != g
-            diagnostic[g] = {held: round(uar(y[corpus == held], make().fit(
-                Xn[corpus != held][:, columns], y[corpus != held]).predict(
-                Xn[corpus == held][:, columns])), 4) for held in CORPORA}
+            diagnostic[g] = {held: held_out_scores(Xn, y, corpus, held, group != g,
+                                                   models=("ridge",))["ridge"]
+                             for held in CORPORA}
         out[norm] = {"rows": rows, "diagnostic": diagnostic}
     return out
 
