@@ -48,9 +48,10 @@ def confident_per_class(proba: np.ndarray, frac: float) -> np.ndarray:
     return chosen
 
 
-def self_train(X_source, y_source, X_target, *, frac: float, rounds: int) -> list:
-    """The target's probabilities after each round, round 0 (source only) first, and
-    the classes: ``(classes, [proba per round])``."""
+def self_train(X_source, y_source, X_target, *, frac: float, rounds: int
+               ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The model's classes and its probabilities for the target after every round:
+    ``(classes, [round 0 (source only), round 1, ..., round rounds])``."""
     model = _models()["logreg"]().fit(X_source, y_source)
     classes, out = model.classes_, []
     for r in range(rounds + 1):
@@ -88,6 +89,9 @@ def choose(X, y, corpus) -> tuple[dict, tuple[float, int]]:
 
 
 def run(X, y, speaker, corpus) -> dict:
+    """Per normalisation and held-out corpus: the inner choice, the held-out corpus
+    without and with self-training, and (a diagnostic that chooses nothing) its UAR after
+    every round at the chosen share."""
     out = {}
     for norm in ("strict", "speaker_norm"):
         Xn = X if norm == "strict" else speaker_normalize(X, speaker)
