@@ -26,7 +26,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	margin-ablation \
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
-	descriptor-groups self-training clean-cache
+	descriptor-groups self-training batch-prior clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,7 +71,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	margin-ablation ablation-conditions ablation-members ablation-students ablation-width \
 	student-calibration atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
-	descriptor-groups self-training
+	descriptor-groups self-training batch-prior
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -385,6 +385,13 @@ descriptor-groups: $(STAMP)
 self-training: $(STAMP)
 	$(BIN)/python experiments/self_training.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/self_training
+
+# The fixed logistic regression's class biases matched to an unlabelled batch's known
+# emotion mix (whole held-out corpus, each speaker, one emotion); measurement only
+# (3 min) -> reports/batch_prior/
+batch-prior: $(STAMP)
+	$(BIN)/python experiments/batch_prior.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/batch_prior
 
 # The student distilled on the stored strict teacher's out-of-fold soft targets (each
 # training row's probability from a teacher that did not see its speaker) against the
