@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import CORPORA, _models, ablation_parser, write_summary
-from loco import corpus_features
+from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions
 
 from ser_classic.evaluation import inner_splits, speaker_normalize
 from ser_classic.features import FeatureConfig, feature_names
@@ -189,20 +188,11 @@ def main(argv=None) -> int:
     parser = ablation_parser(__doc__, out="reports/descriptor_groups", seed=False)
     parser.add_argument("--min-gain", type=float, default=0.005)
     args = parser.parse_args(argv)
-    start = time.time()
-    rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
-                              jobs=args.jobs)
-    known = (rows["emotion"] != "calm").to_numpy()
-    rows, X = rows[known].reset_index(drop=True), X[known]
     group = descriptor_groups(feature_names(config=FeatureConfig()))
-    results = run(X, rows["emotion"].to_numpy(), rows["speaker"].to_numpy(),
-                  rows["corpus"].to_numpy(), group, min_gain=args.min_gain)
-    summary = {"command": "python experiments/descriptor_groups.py" + "".join(
-                   f" {a}" for a in (argv or sys.argv[1:])),
-               "seconds": round(time.time() - start, 1), "min_gain": args.min_gain,
-               "columns": {g: int((group == g).sum()) for g in GROUPS}, "results": results}
-    write_summary(Path(args.out), summary, render(summary))
-    return 0
+    return report_on_known_emotions(
+        args, "descriptor_groups", argv,
+        lambda X, y, speaker, corpus: run(X, y, speaker, corpus, group, min_gain=args.min_gain),
+        render, min_gain=args.min_gain, columns={g: int((group == g).sum()) for g in GROUPS})
 
 
 if __name__ == "__main__":

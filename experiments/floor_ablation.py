@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_conditions
-from loco import load_rows
+from loco import corpus_features, load_rows
 
 from ser_classic.data import load_audio
 from ser_classic.evaluation import speaker_normalize
@@ -226,6 +226,24 @@ def write_summary(out: Path, summary: dict, report: str) -> None:
     write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     write_text(out / "report.md", report)
     print(f"wrote {out}/report.md")
+
+
+def report_on_known_emotions(args, name: str, argv, run, render, **fields) -> int:
+    """The cached default features of the three corpora, calm left out first (as
+    ``--exclude-emotions calm``), given to ``run(X, y, speaker, corpus)``; its results
+    written with ``fields`` as ``experiments/{name}.py``'s summary and report."""
+    start = time.time()
+    rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
+                              jobs=args.jobs)
+    known = (rows["emotion"] != "calm").to_numpy()
+    rows, X = rows[known].reset_index(drop=True), X[known]
+    results = run(X, rows["emotion"].to_numpy(), rows["speaker"].to_numpy(),
+                  rows["corpus"].to_numpy())
+    summary = {"command": f"python experiments/{name}.py" + "".join(
+                   f" {a}" for a in (argv or sys.argv[1:])),
+               "seconds": round(time.time() - start, 1), **fields, "results": results}
+    write_summary(Path(args.out), summary, render(summary))
+    return 0
 
 
 def main(argv=None) -> int:

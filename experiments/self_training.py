@@ -28,8 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from descriptor_groups import uar
-from floor_ablation import CORPORA, _models, ablation_parser, write_summary
-from loco import corpus_features
+from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions
 
 from ser_classic.evaluation import expected_calibration_error, speaker_normalize
 
@@ -153,18 +152,7 @@ def render(summary: dict) -> str:
 
 def main(argv=None) -> int:
     args = ablation_parser(__doc__, out="reports/self_training", seed=False).parse_args(argv)
-    start = time.time()
-    rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
-                              jobs=args.jobs)
-    known = (rows["emotion"] != "calm").to_numpy()
-    rows, X = rows[known].reset_index(drop=True), X[known]
-    results = run(X, rows["emotion"].to_numpy(), rows["speaker"].to_numpy(),
-                  rows["corpus"].to_numpy())
-    summary = {"command": "python experiments/self_training.py" + "".join(
-                   f" {a}" for a in (argv or sys.argv[1:])),
-               "seconds": round(time.time() - start, 1), "results": results}
-    write_summary(Path(args.out), summary, render(summary))
-    return 0
+    return report_on_known_emotions(args, "self_training", argv, run, render)
 
 
 if __name__ == "__main__":
