@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions
-from self_training import scores
+from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions, uar_ece
 
 from ser_classic.evaluation import speaker_normalize
 
@@ -114,11 +113,11 @@ def run(X, y, speaker, corpus) -> dict:
             one = per_batch(proba, yt)  # each emotion's clips a batch, given a uniform mix
             rows.append({
                 "held_out": held,
-                "as scored": scores(yt, classes, proba),
-                "corpus batch": scores(yt, classes, match_mix(proba, mix_of(codes,
+                "as scored": uar_ece(yt, classes, proba),
+                "corpus batch": uar_ece(yt, classes, match_mix(proba, mix_of(codes,
                                                                             classes.size))),
-                "other speakers' batch": scores(yt, classes, other_half(proba, codes, st)),
-                "speaker batches": scores(yt, classes, per_batch(proba, st, codes)),
+                "other speakers' batch": uar_ece(yt, classes, other_half(proba, codes, st)),
+                "speaker batches": uar_ece(yt, classes, per_batch(proba, st, codes)),
                 "one-emotion batches accuracy": {
                     "as scored": round(float(np.mean(classes[proba.argmax(1)] == yt)), 4),
                     "matched": round(float(np.mean(classes[one.argmax(1)] == yt)), 4)}})

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions
+from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions, uar
 
 from ser_classic.evaluation import inner_splits, speaker_normalize
 from ser_classic.features import FeatureConfig, feature_names
@@ -54,11 +54,6 @@ GROUPS = tuple(dict.fromkeys(GROUP_OF_HEAD.values()))
 def descriptor_groups(names) -> np.ndarray:
     """The descriptor group of every feature name."""
     return np.array([GROUP_OF_HEAD[re.sub(r"\d+", "", n.split("_")[0])] for n in names])
-
-
-def uar(y_true, y_pred) -> float:
-    from sklearn.metrics import recall_score
-    return float(recall_score(y_true, y_pred, average="macro"))
 
 
 def inner_score(X, y, columns: np.ndarray, *, splits: dict) -> float:
@@ -113,14 +108,15 @@ def run(X, y, speaker, corpus, group, *, min_gain: float) -> dict:
             train = corpus != held
             kept, steps = backward_elimination(Xn[train], y[train], speaker[train],
                                                corpus[train], group, min_gain=min_gain)
-            everything = np.ones(group.size, dtype=bool)
+            everything = held_out_scores(Xn, y, corpus, held, np.ones(group.size, dtype=bool))
+            chosen = (everything if np.isin(group, kept).all()
+                      else held_out_scores(Xn, y, corpus, held, np.isin(group, kept)))
             rows.append({"held_out": held, "trained_on": sorted(set(corpus[train])),
-                         "kept": kept, "steps": steps,
-                         "all": held_out_scores(Xn, y, corpus, held, everything),
-                         "chosen": held_out_scores(Xn, y, corpus, held, np.isin(group, kept)),
+                         "kept": kept, "steps": steps, "all": everything, "chosen": chosen,
                          "seconds": round(time.time() - t, 1)})
             print(f"{norm} {held}: kept {kept} ({time.time() - t:.0f} s)", flush=True)
-        for g in ("none", *GROUPS):
+        diagnostic["none"] = {r["held_out"]: r["all"]["ridge"] for r in rows}
+        for g in GROUPS:
             diagnostic[g] = {held: held_out_scores(Xn, y, corpus, held, group != g,
                                                    models=("ridge",))["ridge"]
                              for held in CORPORA}

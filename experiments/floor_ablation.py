@@ -56,6 +56,22 @@ def _models(*, balanced: bool = True):
                 C=0.003, max_iter=3000, class_weight=weight))}
 
 
+def uar(y_true, y_pred) -> float:
+    """Unweighted average recall (macro recall over the classes of ``y_true`` and
+    ``y_pred``)."""
+    from sklearn.metrics import recall_score
+    return float(recall_score(y_true, y_pred, average="macro"))
+
+
+def uar_ece(y, classes: np.ndarray, proba: np.ndarray) -> dict:
+    """UAR of the argmax of ``proba`` (columns ``classes``) and its ECE (15 bins),
+    rounded to 4 decimals."""
+    from ser_classic.evaluation import expected_calibration_error
+    return {"uar": round(uar(y, classes[proba.argmax(axis=1)]), 4),
+            "ece": round(float(expected_calibration_error(np.searchsorted(classes, y), proba)),
+                         4)}
+
+
 def class_balanced(weights: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``weights`` rescaled so that every class carries the same total, with mean 1 (of
     equal weights: the models' balanced class weights)."""
@@ -70,7 +86,7 @@ def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None) -> dict:
 
     ``weights``: training weight of every row (classes balanced on the weighted counts by
     :func:`class_balanced`) in place of the models' balanced class weights."""
-    from sklearn.metrics import accuracy_score, recall_score
+    from sklearn.metrics import accuracy_score
 
     models, out = _models(balanced=weights is None), {}
 
@@ -92,7 +108,7 @@ def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None) -> dict:
         train = np.flatnonzero((corpus != held) & (y != "calm"))
         test = (corpus == held) & (y != "calm")
         pred = fit(models["logreg"], train).predict(X[test])
-        out[f"loco {held}"] = float(recall_score(y[test], pred, average="macro"))
+        out[f"loco {held}"] = uar(y[test], pred)
     out["loco mean"] = float(np.mean([out[f"loco {c}"] for c in CORPORA]))
     return out
 

@@ -27,10 +27,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from descriptor_groups import uar
-from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions
+from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions, uar_ece
 
-from ser_classic.evaluation import expected_calibration_error, speaker_normalize
+from ser_classic.evaluation import speaker_normalize
 
 FRACS = (0.2, 0.5)
 ROUNDS = 3
@@ -47,11 +46,13 @@ def confident_per_class(proba: np.ndarray, frac: float) -> np.ndarray:
     return chosen
 
 
-def self_train(X_source, y_source, X_target, *, frac: float, rounds: int
+def self_train(X_source, y_source, X_target, *, frac: float, rounds: int, model=None
                ) -> tuple[np.ndarray, list[np.ndarray]]:
     """The model's classes and its probabilities for the target after every round:
-    ``(classes, [round 0 (source only), round 1, ..., round rounds])``."""
-    model = _models()["logreg"]().fit(X_source, y_source)
+    ``(classes, [round 0 (source only), round 1, ..., round rounds])``. ``model``: the
+    source-only model, already fitted (fitted here when None)."""
+    if model is None:
+        model = _models()["logreg"]().fit(X_source, y_source)
     classes, out = model.classes_, []
     for r in range(rounds + 1):
         proba = model.predict_proba(X_target)
@@ -65,23 +66,18 @@ def self_train(X_source, y_source, X_target, *, frac: float, rounds: int
     return classes, out
 
 
-def scores(y, classes, proba) -> dict:
-    codes = np.searchsorted(classes, y)
-    return {"uar": round(uar(y, classes[proba.argmax(axis=1)]), 4),
-            "ece": round(float(expected_calibration_error(codes, proba)), 4)}
-
-
 def choose(X, y, corpus) -> tuple[dict, tuple[float, int]]:
     """Inner UAR of every (frac, rounds) with each training corpus as the unlabelled
     batch of a model of the others, and the best point (fewest rounds on ties)."""
-    inner = {}
-    for frac in FRACS:
-        per_round = []
-        for batch in np.unique(corpus):
-            src, tgt = corpus != batch, corpus == batch
-            classes, probas = self_train(X[src], y[src], X[tgt], frac=frac, rounds=ROUNDS)
-            per_round.append([scores(y[tgt], classes, p)["uar"] for p in probas])
-        inner[frac] = np.mean(per_round, axis=0).round(4).tolist()
+    per_round = {frac: [] for frac in FRACS}
+    for batch in np.unique(corpus):
+        src, tgt = corpus != batch, corpus == batch
+        source_only = _models()["logreg"]().fit(X[src], y[src])  # round 0 of every share
+        for frac in FRACS:
+            classes, probas = self_train(X[src], y[src], X[tgt], frac=frac, rounds=ROUNDS,
+                                         model=source_only)
+            per_round[frac].append([uar_ece(y[tgt], classes, p)["uar"] for p in probas])
+    inner = {frac: np.mean(v, axis=0).round(4).tolist() for frac, v in per_round.items()}
     best = max(((f, r) for f in FRACS for r in range(ROUNDS + 1)),
                key=lambda p: (inner[p[0]][p[1]], -p[1]))
     return inner, best
@@ -104,9 +100,9 @@ def run(X, y, speaker, corpus) -> dict:
             rows.append({"held_out": held, "trained_on": sorted(set(corpus[train])),
                          "inner": {str(f): v for f, v in inner.items()},
                          "chosen": {"frac": frac, "rounds": rounds},
-                         "no_self_training": scores(y[test], classes, probas[0]),
-                         "self_trained": scores(y[test], classes, probas[rounds]),
-                         "per_round": {str(frac): [scores(y[test], classes, p)["uar"]
+                         "no_self_training": uar_ece(y[test], classes, probas[0]),
+                         "self_trained": uar_ece(y[test], classes, probas[rounds]),
+                         "per_round": {str(frac): [uar_ece(y[test], classes, p)["uar"]
                                                    for p in probas]},
                          "seconds": round(time.time() - t, 1)})
             print(f"{norm} {held}: frac {frac}, rounds {rounds} "

@@ -31,7 +31,7 @@ def test_self_training_rounds_adapt_to_a_shifted_batch_and_round_zero_is_the_sou
     assert len(probas) == 4 and classes.tolist() == ["0", "1", "2"]
     source_only = st._models()["logreg"]().fit(Xs, ys).predict_proba(Xt)
     assert np.allclose(probas[0], source_only)
-    uars = [st.scores(yt, classes, p)["uar"] for p in probas]
+    uars = [st.uar_ece(yt, classes, p)["uar"] for p in probas]
     assert uars[-1] > uars[0] + 0.02
 
 
