@@ -28,7 +28,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions, uar_ece
+from floor_ablation import (
+    CORPORA,
+    _models,
+    ablation_parser,
+    report_head,
+    report_on_known_emotions,
+    uar_ece,
+)
 
 from ser_classic.evaluation import speaker_normalize
 
@@ -130,9 +137,8 @@ ARMS = ("as scored", "corpus batch", "other speakers' batch", "speaker batches")
 
 
 def render(summary: dict) -> str:
-    lines = ["# Class biases matched to an unlabelled batch's emotion mix (transductive; "
-             "not shipped)", "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).",
-             "", __doc__.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), ""]
+    lines = report_head("Class biases matched to an unlabelled batch's emotion mix "
+                        "(transductive; not shipped)", summary, __doc__)
     means = {}
     for norm, rows in summary["results"].items():
         lines += [f"## {norm}", "",

@@ -32,7 +32,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions, uar
+from floor_ablation import (
+    CORPORA,
+    _models,
+    ablation_parser,
+    report_head,
+    report_on_known_emotions,
+    uar,
+)
 
 from ser_classic.evaluation import inner_splits, speaker_normalize
 from ser_classic.features import FeatureConfig, feature_names
@@ -129,11 +136,10 @@ def _mean(scores: dict, model: str) -> float:
 
 
 def render(summary: dict) -> str:
-    lines = ["# Which descriptor groups carry across corpora (issue 19; not shipped)", "",
-             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "",
-             __doc__.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), "",
-             "Groups and their columns: " + ", ".join(
-                 f"{g} {n}" for g, n in summary["columns"].items()) + ".", ""]
+    lines = report_head("Which descriptor groups carry across corpora (issue 19; not "
+                        "shipped)", summary, __doc__)
+    lines += ["Groups and their columns: " + ", ".join(
+        f"{g} {n}" for g, n in summary["columns"].items()) + ".", ""]
     for norm, result in summary["results"].items():
         rows = result["rows"]
         lines += [f"## {norm}", "",

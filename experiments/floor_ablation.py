@@ -244,6 +244,13 @@ def write_summary(out: Path, summary: dict, report: str) -> None:
     print(f"wrote {out}/report.md")
 
 
+def report_head(title: str, summary: dict, doc: str) -> list[str]:
+    """A measurement report's first lines: its title, the command that made it and the
+    script's docstring from its second paragraph to the usage line, in Markdown."""
+    return [f"# {title}", "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).",
+            "", doc.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), ""]
+
+
 def report_on_known_emotions(args, name: str, argv, run, render, **fields) -> int:
     """The cached default features of the three corpora, calm left out first (as
     ``--exclude-emotions calm``), given to ``run(X, y, speaker, corpus)``; its results

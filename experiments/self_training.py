@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import CORPORA, _models, ablation_parser, report_on_known_emotions, uar_ece
+from floor_ablation import (
+    CORPORA,
+    _models,
+    ablation_parser,
+    report_head,
+    report_on_known_emotions,
+    uar_ece,
+)
 
 from ser_classic.evaluation import speaker_normalize
 
@@ -112,11 +119,10 @@ def run(X, y, speaker, corpus) -> dict:
 
 
 def render(summary: dict) -> str:
-    lines = ["# Self-training on an unlabelled batch of the held-out corpus (transductive; "
-             "not shipped)", "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).",
-             "", __doc__.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), "",
-             f"Grid: share {', '.join(map(str, FRACS))} of each predicted class; 0 to "
-             f"{ROUNDS} rounds.", ""]
+    lines = report_head("Self-training on an unlabelled batch of the held-out corpus "
+                        "(transductive; not shipped)", summary, __doc__)
+    lines += [f"Grid: share {', '.join(map(str, FRACS))} of each predicted class; 0 to "
+              f"{ROUNDS} rounds.", ""]
     means = {}
     for norm, rows in summary["results"].items():
         lines += [f"## {norm}", "",
