@@ -26,7 +26,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	margin-ablation \
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
-	descriptor-groups self-training batch-prior clean-cache
+	descriptor-groups self-training batch-prior smile-loco clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,7 +71,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	margin-ablation ablation-conditions ablation-members ablation-students ablation-width \
 	student-calibration atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
-	descriptor-groups self-training batch-prior
+	descriptor-groups self-training batch-prior smile-loco
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -385,6 +385,14 @@ descriptor-groups: $(STAMP)
 self-training: $(STAMP)
 	$(BIN)/python experiments/self_training.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/self_training
+
+# openSMILE's eGeMAPSv02 and ComParE_2016 against the library's features on
+# leave-one-corpus-out (ridge alpha and feature set chosen on the training corpora);
+# measurement only -> reports/smile_loco/
+smile-loco: $(STAMP)
+	$(BIN)/python experiments/smile_loco.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --smile-cache .cache/smile \
+		--jobs $(JOBS) --out $(REPORTS)/smile_loco
 
 # The fixed logistic regression's class biases matched to an unlabelled batch's known
 # emotion mix (whole held-out corpus, each speaker, one emotion); measurement only

@@ -63,9 +63,10 @@ def descriptor_groups(names) -> np.ndarray:
     return np.array([GROUP_OF_HEAD[re.sub(r"\d+", "", n.split("_")[0])] for n in names])
 
 
-def inner_score(X, y, columns: np.ndarray, *, splits: dict) -> float:
-    """The teachers' ``speaker+corpus`` criterion of the fixed ridge on ``columns``."""
-    make = _models()["ridge"]
+def inner_score(X, y, columns: np.ndarray, *, splits: dict, make=None) -> float:
+    """The teachers' ``speaker+corpus`` criterion of the fixed ridge (or ``make()``) on
+    ``columns``."""
+    make = make or _models()["ridge"]
     per = {}
     for grouping, group_splits in splits.items():
         per[grouping] = np.mean([uar(y[va], make().fit(X[tr][:, columns], y[tr])

@@ -251,17 +251,19 @@ def report_head(title: str, summary: dict, doc: str) -> list[str]:
             "", doc.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), ""]
 
 
-def report_on_known_emotions(args, name: str, argv, run, render, **fields) -> int:
+def report_on_known_emotions(args, name: str, argv, run, render, *, with_rows: bool = False,
+                             **fields) -> int:
     """The cached default features of the three corpora, calm left out first (as
-    ``--exclude-emotions calm``), given to ``run(X, y, speaker, corpus)``; its results
-    written with ``fields`` as ``experiments/{name}.py``'s summary and report."""
+    ``--exclude-emotions calm``), given to ``run(X, y, speaker, corpus)`` (and
+    ``rows=``, the manifest rows, ``with_rows``); its results written with ``fields`` as
+    ``experiments/{name}.py``'s summary and report."""
     start = time.time()
     rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
                               jobs=args.jobs)
     known = (rows["emotion"] != "calm").to_numpy()
     rows, X = rows[known].reset_index(drop=True), X[known]
     results = run(X, rows["emotion"].to_numpy(), rows["speaker"].to_numpy(),
-                  rows["corpus"].to_numpy())
+                  rows["corpus"].to_numpy(), **({"rows": rows} if with_rows else {}))
     summary = {"command": f"python experiments/{name}.py" + "".join(
                    f" {a}" for a in (argv or sys.argv[1:])),
                "seconds": round(time.time() - start, 1), **fields, "results": results}
