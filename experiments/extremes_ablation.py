@@ -48,6 +48,11 @@ ROOT = Path(__file__).resolve().parents[1]
 #: variant -> the functionals it leaves out (by the name's last part)
 VARIANTS = {"every column": (), "minima dropped": ("min",),
             "minima and maxima dropped": ("min", "max")}
+TITLE = "The functionals of one frame (min, max): accuracy against invariance"
+CLOSING = ("Nothing is chosen here: a column set that keeps the accuracy and the LOCO UAR "
+           "and meets more invariance targets is a lead for the deployed recipe, to be "
+           "chosen by the inner folds of the training corpora (as "
+           "`reports/ablation_conditions`) before it ships.")
 
 
 def kept_columns(names, dropped: tuple[str, ...]) -> np.ndarray:
@@ -56,9 +61,12 @@ def kept_columns(names, dropped: tuple[str, ...]) -> np.ndarray:
     return np.array([n.rsplit("_", 1)[-1] not in dropped for n in names])
 
 
-def render(summary: dict) -> str:
-    intro = "\n\n".join((__doc__ or "").split("\n\n")[1:4]).replace("``", "`")
-    lines = ["# The functionals of one frame (min, max): accuracy against invariance", "",
+def render(summary: dict, *, title: str = TITLE, doc: str = __doc__,
+           closing: str = CLOSING) -> str:
+    """The report of :func:`measure_variants`' summary (``doc``'s paragraphs 2-4 as its
+    introduction, ``closing`` as its last paragraph)."""
+    intro = "\n\n".join((doc or "").split("\n\n")[1:4]).replace("``", "`")
+    lines = [f"# {title}", "",
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "", intro, "",
              "## Accuracy (fixed models)", "",
              "| variant | columns | normalisation | RAVDESS group6 ridge | RAVDESS group6 "
@@ -88,7 +96,7 @@ def render(summary: dict) -> str:
         f"**{met[n]['strict']} \\| {met[n]['speaker_norm']} of {len(first)}**"
         for n in names) + " |")
     base = summary["variants"][names[0]]
-    lines += ["", "Against every column: " + "; ".join(
+    lines += ["", f"Against {names[0]}: " + "; ".join(
         f"{n}: LOCO mean " + " / ".join(
             f"{v['accuracy'][k]['loco mean'] - base['accuracy'][k]['loco mean']:+.3f}"
             for k in ("strict", "speaker_norm"))
@@ -96,15 +104,16 @@ def render(summary: dict) -> str:
                                         for k in ("strict", "speaker_norm"))
         + " (strict / speaker_norm)"
         for n, v in list(summary["variants"].items())[1:]) + "."]
-    lines += ["", "Nothing is chosen here: a column set that keeps the accuracy and the LOCO "
-              "UAR and meets more invariance targets is a lead for the deployed recipe, to "
-              "be chosen by the inner folds of the training corpora (as "
-              "`reports/ablation_conditions`) before it ships.", ""]
+    lines += ["", closing, ""]
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    args = ablation_parser(__doc__, out="reports/extremes_ablation").parse_args(argv)
+def measure_variants(args, argv, name: str,
+                     variants: dict[str, tuple[tuple[str, ...], float | None]],
+                     render) -> int:
+    """``experiments/{name}.py``'s summary and report: every variant, ``(functionals
+    left out, standardised features clipped to +-clip or None)``, scored by
+    ``floor_ablation``'s fixed models (accuracy, LOCO) and invariance measurement."""
     start = time.perf_counter()
     rows, y, corpus, speaker = corpus_rows(args)
     config = FeatureConfig()
@@ -115,24 +124,32 @@ def main(argv=None) -> int:
     probe = probe_rows(rows, seed=args.seed)
     clean, transformed = transformed_features(config, rows, probe, seed=args.seed)
     names = feature_names(config=config)
-    summary = {"command": "python experiments/extremes_ablation.py"
+    summary = {"command": f"python experiments/{name}.py"
                + "".join(f" {a}" for a in (argv or sys.argv[1:])),
                "feature_config": config.hash, "variants": {}}
-    for variant, dropped in VARIANTS.items():
+    for variant, (dropped, clip) in variants.items():
         keep = kept_columns(names, dropped)
         Xk = X[:, keep]
         Xk_speaker = speaker_normalize(Xk, speaker)
         summary["variants"][variant] = {
-            "dropped": list(dropped), "columns": int(keep.sum()),
-            "accuracy": {"strict": cv_and_loco(Xk, y, corpus, speaker),
-                         "speaker_norm": cv_and_loco(Xk_speaker, y, corpus, speaker)},
+            "dropped": list(dropped), **({} if clip is None else {"clip": clip}),
+            "columns": int(keep.sum()),
+            "accuracy": {"strict": cv_and_loco(Xk, y, corpus, speaker, clip=clip),
+                         "speaker_norm": cv_and_loco(Xk_speaker, y, corpus, speaker,
+                                                     clip=clip)},
             "invariance": invariance_scores(
                 Xk, Xk_speaker, rows, probe, clean[:, keep],
-                {t: F[:, keep] for t, F in transformed.items()})}
+                {t: F[:, keep] for t, F in transformed.items()}, clip=clip)}
         print(f"{variant} done ({time.perf_counter() - start:.0f} s)", flush=True)
     summary["seconds"] = time.perf_counter() - start
     write_summary(ROOT / args.out, summary, render(summary))
     return 0
+
+
+def main(argv=None) -> int:
+    args = ablation_parser(__doc__, out="reports/extremes_ablation").parse_args(argv)
+    return measure_variants(args, argv, "extremes_ablation",
+                            {v: (dropped, None) for v, dropped in VARIANTS.items()}, render)
 
 
 if __name__ == "__main__":

@@ -44,16 +44,27 @@ PROBE = tuple(f"ravdess_{i}" for i in (17, 18, 19, 20))
 BLIND = PROBE + bench_conditions.HOLDOUT  # never trained on by the invariance models
 
 
-def _models(*, balanced: bool = True):
+def _models(*, balanced: bool = True, clip: float | None = None):
+    """The fixed ridge and logistic regression on standardised features (clipped to
+    +-``clip`` when given)."""
     from sklearn.linear_model import LogisticRegression, RidgeClassifier
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     weight = "balanced" if balanced else None
-    return {"ridge": lambda: make_pipeline(StandardScaler(), RidgeClassifier(
-                alpha=3000.0, class_weight=weight)),
-            "logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(
-                C=0.003, max_iter=3000, class_weight=weight))}
+
+    def scaled(classifier):
+        def make():  # new steps for every model: fitted pipelines share nothing
+            steps = [StandardScaler()]
+            if clip is not None:
+                steps.append(FunctionTransformer(np.clip,
+                                                 kw_args={"a_min": -clip, "a_max": clip}))
+            return make_pipeline(*steps, classifier())
+        return make
+
+    return {"ridge": scaled(lambda: RidgeClassifier(alpha=3000.0, class_weight=weight)),
+            "logreg": scaled(lambda: LogisticRegression(C=0.003, max_iter=3000,
+                                                        class_weight=weight))}
 
 
 def uar(y_true, y_pred) -> float:
@@ -81,14 +92,16 @@ def class_balanced(weights: np.ndarray, y: np.ndarray) -> np.ndarray:
     return w / w.mean()
 
 
-def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None) -> dict:
+def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None,
+                clip: float | None = None) -> dict:
     """Group6 accuracy per model on RAVDESS and LOCO UAR per corpus (one normalisation).
 
     ``weights``: training weight of every row (classes balanced on the weighted counts by
-    :func:`class_balanced`) in place of the models' balanced class weights."""
+    :func:`class_balanced`) in place of the models' balanced class weights; ``clip``: the
+    standardised features clipped to +-``clip``."""
     from sklearn.metrics import accuracy_score
 
-    models, out = _models(balanced=weights is None), {}
+    models, out = _models(balanced=weights is None, clip=clip), {}
 
     def fit(make, rows: np.ndarray):
         model = make()
@@ -140,11 +153,13 @@ def transformed_features(config: FeatureConfig, rows, probe: np.ndarray, *, seed
 
 
 def invariance_scores(X: np.ndarray, X_speaker: np.ndarray, rows, probe: np.ndarray,
-                      clean: np.ndarray, transformed: dict[str, np.ndarray]) -> dict:
+                      clean: np.ndarray, transformed: dict[str, np.ndarray], *,
+                      clip: float | None = None) -> dict:
     """Agreement / mean |dp| per transformation of logistic regressions blind to actors
     17-24 (``X`` strict rows, ``X_speaker`` the same rows normalised per speaker; the
-    probe clips' rows ``clean`` and ``transformed`` have ``X``'s columns); a
-    speaker-normalised model reads each speaker's statistics from its clean clips."""
+    probe clips' rows ``clean`` and ``transformed`` have ``X``'s columns; ``clip`` as in
+    :func:`cv_and_loco`); a speaker-normalised model reads each speaker's statistics from
+    its clean clips."""
     y, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
     train = ~np.isin(speaker, BLIND) & (y != "calm")
     stats = {s: SpeakerStats.from_features(X[speaker == s]) for s in set(speaker[probe])}
@@ -153,8 +168,9 @@ def invariance_scores(X: np.ndarray, X_speaker: np.ndarray, rows, probe: np.ndar
         return np.vstack([stats[s].apply(f[None])
                           for f, s in zip(F, speaker[probe], strict=True)])
 
-    fitted = {"strict": _models()["logreg"]().fit(X[train], y[train]),
-              "speaker_norm": _models()["logreg"]().fit(X_speaker[train], y[train])}
+    logreg = _models(clip=clip)["logreg"]
+    fitted = {"strict": logreg().fit(X[train], y[train]),
+              "speaker_norm": logreg().fit(X_speaker[train], y[train])}
 
     def proba(F):
         return {"strict": fitted["strict"].predict_proba(F),
