@@ -89,17 +89,18 @@ def tuned(X, y, speaker, corpus) -> tuple[float, float, dict]:
 def run(X, y, speaker, corpus, sets: dict[str, np.ndarray]) -> dict:
     """Per normalisation and held-out corpus: every feature set tuned and scored, and
     the nested choice of the set."""
-    matrices = {"librosa": X, **sets, "librosa + eGeMAPSv02": np.hstack([X, sets["eGeMAPSv02"]])}
+    strict = {"librosa": X, **sets, "librosa + eGeMAPSv02": np.hstack([X, sets["eGeMAPSv02"]])}
     out = {}
     for norm in ("strict", "speaker_norm"):
+        matrices = strict if norm == "strict" else {
+            name: speaker_normalize(F, speaker) for name, F in strict.items()}
         rows = []
         for held in CORPORA:
             t = time.time()
             train, test = corpus != held, corpus == held
             per_set = {}
             for name in FEATURE_SETS:
-                F = matrices[name] if norm == "strict" else speaker_normalize(matrices[name],
-                                                                              speaker)
+                F = matrices[name]
                 alpha, inner, scores = tuned(F[train], y[train], speaker[train], corpus[train])
                 model = ridge(alpha)().fit(F[train], y[train])
                 per_set[name] = {"alpha": alpha, "inner": inner, "inner_per_alpha": scores,
