@@ -74,12 +74,18 @@ def inner_score(X, y, columns: np.ndarray, *, splits: dict, make=None) -> float:
     return float(np.mean(list(per.values())))
 
 
+def criterion_splits(speaker, corpus) -> dict:
+    """The splits of the ``speaker+corpus`` criterion over training rows: 3
+    speaker-grouped folds, and each corpus held out once."""
+    original = np.ones(len(speaker), dtype=bool)
+    return {"speaker": inner_splits(speaker, original, n_splits=3),
+            "corpus": inner_splits(corpus, original, n_splits=np.unique(corpus).size)}
+
+
 def backward_elimination(X, y, speaker, corpus, group: np.ndarray, *, min_gain: float
                          ) -> tuple[list[str], list[dict]]:
     """Groups left after backward elimination on the inner criterion, and its steps."""
-    original = np.ones(len(y), dtype=bool)
-    splits = {"speaker": inner_splits(speaker, original, n_splits=3),
-              "corpus": inner_splits(corpus, original, n_splits=np.unique(corpus).size)}
+    splits = criterion_splits(speaker, corpus)
     kept = [g for g in GROUPS if (group == g).any()]
     best = inner_score(X, y, np.isin(group, kept), splits=splits)
     steps = [{"dropped": None, "inner": round(best, 4)}]

@@ -32,10 +32,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from descriptor_groups import inner_score
-from floor_ablation import CORPORA, ablation_parser, report_head, report_on_known_emotions, uar
+from descriptor_groups import criterion_splits, inner_score
+from floor_ablation import (
+    CORPORA,
+    _models,
+    ablation_parser,
+    report_head,
+    report_on_known_emotions,
+    uar,
+)
 
-from ser_classic.evaluation import inner_splits, speaker_normalize
+from ser_classic.evaluation import speaker_normalize
 from ser_classic.features import FeatureConfig
 from ser_classic.smile import SmileFeatureSet, extract_smile_batch
 
@@ -47,19 +54,9 @@ SMILE_SETS = {"eGeMAPSv02": (SmileFeatureSet.eGeMAPSv02, None),
 FEATURE_SETS = ("librosa", *SMILE_SETS, "librosa + eGeMAPSv02")
 
 
-def ridge(alpha: float):
-    """The fixed ridge of ``floor_ablation`` at another alpha."""
-    from sklearn.linear_model import RidgeClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return lambda: make_pipeline(StandardScaler(),
-                                 RidgeClassifier(alpha=alpha, class_weight="balanced"))
-
-
 def smile_features(rows, *, cache, jobs: int) -> dict[str, np.ndarray]:
     """The openSMILE sets of ``SMILE_SETS`` of ``rows``' files (cached); a file that fails
-    stops the run (the librosa features of every row extracted)."""
+    stops the run (every row must have every set, as it has the library's features)."""
     out = {}
     for name, (fs, trim_top_db) in SMILE_SETS.items():
         X, errors, _ = extract_smile_batch(rows["path"], feature_set=fs,
@@ -75,12 +72,10 @@ def smile_features(rows, *, cache, jobs: int) -> dict[str, np.ndarray]:
 def tuned(X, y, speaker, corpus) -> tuple[float, float, dict]:
     """The alpha of ``ALPHAS`` with the best inner criterion on these (training) rows ->
     ``(alpha, its criterion, criterion per alpha)``; ties go to the larger alpha."""
-    original = np.ones(len(y), dtype=bool)
-    splits = {"speaker": inner_splits(speaker, original, n_splits=3),
-              "corpus": inner_splits(corpus, original, n_splits=np.unique(corpus).size)}
+    splits = criterion_splits(speaker, corpus)
     every = np.ones(X.shape[1], dtype=bool)
-    scores = {a: round(inner_score(X, y, every, splits=splits, make=ridge(a)), 4)
-              for a in ALPHAS}
+    scores = {a: round(inner_score(X, y, every, splits=splits,
+                                   make=_models(alpha=a)["ridge"]), 4) for a in ALPHAS}
     best = max(scores.values())
     alpha = max(a for a, s in scores.items() if s == best)
     return alpha, best, scores
@@ -102,7 +97,7 @@ def run(X, y, speaker, corpus, sets: dict[str, np.ndarray]) -> dict:
             for name in FEATURE_SETS:
                 F = matrices[name]
                 alpha, inner, scores = tuned(F[train], y[train], speaker[train], corpus[train])
-                model = ridge(alpha)().fit(F[train], y[train])
+                model = _models(alpha=alpha)["ridge"]().fit(F[train], y[train])
                 per_set[name] = {"alpha": alpha, "inner": inner, "inner_per_alpha": scores,
                                  "held_out": round(uar(y[test], model.predict(F[test])), 4)}
             chosen = max(FEATURE_SETS, key=lambda n: per_set[n]["inner"])  # first on ties
