@@ -37,6 +37,7 @@ from floor_ablation import (
     cv_and_loco,
     invariance_scores,
     probe_rows,
+    report_head,
     transformed_features,
     write_summary,
 )
@@ -63,14 +64,12 @@ def kept_columns(names, dropped: tuple[str, ...]) -> np.ndarray:
 
 def render(summary: dict, *, title: str = TITLE, doc: str = __doc__,
            closing: str = CLOSING) -> str:
-    """The report of :func:`measure_variants`' summary (``doc``'s paragraphs 2-4 as its
-    introduction, ``closing`` as its last paragraph)."""
-    intro = "\n\n".join((doc or "").split("\n\n")[1:4]).replace("``", "`")
-    lines = [f"# {title}", "",
-             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "", intro, "",
-             "## Accuracy (fixed models)", "",
-             "| variant | columns | normalisation | RAVDESS group6 ridge | RAVDESS group6 "
-             "logreg | LOCO mean (EMOVO / RAVDESS / TESS) |", "|---|---|---|---|---|---|"]
+    """The report of :func:`measure_variants`' summary (``doc`` from its second paragraph
+    to the usage line as its introduction, ``closing`` as its last paragraph)."""
+    lines = report_head(title, summary, doc)
+    lines += ["## Accuracy (fixed models)", "",
+              "| variant | columns | normalisation | RAVDESS group6 ridge | RAVDESS group6 "
+              "logreg | LOCO mean (EMOVO / RAVDESS / TESS) |", "|---|---|---|---|---|---|"]
     for name, v in summary["variants"].items():
         for norm, a in v["accuracy"].items():
             per = " / ".join(f"{a[f'loco {c}']:.3f}" for c in CORPORA)
