@@ -63,14 +63,16 @@ def descriptor_groups(names) -> np.ndarray:
     return np.array([GROUP_OF_HEAD[re.sub(r"\d+", "", n.split("_")[0])] for n in names])
 
 
-def inner_score(X, y, columns: np.ndarray, *, splits: dict, make=None) -> float:
+def inner_score(X, y, columns: np.ndarray | None = None, *, splits: dict,
+                make=None) -> float:
     """The teachers' ``speaker+corpus`` criterion of the fixed ridge (or ``make()``) on
-    ``columns``."""
+    ``columns`` (None: every column)."""
     make = make or _models()["ridge"]
+    Xc = X if columns is None else X[:, columns]  # once, not again for every split
     per = {}
     for grouping, group_splits in splits.items():
-        per[grouping] = np.mean([uar(y[va], make().fit(X[tr][:, columns], y[tr])
-                                     .predict(X[va][:, columns])) for tr, va in group_splits])
+        per[grouping] = np.mean([uar(y[va], make().fit(Xc[tr], y[tr]).predict(Xc[va]))
+                                 for tr, va in group_splits])
     return float(np.mean(list(per.values())))
 
 

@@ -73,9 +73,8 @@ def tuned(X, y, speaker, corpus) -> tuple[float, float, dict]:
     """The alpha of ``ALPHAS`` with the best inner criterion on these (training) rows ->
     ``(alpha, its criterion, criterion per alpha)``; ties go to the larger alpha."""
     splits = criterion_splits(speaker, corpus)
-    every = np.ones(X.shape[1], dtype=bool)
-    scores = {a: round(inner_score(X, y, every, splits=splits,
-                                   make=_models(alpha=a)["ridge"]), 4) for a in ALPHAS}
+    scores = {a: round(inner_score(X, y, splits=splits, make=_models(alpha=a)["ridge"]), 4)
+              for a in ALPHAS}
     best = max(scores.values())
     alpha = max(a for a, s in scores.items() if s == best)
     return alpha, best, scores
