@@ -26,7 +26,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	margin-ablation \
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
-	descriptor-groups self-training batch-prior smile-loco zclip-ablation clean-cache
+	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
+	clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,7 +72,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	margin-ablation ablation-conditions ablation-members ablation-students ablation-width \
 	student-calibration atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
-	descriptor-groups self-training batch-prior smile-loco zclip-ablation
+	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -391,6 +392,13 @@ descriptor-groups: $(STAMP)
 self-training: $(STAMP)
 	$(BIN)/python experiments/self_training.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/self_training
+
+# Labelled clips of the held-out corpus's other speakers (1-20 per class, all of them)
+# added to leave-one-corpus-out training, with the fixed ridge; measurement only
+# -> reports/domain_shots/
+domain-shots: $(STAMP)
+	$(BIN)/python experiments/domain_shots.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/domain_shots
 
 # openSMILE's eGeMAPSv02 and ComParE_2016 against the library's features on
 # leave-one-corpus-out (ridge alpha and feature set chosen on the training corpora);

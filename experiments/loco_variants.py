@@ -21,7 +21,11 @@ Each variant changes one thing against the baseline of its normalisation:
     ``sqrt(s**2 + lam * g**2)``, where ``g`` is the within-speaker standard deviation
     pooled over every clip of the three corpora (unlabelled statistics, so the held-out
     corpus is among them). Features that barely move within a speaker are then not
-    blown up.
+    blown up;
+  - ``normal scores per speaker``: each feature replaced by its rank among the speaker's
+    clips, mapped to the standard normal quantile (``(rank - 0.5) / n``): invariant to
+    any monotone per-speaker distortion of a feature, and bounded by the speaker's
+    clip count.
 
     .venv/bin/python experiments/loco_variants.py [--out reports/loco_variants]
 """
@@ -64,6 +68,18 @@ def variance_floored(X: np.ndarray, speaker: np.ndarray, lam: float) -> np.ndarr
     return Z
 
 
+def speaker_normal_scores(X: np.ndarray, speaker: np.ndarray) -> np.ndarray:
+    """Each speaker's column ranks mapped to standard normal quantiles."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    Z = np.empty_like(X, dtype=np.float64)
+    for s in np.unique(speaker):
+        rows = speaker == s
+        Z[rows] = ndtri((rankdata(X[rows], axis=0) - 0.5) / rows.sum())
+    return Z
+
+
 def variants(X: np.ndarray, speaker: np.ndarray, corpus: np.ndarray, names: np.ndarray):
     """``(normalisation, variant, rows, weights)`` per variant: ``rows()`` builds the
     feature rows when called; ``weights`` is None or a training weight per row."""
@@ -80,6 +96,8 @@ def variants(X: np.ndarray, speaker: np.ndarray, corpus: np.ndarray, names: np.n
     for lam in VARIANCE_FLOORS:
         yield "speaker_norm", f"variance floor (lam {lam:g})", \
             lambda lam=lam: variance_floored(X, speaker, lam), None
+    yield "speaker_norm", "normal scores per speaker", \
+        lambda: speaker_normal_scores(X, speaker), None
 
 
 def render(summary: dict) -> str:

@@ -38,6 +38,18 @@ def test_variance_floor_zero_is_the_speaker_z_score_and_a_floor_shrinks():
     assert np.allclose(centred[speakers == "s1"].mean(axis=0), 0.0)
 
 
+def test_normal_scores_ignore_a_monotone_distortion_per_speaker_and_are_bounded():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    speakers = np.repeat(["s1", "s2", "s3"], 20)
+    distorted = X.copy()
+    distorted[speakers == "s2"] = np.exp(3.0 * X[speakers == "s2"]) + 100.0
+    scores = variants.speaker_normal_scores(X, speakers)
+    np.testing.assert_allclose(variants.speaker_normal_scores(distorted, speakers), scores)
+    assert np.abs(scores).max() < 2.0  # 20 clips: the extreme rank's quantile, 1.96
+    assert not np.allclose(speaker_normalize(distorted, speakers), speaker_normalize(X, speakers))
+
+
 def test_absolute_levels_are_the_extended_blocks_non_relative_spectral_levels():
     names = feature_names(config=FeatureConfig())
     absolute = [n for n in names if variants.ABSOLUTE.fullmatch(n)]
