@@ -376,6 +376,10 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpora", default="ravdess",
                    help="comma-separated training corpora of the manifest (default "
                         "%(default)s; e.g. ravdess,tess,emovo)")
+    p.add_argument("--balance-corpora", action="store_true",
+                   help="repeat each corpus's clips so that every corpus weighs about as "
+                        "much as the largest (a few labelled clips of a new domain, added "
+                        "as their own corpus, are not drowned; reports/domain_shots)")
     p.add_argument("--exclude-speakers", default="",
                    help="comma-separated speakers left out of training (held-out A/B)")
     p.add_argument("--exclude-emotions", default="",
@@ -428,8 +432,8 @@ def _run_train(args) -> int:
         params=_json_arg(args.params, "--params"), selection=selection,
         augment=args.augment, copies=args.copies, calibration=args.calibration,
         tune=args.tune, feature_config=_feature_config(args.feature_config),
-        random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs,
-        command=args.command_line)
+        balance_corpora=args.balance_corpora, random_state=args.seed, cache_dir=args.cache,
+        n_jobs=args.jobs, command=args.command_line)
     for source, problem in trained.skipped:
         print(f"skipped {source}: {problem}", file=sys.stderr)
     export = trained.export

@@ -529,6 +529,26 @@ def _canonical_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(["sha256", "path"], kind="mergesort").reset_index(drop=True)
 
 
+def corpus_repeats(corpus: Sequence[str]) -> dict[str, int]:
+    """How often :func:`train` with ``balance_corpora`` repeats each corpus's clips:
+    ``round(largest corpus's count / its count)``, at least once, so that every corpus
+    weighs about as much as the largest (a few labelled clips of a new domain are not
+    drowned by the large corpora)."""
+    names, counts = np.unique(np.asarray(corpus, dtype=str), return_counts=True)
+    return {str(n): max(1, int(np.rint(counts.max() / c)))
+            for n, c in zip(names, counts, strict=True)}
+
+
+def _repeated(rows: pd.DataFrame, repeats: Mapping[str, int]) -> np.ndarray:
+    """Row indices of ``rows`` with each row repeated as its corpus's ``repeats``."""
+    return np.repeat(np.arange(len(rows)), rows["corpus"].map(repeats).to_numpy(dtype=int))
+
+
+def _each_clip_once(rows: pd.DataFrame) -> np.ndarray:
+    """Mask of the first row of every clip (``corpus_repeats`` repeat some)."""
+    return ~rows.duplicated(subset=["path"]).to_numpy()
+
+
 def training_corpora(card: Mapping) -> list[str]:
     """The corpora a model was trained on, from its card (``training.corpora``; cards
     written before multi-corpus training name one ``training.corpus``)."""
@@ -542,8 +562,9 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
           params: dict | None = None, selection: Selection | None = None,
           augment: str = DEFAULT_AUGMENT, copies: int = 4, feature_config=None,
           calibration: str = "none", typicality: bool = True, tune: str | None = None,
-          random_state: int = 0, cache_dir: str | os.PathLike | None = None,
-          n_jobs: int = 1, command: str | None = None) -> TrainedModel:
+          balance_corpora: bool = False, random_state: int = 0,
+          cache_dir: str | os.PathLike | None = None, n_jobs: int = 1,
+          command: str | None = None) -> TrainedModel:
     """Train a registry model on the clips of one or more corpora of a manifest.
 
     Parameters
@@ -590,6 +611,13 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
         Choose the parameters by grouped inner CV on the training rows
         (:func:`ser_classic.evaluation.tune_params`; the card's ``training.params_source``
         holds every grid point's inner score). Not with ``params``.
+    balance_corpora : bool
+        Repeat each corpus's clips (and their copies) :func:`corpus_repeats` times in
+        every fit (tuning, calibration, the model), so that each corpus weighs about as
+        much as the largest; classes are balanced over the repeated rows. For a few
+        labelled clips of a new domain added as their own corpus
+        (``reports/domain_shots``). Recorded in the card (``training.corpus_repeats``);
+        the typicality reference reads each clip once.
     random_state : int
         The estimator's ``random_state`` and the augmentation seed.
     cache_dir : path, optional
@@ -644,6 +672,12 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     for Xa in X_aug:
         ok &= ~np.isnan(Xa).any(axis=1)
     rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [Xa[ok] for Xa in X_aug]
+    clips, X_clips = rows, X  # each clip once: the typicality reference and the card
+    repeats = corpus_repeats(rows["corpus"]) if balance_corpora else None
+    if repeats is not None:
+        index = _repeated(rows, repeats)
+        rows, X, X_aug = rows.iloc[index].reset_index(drop=True), X[index], [
+            Xa[index] for Xa in X_aug]
     run = selection.run(normalization) if selection is not None else None
     cv_params = run.params.get(name) if run is not None else None
     cv_metrics = run.metrics.get(name) if run is not None else None
@@ -681,6 +715,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                                           random_state=random_state, X_aug=X_aug,
                                           method=calibration, corpora=rows["corpus"])
     fit_s = time.perf_counter() - start
+    rows, X = clips, X_clips
     Xp = normalized_inputs(X, (), rows["speaker"], normalization=normalization,
                            labels=rows["emotion"])[0]
     sample = Xp[np.random.default_rng(random_state).permutation(len(Xp))[:300]]
@@ -692,6 +727,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     training = {
         "corpora": corpora, "n_clips": len(rows),
         "clips_per_corpus": rows["corpus"].value_counts().sort_index().to_dict(),
+        **({} if repeats is None else {"corpus_repeats": repeats}),
         "speakers": sorted(rows["speaker"].unique()), "excluded_speakers": excluded,
         "excluded_emotions": no_emotions,
         "emotion_counts": rows["emotion"].value_counts().sort_index().to_dict(),
@@ -1003,7 +1039,8 @@ class TeacherData:
     ----------
     rows : pd.DataFrame
         The usable clips (the teacher's corpus and speakers, without its excluded
-        emotions).
+        emotions), each repeated as the teacher's ``training.corpus_repeats`` when it has
+        them.
     X_raw : np.ndarray [shape=(n, n_features)]
         Features as extracted (what a recogniser computes).
     X : np.ndarray [shape=(n, n_features)]
@@ -1088,10 +1125,12 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
     X, X_copies = normalized_inputs(X_raw, X_copies, rows["speaker"],
                                     normalization=card["normalization"],
                                     labels=rows["emotion"])
-    ok = ~np.isnan(X).any(axis=1)
+    ok = np.flatnonzero(~np.isnan(X).any(axis=1))
+    if training.get("corpus_repeats"):  # the teacher's fits repeated its small corpora
+        ok = ok[_repeated(rows.iloc[ok], training["corpus_repeats"])]
     classes = tuple(card["classes"])
     y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
-    return TeacherData(rows=rows[ok].reset_index(drop=True), X_raw=X_raw[ok], X=X[ok],
+    return TeacherData(rows=rows.iloc[ok].reset_index(drop=True), X_raw=X_raw[ok], X=X[ok],
                        X_copies=[c[ok] for c in X_copies], y=y[ok], classes=classes,
                        skipped=tuple(errors), X_copies_raw=[c[ok] for c in copies_raw])
 
@@ -1319,7 +1358,8 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         info["width"] = width or spec.width
     if calibration != "none":
         info["calibration"] = calibrated
-    typical = (training_typicality(data.rows, data.X_raw, X,
+    once = _each_clip_once(data.rows)
+    typical = (training_typicality(data.rows[once], data.X_raw[once], X[once],
                                    normalization=card["normalization"], config=config,
                                    columns=used_feature_columns(model, X.shape[1]),
                                    random_state=random_state)
@@ -1359,7 +1399,8 @@ def add_typicality(model: str | os.PathLike, manifest: pd.DataFrame, *,
     data = teacher_training_data(artifact, manifest, copies=0, cache_dir=cache_dir,
                                  n_jobs=n_jobs)
     used = card.get("used_features")
-    typical = training_typicality(data.rows, data.X_raw, data.X,
+    once = _each_clip_once(data.rows)
+    typical = training_typicality(data.rows[once], data.X_raw[once], data.X[once],
                                   normalization=card["normalization"],
                                   config=artifact.feature_config, columns=used,
                                   random_state=random_state)
