@@ -27,7 +27,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	clean-cache
+	balance-corpora clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,7 +72,8 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	margin-ablation ablation-conditions ablation-members ablation-students ablation-width \
 	student-calibration atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
-	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots
+	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
+	balance-corpora
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -399,6 +400,13 @@ self-training: $(STAMP)
 domain-shots: $(STAMP)
 	$(BIN)/python experiments/domain_shots.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/domain_shots
+
+# The shipped teachers' recipes given 20 labelled clips per class of a held-out corpus's
+# other speakers, with and without --balance-corpora; measurement only
+# -> reports/balance_corpora/
+balance-corpora: $(STAMP)
+	$(BIN)/python experiments/balance_corpora.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/balance_corpora
 
 # openSMILE's eGeMAPSv02 and ComParE_2016 against the library's features on
 # leave-one-corpus-out (ridge alpha and feature set chosen on the training corpora);

@@ -1,0 +1,151 @@
+"""The shipped teacher recipe given labelled clips of a new corpus, with and without
+``balance_corpora`` -> reports/balance_corpora/.
+
+Measurement only: nothing is chosen or shipped. `domain_shots` measured, with a fixed
+ridge, how labelled clips of a held-out corpus's other speakers close the cross-corpus
+gap when every corpus weighs the same; this runs the same protocol through the library:
+`ser_classic.train` with each shipped teacher's recipe (its card's model, normalisation
+and tuned parameters; calm left out; no calibration) for every corpus held out in turn,
+with its `vtlp` copies but not its `conditions` copies (their babble is made of the
+training set's other voices, so every training set would extract its own), trained on
+
+- `no clip of the corpus`: the other two corpora;
+- `20 per class`: the same plus 20 labelled clips of every class of the held-out corpus's
+  other speakers (`domain_shots`' draw 0), plain;
+- `20 per class, balance_corpora`: the same with `balance_corpora=True`,
+
+and scored on the test group's clips (RAVDESS: 6 groups of 4 consecutive actors; TESS
+and EMOVO: each speaker; a speaker-normalised model reads each test speaker's statistics
+from that speaker's clips, unlabelled). UAR and ECE (15 bins) per held-out corpus over its
+pooled test groups, closed set.
+
+    .venv/bin/python experiments/balance_corpora.py [--jobs 2] [--out reports/balance_corpora]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from domain_shots import class_orders, test_groups
+from floor_ablation import (
+    CORPORA,
+    ablation_parser,
+    report_head,
+    report_on_known_emotions,
+    uar_ece,
+)
+
+import ser_classic
+from ser_classic._parallel import run_jobs
+from ser_classic.evaluation import speaker_normalize
+
+SHOTS = 20
+AUGMENT = "vtlp"  # the teachers' vtlp+conditions without the training-set-specific babble
+TEACHERS = {"strict": "teacher", "speaker_norm": "teacher-speaker_norm"}
+VARIANTS = ("no clip of the corpus", "20 per class", "20 per class, balance_corpora")
+TITLE = "Labelled clips of a new corpus through `ser_classic.train`: `balance_corpora`"
+
+
+def recipe(alias: str) -> dict:
+    """``ser_classic.train`` keywords of the shipped teacher ``alias``'s recipe."""
+    card = ser_classic.load(alias).card
+    training = card["training"]
+    return {"model": card["name"], "normalization": card["normalization"],
+            "params": training["params"], "augment": AUGMENT,
+            "copies": training["augment"]["copies"], "typicality": False}
+
+
+def proba(rows, X, y, speaker, train_rows: np.ndarray, test: np.ndarray, *, kwargs: dict,
+          balance: bool, cache: str) -> np.ndarray:
+    """Probabilities (columns: sorted classes of ``y``) of a model trained by
+    ``ser_classic.train`` on ``train_rows`` for the ``test`` rows."""
+    trained = ser_classic.train(rows.iloc[train_rows], corpora=sorted(set(rows["corpus"].iloc[
+        train_rows])), balance_corpora=balance, cache_dir=cache, **kwargs)
+    Xt = (X[test] if kwargs["normalization"] == "strict"
+          else speaker_normalize(X[test], speaker[test]))
+    p = trained.estimator.predict_proba(Xt)
+    out = np.zeros((test.size, np.unique(y).size))
+    out[:, np.searchsorted(np.unique(y), trained.classes)] = p
+    return out
+
+
+def run(X, y, speaker, corpus, *, rows, normalizations, cache: str, jobs: int,
+        seed: int = 0) -> dict:
+    """UAR and ECE per normalisation, held-out corpus and variant."""
+    import joblib
+
+    tasks = []  # (normalisation, held, variant, test rows, training rows, balance)
+    for norm in normalizations:
+        for held in CORPORA:
+            others = np.flatnonzero(corpus != held)
+            everyone = np.flatnonzero(corpus == held)
+            tasks.append((norm, held, VARIANTS[0], everyone, others, False))
+            for group in test_groups(speaker, corpus, held):
+                in_group = np.isin(speaker, group)
+                test = np.flatnonzero((corpus == held) & in_group)
+                pool = np.flatnonzero((corpus == held) & ~in_group)
+                orders = class_orders(pool, y, np.random.default_rng([seed, 0]))
+                shots = np.concatenate([others, *(o[:SHOTS] for o in orders)])
+                tasks.append((norm, held, VARIANTS[1], test, shots, False))
+                tasks.append((norm, held, VARIANTS[2], test, shots, True))
+    kwargs = {norm: recipe(TEACHERS[norm]) for norm in normalizations}
+    results = list(run_jobs((joblib.delayed(proba)(
+        rows, X, y, speaker, train, test, kwargs=kwargs[norm], balance=balance, cache=cache)
+        for norm, _, _, test, train, balance in tasks), n_jobs=jobs))
+    classes, out = np.unique(y), {}
+    for norm in normalizations:
+        out[norm] = {"recipe": {k: v for k, v in kwargs[norm].items() if k != "typicality"}}
+        for held in CORPORA:
+            out[norm][held] = {}
+            for variant in VARIANTS:
+                parts = [(t[3], p) for t, p in zip(tasks, results, strict=True)
+                         if t[:3] == (norm, held, variant)]
+                test = np.concatenate([t for t, _ in parts])
+                out[norm][held][variant] = uar_ece(y[test], classes,
+                                                   np.vstack([p for _, p in parts]))
+        out[norm]["mean"] = {v: {m: round(float(np.mean([out[norm][c][v][m] for c in CORPORA])),
+                                          4) for m in ("uar", "ece")} for v in VARIANTS}
+    return out
+
+
+def render(summary: dict) -> str:
+    lines = report_head(TITLE, summary, __doc__)
+    for norm, r in summary["results"].items():
+        lines += [f"## {norm}", "", f"Recipe: `{r['recipe']}`.", "",
+                  "| training set | " + " | ".join(
+                      "RAVDESS" if c == "ravdess" else c.upper() for c in CORPORA)
+                  + " | mean |", "|---|" + "---|" * (len(CORPORA) + 1)]
+        for variant in VARIANTS:
+            cells = [f"{r[c][variant]['uar']:.3f} / {r[c][variant]['ece']:.3f}"
+                     for c in (*CORPORA, "mean")]
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        lines += ["", "Cells: UAR / ECE.", ""]
+    change = {norm: {m: r["mean"][VARIANTS[2]][m] - r["mean"][VARIANTS[1]][m]
+                     for m in ("uar", "ece")} for norm, r in summary["results"].items()}
+    lines += ["`balance_corpora` against the same 20 clips per class unbalanced, mean over "
+              "the held-out corpora: " + "; ".join(
+                  f"{norm} UAR {c['uar']:+.3f}, ECE {c['ece']:+.3f}"
+                  for norm, c in change.items()) + ".", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = ablation_parser(__doc__, out="reports/balance_corpora")
+    p.add_argument("--normalizations", default="strict,speaker_norm")
+    args = p.parse_args(argv)
+
+    def measure(X, y, speaker, corpus, *, rows):
+        return run(X, y, speaker, corpus, rows=rows,
+                   normalizations=args.normalizations.split(","), cache=args.cache,
+                   jobs=args.jobs, seed=args.seed)
+
+    return report_on_known_emotions(args, "balance_corpora", argv, measure, render,
+                                    with_rows=True, shots_per_class=SHOTS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

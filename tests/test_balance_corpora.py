@@ -1,0 +1,26 @@
+"""The recipe and report of experiments/balance_corpora.py."""
+
+import ser_classic
+
+from .conftest import experiment
+
+balance = experiment("balance_corpora")
+
+
+def test_recipe_is_the_shipped_teachers_without_training_set_babble():
+    for norm, alias in balance.TEACHERS.items():
+        card = ser_classic.load(alias).card
+        recipe = balance.recipe(alias)
+        assert recipe["normalization"] == card["normalization"] == norm
+        assert recipe["model"] == card["name"] and recipe["params"] == card["training"]["params"]
+        assert "vtlp" in card["training"]["augment"]["union"] and recipe["augment"] == "vtlp"
+
+
+def test_report_has_every_training_set_per_normalisation():
+    cell = {"uar": 0.4, "ece": 0.1}
+    part = {"recipe": {"model": "linear"},
+            **{c: {v: cell for v in balance.VARIANTS} for c in (*balance.CORPORA, "mean")}}
+    text = balance.render({"command": "c", "seconds": 1.0,
+                           "results": {"strict": part, "speaker_norm": part}})
+    assert text.count("| 20 per class, balance_corpora | 0.400 / 0.100 |") == 2
+    assert "## speaker_norm" in text and "Cells: UAR / ECE." in text
