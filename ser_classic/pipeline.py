@@ -672,12 +672,14 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     for Xa in X_aug:
         ok &= ~np.isnan(Xa).any(axis=1)
     rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [Xa[ok] for Xa in X_aug]
-    clips, X_clips = rows, X  # each clip once: the typicality reference and the card
+    # the fits read fit_rows (each corpus repeated with balance_corpora); the typicality
+    # reference, the parity sample and the card read each clip once
+    fit_rows, X_fit, X_aug_fit = rows, X, X_aug
     repeats = corpus_repeats(rows["corpus"]) if balance_corpora else None
     if repeats is not None:
         index = _repeated(rows, repeats)
-        rows, X, X_aug = rows.iloc[index].reset_index(drop=True), X[index], [
-            Xa[index] for Xa in X_aug]
+        fit_rows, X_fit = rows.iloc[index].reset_index(drop=True), X[index]
+        X_aug_fit = [Xa[index] for Xa in X_aug]
     run = selection.run(normalization) if selection is not None else None
     cv_params = run.params.get(name) if run is not None else None
     cv_metrics = run.metrics.get(name) if run is not None else None
@@ -698,24 +700,23 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     used_params = params if params is not None else cv_params
     tuning = None
     if tune is not None:
-        used_params, tuning = _tuned_params(name, rows, X, X_aug, tune=tune,
+        used_params, tuning = _tuned_params(name, fit_rows, X_fit, X_aug_fit, tune=tune,
                                             normalization=normalization,
                                             random_state=random_state, n_jobs=n_jobs)
     start = time.perf_counter()
     with _silenced():
-        estimator, classes = train_model(X, rows["emotion"], name=name,
-                                         speakers=rows["speaker"],
+        estimator, classes = train_model(X_fit, fit_rows["emotion"], name=name,
+                                         speakers=fit_rows["speaker"],
                                          normalization=normalization,
                                          params=used_params, random_state=random_state,
-                                         X_aug=X_aug)
+                                         X_aug=X_aug_fit)
         if calibration != "none":
-            estimator = calibrate_trained(estimator, X, rows["emotion"], name=name,
-                                          speakers=rows["speaker"],
+            estimator = calibrate_trained(estimator, X_fit, fit_rows["emotion"], name=name,
+                                          speakers=fit_rows["speaker"],
                                           normalization=normalization, params=used_params,
-                                          random_state=random_state, X_aug=X_aug,
-                                          method=calibration, corpora=rows["corpus"])
+                                          random_state=random_state, X_aug=X_aug_fit,
+                                          method=calibration, corpora=fit_rows["corpus"])
     fit_s = time.perf_counter() - start
-    rows, X = clips, X_clips
     Xp = normalized_inputs(X, (), rows["speaker"], normalization=normalization,
                            labels=rows["emotion"])[0]
     sample = Xp[np.random.default_rng(random_state).permutation(len(Xp))[:300]]
