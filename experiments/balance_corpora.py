@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from domain_shots import class_orders, test_groups
+from domain_shots import class_orders, group_rows, test_groups
 from floor_ablation import (
     CORPORA,
     ablation_parser,
@@ -82,13 +82,11 @@ def run(X, y, speaker, corpus, *, rows, normalizations, cache: str, jobs: int,
     for norm in normalizations:
         for held in CORPORA:
             others = np.flatnonzero(corpus != held)
-            everyone = np.flatnonzero(corpus == held)
-            tasks.append((norm, held, VARIANTS[0], everyone, others, False))
+            tasks.append((norm, held, VARIANTS[0], np.flatnonzero(corpus == held), others,
+                          False))
             for group in test_groups(speaker, corpus, held):
-                in_group = np.isin(speaker, group)
-                test = np.flatnonzero((corpus == held) & in_group)
-                pool = np.flatnonzero((corpus == held) & ~in_group)
-                orders = class_orders(pool, y, np.random.default_rng([seed, 0]))
+                test, pool, _ = group_rows(speaker, corpus, held, group)
+                orders = class_orders(pool, y, seed=seed, draw=0)
                 shots = np.concatenate([others, *(o[:SHOTS] for o in orders)])
                 tasks.append((norm, held, VARIANTS[1], test, shots, False))
                 tasks.append((norm, held, VARIANTS[2], test, shots, True))

@@ -36,6 +36,7 @@ from floor_ablation import (
     _models,
     ablation_parser,
     class_balanced,
+    group6,
     report_head,
     report_on_known_emotions,
     uar,
@@ -58,13 +59,22 @@ def test_groups(speaker: np.ndarray, corpus: np.ndarray, held: str) -> list[np.n
     names = np.unique(speaker[corpus == held])
     if held != "ravdess":
         return [names[i:i + 1] for i in range(names.size)]
-    group = (np.array([int(s.split("_")[1]) for s in names]) - 1) // 4
+    group = group6(names)
     return [names[group == g] for g in np.unique(group)]
 
 
-def class_orders(pool: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> list:
-    """One random order of ``pool``'s rows per class; their first ``n`` rows are the
-    ``n``-shot draw, so a larger draw contains the smaller."""
+def group_rows(speaker, corpus, held: str, group: np.ndarray) -> tuple:
+    """``(test, pool, others)``: the rows of ``held`` spoken by ``group``, the other rows
+    of ``held`` (where labelled clips come from) and the rows of the other corpora."""
+    in_held, in_group = corpus == held, np.isin(speaker, group)
+    return (np.flatnonzero(in_held & in_group), np.flatnonzero(in_held & ~in_group),
+            np.flatnonzero(~in_held))
+
+
+def class_orders(pool: np.ndarray, y: np.ndarray, *, seed: int, draw: int) -> list:
+    """One random order of ``pool``'s rows per class (draw ``draw`` of ``seed``); their
+    first ``n`` rows are the ``n``-shot draw, so a larger draw contains the smaller."""
+    rng = np.random.default_rng([seed, draw])
     return [rng.permutation(pool[y[pool] == label]) for label in np.unique(y[pool])]
 
 
@@ -80,17 +90,14 @@ def fit_predict(X, y, corpus, train: np.ndarray, test: np.ndarray, weighting: st
 def group_predictions(X, y, speaker, corpus, held: str, group: np.ndarray,
                       seed: int) -> dict:
     """Predictions of every training set for one test group: ``{variant: labels}``."""
-    in_held = corpus == held
-    test = np.flatnonzero(in_held & np.isin(speaker, group))
-    pool = np.flatnonzero(in_held & ~np.isin(speaker, group))
-    others = np.flatnonzero(~in_held)
+    test, pool, others = group_rows(speaker, corpus, held, group)
     out = {"no clip of the corpus": fit_predict(X, y, corpus, others, test, "plain"),
            "the corpus alone": fit_predict(X, y, corpus, pool, test, "plain")}
     for weighting in WEIGHTINGS:
         out[f"every other speaker|{weighting}"] = fit_predict(
             X, y, corpus, np.concatenate([others, pool]), test, weighting)
         for draw in DRAWS:
-            orders = class_orders(pool, y, np.random.default_rng([seed, draw]))
+            orders = class_orders(pool, y, seed=seed, draw=draw)
             for n in SHOTS:
                 shots = np.concatenate([o[:n] for o in orders])
                 out[f"{n} per class|{weighting}|{draw}"] = fit_predict(

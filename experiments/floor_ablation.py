@@ -67,6 +67,11 @@ def _models(*, balanced: bool = True, clip: float | None = None, alpha: float = 
                                                         class_weight=weight))}
 
 
+def group6(speakers) -> np.ndarray:
+    """RAVDESS's group6 fold of each ``ravdess_NN`` speaker: 4 consecutive actors each."""
+    return (np.array([int(s.split("_")[1]) for s in speakers]) - 1) // 4
+
+
 def uar(y_true, y_pred) -> float:
     """Unweighted average recall (macro recall over the classes of ``y_true`` and
     ``y_pred``)."""
@@ -110,7 +115,7 @@ def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None,
         return model.fit(X[rows], y[rows], **extra)
 
     r = np.flatnonzero(corpus == "ravdess")
-    fold = (np.array([int(s.split("_")[1]) for s in speaker[r]]) - 1) // 4
+    fold = group6(speaker[r])
     for name, make in models.items():
         pred = np.empty(r.size, dtype=object)
         for f in np.unique(fold):
