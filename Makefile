@@ -406,7 +406,7 @@ domain-shots: $(STAMP)
 # -> reports/balance_corpora/
 balance-corpora: $(STAMP)
 	$(BIN)/python experiments/balance_corpora.py --manifest $(MANIFEST) --data $(DATA) \
-		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/balance_corpora
+		--cache $(CACHE) --jobs $(JOBS) --reports $(REPORTS) --out $(REPORTS)/balance_corpora
 
 # openSMILE's eGeMAPSv02 and ComParE_2016 against the library's features on
 # leave-one-corpus-out (ridge alpha and feature set chosen on the training corpora);

@@ -4,10 +4,13 @@
 Measurement only: nothing is chosen or shipped. `domain_shots` measured, with a fixed
 ridge, how labelled clips of a held-out corpus's other speakers close the cross-corpus
 gap when every corpus weighs the same; this runs the same protocol through the library:
-`ser_classic.train` with each shipped teacher's recipe (its card's model, normalisation
-and tuned parameters; calm left out; no calibration) for every corpus held out in turn,
-with its `vtlp` copies but not its `conditions` copies (their babble is made of the
-training set's other voices, so every training set would extract its own), trained on
+`ser_classic.train` with each shipped teacher's recipe (its card's model and
+normalisation; calm left out; no calibration) for every corpus held out in turn, with its
+`vtlp` copies but not its `conditions` copies (their babble is made of the training set's
+other voices, so every training set would extract its own), and the parameters the
+held-out-corpus A/B of that normalisation (`reports/ab/corpus`,
+`reports/ab/corpus_speaker_norm`) chose in that corpus's fold by inner CV on the other two
+corpora only (the shipped teachers' own were tuned with every corpus), trained on
 
 - `no clip of the corpus`: the other two corpora;
 - `20 per class`: the same plus 20 labelled clips of every class of the held-out corpus's
@@ -19,11 +22,13 @@ and EMOVO: each speaker; a speaker-normalised model reads each test speaker's st
 from that speaker's clips, unlabelled). UAR and ECE (15 bins) per held-out corpus over its
 pooled test groups, closed set.
 
-    .venv/bin/python experiments/balance_corpora.py [--jobs 2] [--out reports/balance_corpora]
+    .venv/bin/python experiments/balance_corpora.py [--jobs 2] [--reports reports]
+        [--out reports/balance_corpora]
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -46,17 +51,25 @@ from ser_classic.evaluation import speaker_normalize
 SHOTS = 20
 AUGMENT = "vtlp"  # the teachers' vtlp+conditions without the training-set-specific babble
 TEACHERS = {"strict": "teacher", "speaker_norm": "teacher-speaker_norm"}
+AB_REPORTS = {"strict": "ab/corpus", "speaker_norm": "ab/corpus_speaker_norm"}
 VARIANTS = ("no clip of the corpus", "20 per class", "20 per class, balance_corpora")
 TITLE = "Labelled clips of a new corpus through `ser_classic.train`: `balance_corpora`"
 
 
 def recipe(alias: str) -> dict:
-    """``ser_classic.train`` keywords of the shipped teacher ``alias``'s recipe."""
+    """``ser_classic.train`` keywords of the shipped teacher ``alias``'s recipe, less its
+    parameters (:func:`fold_params`)."""
     card = ser_classic.load(alias).card
-    training = card["training"]
     return {"model": card["name"], "normalization": card["normalization"],
-            "params": training["params"], "augment": AUGMENT,
-            "copies": training["augment"]["copies"], "typicality": False}
+            "augment": AUGMENT, "copies": card["training"]["augment"]["copies"],
+            "typicality": False}
+
+
+def fold_params(reports: Path, normalization: str) -> dict:
+    """``{held-out corpus: teacher parameters}`` that the held-out-corpus A/B of
+    ``normalization`` chose in each fold on that fold's training corpora only."""
+    summary = json.loads((reports / AB_REPORTS[normalization] / "summary.json").read_text())
+    return {held: fold["teacher_params"] for held, fold in summary["folds"].items()}
 
 
 def proba(rows, X, y, speaker, train_rows: np.ndarray, test: np.ndarray, *, kwargs: dict,
@@ -73,8 +86,8 @@ def proba(rows, X, y, speaker, train_rows: np.ndarray, test: np.ndarray, *, kwar
     return out
 
 
-def run(X, y, speaker, corpus, *, rows, normalizations, cache: str, jobs: int,
-        seed: int = 0) -> dict:
+def run(X, y, speaker, corpus, *, rows, normalizations, reports: Path, cache: str,
+        jobs: int, seed: int = 0) -> dict:
     """UAR and ECE per normalisation, held-out corpus and variant."""
     import joblib
 
@@ -91,12 +104,15 @@ def run(X, y, speaker, corpus, *, rows, normalizations, cache: str, jobs: int,
                 tasks.append((norm, held, VARIANTS[1], test, shots, False))
                 tasks.append((norm, held, VARIANTS[2], test, shots, True))
     kwargs = {norm: recipe(TEACHERS[norm]) for norm in normalizations}
+    params = {norm: fold_params(reports, norm) for norm in normalizations}
     results = list(run_jobs((joblib.delayed(proba)(
-        rows, X, y, speaker, train, test, kwargs=kwargs[norm], balance=balance, cache=cache)
-        for norm, _, _, test, train, balance in tasks), n_jobs=jobs))
+        rows, X, y, speaker, train, test, kwargs={**kwargs[norm], "params": params[norm][held]},
+        balance=balance, cache=cache)
+        for norm, held, _, test, train, balance in tasks), n_jobs=jobs))
     classes, out = np.unique(y), {}
     for norm in normalizations:
-        out[norm] = {"recipe": {k: v for k, v in kwargs[norm].items() if k != "typicality"}}
+        out[norm] = {"recipe": {k: v for k, v in kwargs[norm].items() if k != "typicality"},
+                     "params": params[norm]}
         for held in CORPORA:
             out[norm][held] = {}
             for variant in VARIANTS:
@@ -113,7 +129,8 @@ def run(X, y, speaker, corpus, *, rows, normalizations, cache: str, jobs: int,
 def render(summary: dict) -> str:
     lines = report_head(TITLE, summary, __doc__)
     for norm, r in summary["results"].items():
-        lines += [f"## {norm}", "", f"Recipe: `{r['recipe']}`.", "",
+        lines += [f"## {norm}", "", f"Recipe: `{r['recipe']}`; parameters per held-out "
+                  f"corpus: `{r['params']}`.", "",
                   "| training set | " + " | ".join(
                       "RAVDESS" if c == "ravdess" else c.upper() for c in CORPORA)
                   + " | mean |", "|---|" + "---|" * (len(CORPORA) + 1)]
@@ -134,12 +151,15 @@ def render(summary: dict) -> str:
 def main(argv=None) -> int:
     p = ablation_parser(__doc__, out="reports/balance_corpora")
     p.add_argument("--normalizations", default="strict,speaker_norm")
+    p.add_argument("--reports", default="reports",
+                   help="where the held-out-corpus A/B reports are (their fold parameters)")
     args = p.parse_args(argv)
 
     def measure(X, y, speaker, corpus, *, rows):
         return run(X, y, speaker, corpus, rows=rows,
-                   normalizations=args.normalizations.split(","), cache=args.cache,
-                   jobs=args.jobs, seed=args.seed)
+                   normalizations=args.normalizations.split(","),
+                   reports=Path(args.reports), cache=args.cache, jobs=args.jobs,
+                   seed=args.seed)
 
     return report_on_known_emotions(args, "balance_corpora", argv, measure, render,
                                     with_rows=True, shots_per_class=SHOTS)

@@ -1,8 +1,10 @@
 """The recipe and report of experiments/balance_corpora.py."""
 
+import json
+
 import ser_classic
 
-from .conftest import experiment
+from .conftest import ROOT, experiment
 
 balance = experiment("balance_corpora")
 
@@ -12,13 +14,24 @@ def test_recipe_is_the_shipped_teachers_without_training_set_babble():
         card = ser_classic.load(alias).card
         recipe = balance.recipe(alias)
         assert recipe["normalization"] == card["normalization"] == norm
-        assert recipe["model"] == card["name"] and recipe["params"] == card["training"]["params"]
+        assert recipe["model"] == card["name"] and "params" not in recipe
         assert "vtlp" in card["training"]["augment"]["union"] and recipe["augment"] == "vtlp"
+
+
+def test_parameters_of_each_fold_were_chosen_without_its_held_out_corpus():
+    for norm in balance.TEACHERS:
+        params = balance.fold_params(ROOT / "reports", norm)
+        assert sorted(params) == sorted(balance.CORPORA)
+        summary = json.loads((ROOT / "reports" / balance.AB_REPORTS[norm] /
+                              "summary.json").read_text())
+        assert summary["tune"] == "speaker+corpus"
+        for held, fold in summary["folds"].items():
+            assert held not in fold["trained_on"] and params[held] == fold["teacher_params"]
 
 
 def test_report_has_every_training_set_per_normalisation():
     cell = {"uar": 0.4, "ece": 0.1}
-    part = {"recipe": {"model": "linear"},
+    part = {"recipe": {"model": "linear"}, "params": {},
             **{c: {v: cell for v in balance.VARIANTS} for c in (*balance.CORPORA, "mean")}}
     text = balance.render({"command": "c", "seconds": 1.0,
                            "results": {"strict": part, "speaker_norm": part}})
