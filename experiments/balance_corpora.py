@@ -5,17 +5,20 @@ Measurement only: nothing is chosen or shipped. `domain_shots` measured, with a 
 ridge, how labelled clips of a held-out corpus's other speakers close the cross-corpus
 gap when every corpus weighs the same; this runs the same protocol through the library:
 `ser_classic.train` with each shipped teacher's recipe (its card's model and
-normalisation; calm left out; no calibration) for every corpus held out in turn, with its
-`vtlp` copies but not its `conditions` copies (their babble is made of the training set's
-other voices, so every training set would extract its own), and the parameters the
-held-out-corpus A/B of that normalisation (`reports/ab/corpus`,
+normalisation; calm left out; uncalibrated, as the teachers ship) for every corpus held
+out in turn, with its `vtlp` copies but not its `conditions` copies (their babble is made
+of the training set's other voices, so every training set would extract its own), and the
+parameters the held-out-corpus A/B of that normalisation (`reports/ab/corpus`,
 `reports/ab/corpus_speaker_norm`) chose in that corpus's fold by inner CV on the other two
 corpora only (the shipped teachers' own were tuned with every corpus), trained on
 
 - `no clip of the corpus`: the other two corpora;
 - `20 per class`: the same plus 20 labelled clips of every class of the held-out corpus's
   other speakers (`domain_shots`' draw 0), plain;
-- `20 per class, balance_corpora`: the same with `balance_corpora=True`,
+- `20 per class, balance_corpora`: the same with `balance_corpora=True`;
+- `20 per class, balance_corpora, temperature`: the same with
+  `calibration="temperature"` (one temperature fitted on the speaker-grouped out-of-fold
+  predictions of the balanced training set, the shots' speakers included),
 
 and scored on the test group's clips (RAVDESS: 6 groups of 4 consecutive actors; TESS
 and EMOVO: each speaker; a speaker-normalised model reads each test speaker's statistics
@@ -52,7 +55,11 @@ SHOTS = 20
 AUGMENT = "vtlp"  # the teachers' vtlp+conditions without the training-set-specific babble
 TEACHERS = {"strict": "teacher", "speaker_norm": "teacher-speaker_norm"}
 AB_REPORTS = {"strict": "ab/corpus", "speaker_norm": "ab/corpus_speaker_norm"}
-VARIANTS = ("no clip of the corpus", "20 per class", "20 per class, balance_corpora")
+VARIANTS = ("no clip of the corpus", "20 per class", "20 per class, balance_corpora",
+            "20 per class, balance_corpora, temperature")
+# (balance_corpora, calibration) of each variant
+SETTINGS = {VARIANTS[0]: (False, "none"), VARIANTS[1]: (False, "none"),
+            VARIANTS[2]: (True, "none"), VARIANTS[3]: (True, "temperature")}
 TITLE = "Labelled clips of a new corpus through `ser_classic.train`: `balance_corpora`"
 
 
@@ -73,11 +80,12 @@ def fold_params(reports: Path, normalization: str) -> dict:
 
 
 def proba(rows, X, y, speaker, train_rows: np.ndarray, test: np.ndarray, *, kwargs: dict,
-          balance: bool, cache: str) -> np.ndarray:
+          balance: bool, calibration: str, cache: str) -> np.ndarray:
     """Probabilities (columns: sorted classes of ``y``) of a model trained by
     ``ser_classic.train`` on ``train_rows`` for the ``test`` rows."""
     trained = ser_classic.train(rows.iloc[train_rows], corpora=sorted(set(rows["corpus"].iloc[
-        train_rows])), balance_corpora=balance, cache_dir=cache, **kwargs)
+        train_rows])), balance_corpora=balance, calibration=calibration, cache_dir=cache,
+        **kwargs)
     Xt = (X[test] if kwargs["normalization"] == "strict"
           else speaker_normalize(X[test], speaker[test]))
     p = trained.estimator.predict_proba(Xt)
@@ -91,24 +99,22 @@ def run(X, y, speaker, corpus, *, rows, normalizations, reports: Path, cache: st
     """UAR and ECE per normalisation, held-out corpus and variant."""
     import joblib
 
-    tasks = []  # (normalisation, held, variant, test rows, training rows, balance)
+    tasks = []  # (normalisation, held, variant, test rows, training rows)
     for norm in normalizations:
         for held in CORPORA:
             others = np.flatnonzero(corpus != held)
-            tasks.append((norm, held, VARIANTS[0], np.flatnonzero(corpus == held), others,
-                          False))
+            tasks.append((norm, held, VARIANTS[0], np.flatnonzero(corpus == held), others))
             for group in test_groups(speaker, corpus, held):
                 test, pool, _ = group_rows(speaker, corpus, held, group)
                 orders = class_orders(pool, y, seed=seed, draw=0)
                 shots = np.concatenate([others, *(o[:SHOTS] for o in orders)])
-                tasks.append((norm, held, VARIANTS[1], test, shots, False))
-                tasks.append((norm, held, VARIANTS[2], test, shots, True))
+                tasks += [(norm, held, variant, test, shots) for variant in VARIANTS[1:]]
     kwargs = {norm: recipe(TEACHERS[norm]) for norm in normalizations}
     params = {norm: fold_params(reports, norm) for norm in normalizations}
     results = list(run_jobs((joblib.delayed(proba)(
         rows, X, y, speaker, train, test, kwargs={**kwargs[norm], "params": params[norm][held]},
-        balance=balance, cache=cache)
-        for norm, held, _, test, train, balance in tasks), n_jobs=jobs))
+        balance=SETTINGS[variant][0], calibration=SETTINGS[variant][1], cache=cache)
+        for norm, held, variant, test, train in tasks), n_jobs=jobs))
     classes, out = np.unique(y), {}
     for norm in normalizations:
         out[norm] = {"recipe": {k: v for k, v in kwargs[norm].items() if k != "typicality"},
@@ -139,12 +145,16 @@ def render(summary: dict) -> str:
                      for c in (*CORPORA, "mean")]
             lines.append(f"| {variant} | " + " | ".join(cells) + " |")
         lines += ["", "Cells: UAR / ECE.", ""]
-    change = {norm: {m: r["mean"][VARIANTS[2]][m] - r["mean"][VARIANTS[1]][m]
-                     for m in ("uar", "ece")} for norm, r in summary["results"].items()}
-    lines += ["`balance_corpora` against the same 20 clips per class unbalanced, mean over "
-              "the held-out corpora: " + "; ".join(
-                  f"{norm} UAR {c['uar']:+.3f}, ECE {c['ece']:+.3f}"
-                  for norm, c in change.items()) + ".", ""]
+    for variant, against, what in (
+            (VARIANTS[2], VARIANTS[1], "`balance_corpora` against the same 20 clips per "
+             "class unbalanced"),
+            (VARIANTS[3], VARIANTS[2], "The temperature against `balance_corpora` "
+             "uncalibrated")):
+        change = {norm: {m: r["mean"][variant][m] - r["mean"][against][m]
+                         for m in ("uar", "ece")} for norm, r in summary["results"].items()}
+        lines += [f"{what}, mean over the held-out corpora: " + "; ".join(
+            f"{norm} UAR {c['uar']:+.3f}, ECE {c['ece']:+.3f}"
+            for norm, c in change.items()) + ".", ""]
     return "\n".join(lines)
 
 

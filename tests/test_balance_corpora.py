@@ -36,4 +36,6 @@ def test_report_has_every_training_set_per_normalisation():
     text = balance.render({"command": "c", "seconds": 1.0,
                            "results": {"strict": part, "speaker_norm": part}})
     assert text.count("| 20 per class, balance_corpora | 0.400 / 0.100 |") == 2
+    assert text.count("| 20 per class, balance_corpora, temperature | 0.400 / 0.100 |") == 2
+    assert "The temperature against `balance_corpora` uncalibrated" in text
     assert "## speaker_norm" in text and "Cells: UAR / ECE." in text
