@@ -1092,6 +1092,13 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
         Masked copies (:data:`DISTILL_AUGMENT`, at most 4) with ``transfer="masks"``.
     transfer : {"masks", "teacher"}
         :data:`TRANSFER_COPIES`; ``"teacher"`` ignores ``copies`` and ``random_state``.
+
+    Raises
+    ------
+    ParameterError
+        When the clips found (with their labels) are not those the teacher was trained
+        on, by its card's ``training.manifest_sha256``: a manifest with clips of its
+        speakers added, removed or relabelled since.
     """
     from .augment import AugmentConfig
     from .evaluation import normalized_inputs
@@ -1127,6 +1134,10 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
                                     normalization=card["normalization"],
                                     labels=rows["emotion"])
     ok = np.flatnonzero(~np.isnan(X).any(axis=1))
+    trained = ok  # train() also left out clips whose copy failed: the teacher's copies
+    for c in copies_raw:
+        trained = trained[~np.isnan(c[trained]).any(axis=1)]
+    _check_training_clips(teacher, rows.iloc[trained])
     if training.get("corpus_repeats"):  # the teacher's fits repeated its small corpora
         ok = ok[_repeated(rows.iloc[ok], training["corpus_repeats"])]
     classes = tuple(card["classes"])
@@ -1134,6 +1145,24 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
     return TeacherData(rows=rows.iloc[ok].reset_index(drop=True), X_raw=X_raw[ok], X=X[ok],
                        X_copies=[c[ok] for c in X_copies], y=y[ok], classes=classes,
                        skipped=tuple(errors), X_copies_raw=[c[ok] for c in copies_raw])
+
+
+def _check_training_clips(artifact, rows: pd.DataFrame) -> None:
+    """Raise unless ``rows`` (each clip once, with its label) are the clips ``artifact``
+    was trained on, by its card's ``training.manifest_sha256`` (not checked without one).
+    """
+    from .artifact import manifest_hash
+
+    training = artifact.card.get("training", {})
+    expected = training.get("manifest_sha256")
+    if expected is None or manifest_hash(list(rows["sha256"]),
+                                         list(rows["emotion"])) == expected:
+        return
+    raise ParameterError(
+        f"{artifact.path}: the manifest's clips of its corpora and speakers are not the "
+        f"clips it was trained on ({len(rows)} clips found, {training.get('n_clips')} "
+        f"trained on; their sha256 and labels differ from its card's manifest_sha256): "
+        f"give the manifest it was trained with (its card's training.command)")
 
 
 def _teacher_copies(teacher, rows: pd.DataFrame, *, cache_dir, n_jobs: int) -> list:
@@ -1257,7 +1286,8 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
         A model directory (or its :func:`~ser_classic.artifact.load_artifact`); a
         speaker-normalised teacher gives a speaker-normalised student.
     manifest : pd.DataFrame
-        Must hold the teacher's training clips (:func:`teacher_training_data`).
+        Must hold the teacher's training clips as it was trained on them, no more of its
+        speakers and the same labels (checked: :func:`teacher_training_data`).
     student : str
         One of :data:`STUDENT_CHOICES`.
     normalization : Normalization or {"strict", "speaker_norm", "neutral_ref"}, optional
@@ -1379,9 +1409,9 @@ def add_typicality(model: str | os.PathLike, manifest: pd.DataFrame, *,
     :func:`distil` store today (replacing any it has).
 
     Computed on the model's training clips (its card's corpora, speakers and excluded
-    emotions, as :func:`teacher_training_data` finds them in ``manifest``), normalised as
-    it reads them and, for a speaker-normalised model, also before normalisation, over
-    the columns it reads, ``keep`` chosen in their folds
+    emotions, as :func:`teacher_training_data` finds and checks them in ``manifest``),
+    normalised as it reads them and, for a speaker-normalised model, also before
+    normalisation, over the columns it reads, ``keep`` chosen in their folds
     (:func:`ser_classic.typicality.training_typicality`; ``random_state``: default the
     card's training seed, else 0). The model files are copied unchanged (same model id);
     the card gains ``typicality`` and a renewed integrity hash.

@@ -387,3 +387,31 @@ def test_corpus_ab_scores_the_students_with_their_own_calibration(manifest, cach
         assert scaled["teacher"] == uncal["teacher"]  # the teacher is not recalibrated
         assert scaled["linear_int8"]["uar"] == uncal["linear_int8"]["uar"]  # same argmax
         assert scaled["linear_int8"]["ece"] != uncal["linear_int8"]["ece"]
+
+
+def test_distil_refuses_a_manifest_that_is_not_the_teachers_training_set(manifest, cache,
+                                                                         tmp_path, capsys):
+    """The teacher's clips are found by its card's corpora and speakers, and checked against
+    its ``manifest_sha256``: a clip missing or relabelled is refused by name, in distil,
+    add_typicality and the CLI; the manifest it was trained with passes."""
+    pipeline.train(manifest, model="logreg", corpora="mine", augment="none",
+                   params={"clf__C": 0.3}, cache_dir=cache).save(tmp_path / "teacher")
+    teacher = tmp_path / "teacher"
+    short = manifest.iloc[1:]
+    relabelled = manifest.copy()
+    relabelled.loc[0, "emotion"] = next(e for e in LABELS if e != manifest["emotion"][0])
+    assert len(pipeline.teacher_training_data(ser_classic.artifact.load_artifact(teacher),
+                                              manifest, copies=0, cache_dir=cache).rows) == 36
+    for rows, found in ((short, 35), (relabelled, 36)):
+        with pytest.raises(ParameterError, match=rf"teacher: the manifest's clips .* not the "
+                           rf"clips it was trained on \({found} clips found, 36 trained on"):
+            pipeline.distil(teacher, rows, student="linear_int8", copies=1, cache_dir=cache)
+        with pytest.raises(ParameterError, match="not the clips it was trained on"):
+            pipeline.add_typicality(teacher, rows, out=tmp_path / "typical", cache_dir=cache)
+    data.save_manifest(short, tmp_path / "short.csv")
+    capsys.readouterr()
+    assert cli.main(["distill", "--teacher", str(teacher), "--manifest",
+                     str(tmp_path / "short.csv"), "--student", "linear_int8", "--cache",
+                     str(cache), "--out", str(tmp_path / "student")]) == 2
+    assert "35 clips found, 36 trained on" in capsys.readouterr().err
+    assert not (tmp_path / "student").exists() and not (tmp_path / "typical").exists()
