@@ -1134,10 +1134,8 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
                                     normalization=card["normalization"],
                                     labels=rows["emotion"])
     ok = np.flatnonzero(~np.isnan(X).any(axis=1))
-    trained = ok  # train() also left out clips whose copy failed: the teacher's copies
-    for c in copies_raw:
-        trained = trained[~np.isnan(c[trained]).any(axis=1)]
-    _check_training_clips(teacher, rows.iloc[trained])
+    _check_training_clips(teacher, rows, ok, copies_raw if transfer == "teacher" else None,
+                          cache_dir=cache_dir, n_jobs=n_jobs)
     if training.get("corpus_repeats"):  # the teacher's fits repeated its small corpora
         ok = ok[_repeated(rows.iloc[ok], training["corpus_repeats"])]
     classes = tuple(card["classes"])
@@ -1147,20 +1145,40 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
                        skipped=tuple(errors), X_copies_raw=[c[ok] for c in copies_raw])
 
 
-def _check_training_clips(artifact, rows: pd.DataFrame) -> None:
-    """Raise unless ``rows`` (each clip once, with its label) are the clips ``artifact``
-    was trained on, by its card's ``training.manifest_sha256`` (not checked without one).
-    """
+def _check_training_clips(artifact, rows: pd.DataFrame, ok: np.ndarray,
+                          own_copies: list | None, *, cache_dir, n_jobs: int) -> None:
+    """Raise unless ``rows[ok]`` less the clips whose training copy failed (``train``
+    left them out) are the clips ``artifact`` was trained on, with their labels, by its
+    card's ``training.manifest_sha256`` (not checked without one).
+
+    ``own_copies``: its training copies as extracted, or None: then read only when more
+    clips are found than it was trained on (a copy rarely fails; those of its training
+    clips are cached by its training)."""
     from .artifact import manifest_hash
 
     training = artifact.card.get("training", {})
     expected = training.get("manifest_sha256")
-    if expected is None or manifest_hash(list(rows["sha256"]),
-                                         list(rows["emotion"])) == expected:
+
+    def trained_on(copies: list) -> pd.DataFrame:
+        kept = ok
+        for c in copies:
+            kept = kept[~np.isnan(c[kept]).any(axis=1)]
+        return rows.iloc[kept]
+
+    def matches(found: pd.DataFrame) -> bool:
+        return manifest_hash(list(found["sha256"]), list(found["emotion"])) == expected
+
+    found = trained_on(own_copies or [])
+    if expected is None or matches(found):
         return
+    if own_copies is None and len(found) > training.get("n_clips", len(found)):
+        found = trained_on(_teacher_copies(artifact, rows, cache_dir=cache_dir,
+                                           n_jobs=n_jobs))
+        if matches(found):
+            return
     raise ParameterError(
         f"{artifact.path}: the manifest's clips of its corpora and speakers are not the "
-        f"clips it was trained on ({len(rows)} clips found, {training.get('n_clips')} "
+        f"clips it was trained on ({len(found)} clips found, {training.get('n_clips')} "
         f"trained on; their sha256 and labels differ from its card's manifest_sha256): "
         f"give the manifest it was trained with (its card's training.command)")
 

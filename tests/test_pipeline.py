@@ -3,6 +3,7 @@ labels are not RAVDESS's, and the CLI giving the same model ids for the same arg
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -402,7 +403,12 @@ def test_distil_refuses_a_manifest_that_is_not_the_teachers_training_set(manifes
     relabelled.loc[0, "emotion"] = next(e for e in LABELS if e != manifest["emotion"][0])
     assert len(pipeline.teacher_training_data(ser_classic.artifact.load_artifact(teacher),
                                               manifest, copies=0, cache_dir=cache).rows) == 36
-    for rows, found in ((short, 35), (relabelled, 36)):
+    sf.write(tmp_path / "reversed.wav", sf.read(manifest["path"][0])[0][::-1], 16000)
+    extra = pd.concat([manifest, manifest.iloc[:1].assign(
+        path=str(tmp_path / "reversed.wav"),
+        sha256=hashlib.sha256((tmp_path / "reversed.wav").read_bytes()).hexdigest())],
+        ignore_index=True)
+    for rows, found in ((short, 35), (relabelled, 36), (extra, 37)):
         with pytest.raises(ParameterError, match=rf"teacher: the manifest's clips .* not the "
                            rf"clips it was trained on \({found} clips found, 36 trained on"):
             pipeline.distil(teacher, rows, student="linear_int8", copies=1, cache_dir=cache)
