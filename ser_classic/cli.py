@@ -379,7 +379,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--balance-corpora", action="store_true",
                    help="repeat each corpus's clips so that every corpus weighs about as "
                         "much as the largest (a few labelled clips of a new domain, added "
-                        "as their own corpus, are not drowned; reports/domain_shots)")
+                        "as their own corpus, are not drowned; reports/domain_shots); "
+                        "pair with --calibration temperature (reports/balance_corpora)")
     p.add_argument("--exclude-speakers", default="",
                    help="comma-separated speakers left out of training (held-out A/B)")
     p.add_argument("--exclude-emotions", default="",

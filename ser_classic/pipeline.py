@@ -617,7 +617,9 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
         much as the largest; classes are balanced over the repeated rows. For a few
         labelled clips of a new domain added as their own corpus
         (``reports/domain_shots``). Recorded in the card (``training.corpus_repeats``);
-        the typicality reference reads each clip once.
+        the typicality reference reads each clip once. The repeated clips make the model
+        over-confident on new voices: pair with ``calibration="temperature"``
+        (``reports/balance_corpora``).
     random_state : int
         The estimator's ``random_state`` and the augmentation seed.
     cache_dir : path, optional
