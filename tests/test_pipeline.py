@@ -393,8 +393,8 @@ def test_corpus_ab_scores_the_students_with_their_own_calibration(manifest, cach
 def test_distil_refuses_a_manifest_that_is_not_the_teachers_training_set(manifest, cache,
                                                                          tmp_path, capsys):
     """The teacher's clips are found by its card's corpora and speakers, and checked against
-    its ``manifest_sha256``: a clip missing or relabelled is refused by name, in distil,
-    add_typicality and the CLI; the manifest it was trained with passes."""
+    its ``manifest_sha256``: a clip missing, relabelled or added is refused by name, in
+    distil, add_typicality and the CLI; the manifest it was trained with passes."""
     pipeline.train(manifest, model="logreg", corpora="mine", augment="none",
                    params={"clf__C": 0.3}, cache_dir=cache).save(tmp_path / "teacher")
     teacher = tmp_path / "teacher"
