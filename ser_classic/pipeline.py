@@ -523,6 +523,15 @@ def _corpus_list(corpora: str | Sequence[str]) -> list[str]:
     return sorted(set(names))
 
 
+def _extracted(X: np.ndarray, copies: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """Mask of the rows whose features and every augmented copy were extracted (a failed
+    extraction is a NaN row): the clips :func:`train` fits."""
+    ok = ~np.isnan(X).any(axis=1)
+    for c in copies:
+        ok &= ~np.isnan(c).any(axis=1)
+    return ok
+
+
 def _canonical_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` in content order (sha256, then path): a fit then depends on the set of
     clips, as the card's manifest hash does, not on the manifest's row order."""
@@ -670,9 +679,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                                  cache_dir=cache_dir, n_jobs=n_jobs)
     X_aug = augmented_features(augment, rows, config=config, copies=copies,
                                cache_dir=cache_dir, random_state=random_state, n_jobs=n_jobs)
-    ok = ~np.isnan(X).any(axis=1)
-    for Xa in X_aug:
-        ok &= ~np.isnan(Xa).any(axis=1)
+    ok = _extracted(X, X_aug)
     rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [Xa[ok] for Xa in X_aug]
     # the fits read fit_rows (each corpus repeated with balance_corpora); the typicality
     # reference, the parity sample and the card read each clip once
@@ -1121,8 +1128,12 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
     config = teacher.feature_config
     X_raw, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                                      cache_dir=cache_dir, n_jobs=n_jobs)
+    copies_raw = (_teacher_copies(teacher, rows, cache_dir=cache_dir, n_jobs=n_jobs)
+                  if transfer == "teacher" else [])
+    _check_training_clips(teacher, rows, X_raw, copies_raw if transfer == "teacher" else None,
+                          cache_dir=cache_dir, n_jobs=n_jobs)  # before any masked copy
     if transfer == "teacher":
-        X_copies = _teacher_copies(teacher, rows, cache_dir=cache_dir, n_jobs=n_jobs)
+        X_copies = copies_raw
     else:
         aug = AugmentConfig(**DISTILL_AUGMENT)
         X_copies = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
@@ -1131,13 +1142,10 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
                     for k in range(copies)]
     # a failed copy stays NaN: the student never learns on it (distill.transfer_set), as
     # the teacher never trained on it
-    copies_raw = X_copies if transfer == "teacher" else []
     X, X_copies = normalized_inputs(X_raw, X_copies, rows["speaker"],
                                     normalization=card["normalization"],
                                     labels=rows["emotion"])
     ok = np.flatnonzero(~np.isnan(X).any(axis=1))
-    _check_training_clips(teacher, rows, ok, copies_raw if transfer == "teacher" else None,
-                          cache_dir=cache_dir, n_jobs=n_jobs)
     if training.get("corpus_repeats"):  # the teacher's fits repeated its small corpora
         ok = ok[_repeated(rows.iloc[ok], training["corpus_repeats"])]
     classes = tuple(card["classes"])
@@ -1147,11 +1155,12 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
                        skipped=tuple(errors), X_copies_raw=[c[ok] for c in copies_raw])
 
 
-def _check_training_clips(artifact, rows: pd.DataFrame, ok: np.ndarray,
+def _check_training_clips(artifact, rows: pd.DataFrame, X_raw: np.ndarray,
                           own_copies: list | None, *, cache_dir, n_jobs: int) -> None:
-    """Raise unless ``rows[ok]`` less the clips whose training copy failed (``train``
-    left them out) are the clips ``artifact`` was trained on, with their labels, by its
-    card's ``training.manifest_sha256`` (not checked without one).
+    """Raise unless the clips of ``rows`` that :func:`train` would fit (features
+    ``X_raw`` and every training copy extracted) are the clips ``artifact`` was trained
+    on, with their labels, by its card's ``training.manifest_sha256`` (not checked
+    without one).
 
     ``own_copies``: its training copies as extracted, or None: then read only when more
     clips are found than it was trained on (a copy rarely fails; those of its training
@@ -1161,21 +1170,15 @@ def _check_training_clips(artifact, rows: pd.DataFrame, ok: np.ndarray,
     training = artifact.card.get("training", {})
     expected = training.get("manifest_sha256")
 
-    def trained_on(copies: list) -> pd.DataFrame:
-        kept = ok
-        for c in copies:
-            kept = kept[~np.isnan(c[kept]).any(axis=1)]
-        return rows.iloc[kept]
-
     def matches(found: pd.DataFrame) -> bool:
         return manifest_hash(list(found["sha256"]), list(found["emotion"])) == expected
 
-    found = trained_on(own_copies or [])
+    found = rows[_extracted(X_raw, own_copies or [])]
     if expected is None or matches(found):
         return
     if own_copies is None and len(found) > training.get("n_clips", len(found)):
-        found = trained_on(_teacher_copies(artifact, rows, cache_dir=cache_dir,
-                                           n_jobs=n_jobs))
+        found = rows[_extracted(X_raw, _teacher_copies(artifact, rows, cache_dir=cache_dir,
+                                                       n_jobs=n_jobs))]
         if matches(found):
             return
     raise ParameterError(
@@ -1223,9 +1226,7 @@ def _fold_teacher(teacher, data: TeacherData, X_copies_raw: list):
     training = card.get("training", {})
     emotions = np.asarray(data.classes)[data.y]
     speakers = data.rows["speaker"].to_numpy()
-    usable = ~np.isnan(data.X_raw).any(axis=1)
-    for c in X_copies_raw:
-        usable &= ~np.isnan(c).any(axis=1)
+    usable = _extracted(data.X_raw, X_copies_raw)
     scaled = teacher.estimator if isinstance(teacher.estimator, TemperatureScaled) else None
 
     def fit(train_idx):
