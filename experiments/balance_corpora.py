@@ -55,11 +55,11 @@ SHOTS = 20
 AUGMENT = "vtlp"  # the teachers' vtlp+conditions without the training-set-specific babble
 TEACHERS = {"strict": "teacher", "speaker_norm": "teacher-speaker_norm"}
 AB_REPORTS = {"strict": "ab/corpus", "speaker_norm": "ab/corpus_speaker_norm"}
-VARIANTS = ("no clip of the corpus", "20 per class", "20 per class, balance_corpora",
-            "20 per class, balance_corpora, temperature")
-# (balance_corpora, calibration) of each variant
-SETTINGS = {VARIANTS[0]: (False, "none"), VARIANTS[1]: (False, "none"),
-            VARIANTS[2]: (True, "none"), VARIANTS[3]: (True, "temperature")}
+#: training set -> its (balance_corpora, calibration); the first has no clip of the corpus
+SETTINGS = {"no clip of the corpus": (False, "none"), "20 per class": (False, "none"),
+            "20 per class, balance_corpora": (True, "none"),
+            "20 per class, balance_corpora, temperature": (True, "temperature")}
+VARIANTS = tuple(SETTINGS)
 TITLE = "Labelled clips of a new corpus through `ser_classic.train`: `balance_corpora`"
 
 
