@@ -15,7 +15,8 @@ Issue 19, items 3 and 5, as measurement only (no feature or model change):
 2. Conditions: clips of actors 21-24 (``--condition-clips``, all 240 by default) under
    degradations (white, pink and babble noise at 20 and 10 dB SNR, telephone band with
    G.711 mu-law at 8 kHz, MP3 and Opus through libsndfile, reverberation from a simulated
-   room (pyroomacoustics), Griffin-Lim resynthesis from an 80-band mel spectrogram, gain),
+   room (pyroomacoustics), Griffin-Lim resynthesis from an 80-band mel spectrogram, WORLD
+   analysis and resynthesis through pyworld, gain),
    scored by the stored teacher and student retrained WITHOUT actors 21-24 by their own
    recipes (read off their cards: corpora, emotions, augmentation; student kind, transfer
    set, calibration), strict and speaker-normalised; clips of emotions the models do not
@@ -47,6 +48,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
 HOLDOUT = ("ravdess_21", "ravdess_22", "ravdess_23", "ravdess_24")
+WORLD = "world (pyworld, 5 ms frames)"  # the vocoder condition that needs pyworld
 SAME_CHAIN = "[same chain]"  # a speaker_norm model enrolled on clips through the transform
 INVARIANCE_MODELS = ("deployed", "teacher", "deployed-speaker_norm", "teacher-speaker_norm",
                      *(f"{n} {SAME_CHAIN}" for n in ("deployed-speaker_norm",
@@ -87,13 +89,14 @@ from ser_classic.conditions import (  # noqa: E402
     telephone,
     to_int16,
     white_noise,
+    world_resynthesis,
     zero_floor,
 )
 
 __all__ = ["ZERO_THRESHOLD", "babble", "codec_round_trip", "gain", "griffin_lim",
            "mix_at_snr", "pad", "pcm16", "pink_noise", "reverberate",
            "room_impulse_response", "snr_db", "telephone", "to_int16", "white_noise",
-           "zero_floor"]
+           "world_resynthesis", "zero_floor"]
 
 
 # A transformation maps (clean 16 kHz float waveform, rng) to (waveform, its sample rate).
@@ -136,9 +139,11 @@ def invariance_transforms() -> dict[str, Transform]:
     return t
 
 
-def condition_transforms(*, babble_talkers: Sequence[np.ndarray], rir: np.ndarray
-                         ) -> dict[str, Transform]:
-    """The degradations of issue 19, item 5 (the clean clip is 16-bit at 16 kHz)."""
+def condition_transforms(*, babble_talkers: Sequence[np.ndarray], rir: np.ndarray,
+                         world: bool = False) -> dict[str, Transform]:
+    """The degradations of issue 19, item 5 (the clean clip is 16-bit at 16 kHz);
+    ``world``: WORLD resynthesis too (pyworld), last, so that the seeds of the others stay
+    (the calibration and atypicality reports were measured without it)."""
     def noisy(kind: str, snr: float) -> Transform:
         def f(y, rng):
             if kind == "white":
@@ -167,6 +172,8 @@ def condition_transforms(*, babble_talkers: Sequence[np.ndarray], rir: np.ndarra
         "gain -30 dB (16-bit)": lambda y, rng: (gain(y, -30.0), SR),
         "gain +10 dB (16-bit)": lambda y, rng: (gain(y, 10.0), SR),
     })
+    if world:
+        t[WORLD] = lambda y, rng: (world_resynthesis(y), SR)
     return t
 
 
@@ -617,7 +624,7 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
     X_clean = None
     results, correct, timing = {}, {}, {}
     for i, (cname, transform) in enumerate(condition_transforms(
-            babble_talkers=talkers, rir=rir).items()):
+            babble_talkers=talkers, rir=rir, world=True).items()):
         start = time.perf_counter()
         rng = np.random.default_rng([seed, 100 + i])
         waves = [transform(y, rng) for y in clean]
@@ -725,7 +732,8 @@ def _agreement_intervals(inv: dict) -> str:
 def _target_of(condition: str) -> float | None:
     """The issue's target for ``condition`` (accuracy as a share of clean), if it has one."""
     for prefix, key in (("white 20", "white 20 dB"), ("white 10", "white 10 dB"),
-                        ("telephone", "telephone"), ("griffin", "vocoded"), ("mp3", "codec"),
+                        ("telephone", "telephone"), ("griffin", "vocoded"),
+                        (WORLD, "vocoded"), ("mp3", "codec"),
                         ("opus", "codec"), ("gain", "gain")):
         if condition.startswith(prefix):
             return TARGETS[key]
@@ -872,7 +880,9 @@ def write_report(summary: dict, out: Path) -> None:
             "librosa `griffinlim` (random initial phase from the seed) on magnitudes from "
             "the mel basis' pseudo-inverse (clipped at 0; librosa's NNLS `mel_to_stft` "
             "takes ~5 s a clip), "
-            "80 mels, n_fft 1024, hop 256, 32 iterations. Every "
+            "80 mels, n_fft 1024, hop 256, 32 iterations. WORLD: pyworld `wav2world` (DIO "
+            "and StoneMask F0, CheapTrick envelope, D4C aperiodicity) and `synthesize`, 5 ms "
+            "frames, scaled to the clip's RMS. Every "
             "degraded clip is rounded to 16 bits.", "",
             *_conditions_md(cond), "",
             "Against the issue's figures (accuracy; same normalization, other draws of noise):",

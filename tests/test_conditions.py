@@ -41,7 +41,7 @@ def _band_power(y, lo, hi, sr=16000):
 def test_bench_uses_the_library_transforms(bench):
     for name in ("gain", "white_noise", "pink_noise", "babble", "mix_at_snr", "telephone",
                  "codec_round_trip", "room_impulse_response", "reverberate", "griffin_lim",
-                 "zero_floor", "pcm16"):
+                 "world_resynthesis", "zero_floor", "pcm16"):
         assert getattr(bench, name) is getattr(C, name)
 
 
@@ -269,6 +269,23 @@ def test_invariance_scores_speaker_norm_models_with_both_references(bench):
     floor = inv["transforms"]["-60 dBFS white noise floor (16-bit)"]
     assert floor[chain]["mean_abs_dp"] < floor["student-speaker_norm"]["mean_abs_dp"]
 
+
+def test_benchmark_vocodes_with_world_last_and_others_keep_their_seeds(bench, clip):
+    """The benchmark's WORLD condition comes after the others, which keep their order (and
+    so their seeds) and are those the calibration and atypicality reports measured; it
+    resynthesises the clip (same rate, length and level, other samples) and is held to the
+    vocoded target."""
+    pytest.importorskip("pyworld")  # the augment extra
+    y = clip[:16000]
+    args = {"babble_talkers": [clip[16000:32000]] * 4, "rir": C.room_impulse_response()}
+    plain = bench.condition_transforms(**args)
+    every = bench.condition_transforms(**args, world=True)
+    assert list(every) == [*plain, bench.WORLD]
+    out, sr = every[bench.WORLD](y, np.random.default_rng(0))
+    assert sr == 16000 and out.shape == y.shape
+    assert np.sqrt(np.mean(out**2) / np.mean(y**2)) == pytest.approx(1.0, rel=0.05)
+    assert np.abs(out - y).max() > 0.01 * np.abs(y).max()
+    assert bench._target_of(bench.WORLD) == bench.TARGETS["vocoded"]
 
 def test_agreement_intervals_say_which_misses_40_clips_cannot_resolve(bench):
     def inv(*agreements):
