@@ -143,7 +143,8 @@ def condition_transforms(*, babble_talkers: Sequence[np.ndarray], rir: np.ndarra
                          world: bool = False) -> dict[str, Transform]:
     """The degradations of issue 19, item 5 (the clean clip is 16-bit at 16 kHz);
     ``world``: WORLD resynthesis too (pyworld), last, so that the seeds of the others stay
-    (the calibration and atypicality reports were measured without it)."""
+    (this benchmark's own; the calibration, atypicality and inner-fold ablation reports
+    were measured without it)."""
     def noisy(kind: str, snr: float) -> Transform:
         def f(y, rng):
             if kind == "white":
@@ -599,10 +600,10 @@ def _same_width(card: dict, kind: str, width: int | None) -> bool:
 
 
 def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
-                   talker_rows: Sequence[dict], seed: int) -> dict:
-    """Accuracy / UAR / ECE of the held-out models under each condition, and each
-    model's per-clip hits (``"correct"``: condition -> column -> bool array, for
-    :func:`student_gaps`)."""
+                   talker_rows: Sequence[dict], seed: int, world: bool = False) -> dict:
+    """Accuracy / UAR / ECE of the held-out models under each condition
+    (:func:`condition_transforms`, with ``world``), and each model's per-clip hits
+    (``"correct"``: condition -> column -> bool array, for :func:`student_gaps`)."""
     import ser_classic
     from ser_classic.recognizer import SpeakerStats
 
@@ -624,7 +625,7 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
     X_clean = None
     results, correct, timing = {}, {}, {}
     for i, (cname, transform) in enumerate(condition_transforms(
-            babble_talkers=talkers, rir=rir, world=True).items()):
+            babble_talkers=talkers, rir=rir, world=world).items()):
         start = time.perf_counter()
         rng = np.random.default_rng([seed, 100 + i])
         waves = [transform(y, rng) for y in clean]
@@ -1140,7 +1141,8 @@ def main(argv=None) -> int:
                                    for d in holdout.values() for path in d.values()))
         rows, talkers = condition_rows(records, speakers=HOLDOUT, n=args.condition_clips,
                                        seed=args.seed, emotions=known)
-        cond = run_conditions(holdout, rows, talker_rows=talkers, seed=args.seed)
+        cond = run_conditions(holdout, rows, talker_rows=talkers, seed=args.seed,
+                              world=True)
         correct = cond.pop("correct")
         pairs = {col: col.replace(" compact", " teacher") for col in correct["clean"]
                  if " compact" in col}
