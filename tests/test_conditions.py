@@ -287,6 +287,7 @@ def test_benchmark_vocodes_with_world_last_and_others_keep_their_seeds(bench, cl
     assert np.abs(out - y).max() > 0.01 * np.abs(y).max()
     assert bench._target_of(bench.WORLD) == bench.TARGETS["vocoded"]
 
+
 def test_agreement_intervals_say_which_misses_40_clips_cannot_resolve(bench):
     def inv(*agreements):
         return {"n_clips": 40, "transforms": {f"t{i}": {"m": {"agreement": a}}
