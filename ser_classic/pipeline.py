@@ -1128,12 +1128,13 @@ def teacher_training_data(teacher, manifest: pd.DataFrame, *, copies: int = 2,
     config = teacher.feature_config
     X_raw, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                                      cache_dir=cache_dir, n_jobs=n_jobs)
-    copies_raw = (_teacher_copies(teacher, rows, cache_dir=cache_dir, n_jobs=n_jobs)
-                  if transfer == "teacher" else [])
-    _check_training_clips(teacher, rows, X_raw, copies_raw if transfer == "teacher" else None,
-                          cache_dir=cache_dir, n_jobs=n_jobs)  # before any masked copy
-    if transfer == "teacher":
-        X_copies = copies_raw
+    own_copies = (_teacher_copies(teacher, rows, cache_dir=cache_dir, n_jobs=n_jobs)
+                  if transfer == "teacher" else None)
+    _check_training_clips(teacher, rows, X_raw, own_copies, cache_dir=cache_dir,
+                          n_jobs=n_jobs)  # before any masked copy
+    copies_raw = own_copies or []
+    if own_copies is not None:
+        X_copies = own_copies
     else:
         aug = AugmentConfig(**DISTILL_AUGMENT)
         X_copies = [extract_batch(rows["path"], sha256=rows["sha256"], config=config,
