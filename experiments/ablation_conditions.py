@@ -59,6 +59,7 @@ IN_TRAINING = {
     "reverb": "partly: 8 other simulated rooms (RT60 0.2-0.8 s, seed 19); the benchmark's "
               "room (6 x 5 x 3 m, RT60 0.5 s) is not among them",
     "griffin": "yes: Griffin-Lim from 64/80/128 mels, 16 iterations (benchmark: 80, 32)",
+    "world": "yes: the same WORLD analysis and synthesis (pyworld, 5 ms frames)",
     "gain": "yes: gain -35..+12 dB with 16-bit rounding",
 }
 
@@ -96,7 +97,8 @@ def run_condition_benchmark(args, manifest, variants) -> dict:
         return paths
 
     return bench.inner_conditions(train, bench.inner_records(args.data),
-                                  n=args.condition_clips, seed=args.seed)
+                                  n=args.condition_clips, seed=args.seed,
+                                  world=args.world)
 
 
 def run_cv(args, manifest, variants) -> dict:

@@ -16,11 +16,11 @@ stored teacher's parameters, fixed). RAVDESS actors 21-24, the held-out speakers
     family's members tuned in each fold, copies of training speakers only): UAR;
 (c) the condition benchmark in inner folds: RAVDESS actors 1-20 in 5 folds of 4
     consecutive actors; per fold, the recipe trained without the fold's actors and
-    scored on ``--fold-clips`` of their clips under the benchmark's 13 degradations (its
-    transforms and seeds; babble talkers from the fold's training speakers;
-    speaker-normalised teachers with each speaker's statistics from the same condition):
-    accuracy on the clean clips and mean accuracy over the degradations, averaged over
-    the folds.
+    scored on ``--fold-clips`` of their clips under the benchmark's 13 degradations
+    (14 with ``--world``; its transforms and seeds; babble talkers from the fold's
+    training speakers; speaker-normalised teachers with each speaker's statistics from
+    the same condition): accuracy on the clean clips and mean accuracy over the
+    degradations, averaged over the folds.
 
 Rule, per normalisation: the setting with the larger mean of (a), (b) and the mean
 degraded accuracy of (c). The registry (``ser_classic.models``) holds the outcome: logreg's
@@ -130,7 +130,8 @@ def run_inner_conditions(args, manifest, norm: str) -> dict:
         return paths
 
     records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
-    inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed)
+    inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed,
+                                   world=args.world)
     cond = inner["conditions"]
     out = {}
     for setting in SETTINGS:
@@ -166,7 +167,8 @@ def write_report(summary: dict, out: Path) -> None:
              "(members tuned in each fold), UAR over 8 emotions; (c) the condition benchmark of "
              "`experiments/bench_conditions.py` in the same inner folds: per fold, the "
              "recipe trained without the fold's actors, "
-             f"{summary['fold_clips']} of their clips (7 trained emotions) under its 13 "
+             f"{summary['fold_clips']} of their clips (7 trained emotions) under its "
+             f"{bench.degradation_count(world=summary.get('world', False))} "
              "degradations (its transforms and seeds; speaker_norm: statistics of the same "
              "condition), averaged over the folds. Rule, per normalisation: the larger "
              "mean of (a), (b) and (c)'s mean degraded accuracy.", "",

@@ -15,7 +15,8 @@ held-out speakers of ``experiments/bench_conditions.py``'s report, are read by n
 (b) the condition benchmark in inner folds (RAVDESS actors 1-20, 5 folds of 4
     consecutive actors; per fold, the teacher trained without the fold's actors and every
     kind distilled from it, scored on ``--fold-clips`` of their clips under the clean
-    condition and the 13 degradations): accuracy per condition, mean over the folds.
+    condition and the 13 degradations, 14 with ``--world``): accuracy per condition,
+    mean over the folds.
 
 Rule, per normalisation (fixed before this run; the kinds are listed fastest first by
 ``reports/optimization``'s end-to-end time): the first kind whose mean LOCO UAR and
@@ -111,7 +112,8 @@ def run_inner_conditions(args, manifest, norm: str, cands: dict) -> dict:
 
     records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
     inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed,
-                                   gaps={kind: "teacher" for kind in kinds})
+                                   gaps={kind: "teacher" for kind in kinds},
+                                   world=args.world)
     cond = inner["conditions"]
     out = bench.settings_table(cond, ["teacher", *kinds])
     gaps = {kind: inner["student_gaps"][bench.teacher_column(cond, kind)] for kind in kinds}

@@ -178,6 +178,11 @@ def condition_transforms(*, babble_talkers: Sequence[np.ndarray], rir: np.ndarra
     return t
 
 
+def degradation_count(*, world: bool = False) -> int:
+    """How many conditions besides the clean clip :func:`condition_transforms` gives."""
+    return len(condition_transforms(babble_talkers=(), rir=np.zeros(1), world=world)) - 1
+
+
 # --------------------------------------------------------------------------- metrics
 def scores(proba: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> dict:
     """Accuracy, UAR (over the true classes present), ECE and the most-predicted class."""
@@ -963,12 +968,15 @@ def ablation_parser(doc: str, *, name: str) -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="feature extraction only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=f"reports/{name}")
+    p.add_argument("--world", action="store_true",
+                   help="score WORLD resynthesis too (the benchmark's last condition; "
+                        "the committed inner-fold reports were measured without it)")
     return p
 
 
 def start_ablation(args, *, script: str, argv) -> tuple:
     """Run from the repository root: the manifest without ``HOLDOUT`` and the summary's
-    header (command, machine, seed) of an inner-fold ablation."""
+    header (command, machine, seed, whether WORLD is scored) of an inner-fold ablation."""
     import os
     import platform
 
@@ -980,7 +988,8 @@ def start_ablation(args, *, script: str, argv) -> tuple:
     manifest = manifest[~manifest["speaker"].isin(HOLDOUT)].reset_index(drop=True)
     header = {"command": f"python experiments/{script}"
               + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
-              "machine": f"{os.cpu_count()} CPUs, {platform.machine()}", "seed": args.seed}
+              "machine": f"{os.cpu_count()} CPUs, {platform.machine()}", "seed": args.seed,
+              "world": args.world}
     return manifest, header
 
 
@@ -1001,8 +1010,8 @@ def merge_runs(summaries: Sequence[dict], *, command: str) -> dict:
     equivalent."""
     first = summaries[0]
     for other in summaries[1:]:
-        if other["seed"] != first["seed"] or other["inner_folds"] != first["inner_folds"]:
-            raise RuntimeError("the runs to merge differ in seed or inner folds")
+        if any(other.get(k) != first.get(k) for k in ("seed", "inner_folds", "world")):
+            raise RuntimeError("the runs to merge differ in seed, inner folds or WORLD")
     runs = {n: {"command": s["command"], "seconds": s["seconds"]}
             for s in summaries for n in s["normalizations"]}
     return {**first, "command": command, "runs": runs,
@@ -1068,13 +1077,14 @@ def settings_table(conditions: dict, settings: Sequence[str]) -> dict:
 
 
 def inner_conditions(train, records: Sequence[dict], *, n: int, seed: int,
-                     gaps: dict[str, str] | None = None) -> dict:
+                     gaps: dict[str, str] | None = None, world: bool = False) -> dict:
     """The condition benchmark in inner folds of the training actors.
 
     For fold ``k``, ``train(k, actors)`` returns ``{setting: model directory}``, each
     model trained without the fold's ``actors`` (and never on ``HOLDOUT``); ``n`` of their
     clips in ``records`` (none of ``HOLDOUT``) are scored under every condition, babble
-    talkers from the other actors. Returns :func:`run_conditions`' ``"conditions"``
+    talkers from the other actors (``world``: WORLD resynthesis too, as the benchmark
+    scores it). Returns :func:`run_conditions`' ``"conditions"``
     table (per condition and column: accuracy, UAR, ECE) averaged over the folds, with
     the folds and the models of each; with ``gaps`` (``{student setting: teacher
     setting}``), :func:`student_gaps` over the clips of every fold pooled."""
@@ -1086,7 +1096,7 @@ def inner_conditions(train, records: Sequence[dict], *, n: int, seed: int,
         paths = train(k, actors)
         rows, talkers = condition_rows(records, speakers=actors, n=n, seed=seed + k)
         res = run_conditions({s: {"teacher": p} for s, p in paths.items()}, rows,
-                             talker_rows=talkers, seed=seed + k)
+                             talker_rows=talkers, seed=seed + k, world=world)
         tables.append(res["conditions"])
         hits.append(res["correct"])
         models.append({name: m["model_id"] for name, m in res["models"].items()})

@@ -15,8 +15,8 @@ teacher``), on the training corpora only; RAVDESS actors 21-24 are read by nothi
     trained without the fold's actors (the stored teacher's parameters, as
     ``experiments/ablation_students.py``, whose fold teachers it shares) and a student
     distilled from it with each calibration; ECE (15 bins) and accuracy on
-    ``--fold-clips`` of the fold's clips, clean and under the 13 degradations of
-    ``experiments/bench_conditions.py``, mean over the folds;
+    ``--fold-clips`` of the fold's clips, clean and under the 13 degradations (14 with
+    ``--world``) of ``experiments/bench_conditions.py``, mean over the folds;
 (b) held-out corpora: the main job's held-out-corpus A/B (:func:`ser_classic.corpus_ab`,
     parameters tuned in each fold) with each student calibration; ECE per corpus.
 
@@ -74,7 +74,8 @@ def run_inner(args, manifest, norm: str) -> dict:
             for cal in CALIBRATIONS}}
 
     records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
-    inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed)
+    inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed,
+                                   world=args.world)
     out = bench.settings_table(inner["conditions"], ["teacher", *CALIBRATIONS])
     return {"per_condition": out, "folds": inner["folds"], "models": inner["models"]}
 
@@ -136,8 +137,9 @@ def write_report(summary: dict, out: Path) -> None:
              "corpus, not a blind test). RAVDESS actors 21-24 are read by no measurement. "
              "ECE: 15 equal-width bins of the top-1 probability.", "",
              "Rule, fixed before the run: the calibration with the lower mean of three "
-             "ECEs: (a) clean, (a) mean over the 13 degradations, (b) mean over the "
-             "corpora.", "",
+             "ECEs: (a) clean, (a) mean over the "
+             f"{bench.degradation_count(world=summary.get('world', False))} degradations, "
+             "(b) mean over the corpora.", "",
              "Resolution: an ECE of 15 bins over the few clips of one fold is biased "
              "upwards (the teacher's clean ECE in (a) is far above its 0.07 on the 208 clips "
              "of actors 21-24 in `reports/conditions/`), so (a) tells the calibrations "

@@ -288,6 +288,38 @@ def test_benchmark_vocodes_with_world_last_and_others_keep_their_seeds(bench, cl
     assert bench._target_of(bench.WORLD) == bench.TARGETS["vocoded"]
 
 
+def test_inner_folds_score_world_when_asked(bench, small_manifest, feature_cache, tmp_path):
+    """``--world`` of the inner-fold ablations: a real model (trained on actors 1-4) scored
+    in the inner folds of actors 5-12 under the benchmark's 15 conditions, WORLD last; the
+    reports name 13 or 14 degradations, and runs that differ in it are not merged."""
+    pytest.importorskip("pyworld")
+    import ser_classic
+
+    model = ser_classic.train(small_manifest, model="logreg", corpora="ravdess",
+                              augment="none", params={"clf__C": 0.01},
+                              cache_dir=feature_cache)
+    model.save(tmp_path / "logreg")
+    actors = {f"ravdess_{i:02d}" for i in range(5, 13)}
+    records = [r for r in bench.inner_records(ROOT.parent / "shared/data/ravdess")
+               if r["speaker"] in actors]
+    inner = bench.inner_conditions(lambda k, fold: {"logreg": tmp_path / "logreg"},
+                                   records, n=1, seed=0, world=True)
+    assert len(inner["folds"]) == 2 and len(inner["models"]) == 2
+    names = list(inner["conditions"])
+    assert names[0] == "clean" and names[-1] == bench.WORLD
+    assert len(names) == 1 + bench.degradation_count(world=True) == 15
+    assert bench.degradation_count() == 13
+    for entry in inner["conditions"].values():
+        assert 0.0 <= entry["logreg teacher"]["accuracy"] <= 1.0
+    parser = bench.ablation_parser("doc", name="x")
+    assert not parser.parse_args([]).world and parser.parse_args(["--world"]).world
+    run = {"seed": 0, "inner_folds": inner["folds"], "command": "c", "seconds": 1.0,
+           "normalizations": {"strict": {}}}
+    with pytest.raises(RuntimeError, match="WORLD"):
+        bench.merge_runs([{**run, "world": True}, {**run, "world": False,
+                          "normalizations": {"speaker_norm": {}}}], command="c")
+
+
 def test_agreement_intervals_say_which_misses_40_clips_cannot_resolve(bench):
     def inv(*agreements):
         return {"n_clips": 40, "transforms": {f"t{i}": {"m": {"agreement": a}}
