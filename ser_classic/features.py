@@ -1062,8 +1062,7 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
         if augment is None:
             x = extract_features(y, config=config)
         else:
-            waves = ([load_audio(p, sr=config.sample_rate, channel=corpus_channel(p))
-                      for p, _ in talkers] if babble else [])
+            waves = _talker_waves(talkers, sr=config.sample_rate) if babble else []
             x = augmented_features(y, config=config, augment=augment, rng=rng,
                                    warp=augment.warp_of(copy), plan=plan, talkers=waves)
         if key is not None:
@@ -1071,6 +1070,19 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
         return x, None, True, repaired
     except AudioError as exc:
         return None if cached_only else (None, (exc.source, exc.problem), False, None)
+
+
+def _talker_waves(talkers: Sequence[tuple[str, str]], *, sr: int) -> list[np.ndarray]:
+    """The babble talkers' clips that load: an unreadable talker is reported as its own
+    clip's failure, and the copy is babble of the others (pink noise if none loads), so
+    that it never costs another clip its copy."""
+    waves = []
+    for path, _ in talkers:
+        try:
+            waves.append(load_audio(path, sr=sr, channel=corpus_channel(path)))
+        except AudioError:
+            continue
+    return waves
 
 
 def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,

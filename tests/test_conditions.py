@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.signal
 
@@ -130,6 +131,33 @@ def test_reverb_and_vocoders_keep_length_and_level(clip):
     for out in outs:
         assert out.shape == y.shape
         assert np.sqrt(np.mean(out**2) / np.mean(y**2)) == pytest.approx(1.0, rel=0.05)
+
+
+def test_an_unreadable_talker_costs_no_other_clip_its_copy(ravdess_manifest, tmp_path):
+    """A corrupt file in the manifest fails alone: the conditions copies that drew it as a
+    babble talker are babble of the other talkers, not failures (which would drop their
+    clips from training)."""
+    pytest.importorskip("pedalboard")
+    pytest.importorskip("pyroomacoustics")
+    from ser_classic.features import _augment_rng
+    from ser_classic.pipeline import augmented_features
+
+    rows = ravdess_manifest.groupby("speaker").head(10)
+    rows = rows[rows["speaker"].isin(["ravdess_01", "ravdess_02"])]
+    bad = tmp_path / "corrupt.flac"
+    bad.write_bytes(np.random.default_rng(0).bytes(5000))
+    rows = pd.concat([rows, pd.DataFrame([{
+        "path": str(bad), "speaker": "ravdess_02", "emotion": "sad",
+        "sha256": hashlib.sha256(bad.read_bytes()).hexdigest()}])], ignore_index=True)
+    copies = augmented_features("conditions", rows, config=FeatureConfig(), copies=2)
+    drew_it = 0
+    for k, X in enumerate(copies):
+        assert np.flatnonzero(np.isnan(X).any(axis=1)).tolist() == [len(rows) - 1]
+        talkers = C.babble_talkers(rows["sha256"], rows["speaker"].to_numpy(), copy=k)
+        drew_it += sum(len(rows) - 1 in t and C.ConditionChain().draw(
+            rng=_augment_rng(sha, 0, k)).uses_talkers
+            for sha, t in zip(rows["sha256"], talkers, strict=True))
+    assert drew_it > 0  # the case this test is about
 
 
 def test_training_rooms_are_seeded_and_not_the_benchmarks():
