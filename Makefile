@@ -298,12 +298,12 @@ spread: $(STAMP)
 
 # Multi-condition training ablation: the strict teacher family trained with augment none /
 # vtlp / conditions / vtlp+conditions (2 copies per clip and preset), on the condition
-# benchmark, speaker-grouped CV (both in inner folds of RAVDESS actors 1-20) and
+# benchmark (WORLD included), speaker-grouped CV (both in inner folds of RAVDESS actors 1-20) and
 # leave-one-corpus-out; actors 21-24 unread -> reports/ablation_conditions/ (about 45 min
 # on 2 cores with an empty cache)
 ablation-conditions: $(STAMP)
 	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
-		--jobs $(JOBS) --out $(REPORTS)/ablation_conditions
+		--jobs $(JOBS) --world --out $(REPORTS)/ablation_conditions
 
 # Which members of the teacher family fit the augmented copies (logreg on the originals
 # only, or on the copies too; ridge always does), per normalisation, on LOCO, speaker-
