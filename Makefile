@@ -308,12 +308,12 @@ ablation-conditions: $(STAMP)
 # Which members of the teacher family fit the augmented copies (logreg on the originals
 # only, or on the copies too; ridge always does), per normalisation, on LOCO, speaker-
 # grouped CV and the condition benchmark in inner folds of RAVDESS actors 1-20 (21-24 unread)
-# -> reports/ablation_members/ (the registry's logreg `augmented=("strict",)` is the
-# outcome of its run of 11-29; the rerun of 12-02 breaks the speaker_norm tie the other way,
-# see the README; 35 min on 2 cores beside another job)
+# -> reports/ablation_members/ (the registry's logreg `augmented=("strict",)`, the outcome
+# of its run of 11-29 and of the rerun of 12-04 with WORLD; speaker_norm is a tie, see the
+# README; about 30 min on 2 cores)
 ablation-members: $(STAMP)
 	$(BIN)/python experiments/ablation_members.py --manifest $(MANIFEST) --cache $(CACHE) \
-		--jobs $(JOBS) --out $(REPORTS)/ablation_members
+		--jobs $(JOBS) --world --out $(REPORTS)/ablation_members
 
 # Which student kind keeps the teacher's robustness (issue 19, item 8): linear_int8,
 # compact_fast_int8 and compact_int8 distilled from the deployed teacher recipe, on LOCO
