@@ -219,6 +219,7 @@ def normalized_inputs(X: np.ndarray, X_aug: Sequence[np.ndarray], speakers: Sequ
     if normalization == Normalization.STRICT:
         return X, list(X_aug)
     if normalization == Normalization.SPEAKER_NORM:
+        _check_speaker_clips(X, speakers)
         return (speaker_normalize(X, speakers),
                 [speaker_normalize(a, speakers) for a in X_aug])
     if labels is None:
@@ -227,6 +228,19 @@ def normalized_inputs(X: np.ndarray, X_aug: Sequence[np.ndarray], speakers: Sequ
     reference = np.asarray(labels).astype(str) == REFERENCE_LABEL
     return (reference_normalize(X, speakers, reference),
             [reference_normalize(a, speakers, reference, on_missing="nan") for a in X_aug])
+
+
+def _check_speaker_clips(X: np.ndarray, speakers: Sequence) -> None:
+    """Raise unless every speaker with a usable row of ``X`` has at least 2: one clip's
+    statistics would normalise it to zeros (and enrolment needs 2 clips too)."""
+    ok = ~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1)
+    names, counts = np.unique(np.asarray(speakers)[ok], return_counts=True)
+    few = names[counts < 2]
+    if few.size:
+        raise ParameterError(
+            f"speaker(s) {[str(s) for s in few[:5]]}{' ...' if few.size > 5 else ''} "
+            f"have 1 usable clip: normalization 'speaker_norm' needs at least 2 per "
+            f"speaker (the speaker's statistics)")
 
 
 # --------------------------------------------------------------------------- splits

@@ -421,3 +421,16 @@ def test_distil_refuses_a_manifest_that_is_not_the_teachers_training_set(manifes
                      str(cache), "--out", str(tmp_path / "student")]) == 2
     assert "35 clips found, 36 trained on" in capsys.readouterr().err
     assert not (tmp_path / "student").exists() and not (tmp_path / "typical").exists()
+
+
+def test_speaker_norm_names_a_speaker_with_one_usable_clip(small_manifest, feature_cache):
+    """One clip's statistics would normalise it to zeros: training refuses it by name, as
+    neutral_ref refuses a speaker without 2 neutral clips; with 2 clips it trains."""
+    three = small_manifest[small_manifest["speaker"] != "ravdess_04"]
+    lone = small_manifest[small_manifest["speaker"] == "ravdess_04"]
+    args = dict(model="logreg", corpora="ravdess", normalization="speaker_norm",
+                augment="none", params={"clf__C": 0.01}, cache_dir=feature_cache)
+    with pytest.raises(ParameterError, match=r"\['ravdess_04'\] have 1 usable clip"):
+        ser_classic.train(pd.concat([three, lone.head(1)], ignore_index=True), **args)
+    model = ser_classic.train(pd.concat([three, lone.head(2)], ignore_index=True), **args)
+    assert "ravdess_04" in model.training["speakers"]
