@@ -274,7 +274,8 @@ def outer_splits(speakers: Sequence, *, split: str = SplitScheme.LOSO, n_folds: 
         blocks = [[s] for s in distinct]
     else:
         if not 2 <= n_folds <= distinct.size:
-            raise ParameterError(f"need 2 <= n_folds <= {distinct.size}")
+            raise ParameterError(f"n_folds must be between 2 and the number of speakers "
+                                 f"({distinct.size}), got {n_folds}")
         blocks = [list(b) for b in np.array_split(distinct, n_folds)]
     if len(blocks) < 2:
         raise ParameterError("need at least 2 speakers")

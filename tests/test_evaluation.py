@@ -81,6 +81,9 @@ def test_outer_splits_disjoint_and_cover_every_clip_once(subset, split):
     for tr, te in splits:
         assert not set(speakers[tr]) & set(speakers[te])
         assert tr.size + te.size == speakers.size
+    if split == "group6":  # more folds than speakers: says how many speakers there are
+        with pytest.raises(ParameterError, match=rf"speakers \({N_SPEAKERS}\), got 7"):
+            evaluation.outer_splits(speakers, split=split, n_folds=N_SPEAKERS + 1)
 
 
 def test_training_rows_with_augmentation_keep_test_speakers_out(subset):
