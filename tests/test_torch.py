@@ -258,6 +258,10 @@ def test_dtype_and_device_handling(clips):
     assert disc(y[0], sr=SR).shape == (1, len(disc.classes))  # one clip: a batch of one
     with pytest.raises(ParameterError, match="floating"):
         disc((y * 32767).to(torch.int16), sr=SR)
+    broken = torch.cat([y, y, y]).clone()
+    broken[1, 100], broken[2, 5] = float("nan"), float("inf")
+    with pytest.raises(ParameterError, match=r"NaN or infinite samples in row\(s\) \[1, 2\]"):
+        disc(broken, sr=SR)  # scored, it gave finite probabilities and NaN gradients
     with pytest.raises(ParameterError, match="sample rate"):
         disc(y, sr=0)
     with pytest.raises(ParameterError, match="dtype"):

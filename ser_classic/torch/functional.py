@@ -697,7 +697,10 @@ def functionals(x: torch.Tensor, n_frames: torch.Tensor, *, frame_rate: float
 
 
 def check_waveforms(y: torch.Tensor) -> torch.Tensor:
-    """A batch [shape=(B, n)] (or one clip [shape=(n,)]) as a 2-D floating tensor."""
+    """A batch [shape=(B, n)] (or one clip [shape=(n,)]) as a 2-D floating tensor; a NaN
+    or infinite sample (padding included) is refused, naming its rows, as the numpy path
+    refuses such a waveform (scored, it would give finite probabilities and NaN
+    gradients)."""
     if not isinstance(y, torch.Tensor):
         raise ParameterError(f"waveforms must be a torch.Tensor, got {type(y).__name__}")
     if y.ndim == 1:
@@ -708,6 +711,11 @@ def check_waveforms(y: torch.Tensor) -> torch.Tensor:
     if not y.is_floating_point():
         raise ParameterError(f"waveforms must be floating point (full scale 1), got "
                              f"{y.dtype}")
+    bad = ~torch.isfinite(y).all(dim=1)
+    if bool(bad.any()):
+        rows = torch.nonzero(bad).flatten().tolist()
+        raise ParameterError(f"waveforms hold NaN or infinite samples in row(s) "
+                             f"{rows[:10]}{' ...' if len(rows) > 10 else ''}")
     return y
 
 
