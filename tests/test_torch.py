@@ -262,6 +262,7 @@ def test_dtype_and_device_handling(clips):
     broken[1, 100], broken[2, 5] = float("nan"), float("inf")
     with pytest.raises(ParameterError, match=r"NaN or infinite samples in row\(s\) \[1, 2\]"):
         disc(broken, sr=SR)  # scored, it gave finite probabilities and NaN gradients
+    assert disc(y[:0], sr=SR).shape == (0, len(disc.classes))  # as EmotionRecognizer
     with pytest.raises(ParameterError, match="sample rate"):
         disc(y, sr=0)
     with pytest.raises(ParameterError, match="dtype"):

@@ -168,6 +168,8 @@ class EmotionDiscriminator(torch.nn.Module):
         y = F.check_waveforms(waveforms).to(dtype=self.dtype, device=self.used.device)
         if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
             raise ParameterError(f"sr must be a positive integer sample rate, got {sr!r}")
+        if y.shape[0] == 0:  # an empty batch: no rows, as EmotionRecognizer gives
+            return y.new_zeros((0, self.n_features))
         target = self.feature_config.sample_rate
         if lengths is not None:
             lengths = torch.as_tensor(lengths, dtype=torch.int64, device=y.device)
@@ -195,6 +197,8 @@ class EmotionDiscriminator(torch.nn.Module):
         if speaker is None:
             return X
         if isinstance(speaker, str):  # "batch": statistics of the batch, in torch
+            if X.shape[0] == 0:
+                return X
             if X.shape[0] < 2:
                 raise ParameterError("speaker='batch' needs at least 2 clips")
             eps = SpeakerNormalizer().eps
