@@ -17,6 +17,7 @@ import json
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -441,14 +442,21 @@ class EmotionRecognizer:
 
     # ------------------------------------------------------------------ speakers
     def enroll(self, inputs, *, sr: int | None = None,
-               previous: SpeakerStats | None = None) -> SpeakerStats:
+               previous: SpeakerStats | None = None, on_error: str = "raise"
+               ) -> SpeakerStats:
         """Speaker statistics from unlabelled clips of one speaker (at least 2 in all).
 
         For a ``"neutral_ref"`` model, clips of the voice's neutral speech; for a
         ``"speaker_norm"`` one, clips in any mix of emotions. ``previous``: statistics to
-        update with these clips (a running estimate).
+        update with these clips (a running estimate). ``on_error="skip"``: a clip that
+        cannot be used is left out, named in a warning (the statistics' ``n_clips`` counts
+        the clips used).
         """
-        X, _ = self.features(inputs, sr=sr)
+        skip = _check_on_error(on_error)
+        X, errors = self.features(inputs, sr=sr, on_error="nan" if skip else "raise")
+        for source, problem in errors:
+            warnings.warn(f"enroll: left out {source}: {problem}", stacklevel=2)
+        X = X[~np.isnan(X).any(axis=1)]
         return SpeakerStats.from_features(X) if previous is None else previous.update(X)
 
     def _normalise(self, X: np.ndarray, speaker) -> np.ndarray:

@@ -145,6 +145,13 @@ def test_speaker_normalised_model_needs_speaker_stats(norm_dir, model_dir, waves
     running = rec.enroll(waves[3:], sr=16000, previous=rec.enroll(waves[:3], sr=16000))
     np.testing.assert_allclose(running.mean, enrolled.mean, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(running.scale, enrolled.scale, rtol=1e-7, atol=1e-9)
+    broken = [*waves, np.zeros(16000)]  # one unusable clip among the voice's
+    with pytest.raises(AudioError, match=r"waveform\[6\]: silent"):
+        rec.enroll(broken, sr=16000)
+    with pytest.warns(UserWarning, match=r"left out waveform\[6\]: silent"):
+        kept = rec.enroll(broken, sr=16000, on_error="skip")
+    assert kept.n_clips == 6
+    np.testing.assert_allclose(kept.mean, enrolled.mean)
     by_stats = rec.predict_proba(waves, sr=16000, speaker=enrolled)
     np.testing.assert_allclose(by_stats, rec.predict_proba(waves, sr=16000, speaker="batch"))
     onnx = ser_classic.load(norm_dir, backend="onnx")
