@@ -697,10 +697,7 @@ def functionals(x: torch.Tensor, n_frames: torch.Tensor, *, frame_rate: float
 
 
 def check_waveforms(y: torch.Tensor) -> torch.Tensor:
-    """A batch [shape=(B, n)] (or one clip [shape=(n,)]) as a 2-D floating tensor; a NaN
-    or infinite sample (padding included) is refused, naming its rows, as the numpy path
-    refuses such a waveform (scored, it would give finite probabilities and NaN
-    gradients)."""
+    """A batch [shape=(B, n)] (or one clip [shape=(n,)]) as a 2-D floating tensor."""
     if not isinstance(y, torch.Tensor):
         raise ParameterError(f"waveforms must be a torch.Tensor, got {type(y).__name__}")
     if y.ndim == 1:
@@ -711,12 +708,21 @@ def check_waveforms(y: torch.Tensor) -> torch.Tensor:
     if not y.is_floating_point():
         raise ParameterError(f"waveforms must be floating point (full scale 1), got "
                              f"{y.dtype}")
-    bad = ~torch.isfinite(y).all(dim=1)
-    if bool(bad.any()):
-        rows = torch.nonzero(bad).flatten().tolist()
+    return y
+
+
+def _check_finite(y: torch.Tensor) -> None:
+    """Refuse a batch [shape=(B, n)] with a NaN or infinite sample (padding included),
+    naming its rows, as the numpy path refuses such a waveform (scored, it would give
+    finite probabilities and NaN gradients). A row's sum is non-finite whenever one of
+    its samples is; only such rows are read sample by sample (a sum can also overflow)."""
+    suspect = torch.nonzero(~torch.isfinite(y.sum(dim=1))).flatten()
+    if suspect.numel() == 0:
+        return
+    rows = suspect[~torch.isfinite(y[suspect]).all(dim=1)].tolist()
+    if rows:
         raise ParameterError(f"waveforms hold NaN or infinite samples in row(s) "
                              f"{rows[:10]}{' ...' if len(rows) > 10 else ''}")
-    return y
 
 
 
@@ -979,6 +985,7 @@ def extract_features(y: torch.Tensor, *, config: FeatureConfig,
     x : torch.Tensor [shape=(B, n_features)] in the dtype of ``y``
     """
     y = check_waveforms(y)
+    _check_finite(y)
     blocks, gather = _feature_plan(config, select)
     if lengths is None:
         lengths = torch.full((y.shape[0],), y.shape[1], dtype=torch.int64, device=y.device)
