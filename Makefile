@@ -299,8 +299,8 @@ spread: $(STAMP)
 # Multi-condition training ablation: the strict teacher family trained with augment none /
 # vtlp / conditions / vtlp+conditions (2 copies per clip and preset), on the condition
 # benchmark (WORLD included), speaker-grouped CV (both in inner folds of RAVDESS actors
-# 1-20) and leave-one-corpus-out; actors 21-24 unread -> reports/ablation_conditions/ (about 45 min
-# on 2 cores with an empty cache)
+# 1-20) and leave-one-corpus-out; actors 21-24 unread -> reports/ablation_conditions/
+# (about 45 min on 2 cores with an empty cache)
 ablation-conditions: $(STAMP)
 	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --world --out $(REPORTS)/ablation_conditions
