@@ -150,7 +150,7 @@ STUDENT_CALIBRATION_speaker_norm ?= temperature
 define TRAIN_SELECTED
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
 		--augment $(AUGMENT) --copies $(COPIES) $(TUNING) --out $(WORK)/teacher$(1)
-	$(CLI) distill $(IO) --teacher $(WORK)/teacher$(1) --student $(STUDENT) \
+	$(CLI) distil $(IO) --teacher $(WORK)/teacher$(1) --student $(STUDENT) \
 		--transfer teacher --calibration $(STUDENT_CALIBRATION_$(2)) $(STUDENT_WIDTH) \
 		--out $(WORK)/student$(1)
 endef
@@ -459,7 +459,7 @@ MARGIN = $(BIN)/python experiments/adversarial_margin.py --store $(STORE) --data
 define NO_ROBUSTNESS
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
 		--augment none $(TUNING) --out $(NR)/teacher$(1)
-	$(CLI) distill $(IO) --teacher $(NR)/teacher$(1) --student $(STUDENT) \
+	$(CLI) distil $(IO) --teacher $(NR)/teacher$(1) --student $(STUDENT) \
 		--transfer teacher --calibration $(STUDENT_CALIBRATION_$(2)) $(STUDENT_WIDTH) \
 		--out $(NR)/student$(1)
 endef
@@ -467,7 +467,7 @@ endef
 margin-ablation: $(STAMP)
 	$(call NO_ROBUSTNESS,,strict)
 	$(call NO_ROBUSTNESS,-speaker_norm,speaker_norm)
-	$(CLI) distill $(IO) --teacher $(NR)/teacher --student $(STUDENT) --transfer teacher \
+	$(CLI) distil $(IO) --teacher $(NR)/teacher --student $(STUDENT) --transfer teacher \
 		--calibration $(STUDENT_CALIBRATION_strict) $(STUDENT_WIDTH) --munge 0 \
 		--out $(NR)/student-munge0
 	$(MARGIN) --search backtrack --name adversarial_margin

@@ -154,7 +154,7 @@ def write_report(summary: dict, out: Path) -> None:
              f"{summary['machine']}).", "", *bench.runs_lines(summary),
              "Candidates (fastest first, end-to-end time in `reports/optimization`; a "
              "compact kind at each width, narrowest first: the columns its elimination "
-             "keeps, `ser-classic distill --width`): "
+             "keeps, `ser-classic distil --width`): "
              + ", ".join(f"`{k}`" for k in kinds) + ". "
              + "Each is distilled as the main job distils its student (`--transfer teacher "
              "--calibration temperature`) from the "

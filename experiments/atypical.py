@@ -152,7 +152,7 @@ def loco_models(corpus: str, work: Path, manifest_path: str, *, cache: str
                 *train_args, "--out", str(teacher)]):
             raise RuntimeError(f"training the teacher without {corpus} failed")
     if not bench.is_student(student, distill_args):
-        if cli(["distill", *common, "--teacher", str(teacher), *distill_args,
+        if cli(["distil", *common, "--teacher", str(teacher), *distill_args,
                 "--out", str(student)]):
             raise RuntimeError(f"distilling the student without {corpus} failed")
     return {"teacher": teacher, "compact": student}

@@ -456,7 +456,7 @@ def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain:
                                 *train_args, "--out", str(teacher)]):
             raise RuntimeError(f"training the {normalization} teacher failed")
         if new_teacher or not is_student(student, distill_args):
-            if cli(["distill", "--teacher", str(teacher), *distill_args,
+            if cli(["distil", "--teacher", str(teacher), *distill_args,
                     "--out", str(student)]):
                 raise RuntimeError(f"distilling the {normalization} student failed")
         out[normalization] = {"teacher": teacher, "compact": student}
@@ -865,7 +865,7 @@ def write_report(summary: dict, out: Path) -> None:
                else "") + "), scored by a "
             "teacher (`ser-classic train --model teacher[-speaker_norm] --exclude-speakers "
             "ravdess_21,...,24` with the stored teacher's corpora and augmentation) and its "
-            "student (`ser-classic distill` as the stored student), none of which saw actors "
+            "student (`ser-classic distil` as the stored student), none of which saw actors "
             "21-24. Cells: "
             "accuracy / UAR / ECE (15 bins; + over-confident, - under-confident: mean "
             "top-1 probability above or below the accuracy), and accuracy as a share of "

@@ -14,7 +14,7 @@ variant:
 - ratios to the teacher on the same backend, and the issue's targets.
 
 The deployed variants are fitted on all of the teacher's training clips (as
-``ser-classic distill`` does) and written under ``--work``. Timings are the best of
+``ser-classic distil`` does) and written under ``--work``. Timings are the best of
 ``--repeats`` passes per clip (the machine is shared). Writes ``summary.json``,
 ``report.md`` and plots into ``--out``.
 

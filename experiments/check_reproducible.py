@@ -251,7 +251,7 @@ QUICK_STEPS = (
     ("train", ["train", "--model", "{family}", "--selection",
                "{tree}/reports/cv_quick/selection.json", "--exclude-speakers", "{held_out}",
                "--out", "{tree}/.cache/models/teacher"]),
-    ("distill", ["distill", "--teacher", "{tree}/.cache/models/teacher", "--student",
+    ("distil", ["distil", "--teacher", "{tree}/.cache/models/teacher", "--student",
                  "compact_int8", "--out", "{tree}/.cache/models/compact"]),
 )
 

@@ -53,7 +53,7 @@ def parse_args(argv=None):
     p.add_argument("--fold-clips", type=int, default=48,
                    help="clips of each inner fold's actors under each condition")
     p.add_argument("--width", type=int, default=None,
-                   help="the student's columns, as `ser-classic distill --width` (default: "
+                   help="the student's columns, as `ser-classic distil --width` (default: "
                         "the library's); the Makefile passes the deployed WIDTH")
     p.add_argument("--merge", default="",
                    help="summary.json of runs of one normalisation each (comma-separated): "

@@ -717,11 +717,11 @@ def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration", choices=CALIBRATIONS, default="none",
                    help="of the teacher (as train)")
     p.add_argument("--student-calibration", choices=CALIBRATIONS, default=None,
-                   help="of the students (as distill; default: --calibration)")
+                   help="of the students (as distil; default: --calibration)")
     p.add_argument("--transfer", choices=("masks", "teacher"), default="masks",
-                   help="the students' transfer copies (as distill)")
+                   help="the students' transfer copies (as distil)")
     p.add_argument("--width", type=int, default=None,
-                   help="columns of the compact students (as distill)")
+                   help="columns of the compact students (as distil)")
     p.add_argument("--tune", choices=TUNINGS, default=None,
                    help="choose the teacher's parameters in every fold by grouped inner CV "
                         "on its training corpora (as train; default: --selection's)")
@@ -881,8 +881,8 @@ def _run_evaluate(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- distill
-def _add_distill(p: argparse.ArgumentParser) -> None:
+# --------------------------------------------------------------------------- distil
+def _add_distil(p: argparse.ArgumentParser) -> None:
     from .calibration import CALIBRATIONS
     from .distill import COMPACT_FEATURES
     from .pipeline import NORMALIZATIONS, STUDENT_CHOICES
@@ -926,7 +926,7 @@ def _add_distill(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-def _run_distill(args) -> int:
+def _run_distil(args) -> int:
     from . import pipeline
 
     if args.compact_groups and args.student not in ("compact", "compact_int8"):
@@ -999,6 +999,9 @@ def _run_models(args) -> int:
 
 # --------------------------------------------------------------------------- registry
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]
+# Former names, still accepted: the committed student cards and reports record
+# ``ser-classic distill`` (the API function is ``ser_classic.distil``).
+ALIASES = {"distil": ["distill"]}
 COMMANDS: list[Command] = [
     ("data", "corpus manifest: scan, add recordings, statistics", _add_data, _run_data),
     ("features", "extract (and cache) features of the manifest", _add_features, _run_features),
@@ -1010,8 +1013,8 @@ COMMANDS: list[Command] = [
      _add_corpus_ab, _run_corpus_ab),
     ("evaluate", "speaker-grouped CV of the registry models, selection, reports/cv",
      _add_evaluate, _run_evaluate),
-    ("distill", "distil a teacher model into a small student reading cheap features",
-     _add_distill, _run_distill),
+    ("distil", "distil a teacher model into a small student reading cheap features",
+     _add_distil, _run_distil),
     ("models", "the stored models (aliases, role, labels, figures); add a model",
      _add_models, _run_models),
 ]
@@ -1022,7 +1025,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text, add, run in COMMANDS:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           aliases=ALIASES.get(name, []))
         add(p)
         p.set_defaults(run=run)
     return parser

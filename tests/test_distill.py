@@ -227,7 +227,7 @@ def test_cli_distill_deploys_a_servable_student(tmp_path, six, feature_cache):
                   name="logreg", onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
                   training={"corpus": "ravdess", "speakers": SIX[:4]})
     save_manifest(rows, tmp_path / "manifest.csv")
-    code = main(["distill", "--teacher", str(tmp_path / "teacher"), "--out",
+    code = main(["distil", "--teacher", str(tmp_path / "teacher"), "--out",
                  str(tmp_path / "student"), "--manifest", str(tmp_path / "manifest.csv"),
                  "--cache", str(feature_cache), "--jobs", "1", "--copies", "1",
                  "--candidates", "100", "--student", "tree_uint8"])
@@ -251,7 +251,7 @@ def test_cli_distill_deploys_a_servable_student(tmp_path, six, feature_cache):
 def test_cli_distill_refuses_compact_groups_for_another_student(tmp_path, capsys):
     from ser_classic.cli import main
 
-    code = main(["distill", "--teacher", str(tmp_path / "missing"), "--out",
+    code = main(["distil", "--teacher", str(tmp_path / "missing"), "--out",
                  str(tmp_path / "student"), "--student", "compact_fast_int8",
                  "--compact-groups", "mel,mfcc"])
     assert code == 2
@@ -280,7 +280,7 @@ def test_compact_width_through_the_api_and_the_cli(tmp_path, six, feature_cache)
     common = ["--teacher", str(tmp_path / "teacher"), "--manifest",
               str(tmp_path / "manifest.csv"), "--cache", str(feature_cache), "--jobs", "1",
               "--copies", "1", "--student", "compact_int8"]
-    assert main(["distill", *common, "--width", "40", "--out", str(tmp_path / "w40")]) == 0
+    assert main(["distil", *common, "--width", "40", "--out", str(tmp_path / "w40")]) == 0
     card = load(tmp_path / "w40").card
     assert len(card["distillation"]["select"]) == 40 and card["distillation"]["width"] == 40
     api = distil(tmp_path / "teacher", rows, student="compact_int8", width=40, copies=1,
@@ -313,7 +313,7 @@ def test_cli_distill_of_a_speaker_normalised_teacher(tmp_path, six, feature_cach
                   training={"corpus": "ravdess", "speakers": SIX[:4],
                             "excluded_emotions": ["calm"]})
     save_manifest(rows, tmp_path / "manifest.csv")
-    code = main(["distill", "--teacher", str(tmp_path / "teacher"), "--out",
+    code = main(["distil", "--teacher", str(tmp_path / "teacher"), "--out",
                  str(tmp_path / "student"), "--manifest", str(tmp_path / "manifest.csv"),
                  "--cache", str(feature_cache), "--jobs", "1", "--copies", "1",
                  "--student", "compact"])

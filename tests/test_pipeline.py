@@ -121,7 +121,7 @@ def test_api_and_cli_give_the_same_models(manifest, cache, tmp_path, capsys):
     assert student.classes == LABELS and student.normalization == "strict"
     assert student.info["transfer_rows"]["clip"] == 36
     student.save(tmp_path / "api_student")
-    assert cli.main(["distill", "--teacher", str(tmp_path / "api_model"), "--manifest",
+    assert cli.main(["distil", "--teacher", str(tmp_path / "api_model"), "--manifest",
                      str(manifest_csv), "--student", "tree_uint8", "--copies", "1",
                      "--candidates", "100", "--cache", str(cache), "--jobs", "1", "--out",
                      str(tmp_path / "cli_student")]) == 0
@@ -415,7 +415,7 @@ def test_distil_refuses_a_manifest_that_is_not_the_teachers_training_set(manifes
         with pytest.raises(ParameterError, match="not the clips it was trained on"):
             pipeline.add_typicality(teacher, rows, out=tmp_path / "typical", cache_dir=cache)
     data.save_manifest(short, tmp_path / "short.csv")
-    capsys.readouterr()
+    capsys.readouterr()  # `distill`: the command's former name, still accepted
     assert cli.main(["distill", "--teacher", str(teacher), "--manifest",
                      str(tmp_path / "short.csv"), "--student", "linear_int8", "--cache",
                      str(cache), "--out", str(tmp_path / "student")]) == 2
