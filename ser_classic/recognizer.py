@@ -694,7 +694,7 @@ def load(model: str | os.PathLike, *, backend: str | None = None,
     Parameters
     ----------
     model : path or str
-        A model directory written by ``ser-classic train`` / ``distill``, or the alias of
+        A model directory written by ``ser-classic train`` / ``distil``, or the alias of
         a shipped model (``"deployed"``, ``"teacher"``, ... also as ``"models/deployed"``;
         ``ser-classic models`` lists them), resolved by
         :func:`ser_classic.store.resolve`.
