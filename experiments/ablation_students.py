@@ -45,6 +45,8 @@ CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
 AUGMENT, COPIES = bench.RECIPE_AUGMENT, bench.RECIPE_COPIES
 # fastest first: end-to-end ms per clip in reports/optimization (2.0, 2.5, 3.2)
 STUDENTS = "linear_int8,compact_fast_int8,compact_int8"
+# (b) and (a) of the module docstring: stage -> its results in a normalisation's summary
+STAGES = {"conditions": ("conditions", "gaps", "fold_models"), "loco": ("loco",)}
 
 
 def parse_args(argv=None):
@@ -58,6 +60,10 @@ def parse_args(argv=None):
     p.add_argument("--merge", default="",
                    help="summary.json of runs of one normalisation each (comma-separated): "
                         "write their report to --out instead of running")
+    p.add_argument("--stages", default=",".join(STAGES),
+                   help="stages to run; a stage left out is kept from the summary.json at "
+                        "--out (same candidates, normalisations and folds), its command "
+                        "named in the report")
     return p.parse_args(argv)
 
 
@@ -152,6 +158,7 @@ def write_report(summary: dict, out: Path) -> None:
     lines = ["# Which student keeps the teacher's robustness (issue 19, item 8)", "",
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "", *bench.runs_lines(summary),
+             *bench.kept_lines(summary),
              "Candidates (fastest first, end-to-end time in `reports/optimization`; a "
              "compact kind at each width, narrowest first: the columns its elimination "
              "keeps, `ser-classic distil --width`): "
@@ -229,11 +236,18 @@ def main(argv=None) -> int:
     summary = {**header, "fold_clips": args.fold_clips, "students": kinds,
                "widths": sorted({w for _, w in cands.values() if w is not None}),
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
-    for norm in args.normalizations.split(","):
-        inner = run_inner_conditions(args, manifest, norm, cands)
-        res = {"conditions": inner["per_condition"], "gaps": inner["gaps"],
-               "fold_models": inner["models"],
-               "loco": run_loco(args, manifest, norm, cands)}
+    stages = [s for s in args.stages.split(",") if s]
+    norms = [n for n in args.normalizations.split(",") if n]
+    kept = bench.kept_stages(summary, norms, out=args.out, run=stages, stages=STAGES,
+                             same=("students", "widths", "fold_clips", "inner_folds", "seed"))
+    for norm in norms:
+        res = dict(kept.get(norm, {}))
+        if "conditions" in stages:
+            inner = run_inner_conditions(args, manifest, norm, cands)
+            res.update(conditions=inner["per_condition"], gaps=inner["gaps"],
+                       fold_models=inner["models"])
+        if "loco" in stages:
+            res["loco"] = run_loco(args, manifest, norm, cands)
         res["decision"] = decide(res["loco"], res["conditions"], kinds)
         summary["normalizations"][norm] = res
         print(f"{norm}: chosen {res['decision']['chosen']}", flush=True)

@@ -1034,6 +1034,40 @@ def merge_reports(merge: str, *, out: str, write) -> int:
     return 0
 
 
+def kept_stages(summary: dict, norms: Sequence[str], *, out: str, run: Sequence[str],
+                stages: dict[str, Sequence[str]], same: Sequence[str]) -> dict:
+    """``--stages``: per normalisation in ``norms``, the results of the ``stages`` not in
+    ``run`` (each stage names its keys in a normalisation's results), taken from the
+    report at ``out``, which must hold them for the same ``same`` keys of ``summary``;
+    the commands that made them go to ``summary["stage_commands"]``."""
+    unknown = sorted(set(run) - set(stages))
+    if unknown or not run:
+        raise SystemExit(f"--stages: choose from {', '.join(stages)}, got {list(run)}")
+    skipped = [s for s in stages if s not in run]
+    if not skipped:
+        return {}
+    path = Path(out) / "summary.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    if (any(previous.get(k) != summary[k] for k in same)
+            or any(n not in previous.get("normalizations", {}) for n in norms)):
+        raise SystemExit(f"--stages {','.join(run)}: {path} holds no run of the same "
+                         f"{', '.join(same)} and normalisations to keep "
+                         f"{', '.join(skipped)} from")
+    made_by = previous.get("stage_commands") or {}
+    runs = [r["command"] for r in (previous.get("runs") or {}).values()]
+    summary["stage_commands"] = {s: made_by.get(s) or runs or [previous["command"]]
+                                 for s in skipped}
+    return {n: {k: previous["normalizations"][n][k] for s in skipped for k in stages[s]
+                if k in previous["normalizations"][n]} for n in norms}
+
+
+def kept_lines(summary: dict) -> list[str]:
+    """The report's lines naming the runs whose stages ``summary`` kept (``--stages``)."""
+    return [f"Stage `{stage}` kept from an earlier run: "
+            + "; ".join(f"`{c}`" for c in commands) + ".\n"
+            for stage, commands in (summary.get("stage_commands") or {}).items()]
+
+
 def finish_ablation(summary: dict, *, start: float, out: str, write) -> int:
     """Time the run into ``summary``, ``write(summary, Path(out))`` its report, say so."""
     summary["seconds"] = time.perf_counter() - start

@@ -43,6 +43,8 @@ CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
 AUGMENT, COPIES = bench.RECIPE_AUGMENT, bench.RECIPE_COPIES
 STUDENT = "compact_int8"
 CALIBRATIONS = ("none", "temperature", "corpus_temperature")
+# (a) and (b) of the module docstring: stage -> its results in a normalisation's summary
+STAGES = {"inner": ("inner", "fold_models"), "loco": ("loco",)}
 
 
 def parse_args(argv=None):
@@ -58,6 +60,10 @@ def parse_args(argv=None):
     p.add_argument("--merge", default="",
                    help="summary.json of runs of one normalisation each (comma-separated): "
                         "write their report to --out instead of running")
+    p.add_argument("--stages", default=",".join(STAGES),
+                   help="stages to run; a stage left out is kept from the summary.json at "
+                        "--out (same width, fold clips, normalisations and folds), its "
+                        "command named in the report")
     return p.parse_args(argv)
 
 
@@ -120,7 +126,7 @@ def write_report(summary: dict, out: Path) -> None:
     lines = ["# Should the deployed student ship with a temperature? (issue 19, item 7)", "",
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "",
-             *bench.runs_lines(summary),
+             *bench.runs_lines(summary), *bench.kept_lines(summary),
              f"`{STUDENT}` ({_width(summary)}) distilled from the deployed teacher recipe "
              "with `--calibration none` (the student's own softmax of the teacher's soft "
              "targets), `temperature` (one T on its speaker-grouped out-of-fold predictions, "
@@ -188,11 +194,18 @@ def main(argv=None) -> int:
     manifest, header = bench.start_ablation(args, script="student_calibration.py", argv=argv)
     summary = {**header, "fold_clips": args.fold_clips, "width": args.width,
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
-    for norm in args.normalizations.split(","):
-        inner = run_inner(args, manifest, norm)
-        loco = run_loco(args, manifest, norm)
-        res = {"inner": inner["per_condition"], "fold_models": inner["models"], "loco": loco}
-        res["decision"] = decide(res["inner"], loco)
+    stages = [s for s in args.stages.split(",") if s]
+    norms = [n for n in args.normalizations.split(",") if n]
+    kept = bench.kept_stages(summary, norms, out=args.out, run=stages, stages=STAGES,
+                             same=("width", "fold_clips", "inner_folds", "seed"))
+    for norm in norms:
+        res = dict(kept.get(norm, {}))
+        if "inner" in stages:
+            inner = run_inner(args, manifest, norm)
+            res.update(inner=inner["per_condition"], fold_models=inner["models"])
+        if "loco" in stages:
+            res["loco"] = run_loco(args, manifest, norm)
+        res["decision"] = decide(res["inner"], res["loco"])
         summary["normalizations"][norm] = res
         print(f"{norm}: chosen {res['decision']['chosen']}", flush=True)
     return bench.finish_ablation(summary, start=start, out=args.out, write=write_report)

@@ -420,3 +420,40 @@ def test_cached_fold_models_are_retrained_when_the_parameters_change(bench, tmp_
     assert bench.trained_with(shipped, bench.teacher_params("strict"))
     assert not bench.trained_with(shipped, {"logreg": {"clf__C": 1.0}})
     assert not bench.trained_with(tmp_path / "missing", bench.teacher_params("strict"))
+
+
+def test_a_stage_left_out_is_kept_from_the_same_run(bench, tmp_path):
+    """``--stages`` of the inner-fold ablations: a stage not run is taken from the report
+    at --out, only when that report is of the same candidates and folds, and the report
+    names the commands that made it."""
+    import json
+
+    stages = {"conditions": ("conditions", "gaps"), "loco": ("loco",)}
+    header = {"students": ["a", "b"], "fold_clips": 104, "seed": 0}
+    previous = {**header, "command": "merged", "runs": {
+        "strict": {"command": "run strict", "seconds": 1.0},
+        "speaker_norm": {"command": "run sn", "seconds": 1.0}},
+        "normalizations": {n: {"conditions": f"old {n}", "gaps": 1, "loco": f"loco {n}",
+                               "decision": "x"} for n in ("strict", "speaker_norm")}}
+    (tmp_path / "summary.json").write_text(json.dumps(previous))
+    same = tuple(header)
+
+    summary = dict(header)
+    kept = bench.kept_stages(summary, ["strict"], out=tmp_path, run=["conditions"],
+                             stages=stages, same=same)
+    assert kept == {"strict": {"loco": "loco strict"}}
+    assert summary["stage_commands"] == {"loco": ["run strict", "run sn"]}
+    assert bench.kept_lines(summary) == [
+        "Stage `loco` kept from an earlier run: `run strict`; `run sn`.\n"]
+    assert bench.kept_stages(dict(header), ["strict"], out=tmp_path,
+                             run=["conditions", "loco"], stages=stages, same=same) == {}
+    for other, norms, run in (({**header, "fold_clips": 48}, ["strict"], ["conditions"]),
+                              (header, ["neutral_ref"], ["conditions"]),
+                              (header, ["strict"], ["world"]),
+                              (header, ["strict"], [])):
+        with pytest.raises(SystemExit):
+            bench.kept_stages(dict(other), norms, out=tmp_path, run=run, stages=stages,
+                              same=same)
+    with pytest.raises(SystemExit, match="holds no run"):
+        bench.kept_stages(dict(header), ["strict"], out=tmp_path / "none", run=["loco"],
+                          stages=stages, same=same)
