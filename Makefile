@@ -325,14 +325,16 @@ ablation-students: $(STAMP)
 		--jobs $(JOBS) --out $(REPORTS)/ablation_students
 
 # How wide the compact student must be to keep its teacher's robustness (issue 19, item
-# 8): compact_int8 at 340 (the library's) and 1200 columns, by the same folds and rule
-# -> reports/ablation_width/ (about 90 min on 2 cores with ablation-students' fold
-# teachers; the committed report ran one normalisation per process, 50 min, merged by
-# --merge); it chose 1200 for both normalisations
+# 8): compact_int8 at 340 (the library's) and 1200 columns, by the same folds and rule,
+# the condition benchmark with WORLD -> reports/ablation_width/ (about 90 min on 2 cores
+# with ablation-students' fold teachers). It chose 1200 for both normalisations, on 12-02
+# and again on 12-04 with WORLD: that rerun ran its inner folds alone (--stages
+# conditions, one normalisation per process, 44 min, merged by --merge) and kept the
+# held-out-corpus stage of 12-02, which WORLD does not touch
 ablation-width: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --students compact_int8 \
 		--widths 340,1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
-		--jobs $(JOBS) --out $(REPORTS)/ablation_width
+		--jobs $(JOBS) --world --out $(REPORTS)/ablation_width
 
 # Should the student ship with a temperature (issue 19, item 7): none vs temperature vs
 # corpus_temperature, at the deployed WIDTH, on held-out speakers (inner folds of RAVDESS

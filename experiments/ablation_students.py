@@ -159,9 +159,10 @@ def write_report(summary: dict, out: Path) -> None:
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "", *bench.runs_lines(summary),
              *bench.kept_lines(summary),
-             "Candidates (fastest first, end-to-end time in `reports/optimization`; a "
-             "compact kind at each width, narrowest first: the columns its elimination "
-             "keeps, `ser-classic distil --width`): "
+             "Candidates (fastest first, end-to-end time in `reports/optimization`"
+             + ("; a compact kind at each width, narrowest first: the columns its "
+                "elimination keeps, `ser-classic distil --width`" if summary.get("widths")
+                else "") + "): "
              + ", ".join(f"`{k}`" for k in kinds) + ". "
              + "Each is distilled as the main job distils its student (`--transfer teacher "
              "--calibration temperature`) from the "
@@ -176,8 +177,10 @@ def write_report(summary: dict, out: Path) -> None:
              "`experiments/bench_conditions.py` in inner folds of RAVDESS actors 1-20 "
              f"({len(summary['inner_folds'])} folds of {bench.INNER_FOLD_ACTORS} consecutive "
              "actors): per fold the teacher is trained without the fold's actors and every "
-             f"kind distilled from it; {summary['fold_clips']} of the fold's clips under each "
-             "condition (speaker_norm: each speaker's statistics from the same condition); "
+             f"kind distilled from it; {summary['fold_clips']} of the fold's clips, clean and "
+             f"under each of the {bench.degradation_count(world=summary.get('world', False))} "
+             "degradations (speaker_norm: each speaker's statistics from the same "
+             "condition); "
              "accuracy, mean over the folds.", "",
              "Rule, per normalisation, fixed before the run: the first kind whose mean LOCO "
              f"UAR and whose accuracy in every condition of (b) are at most {MAX_LOSS:.2f} "
