@@ -26,6 +26,9 @@ smaller mean gap over the conditions), and the report says item 8 is missed.
 
     PYTHONPATH=. .venv/bin/python experiments/ablation_students.py \\
         --out reports/ablation_students
+
+``--world --stages conditions`` reruns the inner folds alone and keeps (a) from the report
+at ``--out`` (WORLD changes only the inner folds' conditions).
 """
 
 from __future__ import annotations

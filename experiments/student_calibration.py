@@ -25,6 +25,9 @@ three ECEs: (a) clean, (a) mean over the degradations, (b) mean over the corpora
 
     PYTHONPATH=. .venv/bin/python experiments/student_calibration.py \\
         --out reports/student_calibration
+
+``--world --stages inner`` reruns the inner folds alone and keeps (b) from the report
+at ``--out`` (WORLD changes only the inner folds' conditions).
 """
 
 from __future__ import annotations
