@@ -1023,7 +1023,9 @@ COMMANDS: list[Command] = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ser-classic", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # The usage line lists each command once (an alias stays out of it).
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{" + ",".join(c[0] for c in COMMANDS) + "}")
     for name, help_text, add, run in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text,
                            aliases=ALIASES.get(name, []))

@@ -215,3 +215,11 @@ def test_cli_help(command, capsys):
         main([command, "--help"])
     assert info.value.code == 0
     assert "usage: ser-classic" in capsys.readouterr().out
+
+
+def test_cli_usage_names_each_command_once(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert "distil," in usage and "distill" not in usage  # the alias stays out of it
