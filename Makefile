@@ -319,10 +319,11 @@ ablation-members: $(STAMP)
 # compact_fast_int8 and compact_int8 distilled from the deployed teacher recipe, on LOCO
 # and the condition benchmark in inner folds of RAVDESS actors 1-20 (21-24 unread), per
 # normalisation -> reports/ablation_students/ (STUDENT is its outcome; about 90 min on
-# 2 cores from an empty model cache)
+# 2 cores from an empty model cache; 12-04 rerun with --world --stages conditions, one
+# normalisation per process, 51 and 49 min, the held-out-corpus stage kept)
 ablation-students: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --manifest $(MANIFEST) --cache $(CACHE) \
-		--jobs $(JOBS) --out $(REPORTS)/ablation_students
+		--jobs $(JOBS) --world --out $(REPORTS)/ablation_students
 
 # How wide the compact student must be to keep its teacher's robustness (issue 19, item
 # 8): compact_int8 at 340 (the library's) and 1200 columns, by the same folds and rule,
