@@ -7,7 +7,7 @@ in float64 (as numpy does) and returned in the descriptors' dtype. Decisions (th
 frames, the up-level thresholds, rising/falling steps, peaks, voiced segments) are taken
 on detached values: counts and ratios have zero gradient, sums and order statistics the
 gradient of the chosen values. The contour decisions split near-equal frames, so a
-float64 run on CPU takes them on the numpy path's own contours (:func:`numpy_contours`:
+float64 run (on any device) takes them on the numpy path's own contours (:func:`numpy_contours`:
 exact), a float32 run on its contours rounded to float32. The numpy quirks are kept:
 voiced (unvoiced) statistics fall back to all frames when fewer than 2 frames are voiced
 (unvoiced); contour

@@ -990,9 +990,11 @@ def extract_features(y: torch.Tensor, *, config: FeatureConfig,
     if lengths is None:
         lengths = torch.full((y.shape[0],), y.shape[1], dtype=torch.int64, device=y.device)
     kept = decide = None
-    if (y.dtype == torch.float64 and y.device.type == "cpu" and _invariant()
+    if (y.dtype == torch.float64 and _invariant()
             and any(g == "extended" for g, *_ in blocks)):
-        from ._extended import numpy_contours  # exact contour decisions (float64 runs)
+        # exact contour decisions in float64 on every device (a CUDA run's own contours
+        # split near-ties otherwise: peak rates up to 0.33 off, reports/torch/bench_cuda.md)
+        from ._extended import numpy_contours
 
         kept = _kept_spans(y, lengths, config)
         decide = numpy_contours([k[4] for k in kept], config)
