@@ -443,6 +443,7 @@ related-work: $(STAMP)
 torch: $(STAMP)
 	$(BIN)/python experiments/bench_torch.py --device cpu --out $(REPORTS)/torch \
 		--model deployed deployed-speaker_norm teacher teacher-speaker_norm
+	$(BIN)/python experiments/profile_torch.py --device cpu --out $(REPORTS)/torch
 
 # Adversarial margin with vs without the robustness training (issue 20, item 3): twins of
 # the deployed teacher and student per normalisation, the same recipe (corpora, emotions,
