@@ -260,6 +260,29 @@ def speed(model: str, data_dir: Path, *, device: str, threads: Sequence[int], re
             for name, (wall, cpu) in best.items()]
 
 
+def run_header(script: str, args: argparse.Namespace, argv: list[str] | None) -> dict:
+    """The command, arguments, host, torch version and device of a run of ``script``."""
+    import torch
+
+    return {"command": f"python experiments/{script}.py "
+                       + shlex.join(sys.argv[1:] if argv is None else argv),
+            "args": vars(args),
+            "host": f"{platform.machine()}, Python {platform.python_version()}",
+            "torch": torch.__version__,
+            "device_name": (torch.cuda.get_device_name(args.device)
+                            if args.device.startswith("cuda") else platform.processor()
+                            or "CPU")}
+
+
+def write_report(result: dict, stem: Path, markdown: str) -> None:
+    """``<stem>.json`` and ``<stem>.md``, each written atomically; the report printed."""
+    from ser_classic.data import atomic_write_bytes
+
+    atomic_write_bytes(stem.with_suffix(".json"), json.dumps(result, indent=1).encode())
+    atomic_write_bytes(stem.with_suffix(".md"), markdown.encode())
+    print(markdown)
+
+
 def _markdown(result: dict) -> str:
     a = result["args"]
     lines = [f"# Torch discriminator (`ser_classic.torch`) on {a['device']}: values, "
@@ -338,19 +361,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from ser_classic import features
-    from ser_classic.data import atomic_write_bytes
 
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     data_dir = Path(args.data)
-    result = {"command": "python experiments/bench_torch.py " + shlex.join(sys.argv[1:]
-                                                                          if argv is None
-                                                                          else argv),
-              "args": vars(args), "host": f"{platform.machine()}, Python "
-              f"{platform.python_version()}", "torch": torch.__version__,
-              "device_name": (torch.cuda.get_device_name(args.device)
-                              if args.device.startswith("cuda") else platform.processor()
-                              or "CPU"),
+    result = {**run_header("bench_torch", args, argv),
               "feature_version": features._FEATURE_VERSION,
               "parity": [], "gradients": {}, "speed": {}}
     t0 = time.perf_counter()
@@ -365,11 +380,8 @@ def main(argv: list[str] | None = None) -> None:
             model, data_dir, device=args.device, threads=args.threads, repeat=args.repeat,
             seed=args.seed)
         print(f"{model}: done after {time.perf_counter() - t0:.0f} s", flush=True)
-    out = Path(args.out)
-    stem = f"bench_{args.device.replace(':', '')}"
-    atomic_write_bytes(out / f"{stem}.json", json.dumps(result, indent=1).encode())
-    atomic_write_bytes(out / f"{stem}.md", _markdown(result).encode())
-    print(_markdown(result))
+    write_report(result, Path(args.out) / f"bench_{args.device.replace(':', '')}",
+                 _markdown(result))
 
 
 if __name__ == "__main__":

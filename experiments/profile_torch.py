@@ -22,9 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -158,9 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_torch import _speed_clips
+    from bench_torch import _speed_clips, run_header, write_report
 
-    from ser_classic.data import atomic_write_bytes
     from ser_classic.torch import EmotionDiscriminator
 
     if args.device == "auto":
@@ -168,23 +164,15 @@ def main(argv: list[str] | None = None) -> None:
     waves, targets = _speed_clips(Path(args.data), args.seed)
     disc = EmotionDiscriminator(args.model).to(args.device)
     targets = [t if t in disc.classes else "neutral" for t in targets]
-    result = {"command": "python experiments/profile_torch.py " + shlex.join(
-                  sys.argv[1:] if argv is None else argv),
-              "args": vars(args), "host": f"{platform.machine()}, Python "
-              f"{platform.python_version()}, {torch.get_num_threads()} torch threads",
-              "torch": torch.__version__, "model_id": disc.model_id,
-              "device_name": (torch.cuda.get_device_name(args.device)
-                              if args.device.startswith("cuda") else platform.processor()
-                              or "CPU")}
+    result = run_header("profile_torch", args, argv)
+    result.update(host=f"{result['host']}, {torch.get_num_threads()} torch threads",
+                  model_id=disc.model_id)
     result["throughput"] = throughput(disc, waves, targets, device=args.device,
                                       batches=args.batches, repeat=args.repeat)
     result["profile"] = profile(disc, waves[:32], targets[:32], device=args.device,
                                 rounds=args.profile_rounds, top=args.top)
-    out = Path(args.out)
-    stem = f"profile_{args.device.replace(':', '')}"
-    atomic_write_bytes(out / f"{stem}.json", json.dumps(result, indent=1).encode())
-    atomic_write_bytes(out / f"{stem}.md", _markdown(result).encode())
-    print(_markdown(result))
+    write_report(result, Path(args.out) / f"profile_{args.device.replace(':', '')}",
+                 _markdown(result))
 
 
 if __name__ == "__main__":
