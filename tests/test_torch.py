@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -442,3 +444,56 @@ def test_dc_removal_on_cpu_equals_its_torch_form(clips):
     assert torch.allclose(vjp_cpu, vjp_rows, rtol=0, atol=1e-12)
     s0 = kept[0][0]  # before the span (leading zeros in whole hops): no gradient
     assert 0 < s0 <= 1000 and float(vjp_cpu[0, :s0].abs().max()) == 0.0
+
+
+def _padded(clips):
+    """The clips at their own lengths, zero-padded into one batch, and the lengths."""
+    n = max(y.size for y in clips)
+    batch = np.zeros((len(clips), n), dtype=np.float32)
+    for i, y in enumerate(clips):
+        batch[i, :y.size] = y
+    return torch.from_numpy(batch), torch.tensor([y.size for y in clips])
+
+
+@pytest.mark.parametrize("model", ["deployed", "deployed-speaker_norm", "teacher",
+                                   "teacher-speaker_norm"])
+def test_gpu_branches_match_the_numpy_path(clips, model):
+    """The branches written for GPUs (torch FFTs, sorts and searches, row-by-row DC
+    removal, one pass per batch), run on CPU tensors: CI has no GPU. A zero-padded batch
+    with ``lengths`` against the numpy path of each clip."""
+    recognizer = ser_classic.load(model)
+    speaker = recognizer.enroll(clips, sr=SR) if model.endswith("speaker_norm") else None
+    expected = np.stack([recognizer.predict_proba(y, sr=SR, speaker=speaker) for y in clips])
+    batch, lengths = _padded(clips)
+    for dtype, tol in ((torch.float64, 1e-3), (torch.float32, 1e-2)):
+        disc = EmotionDiscriminator(model, dtype=dtype)
+        with F._device_generic():
+            assert not F._on_host(batch)
+            got = disc(batch, sr=SR, speaker=speaker, lengths=lengths).exp()
+        assert F._on_host(batch)  # restored
+        np.testing.assert_allclose(got.double().numpy(), expected, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("model", ["deployed", "teacher"])
+def test_gpu_branches_gradients_agree_with_finite_differences(clips, model):
+    """Directional derivative of p(class) through the GPU branches (run on CPU), along a
+    random relative gain, against central differences and the CPU branches' gradient."""
+    disc = EmotionDiscriminator(model, dtype=torch.float64)
+    rng = np.random.default_rng(1)
+    y = torch.from_numpy(clips[2][:SR]).double()[None]
+    v = torch.from_numpy(rng.standard_normal(y.shape)) * y
+    grads = []
+    for generic in (True, False):
+        x = y.clone().requires_grad_(True)
+        with F._device_generic() if generic else contextlib.nullcontext():
+            disc(x, sr=SR).exp()[0, 3].backward()
+        grads.append(x.grad)
+    analytic = float((grads[0] * v).sum())
+    h = 1e-7
+    with torch.no_grad(), F._device_generic():
+        numeric = float(disc(y + h * v, sr=SR).exp()[0, 3]
+                        - disc(y - h * v, sr=SR).exp()[0, 3]) / (2 * h)
+    assert abs(analytic) > 1e-4  # a direction that moves the probability
+    assert analytic == pytest.approx(numeric, rel=1e-3)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-6, atol=1e-9 * float(
+        grads[1].abs().max()))

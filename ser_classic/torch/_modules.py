@@ -184,7 +184,7 @@ class EmotionDiscriminator(torch.nn.Module):
         # on CPU, a few clips of similar length per pass keep their spectra in cache
         x = F.extract_features(y, config=self.feature_config, select=self.select,
                                lengths=lengths,
-                               chunk=_CPU_CHUNK if y.device.type == "cpu" else None)
+                               chunk=_CPU_CHUNK if F._on_host(y) else None)
         full = x.new_zeros((x.shape[0], self.n_features))
         return full.index_copy(1, self.used.to(x.device), x)
 

@@ -27,10 +27,11 @@ cache, as autograd functions with their adjoints.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -61,6 +62,25 @@ __all__ = [
 
 _EPS = 1e-10
 _FFT_BLOCK = 256  # frames per scipy FFT call on CPU (input and output stay in cache)
+_GENERIC = False  # set by _device_generic
+
+
+def _on_host(x: torch.Tensor) -> bool:
+    """Whether ``x`` takes the CPU branches (numpy/scipy helpers, the numpy path's own
+    compiled searches); tensors on other devices take the torch branches."""
+    return x.device.type == "cpu" and not _GENERIC
+
+
+@contextlib.contextmanager
+def _device_generic() -> Iterator[None]:
+    """CPU tensors take the branches written for other devices (GPUs): the tests run
+    them where no GPU is (not thread-safe; for tests)."""
+    global _GENERIC
+    previous, _GENERIC = _GENERIC, True
+    try:
+        yield
+    finally:
+        _GENERIC = previous
 
 
 def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
@@ -74,7 +94,7 @@ def _sort_values(x: torch.Tensor) -> torch.Tensor:
     """``torch.sort(x, dim=-1).values`` with the gradient of the values at the chosen
     indices. On CPU the order comes from numpy's vectorised sort, several times faster
     than ``torch.sort`` on rows of a few hundred frames (the values are the same)."""
-    if x.device.type != "cpu":
+    if not _on_host(x):
         return torch.sort(x, dim=-1).values
     host = x.detach().numpy()
     if not (torch.is_grad_enabled() and x.requires_grad):
@@ -221,7 +241,7 @@ def _power_spectrum(y: torch.Tensor, *, window: np.ndarray, hop: int, n_fft: int
     ``sqrt(P)`` [shape=(B, T, n_bins)] of the frames of ``len(window)`` samples every
     ``hop`` of padded signals ``y`` [shape=(B, L)]; on CPU through scipy's FFT (faster
     than torch's for these sizes; as many workers as torch has threads)."""
-    if y.device.type != "cpu":
+    if not _on_host(y):
         frames = y.unfold(1, window.size, hop) * torch.as_tensor(window, dtype=y.dtype,
                                                                    device=y.device)
         spec = torch.fft.rfft(frames, n=n_fft, dim=-1)[..., :n_bins]
@@ -236,7 +256,7 @@ def _autocorrelation(power: torch.Tensor, *, n_fft: int, n_lags: int) -> torch.T
     holding the first ``F <= n_fft // 2 + 1`` bins (the others 0). On CPU through
     scipy's DCT-I, which equals it for a real even spectrum and runs several times faster
     than ``torch.fft.irfft``."""
-    if power.device.type != "cpu":
+    if not _on_host(power):
         return torch.fft.irfft(power, n=n_fft, dim=-1)[..., :n_lags]
     return _Autocorrelation.apply(power, n_fft, n_lags)
 
@@ -508,7 +528,7 @@ def spectral(power: torch.Tensor, magnitude: torch.Tensor, *, config: FeatureCon
             out[4] = torch.nn.functional.pad(_safe_sqrt((step * step).sum(dim=2)), (1, 0))
     if 2 in want:
         with torch.no_grad():
-            if P.device.type == "cpu":  # the numpy path's own compiled float32 search
+            if _on_host(P):  # the numpy path's own compiled float32 search
                 from ..features import _rolloff_bins
 
                 flat = P.detach().reshape(-1, n_bins).to(torch.float32).numpy()
@@ -545,7 +565,7 @@ def energy(power: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor, *,
     rms_db = 10 * torch.log10(power.sum(dim=2) / config.win_length + _EPS)
     t = power.shape[1]
     dead_zone = _filter_arrays(config).get("zcr_dead_zone")
-    if dead_zone is not None and y.device.type == "cpu":
+    if dead_zone is not None and _on_host(y):
         # feature version >= 3: the numpy function itself, clip by clip
         from ..features import _zero_crossing_rate
 
@@ -591,7 +611,7 @@ def acf_pitch(power: torch.Tensor, n_frames: torch.Tensor, *, config: FeatureCon
     acf = _autocorrelation(power, n_fft=config.n_fft, n_lags=lag_max + 2)
     r0 = acf[:, :, 0] + _EPS
     win = _const(f["win_acf"], power)
-    if acf.device.type == "cpu":  # the numpy path's own (compiled) search, clip by clip
+    if _on_host(acf):  # the numpy path's own (compiled) search, clip by clip
         from ..features import _acf_peaks
 
         best = np.full(acf.shape[:2], lag_min, dtype=np.int64)
@@ -931,7 +951,7 @@ def preprocess(y: torch.Tensor, lengths: torch.Tensor, *, config: FeatureConfig,
 
     kept = _kept_spans(y, lengths, config) if kept is None else kept
     n = torch.as_tensor([k[3] - k[2] for k in kept], dtype=torch.int64, device=y.device)
-    y = _RemoveDc.apply(y, kept) if y.device.type == "cpu" else _remove_dc_rows(y, kept)
+    y = _RemoveDc.apply(y, kept) if _on_host(y) else _remove_dc_rows(y, kept)
     if length is not None:
         y, n = crop(y, torch.zeros_like(n), n, length=length)
     power, count = _frame_power(y, n, config)
