@@ -1,11 +1,13 @@
 """Where the torch discriminator's time goes: throughput against the batch size, and the
 torch profiler's busiest operations at B = 32. Writes ``<out>/profile_<device>.md`` and
-``.json``.
+``.json`` (``profile_cpu_gpu_branches`` with ``--gpu-branches``: the branches written for
+GPUs run on CPU tensors, for their operation counts where no GPU is).
 
 1. Batch size: the clips of ``bench_torch.py``'s speed test (32 RAVDESS clips, the central
    3 s of each) repeated to B = ``--batches``; forward (no grad) and forward+backward
    (gradient of the mean penalty w.r.t. the waveforms), float32, best of ``--repeat``
-   after a warm-up.
+   after a warm-up; the torch operations one forward dispatches (on a GPU most of them
+   launch a kernel).
 2. Profile: ``--profile-rounds`` forwards (and forwards+backwards) at B = 32 under
    ``torch.profiler``: per pass, the host time spent in torch operations (self CPU), the
    device time of the kernels and the kernel launches, next to the wall time of the same
@@ -17,11 +19,13 @@ Usage::
 
     python experiments/profile_torch.py --device cpu --out reports/torch
     python experiments/profile_torch.py --device cuda --out reports/torch   # ~1 min on a GPU
+    python experiments/profile_torch.py --device cpu --gpu-branches --out reports/torch
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -64,10 +68,23 @@ def throughput(disc, waves, targets, *, device: str, batches, repeat: int) -> li
                 sync()
                 best = min(best, time.perf_counter() - t0)
             row[name] = b / best
+        row["ops"] = _operations(passes["forward"], sync)
         rows.append(row)
-        print(f"B={b}: " + ", ".join(f"{k} {v:.1f} clips/s" for k, v in row.items()
-                                     if k != "batch"), flush=True)
+        print(f"B={b}: forward {row['forward']:.1f} clips/s, forward+backward "
+              f"{row['forward+backward']:.1f} clips/s, {row['ops']} operations", flush=True)
     return rows
+
+
+def _operations(fn, sync) -> int:
+    """The torch operations (``aten::``, nested ones included) one call of ``fn``
+    dispatches, as the profiler records them."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+        sync()
+    return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
 
 
 def profile(disc, waves, targets, *, device: str, rounds: int, top: int) -> dict:
@@ -106,16 +123,20 @@ def profile(disc, waves, targets, *, device: str, rounds: int, top: int) -> dict
 
 def _markdown(result: dict) -> str:
     a = result["args"]
-    lines = [f"# Torch discriminator (`ser_classic.torch`) on {a['device']}: where the time "
-             f"goes", "", f"Produced by: `{result['command']}`", "",
+    where = a["device"] + (" (the branches written for GPUs)" if a.get("gpu_branches") else "")
+    lines = [f"# Torch discriminator (`ser_classic.torch`) on {where}: where the time goes",
+             "", f"Produced by: `{result['command']}`", "",
              f"Host: {result['host']}; torch {result['torch']}; device: "
              f"{result['device_name']}; model `{a['model']}` ({result['model_id']}); float32.",
              "", "## Throughput against the batch size", "",
              f"32 RAVDESS clips of 3 s repeated to B clips; best of {a['repeat']} after a "
-             f"warm-up.", "", "| B | forward, clips/s | forward+backward, clips/s |",
-             "|---|---|---|"]
+             f"warm-up. Operations: the torch operations one forward dispatches (`aten::`, "
+             f"nested ones included).", "",
+             "| B | forward, clips/s | forward+backward, clips/s | operations per forward |",
+             "|---|---|---|---|"]
     for r in result["throughput"]:
-        lines.append(f"| {r['batch']} | {r['forward']:.1f} | {r['forward+backward']:.1f} |")
+        lines.append(f"| {r['batch']} | {r['forward']:.1f} | {r['forward+backward']:.1f} | "
+                     f"{r.get('ops', '-')} |")
     lines += ["", f"## Profile at B = 32 ({a['profile_rounds']} passes, per pass)", "",
               "Torch host time: self CPU time of every torch operation, summed over threads "
               "(dispatch, launches, "
@@ -151,13 +172,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile-rounds", type=int, default=3)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gpu-branches", action="store_true",
+                        help="on CPU, run the branches written for GPUs (their operation "
+                             "counts, without a GPU)")
     args = parser.parse_args(argv)
+    if args.gpu_branches and args.device != "cpu":
+        parser.error("--gpu-branches runs on --device cpu")
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_torch import _speed_clips, run_header, write_report
 
     from ser_classic.torch import EmotionDiscriminator
+    from ser_classic.torch import functional as F
 
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -167,12 +194,14 @@ def main(argv: list[str] | None = None) -> None:
     result = run_header("profile_torch", args, argv)
     result.update(host=f"{result['host']}, {torch.get_num_threads()} torch threads",
                   model_id=disc.model_id)
-    result["throughput"] = throughput(disc, waves, targets, device=args.device,
-                                      batches=args.batches, repeat=args.repeat)
-    result["profile"] = profile(disc, waves[:32], targets[:32], device=args.device,
-                                rounds=args.profile_rounds, top=args.top)
-    write_report(result, Path(args.out) / f"profile_{args.device.replace(':', '')}",
-                 _markdown(result))
+    with F._device_generic() if args.gpu_branches else contextlib.nullcontext():
+        result["throughput"] = throughput(disc, waves, targets, device=args.device,
+                                          batches=args.batches, repeat=args.repeat)
+        result["profile"] = profile(disc, waves[:32], targets[:32], device=args.device,
+                                    rounds=args.profile_rounds, top=args.top)
+    stem = f"profile_{args.device.replace(':', '')}" + ("_gpu_branches" if args.gpu_branches
+                                                          else "")
+    write_report(result, Path(args.out) / stem, _markdown(result))
 
 
 if __name__ == "__main__":
