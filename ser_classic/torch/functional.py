@@ -861,14 +861,19 @@ def _kept_spans(y: torch.Tensor, lengths: torch.Tensor, config: FeatureConfig
 
 
 def _remove_dc_rows(y: torch.Tensor, kept: list) -> torch.Tensor:
-    """:class:`_RemoveDc` as torch operations, row by row (on devices other than CPU)."""
-    pieces = []
-    for row, (s0, e0, start, stop, _) in enumerate(kept):
-        span = y[row, s0:e0]
-        dc = span.sum() / (span != 0).sum().clamp_min(1)  # the mean of the non-zeros
-        piece = span[start:stop]
-        pieces.append(torch.where(piece != 0, piece - dc, piece))  # zeros stay zeros
-    return torch.nn.utils.rnn.pad_sequence(pieces, batch_first=True)
+    """:class:`_RemoveDc` as torch operations on the whole batch (on devices other than
+    CPU; a fixed number of kernels, whatever the batch size)."""
+    s0, e0, start, stop = torch.tensor([k[:4] for k in kept], dtype=torch.int64,
+                                       device=y.device).T
+    pos = torch.arange(y.shape[1], device=y.device)
+    span = (pos >= s0[:, None]) & (pos < e0[:, None])
+    # the mean of the span's non-zeros
+    dc = torch.where(span, y, 0).sum(dim=1) / (span & (y != 0)).sum(dim=1).clamp_min(1)
+    j = torch.arange(max(k[3] - k[2] for k in kept), device=y.device)
+    valid = j < (stop - start)[:, None]
+    piece = torch.gather(y, 1, torch.where(valid, (s0 + start)[:, None] + j, 0))
+    piece = torch.where(piece != 0, piece - dc[:, None], piece)  # zeros stay zeros
+    return torch.where(valid, piece, 0)
 
 
 class _RemoveDc(torch.autograd.Function):
