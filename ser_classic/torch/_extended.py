@@ -118,12 +118,13 @@ def numpy_contours(spans, config) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _decision_tensor(arrays: list[np.ndarray], like: torch.Tensor) -> torch.Tensor:
-    """Left-aligned [shape=(k, T_i)] arrays zero-padded to ``like``'s (B, k, T)."""
-    out = torch.zeros(like.shape, dtype=like.dtype, device=like.device)
+    """Left-aligned [shape=(k, T_i)] arrays zero-padded to ``like``'s (B, k, T) (one copy
+    to ``like``'s device)."""
+    out = np.zeros(like.shape, dtype=np.float64)
     for i, a in enumerate(arrays):
         a = np.atleast_2d(a)[:, :like.shape[2]]
-        out[i, :, :a.shape[1]] = torch.from_numpy(a).to(like.dtype)
-    return out
+        out[i, :, :a.shape[1]] = a
+    return torch.from_numpy(out).to(like.device, like.dtype)
 
 
 def contour_functionals(x: torch.Tensor, n: torch.Tensor, *, frame_rate: float,
