@@ -139,9 +139,9 @@ def _markdown(result: dict) -> str:
                      f"{r.get('ops', '-')} |")
     lines += ["", f"## Profile at B = 32 ({a['profile_rounds']} passes, per pass)", "",
               "Torch host time: self CPU time of every torch operation, summed over threads "
-              "(dispatch, launches, "
-              "host copies); the rest of the wall time is the numpy decisions (trims, "
-              "voicing) and Python. Device time: the kernels' own time.", "",
+              "(dispatch, launches, host copies); the rest of the wall time is the numpy "
+              "decisions (trims, voicing) and Python. Device time: the kernels' own time.",
+              "",
               "| pass | wall without the profiler, ms | torch host, ms | device kernels, ms "
               "| kernel launches |", "|---|---|---|---|---|"]
     wall = {r["batch"]: r for r in result["throughput"]}.get(32)
