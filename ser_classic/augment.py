@@ -56,10 +56,24 @@ def trim_silence(y: np.ndarray, *, top_db: float = 40.0, frame_length: int = 512
         raise ParameterError(f"noise_margin_db must be > 0, got {noise_margin_db}")
     if y.size < frame_length:
         return y
-    n_frames = 1 + (y.size - frame_length) // hop_length
+    return _trim_silence(y, _cumulative_energy(y), top_db=top_db, frame_length=frame_length,
+                         hop_length=hop_length, noise_margin_db=noise_margin_db)
+
+
+def _cumulative_energy(y: np.ndarray) -> np.ndarray:
+    """``[0, cumsum(y**2)]`` in float64 [shape=(n + 1,)]: the energy of ``y[a:b]`` is
+    ``energy[b] - energy[a]`` (the silence trim and the frame powers share one)."""
     energy = np.empty(y.size + 1)
     energy[0] = 0.0
     np.cumsum(np.square(y, dtype=np.float64), out=energy[1:])
+    return energy
+
+
+def _trim_silence(y: np.ndarray, energy: np.ndarray, *, top_db: float, frame_length: int,
+                  hop_length: int, noise_margin_db: float | None) -> np.ndarray:
+    """:func:`trim_silence` of ``y`` (at least ``frame_length`` samples) given its
+    :func:`_cumulative_energy`."""
+    n_frames = 1 + (y.size - frame_length) // hop_length
     starts = hop_length * np.arange(n_frames)
     power = (energy[starts + frame_length] - energy[starts]) / frame_length
     db = 10.0 * np.log10(np.maximum(power, 1e-20))

@@ -40,13 +40,14 @@ import scipy.fft
 from ._parallel import run_jobs
 from .augment import (
     AugmentConfig,
+    _cumulative_energy,
+    _trim_silence,
     mask_spectrogram,
     pad_trim,
     random_shift,
     spectrogram,
     warp_frequencies,
 )
-from .augment import trim_silence as _trim_silence
 from .data import (
     atomic_write_bytes,
     channel_cache_tag,
@@ -697,6 +698,7 @@ def _rhythm(voiced: np.ndarray, frame_rate: float) -> np.ndarray:
 
 
 _TRIM_NOISE_MARGIN_DB = 10.0  # silence trim: also cut edges within 10 dB of a steady noise
+_TRIM_FRAME_LENGTH = 512  # silence trim's frames (trim_silence's default)
 _REFERENCE_PERCENTILE = 95.0  # the clip's reference level: this percentile of frame power
 
 
@@ -746,13 +748,17 @@ def _kept_spans(y: np.ndarray, config: FeatureConfig
     y1 = _remove_dc(stripped)
     if config.trim_top_db is None:
         return s0, s0 + stripped.size, 0, y1.size, y1
-    power = _frame_power(y1, config)  # edges below the features' floor are cut too
+    energy = _cumulative_energy(y1)  # one cumulative sum for the frame powers and the trim
+    power = _frame_power(y1, config, energy=energy)  # edges below the floor are cut too
     top_db = config.trim_top_db
     if power.max() > 0:
         top_db = min(top_db, config.floor_db + 10 * np.log10(
             power.max() / np.percentile(power, _REFERENCE_PERCENTILE)))
-    kept = _trim_silence(y1, top_db=top_db, hop_length=config.hop_length,
-                         noise_margin_db=_TRIM_NOISE_MARGIN_DB)
+    if top_db <= 0:
+        raise ParameterError(f"top_db must be > 0, got {top_db}")
+    kept = y1 if y1.size < _TRIM_FRAME_LENGTH else _trim_silence(
+        y1, energy, top_db=top_db, frame_length=_TRIM_FRAME_LENGTH,
+        hop_length=config.hop_length, noise_margin_db=_TRIM_NOISE_MARGIN_DB)
     start = _offset(kept, y1)
     return s0, s0 + stripped.size, start, start + kept.size, y1
 
@@ -779,17 +785,19 @@ def _remove_dc(y: np.ndarray) -> np.ndarray:
     and digital silence stays digital silence (a zero padding changes nothing)."""
     sounding = y != 0.0
     if sounding.any():
-        y = y.copy()
-        y[sounding] -= y[sounding].mean()
+        y = np.subtract(y, y[sounding].mean(), out=y.copy(), where=sounding)
     return y
 
 
-def _frame_power(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """Mean square of each ``win_length`` frame, every ``hop_length`` samples."""
+def _frame_power(y: np.ndarray, config: FeatureConfig, *,
+                 energy: np.ndarray | None = None) -> np.ndarray:
+    """Mean square of each ``win_length`` frame, every ``hop_length`` samples (``energy``:
+    the :func:`ser_classic.augment._cumulative_energy` of ``y``, when already taken)."""
     n = config.win_length
     if y.size < n:
         return np.array([np.mean(np.square(y)) if y.size else 0.0])
-    energy = np.concatenate([[0.0], np.cumsum(np.square(y))])
+    if energy is None:
+        energy = _cumulative_energy(y)
     starts = config.hop_length * np.arange(1 + (y.size - n) // config.hop_length)
     return (energy[starts + n] - energy[starts]) / n
 
