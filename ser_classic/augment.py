@@ -50,13 +50,7 @@ def trim_silence(y: np.ndarray, *, top_db: float = 40.0, frame_length: int = 512
     -------
     y_trimmed : np.ndarray [shape=(m,)], m <= n
     """
-    if top_db <= 0:
-        raise ParameterError(f"top_db must be > 0, got {top_db}")
-    if noise_margin_db is not None and noise_margin_db <= 0:
-        raise ParameterError(f"noise_margin_db must be > 0, got {noise_margin_db}")
-    if y.size < frame_length:
-        return y
-    return _trim_silence(y, _cumulative_energy(y), top_db=top_db, frame_length=frame_length,
+    return _trim_silence(y, None, top_db=top_db, frame_length=frame_length,
                          hop_length=hop_length, noise_margin_db=noise_margin_db)
 
 
@@ -69,10 +63,19 @@ def _cumulative_energy(y: np.ndarray) -> np.ndarray:
     return energy
 
 
-def _trim_silence(y: np.ndarray, energy: np.ndarray, *, top_db: float, frame_length: int,
-                  hop_length: int, noise_margin_db: float | None) -> np.ndarray:
-    """:func:`trim_silence` of ``y`` (at least ``frame_length`` samples) given its
-    :func:`_cumulative_energy`."""
+def _trim_silence(y: np.ndarray, energy: np.ndarray | None, *, top_db: float,
+                  frame_length: int, hop_length: int, noise_margin_db: float | None
+                  ) -> np.ndarray:
+    """:func:`trim_silence`, given the :func:`_cumulative_energy` of ``y`` when already
+    taken (None: taken here)."""
+    if top_db <= 0:
+        raise ParameterError(f"top_db must be > 0, got {top_db}")
+    if noise_margin_db is not None and noise_margin_db <= 0:
+        raise ParameterError(f"noise_margin_db must be > 0, got {noise_margin_db}")
+    if y.size < frame_length:
+        return y
+    if energy is None:
+        energy = _cumulative_energy(y)
     n_frames = 1 + (y.size - frame_length) // hop_length
     starts = hop_length * np.arange(n_frames)
     power = (energy[starts + frame_length] - energy[starts]) / frame_length

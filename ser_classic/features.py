@@ -754,11 +754,8 @@ def _kept_spans(y: np.ndarray, config: FeatureConfig
     if power.max() > 0:
         top_db = min(top_db, config.floor_db + 10 * np.log10(
             power.max() / np.percentile(power, _REFERENCE_PERCENTILE)))
-    if top_db <= 0:
-        raise ParameterError(f"top_db must be > 0, got {top_db}")
-    kept = y1 if y1.size < _TRIM_FRAME_LENGTH else _trim_silence(
-        y1, energy, top_db=top_db, frame_length=_TRIM_FRAME_LENGTH,
-        hop_length=config.hop_length, noise_margin_db=_TRIM_NOISE_MARGIN_DB)
+    kept = _trim_silence(y1, energy, top_db=top_db, frame_length=_TRIM_FRAME_LENGTH,
+                         hop_length=config.hop_length, noise_margin_db=_TRIM_NOISE_MARGIN_DB)
     start = _offset(kept, y1)
     return s0, s0 + stripped.size, start, start + kept.size, y1
 
