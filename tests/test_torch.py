@@ -17,7 +17,7 @@ from ser_classic.recognizer import SpeakerStats  # noqa: E402
 from ser_classic.torch import DiscriminatorLoss, EmotionDiscriminator, emotion_loss  # noqa: E402
 from ser_classic.torch import functional as F  # noqa: E402
 
-from .conftest import DATA  # noqa: E402
+from .conftest import DATA, experiment  # noqa: E402
 
 SR = 16000
 
@@ -446,15 +446,6 @@ def test_dc_removal_on_cpu_equals_its_torch_form(clips):
     assert 0 < s0 <= 1000 and float(vjp_cpu[0, :s0].abs().max()) == 0.0
 
 
-def _padded(clips):
-    """The clips at their own lengths, zero-padded into one batch, and the lengths."""
-    n = max(y.size for y in clips)
-    batch = np.zeros((len(clips), n), dtype=np.float32)
-    for i, y in enumerate(clips):
-        batch[i, :y.size] = y
-    return torch.from_numpy(batch), torch.tensor([y.size for y in clips])
-
-
 @pytest.mark.parametrize("model", ["deployed", "deployed-speaker_norm", "teacher",
                                    "teacher-speaker_norm"])
 def test_gpu_branches_match_the_numpy_path(clips, model):
@@ -464,7 +455,7 @@ def test_gpu_branches_match_the_numpy_path(clips, model):
     recognizer = ser_classic.load(model)
     speaker = recognizer.enroll(clips, sr=SR) if model.endswith("speaker_norm") else None
     expected = np.stack([recognizer.predict_proba(y, sr=SR, speaker=speaker) for y in clips])
-    batch, lengths = _padded(clips)
+    batch, lengths = experiment("bench_torch")._padded(clips)  # zero-padded
     for dtype, tol in ((torch.float64, 1e-3), (torch.float32, 1e-2)):
         disc = EmotionDiscriminator(model, dtype=dtype)
         with F._device_generic():
