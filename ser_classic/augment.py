@@ -63,6 +63,13 @@ def _cumulative_energy(y: np.ndarray) -> np.ndarray:
     return energy
 
 
+def _frame_powers(energy: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:
+    """Mean square of each whole frame of ``frame_length`` samples, every ``hop_length``,
+    of a signal of at least one frame, from its :func:`_cumulative_energy`."""
+    starts = hop_length * np.arange(1 + (energy.size - 1 - frame_length) // hop_length)
+    return (energy[starts + frame_length] - energy[starts]) / frame_length
+
+
 def _trim_silence(y: np.ndarray, energy: np.ndarray | None, *, top_db: float,
                   frame_length: int, hop_length: int, noise_margin_db: float | None
                   ) -> np.ndarray:
@@ -76,9 +83,7 @@ def _trim_silence(y: np.ndarray, energy: np.ndarray | None, *, top_db: float,
         return y
     if energy is None:
         energy = _cumulative_energy(y)
-    n_frames = 1 + (y.size - frame_length) // hop_length
-    starts = hop_length * np.arange(n_frames)
-    power = (energy[starts + frame_length] - energy[starts]) / frame_length
+    power = _frame_powers(energy, frame_length=frame_length, hop_length=hop_length)
     db = 10.0 * np.log10(np.maximum(power, 1e-20))
     base = db.max() - top_db
     lead = tail = base

@@ -41,6 +41,7 @@ from ._parallel import run_jobs
 from .augment import (
     AugmentConfig,
     _cumulative_energy,
+    _frame_powers,
     _trim_silence,
     mask_spectrogram,
     pad_trim,
@@ -793,10 +794,8 @@ def _frame_power(y: np.ndarray, config: FeatureConfig, *,
     n = config.win_length
     if y.size < n:
         return np.array([np.mean(np.square(y)) if y.size else 0.0])
-    if energy is None:
-        energy = _cumulative_energy(y)
-    starts = config.hop_length * np.arange(1 + (y.size - n) // config.hop_length)
-    return (energy[starts + n] - energy[starts]) / n
+    return _frame_powers(_cumulative_energy(y) if energy is None else energy,
+                         frame_length=n, hop_length=config.hop_length)
 
 
 def _stft(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
