@@ -27,7 +27,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora clean-cache
+	balance-corpora typicality-temperature clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,7 +73,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	student-calibration atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora
+	balance-corpora typicality-temperature
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -426,6 +426,13 @@ smile-loco: $(STAMP)
 batch-prior: $(STAMP)
 	$(BIN)/python experiments/batch_prior.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/batch_prior
+
+# A temperature that grows with a clip's atypicality against one temperature, fitted on
+# out-of-fold rows of the training corpora, scored on held-out speakers and corpora with
+# the fixed logistic regression; measurement only (6 min) -> reports/typicality_temperature/
+typicality-temperature: $(STAMP)
+	$(BIN)/python experiments/typicality_temperature.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/typicality_temperature
 
 # The student distilled on the stored strict teacher's out-of-fold soft targets (each
 # training row's probability from a teacher that did not see its speaker) against the
