@@ -27,7 +27,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora typicality-temperature clean-cache
+	balance-corpora typicality-temperature trim-ablation clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,7 +73,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	student-calibration atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora typicality-temperature
+	balance-corpora typicality-temperature trim-ablation
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -426,6 +426,13 @@ smile-loco: $(STAMP)
 batch-prior: $(STAMP)
 	$(BIN)/python experiments/batch_prior.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/batch_prior
+
+# The silence trim's edge-noise rule (level, margin, headroom) against accuracy (RAVDESS
+# speaker-grouped CV, LOCO) and invariance, features extracted anew per rule, fixed linear
+# models; measurement only (about 20 minutes) -> reports/trim_ablation/
+trim-ablation: $(STAMP)
+	$(BIN)/python experiments/trim_ablation.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/trim_ablation
 
 # A temperature that grows with a clip's atypicality against one temperature, fitted on
 # out-of-fold rows of the training corpora, scored on held-out speakers and corpora with
