@@ -237,14 +237,17 @@ def render(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ablation_parser(doc: str, *, out: str, seed: bool = True) -> argparse.ArgumentParser:
+def ablation_parser(doc: str, *, out: str, seed: bool = True, cached: bool = True
+                    ) -> argparse.ArgumentParser:
     """The options of the fixed-model ablations (this one, ``extremes_ablation`` and,
-    without ``--seed``, ``descriptor_groups``)."""
+    without ``--seed``, ``descriptor_groups``; without ``--cache`` and ``--jobs``, those
+    that extract their features anew in one process)."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--manifest", default="data/manifest.csv")
     p.add_argument("--data", default="../shared/data")
-    p.add_argument("--cache", default=".cache/features")
-    p.add_argument("--jobs", type=int, default=2)
+    if cached:
+        p.add_argument("--cache", default=".cache/features")
+        p.add_argument("--jobs", type=int, default=2)
     if seed:
         p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=out)

@@ -10,8 +10,9 @@ threshold). `reports/conditions` finds `deployed` missing the invariance target 
 the loudest frame and is kept, and the 10 dB margin above the noise's median cuts more of
 the clip's quiet tail than the clean clip loses. Each variant changes only that edge
 threshold: its level (the edge frames' median or loudest), margin and headroom. The
-features of every clip are extracted again with it (no cache) and scored by the fixed
-models and measurements of `floor_ablation`:
+features of every clip are extracted again with it, in this process and with no cache
+(so the script takes no `--cache` or `--jobs`), and scored by the fixed models and
+measurements of `floor_ablation`:
 
 1. RAVDESS 6-fold speaker-grouped CV accuracy (ridge and logistic regression) and
    leave-one-corpus-out UAR (logistic regression), strict and speaker-normalised;
@@ -211,7 +212,7 @@ def render(summary: dict) -> str:
 
 
 def main(argv=None) -> int:
-    args = ablation_parser(__doc__, out="reports/trim_ablation").parse_args(argv)
+    args = ablation_parser(__doc__, out="reports/trim_ablation", cached=False).parse_args(argv)
     summary = measure(args, argv)
     write_summary(ROOT / args.out, summary, render(summary))
     return 0
