@@ -12,9 +12,10 @@ only (their speakers in 3 grouped folds, and each of their corpora held out once
 
 - `none`: the model's own probabilities;
 - `temperature`: one T on the speaker-grouped folds;
-- `corpus_temperature`: one T on those pooled with the corpus-held-out folds;
-- `typicality_temperature`: ``b0, b1`` on the same pooled rows (NLL), each row's ``u``
-  from the model of its own fold.
+- `corpus_temperature`: one T on those pooled with the corpus-held-out folds (the
+  library's weights: each scheme 1/2, each held-out corpus equally within its scheme);
+- `typicality_temperature`: ``b0, b1`` on the same pooled, weighted rows (NLL), each
+  row's ``u`` from the model of its own fold.
 
 Outer splits: each corpus held out (trained on the other two), and RAVDESS actors 1-10
 and 11-20 held out in turn (trained on every other clip but actors 21-24, which no
@@ -38,7 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_ablation import _models, ablation_parser, report_head, report_on_known_emotions
 
 from ser_classic._parallel import run_jobs
-from ser_classic.calibration import PROBA_FLOOR, apply_temperature, fit_temperature
+from ser_classic.calibration import (
+    PROBA_FLOOR,
+    OutOfFold,
+    apply_temperature,
+    fit_temperature,
+)
 from ser_classic.evaluation import expected_calibration_error, speaker_normalize
 from ser_classic.typicality import Typicality
 
@@ -62,19 +68,21 @@ def log_temperature(u: np.ndarray, b: np.ndarray) -> np.ndarray:
     return b[0] + b[1] * np.clip(u, *U_RANGE)
 
 
-def fit_typicality_temperature(proba: np.ndarray, y: np.ndarray, u: np.ndarray
-                               ) -> np.ndarray:
-    """``(b0, b1)`` minimising the mean NLL of ``y`` under ``scaled(proba, b0 + b1 u)``,
-    from one temperature's ``(log T, 0)`` (deterministic)."""
+def fit_typicality_temperature(proba: np.ndarray, y: np.ndarray, u: np.ndarray, *,
+                               sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """``(b0, b1)`` minimising the (weighted) mean NLL of ``y`` under
+    ``scaled(proba, b0 + b1 u)``, from one temperature's ``(log T, 0)`` (deterministic)."""
     from scipy.optimize import minimize
 
     rows = np.arange(y.size)
+    w = np.full(y.size, 1.0 / y.size) if sample_weight is None else \
+        np.asarray(sample_weight, dtype=np.float64) / np.sum(sample_weight)
 
     def nll(b):
-        return -np.mean(np.log(np.maximum(scaled(proba, log_temperature(u, b))[rows, y],
-                                          PROBA_FLOOR)))
+        return -np.sum(w * np.log(np.maximum(
+            scaled(proba, log_temperature(u, b))[rows, y], PROBA_FLOOR)))
 
-    start = [np.log(fit_temperature(proba, y)), 0.0]
+    start = [np.log(fit_temperature(proba, y, sample_weight=sample_weight)), 0.0]
     return minimize(nll, start, method="Nelder-Mead", options={"xatol": 1e-6,
                                                                 "fatol": 1e-9}).x
 
@@ -120,20 +128,30 @@ def outer_splits(speaker: np.ndarray, corpus: np.ndarray) -> list:
     return splits
 
 
-def calibrated(fits: list[dict], y: np.ndarray, outer: dict) -> dict:
+def calibrated(fits: list[dict], y: np.ndarray, corpus: np.ndarray, outer: dict) -> dict:
     """Every calibration fitted on the inner ``fits`` and applied to ``outer``:
-    ``{calibration: (proba, parameters)}``."""
-    def pooled(kinds):
-        chosen = [f for f in fits if f["kind"] in kinds]
-        return (np.vstack([f["proba"] for f in chosen]),
-                y[np.concatenate([f["test"] for f in chosen])],
-                np.concatenate([f["u"] for f in chosen]))
+    ``{calibration: (proba, parameters)}``. The temperatures are the library's
+    (:class:`ser_classic.calibration.OutOfFold`: ``corpus_temperature`` weighs each scheme
+    1/2 and each held-out corpus equally within its scheme); ``typicality_temperature``
+    is fitted on the same rows with the same weights."""
+    rows = np.sort(np.concatenate([f["test"] for f in fits if f["kind"] == "speaker"]))
 
+    def assembled(kind: str, key: str) -> np.ndarray:
+        chosen = [f for f in fits if f["kind"] == kind]
+        values = np.concatenate([f[key] for f in chosen])
+        out = np.empty((rows.size, *values.shape[1:]))
+        out[np.searchsorted(rows, np.concatenate([f["test"] for f in chosen]))] = values
+        return out
+
+    oof = OutOfFold(y=y[rows], speaker=assembled("speaker", "proba"),
+                    corpus=assembled("corpus", "proba"), corpora=corpus[rows],
+                    n_splits=N_SPEAKER_FOLDS)
+    speaker_t = oof.temperature("temperature")
+    corpus_t = oof.temperature("corpus_temperature")
+    pooled, codes, weight = oof.rows("corpus_temperature")
+    u_pooled = np.concatenate([assembled("speaker", "u"), assembled("corpus", "u")])
+    b = fit_typicality_temperature(pooled, codes, u_pooled, sample_weight=weight)
     proba, u = outer["proba"], outer["u"]
-    speaker_t = fit_temperature(*pooled({"speaker"})[:2])
-    pooled_rows = pooled({"speaker", "corpus"})
-    corpus_t = fit_temperature(*pooled_rows[:2])
-    b = fit_typicality_temperature(*pooled_rows)
     return {"none": (proba, {}),
             "temperature": (apply_temperature(proba, temperature=speaker_t),
                             {"T": round(speaker_t, 3)}),
@@ -175,7 +193,7 @@ def run(X, y, speaker, corpus, *, jobs: int = 2) -> dict:
                    "inner_speaker_u_median": round(float(np.median(np.concatenate(
                        [f["u"] for f in mine if f["kind"] == "speaker"]))), 3)}
             for calibration, (proba, params) in calibrated(
-                    [f for f in mine if f["kind"] != "outer"], codes, outer).items():
+                    [f for f in mine if f["kind"] != "outer"], codes, corpus, outer).items():
                 row[calibration] = {"ece": round(float(expected_calibration_error(t, proba)),
                                                  4), **params}
             rows.append(row)

@@ -64,3 +64,20 @@ def test_report_scores_the_rule_and_names_the_lowest():
                       "results": {"strict": rows, "speaker_norm": rows}})
     assert "| `typicality_temperature` | 0.100 | 0.100 | 0.100 |" in text
     assert "Lowest: **`typicality_temperature`**." in text
+
+
+def test_equal_weights_fit_as_no_weights_and_weights_choose_the_rows():
+    rng = np.random.default_rng(2)
+    proba, y, u = _overconfident_where_atypical(2000, rng)
+    plain = tt.fit_typicality_temperature(proba, y, u)
+    assert np.allclose(tt.fit_typicality_temperature(proba, y, u,
+                                                     sample_weight=np.full(y.size, 3.0)),
+                       plain, atol=1e-4)
+    flat = np.zeros_like(u)  # one temperature: the weighted rows decide it
+
+    def temperature(weight):
+        b = tt.fit_typicality_temperature(proba, y, flat, sample_weight=weight)
+        return float(np.exp(tt.log_temperature(np.zeros(1), b))[0])
+
+    assert abs(temperature((u < 0).astype(float)) - 1.0) < 0.15
+    assert abs(temperature((u > 0).astype(float)) - 4.0) < 0.6
