@@ -157,25 +157,33 @@ def transformed_features(config: FeatureConfig, rows, probe: np.ndarray, *, seed
     return X0, out
 
 
+def blind_models(X: np.ndarray, X_speaker: np.ndarray, rows, *,
+                 clip: float | None = None) -> dict:
+    """The logistic regressions blind to actors 17-24 (calm left out), strict on ``X`` and
+    speaker-normalised on ``X_speaker`` (``clip`` as in :func:`cv_and_loco`)."""
+    y, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
+    train = ~np.isin(speaker, BLIND) & (y != "calm")
+    logreg = _models(clip=clip)["logreg"]
+    return {"strict": logreg().fit(X[train], y[train]),
+            "speaker_norm": logreg().fit(X_speaker[train], y[train])}
+
+
 def invariance_scores(X: np.ndarray, X_speaker: np.ndarray, rows, probe: np.ndarray,
                       clean: np.ndarray, transformed: dict[str, np.ndarray], *,
-                      clip: float | None = None) -> dict:
+                      clip: float | None = None, fitted: dict | None = None) -> dict:
     """Agreement / mean |dp| per transformation of logistic regressions blind to actors
     17-24 (``X`` strict rows, ``X_speaker`` the same rows normalised per speaker; the
     probe clips' rows ``clean`` and ``transformed`` have ``X``'s columns; ``clip`` as in
-    :func:`cv_and_loco`); a speaker-normalised model reads each speaker's statistics from
-    its clean clips."""
-    y, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
-    train = ~np.isin(speaker, BLIND) & (y != "calm")
+    :func:`cv_and_loco`; ``fitted``: those :func:`blind_models`, when already fitted); a
+    speaker-normalised model reads each speaker's statistics from its clean clips."""
+    speaker = rows["speaker"].to_numpy()
     stats = {s: SpeakerStats.from_features(X[speaker == s]) for s in set(speaker[probe])}
 
     def normalised(F):
         return np.vstack([stats[s].apply(f[None])
                           for f, s in zip(F, speaker[probe], strict=True)])
 
-    logreg = _models(clip=clip)["logreg"]
-    fitted = {"strict": logreg().fit(X[train], y[train]),
-              "speaker_norm": logreg().fit(X_speaker[train], y[train])}
+    fitted = blind_models(X, X_speaker, rows, clip=clip) if fitted is None else fitted
 
     def proba(F):
         return {"strict": fitted["strict"].predict_proba(F),

@@ -45,10 +45,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import extremes_ablation
 from floor_ablation import (
-    BLIND,
     PROBE,
-    _models,
     ablation_parser,
+    blind_models,
     corpus_rows,
     cv_and_loco,
     invariance_scores,
@@ -135,23 +134,17 @@ def noisy_rows(rows, *, seed: int) -> tuple[np.ndarray, dict[str, list[np.ndarra
     return chosen, waves
 
 
-def noisy_accuracy(X: np.ndarray, X_speaker: np.ndarray, rows, chosen: np.ndarray,
+def noisy_accuracy(fitted: dict, rows, chosen: np.ndarray,
                    condition_features: dict[str, np.ndarray]) -> dict:
-    """Accuracy per condition of the logistic regressions blind to actors 17-24 on the
+    """Accuracy per condition of ``floor_ablation.blind_models`` (``fitted``) on the
     ``chosen`` clips; speaker-normalised: each speaker's statistics from its clips of the
     same condition."""
     y, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
-    train = ~np.isin(speaker, BLIND) & (y != "calm")
-    logreg = _models()["logreg"]
-    strict = logreg().fit(X[train], y[train])
-    normalised = logreg().fit(X_speaker[train], y[train])
-    out = {}
-    for condition, F in condition_features.items():
-        out[condition] = {
-            "strict": float(np.mean(strict.predict(F) == y[chosen])),
-            "speaker_norm": float(np.mean(normalised.predict(
-                speaker_normalize(F, speaker[chosen])) == y[chosen]))}
-    return out
+    return {condition: {
+        "strict": float(np.mean(fitted["strict"].predict(F) == y[chosen])),
+        "speaker_norm": float(np.mean(fitted["speaker_norm"].predict(
+            speaker_normalize(F, speaker[chosen])) == y[chosen]))}
+        for condition, F in condition_features.items()}
 
 
 def measure(args, argv) -> dict:
@@ -175,14 +168,16 @@ def measure(args, argv) -> dict:
             condition_features = {c: np.array([extract_features(w, config=config)
                                                for w in ws]) for c, ws in waves.items()}
         X_speaker = speaker_normalize(X, speaker)
+        fitted = blind_models(X, X_speaker, rows)
         summary["variants"][name] = {
             "rule": dict(zip(("level", "margin_db", "headroom_db"), rule, strict=True)),
             "columns": int(X.shape[1]),
             "accuracy": {"strict": cv_and_loco(X, y, corpus, speaker),
                          "speaker_norm": cv_and_loco(X_speaker, y, corpus, speaker)},
-            "invariance": invariance_scores(X, X_speaker, rows, probe, clean, transformed),
+            "invariance": invariance_scores(X, X_speaker, rows, probe, clean, transformed,
+                                            fitted=fitted),
             "padded_spans": spans,
-            "noise_accuracy": noisy_accuracy(X, X_speaker, rows, chosen, condition_features)}
+            "noise_accuracy": noisy_accuracy(fitted, rows, chosen, condition_features)}
         print(f"{name} done ({time.perf_counter() - start:.0f} s)", flush=True)
     summary["seconds"] = time.perf_counter() - start
     return summary
