@@ -79,14 +79,13 @@ CLOSING = ("Nothing is chosen here: a rule that keeps the accuracy and the LOCO 
 
 
 def edge_threshold(level: str, margin: float, headroom: float):
-    """An edge threshold of ``augment._edge_threshold``'s signature: above a steady edge
-    noise (its ``level``: ``"median"`` or ``"loudest"`` frame), ``margin`` dB, at most
-    ``headroom`` dB below the loudest frame."""
+    """The library's edge threshold (``augment._edge_threshold``) with this ``level`` of a
+    steady edge noise (``"median"`` or ``"loudest"`` frame), ``margin`` dB above it (in
+    place of the one the features pass) and ``headroom`` dB below the loudest frame."""
+    shipped = augment._edge_threshold
+
     def threshold(edge_db: np.ndarray, base: float, peak: float, _margin: float) -> float:
-        if edge_db.size < augment._EDGE_FRAMES or np.ptp(edge_db) > augment._EDGE_SPREAD_DB:
-            return base
-        noise = float(np.median(edge_db) if level == "median" else edge_db.max())
-        return max(base, min(noise + margin, peak - headroom))
+        return shipped(edge_db, base, peak, margin, level=level, headroom=headroom)
     return threshold
 
 

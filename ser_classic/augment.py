@@ -104,11 +104,16 @@ _EDGE_SPREAD_DB = 6.0  # their largest spread in level for a steady noise
 _EDGE_HEADROOM_DB = 20.0  # a noise-floor threshold stays this far below the loudest frame
 
 
-def _edge_threshold(edge_db: np.ndarray, base: float, peak: float, margin: float) -> float:
-    """Trim threshold at one end: ``base``, raised above a steady noise at that end."""
+def _edge_threshold(edge_db: np.ndarray, base: float, peak: float, margin: float, *,
+                    level: str = "median", headroom: float = _EDGE_HEADROOM_DB) -> float:
+    """Trim threshold at one end: ``base``, raised to ``margin`` dB above a steady noise
+    at that end (its ``level``: the ``"median"`` or ``"loudest"`` edge frame), at most
+    ``headroom`` dB below the loudest frame (``experiments/trim_ablation.py`` varies
+    ``level`` and ``headroom``)."""
     if edge_db.size < _EDGE_FRAMES or np.ptp(edge_db) > _EDGE_SPREAD_DB:
         return base
-    return max(base, min(float(np.median(edge_db)) + margin, peak - _EDGE_HEADROOM_DB))
+    noise = float(np.median(edge_db) if level == "median" else edge_db.max())
+    return max(base, min(noise + margin, peak - headroom))
 
 
 def pad_trim(y: np.ndarray, *, length: int, align: Literal["start", "center"] = "center"
