@@ -427,7 +427,7 @@ def test_teacher_on_silence_and_a_short_clip_is_finite(clips):
 @pytest.mark.skipif(not F._invariant(), reason="DC removal: feature version >= 3")
 def test_dc_removal_on_cpu_equals_its_torch_form(clips):
     """The CPU DC removal (the numpy preprocessing's values, an explicit backward) gives
-    the values and vector-Jacobian products of its row-by-row torch form."""
+    the values and vector-Jacobian products of its batched torch form (the GPU branch)."""
     config = ser_classic.FeatureConfig()
     rows = np.zeros((2, 12000))
     rows[0, 1000:11000] = clips[0][:10000] + 0.01  # digital silence around, a DC offset
@@ -449,7 +449,7 @@ def test_dc_removal_on_cpu_equals_its_torch_form(clips):
 @pytest.mark.parametrize("model", ["deployed", "deployed-speaker_norm", "teacher",
                                    "teacher-speaker_norm"])
 def test_gpu_branches_match_the_numpy_path(clips, model):
-    """The branches written for GPUs (torch FFTs, sorts and searches, row-by-row DC
+    """The branches written for GPUs (torch FFTs, sorts and searches, batched DC
     removal, one pass per batch), run on CPU tensors: CI has no GPU. A zero-padded batch
     with ``lengths`` against the numpy path of each clip."""
     recognizer = ser_classic.load(model)
