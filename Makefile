@@ -27,7 +27,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora typicality-temperature trim-ablation clean-cache
+	balance-corpora typicality-temperature trim-ablation active-frames clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,7 +73,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	student-calibration atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora typicality-temperature trim-ablation
+	balance-corpora typicality-temperature trim-ablation active-frames
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -433,6 +433,14 @@ batch-prior: $(STAMP)
 trim-ablation: $(STAMP)
 	$(BIN)/python experiments/trim_ablation.py --manifest $(MANIFEST) --data $(DATA) \
 		--out $(REPORTS)/trim_ablation
+
+# Functionals over active frames only (frames within 20 or 25 dB of the clip's 95th
+# percentile frame) against accuracy (RAVDESS speaker-grouped CV, LOCO) and invariance,
+# features extracted anew per variant, fixed linear models; measurement only (about 10
+# minutes; one process, no cache) -> reports/active_frames/
+active-frames: $(STAMP)
+	$(BIN)/python experiments/active_frames.py --manifest $(MANIFEST) --data $(DATA) \
+		--out $(REPORTS)/active_frames
 
 # A temperature that grows with a clip's atypicality against one temperature, fitted on
 # out-of-fold rows of the training corpora, scored on held-out speakers and corpora with

@@ -35,6 +35,7 @@ shift.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from contextlib import contextmanager
@@ -146,40 +147,66 @@ def noisy_accuracy(fitted: dict, rows, chosen: np.ndarray,
         for condition, F in condition_features.items()}
 
 
-def measure(args, argv) -> dict:
-    """Every variant's features (extracted anew), accuracy, invariance and padded spans."""
+def measure_in_process(args, argv, script: str, variants: dict, *, spans: bool = False
+                       ) -> dict:
+    """Every variant's features (extracted anew, in this process), accuracy, invariance,
+    accuracy under white noise and, with ``spans``, padded spans. ``variants``: name ->
+    ``(fields, rule)``, where ``fields`` describe the variant in the summary and
+    ``rule()`` is the context in which the process extracts its features."""
     rows, y, corpus, speaker = corpus_rows(args)
     config = FeatureConfig()
     probe = probe_rows(rows, seed=args.seed)
     chosen, waves = noisy_rows(rows, seed=args.seed)
-    summary = {"command": "python experiments/trim_ablation.py"
+    summary = {"command": f"python experiments/{script}.py"
                + "".join(f" {a}" for a in (argv or sys.argv[1:])),
                "feature_config": config.hash, "variants": {}}
     start = time.perf_counter()
-    for name, rule in VARIANTS.items():
-        with trim_rule(*rule):
+    for name, (fields, rule) in variants.items():
+        with rule():
             X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                                          cache_dir=None, n_jobs=1)
             if errors:
                 raise SystemExit(f"{len(errors)} clips failed: {errors[:3]}")
             clean, transformed = transformed_features(config, rows, probe, seed=args.seed)
-            spans = padded_spans(rows, probe, config, seed=args.seed)
+            kept = padded_spans(rows, probe, config, seed=args.seed) if spans else None
             condition_features = {c: np.array([extract_features(w, config=config)
                                                for w in ws]) for c, ws in waves.items()}
         X_speaker = speaker_normalize(X, speaker)
         fitted = blind_models(X, X_speaker, rows)
         summary["variants"][name] = {
-            "rule": dict(zip(("level", "margin_db", "headroom_db"), rule, strict=True)),
+            "rule": fields,
             "columns": int(X.shape[1]),
             "accuracy": {"strict": cv_and_loco(X, y, corpus, speaker),
                          "speaker_norm": cv_and_loco(X_speaker, y, corpus, speaker)},
             "invariance": invariance_scores(X, X_speaker, rows, probe, clean, transformed,
                                             fitted=fitted),
-            "padded_spans": spans,
+            **({"padded_spans": kept} if spans else {}),
             "noise_accuracy": noisy_accuracy(fitted, rows, chosen, condition_features)}
         print(f"{name} done ({time.perf_counter() - start:.0f} s)", flush=True)
     summary["seconds"] = time.perf_counter() - start
     return summary
+
+
+def measure(args, argv) -> dict:
+    """Every edge rule of :data:`VARIANTS`, with the padded spans."""
+    variants = {name: (dict(zip(("level", "margin_db", "headroom_db"), rule, strict=True)),
+                       functools.partial(trim_rule, *rule))
+                for name, rule in VARIANTS.items()}
+    return measure_in_process(args, argv, "trim_ablation", variants, spans=True)
+
+
+def noise_table(summary: dict) -> list[str]:
+    """The report's table of accuracy under white noise, one row per variant."""
+    conditions = list(next(iter(summary["variants"].values()))["noise_accuracy"])
+    lines = ["## Accuracy under white noise (strict \\| speaker_norm)", "",
+             "Every clip of actors 17-20 (calm left out), the same logistic regressions.", "",
+             "| variant | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+    for name, v in summary["variants"].items():
+        acc = v["noise_accuracy"]
+        lines.append(f"| {name} | " + " | ".join(
+            f"{acc[c]['strict']:.3f} \\| {acc[c]['speaker_norm']:.3f}" for c in conditions)
+            + " |")
+    return lines
 
 
 def render(summary: dict) -> str:
@@ -192,16 +219,7 @@ def render(summary: dict) -> str:
         spans.append(f"| {name} | {s['identical']} / {s['clips']} | "
                      f"{s['start_ms_median']:.0f} / {s['start_ms_max']:.0f} | "
                      f"{s['stop_ms_median']:.0f} / {s['stop_ms_max']:.0f} |")
-    conditions = list(next(iter(summary["variants"].values()))["noise_accuracy"])
-    noise = ["## Accuracy under white noise (strict \\| speaker_norm)", "",
-             "Every clip of actors 17-20 (calm left out), the same logistic regressions.", "",
-             "| variant | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
-    for name, v in summary["variants"].items():
-        acc = v["noise_accuracy"]
-        noise.append(f"| {name} | " + " | ".join(
-            f"{acc[c]['strict']:.3f} \\| {acc[c]['speaker_norm']:.3f}" for c in conditions)
-            + " |")
-    closing = "\n".join([*spans, "", *noise, "", CLOSING])
+    closing = "\n".join([*spans, "", *noise_table(summary), "", CLOSING])
     return extremes_ablation.render(summary, title=TITLE, doc=__doc__, closing=closing)
 
 
