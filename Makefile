@@ -435,9 +435,10 @@ trim-ablation: $(STAMP)
 		--out $(REPORTS)/trim_ablation
 
 # Functionals over active frames only (frames within 20 or 25 dB of the clip's 95th
-# percentile frame) against accuracy (RAVDESS speaker-grouped CV, LOCO) and invariance,
-# features extracted anew per variant, fixed linear models; measurement only (about 10
-# minutes; one process, no cache) -> reports/active_frames/
+# percentile frame; or only the frame-level functionals so) against accuracy (RAVDESS
+# speaker-grouped CV, LOCO) and invariance, features extracted anew per variant, fixed
+# linear models; measurement only (about 13 minutes; one process, no cache)
+# -> reports/active_frames/
 active-frames: $(STAMP)
 	$(BIN)/python experiments/active_frames.py --manifest $(MANIFEST) --data $(DATA) \
 		--out $(REPORTS)/active_frames

@@ -40,7 +40,13 @@ def test_padding_noise_moves_the_active_features_less_and_the_library_is_restore
     assert np.isfinite(x).all() and x.shape == (len(features.feature_names(config=config)),)
     # the duration descriptor counts the active frames only
     duration = features.feature_names(config=config).index("duration")
-    assert x[duration] < features.extract_features(y, config=config)[duration]
+    shipped_x = features.extract_features(y, config=config)
+    assert x[duration] < shipped_x[duration]
+    # groups named to read every frame keep the shipped values; the others do not
+    with af.active_only(25.0, ("utterance",)):
+        mixed = features.extract_features(y, config=config)
+    assert mixed[duration] == shipped_x[duration]
+    assert np.array_equal(mixed[:duration], x[:duration])
 
 
 def test_a_lead_meets_more_targets_and_keeps_the_accuracy():
