@@ -27,7 +27,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora typicality-temperature trim-ablation active-frames clean-cache
+	balance-corpora typicality-temperature trim-ablation active-frames targets \
+	clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +75,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature trim-ablation active-frames
+	$(MAKE) --no-print-directory targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -433,6 +435,12 @@ batch-prior: $(STAMP)
 trim-ablation: $(STAMP)
 	$(BIN)/python experiments/trim_ablation.py --manifest $(MANIFEST) --data $(DATA) \
 		--out $(REPORTS)/trim_ablation
+
+# Issue 19's targets against the figures of the reports above (reads ab/corpus*,
+# loco_selected, cv_selected_loso and conditions; trains nothing; seconds; the last step of
+# `make reproduce`) -> reports/targets/
+targets: $(STAMP)
+	$(BIN)/python experiments/targets.py --reports $(REPORTS) --out $(REPORTS)/targets
 
 # Functionals over active frames only (frames within 20 or 25 dB of the clip's 95th
 # percentile frame; or only the frame-level functionals so) against accuracy (RAVDESS

@@ -1,0 +1,200 @@
+"""Issue 19's targets against the committed reports' figures -> reports/targets/.
+
+Reads only the summaries other commands wrote (nothing is trained or scored here), so it
+is rerun after them; each row names the report it reads:
+
+- leave-one-corpus-out UAR, mean over RAVDESS, TESS and EMOVO and each corpus:
+  `reports/ab/corpus` and `reports/ab/corpus_speaker_norm` (the main job's held-out-corpus
+  A/B of the deployed recipe: the teacher and the deployed student, each trained on the
+  other two corpora) and `reports/loco_selected` (the model family selected inside each
+  fold);
+- RAVDESS leave-one-speaker-out UAR of the selected family: `reports/cv_selected_loso`,
+  against the issue's figures of the day it was filed less 2 points;
+- held-out RAVDESS speakers (actors 21-24) under each degradation, accuracy as a share of
+  clean, and ECE clean (<= 0.05) and degraded (<= 0.10): `reports/conditions`;
+- ECE on a held-out corpus (<= 0.10, each corpus): the A/B reports;
+- invariance (top-1 agreement >= 0.95 and mean |dp| <= 0.05 for each transformation):
+  `reports/conditions`;
+- item 8, every student within 3 points of its teacher: on each degradation
+  (`reports/conditions`, point estimates) and on the held-out-corpus mean (the A/B).
+
+    .venv/bin/python experiments/targets.py [--reports reports] [--out reports/targets]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_conditions
+
+from ser_classic.reporting import write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+NORMALIZATIONS = ("strict", "speaker_norm")
+LOCO = {"strict": (0.50, 0.35), "speaker_norm": (0.62, 0.45)}  # (mean, each corpus)
+LOSO_AT_FILING = {"strict": 0.671, "speaker_norm": 0.762}
+LOSO_SLACK = 0.02
+STUDENT_GAP = 0.03
+AB = {"strict": "ab/corpus", "speaker_norm": "ab/corpus_speaker_norm"}
+
+
+def _read(reports: Path, name: str) -> dict:
+    return json.loads((reports / name / "summary.json").read_text())
+
+
+def _row(target: str, model: str, measured: str, wanted: str, met: bool, source: str) -> dict:
+    return {"target": target, "model": model, "measured": measured, "wanted": wanted,
+            "met": bool(met), "source": source}
+
+
+def loco_rows(reports: Path) -> list[dict]:
+    """Mean and worst held-out-corpus UAR of the A/B's candidates and of the selected
+    family, and the A/B's held-out-corpus ECE."""
+    rows = []
+    for norm in NORMALIZATIONS:
+        ab = _read(reports, AB[norm])
+        mean_goal, each_goal = LOCO[norm]
+        deployed = ab["decision"]["deploy"]
+        for candidate in ab["candidates"]:
+            label = f"{norm} {candidate}" + (" (deployed)" if candidate == deployed else "")
+            uars = {c: ab["folds"][c][candidate]["uar"] for c in ab["corpora"]}
+            eces = {c: ab["folds"][c][candidate]["ece"] for c in ab["corpora"]}
+            worst = min(uars, key=uars.get)
+            rows.append(_row("LOCO UAR, mean of the held-out corpora", label,
+                             f"{ab['mean'][candidate]['uar']:.3f}", f">= {mean_goal:.2f}",
+                             ab["mean"][candidate]["uar"] >= mean_goal, AB[norm]))
+            rows.append(_row("LOCO UAR, each held-out corpus", label,
+                             f"{uars[worst]:.3f} ({worst}, the lowest)", f">= {each_goal:.2f}",
+                             uars[worst] >= each_goal, AB[norm]))
+            high = max(eces, key=eces.get)
+            rows.append(_row("ECE on a held-out corpus, each", label,
+                             f"{eces[high]:.3f} ({high}, the highest; mean "
+                             f"{ab['mean'][candidate]['ece']:.3f})", "<= 0.10",
+                             eces[high] <= 0.10, AB[norm]))
+        gap = ab["mean"][deployed]["uar"] - ab["mean"]["teacher"]["uar"]
+        if deployed != "teacher":
+            rows.append(_row("item 8: student within 3 points of its teacher, LOCO mean",
+                             f"{norm} {deployed}", f"{gap:+.3f}", f">= -{STUDENT_GAP:.2f}",
+                             gap >= -STUDENT_GAP, AB[norm]))
+    selected = _read(reports, "loco_selected")
+    for norm, run in selected["runs"].items():
+        mean_goal, each_goal = LOCO[norm]
+        rows.append(_row("LOCO UAR, mean of the held-out corpora",
+                         f"{norm} family selected in each fold", f"{run['mean_uar']:.3f} "
+                         f"(lowest {run['min_uar']:.3f})", f">= {mean_goal:.2f} (each >= "
+                         f"{each_goal:.2f})", run["mean_uar"] >= mean_goal
+                         and run["min_uar"] >= each_goal, "loco_selected"))
+    return rows
+
+
+def loso_rows(reports: Path) -> list[dict]:
+    """RAVDESS LOSO UAR of the selected family against the issue's figure less 2 points."""
+    cv = _read(reports, "cv_selected_loso")
+    rows = []
+    for norm, run in (("strict", cv), ("speaker_norm", cv["speaker_norm_run"])):
+        uar = run["models"][run["selected"]]["uar"]
+        floor = LOSO_AT_FILING[norm] - LOSO_SLACK
+        rows.append(_row("RAVDESS LOSO UAR, at most 2 points below the issue's",
+                         f"{norm} {run['selected']}", f"{uar:.3f}",
+                         f">= {floor:.3f} ({LOSO_AT_FILING[norm]} - {LOSO_SLACK})",
+                         uar >= floor - 5e-4, "cv_selected_loso"))
+    return rows
+
+
+def condition_rows(reports: Path) -> list[dict]:
+    """Held-out speakers under degradations (accuracy share, ECE), item 8 per condition,
+    and the invariance of the committed models."""
+    summary = _read(reports, "conditions")
+    per = summary["conditions"]["conditions"]
+    models = list(per["clean"])
+    rows = []
+    for model in models:
+        clean = per["clean"][model]
+        shares, eces = [], []
+        for cname, entry in per.items():
+            target = bench_conditions._target_of(cname)
+            if target is not None:
+                shares.append((cname, entry[model]["accuracy"] / clean["accuracy"], target))
+            if cname != "clean":
+                eces.append((cname, entry[model]["ece"]))
+        missed = [f"{c} {s:.0%}" for c, s, t in shares if s < t]
+        rows.append(_row("held-out speakers: accuracy under each degradation, share of "
+                         "clean", model, f"{len(shares) - len(missed)} of {len(shares)} met"
+                         + (f"; missed: {', '.join(missed)}" if missed else ""),
+                         "white 20 dB >= 85 %, 10 dB >= 70 %, telephone >= 85 %, vocoded, "
+                         "codec, gain >= 95 %", not missed, "conditions"))
+        rows.append(_row("ECE on held-out speakers, clean", model, f"{clean['ece']:.3f}",
+                         "<= 0.05", clean["ece"] <= 0.05, "conditions"))
+        over = [c for c, e in eces if e > 0.10]
+        rows.append(_row("ECE under each degradation", model,
+                         f"{len(eces) - len(over)} of {len(eces)} met (highest "
+                         f"{max(e for _, e in eces):.3f})", "<= 0.10", not over, "conditions"))
+    for model in models:
+        if "compact" not in model:
+            continue
+        teacher = model.replace("compact", "teacher")
+        gaps = {c: entry[model]["accuracy"] - entry[teacher]["accuracy"]
+                for c, entry in per.items()}
+        below = [c for c, g in gaps.items() if g < -STUDENT_GAP]
+        rows.append(_row("item 8: student within 3 points of its teacher, each condition",
+                         model, f"{len(gaps) - len(below)} of {len(gaps)} met (lowest "
+                         f"{min(gaps.values()):+.3f})", f">= -{STUDENT_GAP:.2f}", not below,
+                         "conditions"))
+    inv = summary["invariance"]
+    for model in inv["models"]:
+        met = sum(bench_conditions._meets(t[model]) for t in inv["transforms"].values())
+        rows.append(_row("invariance: agreement >= 0.95 and mean |dp| <= 0.05", model,
+                         f"{met} of {len(inv['transforms'])} transformations",
+                         "every transformation", met == len(inv["transforms"]),
+                         "conditions"))
+    return rows
+
+
+def collect(reports: Path) -> dict:
+    rows = loco_rows(reports) + loso_rows(reports) + condition_rows(reports)
+    commands = {name: _read(reports, name).get("command", "")
+                for name in (*AB.values(), "loco_selected", "cv_selected_loso", "conditions")}
+    return {"rows": rows, "met": sum(r["met"] for r in rows), "total": len(rows),
+            "sources": commands}
+
+
+def render(summary: dict, command: str) -> str:
+    lines = ["# Issue 19's targets, where the committed reports stand", "",
+             f"Command: `{command}` (reads the reports below; trains nothing).", "",
+             " ".join(__doc__.split("\n\n")[1].split()), "",
+             f"**{summary['met']} of {summary['total']} rows met.** A speaker_norm model "
+             "labelled [same condition] reads each speaker's statistics from that speaker's "
+             "clips of the same condition, [clean] from the clean clips; [same chain] "
+             "likewise for the invariance transformations.", "",
+             "| target | model | measured | wanted | met | report |",
+             "|---|---|---|---|---|---|"]
+    for r in summary["rows"]:
+        lines.append(f"| {r['target']} | {r['model']} | {r['measured']} | {r['wanted']} | "
+                     f"{'yes' if r['met'] else '**no**'} | `reports/{r['source']}` |")
+    lines += ["", "The commands that made the reports read here:", ""]
+    lines += [f"- `reports/{name}`: `{cmd}`" for name, cmd in summary["sources"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reports", default="reports")
+    p.add_argument("--out", default="reports/targets")
+    args = p.parse_args(argv)
+    command = "python experiments/targets.py" + "".join(f" {a}"
+                                                        for a in (argv or sys.argv[1:]))
+    summary = collect(Path(args.reports))
+    out = Path(args.out)
+    write_text(out / "summary.json", json.dumps({"command": command, **summary}, indent=1)
+               + "\n")
+    write_text(out / "report.md", render(summary, command))
+    print(f"wrote {out}/report.md: {summary['met']} of {summary['total']} rows met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
