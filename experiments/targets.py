@@ -165,7 +165,7 @@ def collect(reports: Path) -> dict:
 def render(summary: dict, command: str) -> str:
     lines = ["# Issue 19's targets, where the committed reports stand", "",
              f"Command: `{command}` (reads the reports below; trains nothing).", "",
-             " ".join(__doc__.split("\n\n")[1].split()), "",
+             __doc__.split("\n\n", 1)[1].split("\n\n    .venv")[0], "",
              f"**{summary['met']} of {summary['total']} rows met.** A speaker_norm model "
              "labelled [same condition] reads each speaker's statistics from that speaker's "
              "clips of the same condition, [clean] from the clean clips; [same chain] "
