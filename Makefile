@@ -27,8 +27,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora typicality-temperature trim-ablation active-frames targets \
-	clean-cache
+	balance-corpora typicality-temperature trim-ablation active-frames active-frames-recipe \
+	targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,7 +74,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	student-calibration atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora typicality-temperature trim-ablation active-frames
+	balance-corpora typicality-temperature trim-ablation active-frames active-frames-recipe
 	$(MAKE) --no-print-directory targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -450,6 +450,15 @@ targets: $(STAMP)
 active-frames: $(STAMP)
 	$(BIN)/python experiments/active_frames.py --manifest $(MANIFEST) --data $(DATA) \
 		--out $(REPORTS)/active_frames
+
+# The strict active-frame lead (frame-level functionals over active frames) under the
+# deployed training recipe: ablation_conditions' condition stage (inner folds of actors
+# 1-20, vtlp+conditions copies) with the shipped and the variant's features, side by side;
+# measurement only (about 15 minutes with empty caches; the variant's features in their
+# own cache) -> reports/active_frames/recipe/
+active-frames-recipe: $(STAMP)
+	$(BIN)/python experiments/active_frames_recipe.py --manifest $(MANIFEST) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/active_frames/recipe
 
 # A temperature that grows with a clip's atypicality against one temperature, fitted on
 # out-of-fold rows of the training corpora, scored on held-out speakers and corpora with
