@@ -33,8 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ablation_conditions
 import active_frames
-
-from ser_classic.reporting import write_text
+from floor_ablation import write_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 WITHIN_DB, EVERY_FRAME = 20.0, ("extended", "utterance")
@@ -107,10 +106,7 @@ def main(argv=None) -> int:
                "within_db": WITHIN_DB, "every_frame": list(EVERY_FRAME),
                "seconds": time.perf_counter() - start,
                "conditions": compare(variant, shipped)}
-    out = Path(args.out)
-    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    write_text(out / "report.md", render(summary))
-    print(f"wrote {out}/report.md")
+    write_summary(Path(args.out), summary, render(summary))
     return 0
 
 

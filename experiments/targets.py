@@ -30,8 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_conditions
-
-from ser_classic.reporting import write_text
+from floor_ablation import write_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 NORMALIZATIONS = ("strict", "speaker_norm")
@@ -188,11 +187,8 @@ def main(argv=None) -> int:
     command = "python experiments/targets.py" + "".join(f" {a}"
                                                         for a in (argv or sys.argv[1:]))
     summary = collect(Path(args.reports))
-    out = Path(args.out)
-    write_text(out / "summary.json", json.dumps({"command": command, **summary}, indent=1)
-               + "\n")
-    write_text(out / "report.md", render(summary, command))
-    print(f"wrote {out}/report.md: {summary['met']} of {summary['total']} rows met")
+    write_summary(Path(args.out), {"command": command, **summary}, render(summary, command))
+    print(f"{summary['met']} of {summary['total']} rows met")
     return 0
 
 
