@@ -35,8 +35,8 @@ import ablation_conditions
 import active_frames
 from floor_ablation import write_summary
 
-ROOT = Path(__file__).resolve().parents[1]
-WITHIN_DB, EVERY_FRAME = 20.0, ("extended", "utterance")
+HYBRID = "functionals over active frames (20 dB), the rest over every frame"
+WITHIN_DB, EVERY_FRAME = active_frames.VARIANTS[HYBRID]
 VARIANT = "vtlp+conditions"
 SETTING = f"{VARIANT} teacher"  # the fold teachers' name in the stage's tables
 
@@ -97,6 +97,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", default=".cache/active_frames_recipe/models")
     p.add_argument("--out", default="reports/active_frames/recipe")
     args = p.parse_args(argv)
+    out = Path(args.out).resolve()  # the stages run from the repository root
     start = time.perf_counter()
     shipped = run_stage(args, "shipped", contextlib.nullcontext, args.cache, args.jobs)
     variant = run_stage(args, "variant", functools.partial(
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
                "within_db": WITHIN_DB, "every_frame": list(EVERY_FRAME),
                "seconds": time.perf_counter() - start,
                "conditions": compare(variant, shipped)}
-    write_summary(Path(args.out), summary, render(summary))
+    write_summary(out, summary, render(summary))
     return 0
 
 
