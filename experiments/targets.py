@@ -41,8 +41,7 @@ STUDENT_GAP = 0.03
 AB = {"strict": "ab/corpus", "speaker_norm": "ab/corpus_speaker_norm"}
 
 
-def _read(reports: Path, name: str) -> dict:
-    return json.loads((reports / name / "summary.json").read_text())
+SOURCES = (*AB.values(), "loco_selected", "cv_selected_loso", "conditions")
 
 
 def _row(target: str, model: str, measured: str, wanted: str, met: bool, source: str) -> dict:
@@ -50,12 +49,12 @@ def _row(target: str, model: str, measured: str, wanted: str, met: bool, source:
             "met": bool(met), "source": source}
 
 
-def loco_rows(reports: Path) -> list[dict]:
+def loco_rows(read: dict) -> list[dict]:
     """Mean and worst held-out-corpus UAR of the A/B's candidates and of the selected
     family, and the A/B's held-out-corpus ECE."""
     rows = []
     for norm in NORMALIZATIONS:
-        ab = _read(reports, AB[norm])
+        ab = read[AB[norm]]
         mean_goal, each_goal = LOCO[norm]
         deployed = ab["decision"]["deploy"]
         for candidate in ab["candidates"]:
@@ -79,7 +78,7 @@ def loco_rows(reports: Path) -> list[dict]:
             rows.append(_row("item 8: student within 3 points of its teacher, LOCO mean",
                              f"{norm} {deployed}", f"{gap:+.3f}", f">= -{STUDENT_GAP:.2f}",
                              gap >= -STUDENT_GAP, AB[norm]))
-    selected = _read(reports, "loco_selected")
+    selected = read["loco_selected"]
     for norm, run in selected["runs"].items():
         mean_goal, each_goal = LOCO[norm]
         rows.append(_row("LOCO UAR, mean of the held-out corpora",
@@ -90,9 +89,9 @@ def loco_rows(reports: Path) -> list[dict]:
     return rows
 
 
-def loso_rows(reports: Path) -> list[dict]:
+def loso_rows(read: dict) -> list[dict]:
     """RAVDESS LOSO UAR of the selected family against the issue's figure less 2 points."""
-    cv = _read(reports, "cv_selected_loso")
+    cv = read["cv_selected_loso"]
     rows = []
     for norm, run in (("strict", cv), ("speaker_norm", cv["speaker_norm_run"])):
         uar = run["models"][run["selected"]]["uar"]
@@ -104,10 +103,10 @@ def loso_rows(reports: Path) -> list[dict]:
     return rows
 
 
-def condition_rows(reports: Path) -> list[dict]:
+def condition_rows(read: dict) -> list[dict]:
     """Held-out speakers under degradations (accuracy share, ECE), item 8 per condition,
     and the invariance of the committed models."""
-    summary = _read(reports, "conditions")
+    summary = read["conditions"]
     per = summary["conditions"]["conditions"]
     models = list(per["clean"])
     rows = []
@@ -154,9 +153,11 @@ def condition_rows(reports: Path) -> list[dict]:
 
 
 def collect(reports: Path) -> dict:
-    rows = loco_rows(reports) + loso_rows(reports) + condition_rows(reports)
-    commands = {name: _read(reports, name).get("command", "")
-                for name in (*AB.values(), "loco_selected", "cv_selected_loso", "conditions")}
+    """Every row, read off the summaries of :data:`SOURCES` in ``reports``."""
+    read = {name: json.loads((reports / name / "summary.json").read_text())
+            for name in SOURCES}
+    rows = loco_rows(read) + loso_rows(read) + condition_rows(read)
+    commands = {name: read[name].get("command", "") for name in SOURCES}
     return {"rows": rows, "met": sum(r["met"] for r in rows), "total": len(rows),
             "sources": commands}
 
