@@ -25,6 +25,10 @@ its atypicality the larger of the normalised and the raw statistic, as the libra
 computes it; `keep` 0.8, the library's default, where a shipped model chooses its own);
 calm left out first. ECE of 15 bins. The rule, fixed before the run: the
 lowest mean of the held-out-speaker mean ECE and the held-out-corpus mean ECE.
+`reports/calibration/atypical_temperature` (`experiments/calibration_atypicality.py`,
+whose per-row scaling this script calls) asked a similar question before: another form,
+``T0 (1 + beta max(0, a - a0))``, fitted on the deployed teacher recipe's out-of-fold rows
+and compared by leave-one-corpus-out over those rows only.
 
     .venv/bin/python experiments/typicality_temperature.py [--out reports/typicality_temperature]
 """
@@ -37,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from calibration_atypicality import scaled
 from floor_ablation import _models, ablation_parser, report_head, report_on_known_emotions
 
 from ser_classic._parallel import run_jobs
@@ -56,14 +61,6 @@ UNREAD = tuple(f"ravdess_{i}" for i in range(21, 25))
 N_SPEAKER_FOLDS = 3
 
 
-def scaled(proba: np.ndarray, log_t: np.ndarray) -> np.ndarray:
-    """``softmax(log p / T)`` with one ``log T`` per row."""
-    z = np.log(np.maximum(proba, PROBA_FLOOR)) / np.exp(log_t)[:, None]
-    z -= z.max(axis=1, keepdims=True)
-    q = np.exp(z)
-    return q / q.sum(axis=1, keepdims=True)
-
-
 def log_temperature(u: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``b0 + b1 u`` with ``u`` clipped to :data:`U_RANGE`."""
     return b[0] + b[1] * np.clip(u, *U_RANGE)
@@ -72,7 +69,7 @@ def log_temperature(u: np.ndarray, b: np.ndarray) -> np.ndarray:
 def fit_typicality_temperature(proba: np.ndarray, y: np.ndarray, u: np.ndarray, *,
                                sample_weight: np.ndarray | None = None) -> np.ndarray:
     """``(b0, b1)`` minimising the (weighted) mean NLL of ``y`` under
-    ``scaled(proba, b0 + b1 u)``, from one temperature's ``(log T, 0)`` (deterministic)."""
+    ``scaled(proba, exp(b0 + b1 u))``, from one temperature's ``(log T, 0)`` (deterministic)."""
     from scipy.optimize import minimize
 
     rows = np.arange(y.size)
@@ -81,7 +78,7 @@ def fit_typicality_temperature(proba: np.ndarray, y: np.ndarray, u: np.ndarray, 
 
     def nll(b):
         return -np.sum(w * np.log(np.maximum(
-            scaled(proba, log_temperature(u, b))[rows, y], PROBA_FLOOR)))
+            scaled(proba, np.exp(log_temperature(u, b)))[rows, y], PROBA_FLOOR)))
 
     start = [np.log(fit_temperature(proba, y, sample_weight=sample_weight)), 0.0]
     return minimize(nll, start, method="Nelder-Mead", options={"xatol": 1e-6,
@@ -158,7 +155,7 @@ def calibrated(fits: list[dict], y: np.ndarray, corpus: np.ndarray, outer: dict)
                             {"T": round(speaker_t, 3)}),
             "corpus_temperature": (apply_temperature(proba, temperature=corpus_t),
                                    {"T": round(corpus_t, 3)}),
-            "typicality_temperature": (scaled(proba, log_temperature(u, b)),
+            "typicality_temperature": (scaled(proba, np.exp(log_temperature(u, b))),
                                        {"b0": round(float(b[0]), 3),
                                         "b1": round(float(b[1]), 3)})}
 
@@ -170,9 +167,10 @@ def run(X, y, speaker, corpus, *, jobs: int = 2) -> dict:
     classes = np.unique(y)
     codes = np.searchsorted(classes, y)
     inputs = {"strict": (X, None), "speaker_norm": (speaker_normalize(X, speaker), X)}
+    splits = outer_splits(speaker, corpus)
     tasks = []
     for norm in inputs:
-        for _, name, train, test in outer_splits(speaker, corpus):
+        for _, name, train, test in splits:
             tasks.append((norm, name, "outer", train, test))
             tasks += [(norm, name, inner, tr, te)
                       for inner, tr, te in inner_splits(train, speaker, corpus)]
@@ -184,7 +182,7 @@ def run(X, y, speaker, corpus, *, jobs: int = 2) -> dict:
     out = {}
     for norm in inputs:
         rows = []
-        for kind, name, _, _ in outer_splits(speaker, corpus):
+        for kind, name, _, _ in splits:
             mine = [f for f in fits if (f["norm"], f["split"]) == (norm, name)]
             outer = next(f for f in mine if f["kind"] == "outer")
             t = codes[outer["test"]]
