@@ -27,8 +27,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora typicality-temperature trim-ablation active-frames active-frames-recipe \
-	targets clean-cache
+	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
+	active-frames-recipe targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,7 +74,8 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	student-calibration atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
-	balance-corpora typicality-temperature trim-ablation active-frames active-frames-recipe
+	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
+	active-frames-recipe
 	$(MAKE) --no-print-directory targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -466,6 +467,13 @@ active-frames-recipe: $(STAMP)
 typicality-temperature: $(STAMP)
 	$(BIN)/python experiments/typicality_temperature.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/typicality_temperature
+
+# Vector scaling (a scale and a bias per class) against one temperature, fitted on the
+# same out-of-fold rows, with the same fixed model and splits; measurement only (3 min)
+# -> reports/vector_scaling/
+vector-scaling: $(STAMP)
+	$(BIN)/python experiments/vector_scaling.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/vector_scaling
 
 # The student distilled on the stored strict teacher's out-of-fold soft targets (each
 # training row's probability from a teacher that did not see its speaker) against the

@@ -126,17 +126,16 @@ def outer_splits(speaker: np.ndarray, corpus: np.ndarray) -> list:
     return splits
 
 
-def calibrated(fits: list[dict], y: np.ndarray, corpus: np.ndarray, outer: dict) -> dict:
-    """Every calibration fitted on the inner ``fits`` and applied to ``outer``:
-    ``{calibration: (proba, parameters)}``. The temperatures are the library's
-    (:class:`ser_classic.calibration.OutOfFold`: ``corpus_temperature`` weighs each scheme
-    1/2 and each held-out corpus equally within its scheme); ``typicality_temperature``
-    is fitted on the same rows with the same weights."""
+def inner_oof(fits: list[dict], y: np.ndarray, corpus: np.ndarray, key: str = "proba"
+              ) -> tuple[OutOfFold, np.ndarray]:
+    """The inner ``fits`` as the library's :class:`ser_classic.calibration.OutOfFold` and
+    ``key`` of its pooled rows (``OutOfFold.rows("corpus_temperature")``' order: the
+    speaker-grouped rows, then the corpus-held-out ones)."""
     rows = np.sort(np.concatenate([f["test"] for f in fits if f["kind"] == "speaker"]))
 
-    def assembled(kind: str, key: str) -> np.ndarray:
+    def assembled(kind: str, name: str) -> np.ndarray:
         chosen = [f for f in fits if f["kind"] == kind]
-        values = np.concatenate([f[key] for f in chosen])
+        values = np.concatenate([f[name] for f in chosen])
         out = np.empty((rows.size, *values.shape[1:]))
         out[np.searchsorted(rows, np.concatenate([f["test"] for f in chosen]))] = values
         return out
@@ -144,10 +143,19 @@ def calibrated(fits: list[dict], y: np.ndarray, corpus: np.ndarray, outer: dict)
     oof = OutOfFold(y=y[rows], speaker=assembled("speaker", "proba"),
                     corpus=assembled("corpus", "proba"), corpora=corpus[rows],
                     n_splits=N_SPEAKER_FOLDS)
+    return oof, np.concatenate([assembled("speaker", key), assembled("corpus", key)])
+
+
+def calibrated(fits: list[dict], y: np.ndarray, corpus: np.ndarray, outer: dict) -> dict:
+    """Every calibration fitted on the inner ``fits`` and applied to ``outer``:
+    ``{calibration: (proba, parameters)}``. The temperatures are the library's
+    (:class:`ser_classic.calibration.OutOfFold`: ``corpus_temperature`` weighs each scheme
+    1/2 and each held-out corpus equally within its scheme); ``typicality_temperature``
+    is fitted on the same rows with the same weights."""
+    oof, u_pooled = inner_oof(fits, y, corpus, key="u")
     speaker_t = oof.temperature("temperature")
     corpus_t = oof.temperature("corpus_temperature")
     pooled, codes, weight = oof.rows("corpus_temperature")
-    u_pooled = np.concatenate([assembled("speaker", "u"), assembled("corpus", "u")])
     b = fit_typicality_temperature(pooled, codes, u_pooled, sample_weight=weight)
     proba, u = outer["proba"], outer["u"]
     return {"none": (proba, {}),
@@ -160,8 +168,10 @@ def calibrated(fits: list[dict], y: np.ndarray, corpus: np.ndarray, outer: dict)
                                         "b1": round(float(b[1]), 3)})}
 
 
-def run(X, y, speaker, corpus, *, jobs: int = 2) -> dict:
-    """Accuracy, each calibration's ECE and parameters, per normalisation and split."""
+def run(X, y, speaker, corpus, *, jobs: int = 2, calibrate=calibrated) -> dict:
+    """Accuracy, each calibration's ECE and parameters, per normalisation and split
+    (``calibrate``: :func:`calibrated` or another of its signature; a calibration that
+    changes an argmax also gets its own accuracy)."""
     import joblib
 
     classes = np.unique(y)
@@ -191,20 +201,23 @@ def run(X, y, speaker, corpus, *, jobs: int = 2) -> dict:
                    "u_median": round(float(np.median(outer["u"])), 3),
                    "inner_speaker_u_median": round(float(np.median(np.concatenate(
                        [f["u"] for f in mine if f["kind"] == "speaker"]))), 3)}
-            for calibration, (proba, params) in calibrated(
+            for calibration, (proba, params) in calibrate(
                     [f for f in mine if f["kind"] != "outer"], codes, corpus, outer).items():
                 row[calibration] = {"ece": round(float(expected_calibration_error(t, proba)),
                                                  4), **params}
+                if not np.array_equal(proba.argmax(axis=1), outer["proba"].argmax(axis=1)):
+                    row[calibration]["accuracy"] = round(float(np.mean(
+                        proba.argmax(axis=1) == t)), 4)
             rows.append(row)
         out[norm] = rows
     return out
 
 
-def rule_scores(rows: list[dict]) -> dict:
+def rule_scores(rows: list[dict], calibrations: tuple = CALIBRATIONS) -> dict:
     """Per calibration: mean ECE of the held-out speakers, of the held-out corpora, and
     their mean (the rule's score)."""
     scores = {}
-    for calibration in CALIBRATIONS:
+    for calibration in calibrations:
         speakers = np.mean([r[calibration]["ece"] for r in rows if r["split"] == "speakers"])
         corpora = np.mean([r[calibration]["ece"] for r in rows if r["split"] == "corpus"])
         scores[calibration] = (float(speakers), float(corpora), float(speakers + corpora) / 2)
@@ -215,28 +228,38 @@ def _params(cell: dict) -> str:
     return ", ".join(f"{k} {v + 0.0:g}" for k, v in cell.items() if k != "ece")  # no "-0"
 
 
-def render(summary: dict) -> str:
-    lines = report_head("A temperature that grows with atypicality (fixed logistic "
-                        "regression; not shipped)", summary, __doc__)
-    chosen = {}
-    for norm, rows in summary["results"].items():
+def calibration_tables(results: dict, calibrations: tuple = CALIBRATIONS, *,
+                       atypicality: bool = True) -> tuple[list[str], dict]:
+    """Per normalisation, every split's accuracy and each calibration's ECE (its fitted
+    parameters in brackets), then the rule's scores: ``(lines, {norm: lowest})``."""
+    lines, chosen = [], {}
+    for norm, rows in results.items():
         lines += [f"## {norm}", "",
-                  "| held out | accuracy | u median (inner held-out speakers) | "
-                  + " | ".join(f"ECE `{c}`" for c in CALIBRATIONS) + " |",
-                  "|---|---|---|" + "---|" * len(CALIBRATIONS)]
+                  "| held out | accuracy | "
+                  + ("u median (inner held-out speakers) | " if atypicality else "")
+                  + " | ".join(f"ECE `{c}`" for c in calibrations) + " |",
+                  "|---|---|" + "---|" * (len(calibrations) + atypicality)]
         for r in rows:
             lines.append(
-                f"| {r['held_out']} | {r['accuracy']:.3f} | {r['u_median']:.2f} "
-                f"({r['inner_speaker_u_median']:.2f}) | " + " | ".join(
+                f"| {r['held_out']} | {r['accuracy']:.3f} | "
+                + (f"{r['u_median']:.2f} ({r['inner_speaker_u_median']:.2f}) | "
+                   if atypicality else "") + " | ".join(
                     f"{r[c]['ece']:.3f}" + (f" ({_params(r[c])})" if len(r[c]) > 1 else "")
-                    for c in CALIBRATIONS) + " |")
-        scores = rule_scores(rows)
-        chosen[norm] = min(CALIBRATIONS, key=lambda c: scores[c][2])
+                    for c in calibrations) + " |")
+        scores = rule_scores(rows, calibrations)
+        chosen[norm] = min(calibrations, key=lambda c: scores[c][2])
         lines += ["", "| rule: mean ECE | held-out speakers | held-out corpora | mean |",
                   "|---|---|---|---|"]
         lines += [f"| `{c}` | {s:.3f} | {k:.3f} | {m:.3f} |"
                   for c, (s, k, m) in scores.items()]
         lines += ["", f"Lowest: **`{chosen[norm]}`**.", ""]
+    return lines, chosen
+
+
+def render(summary: dict) -> str:
+    lines = report_head("A temperature that grows with atypicality (fixed logistic "
+                        "regression; not shipped)", summary, __doc__)
+    lines += calibration_tables(summary["results"])[0]
     summaries = []
     for norm, rows in summary["results"].items():
         scores = rule_scores(rows)
