@@ -109,6 +109,9 @@ _RAVDESS_FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "stateme
 MIN_DURATION_S = 0.1
 MAX_DURATION_S = 60.0
 SILENCE_PEAK = 1e-4
+#: Hz: the lowest input rate (telephone speech); a lower ``sr`` is most often kHz given as
+#: Hz (``sr=16``), and holds no speech band the features read.
+MIN_SAMPLE_RATE = 8000
 
 
 #: The corpora whose labels are fixed by their own names (strict: an unknown label, e.g. a
@@ -615,6 +618,12 @@ def _pcm_scale(dtype: np.dtype, *, source: object) -> tuple[float, float] | None
     raise AudioError(source, problem)
 
 
+def low_rate_problem(sr: int) -> str:
+    """Why a sample rate below :data:`MIN_SAMPLE_RATE` is refused."""
+    return (f"sample rate {sr} Hz is below {MIN_SAMPLE_RATE} Hz"
+            + (f" (a rate in kHz? pass sr={sr * 1000})" if sr <= 384 else ""))
+
+
 def check_waveform(y: np.ndarray, sr: int, *, source: object = "waveform",
                    min_duration: float = MIN_DURATION_S,
                    max_duration: float = MAX_DURATION_S) -> np.ndarray:
@@ -636,6 +645,8 @@ def check_waveform(y: np.ndarray, sr: int, *, source: object = "waveform",
     pcm = _pcm_scale(y.dtype, source=source)
     if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
         raise AudioError(source, f"invalid sample rate {sr!r}")
+    if sr < MIN_SAMPLE_RATE:
+        raise AudioError(source, low_rate_problem(sr))
     if y.ndim not in (1, 2):
         raise AudioError(source, f"waveform must be 1-D or 2-D, got shape {y.shape}")
     if y.size == 0:

@@ -25,7 +25,14 @@ import numpy as np
 
 from ._vocabulary import Normalization
 from .artifact import Artifact, load_artifact
-from .data import MAX_DURATION_S, check_waveform, load_audio, resample
+from .data import (
+    MAX_DURATION_S,
+    MIN_SAMPLE_RATE,
+    check_waveform,
+    load_audio,
+    low_rate_problem,
+    resample,
+)
 from .errors import AudioError, ParameterError
 from .features import extract_features, feature_names
 from .typicality import Typicality
@@ -264,6 +271,8 @@ def _check_sr(sr) -> int | None:
         return None
     if (isinstance(sr, numbers.Real) and not isinstance(sr, bool) and math.isfinite(sr)
             and sr > 0 and float(sr).is_integer()):
+        if sr < MIN_SAMPLE_RATE:
+            raise ParameterError(low_rate_problem(int(sr)))
         return int(sr)
     raise ParameterError(f"sr must be a positive integer sample rate in Hz, got {sr!r}")
 

@@ -29,13 +29,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
-from .data import check_waveform, decode_audio, resample
+from .data import MIN_SAMPLE_RATE, check_waveform, decode_audio, resample
 from .errors import AudioError, ParameterError
 from .recognizer import _restrict
 
 __all__ = ["MIN_SAMPLE_RATE", "ServiceError", "create_app", "server_config"]
 
-MIN_SAMPLE_RATE = 8000
 
 _SpeakerNorm = Annotated[bool, Query(description="all files are one speaker: normalise with "
                                                 "their statistics (models with "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 import ser_classic
 from ser_classic import data
@@ -220,6 +221,24 @@ def test_bad_sr_is_a_parameter_error(rec, sr):
                  lambda: rec.waveform(y, sr=sr)):
         with pytest.raises(ParameterError, match=r"^sr must be"):
             call()
+
+
+def test_a_rate_below_telephone_speech_is_refused(rec, tmp_path):
+    """sr in kHz (``sr=16``) read as Hz made a 0.5 s clip 8 minutes long ("too long");
+    below 8 kHz the refusal says so, and 8 kHz itself (telephone speech) is scored."""
+    y = speechlike(16000, 0.5)
+    with pytest.raises(ParameterError, match=r"^sample rate 16 Hz is below 8000 Hz \(a rate "
+                                             r"in kHz\? pass sr=16000\)"):
+        rec.predict_proba(y, sr=16)
+    with pytest.raises(ParameterError, match=r"^sample rate 4000 Hz is below 8000 Hz$"):
+        rec.score([y[:8000]], sr=4000, targets="sad", on_error="skip")
+    with pytest.raises(AudioError, match=r"^clip\.raw: sample rate 16 Hz is below 8000 Hz"):
+        data.check_waveform(y, 16, source="clip.raw")
+    assert rec.predict_proba(y[::2], sr=8000).shape == (len(rec.classes_),)  # one clip
+    slow = tmp_path / "slow.wav"  # a file's own rate: the same refusal, naming the file
+    sf.write(slow, speechlike(4000, 1.0), 4000, subtype="PCM_16")
+    with pytest.raises(AudioError, match=r"slow\.wav: sample rate 4000 Hz is below 8000 Hz"):
+        rec.predict_proba(str(slow))
 
 
 def test_missing_sr_is_a_parameter_error(rec):

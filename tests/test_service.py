@@ -93,6 +93,7 @@ def test_good_upload_matches_python_api(server):
     ("oversize", 413, "upload_too_large"),
     ("long", 413, "audio_too_long"),
     ("silent", 422, "unusable_audio"),
+    ("4 kHz", 422, "unusable_audio"),
 ])
 def test_bad_uploads_get_json_4xx(server, payload, status, error):
     url, _ = server
@@ -103,6 +104,8 @@ def test_bad_uploads_get_json_4xx(server, payload, status, error):
         payload = _wav(speechlike(8000, 8.0), 8000)  # 8 s > 5 s, 128 kB < 300 kB
     elif payload == "silent":
         payload = _wav(np.zeros(16000, dtype=np.float32), 16000)
+    elif payload == "4 kHz":  # below telephone speech (ser_classic.data.MIN_SAMPLE_RATE)
+        payload = _wav(speechlike(4000, 1.0), 4000)
     r = httpx.post(f"{url}/predict", files={"file": ("clip.wav", payload, "audio/wav")})
     assert r.status_code == status, r.text
     assert r.json()["error"] == error and r.json()["detail"]

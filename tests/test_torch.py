@@ -267,6 +267,8 @@ def test_dtype_and_device_handling(clips):
     assert disc(y[:0], sr=SR).shape == (0, len(disc.classes))  # as EmotionRecognizer
     with pytest.raises(ParameterError, match="sample rate"):
         disc(y, sr=0)
+    with pytest.raises(ParameterError, match=r"16 Hz is below 8000 Hz .*sr=16000"):
+        disc(y, sr=16)
     with pytest.raises(ParameterError, match="dtype"):
         EmotionDiscriminator("deployed", dtype=torch.float16)
     if torch.cuda.is_available():
