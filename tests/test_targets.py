@@ -7,13 +7,13 @@ from .conftest import ROOT, experiment
 
 tg = experiment("targets")
 READ = ("ab/corpus", "ab/corpus_speaker_norm", "loco_selected", "cv_selected_loso",
-        "conditions")
+        "conditions", "calibration")
 
 
 def _copy_reports(tmp_path):
-    for name in READ:
+    for name, file in tg.SOURCES.items():
         (tmp_path / name).mkdir(parents=True)
-        shutil.copy(ROOT / "reports" / name / "summary.json", tmp_path / name)
+        shutil.copy(ROOT / "reports" / name / file, tmp_path / name)
     return tmp_path
 
 
@@ -52,3 +52,24 @@ def test_report_lists_every_row_and_the_commands(tmp_path):
     assert text.count("\n| ") == len(summary["rows"]) + 1  # the header too
     assert f"**{summary['met']} of {summary['total']} rows met.**" in text
     assert all(f"- `reports/{name}`: `" in text for name in READ)
+
+
+def test_a_calibrated_models_ece_shrinks_with_the_clips_it_is_scored_on():
+    """The sampling floor the ECE rows quote: 15 bins over 208 clips put a calibrated
+    model near the 0.05 target's double; it falls about as 1 / sqrt(n)."""
+    small, large = tg.calibrated_ece(208, draws=400), tg.calibrated_ece(2800, draws=400)
+    assert 0.07 < small[0] < small[1] < 0.13
+    assert 0.015 < large[0] < large[1] < 0.04
+    assert 2.5 < small[0] / large[0] < 4.5  # sqrt(2800 / 208) = 3.7
+
+
+def test_the_ece_rows_quote_the_sampling_floor_at_their_clip_count(tmp_path):
+    summary = tg.collect(_copy_reports(tmp_path))
+    clean = _row(summary, "ECE on held-out speakers, clean", "strict teacher")
+    mean, q95 = tg.calibrated_ece(208)
+    assert clean["measured"].endswith(f"(calibrated on 208: {mean:.3f}, 95 % <= {q95:.3f})")
+    every = _row(summary, "ECE on held-out speakers, clean, 1248", "strict teacher")
+    calibration = json.loads((tmp_path / "calibration/ravdess.json").read_text())
+    ece = calibration["runs"]["strict"]["held_out"]["uncalibrated"]["ece"]
+    assert every["measured"].startswith(f"{ece:.3f} (calibrated on 1248: ")
+    assert every["met"] == (ece <= 0.05)
