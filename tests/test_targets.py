@@ -73,3 +73,7 @@ def test_the_ece_rows_quote_the_sampling_floor_at_their_clip_count(tmp_path):
     ece = calibration["runs"]["strict"]["held_out"]["uncalibrated"]["ece"]
     assert every["measured"].startswith(f"{ece:.3f} (calibrated on 1248: ")
     assert every["met"] == (ece <= 0.05)
+    floor = summary["sampling_floor"]  # a calibrated model on those 208 clips
+    assert floor["clips"] == 208 and floor["clean"] < 0.1 < 0.5 < floor["degraded"] < 0.95
+    assert floor["every_degradation"] == floor["degraded"] ** floor["degradations"]
+    assert f"clean target (<= 0.05) in {floor['clean']:.1%} of draws" in tg.render(summary, "c")
