@@ -618,7 +618,7 @@ def _pcm_scale(dtype: np.dtype, *, source: object) -> tuple[float, float] | None
     raise AudioError(source, problem)
 
 
-def low_rate_problem(sr: int) -> str:
+def _low_rate_problem(sr: int) -> str:
     """Why a sample rate below :data:`MIN_SAMPLE_RATE` is refused."""
     return (f"sample rate {sr} Hz is below {MIN_SAMPLE_RATE} Hz"
             + (f" (a rate in kHz? pass sr={sr * 1000})" if sr <= 384 else ""))
@@ -646,7 +646,7 @@ def check_waveform(y: np.ndarray, sr: int, *, source: object = "waveform",
     if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
         raise AudioError(source, f"invalid sample rate {sr!r}")
     if sr < MIN_SAMPLE_RATE:
-        raise AudioError(source, low_rate_problem(sr))
+        raise AudioError(source, _low_rate_problem(sr))
     if y.ndim not in (1, 2):
         raise AudioError(source, f"waveform must be 1-D or 2-D, got shape {y.shape}")
     if y.size == 0:

@@ -28,9 +28,9 @@ from .artifact import Artifact, load_artifact
 from .data import (
     MAX_DURATION_S,
     MIN_SAMPLE_RATE,
+    _low_rate_problem,
     check_waveform,
     load_audio,
-    low_rate_problem,
     resample,
 )
 from .errors import AudioError, ParameterError
@@ -272,7 +272,7 @@ def _check_sr(sr) -> int | None:
     if (isinstance(sr, numbers.Real) and not isinstance(sr, bool) and math.isfinite(sr)
             and sr > 0 and float(sr).is_integer()):
         if sr < MIN_SAMPLE_RATE:
-            raise ParameterError(low_rate_problem(int(sr)))
+            raise ParameterError(_low_rate_problem(int(sr)))
         return int(sr)
     raise ParameterError(f"sr must be a positive integer sample rate in Hz, got {sr!r}")
 

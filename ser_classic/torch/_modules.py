@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .._vocabulary import Normalization
-from ..data import MIN_SAMPLE_RATE, low_rate_problem
+from ..data import MIN_SAMPLE_RATE, _low_rate_problem
 from ..errors import ParameterError
 from . import functional as F
 
@@ -170,7 +170,7 @@ class EmotionDiscriminator(torch.nn.Module):
         if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
             raise ParameterError(f"sr must be a positive integer sample rate, got {sr!r}")
         if sr < MIN_SAMPLE_RATE:
-            raise ParameterError(low_rate_problem(int(sr)))
+            raise ParameterError(_low_rate_problem(int(sr)))
         if y.shape[0] == 0:  # an empty batch: no rows, as EmotionRecognizer gives
             return y.new_zeros((0, self.n_features))
         target = self.feature_config.sample_rate
