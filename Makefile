@@ -23,7 +23,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ab-folds-speaker_norm \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
 	ablation-members ablation-students ablation-width student-calibration related-work torch \
-	margin-ablation \
+	margin-ablation speaker-ece \
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
@@ -71,7 +71,7 @@ run: $(STAMP) data features
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
 	margin-ablation ablation-conditions ablation-members ablation-students ablation-width \
-	student-calibration atypical \
+	student-calibration speaker-ece atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
@@ -351,6 +351,14 @@ ablation-width: $(STAMP)
 student-calibration: $(STAMP)
 	$(BIN)/python experiments/student_calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) $(STUDENT_WIDTH) --world --out $(REPORTS)/student_calibration
+
+# Held-out-speaker ECE of the stored teachers' and students' recipes on every clean clip of
+# RAVDESS actors 1-20 (each by the models of the inner fold that held its actor out; the
+# fold teachers are ablation-students'), beside what a calibrated model shows on as many
+# clips; measurement only (about 50 min with no fold model cached) -> reports/speaker_ece/
+speaker-ece: $(STAMP)
+	$(BIN)/python experiments/speaker_ece.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --out $(REPORTS)/speaker_ece
 
 # Inputs with no speech (noise, tones, music-like signals, clicks) against held-out speech
 # (RAVDESS actors 21-24 under the conditions, a held-out corpus): the atypicality flag and

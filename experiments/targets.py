@@ -15,6 +15,9 @@ is rerun after them; each row names the report it reads:
 - ECE on held-out RAVDESS speakers (<= 0.05) with every actor held out once, 1248 clips in
   3 folds of 8 actors, of the teacher recipe as shipped (uncalibrated):
   `reports/calibration` (its `ravdess` part), beside the 208 clips of actors 21-24 above;
+  and of the teacher and the deployed student by their stored recipes on every clip of
+  RAVDESS actors 1-20, each by the models of the inner fold that held its actor out
+  (1040 clips): `reports/speaker_ece`;
 - ECE on a held-out corpus (<= 0.10, each corpus): the A/B reports;
 - invariance (top-1 agreement >= 0.95 and mean |dp| <= 0.05 for each transformation):
   `reports/conditions`;
@@ -60,7 +63,8 @@ AB = {"strict": "ab/corpus", "speaker_norm": "ab/corpus_speaker_norm"}
 # report -> the summary file read in it
 SOURCES = {**{name: "summary.json" for name in AB.values()},
            "loco_selected": "summary.json", "cv_selected_loso": "summary.json",
-           "conditions": "summary.json", "calibration": "ravdess.json"}
+           "conditions": "summary.json", "calibration": "ravdess.json",
+           "speaker_ece": "summary.json"}
 
 
 NULL_DRAWS = 2000
@@ -233,12 +237,28 @@ def calibration_rows(read: dict) -> list[dict]:
     return rows
 
 
+def speaker_ece_rows(read: dict) -> list[dict]:
+    """ECE of the teachers and the deployed students (their stored recipes) on every
+    clip of RAVDESS actors 1-20 held out in inner folds (`reports/speaker_ece`)."""
+    rows = []
+    for norm, run in read["speaker_ece"]["results"].items():
+        for name in ("teacher", "student"):
+            ece = run[name]["ece"]
+            model = (f"{norm} teacher" if name == "teacher" else
+                     f"{norm} {run['recipe']['kind']} ({run['recipe']['calibration']})")
+            rows.append(_row(f"ECE on held-out speakers, clean, {run['n_clips']} clips "
+                             f"(RAVDESS actors 1-20, {len(run['folds'])} inner folds)",
+                             model, f"{ece:.3f} ({_null(run['n_clips'])})", "<= 0.05",
+                             ece <= 0.05, "speaker_ece"))
+    return rows
+
+
 def collect(reports: Path) -> dict:
     """Every row, read off the summaries of :data:`SOURCES` in ``reports``."""
     read = {name: json.loads((reports / name / file).read_text())
             for name, file in SOURCES.items()}
     rows = (loco_rows(read) + loso_rows(read) + condition_rows(read)
-            + calibration_rows(read))
+            + calibration_rows(read) + speaker_ece_rows(read))
     commands = {name: read[name].get("command", "") for name in SOURCES}
     return {"rows": rows, "met": sum(r["met"] for r in rows), "total": len(rows),
             "sampling_floor": sampling_floor(read), "sources": commands}
