@@ -354,8 +354,10 @@ student-calibration: $(STAMP)
 
 # Held-out-speaker ECE of the stored teachers' and students' recipes on every clean clip of
 # RAVDESS actors 1-20 (each by the models of the inner fold that held its actor out; the
-# fold teachers are ablation-students'), beside what a calibrated model shows on as many
-# clips; measurement only (about 50 min with no fold model cached) -> reports/speaker_ece/
+# fold teachers are ablation-students'; the students with each calibration), beside what a
+# calibrated model shows on as many clips; measurement only (46 min for the teachers and
+# the deployed students, 37 min more for the other calibrations' students, none cached
+# before) -> reports/speaker_ece/
 speaker-ece: $(STAMP)
 	$(BIN)/python experiments/speaker_ece.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/speaker_ece

@@ -51,15 +51,18 @@ def test_report_gives_the_verdict_and_the_calibrated_floor():
 
     result = {"recipe": {"kind": "compact_int8", "width": 1200,
                          "calibration": "corpus_temperature"},
+              "calibrations": {"student": "corpus_temperature", "student none": "none"},
               "folds": [["a"], ["b"]], "models": [{"teacher": "t0", "student": "s0"}],
               "reused_folds": 1, "n_clips": 1040,
               "calibrated": {"mean": 0.036, "q95": 0.049},
               "calibrated_per_fold": {"mean": 0.086, "q95": 0.118},
-              "teacher": model(0.041), "student": model(0.150)}
+              "teacher": model(0.041), "student": model(0.150), "student none": model(0.2)}
     text = se.render({"command": "c", "seconds": 1.0, "machine": "2 CPUs",
                       "results": {"strict": result}})
     assert ("| strict | teacher | none | 1040 | 0.600 | 0.500 | 0.041 | 0.036 / 0.049 | yes "
             "| 0.071 |") in text
-    assert "| strict | compact_int8 (width 1200) | corpus_temperature | 1040 |" in text
+    assert ("| strict | compact_int8 (width 1200, deployed) | corpus_temperature | 1040 |"
+            in text)
+    assert "| strict | compact_int8 (width 1200) | none | 1040 |" in text
     assert "| 0.150 | 0.036 / 0.049 | **no** | 0.180 |" in text
-    assert "1 of 2 folds trained in this run, 1 read from the work folder" in text
+    assert "1 of 2 folds read every model from the work folder, 1 trained at least one" in text
