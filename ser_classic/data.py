@@ -621,7 +621,7 @@ def _pcm_scale(dtype: np.dtype, *, source: object) -> tuple[float, float] | None
 def _low_rate_problem(sr: int) -> str:
     """Why a sample rate below :data:`MIN_SAMPLE_RATE` is refused."""
     return (f"sample rate {sr} Hz is below {MIN_SAMPLE_RATE} Hz"
-            + (f" (a rate in kHz? pass sr={sr * 1000})" if sr <= 384 else ""))
+            + (f" (a rate in kHz? pass sr={sr * 1000})" if sr * 1000 <= MAX_SAMPLE_RATE else ""))
 
 
 def check_waveform(y: np.ndarray, sr: int, *, source: object = "waveform",
