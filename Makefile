@@ -448,8 +448,8 @@ trim-ablation: $(STAMP)
 		--out $(REPORTS)/trim_ablation
 
 # Issue 19's targets against the figures of the reports above (reads ab/corpus*,
-# loco_selected, cv_selected_loso and conditions; trains nothing; seconds; the last step of
-# `make reproduce`) -> reports/targets/
+# loco_selected, cv_selected_loso, conditions, calibration and speaker_ece; trains nothing;
+# seconds; the last step of `make reproduce`) -> reports/targets/
 targets: $(STAMP)
 	$(BIN)/python experiments/targets.py --reports $(REPORTS) --out $(REPORTS)/targets
 
