@@ -146,23 +146,26 @@ def inner_oof(fits: list[dict], y: np.ndarray, corpus: np.ndarray, key: str = "p
     return oof, np.concatenate([assembled("speaker", key), assembled("corpus", key)])
 
 
+def temperatures(oof: OutOfFold, proba: np.ndarray) -> dict:
+    """``none``, ``temperature`` and ``corpus_temperature`` of the library (``oof``'s
+    temperatures: ``corpus_temperature`` weighs each scheme 1/2 and each held-out corpus
+    equally within its scheme) applied to ``proba``: ``{calibration: (proba, parameters)}``."""
+    out = {"none": (proba, {})}
+    for method in ("temperature", "corpus_temperature"):
+        t = oof.temperature(method)
+        out[method] = (apply_temperature(proba, temperature=t), {"T": round(t, 3)})
+    return out
+
+
 def calibrated(fits: list[dict], y: np.ndarray, corpus: np.ndarray, outer: dict) -> dict:
     """Every calibration fitted on the inner ``fits`` and applied to ``outer``:
-    ``{calibration: (proba, parameters)}``. The temperatures are the library's
-    (:class:`ser_classic.calibration.OutOfFold`: ``corpus_temperature`` weighs each scheme
-    1/2 and each held-out corpus equally within its scheme); ``typicality_temperature``
-    is fitted on the same rows with the same weights."""
+    ``{calibration: (proba, parameters)}``: :func:`temperatures`, and
+    ``typicality_temperature`` fitted on ``corpus_temperature``'s rows and weights."""
     oof, u_pooled = inner_oof(fits, y, corpus, key="u")
-    speaker_t = oof.temperature("temperature")
-    corpus_t = oof.temperature("corpus_temperature")
     pooled, codes, weight = oof.rows("corpus_temperature")
     b = fit_typicality_temperature(pooled, codes, u_pooled, sample_weight=weight)
     proba, u = outer["proba"], outer["u"]
-    return {"none": (proba, {}),
-            "temperature": (apply_temperature(proba, temperature=speaker_t),
-                            {"T": round(speaker_t, 3)}),
-            "corpus_temperature": (apply_temperature(proba, temperature=corpus_t),
-                                   {"T": round(corpus_t, 3)}),
+    return {**temperatures(oof, proba),
             "typicality_temperature": (scaled(proba, np.exp(log_temperature(u, b))),
                                        {"b0": round(float(b[0]), 3),
                                         "b1": round(float(b[1]), 3)})}
@@ -229,10 +232,10 @@ def _params(cell: dict) -> str:
 
 
 def calibration_tables(results: dict, calibrations: tuple = CALIBRATIONS, *,
-                       atypicality: bool = True) -> tuple[list[str], dict]:
+                       atypicality: bool = True) -> list[str]:
     """Per normalisation, every split's accuracy and each calibration's ECE (its fitted
-    parameters in brackets), then the rule's scores: ``(lines, {norm: lowest})``."""
-    lines, chosen = [], {}
+    parameters in brackets), then the rule's scores and the lowest."""
+    lines = []
     for norm, rows in results.items():
         lines += [f"## {norm}", "",
                   "| held out | accuracy | "
@@ -247,19 +250,19 @@ def calibration_tables(results: dict, calibrations: tuple = CALIBRATIONS, *,
                     f"{r[c]['ece']:.3f}" + (f" ({_params(r[c])})" if len(r[c]) > 1 else "")
                     for c in calibrations) + " |")
         scores = rule_scores(rows, calibrations)
-        chosen[norm] = min(calibrations, key=lambda c: scores[c][2])
+        lowest = min(calibrations, key=lambda c: scores[c][2])
         lines += ["", "| rule: mean ECE | held-out speakers | held-out corpora | mean |",
                   "|---|---|---|---|"]
         lines += [f"| `{c}` | {s:.3f} | {k:.3f} | {m:.3f} |"
                   for c, (s, k, m) in scores.items()]
-        lines += ["", f"Lowest: **`{chosen[norm]}`**.", ""]
-    return lines, chosen
+        lines += ["", f"Lowest: **`{lowest}`**.", ""]
+    return lines
 
 
 def render(summary: dict) -> str:
     lines = report_head("A temperature that grows with atypicality (fixed logistic "
                         "regression; not shipped)", summary, __doc__)
-    lines += calibration_tables(summary["results"])[0]
+    lines += calibration_tables(summary["results"])
     summaries = []
     for norm, rows in summary["results"].items():
         scores = rule_scores(rows)

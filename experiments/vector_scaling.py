@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import typicality_temperature as tt
 from floor_ablation import ablation_parser, report_head, report_on_known_emotions
 
-from ser_classic.calibration import PROBA_FLOOR, apply_temperature, fit_temperature
+from ser_classic.calibration import PROBA_FLOOR, fit_temperature
 
 CALIBRATIONS = ("none", "temperature", "corpus_temperature", "vector_scaling",
                 "corpus_vector_scaling", "corpus_class_bias")
@@ -102,10 +102,7 @@ def calibrated(fits: list[dict], y: np.ndarray, corpus: np.ndarray, outer: dict)
     ``outer`` (``typicality_temperature.calibrated``'s form)."""
     oof, _ = tt.inner_oof(fits, y, corpus)
     proba = outer["proba"]
-    out = {"none": (proba, {})}
-    for method in ("temperature", "corpus_temperature"):
-        t = oof.temperature(method)
-        out[method] = (apply_temperature(proba, temperature=t), {"T": round(t, 3)})
+    out = tt.temperatures(oof, proba)
     for name, method, shared in (("vector_scaling", "temperature", False),
                                  ("corpus_vector_scaling", "corpus_temperature", False),
                                  ("corpus_class_bias", "corpus_temperature", True)):
@@ -134,7 +131,7 @@ def chosen(rows: list[dict]) -> str:
 def render(summary: dict) -> str:
     lines = report_head("Vector scaling against one temperature (fixed logistic regression; "
                         "not shipped)", summary, __doc__)
-    lines += tt.calibration_tables(summary["results"], CALIBRATIONS, atypicality=False)[0]
+    lines += tt.calibration_tables(summary["results"], CALIBRATIONS, atypicality=False)
     lines += ["## The rule", "",
               "| normalisation | " + " | ".join(f"`{c}`" for c in CALIBRATIONS)
               + " | chosen |", "|---|" + "---|" * (len(CALIBRATIONS) + 1)]
