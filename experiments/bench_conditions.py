@@ -7,9 +7,10 @@ Issue 19, items 3 and 5, as measurement only (no feature or model change):
    noise floor, float vs PCM16, input rate, padding, DC offset). Per transformation: top-1
    agreement with the untransformed clip and mean |dp| (per clip, the largest change of any
    class probability), against the targets >= 0.95 and <= 0.05. Speaker-normalised models
-   get each speaker's statistics (as ``recognizer.enroll`` computes them) from that
-   speaker's other clips (untransformed), and again (``[same chain]``) from those clips
-   through the same transformation (the voice's reference recorded by the same chain).
+   get each clip's speaker statistics (as ``recognizer.enroll`` computes them) from that
+   speaker's other clips among those scored (untransformed), and again (``[same chain]``)
+   from those clips through the same transformation (the voice's reference recorded by
+   the same chain).
    The committed models were trained on all 24 actors: this measures agreement with the
    clean clip, not accuracy.
 2. Conditions: clips of actors 21-24 (``--condition-clips``, all 240 by default) under
@@ -203,35 +204,44 @@ def scores(proba: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> dict:
             "top_class_share": float(counts[top] / len(pred)), "n": len(labels)}
 
 
-def student_gap(teacher_hits: np.ndarray, student_hits: np.ndarray, *, seed: int) -> dict:
+def student_gap(teacher_hits: np.ndarray, student_hits: np.ndarray, *, seed: int,
+                groups: np.ndarray | None = None) -> dict:
     """Student minus teacher accuracy on the same clips, with a paired percentile
-    bootstrap 95 % CI over the clips, and item 8's verdict at the resolution the clips
+    bootstrap 95 % CI over the clips (over the ``groups``, e.g. speakers, when given:
+    each resample draws whole groups), and item 8's verdict at the resolution the clips
     allow: "missed" (the whole CI more than ``MAX_LOSS`` below the teacher), "met" (the
     whole CI within it) or "unresolved"."""
     from ser_classic.abtest import bootstrap_ci
     from ser_classic.deployment import MAX_LOSS
 
     diff = np.asarray(student_hits, dtype=float) - np.asarray(teacher_hits, dtype=float)
-    lo, hi = bootstrap_ci(lambda i: diff[i].mean(), diff.size,
-                          rng=np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        lo, hi = bootstrap_ci(lambda i: diff[i].mean(), diff.size, rng=rng)
+    else:
+        members = [np.flatnonzero(np.asarray(groups) == g) for g in np.unique(groups)]
+        lo, hi = bootstrap_ci(lambda i: diff[np.concatenate([members[j] for j in i])].mean(),
+                              len(members), rng=rng)
     verdict = "missed" if hi < -MAX_LOSS else "met" if lo >= -MAX_LOSS else "unresolved"
     return {"gap": float(diff.mean()), "ci": [lo, hi], "n": int(diff.size),
             "verdict": verdict}
 
 
-def student_gaps(correct: dict, pairs: dict[str, str], *, seed: int) -> dict:
+def student_gaps(correct: dict, pairs: dict[str, str], *, seed: int,
+                 groups: np.ndarray | None = None) -> dict:
     """:func:`student_gap` per condition for each ``{student column: teacher column}``
     of ``correct`` (condition -> column -> per-clip hits, the same clips in every
     condition), and over the conditions: the gap of the clips' mean hit over the
-    conditions, CI by the same paired bootstrap. Returns ``{student: {"per_condition":
-    {condition: gap}, "mean": gap}}``."""
+    conditions, CI by the same paired bootstrap (over ``groups`` when given). Returns
+    ``{student: {"per_condition": {condition: gap}, "mean": gap}}``."""
     def over_conditions(column: str) -> np.ndarray:
         return np.mean([np.asarray(hits[column], dtype=float) for hits in correct.values()],
                        axis=0)
 
-    return {s: {"per_condition": {c: student_gap(hits[t], hits[s], seed=seed)
+    return {s: {"per_condition": {c: student_gap(hits[t], hits[s], seed=seed, groups=groups)
                                   for c, hits in correct.items()},
-                "mean": student_gap(over_conditions(t), over_conditions(s), seed=seed)}
+                "mean": student_gap(over_conditions(t), over_conditions(s), seed=seed,
+                                    groups=groups)}
             for s, t in pairs.items()}
 
 
@@ -306,11 +316,26 @@ def _clips(rows: Sequence[dict]) -> list[np.ndarray]:
 
 
 # --------------------------------------------------------------------------- invariance
-def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows: dict,
-                   seed: int) -> dict:
-    """Agreement and mean |dp| of each model on each invariance transformation."""
-    import ser_classic
+def _leave_one_out_proba(rec, X: np.ndarray, reference: np.ndarray,
+                         speakers: np.ndarray) -> np.ndarray:
+    """``rec``'s probabilities of the rows ``X``, each row's speaker statistics from the
+    rows of ``reference`` (the same clips, perhaps another recording of them) of its
+    speaker's other clips."""
     from ser_classic.recognizer import SpeakerStats
+
+    P = np.empty((len(X), len(rec.classes_)))
+    for i in range(len(X)):
+        others = np.flatnonzero(speakers == speakers[i])
+        stats = SpeakerStats.from_features(reference[others[others != i]])
+        P[i] = rec.proba_from_features(X[i:i + 1], speaker=stats)[0]
+    return P
+
+
+def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int) -> dict:
+    """Agreement and mean |dp| of each model on each invariance transformation; a
+    speaker-normalised model reads each clip's speaker statistics from the speaker's other
+    clips in ``rows`` (untransformed, and with ``[same chain]`` transformed too)."""
+    import ser_classic
 
     recs = {m.name: ser_classic.load(m) for m in models}
     configs: dict[str, FeatureRows] = {}
@@ -318,23 +343,12 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
         configs.setdefault(rec.feature_config.hash, FeatureRows(rec))
     clean = _clips(rows)
     speakers = np.array([r["speaker"] for r in rows])
-    normalised = [name for name, rec in recs.items() if rec.normalization == "speaker_norm"]
-    enroll_clean = {spk: _clips(enroll_rows[spk]) for spk in sorted(set(speakers))}
+    alone = [s for s in set(speakers) if np.sum(speakers == s) < 2]
+    if alone and any(rec.normalization == "speaker_norm" for rec in recs.values()):
+        raise ValueError(f"speakers {sorted(alone)} have no other clip to read statistics from")
+    clean_rows: dict[str, np.ndarray] = {}  # each model's rows of the clean clips
 
-    def enrolled_stats(transform, rng) -> dict:
-        """(model, speaker) -> statistics from the speaker's other clips, transformed."""
-        out = {}
-        for spk, ys in enroll_clean.items():
-            X = {h: fr([transform(y, rng) for y in ys]) for h, fr in configs.items()}
-            for name in normalised:
-                rec = recs[name]
-                out[name, spk] = SpeakerStats.from_features(
-                    FeatureRows.for_model(rec, X[rec.feature_config.hash]))
-        return out
-
-    stats = enrolled_stats(lambda y, rng: (y, SR), None)  # clean references
-
-    def proba_all(waveforms, chain_stats=None) -> dict[str, np.ndarray]:
+    def proba_all(waveforms, chain: bool = False) -> dict[str, np.ndarray]:
         X = {h: fr(waveforms) for h, fr in configs.items()}
         last_rows.clear()
         last_rows.update(X)
@@ -344,14 +358,12 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
             if rec.normalization != "speaker_norm":
                 out[name] = rec.proba_from_features(Xm)
                 continue
-            for column, by_speaker in ((name, stats), (f"{name} {SAME_CHAIN}", chain_stats)):
-                if by_speaker is None:
-                    continue
-                P = np.empty((len(Xm), len(rec.classes_)))
-                for spk in set(speakers):
-                    m = speakers == spk
-                    P[m] = rec.proba_from_features(Xm[m], speaker=by_speaker[name, spk])
-                out[column] = P
+            clean_rows.setdefault(name, Xm)
+            references = {name: clean_rows[name]}
+            if chain:
+                references[f"{name} {SAME_CHAIN}"] = Xm
+            for column, Xref in references.items():
+                out[column] = _leave_one_out_proba(rec, Xm, Xref, speakers)
         return out
 
     last_rows: dict[str, np.ndarray] = {}  # full feature rows of the latest batch
@@ -373,9 +385,8 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
     spread = x0.std(axis=0) + 1e-12
     results, shifts = {}, {}
     for i, (tname, transform) in enumerate(invariance_transforms().items()):
-        chain = enrolled_stats(transform, np.random.default_rng([seed, i, 1]))
         rng = np.random.default_rng([seed, i])
-        P = proba_all([transform(y, rng) for y in clean], chain)
+        P = proba_all([transform(y, rng) for y in clean], chain=True)
         moved = (np.abs(last_rows[probe_rec.feature_config.hash][:, columns] - x0).mean(0)
                  / spread)
         results[tname] = {
@@ -393,7 +404,7 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, enroll_rows:
     models_out = {}
     for n, r in recs.items():
         models_out[n] = {"model_id": r.model_id, "normalization": r.normalization}
-        if n in normalised:
+        if r.normalization == "speaker_norm":
             models_out[f"{n} {SAME_CHAIN}"] = models_out[n]
     return {"models": models_out,
             "transforms": results, "clips_clipped_at_plus_20_db": clipped,
@@ -607,8 +618,10 @@ def _same_width(card: dict, kind: str, width: int | None) -> bool:
 def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
                    talker_rows: Sequence[dict], seed: int, world: bool = False) -> dict:
     """Accuracy / UAR / ECE of the held-out models under each condition
-    (:func:`condition_transforms`, with ``world``), and each model's per-clip hits
-    (``"correct"``: condition -> column -> bool array, for :func:`student_gaps`)."""
+    (:func:`condition_transforms`, with ``world``), each model's per-clip hits
+    (``"correct"``: condition -> column -> bool array, for :func:`student_gaps`) and
+    probabilities (``"proba"``: condition -> column -> (n, n_classes), the model's
+    ``classes`` in ``"models"``)."""
     import ser_classic
     from ser_classic.recognizer import SpeakerStats
 
@@ -628,7 +641,7 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
     talkers = _clips(talker_rows)
     rir = room_impulse_response()
     X_clean = None
-    results, correct, timing = {}, {}, {}
+    results, correct, probas, timing = {}, {}, {}, {}
     for i, (cname, transform) in enumerate(condition_transforms(
             babble_talkers=talkers, rir=rir, world=world).items()):
         start = time.perf_counter()
@@ -639,13 +652,14 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
             X_clean = X
             for rec in recs.values():
                 FeatureRows.check(rec, waves[0], X[0])
-        entry, hits = {}, {}
+        entry, hits, proba = {}, {}, {}
         for name, rec in recs.items():
             Xm = FeatureRows.for_model(rec, X)
             if rec.normalization == "strict":
                 P = rec.proba_from_features(Xm)
                 entry[name] = scores(P, labels, rec.classes_)
                 hits[name] = rec.classes_[P.argmax(axis=1)] == labels
+                proba[name] = P
                 continue
             X0 = FeatureRows.for_model(rec, X_clean)
             for ref, Xref in (("same condition", Xm), ("clean", X0)):
@@ -656,7 +670,8 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
                         Xm[m], speaker=SpeakerStats.from_features(Xref[m]))
                 entry[f"{name} [{ref}]"] = scores(P, labels, rec.classes_)
                 hits[f"{name} [{ref}]"] = rec.classes_[P.argmax(axis=1)] == labels
-        results[cname], correct[cname] = entry, hits
+                proba[f"{name} [{ref}]"] = P
+        results[cname], correct[cname], probas[cname] = entry, hits, proba
         timing[cname] = round(time.perf_counter() - start, 1)
         print(f"condition: {cname} ({timing[cname]} s)", flush=True)
     checks = {"white 20 dB SNR achieved": snr_db(clean[0], mix_at_snr(
@@ -667,12 +682,14 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
             y, format=fmt, subtype=subtype, compression_level=level, bitrate_mode=mode)[1]
             for y in clean[:20]]))
     return {"models": {n: {"model_id": r.model_id, "normalization": r.normalization,
+                           "classes": [str(c) for c in r.classes_],
                            "path": str(p), "excluded_speakers":
                                r.card["training"].get("excluded_speakers")}
                        for (n, r), p in zip(recs.items(), [q for d in holdout.values()
                                                            for q in d.values()],
                                             strict=True)},
-            "conditions": results, "correct": correct, "seconds": timing, "checks": checks,
+            "conditions": results, "correct": correct, "proba": probas, "seconds": timing,
+            "checks": checks,
             "rir": {"rt60_s": 0.5, "room_m": [6.0, 5.0, 3.0], "length": int(rir.size)}}
 
 
@@ -825,19 +842,21 @@ def write_report(summary: dict, out: Path) -> None:
     if inv:
         lines += [
             "## Invariance of the committed models", "",
-            f"{inv['n_clips']} clips of RAVDESS actors 21-24 (drawn at seed "
-            f"{summary['seed']}), loaded as float at 16 kHz (the shared copies are 16-bit "
+            f"{inv['n_clips']} clips of RAVDESS actors 21-24"
+            + ("" if inv["n_clips"] >= 240 else f" (drawn at seed {summary['seed']})")
+            + ", loaded as float at 16 kHz (the shared copies are 16-bit "
             "FLAC, so 16-bit rounding of the untransformed clip changes nothing; the "
             "reference is that float clip passed with sr=16000, so the 16 kHz float input "
             "of the issue's list is the reference itself; the other rates are the same clip "
             "resampled with soxr, so they hold nothing above 8 kHz). Each cell: "
             "top-1 agreement with the untransformed clip / mean over clips of the largest "
             "change of any class probability (mean |dp|); ✗ where a target (agreement >= "
-            "0.95, mean |dp| <= 0.05) is missed. Speaker-normalised models: each speaker's "
-            "statistics (as `recognizer.enroll` computes them) from that speaker's other "
-            "clips (untransformed); `[same chain]`: from the same clips through the same "
-            "transformation (another draw of its noise), as a voice's reference recorded by "
-            "the chain that records the clip would be. The committed models were trained on "
+            "0.95, mean |dp| <= 0.05) is missed. Speaker-normalised models: each clip's "
+            "speaker statistics (as `recognizer.enroll` computes them) from that speaker's "
+            "other clips among these (untransformed; leave one out); `[same chain]`: from "
+            "those clips through the same transformation (their own draws of its noise), as "
+            "a voice's reference recorded by the chain that records the clip would be. The "
+            "committed models were trained on "
             "all 24 actors (actors 21-24 included): this measures agreement with the clean "
             "clip, not accuracy."
             f" +20 dB clips full scale in {inv['clips_clipped_at_plus_20_db']:.0%} "
@@ -909,7 +928,8 @@ def parse_args(argv=None):
     p.add_argument("--models", nargs="*", default=None,
                    help="committed model directories for the invariance checks (default: "
                         "every directory of models/)")
-    p.add_argument("--invariance-clips", type=int, default=40)
+    p.add_argument("--invariance-clips", type=int, default=0,
+                   help="clips of actors 21-24 drawn for the invariance (0: all 240)")
     p.add_argument("--condition-clips", type=int, default=0,
                    help="clips of actors 21-24 under each condition, drawn at --seed + 1 "
                         "(0: all 240)")
@@ -1165,16 +1185,12 @@ def main(argv=None) -> int:
                "seed": args.seed, "machine": f"{os.cpu_count()} CPUs, {platform.machine()}"}
     if args.skip != "invariance":
         rows = _sample(held, args.invariance_clips, np.random.default_rng(args.seed))
-        chosen = {r["path"] for r in rows}
-        enroll = {s: [r for r in held if r["speaker"] == s and r["path"] not in chosen]
-                  for s in HOLDOUT}
         from ser_classic.store import read_index
 
         models = ([Path(m) for m in args.models] if args.models is not None else
                   [Path("models") / alias for alias in sorted(read_index().aliases)])
         summary["invariance"] = {"n_clips": len(rows),
-                                 **run_invariance(models, rows, enroll_rows=enroll,
-                                                  seed=args.seed)}
+                                 **run_invariance(models, rows, seed=args.seed)}
     if args.skip != "conditions":
         holdout = ensure_holdout_models(Path(args.work), args.normalizations.split(","),
                                         retrain=args.retrain)
@@ -1187,6 +1203,7 @@ def main(argv=None) -> int:
         cond = run_conditions(holdout, rows, talker_rows=talkers, seed=args.seed,
                               world=True)
         correct = cond.pop("correct")
+        del cond["proba"]
         pairs = {col: col.replace(" compact", " teacher") for col in correct["clean"]
                  if " compact" in col}
         summary["conditions"] = {"n_clips": len(rows), **cond,

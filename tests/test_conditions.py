@@ -284,10 +284,9 @@ def test_invariance_scores_speaker_norm_models_with_both_references(bench):
     actors = {s: sorted((ROOT.parent / f"shared/data/ravdess/Actor_{s}").glob("*.flac"))
               for s in ("21", "22")}
     rows = [{"path": str(p), "speaker": f"ravdess_{s}"} for s, ps in actors.items()
-            for p in ps[:2]]
-    enroll = {f"ravdess_{s}": [{"path": str(p)} for p in ps[10:40]] for s, ps in actors.items()}
+            for p in ps[:12]]
     inv = bench.run_invariance([Path("models/student"), Path("models/student-speaker_norm")],
-                               rows, enroll_rows=enroll, seed=0)
+                               rows, seed=0)
     chain = f"student-speaker_norm {bench.SAME_CHAIN}"
     assert set(inv["models"]) == {"student", "student-speaker_norm", chain}
     for per in inv["transforms"].values():
@@ -296,6 +295,22 @@ def test_invariance_scores_speaker_norm_models_with_both_references(bench):
     assert all(r["agreement"] == 1.0 and r["mean_abs_dp"] < 0.01 for r in identity.values())
     floor = inv["transforms"]["-60 dBFS white noise floor (16-bit)"]
     assert floor[chain]["mean_abs_dp"] < floor["student-speaker_norm"]["mean_abs_dp"]
+
+
+def test_each_clip_is_normalised_by_its_speakers_other_clips(bench):
+    """The invariance's speaker statistics leave the scored clip out: the library's own
+    path, enrolled on the speaker's other clips."""
+    import ser_classic
+
+    paths = [str(p) for p in sorted(
+        (ROOT.parent / "shared/data/ravdess/Actor_23").glob("*.flac"))[:5]]
+    rec = ser_classic.load("deployed-speaker_norm")
+    X = np.vstack([rec.features(load_audio(p), sr=16000)[0] for p in paths])
+    P = bench._leave_one_out_proba(rec, X, X, np.array(["a"] * 5))
+    for i, path in enumerate(paths):
+        voice = rec.enroll(paths[:i] + paths[i + 1:])
+        np.testing.assert_allclose(P[i], rec.predict_proba([path], speaker=voice)[0],
+                                   atol=1e-6)
 
 
 def test_benchmark_vocodes_with_world_last_and_others_keep_their_seeds(bench, clip):
@@ -380,6 +395,21 @@ def test_student_gaps_say_which_item8_misses_the_clips_resolve(bench):
     assert gaps["far"]["mean"]["gap"] == pytest.approx(-0.10)  # of the clips' mean hits
     table = "\n".join(bench.student_gaps_md(gaps))
     assert "| clean | -0.200 [" in table and "✗" in table and "?" in table
+
+
+def test_student_gap_over_speakers_resamples_whole_speakers(bench):
+    """With ``groups`` the bootstrap draws whole speakers: one clip per speaker gives the
+    clips' CI; a loss concentrated in one of 10 speakers gives a wider one."""
+    teacher = np.ones(200, dtype=bool)
+    student = teacher.copy()
+    student[:10] = False  # -0.05, all of it on the first speaker's clips
+    clips = bench.student_gap(teacher, student, seed=0)
+    assert bench.student_gap(teacher, student, seed=0, groups=np.arange(200)) == clips
+    speakers = np.repeat(np.arange(10), 20)
+    over = bench.student_gap(teacher, student, seed=0, groups=speakers)
+    assert over["gap"] == clips["gap"] == pytest.approx(-0.05)
+    assert over["ci"][0] < clips["ci"][0] and over["ci"][1] >= clips["ci"][1]
+    assert over["ci"][1] == 0.0  # resamples without the first speaker lose nothing
 
 
 def test_held_out_teachers_are_retrained_when_the_stored_parameters_change(bench):
