@@ -156,7 +156,7 @@ class _Reader:
         stats = [self.enrolled(s) for s in speakers]  # one row each: (X - mean) / scale
         mean = torch.as_tensor(np.stack([s.mean for s in stats]), dtype=X.dtype)
         scale = torch.as_tensor(np.stack([s.scale for s in stats]), dtype=X.dtype)
-        return self.disc.classify((X - mean) / scale, raw=X)
+        return self.disc.classify((X - mean) / scale, raw=X, scale=scale)
 
 
 def attack(reader, clips: list[np.ndarray], speakers: list[str], target: int, *,

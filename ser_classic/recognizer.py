@@ -469,15 +469,21 @@ class EmotionRecognizer:
         return SpeakerStats.from_features(X) if previous is None else previous.update(X)
 
     def _normalise(self, X: np.ndarray, speaker) -> np.ndarray:
+        return self._normalised(X, speaker)[0]
+
+    def _normalised(self, X: np.ndarray, speaker) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rows normalised with the speaker's statistics, and the scale they were divided
+        by (None: not normalised)."""
         speaker = checked_speaker(speaker, normalization=self.normalization,
                                   model_id=self.model_id, n_features=X.shape[1])
         if speaker is None:
-            return X
+            return X, None
         if isinstance(speaker, str):  # "batch"
             if X.shape[0] == 0:
-                return X
+                return X, None
             speaker = SpeakerStats.from_features(X)
-        return speaker.apply(X, normalization=self.normalization)
+        mean, scale = speaker.location_scale(self.normalization)
+        return (X - mean) / scale, scale
 
     # ------------------------------------------------------------------ predictions
     def proba_from_features(self, X: np.ndarray, *, speaker=None,
@@ -495,26 +501,29 @@ class EmotionRecognizer:
         (:class:`~ser_classic.typicality.Typicality`; NaN for a model saved without
         them; a speaker-normalised model's also reads the rows before normalisation);
         above ``typicality.threshold`` a clip is atypical and its probabilities shrunk."""
-        X, raw = self._model_rows(X, speaker)
+        X, raw, scale = self._model_rows(X, speaker)
         if self.typicality is None:
             return np.full(X.shape[0], np.nan)
-        return self.typicality.statistic(X, raw=raw)
+        return self.typicality.statistic(X, raw=raw, speaker_scale=scale)
 
-    def _model_rows(self, X: np.ndarray, speaker) -> tuple[np.ndarray, np.ndarray]:
+    def _model_rows(self, X: np.ndarray, speaker
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Feature rows as the classifier reads them (normalised) and as extracted, both
-        as float32 values."""
+        as float32 values, and the speaker scale of the normalisation (or None)."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.card["n_features"]:
             raise ParameterError(f"features must have shape (n, {self.card['n_features']}), "
                                  f"got {X.shape}")
+        normalised, scale = self._normalised(X, speaker)
         # The classifier reads float32 values with either backend (ONNX graphs are float32;
         # tree thresholds are exported so that float32 inputs split identically).
-        return (self._normalise(X, speaker).astype(np.float32).astype(np.float64),
-                X.astype(np.float32).astype(np.float64))
+        return (normalised.astype(np.float32).astype(np.float64),
+                X.astype(np.float32).astype(np.float64), scale)
 
-    def _scored(self, X: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities, atypicality) of rows from :meth:`_model_rows` (normalised, raw):
-        the one place where the classifier's output is shrunk."""
+    def _scored(self, X: np.ndarray, raw: np.ndarray, scale: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, atypicality) of rows from :meth:`_model_rows` (normalised, raw,
+        speaker scale): the one place where the classifier's output is shrunk."""
         if X.shape[0] == 0:
             return np.empty((0, len(self.classes_))), np.empty(0)
         if self._session is not None:
@@ -525,7 +534,7 @@ class EmotionRecognizer:
             proba = np.asarray(self.artifact.estimator.predict_proba(X), dtype=np.float64)
         if self.typicality is None:
             return proba, np.full(X.shape[0], np.nan)
-        atypicality = self.typicality.statistic(X, raw=raw)
+        atypicality = self.typicality.statistic(X, raw=raw, speaker_scale=scale)
         return self.typicality.shrink(proba, atypicality), atypicality
 
     def atypical(self, atypicality: np.ndarray) -> np.ndarray:

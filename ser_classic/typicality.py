@@ -19,7 +19,10 @@ model, and, for such a model, also before it); every scoring path
   normalised by its own statistics, ``speaker="batch"``, looks typical once normalised),
   and reports the larger, the second mapped onto the first's scale (its threshold onto the
   threshold, its width onto the width): a clip is atypical when either exceeds its own
-  threshold, and the shrink reads the larger excess in widths;
+  threshold, and the shrink reads the larger excess in widths. A ``speaker_norm`` model
+  also checks that the voice's statistics fit the clip's channel (:class:`ReferenceCheck`:
+  a clip scored with statistics of clean recordings of its voice moves a few features by
+  hundreds of the voice's standard deviations), mapped and compared the same way;
 * shrinks its probabilities towards uniform as the atypicality passes the **threshold**:
   ``p' = (1 - r) p + r / K`` with ``u = max(0, a - threshold) / width`` and
   ``r = u**2 / (1 + u**2)``: 0 (probabilities untouched) up to the threshold, 0.5 one
@@ -45,9 +48,9 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["DEFAULT_KEEP", "DEFAULT_QUANTILE", "KEEP_GRID", "NONSPEECH_KINDS", "Typicality",
-           "choose_keep", "n_kept", "shrink_weight", "synthetic_nonspeech",
-           "training_typicality"]
+__all__ = ["DEFAULT_KEEP", "DEFAULT_QUANTILE", "KEEP_GRID", "NONSPEECH_KINDS",
+           "ReferenceCheck", "Typicality", "choose_keep", "n_kept", "shrink_weight",
+           "synthetic_nonspeech", "training_typicality"]
 
 #: The quantile of held-out training speakers' atypicality where shrinking starts.
 DEFAULT_QUANTILE = 0.99
@@ -129,6 +132,80 @@ def shrink_weight(atypicality: np.ndarray, *, threshold: float, width: float
     return u * u / (1.0 + u * u)
 
 
+def _speaker_scale(std: np.ndarray) -> np.ndarray:
+    """A speaker's normalisation scale: its standard deviation, 1 where that is ~0
+    (:attr:`ser_classic.recognizer.SpeakerStats.scale`)."""
+    from .evaluation import SpeakerNormalizer
+
+    return np.where(std > SpeakerNormalizer().eps, std, 1.0)
+
+
+def _within_speaker(R: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's deviation from its speaker's mean, and its speaker's scale."""
+    dev, scale = np.empty_like(R), np.empty_like(R)
+    for g in np.unique(groups):
+        m = groups == g
+        dev[m] = R[m] - R[m].mean(axis=0)
+        scale[m] = _speaker_scale(R[m].std(axis=0))
+    return dev, scale
+
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """Whether a voice's statistics fit a clip's channel (``speaker_norm`` models).
+
+    A speaker-normalised model reads ``(x - mean) / scale`` with the voice's statistics.
+    Statistics of clean recordings leave a clip through noise or a telephone band far out
+    in a few features (spectral-contrast minima: hundreds of the voice's standard
+    deviations), which the trimmed statistic leaves out; a few clips give standard
+    deviations too small in many features. The check reads every feature, its deviation
+    in the larger of the voice's standard deviation and the training speakers' pooled
+    within-speaker one: the RMS of ``(x - mean) / max(scale, pooled_scale)``.
+
+    Attributes
+    ----------
+    pooled_scale : np.ndarray [shape=(m,)]
+        Pooled within-speaker standard deviation of the training rows before
+        normalisation (the typicality's columns).
+    threshold, width : float
+        Of held-out training speakers, each normalised by its own clips, as
+        :meth:`Typicality.fit` sets them.
+    """
+
+    pooled_scale: np.ndarray
+    threshold: float
+    width: float
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, groups: np.ndarray, *, quantile: float) -> ReferenceCheck:
+        """Of training rows before normalisation [shape=(n, m)] and their speakers (held
+        out in up to 5 speaker-grouped folds: the pooled scale of the others)."""
+        dev, scale = _within_speaker(raw, groups)
+
+        def pooled(rows):
+            return _rounded(_speaker_scale(np.sqrt(np.mean(dev[rows] ** 2, axis=0))))
+
+        k = _folds(groups)
+        held_out = np.empty(raw.shape[0])
+        for f in ([None] if k is None else np.unique(k)):
+            test = np.ones(raw.shape[0], bool) if f is None else k == f
+            p = pooled(~test if f is not None else test)
+            held_out[test] = _rms(dev[test] / np.maximum(scale[test], p))
+        threshold, width = _threshold_width(held_out, quantile)
+        return cls(pooled_scale=pooled(np.ones(raw.shape[0], bool)),
+                   threshold=float(f"{threshold:.{_DIGITS}g}"),
+                   width=float(f"{width:.{_DIGITS}g}"))
+
+    def statistic(self, X: np.ndarray, speaker_scale: np.ndarray) -> np.ndarray:
+        """Of normalised rows [shape=(n, m)] and the scale they were normalised with
+        [shape=(m,) or (n, m)] -> [shape=(n,)]."""
+        return _rms(X * np.minimum(1.0, speaker_scale / self.pooled_scale))
+
+
+def _rms(z: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean(z * z, axis=1))
+
+
 @dataclass(frozen=True)
 class Typicality:
     """Per-feature statistics of a model's training rows and its shrink rule.
@@ -149,6 +226,10 @@ class Typicality:
         For a speaker-normalised model, the same statistics of its training rows before
         normalisation (same columns, quantile and keep): :meth:`statistic` reads both.
         None: one statistic (strict models, models saved before it existed).
+    reference : ReferenceCheck or None
+        For a ``speaker_norm`` model, whether the voice's statistics fit the clip's
+        channel: :meth:`statistic` reads it too (None: other models, models saved
+        before it existed).
     keep_choice : dict or None
         How ``keep`` was chosen (:func:`choose_keep`); None: :data:`DEFAULT_KEEP` or the
         caller's.
@@ -162,12 +243,13 @@ class Typicality:
     quantile: float = DEFAULT_QUANTILE
     keep: float = DEFAULT_KEEP
     raw: Typicality | None = None
+    reference: ReferenceCheck | None = None
     keep_choice: dict | None = None
 
     @classmethod
     def fit(cls, X: np.ndarray, *, groups=None, columns=None,
             quantile: float = DEFAULT_QUANTILE, keep: float = DEFAULT_KEEP,
-            raw: np.ndarray | None = None) -> Typicality:
+            raw: np.ndarray | None = None, reference: bool = False) -> Typicality:
         """Statistics of training rows, threshold and width from held-out groups.
 
         Parameters
@@ -187,6 +269,9 @@ class Typicality:
         raw : np.ndarray [shape=(n_rows, n_features)], optional
             The same rows before speaker normalisation (speaker-normalised models): a
             second statistic (:attr:`raw`), its own threshold and width.
+        reference : bool
+            With ``raw`` and ``groups`` (a ``speaker_norm`` model: ``X`` is ``raw``
+            normalised by each speaker's own rows): also :attr:`reference`.
         """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] < 2 or not np.all(np.isfinite(X)):
@@ -216,7 +301,10 @@ class Typicality:
                    width=float(f"{width:.{_DIGITS}g}"), quantile=float(quantile),
                    keep=float(keep),
                    raw=None if raw is None else cls.fit(raw, groups=groups, columns=columns,
-                                                        quantile=quantile, keep=keep))
+                                                        quantile=quantile, keep=keep),
+                   reference=ReferenceCheck.fit(
+                       np.asarray(raw, np.float64)[:, columns], groups, quantile=quantile)
+                   if reference and raw is not None and groups is not None else None)
 
     def _own(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -224,14 +312,24 @@ class Typicality:
             raise ParameterError(f"features must be 2-D (n, n_features), got {X.shape}")
         return _rms_z(X[:, self.columns], self.center, self.scale, self.keep)
 
-    def statistic(self, X: np.ndarray, *, raw: np.ndarray | None = None) -> np.ndarray:
+    def statistic(self, X: np.ndarray, *, raw: np.ndarray | None = None,
+                  speaker_scale: np.ndarray | None = None) -> np.ndarray:
         """Atypicality of feature rows [shape=(n, n_features)] -> [shape=(n,)].
 
         ``raw``: the same rows before speaker normalisation, needed when the statistics
-        hold :attr:`raw`; the atypicality is then the larger of the two statistics, the
-        raw one mapped onto this one's scale (threshold to threshold, width to width).
+        hold :attr:`raw`; ``speaker_scale`` [shape=(n_features,) or (n, n_features)]: the
+        scale they were normalised with, needed when they hold :attr:`reference`. The
+        atypicality is the largest of the statistics, each mapped onto this one's scale
+        (threshold to threshold, width to width).
         """
         a = self._own(X)
+        if self.reference is not None:
+            if speaker_scale is None:
+                raise ParameterError("this model's typicality checks the speaker's "
+                                     "statistics: pass their scale as speaker_scale=")
+            scale = np.broadcast_to(np.asarray(speaker_scale, np.float64), np.shape(X))
+            a = np.maximum(a, self._mapped(self.reference, self.reference.statistic(
+                np.asarray(X, np.float64)[:, self.columns], scale[:, self.columns])))
         if self.raw is None:
             return a
         if raw is None:
@@ -240,9 +338,11 @@ class Typicality:
         if np.shape(raw) != np.shape(X):
             raise ParameterError(f"raw rows must have the shape of X {np.shape(X)}, got "
                                  f"{np.shape(raw)}")
-        mapped = self.threshold + self.width * (
-            (self.raw._own(raw) - self.raw.threshold) / self.raw.width)
-        return np.maximum(a, mapped)
+        return np.maximum(a, self._mapped(self.raw, self.raw._own(raw)))
+
+    def _mapped(self, other, values: np.ndarray) -> np.ndarray:
+        """``other``'s statistic ``values`` on this one's scale."""
+        return self.threshold + self.width * (values - other.threshold) / other.width
 
     def weight(self, atypicality: np.ndarray) -> np.ndarray:
         """Shrink weight ``r`` [shape=(n,)] of atypicalities (:func:`shrink_weight`)."""
@@ -274,6 +374,14 @@ class Typicality:
                             "rule": "the training rows before speaker normalisation; "
                                     "atypicality = max(normalised, threshold + width * "
                                     "(raw - raw threshold) / raw width)"}
+        if self.reference is not None:
+            entry["reference"] = {
+                "scale": self.reference.pooled_scale.tolist(),
+                "threshold": self.reference.threshold, "width": self.reference.width,
+                "rule": "RMS of (x - speaker mean) / max(speaker scale, this scale), the "
+                        "pooled within-speaker standard deviation of the training rows; "
+                        "atypicality = max(..., threshold + width * (reference - "
+                        "reference threshold) / reference width)"}
         if self.keep_choice is not None:
             entry["keep_choice"] = self.keep_choice
         return entry
@@ -303,7 +411,14 @@ class Typicality:
         common = {"quantile": float(entry["quantile"]), "keep": float(entry["keep"])}
         raw = (None if entry.get("raw") is None
                else cls(**cls._arrays(entry["raw"], columns), **common))
-        return cls(**cls._arrays(entry, columns), **common, raw=raw,
+        ref = entry.get("reference")
+        reference = None
+        if ref is not None:
+            checked = cls._arrays({**ref, "center": np.zeros(columns.size)}, columns)
+            reference = ReferenceCheck(pooled_scale=checked["scale"],
+                                       threshold=checked["threshold"],
+                                       width=checked["width"])
+        return cls(**cls._arrays(entry, columns), **common, raw=raw, reference=reference,
                    keep_choice=entry.get("keep_choice"))
 
 
@@ -502,7 +617,7 @@ def training_typicality(rows, X_raw: np.ndarray, X: np.ndarray, *, normalization
     n = min(int(n_nonspeech), len(rows))
     if n <= 0 or np.unique(speakers).size < 2:
         return Typicality.fit(X, groups=speakers, columns=columns, quantile=quantile,
-                              raw=raw)
+                              raw=raw, reference=normalization == Normalization.SPEAKER_NORM)
     names = feature_names(config=config)
     select = None if columns.size == len(names) else [names[i] for i in columns]
     picked = np.sort(np.random.default_rng(random_state).choice(len(rows), n, replace=False))
@@ -529,5 +644,5 @@ def training_typicality(rows, X_raw: np.ndarray, X: np.ndarray, *, normalization
                            "made_from": "training clips drawn at random_state "
                                         f"{random_state}, rng [random_state, 19, i]"}
     typ = Typicality.fit(X, groups=speakers, columns=columns, quantile=quantile, keep=keep,
-                         raw=raw)
+                         raw=raw, reference=normalization == Normalization.SPEAKER_NORM)
     return dataclasses.replace(typ, keep_choice=record)

@@ -17,6 +17,7 @@ import ser_classic
 from ser_classic.artifact import load_artifact, set_typicality
 from ser_classic.errors import ArtifactError, ParameterError
 from ser_classic.features import FeatureConfig, extract_batch
+from ser_classic.recognizer import SpeakerStats
 from ser_classic.store import resolve
 from ser_classic.typicality import Typicality, shrink_weight
 
@@ -317,20 +318,26 @@ def test_batch_of_noise_is_flagged_by_a_speaker_normalised_model(deployed_sn_typ
     assert scores.proba.max(axis=1).max() <= 0.35, scores.proba.max(axis=1)
     speech = rec.score(_held_out_clips(), sr=SR, targets="happy", speaker="batch")
     assert speech.atypical.mean() <= 0.25, speech.atypicality
-    # the statistic: the larger of the normalised one and the raw one on its scale
+    # the statistic: the largest of the normalised one, the raw one and the check of the
+    # speaker statistics, each on the first's scale
     X, _ = rec.features(noises, sr=SR)
     Xn = rec._normalise(X, "batch").astype(np.float32).astype(np.float64)
-    a_norm = dataclasses.replace(typ, raw=None).statistic(Xn)
+    a_norm = dataclasses.replace(typ, raw=None, reference=None).statistic(Xn)
     a_raw = typ.raw.statistic(X.astype(np.float32).astype(np.float64))
-    np.testing.assert_allclose(scores.atypicality, np.maximum(
-        a_norm, typ.threshold + typ.width * (a_raw - typ.raw.threshold) / typ.raw.width))
+    scale = SpeakerStats.from_features(X).scale
+    a_ref = typ.reference.statistic(Xn[:, typ.columns], scale[typ.columns])
+    np.testing.assert_allclose(scores.atypicality, np.maximum.reduce([
+        a_norm, typ.threshold + typ.width * (a_raw - typ.raw.threshold) / typ.raw.width,
+        typ.threshold + typ.width * (a_ref - typ.reference.threshold) / typ.reference.width]))
     assert not np.any(a_norm > typ.threshold)  # normalised by itself, noise looks typical
+    with pytest.raises(ParameterError, match="speaker_scale="):
+        typ.statistic(Xn, raw=X)
     with pytest.raises(ParameterError, match="raw="):
-        typ.statistic(Xn)
+        typ.statistic(Xn, speaker_scale=scale)
     # an old card (no raw statistics) behaves as before: the noise batch goes unflagged
     old = tmp_path / "old"
     shutil.copytree(out, old)
-    set_typicality(old, dataclasses.replace(typ, raw=None, keep_choice=None))
+    set_typicality(old, dataclasses.replace(typ, raw=None, reference=None, keep_choice=None))
     assert "raw" not in json.loads((old / "model.json").read_text())["typicality"]
     before = ser_classic.load(old).score(noises, sr=SR, targets="happy", speaker="batch")
     np.testing.assert_allclose(before.atypicality, a_norm)
@@ -358,5 +365,40 @@ def test_torch_matches_numpy_with_raw_statistics(deployed_sn_typ):
         log_proba[:, list(disc.classes).index("happy")].sum().backward()
         assert torch.isfinite(y.grad).all()
     assert expected.atypical.sum() <= 1
+    X = disc.features(torch.tensor(np.stack(noise)), sr=SR)
+    with pytest.raises(ParameterError, match="scale="):
+        disc.classify(X, raw=X)
     with pytest.raises(ParameterError, match="raw="):
-        disc.classify(disc.features(torch.tensor(np.stack(noise)), sr=SR))
+        disc.classify(X, scale=torch.ones(X.shape[1], dtype=X.dtype))
+
+
+def test_a_voice_enrolled_on_another_channel_is_flagged(deployed_sn_typ, tmp_path):
+    """The check of the speaker statistics: clips under white noise scored with their
+    voice enrolled on clean clips are flagged and lose their confidence; enrolled on clips
+    through the same noise, or on as few as 5 clean clips for clean clips, they are not.
+    Without the check the mismatched clips keep a confident answer."""
+    from ser_classic.conditions import mix_at_snr, white_noise
+
+    out, typ = deployed_sn_typ
+    card = ser_classic.load(out).typicality
+    assert (card.reference.threshold, card.reference.width) == (
+        typ.reference.threshold, typ.reference.width)
+    np.testing.assert_array_equal(card.reference.pooled_scale, typ.reference.pooled_scale)
+    rng = np.random.default_rng(0)
+    clean = _held_out_clips(12)
+    noisy = [mix_at_snr(y, white_noise(y.size, rng=rng), 20.0) for y in clean]
+    rec = ser_classic.load(out)
+    mismatched = rec.score(noisy[:4], sr=SR, targets="happy",
+                           speaker=rec.enroll(clean[4:], sr=SR))
+    matched = rec.score(noisy[:4], sr=SR, targets="happy",
+                        speaker=rec.enroll(noisy[4:], sr=SR))
+    few = rec.score(clean[:4], sr=SR, targets="happy", speaker=rec.enroll(clean[4:9], sr=SR))
+    assert mismatched.atypical.all() and mismatched.proba.max(axis=1).max() < 0.3
+    assert not matched.atypical.any() and not few.atypical.any()
+    without = tmp_path / "without"
+    shutil.copytree(out, without)
+    set_typicality(without, dataclasses.replace(typ, reference=None))
+    assert "reference" not in json.loads((without / "model.json").read_text())["typicality"]
+    old = ser_classic.load(without).score(noisy[:4], sr=SR, targets="happy",
+                                          speaker=rec.enroll(clean[4:], sr=SR))
+    assert old.proba.max(axis=1).min() > 0.5 and not old.atypical.all()

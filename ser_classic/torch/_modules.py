@@ -147,6 +147,9 @@ class EmotionDiscriminator(torch.nn.Module):
                     self.typicality.raw.center, dtype=dtype))
                 self.register_buffer("typ_raw_scale", torch.as_tensor(
                     self.typicality.raw.scale, dtype=dtype))
+            if self.typicality.reference is not None:  # the speaker statistics' check
+                self.register_buffer("typ_ref_scale", torch.as_tensor(
+                    self.typicality.reference.pooled_scale, dtype=dtype))
         self.requires_grad_(False)
 
     @property
@@ -191,27 +194,31 @@ class EmotionDiscriminator(torch.nn.Module):
         full = x.new_zeros((x.shape[0], self.n_features))
         return full.index_copy(1, self.used.to(x.device), x)
 
-    def _normalise(self, X: torch.Tensor, speaker) -> torch.Tensor:
+    def _normalise(self, X: torch.Tensor, speaker
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Rows normalised with the speaker's statistics, and the scale they were divided
+        by (None: not normalised)."""
         from ..evaluation import SpeakerNormalizer
         from ..recognizer import checked_speaker
 
         speaker = checked_speaker(speaker, normalization=self.normalization,
                                   model_id=self.model_id, n_features=X.shape[1])
         if speaker is None:
-            return X
+            return X, None
         if isinstance(speaker, str):  # "batch": statistics of the batch, in torch
             if X.shape[0] == 0:
-                return X
+                return X, None
             if X.shape[0] < 2:
                 raise ParameterError("speaker='batch' needs at least 2 clips")
             eps = SpeakerNormalizer().eps
             mean = X.mean(dim=0)
             std = X.std(dim=0, unbiased=False)
-            return (X - mean) / torch.where(std > eps, std, torch.ones_like(std))
+            scale = torch.where(std > eps, std, torch.ones_like(std))
+            return (X - mean) / scale, scale
         mean, scale = speaker.location_scale(self.normalization)
         mean = torch.as_tensor(mean, dtype=X.dtype, device=X.device)
         scale = torch.as_tensor(scale, dtype=X.dtype, device=X.device)
-        return (X - mean) / scale
+        return (X - mean) / scale, scale
 
     def forward(self, waveforms: torch.Tensor, *, sr: int, speaker=None,
                 lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -224,31 +231,45 @@ class EmotionDiscriminator(torch.nn.Module):
         shrunk towards uniform (:meth:`atypicality`).
         """
         raw = self.features(waveforms, sr=sr, lengths=lengths)
-        return self.classify(self._normalise(raw, speaker), raw=raw)
+        X, scale = self._normalise(raw, speaker)
+        return self.classify(X, raw=raw, scale=scale)
 
-    def classify(self, X: torch.Tensor, *, raw: torch.Tensor | None = None) -> torch.Tensor:
+    def classify(self, X: torch.Tensor, *, raw: torch.Tensor | None = None,
+                 scale: torch.Tensor | None = None) -> torch.Tensor:
         """Log-probabilities [shape=(B, n_classes)] of feature rows as the classifier reads
         them (after any speaker normalisation): the head, then the atypicality shrink.
 
-        ``raw``: the same rows before speaker normalisation (:meth:`features`), needed by
-        a speaker-normalised model whose typicality reads them too
-        (:attr:`ser_classic.typicality.Typicality.raw`).
+        ``raw``: the same rows before speaker normalisation (:meth:`features`), and
+        ``scale`` [shape=(n_features,) or (B, n_features)] the speaker scale they were
+        divided by, needed by a speaker-normalised model whose typicality reads them
+        (:attr:`ser_classic.typicality.Typicality.raw` and ``.reference``).
         """
         log_proba = self.head(X)
         if self.typicality is None:
             return log_proba
-        return shrink_log_proba(log_proba, self._atypicality(X, raw),
+        return shrink_log_proba(log_proba, self._atypicality(X, raw, scale),
                                 threshold=self.typicality.threshold,
                                 width=self.typicality.width)
 
-    def _atypicality(self, X: torch.Tensor, raw: torch.Tensor | None = None
-                     ) -> torch.Tensor:
+    def _atypicality(self, X: torch.Tensor, raw: torch.Tensor | None = None,
+                     scale: torch.Tensor | None = None) -> torch.Tensor:
         """:meth:`ser_classic.typicality.Typicality.statistic`: the trimmed RMS z-score
-        (the gradient reaches the kept, smallest, z-scores), with statistics before
-        normalisation the larger of the two on the first's scale."""
+        (the gradient reaches the kept, smallest, z-scores), with the statistic before
+        normalisation and the speaker statistics' check the largest on the first's
+        scale."""
         typ = self.typicality
         a = _trimmed_rms_z(X[:, self.typ_columns], self.typ_center, self.typ_scale,
                            keep=typ.keep)
+        if typ.reference is not None:
+            if scale is None:
+                raise ParameterError("this model's typicality checks the speaker's "
+                                     "statistics: pass their scale as scale=")
+            ref = typ.reference
+            factor = torch.clamp(scale.expand_as(X)[:, self.typ_columns]
+                                 / self.typ_ref_scale.to(X.dtype), max=1.0)
+            a_ref = torch.sqrt(torch.mean((X[:, self.typ_columns] * factor) ** 2, dim=1))
+            a = torch.maximum(a, typ.threshold + typ.width * (a_ref - ref.threshold)
+                              / ref.width)
         if typ.raw is None:
             return a
         if raw is None or raw.shape != X.shape:
@@ -266,10 +287,10 @@ class EmotionDiscriminator(torch.nn.Module):
         model saved without training statistics); above ``typicality.threshold`` its
         probabilities are shrunk towards uniform."""
         raw = self.features(waveforms, sr=sr, lengths=lengths)
-        X = self._normalise(raw, speaker)
+        X, scale = self._normalise(raw, speaker)
         if self.typicality is None:
             return X.new_full((X.shape[0],), float("nan"))
-        return self._atypicality(X, raw)
+        return self._atypicality(X, raw, scale)
 
     def columns(self, classes: Sequence[str]) -> torch.Tensor:
         """Column of each class name [shape=(k,), int64]; unknown names raise."""
