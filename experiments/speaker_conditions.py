@@ -30,8 +30,7 @@ from pathlib import Path
 
 import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
-from floor_ablation import write_summary
-from speaker_ece import student_recipe
+from speaker_ece import measure, student_recipe
 from targets import calibrated_ece
 
 
@@ -140,14 +139,8 @@ def render(summary: dict) -> str:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    start = time.perf_counter()
-    out = str(Path(args.out).resolve())
-    manifest, header = bench.start_ablation(args, script="speaker_conditions.py", argv=argv)
-    results = run(args, manifest)
-    summary = {**header, "seconds": round(time.perf_counter() - start, 1),
-               "results": results}
-    write_summary(Path(out), summary, render(summary))
+    results = measure(parse_args(argv), argv, script="speaker_conditions.py", compute=run,
+                      render=render)
     print(json.dumps({n: s["ece"] for n, s in results["conditions"]["clean"].items()}))
     return 0
 

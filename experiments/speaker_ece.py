@@ -187,15 +187,24 @@ def render(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def measure(args, argv, *, script: str, compute, render) -> dict:
+    """``compute(args, manifest)`` run from the repository root, its summary (command,
+    machine, seed, seconds, ``results``) and ``render``'s report written to ``args.out``."""
     start = time.perf_counter()
-    out = str(Path(args.out).resolve())
-    manifest, header = bench.start_ablation(args, script="speaker_ece.py", argv=argv)
-    results = {norm: run(args, manifest, norm) for norm in args.normalizations.split(",")}
+    out = Path(args.out).resolve()
+    manifest, header = bench.start_ablation(args, script=script, argv=argv)
+    results = compute(args, manifest)
     summary = {**header, "seconds": round(time.perf_counter() - start, 1),
                "results": results}
-    write_summary(Path(out), summary, render(summary))
+    write_summary(out, summary, render(summary))
+    return results
+
+
+def main(argv=None) -> int:
+    results = measure(parse_args(argv), argv, script="speaker_ece.py", render=render,
+                      compute=lambda args, manifest: {
+                          norm: run(args, manifest, norm)
+                          for norm in args.normalizations.split(",")})
     print(json.dumps({n: {m: r[m]["ece"] for m in ("teacher", "student")}
                       for n, r in results.items()}))
     return 0
