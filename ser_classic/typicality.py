@@ -187,10 +187,10 @@ class ReferenceCheck:
 
         k = _folds(groups)
         held_out = np.empty(raw.shape[0])
-        for f in ([None] if k is None else np.unique(k)):
+        for f in ([None] if k is None else np.unique(k)):  # None: in-sample
             test = np.ones(raw.shape[0], bool) if f is None else k == f
-            p = pooled(~test if f is not None else test)
-            held_out[test] = _rms(dev[test] / np.maximum(scale[test], p))
+            others = test if f is None else ~test
+            held_out[test] = _rms(dev[test] / np.maximum(scale[test], pooled(others)))
         threshold, width = _threshold_width(held_out, quantile)
         return cls(pooled_scale=pooled(np.ones(raw.shape[0], bool)),
                    threshold=float(f"{threshold:.{_DIGITS}g}"),
