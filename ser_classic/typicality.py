@@ -49,9 +49,11 @@ import numpy as np
 from .errors import ParameterError
 
 __all__ = ["DEFAULT_KEEP", "DEFAULT_QUANTILE", "KEEP_GRID", "NONSPEECH_KINDS",
-           "ReferenceCheck", "Typicality", "choose_keep", "n_kept", "shrink_weight",
-           "synthetic_nonspeech", "training_typicality"]
+           "REFERENCE_SHARE", "ReferenceCheck", "Typicality", "choose_keep", "n_kept",
+           "shrink_weight", "synthetic_nonspeech", "training_typicality"]
 
+#: The share of a row's z-scores, the largest, that :class:`ReferenceCheck` reads.
+REFERENCE_SHARE = 0.02
 #: The quantile of held-out training speakers' atypicality where shrinking starts.
 DEFAULT_QUANTILE = 0.99
 #: The share of a row's z-scores (the smallest) the atypicality reads, when not chosen.
@@ -156,11 +158,12 @@ class ReferenceCheck:
 
     A speaker-normalised model reads ``(x - mean) / scale`` with the voice's statistics.
     Statistics of clean recordings leave a clip through noise or a telephone band far out
-    in a few features (spectral-contrast minima: hundreds of the voice's standard
+    in a few features (spectral-contrast minima: tens to hundreds of the voice's standard
     deviations), which the trimmed statistic leaves out; a few clips give standard
-    deviations too small in many features. The check reads every feature, its deviation
-    in the larger of the voice's standard deviation and the training speakers' pooled
-    within-speaker one: the RMS of ``(x - mean) / max(scale, pooled_scale)``.
+    deviations too small in many features. The check reads each feature's deviation in
+    the larger of the voice's standard deviation and the training speakers' pooled
+    within-speaker one, ``z = (x - mean) / max(scale, pooled_scale)``, and the RMS of the
+    largest share ``share`` of them.
 
     Attributes
     ----------
@@ -170,14 +173,18 @@ class ReferenceCheck:
     threshold, width : float
         Of held-out training speakers, each normalised by its own clips, as
         :meth:`Typicality.fit` sets them.
+    share : float
+        In (0, 1]: the share of each row's z-scores, the largest, read.
     """
 
     pooled_scale: np.ndarray
     threshold: float
     width: float
+    share: float = REFERENCE_SHARE
 
     @classmethod
-    def fit(cls, raw: np.ndarray, groups: np.ndarray, *, quantile: float) -> ReferenceCheck:
+    def fit(cls, raw: np.ndarray, groups: np.ndarray, *, quantile: float,
+            share: float = REFERENCE_SHARE) -> ReferenceCheck:
         """Of training rows before normalisation [shape=(n, m)] and their speakers (held
         out in up to 5 speaker-grouped folds: the pooled scale of the others)."""
         dev, scale = _within_speaker(raw, groups)
@@ -190,20 +197,24 @@ class ReferenceCheck:
         for f in ([None] if k is None else np.unique(k)):  # None: in-sample
             test = np.ones(raw.shape[0], bool) if f is None else k == f
             others = test if f is None else ~test
-            held_out[test] = _rms(dev[test] / np.maximum(scale[test], pooled(others)))
+            held_out[test] = _rms_largest(
+                dev[test] / np.maximum(scale[test], pooled(others)), share)
         threshold, width = _threshold_width(held_out, quantile)
         return cls(pooled_scale=pooled(np.ones(raw.shape[0], bool)),
                    threshold=float(f"{threshold:.{_DIGITS}g}"),
-                   width=float(f"{width:.{_DIGITS}g}"))
+                   width=float(f"{width:.{_DIGITS}g}"), share=float(share))
 
     def statistic(self, X: np.ndarray, speaker_scale: np.ndarray) -> np.ndarray:
         """Of normalised rows [shape=(n, m)] and the scale they were normalised with
         [shape=(m,) or (n, m)] -> [shape=(n,)]."""
-        return _rms(X * np.minimum(1.0, speaker_scale / self.pooled_scale))
+        return _rms_largest(X * np.minimum(1.0, speaker_scale / self.pooled_scale),
+                            self.share)
 
 
-def _rms(z: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.mean(z * z, axis=1))
+def _rms_largest(z: np.ndarray, share: float) -> np.ndarray:
+    """RMS of the largest ``share`` of each row's squared values."""
+    z2 = -np.sort(-(z * z), axis=1)
+    return np.sqrt(np.mean(z2[:, :n_kept(z.shape[1], share)], axis=1))
 
 
 @dataclass(frozen=True)
@@ -378,10 +389,11 @@ class Typicality:
             entry["reference"] = {
                 "scale": self.reference.pooled_scale.tolist(),
                 "threshold": self.reference.threshold, "width": self.reference.width,
-                "rule": "RMS of (x - speaker mean) / max(speaker scale, this scale), the "
-                        "pooled within-speaker standard deviation of the training rows; "
-                        "atypicality = max(..., threshold + width * (reference - "
-                        "reference threshold) / reference width)"}
+                "share": self.reference.share,
+                "rule": "RMS of the largest share of (x - speaker mean) / max(speaker "
+                        "scale, this scale), the pooled within-speaker standard deviation "
+                        "of the training rows; atypicality = max(..., threshold + width * "
+                        "(reference - reference threshold) / reference width)"}
         if self.keep_choice is not None:
             entry["keep_choice"] = self.keep_choice
         return entry
@@ -415,9 +427,12 @@ class Typicality:
         reference = None
         if ref is not None:
             checked = cls._arrays({**ref, "center": np.zeros(columns.size)}, columns)
+            if not 0 < ref["share"] <= 1:
+                raise ParameterError(f"typicality reference share must be in (0, 1], got "
+                                     f"{ref['share']}")
             reference = ReferenceCheck(pooled_scale=checked["scale"],
                                        threshold=checked["threshold"],
-                                       width=checked["width"])
+                                       width=checked["width"], share=float(ref["share"]))
         return cls(**cls._arrays(entry, columns), **common, raw=raw, reference=reference,
                    keep_choice=entry.get("keep_choice"))
 

@@ -264,10 +264,14 @@ class EmotionDiscriminator(torch.nn.Module):
             if scale is None:
                 raise ParameterError("this model's typicality checks the speaker's "
                                      "statistics: pass their scale as scale=")
+            from ..typicality import n_kept
+
             ref = typ.reference
             factor = torch.clamp(scale.expand_as(X)[:, self.typ_columns]
                                  / self.typ_ref_scale.to(X.dtype), max=1.0)
-            a_ref = torch.sqrt(torch.mean((X[:, self.typ_columns] * factor) ** 2, dim=1))
+            z2 = (X[:, self.typ_columns] * factor) ** 2
+            a_ref = torch.sqrt(torch.mean(torch.topk(z2, n_kept(z2.shape[1], ref.share),
+                                                     dim=1).values, dim=1))
             a = torch.maximum(a, typ.threshold + typ.width * (a_ref - ref.threshold)
                               / ref.width)
         if typ.raw is None:
