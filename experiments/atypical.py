@@ -108,9 +108,12 @@ def nonspeech(kind: str, *, rng: np.random.Generator, seconds: float = 3.0) -> n
 # --------------------------------------------------------------------------- models
 def _current(card: dict) -> bool:
     """Whether a card holds the typicality ``train`` / ``distil`` store today (keep chosen
-    in the training folds; raw statistics for a speaker-normalised model)."""
+    in the training folds; raw statistics for a speaker-normalised model, and for a
+    ``speaker_norm`` one the check of its speaker statistics)."""
     typ = card.get("typicality") or {}
-    return "keep_choice" in typ and (card["normalization"] == "strict" or "raw" in typ)
+    norm = card["normalization"]
+    return ("keep_choice" in typ and (norm == "strict" or "raw" in typ)
+            and (norm != "speaker_norm" or "reference" in typ))
 
 
 def with_typicality(model: Path, out: Path, manifest, *, cache: str) -> Path:
