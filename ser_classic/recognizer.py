@@ -468,10 +468,7 @@ class EmotionRecognizer:
         X = X[~np.isnan(X).any(axis=1)]
         return SpeakerStats.from_features(X) if previous is None else previous.update(X)
 
-    def _normalise(self, X: np.ndarray, speaker) -> np.ndarray:
-        return self._normalised(X, speaker)[0]
-
-    def _normalised(self, X: np.ndarray, speaker) -> tuple[np.ndarray, np.ndarray | None]:
+    def _normalise(self, X: np.ndarray, speaker) -> tuple[np.ndarray, np.ndarray | None]:
         """Rows normalised with the speaker's statistics, and the scale they were divided
         by (None: not normalised)."""
         speaker = checked_speaker(speaker, normalization=self.normalization,
@@ -514,7 +511,7 @@ class EmotionRecognizer:
         if X.ndim != 2 or X.shape[1] != self.card["n_features"]:
             raise ParameterError(f"features must have shape (n, {self.card['n_features']}), "
                                  f"got {X.shape}")
-        normalised, scale = self._normalised(X, speaker)
+        normalised, scale = self._normalise(X, speaker)
         # The classifier reads float32 values with either backend (ONNX graphs are float32;
         # tree thresholds are exported so that float32 inputs split identically).
         return (normalised.astype(np.float32).astype(np.float64),

@@ -351,8 +351,8 @@ class Typicality:
                                  f"{np.shape(raw)}")
         return np.maximum(a, self._mapped(self.raw, self.raw._own(raw)))
 
-    def _mapped(self, other, values: np.ndarray) -> np.ndarray:
-        """``other``'s statistic ``values`` on this one's scale."""
+    def _mapped(self, other, values):
+        """``other``'s statistic ``values`` (numpy or torch) on this one's scale."""
         return self.threshold + self.width * (values - other.threshold) / other.width
 
     def weight(self, atypicality: np.ndarray) -> np.ndarray:
@@ -629,10 +629,11 @@ def training_typicality(rows, X_raw: np.ndarray, X: np.ndarray, *, normalization
     columns = (np.arange(X.shape[1]) if columns is None
                else np.asarray(columns, dtype=np.intp))
     raw = None if normalization == Normalization.STRICT else X_raw
+    check_reference = normalization == Normalization.SPEAKER_NORM  # ReferenceCheck
     n = min(int(n_nonspeech), len(rows))
     if n <= 0 or np.unique(speakers).size < 2:
         return Typicality.fit(X, groups=speakers, columns=columns, quantile=quantile,
-                              raw=raw, reference=normalization == Normalization.SPEAKER_NORM)
+                              raw=raw, reference=check_reference)
     names = feature_names(config=config)
     select = None if columns.size == len(names) else [names[i] for i in columns]
     picked = np.sort(np.random.default_rng(random_state).choice(len(rows), n, replace=False))
@@ -659,5 +660,5 @@ def training_typicality(rows, X_raw: np.ndarray, X: np.ndarray, *, normalization
                            "made_from": "training clips drawn at random_state "
                                         f"{random_state}, rng [random_state, 19, i]"}
     typ = Typicality.fit(X, groups=speakers, columns=columns, quantile=quantile, keep=keep,
-                         raw=raw, reference=normalization == Normalization.SPEAKER_NORM)
+                         raw=raw, reference=check_reference)
     return dataclasses.replace(typ, keep_choice=record)

@@ -321,7 +321,7 @@ def test_batch_of_noise_is_flagged_by_a_speaker_normalised_model(deployed_sn_typ
     # the statistic: the largest of the normalised one, the raw one and the check of the
     # speaker statistics, each on the first's scale
     X, _ = rec.features(noises, sr=SR)
-    Xn = rec._normalise(X, "batch").astype(np.float32).astype(np.float64)
+    Xn = rec._normalise(X, "batch")[0].astype(np.float32).astype(np.float64)
     a_norm = dataclasses.replace(typ, raw=None, reference=None).statistic(Xn)
     a_raw = typ.raw.statistic(X.astype(np.float32).astype(np.float64))
     scale = SpeakerStats.from_features(X).scale

@@ -272,8 +272,7 @@ class EmotionDiscriminator(torch.nn.Module):
             z2 = (X[:, self.typ_columns] * factor) ** 2
             a_ref = torch.sqrt(torch.mean(torch.topk(z2, n_kept(z2.shape[1], ref.share),
                                                      dim=1).values, dim=1))
-            a = torch.maximum(a, typ.threshold + typ.width * (a_ref - ref.threshold)
-                              / ref.width)
+            a = torch.maximum(a, typ._mapped(ref, a_ref))
         if typ.raw is None:
             return a
         if raw is None or raw.shape != X.shape:
@@ -282,8 +281,7 @@ class EmotionDiscriminator(torch.nn.Module):
                                  f"{tuple(X.shape)})")
         a_raw = _trimmed_rms_z(raw[:, self.typ_columns], self.typ_raw_center,
                                self.typ_raw_scale, keep=typ.keep)
-        return torch.maximum(a, typ.threshold + typ.width * (a_raw - typ.raw.threshold)
-                             / typ.raw.width)
+        return torch.maximum(a, typ._mapped(typ.raw, a_raw))
 
     def atypicality(self, waveforms: torch.Tensor, *, sr: int, speaker=None,
                     lengths: torch.Tensor | None = None) -> torch.Tensor:
