@@ -245,6 +245,11 @@ def student_gaps(correct: dict, pairs: dict[str, str], *, seed: int,
             for s, t in pairs.items()}
 
 
+def student_pairs(columns) -> dict[str, str]:
+    """``{student column: its teacher's column}`` of a condition table's ``columns``."""
+    return {col: col.replace(" compact", " teacher") for col in columns if " compact" in col}
+
+
 def _gap_cell(g: dict) -> str:
     mark = {"missed": " ✗", "unresolved": " ?", "met": ""}[g["verdict"]]
     return f"{g['gap']:+.3f} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}]{mark}"
@@ -642,6 +647,12 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
     rir = room_impulse_response()
     X_clean = None
     results, correct, probas, timing = {}, {}, {}, {}
+
+    def record(condition: str, column: str, rec, P: np.ndarray) -> None:
+        results.setdefault(condition, {})[column] = scores(P, labels, rec.classes_)
+        correct.setdefault(condition, {})[column] = rec.classes_[P.argmax(axis=1)] == labels
+        probas.setdefault(condition, {})[column] = P
+
     for i, (cname, transform) in enumerate(condition_transforms(
             babble_talkers=talkers, rir=rir, world=world).items()):
         start = time.perf_counter()
@@ -652,14 +663,10 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
             X_clean = X
             for rec in recs.values():
                 FeatureRows.check(rec, waves[0], X[0])
-        entry, hits, proba = {}, {}, {}
         for name, rec in recs.items():
             Xm = FeatureRows.for_model(rec, X)
             if rec.normalization == "strict":
-                P = rec.proba_from_features(Xm)
-                entry[name] = scores(P, labels, rec.classes_)
-                hits[name] = rec.classes_[P.argmax(axis=1)] == labels
-                proba[name] = P
+                record(cname, name, rec, rec.proba_from_features(Xm))
                 continue
             X0 = FeatureRows.for_model(rec, X_clean)
             for ref, Xref in (("same condition", Xm), ("clean", X0)):
@@ -668,10 +675,7 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
                     m = speakers == spk
                     P[m] = rec.proba_from_features(
                         Xm[m], speaker=SpeakerStats.from_features(Xref[m]))
-                entry[f"{name} [{ref}]"] = scores(P, labels, rec.classes_)
-                hits[f"{name} [{ref}]"] = rec.classes_[P.argmax(axis=1)] == labels
-                proba[f"{name} [{ref}]"] = P
-        results[cname], correct[cname], probas[cname] = entry, hits, proba
+                record(cname, f"{name} [{ref}]", rec, P)
         timing[cname] = round(time.perf_counter() - start, 1)
         print(f"condition: {cname} ({timing[cname]} s)", flush=True)
     checks = {"white 20 dB SNR achieved": snr_db(clean[0], mix_at_snr(
@@ -1204,10 +1208,10 @@ def main(argv=None) -> int:
                               world=True)
         correct = cond.pop("correct")
         del cond["proba"]
-        pairs = {col: col.replace(" compact", " teacher") for col in correct["clean"]
-                 if " compact" in col}
         summary["conditions"] = {"n_clips": len(rows), **cond,
-                                 "student_gaps": student_gaps(correct, pairs, seed=args.seed)}
+                                 "student_gaps": student_gaps(
+                                     correct, student_pairs(correct["clean"]),
+                                     seed=args.seed)}
     summary["seconds"] = time.perf_counter() - start
     write_report(summary, Path(args.out))
     print(f"wrote {args.out}/summary.md ({summary['seconds']:.0f} s)")

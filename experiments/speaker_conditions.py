@@ -30,7 +30,7 @@ from pathlib import Path
 
 import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
-from speaker_ece import measure, student_recipe
+from speaker_ece import measure, recipe_student, student_recipe
 from targets import calibrated_ece
 
 
@@ -51,15 +51,9 @@ def fold_models(args, manifest, k: int, actors, norms) -> dict[str, dict[str, Pa
         recipe = student_recipe(norm)
         teacher = bench.fold_teacher(args, manifest, norm, k, actors,
                                      command=f"speaker_conditions --fold {k}")
-        folder = Path(args.work) / norm / f"fold{k}"
-        student = bench.fold_student(
-            args, manifest, teacher,
-            folder / bench.student_folder(recipe["kind"], recipe["width"],
-                                          recipe["calibration"]),
-            student=recipe["kind"], calibration=recipe["calibration"],
-            width=recipe["width"],
-            command=f"speaker_conditions --fold {k} --calibration {recipe['calibration']}")
-        out[norm] = {"teacher": teacher, "compact": student}
+        out[norm] = {"teacher": teacher, "compact": recipe_student(
+            args, manifest, teacher, norm, k, recipe, recipe["calibration"],
+            script="speaker_conditions")}
     return out
 
 
@@ -97,15 +91,13 @@ def run(args, manifest) -> dict:
     correct = {c: {col: np.concatenate([r["correct"][c][col] for r in results])
                    for col in results[0]["correct"][c]}
                for c in results[0]["correct"]}
-    pairs = {col: col.replace(" compact", " teacher") for col in correct["clean"]
-             if " compact" in col}
     mean, q95 = calibrated_ece(len(y))
     return {"folds": folds, "models": models, "fold_seconds": seconds,
             "n_clips": len(y), "n_speakers": len(set(speakers)),
             "calibrated": {"mean": mean, "q95": q95},
             "conditions": pooled(results, y),
-            "student_gaps": bench.student_gaps(correct, pairs, seed=args.seed,
-                                               groups=groups)}
+            "student_gaps": bench.student_gaps(correct, bench.student_pairs(correct["clean"]),
+                                               seed=args.seed, groups=groups)}
 
 
 def render(summary: dict) -> str:

@@ -63,6 +63,22 @@ def student_recipe(norm: str) -> dict:
             "calibration": value("--calibration", "none")}
 
 
+def student_dir(args, norm: str, k: int, recipe: dict, calibration: str) -> Path:
+    """Where inner fold ``k``'s student of ``recipe`` with ``calibration`` is kept."""
+    return (Path(args.work) / norm / f"fold{k}"
+            / bench.student_folder(recipe["kind"], recipe["width"], calibration))
+
+
+def recipe_student(args, manifest, teacher: Path, norm: str, k: int, recipe: dict,
+                   calibration: str, *, script: str) -> Path:
+    """The stored student's ``recipe`` with ``calibration`` distilled from inner fold
+    ``k``'s ``teacher`` (:func:`bench_conditions.fold_student`: reused when there)."""
+    return bench.fold_student(
+        args, manifest, teacher, student_dir(args, norm, k, recipe, calibration),
+        student=recipe["kind"], calibration=calibration, width=recipe["width"],
+        command=f"{script} --fold {k} --calibration {calibration}")
+
+
 def fold_probabilities(rec, X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
     """``rec``'s probabilities of the feature rows ``X`` (every column extracted), a
     speaker-normalised model with each speaker's statistics from its rows."""
@@ -97,16 +113,15 @@ def run(args, manifest, norm: str) -> dict:
     reused = 0
     for k, actors in enumerate(folds):
         start = time.perf_counter()
-        folder = Path(args.work) / norm / f"fold{k}"
-        dirs = {name: folder / bench.student_folder(recipe["kind"], recipe["width"], cal)
-                for name, cal in calibrations.items()}
-        reused += (bench.trained_with(folder / "teacher", bench.teacher_params(norm))
-                   and all((d / "model.json").is_file() for d in dirs.values()))
+        reused += (bench.trained_with(Path(args.work) / norm / f"fold{k}" / "teacher",
+                                      bench.teacher_params(norm))
+                   and all((student_dir(args, norm, k, recipe, cal) / "model.json").is_file()
+                           for cal in calibrations.values()))
         teacher = bench.fold_teacher(args, manifest, norm, k, actors,
                                      command=f"speaker_ece --fold {k}")
-        paths = {"teacher": teacher, **{name: bench.fold_student(
-            args, manifest, teacher, dirs[name], student=recipe["kind"], calibration=cal,
-            width=recipe["width"], command=f"speaker_ece --fold {k} --calibration {cal}")
+        paths = {"teacher": teacher, **{
+            name: recipe_student(args, manifest, teacher, norm, k, recipe, cal,
+                                 script="speaker_ece")
             for name, cal in calibrations.items()}}
         held = rows[rows["speaker"].isin(actors)]
         recs = {name: ser_classic.load(path) for name, path in paths.items()}
