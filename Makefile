@@ -70,7 +70,8 @@ run: $(STAMP) data features
 # the PyTorch discriminator's reports (hours).
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
-	margin-ablation ablation-conditions ablation-members ablation-students ablation-width \
+	margin-ablation ablation-conditions ablation-vocoder ablation-pitch \
+	ablation-members ablation-students ablation-width \
 	student-calibration speaker-ece speaker-conditions atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
@@ -308,6 +309,32 @@ spread: $(STAMP)
 ablation-conditions: $(STAMP)
 	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --world --out $(REPORTS)/ablation_conditions
+
+# The vocoder share of the degraded-recording copies: the deployed preset (vtlp+conditions,
+# 1 copy per clip and preset, Griffin-Lim or WORLD in a fifth of the conditions copies)
+# against vtlp+conditions_vocoder (in half of them), on every clip of the inner folds of
+# RAVDESS actors 1-20 (WORLD included), their speaker-grouped CV and LOCO, as
+# ablation-conditions measures them; the CV again with seed 1 (other copies) ->
+# reports/ablation_vocoder/ (about 25 min on 2 cores)
+VOCODER_ABLATION = $(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
+	--cache $(CACHE) --jobs $(JOBS) --variants vtlp+conditions,vtlp+conditions_vocoder \
+	--copies 1
+ablation-vocoder: $(STAMP)
+	$(VOCODER_ABLATION) --world --condition-clips 0 --work $(WORK)/ablation_vocoder \
+		--out $(REPORTS)/ablation_vocoder
+	$(VOCODER_ABLATION) --stages cv --seed 1 --out $(REPORTS)/ablation_vocoder/seed1
+
+# Pitch-shifted copies of the voice on top of the deployed preset: vtlp+conditions against
+# vtlp+conditions+pitch (one copy of each preset per clip; the pitch copy shifted by one of
+# -2, -1, +1, +2 semitones), measured as ablation-vocoder measures (its fold models of vtlp+conditions
+# reused) -> reports/ablation_pitch/ (about 25 min on 2 cores)
+ablation-pitch: $(STAMP)
+	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --variants vtlp+conditions,vtlp+conditions+pitch --copies 1 --world \
+		--condition-clips 0 --work $(WORK)/ablation_vocoder --out $(REPORTS)/ablation_pitch
+	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --variants vtlp+conditions,vtlp+conditions+pitch --copies 1 \
+		--stages cv --seed 1 --out $(REPORTS)/ablation_pitch/seed1
 
 # Which members of the teacher family fit the augmented copies (logreg on the originals
 # only, or on the copies too; ridge always does), per normalisation, on LOCO, speaker-

@@ -75,6 +75,16 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _trained_as(path: Path, params: dict, *, copies: int, seed: int) -> bool:
+    """Whether the fold model at ``path`` was trained with ``params``, ``copies`` copies per
+    clip and seed ``seed`` (a work folder reused with other options is retrained)."""
+    if not bench.trained_with(path, params):
+        return False
+    training = json.loads((path / "model.json").read_text())["training"]
+    return ((training.get("augment") or {}).get("copies", copies) == copies
+            and training["random_state"] == seed)
+
+
 def run_condition_benchmark(args, manifest, variants) -> dict:
     params = bench.teacher_params("strict")
 
@@ -82,7 +92,7 @@ def run_condition_benchmark(args, manifest, variants) -> dict:
         paths = {}
         for v in variants:
             out = Path(args.work) / v.replace("+", "_") / f"fold{k}"
-            if not bench.trained_with(out, params):
+            if not _trained_as(out, params, copies=args.copies, seed=args.seed):
                 start = time.perf_counter()
                 pipeline.train(manifest, model="linear", normalization="strict",
                                exclude_speakers=actors, augment=v,
@@ -164,6 +174,25 @@ def _cond_table(cond: dict, variants) -> list[str]:
     return lines
 
 
+def _preset_lines(variants) -> list[str]:
+    """A sentence for each preset (or member of a union preset) in ``variants`` that the
+    header does not describe: another condition chain, or pitch shifts."""
+    members = [m for v in variants
+               for m in pipeline.AUGMENT_VARIANTS.get(v, {}).get("union", (v,))]
+    lines = []
+    for m in dict.fromkeys(members):
+        preset = pipeline.AUGMENT_VARIANTS.get(m, {})
+        if "chain" in preset:
+            lines.append(f"`{m}`: the `conditions` chain with "
+                         + ", ".join(f"{k} {x}" for k, x in preset["chain"]) + " instead.")
+        if "pitch_steps" in preset:
+            lines.append(f"`{m}`: each copy shifted by one of "
+                         + " / ".join(f"{x:+g}" for x in preset["pitch_steps"])
+                         + " semitones at random (pedalboard's PitchShift, Rubber Band), "
+                         "the tempo kept, nothing else.")
+    return lines
+
+
 def write_report(summary: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
@@ -175,20 +204,23 @@ def write_report(summary: dict, out: Path) -> None:
                + ("." if st == list(summary["commands"])[-1] else ";")
                for st, c in summary["commands"].items()), "",
              f"Strict teacher family `linear` (ridge + logreg soft vote; ridge is the member "
-             f"fitted on augmented copies), {summary['copies']} copies per clip and preset "
-             "(`vtlp+conditions`: both presets' copies, so twice as many). `vtlp`: frequency "
-             "warps 0.9 and 1.1 (today's default preset, which trains with 4 copies). "
+             f"fitted on augmented copies), {summary['copies']} "
+             f"cop{'y' if summary['copies'] == 1 else 'ies'} per clip and preset (a union "
+             "such as `vtlp+conditions`: that many of each member). `vtlp`: copy k warps "
+             "the frequency axis by 0.9, 1.1, 0.95, 1.05 in turn. "
              "`conditions`: `ser_classic.conditions.ConditionChain()` per copy (Griffin-Lim "
              "or WORLD p 0.2, one of 8 simulated rooms p 0.25, white/pink/babble noise at "
              "5-30 dB SNR p 0.6, band limit or telephone p 0.25, MP3 (LAME) or Opus p 0.25, "
              "gain -35..+12 dB, 16-bit), seeded per (clip sha256, seed, copy); babble "
              "talkers are 4 clips of other speakers that leave training together with the "
              "clip (same outer-fold group; for the held-out models and LOCO, other training "
-             "speakers of the same corpus).", ""]
+             "speakers of the same corpus).",
+             *_preset_lines(summary["variants"]), ""]
     if "conditions" in summary:
         cond = summary["conditions"]
         lines += ["## (c) The condition benchmark in inner folds of actors 1-20", "",
-                  f"{cond['n_clips_per_fold']} clips of each fold's actors ("
+                  f"{cond['n_clips_per_fold'] or 'Every one of the'} clips of each fold's "
+                  "actors ("
                   + "; ".join(", ".join(f) for f in cond["folds"]) + "), teachers "
                   "trained without the fold's actors (and never on actors 21-24) with the "
                   "stored strict teacher's parameters (`linear`); "

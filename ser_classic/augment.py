@@ -282,7 +282,10 @@ class AugmentConfig:
     is frequency-warped by ``warp_factors[k % len(warp_factors)]`` (none when empty). With
     ``conditions``, each copy's waveform first goes through a random recording-condition
     chain (:class:`ser_classic.conditions.ConditionChain`: vocoder, room, noise, channel,
-    codec, gain).
+    codec, gain); ``chain`` names the chain's fields that differ from its defaults, as
+    ``(name, value)`` pairs. With ``pitch_steps``, each copy is first pitch-shifted by
+    one of them (semitones, drawn at random per copy;
+    :func:`ser_classic.conditions.pitch_shift`).
     """
 
     n_copies: int = 2
@@ -294,6 +297,8 @@ class AugmentConfig:
     mask_value: Literal["zero", "mean"] = "mean"
     warp_factors: tuple[float, ...] = ()
     conditions: bool = False
+    chain: tuple[tuple[str, float], ...] = ()
+    pitch_steps: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.n_copies < 0 or self.max_shift_s < 0:
@@ -303,6 +308,21 @@ class AugmentConfig:
         if self.mask_value not in ("zero", "mean"):
             raise ParameterError(f"mask_value must be 'zero' or 'mean', got "
                                  f"{self.mask_value!r}")
+        if any(not -12.0 <= s <= 12.0 for s in self.pitch_steps):
+            raise ParameterError(f"pitch_steps must be in [-12, 12], got {self.pitch_steps}")
+        if self.chain:
+            self.condition_chain  # noqa: B018 - validates the chain's fields
+
+    @property
+    def condition_chain(self):
+        """The :class:`ser_classic.conditions.ConditionChain` of the ``conditions`` copies."""
+        from .conditions import ConditionChain
+
+        try:
+            return ConditionChain(**dict(self.chain))
+        except TypeError as error:
+            raise ParameterError(f"chain names an unknown ConditionChain field: {error}"
+                                 ) from None
 
     def warp_of(self, copy: int) -> float:
         """Frequency-warp factor of copy number ``copy`` (1.0: no warp)."""
@@ -316,10 +336,12 @@ class AugmentConfig:
             del fields["warp_factors"]
         else:
             fields["warp_factors"] = list(self.warp_factors)
-        del fields["conditions"]  # hashes of configurations without conditions unchanged
+        if not self.pitch_steps:
+            del fields["pitch_steps"]
+        else:
+            fields["pitch_steps"] = list(self.pitch_steps)
+        del fields["conditions"], fields["chain"]  # so that older hashes stay unchanged
         if self.conditions:
-            from .conditions import ConditionChain
-
-            fields["conditions"] = ConditionChain().hash
+            fields["conditions"] = self.condition_chain.hash
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

@@ -43,6 +43,7 @@ __all__ = [
     "pad",
     "pcm16",
     "pink_noise",
+    "pitch_shift",
     "reverberate",
     "room_impulse_response",
     "snr_db",
@@ -190,6 +191,18 @@ def band_limit(y: np.ndarray, *, sr: int = SR, low_hz: float, high_hz: float) ->
     board = pedalboard.Pedalboard([pedalboard.HighpassFilter(cutoff_frequency_hz=low_hz),
                                    pedalboard.LowpassFilter(cutoff_frequency_hz=high_hz)])
     return pcm16(board(np.asarray(y, dtype=np.float32), sr).astype(np.float64))
+
+
+def pitch_shift(y: np.ndarray, *, sr: int = SR, semitones: float) -> np.ndarray:
+    """The voice ``semitones`` higher (lower when negative), at the same tempo and length:
+    pedalboard's ``PitchShift`` (Rubber Band). Formants move with the pitch."""
+    pedalboard = _optional("pedalboard")
+    if not -12.0 <= semitones <= 12.0:
+        raise ParameterError(f"semitones must be in [-12, 12], got {semitones:g}")
+    if semitones == 0.0:
+        return np.asarray(y, dtype=np.float64)
+    out = pedalboard.PitchShift(semitones=semitones)(np.asarray(y, dtype=np.float32), sr)
+    return _fit_length(out.astype(np.float64), len(y))
 
 
 def codec_round_trip(y: np.ndarray, *, sr: int = SR, format: str, subtype: str,

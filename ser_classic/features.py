@@ -909,8 +909,8 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig,
 def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: AugmentConfig,
                        rng: np.random.Generator, warp: float = 1.0, plan=None,
                        talkers: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """Features of one augmented copy: [conditions,] preprocess, random shift, STFT, warp,
-    masks, features.
+    """Features of one augmented copy: [pitch shift,] [conditions,] preprocess, random
+    shift, STFT, warp, masks, features.
 
     Training only. With ``augment.conditions`` the waveform first goes through ``plan``
     (:meth:`ser_classic.conditions.ConditionChain.draw`; drawn from ``rng`` when None) with
@@ -922,11 +922,19 @@ def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: Augment
     -------
     x : np.ndarray [shape=(n_features,), dtype=float64]
     """
-    if augment.conditions:
-        from .conditions import ConditionChain, apply_conditions
+    if augment.pitch_steps:  # one of the steps per copy, drawn from rng
+        from .conditions import pitch_shift
 
-        plan = ConditionChain().draw(rng=rng) if plan is None else plan
-        y = apply_conditions(y, plan=plan, rng=rng, sr=config.sample_rate, talkers=talkers)
+        steps = augment.pitch_steps
+        y = pitch_shift(y, sr=config.sample_rate,
+                        semitones=float(steps[int(rng.integers(len(steps)))]))
+    if augment.conditions:
+        from .conditions import apply_conditions
+
+        chain = augment.condition_chain
+        plan = chain.draw(rng=rng) if plan is None else plan
+        y = apply_conditions(y, plan=plan, rng=rng, sr=config.sample_rate, talkers=talkers,
+                             chain=chain)
     y = preprocess(y, config=config)
     y = random_shift(y, rng=rng, max_shift=round(augment.max_shift_s * config.sample_rate))
     S = warp_frequencies(_stft(y, config), alpha=warp, sample_rate=config.sample_rate)
@@ -1039,9 +1047,7 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
         if augment is not None:
             rng = _augment_rng(sha or "0", seed, copy)
             if augment.conditions:  # drawn first: whether the talkers decide the copy
-                from .conditions import ConditionChain
-
-                plan = ConditionChain().draw(rng=rng)
+                plan = augment.condition_chain.draw(rng=rng)
         babble = plan is not None and plan.uses_talkers and len(talkers) > 0
         if cache_dir is not None:
             sha = sha or file_sha256(path)

@@ -109,6 +109,17 @@ AUGMENT_VARIANTS = {
                        n_time_masks=0, max_time_width_s=0.0, conditions=True),
     # both sets of copies: `copies` VTLP copies and `copies` conditions copies per clip
     "vtlp+conditions": dict(union=("vtlp", "conditions")),
+    # the conditions chain with vocoder resynthesis in half of the copies instead of a
+    # fifth (Griffin-Lim or WORLD, a quarter each); the other steps' odds unchanged
+    "conditions_vocoder": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0,
+                               n_time_masks=0, max_time_width_s=0.0, conditions=True,
+                               chain=(("p_vocoder", 0.5),)),
+    "vtlp+conditions_vocoder": dict(union=("vtlp", "conditions_vocoder")),
+    # pitch shifts of the voice (pedalboard's Rubber Band), the tempo kept: each copy by
+    # one of -2, -1, +1, +2 semitones at random, nothing else
+    "pitch": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
+                  max_time_width_s=0.0, pitch_steps=(-2.0, -1.0, 1.0, 2.0)),
+    "vtlp+conditions+pitch": dict(union=("vtlp", "conditions", "pitch")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
 DEFAULT_AUGMENT = "vtlp"

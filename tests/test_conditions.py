@@ -213,6 +213,84 @@ def test_augment_config_hash_only_changes_with_conditions():
     # the cached VTLP copies keep their keys (hash of the preset before this field)
     assert AugmentConfig(n_copies=4, **vtlp).hash == "f405408431b1"
     assert AugmentConfig(n_copies=4, conditions=True).hash != AugmentConfig(n_copies=4).hash
+    # the conditions copies of the deployed recipe keep their keys; another chain does not
+    from ser_classic.pipeline import AUGMENT_VARIANTS
+
+    conditions = AugmentConfig(n_copies=4, **AUGMENT_VARIANTS["conditions"])
+    assert conditions.hash == "762e5e4a0201"
+    vocoder = AugmentConfig(n_copies=4, **AUGMENT_VARIANTS["conditions_vocoder"])
+    assert vocoder.hash != conditions.hash
+    assert vocoder.condition_chain == C.ConditionChain(p_vocoder=0.5)
+    with pytest.raises(ParameterError, match="unknown ConditionChain field"):
+        AugmentConfig(conditions=True, chain=(("p_vocodr", 0.5),))
+    with pytest.raises(ParameterError, match="p_vocoder"):
+        AugmentConfig(conditions=True, chain=(("p_vocoder", 1.5),))
+
+
+def test_the_configs_chain_draws_the_copies(clip):
+    """A chain that always vocodes (and does nothing else) draws a vocoder for every copy,
+    and its copy is the vocoded waveform's features."""
+    from ser_classic.features import _augment_rng, augmented_features, extract_features
+
+    steps_off = dict(max_shift_s=0.0, n_freq_masks=0, n_time_masks=0, conditions=True)
+    augment = AugmentConfig(n_copies=1, chain=(("p_vocoder", 1.0), ("p_noise", 0.0),
+                                               ("p_codec", 0.0), ("p_reverb", 0.0),
+                                               ("p_band", 0.0), ("p_gain", 0.0)),
+                            **steps_off)
+    plans = [augment.condition_chain.draw(rng=_augment_rng(str(k), 0, 0)) for k in range(20)]
+    assert all(p.vocoder in ("griffin_lim", "world") for p in plans)
+    assert all(p.noise is None and p.codec is None and p.room is None for p in plans)
+    config = FeatureConfig()
+    rng = np.random.default_rng(0)
+    plan = augment.condition_chain.draw(rng=rng)
+    assert C.ConditionChain().draw(rng=np.random.default_rng(0)).vocoder is None
+    vocoded = C.apply_conditions(clip, plan=plan, rng=rng, chain=augment.condition_chain)
+    copy = augmented_features(clip, config=config, augment=augment,
+                              rng=np.random.default_rng(0))
+    # the float32 spectrogram path against the float64 one
+    np.testing.assert_allclose(copy, extract_features(vocoded, config=config), rtol=1e-5,
+                               atol=1e-3)
+    plain = extract_features(C.pcm16(clip), config=config)
+    assert np.abs(copy - plain).max() > 0.1
+
+
+def test_pitch_shift_moves_a_tone_and_keeps_length():
+    pytest.importorskip("pedalboard")
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    tone = 0.3 * np.sin(2 * np.pi * 200.0 * t)
+    for semitones in (-2.0, 2.0):
+        out = C.pitch_shift(tone, sr=sr, semitones=semitones)
+        assert out.shape == tone.shape
+        f, p = scipy.signal.welch(out[sr // 4:-sr // 4], fs=sr, nperseg=8192)
+        assert f[p.argmax()] == pytest.approx(200.0 * 2 ** (semitones / 12), rel=0.025)
+    assert np.array_equal(C.pitch_shift(tone, sr=sr, semitones=0.0), tone)
+    with pytest.raises(ParameterError):
+        C.pitch_shift(tone, sr=sr, semitones=13.0)
+
+
+def test_pitch_copies_are_the_shifted_voice(clip):
+    """A pitch copy is the clip shifted by one of the preset's steps, drawn from the copy's
+    rng; the preset's hash is new and the older presets' are unchanged."""
+    pytest.importorskip("pedalboard")
+    from ser_classic.features import augmented_features, extract_features
+    from ser_classic.pipeline import AUGMENT_VARIANTS
+
+    augment = AugmentConfig(n_copies=4, **AUGMENT_VARIANTS["pitch"])
+    assert augment.hash not in ("762e5e4a0201", "f405408431b1")
+    config = FeatureConfig()
+    drawn = set()
+    for seed in range(3):
+        step = augment.pitch_steps[np.random.default_rng(seed).integers(4)]
+        drawn.add(step)
+        copy = augmented_features(clip, config=config, augment=augment,
+                                  rng=np.random.default_rng(seed))
+        shifted = extract_features(C.pitch_shift(clip, semitones=step), config=config)
+        np.testing.assert_allclose(copy, shifted, rtol=1e-5, atol=1e-3)
+        assert np.abs(copy - extract_features(clip, config=config)).max() > 0.1
+    assert len(drawn) > 1
+    with pytest.raises(ParameterError, match="pitch_steps"):
+        AugmentConfig(pitch_steps=(20.0,))
 
 
 def test_conditions_copies_are_cached_and_keyed_by_their_talkers(small_manifest, tmp_path):
@@ -450,6 +528,12 @@ def test_cached_fold_models_are_retrained_when_the_parameters_change(bench, tmp_
     assert bench.trained_with(shipped, bench.teacher_params("strict"))
     assert not bench.trained_with(shipped, {"logreg": {"clf__C": 1.0}})
     assert not bench.trained_with(tmp_path / "missing", bench.teacher_params("strict"))
+    # the augmentation ablation's fold models: other copies or another seed retrain them
+    ablation = experiment("ablation_conditions")
+    params = bench.teacher_params("strict")
+    assert ablation._trained_as(shipped, params, copies=1, seed=0)
+    assert not ablation._trained_as(shipped, params, copies=2, seed=0)
+    assert not ablation._trained_as(shipped, params, copies=1, seed=1)
 
 
 def test_a_stage_left_out_is_kept_from_the_same_run(bench, tmp_path):
