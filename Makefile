@@ -112,8 +112,9 @@ evaluate-selected: $(STAMP)
 # band limits, codecs, vocoders, gain) per clip; reports/ablation_conditions compares the
 # presets (vtlp+conditions: best mean of LOCO UAR, speaker-grouped CV UAR and the condition
 # benchmark's mean degraded accuracy in inner folds; on LOCO and CV alone, vtlp is
-# 0.008 ahead; rerun on 12-02). The students
-# learn the teacher on those same copies (--transfer teacher).
+# 0.008 ahead; rerun on 12-02). reports/ablation_pitch's rule prefers
+# vtlp+conditions+pitch for both normalisations (12-05; not deployed yet, see the README).
+# The students learn the teacher on those same copies (--transfer teacher).
 CORPORA ?= emovo,ravdess,tess
 NO_EMOTIONS ?= calm
 AUGMENT ?= vtlp+conditions
@@ -326,15 +327,21 @@ ablation-vocoder: $(STAMP)
 
 # Pitch-shifted copies of the voice on top of the deployed preset: vtlp+conditions against
 # vtlp+conditions+pitch (one copy of each preset per clip; the pitch copy shifted by one of
-# -2, -1, +1, +2 semitones), measured as ablation-vocoder measures (its fold models of vtlp+conditions
-# reused) -> reports/ablation_pitch/ (about 25 min on 2 cores)
+# -2, -1, +1, +2 semitones), measured as ablation-vocoder measures (its fold models of
+# vtlp+conditions reused), strict and speaker_norm; the CV again with seed 1 ->
+# reports/ablation_pitch/ (strict) and reports/ablation_pitch/speaker_norm/ (about 45 min
+# on 2 cores)
+PITCH_ABLATION = $(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
+	--cache $(CACHE) --jobs $(JOBS) --variants vtlp+conditions,vtlp+conditions+pitch \
+	--copies 1
 ablation-pitch: $(STAMP)
-	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
-		--jobs $(JOBS) --variants vtlp+conditions,vtlp+conditions+pitch --copies 1 --world \
-		--condition-clips 0 --work $(WORK)/ablation_vocoder --out $(REPORTS)/ablation_pitch
-	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
-		--jobs $(JOBS) --variants vtlp+conditions,vtlp+conditions+pitch --copies 1 \
-		--stages cv --seed 1 --out $(REPORTS)/ablation_pitch/seed1
+	$(PITCH_ABLATION) --world --condition-clips 0 --work $(WORK)/ablation_vocoder \
+		--out $(REPORTS)/ablation_pitch
+	$(PITCH_ABLATION) --stages cv --seed 1 --out $(REPORTS)/ablation_pitch/seed1
+	$(PITCH_ABLATION) --normalization speaker_norm --world --condition-clips 0 \
+		--work $(WORK)/ablation_vocoder --out $(REPORTS)/ablation_pitch/speaker_norm
+	$(PITCH_ABLATION) --normalization speaker_norm --stages cv --seed 1 \
+		--out $(REPORTS)/ablation_pitch/speaker_norm/seed1
 
 # Which members of the teacher family fit the augmented copies (logreg on the originals
 # only, or on the copies too; ridge always does), per normalisation, on LOCO, speaker-

@@ -70,31 +70,40 @@ def parse_args(argv=None):
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--split", default="group6")
     p.add_argument("--stages", default="conditions,cv,loco")
+    p.add_argument("--normalization", default="strict", choices=("strict", "speaker_norm"),
+                   help="the teacher's normalisation (speaker_norm: each speaker's "
+                   "statistics from its clips of the same condition)")
     p.add_argument("--condition-clips", type=int, default=48,
                    help="clips of each inner fold's actors (0: all)")
     return p.parse_args(argv)
 
 
-def _trained_as(path: Path, params: dict, *, copies: int, seed: int) -> bool:
+def _trained_as(path: Path, params: dict, *, copies: int, seed: int,
+                normalization: str = "strict") -> bool:
     """Whether the fold model at ``path`` was trained with ``params``, ``copies`` copies per
-    clip and seed ``seed`` (a work folder reused with other options is retrained)."""
+    clip, seed ``seed`` and ``normalization`` (a work folder reused with other options is
+    retrained)."""
     if not bench.trained_with(path, params):
         return False
-    training = json.loads((path / "model.json").read_text())["training"]
+    card = json.loads((path / "model.json").read_text())
+    training = card["training"]
     return ((training.get("augment") or {}).get("copies", copies) == copies
-            and training["random_state"] == seed)
+            and training["random_state"] == seed and card["normalization"] == normalization)
 
 
 def run_condition_benchmark(args, manifest, variants) -> dict:
-    params = bench.teacher_params("strict")
+    norm = args.normalization
+    params = bench.teacher_params(norm)
 
     def train(k: int, actors: list[str]) -> dict[str, Path]:
         paths = {}
         for v in variants:
-            out = Path(args.work) / v.replace("+", "_") / f"fold{k}"
-            if not _trained_as(out, params, copies=args.copies, seed=args.seed):
+            folder = v.replace("+", "_") + ("" if norm == "strict" else f"-{norm}")
+            out = Path(args.work) / folder / f"fold{k}"
+            if not _trained_as(out, params, copies=args.copies, seed=args.seed,
+                               normalization=norm):
                 start = time.perf_counter()
-                pipeline.train(manifest, model="linear", normalization="strict",
+                pipeline.train(manifest, model="linear", normalization=norm,
                                exclude_speakers=actors, augment=v,
                                params=params,
                                copies=args.copies, random_state=args.seed,
@@ -117,7 +126,7 @@ def run_cv(args, manifest, variants) -> dict:
         start = time.perf_counter()
         cv = pipeline.cross_validate(manifest, models=["linear"], split=args.split,
                                      n_folds=len(bench.inner_folds(manifest["speaker"])),
-                                     normalizations=["strict"], augment=v,
+                                     normalizations=[args.normalization], augment=v,
                                      copies=args.copies, random_state=args.seed,
                                      cache_dir=args.cache, n_jobs=args.jobs)
         m = cv.summary["models"]["linear"]
@@ -133,7 +142,7 @@ def run_loco(args, manifest, variants) -> dict:
     config = FeatureConfig()
     X, _, _ = extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
                             cache_dir=args.cache, n_jobs=args.jobs)
-    params = bench.teacher_params("strict")
+    params = bench.teacher_params(args.normalization)
     out = {}
     for v in variants:
         # copies of a clip take babble talkers from its own corpus (never the held-out one)
@@ -142,14 +151,14 @@ def run_loco(args, manifest, variants) -> dict:
                                             n_jobs=args.jobs,
                                             groups=manifest["corpus"].to_numpy())
         out[v] = loco.fixed_params_loco(X, X_aug, manifest, name="linear",
-                                        normalization="strict", params=params,
+                                        normalization=args.normalization, params=params,
                                         random_state=args.seed, label=v)
     return out
 
 
 def _cond_table(cond: dict, variants) -> list[str]:
     per = cond["conditions"]
-    names = [f"{v} teacher" for v in variants]
+    names = [bench.teacher_column(per, v) for v in variants]
     lines = ["| condition | in training (conditions preset) | " + " | ".join(variants) + " |",
              "|---|---|" + "---|" * len(variants)]
     for cname, entry in per.items():
@@ -203,8 +212,11 @@ def write_report(summary: dict, out: Path) -> None:
                            f" ({summary['seconds']:.0f} s on {summary['machine']})")
                + ("." if st == list(summary["commands"])[-1] else ";")
                for st, c in summary["commands"].items()), "",
-             f"Strict teacher family `linear` (ridge + logreg soft vote; ridge is the member "
-             f"fitted on augmented copies), {summary['copies']} "
+             f"{summary.get('normalization', 'strict').capitalize()} teacher family `linear` "
+             "(ridge + logreg soft vote; ridge is the member fitted on augmented copies"
+             + ("" if summary.get("normalization", "strict") == "strict" else
+                "; each speaker's statistics from its clips of the same condition, the "
+                "`[clean]` columns in summary.json") + f"), {summary['copies']} "
              f"cop{'y' if summary['copies'] == 1 else 'ies'} per clip and preset (a union "
              "such as `vtlp+conditions`: that many of each member). `vtlp`: copy k warps "
              "the frequency axis by 0.9, 1.1, 0.95, 1.05 in turn. "
@@ -223,7 +235,8 @@ def write_report(summary: dict, out: Path) -> None:
                   "actors ("
                   + "; ".join(", ".join(f) for f in cond["folds"]) + "), teachers "
                   "trained without the fold's actors (and never on actors 21-24) with the "
-                  "stored strict teacher's parameters (`linear`); "
+                  f"stored {summary.get('normalization', 'strict')} teacher's parameters "
+                  "(`linear`); "
                   "mean over the folds. Cells: accuracy / ECE (15 bins) and accuracy as a "
                   "share of clean; ✓/✗ against issue 19's target for the condition (white "
                   "20 dB >= 85 %, 10 dB >= 70 %, telephone >= 85 %, vocoded/codec/gain >= "
@@ -233,7 +246,8 @@ def write_report(summary: dict, out: Path) -> None:
                   *_cond_table(cond, variants), ""]
     if "cv" in summary:
         lines += [f"## (a) RAVDESS actors 1-20, speaker-grouped CV ({summary['split']})", "",
-                  "`pipeline.cross_validate(models=['linear'], normalizations=['strict'])`, "
+                  "`pipeline.cross_validate(models=['linear'], normalizations="
+                  f"['{summary.get('normalization', 'strict')}'])`, "
                   "inner tuning in each fold, copies of training clips only.", "",
                   "| preset | UAR [95 % CI] | accuracy | fold UARs |", "|---|---|---|---|"]
         for v, m in summary["cv"].items():
@@ -244,7 +258,8 @@ def write_report(summary: dict, out: Path) -> None:
     if "loco" in summary:
         corpora = sorted(next(iter(summary["loco"].values()))["corpora"])
         lines += ["## (b) Leave one corpus out", "",
-                  "The family with the stored strict teacher's parameters fitted on the other "
+                  f"The family with the stored {summary.get('normalization', 'strict')} "
+                  "teacher's parameters fitted on the other "
                   "corpora's clips and their copies (RAVDESS: actors 1-20), closed-set UAR "
                   "on the held-out corpus "
                   "(fixed parameters: not `experiments/loco.py`'s inner-CV choice).", "",
@@ -257,7 +272,7 @@ def write_report(summary: dict, out: Path) -> None:
     if all(k in summary for k in ("conditions", "cv", "loco")):
         per = summary["conditions"]["conditions"]
         score = {v: float(np.mean([summary["cv"][v]["uar"], summary["loco"][v]["mean_uar"],
-                                   bench.mean_degraded(per, f"{v} teacher")]))
+                                   bench.mean_degraded(per, bench.teacher_column(per, v))]))
                  for v in variants}
         best = max(score, key=score.get)
         lines += ["## Rule", "",
@@ -282,12 +297,14 @@ def main(argv=None) -> int:
                + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
                "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
                "variants": variants, "copies": args.copies, "split": args.split,
+               "normalization": args.normalization,
                "seed": args.seed}
     previous = Path(args.out) / "summary.json"
     if previous.is_file():  # stages run before (one command per stage, kept)
         kept = json.loads(previous.read_text())
         for stage in ("conditions", "cv", "loco"):
-            if stage in kept and stage not in stages and kept["variants"] == variants:
+            if (stage in kept and stage not in stages and kept["variants"] == variants
+                    and kept.get("normalization", "strict") == args.normalization):
                 summary[stage] = kept[stage]
                 summary.setdefault("commands", {})[stage] = kept.get(
                     "commands", {}).get(stage, kept["command"])
