@@ -534,6 +534,8 @@ def test_cached_fold_models_are_retrained_when_the_parameters_change(bench, tmp_
     assert ablation._trained_as(shipped, params, copies=1, seed=0)
     assert not ablation._trained_as(shipped, params, copies=2, seed=0)
     assert not ablation._trained_as(shipped, params, copies=1, seed=1)
+    assert not ablation._trained_as(shipped, params, copies=1, seed=0,
+                                    normalization="speaker_norm")
 
 
 def test_a_stage_left_out_is_kept_from_the_same_run(bench, tmp_path):
