@@ -329,7 +329,7 @@ ablation-vocoder: $(STAMP)
 # vtlp+conditions+pitch (one copy of each preset per clip; the pitch copy shifted by one of
 # -2, -1, +1, +2 semitones), measured as ablation-vocoder measures (its fold models of
 # vtlp+conditions reused), strict and speaker_norm; the CV again with seed 1 ->
-# reports/ablation_pitch/ (strict) and reports/ablation_pitch/speaker_norm/ (about 45 min
+# reports/ablation_pitch/ (strict) and reports/ablation_pitch/speaker_norm/ (about 40 min
 # on 2 cores)
 PITCH_ABLATION = $(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
 	--cache $(CACHE) --jobs $(JOBS) --variants vtlp+conditions,vtlp+conditions+pitch \
