@@ -79,6 +79,15 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- normalisation
+#: Speaker standard deviations at or below this divide by 1 (constant features).
+SCALE_EPS = 1e-8
+
+
+def _nonzero_scale(std: np.ndarray, eps: float = SCALE_EPS) -> np.ndarray:
+    """A speaker's normalisation scale: ``std``, 1 where it is at most ``eps``."""
+    return np.where(std > eps, std, 1.0)
+
+
 class SpeakerNormalizer(TransformerMixin, BaseEstimator):
     """Standardise features with the statistics of one speaker's own (unlabelled) clips.
 
@@ -92,7 +101,7 @@ class SpeakerNormalizer(TransformerMixin, BaseEstimator):
         Standard deviations below this count as 1 (constant features).
     """
 
-    def __init__(self, *, with_std: bool = True, eps: float = 1e-8):
+    def __init__(self, *, with_std: bool = True, eps: float = SCALE_EPS):
         self.with_std = with_std
         self.eps = eps
 
@@ -102,7 +111,7 @@ class SpeakerNormalizer(TransformerMixin, BaseEstimator):
             raise ParameterError(f"X must be 2-D with >= 1 row, got shape {X.shape}")
         self.mean_ = X.mean(axis=0)
         std = X.std(axis=0)
-        self.scale_ = np.where(std > self.eps, std, 1.0) if self.with_std else np.ones_like(std)
+        self.scale_ = _nonzero_scale(std, self.eps) if self.with_std else np.ones_like(std)
         self.n_features_in_ = X.shape[1]
         self.n_samples_seen_ = X.shape[0]
         return self

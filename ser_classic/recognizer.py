@@ -81,10 +81,9 @@ class SpeakerStats:
 
     @property
     def scale(self) -> np.ndarray:
-        from .evaluation import SpeakerNormalizer
+        from .evaluation import _nonzero_scale
 
-        eps = SpeakerNormalizer().eps
-        return np.where(self.std > eps, self.std, 1.0)
+        return _nonzero_scale(self.std)
 
     def location_scale(self, normalization: str = Normalization.SPEAKER_NORM
                        ) -> tuple[np.ndarray, np.ndarray]:

@@ -134,21 +134,15 @@ def shrink_weight(atypicality: np.ndarray, *, threshold: float, width: float
     return u * u / (1.0 + u * u)
 
 
-def _speaker_scale(std: np.ndarray) -> np.ndarray:
-    """A speaker's normalisation scale: its standard deviation, 1 where that is ~0
-    (:attr:`ser_classic.recognizer.SpeakerStats.scale`)."""
-    from .evaluation import SpeakerNormalizer
-
-    return np.where(std > SpeakerNormalizer().eps, std, 1.0)
-
-
 def _within_speaker(R: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's deviation from its speaker's mean, and its speaker's scale."""
+    from .evaluation import _nonzero_scale
+
     dev, scale = np.empty_like(R), np.empty_like(R)
     for g in np.unique(groups):
         m = groups == g
         dev[m] = R[m] - R[m].mean(axis=0)
-        scale[m] = _speaker_scale(R[m].std(axis=0))
+        scale[m] = _nonzero_scale(R[m].std(axis=0))
     return dev, scale
 
 
@@ -187,10 +181,12 @@ class ReferenceCheck:
             share: float = REFERENCE_SHARE) -> ReferenceCheck:
         """Of training rows before normalisation [shape=(n, m)] and their speakers (held
         out in up to 5 speaker-grouped folds: the pooled scale of the others)."""
+        from .evaluation import _nonzero_scale
+
         dev, scale = _within_speaker(raw, groups)
 
         def pooled(rows):
-            return _rounded(_speaker_scale(np.sqrt(np.mean(dev[rows] ** 2, axis=0))))
+            return _rounded(_nonzero_scale(np.sqrt(np.mean(dev[rows] ** 2, axis=0))))
 
         k = _folds(groups)
         held_out = np.empty(raw.shape[0])

@@ -198,7 +198,7 @@ class EmotionDiscriminator(torch.nn.Module):
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Rows normalised with the speaker's statistics, and the scale they were divided
         by (None: not normalised)."""
-        from ..evaluation import SpeakerNormalizer
+        from ..evaluation import SCALE_EPS
         from ..recognizer import checked_speaker
 
         speaker = checked_speaker(speaker, normalization=self.normalization,
@@ -210,10 +210,9 @@ class EmotionDiscriminator(torch.nn.Module):
                 return X, None
             if X.shape[0] < 2:
                 raise ParameterError("speaker='batch' needs at least 2 clips")
-            eps = SpeakerNormalizer().eps
             mean = X.mean(dim=0)
             std = X.std(dim=0, unbiased=False)
-            scale = torch.where(std > eps, std, torch.ones_like(std))
+            scale = torch.where(std > SCALE_EPS, std, torch.ones_like(std))
             return (X - mean) / scale, scale
         mean, scale = speaker.location_scale(self.normalization)
         mean = torch.as_tensor(mean, dtype=X.dtype, device=X.device)
