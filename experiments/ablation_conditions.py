@@ -206,15 +206,16 @@ def write_report(summary: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     variants = summary["variants"]
+    norm = summary.get("normalization", "strict")  # runs before --normalization: strict
     lines = ["# Multi-condition training ablation (issue 19, item 4)", "",
              *(f"Command{' (' + st + ')' if len(summary['commands']) > 1 else ''}: "
                f"`{c}`" + ("" if st != list(summary["commands"])[-1] else
                            f" ({summary['seconds']:.0f} s on {summary['machine']})")
                + ("." if st == list(summary["commands"])[-1] else ";")
                for st, c in summary["commands"].items()), "",
-             f"{summary.get('normalization', 'strict').capitalize()} teacher family `linear` "
+             f"{norm.capitalize()} teacher family `linear` "
              "(ridge + logreg soft vote; ridge is the member fitted on augmented copies"
-             + ("" if summary.get("normalization", "strict") == "strict" else
+             + ("" if norm == "strict" else
                 "; each speaker's statistics from its clips of the same condition, the "
                 "`[clean]` columns in summary.json") + f"), {summary['copies']} "
              f"cop{'y' if summary['copies'] == 1 else 'ies'} per clip and preset (a union "
@@ -235,7 +236,7 @@ def write_report(summary: dict, out: Path) -> None:
                   "actors ("
                   + "; ".join(", ".join(f) for f in cond["folds"]) + "), teachers "
                   "trained without the fold's actors (and never on actors 21-24) with the "
-                  f"stored {summary.get('normalization', 'strict')} teacher's parameters "
+                  f"stored {norm} teacher's parameters "
                   "(`linear`); "
                   "mean over the folds. Cells: accuracy / ECE (15 bins) and accuracy as a "
                   "share of clean; ✓/✗ against issue 19's target for the condition (white "
@@ -247,7 +248,7 @@ def write_report(summary: dict, out: Path) -> None:
     if "cv" in summary:
         lines += [f"## (a) RAVDESS actors 1-20, speaker-grouped CV ({summary['split']})", "",
                   "`pipeline.cross_validate(models=['linear'], normalizations="
-                  f"['{summary.get('normalization', 'strict')}'])`, "
+                  f"['{norm}'])`, "
                   "inner tuning in each fold, copies of training clips only.", "",
                   "| preset | UAR [95 % CI] | accuracy | fold UARs |", "|---|---|---|---|"]
         for v, m in summary["cv"].items():
@@ -258,7 +259,7 @@ def write_report(summary: dict, out: Path) -> None:
     if "loco" in summary:
         corpora = sorted(next(iter(summary["loco"].values()))["corpora"])
         lines += ["## (b) Leave one corpus out", "",
-                  f"The family with the stored {summary.get('normalization', 'strict')} "
+                  f"The family with the stored {norm} "
                   "teacher's parameters fitted on the other "
                   "corpora's clips and their copies (RAVDESS: actors 1-20), closed-set UAR "
                   "on the held-out corpus "
