@@ -112,12 +112,12 @@ evaluate-selected: $(STAMP)
 # band limits, codecs, vocoders, gain) per clip; reports/ablation_conditions compares the
 # presets (vtlp+conditions: best mean of LOCO UAR, speaker-grouped CV UAR and the condition
 # benchmark's mean degraded accuracy in inner folds; on LOCO and CV alone, vtlp is
-# 0.008 ahead; rerun on 12-02). reports/ablation_pitch's rule prefers
-# vtlp+conditions+pitch for both normalisations (12-05; not deployed yet, see the README).
+# 0.008 ahead; rerun on 12-02); + pitch: one pitch-shifted copy too, preferred by
+# reports/ablation_pitch's rule for both normalisations (deployed 12-05).
 # The students learn the teacher on those same copies (--transfer teacher).
 CORPORA ?= emovo,ravdess,tess
 NO_EMOTIONS ?= calm
-AUGMENT ?= vtlp+conditions
+AUGMENT ?= vtlp+conditions+pitch
 COPIES ?= 1
 # STUDENT: the students' kind, chosen in reports/ablation_students (issue 19, item 8: the
 # first kind, fastest first, within 3 points of its teacher on LOCO and in every condition
@@ -389,13 +389,13 @@ student-calibration: $(STAMP)
 
 # Held-out-speaker ECE of the stored teachers' and students' recipes on every clean clip of
 # RAVDESS actors 1-20 (each by the models of the inner fold that held its actor out; the
-# fold teachers are ablation-students'; the students with each calibration), beside what a
-# calibrated model shows on as many clips; measurement only (46 min for the teachers and
-# the deployed students, 37 min more for the other calibrations' students, none cached
-# before) -> reports/speaker_ece/
+# fold teachers are ablation-students'), beside what a calibrated model shows on as many
+# clips; measurement only (46 min for the teachers and the deployed students, none cached
+# before; without --stored-only also the students with the calibrations not shipped,
+# 37 min more, as until the redeployment of 12-05) -> reports/speaker_ece/
 speaker-ece: $(STAMP)
 	$(BIN)/python experiments/speaker_ece.py --manifest $(MANIFEST) --cache $(CACHE) \
-		--jobs $(JOBS) --out $(REPORTS)/speaker_ece
+		--jobs $(JOBS) --stored-only --out $(REPORTS)/speaker_ece
 
 # The condition benchmark (every degradation, WORLD included) on the same 1040 clips of
 # RAVDESS actors 1-20, each by the teacher and the deployed student of the inner fold that

@@ -78,19 +78,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _trained_as(path: Path, params: dict, *, copies: int, seed: int,
-                normalization: str = "strict") -> bool:
-    """Whether the fold model at ``path`` was trained with ``params``, ``copies`` copies per
-    clip, seed ``seed`` and ``normalization`` (a work folder reused with other options is
-    retrained)."""
-    if not bench.trained_with(path, params):
-        return False
-    card = json.loads((path / "model.json").read_text())
-    training = card["training"]
-    return ((training.get("augment") or {}).get("copies", copies) == copies
-            and training["random_state"] == seed and card["normalization"] == normalization)
-
-
 def run_condition_benchmark(args, manifest, variants) -> dict:
     norm = args.normalization
     params = bench.teacher_params(norm)
@@ -100,8 +87,8 @@ def run_condition_benchmark(args, manifest, variants) -> dict:
         for v in variants:
             folder = v.replace("+", "_") + ("" if norm == "strict" else f"-{norm}")
             out = Path(args.work) / folder / f"fold{k}"
-            if not _trained_as(out, params, copies=args.copies, seed=args.seed,
-                               normalization=norm):
+            if not bench.trained_with(out, params, augment=v, copies=args.copies,
+                                      seed=args.seed, normalization=norm):
                 start = time.perf_counter()
                 pipeline.train(manifest, model="linear", normalization=norm,
                                exclude_speakers=actors, augment=v,

@@ -4,7 +4,8 @@ item 4) -> reports/ablation_members/.
 The teacher family ``linear`` is a soft vote of ridge and logreg. Ridge has always been
 fitted on the training clips' augmented copies too; logreg was fitted on the original
 clips only (a choice of the VTLP-only era). With the degraded-recording copies of the
-deployed recipe (``vtlp+conditions``, 1 copy each) this ablation compares, for each
+deployed recipe (the stored teacher's augmentation; ``vtlp+conditions``, 1 copy each, when
+the committed report ran) this ablation compares, for each
 normalisation, logreg on the originals only against logreg on the originals and copies,
 with the deployed recipe otherwise unchanged (RAVDESS + TESS + EMOVO, no calm, the
 stored teacher's parameters, fixed). RAVDESS actors 21-24, the held-out speakers of
@@ -116,7 +117,8 @@ def run_inner_conditions(args, manifest, norm: str) -> dict:
         for setting, on in SETTINGS.items():
             out = (Path(args.work) / f"{norm}-{'copies' if on else 'originals'}"
                    / f"fold{k}")
-            if not bench.trained_with(out, params):
+            if not bench.trained_with(out, params, augment=AUGMENT, copies=COPIES,
+                                      seed=args.seed):
                 with logreg_on_copies(on):
                     pipeline.train(manifest, model="linear", normalization=norm,
                                    corpora=CORPORA, exclude_emotions=NO_EMOTIONS,
@@ -155,7 +157,7 @@ def write_report(summary: dict, out: Path) -> None:
              "item 4)", "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "",
              "The deployed recipe (`linear`: soft vote of ridge and logreg; RAVDESS + TESS + "
-             "EMOVO without calm; `--augment vtlp+conditions --copies 1`; the stored "
+             f"EMOVO without calm; `--augment {AUGMENT} --copies {COPIES}`; the stored "
              "teacher's parameters, fixed) with logreg fitted on the original clips only "
              "or on the originals and their copies; ridge is fitted on both in every "
              "setting. RAVDESS actors 21-24, the held-out speakers of "

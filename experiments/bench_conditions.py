@@ -534,11 +534,21 @@ def teacher_params(normalization: str) -> dict:
     return _stored_training(teacher_alias(normalization))["params"]
 
 
-def trained_with(path: Path, params: dict) -> bool:
-    """Whether the model directory ``path`` exists and was trained with ``params`` (a
-    cached fold model trained with other parameters is retrained)."""
+def trained_with(path: Path, params: dict, *, augment: str, copies: int,
+                 seed: int | None = None, normalization: str | None = None) -> bool:
+    """Whether the model directory ``path`` exists and was trained with ``params``, the
+    augmentation preset ``augment`` at ``copies`` copies per clip and, where given, seed
+    ``seed`` and ``normalization`` (a cached fold model trained otherwise is retrained)."""
     card = path / "model.json"
-    return card.is_file() and json.loads(card.read_text())["training"]["params"] == params
+    if not card.is_file():
+        return False
+    card = json.loads(card.read_text())
+    training = card["training"]
+    made = training.get("augment") or {"variant": "none"}
+    return (training["params"] == params and made["variant"] == augment
+            and (augment == "none" or made.get("copies") == copies)
+            and seed in (None, training["random_state"])
+            and normalization in (None, card["normalization"]))
 
 
 def fold_teacher(args, manifest, normalization: str, k: int, actors: Sequence[str], *,
@@ -550,7 +560,8 @@ def fold_teacher(args, manifest, normalization: str, k: int, actors: Sequence[st
 
     params = teacher_params(normalization)
     path = Path(args.work) / normalization / f"fold{k}" / "teacher"
-    if not trained_with(path, params):
+    if not trained_with(path, params, augment=RECIPE_AUGMENT, copies=RECIPE_COPIES,
+                        seed=args.seed):
         pipeline.train(manifest, model="linear", normalization=normalization,
                        corpora=RECIPE_CORPORA, exclude_emotions=RECIPE_NO_EMOTIONS,
                        exclude_speakers=actors, params=params, augment=RECIPE_AUGMENT,
@@ -975,10 +986,11 @@ def mean_degraded(conditions: dict, column: str, metric: str = "accuracy") -> fl
 
 INNER_FOLD_ACTORS = 4  # consecutive RAVDESS actors per inner fold (alternately m / f)
 # the deployed teacher recipe (Makefile: CORPORA, NO_EMOTIONS, AUGMENT, COPIES) that the
-# inner-fold ablations retrain
+# inner-fold ablations retrain; the augmentation as the stored teacher's card records it
 RECIPE_CORPORA = ["emovo", "ravdess", "tess"]
 RECIPE_NO_EMOTIONS = ["calm"]
-RECIPE_AUGMENT, RECIPE_COPIES = "vtlp+conditions", 1
+RECIPE_AUGMENT, RECIPE_COPIES = (_stored_training("teacher")["augment"][k]
+                                 for k in ("variant", "copies"))
 
 
 def ablation_parser(doc: str, *, name: str) -> argparse.ArgumentParser:

@@ -3,8 +3,9 @@
 The teacher is the deployed recipe: the selected ``linear`` family (ridge + logistic
 regression, soft vote) with the stored teacher's parameters (tuned on the three corpora by
 ``make deploy-selected``; fixed here, not re-tuned per split), trained
-on RAVDESS + TESS + EMOVO (7 emotions, calm excluded) with ``vtlp+conditions`` copies (one
-of each per clip), feature version 3. Three probability outputs side by side:
+on RAVDESS + TESS + EMOVO (7 emotions, calm excluded) with the stored teacher's
+augmentation (``bench_conditions.RECIPE_AUGMENT``, one copy of each preset per clip),
+feature version 3. Three probability outputs side by side:
 
 uncalibrated         the teacher's own probabilities (what ``deploy-selected`` ships)
 temperature          one T on 5 speaker-grouped out-of-fold folds of the training rows
@@ -64,7 +65,7 @@ METHODS = ("uncalibrated", "temperature", "corpus_temperature")
 PARTS = ("ravdess", "corpus", "conditions", "noemotion")
 CORPORA = ("emovo", "ravdess", "tess")
 NO_EMOTIONS = ("calm",)
-AUGMENT, COPIES = "vtlp+conditions", 1
+AUGMENT, COPIES = bench.RECIPE_AUGMENT, bench.RECIPE_COPIES
 HOLDOUT = ("ravdess_21", "ravdess_22", "ravdess_23", "ravdess_24")
 SELECTORS = ("ravdess", "emovo")  # held-out corpora that choose; TESS validates
 TARGETS = {"held-out speakers": 0.05, "held-out corpus": 0.10, "condition": 0.10}

@@ -146,8 +146,9 @@ def write_report(results: dict, out: Path, command: str) -> None:
              f"Command: `{command}`", "",
              "`T(a) = T0 * (1 + beta * max(0, a - a0))` against one T, both fitted by the "
              "weighted NLL of `corpus_temperature` on the out-of-fold predictions of the "
-             "deployed teacher recipe (RAVDESS + TESS + EMOVO, calm excluded, vtlp+conditions "
-             "copies; 5 speaker-grouped folds + leave-one-corpus-out folds; atypicality from "
+             "deployed teacher recipe (RAVDESS + TESS + EMOVO, calm excluded, "
+             f"`{cal.AUGMENT}` copies; 5 speaker-grouped folds + leave-one-corpus-out "
+             "folds; atypicality from "
              "each fold's training rows). Each corpus in turn: both fitted on the "
              "out-of-fold rows of the other two corpora, scored on that corpus's "
              "cross-corpus rows (*corpus*: predicted by a model of the other corpora) and "

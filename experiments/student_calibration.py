@@ -8,7 +8,8 @@ This compares that with no temperature (the student's own softmax of the teacher
 targets) and with ``corpus_temperature`` (T on those predictions pooled with
 leave-one-corpus-out ones, as ``reports/calibration`` fits the teachers'), the deployed
 recipe otherwise (``linear`` teacher, RAVDESS + TESS + EMOVO
-without calm, ``vtlp+conditions`` with 1 copy, ``compact_int8``, ``--transfer
+without calm, the stored teacher's augmentation (``vtlp+conditions`` with 1 copy when
+the committed report ran), ``compact_int8``, ``--transfer
 teacher``), on the training corpora only; RAVDESS actors 21-24 are read by nothing:
 
 (a) held-out speakers: inner folds of RAVDESS actors 1-20 (5 folds of 4), the teacher

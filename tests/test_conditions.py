@@ -521,21 +521,35 @@ def test_held_out_teachers_are_retrained_when_the_stored_parameters_change(bench
     assert ("--tune" in train_args) == bool(stored.get("params_source", {}).get("tuned"))
 
 
-def test_cached_fold_models_are_retrained_when_the_parameters_change(bench, tmp_path):
+def test_cached_fold_models_are_retrained_when_the_recipe_changes(bench, tmp_path):
     from ser_classic.store import resolve
 
     shipped = resolve("teacher")
-    assert bench.trained_with(shipped, bench.teacher_params("strict"))
-    assert not bench.trained_with(shipped, {"logreg": {"clf__C": 1.0}})
-    assert not bench.trained_with(tmp_path / "missing", bench.teacher_params("strict"))
-    # the augmentation ablation's fold models: other copies or another seed retrain them
-    ablation = experiment("ablation_conditions")
     params = bench.teacher_params("strict")
-    assert ablation._trained_as(shipped, params, copies=1, seed=0)
-    assert not ablation._trained_as(shipped, params, copies=2, seed=0)
-    assert not ablation._trained_as(shipped, params, copies=1, seed=1)
-    assert not ablation._trained_as(shipped, params, copies=1, seed=0,
-                                    normalization="speaker_norm")
+    recipe = dict(augment=bench.RECIPE_AUGMENT, copies=bench.RECIPE_COPIES)
+    assert bench.trained_with(shipped, params, **recipe)
+    assert bench.trained_with(shipped, params, **recipe, seed=0, normalization="strict")
+    assert not bench.trained_with(shipped, {"logreg": {"clf__C": 1.0}}, **recipe)
+    assert not bench.trained_with(tmp_path / "missing", params, **recipe)
+    # other augmentation, copies, seed or normalisation retrain a fold model
+    assert not bench.trained_with(shipped, params, augment="vtlp", copies=1)
+    assert not bench.trained_with(shipped, params, augment=bench.RECIPE_AUGMENT, copies=2)
+    assert not bench.trained_with(shipped, params, **recipe, seed=1)
+    assert not bench.trained_with(shipped, params, **recipe, normalization="speaker_norm")
+
+
+def test_the_inner_fold_recipe_is_the_stored_teachers_and_the_makefiles(bench):
+    """The inner-fold ablations retrain the stored teachers' augmentation, which is the
+    Makefile's AUGMENT and COPIES (a redeployment with another preset moves all three)."""
+    import re
+
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^AUGMENT \?= (\S+)$", makefile, re.M)[1] == bench.RECIPE_AUGMENT
+    assert int(re.search(r"^COPIES \?= (\d+)$", makefile, re.M)[1]) == bench.RECIPE_COPIES
+    for alias in ("teacher", "teacher-speaker_norm", "student", "student-speaker_norm"):
+        augment = bench._stored_training(alias)["augment"]
+        assert (augment["variant"], augment["copies"]) == (bench.RECIPE_AUGMENT,
+                                                          bench.RECIPE_COPIES)
 
 
 def test_a_stage_left_out_is_kept_from_the_same_run(bench, tmp_path):
