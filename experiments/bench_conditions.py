@@ -551,20 +551,32 @@ def trained_with(path: Path, params: dict, *, augment: str, copies: int,
             and normalization in (None, card["normalization"]))
 
 
+def _fold_teacher_dir(args, normalization: str, k: int) -> Path:
+    return Path(args.work) / normalization / f"fold{k}" / "teacher"
+
+
+def fold_teacher_cached(args, normalization: str, k: int) -> bool:
+    """Whether inner fold ``k``'s teacher in ``args.work`` is the deployed recipe's (the
+    stored teacher's parameters and augmentation, ``args.seed``)."""
+    return trained_with(_fold_teacher_dir(args, normalization, k),
+                        teacher_params(normalization), augment=RECIPE_AUGMENT,
+                        copies=RECIPE_COPIES, seed=args.seed)
+
+
 def fold_teacher(args, manifest, normalization: str, k: int, actors: Sequence[str], *,
                  command: str) -> Path:
-    """The deployed teacher recipe (the stored teacher's parameters) trained without inner
-    fold ``k``'s ``actors``, in ``args.work``; a cached one trained with other parameters is
-    retrained. Shared by the inner-fold ablations that use the same work folder."""
+    """The deployed teacher recipe (the stored teacher's parameters and augmentation)
+    trained without inner fold ``k``'s ``actors``, in ``args.work``; a cached one trained
+    otherwise (:func:`fold_teacher_cached`) is retrained. Shared by the inner-fold
+    ablations that use the same work folder."""
     from ser_classic import pipeline
 
-    params = teacher_params(normalization)
-    path = Path(args.work) / normalization / f"fold{k}" / "teacher"
-    if not trained_with(path, params, augment=RECIPE_AUGMENT, copies=RECIPE_COPIES,
-                        seed=args.seed):
+    path = _fold_teacher_dir(args, normalization, k)
+    if not fold_teacher_cached(args, normalization, k):
         pipeline.train(manifest, model="linear", normalization=normalization,
                        corpora=RECIPE_CORPORA, exclude_emotions=RECIPE_NO_EMOTIONS,
-                       exclude_speakers=actors, params=params, augment=RECIPE_AUGMENT,
+                       exclude_speakers=actors, params=teacher_params(normalization),
+                       augment=RECIPE_AUGMENT,
                        copies=RECIPE_COPIES, random_state=args.seed, cache_dir=args.cache,
                        n_jobs=args.jobs, command=command).save(path)
     return path

@@ -6,8 +6,8 @@ speakers of the training corpora. `reports/conditions` scores 208 clips of RAVDE
 21-24, and on 208 clips a perfectly calibrated model's 15-bin ECE averages 0.085
 (`reports/targets`), so that figure cannot show the target either way. This scores the
 teacher and the deployed student of each normalisation by their stored recipes (the
-stored teacher's parameters and augmentation (its card's preset and copies), RAVDESS + TESS + EMOVO
-without calm; the stored student's kind, width, transfer set and calibration) on every
+stored teacher's parameters and augmentation (its card's preset and copies), RAVDESS +
+TESS + EMOVO without calm; the stored student's kind, width, transfer set and calibration) on every
 clean clip of RAVDESS actors 1-20 but calm: each clip by the models of the inner fold
 that held its actor out (5 folds of 4 consecutive actors, `ablation_students`' folds and
 fold teachers), pooled. Speaker-normalised models read each speaker's statistics from
@@ -113,10 +113,7 @@ def run(args, manifest, norm: str) -> dict:
     reused = 0
     for k, actors in enumerate(folds):
         start = time.perf_counter()
-        reused += (bench.trained_with(Path(args.work) / norm / f"fold{k}" / "teacher",
-                                      bench.teacher_params(norm),
-                                      augment=bench.RECIPE_AUGMENT,
-                                      copies=bench.RECIPE_COPIES, seed=args.seed)
+        reused += (bench.fold_teacher_cached(args, norm, k)
                    and all((student_dir(args, norm, k, recipe, cal) / "model.json").is_file()
                            for cal in calibrations.values()))
         teacher = bench.fold_teacher(args, manifest, norm, k, actors,
