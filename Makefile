@@ -97,13 +97,14 @@ FAMILY ?= linear
 SELECTION := $(REPORTS)/cv/selection.json
 
 # Speaker-grouped CV (6 folds of 4 actors, inner tuning, speaker-bootstrap CIs) of the
-# selected family and its members, strict and speaker-normalised -> reports/cv_selected
+# selected family and its members, strict and speaker-normalised, with the deployed
+# training-row augmentation (AUGMENT, COPIES) -> reports/cv_selected
 # (the 24-fold leave-one-speaker-out CV of every model is reports/cv, `make reproduce`;
 # CV_SPLIT=loso runs the family's part of it, about 4 times as long)
 CV_SPLIT ?= group6
 evaluate-selected: $(STAMP)
 	$(CLI) evaluate $(IO) --split $(CV_SPLIT) --models $(FAMILY) --feature-sets '' \
-		--out $(REPORTS)/cv_selected
+		--augment $(AUGMENT) --copies $(COPIES) --out $(REPORTS)/cv_selected
 
 # The deployed models are trained on every corpus (issue 19): RAVDESS, TESS and EMOVO, on
 # the 7 emotions all three share (calm, which only RAVDESS has, is left out of training; a
@@ -223,11 +224,11 @@ deploy-selected: $(STAMP)
 	$(MAKE) --no-print-directory deploy-speaker_norm
 	$(STORE_SELECTED)
 
-# RAVDESS leave-one-speaker-out CV of the selected family (24 folds; issue 19's LOSO
-# figure on the current features) -> reports/cv_selected_loso
+# RAVDESS leave-one-speaker-out CV of the selected family with the deployed augmentation
+# (24 folds; issue 19's LOSO figure on the current features; 8 min) -> reports/cv_selected_loso
 loso-selected: $(STAMP)
 	$(CLI) evaluate $(IO) --split loso --models $(FAMILY) --feature-sets '' \
-		--out $(REPORTS)/cv_selected_loso
+		--augment $(AUGMENT) --copies $(COPIES) --out $(REPORTS)/cv_selected_loso
 
 # Speaker-grouped CV of every registry model, both normalisations, selection -> reports/cv;
 # the augmentation ablation on the same folds -> reports/cv (VTLP) and reports/cv_augment

@@ -541,6 +541,7 @@ def test_cached_fold_models_are_retrained_when_the_recipe_changes(bench, tmp_pat
 def test_the_inner_fold_recipe_is_the_stored_teachers_and_the_makefiles(bench):
     """The inner-fold ablations retrain the stored teachers' augmentation, which is the
     Makefile's AUGMENT and COPIES (a redeployment with another preset moves all three)."""
+    import json
     import re
 
     makefile = (ROOT / "Makefile").read_text()
@@ -550,6 +551,12 @@ def test_the_inner_fold_recipe_is_the_stored_teachers_and_the_makefiles(bench):
         augment = bench._stored_training(alias)["augment"]
         assert (augment["variant"], augment["copies"]) == (bench.RECIPE_AUGMENT,
                                                           bench.RECIPE_COPIES)
+    # the family's committed RAVDESS CVs (make run, make loso-selected) train that recipe
+    for report in ("cv_selected", "cv_selected_loso"):
+        summary = json.loads((ROOT / "reports" / report / "summary.json").read_text())
+        assert summary["augment"] == bench.RECIPE_AUGMENT, report
+        assert f"--augment {bench.RECIPE_AUGMENT} --copies {bench.RECIPE_COPIES}" in (
+            summary["command"])
 
 
 def test_a_stage_left_out_is_kept_from_the_same_run(bench, tmp_path):

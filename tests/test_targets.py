@@ -40,10 +40,25 @@ def test_a_changed_figure_changes_the_verdict(tmp_path):
     cv = json.loads(path.read_text())
     run = cv["speaker_norm_run"]
     for uar, met in ((0.70, False), (0.75, True)):
-        run["models"][run["selected"]]["uar"] = uar
+        run["models"]["linear"]["uar"] = uar
         path.write_text(json.dumps(cv))
         row = _row(tg.collect(reports), "RAVDESS LOSO", "speaker_norm")
         assert (row["measured"], row["met"]) == (f"{uar:.3f}", met)
+
+
+def test_loso_reads_the_deployed_family_not_the_best_member(tmp_path):
+    """The CV's own pick is the best-scoring model on its test folds; the target row reads
+    the family the stored teachers are, whatever a member scored."""
+    reports = _copy_reports(tmp_path)
+    path = reports / "cv_selected_loso/summary.json"
+    cv = json.loads(path.read_text())
+    run = cv["speaker_norm_run"]
+    run["models"]["linear"]["uar"], run["models"]["ridge"]["uar"] = 0.70, 0.99
+    run["selected"] = "ridge"
+    path.write_text(json.dumps(cv))
+    row = _row(tg.collect(reports), "RAVDESS LOSO", "speaker_norm")
+    assert row["model"].startswith("speaker_norm linear (")
+    assert (row["measured"], row["met"]) == ("0.700", False)
 
 
 def test_report_lists_every_row_and_the_commands(tmp_path):
