@@ -203,6 +203,8 @@ def reading(arms: dict) -> str:
                               if k.startswith(scheme)]))
 
     i, o = "student_in_sample", "student_out_of_fold"
+    calibrated = {a: (mean(a, "ece", "sp", "one_T") + mean(a, "ece", "co", "one_T")) / 2
+                  for a in (i, o)}
     return (f"Mean over the corpora, held-out speakers: accuracy {mean(i, 'accuracy', 'sp'):.3f}"
             f" (in-sample targets) vs {mean(o, 'accuracy', 'sp'):.3f} (out-of-fold), "
             f"uncalibrated ECE {mean(i, 'ece', 'sp'):.3f} vs {mean(o, 'ece', 'sp'):.3f}, at "
@@ -210,9 +212,11 @@ def reading(arms: dict) -> str:
             f" held-out corpora: accuracy {mean(i, 'accuracy', 'co'):.3f} vs "
             f"{mean(o, 'accuracy', 'co'):.3f}, ECE at one T "
             f"{mean(i, 'ece', 'co', 'one_T'):.3f} vs {mean(o, 'ece', 'co', 'one_T'):.3f}. "
-            "Out-of-fold targets make the uncalibrated student less over-confident on new "
-            "voices, but it loses accuracy, and once a temperature is fitted it is no better "
-            "calibrated than the shipped recipe: the shipped students keep in-sample targets.")
+            "With a temperature fitted, the mean of those two ECEs is "
+            f"{calibrated[i]:.3f} for in-sample targets and {calibrated[o]:.3f} for "
+            f"out-of-fold ones ({'in-sample' if calibrated[i] <= calibrated[o] else 'out-of-fold'}"
+            " lower). The shipped students use in-sample targets; this report measures and "
+            "ships nothing.")
 
 
 def main(argv=None) -> int:
