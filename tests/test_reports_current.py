@@ -1,0 +1,22 @@
+"""Reports that only read other reports are regenerated with them: the committed text is
+what their script writes from the committed summaries today (a rerun A/B or CV without
+its readers fails here)."""
+
+import json
+
+from .conftest import ROOT, experiment
+
+
+def test_related_work_reads_the_committed_summaries():
+    related = experiment("related_work")
+    assert related.render() == (ROOT / "reports/related_work.md").read_text()
+
+
+def test_targets_read_the_committed_summaries():
+    targets = experiment("targets")
+    committed = json.loads((ROOT / "reports/targets/summary.json").read_text())
+    summary = targets.collect(ROOT / "reports")
+    assert (summary["met"], summary["total"]) == (committed["met"], committed["total"])
+    assert summary["rows"] == committed["rows"]
+    assert targets.render(summary, committed["command"]) == (
+        ROOT / "reports/targets/report.md").read_text()
