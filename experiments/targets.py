@@ -168,8 +168,7 @@ def loso_rows(read: dict) -> list[dict]:
     cv = read["cv_selected_loso"]
     rows = []
     for norm, run in (("strict", cv), ("speaker_norm", cv["speaker_norm_run"])):
-        suffix = "" if norm == "strict" else f"-{norm}"
-        family = bench_conditions._stored_card(f"teacher{suffix}")["name"]
+        family = bench_conditions._stored_card(bench_conditions.teacher_alias(norm))["name"]
         uar = run["models"][family]["uar"]
         floor = LOSO_AT_FILING[norm] - LOSO_SLACK
         rows.append(_row("RAVDESS LOSO UAR, at most 2 points below the issue's",
