@@ -382,8 +382,9 @@ ablation-width: $(STAMP)
 # ablation-students' and ablation-width's) and held-out corpora; the choice per normalisation
 # -> STUDENT_CALIBRATION_<normalisation> (12-02/03 on the slower 2-core machine, the
 # normalisations run one at a time with --normalizations and joined with --merge: strict
-# 85 min, speaker_norm 57 min; 12-04 rerun with --world --stages inner, 42 and 39 min, the
-# held-out-corpus stage, which WORLD does not touch, kept from 12-02/03)
+# 85 min, speaker_norm 57 min; 12-04 rerun with --world --stages inner, 42 and 39 min;
+# 12-05 rerun of both stages on the teachers with pitch copies, 60 and 72 min side by side,
+# the same choices)
 student-calibration: $(STAMP)
 	$(BIN)/python experiments/student_calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) $(STUDENT_WIDTH) --world --out $(REPORTS)/student_calibration

@@ -132,6 +132,7 @@ def write_report(summary: dict, out: Path) -> None:
              f"{summary['machine']}).", "",
              *bench.runs_lines(summary), *bench.kept_lines(summary),
              f"`{STUDENT}` ({_width(summary)}) distilled from the deployed teacher recipe "
+             f"(`linear`, `--augment {summary['augment']} --copies {summary['copies']}`) "
              "with `--calibration none` (the student's own softmax of the teacher's soft "
              "targets), `temperature` (one T on its speaker-grouped out-of-fold predictions, "
              "what both students shipped with before this run) or `corpus_temperature` (one "
@@ -196,12 +197,14 @@ def main(argv=None) -> int:
         return bench.merge_reports(args.merge, out=args.out, write=write_report)
     start = time.perf_counter()
     manifest, header = bench.start_ablation(args, script="student_calibration.py", argv=argv)
-    summary = {**header, "fold_clips": args.fold_clips, "width": args.width,
-               "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
+    summary = {**header, "augment": AUGMENT, "copies": COPIES, "fold_clips": args.fold_clips,
+               "width": args.width, "inner_folds": bench.inner_folds(manifest["speaker"]),
+               "normalizations": {}}
     stages = [s for s in args.stages.split(",") if s]
     norms = [n for n in args.normalizations.split(",") if n]
     kept = bench.kept_stages(summary, norms, out=args.out, run=stages, stages=STAGES,
-                             same=("width", "fold_clips", "inner_folds", "seed"))
+                             same=("augment", "copies", "width", "fold_clips", "inner_folds",
+                                   "seed"))
     for norm in norms:
         res = dict(kept.get(norm, {}))
         if "inner" in stages:

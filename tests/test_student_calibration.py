@@ -37,6 +37,7 @@ def test_runs_of_one_normalisation_each_merge_into_one_report(tmp_path):
         summary = {"command": "python experiments/student_calibration.py --width 1200 "
                               f"--normalizations {norm} --out /tmp/{norm}",
                    "machine": "2 CPUs", "seed": 0, "seconds": 60.0, "fold_clips": 48,
+                   "augment": "vtlp+pitch", "copies": 2,
                    "width": 1200, "inner_folds": [["ravdess_01"]],
                    "normalizations": {norm: _result(ece)}}
         paths.append(tmp_path / f"{norm}.json")
@@ -50,6 +51,7 @@ def test_runs_of_one_normalisation_each_merge_into_one_report(tmp_path):
     assert list(merged["normalizations"]) == ["strict", "speaker_norm"]
     assert merged["seconds"] == 120.0
     assert "strict: `python experiments/student_calibration.py" in text
+    assert "(`linear`, `--augment vtlp+pitch --copies 2`)" in text
     assert text.count("| (b) held-out corpus: UAR / ECE | `teacher` | `none` | "
                       "`temperature` | `corpus_temperature` |\n|---|---|---|---|---|") == 2
     assert "Chosen: **`corpus_temperature`**." in text
