@@ -392,12 +392,13 @@ student-calibration: $(STAMP)
 # Held-out-speaker ECE of the stored teachers' and students' recipes on every clean clip of
 # RAVDESS actors 1-20 (each by the models of the inner fold that held its actor out; the
 # fold teachers are ablation-students'), beside what a calibrated model shows on as many
-# clips; measurement only (46 min for the teachers and the deployed students, none cached
-# before; without --stored-only also the students with the calibrations not shipped,
-# 37 min more, as until the redeployment of 12-05) -> reports/speaker_ece/
+# clips, and the same students with the calibrations not shipped (student-calibration's
+# arms); measurement only (seconds after student-calibration, which trains every fold
+# model it reads; 46 + 37 min when none is cached; --stored-only: the stored recipes
+# alone) -> reports/speaker_ece/
 speaker-ece: $(STAMP)
 	$(BIN)/python experiments/speaker_ece.py --manifest $(MANIFEST) --cache $(CACHE) \
-		--jobs $(JOBS) --stored-only --out $(REPORTS)/speaker_ece
+		--jobs $(JOBS) --out $(REPORTS)/speaker_ece
 
 # The condition benchmark (every degradation, WORLD included) on the same 1040 clips of
 # RAVDESS actors 1-20, each by the teacher and the deployed student of the inner fold that
