@@ -171,7 +171,8 @@ def write_report(summary: dict, out: Path) -> None:
              + "Each is distilled as the main job distils its student (`--transfer teacher "
              "--calibration temperature`) from the "
              "deployed teacher recipe (`linear`; RAVDESS + TESS + EMOVO without calm; "
-             f"`--augment {AUGMENT} --copies {COPIES}`; in the inner folds the stored "
+             f"`--augment {summary['augment']} --copies {summary['copies']}`; in the inner "
+             "folds the stored "
              "teacher's parameters, fixed; in leave one corpus out tuned in every fold as "
              "the main job's A/B tunes them). RAVDESS actors 21-24, the held-out speakers of "
              "`reports/conditions/`, are read by no measurement. (a) Leave one corpus out: "
@@ -240,13 +241,15 @@ def main(argv=None) -> int:
     kinds = list(cands)
     manifest, header = bench.start_ablation(args, script="ablation_students.py",
                                             argv=argv)
-    summary = {**header, "fold_clips": args.fold_clips, "students": kinds,
+    summary = {**header, "augment": AUGMENT, "copies": COPIES,
+               "fold_clips": args.fold_clips, "students": kinds,
                "widths": sorted({w for _, w in cands.values() if w is not None}),
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     stages = [s for s in args.stages.split(",") if s]
     norms = [n for n in args.normalizations.split(",") if n]
     kept = bench.kept_stages(summary, norms, out=args.out, run=stages, stages=STAGES,
-                             same=("students", "widths", "fold_clips", "inner_folds", "seed"))
+                             same=("augment", "copies", "students", "widths", "fold_clips",
+                                   "inner_folds", "seed"))
     for norm in norms:
         res = dict(kept.get(norm, {}))
         if "conditions" in stages:

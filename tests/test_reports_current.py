@@ -20,3 +20,15 @@ def test_targets_read_the_committed_summaries():
     assert summary["rows"] == committed["rows"]
     assert targets.render(summary, committed["command"]) == (
         ROOT / "reports/targets/report.md").read_text()
+
+
+def test_ablation_reports_render_from_their_summaries(tmp_path):
+    # a report's prose (the recipe its models trained on, say) comes from its summary,
+    # not from what the script's constants are today
+    for script, report in (("ablation_students", "ablation_students"),
+                           ("ablation_students", "ablation_width"),
+                           ("student_calibration", "student_calibration")):
+        summary = json.loads((ROOT / f"reports/{report}/summary.json").read_text())
+        experiment(script).write_report(summary, tmp_path / report)
+        assert (tmp_path / report / "summary.md").read_text() == (
+            ROOT / f"reports/{report}/summary.md").read_text(), report
