@@ -1057,8 +1057,10 @@ def merge_runs(summaries: Sequence[dict], *, command: str) -> dict:
     equivalent."""
     first = summaries[0]
     for other in summaries[1:]:
-        if any(other.get(k) != first.get(k) for k in ("seed", "inner_folds", "world")):
-            raise RuntimeError("the runs to merge differ in seed, inner folds or WORLD")
+        if any(other.get(k) != first.get(k)
+               for k in ("seed", "inner_folds", "world", "augment", "copies")):
+            raise RuntimeError("the runs to merge differ in seed, inner folds, WORLD or "
+                               "training copies")
     runs = {n: {"command": s["command"], "seconds": s["seconds"]}
             for s in summaries for n in s["normalizations"]}
     return {**first, "command": command, "runs": runs,

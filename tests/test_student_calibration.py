@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from .conftest import experiment
 
 stucal = experiment("student_calibration")
@@ -56,3 +58,19 @@ def test_runs_of_one_normalisation_each_merge_into_one_report(tmp_path):
                       "`temperature` | `corpus_temperature` |\n|---|---|---|---|---|") == 2
     assert "Chosen: **`corpus_temperature`**." in text
     assert "Chosen: **`temperature`**." in text
+
+
+def test_runs_of_other_training_copies_do_not_merge(tmp_path):
+    paths = []
+    for norm, augment in (("strict", "vtlp+conditions"), ("speaker_norm", "vtlp+pitch")):
+        summary = {"command": f"python experiments/student_calibration.py --normalizations "
+                              f"{norm}", "machine": "2 CPUs", "seed": 0, "seconds": 1.0,
+                   "fold_clips": 48, "augment": augment, "copies": 1, "width": 1200,
+                   "inner_folds": [["ravdess_01"]],
+                   "normalizations": {norm: _result({"none": 0.3, "temperature": 0.1,
+                                                     "corpus_temperature": 0.2})}}
+        paths.append(tmp_path / f"{norm}.json")
+        paths[-1].write_text(json.dumps(summary))
+    with pytest.raises(RuntimeError, match="training copies"):
+        stucal.main(["--merge", ",".join(map(str, paths)), "--out", str(tmp_path / "m")])
+    assert not (tmp_path / "m").exists()
