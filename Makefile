@@ -46,10 +46,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # The main job end to end on the default data (see README: 17:21 on 2 cores with the
-# features and copies cached, 28:48 from a clean clone): manifest and features of RAVDESS, TESS and EMOVO; speaker-grouped CV of
-# the selected model family with CIs (RAVDESS); the family's strict teacher and its compact
-# int8 student (STUDENT) trained on every corpus; the held-out-corpus A/B (each corpus held
-# out in turn: the family's leave-one-corpus-out evaluation) that decides which is deployed;
+# features and copies cached, 28:48 from a clean clone): manifest and features of RAVDESS,
+# TESS and EMOVO; speaker-grouped CV of the selected model family with CIs (RAVDESS); the
+# family's strict teacher and its compact int8 student (STUDENT) trained on every corpus;
+# the held-out-corpus A/B (each corpus held out in turn: the family's leave-one-corpus-out
+# evaluation) that decides which is deployed;
 # their registration in the model store (teacher, student, deployed). It rewrites
 # reports/data, reports/cv_selected, reports/ab/corpus, those three aliases of the shipped
 # models (ser_classic/shipped) and nothing else; a second run on the same inputs rewrites

@@ -157,7 +157,8 @@ def write_report(summary: dict, out: Path) -> None:
              "item 4)", "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "",
              "The deployed recipe (`linear`: soft vote of ridge and logreg; RAVDESS + TESS + "
-             f"EMOVO without calm; `--augment {AUGMENT} --copies {COPIES}`; the stored "
+             f"EMOVO without calm; `--augment {summary['augment']} --copies "
+             f"{summary['copies']}`; the stored "
              "teacher's parameters, fixed) with logreg fitted on the original clips only "
              "or on the originals and their copies; ridge is fitted on both in every "
              "setting. RAVDESS actors 21-24, the held-out speakers of "

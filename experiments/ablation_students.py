@@ -241,15 +241,13 @@ def main(argv=None) -> int:
     kinds = list(cands)
     manifest, header = bench.start_ablation(args, script="ablation_students.py",
                                             argv=argv)
-    summary = {**header, "augment": AUGMENT, "copies": COPIES,
-               "fold_clips": args.fold_clips, "students": kinds,
+    summary = {**header, "fold_clips": args.fold_clips, "students": kinds,
                "widths": sorted({w for _, w in cands.values() if w is not None}),
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     stages = [s for s in args.stages.split(",") if s]
     norms = [n for n in args.normalizations.split(",") if n]
     kept = bench.kept_stages(summary, norms, out=args.out, run=stages, stages=STAGES,
-                             same=("augment", "copies", "students", "widths", "fold_clips",
-                                   "inner_folds", "seed"))
+                             same=("students", "widths", "fold_clips", "inner_folds", "seed"))
     for norm in norms:
         res = dict(kept.get(norm, {}))
         if "conditions" in stages:

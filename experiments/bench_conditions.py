@@ -1003,6 +1003,7 @@ RECIPE_CORPORA = ["emovo", "ravdess", "tess"]
 RECIPE_NO_EMOTIONS = ["calm"]
 RECIPE_AUGMENT, RECIPE_COPIES = (_stored_training("teacher")["augment"][k]
                                  for k in ("variant", "copies"))
+RECIPE_KEYS = ("augment", "copies")  # an ablation summary's record of them
 
 
 def ablation_parser(doc: str, *, name: str) -> argparse.ArgumentParser:
@@ -1023,7 +1024,9 @@ def ablation_parser(doc: str, *, name: str) -> argparse.ArgumentParser:
 
 def start_ablation(args, *, script: str, argv) -> tuple:
     """Run from the repository root: the manifest without ``HOLDOUT`` and the summary's
-    header (command, machine, seed, whether WORLD is scored) of an inner-fold ablation."""
+    header (command, machine, seed, whether WORLD is scored, and ``RECIPE_KEYS``: the
+    training copies of the deployed recipe its fold teachers train on) of an inner-fold
+    ablation."""
     import os
     import platform
 
@@ -1036,7 +1039,7 @@ def start_ablation(args, *, script: str, argv) -> tuple:
     header = {"command": f"python experiments/{script}"
               + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
               "machine": f"{os.cpu_count()} CPUs, {platform.machine()}", "seed": args.seed,
-              "world": args.world}
+              "world": args.world, "augment": RECIPE_AUGMENT, "copies": RECIPE_COPIES}
     return manifest, header
 
 
@@ -1058,7 +1061,7 @@ def merge_runs(summaries: Sequence[dict], *, command: str) -> dict:
     first = summaries[0]
     for other in summaries[1:]:
         if any(other.get(k) != first.get(k)
-               for k in ("seed", "inner_folds", "world", "augment", "copies")):
+               for k in ("seed", "inner_folds", "world", *RECIPE_KEYS)):
             raise RuntimeError("the runs to merge differ in seed, inner folds, WORLD or "
                                "training copies")
     runs = {n: {"command": s["command"], "seconds": s["seconds"]}
@@ -1088,8 +1091,9 @@ def kept_stages(summary: dict, norms: Sequence[str], *, out: str, run: Sequence[
                 stages: dict[str, Sequence[str]], same: Sequence[str]) -> dict:
     """``--stages``: per normalisation in ``norms``, the results of the ``stages`` not in
     ``run`` (each stage names its keys in a normalisation's results), taken from the
-    report at ``out``, which must hold them for the same ``same`` keys of ``summary``;
-    the commands that made them go to ``summary["stage_commands"]``."""
+    report at ``out``, which must hold them for the same ``same`` keys of ``summary`` and
+    the same training copies (``RECIPE_KEYS``); the commands that made them go to
+    ``summary["stage_commands"]``."""
     unknown = sorted(set(run) - set(stages))
     if unknown or not run:
         raise SystemExit(f"--stages: choose from {', '.join(stages)}, got {list(run)}")
@@ -1098,6 +1102,7 @@ def kept_stages(summary: dict, norms: Sequence[str], *, out: str, run: Sequence[
         return {}
     path = Path(out) / "summary.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
+    same = (*RECIPE_KEYS, *same)
     if (any(previous.get(k) != summary[k] for k in same)
             or any(n not in previous.get("normalizations", {}) for n in norms)):
         raise SystemExit(f"--stages {','.join(run)}: {path} holds no run of the same "

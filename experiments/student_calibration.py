@@ -197,14 +197,12 @@ def main(argv=None) -> int:
         return bench.merge_reports(args.merge, out=args.out, write=write_report)
     start = time.perf_counter()
     manifest, header = bench.start_ablation(args, script="student_calibration.py", argv=argv)
-    summary = {**header, "augment": AUGMENT, "copies": COPIES, "fold_clips": args.fold_clips,
-               "width": args.width, "inner_folds": bench.inner_folds(manifest["speaker"]),
-               "normalizations": {}}
+    summary = {**header, "fold_clips": args.fold_clips, "width": args.width,
+               "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     stages = [s for s in args.stages.split(",") if s]
     norms = [n for n in args.normalizations.split(",") if n]
     kept = bench.kept_stages(summary, norms, out=args.out, run=stages, stages=STAGES,
-                             same=("augment", "copies", "width", "fold_clips", "inner_folds",
-                                   "seed"))
+                             same=("width", "fold_clips", "inner_folds", "seed"))
     for norm in norms:
         res = dict(kept.get(norm, {}))
         if "inner" in stages:

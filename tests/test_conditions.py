@@ -561,19 +561,20 @@ def test_the_inner_fold_recipe_is_the_stored_teachers_and_the_makefiles(bench):
 
 def test_a_stage_left_out_is_kept_from_the_same_run(bench, tmp_path):
     """``--stages`` of the inner-fold ablations: a stage not run is taken from the report
-    at --out, only when that report is of the same candidates and folds, and the report
-    names the commands that made it."""
+    at --out, only when that report is of the same candidates, folds and training copies,
+    and the report names the commands that made it."""
     import json
 
     stages = {"conditions": ("conditions", "gaps"), "loco": ("loco",)}
-    header = {"students": ["a", "b"], "fold_clips": 104, "seed": 0}
+    same = ("students", "fold_clips", "seed")
+    header = {"students": ["a", "b"], "fold_clips": 104, "seed": 0,
+              "augment": "vtlp+conditions", "copies": 1}
     previous = {**header, "command": "merged", "runs": {
         "strict": {"command": "run strict", "seconds": 1.0},
         "speaker_norm": {"command": "run sn", "seconds": 1.0}},
         "normalizations": {n: {"conditions": f"old {n}", "gaps": 1, "loco": f"loco {n}",
                                "decision": "x"} for n in ("strict", "speaker_norm")}}
     (tmp_path / "summary.json").write_text(json.dumps(previous))
-    same = tuple(header)
 
     summary = dict(header)
     kept = bench.kept_stages(summary, ["strict"], out=tmp_path, run=["conditions"],
@@ -585,6 +586,9 @@ def test_a_stage_left_out_is_kept_from_the_same_run(bench, tmp_path):
     assert bench.kept_stages(dict(header), ["strict"], out=tmp_path,
                              run=["conditions", "loco"], stages=stages, same=same) == {}
     for other, norms, run in (({**header, "fold_clips": 48}, ["strict"], ["conditions"]),
+                              ({**header, "augment": "vtlp+conditions+pitch"}, ["strict"],
+                               ["conditions"]),
+                              ({**header, "copies": 2}, ["strict"], ["conditions"]),
                               (header, ["neutral_ref"], ["conditions"]),
                               (header, ["strict"], ["world"]),
                               (header, ["strict"], [])):

@@ -25,7 +25,8 @@ def test_targets_read_the_committed_summaries():
 def test_ablation_reports_render_from_their_summaries(tmp_path):
     # a report's prose (the recipe its models trained on, say) comes from its summary,
     # not from what the script's constants are today
-    for script, report in (("ablation_students", "ablation_students"),
+    for script, report in (("ablation_members", "ablation_members"),
+                           ("ablation_students", "ablation_students"),
                            ("ablation_students", "ablation_width"),
                            ("student_calibration", "student_calibration")):
         summary = json.loads((ROOT / f"reports/{report}/summary.json").read_text())
