@@ -86,8 +86,12 @@ data: $(STAMP)
 	$(CLI) data scan $(DM)
 	$(CLI) data stats $(DM) --out $(REPORTS)/data
 
+# The clean features of every clip, then the deployed teachers' training copies (AUGMENT,
+# COPIES of their training clips): the parallel jobs of `make run` read them from the cache
+# instead of each extracting the same copies at the same time
 features: $(STAMP)
-	$(CLI) features $(IO)
+	$(CLI) features $(IO) $(foreach c,$(subst $(COMMA), ,$(CORPORA)),--corpus $(c)) \
+		--exclude-emotions $(NO_EMOTIONS) --augment $(AUGMENT) --copies $(COPIES)
 
 # The model family: linear (soft vote of ridge and logistic regression), chosen in
 # reports/cv (RAVDESS leave-one-speaker-out, every family, feature version 3): first under

@@ -218,10 +218,23 @@ def _data_add(args) -> int:
 
 # --------------------------------------------------------------------------- features
 def _add_features(p: argparse.ArgumentParser) -> None:
+    from .pipeline import AUGMENT_VARIANTS
+
     _add_data_options(p)
     _add_cache_options(p)
     p.add_argument("--corpus", action="append", choices=CORPORA,
                    help="only this corpus (repeatable; default all in the manifest)")
+    p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default="none",
+                   help="also the augmented copies `train` reads with the same --augment, "
+                        "--copies, --seed and training clips (the --corpus clips less "
+                        "--exclude-speakers and --exclude-emotions): filled once before "
+                        "trainings that run side by side (default %(default)s)")
+    p.add_argument("--copies", type=int, default=4, help="augmented copies per clip")
+    p.add_argument("--exclude-speakers", default="",
+                   help="comma-separated speakers left out of the training clips")
+    p.add_argument("--exclude-emotions", default="",
+                   help="comma-separated emotions left out of the training clips")
+    p.add_argument("--seed", type=int, default=0, help="random_state of the training")
     _add_feature_config_option(p)
 
 
@@ -254,6 +267,9 @@ def _feature_config(text: str | None):
 def _run_features(args) -> int:
     import time
 
+    import numpy as np
+
+    from . import pipeline
     from .features import extract_batch, feature_names
 
     manifest = _load_or_build_manifest(args)
@@ -274,7 +290,19 @@ def _run_features(args) -> int:
           f"(config {config.hash}): extracted {n_extracted}, from cache "
           f"{len(manifest) - n_extracted - len(errors)}, errors {len(errors)}, "
           f"{elapsed:.1f} s")
-    return 1 if errors else 0
+    if errors or args.augment == "none":
+        return 1 if errors else 0
+    start = time.perf_counter()
+    data = pipeline.training_features(
+        manifest, corpora=sorted(set(manifest["corpus"])),
+        exclude_speakers=_split_list(args.exclude_speakers),
+        exclude_emotions=_split_list(args.exclude_emotions), augment=args.augment,
+        copies=args.copies, feature_config=config, random_state=args.seed,
+        cache_dir=args.cache, n_jobs=args.jobs)
+    failed = [int(np.isnan(Xa).any(axis=1).sum()) for Xa in data.X_aug]
+    print(f"{len(data.rows)} training clips x {len(data.X_aug)} {args.augment} copies: "
+          f"failed {sum(failed)}, {time.perf_counter() - start:.1f} s")
+    return 0
 
 
 # --------------------------------------------------------------------------- deployment

@@ -62,6 +62,7 @@ __all__ = [
     "SelectionRun",
     "TeacherData",
     "TrainedModel",
+    "TrainingFeatures",
     "ab_test",
     "add_typicality",
     "augmented_features",
@@ -72,6 +73,7 @@ __all__ = [
     "selection_from_cv_summary",
     "teacher_training_data",
     "train",
+    "training_features",
 ]
 
 #: The values of :class:`ser_classic.Normalization`: how features are normalised before the
@@ -576,6 +578,84 @@ def training_corpora(card: Mapping) -> list[str]:
     return list(training.get("corpora") or [training.get("corpus", "ravdess")])
 
 
+@dataclass(frozen=True)
+class TrainingFeatures:
+    """The clips :func:`train` fits and their feature rows (from the cache when there).
+
+    Attributes
+    ----------
+    rows : pd.DataFrame
+        The training clips in content order (sha256, then path).
+    X : np.ndarray [shape=(n_clips, n_features)]
+        NaN rows: clips that failed (``errors``).
+    X_aug : list of np.ndarray [shape=(n_clips, n_features)]
+        One per augmented copy (NaN rows: failed copies).
+    errors : tuple of (source, problem)
+    excluded_speakers, excluded_emotions : tuple of str
+    """
+
+    rows: pd.DataFrame
+    X: np.ndarray
+    X_aug: list
+    errors: tuple
+    excluded_speakers: tuple
+    excluded_emotions: tuple
+
+
+def training_features(manifest: pd.DataFrame, *, corpora: str | Sequence[str] = "ravdess",
+                      exclude_speakers: Sequence[str] = (),
+                      exclude_emotions: Sequence[str] = (), augment: str = DEFAULT_AUGMENT,
+                      copies: int = 4, feature_config=None, random_state: int = 0,
+                      cache_dir: str | os.PathLike | None = None,
+                      n_jobs: int = 1) -> TrainingFeatures:
+    """Feature rows of :func:`train`'s training clips and of their augmented copies.
+
+    What :func:`train` reads with the same arguments: called first with a ``cache_dir``,
+    it fills the cache once for several trainings that run side by side (which would
+    otherwise each extract the same copies at the same time).
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+    corpora, exclude_speakers, exclude_emotions, augment, copies, feature_config,
+    random_state, cache_dir, n_jobs
+        As :func:`train`.
+
+    Returns
+    -------
+    TrainingFeatures
+    """
+    from .features import extract_batch
+
+    config = _feature_config(feature_config)
+    _check_choice("augment", augment, ("none", *AUGMENT_VARIANTS))
+    corpora = _corpus_list(corpora)
+    where = "+".join(corpora)
+    missing = sorted(set(corpora) - set(manifest["corpus"]))
+    if missing:
+        raise ParameterError(f"corpora: no clips of {missing} in the manifest")
+    rows = manifest[manifest["corpus"].isin(corpora)]
+    excluded = [str(s) for s in exclude_speakers]
+    unknown = sorted(set(excluded) - set(rows["speaker"]))
+    if unknown:
+        raise ParameterError(f"exclude_speakers: no such speaker(s) in {where}: {unknown}")
+    rows = rows[~rows["speaker"].isin(excluded)].reset_index(drop=True)
+    no_emotions = [str(e) for e in exclude_emotions]
+    unknown = sorted(set(no_emotions) - set(rows["emotion"]))
+    if unknown:
+        raise ParameterError(f"exclude_emotions: no such emotion(s) in {where}: {unknown}")
+    rows = _canonical_rows(rows[~rows["emotion"].isin(no_emotions)])
+    if rows.empty:
+        raise ParameterError(f"no {where} clips in the manifest")
+    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
+                                 cache_dir=cache_dir, n_jobs=n_jobs)
+    X_aug = augmented_features(augment, rows, config=config, copies=copies,
+                               cache_dir=cache_dir, random_state=random_state, n_jobs=n_jobs)
+    return TrainingFeatures(rows=rows, X=X, X_aug=X_aug, errors=tuple(errors),
+                            excluded_speakers=tuple(excluded),
+                            excluded_emotions=tuple(no_emotions))
+
+
 def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
           normalization: str | None = None, corpora: str | Sequence[str] = "ravdess",
           exclude_speakers: Sequence[str] = (), exclude_emotions: Sequence[str] = (),
@@ -657,39 +737,22 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     from .artifact import manifest_hash, train_model, used_feature_columns
     from .calibration import CALIBRATIONS, calibrate_trained
     from .evaluation import TUNINGS, normalized_inputs
-    from .features import extract_batch
     from .typicality import training_typicality
 
     config = _feature_config(feature_config)
     name, normalization = _registry_model(model, selection, normalization)
-    _check_choice("augment", augment, ("none", *AUGMENT_VARIANTS))
     _check_choice("calibration", calibration, CALIBRATIONS)
     if tune is not None:
         _check_choice("tune", tune, TUNINGS)
         if params is not None:
             raise ParameterError("give params or tune, not both")
     corpora = _corpus_list(corpora)
-    where = "+".join(corpora)
-    missing = sorted(set(corpora) - set(manifest["corpus"]))
-    if missing:
-        raise ParameterError(f"corpora: no clips of {missing} in the manifest")
-    rows = manifest[manifest["corpus"].isin(corpora)]
-    excluded = [str(s) for s in exclude_speakers]
-    unknown = sorted(set(excluded) - set(rows["speaker"]))
-    if unknown:
-        raise ParameterError(f"exclude_speakers: no such speaker(s) in {where}: {unknown}")
-    rows = rows[~rows["speaker"].isin(excluded)].reset_index(drop=True)
-    no_emotions = [str(e) for e in exclude_emotions]
-    unknown = sorted(set(no_emotions) - set(rows["emotion"]))
-    if unknown:
-        raise ParameterError(f"exclude_emotions: no such emotion(s) in {where}: {unknown}")
-    rows = _canonical_rows(rows[~rows["emotion"].isin(no_emotions)])
-    if rows.empty:
-        raise ParameterError(f"no {where} clips in the manifest")
-    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
-                                 cache_dir=cache_dir, n_jobs=n_jobs)
-    X_aug = augmented_features(augment, rows, config=config, copies=copies,
-                               cache_dir=cache_dir, random_state=random_state, n_jobs=n_jobs)
+    data = training_features(manifest, corpora=corpora, exclude_speakers=exclude_speakers,
+                             exclude_emotions=exclude_emotions, augment=augment,
+                             copies=copies, feature_config=config,
+                             random_state=random_state, cache_dir=cache_dir, n_jobs=n_jobs)
+    rows, X, X_aug, errors = data.rows, data.X, data.X_aug, data.errors
+    excluded, no_emotions = list(data.excluded_speakers), list(data.excluded_emotions)
     ok = _extracted(X, X_aug)
     rows, X, X_aug = rows[ok].reset_index(drop=True), X[ok], [Xa[ok] for Xa in X_aug]
     # the fits read fit_rows (each corpus repeated with balance_corpora); the typicality
