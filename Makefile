@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 CLI := $(BIN)/ser-classic
 
 # Inputs and output roots. `make run` writes only under REPORTS, STORE and WORK (and the
@@ -34,10 +35,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Re-installs only when pyproject.toml changes (quick when already installed).
+# Re-installs only when pyproject.toml changes (quick when already installed). STAMP:
+# everything (tests, benchmarks, experiments, the torch discriminator); RUN_STAMP: what the
+# main job needs, the package and its augmentation extra (torch alone is 0.75 GB).
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev,bench,torch,augment]"
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[augment]"
+	touch $(RUN_STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
@@ -59,9 +66,9 @@ lint: $(STAMP)
 # is `make deploy-selected`, part of `make reproduce`: with it the main job took 33 min.
 # The speaker-grouped CV, the training of the deployment's candidates and the A/B's folds run
 # as parallel make jobs (-j3: each leaves a core idle in its serial steps; output per job).
-run: $(STAMP) data features
-	$(MAKE) --no-print-directory -j3 --output-sync=target models-strict ab-folds-strict \
-		evaluate-selected
+run: $(RUN_STAMP) data features
+	$(MAKE) --no-print-directory -j3 --output-sync=target models-strict \
+		$(call AB_FOLDS,strict) evaluate-selected
 	$(call DECIDE_SELECTED,,strict,)
 	$(call STORE_ONE,,)
 
@@ -82,14 +89,14 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
-data: $(STAMP)
+data: $(RUN_STAMP)
 	$(CLI) data scan $(DM)
 	$(CLI) data stats $(DM) --out $(REPORTS)/data
 
 # The clean features of every clip, then the deployed teachers' training copies (AUGMENT,
 # COPIES of their training clips): the parallel jobs of `make run` read them from the cache
 # instead of each extracting the same copies at the same time
-features: $(STAMP)
+features: $(RUN_STAMP)
 	$(CLI) features $(IO) $(foreach c,$(subst $(COMMA), ,$(CORPORA)),--corpus $(c)) \
 		--exclude-emotions $(NO_EMOTIONS) --augment $(AUGMENT) --copies $(COPIES)
 
@@ -107,7 +114,7 @@ SELECTION := $(REPORTS)/cv/selection.json
 # (the 24-fold leave-one-speaker-out CV of every model is reports/cv, `make reproduce`;
 # CV_SPLIT=loso runs the family's part of it, about 4 times as long)
 CV_SPLIT ?= group6
-evaluate-selected: $(STAMP)
+evaluate-selected: $(RUN_STAMP)
 	$(CLI) evaluate $(IO) --split $(CV_SPLIT) --models $(FAMILY) --feature-sets '' \
 		--augment $(AUGMENT) --copies $(COPIES) --out $(REPORTS)/cv_selected
 
@@ -199,27 +206,35 @@ define STORE_SELECTED
 	$(call STORE_ONE,-speaker_norm,_speaker_norm)
 endef
 
-models-strict: $(STAMP)
+models-strict: $(RUN_STAMP)
 	$(call TRAIN_SELECTED,,strict)
 
-models-speaker_norm: $(STAMP)
+models-speaker_norm: $(RUN_STAMP)
 	$(call TRAIN_SELECTED,-speaker_norm,speaker_norm)
 
-ab-folds-strict: $(STAMP)
-	rm -rf $(WORK)/ab
-	$(call CORPUS_AB,,strict,--out $(WORK)/ab/report)
+# The A/B's folds, one make job per held-out corpus (ab-fold-<normalisation>-<corpus>),
+# each made afresh in its own work folder; ab-folds-<normalisation>: all of them
+AB_FOLDS = $(foreach c,$(subst $(COMMA), ,$(CORPORA)),ab-fold-$(1)-$(c))
 
-ab-folds-speaker_norm: $(STAMP)
-	rm -rf $(WORK)/ab-speaker_norm
-	$(call CORPUS_AB,-speaker_norm,speaker_norm,--out $(WORK)/ab-speaker_norm/report)
+ab-fold-strict-%: $(RUN_STAMP)
+	rm -rf $(WORK)/ab/$*
+	$(call CORPUS_AB,,strict,--held-out $*)
 
-deploy-strict: $(STAMP)
-	$(MAKE) --no-print-directory -j2 --output-sync=target models-strict ab-folds-strict
+ab-fold-speaker_norm-%: $(RUN_STAMP)
+	rm -rf $(WORK)/ab-speaker_norm/$*
+	$(call CORPUS_AB,-speaker_norm,speaker_norm,--held-out $*)
+
+ab-folds-strict: $(call AB_FOLDS,strict)
+ab-folds-speaker_norm: $(call AB_FOLDS,speaker_norm)
+
+deploy-strict: $(RUN_STAMP)
+	$(MAKE) --no-print-directory -j3 --output-sync=target models-strict \
+		$(call AB_FOLDS,strict)
 	$(call DECIDE_SELECTED,,strict,)
 
-deploy-speaker_norm: $(STAMP)
-	$(MAKE) --no-print-directory -j2 --output-sync=target models-speaker_norm \
-		ab-folds-speaker_norm
+deploy-speaker_norm: $(RUN_STAMP)
+	$(MAKE) --no-print-directory -j3 --output-sync=target models-speaker_norm \
+		$(call AB_FOLDS,speaker_norm)
 	$(call DECIDE_SELECTED,-speaker_norm,speaker_norm,_speaker_norm)
 
 # Both normalisations, one after the other (each runs two jobs: four at once would need

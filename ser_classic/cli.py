@@ -765,14 +765,38 @@ def _add_corpus_ab(p: argparse.ArgumentParser) -> None:
                    help="keep each fold's teacher and students here and reuse those made "
                         "by the same recipe (A/Bs of other students of the same teacher; "
                         "the same A/B again with --candidates only scores)")
-    p.add_argument("--out", required=True, help="report folder, e.g. reports/ab/corpus")
+    p.add_argument("--held-out", default="",
+                   help="only make the models of these folds (comma-separated held-out "
+                        "corpora) in --work, and no report: folds made side by side, which "
+                        "the same A/B without --held-out then keeps and scores")
+    p.add_argument("--out", help="report folder, e.g. reports/ab/corpus (required without "
+                                 "--held-out)")
 
 
 def _run_corpus_ab(args) -> int:
-    from .deployment import corpus_ab
+    from .deployment import corpus_ab, corpus_ab_folds
 
     model = args.model
     selection = _read_selection(args.selection, model if model.startswith("@") else None)
+    recipe = dict(
+        model=model, corpora=_split_list(args.corpora), students=_split_list(args.students),
+        normalization=args.normalization, selection=selection,
+        exclude_emotions=_split_list(args.exclude_emotions), augment=args.augment,
+        copies=args.copies, transfer=args.transfer, calibration=args.calibration,
+        student_calibration=args.student_calibration, width=args.width, tune=args.tune,
+        random_state=args.seed, cache_dir=args.cache, n_jobs=args.jobs)
+    if args.held_out:
+        if not args.work or args.out or args.candidates:
+            raise CliError("--held-out makes fold models in --work (required), without "
+                           "--out and --candidates")
+        made = corpus_ab_folds(_load_or_build_manifest(args),
+                               held_out=_split_list(args.held_out), work_dir=args.work,
+                               **recipe)
+        for corpus, folder in made.items():
+            print(f"made {folder} (held out: {corpus})")
+        return 0
+    if not args.out:
+        raise CliError("--out is required (the report folder), unless --held-out")
     candidates = {}
     for item in _split_list(args.candidates):
         name, sep, path = item.partition("=")
@@ -780,15 +804,9 @@ def _run_corpus_ab(args) -> int:
             raise CliError(f"--candidates: expected NAME=DIR, got {item!r}")
         candidates[name] = path
     result = corpus_ab(
-        _load_or_build_manifest(args), model=model, corpora=_split_list(args.corpora),
-        candidates=candidates or None,
-        students=_split_list(args.students), normalization=args.normalization,
-        selection=selection, exclude_emotions=_split_list(args.exclude_emotions),
-        augment=args.augment, copies=args.copies, transfer=args.transfer,
-        calibration=args.calibration, student_calibration=args.student_calibration,
-        width=args.width, max_loss=args.max_loss, tune=args.tune, n_boot=args.boot,
-        random_state=args.seed, cache_dir=args.cache, work_dir=args.work, n_jobs=args.jobs,
-        progress=lambda line: print(line, file=sys.stderr, flush=True))
+        _load_or_build_manifest(args), candidates=candidates or None,
+        max_loss=args.max_loss, n_boot=args.boot, work_dir=args.work,
+        progress=lambda line: print(line, file=sys.stderr, flush=True), **recipe)
     for path in result.write_report(args.out, command=args.command_line):
         print(f"wrote {path}")
     print(f"deploy: {result.deploy} ({result.summary['decision']['rule']})")

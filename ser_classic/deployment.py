@@ -27,7 +27,7 @@ import pandas as pd
 from ._vocabulary import Normalization, normalization_of
 from .errors import ParameterError
 
-__all__ = ["CorpusAB", "corpus_ab"]
+__all__ = ["CorpusAB", "corpus_ab", "corpus_ab_folds"]
 
 #: A student is deployed when it loses at most this much mean held-out-corpus UAR to its
 #: teacher (issue 19: "the deployed student within 3 points of its teacher ... on LOCO").
@@ -181,6 +181,153 @@ def _reuse_or_make(model_dir: Path, recipe: str, make: Callable[[], object]) -> 
     atomic_write_bytes(model_dir / _RECIPE, recipe.encode())
 
 
+@dataclass(frozen=True)
+class _FoldRecipe:
+    """The checked arguments of a held-out-corpus A/B that make its fold models."""
+
+    model: str
+    corpora: list
+    students: tuple
+    compact: set
+    normalization: Normalization
+    selection: object
+    left_out: list
+    augment: str
+    copies: int
+    transfer: str
+    calibration: str
+    student_calibration: str
+    width: int | None
+    tune: str | None
+    random_state: int
+
+    @classmethod
+    def of(cls, *, model, corpora, students, normalization, selection, exclude_emotions,
+           augment, copies, transfer, calibration, student_calibration, width, tune,
+           random_state) -> _FoldRecipe:
+        from . import pipeline
+
+        corpora = pipeline._corpus_list(corpora)
+        if len(corpora) < 2:
+            raise ParameterError(f"corpus_ab needs at least 2 corpora, got {corpora}")
+        for s in students:
+            pipeline._check_choice("student", s, pipeline.STUDENT_CHOICES)
+        normalization = normalization_of(normalization)
+        if normalization == Normalization.NEUTRAL_REF:
+            raise ParameterError("corpus_ab scores strict and speaker_norm recipes; "
+                                 "neutral_ref is measured by experiments/speaker_reference.py")
+        return cls(model=model, corpora=corpora, students=tuple(students),
+                   compact=pipeline._compact_students(students, width),
+                   normalization=normalization, selection=selection,
+                   left_out=[str(e) for e in exclude_emotions],
+                   augment=pipeline.DEFAULT_AUGMENT if augment is None else augment,
+                   copies=copies, transfer=transfer, calibration=calibration,
+                   student_calibration=(calibration if student_calibration is None
+                                        else student_calibration),
+                   width=width, tune=tune, random_state=random_state)
+
+    def fold_models(self, manifest: pd.DataFrame, corpus: str, *, models_dir: Path,
+                    cache_dir, n_jobs: int):
+        """The teacher trained on every corpus but ``corpus`` and its students, made in
+        ``models_dir/<corpus>/`` or kept from there when made by the same recipe.
+
+        Returns
+        -------
+        teacher : Artifact
+        recognizers : dict
+            ``"teacher"`` and each student kind -> EmotionRecognizer.
+        others : list of str
+            The fold's training corpora.
+        """
+        from . import __version__, pipeline
+        from .artifact import load_artifact
+        from .features import FeatureConfig
+        from .recognizer import EmotionRecognizer
+
+        others = [c for c in self.corpora if c != corpus]
+        training_rows = manifest[manifest["corpus"].isin(others)]
+        excluded = [e for e in self.left_out if e in set(training_rows["emotion"])]
+        recipe = json.dumps({
+            "model": str(self.model), "normalization": self.normalization.value,
+            "corpora": others, "excluded_emotions": excluded,
+            "selection": None if self.selection is None else self.selection.to_dict(),
+            "augment": self.augment, "copies": self.copies, "calibration": self.calibration,
+            "tune": self.tune, "random_state": self.random_state,
+            "rows": _rows_digest(training_rows),
+            # the extraction code's version (a cached teacher of older features is
+            # trained again) and the library's
+            "features": FeatureConfig().hash, "version": __version__}, sort_keys=True)
+        teacher_dir = Path(models_dir) / corpus / "teacher"
+        _reuse_or_make(teacher_dir, recipe, partial(
+            pipeline.train, manifest, model=self.model, normalization=self.normalization,
+            corpora=others, selection=self.selection, exclude_emotions=excluded,
+            augment=self.augment, copies=self.copies, calibration=self.calibration,
+            tune=self.tune, random_state=self.random_state, cache_dir=cache_dir,
+            n_jobs=n_jobs))
+        teacher = load_artifact(teacher_dir)
+        recognizers = {"teacher": EmotionRecognizer(teacher, backend="sklearn")}
+        for s in self.students:
+            width = self.width if s in self.compact else None
+            student_dir = Path(models_dir) / corpus / s
+            student_recipe = json.dumps({
+                "teacher": json.loads(recipe), "teacher_model": teacher.card["model_id"],
+                "student": s, "transfer": self.transfer,
+                "calibration": self.student_calibration, "width": width}, sort_keys=True)
+            _reuse_or_make(student_dir, student_recipe, partial(
+                pipeline.distil, teacher, manifest, student=s, transfer=self.transfer,
+                calibration=self.student_calibration, width=width,
+                random_state=self.random_state, cache_dir=cache_dir, n_jobs=n_jobs))
+            recognizers[s] = EmotionRecognizer(load_artifact(student_dir))
+        return teacher, recognizers, others
+
+
+def corpus_ab_folds(manifest: pd.DataFrame, *, held_out: Sequence[str], model: str,
+                    corpora: Sequence[str], work_dir: str | os.PathLike,
+                    students: Sequence[str] = ("compact_int8",),
+                    normalization: str = Normalization.STRICT, selection=None,
+                    exclude_emotions: Sequence[str] = (), augment: str | None = None,
+                    copies: int = 2, transfer: str = "masks", calibration: str = "none",
+                    student_calibration: str | None = None, width: int | None = None,
+                    tune: str | None = None, random_state: int = 0,
+                    cache_dir: str | os.PathLike | None = None,
+                    n_jobs: int = 1) -> dict[str, Path]:
+    """Make the models of some folds of :func:`corpus_ab` in ``work_dir``, and no report.
+
+    For folds made in separate processes side by side: :func:`corpus_ab` with the same
+    arguments and ``work_dir`` then keeps them and only scores.
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+    held_out : sequence of str
+        The folds to make, by their held-out corpus (each one of ``corpora``).
+    model, corpora, work_dir, students, normalization, selection, exclude_emotions,
+    augment, copies, transfer, calibration, student_calibration, width, tune,
+    random_state, cache_dir, n_jobs
+        As :func:`corpus_ab`.
+
+    Returns
+    -------
+    dict
+        Held-out corpus -> the folder of its fold's models.
+    """
+    recipe = _FoldRecipe.of(model=model, corpora=corpora, students=students,
+                            normalization=normalization, selection=selection,
+                            exclude_emotions=exclude_emotions, augment=augment,
+                            copies=copies, transfer=transfer, calibration=calibration,
+                            student_calibration=student_calibration, width=width,
+                            tune=tune, random_state=random_state)
+    held_out = [str(c) for c in held_out]
+    unknown = sorted(set(held_out) - set(recipe.corpora))
+    if not held_out or unknown:
+        raise ParameterError(f"held_out: {unknown or 'none'} must be among the corpora "
+                             f"{recipe.corpora}")
+    for corpus in held_out:
+        recipe.fold_models(manifest, corpus, models_dir=Path(work_dir), cache_dir=cache_dir,
+                           n_jobs=n_jobs)
+    return {corpus: Path(work_dir) / corpus for corpus in held_out}
+
+
 def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
               students: Sequence[str] = ("compact_int8",),
               normalization: str = Normalization.STRICT, selection=None,
@@ -248,69 +395,31 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     -------
     CorpusAB
     """
-    from . import __version__, pipeline
     from .artifact import load_artifact
     from .evaluation import closed_set_proba, mcnemar_test
-    from .features import FeatureConfig, extract_batch
-    from .recognizer import EmotionRecognizer
+    from .features import extract_batch
 
-    corpora = pipeline._corpus_list(corpora)
-    if len(corpora) < 2:
-        raise ParameterError(f"corpus_ab needs at least 2 corpora, got {corpora}")
     if not max_loss >= 0:
         raise ParameterError(f"max_loss must be >= 0, got {max_loss}")
-    for s in students:
-        pipeline._check_choice("student", s, pipeline.STUDENT_CHOICES)
-    compact = pipeline._compact_students(students, width)
-    normalization = normalization_of(normalization)
-    if normalization == Normalization.NEUTRAL_REF:
-        raise ParameterError("corpus_ab scores strict and speaker_norm recipes; neutral_ref "
-                             "is measured by experiments/speaker_reference.py")
-    left_out = [str(e) for e in exclude_emotions]
+    recipe = _FoldRecipe.of(model=model, corpora=corpora, students=students,
+                            normalization=normalization, selection=selection,
+                            exclude_emotions=exclude_emotions, augment=augment,
+                            copies=copies, transfer=transfer, calibration=calibration,
+                            student_calibration=student_calibration, width=width,
+                            tune=tune, random_state=random_state)
+    corpora, normalization, augment = recipe.corpora, recipe.normalization, recipe.augment
+    student_calibration, left_out = recipe.student_calibration, recipe.left_out
     if candidates is not None:
         missing = sorted({"teacher", *students} - set(candidates))
         if missing:
             raise ParameterError(f"candidates: no model directory for {missing}")
-    augment = pipeline.DEFAULT_AUGMENT if augment is None else augment
-    student_calibration = calibration if student_calibration is None else student_calibration
     names = ["teacher", *students]
     folds: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="corpus_ab_") as tmp:
         for corpus in corpora:
-            others = [c for c in corpora if c != corpus]
-            training_rows = manifest[manifest["corpus"].isin(others)]
-            excluded = [e for e in left_out if e in set(training_rows["emotion"])]
-            recipe = json.dumps({
-                "model": str(model), "normalization": normalization.value,
-                "corpora": others, "excluded_emotions": excluded,
-                "selection": None if selection is None else selection.to_dict(),
-                "augment": augment, "copies": copies, "calibration": calibration,
-                "tune": tune, "random_state": random_state,
-                "rows": _rows_digest(training_rows),
-                # the extraction code's version (a cached teacher of older features is
-                # trained again) and the library's
-                "features": FeatureConfig().hash, "version": __version__}, sort_keys=True)
-            teacher_dir = (Path(tmp) / f"{corpus}_teacher" if work_dir is None
-                           else Path(work_dir) / corpus / "teacher")
-            _reuse_or_make(teacher_dir, recipe, partial(
-                pipeline.train, manifest, model=model, normalization=normalization,
-                corpora=others, selection=selection, exclude_emotions=excluded,
-                augment=augment, copies=copies, calibration=calibration, tune=tune,
-                random_state=random_state, cache_dir=cache_dir, n_jobs=n_jobs))
-            teacher = load_artifact(teacher_dir)
-            recognizers = {"teacher": EmotionRecognizer(teacher, backend="sklearn")}
-            for s in students:
-                student_dir = (Path(tmp) / f"{corpus}_{s}" if work_dir is None
-                               else Path(work_dir) / corpus / s)
-                student_recipe = json.dumps({
-                    "teacher": json.loads(recipe), "teacher_model": teacher.card["model_id"],
-                    "student": s, "transfer": transfer, "calibration": student_calibration,
-                    "width": width if s in compact else None}, sort_keys=True)
-                _reuse_or_make(student_dir, student_recipe, partial(
-                    pipeline.distil, teacher, manifest, student=s, transfer=transfer,
-                    calibration=student_calibration, width=width if s in compact else None,
-                    random_state=random_state, cache_dir=cache_dir, n_jobs=n_jobs))
-                recognizers[s] = EmotionRecognizer(load_artifact(student_dir))
+            teacher, recognizers, others = recipe.fold_models(
+                manifest, corpus, models_dir=Path(tmp if work_dir is None else work_dir),
+                cache_dir=cache_dir, n_jobs=n_jobs)
             rows = manifest[(manifest["corpus"] == corpus)
                             & ~manifest["emotion"].isin(left_out)].reset_index(drop=True)
             X, _, _ = extract_batch(rows["path"], sha256=rows["sha256"],

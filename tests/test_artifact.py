@@ -333,3 +333,39 @@ def test_speaker_stats_are_the_evaluation_normaliser():
     np.testing.assert_allclose(a.apply(X), speaker_normalize(X, ["s"] * 30), atol=1e-9)
     with pytest.raises(ParameterError, match="at least 2 clips"):
         SpeakerStats.from_features(X[:1])
+
+
+def test_cli_features_fills_the_copies_train_reads(tmp_path, capsys, small_manifest):
+    """`features --augment` extracts the training copies `train` then reads from the cache
+    (make run fills it once before its parallel trainings)."""
+    rows = small_manifest.groupby(["speaker", "emotion"]).head(1).reset_index(drop=True)
+    manifest, cache = tmp_path / "manifest.csv", tmp_path / "cache"
+    data.save_manifest(rows, manifest)
+    common = ["--manifest", str(manifest), "--cache", str(cache), "--jobs", "1"]
+
+    def entries():
+        return sorted(p.name for p in cache.rglob("*") if p.is_file())
+
+    assert cli.main(["features", *common]) == 0
+    clean = entries()
+    assert len(clean) == len(rows)
+    assert cli.main(["features", *common, "--exclude-emotions", "calm", "--augment",
+                     "vtlp+conditions", "--copies", "1"]) == 0
+    n_train = int((rows["emotion"] != "calm").sum())
+    assert f"{n_train} training clips x 2 vtlp+conditions copies: failed 0" in (
+        capsys.readouterr().out)
+    filled = entries()
+    assert len(filled) == len(clean) + 2 * n_train
+    trained = ser_classic.pipeline.train(
+        rows, model="ridge", params={"clf__alpha": 3000.0}, exclude_emotions=["calm"],
+        augment="vtlp+conditions", copies=1, typicality=False, cache_dir=cache)
+    assert trained.training["n_clips"] == n_train and entries() == filled  # all cached
+    # another seed is another set of copies: train would extract them itself
+    ser_classic.pipeline.train(rows, model="ridge", params={"clf__alpha": 3000.0},
+                               exclude_emotions=["calm"], augment="vtlp+conditions",
+                               copies=1, typicality=False, cache_dir=cache, random_state=1)
+    assert len(entries()) == len(filled) + 2 * n_train
+    assert cli.main(["features", *common, "--exclude-emotions", "bored", "--augment",
+                     "vtlp", "--copies", "1"]) == 2
+    assert "exclude_emotions: no such emotion(s) in ravdess: ['bored']" in (
+        capsys.readouterr().err)

@@ -371,6 +371,45 @@ def test_corpus_ab_trains_a_fold_teacher_once_per_recipe_in_its_work_dir(folder,
     assert cards() == last
 
 
+def test_corpus_ab_folds_made_apart_are_the_ones_the_ab_scores(folder, manifest, cache,
+                                                               tmp_path, capsys):
+    """``corpus_ab_folds`` (the CLI's ``--held-out``: make's one job per fold) makes only
+    the folds named; the A/B then keeps them and gives a fresh A/B's figures."""
+    import shutil
+
+    from ser_classic.cli import main
+    from ser_classic.deployment import corpus_ab, corpus_ab_folds
+
+    shutil.copytree(folder, tmp_path / "theirs")
+    other = data.build_manifest(data.read_labelled_csv(tmp_path / "theirs" / "labels.csv",
+                                                       corpus="theirs"))
+    both = pd.concat([manifest, other], ignore_index=True)
+    data.save_manifest(both, tmp_path / "both.csv")
+    work = tmp_path / "work"
+    common = dict(model="logreg", corpora=["theirs", "mine"], students=("linear_int8",),
+                  augment="none", cache_dir=cache)
+    made = corpus_ab_folds(both, held_out=["mine"], work_dir=work, **common)
+    assert made == {"mine": work / "mine"} and not (work / "theirs").exists()
+    cli = ["corpus-ab", "--manifest", str(tmp_path / "both.csv"), "--cache", str(cache),
+           "--model", "logreg", "--selection", str(tmp_path / "none.json"), "--corpora",
+           "theirs,mine", "--students", "linear_int8", "--augment", "none", "--jobs", "1"]
+    assert main([*cli, "--work", str(work), "--held-out", "theirs"]) == 0
+    assert f"made {work / 'theirs'} (held out: theirs)" in capsys.readouterr().out
+    written = {p: p.stat().st_mtime_ns for p in work.rglob("model.json")}
+    assert len(written) == 4  # a teacher and a student per fold
+    kept = corpus_ab(both, work_dir=work, n_boot=20, **common).summary
+    assert {p: p.stat().st_mtime_ns for p in work.rglob("model.json")} == written
+    fresh = corpus_ab(both, n_boot=20, **common).summary
+    assert kept["folds"] == fresh["folds"] and kept["decision"] == fresh["decision"]
+    with pytest.raises(ParameterError, match=r"held_out: \['emovo'\] must be among"):
+        corpus_ab_folds(both, held_out=["emovo"], work_dir=work, **common)
+    assert main([*cli, "--held-out", "mine"]) == 2  # no --work
+    assert main([*cli, "--work", str(work), "--held-out", "mine", "--out",
+                 str(tmp_path / "r")]) == 2
+    assert main([*cli, "--work", str(work)]) == 2  # neither --held-out nor --out
+    assert "--out is required" in capsys.readouterr().err
+
+
 def test_corpus_ab_scores_the_students_with_their_own_calibration(manifest, cache):
     from ser_classic.deployment import corpus_ab
 
