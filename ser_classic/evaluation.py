@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
 
 from ._parallel import run_jobs
 from ._threads import one_blas_thread
@@ -577,22 +578,31 @@ def _split_scores(name, X, y, tr, va, *, scoring, n_classes, random_state) -> np
     """Validation score of every grid point of ``name`` on one split.
 
     A model whose ``fast_params`` set ``warm_start`` is fitted once and refitted at each
-    next grid point from the previous solution (the grid's order is the path).
+    next grid point from the previous solution (the grid's order is the path); a Pipeline's
+    steps before the estimator, whose parameters the grid does not change, are fitted once.
     """
     spec = MODELS[name]
     grid = spec.param_grid()
     warm = any(key.endswith("warm_start") and value
                for key, value in spec.fast_params.items())
+    X_tr, y_tr, X_va = X[tr], y[tr], X[va]
     scores = np.zeros(len(grid))
-    est = None
+    est = X_steps = None
     for i, params in enumerate(grid):
         if est is None or not warm:
             est = build_model(name, random_state=random_state,
                               params={**params, **spec.fast_params})
+            _fit(est, X_tr, y_tr)
         else:
             est.set_params(**params)
-        _fit(est, X[tr], y[tr])
-        scores[i] = _score(y[va], est.predict(X[va]), scoring, n_classes)
+            if isinstance(est, Pipeline) and all(  # only the final step's parameters move
+                    key.startswith(f"{est.steps[-1][0]}__") for key in params):
+                if X_steps is None:
+                    X_steps = est[:-1].transform(X_tr)
+                _fit(est[-1], X_steps, y_tr)
+            else:
+                _fit(est, X_tr, y_tr)
+        scores[i] = _score(y[va], est.predict(X_va), scoring, n_classes)
     return scores
 
 
