@@ -37,14 +37,13 @@ $(BIN)/python:
 
 # Re-installs only when pyproject.toml changes (quick when already installed). STAMP:
 # everything (tests, benchmarks, experiments, the torch discriminator); RUN_STAMP: what the
-# main job needs, the package and its augmentation extra (torch alone is 0.75 GB). No
-# bytecode at install: the modules imported are compiled when first imported.
+# main job needs, the package and its augmentation extra (torch alone is 0.75 GB).
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q --no-compile -e ".[dev,bench,torch,augment]"
+	$(BIN)/python -m pip install -q -e ".[dev,bench,torch,augment]"
 	touch $(STAMP) $(RUN_STAMP)
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q --no-compile -e ".[augment]"
+	$(BIN)/python -m pip install -q -e ".[augment]"
 	touch $(RUN_STAMP)
 
 test: $(STAMP)
