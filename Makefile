@@ -52,20 +52,20 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The main job end to end on the default data (see README: 17:21 on 2 cores with the
-# features and copies cached, 28:48 from a clean clone): manifest and features of RAVDESS,
-# TESS and EMOVO; speaker-grouped CV of the selected model family with CIs (RAVDESS); the
-# family's strict teacher and its compact int8 student (STUDENT) trained on every corpus;
-# the held-out-corpus A/B (each corpus held out in turn: the family's leave-one-corpus-out
-# evaluation) that decides which is deployed;
-# their registration in the model store (teacher, student, deployed). It rewrites
+# The main job end to end on the default data (see README: 21:18 from a clean clone on
+# 2 cores, CPU-bound): manifest and features of RAVDESS, TESS and EMOVO and the deployed
+# teachers' training copies; speaker-grouped CV of the selected model family with CIs
+# (RAVDESS); the family's strict teacher and its compact int8 student (STUDENT) trained on
+# every corpus; the held-out-corpus A/B (each corpus held out in turn: the family's
+# leave-one-corpus-out evaluation) that decides which is deployed; their registration in
+# the model store (teacher, student, deployed). It rewrites
 # reports/data, reports/cv_selected, reports/ab/corpus, those three aliases of the shipped
 # models (ser_classic/shipped) and nothing else; a second run on the same inputs rewrites
 # them identically apart from timing fields (experiments/check_reproducible.py). The
 # speaker-normalised deployment (the -speaker_norm aliases, reports/ab/corpus_speaker_norm)
 # is `make deploy-selected`, part of `make reproduce`: with it the main job took 33 min.
-# The speaker-grouped CV, the training of the deployment's candidates and the A/B's folds run
-# as parallel make jobs (-j3: each leaves a core idle in its serial steps; output per job).
+# The training of the deployment's candidates, the A/B's folds (one job per held-out corpus)
+# and the speaker-grouped CV run as parallel make jobs (-j3, largest first; output per job).
 run: $(RUN_STAMP) data features
 	$(MAKE) --no-print-directory -j3 --output-sync=target models-strict \
 		$(call AB_FOLDS,strict) evaluate-selected
@@ -185,9 +185,9 @@ endef
 
 # The A/B decides which is deployed: the student when its mean held-out-corpus UAR is at
 # most 3 points below its teacher's. It runs beside the training of the two candidates
-# (ab-folds-*, into a fresh work folder); the same A/B with the candidates named then
-# reuses its fold models, scores them and writes the report. STORE_SELECTED stores all
-# three aliases of both normalisations.
+# (ab-fold-*: one job per fold, each into a fresh folder); the same A/B with the
+# candidates named then reuses its fold models, scores them and writes the report.
+# STORE_SELECTED stores all three aliases of both normalisations.
 COMMA := ,
 define DECIDE_SELECTED
 	$(call CORPUS_AB,$(1),$(2),--candidates \
