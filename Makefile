@@ -65,7 +65,7 @@ lint: $(STAMP)
 # speaker-normalised deployment (the -speaker_norm aliases, reports/ab/corpus_speaker_norm)
 # is `make deploy-selected`, part of `make reproduce`: with it the main job took 33 min.
 # The training of the deployment's candidates, the A/B's folds (one job per held-out corpus)
-# and the speaker-grouped CV run as parallel make jobs (-j3, largest first; output per job).
+# and the speaker-grouped CV run as parallel make jobs (-j3, in that order; output per job).
 run: $(RUN_STAMP) data features
 	$(MAKE) --no-print-directory -j3 --output-sync=target models-strict \
 		$(call AB_FOLDS,strict) evaluate-selected
@@ -97,7 +97,7 @@ data: $(RUN_STAMP)
 # COPIES of their training clips): the parallel jobs of `make run` read them from the cache
 # instead of each extracting the same copies at the same time
 features: $(RUN_STAMP)
-	$(CLI) features $(IO) $(foreach c,$(subst $(COMMA), ,$(CORPORA)),--corpus $(c)) \
+	$(CLI) features $(IO) $(foreach c,$(CORPUS_LIST),--corpus $(c)) \
 		--exclude-emotions $(NO_EMOTIONS) --augment $(AUGMENT) --copies $(COPIES)
 
 # The model family: linear (soft vote of ridge and logistic regression), chosen in
@@ -129,6 +129,7 @@ evaluate-selected: $(RUN_STAMP)
 # reports/ablation_pitch's rule for both normalisations (deployed 12-05).
 # The students learn the teacher on those same copies (--transfer teacher).
 CORPORA ?= emovo,ravdess,tess
+CORPUS_LIST = $(subst $(COMMA), ,$(CORPORA))
 NO_EMOTIONS ?= calm
 AUGMENT ?= vtlp+conditions+pitch
 COPIES ?= 1
@@ -214,7 +215,7 @@ models-speaker_norm: $(RUN_STAMP)
 
 # The A/B's folds, one make job per held-out corpus (ab-fold-<normalisation>-<corpus>),
 # each made afresh in its own work folder; ab-folds-<normalisation>: all of them
-AB_FOLDS = $(foreach c,$(subst $(COMMA), ,$(CORPORA)),ab-fold-$(1)-$(c))
+AB_FOLDS = $(foreach c,$(CORPUS_LIST),ab-fold-$(1)-$(c))
 
 ab-fold-strict-%: $(RUN_STAMP)
 	rm -rf $(WORK)/ab/$*

@@ -299,9 +299,9 @@ def _run_features(args) -> int:
         exclude_emotions=_split_list(args.exclude_emotions), augment=args.augment,
         copies=args.copies, feature_config=config, random_state=args.seed,
         cache_dir=args.cache, n_jobs=args.jobs)
-    failed = [int(np.isnan(Xa).any(axis=1).sum()) for Xa in data.X_aug]
+    failed = sum(int(np.isnan(Xa).any(axis=1).sum()) for Xa in data.X_aug)
     print(f"{len(data.rows)} training clips x {len(data.X_aug)} {args.augment} copies: "
-          f"failed {sum(failed)}, {time.perf_counter() - start:.1f} s")
+          f"failed {failed}, {time.perf_counter() - start:.1f} s")
     return 0
 
 
