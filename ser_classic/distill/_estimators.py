@@ -110,17 +110,20 @@ class SoftmaxStudent(SoftmaxReadout, ClassifierMixin, BaseEstimator):
             raise ParameterError("SoftmaxStudent needs at least three classes")
         X = np.asarray(X, dtype=np.float64)
         self.mean_ = X.mean(axis=0)
-        sd = X.std(axis=0)
+        Z = X - self.mean_  # standardised in place below: one copy of X, not three
+        sd = np.sqrt(np.square(Z).sum(axis=0) / len(X))  # X.std(axis=0), bit for bit
         self.scale_ = np.where(sd > 0, sd, 1.0)
+        Z /= self.scale_
         clf = LogisticRegression(C=self.C, max_iter=self.max_iter, tol=1e-3,
                                  random_state=self.random_state)
         with warnings.catch_warnings():  # lbfgs stops at max_iter on the widest inputs
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit((X - self.mean_) / self.scale_, y, sample_weight=sample_weight)
+            clf.fit(Z, y, sample_weight=sample_weight)
         self.classes_, self.coef_, self.intercept_ = clf.classes_, clf.coef_, clf.intercept_
         self.n_features_in_ = X.shape[1]
         return self
 
     def decision_function(self, X):
-        Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        Z = np.asarray(X, dtype=np.float64) - self.mean_
+        Z /= self.scale_
         return Z @ self.coef_.T + self.intercept_

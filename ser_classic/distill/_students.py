@@ -38,7 +38,7 @@ from ..features import FeatureConfig
 from ._estimators import ColumnSelector, SoftmaxStudent
 from ._groups import feature_groups
 from ._quantize import quantize_dynamic_onnx, quantize_linear_onnx, quantize_tree
-from ._transfer import soft_targets
+from ._transfer import soft_target_rows
 
 __all__ = [
     "COMPACT_FAST_SKIPS",
@@ -507,9 +507,9 @@ def fit_student(kind: str | StudentSpec, X: np.ndarray, P: np.ndarray, *,
 def _replicas(X, P, n_classes, min_prob, balanced):
     """Soft-target replicas, every class present once more with a tiny weight (so
     ``classes_`` is always 0 .. n_classes-1)."""
-    Xr, yr, w = soft_targets(X, P, min_prob=min_prob, balanced=balanced)
-    pad = np.repeat(Xr[:1], n_classes, axis=0)
-    return (np.vstack([Xr, pad]), np.concatenate([yr, np.arange(n_classes)]),
+    rows, yr, w = soft_target_rows(P, n_rows=len(X), min_prob=min_prob, balanced=balanced)
+    rows = np.concatenate([rows, np.full(n_classes, rows[0])])  # one gather, no copy after
+    return (np.asarray(X)[rows], np.concatenate([yr, np.arange(n_classes)]),
             np.concatenate([w, np.full(n_classes, 1e-6)]))
 
 

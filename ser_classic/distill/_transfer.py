@@ -134,8 +134,15 @@ def soft_targets(X: np.ndarray, P: np.ndarray, *, min_prob: float = 0.05,
     -------
     X_rep [shape=(m, d)], y_rep [shape=(m,)], weight [shape=(m,)]
     """
+    rows, cls, w = soft_target_rows(P, n_rows=len(X), min_prob=min_prob, balanced=balanced)
+    return np.asarray(X)[rows], cls, w
+
+
+def soft_target_rows(P: np.ndarray, *, n_rows: int, min_prob: float = 0.05,
+                     balanced: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`soft_targets` as row indices: ``X_rep = X[rows]``."""
     P = np.asarray(P, dtype=np.float64)
-    if P.ndim != 2 or P.shape[0] != len(X):
+    if P.ndim != 2 or P.shape[0] != n_rows:
         raise ParameterError("P must have shape (n_rows, n_classes)")
     keep = P >= min_prob
     keep[np.arange(len(P)), P.argmax(axis=1)] = True
@@ -148,4 +155,4 @@ def soft_targets(X: np.ndarray, P: np.ndarray, *, min_prob: float = 0.05,
         present = mass > 0
         scale = np.where(present, Pk.sum() / (present.sum() * np.maximum(mass, 1e-12)), 0.0)
         w = w * scale[cls]
-    return np.asarray(X)[rows], cls, w
+    return rows, cls, w
