@@ -110,7 +110,7 @@ class SoftmaxStudent(SoftmaxReadout, ClassifierMixin, BaseEstimator):
             raise ParameterError("SoftmaxStudent needs at least three classes")
         X = np.asarray(X, dtype=np.float64)
         self.mean_ = X.mean(axis=0)
-        Z = X - self.mean_  # standardised in place below: one copy of X, not three
+        Z = X - self.mean_  # standardised in place below: two arrays the size of X, not three
         sd = np.sqrt(np.square(Z).sum(axis=0) / len(X))  # X.std(axis=0), bit for bit
         self.scale_ = np.where(sd > 0, sd, 1.0)
         Z /= self.scale_
