@@ -661,10 +661,10 @@ def calibrate_student(student, X: np.ndarray, y: Sequence[int], *, speakers,
     copies = distill_kwargs.get("X_copies", ())
 
     def fit_predict(tr, te):
-        kw = {**distill_kwargs, "X_copies": [np.asarray(c)[tr] for c in copies],
-              "speakers": speakers[tr], "students": [kind]}
-        if fold_teacher is not None:
+        kw = {**distill_kwargs, "speakers": speakers[tr], "students": [kind]}
+        if fold_teacher is not None:  # before the fold's copies are gathered: a lower peak
             kw["teacher"] = fold_teacher(tr)
+        kw["X_copies"] = [np.asarray(c)[tr] for c in copies]
         fold_student = distill(X[tr], y[tr], **kw)["students"][kind]
         P = np.zeros((te.size, n_classes))
         P[:, np.asarray(fold_student.classes_, dtype=int)] = fold_student.predict_proba(X[te])

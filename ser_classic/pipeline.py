@@ -1448,6 +1448,7 @@ def distil(teacher, manifest: pd.DataFrame, *, student: str = "linear_int8",
                   random_state=random_state)
     fitted = D.distill(X, data.y, students=[kind],
                        speakers=data.rows["speaker"].to_numpy(), **kwargs)
+    del fitted["transfer_X"]  # unused here: freed before the calibration folds start
     model = fitted["students"][kind if student != "tree_uint8" else "tree_uint8"]
     if calibration != "none":  # per-fold refits keep the C tuned on every clip
         refit = {**kwargs, "linear_C": fitted.get("linear_C", {}).get("C")}

@@ -163,6 +163,23 @@ def test_elimination_keeps_the_largest_weights(six):
         D.eliminate_columns(Xs, y[:120], w, columns=cols, n_keep=500, C=0.1), cols)
 
 
+def test_student_standardises_its_inputs_as_numpy_does_bit_for_bit(six):
+    # the shipped students' ids depend on it: SoftmaxStudent computes X.std a block of
+    # columns at a time, in the input's memory order (a column selection, as the
+    # elimination makes, is Fortran-ordered), and must get numpy's bits
+    _, X, _, y = six
+    rows = np.asarray(X[:200], dtype=np.float64)
+    for Xs in (rows[:, :700], rows[:, np.arange(0, 1400, 2)]):
+        fit = D.SoftmaxStudent(C=0.1).fit(Xs, y[:200])
+        np.testing.assert_array_equal(fit.mean_, Xs.mean(axis=0))
+        sd = Xs.std(axis=0)
+        np.testing.assert_array_equal(fit.scale_, np.where(sd > 0, sd, 1.0))
+        np.testing.assert_array_equal(fit.decision_function(Xs),
+                                      ((Xs - Xs.mean(axis=0)) / fit.scale_) @ fit.coef_.T
+                                      + fit.intercept_)
+    assert rows[:, np.arange(0, 1400, 2)].flags.f_contiguous
+
+
 def test_linear_student_is_tuned_on_training_speakers(fitted):
     """C comes from the grid by grouped inner CV; the fit is a softmax over standardised
     inputs of exactly the columns it selects."""

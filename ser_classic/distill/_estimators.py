@@ -78,6 +78,15 @@ class FeatureQuantizer(TransformerMixin, BaseEstimator):
         return np.clip(np.rint((X - self.offset_) / self.scale_), 0, 255).astype(np.float32)
 
 
+def _column_std(X: np.ndarray, mean: np.ndarray, block: int = 256) -> np.ndarray:
+    """``X.std(axis=0)`` bit for bit (``mean = X.mean(axis=0)``), ``block`` columns at a
+    time: each block centred and squared in ``X``'s own memory order, so every column is
+    summed as numpy sums it, without a second array the size of ``X``."""
+    sums = [np.square(X[:, j:j + block] - mean[j:j + block]).sum(axis=0)
+            for j in range(0, X.shape[1], block)]
+    return np.sqrt((np.concatenate(sums) if sums else np.zeros(0)) / len(X))
+
+
 class SoftmaxStudent(SoftmaxReadout, ClassifierMixin, BaseEstimator):
     """Multinomial logistic regression on standardised inputs, one matrix product.
 
@@ -110,9 +119,11 @@ class SoftmaxStudent(SoftmaxReadout, ClassifierMixin, BaseEstimator):
             raise ParameterError("SoftmaxStudent needs at least three classes")
         X = np.asarray(X, dtype=np.float64)
         self.mean_ = X.mean(axis=0)
-        Z = X - self.mean_  # standardised in place below: two arrays the size of X, not three
-        sd = np.sqrt(np.square(Z).sum(axis=0) / len(X))  # X.std(axis=0), bit for bit
+        sd = _column_std(X, self.mean_)
         self.scale_ = np.where(sd > 0, sd, 1.0)
+        # one array the size of X, in the C order the solver would otherwise copy it to
+        # (a column selection of X is Fortran-ordered)
+        Z = np.subtract(X, self.mean_, order="C")
         Z /= self.scale_
         clf = LogisticRegression(C=self.C, max_iter=self.max_iter, tol=1e-3,
                                  random_state=self.random_state)
