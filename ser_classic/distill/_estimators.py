@@ -78,13 +78,30 @@ class FeatureQuantizer(TransformerMixin, BaseEstimator):
         return np.clip(np.rint((X - self.offset_) / self.scale_), 0, 255).astype(np.float32)
 
 
-def _column_std(X: np.ndarray, mean: np.ndarray, block: int = 256) -> np.ndarray:
-    """``X.std(axis=0)`` bit for bit (``mean = X.mean(axis=0)``), ``block`` columns at a
-    time: each block centred and squared in ``X``'s own memory order, so every column is
-    summed as numpy sums it, without a second array the size of ``X``."""
+def standardised(X: np.ndarray, block: int = 256
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column means, standard deviations (1 where 0) and ``(X - mean) / scale``.
+
+    Bit for bit ``X.mean(axis=0)``, ``X.std(axis=0)`` and that quotient, with one array
+    the size of ``X``: the deviations are summed ``block`` columns at a time in ``X``'s
+    own memory order (numpy sums a Fortran-ordered column pairwise, a C-ordered one row
+    by row), and the result is C-ordered, as solvers want it (a column selection of a
+    C-ordered matrix is Fortran-ordered).
+
+    Returns
+    -------
+    mean, scale : np.ndarray [shape=(d,)]
+    Z : np.ndarray [shape=(n, d)], C order
+    """
+    X = np.asarray(X, dtype=np.float64)
+    mean = X.mean(axis=0)
     sums = [np.square(X[:, j:j + block] - mean[j:j + block]).sum(axis=0)
             for j in range(0, X.shape[1], block)]
-    return np.sqrt((np.concatenate(sums) if sums else np.zeros(0)) / len(X))
+    sd = np.sqrt((np.concatenate(sums) if sums else np.zeros(0)) / len(X))
+    scale = np.where(sd > 0, sd, 1.0)
+    Z = np.subtract(X, mean, order="C")
+    Z /= scale
+    return mean, scale, Z
 
 
 class SoftmaxStudent(SoftmaxReadout, ClassifierMixin, BaseEstimator):
@@ -117,21 +134,14 @@ class SoftmaxStudent(SoftmaxReadout, ClassifierMixin, BaseEstimator):
             raise ParameterError(f"C must be > 0, got {self.C}")
         if np.unique(y).size < 3:  # two classes would give a binary (one-row) model
             raise ParameterError("SoftmaxStudent needs at least three classes")
-        X = np.asarray(X, dtype=np.float64)
-        self.mean_ = X.mean(axis=0)
-        sd = _column_std(X, self.mean_)
-        self.scale_ = np.where(sd > 0, sd, 1.0)
-        # one array the size of X, in the C order the solver would otherwise copy it to
-        # (a column selection of X is Fortran-ordered)
-        Z = np.subtract(X, self.mean_, order="C")
-        Z /= self.scale_
+        self.mean_, self.scale_, Z = standardised(X)
         clf = LogisticRegression(C=self.C, max_iter=self.max_iter, tol=1e-3,
                                  random_state=self.random_state)
         with warnings.catch_warnings():  # lbfgs stops at max_iter on the widest inputs
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(Z, y, sample_weight=sample_weight)
         self.classes_, self.coef_, self.intercept_ = clf.classes_, clf.coef_, clf.intercept_
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = Z.shape[1]
         return self
 
     def decision_function(self, X):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParameterError
+from ._estimators import standardised
 
 __all__ = ["TransferConfig", "munge", "soft_targets", "transfer_set"]
 
@@ -74,8 +75,7 @@ def munge(X: np.ndarray, *, n_rounds: int, p: float = 0.5, s: float = 1.0,
     n = X.shape[0]
     if n < 2 or n_rounds == 0:
         return np.empty((0, X.shape[1])), np.empty(0, dtype=int)
-    sd = X.std(axis=0)
-    Z = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    _, _, Z = standardised(X)
     sq = np.einsum("ij,ij->i", Z, Z)
     dist = sq[:, None] + sq[None, :] - 2.0 * Z @ Z.T
     np.fill_diagonal(dist, np.inf)
