@@ -378,9 +378,10 @@ ablation-members: $(STAMP)
 # Which student kind keeps the teacher's robustness (issue 19, item 8): linear_int8,
 # compact_fast_int8 and compact_int8 distilled from the deployed teacher recipe, on LOCO
 # and the condition benchmark in inner folds of RAVDESS actors 1-20 (21-24 unread), per
-# normalisation -> reports/ablation_students/ (STUDENT is its outcome; about 90 min on
-# 2 cores from an empty model cache; 12-04 rerun with --world --stages conditions, one
-# normalisation per process, 51 and 49 min, the held-out-corpus stage kept)
+# normalisation -> reports/ablation_students/ (STUDENT is its outcome). 12-05 rerun in full
+# on the pitch recipe from an empty model cache, one normalisation per process side by
+# side (--normalizations, joined with --merge): strict 95 min, speaker_norm 76 min;
+# compact_int8 again for both
 ablation-students: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --world --out $(REPORTS)/ablation_students

@@ -5,8 +5,8 @@ The deployed model is a student distilled from the `linear` teacher; item 8 asks
 stay within 3 points of its teacher in every condition of the benchmark and on leave one
 corpus out. Each candidate kind is distilled as the main job distils it (``--transfer
 teacher --calibration temperature``, the deployed recipe's teacher: RAVDESS + TESS +
-EMOVO without calm, the stored teacher's augmentation (``vtlp+conditions`` with 1 copy
-when the committed report ran); parameters: the stored teacher's in
+EMOVO without calm, the stored teacher's augmentation (``vtlp+conditions+pitch`` with
+1 copy when the committed report ran); parameters: the stored teacher's in
 the inner folds, tuned in every fold as the main job's A/B tunes them in LOCO),
 per normalisation, and measured on the training corpora only; RAVDESS actors 21-24, the
 held-out speakers of ``experiments/bench_conditions.py``'s report, are read by nothing:
