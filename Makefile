@@ -389,10 +389,9 @@ ablation-students: $(STAMP)
 # How wide the compact student must be to keep its teacher's robustness (issue 19, item
 # 8): compact_int8 at 340 (the library's) and 1200 columns, by the same folds and rule,
 # the condition benchmark with WORLD -> reports/ablation_width/ (about 90 min on 2 cores
-# with ablation-students' fold teachers). It chose 1200 for both normalisations, on 12-02
-# and again on 12-04 with WORLD: that rerun ran its inner folds alone (--stages
-# conditions, one normalisation per process, 44 min, merged by --merge) and kept the
-# held-out-corpus stage of 12-02, which WORLD does not touch
+# with ablation-students' fold teachers). It chose 1200 for both normalisations, on 12-02,
+# on 12-04 with WORLD and on 12-05 in a full rerun on the pitch recipe (one normalisation
+# per process side by side, strict 44 min and speaker_norm 34 min, merged by --merge)
 ablation-width: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --students compact_int8 \
 		--widths 340,1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
