@@ -109,15 +109,22 @@ def active_analysis(within_db: float, every_frame: tuple[str, ...] = ()) -> type
 
 
 @contextmanager
-def active_only(within_db: float, every_frame: tuple[str, ...] = ()):
-    """The features of this process over active frames only (but ``every_frame``'s
-    groups), restored on exit (joblib workers do not see it: extract with ``n_jobs=1``)."""
+def analysis_as(analysis: type):
+    """The features of this process read off the spectrogram by ``analysis`` (a subclass
+    of the shipped one), restored on exit (joblib workers do not see it: extract with
+    ``n_jobs=1``)."""
     shipped = features._Analysis
-    features._Analysis = active_analysis(within_db, every_frame)
+    features._Analysis = analysis
     try:
         yield
     finally:
         features._Analysis = shipped
+
+
+def active_only(within_db: float, every_frame: tuple[str, ...] = ()):
+    """The features of this process over active frames only (but ``every_frame``'s
+    groups), as :func:`analysis_as`."""
+    return analysis_as(active_analysis(within_db, every_frame))
 
 
 def leads(summary: dict) -> list[str]:
@@ -137,12 +144,18 @@ def leads(summary: dict) -> list[str]:
             and kept_accuracy(summary["variants"][n])]
 
 
-def render(summary: dict) -> str:
+def render_leads(summary: dict, *, rule: str, title: str, doc: str, closing: str) -> str:
+    """The report of a variant ablation: ``extremes_ablation``'s tables, the white-noise
+    table, then which variants :func:`leads` finds (``rule`` opens that sentence)."""
     found = leads(summary)
-    rule = "By the rule fixed before the first run (applied to the added variant too)"
     verdict = f"{rule}, a lead: {', '.join(found)}." if found else f"{rule}, no variant is a lead."
-    closing = "\n".join([*noise_table(summary), "", verdict, "", CLOSING])
-    return extremes_ablation.render(summary, title=TITLE, doc=__doc__, closing=closing)
+    closing = "\n".join([*noise_table(summary), "", verdict, "", closing])
+    return extremes_ablation.render(summary, title=title, doc=doc, closing=closing)
+
+
+def render(summary: dict) -> str:
+    return render_leads(summary, title=TITLE, doc=__doc__, closing=CLOSING, rule=(
+        "By the rule fixed before the first run (applied to the added variant too)"))
 
 
 def main(argv=None) -> int:
