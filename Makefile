@@ -29,7 +29,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
-	active-frames-recipe denoise-ablation targets clean-cache
+	active-frames-recipe denoise-ablation ablation-loud targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,7 +84,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
-	active-frames-recipe denoise-ablation
+	active-frames-recipe denoise-ablation ablation-loud
 	$(MAKE) --no-print-directory targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -364,6 +364,22 @@ ablation-pitch: $(STAMP)
 		--work $(WORK)/ablation_vocoder --out $(REPORTS)/ablation_pitch/speaker_norm
 	$(PITCH_ABLATION) --normalization speaker_norm --stages cv --seed 1 \
 		--out $(REPORTS)/ablation_pitch/speaker_norm/seed1
+
+# Louder training gains on top of the deployed preset: vtlp+conditions+pitch against
+# vtlp+conditions_loud+pitch, whose condition chain draws gains up to +20 dB instead of
+# +12 (16-bit: loud copies clip at full scale; every other draw the same), one copy of each
+# member per clip, strict; the condition benchmark (48 clips per inner fold), CV, LOCO and
+# the invariance checks in the inner folds (48 clips each) -> reports/ablation_loud/
+# (about 13 min on 2 cores, the deployed preset's copies cached). Rule, fixed before the
+# run: a lead for the deployed recipe when its score (the mean of CV UAR, LOCO mean UAR
+# and mean degraded accuracy) is at least the deployed preset's and it meets more
+# invariance targets (it is not: reports/ablation_loud/)
+ablation-loud: $(STAMP)
+	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
+		--cache $(CACHE) --jobs $(JOBS) \
+		--variants vtlp+conditions+pitch,vtlp+conditions_loud+pitch --copies 1 --world \
+		--stages conditions,cv,loco,invariance --work $(WORK)/ablation_loud \
+		--out $(REPORTS)/ablation_loud
 
 # Which members of the teacher family fit the augmented copies (logreg on the originals
 # only, or on the copies too; ridge always does), per normalisation, on LOCO, speaker-

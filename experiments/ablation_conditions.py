@@ -16,7 +16,10 @@ vtlp / conditions / vtlp+conditions, ``--copies`` copies per clip and preset), m
 (b) leave one corpus out (RAVDESS actors 1-20, TESS, EMOVO): for each corpus, the family
     with the stored strict teacher's parameters fitted on the other corpora (their clips and their
     copies) and scored on it as a closed-set decision over its classes (mean UAR over
-    corpora). Fixed parameters, unlike ``experiments/loco.py``'s inner-CV choice.
+    corpora). Fixed parameters, unlike ``experiments/loco.py``'s inner-CV choice;
+(d) with ``--stages invariance``: the invariance checks of ``bench_conditions`` (gain,
+    noise floor, rates, padding, DC) on ``--invariance-clips`` clips of each inner fold's
+    actors, scored by the fold teachers of (c), averaged over the folds.
 
 RAVDESS actors 21-24, the held-out speakers of ``reports/conditions/``, are read by none.
 
@@ -69,16 +72,21 @@ def parse_args(argv=None):
     p.add_argument("--variants", default="none,vtlp,conditions,vtlp+conditions")
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--split", default="group6")
-    p.add_argument("--stages", default="conditions,cv,loco")
+    p.add_argument("--stages", default="conditions,cv,loco",
+                   help="of conditions, cv, loco, invariance")
     p.add_argument("--normalization", default="strict", choices=("strict", "speaker_norm"),
                    help="the teacher's normalisation (speaker_norm: each speaker's "
                    "statistics from its clips of the same condition)")
     p.add_argument("--condition-clips", type=int, default=48,
                    help="clips of each inner fold's actors (0: all)")
+    p.add_argument("--invariance-clips", type=int, default=48,
+                   help="clips of each inner fold's actors the invariance stage transforms")
     return p.parse_args(argv)
 
 
-def run_condition_benchmark(args, manifest, variants) -> dict:
+def fold_trainer(args, manifest, variants):
+    """``train(k, actors)`` -> ``{variant: model directory}``: each variant's teacher of
+    inner fold ``k``, trained without ``actors`` (kept in ``--work`` and reused)."""
     norm = args.normalization
     params = bench.teacher_params(norm)
 
@@ -102,9 +110,36 @@ def run_condition_benchmark(args, manifest, variants) -> dict:
             paths[v] = out
         return paths
 
-    return bench.inner_conditions(train, bench.inner_records(args.data),
+    return train
+
+
+def run_condition_benchmark(args, manifest, variants) -> dict:
+    return bench.inner_conditions(fold_trainer(args, manifest, variants),
+                                  bench.inner_records(args.data),
                                   n=args.condition_clips, seed=args.seed,
                                   world=args.world)
+
+
+def run_invariance(args, manifest, variants) -> dict:
+    """The invariance checks of ``bench_conditions`` in the inner folds: per fold,
+    ``--invariance-clips`` of its actors' clips (float at 16 kHz) and each variant's fold
+    teacher; agreement and mean |dp| averaged over the folds (as many clips each)."""
+    train = fold_trainer(args, manifest, variants)
+    records = bench.inner_records(args.data)
+    folds = bench.inner_folds(r["speaker"] for r in records)
+    per_fold = []
+    for k, actors in enumerate(folds):
+        paths = train(k, actors)
+        rows = bench._sample([r for r in records if r["speaker"] in actors],
+                             args.invariance_clips, np.random.default_rng(args.seed + k))
+        per_fold.append(bench.run_invariance(list(paths.values()), rows, seed=args.seed + k,
+                                             names=list(paths))["transforms"])
+        print(f"invariance fold {k} done", flush=True)
+    return {"n_clips_per_fold": args.invariance_clips, "folds": folds,
+            "transforms": {t: {column: {m: float(np.mean([f[t][column][m] for f in per_fold]))
+                                        for m in ("agreement", "mean_abs_dp")}
+                               for column in per_fold[0][t]}
+                           for t in per_fold[0]}}
 
 
 def run_cv(args, manifest, variants) -> dict:
@@ -167,6 +202,28 @@ def _cond_table(cond: dict, variants) -> list[str]:
         f"**{sum(per[c][n]['accuracy'] / per['clean'][n]['accuracy'] >= bench._target_of(c) for c in degraded if bench._target_of(c) is not None)}"  # noqa: E501
         f" / {sum(bench._target_of(c) is not None for c in degraded)}**" for n in names)
         + " |")
+    return lines
+
+
+def _invariance_lines(inv: dict) -> list[str]:
+    """The invariance stage's section: per transformation and preset, agreement / mean
+    |dp| (✗: a target missed) and how many transformations meet both targets."""
+    columns = list(next(iter(inv["transforms"].values())))
+    lines = ["## (d) Invariance in inner folds of actors 1-20", "",
+             f"{inv['n_clips_per_fold'] or 'Every one of the'} clips of each fold's actors "
+             "(float at 16 kHz) through `bench_conditions`' invariance transformations, "
+             "scored by the fold's teachers of (c); top-1 agreement with the untransformed "
+             "clip / mean |dp|, averaged over the folds; ✗: a target missed (agreement >= "
+             f"{bench.TARGETS['agreement']}, mean |dp| <= {bench.TARGETS['mean_abs_dp']}).",
+             "", "| transformation | " + " | ".join(columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for t, per in inv["transforms"].items():
+        lines.append(f"| {t} | " + " | ".join(
+            f"{per[c]['agreement']:.2f} / {per[c]['mean_abs_dp']:.3f}"
+            + ("" if bench._meets(per[c]) else " ✗") for c in columns) + " |")
+    lines += ["| **meeting both targets** | " + " | ".join(
+        f"**{sum(bench._meets(per[c]) for per in inv['transforms'].values())} / "
+        f"{len(inv['transforms'])}**" for c in columns) + " |", ""]
     return lines
 
 
@@ -257,6 +314,8 @@ def write_report(summary: dict, out: Path) -> None:
             lines.append(f"| {v} | {m['mean_uar']:.3f} | " + " | ".join(
                 f"{m['corpora'][c]['uar']:.3f}" for c in corpora) + " |")
         lines.append("")
+    if "invariance" in summary:
+        lines += _invariance_lines(summary["invariance"])
     if all(k in summary for k in ("conditions", "cv", "loco")):
         per = summary["conditions"]["conditions"]
         score = {v: float(np.mean([summary["cv"][v]["uar"], summary["loco"][v]["mean_uar"],
@@ -290,7 +349,7 @@ def main(argv=None) -> int:
     previous = Path(args.out) / "summary.json"
     if previous.is_file():  # stages run before (one command per stage, kept)
         kept = json.loads(previous.read_text())
-        for stage in ("conditions", "cv", "loco"):
+        for stage in ("conditions", "cv", "loco", "invariance"):
             if (stage in kept and stage not in stages and kept["variants"] == variants
                     and kept.get("normalization", "strict") == args.normalization):
                 summary[stage] = kept[stage]
@@ -301,7 +360,8 @@ def main(argv=None) -> int:
     for stage, run in (("conditions", lambda: run_condition_benchmark(
                             args, ravdess, variants)),
                        ("cv", lambda: run_cv(args, ravdess, variants)),
-                       ("loco", lambda: run_loco(args, manifest, variants))):
+                       ("loco", lambda: run_loco(args, manifest, variants)),
+                       ("invariance", lambda: run_invariance(args, ravdess, variants))):
         if stage in stages:
             summary[stage] = run()
             summary.setdefault("commands", {})[stage] = summary["command"]

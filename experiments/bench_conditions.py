@@ -336,13 +336,16 @@ def _leave_one_out_proba(rec, X: np.ndarray, reference: np.ndarray,
     return P
 
 
-def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int) -> dict:
+def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
+                  names: Sequence[str] | None = None) -> dict:
     """Agreement and mean |dp| of each model on each invariance transformation; a
     speaker-normalised model reads each clip's speaker statistics from the speaker's other
-    clips in ``rows`` (untransformed, and with ``[same chain]`` transformed too)."""
+    clips in ``rows`` (untransformed, and with ``[same chain]`` transformed too). Results
+    are keyed by ``names`` (default: each model directory's name)."""
     import ser_classic
 
-    recs = {m.name: ser_classic.load(m) for m in models}
+    names = [m.name for m in models] if names is None else list(names)
+    recs = {n: ser_classic.load(m) for n, m in zip(names, models, strict=True)}
     configs: dict[str, FeatureRows] = {}
     for rec in recs.values():
         configs.setdefault(rec.feature_config.hash, FeatureRows(rec))

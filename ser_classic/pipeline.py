@@ -122,6 +122,13 @@ AUGMENT_VARIANTS = {
     "pitch": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
                   max_time_width_s=0.0, pitch_steps=(-2.0, -1.0, 1.0, 2.0)),
     "vtlp+conditions+pitch": dict(union=("vtlp", "conditions", "pitch")),
+    # the conditions chain with gains up to +20 dB instead of +12: after 16-bit rounding a
+    # loud copy is clipped at full scale, as a generator's too-loud output is; the other
+    # steps and every draw unchanged
+    "conditions_loud": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0,
+                            n_time_masks=0, max_time_width_s=0.0, conditions=True,
+                            chain=(("gain_db", (-35.0, 20.0)),)),
+    "vtlp+conditions_loud+pitch": dict(union=("vtlp", "conditions_loud", "pitch")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
 DEFAULT_AUGMENT = "vtlp"
