@@ -29,7 +29,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
-	active-frames-recipe denoise-ablation ablation-loud targets clean-cache
+	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros \
+	targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,7 +85,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
-	active-frames-recipe denoise-ablation ablation-loud
+	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros
 	$(MAKE) --no-print-directory targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -380,6 +381,18 @@ ablation-loud: $(STAMP)
 		--variants vtlp+conditions+pitch,vtlp+conditions_loud+pitch --copies 1 --world \
 		--stages conditions,cv,loco,invariance --work $(WORK)/ablation_loud \
 		--out $(REPORTS)/ablation_loud
+
+# Two steps the chain adds to a quarter of the copies, measured as ablation-loud measures
+# (its fold models of the deployed preset reused): vtlp+conditions_clip+pitch (the gain
+# puts the peak 0-12 dB above full scale instead of the drawn gain: 16-bit rounding
+# clips) and vtlp+conditions_zeros+pitch (near-silence set to exact zeros last, as in a
+# generator's output) -> reports/ablation_clip_zeros/. The same rule, fixed before the run
+ablation-clip-zeros: $(STAMP)
+	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
+		--cache $(CACHE) --jobs $(JOBS) --variants \
+		vtlp+conditions+pitch,vtlp+conditions_clip+pitch,vtlp+conditions_zeros+pitch \
+		--copies 1 --world --stages conditions,cv,loco,invariance \
+		--work $(WORK)/ablation_loud --out $(REPORTS)/ablation_clip_zeros
 
 # Which members of the teacher family fit the augmented copies (logreg on the originals
 # only, or on the copies too; ridge always does), per normalisation, on LOCO, speaker-

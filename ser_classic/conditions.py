@@ -330,6 +330,8 @@ class ConditionPlan:
     codec: str | None = None  # "mp3" or "opus"
     codec_level: float = 0.0  # LAME VBR quality, or libsndfile's Opus compression level
     gain_db: float = 0.0
+    clip_db: float | None = None  # instead of gain_db: the peak this far above full scale
+    zeros: bool = False  # near-silence set to exact zeros last
 
     @property
     def uses_talkers(self) -> bool:
@@ -347,6 +349,11 @@ class ConditionChain:
     edges uniform in ``low_hz`` / ``high_hz``), a codec (MP3 through LAME at VBR quality
     uniform in ``mp3_quality``, or Opus through libsndfile at a compression level uniform
     in ``opus_level``), then a gain uniform in ``gain_db`` and 16-bit rounding.
+
+    Two steps are off by default (and then leave the draws and the hash as they were):
+    with probability ``p_clip`` the gain puts the copy's peak ``clip_db`` (uniform) above
+    full scale instead, so that 16-bit rounding clips it; with probability ``p_zeros``
+    near-silence (:func:`zero_floor`) becomes exact zeros last, as in a generator's output.
     """
 
     p_vocoder: float = 0.2
@@ -363,12 +370,17 @@ class ConditionChain:
     gain_db: tuple[float, float] = (-35.0, 12.0)
     n_rooms: int = 8
     room_seed: int = 19
+    p_clip: float = 0.0
+    clip_db: tuple[float, float] = (0.0, 12.0)
+    p_zeros: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("p_vocoder", "p_reverb", "p_noise", "p_band", "p_codec", "p_gain"):
+        for name in ("p_vocoder", "p_reverb", "p_noise", "p_band", "p_codec", "p_gain",
+                     "p_clip", "p_zeros"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("snr_db", "low_hz", "high_hz", "mp3_quality", "opus_level", "gain_db"):
+        for name in ("snr_db", "low_hz", "high_hz", "mp3_quality", "opus_level", "gain_db",
+                     "clip_db"):
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ParameterError(f"{name} must be (low, high), got {(lo, hi)}")
@@ -377,8 +389,14 @@ class ConditionChain:
 
     @property
     def hash(self) -> str:
-        """Short stable hash of the chain's parameters."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        """Short stable hash of the chain's parameters (the off steps' fields left out, so
+        that chains without them keep their hashes)."""
+        fields = asdict(self)
+        if not self.p_clip:
+            del fields["p_clip"], fields["clip_db"]
+        if not self.p_zeros:
+            del fields["p_zeros"]
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     def draw(self, *, rng: np.random.Generator) -> ConditionPlan:
@@ -397,13 +415,19 @@ class ConditionChain:
         level = float(rng.uniform(*(self.mp3_quality if codec == "mp3" else self.opus_level)))
         gain_db = float(rng.uniform(*self.gain_db))
         on_band = bool(u[3] < self.p_band)
+        clip_db, zeros = None, False
+        if self.p_clip or self.p_zeros:  # drawn last, and only then: the others' draws stay
+            v = rng.uniform(size=3)
+            if v[0] < self.p_clip:
+                clip_db = float(self.clip_db[0] + v[1] * (self.clip_db[1] - self.clip_db[0]))
+            zeros = bool(v[2] < self.p_zeros)
         return ConditionPlan(
             vocoder=vocoder if u[0] < self.p_vocoder else None, n_mels=n_mels,
             room=room if u[1] < self.p_reverb else None,
             noise=noise if u[2] < self.p_noise else None, snr_db=snr,
             band=band if on_band and not tel else None, telephone=on_band and tel,
             codec=codec if u[4] < self.p_codec else None, codec_level=level,
-            gain_db=gain_db if u[5] < self.p_gain else 0.0)
+            gain_db=gain_db if u[5] < self.p_gain else 0.0, clip_db=clip_db, zeros=zeros)
 
 
 def apply_conditions(y: np.ndarray, *, plan: ConditionPlan, rng: np.random.Generator,
@@ -456,7 +480,12 @@ def apply_conditions(y: np.ndarray, *, plan: ConditionPlan, rng: np.random.Gener
     elif plan.codec == "opus":
         out = pcm16(codec_round_trip(out, sr=sr, format="OGG", subtype="OPUS",
                                      compression_level=plan.codec_level)[0])
-    return gain(out, plan.gain_db)
+    peak = float(np.max(np.abs(out)))
+    if plan.clip_db is not None and peak > 0:
+        out = gain(out, plan.clip_db - 20.0 * np.log10(peak))
+    else:
+        out = gain(out, plan.gain_db)
+    return zero_floor(out) if plan.zeros else out
 
 
 def babble_talkers(sha256: Sequence[str], speakers: Sequence, *, groups: Sequence | None

@@ -129,6 +129,17 @@ AUGMENT_VARIANTS = {
                             n_time_masks=0, max_time_width_s=0.0, conditions=True,
                             chain=(("gain_db", (-35.0, 20.0)),)),
     "vtlp+conditions_loud+pitch": dict(union=("vtlp", "conditions_loud", "pitch")),
+    # the conditions chain with a quarter of the copies driven 0-12 dB above full scale
+    # (clipped by the 16-bit rounding) instead of their drawn gain
+    "conditions_clip": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0,
+                            n_time_masks=0, max_time_width_s=0.0, conditions=True,
+                            chain=(("p_clip", 0.25),)),
+    "vtlp+conditions_clip+pitch": dict(union=("vtlp", "conditions_clip", "pitch")),
+    # ... with a quarter of the copies' near-silence (|y| < 3e-4) set to exact zeros last
+    "conditions_zeros": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0,
+                             n_time_masks=0, max_time_width_s=0.0, conditions=True,
+                             chain=(("p_zeros", 0.25),)),
+    "vtlp+conditions_zeros+pitch": dict(union=("vtlp", "conditions_zeros", "pitch")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
 DEFAULT_AUGMENT = "vtlp"

@@ -231,10 +231,35 @@ def test_augment_config_hash_only_changes_with_conditions():
         b = loud.condition_chain.draw(rng=np.random.default_rng(seed))
         assert a.gain_db <= 12.0 and b.gain_db <= 20.0
         assert dataclasses.replace(b, gain_db=a.gain_db) == a
+    # the clipping and zeros steps: drawn after every other step, only when on
+    for name in ("conditions_clip", "conditions_zeros"):
+        chain = AugmentConfig(n_copies=4, **AUGMENT_VARIANTS[name]).condition_chain
+        assert chain.hash != conditions.condition_chain.hash
+        plans = [chain.draw(rng=np.random.default_rng(seed)) for seed in range(40)]
+        for seed, b in enumerate(plans):
+            a = conditions.condition_chain.draw(rng=np.random.default_rng(seed))
+            assert dataclasses.replace(b, clip_db=None, zeros=False) == a
+        assert 0 < sum(b.clip_db is not None or b.zeros for b in plans) < 40
     with pytest.raises(ParameterError, match="unknown ConditionChain field"):
         AugmentConfig(conditions=True, chain=(("p_vocodr", 0.5),))
     with pytest.raises(ParameterError, match="p_vocoder"):
         AugmentConfig(conditions=True, chain=(("p_vocoder", 1.5),))
+
+
+def test_a_clipped_copy_reaches_full_scale_and_a_zeroed_one_has_exact_zeros(clip):
+    """Real audio through the chain's optional last steps: the clipping gain puts the peak
+    above full scale (so 16-bit rounding clips a run of samples); the zeros step leaves
+    the rest of the copy as the plain gain makes it."""
+    plain = C.ConditionPlan(gain_db=-6.0)
+    clipped = C.apply_conditions(clip, plan=dataclasses.replace(plain, clip_db=6.0),
+                                 rng=np.random.default_rng(0))
+    assert np.sum(np.abs(clipped) >= 32767 / 32768) > 10
+    quiet = C.apply_conditions(clip, plan=plain, rng=np.random.default_rng(0))
+    zeroed = C.apply_conditions(clip, plan=dataclasses.replace(plain, zeros=True),
+                                rng=np.random.default_rng(0))
+    small = np.abs(quiet) < C.ZERO_THRESHOLD
+    assert np.any(small & (quiet != 0)) and np.all(zeroed[small] == 0)
+    np.testing.assert_array_equal(zeroed[~small], quiet[~small])
 
 
 def test_the_configs_chain_draws_the_copies(clip):
