@@ -297,7 +297,7 @@ class AugmentConfig:
     mask_value: Literal["zero", "mean"] = "mean"
     warp_factors: tuple[float, ...] = ()
     conditions: bool = False
-    chain: tuple[tuple[str, float], ...] = ()
+    chain: tuple[tuple[str, float | tuple[float, float]], ...] = ()
     pitch_steps: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
