@@ -53,7 +53,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The main job end to end on the default data (see README: 20:50 from a clean clone on
+# The main job end to end on the default data (see README: 20:03 from a clean clone on
 # 2 cores, CPU-bound): manifest and features of RAVDESS, TESS and EMOVO and the deployed
 # teachers' training copies; speaker-grouped CV of the selected model family with CIs
 # (RAVDESS); the family's strict teacher and its compact int8 student (STUDENT) trained on
@@ -386,13 +386,22 @@ ablation-loud: $(STAMP)
 # (its fold models of the deployed preset reused): vtlp+conditions_clip+pitch (the gain
 # puts the peak 0-12 dB above full scale instead of the drawn gain: 16-bit rounding
 # clips) and vtlp+conditions_zeros+pitch (near-silence set to exact zeros last, as in a
-# generator's output) -> reports/ablation_clip_zeros/. The same rule, fixed before the run
+# generator's output) -> reports/ablation_clip_zeros/; then the zeroed copies
+# speaker-normalised (each speaker's statistics from the same condition) ->
+# reports/ablation_clip_zeros/speaker_norm/. The same rule, fixed before each run (for
+# speaker_norm: more invariance targets met with one speaker reference, the clean clips or
+# the same chain, and fewer with neither)
 ablation-clip-zeros: $(STAMP)
 	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
 		--cache $(CACHE) --jobs $(JOBS) --variants \
 		vtlp+conditions+pitch,vtlp+conditions_clip+pitch,vtlp+conditions_zeros+pitch \
 		--copies 1 --world --stages conditions,cv,loco,invariance \
 		--work $(WORK)/ablation_loud --out $(REPORTS)/ablation_clip_zeros
+	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
+		--cache $(CACHE) --jobs $(JOBS) \
+		--variants vtlp+conditions+pitch,vtlp+conditions_zeros+pitch --copies 1 --world \
+		--stages conditions,cv,loco,invariance --normalization speaker_norm \
+		--work $(WORK)/ablation_loud --out $(REPORTS)/ablation_clip_zeros/speaker_norm
 
 # Which members of the teacher family fit the augmented copies (logreg on the originals
 # only, or on the copies too; ridge always does), per normalisation, on LOCO, speaker-
