@@ -480,9 +480,8 @@ def apply_conditions(y: np.ndarray, *, plan: ConditionPlan, rng: np.random.Gener
     elif plan.codec == "opus":
         out = pcm16(codec_round_trip(out, sr=sr, format="OGG", subtype="OPUS",
                                      compression_level=plan.codec_level)[0])
-    peak = float(np.max(np.abs(out)))
-    if plan.clip_db is not None and peak > 0:
-        out = gain(out, plan.clip_db - 20.0 * np.log10(peak))
+    if plan.clip_db is not None and np.any(out):  # the peak placed clip_db above full scale
+        out = gain(out, plan.clip_db - 20.0 * np.log10(np.max(np.abs(out))))
     else:
         out = gain(out, plan.gain_db)
     return zero_floor(out) if plan.zeros else out

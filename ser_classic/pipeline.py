@@ -88,6 +88,9 @@ SPLITS = tuple(m.value for m in SplitScheme)
 #: The hand-off file's name, written next to the CV report.
 SELECTION_FILE = "selection.json"
 
+# the waveform-level presets' fields: no shift and no masks
+_NO_MASKS = dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
+                 max_time_width_s=0.0)
 #: Training-row augmentation presets (:class:`ser_classic.AugmentConfig` fields).
 AUGMENT_VARIANTS = {
     # the seed's processing after silence trim: random shift + 1 frequency + 1 time mask
@@ -101,44 +104,33 @@ AUGMENT_VARIANTS = {
                      n_time_masks=0, max_time_width_s=0.0),
     # vocal-tract-length perturbation: copy k warps the frequency axis by 0.9, 1.1, 0.95,
     # 1.05 (the first `copies` of them)
-    "vtlp": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
-                 max_time_width_s=0.0, warp_factors=(0.9, 1.1, 0.95, 1.05)),
+    "vtlp": dict(_NO_MASKS, warp_factors=(0.9, 1.1, 0.95, 1.05)),
     # multi-condition training: each copy's waveform through a random recording-condition
     # chain (ser_classic.conditions.ConditionChain: Griffin-Lim/WORLD, room, white/pink/
     # babble noise at 5-30 dB SNR, band limit/telephone, MP3/Opus, gain), nothing else;
     # babble talkers are other speakers' training clips (conditions.babble_talkers)
-    "conditions": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0,
-                       n_time_masks=0, max_time_width_s=0.0, conditions=True),
+    "conditions": dict(_NO_MASKS, conditions=True),
     # both sets of copies: `copies` VTLP copies and `copies` conditions copies per clip
     "vtlp+conditions": dict(union=("vtlp", "conditions")),
     # the conditions chain with vocoder resynthesis in half of the copies instead of a
     # fifth (Griffin-Lim or WORLD, a quarter each); the other steps' odds unchanged
-    "conditions_vocoder": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0,
-                               n_time_masks=0, max_time_width_s=0.0, conditions=True,
-                               chain=(("p_vocoder", 0.5),)),
+    "conditions_vocoder": dict(_NO_MASKS, conditions=True, chain=(("p_vocoder", 0.5),)),
     "vtlp+conditions_vocoder": dict(union=("vtlp", "conditions_vocoder")),
     # pitch shifts of the voice (pedalboard's Rubber Band), the tempo kept: each copy by
     # one of -2, -1, +1, +2 semitones at random, nothing else
-    "pitch": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
-                  max_time_width_s=0.0, pitch_steps=(-2.0, -1.0, 1.0, 2.0)),
+    "pitch": dict(_NO_MASKS, pitch_steps=(-2.0, -1.0, 1.0, 2.0)),
     "vtlp+conditions+pitch": dict(union=("vtlp", "conditions", "pitch")),
     # the conditions chain with gains up to +20 dB instead of +12: after 16-bit rounding a
     # loud copy is clipped at full scale, as a generator's too-loud output is; the other
     # steps and every draw unchanged
-    "conditions_loud": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0,
-                            n_time_masks=0, max_time_width_s=0.0, conditions=True,
-                            chain=(("gain_db", (-35.0, 20.0)),)),
+    "conditions_loud": dict(_NO_MASKS, conditions=True, chain=(("gain_db", (-35.0, 20.0)),)),
     "vtlp+conditions_loud+pitch": dict(union=("vtlp", "conditions_loud", "pitch")),
     # the conditions chain with a quarter of the copies driven 0-12 dB above full scale
     # (clipped by the 16-bit rounding) instead of their drawn gain
-    "conditions_clip": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0,
-                            n_time_masks=0, max_time_width_s=0.0, conditions=True,
-                            chain=(("p_clip", 0.25),)),
+    "conditions_clip": dict(_NO_MASKS, conditions=True, chain=(("p_clip", 0.25),)),
     "vtlp+conditions_clip+pitch": dict(union=("vtlp", "conditions_clip", "pitch")),
     # ... with a quarter of the copies' near-silence (|y| < 3e-4) set to exact zeros last
-    "conditions_zeros": dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0,
-                             n_time_masks=0, max_time_width_s=0.0, conditions=True,
-                             chain=(("p_zeros", 0.25),)),
+    "conditions_zeros": dict(_NO_MASKS, conditions=True, chain=(("p_zeros", 0.25),)),
     "vtlp+conditions_zeros+pitch": dict(union=("vtlp", "conditions_zeros", "pitch")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
