@@ -36,6 +36,7 @@ __all__ = [
     "babble_talkers",
     "band_limit",
     "codec_round_trip",
+    "equalize",
     "gain",
     "griffin_lim",
     "mix_at_snr",
@@ -193,6 +194,20 @@ def band_limit(y: np.ndarray, *, sr: int = SR, low_hz: float, high_hz: float) ->
     return pcm16(board(np.asarray(y, dtype=np.float32), sr).astype(np.float64))
 
 
+def equalize(y: np.ndarray, *, sr: int = SR, low_hz: float, low_db: float, high_hz: float,
+             high_db: float, peak_hz: float, peak_db: float, peak_q: float) -> np.ndarray:
+    """A microphone's or a channel's colouring: a low shelf, a high shelf and one peak
+    (pedalboard's biquads: ``LowShelfFilter``, ``HighShelfFilter``, ``PeakFilter``) with
+    gains in dB at cutoffs in Hz; same length, float64 (not rounded)."""
+    pedalboard = _optional("pedalboard")
+    board = pedalboard.Pedalboard([
+        pedalboard.LowShelfFilter(cutoff_frequency_hz=low_hz, gain_db=low_db),
+        pedalboard.HighShelfFilter(cutoff_frequency_hz=high_hz, gain_db=high_db),
+        pedalboard.PeakFilter(cutoff_frequency_hz=peak_hz, gain_db=peak_db, q=peak_q)])
+    out = board(np.asarray(y, dtype=np.float32), sr)
+    return _fit_length(np.asarray(out, dtype=np.float64).reshape(-1), len(y))
+
+
 def pitch_shift(y: np.ndarray, *, sr: int = SR, semitones: float) -> np.ndarray:
     """The voice ``semitones`` higher (lower when negative), at the same tempo and length:
     pedalboard's ``PitchShift`` (Rubber Band). Formants move with the pitch."""
@@ -332,6 +347,8 @@ class ConditionPlan:
     gain_db: float = 0.0
     clip_db: float | None = None  # instead of gain_db: the peak this far above full scale
     zeros: bool = False  # near-silence set to exact zeros last
+    # equalize()'s (low_hz, low_db, high_hz, high_db, peak_hz, peak_db, peak_q)
+    eq: tuple[float, ...] | None = None
 
     @property
     def uses_talkers(self) -> bool:
@@ -350,10 +367,13 @@ class ConditionChain:
     uniform in ``mp3_quality``, or Opus through libsndfile at a compression level uniform
     in ``opus_level``), then a gain uniform in ``gain_db`` and 16-bit rounding.
 
-    Two steps are off by default (and then leave the draws and the hash as they were):
+    Three steps are off by default (and then leave the draws and the hash as they were):
     with probability ``p_clip`` the gain puts the copy's peak ``clip_db`` (uniform) above
     full scale instead, so that 16-bit rounding clips it; with probability ``p_zeros``
-    near-silence (:func:`zero_floor`) becomes exact zeros last, as in a generator's output.
+    near-silence (:func:`zero_floor`) becomes exact zeros last, as in a generator's output;
+    with probability ``p_eq`` a microphone's colouring (:func:`equalize`) after the room and
+    before the noise: a low shelf at 100-400 Hz, a high shelf at 1.5-5 kHz and a peak at
+    0.3-6 kHz (Q 0.7-2; cutoffs log-uniform), each gain uniform in ``eq_db``.
     """
 
     p_vocoder: float = 0.2
@@ -373,14 +393,16 @@ class ConditionChain:
     p_clip: float = 0.0
     clip_db: tuple[float, float] = (0.0, 12.0)
     p_zeros: float = 0.0
+    p_eq: float = 0.0
+    eq_db: tuple[float, float] = (-8.0, 8.0)
 
     def __post_init__(self) -> None:
         for name in ("p_vocoder", "p_reverb", "p_noise", "p_band", "p_codec", "p_gain",
-                     "p_clip", "p_zeros"):
+                     "p_clip", "p_zeros", "p_eq"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("snr_db", "low_hz", "high_hz", "mp3_quality", "opus_level", "gain_db",
-                     "clip_db"):
+                     "clip_db", "eq_db"):
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ParameterError(f"{name} must be (low, high), got {(lo, hi)}")
@@ -396,6 +418,8 @@ class ConditionChain:
             del fields["p_clip"], fields["clip_db"]
         if not self.p_zeros:
             del fields["p_zeros"]
+        if not self.p_eq:
+            del fields["p_eq"], fields["eq_db"]
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -421,13 +445,23 @@ class ConditionChain:
             if v[0] < self.p_clip:
                 clip_db = float(self.clip_db[0] + v[1] * (self.clip_db[1] - self.clip_db[0]))
             zeros = bool(v[2] < self.p_zeros)
+        eq = None
+        if self.p_eq:  # after those, and only then
+            w = rng.uniform(size=8)
+            if w[0] < self.p_eq:
+                lo, hi = self.eq_db
+                db = lo + w[1:4] * (hi - lo)
+                eq = tuple(float(v) for v in (
+                    100.0 * 4.0 ** w[4], db[0], 1500.0 * (5000.0 / 1500.0) ** w[5], db[1],
+                    300.0 * 20.0 ** w[6], db[2], 0.7 + 1.3 * w[7]))
         return ConditionPlan(
             vocoder=vocoder if u[0] < self.p_vocoder else None, n_mels=n_mels,
             room=room if u[1] < self.p_reverb else None,
             noise=noise if u[2] < self.p_noise else None, snr_db=snr,
             band=band if on_band and not tel else None, telephone=on_band and tel,
             codec=codec if u[4] < self.p_codec else None, codec_level=level,
-            gain_db=gain_db if u[5] < self.p_gain else 0.0, clip_db=clip_db, zeros=zeros)
+            gain_db=gain_db if u[5] < self.p_gain else 0.0, clip_db=clip_db, zeros=zeros,
+            eq=eq)
 
 
 def apply_conditions(y: np.ndarray, *, plan: ConditionPlan, rng: np.random.Generator,
@@ -462,6 +496,10 @@ def apply_conditions(y: np.ndarray, *, plan: ConditionPlan, rng: np.random.Gener
     if plan.room is not None:
         out = reverberate(out, rir=training_rooms(n_rooms=chain.n_rooms,
                                                   seed=chain.room_seed, sr=sr)[plan.room])
+    if plan.eq is not None:
+        low_hz, low_db, high_hz, high_db, peak_hz, peak_db, peak_q = plan.eq
+        out = equalize(out, sr=sr, low_hz=low_hz, low_db=low_db, high_hz=high_hz,
+                       high_db=high_db, peak_hz=peak_hz, peak_db=peak_db, peak_q=peak_q)
     if plan.noise is not None:
         if plan.noise == "white":
             noise = white_noise(out.size, rng=rng)

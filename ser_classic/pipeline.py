@@ -132,6 +132,11 @@ AUGMENT_VARIANTS = {
     # ... with a quarter of the copies' near-silence (|y| < 3e-4) set to exact zeros last
     "conditions_zeros": dict(_NO_MASKS, conditions=True, chain=(("p_zeros", 0.25),)),
     "vtlp+conditions_zeros+pitch": dict(union=("vtlp", "conditions_zeros", "pitch")),
+    # ... with every copy coloured as by another microphone (a random low shelf, high
+    # shelf and peak, each +-8 dB) after the room: the corpora's long-term spectra differ
+    # by as much as emotions do
+    "conditions_eq": dict(_NO_MASKS, conditions=True, chain=(("p_eq", 1.0),)),
+    "vtlp+conditions_eq+pitch": dict(union=("vtlp", "conditions_eq", "pitch")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
 DEFAULT_AUGMENT = "vtlp"

@@ -231,15 +231,16 @@ def test_augment_config_hash_only_changes_with_conditions():
         b = loud.condition_chain.draw(rng=np.random.default_rng(seed))
         assert a.gain_db <= 12.0 and b.gain_db <= 20.0
         assert dataclasses.replace(b, gain_db=a.gain_db) == a
-    # the clipping and zeros steps: drawn after every other step, only when on
-    for name in ("conditions_clip", "conditions_zeros"):
+    # the clipping, zeros and colouring steps: drawn after every other step, only when on
+    for name in ("conditions_clip", "conditions_zeros", "conditions_eq"):
         chain = AugmentConfig(n_copies=4, **AUGMENT_VARIANTS[name]).condition_chain
         assert chain.hash != conditions.condition_chain.hash
         plans = [chain.draw(rng=np.random.default_rng(seed)) for seed in range(40)]
         for seed, b in enumerate(plans):
             a = conditions.condition_chain.draw(rng=np.random.default_rng(seed))
-            assert dataclasses.replace(b, clip_db=None, zeros=False) == a
-        assert 0 < sum(b.clip_db is not None or b.zeros for b in plans) < 40
+            assert dataclasses.replace(b, clip_db=None, zeros=False, eq=None) == a
+        on = sum(b.clip_db is not None or b.zeros or b.eq is not None for b in plans)
+        assert 0 < on <= 40 and (on == 40) == (name == "conditions_eq")
     with pytest.raises(ParameterError, match="unknown ConditionChain field"):
         AugmentConfig(conditions=True, chain=(("p_vocodr", 0.5),))
     with pytest.raises(ParameterError, match="p_vocoder"):
@@ -260,6 +261,32 @@ def test_a_clipped_copy_reaches_full_scale_and_a_zeroed_one_has_exact_zeros(clip
     small = np.abs(quiet) < C.ZERO_THRESHOLD
     assert np.any(small & (quiet != 0)) and np.all(zeroed[small] == 0)
     np.testing.assert_array_equal(zeroed[~small], quiet[~small])
+
+
+def test_a_coloured_copy_has_the_drawn_shelves_and_the_rest_of_its_chain(clip):
+    """The colouring step on real audio: a high shelf of +8 dB lifts the band above it by
+    about 8 dB and leaves the low band; its draws stay in their ranges; it comes before
+    the noise, so the noise is not coloured."""
+    lifted = C.equalize(clip, low_hz=200.0, low_db=0.0, high_hz=3000.0, high_db=8.0,
+                        peak_hz=1000.0, peak_db=0.0, peak_q=1.0)
+    assert lifted.shape == clip.shape
+    high = 10 * np.log10(_band_power(lifted, 4500, 7500) / _band_power(clip, 4500, 7500))
+    low = 10 * np.log10(_band_power(lifted, 100, 600) / _band_power(clip, 100, 600))
+    assert 7.0 < high < 8.5 and abs(low) < 0.3
+    chain = C.ConditionChain(p_eq=1.0, eq_db=(-6.0, 6.0))
+    for seed in range(20):
+        low_hz, low_db, high_hz, high_db, peak_hz, peak_db, q = chain.draw(
+            rng=np.random.default_rng(seed)).eq
+        assert 100 <= low_hz <= 400 and 1500 <= high_hz <= 5000 and 300 <= peak_hz <= 6000
+        assert all(-6 <= d <= 6 for d in (low_db, high_db, peak_db)) and 0.7 <= q <= 2.0
+    plan = C.ConditionPlan(noise="white", snr_db=10.0, eq=(200.0, 0.0, 3000.0, -8.0,
+                                                           1000.0, 0.0, 1.0))
+    out = C.apply_conditions(clip, plan=plan, rng=np.random.default_rng(0))
+    darker = C.apply_conditions(clip, plan=dataclasses.replace(plan, noise=None),
+                                rng=np.random.default_rng(0))
+    noise = out - darker  # white: as much power in the two 3 kHz bands
+    ratio = _band_power(noise, 4500, 7500) / _band_power(noise, 1000, 4000)
+    assert 0.8 < ratio < 1.25
 
 
 def test_the_configs_chain_draws_the_copies(clip):
