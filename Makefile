@@ -376,11 +376,14 @@ ablation-pitch: $(STAMP)
 # run: a lead for the deployed recipe when its score (the mean of CV UAR, LOCO mean UAR
 # and mean degraded accuracy) is at least the deployed preset's and it meets more
 # invariance targets (it is not: reports/ablation_loud/)
+# $(call CHAIN_ABLATION,presets): ablation_conditions' four stages, the deployed preset
+# against the comma-separated (write $(comma)) presets, one copy of each member per clip
+comma := ,
+CHAIN_ABLATION = $(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
+	--cache $(CACHE) --jobs $(JOBS) --variants vtlp+conditions+pitch,$(1) --copies 1 --world \
+	--stages conditions,cv,loco,invariance
 ablation-loud: $(STAMP)
-	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
-		--cache $(CACHE) --jobs $(JOBS) \
-		--variants vtlp+conditions+pitch,vtlp+conditions_loud+pitch --copies 1 --world \
-		--stages conditions,cv,loco,invariance --work $(WORK)/ablation_loud \
+	$(call CHAIN_ABLATION,vtlp+conditions_loud+pitch) --work $(WORK)/ablation_loud \
 		--out $(REPORTS)/ablation_loud
 
 # Two steps the chain adds to a quarter of the copies, measured as ablation-loud measures
@@ -393,34 +396,22 @@ ablation-loud: $(STAMP)
 # speaker_norm: more invariance targets met with one speaker reference, the clean clips or
 # the same chain, and fewer with neither)
 ablation-clip-zeros: $(STAMP)
-	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
-		--cache $(CACHE) --jobs $(JOBS) --variants \
-		vtlp+conditions+pitch,vtlp+conditions_clip+pitch,vtlp+conditions_zeros+pitch \
-		--copies 1 --world --stages conditions,cv,loco,invariance \
+	$(call CHAIN_ABLATION,vtlp+conditions_clip+pitch$(comma)vtlp+conditions_zeros+pitch) \
 		--work $(WORK)/ablation_loud --out $(REPORTS)/ablation_clip_zeros
-	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
-		--cache $(CACHE) --jobs $(JOBS) \
-		--variants vtlp+conditions+pitch,vtlp+conditions_zeros+pitch --copies 1 --world \
-		--stages conditions,cv,loco,invariance --normalization speaker_norm \
+	$(call CHAIN_ABLATION,vtlp+conditions_zeros+pitch) --normalization speaker_norm \
 		--work $(WORK)/ablation_loud --out $(REPORTS)/ablation_clip_zeros/speaker_norm
 
 # A microphone's colouring in every conditions copy (vtlp+conditions_eq+pitch: a random low
 # shelf, high shelf and peak of +-8 dB after the room, every other draw the same), measured
 # as ablation-loud measures (its fold models of the deployed preset reused), strict then
-# speaker_norm -> reports/ablation_eq/ (about 11 + 11 min). Rule, fixed before the run: a
-# lead when its LOCO mean UAR is at least 0.010 above the deployed preset's (twice the
-# seed spread), its score is at least the deployed one's and it meets as many invariance
-# targets (it is not). reports/corpus_spectra/ measured why it was tried
+# speaker_norm -> reports/ablation_eq/ (8 + 7 min, fold models cached). Rule, fixed
+# before the run: a lead when its LOCO mean UAR is at least 0.010 above the deployed
+# preset's (twice the seed spread), its score is at least the deployed one's and it meets
+# as many invariance targets (it is not). reports/corpus_spectra/ measured why it was tried
 ablation-eq: $(STAMP)
-	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
-		--cache $(CACHE) --jobs $(JOBS) \
-		--variants vtlp+conditions+pitch,vtlp+conditions_eq+pitch --copies 1 --world \
-		--stages conditions,cv,loco,invariance --work $(WORK)/ablation_loud \
+	$(call CHAIN_ABLATION,vtlp+conditions_eq+pitch) --work $(WORK)/ablation_loud \
 		--out $(REPORTS)/ablation_eq
-	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
-		--cache $(CACHE) --jobs $(JOBS) \
-		--variants vtlp+conditions+pitch,vtlp+conditions_eq+pitch --copies 1 --world \
-		--stages conditions,cv,loco,invariance --normalization speaker_norm \
+	$(call CHAIN_ABLATION,vtlp+conditions_eq+pitch) --normalization speaker_norm \
 		--work $(WORK)/ablation_loud --out $(REPORTS)/ablation_eq/speaker_norm
 
 # The corpora's long-term spectra by emotion (octave bands of every clip's speech, its
