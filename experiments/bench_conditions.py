@@ -140,6 +140,23 @@ def invariance_transforms() -> dict[str, Transform]:
     return t
 
 
+def colouring_transforms() -> dict[str, Transform]:
+    """Microphones' colourings (not in issue 19's list): fixed shelves and a presence peak
+    of 6 dB (:func:`ser_classic.conditions.equalize`), then 16-bit rounding."""
+    from ser_classic.conditions import equalize
+
+    def coloured(**bands) -> Transform:
+        eq = dict(low_hz=200.0, low_db=0.0, high_hz=2000.0, high_db=0.0, peak_hz=3000.0,
+                  peak_db=0.0, peak_q=1.0) | bands
+        return lambda y, rng: (pcm16(equalize(y, sr=SR, **eq)), SR)
+
+    return {"high shelf +6 dB at 2 kHz (brighter)": coloured(high_db=6.0),
+            "high shelf -6 dB at 2 kHz (darker)": coloured(high_db=-6.0),
+            "low shelf +6 dB at 200 Hz (proximity)": coloured(low_db=6.0),
+            "low shelf -6 dB at 200 Hz (thinner)": coloured(low_db=-6.0),
+            "peak +6 dB at 3 kHz, Q 1 (presence)": coloured(peak_db=6.0)}
+
+
 def condition_transforms(*, babble_talkers: Sequence[np.ndarray], rir: np.ndarray,
                          world: bool = False) -> dict[str, Transform]:
     """The degradations of issue 19, item 5 (the clean clip is 16-bit at 16 kHz);
@@ -337,11 +354,13 @@ def _leave_one_out_proba(rec, X: np.ndarray, reference: np.ndarray,
 
 
 def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
-                  names: Sequence[str] | None = None) -> dict:
-    """Agreement and mean |dp| of each model on each invariance transformation; a
-    speaker-normalised model reads each clip's speaker statistics from the speaker's other
-    clips in ``rows`` (untransformed, and with ``[same chain]`` transformed too). Results
-    are keyed by ``names`` (default: each model directory's name)."""
+                  names: Sequence[str] | None = None,
+                  transforms: dict[str, Transform] | None = None) -> dict:
+    """Agreement and mean |dp| of each model on each invariance transformation
+    (``transforms``, default :func:`invariance_transforms`); a speaker-normalised model
+    reads each clip's speaker statistics from the speaker's other clips in ``rows``
+    (untransformed, and with ``[same chain]`` transformed too). Results are keyed by
+    ``names`` (default: each model directory's name)."""
     import ser_classic
 
     names = [m.name for m in models] if names is None else list(names)
@@ -392,7 +411,8 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
     x0 = X0[probe_rec.feature_config.hash][:, columns]
     spread = x0.std(axis=0) + 1e-12
     results, shifts = {}, {}
-    for i, (tname, transform) in enumerate(invariance_transforms().items()):
+    transforms = invariance_transforms() if transforms is None else transforms
+    for i, (tname, transform) in enumerate(transforms.items()):
         rng = np.random.default_rng([seed, i])
         P = proba_all([transform(y, rng) for y in clean], chain=True)
         moved = (np.abs(last_rows[probe_rec.feature_config.hash][:, columns] - x0).mean(0)

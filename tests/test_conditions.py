@@ -437,6 +437,30 @@ def test_invariance_scores_speaker_norm_models_with_both_references(bench):
     assert floor[chain]["mean_abs_dp"] < floor["speaker_norm"]["mean_abs_dp"]
 
 
+def test_colourings_tilt_the_clip_as_named_and_are_scored_in_their_place(bench, clip):
+    """The microphone colourings on a real clip: each shelf moves its band by about its
+    gain, the output is 16-bit; ``run_invariance(transforms=)`` scores those and no
+    others."""
+    colourings = bench.colouring_transforms()
+    rng = np.random.default_rng(0)
+
+    def change_db(name, lo, hi):
+        out, sr = colourings[name](clip, rng)
+        assert sr == 16000 and out.shape == clip.shape
+        np.testing.assert_array_equal(out, C.pcm16(out))
+        return 10 * np.log10(_band_power(out, lo, hi) / _band_power(clip, lo, hi))
+
+    assert change_db("high shelf +6 dB at 2 kHz (brighter)", 4000, 7500) > 5.0
+    assert change_db("high shelf -6 dB at 2 kHz (darker)", 4000, 7500) < -5.0
+    assert abs(change_db("high shelf -6 dB at 2 kHz (darker)", 100, 500)) < 0.5
+    assert change_db("low shelf -6 dB at 200 Hz (thinner)", 60, 120) < -4.0
+    rows = [{"path": str(p), "speaker": "ravdess_21"} for p in sorted(
+        (ROOT.parent / "shared/data/ravdess/Actor_21").glob("*.flac"))[:4]]
+    inv = bench.run_invariance([Path("models/student")], rows, seed=0, names=["strict"],
+                               transforms=colourings)
+    assert list(inv["transforms"]) == list(colourings)
+
+
 def test_each_clip_is_normalised_by_its_speakers_other_clips(bench):
     """The invariance's speaker statistics leave the scored clip out: the library's own
     path, enrolled on the speaker's other clips."""
