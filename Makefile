@@ -406,9 +406,10 @@ ablation-clip-zeros: $(STAMP)
 # shelf, high shelf and peak of +-8 dB after the room, every other draw the same), measured
 # as ablation-loud measures (its fold models of the deployed preset reused), strict then
 # speaker_norm, and (e) the fold teachers under the colourings of `make colouring` ->
-# reports/ablation_eq/ (10 + 10 min, fold models cached). Rule, fixed before the run: a lead when its LOCO mean UAR is at least 0.010 above the deployed
-# preset's (twice the seed spread), its score is at least the deployed one's and it meets
-# as many invariance targets (it is not). reports/corpus_spectra/ measured why it was tried
+# reports/ablation_eq/ (10 + 10 min, fold models cached). Rule, fixed before the run: a
+# lead when its LOCO mean UAR is at least 0.010 above the deployed preset's (twice the
+# seed spread), its score is at least the deployed one's and it meets as many invariance
+# targets (it is not). reports/corpus_spectra/ measured why it was tried
 ablation-eq: $(STAMP)
 	$(call CHAIN_ABLATION,vtlp+conditions_eq+pitch,$(comma)colouring) \
 		--work $(WORK)/ablation_loud --out $(REPORTS)/ablation_eq

@@ -127,21 +127,25 @@ def active_only(within_db: float, every_frame: tuple[str, ...] = ()):
     return analysis_as(active_analysis(within_db, every_frame))
 
 
+def invariance_met(variant: dict) -> int:
+    """Invariance targets a variant meets, strict and speaker_norm together."""
+    return sum(extremes_ablation.meets(r[k]) for r in variant["invariance"].values()
+               for k in ("strict", "speaker_norm"))
+
+
+def kept_accuracy(variant: dict, base: dict) -> bool:
+    """Neither mean LOCO UAR nor RAVDESS group6 logreg accuracy more than
+    :data:`TOLERANCE` below ``base``'s, in either normalisation."""
+    return all(variant["accuracy"][k][m] >= base["accuracy"][k][m] - TOLERANCE
+               for k in ("strict", "speaker_norm") for m in ("loco mean", "group6 logreg"))
+
+
 def leads(summary: dict) -> list[str]:
     """The variants that :data:`TOLERANCE`'s rule (module docstring) calls a lead."""
     names = list(summary["variants"])
     base = summary["variants"][names[0]]
-
-    def met(v: dict) -> int:
-        return sum(extremes_ablation.meets(r[k]) for r in v["invariance"].values()
-                   for k in ("strict", "speaker_norm"))
-
-    def kept_accuracy(v: dict) -> bool:
-        return all(v["accuracy"][k][m] >= base["accuracy"][k][m] - TOLERANCE
-                   for k in ("strict", "speaker_norm") for m in ("loco mean", "group6 logreg"))
-
-    return [n for n in names[1:] if met(summary["variants"][n]) > met(base)
-            and kept_accuracy(summary["variants"][n])]
+    return [n for n in names[1:] if invariance_met(summary["variants"][n]) > invariance_met(base)
+            and kept_accuracy(summary["variants"][n], base)]
 
 
 def render_leads(summary: dict, *, rule: str, title: str, doc: str, closing: str) -> str:

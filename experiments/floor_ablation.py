@@ -138,17 +138,21 @@ def probe_rows(rows, *, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(probe, 40, replace=False))
 
 
-def transformed_features(config: FeatureConfig, rows, probe: np.ndarray, *, seed: int
+def transformed_features(config: FeatureConfig, rows, probe: np.ndarray, *, seed: int,
+                         transforms: dict | None = None
                          ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Feature rows of the ``probe`` clips, clean and through every invariance
-    transformation of ``bench_conditions`` that keeps 16 kHz float input (other rates and
-    integer arrays are the recogniser's input path, not this) -> ``(clean, {name: rows})``.
+    """Feature rows of the ``probe`` clips, clean and through every transformation
+    (``transforms``, default the invariance transformations of ``bench_conditions``) that
+    keeps 16 kHz float input (other rates and integer arrays are the recogniser's input
+    path, not this) -> ``(clean, {name: rows})``.
     """
     clean = [load_audio(rows["path"][i], sr=bench_conditions.SR).astype(np.float64)
              for i in probe]
     X0 = np.array([extract_features(c, config=config) for c in clean])
     out = {}
-    for i, (name, transform) in enumerate(bench_conditions.invariance_transforms().items()):
+    if transforms is None:
+        transforms = bench_conditions.invariance_transforms()
+    for i, (name, transform) in enumerate(transforms.items()):
         rng = np.random.default_rng([seed, i])
         waves = [transform(c, rng) for c in clean]
         if any(sr != bench_conditions.SR or w.dtype.kind != "f" for w, sr in waves):

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_conditions
 import extremes_ablation
 from floor_ablation import (
     PROBE,
@@ -147,10 +148,11 @@ def noisy_accuracy(fitted: dict, rows, chosen: np.ndarray,
         for condition, F in condition_features.items()}
 
 
-def measure_in_process(args, argv, script: str, variants: dict, *, spans: bool = False
-                       ) -> dict:
+def measure_in_process(args, argv, script: str, variants: dict, *, spans: bool = False,
+                       colouring: bool = False) -> dict:
     """Every variant's features (extracted anew, in this process), accuracy, invariance,
-    accuracy under white noise and, with ``spans``, padded spans. ``variants``: name ->
+    accuracy under white noise and, with ``spans``, padded spans; with ``colouring``,
+    invariance under ``bench_conditions``' microphone colourings too. ``variants``: name ->
     ``(fields, rule)``, where ``fields`` describe the variant in the summary and
     ``rule()`` is the context in which the process extracts its features."""
     rows, y, corpus, speaker = corpus_rows(args)
@@ -168,6 +170,9 @@ def measure_in_process(args, argv, script: str, variants: dict, *, spans: bool =
             if errors:
                 raise SystemExit(f"{len(errors)} clips failed: {errors[:3]}")
             clean, transformed = transformed_features(config, rows, probe, seed=args.seed)
+            coloured = (transformed_features(
+                config, rows, probe, seed=args.seed,
+                transforms=bench_conditions.colouring_transforms())[1] if colouring else None)
             kept = padded_spans(rows, probe, config, seed=args.seed) if spans else None
             condition_features = {c: np.array([extract_features(w, config=config)
                                                for w in ws]) for c, ws in waves.items()}
@@ -181,6 +186,8 @@ def measure_in_process(args, argv, script: str, variants: dict, *, spans: bool =
             "invariance": invariance_scores(X, X_speaker, rows, probe, clean, transformed,
                                             fitted=fitted),
             **({"padded_spans": kept} if spans else {}),
+            **({"colouring": invariance_scores(X, X_speaker, rows, probe, clean, coloured,
+                                               fitted=fitted)} if colouring else {}),
             "noise_accuracy": noisy_accuracy(fitted, rows, chosen, condition_features)}
         print(f"{name} done ({time.perf_counter() - start:.0f} s)", flush=True)
     summary["seconds"] = time.perf_counter() - start
