@@ -30,7 +30,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
-	corpus-spectra colouring targets clean-cache
+	corpus-spectra colouring tilt-ablation targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,7 +86,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
-	corpus-spectra colouring
+	corpus-spectra colouring tilt-ablation
 	$(MAKE) --no-print-directory targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -422,6 +422,15 @@ ablation-eq: $(STAMP)
 # clip of actors 21-24; measurement only (about 2 min) -> reports/colouring/
 colouring: $(STAMP)
 	$(BIN)/python experiments/colouring.py --out $(REPORTS)/colouring
+
+# The clip's long-term spectral shape divided out of every frame before the descriptors
+# (its smooth shape, 4 DCT coefficients of the log long-term spectrum, or every bin),
+# features extracted anew per variant, fixed linear models: accuracy, invariance and the
+# colourings of `make colouring`; measurement only (about 15 minutes; one process, no
+# cache) -> reports/tilt_ablation/
+tilt-ablation: $(STAMP)
+	$(BIN)/python experiments/tilt_ablation.py --manifest $(MANIFEST) --data $(DATA) \
+		--out $(REPORTS)/tilt_ablation
 
 # The corpora's long-term spectra by emotion (octave bands of every clip's speech, its
 # level left out): the corpus-to-corpus span of neutral speech beside the emotions' span
