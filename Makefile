@@ -417,9 +417,11 @@ ablation-eq: $(STAMP)
 		--normalization speaker_norm --work $(WORK)/ablation_loud \
 		--out $(REPORTS)/ablation_eq/speaker_norm
 
-# The committed models under microphone colourings (shelves of +-6 dB at 2 kHz and 200 Hz,
-# a +6 dB presence peak; not in issue 19's list, held to its invariance targets), every
-# clip of actors 21-24; measurement only (about 2 min) -> reports/colouring/
+# Microphone colourings (shelves of +-6 dB at 2 kHz and 200 Hz, a +6 dB presence peak; not
+# in issue 19's lists) on every clip of actors 21-24: the committed models' invariance,
+# and the accuracy of `make conditions`' held-out teachers and students (trained first
+# when missing, in .cache/models/conditions); measurement only (about 15 min with the
+# held-out models to train, 1 without) -> reports/colouring/
 colouring: $(STAMP)
 	$(BIN)/python experiments/colouring.py --out $(REPORTS)/colouring
 

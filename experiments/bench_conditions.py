@@ -667,9 +667,11 @@ def _same_width(card: dict, kind: str, width: int | None) -> bool:
 
 
 def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
-                   talker_rows: Sequence[dict], seed: int, world: bool = False) -> dict:
+                   talker_rows: Sequence[dict], seed: int, world: bool = False,
+                   transforms: dict[str, Transform] | None = None) -> dict:
     """Accuracy / UAR / ECE of the held-out models under each condition
-    (:func:`condition_transforms`, with ``world``), each model's per-clip hits
+    (``transforms``, "clean" first; default :func:`condition_transforms`, with
+    ``world``), each model's per-clip hits
     (``"correct"``: condition -> column -> bool array, for :func:`student_gaps`) and
     probabilities (``"proba"``: condition -> column -> (n, n_classes), the model's
     ``classes`` in ``"models"``)."""
@@ -699,8 +701,9 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
         correct.setdefault(condition, {})[column] = rec.classes_[P.argmax(axis=1)] == labels
         probas.setdefault(condition, {})[column] = P
 
-    for i, (cname, transform) in enumerate(condition_transforms(
-            babble_talkers=talkers, rir=rir, world=world).items()):
+    if transforms is None:
+        transforms = condition_transforms(babble_talkers=talkers, rir=rir, world=world)
+    for i, (cname, transform) in enumerate(transforms.items()):
         start = time.perf_counter()
         rng = np.random.default_rng([seed, 100 + i])
         waves = [transform(y, rng) for y in clean]
