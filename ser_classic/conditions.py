@@ -331,6 +331,21 @@ def world_resynthesis(y: np.ndarray, *, sr: int = SR, frame_period_ms: float = 5
 
 
 # --------------------------------------------------------------------------- random chains
+#: The chain's steps that are off by default: their probability field -> their range
+#: fields (all left out of the hash while the step is off).
+_OFF_BY_DEFAULT = {"p_clip": ("clip_db",), "p_zeros": (), "p_eq": ("eq_db",)}
+#: The colouring step's cutoff ranges in Hz (drawn log-uniform) and its peak's Q range.
+_EQ_LOW_HZ = (100.0, 400.0)
+_EQ_HIGH_HZ = (1500.0, 5000.0)
+_EQ_PEAK_HZ = (300.0, 6000.0)
+_EQ_PEAK_Q = (0.7, 2.0)
+
+
+def _log_uniform(bounds: tuple[float, float], u: float) -> float:
+    lo, hi = bounds
+    return lo * (hi / lo) ** u
+
+
 @dataclass(frozen=True)
 class ConditionPlan:
     """The draws of one augmented copy (:meth:`ConditionChain.draw`); ``None``: step off."""
@@ -414,12 +429,10 @@ class ConditionChain:
         """Short stable hash of the chain's parameters (the off steps' fields left out, so
         that chains without them keep their hashes)."""
         fields = asdict(self)
-        if not self.p_clip:
-            del fields["p_clip"], fields["clip_db"]
-        if not self.p_zeros:
-            del fields["p_zeros"]
-        if not self.p_eq:
-            del fields["p_eq"], fields["eq_db"]
+        for p, ranges in _OFF_BY_DEFAULT.items():
+            if not getattr(self, p):
+                for name in (p, *ranges):
+                    del fields[name]
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -451,9 +464,11 @@ class ConditionChain:
             if w[0] < self.p_eq:
                 lo, hi = self.eq_db
                 db = lo + w[1:4] * (hi - lo)
+                q_lo, q_hi = _EQ_PEAK_Q
                 eq = tuple(float(v) for v in (
-                    100.0 * 4.0 ** w[4], db[0], 1500.0 * (5000.0 / 1500.0) ** w[5], db[1],
-                    300.0 * 20.0 ** w[6], db[2], 0.7 + 1.3 * w[7]))
+                    _log_uniform(_EQ_LOW_HZ, w[4]), db[0], _log_uniform(_EQ_HIGH_HZ, w[5]),
+                    db[1], _log_uniform(_EQ_PEAK_HZ, w[6]), db[2],
+                    q_lo + (q_hi - q_lo) * w[7]))
         return ConditionPlan(
             vocoder=vocoder if u[0] < self.p_vocoder else None, n_mels=n_mels,
             room=room if u[1] < self.p_reverb else None,
