@@ -69,13 +69,16 @@ IN_TRAINING = {
 }
 
 
+#: The stages in the order they run (``--stages`` picks among them).
+STAGES = ("conditions", "cv", "loco", "invariance", "colouring")
+
+
 def parse_args(argv=None):
     p = bench.ablation_parser(__doc__, name="ablation_conditions")
     p.add_argument("--variants", default="none,vtlp,conditions,vtlp+conditions")
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--split", default="group6")
-    p.add_argument("--stages", default="conditions,cv,loco",
-                   help="of conditions, cv, loco, invariance, colouring")
+    p.add_argument("--stages", default="conditions,cv,loco", help=f"of {', '.join(STAGES)}")
     p.add_argument("--normalization", default="strict", choices=("strict", "speaker_norm"),
                    help="the teacher's normalisation (speaker_norm: each speaker's "
                    "statistics from its clips of the same condition)")
@@ -359,7 +362,7 @@ def main(argv=None) -> int:
     previous = Path(args.out) / "summary.json"
     if previous.is_file():  # stages run before (one command per stage, kept)
         kept = json.loads(previous.read_text())
-        for stage in ("conditions", "cv", "loco", "invariance", "colouring"):
+        for stage in STAGES:
             if (stage in kept and stage not in stages and kept["variants"] == variants
                     and kept.get("normalization", "strict") == args.normalization):
                 summary[stage] = kept[stage]
@@ -367,16 +370,15 @@ def main(argv=None) -> int:
                     "commands", {}).get(stage, kept["command"])
     manifest = manifest[~manifest["speaker"].isin(HOLDOUT)].reset_index(drop=True)
     ravdess = manifest[manifest["corpus"] == "ravdess"].reset_index(drop=True)
-    for stage, run in (("conditions", lambda: run_condition_benchmark(
-                            args, ravdess, variants)),
-                       ("cv", lambda: run_cv(args, ravdess, variants)),
-                       ("loco", lambda: run_loco(args, manifest, variants)),
-                       ("invariance", lambda: run_invariance(args, ravdess, variants)),
-                       ("colouring", lambda: run_invariance(
-                           args, ravdess, variants,
-                           transforms=bench.colouring_transforms()))):
+    runs = {"conditions": lambda: run_condition_benchmark(args, ravdess, variants),
+            "cv": lambda: run_cv(args, ravdess, variants),
+            "loco": lambda: run_loco(args, manifest, variants),
+            "invariance": lambda: run_invariance(args, ravdess, variants),
+            "colouring": lambda: run_invariance(args, ravdess, variants,
+                                                transforms=bench.colouring_transforms())}
+    for stage in STAGES:
         if stage in stages:
-            summary[stage] = run()
+            summary[stage] = runs[stage]()
             summary.setdefault("commands", {})[stage] = summary["command"]
             summary["seconds"] = time.perf_counter() - start
             write_report(summary, Path(args.out))  # after each stage

@@ -121,6 +121,22 @@ def analysis_as(analysis: type):
         features._Analysis = shipped
 
 
+def reshaped_analysis(reshape) -> type:
+    """The features' analysis of one clip whose power spectrogram is
+    ``reshape(power, with_floor)`` before the noise floor is added back: ``power``
+    [shape=(bins, T)] without the floor, ``with_floor`` as the shipped analysis has it."""
+    shipped = features._Analysis
+
+    class ReshapedAnalysis(shipped):
+        def __init__(self, S: np.ndarray, y: np.ndarray, config: FeatureConfig) -> None:
+            super().__init__(S, y, config)
+            floor = self.f["floor"]
+            self.P = reshape(self.P - floor, self.P) + floor
+            self.S = np.sqrt(self.P)
+
+    return ReshapedAnalysis
+
+
 def active_only(within_db: float, every_frame: tuple[str, ...] = ()):
     """The features of this process over active frames only (but ``every_frame``'s
     groups), as :func:`analysis_as`."""
@@ -148,12 +164,15 @@ def leads(summary: dict) -> list[str]:
             and kept_accuracy(summary["variants"][n], base)]
 
 
-def render_leads(summary: dict, *, rule: str, title: str, doc: str, closing: str) -> str:
+def render_leads(summary: dict, *, rule: str, title: str, doc: str, closing: str,
+                 found: list[str] | None = None, tables: list[str] = ()) -> str:
     """The report of a variant ablation: ``extremes_ablation``'s tables, the white-noise
-    table, then which variants :func:`leads` finds (``rule`` opens that sentence)."""
-    found = leads(summary)
+    table (and ``tables``' lines), then the leads (``found``, default :func:`leads`'s;
+    ``rule`` opens that sentence)."""
+    found = leads(summary) if found is None else found
     verdict = f"{rule}, a lead: {', '.join(found)}." if found else f"{rule}, no variant is a lead."
-    closing = "\n".join([*noise_table(summary), "", verdict, "", closing])
+    closing = "\n".join([*noise_table(summary), "", *([*tables, ""] if tables else []),
+                         verdict, "", closing])
     return extremes_ablation.render(summary, title=title, doc=doc, closing=closing)
 
 

@@ -1015,6 +1015,17 @@ def condition_rows(records: Sequence[dict], *, speakers: Sequence[str], n: int, 
             _sample(others, 40, np.random.default_rng(seed + 2)))
 
 
+def holdout_rows(records: Sequence[dict], holdout: dict[str, dict[str, Path]], *, n: int,
+                 seed: int) -> tuple[list[dict], list[dict]]:
+    """:func:`condition_rows` of actors 21-24, of the emotions every held-out model of
+    ``holdout`` (:func:`ensure_holdout_models`) knows."""
+    import ser_classic
+
+    known = set.intersection(*(set(ser_classic.load(path).classes_)
+                               for d in holdout.values() for path in d.values()))
+    return condition_rows(records, speakers=HOLDOUT, n=n, seed=seed, emotions=known)
+
+
 def mean_degraded(conditions: dict, column: str, metric: str = "accuracy") -> float:
     """Mean of ``metric`` of one column of :func:`run_conditions`' ``"conditions"``
     table over the degraded conditions (every one but ``"clean"``)."""
@@ -1255,12 +1266,8 @@ def main(argv=None) -> int:
     if args.skip != "conditions":
         holdout = ensure_holdout_models(Path(args.work), args.normalizations.split(","),
                                         retrain=args.retrain)
-        import ser_classic
-
-        known = set.intersection(*(set(ser_classic.load(path).classes_)
-                                   for d in holdout.values() for path in d.values()))
-        rows, talkers = condition_rows(records, speakers=HOLDOUT, n=args.condition_clips,
-                                       seed=args.seed, emotions=known)
+        rows, talkers = holdout_rows(records, holdout, n=args.condition_clips,
+                                     seed=args.seed)
         cond = run_conditions(holdout, rows, talker_rows=talkers, seed=args.seed,
                               world=True)
         correct = cond.pop("correct")

@@ -60,12 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                                                         transforms=colourings)}
     holdout = bench.ensure_holdout_models(Path(args.work), args.normalizations.split(","),
                                           retrain=False)
-    import ser_classic
-
-    known = set.intersection(*(set(ser_classic.load(path).classes_)
-                               for d in holdout.values() for path in d.values()))
-    held, talkers = bench.condition_rows(records, speakers=bench.HOLDOUT, n=0,
-                                         seed=args.seed, emotions=known)
+    held, talkers = bench.holdout_rows(records, holdout, n=0, seed=args.seed)
     cond = bench.run_conditions(holdout, held, talker_rows=talkers, seed=args.seed,
                                 transforms={"clean": lambda y, rng: (y, bench.SR),
                                             **colourings})

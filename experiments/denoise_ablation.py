@@ -39,12 +39,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from active_frames import CLOSING, analysis_as, render_leads
+from active_frames import CLOSING, analysis_as, render_leads, reshaped_analysis
 from floor_ablation import ablation_parser, write_summary
 from trim_ablation import measure_in_process
-
-from ser_classic import features
-from ser_classic.features import FeatureConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 NOISE_PERCENTILE = 10.0
@@ -66,16 +63,7 @@ def subtract_noise(power: np.ndarray, alpha: float) -> np.ndarray:
 def denoised_analysis(alpha: float) -> type:
     """The features' analysis of one clip with ``alpha`` times its noise estimate
     subtracted from the spectrogram before the noise floor is added."""
-    shipped = features._Analysis
-
-    class DenoisedAnalysis(shipped):
-        def __init__(self, S: np.ndarray, y: np.ndarray, config: FeatureConfig) -> None:
-            super().__init__(S, y, config)
-            floor = self.f["floor"]
-            self.P = subtract_noise(self.P - floor, alpha) + floor
-            self.S = np.sqrt(self.P)
-
-    return DenoisedAnalysis
+    return reshaped_analysis(lambda power, _: subtract_noise(power, alpha))
 
 
 def render(summary: dict) -> str:

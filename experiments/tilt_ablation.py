@@ -40,13 +40,16 @@ import numpy as np
 import scipy.fft
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import extremes_ablation
-from active_frames import CLOSING, analysis_as, invariance_met, kept_accuracy
+from active_frames import (
+    CLOSING,
+    analysis_as,
+    invariance_met,
+    kept_accuracy,
+    render_leads,
+    reshaped_analysis,
+)
 from floor_ablation import ablation_parser, write_summary
-from trim_ablation import measure_in_process, noise_table
-
-from ser_classic import features
-from ser_classic.features import FeatureConfig
+from trim_ablation import measure_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 #: variant -> DCT coefficients of the log long-term spectrum divided out (None: shipped;
@@ -74,18 +77,11 @@ def long_term_shape(power: np.ndarray, n_coefficients: int) -> np.ndarray:
 def tilt_analysis(n_coefficients: int) -> type:
     """The features' analysis of one clip with its long-term shape divided out of every
     frame's power before the noise floor is added back."""
-    shipped = features._Analysis
+    def divided(power: np.ndarray, with_floor: np.ndarray) -> np.ndarray:
+        shape = long_term_shape(with_floor, n_coefficients)
+        return power * np.exp(-shape).astype(power.dtype)[:, None]
 
-    class TiltAnalysis(shipped):
-        def __init__(self, S: np.ndarray, y: np.ndarray, config: FeatureConfig) -> None:
-            super().__init__(S, y, config)
-            floor = self.f["floor"]
-            shape = long_term_shape(self.P, n_coefficients)
-            self.P = ((self.P - floor) * np.exp(-shape).astype(self.P.dtype)[:, None]
-                      + floor)
-            self.S = np.sqrt(self.P)
-
-    return TiltAnalysis
+    return reshaped_analysis(divided)
 
 
 def mean_colouring_agreement(variant: dict, normalization: str = "strict") -> float:
@@ -114,8 +110,8 @@ def colouring_table(summary: dict) -> list[str]:
         cells = []
         for n in names:
             r = summary["variants"][n]["colouring"][t]
-            cells.append(" | ".join(f"{r[k]['agreement']:.2f} / {r[k]['mean_abs_dp']:.3f}"
-                                    for k in ("strict", "speaker_norm")).replace(" | ", " · "))
+            cells.append(" · ".join(f"{r[k]['agreement']:.2f} / {r[k]['mean_abs_dp']:.3f}"
+                                    for k in ("strict", "speaker_norm")))
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     lines.append("| **mean agreement, strict · speaker_norm** | " + " | ".join(
         f"**{mean_colouring_agreement(summary['variants'][n]):.3f} · "
@@ -125,13 +121,9 @@ def colouring_table(summary: dict) -> list[str]:
 
 
 def render(summary: dict) -> str:
-    found = leads(summary)
-    rule = "By the rule fixed before the first run"
-    verdict = (f"{rule}, a lead: {', '.join(found)}." if found
-               else f"{rule}, no variant is a lead.")
-    closing = "\n".join([*noise_table(summary), "", *colouring_table(summary), "", verdict,
-                         "", CLOSING])
-    return extremes_ablation.render(summary, title=TITLE, doc=__doc__, closing=closing)
+    return render_leads(summary, rule="By the rule fixed before the first run", title=TITLE,
+                        doc=__doc__, closing=CLOSING, found=leads(summary),
+                        tables=colouring_table(summary))
 
 
 def main(argv=None) -> int:
