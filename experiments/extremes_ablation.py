@@ -62,6 +62,27 @@ def kept_columns(names, dropped: tuple[str, ...]) -> np.ndarray:
     return np.array([n.rsplit("_", 1)[-1] not in dropped for n in names])
 
 
+def invariance_rows(summary: dict, key: str = "invariance") -> list[str]:
+    """Table rows of every variant's ``key`` results (transformation -> strict and
+    speaker_norm agreement / mean |dp|; ✗: a target missed) and how many meet both."""
+    names = list(summary["variants"])
+
+    def cell(r: dict) -> str:
+        return f"{r['agreement']:.2f} / {r['mean_abs_dp']:.3f}{'' if meets(r) else ' ✗'}"
+
+    first = summary["variants"][names[0]][key]
+    lines = [f"| {t} | " + " | ".join(
+        " \\| ".join(cell(summary["variants"][n][key][t][k])
+                     for k in ("strict", "speaker_norm")) for n in names) + " |"
+        for t in first]
+    met = {n: {k: sum(meets(r[k]) for r in summary["variants"][n][key].values())
+               for k in ("strict", "speaker_norm")} for n in names}
+    lines.append("| **meeting both targets** | " + " | ".join(
+        f"**{met[n]['strict']} \\| {met[n]['speaker_norm']} of {len(first)}**"
+        for n in names) + " |")
+    return lines
+
+
 def render(summary: dict, *, title: str = TITLE, doc: str = __doc__,
            closing: str = CLOSING) -> str:
     """The report of :func:`measure_variants`' summary (``doc`` from its second paragraph
@@ -81,19 +102,9 @@ def render(summary: dict, *, title: str = TITLE, doc: str = __doc__,
               f"{TARGETS['mean_abs_dp']})", "", "| transformation | " + " | ".join(names) + " |",
               "|---|" + "---|" * len(names)]
 
-    def cell(r: dict) -> str:
-        return f"{r['agreement']:.2f} / {r['mean_abs_dp']:.3f}{'' if meets(r) else ' ✗'}"
-
-    first = summary["variants"][names[0]]["invariance"]
-    for t in first:
-        lines.append(f"| {t} | " + " | ".join(
-            " \\| ".join(cell(summary["variants"][n]["invariance"][t][k])
-                         for k in ("strict", "speaker_norm")) for n in names) + " |")
+    lines += invariance_rows(summary)
     met = {n: {k: sum(meets(r[k]) for r in summary["variants"][n]["invariance"].values())
                for k in ("strict", "speaker_norm")} for n in names}
-    lines.append("| **meeting both targets** | " + " | ".join(
-        f"**{met[n]['strict']} \\| {met[n]['speaker_norm']} of {len(first)}**"
-        for n in names) + " |")
     base = summary["variants"][names[0]]
     lines += ["", f"Against {names[0]}: " + "; ".join(
         f"{n}: LOCO mean " + " / ".join(

@@ -40,6 +40,7 @@ import numpy as np
 import scipy.fft
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import extremes_ablation
 from active_frames import (
     CLOSING,
     analysis_as,
@@ -102,22 +103,14 @@ def leads(summary: dict) -> list[str]:
 
 def colouring_table(summary: dict) -> list[str]:
     names = list(summary["variants"])
-    transforms = list(summary["variants"][names[0]]["colouring"])
-    lines = ["## Microphone colourings (agreement / mean |dp|, strict | speaker_norm; "
-             "the same 40 clips and blind models as the invariance table)", "",
-             "| colouring | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for t in transforms:
-        cells = []
-        for n in names:
-            r = summary["variants"][n]["colouring"][t]
-            cells.append(" · ".join(f"{r[k]['agreement']:.2f} / {r[k]['mean_abs_dp']:.3f}"
-                                    for k in ("strict", "speaker_norm")))
-        lines.append(f"| {t} | " + " | ".join(cells) + " |")
-    lines.append("| **mean agreement, strict · speaker_norm** | " + " | ".join(
-        f"**{mean_colouring_agreement(summary['variants'][n]):.3f} · "
-        f"{mean_colouring_agreement(summary['variants'][n], 'speaker_norm'):.3f}**"
-        for n in names) + " |")
-    return lines
+    return ["## Microphone colourings (agreement / mean |dp|, strict \\| speaker_norm; the "
+            "same 40 clips and blind models as the invariance table)", "",
+            "| colouring | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
+            *extremes_ablation.invariance_rows(summary, "colouring"),
+            "| **mean agreement, strict \\| speaker_norm** | " + " | ".join(
+                f"**{mean_colouring_agreement(summary['variants'][n]):.3f} \\| "
+                f"{mean_colouring_agreement(summary['variants'][n], 'speaker_norm'):.3f}**"
+                for n in names) + " |"]
 
 
 def render(summary: dict) -> str:
