@@ -409,11 +409,15 @@ ablation-clip-zeros: $(STAMP)
 # reports/ablation_eq/ (10 + 10 min, fold models cached). Rule, fixed before the run: a
 # lead when its LOCO mean UAR is at least 0.010 above the deployed preset's (twice the
 # seed spread), its score is at least the deployed one's and it meets as many invariance
-# targets (it is not). reports/corpus_spectra/ measured why it was tried
+# targets (it is not). reports/corpus_spectra/ measured why it was tried.
+# vtlp_eq+conditions_eq+pitch_eq colours the VTLP and pitch copies too; by the rule fixed
+# for (e) (its mean agreement +0.05 in both normalisations, LOCO mean and score within
+# 0.005, as many invariance targets) it is a lead, and the deployed preset since 12-06
+EQ_PRESETS := vtlp+conditions_eq+pitch$(comma)vtlp_eq+conditions_eq+pitch_eq
 ablation-eq: $(STAMP)
-	$(call CHAIN_ABLATION,vtlp+conditions_eq+pitch,$(comma)colouring) \
+	$(call CHAIN_ABLATION,$(EQ_PRESETS),$(comma)colouring) \
 		--work $(WORK)/ablation_loud --out $(REPORTS)/ablation_eq
-	$(call CHAIN_ABLATION,vtlp+conditions_eq+pitch,$(comma)colouring) \
+	$(call CHAIN_ABLATION,$(EQ_PRESETS),$(comma)colouring) \
 		--normalization speaker_norm --work $(WORK)/ablation_loud \
 		--out $(REPORTS)/ablation_eq/speaker_norm
 

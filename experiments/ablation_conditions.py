@@ -250,7 +250,15 @@ def _preset_lines(variants) -> list[str]:
             lines.append(f"`{m}`: each copy shifted by one of "
                          + " / ".join(f"{x:+g}" for x in preset["pitch_steps"])
                          + " semitones at random (pedalboard's PitchShift, Rubber Band), "
-                         "the tempo kept, nothing else.")
+                         "the tempo kept" + (", then coloured (below)." if "colour_db" in preset
+                                             else ", nothing else."))
+        if "colour_db" in preset:
+            lo, hi = preset["colour_db"]
+            lines.append(f"`{m}`: each copy's waveform coloured as by a random microphone "
+                         "(`conditions.equalize`: a low shelf at 100-400 Hz, a high shelf at "
+                         f"1.5-5 kHz and a peak at 0.3-6 kHz, each {lo:+g}..{hi:+g} dB; "
+                         "drawn from a stream of its own)"
+                         + (", then warped as `vtlp`'s." if "warp_factors" in preset else "."))
     return lines
 
 

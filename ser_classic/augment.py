@@ -285,7 +285,10 @@ class AugmentConfig:
     codec, gain); ``chain`` names the chain's fields that differ from its defaults, as
     ``(name, value)`` pairs. With ``pitch_steps``, each copy is first pitch-shifted by
     one of them (semitones, drawn at random per copy;
-    :func:`ser_classic.conditions.pitch_shift`).
+    :func:`ser_classic.conditions.pitch_shift`). With ``colour_db``, each copy's waveform
+    is then coloured as by a random microphone (a low shelf, a high shelf and a peak, each
+    gain uniform in ``colour_db``; :func:`ser_classic.conditions.equalize`), drawn from a
+    stream of its own; a conditions copy is coloured by its chain instead (``p_eq``).
     """
 
     n_copies: int = 2
@@ -299,6 +302,7 @@ class AugmentConfig:
     conditions: bool = False
     chain: tuple[tuple[str, float | tuple[float, float]], ...] = ()
     pitch_steps: tuple[float, ...] = ()
+    colour_db: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.n_copies < 0 or self.max_shift_s < 0:
@@ -312,6 +316,12 @@ class AugmentConfig:
             raise ParameterError(f"pitch_steps must be in [-12, 12], got {self.pitch_steps}")
         if self.chain:
             self.condition_chain  # noqa: B018 - validates the chain's fields
+        if self.colour_db is not None:
+            if self.conditions:
+                raise ParameterError("colour_db is for copies without conditions; a "
+                                     "conditions copy is coloured by its chain (p_eq)")
+            if len(self.colour_db) != 2 or self.colour_db[0] > self.colour_db[1]:
+                raise ParameterError(f"colour_db must be (low, high), got {self.colour_db}")
 
     @property
     def condition_chain(self):
@@ -341,6 +351,10 @@ class AugmentConfig:
         else:
             fields["pitch_steps"] = list(self.pitch_steps)
         del fields["conditions"], fields["chain"]  # so that older hashes stay unchanged
+        if self.colour_db is None:
+            del fields["colour_db"]
+        else:
+            fields["colour_db"] = list(self.colour_db)
         if self.conditions:
             fields["conditions"] = self.condition_chain.hash
         blob = json.dumps(fields, sort_keys=True).encode()

@@ -346,6 +346,33 @@ def _log_uniform(bounds: tuple[float, float], u: float) -> float:
     return lo * (hi / lo) ** u
 
 
+def _draw_colouring(*, rng: np.random.Generator, p: float = 1.0,
+                   gain_db: tuple[float, float] = (-8.0, 8.0)) -> tuple[float, ...] | None:
+    """A random microphone colouring, with probability ``p`` (else None): :func:`equalize`'s
+    ``(low_hz, low_db, high_hz, high_db, peak_hz, peak_db, peak_q)`` with a low shelf at
+    100-400 Hz, a high shelf at 1.5-5 kHz and a peak at 0.3-6 kHz (Q 0.7-2; cutoffs
+    log-uniform), each gain uniform in ``gain_db``. Always consumes 8 uniform draws."""
+    w = rng.uniform(size=8)
+    if w[0] >= p:
+        return None
+    lo, hi = gain_db
+    db = lo + w[1:4] * (hi - lo)
+    q_lo, q_hi = _EQ_PEAK_Q
+    return tuple(float(v) for v in (
+        _log_uniform(_EQ_LOW_HZ, w[4]), db[0], _log_uniform(_EQ_HIGH_HZ, w[5]), db[1],
+        _log_uniform(_EQ_PEAK_HZ, w[6]), db[2], q_lo + (q_hi - q_lo) * w[7]))
+
+
+def _colour(y: np.ndarray, *, sr: int = SR, colouring: tuple[float, ...] | None
+           ) -> np.ndarray:
+    """``y`` through :func:`equalize` with a :func:`_draw_colouring` tuple (None: ``y``)."""
+    if colouring is None:
+        return y
+    low_hz, low_db, high_hz, high_db, peak_hz, peak_db, peak_q = colouring
+    return equalize(y, sr=sr, low_hz=low_hz, low_db=low_db, high_hz=high_hz,
+                    high_db=high_db, peak_hz=peak_hz, peak_db=peak_db, peak_q=peak_q)
+
+
 @dataclass(frozen=True)
 class ConditionPlan:
     """The draws of one augmented copy (:meth:`ConditionChain.draw`); ``None``: step off."""
@@ -460,15 +487,7 @@ class ConditionChain:
             zeros = bool(v[2] < self.p_zeros)
         eq = None
         if self.p_eq:  # after those, and only then
-            w = rng.uniform(size=8)
-            if w[0] < self.p_eq:
-                lo, hi = self.eq_db
-                db = lo + w[1:4] * (hi - lo)
-                q_lo, q_hi = _EQ_PEAK_Q
-                eq = tuple(float(v) for v in (
-                    _log_uniform(_EQ_LOW_HZ, w[4]), db[0], _log_uniform(_EQ_HIGH_HZ, w[5]),
-                    db[1], _log_uniform(_EQ_PEAK_HZ, w[6]), db[2],
-                    q_lo + (q_hi - q_lo) * w[7]))
+            eq = _draw_colouring(rng=rng, p=self.p_eq, gain_db=self.eq_db)
         return ConditionPlan(
             vocoder=vocoder if u[0] < self.p_vocoder else None, n_mels=n_mels,
             room=room if u[1] < self.p_reverb else None,
@@ -511,10 +530,7 @@ def apply_conditions(y: np.ndarray, *, plan: ConditionPlan, rng: np.random.Gener
     if plan.room is not None:
         out = reverberate(out, rir=training_rooms(n_rooms=chain.n_rooms,
                                                   seed=chain.room_seed, sr=sr)[plan.room])
-    if plan.eq is not None:
-        low_hz, low_db, high_hz, high_db, peak_hz, peak_db, peak_q = plan.eq
-        out = equalize(out, sr=sr, low_hz=low_hz, low_db=low_db, high_hz=high_hz,
-                       high_db=high_db, peak_hz=peak_hz, peak_db=peak_db, peak_q=peak_q)
+    out = _colour(out, sr=sr, colouring=plan.eq)
     if plan.noise is not None:
         if plan.noise == "white":
             noise = white_noise(out.size, rng=rng)

@@ -909,8 +909,8 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig,
 def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: AugmentConfig,
                        rng: np.random.Generator, warp: float = 1.0, plan=None,
                        talkers: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """Features of one augmented copy: [pitch shift,] [conditions,] preprocess, random
-    shift, STFT, warp, masks, features.
+    """Features of one augmented copy: [pitch shift,] [colouring,] [conditions,]
+    preprocess, random shift, STFT, warp, masks, features.
 
     Training only. With ``augment.conditions`` the waveform first goes through ``plan``
     (:meth:`ser_classic.conditions.ConditionChain.draw`; drawn from ``rng`` when None) with
@@ -928,6 +928,11 @@ def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: Augment
         steps = augment.pitch_steps
         y = pitch_shift(y, sr=config.sample_rate,
                         semitones=float(steps[int(rng.integers(len(steps)))]))
+    if augment.colour_db is not None:
+        from .conditions import _colour, _draw_colouring
+
+        y = _colour(y, sr=config.sample_rate, colouring=_draw_colouring(
+            rng=_colour_rng(rng, augment), gain_db=augment.colour_db))
     if augment.conditions:
         from .conditions import apply_conditions
 
@@ -1031,6 +1036,15 @@ def _guarded(parent: int, func, args, kwargs):
 
 def _augment_rng(sha: str, seed: int, copy: int) -> np.random.Generator:
     return np.random.default_rng([seed, copy, int(sha[:15], 16)])
+
+
+def _colour_rng(rng: np.random.Generator, augment: AugmentConfig) -> np.random.Generator:
+    """A copy's colouring stream: a child of ``rng``'s seed keyed by the preset member's
+    hash, so that it leaves ``rng``'s draws as they are and differs between the members of
+    a union preset (which share ``rng``'s seed)."""
+    seed = rng.bit_generator.seed_seq
+    return np.random.default_rng(np.random.SeedSequence(
+        seed.entropy, spawn_key=(*seed.spawn_key, int(augment.hash, 16))))
 
 
 def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConfig | None,

@@ -137,6 +137,10 @@ AUGMENT_VARIANTS = {
     # by as much as emotions do
     "conditions_eq": dict(_NO_MASKS, conditions=True, chain=(("p_eq", 1.0),)),
     "vtlp+conditions_eq+pitch": dict(union=("vtlp", "conditions_eq", "pitch")),
+    # ... and the VTLP and pitch copies coloured too (the same ranges, their own draws)
+    "vtlp_eq": dict(_NO_MASKS, warp_factors=(0.9, 1.1, 0.95, 1.05), colour_db=(-8.0, 8.0)),
+    "pitch_eq": dict(_NO_MASKS, pitch_steps=(-2.0, -1.0, 1.0, 2.0), colour_db=(-8.0, 8.0)),
+    "vtlp_eq+conditions_eq+pitch_eq": dict(union=("vtlp_eq", "conditions_eq", "pitch_eq")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
 DEFAULT_AUGMENT = "vtlp"

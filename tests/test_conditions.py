@@ -289,6 +289,52 @@ def test_a_coloured_copy_has_the_drawn_shelves_and_the_rest_of_its_chain(clip):
     assert 0.8 < ratio < 1.25
 
 
+def test_coloured_vtlp_and_pitch_copies_draw_their_own_colouring(clip):
+    """``colour_db`` colours a VTLP or pitch copy's waveform from a stream of its own: the
+    member's other draws are those of the plain preset (the same semitones), the two
+    members of a union draw different colourings for the same clip and copy, the plain
+    presets keep their hashes, and the copy is the features of the coloured waveform."""
+    pytest.importorskip("pedalboard")
+    from ser_classic.features import _augment_rng, _colour_rng, augmented_features, extract_features
+    from ser_classic.pipeline import AUGMENT_VARIANTS
+
+    def config(name):
+        return AugmentConfig(n_copies=4, **AUGMENT_VARIANTS[name])
+
+    vtlp, vtlp_eq, pitch, pitch_eq = map(config, ("vtlp", "vtlp_eq", "pitch", "pitch_eq"))
+    assert (vtlp.hash, pitch.hash) == ("f405408431b1", "7827366d3811")
+    assert len({vtlp.hash, vtlp_eq.hash, pitch.hash, pitch_eq.hash}) == 4
+    sha = hashlib.sha256(b"clip").hexdigest()
+    draws = [C._draw_colouring(rng=_colour_rng(_augment_rng(sha, 0, 0), member))
+             for member in (vtlp_eq, pitch_eq)]
+    assert draws[0] != draws[1]
+    assert all(-8 <= d <= 8 for d in draws[0][1:6:2])
+    features = FeatureConfig()
+    for plain, coloured in ((vtlp, vtlp_eq), (pitch, pitch_eq)):
+        rng = _augment_rng(sha, 0, 1)
+        colouring = C._draw_colouring(rng=_colour_rng(rng, coloured))
+        a = augmented_features(clip, config=features, augment=coloured, rng=rng,
+                               warp=coloured.warp_of(1))
+        b = augmented_features(clip, config=features, augment=plain,
+                               rng=_augment_rng(sha, 0, 1), warp=plain.warp_of(1))
+        assert np.abs(a - b).max() > 0.1
+        if plain.pitch_steps:  # the plain preset's semitones, then the colouring
+            steps = plain.pitch_steps
+            shifted = C.pitch_shift(clip, semitones=steps[int(_augment_rng(
+                sha, 0, 1).integers(len(steps)))])
+            np.testing.assert_allclose(a, extract_features(C._colour(
+                shifted, colouring=colouring), config=features), rtol=1e-5, atol=1e-3)
+        else:  # a VTLP copy: the coloured waveform, warped
+            c = augmented_features(C._colour(clip, colouring=colouring), config=features,
+                                   augment=plain, rng=_augment_rng(sha, 0, 1),
+                                   warp=plain.warp_of(1))
+            np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ParameterError, match="colour_db"):
+        AugmentConfig(conditions=True, colour_db=(-8.0, 8.0))
+    with pytest.raises(ParameterError, match="colour_db"):
+        AugmentConfig(colour_db=(8.0, -8.0))
+
+
 def test_the_configs_chain_draws_the_copies(clip):
     """A chain that always vocodes (and does nothing else) draws a vocoder for every copy,
     and its copy is the vocoded waveform's features."""
