@@ -19,7 +19,7 @@ JOBS ?= 2
 DM = --data $(DATA) --manifest $(MANIFEST)
 IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 
-.PHONY: run reproduce test lint data features evaluate-selected deploy-selected evaluate \
+.PHONY: run reproduce test lint data features evaluate-selected deploy-selected store-speaker_norm evaluate \
 	deploy-strict deploy-speaker_norm models-strict models-speaker_norm ab-folds-strict \
 	ab-folds-speaker_norm \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
@@ -128,12 +128,14 @@ evaluate-selected: $(RUN_STAMP)
 # presets (vtlp+conditions: best mean of LOCO UAR, speaker-grouped CV UAR and the condition
 # benchmark's mean degraded accuracy in inner folds; on LOCO and CV alone, vtlp is
 # 0.008 ahead; rerun on 12-02); + pitch: one pitch-shifted copy too, preferred by
-# reports/ablation_pitch's rule for both normalisations (deployed 12-05).
+# reports/ablation_pitch's rule for both normalisations (deployed 12-05); _eq: every copy
+# coloured as by a random microphone, preferred by reports/ablation_eq's rule for both
+# (deployed 12-06).
 # The students learn the teacher on those same copies (--transfer teacher).
 CORPORA ?= emovo,ravdess,tess
 CORPUS_LIST = $(subst $(COMMA), ,$(CORPORA))
 NO_EMOTIONS ?= calm
-AUGMENT ?= vtlp+conditions+pitch
+AUGMENT ?= vtlp_eq+conditions_eq+pitch_eq
 COPIES ?= 1
 # STUDENT: the students' kind, chosen in reports/ablation_students (issue 19, item 8: the
 # first kind, fastest first, within 3 points of its teacher on LOCO and in every condition
@@ -239,6 +241,11 @@ deploy-speaker_norm: $(RUN_STAMP)
 	$(MAKE) --no-print-directory -j3 --output-sync=target models-speaker_norm \
 		$(call AB_FOLDS,speaker_norm)
 	$(call DECIDE_SELECTED,-speaker_norm,speaker_norm,_speaker_norm)
+
+# The speaker-normalised models of deploy-speaker_norm into the store (deploy-selected
+# stores both normalisations' after deploying them)
+store-speaker_norm: $(RUN_STAMP)
+	$(call STORE_ONE,-speaker_norm,_speaker_norm)
 
 # Both normalisations, one after the other (each runs two jobs: four at once would need
 # four times the memory of the largest)

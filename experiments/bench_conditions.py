@@ -1254,7 +1254,8 @@ def main(argv=None) -> int:
     held = [r for r in records if r["speaker"] in HOLDOUT]
     summary = {"command": "python experiments/bench_conditions.py"
                + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
-               "seed": args.seed, "machine": f"{os.cpu_count()} CPUs, {platform.machine()}"}
+               "seed": args.seed, "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
+               "augment": RECIPE_AUGMENT, "copies": RECIPE_COPIES}
     if args.skip != "invariance":
         rows = _sample(held, args.invariance_clips, np.random.default_rng(args.seed))
         from ser_classic.store import read_index

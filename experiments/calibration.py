@@ -536,8 +536,8 @@ def main(argv=None) -> int:
             res = part_conditions(d, config, out, n_clips=args.condition_clips)
         else:
             res = part_noemotion(d, config, out)
-        res["command"] = command
-        res["seconds"] = round(time.perf_counter() - start, 1)
+        res.update(command=command, augment=AUGMENT, copies=COPIES,
+                   seconds=round(time.perf_counter() - start, 1))
         write_text(out / f"{part}.json", json.dumps(res, indent=1) + "\n")
     results = {p_: json.loads((out / f"{p_}.json").read_text()) for p_ in PARTS
                if (out / f"{p_}.json").is_file()}

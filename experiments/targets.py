@@ -71,6 +71,9 @@ SOURCES = {**{name: "summary.json" for name in AB.values()},
            "speaker_ece": "summary.json", "speaker_conditions": "summary.json"}
 
 
+# reports whose protocol trains without augmentation (no teacher recipe to match)
+NO_AUGMENTATION = ("loco_selected",)
+
 NULL_DRAWS = 2000
 
 
@@ -296,8 +299,19 @@ def collect(reports: Path) -> dict:
             + calibration_rows(read) + speaker_ece_rows(read)
             + speaker_condition_rows(read))
     commands = {name: read[name].get("command", "") for name in SOURCES}
+    recipes = {name: "none" if name in NO_AUGMENTATION else read[name].get("augment")
+               for name in SOURCES}
     return {"rows": rows, "met": sum(r["met"] for r in rows), "total": len(rows),
-            "sampling_floor": sampling_floor(read), "sources": commands}
+            "sampling_floor": sampling_floor(read), "sources": commands,
+            "recipes": recipes, "shipped_augment": bench_conditions.RECIPE_AUGMENT}
+
+
+def earlier_recipe(summary: dict) -> dict:
+    """The reports that measured another teacher augmentation than the shipped teachers'
+    (None: not recorded), each with the one it measured."""
+    recipes = summary.get("recipes", {})
+    return {name: augment for name, augment in recipes.items()
+            if augment not in ("none", summary.get("shipped_augment"))}
 
 
 def render(summary: dict, command: str) -> str:
@@ -314,9 +328,18 @@ def render(summary: dict, command: str) -> str:
              "{every_degradation:.0%}.".format(**summary["sampling_floor"]), "",
              "| target | model | measured | wanted | met | report |",
              "|---|---|---|---|---|---|"]
+    earlier = earlier_recipe(summary)
     for r in summary["rows"]:
         lines.append(f"| {r['target']} | {r['model']} | {r['measured']} | {r['wanted']} | "
-                     f"{'yes' if r['met'] else '**no**'} | `reports/{r['source']}` |")
+                     f"{'yes' if r['met'] else '**no**'} | `reports/{r['source']}`"
+                     + (" †" if r["source"] in earlier else "") + " |")
+    if earlier:
+        lines += ["", f"† Made before the shipped teachers' recipe (`{summary['shipped_augment']}`"
+                  " copies): " + "; ".join(
+                      f"`reports/{name}` measured `{augment}`" if augment else
+                      f"`reports/{name}` does not record its recipe"
+                      for name, augment in earlier.items())
+                  + ". Its rows are that recipe's figures until it is rerun."]
     lines += ["", "The commands that made the reports read here:", ""]
     lines += [f"- `reports/{name}`: `{cmd}`" for name, cmd in summary["sources"].items()]
     return "\n".join(lines) + "\n"

@@ -69,6 +69,27 @@ def test_report_lists_every_row_and_the_commands(tmp_path):
     assert all(f"- `reports/{name}`: `" in text for name in READ)
 
 
+def test_rows_of_a_report_made_on_another_recipe_are_marked(tmp_path):
+    """A report that measured another teacher augmentation than the shipped teachers' (or
+    does not record one) marks its rows and names the recipe it measured."""
+    reports = _copy_reports(tmp_path)
+    path = reports / "speaker_ece/summary.json"
+    ece = json.loads(path.read_text())
+    ece["augment"] = "vtlp"
+    path.write_text(json.dumps(ece))
+    summary = tg.collect(reports)
+    assert summary["recipes"]["speaker_ece"] == "vtlp"
+    assert summary["recipes"]["loco_selected"] == "none"
+    earlier = tg.earlier_recipe(summary)
+    assert earlier["speaker_ece"] == "vtlp" and "loco_selected" not in earlier
+    text = tg.render(summary, "c")
+    marked = [line for line in text.splitlines() if line.endswith("`reports/speaker_ece` † |")]
+    assert len(marked) == sum(r["source"] == "speaker_ece" for r in summary["rows"]) > 0
+    assert "`reports/speaker_ece` measured `vtlp`" in text
+    summary["recipes"] = {name: summary["shipped_augment"] for name in summary["recipes"]}
+    assert tg.earlier_recipe(summary) == {} and "†" not in tg.render(summary, "c")
+
+
 def test_a_calibrated_models_ece_shrinks_with_the_clips_it_is_scored_on():
     """The sampling floor the ECE rows quote: 15 bins over 208 clips put a calibrated
     model near the 0.05 target's double; it falls about as 1 / sqrt(n)."""
