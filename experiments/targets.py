@@ -339,7 +339,7 @@ def render(summary: dict, command: str) -> str:
                       f"`reports/{name}` measured `{augment}`" if augment else
                       f"`reports/{name}` does not record its recipe"
                       for name, augment in earlier.items())
-                  + ". Its rows are that recipe's figures until it is rerun."]
+                  + ". Their rows are those recipes' figures until they are rerun."]
     lines += ["", "The commands that made the reports read here:", ""]
     lines += [f"- `reports/{name}`: `{cmd}`" for name, cmd in summary["sources"].items()]
     return "\n".join(lines) + "\n"
