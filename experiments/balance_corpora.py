@@ -6,8 +6,9 @@ ridge, how labelled clips of a held-out corpus's other speakers close the cross-
 gap when every corpus weighs the same; this runs the same protocol through the library:
 `ser_classic.train` with each shipped teacher's recipe (its card's model and
 normalisation; calm left out; uncalibrated, as the teachers ship) for every corpus held
-out in turn, with its `vtlp` copies but not its `conditions` copies (their babble is made
-of the training set's other voices, so every training set would extract its own), and the
+out in turn, with its VTLP copies (`vtlp`, or `vtlp_eq` since 12-06) but not its
+`conditions` copies (their babble is made of the training set's other voices, so every
+training set would extract its own), and the
 parameters the held-out-corpus A/B of that normalisation (`reports/ab/corpus`,
 `reports/ab/corpus_speaker_norm`) chose in that corpus's fold by inner CV on the other two
 corpora only (the shipped teachers' own were tuned with every corpus), trained on
@@ -52,7 +53,6 @@ from ser_classic._parallel import run_jobs
 from ser_classic.evaluation import speaker_normalize
 
 SHOTS = 20
-AUGMENT = "vtlp"  # the teachers' vtlp+conditions without the training-set-specific babble
 TEACHERS = {"strict": "teacher", "speaker_norm": "teacher-speaker_norm"}
 AB_REPORTS = {"strict": "ab/corpus", "speaker_norm": "ab/corpus_speaker_norm"}
 #: training set -> its (balance_corpora, calibration); the first has no clip of the corpus
@@ -67,9 +67,19 @@ def recipe(alias: str) -> dict:
     """``ser_classic.train`` keywords of the shipped teacher ``alias``'s recipe, less its
     parameters (:func:`fold_params`)."""
     card = ser_classic.load(alias).card
+    augment = card["training"]["augment"]
     return {"model": card["name"], "normalization": card["normalization"],
-            "augment": AUGMENT, "copies": card["training"]["augment"]["copies"],
-            "typicality": False}
+            "augment": vtlp_member(augment.get("union") or [augment["variant"]]),
+            "copies": augment["copies"], "typicality": False}
+
+
+def vtlp_member(members) -> str:
+    """The VTLP member of the teachers' augmentation (``vtlp`` or ``vtlp_eq``): its
+    copies without the conditions copies, whose babble is the training set's own."""
+    vtlp = [m for m in members if m.startswith("vtlp")]
+    if len(vtlp) != 1:
+        raise SystemExit(f"the teachers' augmentation {members} has no single VTLP member")
+    return vtlp[0]
 
 
 def fold_params(reports: Path, normalization: str) -> dict:

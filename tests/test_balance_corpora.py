@@ -15,7 +15,10 @@ def test_recipe_is_the_shipped_teachers_without_training_set_babble():
         recipe = balance.recipe(alias)
         assert recipe["normalization"] == card["normalization"] == norm
         assert recipe["model"] == card["name"] and "params" not in recipe
-        assert "vtlp" in card["training"]["augment"]["union"] and recipe["augment"] == "vtlp"
+        union = card["training"]["augment"]["union"]
+        assert recipe["augment"] in union and recipe["augment"].startswith("vtlp")
+    assert balance.vtlp_member(["vtlp", "conditions", "pitch"]) == "vtlp"
+    assert balance.vtlp_member(["vtlp_eq", "conditions_eq", "pitch_eq"]) == "vtlp_eq"
 
 
 def test_parameters_of_each_fold_were_chosen_without_its_held_out_corpus():
