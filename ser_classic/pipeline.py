@@ -91,6 +91,9 @@ SELECTION_FILE = "selection.json"
 # the waveform-level presets' fields: no shift and no masks
 _NO_MASKS = dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_masks=0,
                  max_time_width_s=0.0)
+_VTLP = dict(_NO_MASKS, warp_factors=(0.9, 1.1, 0.95, 1.05))
+_PITCH = dict(_NO_MASKS, pitch_steps=(-2.0, -1.0, 1.0, 2.0))
+_COLOURED = dict(colour_db=(-8.0, 8.0))  # the conditions chain's eq_db range
 #: Training-row augmentation presets (:class:`ser_classic.AugmentConfig` fields).
 AUGMENT_VARIANTS = {
     # the seed's processing after silence trim: random shift + 1 frequency + 1 time mask
@@ -104,7 +107,7 @@ AUGMENT_VARIANTS = {
                      n_time_masks=0, max_time_width_s=0.0),
     # vocal-tract-length perturbation: copy k warps the frequency axis by 0.9, 1.1, 0.95,
     # 1.05 (the first `copies` of them)
-    "vtlp": dict(_NO_MASKS, warp_factors=(0.9, 1.1, 0.95, 1.05)),
+    "vtlp": _VTLP,
     # multi-condition training: each copy's waveform through a random recording-condition
     # chain (ser_classic.conditions.ConditionChain: Griffin-Lim/WORLD, room, white/pink/
     # babble noise at 5-30 dB SNR, band limit/telephone, MP3/Opus, gain), nothing else;
@@ -118,7 +121,7 @@ AUGMENT_VARIANTS = {
     "vtlp+conditions_vocoder": dict(union=("vtlp", "conditions_vocoder")),
     # pitch shifts of the voice (pedalboard's Rubber Band), the tempo kept: each copy by
     # one of -2, -1, +1, +2 semitones at random, nothing else
-    "pitch": dict(_NO_MASKS, pitch_steps=(-2.0, -1.0, 1.0, 2.0)),
+    "pitch": _PITCH,
     "vtlp+conditions+pitch": dict(union=("vtlp", "conditions", "pitch")),
     # the conditions chain with gains up to +20 dB instead of +12: after 16-bit rounding a
     # loud copy is clipped at full scale, as a generator's too-loud output is; the other
@@ -138,8 +141,8 @@ AUGMENT_VARIANTS = {
     "conditions_eq": dict(_NO_MASKS, conditions=True, chain=(("p_eq", 1.0),)),
     "vtlp+conditions_eq+pitch": dict(union=("vtlp", "conditions_eq", "pitch")),
     # ... and the VTLP and pitch copies coloured too (the same ranges, their own draws)
-    "vtlp_eq": dict(_NO_MASKS, warp_factors=(0.9, 1.1, 0.95, 1.05), colour_db=(-8.0, 8.0)),
-    "pitch_eq": dict(_NO_MASKS, pitch_steps=(-2.0, -1.0, 1.0, 2.0), colour_db=(-8.0, 8.0)),
+    "vtlp_eq": dict(_VTLP, **_COLOURED),
+    "pitch_eq": dict(_PITCH, **_COLOURED),
     "vtlp_eq+conditions_eq+pitch_eq": dict(union=("vtlp_eq", "conditions_eq", "pitch_eq")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
