@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
              "trained on all 24 actors: this measures agreement, not accuracy. "
              "Speaker-normalised models: each clip's statistics from its speaker's other "
              "clips, untransformed, or `[same chain]` through the same colouring. The "
-             "deployed training recipe colours no copy (`reports/ablation_eq/` measured "
-             "copies that do).", "", "## 1. Invariance of the committed models", "",
+             f"committed teachers train with `{bench.RECIPE_AUGMENT}` copies "
+             "(`reports/ablation_eq/` compares the colouring of none, some or all of "
+             "them).", "", "## 1. Invariance of the committed models", "",
              *bench._invariance_md(inv), "", bench._agreement_intervals(inv), "",
              "## 2. Accuracy of the held-out models", "",
              f"{len(held)} clips of actors 21-24 (the emotions every model knows), scored by "
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "report.md", "\n".join(lines))
     write_text(args.out / "summary.json", json.dumps(
         {"command": command.strip(), "seed": args.seed, "seconds": round(seconds, 1),
+         "augment": bench.RECIPE_AUGMENT, "copies": bench.RECIPE_COPIES,
          "invariance": inv, "conditions": {"n_clips": len(held), **cond}}, indent=1,
         default=lambda o: np.asarray(o).tolist()) + "\n")
     print("\n".join(lines))
