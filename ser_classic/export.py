@@ -51,7 +51,7 @@ def _register_converters() -> None:
 
     from .calibration import TemperatureScaled
     from .distill import ColumnSelector, FeatureQuantizer, SoftmaxStudent
-    from .models import RidgeSoftmax
+    from .models import Float32LogisticRegression, RidgeSoftmax
 
     options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
     linear = {**options, "raw_scores": [True, False]}
@@ -60,7 +60,10 @@ def _register_converters() -> None:
             (LGBMClassifier, "LightGbmLGBMClassifier", _convert_lightgbm_float32, options),
             # a multinomial linear model: skl2onnx's linear converter, softmax read-out
             (RidgeSoftmax, "SerClassicRidgeSoftmax", convert_sklearn_linear_classifier,
-             linear)):
+             linear),
+            # scikit-learn's LogisticRegression fitted on float32: its own converter
+            (Float32LogisticRegression, "SerClassicFloat32LogisticRegression",
+             convert_sklearn_linear_classifier, linear)):
         update_registered_converter(model, alias, calculate_linear_classifier_output_shapes,
                                     converter, options=opts)
     # the students' estimators (ser_classic.distill)

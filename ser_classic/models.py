@@ -29,6 +29,7 @@ from .errors import ParameterError
 
 __all__ = [
     "MODELS",
+    "Float32LogisticRegression",
     "ModelSpec",
     "RidgeSoftmax",
     "SoftVote",
@@ -211,14 +212,20 @@ class RidgeSoftmax(SoftmaxReadout, ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _normal_equations(X, target, w):
-        """Weighted means, the centred Gram matrix (no penalty) and right-hand side."""
+        """Weighted means, the centred Gram matrix (no penalty) and right-hand side.
+
+        The Gram matrix is ``A.T @ A`` with ``A = sqrt(w) * (X - mean)``: numpy computes
+        that product of a matrix with itself as a symmetric rank-k update, half the
+        multiplications of a general product.
+        """
         x_mean, t_mean = w @ X / w.sum(), w @ target / w.sum()
-        Xc = X - x_mean
-        Xc_weighted = Xc * w[:, None]
-        return x_mean, t_mean, Xc_weighted.T @ Xc, Xc_weighted.T @ (target - t_mean)
+        root_w = np.sqrt(w)[:, None]
+        A = np.subtract(X, x_mean)
+        A *= root_w
+        return x_mean, t_mean, A.T @ A, A.T @ ((target - t_mean) * root_w)
 
     def fit(self, X, y, sample_weight=None):
-        from scipy.linalg import cho_factor, cho_solve
+        from scipy.linalg import cho_factor, cho_solve, solve_triangular
         from scipy.optimize import minimize_scalar
 
         if self.alpha <= 0:
@@ -253,14 +260,17 @@ class RidgeSoftmax(SoftmaxReadout, ClassifierMixin, BaseEstimator):
             if self.warm_start:
                 self._gram_memo = (key, (x_mean, t_mean, gram.copy(), rhs))
         gram[np.diag_indices_from(gram)] += self.alpha
-        factor = cho_factor(gram)
+        factor = cho_factor(gram, lower=False)
         coef = cho_solve(factor, rhs).T
         intercept = t_mean - coef @ x_mean
         self.temperature_ = 1.0
         if self.calibrate:
-            Xc = X - x_mean
             scores = X @ coef.T + intercept
-            leverage = w * np.einsum("ij,ji->i", Xc, cho_solve(factor, Xc.T)) + w / w.sum()
+            # x' (U'U)^-1 x = |U'^-1 x|^2: one triangular solve
+            half = solve_triangular(factor[0], (X - x_mean).T, trans="T", lower=False,
+                                    overwrite_b=True, check_finite=False)
+            leverage = w * np.einsum("ij,ij->j", half, half) + w / w.sum()
+            del half
             loo = target - (target - scores) / np.maximum(1.0 - leverage, 1e-6)[:, None]
 
             def loss(log_t):
@@ -277,6 +287,21 @@ class RidgeSoftmax(SoftmaxReadout, ClassifierMixin, BaseEstimator):
         return self
 
 
+class Float32LogisticRegression(LogisticRegression):
+    """scikit-learn's ``LogisticRegression`` fitted on float32 inputs.
+
+    lbfgs spends its time in products of ``X`` with the coefficients; on float32 inputs
+    they read half the memory and take about half the time. The coefficients are stored
+    as float64; the ONNX graph computes in float32 either way. Same parameters as
+    ``LogisticRegression``.
+    """
+
+    def fit(self, X, y, sample_weight=None):
+        super().fit(np.asarray(X, dtype=np.float32), y, sample_weight=sample_weight)
+        self.coef_ = self.coef_.astype(np.float64)
+        self.intercept_ = self.intercept_.astype(np.float64)
+        return self
+
 
 # --------------------------------------------------------------------------- registrations
 def _scaled(clf) -> Pipeline:
@@ -289,7 +314,7 @@ def _scaled(clf) -> Pipeline:
                       "balanced class weights; also fitted on the augmented copies when "
                       "strict (speaker-normalised: the original clips)")
 def _logreg(random_state: int) -> Pipeline:
-    return _scaled(LogisticRegression(C=0.003, max_iter=2000, class_weight="balanced",
+    return _scaled(Float32LogisticRegression(C=0.003, max_iter=2000, class_weight="balanced",
                                       random_state=random_state))
 
 

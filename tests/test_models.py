@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.linear_model import RidgeClassifier
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
 
 from ser_classic.errors import ParameterError
-from ser_classic.models import RidgeSoftmax
+from ser_classic.models import Float32LogisticRegression, RidgeSoftmax
 
 
 def _blobs(rng, n=240, d=30, k=4):
@@ -28,6 +28,19 @@ def test_ridge_softmax_scores_are_ridge_classifier_scores():
     np.testing.assert_allclose(P.sum(axis=1), 1.0)
     assert model.temperature_ > 0 and RidgeSoftmax(alpha=10.0, calibrate=False).fit(
         X, y).temperature_ == 1.0
+
+
+def test_float32_logistic_regression_is_the_float64_fit_to_solver_tolerance():
+    X, y = _blobs(np.random.default_rng(3), n=400, d=60, k=5)
+    X_test, _ = _blobs(np.random.default_rng(4), n=400, d=60, k=5)
+    kw = {"C": 0.05, "max_iter": 2000, "tol": 1e-8, "class_weight": "balanced"}
+    fast = Float32LogisticRegression(**kw).fit(X, y)
+    reference = LogisticRegression(**kw).fit(X, y)
+    assert fast.coef_.dtype == fast.intercept_.dtype == np.float64
+    assert fast.get_params() == reference.get_params()
+    np.testing.assert_allclose(fast.coef_, reference.coef_, atol=1e-4)
+    np.testing.assert_allclose(fast.predict_proba(X_test), reference.predict_proba(X_test),
+                               atol=1e-3)
 
 
 def test_ridge_softmax_temperature_is_not_fitted_in_sample():
