@@ -148,7 +148,7 @@ def loco_models(corpus: str, work: Path, manifest_path: str, *, cache: str
         "compact"
     common = ["--manifest", manifest_path, "--cache", cache, "--jobs", "1"]
     card = teacher / "model.json"
-    if not card.is_file() or bench.recipe_differs(
+    if not bench.fitted_here(teacher) or bench.recipe_differs(
             json.loads(card.read_text())["training"], bench._stored_training("teacher"),
             ignore=("corpora",)):
         if cli(["train", *common, "--model", "teacher", "--normalization", "strict",

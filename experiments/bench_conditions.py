@@ -487,7 +487,7 @@ def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain:
         teacher, student = work / normalization / "teacher", work / normalization / "compact"
         train_args, distill_args = _recipe(alias)
         card = teacher / "model.json"
-        new_teacher = retrain or is_stale(
+        new_teacher = retrain or not fitted_here(teacher) or is_stale(
             json.loads(card.read_text())["training"] if card.exists() else None,
             _stored_training(alias))
         if new_teacher and cli(["train", "--model", alias, "--normalization",
@@ -518,6 +518,16 @@ def recipe_differs(cached: dict, stored: dict, *, ignore: Sequence[str] = ()) ->
         return out
 
     return facts(cached) != facts(stored)
+
+
+def fitted_here(path: Path) -> bool:
+    """Whether the model directory ``path`` holds a model fitted by this library's fitting
+    code (:func:`ser_classic.artifact.fitted_by_this_library`): a cached model fitted by
+    other code is refitted, whatever its recipe facts say."""
+    from ser_classic.artifact import fitted_by_this_library
+
+    card = path / "model.json"
+    return card.is_file() and fitted_by_this_library(json.loads(card.read_text()))
 
 
 def is_stale(cached: dict | None, stored: dict) -> bool:
@@ -559,13 +569,13 @@ def teacher_params(normalization: str) -> dict:
 
 def trained_with(path: Path, params: dict, *, augment: str, copies: int,
                  seed: int | None = None, normalization: str | None = None) -> bool:
-    """Whether the model directory ``path`` exists and was trained with ``params``, the
+    """Whether the model directory ``path`` holds a model fitted by this library's code
+    (:func:`fitted_here`) and trained with ``params``, the
     augmentation preset ``augment`` at ``copies`` copies per clip and, where given, seed
     ``seed`` and ``normalization`` (a cached fold model trained otherwise is retrained)."""
-    card = path / "model.json"
-    if not card.is_file():
+    if not fitted_here(path):
         return False
-    card = json.loads(card.read_text())
+    card = json.loads((path / "model.json").read_text())
     training = card["training"]
     made = training.get("augment") or {"variant": "none"}
     return (training["params"] == params and made["variant"] == augment
@@ -609,15 +619,15 @@ def fold_student(args, manifest, teacher: Path, out: Path, *, student: str,
                  calibration: str, command: str, width: int | None = None) -> Path:
     """``student`` distilled from the fold teacher as the main job distils (``--transfer
     teacher``) with ``calibration`` (and ``width``, which the card's ``command`` gets as
-    ``--width``), in ``out`` unless a student of that teacher and width is already there
-    (a card without a width has the library's)."""
+    ``--width``), in ``out`` unless a student of that teacher and width, fitted by this
+    library's code, is already there (a card without a width has the library's)."""
     from ser_classic import pipeline
 
     card = out / "model.json"
     teacher_id = json.loads((teacher / "model.json").read_text())["model_id"]
     made = json.loads(card.read_text()) if card.exists() else None
     if not (made and made["distillation"]["teacher"]["model_id"] == teacher_id
-            and _same_width(made, student, width)):
+            and fitted_here(out) and _same_width(made, student, width)):
         pipeline.distil(teacher, manifest, student=student, transfer="teacher",
                         calibration=calibration, width=width, random_state=args.seed,
                         cache_dir=args.cache, n_jobs=args.jobs,
@@ -627,14 +637,14 @@ def fold_student(args, manifest, teacher: Path, out: Path, *, student: str,
 
 
 def is_student(path: Path, distill_args: Sequence[str]) -> bool:
-    """Whether ``path`` holds a student of the kind and width ``distill_args`` distil (a
-    model distilled before the stored student's kind or width changed is not; a card
-    without a width has the library's)."""
+    """Whether ``path`` holds a student of the kind and width ``distill_args`` distil,
+    fitted by this library's code (a model distilled before the stored student's kind or
+    width or the fitting code changed is not; a card without a width has the library's)."""
     card = path / "model.json"
     args = list(distill_args)
     kind = args[args.index("--student") + 1]
     width = int(args[args.index("--width") + 1]) if "--width" in args else None
-    if not card.exists():
+    if not fitted_here(path):
         return False
     made = json.loads(card.read_text())
     return (made["name"] == f"distilled_{kind}"

@@ -51,6 +51,7 @@ from .errors import ArtifactError, ParameterError
 from .features import FeatureConfig, feature_names
 
 __all__ = [
+    "FIT_REVISION",
     "FORMAT_VERSION",
     "INTEGRITY_FIELDS",
     "NORMALIZATIONS",
@@ -59,6 +60,7 @@ __all__ = [
     "ModelCard",
     "card_integrity",
     "copy_artifact",
+    "fitted_by_this_library",
     "library_versions",
     "load_artifact",
     "manifest_hash",
@@ -70,6 +72,11 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 2
+#: Revision of the library's fitting code, recorded on each card as ``fit_revision``. It is
+#: raised when a change moves what a fit returns beyond its solver's tolerance (2: lbfgs on
+#: float32 inputs), so that a cached model fitted by other code can be told apart
+#: (:func:`fitted_by_this_library`); cards saved before it have none.
+FIT_REVISION = 2
 #: Card format versions :func:`load_artifact` reads (older ones are upgraded in memory).
 _READABLE_VERSIONS = (1, FORMAT_VERSION)
 #: The values of :class:`ser_classic.Normalization`, as cards store them.
@@ -121,7 +128,8 @@ class ModelCard(BaseModel):
     indices, below ``n_features``, of the feature columns the model reads (``None``: all);
     ``files`` the sha256 of each model file; ``typicality`` (optional) the training rows'
     statistics that shrink atypical clips' probabilities
-    (:class:`ser_classic.typicality.Typicality`); ``integrity`` the sha256 of the
+    (:class:`ser_classic.typicality.Typicality`); ``fit_revision`` (optional) the
+    :data:`FIT_REVISION` of the code that fitted the model; ``integrity`` the sha256 of the
     :data:`INTEGRITY_FIELDS` and the :data:`OPTIONAL_INTEGRITY_FIELDS` it has
     (:func:`card_integrity`). Checks that need the model files
     (output width, feature selection) are made by :func:`load_artifact`.
@@ -142,6 +150,7 @@ class ModelCard(BaseModel):
     feature_names_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
     used_features: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None
     libraries: dict[str, str | None]
+    fit_revision: Annotated[int, Field(ge=1)] | None = None
     files: _Files
     typicality: _TypicalityEntry | None = None
     integrity: _Sha256 | None = None
@@ -204,6 +213,13 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def fitted_by_this_library(card: dict) -> bool:
+    """Whether the model of ``card`` was fitted by this library's fitting code (its
+    ``fit_revision`` is :data:`FIT_REVISION`): a cached model that was not must be refitted
+    before it stands for what this code fits."""
+    return card.get("fit_revision") == FIT_REVISION
 
 
 def manifest_hash(sha256: list[str], labels: list[str]) -> str:
@@ -317,6 +333,7 @@ def save_artifact(model_dir: str | os.PathLike, *, estimator, classes, config: F
         "training": training or {},
         "cv_metrics": cv_metrics,
         "libraries": library_versions(),
+        "fit_revision": FIT_REVISION,
         "created": created,
         **(extra or {}),
         "files": {fname: _sha(payload) for fname, payload in payloads.items()},

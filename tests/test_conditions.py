@@ -670,6 +670,35 @@ def test_cached_fold_models_are_retrained_when_the_recipe_changes(bench, tmp_pat
     assert not bench.trained_with(shipped, params, **recipe, normalization="speaker_norm")
 
 
+def test_cached_models_fitted_by_other_code_are_refitted(bench, tmp_path):
+    """A cached model whose card names another fit revision (or none: saved before cards
+    recorded it) is not reused, whatever its recipe facts; the shipped models record the
+    library's."""
+    import json
+    import shutil
+
+    from ser_classic.artifact import FIT_REVISION, load_artifact
+    from ser_classic.store import resolve
+
+    shipped = resolve("teacher")
+    assert load_artifact(shipped, load_joblib=False).card["fit_revision"] == FIT_REVISION
+    assert bench.fitted_here(shipped) and not bench.fitted_here(tmp_path / "missing")
+    params = bench.teacher_params("strict")
+    recipe = dict(augment=bench.RECIPE_AUGMENT, copies=bench.RECIPE_COPIES)
+    for revision in (FIT_REVISION - 1, None):
+        older = tmp_path / f"older{revision}"
+        shutil.copytree(shipped, older)
+        card = json.loads((older / "model.json").read_text())
+        if revision is None:
+            del card["fit_revision"]
+        else:
+            card["fit_revision"] = revision
+        (older / "model.json").write_text(json.dumps(card, indent=2))
+        load_artifact(older, load_joblib=False)  # still a valid model: a note, not a field
+        assert not bench.fitted_here(older)
+        assert not bench.trained_with(older, params, **recipe)
+
+
 def test_the_inner_fold_recipe_is_the_stored_teachers_and_the_makefiles(bench):
     """The inner-fold ablations retrain the stored teachers' augmentation, which is the
     Makefile's AUGMENT and COPIES (a redeployment with another preset moves all three)."""

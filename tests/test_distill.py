@@ -506,6 +506,12 @@ def test_fold_student_is_distilled_again_for_another_teacher_or_width(tmp_path, 
     assert first["distillation"]["width"] == 40
     written = (out / "model.json").stat().st_mtime_ns
     assert student("a", 40) == first and (out / "model.json").stat().st_mtime_ns == written
+    # one fitted by other code (another fit revision on its card) is distilled again
+    older = {**first, "fit_revision": first["fit_revision"] - 1}
+    (out / "model.json").write_text(json.dumps(older, indent=2))
+    assert not bench.is_student(out, ["--student", "compact_int8", "--width", "40"])
+    assert student("a", 40)["fit_revision"] == first["fit_revision"]
+    assert (out / "model.json").stat().st_mtime_ns != written
     wider = student("a", 50)
     assert wider["distillation"]["width"] == 50 and len(wider["distillation"]["select"]) == 50
     assert "test --width 50" in json.dumps(wider)  # the card's command names the width
