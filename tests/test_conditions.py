@@ -694,7 +694,7 @@ def test_cached_models_fitted_by_other_code_are_refitted(bench, tmp_path):
         else:
             card["fit_revision"] = revision
         (older / "model.json").write_text(json.dumps(card, indent=2))
-        load_artifact(older, load_joblib=False)  # still a valid model: a note, not a field
+        load_artifact(older, load_joblib=False)  # still valid: outside the integrity hash
         assert not bench.fitted_here(older)
         assert not bench.trained_with(older, params, **recipe)
 
