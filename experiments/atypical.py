@@ -147,10 +147,10 @@ def loco_models(corpus: str, work: Path, manifest_path: str, *, cache: str
     teacher, student = work / f"without_{corpus}" / "teacher", work / f"without_{corpus}" / \
         "compact"
     common = ["--manifest", manifest_path, "--cache", cache, "--jobs", "1"]
-    card = teacher / "model.json"
-    if not bench.fitted_here(teacher) or bench.recipe_differs(
-            json.loads(card.read_text())["training"], bench._stored_training("teacher"),
-            ignore=("corpora",)):
+    made = bench.fitted_card(teacher)
+    if made is None or bench.recipe_differs(made["training"],
+                                            bench._stored_training("teacher"),
+                                            ignore=("corpora",)):
         if cli(["train", *common, "--model", "teacher", "--normalization", "strict",
                 *train_args, "--out", str(teacher)]):
             raise RuntimeError(f"training the teacher without {corpus} failed")

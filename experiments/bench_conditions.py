@@ -486,10 +486,9 @@ def ensure_holdout_models(work: Path, normalizations: Sequence[str], *, retrain:
         alias = teacher_alias(normalization)
         teacher, student = work / normalization / "teacher", work / normalization / "compact"
         train_args, distill_args = _recipe(alias)
-        card = teacher / "model.json"
-        new_teacher = retrain or not fitted_here(teacher) or is_stale(
-            json.loads(card.read_text())["training"] if card.exists() else None,
-            _stored_training(alias))
+        made = fitted_card(teacher)
+        new_teacher = retrain or is_stale(None if made is None else made["training"],
+                                          _stored_training(alias))
         if new_teacher and cli(["train", "--model", alias, "--normalization",
                                 normalization, "--exclude-speakers", ",".join(HOLDOUT),
                                 *train_args, "--out", str(teacher)]):
@@ -520,20 +519,22 @@ def recipe_differs(cached: dict, stored: dict, *, ignore: Sequence[str] = ()) ->
     return facts(cached) != facts(stored)
 
 
-def fitted_here(path: Path) -> bool:
-    """Whether the model directory ``path`` holds a model fitted by this library's fitting
-    code (:func:`ser_classic.artifact.fitted_by_this_library`): a cached model fitted by
-    other code is refitted, whatever its recipe facts say."""
+def fitted_card(path: Path) -> dict | None:
+    """The card of the cached model in ``path`` when this library's fitting code fitted it
+    (:func:`ser_classic.artifact.fitted_by_this_library`), else None (no model, or one
+    fitted by other code, which is refitted whatever its recipe facts say)."""
     from ser_classic.artifact import fitted_by_this_library
 
     card = path / "model.json"
-    return card.is_file() and fitted_by_this_library(json.loads(card.read_text()))
+    made = json.loads(card.read_text()) if card.is_file() else None
+    return made if made is not None and fitted_by_this_library(made) else None
 
 
 def is_stale(cached: dict | None, stored: dict) -> bool:
-    """Whether a held-out teacher (the ``training`` facts of its card, None when missing)
-    must be retrained: trained on other speakers than all but actors 21-24, or by another
-    recipe than the stored teacher's ``training`` facts (:func:`recipe_differs`)."""
+    """Whether a held-out teacher (the ``training`` facts of its card; None when missing or
+    fitted by other code, :func:`fitted_card`) must be retrained: trained on other speakers
+    than all but actors 21-24, or by another recipe than the stored teacher's ``training``
+    facts (:func:`recipe_differs`)."""
     return (cached is None or sorted(cached["excluded_speakers"]) != list(HOLDOUT)
             or recipe_differs(cached, stored))
 
@@ -570,12 +571,12 @@ def teacher_params(normalization: str) -> dict:
 def trained_with(path: Path, params: dict, *, augment: str, copies: int,
                  seed: int | None = None, normalization: str | None = None) -> bool:
     """Whether the model directory ``path`` holds a model fitted by this library's code
-    (:func:`fitted_here`) and trained with ``params``, the
+    (:func:`fitted_card`) and trained with ``params``, the
     augmentation preset ``augment`` at ``copies`` copies per clip and, where given, seed
     ``seed`` and ``normalization`` (a cached fold model trained otherwise is retrained)."""
-    if not fitted_here(path):
+    card = fitted_card(path)
+    if card is None:
         return False
-    card = json.loads((path / "model.json").read_text())
     training = card["training"]
     made = training.get("augment") or {"variant": "none"}
     return (training["params"] == params and made["variant"] == augment
@@ -623,11 +624,10 @@ def fold_student(args, manifest, teacher: Path, out: Path, *, student: str,
     library's code, is already there (a card without a width has the library's)."""
     from ser_classic import pipeline
 
-    card = out / "model.json"
     teacher_id = json.loads((teacher / "model.json").read_text())["model_id"]
-    made = json.loads(card.read_text()) if card.exists() else None
+    made = fitted_card(out)
     if not (made and made["distillation"]["teacher"]["model_id"] == teacher_id
-            and fitted_here(out) and _same_width(made, student, width)):
+            and _same_width(made, student, width)):
         pipeline.distil(teacher, manifest, student=student, transfer="teacher",
                         calibration=calibration, width=width, random_state=args.seed,
                         cache_dir=args.cache, n_jobs=args.jobs,
@@ -640,14 +640,11 @@ def is_student(path: Path, distill_args: Sequence[str]) -> bool:
     """Whether ``path`` holds a student of the kind and width ``distill_args`` distil,
     fitted by this library's code (a model distilled before the stored student's kind or
     width or the fitting code changed is not; a card without a width has the library's)."""
-    card = path / "model.json"
     args = list(distill_args)
     kind = args[args.index("--student") + 1]
     width = int(args[args.index("--width") + 1]) if "--width" in args else None
-    if not fitted_here(path):
-        return False
-    made = json.loads(card.read_text())
-    return (made["name"] == f"distilled_{kind}"
+    made = fitted_card(path)
+    return (made is not None and made["name"] == f"distilled_{kind}"
             and _same_width(made, kind, width))
 
 

@@ -682,7 +682,9 @@ def test_cached_models_fitted_by_other_code_are_refitted(bench, tmp_path):
 
     shipped = resolve("teacher")
     assert load_artifact(shipped, load_joblib=False).card["fit_revision"] == FIT_REVISION
-    assert bench.fitted_here(shipped) and not bench.fitted_here(tmp_path / "missing")
+    assert bench.fitted_card(shipped)["model_id"] == load_artifact(
+        shipped, load_joblib=False).card["model_id"]
+    assert bench.fitted_card(tmp_path / "missing") is None
     params = bench.teacher_params("strict")
     recipe = dict(augment=bench.RECIPE_AUGMENT, copies=bench.RECIPE_COPIES)
     for revision in (FIT_REVISION - 1, None):
@@ -695,7 +697,7 @@ def test_cached_models_fitted_by_other_code_are_refitted(bench, tmp_path):
             card["fit_revision"] = revision
         (older / "model.json").write_text(json.dumps(card, indent=2))
         load_artifact(older, load_joblib=False)  # still valid: outside the integrity hash
-        assert not bench.fitted_here(older)
+        assert bench.fitted_card(older) is None
         assert not bench.trained_with(older, params, **recipe)
 
 
