@@ -466,9 +466,10 @@ ablation-members: $(STAMP)
 # Which student kind keeps the teacher's robustness (issue 19, item 8): linear_int8,
 # compact_fast_int8 and compact_int8 distilled from the deployed teacher recipe, on LOCO
 # and the condition benchmark in inner folds of RAVDESS actors 1-20 (21-24 unread), per
-# normalisation -> reports/ablation_students/ (STUDENT is its outcome). 12-05 rerun in full
-# on the pitch recipe from an empty model cache, one normalisation per process side by
-# side (--normalizations, joined with --merge): strict 95 min, speaker_norm 76 min;
+# normalisation -> reports/ablation_students/ (STUDENT is its outcome). 12-06 rerun in full
+# on the shipped recipe, one normalisation per process side by side (--normalizations,
+# joined with --merge; the inner-fold teachers cached by student-calibration): strict 67
+# min, speaker_norm 55 min (95 and 76 min on 12-05 from an empty model cache);
 # compact_int8 again for both
 ablation-students: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --manifest $(MANIFEST) --cache $(CACHE) \
@@ -478,8 +479,10 @@ ablation-students: $(STAMP)
 # 8): compact_int8 at 340 (the library's) and 1200 columns, by the same folds and rule,
 # the condition benchmark with WORLD -> reports/ablation_width/ (about 90 min on 2 cores
 # with ablation-students' fold teachers). It chose 1200 for both normalisations, on 12-02,
-# on 12-04 with WORLD and on 12-05 in a full rerun on the pitch recipe (one normalisation
-# per process side by side, strict 44 min and speaker_norm 34 min, merged by --merge)
+# on 12-04 with WORLD, on 12-05 on the pitch recipe and on 12-06 on the shipped recipe
+# (one normalisation per process side by side, merged by --merge: strict 23 min and
+# speaker_norm 20 min with every inner-fold model cached by ablation-students and
+# student-calibration; 44 and 34 min on 12-05)
 ablation-width: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --students compact_int8 \
 		--widths 340,1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
