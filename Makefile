@@ -30,7 +30,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
-	corpus-spectra colouring tilt-ablation targets clean-cache
+	corpus-spectra colouring tilt-ablation student-solver targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,7 +86,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
-	corpus-spectra colouring tilt-ablation
+	corpus-spectra colouring tilt-ablation student-solver
 	$(MAKE) --no-print-directory targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -487,6 +487,15 @@ ablation-width: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --students compact_int8 \
 		--widths 340,1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --world --out $(REPORTS)/ablation_width
+
+# Did the float32 solver (FIT_REVISION 2) cost the student robustness: the deployed
+# student distilled from ablation-students' inner-fold teachers as the library fits it and
+# with the solver's inputs in float64, both on ablation-width's benchmark; measurement
+# only -> reports/student_solver/ (12-06: one normalisation per process side by side,
+# merged with --merge; the float32 students and the teachers cached)
+student-solver: $(STAMP)
+	$(BIN)/python experiments/student_solver.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --world --out $(REPORTS)/student_solver
 
 # Should the student ship with a temperature (issue 19, item 7): none vs temperature vs
 # corpus_temperature, at the deployed WIDTH, on held-out speakers (inner folds of RAVDESS

@@ -28,7 +28,8 @@ def test_ablation_reports_render_from_their_summaries(tmp_path):
     for script, report in (("ablation_members", "ablation_members"),
                            ("ablation_students", "ablation_students"),
                            ("ablation_students", "ablation_width"),
-                           ("student_calibration", "student_calibration")):
+                           ("student_calibration", "student_calibration"),
+                           ("student_solver", "student_solver")):
         summary = json.loads((ROOT / f"reports/{report}/summary.json").read_text())
         experiment(script).write_report(summary, tmp_path / report)
         assert (tmp_path / report / "summary.md").read_text() == (
