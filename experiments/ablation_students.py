@@ -54,16 +54,12 @@ STAGES = {"conditions": ("conditions", "gaps", "fold_models"), "loco": ("loco",)
 
 
 def parse_args(argv=None):
-    p = bench.ablation_parser(__doc__, name="ablation_students")
+    p = bench.ablation_parser(__doc__, name="ablation_students", per_normalization=True)
     p.add_argument("--students", default=STUDENTS, help="kinds, fastest first")
     p.add_argument("--widths", default="",
                    help="the compact kinds' widths, narrowest first (empty: the library's)")
-    p.add_argument("--normalizations", default="strict,speaker_norm")
     p.add_argument("--fold-clips", type=int, default=48,
                    help="clips of each inner fold's actors under the degradations")
-    p.add_argument("--merge", default="",
-                   help="summary.json of runs of one normalisation each (comma-separated): "
-                        "write their report to --out instead of running")
     p.add_argument("--stages", default=",".join(STAGES),
                    help="stages to run; a stage left out is kept from the summary.json at "
                         "--out (same candidates, normalisations and folds), its command "

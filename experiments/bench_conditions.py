@@ -1050,9 +1050,11 @@ RECIPE_AUGMENT, RECIPE_COPIES = (_stored_training("teacher")["augment"][k]
 RECIPE_KEYS = ("augment", "copies")  # an ablation summary's record of them
 
 
-def ablation_parser(doc: str, *, name: str) -> argparse.ArgumentParser:
+def ablation_parser(doc: str, *, name: str,
+                    per_normalization: bool = False) -> argparse.ArgumentParser:
     """The options every inner-fold ablation takes (``name``: its work and report
-    folder)."""
+    folder); ``per_normalization``: ``--normalizations`` and ``--merge``, to run one
+    normalisation per process and join their reports (:func:`merge_reports`)."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--manifest", default="data/manifest.csv")
     p.add_argument("--data", default="../shared/data/ravdess")
@@ -1063,6 +1065,11 @@ def ablation_parser(doc: str, *, name: str) -> argparse.ArgumentParser:
     p.add_argument("--out", default=f"reports/{name}")
     p.add_argument("--world", action="store_true",
                    help="score WORLD resynthesis too (the benchmark's last condition)")
+    if per_normalization:
+        p.add_argument("--normalizations", default="strict,speaker_norm")
+        p.add_argument("--merge", default="",
+                       help="summary.json of runs of one normalisation each (comma-"
+                            "separated): write their report to --out instead of running")
     return p
 
 

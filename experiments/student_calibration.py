@@ -53,17 +53,13 @@ STAGES = {"inner": ("inner", "fold_models"), "loco": ("loco",)}
 
 def parse_args(argv=None):
     # the fold teachers are ablation_students' (same recipe, same folds)
-    p = bench.ablation_parser(__doc__, name="ablation_students")
+    p = bench.ablation_parser(__doc__, name="ablation_students", per_normalization=True)
     p.set_defaults(out="reports/student_calibration")
-    p.add_argument("--normalizations", default="strict,speaker_norm")
     p.add_argument("--fold-clips", type=int, default=48,
                    help="clips of each inner fold's actors under each condition")
     p.add_argument("--width", type=int, default=None,
                    help="the student's columns, as `ser-classic distil --width` (default: "
                         "the library's); the Makefile passes the deployed WIDTH")
-    p.add_argument("--merge", default="",
-                   help="summary.json of runs of one normalisation each (comma-separated): "
-                        "write their report to --out instead of running")
     p.add_argument("--stages", default=",".join(STAGES),
                    help="stages to run; a stage left out is kept from the summary.json at "
                         "--out (same width, fold clips, normalisations and folds), its "

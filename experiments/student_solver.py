@@ -36,12 +36,8 @@ SETTINGS = ("float32", "float64")
 
 
 def parse_args(argv=None):
-    p = bench.ablation_parser(__doc__, name="student_solver")
+    p = bench.ablation_parser(__doc__, name="student_solver", per_normalization=True)
     p.set_defaults(work=".cache/models/ablation_students")
-    p.add_argument("--normalizations", default="strict,speaker_norm")
-    p.add_argument("--merge", default="",
-                   help="summary.json of runs of one normalisation each (comma-separated): "
-                        "write their report to --out instead of running")
     return p.parse_args(argv)
 
 
