@@ -64,22 +64,14 @@ def float64_fits():
 
 
 def float64_student(args, manifest, teacher: Path) -> Path:
-    """The float64 twin of the fold's deployed student, beside it (reused when cached)."""
-    from ser_classic import pipeline
-
-    out = teacher.parent / f"{bench.student_folder(KIND, WIDTH)}-float64"
-    teacher_id = json.loads((teacher / "model.json").read_text())["model_id"]
-    card = json.loads((out / "model.json").read_text()) if (out / "model.json").is_file() \
-        else None
-    if not (card and card.get("fit_revision") is None
-            and card["distillation"]["teacher"]["model_id"] == teacher_id
-            and bench._same_width(card, KIND, WIDTH)):
-        with float64_fits():
-            pipeline.distil(teacher, manifest, student=KIND, transfer="teacher",
-                            calibration="temperature", width=WIDTH, random_state=args.seed,
-                            cache_dir=args.cache, n_jobs=args.jobs,
-                            command=f"student_solver --float64 --width {WIDTH}").save(out)
-    return out
+    """The float64 twin of the fold's deployed student, beside it: :func:`bench.fold_student`
+    inside :func:`float64_fits`, where only a cached card with no revision counts as
+    fitted by this code (reused), so a float32 student is never taken for its twin."""
+    with float64_fits():
+        return bench.fold_student(
+            args, manifest, teacher,
+            teacher.parent / f"{bench.student_folder(KIND, WIDTH)}-float64", student=KIND,
+            calibration="temperature", width=WIDTH, command="student_solver --float64")
 
 
 def run(args, manifest, norm: str) -> dict:

@@ -5,6 +5,7 @@ import pytest
 
 from ser_classic import artifact
 from ser_classic.distill import SoftmaxStudent, _estimators
+from ser_classic.store import resolve
 
 from .conftest import experiment
 
@@ -17,8 +18,12 @@ def test_float64_fits_change_only_the_solvers_dtype_and_are_undone():
     X[y == "b", 0] += 2.0
     revision, fitter = artifact.FIT_REVISION, _estimators.Float32LogisticRegression
     shipped = SoftmaxStudent(C=1.0).fit(X, y)
+    shipped_card = resolve("student")  # fitted at revision 2
+    assert solver.bench.fitted_card(shipped_card) is not None
     with pytest.raises(RuntimeError), solver.float64_fits():
         assert artifact.FIT_REVISION is None  # its cards record no revision
+        # so a cached float32 student is never reused as a float64 twin
+        assert solver.bench.fitted_card(shipped_card) is None
         twin = SoftmaxStudent(C=1.0).fit(X, y)
         raise RuntimeError("restored on the way out too")
     assert (artifact.FIT_REVISION, _estimators.Float32LogisticRegression) == (revision, fitter)
