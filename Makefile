@@ -23,7 +23,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	deploy-strict deploy-speaker_norm models-strict models-speaker_norm ab-folds-strict \
 	ab-folds-speaker_norm \
 	optimize benchmarks loco loco-selected conditions calibration spread ablation-conditions \
-	ablation-members ablation-students ablation-width student-calibration related-work torch \
+	ablation-members ablation-students ablation-width ablation-logit student-calibration \
+	related-work torch \
 	margin-ablation speaker-ece speaker-conditions \
 	atypical loso-selected \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
@@ -80,7 +81,7 @@ run: $(RUN_STAMP) data features
 reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deploy-selected loco \
 	related-work loco-selected conditions calibration spread optimize benchmarks torch \
 	margin-ablation ablation-conditions ablation-vocoder ablation-pitch \
-	ablation-members ablation-students ablation-width \
+	ablation-members ablation-students ablation-width ablation-logit \
 	student-calibration speaker-ece speaker-conditions atypical \
 	speaker-reference floor-ablation extremes-ablation loco-variants oof-targets \
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
@@ -487,6 +488,16 @@ ablation-width: $(STAMP)
 	$(BIN)/python experiments/ablation_students.py --students compact_int8 \
 		--widths 340,1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --world --out $(REPORTS)/ablation_width
+
+# Does logit matching keep the teacher's robustness better (issue 19, item 8): the shipped
+# student (compact_int8, 1200 columns, soft targets) against logit_int8 (a ridge regression
+# of the teacher's log-probabilities on every column of the same groups), by the same
+# folds and rule -> reports/ablation_logit/ (12-06: one normalisation per process side by
+# side, merged with --merge; the compact students and the teachers cached)
+ablation-logit: $(STAMP)
+	$(BIN)/python experiments/ablation_students.py --students compact_int8,logit_int8 \
+		--widths 1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --world --out $(REPORTS)/ablation_logit
 
 # Did the float32 solver (FIT_REVISION 2) cost the student robustness: the deployed
 # student distilled from ablation-students' inner-fold teachers as the library fits it and

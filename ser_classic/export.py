@@ -50,7 +50,7 @@ def _register_converters() -> None:
     from xgboost import XGBClassifier
 
     from .calibration import TemperatureScaled
-    from .distill import ColumnSelector, FeatureQuantizer, SoftmaxStudent
+    from .distill import ColumnSelector, FeatureQuantizer, LogitStudent, SoftmaxStudent
     from .models import Float32LogisticRegression, RidgeSoftmax
 
     options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
@@ -69,9 +69,11 @@ def _register_converters() -> None:
     # the students' estimators (ser_classic.distill)
     update_registered_converter(ColumnSelector, "SerClassicColumnSelector",
                                 _shape_column_selector, _convert_column_selector)
-    update_registered_converter(SoftmaxStudent, "SerClassicSoftmaxStudent",
-                                _shape_softmax_student, _convert_softmax_student,
-                                options={"zipmap": [False], "nocl": [True, False]})
+    for head, alias in ((SoftmaxStudent, "SerClassicSoftmaxStudent"),
+                        (LogitStudent, "SerClassicLogitStudent")):  # the same graph
+        update_registered_converter(head, alias, _shape_softmax_student,
+                                    _convert_softmax_student,
+                                    options={"zipmap": [False], "nocl": [True, False]})
     update_registered_converter(FeatureQuantizer, "SerClassicFeatureQuantizer",
                                 _shape_feature_quantizer, _convert_feature_quantizer)
     # ser_classic.calibration: the base's graph, then Max(floor) -> Log -> Mul -> Softmax

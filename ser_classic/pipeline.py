@@ -154,7 +154,8 @@ DISTILL_AUGMENT = dict(n_copies=4, max_shift_s=0.0, n_freq_masks=1, max_freq_wid
 #: Students :func:`distil` can deploy (``_int8``: the quantized graph; ``tree_uint8``: the
 #: depth-limited tree on uint8 features).
 STUDENT_CHOICES = ("tree", "tree_uint8", "mlp", "mlp_int8", "lgbm", "linear", "linear_int8",
-                   "compact", "compact_int8", "compact_fast", "compact_fast_int8")
+                   "compact", "compact_int8", "compact_fast", "compact_fast_int8", "logit",
+                   "logit_int8")
 _CV_METRICS = ("accuracy", "uar", "macro_f1", "accuracy_ci95", "uar_ci95", "macro_f1_ci95")
 _PARITY_ATOL = 1e-4
 

@@ -28,7 +28,7 @@ def fitted(six):
     teacher, _ = train_model(X[train], [f"{c:03d}" for c in y[train]], name="logreg")
     out = D.distill(X[train], y[train], teacher=teacher, n_classes=8, config=CONFIG,
                     X_copies=[Xa[train]],
-                    students=("tree", "mlp", "linear", "compact", "compact_fast"),
+                    students=("tree", "mlp", "linear", "compact", "compact_fast", "logit"),
                     n_candidates=150, n_candidates_mlp=200, compact_features=60,
                     transfer=D.TransferConfig(munge_rounds=1),
                     speakers=rows["speaker"][train].to_numpy())
@@ -129,6 +129,54 @@ def test_compact_student_and_its_int8_weights(fitted):
     assert np.abs(p_float - got).max() < 0.05
     with pytest.raises(D.ParameterError, match="SoftmaxStudent"):
         D.quantize_linear_onnx(out["students"]["mlp"], n_features=d)
+
+
+def test_logit_student_recovers_a_linear_teacher_off_its_rows(six):
+    """Logit matching: a teacher whose log-odds are linear in the columns is recovered on
+    rows it was not fitted on (held-out actors), which soft targets do not promise."""
+    rows, X, _, _ = six
+    train = rows["speaker"].isin(SIX[:4]).to_numpy()
+    cols = np.arange(0, X.shape[1], X.shape[1] // 20)[:20]  # fewer columns than rows
+    rng = np.random.default_rng(0)
+    mean, sd = X[train][:, cols].mean(0), X[train][:, cols].std(0) + 1e-9
+    W = rng.normal(size=(cols.size, 8)) / np.sqrt(cols.size)
+
+    def teacher(Xr):
+        z = (Xr[:, cols] - mean) / sd @ W
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    P = teacher(X[train])
+    student = D.LogitStudent(alpha=1e-6).fit(X[train][:, cols], P)
+    np.testing.assert_allclose(student.predict_proba(X[~train][:, cols]),
+                               teacher(X[~train]), atol=1e-5)
+    assert np.array_equal(student.classes_, np.arange(8))
+    with pytest.raises(D.ParameterError, match="P must be"):
+        D.LogitStudent().fit(X[train][:, cols], P[:, :2])
+    with pytest.raises(D.ParameterError, match="non-negative"):
+        D.LogitStudent().fit(X[train][:, cols], -P)
+    with pytest.raises(D.ParameterError, match="width None"):
+        replace(D.student_spec("logit"), width=100)
+
+
+def test_logit_student_reads_every_offered_column_and_quantizes(fitted):
+    """The logit student reads every column of its groups (no elimination), exports to
+    ONNX as a softmax head and has the compact student's int8 graph."""
+    teacher, out, X_test = fitted
+    d = X_test.shape[1]
+    logit = out["students"]["logit"]
+    allowed = D.allowed_columns(D.student_spec("logit"), config=CONFIG, given=D.CHEAP_GROUPS)
+    assert np.array_equal(logit.named_steps["select"].columns_, np.flatnonzero(allowed))
+    assert isinstance(logit.named_steps["clf"], D.SoftmaxStudent)
+    p_float = logit.predict_proba(X_test)
+    np.testing.assert_allclose(onnx_predict_proba(onnx_session(D.to_onnx(logit, n_features=d)),
+                                                  X_test), p_float, atol=1e-4)
+    i8 = onnx_predict_proba(onnx_session(D.quantized_onnx("logit", logit, n_features=d)[0]),
+                            X_test)
+    assert np.mean(p_float.argmax(1) == i8.argmax(1)) >= 0.95
+    # the student follows its teacher on actors it never heard
+    agree = np.mean(p_float.argmax(1) == teacher.predict_proba(X_test).argmax(1))
+    assert agree >= 0.8
 
 
 def test_fast_compact_student_skips_the_spectral_group(fitted):
@@ -265,6 +313,35 @@ def test_cli_distill_deploys_a_servable_student(tmp_path, six, feature_cache):
                                   full[:, cols])
 
 
+def test_logit_student_distils_with_a_temperature_and_serves(tmp_path, six, feature_cache):
+    """``logit_int8`` through the API: its temperature folded into the head, the int8 graph
+    served by both backends alike; it has no width to set."""
+    from ser_classic import distil, load
+    from ser_classic.artifact import save_artifact
+    from ser_classic.export import to_onnx_bytes
+
+    rows, X, _, _ = six
+    train = rows["speaker"].isin(SIX[:4]).to_numpy()
+    teacher, classes = train_model(X[train], rows["emotion"][train], name="logreg")
+    save_artifact(tmp_path / "teacher", estimator=teacher, classes=classes, config=CONFIG,
+                  name="logreg", onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
+                  training={"corpus": "ravdess", "speakers": SIX[:4]})
+    with pytest.raises(D.ParameterError, match="width is for the compact students"):
+        distil(tmp_path / "teacher", rows, student="logit_int8", width=100)
+    student = distil(tmp_path / "teacher", rows, student="logit_int8", copies=1,
+                     calibration="temperature", cache_dir=feature_cache)
+    student.save(tmp_path / "student")
+    card = load(tmp_path / "student").card
+    assert card["name"] == "distilled_logit_int8" and "width" not in card["distillation"]
+    assert card["distillation"]["calibration"]["temperature"] > 0
+    assert len(card["used_features"]) == D.allowed_columns(
+        D.student_spec("logit"), config=CONFIG, given=D.CHEAP_GROUPS).sum()
+    waves = [load_audio(p, sr=16000) for p in rows["path"][~train].iloc[:6]]
+    np.testing.assert_allclose(
+        load(tmp_path / "student", backend="onnx").predict_proba(waves, sr=16000),
+        load(tmp_path / "student").predict_proba(waves, sr=16000), atol=1e-5)
+
+
 def test_cli_distill_refuses_compact_groups_for_another_student(tmp_path, capsys):
     from ser_classic.cli import main
 
@@ -375,7 +452,7 @@ def test_deployable_names_decode_through_the_registry():
     assert D.parse_student("compact_int8") == (D.student_spec("compact"), True)
     assert D.parse_student("tree_uint8") == (D.student_spec("tree"), True)
     assert D.parse_student("lgbm") == (D.student_spec("lgbm"), False)
-    assert len(D.student_names()) == 11 and set(D.STUDENTS) <= set(D.student_names())
+    assert len(D.student_names()) == 13 and set(D.STUDENTS) <= set(D.student_names())
     # the two compact presets are one spec that differs only in the groups it skips
     compact, fast = D.student_spec("compact"), D.student_spec("compact_fast")
     assert replace(compact, name="compact_fast", skip_groups=D.COMPACT_FAST_SKIPS,

@@ -28,6 +28,7 @@ def test_ablation_reports_render_from_their_summaries(tmp_path):
     for script, report in (("ablation_members", "ablation_members"),
                            ("ablation_students", "ablation_students"),
                            ("ablation_students", "ablation_width"),
+                           ("ablation_students", "ablation_logit"),
                            ("student_calibration", "student_calibration"),
                            ("student_solver", "student_solver")):
         summary = json.loads((ROOT / f"reports/{report}/summary.json").read_text())

@@ -2,12 +2,13 @@
 
 A student learns the teacher's class probabilities over an enlarged *transfer set*
 (:mod:`._transfer`: the training clips, their augmented copies and MUNGE samples, fitted
-as soft targets). Each kind of student is a registered :class:`StudentSpec`
-(:mod:`._students`: builder, descriptor groups, column rule, width, quantizer); the
-built-in ones are ``tree``, ``mlp``, ``lgbm``, ``linear``, ``compact`` and
-``compact_fast``, and :func:`register_student` adds one. Quantization (:mod:`._quantize`)
-gives the deployed graphs: uint8 inputs for the tree, weight-only int8 for the compact
-regression (16 bytes per input), onnxruntime's dynamic int8 for the MLP and the linear
+as soft targets, or as log-probabilities by the logit-matching student). Each kind of
+student is a registered :class:`StudentSpec` (:mod:`._students`: builder, descriptor
+groups, column rule, width, quantizer); the built-in ones are ``tree``, ``mlp``,
+``lgbm``, ``linear``, ``compact``, ``compact_fast`` and ``logit``, and
+:func:`register_student` adds one. Quantization (:mod:`._quantize`) gives the deployed
+graphs: uint8 inputs for the tree, weight-only int8 for the compact and logit
+regressions (16 bytes per input), onnxruntime's dynamic int8 for the MLP and the linear
 student.
 
 Students start with a :class:`ColumnSelector`, so a model directory records the columns
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from ..errors import ParameterError as ParameterError  # the one the tests name D.
 from ._cv import DistillEvaluation, distill_cv
-from ._estimators import ColumnSelector, FeatureQuantizer, SoftmaxStudent
+from ._estimators import ColumnSelector, FeatureQuantizer, LogitStudent, SoftmaxStudent
 from ._fit import distill
 from ._groups import CHEAP_GROUPS, feature_groups, groups_needed, measure_group_costs
 from ._quantize import quantize_dynamic_onnx, quantize_linear_onnx, quantize_tree
@@ -68,6 +69,7 @@ __all__ = [
     "ColumnSelector",
     "DistillEvaluation",
     "FeatureQuantizer",
+    "LogitStudent",
     "QuantizedStudent",
     "SoftmaxStudent",
     "StudentParams",

@@ -18,7 +18,7 @@ from sklearn.feature_selection import SelectorMixin
 from ..errors import ParameterError
 from ..models import Float32LogisticRegression, SoftmaxReadout
 
-__all__ = ["ColumnSelector", "FeatureQuantizer", "SoftmaxStudent"]
+__all__ = ["ColumnSelector", "FeatureQuantizer", "LogitStudent", "SoftmaxStudent"]
 
 _PUBLIC = "ser_classic.distill"
 
@@ -151,3 +151,66 @@ class SoftmaxStudent(SoftmaxReadout, ClassifierMixin, BaseEstimator):
         Z = np.asarray(X, dtype=np.float64) - self.mean_
         Z /= self.scale_
         return Z @ self.coef_.T + self.intercept_
+
+
+class LogitStudent(SoftmaxStudent):
+    """A :class:`SoftmaxStudent` fitted by *logit matching* (Ba & Caruana, 2014): a ridge
+    regression of the teacher's centred log-probabilities on standardised inputs.
+
+    A soft-target student learns the teacher's probabilities where the transfer rows
+    lie; a linear map fitted to the teacher's log-odds follows the teacher's own linear
+    maps, so it also agrees with the teacher off those rows (held-out voices, degraded
+    audio). ``fit(X, P)`` takes the teacher's probabilities, not labels; the fitted model
+    is a :class:`SoftmaxStudent` (same graph, same int8 quantization, same temperature
+    folding).
+
+    Parameters
+    ----------
+    alpha : float > 0
+        L2 penalty of the ridge regression (inputs standardised).
+    floor : float in (0, 1)
+        Probabilities are floored here before the log (a guard against log 0: the
+        teacher's log-probabilities are matched as they are).
+    """
+
+    __module__ = _PUBLIC
+
+    def __init__(self, alpha: float = 10.0, *, floor: float = 1e-8):
+        self.alpha = alpha
+        self.floor = floor
+
+    def fit(self, X, P, sample_weight=None):
+        """Fit on rows ``X`` [shape=(n, d)] and the teacher's probabilities ``P``
+        [shape=(n, n_classes)] (rows summing to 1; class codes 0 .. n_classes-1)."""
+        from scipy.linalg import solve
+
+        if self.alpha <= 0:
+            raise ParameterError(f"alpha must be > 0, got {self.alpha}")
+        if not 0 < self.floor < 1:
+            raise ParameterError(f"floor must be in (0, 1), got {self.floor}")
+        P = np.asarray(P, dtype=np.float64)
+        if P.ndim != 2 or P.shape[1] < 3 or len(P) != len(X):
+            raise ParameterError(f"P must be (n rows, >= 3 classes) probabilities, got "
+                                 f"{P.shape} for {len(X)} rows")
+        if not np.all(np.isfinite(P)) or np.any(P < 0):
+            raise ParameterError("P must hold finite, non-negative probabilities")
+        T = np.log(np.maximum(P, self.floor))
+        T -= T.mean(axis=1, keepdims=True)  # log-odds are defined up to a row constant
+        w = (np.ones(len(T)) if sample_weight is None
+             else np.asarray(sample_weight, dtype=np.float64))
+        self.mean_, self.scale_, Z = standardised(X)
+        root = np.sqrt(w / w.mean())[:, None]
+        t_mean = w @ T / w.sum()
+        A = Z * root
+        gram = A.T @ A
+        gram[np.diag_indices_from(gram)] += self.alpha
+        rhs = A.T @ ((T - t_mean) * root)
+        coef = solve(gram, rhs, assume_a="pos")
+        # the standardised columns have zero mean unweighted; weighted, the intercept
+        # absorbs their weighted means
+        self.coef_ = coef.T
+        self.intercept_ = t_mean - (w @ Z / w.sum()) @ coef
+        self.classes_ = np.arange(P.shape[1])
+        self.n_features_in_ = Z.shape[1]
+        return self
+

@@ -1,7 +1,8 @@
 """Students as registered specs: how each kind is built, which descriptor groups and
 columns it may read, how wide it is and how it is quantized.
 
-A :class:`StudentSpec` names a builder (fits the student on the teacher's soft targets),
+A :class:`StudentSpec` names a builder (fits the student on the teacher's soft targets, or
+on its log-probabilities),
 the descriptor groups it may read, the rule that picks the columns it is offered, its
 width (columns kept by elimination, or every column offered) and its quantizer. The
 built-in kinds are registered at import::
@@ -13,6 +14,8 @@ built-in kinds are registered at import::
     compact       the same regression on its 340 columns of largest weight,
                   any group but the extended descriptors                    -> compact_int8
     compact_fast  ... any group but the extended and spectral-shape ones    -> compact_fast_int8
+    logit         a linear map fitted to the teacher's log-probabilities
+                  (logit matching), every column but the extended ones      -> logit_int8
 
 ``compact`` and ``compact_fast`` are two presets of one spec (they differ only in
 ``skip_groups``); a new preset is one :func:`register_student` call, e.g.
@@ -35,7 +38,7 @@ from sklearn.pipeline import Pipeline
 
 from ..errors import ParameterError
 from ..features import FeatureConfig
-from ._estimators import ColumnSelector, SoftmaxStudent
+from ._estimators import ColumnSelector, LogitStudent, SoftmaxStudent
 from ._groups import feature_groups
 from ._quantize import quantize_dynamic_onnx, quantize_linear_onnx, quantize_tree
 from ._transfer import soft_target_rows
@@ -153,6 +156,11 @@ class StudentSpec:
         keeps the same columns in every seed, but the compact student's TESS accuracy
         then swings more and is lower on average than with ``transfer``, which the
         built-in presets keep.
+    target : {"soft_targets", "logits"}
+        What ``build`` fits: soft-target replicas of the transfer rows (``build(X, y,
+        sample_weight, ...)``: every row once per class the teacher gives at least
+        ``min_prob``, weighted by that probability), or the teacher's probabilities
+        themselves (``build(X, P, None, ...)``, for logit matching).
     quantized : str or None
         Name of its quantized variant (``<name>_int8``, ``tree_uint8``).
     quantize : callable or None
@@ -168,6 +176,7 @@ class StudentSpec:
     width: int | None = None
     tuned_C: bool = False
     select_on: Literal["clips", "transfer"] = "transfer"
+    target: Literal["soft_targets", "logits"] = "soft_targets"
     quantized: str | None = None
     quantize: Quantizer | None = None
     description: str = ""
@@ -186,6 +195,12 @@ class StudentSpec:
         if self.select_on not in ("clips", "transfer"):
             raise ParameterError(f"select_on must be clips or transfer, got "
                                  f"{self.select_on!r}")
+        if self.target not in ("soft_targets", "logits"):
+            raise ParameterError(f"target must be soft_targets or logits, got "
+                                 f"{self.target!r}")
+        if self.target == "logits" and self.width is not None:
+            raise ParameterError("a logit-matching student reads every column offered "
+                                 "(width None)")
         if (self.quantized is None) != (self.quantize is None):
             raise ParameterError("quantized and quantize go together")
 
@@ -388,6 +403,14 @@ def _build_softmax(X, y, sample_weight, *, columns, params: StudentParams,
     return pipe.fit(X, y, clf__sample_weight=w)
 
 
+def _build_logit(X, P, sample_weight, *, columns, params: StudentParams,
+                 random_state: int) -> Pipeline:
+    """:class:`LogitStudent` on the offered columns, fitted to the teacher's
+    probabilities ``P`` (``params`` and ``random_state`` unused: a closed-form fit)."""
+    pipe = Pipeline([("select", ColumnSelector(columns)), ("clf", LogitStudent())])
+    return pipe.fit(X, P, clf__sample_weight=sample_weight)
+
+
 # --------------------------------------------------------------------------- quantizers
 def _to_onnx(estimator, n_features: int) -> bytes:
     from ..export import to_onnx_bytes
@@ -489,6 +512,9 @@ def fit_student(kind: str | StudentSpec, X: np.ndarray, P: np.ndarray, *,
         integer class codes 0 .. n_classes-1.
     """
     spec = student_spec(kind)
+    if spec.target == "logits":
+        return spec.build(np.asarray(X), np.asarray(P), None, columns=columns,
+                          params=StudentParams(), random_state=random_state)
     width = None if spec.width is None else (max_features or spec.width)
     params = StudentParams(max_depth=max_depth, min_samples_leaf=min_samples_leaf,
                            hidden=tuple(hidden), C=C, max_features=width)
@@ -586,6 +612,12 @@ for _spec in (
                     quantized="compact_fast_int8", quantize=_quantize_weights_int8,
                     description="the compact regression without the spectral-shape group "
                                 "either"),
+        StudentSpec(name="logit", build=_build_logit, columns="all", groups="all",
+                    skip_groups=COMPACT_SKIPS, target="logits", quantized="logit_int8",
+                    quantize=_quantize_weights_int8,
+                    description="a linear map fitted to the teacher's log-probabilities "
+                                "(logit matching) on every column but the extended "
+                                "descriptors"),
 ):
     register_student(_spec)
 del _spec
