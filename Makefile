@@ -57,7 +57,7 @@ lint: $(STAMP)
 # The main job end to end on the default data (see README: 17:10 from a clean clone on
 # 2 cores, CPU-bound): manifest and features of RAVDESS, TESS and EMOVO and the deployed
 # teachers' training copies; speaker-grouped CV of the selected model family with CIs
-# (RAVDESS); the family's strict teacher and its compact int8 student (STUDENT) trained on
+# (RAVDESS); the family's strict teacher and its int8 student (STUDENT) trained on
 # every corpus; the held-out-corpus A/B (each corpus held out in turn: the family's
 # leave-one-corpus-out evaluation) that decides which is deployed; their registration in
 # the model store (teacher, student, deployed). It rewrites
@@ -140,12 +140,14 @@ AUGMENT ?= vtlp_eq+conditions_eq+pitch_eq
 COPIES ?= 1
 # STUDENT: the students' kind, chosen in reports/ablation_students (issue 19, item 8: the
 # first kind, fastest first, within 3 points of its teacher on LOCO and in every condition
-# of the benchmark in inner folds of RAVDESS actors 1-20; else the fewest misses)
-STUDENT ?= compact_int8
-# WIDTH: the compact students' columns (empty: the library's default, 340), chosen in
-# reports/ablation_width by the same folds and rule as STUDENT: 1200 for both
-# normalisations (fewer conditions more than 3 points below the teacher)
-WIDTH ?= 1200
+# of the benchmark in inner folds of RAVDESS actors 1-20; else the fewest misses):
+# compact_int8; then, by the same folds and rule, logit_int8 over compact_int8 at 1200
+# columns (reports/ablation_logit, 12-06: strict 0 of 15 conditions missed against 7)
+STUDENT ?= logit_int8
+# WIDTH: the compact students' columns (empty: the library's default, 340, or none for a
+# kind without one, as logit_int8, which reads every column it is offered), chosen in
+# reports/ablation_width by the same folds and rule: 1200 for compact_int8
+WIDTH ?=
 STUDENT_WIDTH = $(if $(WIDTH),--width $(WIDTH))
 MC = --corpora $(CORPORA) --exclude-emotions $(NO_EMOTIONS)
 ADD = $(CLI) models --store $(STORE) add
@@ -169,7 +171,7 @@ STUDENT_CALIBRATION_strict ?= corpus_temperature
 STUDENT_CALIBRATION_speaker_norm ?= temperature
 
 # $(1) alias suffix ("" or -speaker_norm), $(2) normalisation: the teacher (the family,
-# parameters by TUNE) and its compact int8 student (STUDENT,
+# parameters by TUNE) and its int8 student (STUDENT,
 # STUDENT_CALIBRATION_<normalisation>) on every corpus
 define TRAIN_SELECTED
 	$(CLI) train $(IO) --model $(FAMILY) --normalization $(2) --selection $(SELECTION) $(MC) \
@@ -509,17 +511,18 @@ student-solver: $(STAMP)
 		--jobs $(JOBS) --world --out $(REPORTS)/student_solver
 
 # Should the student ship with a temperature (issue 19, item 7): none vs temperature vs
-# corpus_temperature, at the deployed WIDTH, on held-out speakers (inner folds of RAVDESS
+# corpus_temperature, of the deployed STUDENT and WIDTH, on held-out speakers (inner folds of RAVDESS
 # actors 1-20, clean and degraded; the fold teachers and temperature students are
 # ablation-students' and ablation-width's) and held-out corpora; the choice per normalisation
 # -> STUDENT_CALIBRATION_<normalisation> (12-02/03 on the slower 2-core machine, the
 # normalisations run one at a time with --normalizations and joined with --merge: strict
 # 85 min, speaker_norm 57 min; 12-04 rerun with --world --stages inner, 42 and 39 min;
 # 12-05 rerun of both stages on the teachers with pitch copies, 60 and 72 min side by side,
-# the same choices)
+# the same choices; 12-06 for logit_int8, 28 and 25 min side by side, the same choices)
 student-calibration: $(STAMP)
 	$(BIN)/python experiments/student_calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
-		--jobs $(JOBS) $(STUDENT_WIDTH) --world --out $(REPORTS)/student_calibration
+		--jobs $(JOBS) --student $(STUDENT) $(STUDENT_WIDTH) --world \
+		--out $(REPORTS)/student_calibration
 
 # Held-out-speaker ECE of the stored teachers' and students' recipes on every clean clip of
 # RAVDESS actors 1-20 (each by the models of the inner fold that held its actor out; the

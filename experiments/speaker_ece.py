@@ -174,9 +174,10 @@ def render(summary: dict) -> str:
         for name in ("teacher", *r["calibrations"]):
             m = r[name]
             cal = "none" if name == "teacher" else r["calibrations"][name]
+            notes = ([] if r["recipe"]["width"] is None else [f"width {r['recipe']['width']}"]
+                     ) + (["deployed"] if name == "student" else [])
             kind = "teacher" if name == "teacher" else (
-                f"{r['recipe']['kind']} (width {r['recipe']['width']}"
-                + (", deployed)" if name == "student" else ")"))
+                r["recipe"]["kind"] + (f" ({', '.join(notes)})" if notes else ""))
             lines.append(
                 f"| {norm} | {kind} | {cal} | {r['n_clips']} | {m['accuracy']:.3f} | "
                 f"{m['confidence']:.3f} | {m['ece']:.3f} | {r['calibrated']['mean']:.3f} / "

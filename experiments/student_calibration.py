@@ -45,7 +45,7 @@ from ser_classic.deployment import corpus_ab
 
 CORPORA, NO_EMOTIONS = bench.RECIPE_CORPORA, bench.RECIPE_NO_EMOTIONS
 AUGMENT, COPIES = bench.RECIPE_AUGMENT, bench.RECIPE_COPIES
-STUDENT = "compact_int8"
+STUDENT = "compact_int8"  # the default; a summary without "student" measured it
 CALIBRATIONS = ("none", "temperature", "corpus_temperature")
 # (a) and (b) of the module docstring: stage -> its results in a normalisation's summary
 STAGES = {"inner": ("inner", "fold_models"), "loco": ("loco",)}
@@ -57,6 +57,9 @@ def parse_args(argv=None):
     p.set_defaults(out="reports/student_calibration")
     p.add_argument("--fold-clips", type=int, default=48,
                    help="clips of each inner fold's actors under each condition")
+    p.add_argument("--student", default=STUDENT,
+                   help="the student's kind, as `ser-classic distil --student`; the "
+                        "Makefile passes the deployed STUDENT")
     p.add_argument("--width", type=int, default=None,
                    help="the student's columns, as `ser-classic distil --width` (default: "
                         "the library's); the Makefile passes the deployed WIDTH")
@@ -74,8 +77,8 @@ def run_inner(args, manifest, norm: str) -> dict:
         # ablation_students' student (of the same width) is the temperature one: shared
         return {"teacher": teacher, **{cal: bench.fold_student(
             args, manifest, teacher,
-            teacher.parent / bench.student_folder(STUDENT, args.width, cal),
-            student=STUDENT, calibration=cal, width=args.width,
+            teacher.parent / bench.student_folder(args.student, args.width, cal),
+            student=args.student, calibration=cal, width=args.width,
             command=f"student_calibration --fold {k} --calibration {cal}")
             for cal in CALIBRATIONS}}
 
@@ -90,7 +93,7 @@ def run_loco(args, manifest, norm: str) -> dict:
     tune = bench.tuning(bench._stored_training(bench.teacher_alias(norm)))
     out = {}
     for cal in CALIBRATIONS:
-        ab = corpus_ab(manifest, model="linear", corpora=CORPORA, students=[STUDENT],
+        ab = corpus_ab(manifest, model="linear", corpora=CORPORA, students=[args.student],
                        normalization=norm, tune=tune, exclude_emotions=NO_EMOTIONS,
                        augment=AUGMENT, copies=COPIES, transfer="teacher",
                        student_calibration=cal, width=args.width, random_state=args.seed,
@@ -100,9 +103,10 @@ def run_loco(args, manifest, norm: str) -> dict:
                        work_dir=Path(args.work) / norm / "loco-student_calibration",
                        progress=lambda m, cal=cal: print(f"loco {norm} {cal} {m}", flush=True))
         s = ab.summary
-        out[cal] = {"mean_uar": s["mean"][STUDENT]["uar"], "mean_ece": s["mean"][STUDENT]["ece"],
-                    "corpora": {c: {"uar": s["folds"][c][STUDENT]["uar"],
-                                    "ece": s["folds"][c][STUDENT]["ece"]} for c in CORPORA}}
+        kind = args.student
+        out[cal] = {"mean_uar": s["mean"][kind]["uar"], "mean_ece": s["mean"][kind]["ece"],
+                    "corpora": {c: {"uar": s["folds"][c][kind]["uar"],
+                                    "ece": s["folds"][c][kind]["ece"]} for c in CORPORA}}
         out.setdefault("teacher", {"mean_uar": s["mean"]["teacher"]["uar"],
                                    "mean_ece": s["mean"]["teacher"]["ece"]})
     return out
@@ -127,10 +131,11 @@ def write_report(summary: dict, out: Path) -> None:
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
              f"{summary['machine']}).", "",
              *bench.runs_lines(summary), *bench.kept_lines(summary),
-             f"`{STUDENT}` ({_width(summary)}) distilled from the deployed teacher recipe "
+             f"`{_student(summary)}` ({_width(summary)}) distilled from the deployed teacher "
+             "recipe "
              f"(`linear`, `--augment {summary['augment']} --copies {summary['copies']}`) "
-             "with `--calibration none` (the student's own softmax of the teacher's soft "
-             "targets), `temperature` (one T on its speaker-grouped out-of-fold predictions, "
+             "with `--calibration none` (the student's own softmax), `temperature` (one T "
+             "on its speaker-grouped out-of-fold predictions, "
              "what both students shipped with before this run) or `corpus_temperature` (one "
              "T on those pooled with its leave-one-corpus-out predictions). The Makefile's "
              "`STUDENT_CALIBRATION_<normalisation>` ships each choice. Chosen on the "
@@ -182,8 +187,14 @@ def write_report(summary: dict, out: Path) -> None:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 
 
+def _student(summary: dict) -> str:
+    return summary.get("student", STUDENT)
+
+
 def _width(summary: dict) -> str:
-    width = bench.student_width(STUDENT, summary.get("width"))
+    width = bench.student_width(_student(summary), summary.get("width"))
+    if width is None:
+        return "every column it is offered"
     return f"width {width}" + ("" if summary.get("width") else ", the library's")
 
 
@@ -193,12 +204,14 @@ def main(argv=None) -> int:
         return bench.merge_reports(args.merge, out=args.out, write=write_report)
     start = time.perf_counter()
     manifest, header = bench.start_ablation(args, script="student_calibration.py", argv=argv)
-    summary = {**header, "fold_clips": args.fold_clips, "width": args.width,
+    summary = {**header, "student": args.student, "fold_clips": args.fold_clips,
+               "width": args.width,
                "inner_folds": bench.inner_folds(manifest["speaker"]), "normalizations": {}}
     stages = [s for s in args.stages.split(",") if s]
     norms = [n for n in args.normalizations.split(",") if n]
     kept = bench.kept_stages(summary, norms, out=args.out, run=stages, stages=STAGES,
-                             same=("width", "fold_clips", "inner_folds", "seed"))
+                             same=("student", "width", "fold_clips", "inner_folds",
+                                   "seed"))
     for norm in norms:
         res = dict(kept.get(norm, {}))
         if "inner" in stages:
