@@ -151,6 +151,14 @@ def test_logit_student_recovers_a_linear_teacher_off_its_rows(six):
     np.testing.assert_allclose(student.predict_proba(X[~train][:, cols]),
                                teacher(X[~train]), atol=1e-5)
     assert np.array_equal(student.classes_, np.arange(8))
+    # integer weights fit as repeated rows (a vanishing penalty: the two standardise
+    # their rows differently)
+    reps = np.random.default_rng(1).integers(1, 4, size=train.sum())
+    weighted = D.LogitStudent(alpha=1e-9).fit(X[train][:, cols], P, sample_weight=reps)
+    repeated = D.LogitStudent(alpha=1e-9).fit(
+        np.repeat(X[train][:, cols], reps, axis=0), np.repeat(P, reps, axis=0))
+    np.testing.assert_allclose(weighted.predict_proba(X[~train][:, cols]),
+                               repeated.predict_proba(X[~train][:, cols]), atol=1e-6)
     with pytest.raises(D.ParameterError, match="P must be"):
         D.LogitStudent().fit(X[train][:, cols], P[:, :2])
     with pytest.raises(D.ParameterError, match="non-negative"):
@@ -279,18 +287,26 @@ def test_distill_cv_gives_the_compact_students_the_width_asked(six):
     assert [len(c) for c in ev.used_columns["compact_int8"]] == [40, 40]
 
 
-def test_cli_distill_deploys_a_servable_student(tmp_path, six, feature_cache):
-    from ser_classic import load
+def _save_teacher(path, six, **fit):
+    """A logistic-regression teacher of actors 1-4 saved at ``path``; its training mask."""
     from ser_classic.artifact import save_artifact
-    from ser_classic.cli import main
     from ser_classic.export import to_onnx_bytes
 
     rows, X, _, _ = six
     train = rows["speaker"].isin(SIX[:4]).to_numpy()
-    teacher, classes = train_model(X[train], rows["emotion"][train], name="logreg")
-    save_artifact(tmp_path / "teacher", estimator=teacher, classes=classes, config=CONFIG,
-                  name="logreg", onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
+    teacher, classes = train_model(X[train], rows["emotion"][train], name="logreg", **fit)
+    save_artifact(path, estimator=teacher, classes=classes, config=CONFIG, name="logreg",
+                  onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
                   training={"corpus": "ravdess", "speakers": SIX[:4]})
+    return train
+
+
+def test_cli_distill_deploys_a_servable_student(tmp_path, six, feature_cache):
+    from ser_classic import load
+    from ser_classic.cli import main
+
+    rows = six[0]
+    train = _save_teacher(tmp_path / "teacher", six)
     save_manifest(rows, tmp_path / "manifest.csv")
     code = main(["distil", "--teacher", str(tmp_path / "teacher"), "--out",
                  str(tmp_path / "student"), "--manifest", str(tmp_path / "manifest.csv"),
@@ -317,15 +333,9 @@ def test_logit_student_distils_with_a_temperature_and_serves(tmp_path, six, feat
     """``logit_int8`` through the API: its temperature folded into the head, the int8 graph
     served by both backends alike; it has no width to set."""
     from ser_classic import distil, load
-    from ser_classic.artifact import save_artifact
-    from ser_classic.export import to_onnx_bytes
 
-    rows, X, _, _ = six
-    train = rows["speaker"].isin(SIX[:4]).to_numpy()
-    teacher, classes = train_model(X[train], rows["emotion"][train], name="logreg")
-    save_artifact(tmp_path / "teacher", estimator=teacher, classes=classes, config=CONFIG,
-                  name="logreg", onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
-                  training={"corpus": "ravdess", "speakers": SIX[:4]})
+    rows = six[0]
+    train = _save_teacher(tmp_path / "teacher", six)
     with pytest.raises(D.ParameterError, match="width is for the compact students"):
         distil(tmp_path / "teacher", rows, student="logit_int8", width=100)
     student = distil(tmp_path / "teacher", rows, student="logit_int8", copies=1,
@@ -357,19 +367,13 @@ def test_compact_width_through_the_api_and_the_cli(tmp_path, six, feature_cache)
     """``width`` sets the compact student's columns; the CLI's ``--width`` gives the same
     model; a student without a width refuses it before reading anything."""
     from ser_classic import load
-    from ser_classic.artifact import save_artifact
     from ser_classic.cli import main
     from ser_classic.errors import ParameterError
-    from ser_classic.export import to_onnx_bytes
     from ser_classic.pipeline import distil
 
-    rows, X, _, _ = six
-    train = rows["speaker"].isin(SIX[:4]).to_numpy()
-    teacher, classes = train_model(X[train], rows["emotion"][train], name="logreg",
-                                   speakers=rows["speaker"][train])
-    save_artifact(tmp_path / "teacher", estimator=teacher, classes=classes, config=CONFIG,
-                  name="logreg", onnx=to_onnx_bytes(teacher, n_features=X.shape[1]),
-                  training={"corpus": "ravdess", "speakers": SIX[:4]})
+    rows = six[0]
+    _save_teacher(tmp_path / "teacher", six,
+                  speakers=rows["speaker"][rows["speaker"].isin(SIX[:4])])
     save_manifest(rows, tmp_path / "manifest.csv")
     common = ["--teacher", str(tmp_path / "teacher"), "--manifest",
               str(tmp_path / "manifest.csv"), "--cache", str(feature_cache), "--jobs", "1",

@@ -199,18 +199,18 @@ class LogitStudent(SoftmaxStudent):
         w = (np.ones(len(T)) if sample_weight is None
              else np.asarray(sample_weight, dtype=np.float64))
         self.mean_, self.scale_, Z = standardised(X)
+        # weighted rows: scaled by sqrt(w) (a copy of Z only when weights are given)
         root = np.sqrt(w / w.mean())[:, None]
-        t_mean = w @ T / w.sum()
-        A = Z * root
+        A = Z if sample_weight is None else Z * root
+        z_mean, t_mean = w @ Z / w.sum(), w @ T / w.sum()
         gram = A.T @ A
+        if sample_weight is not None:  # centred on the weighted means (Z's are 0)
+            gram -= len(w) * np.outer(z_mean, z_mean)
         gram[np.diag_indices_from(gram)] += self.alpha
         rhs = A.T @ ((T - t_mean) * root)
         coef = solve(gram, rhs, assume_a="pos")
-        # the standardised columns have zero mean unweighted; weighted, the intercept
-        # absorbs their weighted means
         self.coef_ = coef.T
-        self.intercept_ = t_mean - (w @ Z / w.sum()) @ coef
+        self.intercept_ = t_mean - z_mean @ coef
         self.classes_ = np.arange(P.shape[1])
         self.n_features_in_ = Z.shape[1]
         return self
-

@@ -2,10 +2,9 @@
 columns it may read, how wide it is and how it is quantized.
 
 A :class:`StudentSpec` names a builder (fits the student on the teacher's soft targets, or
-on its log-probabilities),
-the descriptor groups it may read, the rule that picks the columns it is offered, its
-width (columns kept by elimination, or every column offered) and its quantizer. The
-built-in kinds are registered at import::
+on its log-probabilities), the descriptor groups it may read, the rule that picks the
+columns it is offered, its width (columns kept by elimination, or every column offered)
+and its quantizer. The built-in kinds are registered at import::
 
     tree          depth-8 tree on the ANOVA candidates of the given groups   -> tree_uint8
     mlp           one-hidden-layer MLP on every column of the given groups   -> mlp_int8
