@@ -54,7 +54,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The main job end to end on the default data (see README: 17:10 from a clean clone on
+# The main job end to end on the default data (see README: 16:34 from a clean clone on
 # 2 cores, CPU-bound): manifest and features of RAVDESS, TESS and EMOVO and the deployed
 # teachers' training copies; speaker-grouped CV of the selected model family with CIs
 # (RAVDESS); the family's strict teacher and its int8 student (STUDENT) trained on
