@@ -491,8 +491,8 @@ ablation-width: $(STAMP)
 		--widths 340,1200 --fold-clips 104 --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --world --out $(REPORTS)/ablation_width
 
-# Does logit matching keep the teacher's robustness better (issue 19, item 8): the shipped
-# student (compact_int8, 1200 columns, soft targets) against logit_int8 (a ridge regression
+# Does logit matching keep the teacher's robustness better (issue 19, item 8): the student
+# shipped until 12-06 (compact_int8, 1200 columns, soft targets) against logit_int8 (a ridge regression
 # of the teacher's log-probabilities on every column of the same groups), by the same
 # folds and rule -> reports/ablation_logit/ (12-06: one normalisation per process side by
 # side, merged with --merge; the compact students and the teachers cached)
@@ -511,9 +511,10 @@ student-solver: $(STAMP)
 		--jobs $(JOBS) --world --out $(REPORTS)/student_solver
 
 # Should the student ship with a temperature (issue 19, item 7): none vs temperature vs
-# corpus_temperature, of the deployed STUDENT and WIDTH, on held-out speakers (inner folds of RAVDESS
-# actors 1-20, clean and degraded; the fold teachers and temperature students are
-# ablation-students' and ablation-width's) and held-out corpora; the choice per normalisation
+# corpus_temperature, of the deployed STUDENT and WIDTH, on held-out speakers (inner folds
+# of RAVDESS actors 1-20, clean and degraded; the fold teachers and temperature students
+# are ablation-students' and ablation-logit's) and held-out corpora; the choice per
+# normalisation
 # -> STUDENT_CALIBRATION_<normalisation> (12-02/03 on the slower 2-core machine, the
 # normalisations run one at a time with --normalizations and joined with --merge: strict
 # 85 min, speaker_norm 57 min; 12-04 rerun with --world --stages inner, 42 and 39 min;
