@@ -457,6 +457,10 @@ def test_deployable_names_decode_through_the_registry():
     assert D.parse_student("tree_uint8") == (D.student_spec("tree"), True)
     assert D.parse_student("lgbm") == (D.student_spec("lgbm"), False)
     assert len(D.student_names()) == 13 and set(D.STUDENTS) <= set(D.student_names())
+    # pipeline lists them by hand (importing the registry there would slow its import)
+    from ser_classic.pipeline import STUDENT_CHOICES
+
+    assert STUDENT_CHOICES == D.student_names()
     # the two compact presets are one spec that differs only in the groups it skips
     compact, fast = D.student_spec("compact"), D.student_spec("compact_fast")
     assert replace(compact, name="compact_fast", skip_groups=D.COMPACT_FAST_SKIPS,
