@@ -145,7 +145,7 @@ def loco_models(corpus: str, work: Path, manifest_path: str, *, cache: str
     corpora = [c for c in train_args[i + 1].split(",") if c != corpus]
     train_args[i + 1] = ",".join(corpora)
     teacher, student = work / f"without_{corpus}" / "teacher", work / f"without_{corpus}" / \
-        "compact"
+        "student"
     common = ["--manifest", manifest_path, "--cache", cache, "--jobs", "1"]
     made = bench.fitted_card(teacher)
     if made is None or bench.recipe_differs(made["training"],
@@ -158,7 +158,7 @@ def loco_models(corpus: str, work: Path, manifest_path: str, *, cache: str
         if cli(["distil", *common, "--teacher", str(teacher), *distill_args,
                 "--out", str(student)]):
             raise RuntimeError(f"distilling the student without {corpus} failed")
-    return {"teacher": teacher, "compact": student}
+    return {"teacher": teacher, "student": student}
 
 
 def _raw(rec):

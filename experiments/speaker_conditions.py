@@ -43,7 +43,7 @@ def parse_args(argv=None):
 
 
 def fold_models(args, manifest, k: int, actors, norms) -> dict[str, dict[str, Path]]:
-    """``{normalisation: {"teacher": path, "compact": path}}`` of inner fold ``k``: the
+    """``{normalisation: {"teacher": path, "student": path}}`` of inner fold ``k``: the
     teacher recipe and the deployed student, trained without ``actors`` (reused from the
     work folder when there)."""
     out = {}
@@ -51,7 +51,7 @@ def fold_models(args, manifest, k: int, actors, norms) -> dict[str, dict[str, Pa
         recipe = student_recipe(norm)
         teacher = bench.fold_teacher(args, manifest, norm, k, actors,
                                      command=f"speaker_conditions --fold {k}")
-        out[norm] = {"teacher": teacher, "compact": recipe_student(
+        out[norm] = {"teacher": teacher, "student": recipe_student(
             args, manifest, teacher, norm, k, recipe, recipe["calibration"],
             script="speaker_conditions")}
     return out

@@ -185,8 +185,9 @@ def degradation_rows(per: dict, *, source: str, clips: str = "",
                      clean_ece: bool = True, gaps: dict | None = None) -> list[dict]:
     """Rows of a condition table ``per`` (condition -> column -> scores): accuracy under
     each degradation as a share of clean, ECE clean (unless not ``clean_ece``) and under
-    each degradation, and item 8 per student (``compact``) column, point estimates; with
-    ``gaps`` (``bench_conditions.student_gaps``), how many conditions their CIs tell.
+    each degradation, and item 8 per student column (``<normalization> student``), point
+    estimates; with ``gaps`` (``bench_conditions.student_gaps``), how many conditions their
+    CIs tell.
     ``clips`` follows each target's name."""
     rows = []
     models = list(per["clean"])
@@ -216,9 +217,9 @@ def degradation_rows(per: dict, *, source: str, clips: str = "",
                          f"{max(e for _, e in eces):.3f}; {_null(clean['n'])})", "<= 0.10",
                          not over, source))
     for model in models:
-        if "compact" not in model:
+        if " student" not in model:
             continue
-        teacher = model.replace("compact", "teacher")
+        teacher = model.replace(" student", " teacher")
         gap = {c: entry[model]["accuracy"] - entry[teacher]["accuracy"]
                for c, entry in per.items()}
         below = [c for c, g in gap.items() if g < -STUDENT_GAP]

@@ -41,13 +41,13 @@ def test_report_marks_the_targets_and_item_8():
         return {"accuracy": acc, "uar": acc, "ece": ece, "confidence": acc + 0.1,
                 "top_class": "sad", "top_class_share": 0.3, "n": 1040}
 
-    per = {"clean": {"strict teacher": s(0.60, 0.05), "strict compact": s(0.58, 0.07)},
-           "white 20 dB": {"strict teacher": s(0.55, 0.08), "strict compact": s(0.45, 0.12)}}
+    per = {"clean": {"strict teacher": s(0.60, 0.05), "strict student": s(0.58, 0.07)},
+           "white 20 dB": {"strict teacher": s(0.55, 0.08), "strict student": s(0.45, 0.12)}}
     gap = {"gap": -0.1, "ci": [-0.14, -0.06], "n": 1040, "verdict": "missed"}
-    results = {"folds": [["a"]], "models": [{"strict teacher": "t", "strict compact": "s"}],
+    results = {"folds": [["a"]], "models": [{"strict teacher": "t", "strict student": "s"}],
                "fold_seconds": [1.0], "n_clips": 1040, "n_speakers": 20,
                "calibrated": {"mean": 0.038, "q95": 0.053}, "conditions": per,
-               "student_gaps": {"strict compact": {
+               "student_gaps": {"strict student": {
                    "per_condition": {"clean": {**gap, "gap": -0.02, "ci": [-0.04, 0.0],
                                                "verdict": "unresolved"},
                                      "white 20 dB": gap}, "mean": gap}}}
@@ -56,5 +56,5 @@ def test_report_marks_the_targets_and_item_8():
     assert "1040 clips of 20 speakers per condition" in text
     assert "| white 20 dB | 0.55 / 0.55 / 0.08" in text
     assert "0.45 / 0.45 / 0.12+ (78%) ✗" in text  # below 85 % of clean, ECE above 0.10
-    assert "strict teacher 0 of 1; strict compact 1 of 1" in text
+    assert "strict teacher 0 of 1; strict student 1 of 1" in text
     assert "| white 20 dB | -0.100 [-0.140, -0.060] ✗ |" in text
