@@ -61,9 +61,12 @@ VARIANTS = (  # (variant, model, backend): model "teacher" or a student name
     ("compact onnx int8", "compact_int8", "onnx"),
     ("compact-fast sklearn", "compact_fast", "sklearn"),
     ("compact-fast onnx int8", "compact_fast_int8", "onnx"),
+    ("logit sklearn", "logit", "sklearn"),
+    ("logit onnx fp32", "logit", "onnx"),
+    ("logit onnx int8", "logit_int8", "onnx"),
     ("label tree onnx fp32", "tree_labels", "onnx"),
 )
-STUDENTS = ("tree", "mlp", "linear", "compact", "compact_fast")
+STUDENTS = ("tree", "mlp", "linear", "compact", "compact_fast", "logit")
 TARGETS = {"e2e_speedup": 10.0, "size_ratio": 50.0, "max_uar_drop": 0.03}
 
 
@@ -375,7 +378,10 @@ def write_report(s: dict, out: Path) -> None:
               f"{setup['compact_features']} "
               "columns of largest weight, chosen by recursive elimination on the transfer "
               "set of the fold (halving by weight norm, refitting each time). "
-              "`compact_fast`: the same on fewer groups (faster to extract).", "",
+              "`compact_fast`: the same on fewer groups (faster to extract). `logit` (the "
+              "deployed kind): a ridge regression of the teacher's centred log-probabilities "
+              "on every column of the compact student's groups (logit matching, Ba & "
+              "Caruana 2014).", "",
               "## Deployed variants (fitted on all training clips)", "",
               "| variant | file | size KB | size ratio | load ms | model b1 p50/p99 ms | "
               "model b256 p50 ms | e2e p50/p99 ms | e2e speedup | clips/s e2e | UAR | "
@@ -421,7 +427,7 @@ def write_report(s: dict, out: Path) -> None:
         lines.append(f"- {name}: {r['method']}; ops {r['ops_before']} -> "
                      f"{r['ops_after']}; int8 tensors: {tensors}; ONNX "
                      f"{r['bytes_before'] / 1e3:.1f} -> {r['bytes_after'] / 1e3:.1f} KB.")
-    for name in ("compact_int8", "compact_fast_int8"):
+    for name in ("compact_int8", "compact_fast_int8", "logit_int8"):
         if name not in q:
             continue
         r = q[name]
