@@ -322,12 +322,12 @@ calibration: $(STAMP)
 	$(BIN)/python experiments/calibration_atypicality.py --manifest $(MANIFEST) \
 		--cache $(CACHE) --out $(REPORTS)/calibration
 
-# Seed spread of the headline figures (teacher and student on held-out speakers and
-# corpora over 5 seeds) -> reports/spread/; the strict held-out-corpus A/B of the main job
+# Seed spread of the headline figures (teacher and the deployed student kind on held-out
+# speakers and corpora over 5 seeds) -> reports/spread/; the strict held-out-corpus A/B of the main job
 # at seeds 1 and 2 (seed 0: reports/ab/corpus) -> reports/spread/corpus_seed*
 spread: $(STAMP)
 	$(BIN)/python experiments/seed_spread.py --seeds 0,1,2,3,4 --skip-cv \
-		--student compact_int8@transfer,compact_int8@clips $(STUDENT_WIDTH) \
+		--student $(STUDENT) $(STUDENT_WIDTH) \
 		--manifest $(MANIFEST) --cache $(CACHE) --out $(REPORTS)/spread
 	for seed in 1 2; do $(CLI) corpus-ab $(IO) --model $(FAMILY) --normalization strict \
 		--selection $(SELECTION) $(MC) --augment $(AUGMENT) --copies $(COPIES) \
