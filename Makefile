@@ -460,8 +460,8 @@ corpus-spectra: $(STAMP)
 # only, or on the copies too; ridge always does), per normalisation, on LOCO, speaker-
 # grouped CV and the condition benchmark in inner folds of RAVDESS actors 1-20 (21-24 unread)
 # -> reports/ablation_members/ (the registry's logreg `augmented=("strict",)`, the outcome
-# of its run of 11-29 and of the rerun of 12-04 with WORLD; speaker_norm is a tie, see the
-# README; about 30 min on 2 cores)
+# of its run of 11-29 and of the rerun of 12-04 with WORLD; speaker_norm is a tie, see
+# reports/README.md; about 30 min on 2 cores)
 ablation-members: $(STAMP)
 	$(BIN)/python experiments/ablation_members.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --world --out $(REPORTS)/ablation_members
