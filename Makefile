@@ -323,8 +323,8 @@ calibration: $(STAMP)
 		--cache $(CACHE) --out $(REPORTS)/calibration
 
 # Seed spread of the headline figures (teacher and the deployed student kind on held-out
-# speakers and corpora over 5 seeds) -> reports/spread/; the strict held-out-corpus A/B of the main job
-# at seeds 1 and 2 (seed 0: reports/ab/corpus) -> reports/spread/corpus_seed*
+# speakers and corpora over 5 seeds) -> reports/spread/; the strict held-out-corpus A/B of
+# the main job at seeds 1 and 2 (seed 0: reports/ab/corpus) -> reports/spread/corpus_seed*
 spread: $(STAMP)
 	$(BIN)/python experiments/seed_spread.py --seeds 0,1,2,3,4 --skip-cv \
 		--student $(STUDENT) $(STUDENT_WIDTH) \
