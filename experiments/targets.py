@@ -216,10 +216,7 @@ def degradation_rows(per: dict, *, source: str, clips: str = "",
                          f"{len(eces) - len(over)} of {len(eces)} met (highest "
                          f"{max(e for _, e in eces):.3f}; {_null(clean['n'])})", "<= 0.10",
                          not over, source))
-    for model in models:
-        if " student" not in model:
-            continue
-        teacher = model.replace(" student", " teacher")
+    for model, teacher in bench_conditions.student_pairs(models).items():
         gap = {c: entry[model]["accuracy"] - entry[teacher]["accuracy"]
                for c, entry in per.items()}
         below = [c for c, g in gap.items() if g < -STUDENT_GAP]
