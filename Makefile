@@ -31,7 +31,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
-	corpus-spectra colouring tilt-ablation student-solver targets clean-cache
+	corpus-spectra colouring tilt-ablation student-solver choice-audit targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,7 +88,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver
-	$(MAKE) --no-print-directory targets
+	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
 
@@ -629,6 +629,13 @@ batch-prior: $(STAMP)
 trim-ablation: $(STAMP)
 	$(BIN)/python experiments/trim_ablation.py --manifest $(MANIFEST) --data $(DATA) \
 		--out $(REPORTS)/trim_ablation
+
+# Each committed choosing rule (ablation_conditions and its reruns, ablation_members,
+# ablation_students / width / logit, student_calibration) rerun with one corpus's
+# held-out figure left out of its LOCO mean, per corpus; trains nothing (seconds)
+# -> reports/choice_audit/
+choice-audit: $(STAMP)
+	$(BIN)/python experiments/choice_audit.py --reports $(REPORTS) --out $(REPORTS)/choice_audit
 
 # Issue 19's targets against the figures of the reports above (reads ab/corpus*,
 # loco_selected, cv_selected_loso, conditions, calibration, speaker_ece and

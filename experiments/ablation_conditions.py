@@ -262,6 +262,15 @@ def _preset_lines(variants) -> list[str]:
     return lines
 
 
+def rule_scores(summary: dict) -> dict[str, float]:
+    """The rule's score of each preset: the mean of (a) CV UAR, (b) LOCO mean UAR and
+    (c) mean degraded accuracy (the larger is chosen)."""
+    per = summary["conditions"]["conditions"]
+    return {v: float(np.mean([summary["cv"][v]["uar"], summary["loco"][v]["mean_uar"],
+                              bench.mean_degraded(per, bench.teacher_column(per, v))]))
+            for v in summary["variants"]}
+
+
 def write_report(summary: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
@@ -338,10 +347,7 @@ def write_report(summary: dict, out: Path) -> None:
             what="microphone colourings (fixed shelves and a presence peak of 6 dB, then "
                  "16-bit rounding; not in issue 19's list, held to its invariance targets)")
     if all(k in summary for k in ("conditions", "cv", "loco")):
-        per = summary["conditions"]["conditions"]
-        score = {v: float(np.mean([summary["cv"][v]["uar"], summary["loco"][v]["mean_uar"],
-                                   bench.mean_degraded(per, bench.teacher_column(per, v))]))
-                 for v in variants}
+        score = rule_scores(summary)
         best = max(score, key=score.get)
         lines += ["## Rule", "",
                   "The rule of `reports/ablation_members/`: the preset with the larger mean "

@@ -149,6 +149,14 @@ def run_inner_conditions(args, manifest, norm: str) -> dict:
     return out
 
 
+def rule_scores(res: dict) -> dict[str, float]:
+    """The rule's score of each setting of one normalisation's results: the mean of (a),
+    (b) and (c)'s mean degraded accuracy (the larger is chosen)."""
+    return {s: float(np.mean([res["loco"][s]["mean_uar"], res["cv"][s]["uar"],
+                              res["conditions"][s]["mean_degraded_accuracy"]]))
+            for s in res["loco"]}
+
+
 def write_report(summary: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
@@ -215,9 +223,7 @@ def main(argv=None) -> int:
         res = {"loco": run_loco(args, manifest, norm),
                "cv": run_cv(args, manifest, norm),
                "conditions": run_inner_conditions(args, manifest, norm)}
-        res["score"] = {s: float(np.mean([res["loco"][s]["mean_uar"], res["cv"][s]["uar"],
-                                          res["conditions"][s]["mean_degraded_accuracy"]]))
-                        for s in SETTINGS}
+        res["score"] = rule_scores(res)
         res["chosen"] = max(SETTINGS, key=res["score"].get)
         summary["normalizations"][norm] = res
     summary["seconds"] = time.perf_counter() - start

@@ -35,3 +35,11 @@ def test_ablation_reports_render_from_their_summaries(tmp_path):
         experiment(script).write_report(summary, tmp_path / report)
         assert (tmp_path / report / "summary.md").read_text() == (
             ROOT / f"reports/{report}/summary.md").read_text(), report
+
+
+def test_choice_audit_reads_the_committed_summaries(tmp_path):
+    audit = experiment("choice_audit")
+    audit.write_report(audit.audit(ROOT / "reports"), tmp_path)
+    for name in ("summary.json", "summary.md"):
+        assert (tmp_path / name).read_text() == (
+            ROOT / "reports/choice_audit" / name).read_text(), name
