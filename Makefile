@@ -31,7 +31,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
-	corpus-spectra colouring tilt-ablation student-solver choice-audit targets clean-cache
+	corpus-spectra colouring tilt-ablation student-solver consistent-features choice-audit targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,7 +87,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
-	corpus-spectra colouring tilt-ablation student-solver
+	corpus-spectra colouring tilt-ablation student-solver consistent-features
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -629,6 +629,14 @@ batch-prior: $(STAMP)
 trim-ablation: $(STAMP)
 	$(BIN)/python experiments/trim_ablation.py --manifest $(MANIFEST) --data $(DATA) \
 		--out $(REPORTS)/trim_ablation
+
+# Columns kept by how alike every training speaker's emotion means are (emotion x speaker
+# consistency), at fixed k and with k chosen on the training corpora, fixed linear models
+# on LOCO and RAVDESS group6; measurement only (about 6 minutes)
+# -> reports/consistent_features/
+consistent-features: $(STAMP)
+	$(BIN)/python experiments/consistent_features.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --out $(REPORTS)/consistent_features
 
 # Each committed choosing rule (ablation_conditions and its reruns, ablation_members,
 # ablation_students / width / logit, student_calibration) rerun with one corpus's

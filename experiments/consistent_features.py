@@ -1,0 +1,170 @@
+"""Features chosen for separating emotions alike in every training speaker, with fixed
+linear models (issue 19, item 2) -> reports/consistent_features/.
+
+Measurement only: nothing is shipped. A feature whose emotion means differ from speaker
+to speaker (a large emotion x speaker interaction) fits the training voices and need not
+carry to a new corpus. Each feature is scored on the training rows alone by
+
+    consistency = var_e(M_e) / mean_s var_e(m_se - M_e)
+
+where ``m_se`` is speaker s's mean of the standardised feature over its clips of emotion
+e, less that speaker's mean over its emotions, and ``M_e`` the mean of ``m_se`` over the
+speakers: the share of the emotion effect every speaker shows against the share that is
+its own. The ``k`` most consistent columns are kept (``all``: every column).
+
+Scored by ``floor_ablation``'s fixed logistic regression (standardised, C 0.003,
+balanced) on the cached default features, calm left out, strict and speaker-normalised
+(each speaker's own statistics):
+
+- leave one corpus out at each ``k``, the columns scored on the two training corpora
+  (these rows read every held-out corpus at every ``k``: choosing ``k`` by them would
+  choose on the test corpus);
+- nested: for each held-out corpus, ``k`` chosen on the two training corpora alone, by
+  the mean UAR of training on one (its columns scored on its speakers) and testing on
+  the other, both ways (ties: the larger ``k``); the held-out corpus scored once, with
+  that ``k``;
+- RAVDESS speaker-grouped CV (group6: 6 folds of 4 consecutive actors), the columns
+  scored on each fold's training actors: what the choice costs on new voices of a
+  known corpus.
+
+    .venv/bin/python experiments/consistent_features.py --out reports/consistent_features
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from floor_ablation import CORPORA, _models, group6, uar
+from loco import corpus_features
+
+from ser_classic.evaluation import speaker_normalize
+from ser_classic.reporting import write_text
+
+KS = (None, 2000, 1000, 500)  # None: every column
+
+
+def consistency(X: np.ndarray, y: np.ndarray, speaker: np.ndarray) -> np.ndarray:
+    """Per column of ``X`` (n, d): the between-emotion variance of the speaker-averaged
+    emotion means over the mean emotion x speaker interaction variance (d,)."""
+    Z = (X - X.mean(0)) / (X.std(0) + 1e-12)
+    emotions, speakers = np.unique(y), np.unique(speaker)
+    cell = np.full((speakers.size, emotions.size, Z.shape[1]), np.nan)
+    for i, s in enumerate(speakers):
+        for j, e in enumerate(emotions):
+            rows = (speaker == s) & (y == e)
+            if rows.any():
+                cell[i, j] = Z[rows].mean(0)
+    cell -= np.nanmean(cell, axis=1, keepdims=True)  # each speaker's own level
+    profile = np.nanmean(cell, axis=0)
+    interaction = np.nanmean(np.nanvar(cell - profile, axis=1), axis=0)
+    return np.nanvar(profile, axis=0) / (interaction + 1e-12)
+
+
+def columns(X, y, speaker, k: int | None) -> np.ndarray:
+    """The ``k`` most consistent columns of ``X`` (every column when ``k`` is None)."""
+    if k is None:
+        return np.arange(X.shape[1])
+    return np.sort(np.argsort(consistency(X, y, speaker))[::-1][:k])
+
+
+def fit_score(X, y, speaker, train: np.ndarray, test: np.ndarray, k: int | None) -> float:
+    """UAR on ``test`` of the fixed logistic regression fitted on ``train`` with the
+    ``k`` columns most consistent over ``train``'s speakers."""
+    cols = columns(X[train], y[train], speaker[train], k)
+    model = _models()["logreg"]().fit(X[train][:, cols], y[train])
+    return uar(y[test], model.predict(X[test][:, cols]))
+
+
+def measure(X, y, corpus, speaker) -> dict:
+    """LOCO at each ``k``, the nested choice of ``k``, RAVDESS group6 at each ``k``."""
+    name = {k: "all" if k is None else str(k) for k in KS}
+    loco = {name[k]: {c: fit_score(X, y, speaker, corpus != c, corpus == c, k)
+                      for c in CORPORA} for k in KS}
+    nested = {}
+    for held in CORPORA:
+        a, b = (c for c in CORPORA if c != held)
+        inner = {name[k]: float(np.mean([
+            fit_score(X, y, speaker, corpus == a, corpus == b, k),
+            fit_score(X, y, speaker, corpus == b, corpus == a, k)])) for k in KS}
+        chosen = max(reversed(KS), key=lambda k: inner[name[k]])  # ties: the larger k
+        nested[held] = {"inner": inner, "chosen": name[chosen],
+                        "uar": loco[name[chosen]][held]}
+    r = np.flatnonzero(corpus == "ravdess")
+    fold = group6(speaker[r])
+    cv = {}
+    for k in KS:
+        pred_uar = []
+        for f in np.unique(fold):
+            pred_uar.append(fit_score(X[r], y[r], speaker[r], fold != f, fold == f, k))
+        cv[name[k]] = float(np.mean(pred_uar))
+    return {"loco": {k: {**v, "mean": float(np.mean(list(v.values())))}
+                     for k, v in loco.items()},
+            "nested": {**nested, "mean": float(np.mean([nested[c]["uar"]
+                                                        for c in CORPORA]))},
+            "group6": cv}
+
+
+def render(summary: dict) -> str:
+    lines = ["# Features that separate emotions alike in every training speaker (fixed "
+             "linear models; not shipped)", "",
+             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "",
+             "\n\n".join(__doc__.split("\n\n")[1:6]), ""]
+    for norm, res in summary["normalizations"].items():
+        lines += [f"## {norm}", "",
+                  "| k | " + " | ".join(f"LOCO {c}" for c in CORPORA)
+                  + " | LOCO mean | RAVDESS group6 (mean fold UAR) |",
+                  "|---|" + "---|" * (len(CORPORA) + 2)]
+        for k, v in res["loco"].items():
+            lines.append(f"| {k} | " + " | ".join(f"{v[c]:.3f}" for c in CORPORA)
+                         + f" | {v['mean']:.3f} | {res['group6'][k]:.3f} |")
+        n = res["nested"]
+        lines += ["| **nested** (k chosen on the training corpora) | "
+                  + " | ".join(f"{n[c]['uar']:.3f} (k {n[c]['chosen']})" for c in CORPORA)
+                  + f" | **{n['mean']:.3f}** | |", "",
+                  "Inner score of each k (train on one training corpus, test on the other, "
+                  "both ways):", "",
+                  "| held out | " + " | ".join(res["loco"]) + " |",
+                  "|---|" + "---|" * len(res["loco"])]
+        for c in CORPORA:
+            lines.append(f"| {c} | " + " | ".join(f"{n[c]['inner'][k]:.3f}"
+                                                  for k in res["loco"]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--manifest", default="data/manifest.csv")
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--cache", default=".cache/features")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", default="reports/consistent_features")
+    args = parser.parse_args(argv)
+    start = time.time()
+    rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
+                              jobs=args.jobs)
+    keep = rows["emotion"].to_numpy() != "calm"
+    rows, X = rows[keep].reset_index(drop=True), X[keep]
+    y, corpus = rows["emotion"].to_numpy(), rows["corpus"].to_numpy()
+    speaker = rows["speaker"].to_numpy()
+    summary = {"command": "python experiments/consistent_features.py" + "".join(
+        f" {a}" for a in (argv or sys.argv[1:])), "normalizations": {}}
+    for norm, Xn in (("strict", X), ("speaker_norm", speaker_normalize(X, speaker))):
+        summary["normalizations"][norm] = measure(Xn, y, corpus, speaker)
+        print(f"{norm}: nested LOCO mean "
+              f"{summary['normalizations'][norm]['nested']['mean']:.3f}", flush=True)
+    summary["seconds"] = round(time.time() - start, 1)
+    out = Path(args.out)
+    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    write_text(out / "report.md", render(summary))
+    print(f"wrote {out}/report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
