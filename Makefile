@@ -646,9 +646,9 @@ choice-audit: $(STAMP)
 	$(BIN)/python experiments/choice_audit.py --reports $(REPORTS) --out $(REPORTS)/choice_audit
 
 # Issue 19's targets against the figures of the reports above (reads ab/corpus*,
-# loco_selected, cv_selected_loso, conditions, calibration, speaker_ece and
-# speaker_conditions; trains nothing;
-# seconds; the last step of `make reproduce`) -> reports/targets/
+# loco_selected, cv_selected_loso, conditions, calibration, speaker_ece,
+# speaker_conditions and student_calibration; trains nothing; seconds; the last step
+# of `make reproduce`) -> reports/targets/
 targets: $(STAMP)
 	$(BIN)/python experiments/targets.py --reports $(REPORTS) --out $(REPORTS)/targets
 

@@ -108,6 +108,27 @@ def rules(script: str, summary: dict) -> list[tuple[str, dict, Callable[[dict], 
     return out
 
 
+def audit_rule(loco: dict, choose: Callable[[dict], str], metric: str) -> dict:
+    """One rule's choice with the LOCO figures as committed and without each corpus (for
+    each, the corpus's figure under both choices); the chosen candidate's mean figure as
+    committed and ``blind`` (each corpus scored under the choice made without its score);
+    every candidate's mean without each corpus."""
+    chosen = choose(without(loco, None))
+    row = {"metric": metric, "chosen": chosen, "without": {}}
+    for corpus in CORPORA:
+        alt = choose(without(loco, corpus))
+        row["without"][corpus] = {
+            "chosen": alt, "held_out": {c: loco[c]["corpora"][corpus][metric]
+                                        for c in dict.fromkeys((chosen, alt))}}
+    row["mean"] = {"committed": loco[chosen]["mean_" + metric],
+                   "blind": float(np.mean([e["held_out"][e["chosen"]]
+                                           for e in row["without"].values()]))}
+    row["loco"] = {c: {"all": loco[c]["mean_" + metric],
+                       **{k: without(loco, k)[c]["mean_" + metric] for k in CORPORA}}
+                   for c in loco if "corpora" in loco[c]}
+    return row
+
+
 def audit(reports: Path) -> dict:
     """Every rule of ``REPORTS`` with the LOCO figures as committed and without each
     corpus; for a changed choice, the left-out corpus's figure under both."""
@@ -118,24 +139,8 @@ def audit(reports: Path) -> dict:
             continue
         summary = json.loads(path.read_text())
         for norm, loco, choose, metric in rules(script, summary):
-            chosen = choose(without(loco, None))
-            row = {"report": name, "normalization": norm, "metric": metric,
-                   "chosen": chosen, "without": {}}
-            for corpus in CORPORA:
-                alt = choose(without(loco, corpus))
-                row["without"][corpus] = {
-                    "chosen": alt, "held_out": {c: loco[c]["corpora"][corpus][metric]
-                                                for c in dict.fromkeys((chosen, alt))}}
-            # the mean held-out figure as committed, and with each corpus scored under
-            # the choice made without its score
-            row["mean"] = {"committed": loco[chosen]["mean_" + metric],
-                           "blind": float(np.mean([e["held_out"][e["chosen"]]
-                                                   for e in row["without"].values()]))}
-            row["loco"] = {c: {"all": loco[c]["mean_" + metric],
-                               **{k: without(loco, k)[c]["mean_" + metric]
-                                  for k in CORPORA}}
-                           for c in loco if "corpora" in loco[c]}
-            rows.append(row)
+            rows.append({"report": name, "normalization": norm,
+                         **audit_rule(loco, choose, metric)})
     changed = [(r, k) for r in rows for k, e in r["without"].items() if e["chosen"] != r["chosen"]]
     return {"command": "python experiments/choice_audit.py --reports reports "
                        "--out reports/choice_audit",

@@ -21,7 +21,10 @@ is rerun after them; each row names the report it reads:
 - the same degradation rows (accuracy share, degraded ECE) and item 8 on every clip of
   RAVDESS actors 1-20 (1040 clips of 20 speakers), each by the inner-fold teacher and
   deployed student that held its actor out: `reports/speaker_conditions`;
-- ECE on a held-out corpus (<= 0.10, each corpus): the A/B reports;
+- ECE on a held-out corpus (<= 0.10, each corpus): the A/B reports; and the students'
+  with each corpus scored under the calibration `reports/student_calibration`'s rule
+  chooses without that corpus's own held-out score (`experiments/choice_audit.py`), in
+  that report's folds;
 - invariance (top-1 agreement >= 0.95 and mean |dp| <= 0.05 for each transformation):
   `reports/conditions`;
 - item 8, every student within 3 points of its teacher: on each degradation
@@ -50,6 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_conditions
+import choice_audit
 import numpy as np
 from floor_ablation import write_summary
 
@@ -68,7 +72,8 @@ AB = {"strict": "ab/corpus", "speaker_norm": "ab/corpus_speaker_norm"}
 SOURCES = {**{name: "summary.json" for name in AB.values()},
            "loco_selected": "summary.json", "cv_selected_loso": "summary.json",
            "conditions": "summary.json", "calibration": "ravdess.json",
-           "speaker_ece": "summary.json", "speaker_conditions": "summary.json"}
+           "speaker_ece": "summary.json", "speaker_conditions": "summary.json",
+           "student_calibration": "summary.json"}
 
 
 # reports whose protocol trains without augmentation (no teacher recipe to match)
@@ -161,6 +166,24 @@ def loco_rows(read: dict) -> list[dict]:
                          f"(lowest {run['min_uar']:.3f})", f">= {mean_goal:.2f} (each >= "
                          f"{each_goal:.2f})", run["mean_uar"] >= mean_goal
                          and run["min_uar"] >= each_goal, "loco_selected"))
+    return rows
+
+
+def blind_calibration_rows(read: dict) -> list[dict]:
+    """The students' held-out-corpus ECE with each corpus under the calibration chosen
+    without its own score (the choice audit of `reports/student_calibration`)."""
+    rows = []
+    summary = read["student_calibration"]
+    for norm, loco, choose, metric in choice_audit.rules("student_calibration", summary):
+        audit = choice_audit.audit_rule(loco, choose, metric)
+        eces = {c: e["held_out"][e["chosen"]] for c, e in audit["without"].items()}
+        high = max(eces, key=eces.get)
+        rows.append(_row("ECE on a held-out corpus, each, the calibration chosen without "
+                         "the corpus's own score", f"{norm} {summary['student']}",
+                         f"{eces[high]:.3f} ({high}, the highest; mean "
+                         f"{audit['mean']['blind']:.3f}, committed choice "
+                         f"{audit['mean']['committed']:.3f})", "<= 0.10",
+                         eces[high] <= 0.10, "student_calibration"))
     return rows
 
 
@@ -293,7 +316,8 @@ def collect(reports: Path) -> dict:
     """Every row, read off the summaries of :data:`SOURCES` in ``reports``."""
     read = {name: json.loads((reports / name / file).read_text())
             for name, file in SOURCES.items()}
-    rows = (loco_rows(read) + loso_rows(read) + condition_rows(read)
+    rows = (loco_rows(read) + blind_calibration_rows(read) + loso_rows(read)
+            + condition_rows(read)
             + calibration_rows(read) + speaker_ece_rows(read)
             + speaker_condition_rows(read))
     commands = {name: read[name].get("command", "") for name in SOURCES}

@@ -7,7 +7,8 @@ from .conftest import ROOT, experiment
 
 tg = experiment("targets")
 READ = ("ab/corpus", "ab/corpus_speaker_norm", "loco_selected", "cv_selected_loso",
-        "conditions", "calibration", "speaker_ece", "speaker_conditions")
+        "conditions", "calibration", "speaker_ece", "speaker_conditions",
+        "student_calibration")
 
 
 def _copy_reports(tmp_path):
