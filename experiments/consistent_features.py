@@ -27,23 +27,23 @@ balanced) on the cached default features, calm left out, strict and speaker-norm
   scored on each fold's training actors: what the choice costs on new voices of a
   known corpus.
 
-    .venv/bin/python experiments/consistent_features.py --out reports/consistent_features
+    .venv/bin/python experiments/consistent_features.py [--out reports/consistent_features]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
-from floor_ablation import CORPORA, _models, group6, uar
-from loco import corpus_features
+from floor_ablation import (
+    CORPORA,
+    _models,
+    ablation_parser,
+    group6,
+    report_head,
+    report_on_known_emotions,
+    uar,
+)
 
 from ser_classic.evaluation import speaker_normalize
-from ser_classic.reporting import write_text
 
 KS = (None, 2000, 1000, 500)  # None: every column
 
@@ -110,11 +110,9 @@ def measure(X, y, corpus, speaker) -> dict:
 
 
 def render(summary: dict) -> str:
-    lines = ["# Features that separate emotions alike in every training speaker (fixed "
-             "linear models; not shipped)", "",
-             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "",
-             "\n\n".join(__doc__.split("\n\n")[1:6]), ""]
-    for norm, res in summary["normalizations"].items():
+    lines = report_head("Features that separate emotions alike in every training speaker "
+                        "(fixed linear models; not shipped)", summary, __doc__)
+    for norm, res in summary["results"].items():
         lines += [f"## {norm}", "",
                   "| k | " + " | ".join(f"LOCO {c}" for c in CORPORA)
                   + " | LOCO mean | RAVDESS group6 (mean fold UAR) |",
@@ -137,33 +135,16 @@ def render(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def run(X, y, speaker, corpus) -> dict:
+    """:func:`measure` per normalisation (strict, then each speaker's own statistics)."""
+    return {norm: measure(Xn, y, corpus, speaker)
+            for norm, Xn in (("strict", X), ("speaker_norm", speaker_normalize(X, speaker)))}
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--manifest", default="data/manifest.csv")
-    parser.add_argument("--data", default="../shared/data")
-    parser.add_argument("--cache", default=".cache/features")
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--out", default="reports/consistent_features")
-    args = parser.parse_args(argv)
-    start = time.time()
-    rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
-                              jobs=args.jobs)
-    keep = rows["emotion"].to_numpy() != "calm"
-    rows, X = rows[keep].reset_index(drop=True), X[keep]
-    y, corpus = rows["emotion"].to_numpy(), rows["corpus"].to_numpy()
-    speaker = rows["speaker"].to_numpy()
-    summary = {"command": "python experiments/consistent_features.py" + "".join(
-        f" {a}" for a in (argv or sys.argv[1:])), "normalizations": {}}
-    for norm, Xn in (("strict", X), ("speaker_norm", speaker_normalize(X, speaker))):
-        summary["normalizations"][norm] = measure(Xn, y, corpus, speaker)
-        print(f"{norm}: nested LOCO mean "
-              f"{summary['normalizations'][norm]['nested']['mean']:.3f}", flush=True)
-    summary["seconds"] = round(time.time() - start, 1)
-    out = Path(args.out)
-    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    write_text(out / "report.md", render(summary))
-    print(f"wrote {out}/report.md")
-    return 0
+    args = ablation_parser(__doc__, out="reports/consistent_features",
+                           seed=False).parse_args(argv)
+    return report_on_known_emotions(args, "consistent_features", argv, run, render)
 
 
 if __name__ == "__main__":

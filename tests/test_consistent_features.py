@@ -48,6 +48,6 @@ def test_the_committed_report_renders_from_its_summary():
     from .conftest import ROOT
     summary = json.loads((ROOT / "reports/consistent_features/summary.json").read_text())
     assert cf.render(summary) == (ROOT / "reports/consistent_features/report.md").read_text()
-    for res in summary["normalizations"].values():  # nested: each corpus's own choice
+    for res in summary["results"].values():  # nested: each corpus's own choice
         for c in cf.CORPORA:
             assert res["nested"][c]["uar"] == res["loco"][res["nested"][c]["chosen"]][c]
