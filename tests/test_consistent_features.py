@@ -50,4 +50,7 @@ def test_the_committed_report_renders_from_its_summary():
     assert cf.render(summary) == (ROOT / "reports/consistent_features/report.md").read_text()
     for res in summary["results"].values():  # nested: each corpus's own choice
         for c in cf.CORPORA:
-            assert res["nested"][c]["uar"] == res["loco"][res["nested"][c]["chosen"]][c]
+            for key in ("nested", "nested_cv"):
+                chosen = res[key][c]["chosen"]
+                assert res[key][c]["uar"] == res["loco"][chosen][c]
+                assert res[key][c]["inner"][chosen] == max(res[key][c]["inner"].values())
