@@ -632,7 +632,7 @@ trim-ablation: $(STAMP)
 
 # Columns kept by how alike every training speaker's emotion means are (emotion x speaker
 # consistency), at fixed k and with k chosen on the training corpora, fixed linear models
-# on LOCO and RAVDESS group6; measurement only (about 6 minutes)
+# on LOCO and RAVDESS group6; measurement only (about 15 minutes alone)
 # -> reports/consistent_features/
 consistent-features: $(STAMP)
 	$(BIN)/python experiments/consistent_features.py --manifest $(MANIFEST) --data $(DATA) \
