@@ -639,8 +639,9 @@ consistent-features: $(STAMP)
 		--cache $(CACHE) --out $(REPORTS)/consistent_features
 
 # Each committed choosing rule (ablation_conditions and its reruns, ablation_members,
-# ablation_students / width / logit, student_calibration) rerun with one corpus's
-# held-out figure left out of its LOCO mean, per corpus; trains nothing (seconds)
+# ablation_students / width / logit, student_calibration, the A/Bs ab/corpus*) rerun
+# with one corpus's held-out figure left out of its LOCO mean, per corpus; trains
+# nothing (seconds)
 # -> reports/choice_audit/
 choice-audit: $(STAMP)
 	$(BIN)/python experiments/choice_audit.py --reports $(REPORTS) --out $(REPORTS)/choice_audit

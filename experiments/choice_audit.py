@@ -2,7 +2,9 @@
 
 Every scripted choice of the deployed recipe (augmentation preset, logreg's copies,
 student kind and width, the student's calibration) was made by a rule that reads, among
-inner-fold figures, the mean leave-one-corpus-out figure over RAVDESS, TESS and EMOVO. So
+inner-fold figures, the mean leave-one-corpus-out figure over RAVDESS, TESS and EMOVO,
+and the main job's held-out-corpus A/B deploys the student or the teacher by that mean
+alone (``ser_classic.deployment``'s rule: the student unless 3 points below). So
 each corpus's held-out score took part in choosing the model that is then reported on it
 held out. This audit reruns each committed rule (the script's own function) on its
 committed ``summary.json`` with one corpus's held-out figures left out of that mean, for
@@ -32,6 +34,8 @@ import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
 import student_calibration
 
+from ser_classic.deployment import _deployed
+
 CORPORA = bench.RECIPE_CORPORA
 # report folder -> the script whose rule chose in it (reports without every stage of
 # their rule, such as the seed-1 reruns of the CV alone, are skipped)
@@ -50,6 +54,8 @@ REPORTS = {
     "ablation_width": "ablation_students",
     "ablation_logit": "ablation_students",
     "student_calibration": "student_calibration",
+    "ab/corpus": "corpus_ab",
+    "ab/corpus_speaker_norm": "corpus_ab",
 }
 
 
@@ -80,6 +86,18 @@ def rules(script: str, summary: dict) -> list[tuple[str, dict, Callable[[dict], 
     """``(normalisation, loco, choose, metric)`` of each choice in one report:
     ``choose(loco)`` applies the script's rule with ``loco`` in place of its LOCO
     figures; ``metric`` is the held-out-corpus figure the rule reads."""
+    if script == "corpus_ab":  # the main job's A/B: the student, or the teacher
+        loco = {n: {"mean_uar": summary["mean"][n]["uar"],
+                    "mean_ece": summary["mean"][n]["ece"],
+                    "corpora": {c: {k: summary["folds"][c][n][k] for k in ("uar", "ece")}
+                                for c in summary["corpora"]}}
+                for n in summary["candidates"]}
+        students = [n for n in summary["candidates"] if n != "teacher"]
+
+        def choose(loco, max_loss=summary["decision"]["max_loss"]):
+            return _deployed({n: {"uar": v["mean_uar"]} for n, v in loco.items()},
+                             students, max_loss=max_loss)
+        return [(summary["normalization"], loco, choose, "uar")]
     if script == "ablation_conditions":
         if not all(k in summary for k in ("conditions", "cv", "loco")):
             return []
@@ -158,8 +176,10 @@ def write_report(summary: dict, out: Path) -> None:
              "Each rule below reads the mean leave-one-corpus-out (LOCO) figure over "
              + ", ".join(c.upper() if c != "emovo" else "EMOVO" for c in corpora)
              + " among its inner-fold figures (RAVDESS actors 1-20 held out in turn; "
-             "actors 21-24 are read by none). Each is rerun here, with the script's own "
-             "function, with one corpus's held-out figure left out of that mean. "
+             "actors 21-24 are read by none), or alone (`ab/*`: the main job's A/B deploys "
+             "the student unless it is 3 points below the teacher). Each is rerun here, "
+             "with the script's or the library's own function, with one corpus's "
+             "held-out figure left out of that mean. "
              "`same`: the rule chooses as it did without that corpus's held-out score; "
              "otherwise the choice it would have made, and the left-out corpus's figure "
              "under the committed choice -> under that one (UAR: higher is better; ECE: "

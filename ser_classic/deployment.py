@@ -328,6 +328,13 @@ def corpus_ab_folds(manifest: pd.DataFrame, *, held_out: Sequence[str], model: s
     return {corpus: Path(work_dir) / corpus for corpus in held_out}
 
 
+def _deployed(mean: dict, students: Sequence[str], *, max_loss: float) -> str:
+    """The held-out-corpus A/B's rule: the first of ``students`` whose mean UAR
+    (``mean[name]["uar"]``) is at most ``max_loss`` below the teacher's; else the teacher."""
+    return next((s for s in students
+                 if mean["teacher"]["uar"] - mean[s]["uar"] <= max_loss), "teacher")
+
+
 def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
               students: Sequence[str] = ("compact_int8",),
               normalization: str = Normalization.STRICT, selection=None,
@@ -451,8 +458,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
                                                     for n in names))
     mean = {n: {k: float(np.mean([folds[c][n][k] for c in corpora]))
                 for k in ("uar", "accuracy", "ece")} for n in names}
-    deploy = next((s for s in students
-                   if mean["teacher"]["uar"] - mean[s]["uar"] <= max_loss), "teacher")
+    deploy = _deployed(mean, students, max_loss=max_loss)
     rule = (f"Deploy the first student (in the order {', '.join(students)}) whose mean "
             f"held-out-corpus UAR is at most {max_loss:.2f} below the teacher's "
             f"({mean['teacher']['uar']:.3f}); otherwise the teacher. " + "; ".join(
