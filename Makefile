@@ -31,7 +31,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
-	corpus-spectra colouring tilt-ablation student-solver consistent-features choice-audit targets clean-cache
+	corpus-spectra colouring tilt-ablation student-solver consistent-features choice-audit \
+	targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -35,6 +35,7 @@ import numpy as np
 import student_calibration
 
 from ser_classic.deployment import _deployed
+from ser_classic.reporting import write_text
 
 CORPORA = bench.RECIPE_CORPORA
 # report folder -> the script whose rule chose in it (reports without every stage of
@@ -132,9 +133,10 @@ def audit_rule(loco: dict, choose: Callable[[dict], str], metric: str) -> dict:
     committed and ``blind`` (each corpus scored under the choice made without its score);
     every candidate's mean without each corpus."""
     chosen = choose(without(loco, None))
+    left = {corpus: without(loco, corpus) for corpus in CORPORA}
     row = {"metric": metric, "chosen": chosen, "without": {}}
     for corpus in CORPORA:
-        alt = choose(without(loco, corpus))
+        alt = choose(left[corpus])
         row["without"][corpus] = {
             "chosen": alt, "held_out": {c: loco[c]["corpora"][corpus][metric]
                                         for c in dict.fromkeys((chosen, alt))}}
@@ -142,7 +144,7 @@ def audit_rule(loco: dict, choose: Callable[[dict], str], metric: str) -> dict:
                    "blind": float(np.mean([e["held_out"][e["chosen"]]
                                            for e in row["without"].values()]))}
     row["loco"] = {c: {"all": loco[c]["mean_" + metric],
-                       **{k: without(loco, k)[c]["mean_" + metric] for k in CORPORA}}
+                       **{k: left[k][c]["mean_" + metric] for k in CORPORA}}
                    for c in loco if "corpora" in loco[c]}
     return row
 
@@ -159,16 +161,15 @@ def audit(reports: Path) -> dict:
         for norm, loco, choose, metric in rules(script, summary):
             rows.append({"report": name, "normalization": norm,
                          **audit_rule(loco, choose, metric)})
-    changed = [(r, k) for r in rows for k, e in r["without"].items() if e["chosen"] != r["chosen"]]
+    changed = sum(e["chosen"] != r["chosen"] for r in rows for e in r["without"].values())
     return {"command": "python experiments/choice_audit.py --reports reports "
                        "--out reports/choice_audit",
-            "corpora": CORPORA, "rows": rows, "changed": len(changed),
+            "corpora": CORPORA, "rows": rows, "changed": changed,
             "choices": len(rows) * len(CORPORA)}
 
 
 def write_report(summary: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     corpora = summary["corpora"]
     lines = ["# Which held-out corpus chose what is deployed (issue 19, item 2)", "",
              f"Command: `{summary['command']}` (seconds; it reads the committed "
@@ -221,7 +222,7 @@ def write_report(summary: dict, out: Path) -> None:
             lines.append(f"| {cand}{mark} | {m['all']:.3f} | "
                          + " | ".join(f"{m[c]:.3f}" for c in corpora) + " |")
         lines.append("")
-    (out / "summary.md").write_text("\n".join(lines))
+    write_text(out / "summary.md", "\n".join(lines))
 
 
 def main(argv=None) -> int:

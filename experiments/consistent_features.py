@@ -85,16 +85,21 @@ def fit_score(X, y, speaker, train: np.ndarray, test: np.ndarray, k: int | None)
     return uar(y[test], model.predict(X[test][:, cols]))
 
 
+def grouped_cv(X, y, speaker, rows: np.ndarray, fold: np.ndarray, k: int | None) -> float:
+    """Mean fold UAR of a CV over ``rows``, each fold one value of ``fold`` (one per
+    row), the ``k`` columns chosen in each fold."""
+    return float(np.mean([fit_score(X, y, speaker, rows[fold != f], rows[fold == f], k)
+                          for f in np.unique(fold)]))
+
+
 def speaker_cv(X, y, speaker, rows: np.ndarray, k: int | None) -> float:
-    """Mean fold UAR of a speaker-grouped CV over ``rows`` (:data:`N_SPEAKER_FOLDS`
-    folds of its speakers, shuffled at seed 0), ``k`` columns chosen in each fold."""
+    """:func:`grouped_cv` over ``rows`` in :data:`N_SPEAKER_FOLDS` folds of their
+    speakers, shuffled at seed 0 and dealt out in turn."""
     voices = np.unique(speaker[rows])
     np.random.default_rng(0).shuffle(voices)
-    scores = []
-    for f in range(N_SPEAKER_FOLDS):
-        held = np.isin(speaker[rows], voices[f::N_SPEAKER_FOLDS])
-        scores.append(fit_score(X, y, speaker, rows[~held], rows[held], k))
-    return float(np.mean(scores))
+    fold_of = {v: i % N_SPEAKER_FOLDS for i, v in enumerate(voices)}
+    fold = np.array([fold_of[s] for s in speaker[rows]])
+    return grouped_cv(X, y, speaker, rows, fold, k)
 
 
 def measure(X, y, corpus, speaker) -> dict:
@@ -118,13 +123,7 @@ def measure(X, y, corpus, speaker) -> dict:
         nested_cv[held] = {"inner": both, "speaker_cv": cv_score, "chosen": name[chosen],
                            "uar": loco[name[chosen]][held]}
     r = np.flatnonzero(corpus == "ravdess")
-    fold = group6(speaker[r])
-    cv = {}
-    for k in KS:
-        pred_uar = []
-        for f in np.unique(fold):
-            pred_uar.append(fit_score(X[r], y[r], speaker[r], fold != f, fold == f, k))
-        cv[name[k]] = float(np.mean(pred_uar))
+    cv = {name[k]: grouped_cv(X, y, speaker, r, group6(speaker[r]), k) for k in KS}
     return {"loco": {k: {**v, "mean": float(np.mean(list(v.values())))}
                      for k, v in loco.items()},
             "nested": {**nested, "mean": float(np.mean([nested[c]["uar"]
