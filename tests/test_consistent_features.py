@@ -1,8 +1,10 @@
 """experiments/consistent_features.py: the emotion x speaker consistency score."""
 
+import json
+
 import numpy as np
 
-from .conftest import experiment
+from .conftest import ROOT, experiment
 
 cf = experiment("consistent_features")
 
@@ -43,9 +45,6 @@ def test_selection_reads_the_training_rows_only():
 
 
 def test_the_committed_report_renders_from_its_summary():
-    import json
-
-    from .conftest import ROOT
     summary = json.loads((ROOT / "reports/consistent_features/summary.json").read_text())
     assert cf.render(summary) == (ROOT / "reports/consistent_features/report.md").read_text()
     for res in summary["results"].values():  # nested: each corpus's own choice
