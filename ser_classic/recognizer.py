@@ -367,6 +367,10 @@ class EmotionRecognizer:
             raise ParameterError(f"waveform arrays must be 1-D or 2-D (n_clips, n_samples), "
                                  f"got shape {inputs.shape}")
         if isinstance(inputs, Sequence) and not isinstance(inputs, bytes):
+            if len(inputs) and all(isinstance(v, numbers.Number) for v in inputs):
+                raise ParameterError(
+                    f"a list is a batch of clips, and this one holds {len(inputs)} numbers: "
+                    f"pass one waveform as an array, np.asarray(y)")
             return list(inputs), False
         raise ParameterError(f"expected a path, a waveform or a list of them, got "
                              f"{type(inputs).__name__}")

@@ -249,6 +249,18 @@ def test_missing_sr_is_a_parameter_error(rec):
         rec.score([y], sr=None, targets="sad")
 
 
+def test_a_list_of_samples_is_not_taken_for_a_batch(rec):
+    y = speechlike(16000, 0.5)
+    for api in (rec.predict_proba, rec.predict):
+        with pytest.raises(ParameterError, match=r"holds 8000 numbers: pass one waveform "
+                                                 r"as an array"):
+            api(y.tolist(), sr=16000)
+    with pytest.raises(ParameterError, match="holds 8000 numbers"):
+        rec.score(list(y), sr=16000, targets="sad")
+    np.testing.assert_allclose(rec.predict_proba([y.tolist()], sr=16000),
+                               rec.predict_proba([y], sr=16000))
+
+
 def test_integral_sample_rates_accepted(rec):
     y = speechlike(16000, 0.5)
     expected = rec.predict_proba(y, sr=16000)
