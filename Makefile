@@ -31,8 +31,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
-	corpus-spectra colouring tilt-ablation student-solver consistent-features choice-audit \
-	targets clean-cache
+	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
+	choice-audit targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,7 +88,8 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	descriptor-groups self-training batch-prior smile-loco zclip-ablation domain-shots \
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
-	corpus-spectra colouring tilt-ablation student-solver consistent-features
+	corpus-spectra colouring tilt-ablation student-solver consistent-features \
+	corpus-alignment
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -638,6 +639,14 @@ trim-ablation: $(STAMP)
 consistent-features: $(STAMP)
 	$(BIN)/python experiments/consistent_features.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --out $(REPORTS)/consistent_features
+
+# The held-out corpus aligned to the training corpora by its unlabelled clips (each
+# corpus z-scored, CORAL both ways, PCA, subspace alignment), fixed logistic regression
+# on LOCO; measurement only (about 8 minutes)
+# -> reports/corpus_alignment/
+corpus-alignment: $(STAMP)
+	$(BIN)/python experiments/corpus_alignment.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/corpus_alignment
 
 # Each committed choosing rule (ablation_conditions and its reruns, ablation_members,
 # ablation_students / width / logit, student_calibration, the A/Bs ab/corpus*) rerun
