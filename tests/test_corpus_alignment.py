@@ -33,9 +33,25 @@ def test_subspace_alignment_of_the_source_is_its_own_projection():
                                -pca.transform(S), atol=1e-8)
 
 
+def test_nuisance_directions_are_the_speakers_departures_not_the_emotions():
+    rng = np.random.default_rng(2)
+    y = np.repeat(np.tile(["angry", "sad"], 5), 20)
+    speaker = np.repeat(np.arange(5), 40)
+    X = 0.05 * rng.standard_normal((y.size, 4))
+    X[:, 0] += np.where(y == "angry", 3.0, -3.0)  # the emotion, alike for every speaker
+    X[:, 1] += np.array([-2.0, -1.0, 0.0, 1.0, 2.0])[speaker] * np.where(y == "angry", 1, -1)
+    X[:, 2] += 0.5 * speaker  # a speaker's offset
+    V = ca.nuisance_directions(X, y, speaker, k=2)
+    assert V.shape == (2, 4)
+    in_span = np.linalg.norm(V, axis=0)  # how much of each column the two directions hold
+    np.testing.assert_allclose(in_span, [0, 1, 1, 0], atol=0.05)
+    np.testing.assert_allclose(np.abs(V[0]), [0, 1, 0, 0], atol=0.05)  # the larger first
+
+
 def test_the_committed_report_renders_from_its_summary():
     summary = json.loads((ROOT / "reports/corpus_alignment/summary.json").read_text())
     assert ca.render(summary) == (ROOT / "reports/corpus_alignment/report.md").read_text()
     for per in summary["results"].values():
         assert set(per) == set(ca.CORPORA)
-        assert all(len(v) == 2 + 2 * len(ca.LAMS) + 3 * len(ca.KS) for v in per.values())
+        assert all(len(v) == 3 + 2 * len(ca.LAMS) + 3 * len(ca.KS) + len(ca.NUISANCE_KS)
+                   for v in per.values())
