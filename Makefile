@@ -643,7 +643,7 @@ consistent-features: $(STAMP)
 # The held-out corpus aligned to the training corpora by its unlabelled clips (each
 # corpus z-scored, CORAL both ways, PCA, subspace alignment), and two fits on the
 # training corpora (per-corpus experts, nuisance projection), fixed logistic regression
-# on LOCO; measurement only (about 10 minutes)
+# on LOCO; measurement only (about 16 minutes)
 # -> reports/corpus_alignment/
 corpus-alignment: $(STAMP)
 	$(BIN)/python experiments/corpus_alignment.py --manifest $(MANIFEST) --data $(DATA) \

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from sklearn.decomposition import PCA
 
 from .conftest import ROOT, experiment
@@ -48,10 +49,25 @@ def test_nuisance_directions_are_the_speakers_departures_not_the_emotions():
     np.testing.assert_allclose(np.abs(V[0]), [0, 1, 0, 0], atol=0.05)  # the larger first
 
 
+def test_experts_average_one_model_per_group_and_need_every_class():
+    rng = np.random.default_rng(3)
+    y = np.tile(["angry", "happy", "sad"], 40)
+    X = rng.standard_normal((y.size, 5)) + (y == "angry")[:, None]
+    groups = np.repeat(["a", "b"], 60)
+    classes = np.unique(y)
+    P = ca.experts_proba(X, y, groups, X[:7], classes)
+    alone = [ca._models()["logreg"]().fit(X[groups == g], y[groups == g]).predict_proba(X[:7])
+             for g in ("a", "b")]
+    np.testing.assert_allclose(P, np.mean(alone, axis=0))
+    with pytest.raises(ValueError, match="training group a lacks some of the classes"):
+        ca.experts_proba(X, y, np.where(y == "sad", "b", groups), X[:7], classes)
+
+
 def test_the_committed_report_renders_from_its_summary():
     summary = json.loads((ROOT / "reports/corpus_alignment/summary.json").read_text())
     assert ca.render(summary) == (ROOT / "reports/corpus_alignment/report.md").read_text()
     for per in summary["results"].values():
-        assert set(per) == set(ca.CORPORA)
+        assert set(per) == {*ca.CORPORA, ca.IN_DOMAIN}
+        assert set(per[ca.IN_DOMAIN]) == {"pooled", "experts per training corpus"}
         assert all(len(v) == 3 + 2 * len(ca.LAMS) + 3 * len(ca.KS) + len(ca.NUISANCE_KS)
-                   for v in per.values())
+                   for c, v in per.items() if c != ca.IN_DOMAIN)
