@@ -164,14 +164,6 @@ def in_domain_scores(X: np.ndarray, y: np.ndarray, speaker: np.ndarray,
     return {name: uar_ece(y[r], classes, p) for name, p in proba.items()}
 
 
-def _by_corpus_z(X: np.ndarray, corpus: np.ndarray) -> np.ndarray:
-    Z = np.empty_like(X, dtype=np.float64)
-    for c in np.unique(corpus):
-        rows = corpus == c
-        Z[rows] = (X[rows] - X[rows].mean(axis=0)) / (X[rows].std(axis=0) + 1e-12)
-    return Z
-
-
 def held_out_scores(X: np.ndarray, y: np.ndarray, speaker: np.ndarray, corpus: np.ndarray,
                     held: str) -> dict:
     """UAR and ECE of every variant with ``held`` held out (``X`` one normalisation)."""
@@ -188,7 +180,7 @@ def held_out_scores(X: np.ndarray, y: np.ndarray, speaker: np.ndarray, corpus: n
     mu, sd = X[train].mean(axis=0), X[train].std(axis=0) + 1e-12
     S, T = (X[train] - mu) / sd, (X[test] - mu) / sd
     base = fit(S)
-    Z = _by_corpus_z(X, corpus)
+    Z = speaker_normalize(X, corpus)  # each corpus by its own statistics
     out = {"baseline": scored(base, T), "each corpus z-scored": scored(fit(Z[train]), Z[test])}
     for lam in LAMS:
         out[f"CORAL, held-out side (lam {lam:g})"] = scored(base, coral(T, S, lam=lam))
