@@ -18,7 +18,6 @@ __all__ = ["main", "resolve_data_dir", "tune_allocator"]
 
 DEFAULT_MANIFEST = Path("data/manifest.csv")
 DEFAULT_CACHE = Path(".cache/features")
-CORPORA = ("ravdess", "tess", "emovo")
 
 
 _MALLOC_BYTES = 256 * 1024 * 1024
@@ -69,7 +68,7 @@ def resolve_data_dir(explicit: str | None) -> Path:
         candidates += [("./data", Path("data")), ("../shared/data", Path("../shared/data"))]
     for origin, path in candidates:
         looked.append(f"{origin} = {path.resolve()}")
-        if path.is_dir() and any((path / c).is_dir() for c in CORPORA):
+        if _corpus_subfolders(path):
             return path
         if path.is_dir() and explicit and _looks_like_corpus(path):
             return path
@@ -83,12 +82,23 @@ def _looks_like_corpus(path: Path) -> bool:
     return corpus_of_folder(path) is not None or (path / "labels.csv").is_file()
 
 
-def _corpus_dirs(data_dir: Path, corpora: list[str]) -> dict[str, Path]:
+def _corpus_subfolders(data_dir: Path) -> dict[str, Path]:
+    """The subfolders of a data root that hold a known corpus, by folder name: named after
+    it (``data.KNOWN_CORPORA``) or recognised by layout or names (``corpus_of_folder``)."""
+    from .data import KNOWN_CORPORA, corpus_of_folder
+
+    if not data_dir.is_dir():
+        return {}
+    return {sub.name: sub for sub in sorted(data_dir.iterdir())
+            if sub.is_dir() and (sub.name in KNOWN_CORPORA or corpus_of_folder(sub))}
+
+
+def _corpus_dirs(data_dir: Path) -> dict[str, Path]:
     if _looks_like_corpus(data_dir):
         return {data_dir.name: data_dir}
-    found = {c: data_dir / c for c in corpora if (data_dir / c).is_dir()}
+    found = _corpus_subfolders(data_dir)
     if not found:
-        raise CliError(f"{data_dir}: none of the corpora {corpora} found inside")
+        raise CliError(f"{data_dir}: no known corpus found inside (see data/README.md)")
     return found
 
 
@@ -111,7 +121,7 @@ def _scan_manifest(data_arg: str | None) -> "pd.DataFrame":  # noqa: F821, UP037
 
     data_dir = resolve_data_dir(data_arg)
     records, errors = [], []
-    for corpus_dir in _corpus_dirs(data_dir, list(CORPORA)).values():
+    for corpus_dir in _corpus_dirs(data_dir).values():
         records += data.scan_corpus(corpus_dir, errors=errors)
     manifest = data.build_manifest(records, errors=errors)
     for source, problem in errors:
@@ -165,7 +175,11 @@ def _run_data(args) -> int:
         print(summary.to_string())
         dups = manifest[manifest["sha256"].duplicated(keep=False)]
         for _, group in dups.groupby("sha256"):
-            print("content duplicate (kept, same speaker): " + ", ".join(group["path"]),
+            speakers = sorted(set(group["speaker"].dropna()))
+            where = ("same speaker" if len(speakers) == 1 else
+                     f"speakers {', '.join(speakers)}: a speaker-grouped split can put "
+                     f"copies on both sides")
+            print(f"content duplicate (kept, {where}): " + ", ".join(group["path"]),
                   file=sys.stderr)
         print(f"wrote {args.manifest}")
         return 0
@@ -218,11 +232,12 @@ def _data_add(args) -> int:
 
 # --------------------------------------------------------------------------- features
 def _add_features(p: argparse.ArgumentParser) -> None:
+    from .data import KNOWN_CORPORA
     from .pipeline import AUGMENT_VARIANTS
 
     _add_data_options(p)
     _add_cache_options(p)
-    p.add_argument("--corpus", action="append", choices=CORPORA,
+    p.add_argument("--corpus", action="append", choices=KNOWN_CORPORA,
                    help="only this corpus (repeatable; default all in the manifest)")
     p.add_argument("--augment", choices=("none", *AUGMENT_VARIANTS), default="none",
                    help="also the augmented copies `train` reads with the same --augment, "

@@ -49,8 +49,12 @@ __all__ = [
     "load_audio",
     "load_manifest",
     "normalize_label",
+    "parse_crema_d_name",
+    "parse_emodb_name",
     "parse_emovo_name",
+    "parse_esd_name",
     "parse_ravdess_name",
+    "parse_savee_name",
     "parse_tess_name",
     "read_label_declaration",
     "read_labelled_csv",
@@ -87,6 +91,18 @@ LABEL_MAPS: Mapping[str, Mapping[str, str]] = MappingProxyType({
     "emovo": MappingProxyType({  # the first field of <emo>-<spk>-<sentence> (Italian)
         "neu": "neutral", "gio": "happy", "tri": "sad", "rab": "angry", "pau": "fearful",
         "dis": "disgust", "sor": "surprised"}),
+    "crema_d": MappingProxyType({  # the third field of <actor>_<sentence>_<emotion>_<level>
+        "ang": "angry", "dis": "disgust", "fea": "fearful", "hap": "happy",
+        "neu": "neutral", "sad": "sad"}),
+    "emodb": MappingProxyType({  # the sixth character of e.g. 03a01Wa (German initials)
+        "w": "angry", "l": "bored", "e": "disgust", "a": "fearful", "f": "happy",
+        "t": "sad", "n": "neutral"}),
+    "savee": MappingProxyType({  # the letters before the number of e.g. DC_sa01
+        "a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral",
+        "sa": "sad", "su": "surprised"}),
+    "esd": MappingProxyType({  # the emotion folder of <speaker>/<Emotion>/[split/]<name>
+        "neutral": "neutral", "angry": "angry", "happy": "happy", "sad": "sad",
+        "surprise": "surprised"}),
     "labels": MappingProxyType({
         "neutral": "neutral", "calm": "calm", "happy": "happy", "happiness": "happy",
         "joy": "happy", "sad": "sad", "sadness": "sad", "angry": "angry", "anger": "angry",
@@ -101,7 +117,8 @@ LABEL_MAPS: Mapping[str, Mapping[str, str]] = MappingProxyType({
 # every 2.5 kHz above), so channel 0 alone is read, as the shared 16 kHz copy was made.
 # RAVDESS and TESS are mono. Applied through corpus_channel where corpus files are loaded.
 CORPUS_CHANNELS: Mapping[str, int | None] = MappingProxyType({
-    "ravdess": None, "tess": None, "emovo": 0})
+    "ravdess": None, "tess": None, "emovo": 0, "crema_d": None, "emodb": None,
+    "savee": None, "esd": None})
 
 _RAVDESS_FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "statement",
                    "repetition", "actor")
@@ -116,10 +133,13 @@ MIN_SAMPLE_RATE = 8000
 
 #: The corpora whose labels are fixed by their own names (strict: an unknown label, e.g. a
 #: typo in a TESS file name, is an error); every other corpus is a user's labelled folder.
-KNOWN_CORPORA: tuple[str, ...] = ("ravdess", "tess", "emovo")
-#: The canonical labels each known corpus has (EMOTIONS order): what its manifest rows allow.
+KNOWN_CORPORA: tuple[str, ...] = ("ravdess", "tess", "emovo", "crema_d", "emodb", "savee",
+                                   "esd")
+#: The labels each known corpus has (canonical ones in EMOTIONS order, then its own): what
+#: its manifest rows allow. All are canonical but EmoDB's ``bored``, which no other has.
 CORPUS_LABELS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    corpus: tuple(e for e in EMOTIONS if e in set(LABEL_MAPS[corpus].values()))
+    corpus: (*(e for e in EMOTIONS if e in LABEL_MAPS[corpus].values()),
+             *sorted(set(LABEL_MAPS[corpus].values()) - set(EMOTIONS)))
     for corpus in KNOWN_CORPORA})
 #: The file beside ``labels.csv`` that declares a user corpus's own labels.
 LABELS_DECLARATION = "labels.json"
@@ -332,6 +352,163 @@ def parse_emovo_name(path: str | os.PathLike) -> dict:
     }
 
 
+# CREMA-D (Cao et al. 2014): 91 actors 1001-1091, 12 sentences, 6 emotions, 4 levels.
+_CREMA_D_SENTENCES = ("dfa", "ieo", "iom", "ith", "its", "iwl", "iww", "mti", "tai", "tie",
+                      "tsi", "wsi")
+_CREMA_D_LEVELS: Mapping[str, str | None] = MappingProxyType({
+    "lo": "low", "md": "medium", "hi": "high", "xx": None})
+
+
+def _bad_fields(path: Path, corpus: str, bad: list[str]) -> None:
+    if bad:
+        raise AudioError(path, f"{corpus} name has invalid field(s): " + "; ".join(bad))
+
+
+def _not_in(field: str, value: str, allowed: Iterable[str]) -> list[str]:
+    allowed = tuple(allowed)
+    return [] if value in allowed else [f"{field} {value!r} not in {', '.join(allowed)}"]
+
+
+def parse_crema_d_name(path: str | os.PathLike) -> dict:
+    """Parse ``<actor>_<sentence>_<emotion>_<level>.ext`` of CREMA-D (``1001_DFA_ANG_XX``).
+
+    ``actor`` 1001-1091, ``sentence`` one of its 12 codes (kept as the statement),
+    ``emotion`` ANG, DIS, FEA, HAP, NEU or SAD, ``level`` LO, MD, HI or XX (unspecified)
+    -> intensity low, medium, high or None. The names carry no gender. Raises
+    :class:`AudioError` on any malformed field.
+    """
+    path = Path(path)
+    parts = path.stem.lower().split("_")
+    if len(parts) != 4 or not all(parts):
+        raise AudioError(path, "not a CREMA-D name: expected "
+                               "<actor>_<sentence>_<emotion>_<level>, e.g. 1001_DFA_ANG_XX")
+    actor, sentence, emo, level = parts
+    bad = [] if actor.isdigit() and 1001 <= int(actor) <= 1091 else [
+        f"actor {actor!r} not in 1001-1091"]
+    bad += _not_in("sentence", sentence, _CREMA_D_SENTENCES)
+    bad += _not_in("emotion", emo, LABEL_MAPS["crema_d"])
+    bad += _not_in("level", level, _CREMA_D_LEVELS)
+    _bad_fields(path, "CREMA-D", bad)
+    return {
+        "corpus": "crema_d", "speaker": f"crema_d_{actor}", "gender": None,
+        "emotion": LABEL_MAPS["crema_d"][emo], "intensity": _CREMA_D_LEVELS[level],
+        "statement": sentence, "repetition": None,
+    }
+
+
+# EmoDB (Burkhardt et al. 2005): 10 actors, 10 texts, 7 emotions (boredom among them).
+_EMODB_GENDERS: Mapping[str, str] = MappingProxyType({
+    "03": "male", "08": "female", "09": "female", "10": "male", "11": "male",
+    "12": "male", "13": "female", "14": "female", "15": "male", "16": "female"})
+_EMODB_TEXTS = ("a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10")
+
+
+def parse_emodb_name(path: str | os.PathLike) -> dict:
+    """Parse ``<speaker><text><emotion><version>.ext`` of EmoDB (``03a01Wa``: speaker 03,
+    text a01, Wut = angry, version a).
+
+    ``emotion`` is the German initial: W angry, L bored (Langeweile: a label no other
+    corpus has), E disgust, A fearful, F happy, T sad, N neutral; ``version`` a, b, c, ...
+    is kept as the repetition 1, 2, 3, ...; the text as the statement; the gender from the
+    corpus's speaker list. Raises :class:`AudioError` on any malformed field.
+    """
+    path = Path(path)
+    stem = path.stem
+    if len(stem) != 7 or not (stem[:2].isdigit() and stem[3:5].isdigit()):
+        raise AudioError(path, "not an EmoDB name: expected <speaker><text><emotion>"
+                               "<version>, e.g. 03a01Wa")
+    speaker, text, emo, version = stem[:2], stem[2:5].lower(), stem[5].lower(), stem[6]
+    bad = _not_in("speaker", speaker, _EMODB_GENDERS) + _not_in("text", text, _EMODB_TEXTS)
+    if emo not in LABEL_MAPS["emodb"]:
+        bad.append(f"emotion {stem[5]!r} not in "
+                   f"{', '.join(k.upper() for k in LABEL_MAPS['emodb'])}")
+    if not ("a" <= version <= "z"):
+        bad.append(f"version {version!r} not a lower-case letter")
+    _bad_fields(path, "EmoDB", bad)
+    return {
+        "corpus": "emodb", "speaker": f"emodb_{speaker}", "gender": _EMODB_GENDERS[speaker],
+        "emotion": LABEL_MAPS["emodb"][emo], "intensity": None, "statement": text,
+        "repetition": ord(version) - ord("a") + 1,
+    }
+
+
+# SAVEE (Haq & Jackson 2009): 4 male speakers, 30 neutral and 15 other sentences each.
+_SAVEE_SPEAKERS = ("dc", "je", "jk", "kl")
+_SAVEE_CODE = re.compile(r"(sa|su|a|d|f|h|n)(\d\d)")
+
+
+def parse_savee_name(path: str | os.PathLike) -> dict:
+    """Parse a SAVEE name: ``<speaker>_<code>.ext`` (``DC_sa01``, as in the common flat
+    copies) or ``<speaker>/<code>.ext`` (``AudioData/DC/sa01.wav``, the release's layout).
+
+    ``speaker`` DC, JE, JK or KL (all male); ``code`` an emotion (a angry, d disgust,
+    f fearful, h happy, n neutral, sa sad, su surprised) and its sentence number (01-30 for
+    neutral, else 01-15), kept as the statement. Raises :class:`AudioError` on any
+    malformed field.
+    """
+    path = Path(path)
+    speaker, _, code = path.stem.lower().rpartition("_")
+    speaker = speaker or path.parent.name.lower()
+    match = _SAVEE_CODE.fullmatch(code)
+    bad = _not_in("speaker", speaker, _SAVEE_SPEAKERS)
+    if match is None:
+        bad.append(f"code {code!r} is not an emotion (a, d, f, h, n, sa, su) and a "
+                   f"two-digit sentence number")
+    elif not 1 <= int(match[2]) <= (30 if match[1] == "n" else 15):
+        bad.append(f"sentence {match[2]} out of range for {match[1]!r} "
+                   f"(01-{30 if match[1] == 'n' else 15})")
+    _bad_fields(path, "SAVEE", bad)
+    return {
+        "corpus": "savee", "speaker": f"savee_{speaker}", "gender": "male",
+        "emotion": LABEL_MAPS["savee"][match[1]], "intensity": None, "statement": code,
+        "repetition": None,
+    }
+
+
+# ESD (Zhou et al. 2021): speakers 0001-0010 Mandarin, 0011-0020 English, 5 emotions of
+# 350 parallel sentences each, numbered in blocks (neutral 1-350, angry 351-700, ...).
+_ESD_GENDERS: Mapping[str, str] = MappingProxyType({
+    f"{i:04d}": "female" if g == "f" else "male"
+    for i, g in enumerate("fffmmmfmfmmmmmfffffm", start=1)})
+_ESD_SPLITS = ("train", "evaluation", "test")
+
+
+def parse_esd_name(path: str | os.PathLike) -> dict:
+    """Parse ``<speaker>/<Emotion>/[<split>/]<speaker>_<number>.ext`` of ESD
+    (``0011/Angry/train/0011_000351.wav``).
+
+    The emotion is the folder's (Angry, Happy, Neutral, Sad, Surprise), the speaker
+    0001-0020 the name's (and the speaker folder's, when there is one), the sentence
+    ``(number - 1) % 350 + 1`` the statement (the same text in every emotion), the
+    gender from the corpus's speaker list. Raises :class:`AudioError` on any malformed
+    field, or a name that disagrees with its folders.
+    """
+    path = Path(path)
+    speaker, _, number = path.stem.partition("_")
+    if not (len(speaker) == 4 and speaker.isdigit() and len(number) == 6
+            and number.isdigit()):
+        raise AudioError(path, "not an ESD name: expected <speaker>_<number>, "
+                               "e.g. 0011_000351")
+    folders = [p.name.lower() for p in path.parents][:3]
+    if folders and folders[0] in _ESD_SPLITS:
+        folders = folders[1:]
+    emotion_folder = folders[0] if folders else ""
+    bad = _not_in("speaker", speaker, _ESD_GENDERS)
+    if not 1 <= int(number) <= 1750:
+        bad.append(f"number {number} not in 000001-001750")
+    if emotion_folder not in LABEL_MAPS["esd"]:
+        bad.append(f"folder {emotion_folder!r} is not an emotion (Angry, Happy, Neutral, "
+                   f"Sad, Surprise)")
+    if len(folders) > 1 and folders[1].isdigit() and folders[1] != speaker:
+        bad.append(f"speaker {speaker} in the folder of speaker {folders[1]}")
+    _bad_fields(path, "ESD", bad)
+    return {
+        "corpus": "esd", "speaker": f"esd_{speaker}", "gender": _ESD_GENDERS[speaker],
+        "emotion": LABEL_MAPS["esd"][emotion_folder], "intensity": None,
+        "statement": f"{(int(number) - 1) % 350 + 1:03d}", "repetition": None,
+    }
+
+
 def _audio_files(root: Path) -> list[Path]:
     if not root.is_dir():
         raise ParameterError(f"corpus folder not found: {root}")
@@ -509,29 +686,80 @@ def read_labelled_csv(csv_path: str | os.PathLike, *, corpus: str = "custom",
     return records
 
 
-def scan_corpus(root: str | os.PathLike, *, errors: list | None = None) -> list[dict]:
-    """Records of a corpus folder: RAVDESS, TESS or EMOVO by layout (:func:`corpus_of_folder`),
-    else ``labels.csv`` inside.
+#: Each known corpus's file-name parser.
+_NAME_PARSERS = MappingProxyType({
+    "ravdess": parse_ravdess_name, "tess": parse_tess_name, "emovo": parse_emovo_name,
+    "crema_d": parse_crema_d_name, "emodb": parse_emodb_name, "savee": parse_savee_name,
+    "esd": parse_esd_name})
+#: How the known corpora are named in messages.
+_CORPUS_TITLES = MappingProxyType({
+    "ravdess": "RAVDESS", "tess": "TESS", "emovo": "EMOVO", "crema_d": "CREMA-D",
+    "emodb": "EmoDB", "savee": "SAVEE", "esd": "ESD"})
 
-    ``errors``: as in :func:`scan_ravdess` (bad names, bad CSV rows).
+
+def scan_corpus(root: str | os.PathLike, *, corpus: str | None = None,
+                errors: list | None = None) -> list[dict]:
+    """Records of a corpus folder.
+
+    ``corpus=None``: ``labels.csv`` inside (a user's labelled folder, named after the
+    folder), else the known corpus the folder's layout or names show
+    (:func:`corpus_of_folder`). ``corpus``: one of ``KNOWN_CORPORA``, read by its names
+    whatever the layout (RAVDESS: speech only). ``errors``: as in :func:`scan_ravdess`
+    (bad names, bad CSV rows).
     """
     root = Path(root)
-    if (root / "labels.csv").is_file():
-        return read_labelled_csv(root / "labels.csv", corpus=root.name, errors=errors)
-    corpus = corpus_of_folder(root)
+    if not root.is_dir():
+        raise ParameterError(f"corpus folder not found: {root}")
+    if corpus is None:
+        if (root / "labels.csv").is_file():
+            return read_labelled_csv(root / "labels.csv", corpus=root.name, errors=errors)
+        corpus = corpus_of_folder(root)
+        if corpus is None:
+            raise ParameterError(
+                f"{root}: not a folder of a known corpus "
+                f"({', '.join(_CORPUS_TITLES.values())}: data/README.md shows their "
+                f"layouts) and no labels.csv inside")
+    elif corpus not in KNOWN_CORPORA:
+        raise ParameterError(f"unknown corpus {corpus!r}; known: {', '.join(KNOWN_CORPORA)}"
+                             f" (any other: a folder with labels.csv)")
     if corpus == "ravdess":
         return scan_ravdess(root, errors=errors)
-    if corpus == "tess":
-        return scan_tess(root, errors=errors)
-    if corpus == "emovo":
-        return scan_emovo(root, errors=errors)
-    raise ParameterError(f"{root}: not a RAVDESS, TESS or EMOVO folder and no labels.csv "
-                         f"inside")
+    return _scan_names(root, _NAME_PARSERS[corpus], errors)
+
+
+def _first_audio_files(root: Path, *, limit: int, depth: int = 3) -> list[Path]:
+    """Up to ``limit`` audio files within ``depth`` folder levels of ``root``, in name order."""
+    found: list[Path] = []
+    for folder, subfolders, files in os.walk(root):
+        level = len(Path(folder).relative_to(root).parts)
+        subfolders[:] = sorted(subfolders) if level < depth else []
+        found += (Path(folder) / f for f in sorted(files)
+                  if Path(f).suffix.lower() in AUDIO_SUFFIXES)
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def _sample_audio_files(root: Path) -> list[Path]:
+    """A few audio files of ``root`` itself and a few of each of its first 64 subfolders,
+    so that a root holding several corpora shows all of them."""
+    entries = sorted(root.iterdir())
+    files = [p for p in entries if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES][:8]
+    for folder in [p for p in entries if p.is_dir()][:64]:
+        files += _first_audio_files(folder, limit=2)
+    return files
 
 
 def corpus_of_folder(root: str | os.PathLike) -> str | None:
-    """``"ravdess"``, ``"tess"`` or ``"emovo"`` when ``root`` has that corpus's layout
-    (``Actor_XX/``; ``OAF_*``/``YAF_*``; speaker folders ``f1``-``m3``), else None."""
+    """The known corpus (``KNOWN_CORPORA``) whose layout or names ``root`` holds, else None.
+
+    Layouts: RAVDESS ``Actor_XX/``; TESS ``OAF_*``/``YAF_*``; EMOVO speaker folders
+    ``f1``-``m3``; ESD speaker folders ``0001``-``0020`` with emotion folders inside. Else
+    a few audio files of ``root`` and of each of its subfolders (within four levels: e.g.
+    CREMA-D's ``AudioWAV/``, EmoDB's ``wav/``, SAVEE's ``AudioData/DC/``, or any corpus's
+    files copied flat) name the corpus whose parser reads all of them; a root of several
+    corpora is none.
+    """
     root = Path(root)
     if any(root.glob("Actor_*")):
         return "ravdess"
@@ -539,19 +767,31 @@ def corpus_of_folder(root: str | os.PathLike) -> str | None:
         return "tess"
     if any((root / spk).is_dir() for spk in _EMOVO_SPEAKERS):
         return "emovo"
+    if any((root / spk / emotion.title()).is_dir() or (root / spk / emotion).is_dir()
+           for spk in _ESD_GENDERS for emotion in LABEL_MAPS["esd"]):
+        return "esd"
+    if not root.is_dir():
+        return None
+    sample = _sample_audio_files(root)
+    for corpus, parse in _NAME_PARSERS.items():
+        try:
+            for path in sample:
+                parse(path)
+        except AudioError:
+            continue
+        if sample:
+            return corpus
     return None
 
 
 def corpus_channel(path: str | os.PathLike) -> int | None:
     """The channel ``CORPUS_CHANNELS`` declares for a corpus file, recognised by its name
     (an EMOVO name -> 0); None (the mean of the channels) for any other file."""
-    parsers = {"ravdess": parse_ravdess_name, "tess": parse_tess_name,
-               "emovo": parse_emovo_name}
     for corpus, channel in CORPUS_CHANNELS.items():
         if channel is None:
             continue
         try:
-            parsers[corpus](path)
+            _NAME_PARSERS[corpus](path)
         except AudioError:
             continue
         return channel

@@ -205,7 +205,7 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
 
 
 def test_scan_corpus_errors(tmp_path):
-    with pytest.raises(ParameterError, match="not a RAVDESS, TESS or EMOVO folder"):
+    with pytest.raises(ParameterError, match="not a folder of a known corpus"):
         data.scan_corpus(tmp_path)
 
 
