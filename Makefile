@@ -32,7 +32,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
-	choice-audit targets clean-cache
+	training-corpora choice-audit targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,7 +89,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
-	corpus-alignment
+	corpus-alignment training-corpora
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -648,6 +648,14 @@ consistent-features: $(STAMP)
 corpus-alignment: $(STAMP)
 	$(BIN)/python experiments/corpus_alignment.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/corpus_alignment
+
+# Each corpus held out and scored by the fixed logistic regression trained on one other
+# corpus, on both, on one corpus with the other's speakers in place of some of its own
+# (same speaker count), and on half the speakers of both; measurement only (6 minutes)
+# -> reports/training_corpora/
+training-corpora: $(STAMP)
+	$(BIN)/python experiments/training_corpora.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/training_corpora
 
 # Each committed choosing rule (ablation_conditions and its reruns, ablation_members,
 # ablation_students / width / logit, student_calibration, the A/Bs ab/corpus*) rerun
