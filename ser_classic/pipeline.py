@@ -656,7 +656,8 @@ def training_features(manifest: pd.DataFrame, *, corpora: str | Sequence[str] = 
     where = "+".join(corpora)
     missing = sorted(set(corpora) - set(manifest["corpus"]))
     if missing:
-        raise ParameterError(f"corpora: no clips of {missing} in the manifest")
+        raise ParameterError(f"corpora: no clips of {missing} in the manifest; it holds "
+                             f"{', '.join(sorted(set(manifest['corpus'])))}")
     rows = manifest[manifest["corpus"].isin(corpora)]
     excluded = [str(s) for s in exclude_speakers]
     unknown = sorted(set(excluded) - set(rows["speaker"]))
@@ -1006,9 +1007,11 @@ def cross_validate(manifest: pd.DataFrame, *, models: Sequence[str],
     normalizations = list(dict.fromkeys(normalization_of(n).value for n in normalizations))
     _check_choice("augment", augment, ("none", *AUGMENT_VARIANTS))
     config = _feature_config(feature_config)
+    present = sorted(set(manifest["corpus"]))
     manifest = _canonical_rows(manifest[manifest["corpus"] == corpus])
     if manifest.empty:
-        raise ParameterError(f"no clips of corpus {corpus!r} in the manifest")
+        raise ParameterError(f"no clips of corpus {corpus!r} in the manifest; it holds "
+                             f"{', '.join(present)}")
     if max_speakers:
         keep = sorted(manifest["speaker"].unique())[:max_speakers]
         manifest = manifest[manifest["speaker"].isin(keep)].reset_index(drop=True)

@@ -11,6 +11,7 @@ import json
 import pytest
 import soundfile as sf
 
+import ser_classic
 from ser_classic import data
 from ser_classic.cli import main
 from ser_classic.errors import AudioError, ParameterError
@@ -195,6 +196,12 @@ def test_cli_scan_of_a_root_with_four_corpora(corpora, tmp_path, capsys):
     assert "content duplicate (kept, speakers crema_d_1001, emodb_03, esd_0011: a " \
            "speaker-grouped split can put copies on both sides)" in err
     assert "skipped" in err and "1092_DFA_ANG_XX.wav" in err
+    # a corpus named otherwise than the manifest does: the error says what it holds
+    holds = r"in the manifest; it holds crema_d, emodb, esd, savee"
+    with pytest.raises(ParameterError, match=r"no clips of \['crema-d'\] " + holds):
+        ser_classic.train(m, corpora="crema-d", model="logreg", augment="none")
+    with pytest.raises(ParameterError, match="no clips of corpus 'CREMA-D' " + holds):
+        ser_classic.cross_validate(m, corpus="CREMA-D", models=["logreg"])
 
 
 def test_ab_scores_shipped_models_on_an_emodb_folder(corpora, tmp_path, capsys):
