@@ -32,7 +32,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
-	training-corpora choice-audit targets clean-cache
+	training-corpora bag-of-audio-words choice-audit targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,7 +89,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
-	corpus-alignment training-corpora
+	corpus-alignment training-corpora bag-of-audio-words
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -656,6 +656,14 @@ corpus-alignment: $(STAMP)
 training-corpora: $(STAMP)
 	$(BIN)/python experiments/training_corpora.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/training_corpora
+
+# A bag of audio words (MFCC frames, 500-word k-means codebooks at 3 seeds, learnt on the
+# training corpora) alone and beside the functionals, fixed logistic regression on LOCO,
+# with a nested choice; measurement only (12 minutes)
+# -> reports/bag_of_audio_words/
+bag-of-audio-words: $(STAMP)
+	$(BIN)/python experiments/bag_of_audio_words.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/bag_of_audio_words
 
 # Each committed choosing rule (ablation_conditions and its reruns, ablation_members,
 # ablation_students / width / logit, student_calibration, the A/Bs ab/corpus*) rerun
