@@ -39,6 +39,9 @@ def test_codebook_finds_the_clusters():
 def test_the_committed_report_renders_from_its_summary():
     summary = json.loads((ROOT / "reports/bag_of_audio_words/summary.json").read_text())
     assert bw.render(summary) == (ROOT / "reports/bag_of_audio_words/report.md").read_text()
+    own = summary["results"].pop(bw.IN_DOMAIN)
+    assert set(own) == {"strict", "speaker_norm"}
+    assert all(set(v) == {bw.VARIANTS[0], bw.VARIANTS[2]} for v in own.values())
     for per in summary["results"].values():
         assert set(per) == set(bw.CORPORA)
         for held in per.values():
