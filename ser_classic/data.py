@@ -466,7 +466,7 @@ def parse_savee_name(path: str | os.PathLike) -> dict:
 
 
 # ESD (Zhou et al. 2021): speakers 0001-0010 Mandarin, 0011-0020 English, 5 emotions of
-# 350 parallel sentences each, numbered in blocks (neutral 1-350, angry 351-700, ...).
+# the same 350 sentences each, numbered in one block of 350 per emotion (angry 351-700).
 _ESD_GENDERS: Mapping[str, str] = MappingProxyType({
     f"{i:04d}": "female" if g == "f" else "male"
     for i, g in enumerate("fffmmmfmfmmmmmfffffm", start=1)})
