@@ -374,8 +374,9 @@ def parse_crema_d_name(path: str | os.PathLike) -> dict:
 
     ``actor`` 1001-1091, ``sentence`` one of its 12 codes (kept as the statement),
     ``emotion`` ANG, DIS, FEA, HAP, NEU or SAD, ``level`` LO, MD, HI or XX (unspecified)
-    -> intensity low, medium, high or None. The names carry no gender. Raises
-    :class:`AudioError` on any malformed field.
+    -> intensity low, medium, high or None. The names carry no gender (:func:`scan_corpus`
+    reads it from the corpus's ``VideoDemographics.csv``). Raises :class:`AudioError` on
+    any malformed field.
     """
     path = Path(path)
     parts = path.stem.lower().split("_")
@@ -724,7 +725,42 @@ def scan_corpus(root: str | os.PathLike, *, corpus: str | None = None,
                              f" (any other: a folder with labels.csv)")
     if corpus == "ravdess":
         return scan_ravdess(root, errors=errors)
-    return _scan_names(root, _NAME_PARSERS[corpus], errors)
+    records = _scan_names(root, _NAME_PARSERS[corpus], errors)
+    if corpus == "crema_d":
+        genders = _crema_d_genders(root, errors)
+        for record in records:
+            record["gender"] = genders.get(record["speaker"])
+    return records
+
+
+CREMA_D_DEMOGRAPHICS = "VideoDemographics.csv"
+
+
+def _crema_d_genders(root: Path, errors: list | None) -> dict[str, str]:
+    """Speaker -> ``male`` / ``female`` from CREMA-D's ``VideoDemographics.csv`` (columns
+    ``ActorID`` and ``Sex``) in ``root`` or its parent (``root`` its ``AudioWAV``); empty
+    without the file. A file that cannot be read as such is reported as in
+    :func:`scan_ravdess` (a :class:`ParameterError` without ``errors``)."""
+    import csv
+
+    path = next((d / CREMA_D_DEMOGRAPHICS for d in (root, root.parent)
+                 if (d / CREMA_D_DEMOGRAPHICS).is_file()), None)
+    if path is None:
+        return {}
+    try:
+        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+        genders = {f"crema_d_{int(row['ActorID'])}": row["Sex"].strip().lower()
+                   for row in rows}
+    except (UnicodeDecodeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        _report(errors, path, f"not CREMA-D's demographics (columns ActorID, Sex): {exc!r}",
+                error=ParameterError)
+        return {}
+    bad = sorted(set(genders.values()) - {"male", "female"})
+    if bad:
+        _report(errors, path, f"Sex must be Male or Female, got {', '.join(bad)}",
+                error=ParameterError)
+        return {}
+    return genders
 
 
 def _first_audio_files(root: Path, *, limit: int, depth: int = 3) -> list[Path]:

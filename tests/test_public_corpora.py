@@ -179,6 +179,31 @@ def test_scan_reads_labels_and_reports_bad_names(corpora, corpus):
     assert forced == records
 
 
+def test_crema_d_genders_come_from_its_demographics_file(corpora, tmp_path):
+    _, written = corpora
+    root = tmp_path / "CREMA-D"
+    (root / "AudioWAV").mkdir(parents=True)
+    for path, _ in written["crema_d"]:
+        (root / "AudioWAV" / path.name).write_bytes(path.read_bytes())
+    assert {r["gender"] for r in data.scan_corpus(root)} == {None}  # no file: unknown
+    demographics = root / "VideoDemographics.csv"
+    demographics.write_text("ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,"
+                            "Not Hispanic\n1002,21,Female,Asian,Not Hispanic\n")
+    for folder in (root, root / "AudioWAV"):  # the release's root, or its AudioWAV
+        genders = {r["speaker"]: r["gender"] for r in data.scan_corpus(folder)}
+        assert genders == {"crema_d_1001": "male", "crema_d_1002": "female"}
+    demographics.write_text("ActorID,Age,Gender\n1001,51,M\n")
+    errors: list = []
+    records = data.scan_corpus(root, errors=errors)  # the clips are kept, genders unknown
+    assert len(records) == len(written["crema_d"]) and {r["gender"] for r in records} == {None}
+    assert errors == [(str(demographics), "not CREMA-D's demographics (columns ActorID, "
+                                          "Sex): KeyError('Sex')")]
+    demographics.write_text("ActorID,Sex\n1001,M\n")
+    with pytest.raises(ParameterError, match=r"VideoDemographics\.csv: Sex must be Male or "
+                                             r"Female, got m"):
+        data.scan_corpus(root)
+
+
 def test_cli_scan_of_a_root_with_four_corpora(corpora, tmp_path, capsys):
     root, written = corpora
     manifest = tmp_path / "manifest.csv"
