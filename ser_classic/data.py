@@ -733,7 +733,7 @@ def scan_corpus(root: str | os.PathLike, *, corpus: str | None = None,
     return records
 
 
-CREMA_D_DEMOGRAPHICS = "VideoDemographics.csv"
+_CREMA_D_DEMOGRAPHICS = "VideoDemographics.csv"
 
 
 def _crema_d_genders(root: Path, errors: list | None) -> dict[str, str]:
@@ -743,8 +743,8 @@ def _crema_d_genders(root: Path, errors: list | None) -> dict[str, str]:
     :func:`scan_ravdess` (a :class:`ParameterError` without ``errors``)."""
     import csv
 
-    path = next((d / CREMA_D_DEMOGRAPHICS for d in (root, root.parent)
-                 if (d / CREMA_D_DEMOGRAPHICS).is_file()), None)
+    path = next((d / _CREMA_D_DEMOGRAPHICS for d in (root, root.parent)
+                 if (d / _CREMA_D_DEMOGRAPHICS).is_file()), None)
     if path is None:
         return {}
     try:
