@@ -135,12 +135,19 @@ MIN_SAMPLE_RATE = 8000
 #: typo in a TESS file name, is an error); every other corpus is a user's labelled folder.
 KNOWN_CORPORA: tuple[str, ...] = ("ravdess", "tess", "emovo", "crema_d", "emodb", "savee",
                                    "esd")
-#: The labels each known corpus has (canonical ones in EMOTIONS order, then its own): what
-#: its manifest rows allow. All are canonical but EmoDB's ``bored``, which no other has.
+
+
+def label_order(labels: Iterable[str]) -> tuple[str, ...]:
+    """The distinct labels of ``labels`` in a fixed order: canonical names in EMOTIONS order
+    (RAVDESS's labels give exactly ``EMOTIONS``), then any others sorted."""
+    present = {str(x) for x in labels}
+    return (*(e for e in EMOTIONS if e in present), *sorted(present - set(EMOTIONS)))
+
+
+#: The labels each known corpus has (:func:`label_order`): what its manifest rows allow.
+#: All are canonical but EmoDB's ``bored``, which no other has.
 CORPUS_LABELS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    corpus: (*(e for e in EMOTIONS if e in LABEL_MAPS[corpus].values()),
-             *sorted(set(LABEL_MAPS[corpus].values()) - set(EMOTIONS)))
-    for corpus in KNOWN_CORPORA})
+    corpus: label_order(LABEL_MAPS[corpus].values()) for corpus in KNOWN_CORPORA})
 #: The file beside ``labels.csv`` that declares a user corpus's own labels.
 LABELS_DECLARATION = "labels.json"
 
@@ -236,13 +243,6 @@ def read_label_declaration(path: str | os.PathLike) -> Mapping[str, str]:
         raise ParameterError(f"{path}: {exc}") from None
 
 
-def label_order(labels: Iterable[str]) -> tuple[str, ...]:
-    """The distinct labels of ``labels`` in a fixed order: canonical names in EMOTIONS order
-    (RAVDESS's labels give exactly ``EMOTIONS``), then any others sorted."""
-    present = {str(x) for x in labels}
-    return (*(e for e in EMOTIONS if e in present), *sorted(present - set(EMOTIONS)))
-
-
 def canonical_emotion(label: str, *, corpus: str = "labels", source: object = "label") -> str:
     """Map a corpus's own label to the canonical emotion set through ``LABEL_MAPS[corpus]``.
 
@@ -323,6 +323,16 @@ _EMOVO_SENTENCES = ("b1", "b2", "b3", "d1", "d2", "l1", "l2", "l3", "l4",
                     "n1", "n2", "n3", "n4", "n5")
 
 
+def _bad_fields(path: Path, corpus: str, bad: list[str]) -> None:
+    if bad:
+        raise AudioError(path, f"{corpus} name has invalid field(s): " + "; ".join(bad))
+
+
+def _not_in(field: str, value: str, allowed: Iterable[str]) -> list[str]:
+    allowed = tuple(allowed)
+    return [] if value in allowed else [f"{field} {value!r} not in {', '.join(allowed)}"]
+
+
 def parse_emovo_name(path: str | os.PathLike) -> dict:
     """Parse ``<emo>-<spk>-<sentence>.ext`` of EMOVO (e.g. ``dis-f1-b1.flac``).
 
@@ -335,15 +345,9 @@ def parse_emovo_name(path: str | os.PathLike) -> dict:
     if len(parts) != 3 or not all(parts):
         raise AudioError(path, "not an EMOVO name: expected <emotion>-<speaker>-<sentence>")
     emo, spk, sentence = parts
-    bad = []
-    if emo not in LABEL_MAPS["emovo"]:
-        bad.append(f"emotion {emo!r} not in {', '.join(LABEL_MAPS['emovo'])}")
-    if spk not in _EMOVO_SPEAKERS:
-        bad.append(f"speaker {spk!r} not in {', '.join(_EMOVO_SPEAKERS)}")
-    if sentence not in _EMOVO_SENTENCES:
-        bad.append(f"sentence {sentence!r} not in {', '.join(_EMOVO_SENTENCES)}")
-    if bad:
-        raise AudioError(path, "EMOVO name has invalid field(s): " + "; ".join(bad))
+    _bad_fields(path, "EMOVO", _not_in("emotion", emo, LABEL_MAPS["emovo"])
+                + _not_in("speaker", spk, _EMOVO_SPEAKERS)
+                + _not_in("sentence", sentence, _EMOVO_SENTENCES))
     return {
         "corpus": "emovo", "speaker": f"emovo_{spk}",
         "gender": "female" if spk[0] == "f" else "male",
@@ -357,16 +361,6 @@ _CREMA_D_SENTENCES = ("dfa", "ieo", "iom", "ith", "its", "iwl", "iww", "mti", "t
                       "tsi", "wsi")
 _CREMA_D_LEVELS: Mapping[str, str | None] = MappingProxyType({
     "lo": "low", "md": "medium", "hi": "high", "xx": None})
-
-
-def _bad_fields(path: Path, corpus: str, bad: list[str]) -> None:
-    if bad:
-        raise AudioError(path, f"{corpus} name has invalid field(s): " + "; ".join(bad))
-
-
-def _not_in(field: str, value: str, allowed: Iterable[str]) -> list[str]:
-    allowed = tuple(allowed)
-    return [] if value in allowed else [f"{field} {value!r} not in {', '.join(allowed)}"]
 
 
 def parse_crema_d_name(path: str | os.PathLike) -> dict:
