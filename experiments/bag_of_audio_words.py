@@ -55,7 +55,6 @@ WORDS = 500
 ASSIGNED = 5
 CODEBOOK_FRAMES = 100_000
 WORD_CS = (0.001, 0.01, 0.1)
-FIXED_C = 0.003
 VARIANTS = ("functionals", "audio words", "functionals + audio words")
 SEEDS = (0, 1, 2)
 IN_DOMAIN = "in domain"
@@ -129,15 +128,6 @@ def word_histograms(frames: list[np.ndarray], centres: np.ndarray, *,
     return np.sqrt(H)
 
 
-def _logreg(C: float):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegression(
-        C=C, max_iter=3000, class_weight="balanced"))
-
-
 def _inner_uar(make, Z: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> float:
     """Mean UAR over the training corpora, each held out once (``make()`` trained on the
     other)."""
@@ -147,7 +137,7 @@ def _inner_uar(make, Z: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> float:
 
 def _inner_c(H: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> tuple[float, dict]:
     """The C of ``WORD_CS`` with the best :func:`_inner_uar`."""
-    scores = {C: _inner_uar(lambda C=C: _logreg(C), H, y, corpus) for C in WORD_CS}
+    scores = {C: _inner_uar(_models(C=C)["logreg"], H, y, corpus) for C in WORD_CS}
     return max(scores, key=scores.get), {f"{c:g}": round(s, 4) for c, s in scores.items()}
 
 
@@ -174,21 +164,21 @@ def run(X, y, speaker, corpus, *, rows) -> dict:
                 "inner functionals": round(_inner_uar(base, F[train], y[train],
                                                       corpus[train]), 4),
                 "seeds": {}}
+        standardised = [(f - mu) / sd for f in frames]
+        pooled = (pooled - mu) / sd
         for seed in SEEDS:
-            H = word_histograms([(f - mu) / sd for f in frames],
-                                codebook((pooled - mu) / sd, seed=seed))
+            H = word_histograms(standardised, codebook(pooled, seed=seed))
             for norm, F in norms.items():
                 W = H if norm == "strict" else speaker_normalize(H, speaker)
                 C, inner = _inner_c(W[train], y[train], corpus[train])
                 both = np.hstack([F, W])
                 scores = {}
-                for name, model, Z in (("audio words", _logreg(C), W),
-                                       ("functionals + audio words", _logreg(FIXED_C), both)):
+                for name, model, Z in (("audio words", _models(C=C)["logreg"](), W),
+                                       ("functionals + audio words", base(), both)):
                     model.fit(Z[train], y[train])
                     scores[name] = uar_ece(y[~train], model.classes_,
                                            model.predict_proba(Z[~train]))
-                inner_both = _inner_uar(lambda: _logreg(FIXED_C), both[train], y[train],
-                                        corpus[train])
+                inner_both = _inner_uar(base, both[train], y[train], corpus[train])
                 here = out[norm][held]
                 here["seeds"][str(seed)] = {
                     **scores, "words C": C, "inner UAR by C": inner,
@@ -198,7 +188,7 @@ def run(X, y, speaker, corpus, *, rows) -> dict:
                 print(f"{norm} {held} seed {seed}: functionals "
                       f"{here['functionals']['uar']:.3f}, " + ", ".join(
                           f"{n}: {v['uar']:.3f}" for n, v in scores.items()), flush=True)
-        del pooled
+        del pooled, standardised
     out["in domain"] = in_domain(frames, norms, y, speaker, corpus)
     return out
 
@@ -223,7 +213,7 @@ def in_domain(frames: list[np.ndarray], norms: dict, y: np.ndarray, speaker: np.
         for norm, F in norms.items():
             W = H if norm == "strict" else speaker_normalize(H, speaker)
             for v, model, Z in ((VARIANTS[0], _models()["logreg"](), F),
-                                (VARIANTS[2], _logreg(FIXED_C), np.hstack([F, W]))):
+                                (VARIANTS[2], _models()["logreg"](), np.hstack([F, W]))):
                 proba[norm][v][fold == f] = model.fit(Z[~test], y[~test]).predict_proba(Z[test])
         print(f"in domain: group6 fold {f} done", flush=True)
     return {norm: {v: uar_ece(y[r], classes, p) for v, p in per.items()}

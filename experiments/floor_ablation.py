@@ -44,8 +44,9 @@ PROBE = tuple(f"ravdess_{i}" for i in (17, 18, 19, 20))
 BLIND = PROBE + bench_conditions.HOLDOUT  # never trained on by the invariance models
 
 
-def _models(*, balanced: bool = True, clip: float | None = None, alpha: float = 3000.0):
-    """The fixed ridge (``alpha``) and logistic regression on standardised features
+def _models(*, balanced: bool = True, clip: float | None = None, alpha: float = 3000.0,
+            C: float = 0.003):
+    """The fixed ridge (``alpha``) and logistic regression (``C``) on standardised features
     (clipped to +-``clip`` when given)."""
     from sklearn.linear_model import LogisticRegression, RidgeClassifier
     from sklearn.pipeline import make_pipeline
@@ -63,7 +64,7 @@ def _models(*, balanced: bool = True, clip: float | None = None, alpha: float = 
         return make
 
     return {"ridge": scaled(lambda: RidgeClassifier(alpha=alpha, class_weight=weight)),
-            "logreg": scaled(lambda: LogisticRegression(C=0.003, max_iter=3000,
+            "logreg": scaled(lambda: LogisticRegression(C=C, max_iter=3000,
                                                         class_weight=weight))}
 
 
