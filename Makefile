@@ -32,7 +32,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
-	training-corpora bag-of-audio-words choice-audit targets clean-cache
+	training-corpora bag-of-audio-words synthetic-speech choice-audit targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,7 +89,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
-	corpus-alignment training-corpora bag-of-audio-words
+	corpus-alignment training-corpora bag-of-audio-words synthetic-speech
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -664,6 +664,12 @@ training-corpora: $(STAMP)
 bag-of-audio-words: $(STAMP)
 	$(BIN)/python experiments/bag_of_audio_words.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/bag_of_audio_words
+
+# The shipped models on formant text-to-speech (eSpeak NG, five languages, prosody by
+# rule): confidence on neutral renderings and the response to the rules; measurement
+# only (seconds) -> reports/synthetic_speech/
+synthetic-speech: $(STAMP)
+	$(BIN)/python experiments/synthetic_speech.py --out $(REPORTS)/synthetic_speech
 
 # Each committed choosing rule (ablation_conditions and its reruns, ablation_members,
 # ablation_students / width / logit, student_calibration, the A/Bs ab/corpus*) rerun

@@ -1,0 +1,67 @@
+"""experiments/synthetic_speech.py: eSpeak NG through its C API, the shipped models on it,
+and the committed report."""
+
+import json
+
+import numpy as np
+
+from .conftest import ROOT, experiment
+
+ss = experiment("synthetic_speech")
+
+
+def test_settings_follow_the_rule_table():
+    assert ss.settings("neutral") == ss.DEFAULTS
+    assert ss.settings("angry") == {"rate": 201, "pitch": 80, "range": 68}  # +15 %, +60, +35
+    assert ss.settings("disgust") == {"rate": 70, "pitch": 20, "range": 58}
+    for rule in ss.RULES:
+        assert all(0 <= v <= 99 for k, v in ss.settings(rule).items() if k != "rate")
+
+
+def test_espeak_speaks_at_the_rate_and_pitch_it_is_given():
+    import librosa
+
+    tts = ss.Espeak()
+    text = ss.SENTENCES["de"][0]
+    clips = {rule: tts.say(text, voice="de", **ss.settings(rule))
+             for rule in ("sad", "neutral", "fearful")}
+    assert all(c.dtype == np.int16 and c.size > ss.SAMPLE_RATE for c in clips.values())
+    seconds = {r: c.size / ss.SAMPLE_RATE for r, c in clips.items()}
+    assert seconds["fearful"] < seconds["neutral"] < seconds["sad"]  # faster, slower
+    f0 = {r: np.nanmedian(librosa.pyin(c / 32768.0, fmin=60, fmax=500, sr=ss.SAMPLE_RATE)[0])
+          for r, c in clips.items()}
+    assert f0["sad"] < f0["neutral"] < f0["fearful"]  # lower, higher
+    again = tts.say(text, voice="de", **ss.settings("sad"))
+    assert abs(again.size - clips["sad"].size) < 0.01 * again.size  # the same prosody
+    try:
+        tts.say(text, voice="xx-nonexistent", **ss.DEFAULTS)
+    except ValueError as exc:
+        assert "xx-nonexistent" in str(exc)
+    else:
+        raise AssertionError("an unknown voice was accepted")
+
+
+def test_shipped_models_score_the_synthetic_clips():
+    clips, meta = ss.synthesise(languages=("en", "fr"), variants=("",),
+                                rules=("neutral", "sad", "fearful"), sentences=2)
+    assert len(clips) == len(meta) == 12
+    for name in ("deployed", "deployed-speaker_norm"):
+        scored = ss.score(clips, meta, name)
+        np.testing.assert_allclose(scored["proba"].sum(axis=1), 1.0, atol=1e-5)
+        assert np.isfinite(scored["atypicality"]).all()
+        summary = ss.summarise(scored, meta)
+        assert summary["neutral"]["clips"] == 4 and set(summary["rules"]) == {"sad", "fearful"}
+        assert set(summary["languages"]) == {"en", "fr"}
+        for rule in summary["rules"].values():
+            assert 0.0 <= rule["p rises over neutral"] <= 1.0
+            assert np.isclose(sum(rule["mean p"].values()), 1.0, atol=0.01)
+
+
+def test_the_committed_report_renders_from_its_summary():
+    summary = json.loads((ROOT / "reports/synthetic_speech/summary.json").read_text())
+    assert ss.render(summary) == (ROOT / "reports/synthetic_speech/report.md").read_text()
+    assert set(summary["results"]) == set(ss.MODELS)
+    for result in summary["results"].values():
+        assert result["neutral"]["clips"] == 40
+        assert set(result["rules"]) == set(ss.RULES) - {"neutral"}
+        assert set(result["languages"]) == set(ss.SENTENCES)
