@@ -25,7 +25,10 @@ scale (pitch, range), in the table's direction. Happiness's rate ("faster or slo
 stays at the default. Every clip is given to the models as a 16-bit PCM array with
 `sr=22050` (the scoring path resamples). Models: the shipped teacher and deployed student
 of each normalisation; a `speaker_norm` model takes each voice's statistics from all its
-24 clips (six settings: a mixed reference, as `recognizer.enroll` documents). The
+24 clips (six settings: a mixed reference, as `recognizer.enroll` documents). With
+`--model NAME=DIR` also any other model; `make synthetic-speech` adds the deployed
+teacher's recipe trained with `--normalization neutral_ref` (not shipped), enrolled on
+the voice's neutral renderings (a neutral rendering itself on the voice's other three). The
 settings were fixed before this script's first run; a scratch run with rounder values
 (rate 140 / 195 / 190 / 230 / 120, pitch 38 / 70 / 75 / 85 / 25, range 25 / 85 / 90 /
 80 / 60 for sad, angry, happy, fearful, disgust) gave the same picture.
@@ -84,12 +87,12 @@ INTERPRETATION = (
     "timbre can resemble training speech of one emotion and get it with confidence in "
     "neutral renderings, in the training languages and the others alike, below the "
     "atypicality threshold chosen on held-out training speakers, so that a discriminator "
-    "built on it penalises most other targets for that voice. A speaker-normalised model "
-    "with statistics of the voice reads changes relative to the voice; the rules it "
-    "follows and those it does not are listed above. For a generator's voice, score with "
-    "a `speaker_norm` model enrolled on a mix of that voice's outputs "
-    "(`recognizer.enroll`), and look at a new voice's neutral renderings before trusting "
-    "a strict model's penalties for it.")
+    "built on it penalises most other targets for that voice. A model normalised by "
+    "statistics of the voice (a mix of its outputs for `speaker_norm`, its neutral "
+    "outputs for `neutral_ref`) reads changes relative to the voice; the rules each "
+    "follows and those it does not are listed above. For a generator's voice, enrol "
+    "such a model on that voice's outputs (`recognizer.enroll`), and look at a new "
+    "voice's neutral renderings before trusting a strict model's penalties for it.")
 MODELS = ("teacher", "deployed", "teacher-speaker_norm", "deployed-speaker_norm")
 
 
@@ -165,27 +168,69 @@ def synthesise(*, languages=tuple(SENTENCES), variants=VOICE_VARIANTS, rules=tup
     return clips, meta
 
 
-def score(clips: list[np.ndarray], meta: list[dict], name: str) -> dict:
-    """One shipped model's probabilities, atypicality and atypical flags of every clip."""
+def score(clips: list[np.ndarray], meta: list[dict], name: str, model: str | None = None
+          ) -> dict:
+    """One model's probabilities, atypicality and atypical flags of every clip.
+
+    ``model``: a model directory (default: the shipped alias ``name``). Speaker
+    statistics per voice: a ``speaker_norm`` model's from all the voice's clips (a mixed
+    reference); a ``neutral_ref`` model's from the voice's neutral renderings, each
+    neutral rendering scored with the voice's other ones (leave one out).
+    """
     import ser_classic
 
-    recognizer = ser_classic.load(name)
+    recognizer = ser_classic.load(model or name)
     voice = np.array([m["voice"] for m in meta])
+    neutral = np.array([m["rule"] == "neutral" for m in meta])
     proba = np.zeros((len(clips), len(recognizer.classes_)))
     atypicality, atypical = np.zeros(len(clips)), np.zeros(len(clips), dtype=bool)
-    for v in np.unique(voice) if recognizer.normalization != "strict" else [None]:
-        rows = np.flatnonzero(voice == v) if v is not None else np.arange(len(clips))
+
+    def scored(rows: np.ndarray, reference: np.ndarray | None) -> None:
         batch = [clips[i] for i in rows]
-        speaker = (recognizer.enroll(batch, sr=SAMPLE_RATE) if v is not None else None)
-        scored = recognizer.predict_proba(batch, sr=SAMPLE_RATE, speaker=speaker,
-                                          on_error="skip")
-        if scored.errors:
-            raise RuntimeError(f"{name}: {scored.errors}")
-        proba[rows], atypicality[rows] = scored.proba, scored.atypicality
-        atypical[rows] = scored.atypical
+        speaker = None if reference is None else recognizer.enroll(
+            [clips[i] for i in reference], sr=SAMPLE_RATE)
+        out = recognizer.predict_proba(batch, sr=SAMPLE_RATE, speaker=speaker,
+                                       on_error="skip")
+        if out.errors:
+            raise RuntimeError(f"{name}: {out.errors}")
+        proba[rows], atypicality[rows], atypical[rows] = (out.proba, out.atypicality,
+                                                          out.atypical)
+
+    if recognizer.normalization == "strict":
+        scored(np.arange(len(clips)), None)
+    for v in np.unique(voice) if recognizer.normalization != "strict" else ():
+        own = np.flatnonzero(voice == v)
+        if recognizer.normalization == "speaker_norm":
+            scored(own, own)
+            continue
+        reference = own[neutral[own]]
+        scored(own[~neutral[own]], reference)
+        for i in reference:
+            scored(np.array([i]), reference[reference != i])
     return {"model": recognizer.model_id, "classes": [str(c) for c in recognizer.classes_],
-            "threshold": float(recognizer.typicality.threshold),
+            "normalization": recognizer.normalization,
+            "trained by": recognizer.card["training"].get("command"),
+            "threshold": (float("nan") if recognizer.typicality is None
+                          else float(recognizer.typicality.threshold)),
             "proba": proba, "atypicality": atypicality, "atypical": atypical}
+
+
+def furthest_features(clips: list[np.ndarray], name: str, *, top: int = 8) -> dict:
+    """The features furthest from a strict model's training rows, in its training
+    standard deviations: the median z-score over ``clips`` of each column the model reads
+    (its stored typicality statistics), the ``top`` largest in magnitude."""
+    import ser_classic
+    from ser_classic.features import feature_names
+
+    recognizer = ser_classic.load(name)
+    if recognizer.normalization != "strict":
+        raise ValueError(f"{name} is not a strict model")
+    typicality = recognizer.typicality
+    X, _ = recognizer.features(clips, sr=SAMPLE_RATE)
+    z = np.median((X[:, typicality.columns] - typicality.center) / typicality.scale, axis=0)
+    names = np.array(feature_names(config=recognizer.feature_config))
+    order = np.argsort(-np.abs(z))[:top]
+    return {str(names[typicality.columns][i]): round(float(z[i]), 2) for i in order}
 
 
 def summarise(scored: dict, meta: list[dict]) -> dict:
@@ -196,7 +241,9 @@ def summarise(scored: dict, meta: list[dict]) -> dict:
     key = np.array([f"{m['voice']}/{m['sentence']}" for m in meta])
     neutral = rule == "neutral"
     top = np.array(classes)[P.argmax(axis=1)]
-    out = {"model": scored["model"], "threshold": round(scored["threshold"], 3),
+    out = {"model": scored["model"], "normalization": scored["normalization"],
+           "trained by": scored["trained by"],
+           "threshold": round(scored["threshold"], 3),
            "neutral": {}, "rules": {},
            "languages": {}}
 
@@ -239,7 +286,9 @@ def render(summary: dict) -> str:
               for r, s in summary["settings"].items()]
     results = summary["results"]
     lines += ["", "Models (shipped aliases and the models they name): " + ", ".join(
-        f"`{name}` = `{r['model']}`" for name, r in results.items()) + "."]
+        f"`{name}` = `{r['model']}`" for name, r in results.items() if name in MODELS) + "."]
+    lines += [f"Not shipped: `{name}` = `{r['model']}` ({r['normalization']}), trained by "
+              f"`{r['trained by']}`." for name, r in results.items() if name not in MODELS]
     lines += ["", "## Neutral renderings (no emotion in them)", "",
               f"{results[MODELS[0]]['neutral']['clips']} clips (10 voices x 4 sentences). "
               "Uniform over 7 classes: max p 0.143. `atypical`: clips above the model's "
@@ -264,6 +313,12 @@ def render(summary: dict) -> str:
                                                            key=lambda kv: -kv[1]))
             cells.append(f"{n['mean max p']:.2f} / {tops}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "The features of the neutral renderings furthest from the strict "
+              "teacher's training clips (median z-score over the 40 clips, in training "
+              "standard deviations; the model's stored statistics; `_d`: the delta "
+              "contour):", ""]
+    lines += [f"- `{name}`: " + ", ".join(f"{f} {z:+.1f}" for f, z in far.items())
+              for name, far in summary["furthest features"].items()]
     lines += ["", "## Prosody by rule (Murray & Arnott 1993)", "",
               "Per setting and model: share of the 40 (voice, sentence) pairs whose "
               "probability of the setting's emotion rose over the neutral rendering / its "
@@ -313,14 +368,22 @@ def reading(results: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="reports/synthetic_speech")
+    p.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
+                   help="also score the model in DIR, reported as NAME (repeatable)")
     args = p.parse_args(argv)
+    extra = dict(m.split("=", 1) for m in args.model)
     start = time.time()
     clips, meta = synthesise()
     results = {name: summarise(score(clips, meta, name), meta) for name in MODELS}
+    results.update({name: summarise(score(clips, meta, name, model), meta)
+                    for name, model in extra.items()})
+    neutral = [c for c, m in zip(clips, meta, strict=True) if m["rule"] == "neutral"]
+    furthest = {"teacher": furthest_features(neutral, "teacher")}
     summary = {"command": "python experiments/synthetic_speech.py" + "".join(
                    f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
                "seconds": round(time.time() - start, 1),
                "settings": {r: settings(r) for r in RULES},
+               "furthest features": furthest,
                "seconds of audio": round(sum(c.size for c in clips) / SAMPLE_RATE, 1),
                "results": results}
     write_summary(Path(args.out), summary, render(summary))

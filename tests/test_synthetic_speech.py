@@ -6,6 +6,7 @@ import json
 import numpy as np
 
 from .conftest import ROOT, experiment
+from .deploy_models import tiny_model
 
 ss = experiment("synthetic_speech")
 
@@ -57,10 +58,30 @@ def test_shipped_models_score_the_synthetic_clips():
             assert np.isclose(sum(rule["mean p"].values()), 1.0, atol=0.01)
 
 
+def test_a_neutral_ref_model_hears_each_neutral_rendering_against_the_others(
+        small_manifest, feature_cache):
+    import ser_classic
+
+    train = small_manifest[small_manifest["speaker"].isin(["ravdess_01", "ravdess_02"])]
+    model = tiny_model(train.reset_index(drop=True), feature_cache,
+                       normalization="neutral_ref", name="logreg", params={"clf__C": 0.003})
+    clips, meta = ss.synthesise(languages=("en",), variants=("",), rules=("neutral", "sad"),
+                                sentences=3)
+    scored = ss.score(clips, meta, "tiny-neutral_ref", str(model))
+    recognizer = ser_classic.load(model)
+    others = recognizer.enroll(clips[1:3], sr=ss.SAMPLE_RATE)
+    np.testing.assert_allclose(scored["proba"][0], recognizer.predict_proba(
+        clips[0], sr=ss.SAMPLE_RATE, speaker=others), atol=1e-6)
+    every = recognizer.enroll(clips[:3], sr=ss.SAMPLE_RATE)
+    np.testing.assert_allclose(scored["proba"][3:], recognizer.predict_proba(
+        clips[3:], sr=ss.SAMPLE_RATE, speaker=every), atol=1e-6)
+    assert scored["normalization"] == "neutral_ref"
+
+
 def test_the_committed_report_renders_from_its_summary():
     summary = json.loads((ROOT / "reports/synthetic_speech/summary.json").read_text())
     assert ss.render(summary) == (ROOT / "reports/synthetic_speech/report.md").read_text()
-    assert set(summary["results"]) == set(ss.MODELS)
+    assert set(summary["results"]) == {*ss.MODELS, "teacher-neutral_ref"}
     for result in summary["results"].values():
         assert result["neutral"]["clips"] == 40
         assert set(result["rules"]) == set(ss.RULES) - {"neutral"}
