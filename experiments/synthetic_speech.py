@@ -149,8 +149,10 @@ class Espeak:
         self._chunks.clear()
         self._lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
         encoded = text.encode("utf-8") + b"\0"
-        self._lib.espeak_Synth(encoded, len(encoded), 0, 1, 0, 1, None, None)  # UTF-8
+        status = self._lib.espeak_Synth(encoded, len(encoded), 0, 1, 0, 1, None, None)  # UTF-8
         self._lib.espeak_Synchronize()
+        if status != 0 or not self._chunks:
+            raise RuntimeError(f"eSpeak NG said nothing for {text!r} (status {status})")
         return np.concatenate(self._chunks).astype(np.int16)
 
 
