@@ -82,6 +82,10 @@ def test_the_committed_report_renders_from_its_summary():
     summary = json.loads((ROOT / "reports/synthetic_speech/summary.json").read_text())
     assert ss.render(summary) == (ROOT / "reports/synthetic_speech/report.md").read_text()
     assert set(summary["results"]) == {*ss.MODELS, "teacher-neutral_ref"}
+    assert set(summary["other voices"]) == set(summary["results"])
+    for per_voice in summary["other voices"].values():
+        assert set(per_voice) == set(ss.OTHER_VARIANTS)
+        assert all(v["neutral"]["clips"] == 20 for v in per_voice.values())
     for result in summary["results"].values():
         assert result["neutral"]["clips"] == 40
         assert set(result["rules"]) == set(ss.RULES) - {"neutral"}
