@@ -38,7 +38,8 @@ design synthesised interleaved with the other voices below moved a model's share
 rising pairs by up to 0.08 and its mean top probability by up to 0.03, so differences of
 that size between rules or models are noise.
 
-    .venv/bin/python experiments/synthetic_speech.py [--out reports/synthetic_speech]
+    .venv/bin/python experiments/synthetic_speech.py [--model NAME=DIR ...]
+        [--out reports/synthetic_speech]
 """
 
 from __future__ import annotations
