@@ -174,8 +174,8 @@ def synthesise(*, languages=tuple(SENTENCES), variants=VOICE_VARIANTS, rules=tup
             for rule in rules:
                 for i, text in enumerate(SENTENCES[language][:sentences]):
                     clips.append(tts.say(text, voice=language + variant, **settings(rule)))
-                    meta.append({"language": language, "voice": language + variant,
-                                 "rule": rule, "sentence": i})
+                    meta.append({"language": language, "variant": variant,
+                                 "voice": language + variant, "rule": rule, "sentence": i})
     return clips, meta
 
 
@@ -209,15 +209,15 @@ def score(clips: list[np.ndarray], meta: list[dict], name: str, model: str | Non
 
     if recognizer.normalization == "strict":
         scored(np.arange(len(clips)), None)
-    for v in np.unique(voice) if recognizer.normalization != "strict" else ():
-        own = np.flatnonzero(voice == v)
-        if recognizer.normalization == "speaker_norm":
-            scored(own, own)
-            continue
-        reference = own[neutral[own]]
-        scored(own[~neutral[own]], reference)
-        for i in reference:
-            scored(np.array([i]), reference[reference != i])
+    elif recognizer.normalization == "speaker_norm":
+        for v in np.unique(voice):
+            scored(np.flatnonzero(voice == v), np.flatnonzero(voice == v))
+    else:  # neutral_ref
+        for v in np.unique(voice):
+            reference = np.flatnonzero((voice == v) & neutral)
+            scored(np.flatnonzero((voice == v) & ~neutral), reference)
+            for i in reference:
+                scored(np.array([i]), reference[reference != i])
     return {"model": recognizer.model_id, "classes": [str(c) for c in recognizer.classes_],
             "normalization": recognizer.normalization,
             "trained by": recognizer.card["training"].get("command"),
@@ -294,6 +294,15 @@ def summarise(scored: dict, meta: list[dict]) -> dict:
     return out
 
 
+def _by_count(top1: dict) -> list[tuple[str, int]]:
+    """A summary's top-1 answers and their counts, the most frequent first."""
+    return sorted(top1.items(), key=lambda kv: -kv[1])
+
+
+def _answers(top1: dict) -> str:
+    return ", ".join(f"{c} {k}" for c, k in _by_count(top1))
+
+
 def render(summary: dict) -> str:
     """The report of :func:`main`'s summary."""
     lines = report_head("The shipped models on synthetic speech (formant TTS, five languages)",
@@ -315,9 +324,8 @@ def render(summary: dict) -> str:
               "(threshold) | atypical |", "|---|---|---|---|---|---|"]
     for name, r in results.items():
         n = r["neutral"]
-        tops = ", ".join(f"{c} {k}" for c, k in sorted(n["top-1"].items(),
-                                                       key=lambda kv: -kv[1]))
-        lines.append(f"| {name} | {n['mean max p']:.2f} | {n['max p > 0.5']:.2f} | {tops} | "
+        lines.append(f"| {name} | {n['mean max p']:.2f} | {n['max p > 0.5']:.2f} | "
+                     f"{_answers(n['top-1'])} | "
                      f"{n['atypicality median']:.2f} ({r['threshold']:.2f}) | "
                      f"{n['atypical']} |")
     lines += ["", "By language, neutral renderings (mean max p / top-1 answers); "
@@ -327,9 +335,7 @@ def render(summary: dict) -> str:
         cells = []
         for lang in SENTENCES:
             n = r["languages"][lang]
-            tops = ", ".join(f"{c} {k}" for c, k in sorted(n["top-1"].items(),
-                                                           key=lambda kv: -kv[1]))
-            cells.append(f"{n['mean max p']:.2f} / {tops}")
+            cells.append(f"{n['mean max p']:.2f} / {_answers(n['top-1'])}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "The features of the neutral renderings furthest from the strict "
               "teacher's training clips (median z-score over the 40 clips, in training "
@@ -372,7 +378,7 @@ def render(summary: dict) -> str:
         cells = []
         for name in results:
             n = summary["other voices"][name][v]["neutral"]
-            common, count = max(n["top-1"].items(), key=lambda kv: kv[1])
+            common, count = _by_count(n["top-1"])[0]
             cells.append(f"{common} {count} / {n['mean max p']:.2f} / {n['atypical']}")
         lines.append(f"| `{v}` neutral | " + " | ".join(cells) + " |")
     for v in OTHER_VARIANTS:
@@ -389,7 +395,7 @@ def reading(results: dict) -> str:
     out = []
     for name, r in results.items():
         n = r["neutral"]
-        common, count = max(n["top-1"].items(), key=lambda kv: kv[1])
+        common, count = _by_count(n["top-1"])[0]
         rises = [k for k, v in r["rules"].items() if v["p rises over neutral"] >= 0.75]
         falls = [k for k, v in r["rules"].items() if v["p rises over neutral"] < 0.5]
         drawn = {k: max(v["mean p"], key=v["mean p"].get) for k, v in r["rules"].items()}
@@ -416,7 +422,7 @@ def main(argv=None) -> int:
     clips, meta = synthesise()  # first: the main design's samples do not depend on the rest
     more_clips, more_meta = synthesise(variants=OTHER_VARIANTS)
     clips, meta = clips + more_clips, meta + more_meta
-    variant = np.array([m["voice"][len(m["language"]):] for m in meta])
+    variant = np.array([m["variant"] for m in meta])
     main_rows = np.flatnonzero(np.isin(variant, VOICE_VARIANTS))
     results, others = {}, {}
     for name, model in models.items():
