@@ -53,7 +53,10 @@ WORLD = "world (pyworld, 5 ms frames)"  # the vocoder condition that needs pywor
 SAME_CHAIN = "[same chain]"  # a speaker_norm model enrolled on clips through the transform
 INVARIANCE_MODELS = ("deployed", "teacher", "deployed-speaker_norm", "teacher-speaker_norm",
                      *(f"{n} {SAME_CHAIN}" for n in ("deployed-speaker_norm",
-                                                     "teacher-speaker_norm")))
+                                                     "teacher-speaker_norm")),
+                     "deployed-neutral_ref", "teacher-neutral_ref",
+                     *(f"{n} {SAME_CHAIN}" for n in ("deployed-neutral_ref",
+                                                     "teacher-neutral_ref")))
 TARGETS = {"agreement": 0.95, "mean_abs_dp": 0.05,
            # accuracy under a condition as a fraction of clean accuracy (issue 19)
            "white 20 dB": 0.85, "white 10 dB": 0.70, "telephone": 0.85, "vocoded": 0.95,
@@ -340,15 +343,16 @@ def _clips(rows: Sequence[dict]) -> list[np.ndarray]:
 
 # --------------------------------------------------------------------------- invariance
 def _leave_one_out_proba(rec, X: np.ndarray, reference: np.ndarray,
-                         speakers: np.ndarray) -> np.ndarray:
+                         speakers: np.ndarray, pool: np.ndarray) -> np.ndarray:
     """``rec``'s probabilities of the rows ``X``, each row's speaker statistics from the
     rows of ``reference`` (the same clips, perhaps another recording of them) of its
-    speaker's other clips."""
+    speaker's other clips in ``pool`` (a mask: every clip for a ``speaker_norm`` model,
+    the neutral ones for a ``neutral_ref`` one)."""
     from ser_classic.recognizer import SpeakerStats
 
     P = np.empty((len(X), len(rec.classes_)))
     for i in range(len(X)):
-        others = np.flatnonzero(speakers == speakers[i])
+        others = np.flatnonzero((speakers == speakers[i]) & pool)
         stats = SpeakerStats.from_features(reference[others[others != i]])
         P[i] = rec.proba_from_features(X[i:i + 1], speaker=stats)[0]
     return P
@@ -360,7 +364,8 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
     """Agreement and mean |dp| of each model on each invariance transformation
     (``transforms``, default :func:`invariance_transforms`); a speaker-normalised model
     reads each clip's speaker statistics from the speaker's other clips in ``rows``
-    (untransformed, and with ``[same chain]`` transformed too). Results are keyed by
+    (untransformed, and with ``[same chain]`` transformed too), a ``neutral_ref`` model
+    from the speaker's other neutral clips. Results are keyed by
     ``names`` (default: each model directory's name)."""
     import ser_classic
 
@@ -371,9 +376,13 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
         configs.setdefault(rec.feature_config.hash, FeatureRows(rec))
     clean = _clips(rows)
     speakers = np.array([r["speaker"] for r in rows])
-    alone = [s for s in set(speakers) if np.sum(speakers == s) < 2]
-    if alone and any(rec.normalization == "speaker_norm" for rec in recs.values()):
-        raise ValueError(f"speakers {sorted(alone)} have no other clip to read statistics from")
+    pools = {"speaker_norm": np.ones(len(rows), dtype=bool),
+             "neutral_ref": np.array([r.get("emotion") == "neutral" for r in rows])}
+    for normalization, pool in pools.items():
+        alone = [s for s in set(speakers) if np.sum((speakers == s) & pool) < 3]
+        if alone and any(rec.normalization == normalization for rec in recs.values()):
+            raise ValueError(f"speakers {sorted(alone)} have fewer than 3 clips to read "
+                             f"{normalization} statistics from")
     clean_rows: dict[str, np.ndarray] = {}  # each model's rows of the clean clips
 
     def proba_all(waveforms, chain: bool = False) -> dict[str, np.ndarray]:
@@ -383,7 +392,7 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
         out = {}
         for name, rec in recs.items():
             Xm = FeatureRows.for_model(rec, X[rec.feature_config.hash])
-            if rec.normalization != "speaker_norm":
+            if rec.normalization == "strict":
                 out[name] = rec.proba_from_features(Xm)
                 continue
             clean_rows.setdefault(name, Xm)
@@ -391,7 +400,8 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
             if chain:
                 references[f"{name} {SAME_CHAIN}"] = Xm
             for column, Xref in references.items():
-                out[column] = _leave_one_out_proba(rec, Xm, Xref, speakers)
+                out[column] = _leave_one_out_proba(rec, Xm, Xref, speakers,
+                                                   pools[rec.normalization])
         return out
 
     last_rows: dict[str, np.ndarray] = {}  # full feature rows of the latest batch
@@ -433,7 +443,7 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
     models_out = {}
     for n, r in recs.items():
         models_out[n] = {"model_id": r.model_id, "normalization": r.normalization}
-        if r.normalization == "speaker_norm":
+        if r.normalization != "strict":
             models_out[f"{n} {SAME_CHAIN}"] = models_out[n]
     return {"models": models_out,
             "transforms": results, "clips_clipped_at_plus_20_db": clipped,
@@ -915,7 +925,8 @@ def write_report(summary: dict, out: Path) -> None:
             "change of any class probability (mean |dp|); ✗ where a target (agreement >= "
             "0.95, mean |dp| <= 0.05) is missed. Speaker-normalised models: each clip's "
             "speaker statistics (as `recognizer.enroll` computes them) from that speaker's "
-            "other clips among these (untransformed; leave one out); `[same chain]`: from "
+            "other clips among these (untransformed; leave one out), a `neutral_ref` "
+            "model's from the speaker's other neutral clips (3 of its 4); `[same chain]`: from "
             "those clips through the same transformation (their own draws of its noise), as "
             "a voice's reference recorded by the chain that records the clip would be. The "
             "committed models were trained on "

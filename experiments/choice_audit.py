@@ -57,6 +57,7 @@ REPORTS = {
     "student_calibration": "student_calibration",
     "ab/corpus": "corpus_ab",
     "ab/corpus_speaker_norm": "corpus_ab",
+    "ab/corpus_neutral_ref": "corpus_ab",
 }
 
 

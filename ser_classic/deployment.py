@@ -83,6 +83,7 @@ def _markdown(summary: Mapping, command: str) -> str:
              f"all are scored on the held-out corpus as a closed set over its labels "
              f"({', '.join(summary['excluded_emotions']) or 'no'} emotion(s) left out). "
              f"Only the training corpora decide; nothing else is scored.", "",
+             _SCORED_WITH[summary["normalization"]], "",
              _params_line(summary), "",
              "| held-out corpus | clips | " + " | ".join(
                  f"{n} UAR [95% CI] / ECE" for n in names) + " |",
@@ -100,6 +101,15 @@ def _markdown(summary: Mapping, command: str) -> str:
         "## Decision", "", summary["decision"]["rule"], "",
         f"Deployed: **{summary['decision']['deploy']}**.", ""]
     return "\n".join(lines)
+
+
+_SCORED_WITH = {
+    "strict": "Held-out clips are scored as they are (no speaker statistics).",
+    "speaker_norm": "Each held-out speaker is normalised by the statistics of all its clips "
+                    "(no labels).",
+    "neutral_ref": "Each held-out speaker is centred on the mean of its neutral clips, a "
+                   "neutral clip on the speaker's other neutral clips (the clip scored is "
+                   "never in its own reference)."}
 
 
 def _params_line(summary: Mapping) -> str:
@@ -132,22 +142,34 @@ def _scores(y, proba, speakers, n_classes, n_boot, random_state) -> dict:
             "correct": (pred == y).tolist()}
 
 
-def _held_out_proba(recognizer, X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Probabilities of held-out rows; a speaker-normalised model gets each speaker's own
-    statistics (from all of that speaker's clips, no labels)."""
+def _held_out_proba(recognizer, X: np.ndarray, speakers: np.ndarray,
+                    emotions: np.ndarray) -> np.ndarray:
+    """Probabilities of held-out rows. A speaker-normalised model gets each speaker's own
+    statistics (from all of that speaker's clips, no labels); a neutral-reference model
+    each speaker's neutral clips (a neutral clip: the speaker's other neutral clips)."""
     from .recognizer import SpeakerStats
 
     if recognizer.normalization == Normalization.STRICT:
         return recognizer.proba_from_features(X)
-    if recognizer.normalization != Normalization.SPEAKER_NORM:
-        raise ParameterError(f"the held-out-corpus A/B scores strict and speaker_norm "
-                             f"models, not {recognizer.normalization.value} "
-                             f"({recognizer.model_id})")
     proba = np.empty((X.shape[0], len(recognizer.classes_)))
     for spk in np.unique(speakers):
-        rows = speakers == spk
-        proba[rows] = recognizer.proba_from_features(
-            X[rows], speaker=SpeakerStats.from_features(X[rows]))
+        rows = np.flatnonzero(speakers == spk)
+        if recognizer.normalization == Normalization.SPEAKER_NORM:
+            proba[rows] = recognizer.proba_from_features(
+                X[rows], speaker=SpeakerStats.from_features(X[rows]))
+            continue
+        neutral = rows[emotions[rows] == "neutral"]
+        if neutral.size < 3:
+            raise ParameterError(f"speaker {spk}: a neutral_ref model is scored with the "
+                                 f"speaker's other neutral clips; it has {neutral.size} "
+                                 f"neutral clips (at least 3 needed)")
+        others = np.setdiff1d(rows, neutral)
+        if others.size:
+            proba[others] = recognizer.proba_from_features(
+                X[others], speaker=SpeakerStats.from_features(X[neutral]))
+        for i in neutral:
+            proba[[i]] = recognizer.proba_from_features(
+                X[[i]], speaker=SpeakerStats.from_features(X[neutral[neutral != i]]))
     return proba
 
 
@@ -213,9 +235,6 @@ class _FoldRecipe:
         for s in students:
             pipeline._check_choice("student", s, pipeline.STUDENT_CHOICES)
         normalization = normalization_of(normalization)
-        if normalization == Normalization.NEUTRAL_REF:
-            raise ParameterError("corpus_ab scores strict and speaker_norm recipes; "
-                                 "neutral_ref is measured by experiments/speaker_reference.py")
         return cls(model=model, corpora=corpora, students=tuple(students),
                    compact=pipeline._compact_students(students, width),
                    normalization=normalization, selection=selection,
@@ -359,8 +378,10 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
     students : sequence of str
         Student kinds (:data:`ser_classic.pipeline.STUDENT_CHOICES`), cheapest first: the
         first within ``max_loss`` of the teacher is deployed.
-    normalization : Normalization or {"strict", "speaker_norm"}
-        (``"neutral_ref"`` is refused: the A/B has no reference clips to score with)
+    normalization : Normalization or {"strict", "speaker_norm", "neutral_ref"}
+        How the held-out corpus is scored: ``"speaker_norm"`` with each speaker's
+        statistics of all its clips; ``"neutral_ref"`` with its neutral clips' (a neutral
+        clip with the speaker's other neutral clips; at least 3 per speaker).
     selection : Selection, optional
         Tuned parameters of the teacher (as :func:`ser_classic.train`).
     exclude_emotions : sequence of str
@@ -439,10 +460,11 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
             rows, X = rows[keep].reset_index(drop=True), X[keep]
             y = np.searchsorted(classes, rows["emotion"].to_numpy(dtype=str))
             speakers = rows["speaker"].to_numpy(dtype=str)
+            emotions = rows["emotion"].to_numpy(dtype=str)
             fold = {}
             for n, rec in recognizers.items():
-                proba = closed_set_proba(_held_out_proba(rec, X, speakers), rec.classes_,
-                                         classes)
+                proba = closed_set_proba(_held_out_proba(rec, X, speakers, emotions),
+                                         rec.classes_, classes)
                 fold[n] = _scores(y, proba, speakers, len(classes), n_boot, random_state)
             for n in students:
                 fold[n]["mcnemar_vs_teacher"] = mcnemar_test(fold["teacher"]["correct"],

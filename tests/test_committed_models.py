@@ -18,11 +18,12 @@ from ser_classic.store import read_index, resolve
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = read_index()
 STORED = sorted(INDEX.models)
+SUFFIXES = ("", "-speaker_norm", "-neutral_ref")
 
 
 def test_the_deployed_models_are_shipped():
-    assert set(INDEX.aliases) == {"deployed", "deployed-speaker_norm", "teacher",
-                                  "teacher-speaker_norm", "student", "student-speaker_norm"}
+    assert set(INDEX.aliases) == {f"{role}{suffix}" for role in ("deployed", "teacher", "student")
+                                  for suffix in SUFFIXES}
 
 
 @pytest.mark.parametrize("model_id", STORED)
@@ -41,13 +42,16 @@ def test_shipped_models_are_trained_on_every_corpus(model_id):
 
 @pytest.mark.parametrize("model_id", STORED)
 def test_shipped_model_predicts_real_clips_with_both_backends(model_id, ravdess_manifest):
-    clips = ravdess_manifest[ravdess_manifest["speaker"] == "ravdess_05"]["path"].iloc[::12]
+    actor = ravdess_manifest[ravdess_manifest["speaker"] == "ravdess_05"]
+    clips = actor["path"].iloc[::12]
+    neutral = list(actor.loc[actor["emotion"] == "neutral", "path"])
     classes = INDEX.models[model_id].classes
     probas = {}
     for backend in ("sklearn", "onnx"):
         model = ser_classic.load(model_id, backend=backend)
         assert model.model_id == model_id and list(model.classes_) == classes
-        speaker = "batch" if model.normalization == "speaker_norm" else None
+        speaker = {"strict": None, "speaker_norm": "batch",
+                   "neutral_ref": model.enroll(neutral)}[model.normalization]
         probas[backend] = model.predict_proba(list(clips), speaker=speaker)
     p_sk, p_onnx = probas["sklearn"], probas["onnx"]
     assert p_sk.shape == (len(clips), len(classes))
@@ -61,7 +65,7 @@ def test_shipped_model_predicts_real_clips_with_both_backends(model_id, ravdess_
     assert INDEX.models[model_id].backend == ser_classic.load(model_id).backend
 
 
-@pytest.mark.parametrize("suffix", ["", "-speaker_norm"])
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_student_is_small_and_skips_the_costliest_group(suffix):
     card = ser_classic.load(f"student{suffix}").card
     teacher = ser_classic.load(f"teacher{suffix}").card
@@ -81,7 +85,7 @@ def test_student_is_small_and_skips_the_costliest_group(suffix):
     assert "spectral" in card["distillation"]["groups_needed"]
 
 
-@pytest.mark.parametrize("suffix", ["", "-speaker_norm"])
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_deployed_model_is_the_winner_of_the_held_out_corpus_ab(suffix):
     """deployed* is the teacher or its student, as the held-out-corpus A/B decided
     (the report its alias names; each training corpus held out in turn)."""

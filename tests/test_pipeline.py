@@ -287,6 +287,45 @@ def test_corpus_ab_holds_out_each_training_corpus(folder, manifest, cache, tmp_p
         tmp_path / "tuned" / "report.md").read_text()
 
 
+def test_corpus_ab_scores_a_neutral_ref_recipe_with_each_speakers_other_neutral_clips(
+        manifest, cache, tmp_path):
+    """A neutral_ref fold teacher scores each held-out clip as the public API does with the
+    speaker's neutral clips enrolled (a neutral clip: the other ones, never itself)."""
+    from ser_classic.artifact import load_artifact
+    from ser_classic.deployment import corpus_ab
+    from ser_classic.evaluation import brier_score, closed_set_proba
+    from ser_classic.recognizer import EmotionRecognizer
+
+    other = manifest.assign(corpus="theirs",
+                            speaker=manifest["speaker"].str.replace("spk", "other"))
+    both = pd.concat([manifest, other], ignore_index=True)
+    result = corpus_ab(both, model="logreg", corpora=["theirs", "mine"], students=(),
+                       normalization="neutral_ref", augment="none", n_boot=20,
+                       cache_dir=cache, work_dir=tmp_path / "work")
+    fold = result.summary["folds"]["mine"]
+    rec = EmotionRecognizer(load_artifact(tmp_path / "work" / "mine" / "teacher"),
+                            backend="sklearn")
+    rows = manifest.reset_index(drop=True)
+    proba = np.empty((len(rows), len(rec.classes_)))
+    for i, row in rows.iterrows():
+        reference = rows[(rows["speaker"] == row["speaker"]) & (rows["emotion"] == "neutral")
+                         & (rows.index != i)]
+        proba[i] = rec.predict_proba(row["path"], speaker=rec.enroll(list(reference["path"])))
+    y = np.searchsorted(fold["classes"], rows["emotion"].to_numpy(dtype=str))
+    proba = closed_set_proba(proba, rec.classes_, fold["classes"])
+    assert fold["teacher"]["accuracy"] == pytest.approx(float(np.mean(proba.argmax(1) == y)))
+    assert fold["teacher"]["brier"] == pytest.approx(brier_score(y, proba), abs=1e-9)
+    result.write_report(tmp_path / "report", command="api")
+    assert "centred on the mean of its neutral clips" in (
+        tmp_path / "report" / "report.md").read_text()
+    few = both.drop(both.index[(both["corpus"] == "mine") & (both["emotion"] == "neutral")
+                               & both["path"].str.endswith(("_0.wav", "_1.wav"))])
+    with pytest.raises(ParameterError, match=r"spk.*2 neutral clips.*at least 3"):
+        corpus_ab(few, model="logreg", corpora=["theirs", "mine"], students=(),
+                  normalization="neutral_ref", augment="none", n_boot=20, cache_dir=cache,
+                  work_dir=tmp_path / "work")
+
+
 def test_corpus_ab_distils_the_compact_students_at_the_width_asked(manifest, cache,
                                                                     tmp_path):
     from ser_classic.deployment import corpus_ab

@@ -6,8 +6,8 @@ import shutil
 from .conftest import ROOT, experiment
 
 tg = experiment("targets")
-READ = ("ab/corpus", "ab/corpus_speaker_norm", "loco_selected", "cv_selected_loso",
-        "conditions", "calibration", "speaker_ece", "speaker_conditions",
+READ = ("ab/corpus", "ab/corpus_speaker_norm", "ab/corpus_neutral_ref", "loco_selected",
+        "cv_selected_loso", "conditions", "calibration", "speaker_ece", "speaker_conditions",
         "student_calibration")
 
 

@@ -83,6 +83,22 @@ def test_speaker_normalised_model_matches(clips):
                                                 n_clips=2))
 
 
+def test_shipped_neutral_ref_model_matches_enrolled_on_a_voices_neutral_clips(clips):
+    """The discriminator for a generator's voice known by its neutral speech: the shipped
+    deployed-neutral_ref, enrolled on RAVDESS actor 3's neutral clips (emotion code 01)."""
+    recognizer = ser_classic.load("deployed-neutral_ref")
+    disc = EmotionDiscriminator("deployed-neutral_ref", dtype=torch.float64)
+    neutral = sorted((DATA / "ravdess" / "Actor_03").glob("03-01-01-*.flac"))
+    assert len(neutral) == 4
+    voice = recognizer.enroll([str(p) for p in neutral])
+    batch, rows = _batch(clips)
+    expected = recognizer.predict_proba(rows, sr=SR, speaker=voice)
+    got = disc(batch, sr=SR, speaker=voice).exp().numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-3, rtol=0)
+    with pytest.raises(ParameterError, match="neutral reference"):
+        disc(batch, sr=SR, speaker="batch")
+
+
 def test_features_match_every_group(clips):
     """All ported groups (not only the deployed model's columns) at rounding level."""
     config = ser_classic.FeatureConfig(extended=False)
