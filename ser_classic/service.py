@@ -1,6 +1,11 @@
 """HTTP service (FastAPI): ``POST /predict``, ``POST /predict/batch``, ``GET /health``,
 ``GET /model``; OpenAPI schema at ``/openapi.json`` and docs at ``/docs``.
 
+A ``speaker_norm`` model scores a batch of one speaker by the batch's statistics
+(``/predict/batch?speaker_norm=true``); a ``neutral_ref`` model scores a batch against
+``reference`` files, neutral clips of the voice sent in the same request (at least 2; they
+are not scored).
+
 Bad input never gives a 500: empty upload -> 400, body over the size limit -> 413, audio
 longer than the duration limit -> 413, undecodable (non-audio) -> 415, unusable audio
 (silent, too short, non-finite) or a wrong/missing form field -> 422. Every error is JSON
@@ -40,6 +45,10 @@ _SpeakerNorm = Annotated[bool, Query(description="all files are one speaker: nor
                                                 "their statistics (models with "
                                                 "normalization=speaker_norm need it, "
                                                 "strict models refuse it)")]
+_Reference = Annotated[list[UploadFile] | None,
+                      File(description="neutral clips of the voice (>= 2): the statistics "
+                                        "a neutral_ref model centres on; refused by other "
+                                        "models")]
 _Classes = Annotated[str | None, Query(description="comma-separated subset of the model's "
                                                    "classes (e.g. happy,sad,neutral): "
                                                    "probabilities renormalised over them")]
@@ -160,7 +169,7 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         Longer audio is refused with 413, from the file's header when it gives the length,
         else as soon as decoding passes the limit. The recogniser's own limit is not used.
     max_batch : int
-        Most files in one ``/predict/batch`` request.
+        Most files in one ``/predict/batch`` request, reference files included.
     max_concurrent_decodes : int
         Requests decoding and extracting features at a time; others wait their turn. Peak
         memory is about ``max_concurrent_decodes`` times that of one request at the limits.
@@ -181,10 +190,7 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
     decodes = threading.BoundedSemaphore(max_concurrent_decodes)
     classes = [str(c) for c in recognizer.classes_]
     speaker_normalised = recognizer.normalization == "speaker_norm"
-    if recognizer.normalization not in ("strict", "speaker_norm"):
-        raise ParameterError(f"the service serves strict and speaker_norm models; "
-                             f"{recognizer.model_id} is {recognizer.normalization} (it needs "
-                             f"an enrolment of neutral clips the service does not take)")
+    neutral_ref = recognizer.normalization == "neutral_ref"
 
     @app.exception_handler(ServiceError)
     async def service_error(_request, exc: ServiceError):
@@ -250,19 +256,51 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
             raise ServiceError(422, "unknown_classes", str(exc)) from None
         return columns, list(names)
 
-    def _check_speaker_norm(speaker_norm: bool, *, one_clip: bool = False) -> None:
+    def _check_speaker_norm(speaker_norm: bool, reference, *, one_clip: bool = False
+                            ) -> None:
         """Refuse a request the model cannot answer, before reading any audio (one clip
         cannot give a speaker's statistics)."""
+        if neutral_ref and (one_clip or len(reference or ()) < 2):
+            raise ServiceError(
+                422, "reference_required",
+                f"model {recognizer.model_id} is normalised by a neutral reference: send "
+                f"the clips to /predict/batch with at least 2 neutral clips of the voice "
+                f"as reference files")
+        if reference and not neutral_ref:
+            raise ServiceError(
+                422, "reference_not_supported",
+                f"model {recognizer.model_id} is {recognizer.normalization}, not "
+                f"neutral_ref: send the request without reference files")
+        if neutral_ref and speaker_norm:
+            raise ServiceError(
+                422, "speaker_norm_not_supported",
+                f"model {recognizer.model_id} is normalised by a neutral reference, never "
+                f"by the clips being scored: send reference files, not speaker_norm=true")
         if speaker_normalised and (one_clip or not speaker_norm):
             raise ServiceError(
                 422, "speaker_statistics_required",
                 f"model {recognizer.model_id} is speaker-normalised: send at least 2 clips "
                 f"of one speaker to /predict/batch?speaker_norm=true")
-        if not speaker_normalised and speaker_norm:
+        if recognizer.normalization == "strict" and speaker_norm:
             raise ServiceError(
                 422, "speaker_norm_not_supported",
                 f"model {recognizer.model_id} is not speaker-normalised (strict): send the "
                 f"request without speaker_norm=true")
+
+    def _enrolled(reference: list[UploadFile]):
+        """The voice's statistics from its reference files; one that cannot be used fails
+        the request (422), naming it."""
+        from .recognizer import SpeakerStats
+
+        waves = []
+        for upload in reference:
+            try:
+                waves.append(_read(upload)[0])
+            except ServiceError as exc:
+                raise ServiceError(exc.status, exc.error, f"reference {exc.detail}") from None
+        with lock:
+            return SpeakerStats.from_features(
+                np.stack([recognizer.clip_features(y) for y in waves]))
 
     rate = recognizer.feature_config.sample_rate
 
@@ -280,7 +318,7 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                 speaker_norm: _SpeakerNorm = False, classes: _Classes = None):
         start = time.perf_counter()
         columns, names = _subset(classes)
-        _check_speaker_norm(speaker_norm, one_clip=True)
+        _check_speaker_norm(speaker_norm, None, one_clip=True)
         with decodes:
             y, name = _read(file)
             proba, atypicality = _infer([y])
@@ -294,15 +332,19 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
     @app.post("/predict/batch", response_model=BatchPrediction,
               max_body_size=body_limits["/predict/batch"])
     def predict_batch(files: Annotated[list[UploadFile], File(description="audio files")],
-                      speaker_norm: _SpeakerNorm = False, classes: _Classes = None):
+                      reference: _Reference = None, speaker_norm: _SpeakerNorm = False,
+                      classes: _Classes = None):
         start = time.perf_counter()
         columns, names = _subset(classes)
-        _check_speaker_norm(speaker_norm)
-        if len(files) > max_batch:
-            raise ServiceError(413, "batch_too_large", f"{len(files)} files > {max_batch}")
+        _check_speaker_norm(speaker_norm, reference)
+        n_files = len(files) + len(reference or ())
+        if n_files > max_batch:
+            raise ServiceError(413, "batch_too_large", f"{n_files} files > {max_batch} "
+                                                       f"(reference files included)")
         items: list[BatchItem] = []
         good, waves = [], []
         with decodes:
+            speaker = _enrolled(reference) if neutral_ref else None
             for upload in files:
                 try:
                     y, name = _read(upload)
@@ -317,8 +359,9 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                 raise ServiceError(422, "speaker_statistics_required",
                                    f"speaker_norm=true needs at least 2 usable clips of "
                                    f"the speaker, got {len(waves)}")
-            proba, atypicality = (_infer(waves, speaker="batch" if speaker_norm else None)
-                                  if waves else ([], []))
+            if speaker_norm:
+                speaker = "batch"
+            proba, atypicality = _infer(waves, speaker=speaker) if waves else ([], [])
             proba = _restrict(proba, columns) if waves else []
         for i, p, a in zip(good, proba, atypicality, strict=True):
             items[i].emotion = names[int(np.argmax(p))]

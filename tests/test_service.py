@@ -17,7 +17,7 @@ import uvicorn
 import ser_classic
 from ser_classic.service import create_app
 
-from .conftest import TESS, speechlike
+from .conftest import DATA, TESS, speechlike
 from .deploy_models import tiny_model
 
 CLIP = sorted(TESS.glob("OAF_angry/*"))[0]
@@ -173,6 +173,53 @@ def test_speaker_normalised_model_over_http(small_manifest, feature_cache):
                         for x in r.json()["results"]])
         expected = rec.predict_proba([str(p) for p in clips], speaker="batch")
         np.testing.assert_allclose(got, expected, atol=1e-6)
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_neutral_ref_model_scores_against_reference_files(tmp_path):
+    """The shipped deployed-neutral_ref over HTTP: a batch scored against the voice's
+    neutral clips sent as reference files, as the API does with those clips enrolled;
+    requests without a usable reference, and references sent to other models, refused."""
+    rec = ser_classic.load("deployed-neutral_ref")
+    actor = DATA / "ravdess" / "Actor_07"
+    neutral = sorted(actor.glob("03-01-01-*.flac"))
+    scored = sorted(actor.glob("03-01-05-*.flac"))[:3]  # angry
+    files = [("files", (p.name, p.read_bytes())) for p in scored]
+    reference = [("reference", (p.name, p.read_bytes())) for p in neutral]
+    srv, thread, url = _serve(create_app(rec, max_batch=8))
+    try:
+        r = httpx.post(f"{url}/predict/batch", files=files + reference)
+        assert r.status_code == 200, r.text
+        got = np.array([[x["probabilities"][c] for c in rec.classes_]
+                        for x in r.json()["results"]])
+        voice = rec.enroll([str(p) for p in neutral])
+        expected = rec.predict_proba([str(p) for p in scored], speaker=voice)
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+        assert [x["filename"] for x in r.json()["results"]] == [p.name for p in scored]
+        for request, error in (
+                (dict(files=files), "reference_required"),
+                (dict(files=files + reference[:1]), "reference_required"),
+                (dict(files=files + reference, params={"speaker_norm": "true"}),
+                 "speaker_norm_not_supported"),
+                (dict(files=[*files, ("reference", ("bad.wav", b"not audio")),
+                             *reference]), "not_audio")):
+            r = httpx.post(f"{url}/predict/batch", **request)
+            assert r.status_code in (415, 422) and r.json()["error"] == error, r.text
+        assert "reference bad.wav" in r.json()["detail"]
+        r = httpx.post(f"{url}/predict", files={"file": (scored[0].name,
+                                                         scored[0].read_bytes())})
+        assert r.status_code == 422 and r.json()["error"] == "reference_required"
+        r = httpx.post(f"{url}/predict/batch", files=files * 2 + reference)
+        assert r.status_code == 413 and r.json()["error"] == "batch_too_large"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+    srv, thread, url = _serve(create_app(ser_classic.load("deployed")))
+    try:
+        r = httpx.post(f"{url}/predict/batch", files=files + reference)
+        assert r.status_code == 422 and r.json()["error"] == "reference_not_supported"
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
