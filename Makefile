@@ -33,7 +33,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
-	training-corpora bag-of-audio-words synthetic-speech choice-audit targets clean-cache
+	training-corpora bag-of-audio-words synthetic-speech reference-size choice-audit targets \
+	clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,7 +91,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
-	corpus-alignment training-corpora bag-of-audio-words synthetic-speech
+	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -696,6 +697,14 @@ bag-of-audio-words: $(STAMP)
 # response to the rules; measurement only -> reports/synthetic_speech/
 synthetic-speech: $(STAMP)
 	$(BIN)/python experiments/synthetic_speech.py --out $(REPORTS)/synthetic_speech
+
+# How many neutral clips a neutral_ref model needs: the A/B's fold models of
+# deploy-neutral_ref (and of the strict A/B, the line to beat) on their held-out corpora,
+# each speaker enrolled on k of its neutral clips (5 draws per k); measurement only, about
+# a minute -> reports/reference_size/
+reference-size: $(STAMP)
+	$(BIN)/python experiments/reference_size.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--work $(WORK) --out $(REPORTS)/reference_size
 
 # Each committed choosing rule (ablation_conditions and its reruns, ablation_members,
 # ablation_students / width / logit, student_calibration, the A/Bs ab/corpus*) rerun
