@@ -53,7 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
 KINDS = ("white noise", "pink noise", "brown noise", "tone", "chord", "chirp",
          "music-like", "clicks", "near-silence (-50 dBFS noise)")
-SHIPPED = ("deployed", "teacher", "deployed-speaker_norm", "teacher-speaker_norm")
+SHIPPED = ("deployed", "teacher", "deployed-speaker_norm", "teacher-speaker_norm",
+           "deployed-neutral_ref", "teacher-neutral_ref")
 
 
 # --------------------------------------------------------------------------- non-speech
@@ -238,16 +239,22 @@ _proba = _rows_by("proba_from_features")
 _atyp = _rows_by("atypicality_from_features")
 
 
-def score_nonspeech(recs: dict, X: np.ndarray, kinds: np.ndarray, *, enrol) -> dict:
+def score_nonspeech(recs: dict, X: np.ndarray, kinds: np.ndarray, *, enrol,
+                    neutral: np.ndarray) -> dict:
     """Max p before/after and the share flagged, per model and kind. Speaker-normalised
     models: statistics of a real voice (``enrol``: full feature rows of one held-out
-    speaker's clean clips) and, separately, of the non-speech batch itself."""
+    speaker's clean clips) and, separately, of the non-speech batch itself; a
+    ``neutral_ref`` model: of that voice's neutral clips (``neutral``, a mask of
+    ``enrol``'s rows) only (it refuses a batch's own statistics)."""
     from ser_classic.recognizer import SpeakerStats
 
     out = {}
     for name, rec in recs.items():
         refs = {"": (rec, None)}
-        if rec.normalization != "strict":
+        if rec.normalization == "neutral_ref":
+            refs = {" [enrolled voice, neutral clips]": (rec, SpeakerStats.from_features(
+                bench.FeatureRows.for_model(rec, enrol)[neutral]))}
+        elif rec.normalization != "strict":
             voice = SpeakerStats.from_features(bench.FeatureRows.for_model(rec, enrol))
             refs = {" [enrolled voice]": (rec, voice),
                     " [batch of non-speech]": (rec, "batch"),
@@ -388,7 +395,8 @@ def write_report(summary: dict, out: Path) -> None:
         "non-speech] = `speaker=\"batch\"` over the non-speech clips themselves (they "
         "then look like their own speaker: only the raw statistic sees them); [batch of "
         "non-speech, normalised statistic only] = the same with the raw statistic dropped, "
-        "as cards stored before it behave.", "",
+        "as cards stored before it behave. `neutral_ref` models: [enrolled voice, neutral "
+        "clips] = statistics of that speaker's 4 neutral clips.", "",
         "Models trained without actors 21-24 (those of `reports/conditions`):", "",
         *_nonspeech_md(summary["nonspeech"]["holdout"]), "",
         "The shipped models (trained on every speaker), their statistics recomputed from "
@@ -478,10 +486,11 @@ def main(argv=None) -> int:
     held = [r for r in records if r["speaker"] in bench.HOLDOUT]
     enrol_rows = [r for r in held if r["speaker"] == bench.HOLDOUT[0]]
     X_enrol = rows_of([(y, SR) for y in bench._clips(enrol_rows)])
+    neutral = np.array([r["emotion"] == "neutral" for r in enrol_rows])
     summary["nonspeech"] = {
         "n_per_kind": args.n_per_kind,
-        "holdout": score_nonspeech(recs, X_ns, kinds, enrol=X_enrol),
-        "shipped": score_nonspeech(ship, X_ns, kinds, enrol=X_enrol)}
+        "holdout": score_nonspeech(recs, X_ns, kinds, enrol=X_enrol, neutral=neutral),
+        "shipped": score_nonspeech(ship, X_ns, kinds, enrol=X_enrol, neutral=neutral)}
     print("non-speech scored", flush=True)
 
     # held-out speakers under conditions

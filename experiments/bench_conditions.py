@@ -343,18 +343,44 @@ def _clips(rows: Sequence[dict]) -> list[np.ndarray]:
 
 # --------------------------------------------------------------------------- invariance
 def _leave_one_out_proba(rec, X: np.ndarray, reference: np.ndarray,
-                         speakers: np.ndarray, pool: np.ndarray) -> np.ndarray:
+                         speakers: np.ndarray) -> np.ndarray:
     """``rec``'s probabilities of the rows ``X``, each row's speaker statistics from the
     rows of ``reference`` (the same clips, perhaps another recording of them) of its
-    speaker's other clips in ``pool`` (a mask: every clip for a ``speaker_norm`` model,
-    the neutral ones for a ``neutral_ref`` one)."""
+    speaker's other clips."""
     from ser_classic.recognizer import SpeakerStats
 
     P = np.empty((len(X), len(rec.classes_)))
     for i in range(len(X)):
-        others = np.flatnonzero((speakers == speakers[i]) & pool)
+        others = np.flatnonzero(speakers == speakers[i])
         stats = SpeakerStats.from_features(reference[others[others != i]])
         P[i] = rec.proba_from_features(X[i:i + 1], speaker=stats)[0]
+    return P
+
+
+def neutral_ref_proba(rec, X: np.ndarray, reference: np.ndarray, speakers: np.ndarray,
+                      emotions: np.ndarray, *, k: int | None = None,
+                      rng: np.random.Generator | None = None) -> np.ndarray | None:
+    """A ``neutral_ref`` model's probabilities of the rows ``X``, each speaker centred on
+    the rows of ``reference`` (the same clips, perhaps another recording of them) of its
+    neutral clips, a neutral clip on the others (the held-out-corpus A/B's protocol):
+    all of them, or ``k`` drawn by ``rng``; None when a speaker has no ``k`` others."""
+    from ser_classic.recognizer import SpeakerStats
+
+    P = np.empty((len(X), len(rec.classes_)))
+    for spk in np.unique(speakers):
+        rows = np.flatnonzero(speakers == spk)
+        neutral = rows[emotions[rows] == "neutral"]
+        if neutral.size - 1 < (2 if k is None else k):
+            if k is None:
+                raise ValueError(f"speaker {spk}: {neutral.size} neutral clips, a "
+                                 f"neutral_ref model needs at least 3")
+            return None
+        for scored in [np.setdiff1d(rows, neutral), *neutral[:, None]]:
+            pool = np.setdiff1d(neutral, scored)
+            if k is not None:
+                pool = rng.choice(pool, size=k, replace=False)
+            P[scored] = rec.proba_from_features(
+                X[scored], speaker=SpeakerStats.from_features(reference[pool]))
     return P
 
 
@@ -376,13 +402,11 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
         configs.setdefault(rec.feature_config.hash, FeatureRows(rec))
     clean = _clips(rows)
     speakers = np.array([r["speaker"] for r in rows])
-    pools = {"speaker_norm": np.ones(len(rows), dtype=bool),
-             "neutral_ref": np.array([r.get("emotion") == "neutral" for r in rows])}
-    for normalization, pool in pools.items():
-        alone = [s for s in set(speakers) if np.sum((speakers == s) & pool) < 3]
-        if alone and any(rec.normalization == normalization for rec in recs.values()):
-            raise ValueError(f"speakers {sorted(alone)} have fewer than 3 clips to read "
-                             f"{normalization} statistics from")
+    emotions = np.array([r.get("emotion") for r in rows])
+    alone = [s for s in set(speakers) if np.sum(speakers == s) < 3]
+    if alone and any(rec.normalization == "speaker_norm" for rec in recs.values()):
+        raise ValueError(f"speakers {sorted(alone)} have fewer than 3 clips to read "
+                         f"statistics from")
     clean_rows: dict[str, np.ndarray] = {}  # each model's rows of the clean clips
 
     def proba_all(waveforms, chain: bool = False) -> dict[str, np.ndarray]:
@@ -400,8 +424,9 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
             if chain:
                 references[f"{name} {SAME_CHAIN}"] = Xm
             for column, Xref in references.items():
-                out[column] = _leave_one_out_proba(rec, Xm, Xref, speakers,
-                                                   pools[rec.normalization])
+                out[column] = (neutral_ref_proba(rec, Xm, Xref, speakers, emotions)
+                               if rec.normalization == "neutral_ref" else
+                               _leave_one_out_proba(rec, Xm, Xref, speakers))
         return out
 
     last_rows: dict[str, np.ndarray] = {}  # full feature rows of the latest batch
@@ -564,7 +589,7 @@ def _stored_training(alias: str) -> dict:
 
 
 def teacher_alias(normalization: str) -> str:
-    """The stored teacher of ``normalization``: ``teacher`` or ``teacher-speaker_norm``."""
+    """The stored teacher of ``normalization``: ``teacher`` or ``teacher-<normalization>``."""
     return "teacher" if normalization == "strict" else f"teacher-{normalization}"
 
 
@@ -737,11 +762,14 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
                 continue
             X0 = FeatureRows.for_model(rec, X_clean)
             for ref, Xref in (("same condition", Xm), ("clean", X0)):
-                P = np.empty((len(Xm), len(rec.classes_)))
-                for spk in set(speakers):
-                    m = speakers == spk
-                    P[m] = rec.proba_from_features(
-                        Xm[m], speaker=SpeakerStats.from_features(Xref[m]))
+                if rec.normalization == "neutral_ref":
+                    P = neutral_ref_proba(rec, Xm, Xref, speakers, labels)
+                else:
+                    P = np.empty((len(Xm), len(rec.classes_)))
+                    for spk in set(speakers):
+                        m = speakers == spk
+                        P[m] = rec.proba_from_features(
+                            Xm[m], speaker=SpeakerStats.from_features(Xref[m]))
                 record(cname, f"{name} [{ref}]", rec, P)
         timing[cname] = round(time.perf_counter() - start, 1)
         print(f"condition: {cname} ({timing[cname]} s)", flush=True)
@@ -955,7 +983,8 @@ def write_report(summary: dict, out: Path) -> None:
             f"{cond['n_clips']} clips of RAVDESS actors 21-24 (the emotions the models know"
             + (f"; drawn at seed {summary['seed'] + 1} from their 240" if cond["n_clips"] < 240
                else "") + "), scored by a "
-            "teacher (`ser-classic train --model teacher[-speaker_norm] --exclude-speakers "
+            "teacher (`ser-classic train --model teacher[-speaker_norm|-neutral_ref] "
+            "--exclude-speakers "
             "ravdess_21,...,24` with the stored teacher's corpora and augmentation) and its "
             "student (`ser-classic distil` as the stored student), none of which saw actors "
             "21-24. Cells: "
@@ -966,7 +995,9 @@ def write_report(summary: dict, out: Path) -> None:
             "clean, <= 0.10 degraded) is missed. "
             "Speaker-normalised models: [same condition] = each speaker's statistics from "
             "that speaker's (unlabelled, mixed-emotion) clips of the same condition; [clean] "
-            "= from the speaker's clean clips (channel mismatch). SNR is of whole-clip powers "
+            "= from the speaker's clean clips (channel mismatch); a `neutral_ref` model "
+            "reads the speaker's neutral clips only (a neutral clip the other 3). SNR is of "
+            "whole-clip powers "
             "(pauses included), noises: Gaussian white; pink (1/f); babble of 4 talkers drawn "
             "from actors 1-20. Telephone: 8 kHz, 300-3400 Hz 4th-order Butterworth, G.711 "
             "mu-law (libsndfile), back to 16 kHz. Codecs: libsndfile "
@@ -1006,7 +1037,7 @@ def parse_args(argv=None):
     p.add_argument("--condition-clips", type=int, default=0,
                    help="clips of actors 21-24 under each condition, drawn at --seed + 1 "
                         "(0: all 240)")
-    p.add_argument("--normalizations", default="strict,speaker_norm")
+    p.add_argument("--normalizations", default="strict,speaker_norm,neutral_ref")
     p.add_argument("--work", default=".cache/models/conditions",
                    help="where the held-out teachers and students are trained")
     p.add_argument("--retrain", action="store_true")

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_conditions import neutral_ref_proba
 from floor_ablation import report_head, write_summary
 
 CORPORA = ("emovo", "ravdess", "tess")
@@ -35,29 +36,6 @@ SIZES = (2, 3, 5, 8, 13)
 MODELS = {"neutral_ref teacher": ("ab-neutral_ref", "teacher"),
           "neutral_ref student (deployed)": ("ab-neutral_ref", "logit_int8"),
           "strict teacher": ("ab", "teacher"), "strict student (deployed)": ("ab", "logit_int8")}
-
-
-def enrolled_proba(recognizer, X: np.ndarray, speakers: np.ndarray, emotions: np.ndarray,
-                   *, k: int | None, rng: np.random.Generator) -> np.ndarray | None:
-    """Probabilities of the rows ``X``, each speaker enrolled on ``k`` of its neutral rows
-    drawn by ``rng`` (a neutral row on ``k`` of the others; ``None``: all the others);
-    None when a speaker has no ``k`` others."""
-    from ser_classic.recognizer import SpeakerStats
-
-    if recognizer.normalization == "strict":
-        return recognizer.proba_from_features(X)
-    proba = np.empty((len(X), len(recognizer.classes_)))
-    for spk in np.unique(speakers):
-        rows = np.flatnonzero(speakers == spk)
-        neutral = rows[emotions[rows] == "neutral"]
-        if k is not None and neutral.size - 1 < k:
-            return None
-        for scored in [np.setdiff1d(rows, neutral), *neutral[:, None]]:
-            pool = np.setdiff1d(neutral, scored)
-            reference = pool if k is None else rng.choice(pool, size=k, replace=False)
-            proba[scored] = recognizer.proba_from_features(
-                X[scored], speaker=SpeakerStats.from_features(X[reference]))
-    return proba
 
 
 def measure(manifest: pd.DataFrame, *, work: Path, cache: str | None, draws: int,
@@ -94,7 +72,10 @@ def measure(manifest: pd.DataFrame, *, work: Path, cache: str | None, draws: int
                 runs = []
                 for d in range(1 if k is None else draws):
                     rng = np.random.default_rng([seed, k or 0, d])
-                    proba = enrolled_proba(recognizer, X, speakers, emotions, k=k, rng=rng)
+                    proba = (recognizer.proba_from_features(X)
+                             if recognizer.normalization == "strict" else
+                             neutral_ref_proba(recognizer, X, X, speakers, emotions, k=k,
+                                               rng=rng))
                     if proba is None:
                         break
                     proba = closed_set_proba(proba, recognizer.classes_, classes)

@@ -52,6 +52,31 @@ def test_every_marker_precedes_a_runnable_block():
     assert {lang for lang, _, _ in found} == {"python", "sh"}
 
 
+def _run_shell(code: str, *, cwd: Path, env: dict, timeout: float = 300) -> tuple[int, str]:
+    """Exit status and output of a shell block under ``bash -euo pipefail``, in its own
+    process group, which is killed afterwards: a server a failing block left running
+    neither holds the test's pipes nor outlives it."""
+    import signal
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", code], cwd=cwd, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            returncode = -1
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        out.seek(0)
+        return returncode, out.read()
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("readme")
@@ -102,10 +127,8 @@ def test_readme_recipes_run(workspace, monkeypatch):
         if lang == "python":
             exec(compile(code, where, "exec"), namespace)  # the README's own code
             continue
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=workspace,
-                              env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, (f"{where} exited {done.returncode}\n{done.stdout}\n"
-                                      f"{done.stderr}")
+        returncode, out = _run_shell(code, cwd=workspace, env=env)
+        assert returncode == 0, f"{where} exited {returncode}\n{out}"
 
     # the recipes' results: what the README says they give
     models = workspace / "models"

@@ -32,7 +32,7 @@ def two_actors():
 
 def test_all_other_neutral_clips_is_the_ab_protocol(two_actors):
     rec, X, speakers, emotions = two_actors
-    got = rs.enrolled_proba(rec, X, speakers, emotions, k=None, rng=np.random.default_rng(0))
+    got = rs.neutral_ref_proba(rec, X, X, speakers, emotions)
     np.testing.assert_allclose(got, _held_out_proba(rec, X, speakers, emotions), atol=1e-12)
 
 
@@ -44,7 +44,8 @@ def test_k_neutral_clips_never_the_scored_one(two_actors):
 
     from ser_classic.recognizer import SpeakerStats
 
-    got = rs.enrolled_proba(rec, X, speakers, emotions, k=2, rng=np.random.default_rng(3))
+    got = rs.neutral_ref_proba(rec, X, X, speakers, emotions, k=2,
+                               rng=np.random.default_rng(3))
     for i in range(len(X)):
         pool = np.flatnonzero((speakers == speakers[i]) & (emotions == "neutral"))
         pool = pool[pool != i]
@@ -52,8 +53,8 @@ def test_k_neutral_clips_never_the_scored_one(two_actors):
             X[[i]], speaker=SpeakerStats.from_features(X[list(pair)]))[0]
             for pair in combinations(pool, 2)]
         assert min(np.abs(c - got[i]).max() for c in candidates) < 1e-12
-    assert rs.enrolled_proba(rec, X, speakers, emotions, k=4,
-                             rng=np.random.default_rng(0)) is None  # 3 others at most
+    assert rs.neutral_ref_proba(rec, X, X, speakers, emotions, k=4,
+                                rng=np.random.default_rng(0)) is None  # 3 others at most
 
 
 def test_committed_report_renders_from_its_summary():
