@@ -33,8 +33,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
-	training-corpora bag-of-audio-words synthetic-speech reference-size choice-audit targets \
-	clean-cache
+	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
+	choice-audit targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,7 +91,8 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	balance-corpora typicality-temperature vector-scaling trim-ablation active-frames \
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
-	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size
+	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
+	voice-chain
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -705,6 +706,15 @@ synthetic-speech: $(STAMP)
 reference-size: $(STAMP)
 	$(BIN)/python experiments/reference_size.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--work $(WORK) --out $(REPORTS)/reference_size
+
+# The conditions copies of the speaker-normalised recipes with one chain per voice instead
+# of one per clip (each voice as recorded through one chain, as its reference is at
+# inference), two seeds of the voices' chains, fixed logistic regression: LOCO and the
+# held-out actors' conditions; measurement only (about 20 minutes)
+# -> reports/voice_chain/
+voice-chain: $(STAMP)
+	$(BIN)/python experiments/voice_chain.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --out $(REPORTS)/voice_chain
 
 # Each committed choosing rule (ablation_conditions and its reruns, ablation_members,
 # ablation_students / width / logit, student_calibration, the A/Bs ab/corpus*) rerun
