@@ -1,5 +1,4 @@
-"""One recording chain per voice for the conditions copies of speaker-normalised models ->
-reports/voice_chain/.
+"""Conditions copies with one recording chain per voice -> reports/voice_chain/.
 
 Measurement only: nothing is chosen or shipped. A speaker-normalised model reads a clip
 against statistics of its voice: at inference (the condition benchmark's `[same
@@ -28,7 +27,6 @@ be heard in the babble of other speakers' copies.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 import time
@@ -38,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_conditions as bench
-from floor_ablation import _models, report_head, uar, write_summary
+from floor_ablation import _models, ablation_parser, report_head, uar, write_summary
 from loco import corpus_features
 
 CORPORA = ("emovo", "ravdess", "tess")
@@ -172,13 +170,8 @@ def render(summary: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--manifest", default="data/manifest.csv")
-    p.add_argument("--data", default="../shared/data")
-    p.add_argument("--cache", default=".cache/features")
+    p = ablation_parser(__doc__, out="reports/voice_chain", seed=False)
     p.add_argument("--seeds", default="0,1", help="the per-voice plans' seeds")
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--out", default="reports/voice_chain")
     args = p.parse_args(argv)
     from ser_classic.features import FeatureConfig
     from ser_classic.pipeline import augmented_features
