@@ -55,6 +55,7 @@ REPORTS = {
     "ablation_width": "ablation_students",
     "ablation_logit": "ablation_students",
     "student_calibration": "student_calibration",
+    "student_calibration/neutral_ref": "student_calibration",
     "ab/corpus": "corpus_ab",
     "ab/corpus_speaker_norm": "corpus_ab",
     "ab/corpus_neutral_ref": "corpus_ab",

@@ -83,8 +83,11 @@ def run_inner(args, manifest, norm: str) -> dict:
             for cal in CALIBRATIONS}}
 
     records = bench.inner_records(args.data, exclude_emotions=NO_EMOTIONS)
-    inner = bench.inner_conditions(train, records, n=args.fold_clips, seed=args.seed,
-                                   world=args.world)
+    # a neutral reference needs each speaker's neutral clips: every clip of the fold's
+    # actors (4 neutral each) instead of --fold-clips drawn ones
+    inner = bench.inner_conditions(train, records,
+                                   n=0 if norm == "neutral_ref" else args.fold_clips,
+                                   seed=args.seed, world=args.world)
     out = bench.settings_table(inner["conditions"], ["teacher", *CALIBRATIONS])
     return {"per_condition": out, "folds": inner["folds"], "models": inner["models"]}
 
@@ -143,7 +146,11 @@ def write_report(summary: dict, out: Path) -> None:
              f"({len(summary['inner_folds'])} folds of {bench.INNER_FOLD_ACTORS} actors; per "
              "fold the teacher trained without them and every student distilled from it; "
              f"{summary['fold_clips']} of their clips per condition; speaker_norm: each "
-             "speaker's statistics from the same condition), mean over the folds; (b) the "
+             "speaker's statistics from the same condition"
+             + ("; neutral_ref: every clip of the fold's actors, each speaker centred on "
+                "its neutral clips of the same condition, a neutral clip on the others"
+                if "neutral_ref" in summary["normalizations"] else "")
+             + "), mean over the folds; (b) the "
              "held-out-corpus A/B (each of RAVDESS, TESS, EMOVO held out; RAVDESS: actors "
              "1-20, so its figures are not `reports/ab/corpus`'s; TESS is a validation "
              "corpus, not a blind test). RAVDESS actors 21-24 are read by no measurement. "

@@ -30,6 +30,7 @@ def test_ablation_reports_render_from_their_summaries(tmp_path):
                            ("ablation_students", "ablation_width"),
                            ("ablation_students", "ablation_logit"),
                            ("student_calibration", "student_calibration"),
+                           ("student_calibration", "student_calibration/neutral_ref"),
                            ("student_solver", "student_solver")):
         summary = json.loads((ROOT / f"reports/{report}/summary.json").read_text())
         experiment(script).write_report(summary, tmp_path / report)
