@@ -556,6 +556,9 @@ student-calibration: $(STAMP)
 	$(BIN)/python experiments/student_calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --student $(STUDENT) $(STUDENT_WIDTH) --world \
 		--out $(REPORTS)/student_calibration
+	$(BIN)/python experiments/student_calibration.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --student $(STUDENT) $(STUDENT_WIDTH) --world \
+		--normalizations neutral_ref --out $(REPORTS)/student_calibration/neutral_ref
 
 # Held-out-speaker ECE of the stored teachers' and students' recipes on every clean clip of
 # RAVDESS actors 1-20 (each by the models of the inner fold that held its actor out; the
