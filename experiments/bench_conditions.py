@@ -97,6 +97,7 @@ from ser_classic.conditions import (  # noqa: E402
     world_resynthesis,
     zero_floor,
 )
+from ser_classic.deployment import _neutral_ref_proba  # noqa: E402 - the A/B's protocol
 
 __all__ = ["ZERO_THRESHOLD", "babble", "codec_round_trip", "gain", "griffin_lim",
            "mix_at_snr", "pad", "pcm16", "pink_noise", "reverberate",
@@ -357,33 +358,6 @@ def _leave_one_out_proba(rec, X: np.ndarray, reference: np.ndarray,
     return P
 
 
-def neutral_ref_proba(rec, X: np.ndarray, reference: np.ndarray, speakers: np.ndarray,
-                      emotions: np.ndarray, *, k: int | None = None,
-                      rng: np.random.Generator | None = None) -> np.ndarray | None:
-    """A ``neutral_ref`` model's probabilities of the rows ``X``, each speaker centred on
-    the rows of ``reference`` (the same clips, perhaps another recording of them) of its
-    neutral clips, a neutral clip on the others (the held-out-corpus A/B's protocol):
-    all of them, or ``k`` drawn by ``rng``; None when a speaker has no ``k`` others."""
-    from ser_classic.recognizer import SpeakerStats
-
-    P = np.empty((len(X), len(rec.classes_)))
-    for spk in np.unique(speakers):
-        rows = np.flatnonzero(speakers == spk)
-        neutral = rows[emotions[rows] == "neutral"]
-        if neutral.size - 1 < (2 if k is None else k):
-            if k is None:
-                raise ValueError(f"speaker {spk}: {neutral.size} neutral clips, a "
-                                 f"neutral_ref model needs at least 3")
-            return None
-        for scored in [np.setdiff1d(rows, neutral), *neutral[:, None]]:
-            pool = np.setdiff1d(neutral, scored)
-            if k is not None:
-                pool = rng.choice(pool, size=k, replace=False)
-            P[scored] = rec.proba_from_features(
-                X[scored], speaker=SpeakerStats.from_features(reference[pool]))
-    return P
-
-
 def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
                   names: Sequence[str] | None = None,
                   transforms: dict[str, Transform] | None = None) -> dict:
@@ -424,7 +398,7 @@ def run_invariance(models: Sequence[Path], rows: Sequence[dict], *, seed: int,
             if chain:
                 references[f"{name} {SAME_CHAIN}"] = Xm
             for column, Xref in references.items():
-                out[column] = (neutral_ref_proba(rec, Xm, Xref, speakers, emotions)
+                out[column] = (_neutral_ref_proba(rec, Xm, speakers, emotions, reference=Xref)
                                if rec.normalization == "neutral_ref" else
                                _leave_one_out_proba(rec, Xm, Xref, speakers))
         return out
@@ -763,7 +737,7 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
             X0 = FeatureRows.for_model(rec, X_clean)
             for ref, Xref in (("same condition", Xm), ("clean", X0)):
                 if rec.normalization == "neutral_ref":
-                    P = neutral_ref_proba(rec, Xm, Xref, speakers, labels)
+                    P = _neutral_ref_proba(rec, Xm, speakers, labels, reference=Xref)
                 else:
                     P = np.empty((len(Xm), len(rec.classes_)))
                     for spk in set(speakers):

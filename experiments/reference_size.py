@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_conditions import neutral_ref_proba
 from floor_ablation import report_head, write_summary
 
 CORPORA = ("emovo", "ravdess", "tess")
@@ -43,6 +42,7 @@ def measure(manifest: pd.DataFrame, *, work: Path, cache: str | None, draws: int
     """UAR and ECE per held-out corpus, model and reference size (mean and range over
     the draws)."""
     from ser_classic.artifact import load_artifact
+    from ser_classic.deployment import _neutral_ref_proba
     from ser_classic.evaluation import (
         classification_metrics,
         closed_set_proba,
@@ -74,8 +74,8 @@ def measure(manifest: pd.DataFrame, *, work: Path, cache: str | None, draws: int
                     rng = np.random.default_rng([seed, k or 0, d])
                     proba = (recognizer.proba_from_features(X)
                              if recognizer.normalization == "strict" else
-                             neutral_ref_proba(recognizer, X, X, speakers, emotions, k=k,
-                                               rng=rng))
+                             _neutral_ref_proba(recognizer, X, speakers, emotions, k=k,
+                                                rng=rng))
                     if proba is None:
                         break
                     proba = closed_set_proba(proba, recognizer.classes_, classes)

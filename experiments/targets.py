@@ -60,7 +60,6 @@ from floor_ablation import write_summary
 from ser_classic.evaluation import expected_calibration_error
 
 ROOT = Path(__file__).resolve().parents[1]
-NORMALIZATIONS = ("strict", "speaker_norm")
 # (mean, each corpus); neutral_ref, a speaker normalisation too, is held to speaker_norm's
 LOCO = {"strict": (0.50, 0.35), "speaker_norm": (0.62, 0.45), "neutral_ref": (0.62, 0.45)}
 LOSO_AT_FILING = {"strict": 0.671, "speaker_norm": 0.762}

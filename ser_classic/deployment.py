@@ -146,30 +146,50 @@ def _held_out_proba(recognizer, X: np.ndarray, speakers: np.ndarray,
                     emotions: np.ndarray) -> np.ndarray:
     """Probabilities of held-out rows. A speaker-normalised model gets each speaker's own
     statistics (from all of that speaker's clips, no labels); a neutral-reference model
-    each speaker's neutral clips (a neutral clip: the speaker's other neutral clips)."""
+    each speaker's neutral clips (:func:`_neutral_ref_proba`)."""
     from .recognizer import SpeakerStats
 
     if recognizer.normalization == Normalization.STRICT:
         return recognizer.proba_from_features(X)
+    if recognizer.normalization == Normalization.NEUTRAL_REF:
+        return _neutral_ref_proba(recognizer, X, speakers, emotions)
+    proba = np.empty((X.shape[0], len(recognizer.classes_)))
+    for spk in np.unique(speakers):
+        rows = speakers == spk
+        proba[rows] = recognizer.proba_from_features(
+            X[rows], speaker=SpeakerStats.from_features(X[rows]))
+    return proba
+
+
+def _neutral_ref_proba(recognizer, X: np.ndarray, speakers: np.ndarray,
+                       emotions: np.ndarray, *, reference: np.ndarray | None = None,
+                       k: int | None = None, rng: np.random.Generator | None = None
+                       ) -> np.ndarray | None:
+    """A ``neutral_ref`` model's probabilities of the rows ``X``, each speaker centred on
+    its neutral rows of ``reference`` (default ``X``; or the same clips recorded another
+    way), a neutral clip on the speaker's others, never on itself: all of them, or ``k``
+    drawn by ``rng``. None when a speaker has fewer than ``k`` others; a speaker with fewer
+    than 3 neutral clips (2 others) raises."""
+    from .recognizer import SpeakerStats
+
+    reference = X if reference is None else reference
     proba = np.empty((X.shape[0], len(recognizer.classes_)))
     for spk in np.unique(speakers):
         rows = np.flatnonzero(speakers == spk)
-        if recognizer.normalization == Normalization.SPEAKER_NORM:
-            proba[rows] = recognizer.proba_from_features(
-                X[rows], speaker=SpeakerStats.from_features(X[rows]))
-            continue
         neutral = rows[emotions[rows] == "neutral"]
+        if k is not None and neutral.size - 1 < k:
+            return None
         if neutral.size < 3:
             raise ParameterError(f"speaker {spk}: a neutral_ref model is scored with the "
                                  f"speaker's other neutral clips; it has {neutral.size} "
                                  f"neutral clips (at least 3 needed)")
         others = np.setdiff1d(rows, neutral)
-        if others.size:
-            proba[others] = recognizer.proba_from_features(
-                X[others], speaker=SpeakerStats.from_features(X[neutral]))
-        for i in neutral:
-            proba[[i]] = recognizer.proba_from_features(
-                X[[i]], speaker=SpeakerStats.from_features(X[neutral[neutral != i]]))
+        for scored in ([others] if others.size else []) + list(neutral[:, None]):
+            pool = np.setdiff1d(neutral, scored)
+            if k is not None:
+                pool = rng.choice(pool, size=k, replace=False)
+            proba[scored] = recognizer.proba_from_features(
+                X[scored], speaker=SpeakerStats.from_features(reference[pool]))
     return proba
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ser_classic
-from ser_classic.deployment import _held_out_proba
+from ser_classic.deployment import _neutral_ref_proba
 
 from .conftest import RAVDESS, ROOT, experiment
 
@@ -30,10 +30,20 @@ def two_actors():
     return rec, X, np.array(speakers), np.array(emotions)
 
 
-def test_all_other_neutral_clips_is_the_ab_protocol(two_actors):
+def test_all_other_neutral_clips_of_the_reference(two_actors):
+    """Without k (the held-out-corpus A/B's protocol), each clip is centred on all of its
+    speaker's neutral rows of the reference (here another recording: the rows scaled)
+    but its own."""
+    from ser_classic.recognizer import SpeakerStats
+
     rec, X, speakers, emotions = two_actors
-    got = rs.neutral_ref_proba(rec, X, X, speakers, emotions)
-    np.testing.assert_allclose(got, _held_out_proba(rec, X, speakers, emotions), atol=1e-12)
+    reference = X * 1.01
+    got = _neutral_ref_proba(rec, X, speakers, emotions, reference=reference)
+    for i in range(len(X)):
+        pool = np.flatnonzero((speakers == speakers[i]) & (emotions == "neutral"))
+        expected = rec.proba_from_features(
+            X[[i]], speaker=SpeakerStats.from_features(reference[pool[pool != i]]))[0]
+        np.testing.assert_allclose(got[i], expected, atol=1e-12)
 
 
 def test_k_neutral_clips_never_the_scored_one(two_actors):
@@ -44,8 +54,7 @@ def test_k_neutral_clips_never_the_scored_one(two_actors):
 
     from ser_classic.recognizer import SpeakerStats
 
-    got = rs.neutral_ref_proba(rec, X, X, speakers, emotions, k=2,
-                               rng=np.random.default_rng(3))
+    got = _neutral_ref_proba(rec, X, speakers, emotions, k=2, rng=np.random.default_rng(3))
     for i in range(len(X)):
         pool = np.flatnonzero((speakers == speakers[i]) & (emotions == "neutral"))
         pool = pool[pool != i]
@@ -53,8 +62,8 @@ def test_k_neutral_clips_never_the_scored_one(two_actors):
             X[[i]], speaker=SpeakerStats.from_features(X[list(pair)]))[0]
             for pair in combinations(pool, 2)]
         assert min(np.abs(c - got[i]).max() for c in candidates) < 1e-12
-    assert rs.neutral_ref_proba(rec, X, X, speakers, emotions, k=4,
-                                rng=np.random.default_rng(0)) is None  # 3 others at most
+    assert _neutral_ref_proba(rec, X, speakers, emotions, k=4,
+                              rng=np.random.default_rng(0)) is None  # 3 others at most
 
 
 def test_committed_report_renders_from_its_summary():
