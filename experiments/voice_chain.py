@@ -103,25 +103,20 @@ def condition_features(data: Path, emotions) -> dict:
             "emotion": np.array([r["emotion"] for r in rows])}
 
 
-def normalised(X, speakers, emotions, how: str, *, copy: bool = False) -> np.ndarray:
-    from ser_classic.evaluation import reference_normalize, speaker_normalize
-
-    if how == "speaker_norm":
-        return speaker_normalize(X, speakers)
-    return reference_normalize(X, speakers, emotions == "neutral",
-                               on_missing="nan" if copy else "raise")
-
-
 def score(X, rows, copies: list, cond: dict, how: str) -> dict:
     """LOCO UAR per corpus and held-out actors' accuracy per condition of the fixed
     logistic regression trained on the originals and ``copies``."""
+    from ser_classic.evaluation import normalized_inputs
+
     y, spk, corpus = (rows[c].to_numpy(dtype=str) for c in ("emotion", "speaker", "corpus"))
 
+    def normalised(X_, speakers, emotions):
+        return normalized_inputs(X_, [], speakers, normalization=how, labels=emotions)[0]
+
     def fit(train):
-        parts = [(normalised(X[train], spk[train], y[train], how), y[train])]
-        parts += [(normalised(Xc[train], spk[train], y[train], how, copy=True), y[train])
-                  for Xc in copies]
-        Xa, ya = np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        Xn, Xc = normalized_inputs(X[train], [Xc[train] for Xc in copies], spk[train],
+                                   normalization=how, labels=y[train])
+        Xa, ya = np.vstack([Xn, *Xc]), np.tile(y[train], 1 + len(Xc))
         ok = ~np.isnan(Xa).any(axis=1)
         return _models()["logreg"]().fit(Xa[ok], ya[ok])
 
@@ -129,10 +124,10 @@ def score(X, rows, copies: list, cond: dict, how: str) -> dict:
     for held in CORPORA:
         test = corpus == held
         model = fit(~test)
-        loco[held] = uar(y[test], model.predict(normalised(X[test], spk[test], y[test], how)))
+        loco[held] = uar(y[test], model.predict(normalised(X[test], spk[test], y[test])))
     model = fit(~np.isin(spk, bench.HOLDOUT))
     held = {name: float(np.mean(model.predict(normalised(Xk, cond["speaker"],
-                                                         cond["emotion"], how))
+                                                         cond["emotion"]))
                                 == cond["emotion"]))
             for name, Xk in cond["X"].items()}
     return {"loco": loco, "loco_mean": float(np.mean(list(loco.values()))),
