@@ -256,10 +256,11 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
             raise ServiceError(422, "unknown_classes", str(exc)) from None
         return columns, list(names)
 
-    def _check_speaker_norm(speaker_norm: bool, reference, *, one_clip: bool = False
-                            ) -> None:
-        """Refuse a request the model cannot answer, before reading any audio (one clip
-        cannot give a speaker's statistics)."""
+    def _check_statistics_request(speaker_norm: bool, reference, *,
+                                  one_clip: bool = False) -> None:
+        """Refuse a request whose speaker statistics (``speaker_norm``, ``reference``
+        files) the model cannot use or lacks, before reading any audio (one clip cannot
+        give a speaker's statistics)."""
         if neutral_ref and (one_clip or len(reference or ()) < 2):
             raise ServiceError(
                 422, "reference_required",
@@ -318,7 +319,7 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                 speaker_norm: _SpeakerNorm = False, classes: _Classes = None):
         start = time.perf_counter()
         columns, names = _subset(classes)
-        _check_speaker_norm(speaker_norm, None, one_clip=True)
+        _check_statistics_request(speaker_norm, None, one_clip=True)
         with decodes:
             y, name = _read(file)
             proba, atypicality = _infer([y])
@@ -336,7 +337,7 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                       classes: _Classes = None):
         start = time.perf_counter()
         columns, names = _subset(classes)
-        _check_speaker_norm(speaker_norm, reference)
+        _check_statistics_request(speaker_norm, reference)
         n_files = len(files) + len(reference or ())
         if n_files > max_batch:
             raise ServiceError(413, "batch_too_large", f"{n_files} files > {max_batch} "
@@ -344,7 +345,8 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         items: list[BatchItem] = []
         good, waves = [], []
         with decodes:
-            speaker = _enrolled(reference) if neutral_ref else None
+            speaker = (_enrolled(reference) if neutral_ref
+                       else "batch" if speaker_norm else None)
             for upload in files:
                 try:
                     y, name = _read(upload)
@@ -359,8 +361,6 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                 raise ServiceError(422, "speaker_statistics_required",
                                    f"speaker_norm=true needs at least 2 usable clips of "
                                    f"the speaker, got {len(waves)}")
-            if speaker_norm:
-                speaker = "batch"
             proba, atypicality = _infer(waves, speaker=speaker) if waves else ([], [])
             proba = _restrict(proba, columns) if waves else []
         for i, p, a in zip(good, proba, atypicality, strict=True):
