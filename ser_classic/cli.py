@@ -647,7 +647,8 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
                    help="per file (a batch body may hold --max-batch files)")
     p.add_argument("--max-duration", type=float, default=30.0,
                    help="seconds; longer audio is refused (413) before it is decoded")
-    p.add_argument("--max-batch", type=int, default=32, help="files per /predict/batch")
+    p.add_argument("--max-batch", type=int, default=32,
+                   help="files per request, reference files included")
     p.add_argument("--max-concurrent-decodes", type=int, default=2,
                    help="requests decoding and extracting at a time (bounds peak memory)")
     p.add_argument("--header-timeout", type=float, default=10.0,

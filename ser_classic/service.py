@@ -4,7 +4,7 @@
 A ``speaker_norm`` model scores a batch of one speaker by the batch's statistics
 (``/predict/batch?speaker_norm=true``); a ``neutral_ref`` model scores a batch against
 ``reference`` files, neutral clips of the voice sent in the same request (at least 2; they
-are not scored).
+are not scored), to ``/predict`` as to ``/predict/batch``.
 
 Bad input never gives a 500: empty upload -> 400, body over the size limit -> 413, audio
 longer than the duration limit -> 413, undecodable (non-audio) -> 415, unusable audio
@@ -162,14 +162,15 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
     ----------
     recognizer : EmotionRecognizer
     max_upload_bytes : int
-        Per file; a request body may hold one file (``/predict``) or ``max_batch`` files,
-        plus 64 KiB of form overhead. Counted as the body arrives: a larger body, chunked
+        Per file; a request body may hold one file (``/predict``; a ``neutral_ref`` model's,
+        with its reference files, ``max_batch``) or ``max_batch`` files, plus 64 KiB of
+        form overhead. Counted as the body arrives: a larger body, chunked
         or not, is refused with 413 at the cap and the connection closed.
     max_duration_s : float
         Longer audio is refused with 413, from the file's header when it gives the length,
         else as soon as decoding passes the limit. The recogniser's own limit is not used.
     max_batch : int
-        Most files in one ``/predict/batch`` request, reference files included.
+        Most files in one request, reference files included.
     max_concurrent_decodes : int
         Requests decoding and extracting features at a time; others wait their turn. Peak
         memory is about ``max_concurrent_decodes`` times that of one request at the limits.
@@ -179,7 +180,9 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
     _positive(max_batch, "max_batch", integer=True)
     _positive(max_concurrent_decodes, "max_concurrent_decodes", integer=True)
     body_overhead = 65536  # multipart boundaries and part headers
-    body_limits = {"/predict": max_upload_bytes + body_overhead,
+    neutral_ref = recognizer.normalization == "neutral_ref"
+    per_predict = max_batch if neutral_ref else 1  # the clip and its reference files
+    body_limits = {"/predict": max_upload_bytes * per_predict + body_overhead,
                    "/predict/batch": max_upload_bytes * max_batch + body_overhead}
     app = FastAPI(title="ser_classic emotion recognition",
                   version=str(recognizer.card.get("libraries", {}).get("ser_classic")),
@@ -190,7 +193,6 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
     decodes = threading.BoundedSemaphore(max_concurrent_decodes)
     classes = [str(c) for c in recognizer.classes_]
     speaker_normalised = recognizer.normalization == "speaker_norm"
-    neutral_ref = recognizer.normalization == "neutral_ref"
 
     @app.exception_handler(ServiceError)
     async def service_error(_request, exc: ServiceError):
@@ -261,12 +263,11 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         """Refuse a request whose speaker statistics (``speaker_norm``, ``reference``
         files) the model cannot use or lacks, before reading any audio (one clip cannot
         give a speaker's statistics)."""
-        if neutral_ref and (one_clip or len(reference or ()) < 2):
+        if neutral_ref and len(reference or ()) < 2:
             raise ServiceError(
                 422, "reference_required",
                 f"model {recognizer.model_id} is normalised by a neutral reference: send "
-                f"the clips to /predict/batch with at least 2 neutral clips of the voice "
-                f"as reference files")
+                f"at least 2 neutral clips of the voice as reference files")
         if reference and not neutral_ref:
             raise ServiceError(
                 422, "reference_not_supported",
@@ -287,6 +288,11 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                 422, "speaker_norm_not_supported",
                 f"model {recognizer.model_id} is not speaker-normalised (strict): send the "
                 f"request without speaker_norm=true")
+
+    def _check_batch_size(n_files: int) -> None:
+        if n_files > max_batch:
+            raise ServiceError(413, "batch_too_large", f"{n_files} files > {max_batch} "
+                                                       f"(reference files included)")
 
     def _enrolled(reference: list[UploadFile]):
         """The voice's statistics from its reference files; one that cannot be used fails
@@ -316,13 +322,16 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
     @app.post("/predict", response_model=Prediction,
               max_body_size=body_limits["/predict"])
     def predict(file: Annotated[UploadFile, File(description="an audio file (WAV/FLAC)")],
-                speaker_norm: _SpeakerNorm = False, classes: _Classes = None):
+                reference: _Reference = None, speaker_norm: _SpeakerNorm = False,
+                classes: _Classes = None):
         start = time.perf_counter()
         columns, names = _subset(classes)
-        _check_statistics_request(speaker_norm, None, one_clip=True)
+        _check_statistics_request(speaker_norm, reference, one_clip=True)
+        _check_batch_size(1 + len(reference or ()))
         with decodes:
+            speaker = _enrolled(reference) if neutral_ref else None
             y, name = _read(file)
-            proba, atypicality = _infer([y])
+            proba, atypicality = _infer([y], speaker=speaker)
             proba = _restrict(proba, columns)[0]
         return Prediction(filename=name, emotion=names[int(np.argmax(proba))],
                           probabilities=dict(zip(names, map(float, proba), strict=True)),
@@ -338,10 +347,7 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         start = time.perf_counter()
         columns, names = _subset(classes)
         _check_statistics_request(speaker_norm, reference)
-        n_files = len(files) + len(reference or ())
-        if n_files > max_batch:
-            raise ServiceError(413, "batch_too_large", f"{n_files} files > {max_batch} "
-                                                       f"(reference files included)")
+        _check_batch_size(len(files) + len(reference or ()))
         items: list[BatchItem] = []
         good, waves = [], []
         with decodes:

@@ -208,9 +208,16 @@ def test_neutral_ref_model_scores_against_reference_files(tmp_path):
             r = httpx.post(f"{url}/predict/batch", **request)
             assert r.status_code in (415, 422) and r.json()["error"] == error, r.text
         assert "reference bad.wav" in r.json()["detail"]
+        # one clip against its reference: the batch's answer for that clip
+        r = httpx.post(f"{url}/predict", files=[("file", files[0][1]), *reference])
+        assert r.status_code == 200, r.text
+        np.testing.assert_allclose([r.json()["probabilities"][c] for c in rec.classes_],
+                                   expected[0], atol=1e-6)
         r = httpx.post(f"{url}/predict", files={"file": (scored[0].name,
                                                          scored[0].read_bytes())})
         assert r.status_code == 422 and r.json()["error"] == "reference_required"
+        r = httpx.post(f"{url}/predict", files=[("file", files[0][1]), *reference * 2])
+        assert r.status_code == 413 and r.json()["error"] == "batch_too_large"
         r = httpx.post(f"{url}/predict/batch", files=files * 2 + reference)
         assert r.status_code == 413 and r.json()["error"] == "batch_too_large"
     finally:
