@@ -79,9 +79,11 @@ def parse_args(argv=None):
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--split", default="group6")
     p.add_argument("--stages", default="conditions,cv,loco", help=f"of {', '.join(STAGES)}")
-    p.add_argument("--normalization", default="strict", choices=("strict", "speaker_norm"),
+    p.add_argument("--normalization", default="strict",
+                   choices=("strict", "speaker_norm", "neutral_ref"),
                    help="the teacher's normalisation (speaker_norm: each speaker's "
-                   "statistics from its clips of the same condition)")
+                   "statistics from its clips of the same condition; neutral_ref: its "
+                   "neutral clips of the same condition, a neutral clip's the others')")
     p.add_argument("--condition-clips", type=int, default=48,
                    help="clips of each inner fold's actors (0: all)")
     p.add_argument("--invariance-clips", type=int, default=48,
@@ -246,6 +248,10 @@ def _preset_lines(variants) -> list[str]:
         if "chain" in preset:
             lines.append(f"`{m}`: the `conditions` chain with "
                          + ", ".join(f"{k} {x}" for k, x in preset["chain"]) + " instead.")
+        if preset.get("chain_per") == "voice":
+            lines.append(f"`{m}`: the chain's plan drawn once per speaker and copy number "
+                         "(seeded by the speaker's name), every other draw the clip's: each "
+                         "voice as if recorded through one chain.")
         if "pitch_steps" in preset:
             lines.append(f"`{m}`: each copy shifted by one of "
                          + " / ".join(f"{x:+g}" for x in preset["pitch_steps"])
@@ -284,9 +290,13 @@ def write_report(summary: dict, out: Path) -> None:
                for st, c in summary["commands"].items()), "",
              f"{norm.capitalize()} teacher family `linear` "
              "(ridge + logreg soft vote; ridge is the member fitted on augmented copies"
-             + ("" if norm == "strict" else
+             + {"strict": "", "speaker_norm":
                 "; each speaker's statistics from its clips of the same condition, the "
-                "`[clean]` columns in summary.json") + f"), {summary['copies']} "
+                "`[clean]` columns in summary.json",
+                "neutral_ref": "; each speaker centred on its neutral clips of the same "
+                "condition (a neutral clip on the others), the `[clean]` columns in "
+                "summary.json; held-out corpora's speakers likewise on their neutral "
+                "clips"}[norm] + f"), {summary['copies']} "
              f"cop{'y' if summary['copies'] == 1 else 'ies'} per clip and preset (a union "
              "such as `vtlp+conditions`: that many of each member). `vtlp`: copy k warps "
              "the frequency axis by 0.9, 1.1, 0.95, 1.05 in turn. "

@@ -86,7 +86,7 @@ def fixed_params_loco(X: np.ndarray, X_aug, rows: pd.DataFrame, *, name: str,
         held_classes = [c for c in classes if c in set(emotion[corpora == held])
                         and c in set(model_classes)]
         te = (corpora == held) & ok & np.isin(emotion, held_classes)
-        X_te = evaluation.normalized_inputs(X[te], (), speaker[te],
+        X_te = evaluation.normalized_inputs(X[te], (), speaker[te], labels=emotion[te],
                                             normalization=normalization)[0]
         proba = evaluation.closed_set_proba(est.predict_proba(X_te), model_classes,
                                             held_classes)

@@ -289,6 +289,10 @@ class AugmentConfig:
     is then coloured as by a random microphone (a low shelf, a high shelf and a peak, each
     gain uniform in ``colour_db``; :func:`ser_classic.conditions.equalize`), drawn from a
     stream of its own; a conditions copy is coloured by its chain instead (``p_eq``).
+    ``chain_per="voice"`` draws the chain's plan once per voice (speaker) and copy number
+    instead of per clip, as if each voice had been recorded through one chain: a
+    speaker-normalised model then sees a copy against statistics of the same chain, as
+    at inference (the plan only; noise samples and the rest stay the clip's).
     """
 
     n_copies: int = 2
@@ -303,6 +307,7 @@ class AugmentConfig:
     chain: tuple[tuple[str, float | tuple[float, float]], ...] = ()
     pitch_steps: tuple[float, ...] = ()
     colour_db: tuple[float, float] | None = None
+    chain_per: Literal["clip", "voice"] = "clip"
 
     def __post_init__(self) -> None:
         if self.n_copies < 0 or self.max_shift_s < 0:
@@ -314,6 +319,11 @@ class AugmentConfig:
                                  f"{self.mask_value!r}")
         if any(not -12.0 <= s <= 12.0 for s in self.pitch_steps):
             raise ParameterError(f"pitch_steps must be in [-12, 12], got {self.pitch_steps}")
+        if self.chain_per not in ("clip", "voice"):
+            raise ParameterError(f"chain_per must be 'clip' or 'voice', got "
+                                 f"{self.chain_per!r}")
+        if self.chain_per == "voice" and not self.conditions:
+            raise ParameterError("chain_per='voice' is for conditions copies")
         if self.chain:
             self.condition_chain  # noqa: B018 - validates the chain's fields
         if self.colour_db is not None:
@@ -357,5 +367,7 @@ class AugmentConfig:
             fields["colour_db"] = list(self.colour_db)
         if self.conditions:
             fields["conditions"] = self.condition_chain.hash
+        if self.chain_per == "clip":
+            del fields["chain_per"]
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

@@ -1038,6 +1038,12 @@ def _augment_rng(sha: str, seed: int, copy: int) -> np.random.Generator:
     return np.random.default_rng([seed, copy, int(sha[:15], 16)])
 
 
+def _voice_rng(voice: str, seed: int, copy: int) -> np.random.Generator:
+    """The stream of a voice's condition plan (``AugmentConfig.chain_per="voice"``)."""
+    key = int(hashlib.sha256(voice.encode()).hexdigest()[:15], 16)
+    return np.random.default_rng([seed, copy, key])
+
+
 def _colour_rng(rng: np.random.Generator, augment: AugmentConfig) -> np.random.Generator:
     """A copy's colouring stream: a child of ``rng``'s seed keyed by the preset member's
     hash, so that it leaves ``rng``'s draws as they are and differs between the members of
@@ -1049,10 +1055,12 @@ def _colour_rng(rng: np.random.Generator, augment: AugmentConfig) -> np.random.G
 
 def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConfig | None,
          seed: int, copy: int, cache_dir: Path | None, n_features: int,
-         talkers: Sequence[tuple[str, str]] = (), *, cached_only: bool = False):
+         talkers: Sequence[tuple[str, str]] = (), voice: str | None = None, *,
+         cached_only: bool = False):
     """``(x, error, computed, repaired)``: repaired is ``(entry, problem)`` when an
     unreadable cache entry was recomputed and replaced. ``talkers``: ``(path, sha256)`` of
-    the babble talkers of a conditions copy. ``cached_only``: a readable cache entry's
+    the babble talkers of a conditions copy; ``voice``: its voice when the chain is drawn
+    per voice. ``cached_only``: a readable cache entry's
     result, else None (nothing computed, reported or written)."""
     try:
         key, repaired = None, None
@@ -1062,6 +1070,8 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
             rng = _augment_rng(sha or "0", seed, copy)
             if augment.conditions:  # drawn first: whether the talkers decide the copy
                 plan = augment.condition_chain.draw(rng=rng)
+                if augment.chain_per == "voice":  # the clip's draw kept: its stream goes on
+                    plan = augment.condition_chain.draw(rng=_voice_rng(voice, seed, copy))
         babble = plan is not None and plan.uses_talkers and len(talkers) > 0
         if cache_dir is not None:
             sha = sha or file_sha256(path)
@@ -1070,6 +1080,8 @@ def _one(path: str, sha: str | None, config: FeatureConfig, augment: AugmentConf
                 parts += [augment.hash, str(seed), str(copy)]
             if babble:  # the talkers' clips decide the copy
                 parts.append("babble:" + ",".join(s for _, s in talkers))
+            if augment is not None and augment.chain_per == "voice":
+                parts.append("voice:" + voice)
             tag = channel_cache_tag(path, channel)  # None for one-channel files
             if tag is not None:
                 parts.append(tag)
@@ -1114,7 +1126,8 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
                   = None, augment: AugmentConfig | None = None, copy: int = 0,
                   seed: int = 0, n_jobs: int | None = None, progress: bool = False,
                   cache_errors: list | None = None,
-                  talkers: Sequence[Sequence[tuple[str, str]]] | None = None
+                  talkers: Sequence[Sequence[tuple[str, str]]] | None = None,
+                  voices: Sequence[str] | None = None
                   ) -> tuple[np.ndarray, list[tuple[str, str]], int]:
     """Features of many files, in parallel, through an on-disk cache.
 
@@ -1158,10 +1171,16 @@ def extract_batch(paths: Sequence[str | os.PathLike], *, config: FeatureConfig,
     talkers = [()] * len(paths) if talkers is None else [tuple(t) for t in talkers]
     if len(talkers) != len(paths):
         raise ParameterError("talkers must have one entry per path")
+    if augment is not None and augment.chain_per == "voice":
+        if voices is None or len(voices) != len(paths):
+            raise ParameterError("a chain drawn per voice needs voices, one per path")
+        voices = [str(v) for v in voices]
+    else:
+        voices = [None] * len(paths)
     cache = Path(cache_dir) if cache_dir is not None else None
     n_features = len(feature_names(config=config))
-    args = [(p, s, config, augment, seed, copy, cache, n_features, t)
-            for p, s, t in zip(paths, shas, talkers, strict=True)]
+    args = [(p, s, config, augment, seed, copy, cache, n_features, t, v)
+            for p, s, t, v in zip(paths, shas, talkers, voices, strict=True)]
     # cache hits of known sha256 are read here: a batch found in the cache starts no
     # worker (a file without one is hashed once, by its job)
     ready = {} if cache is None else {i: r for i, a in enumerate(args) if a[1] is not None

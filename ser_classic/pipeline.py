@@ -144,6 +144,12 @@ AUGMENT_VARIANTS = {
     "vtlp_eq": dict(_VTLP, **_COLOURED),
     "pitch_eq": dict(_PITCH, **_COLOURED),
     "vtlp_eq+conditions_eq+pitch_eq": dict(union=("vtlp_eq", "conditions_eq", "pitch_eq")),
+    # ... with the conditions chain's plan drawn once per voice and copy number instead of
+    # per clip (every other draw the clip's): a voice recorded through one chain
+    "conditions_voice": dict(_NO_MASKS, conditions=True, chain=(("p_eq", 1.0),),
+                             chain_per="voice"),
+    "vtlp_eq+conditions_voice+pitch_eq": dict(union=("vtlp_eq", "conditions_voice",
+                                                     "pitch_eq")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
 DEFAULT_AUGMENT = "vtlp"
@@ -408,9 +414,10 @@ def augmented_features(variant: str, manifest: pd.DataFrame, *, config, copies: 
         return [[(paths[j], shas[j]) for j in t] for t in babble_talkers(
             shas, manifest["speaker"].to_numpy(), groups=groups, seed=random_state, copy=k)]
 
+    voices = manifest["speaker"].tolist() if aug.chain_per == "voice" else None
     return [extract_batch(paths, sha256=shas, config=config, cache_dir=cache_dir,
                           augment=aug, copy=k, seed=random_state, n_jobs=n_jobs,
-                          talkers=talkers(k))[0]
+                          talkers=talkers(k), voices=voices)[0]
             for k in range(copies)]
 
 

@@ -761,3 +761,45 @@ def test_a_stage_left_out_is_kept_from_the_same_run(bench, tmp_path):
     with pytest.raises(SystemExit, match="holds no run"):
         bench.kept_stages(dict(header), ["strict"], out=tmp_path / "none", run=["loco"],
                           stages=stages, same=same)
+
+
+def test_a_chain_drawn_per_voice_is_the_voice_plan_and_the_clip_stream(small_manifest,
+                                                                        tmp_path):
+    pytest.importorskip("pedalboard")
+    pytest.importorskip("pyroomacoustics")
+    from ser_classic.features import _augment_rng, _voice_rng, augmented_features, extract_batch
+    from ser_classic.pipeline import AUGMENT_VARIANTS
+    from ser_classic.pipeline import augmented_features as copies_of
+
+    per_clip = AugmentConfig(n_copies=4, **AUGMENT_VARIANTS["conditions_eq"])
+    per_voice = AugmentConfig(n_copies=4, **AUGMENT_VARIANTS["conditions_voice"])
+    assert per_clip.hash == "be38645c8219"  # the deployed copies keep their cache keys
+    assert per_voice.hash != per_clip.hash
+    with pytest.raises(ParameterError, match="conditions copies"):
+        AugmentConfig(chain_per="voice")
+    with pytest.raises(ParameterError, match="chain_per"):
+        AugmentConfig(conditions=True, chain_per="speaker")
+
+    rows = small_manifest.iloc[::40].reset_index(drop=True)  # 6 clips of 4 actors
+    config = FeatureConfig()
+    groups = rows["speaker"].to_numpy()  # no babble talkers: pink noise instead
+    (X,) = copies_of("conditions_voice", rows, config=config, copies=1, cache_dir=tmp_path,
+                     groups=groups)
+    chain = per_voice.condition_chain
+    plans = {}
+    for i, row in rows.iterrows():  # the voice's plan, every other draw the clip's
+        rng = _augment_rng(row["sha256"], 0, 0)
+        chain.draw(rng=rng)
+        plans[row["speaker"]] = chain.draw(rng=_voice_rng(row["speaker"], 0, 0))
+        expected = augmented_features(load_audio(row["path"], sr=16000), config=config,
+                                      augment=per_voice, rng=rng, plan=plans[row["speaker"]])
+        np.testing.assert_array_equal(X[i], expected)
+    assert len({repr(p) for p in plans.values()}) == len(plans)  # one plan per voice
+    # the voice is part of the cache key: other names, other copies
+    renamed = rows.assign(speaker=rows["speaker"] + "_b")
+    (X_b,) = copies_of("conditions_voice", renamed, config=config, copies=1,
+                       cache_dir=tmp_path, groups=groups)
+    assert len(list(tmp_path.rglob("*.npy"))) == 2 * len(rows)
+    assert not np.any(np.all(X == X_b, axis=1))
+    with pytest.raises(ParameterError, match="voices"):
+        extract_batch(rows["path"], sha256=rows["sha256"], config=config, augment=per_voice)
