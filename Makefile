@@ -466,8 +466,9 @@ ablation-eq: $(STAMP)
 # One recording chain per voice in the conditions copies: vtlp_eq+conditions_voice+pitch_eq
 # (each conditions copy's plan drawn once per speaker and copy number, every other draw
 # the clip's) against the deployed preset, measured as ablation-eq measures (fresh fold
-# models), speaker_norm then neutral_ref (a strict model reads no voice statistics) ->
-# reports/ablation_voice/ (about 25 min each on 2 cores). reports/voice_chain/ measured
+# models), speaker_norm then neutral_ref (a strict model reads no voice statistics; every
+# clip of each inner fold's actors, so that each has its 4 neutral clips) ->
+# reports/ablation_voice/ (about 11 and 45 min on 2 cores). reports/voice_chain/ measured
 # why it was tried. Rule, fixed before the run: for each normalisation, a lead, and then
 # its deployed preset, when its LOCO mean UAR is at least 0.010 above the deployed
 # preset's (twice the seed spread), its score (the mean of CV UAR, LOCO mean UAR and mean
@@ -475,10 +476,11 @@ ablation-eq: $(STAMP)
 VOICE_ABLATION = $(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) \
 	--cache $(CACHE) --jobs $(JOBS) --copies 1 --world --stages conditions,cv,loco,invariance \
 	--variants vtlp_eq+conditions_eq+pitch_eq,vtlp_eq+conditions_voice+pitch_eq \
-	--work $(WORK)/ablation_voice
+	--lead-margin 0.010 --work $(WORK)/ablation_voice
 ablation-voice: $(STAMP)
 	$(VOICE_ABLATION) --normalization speaker_norm --out $(REPORTS)/ablation_voice/speaker_norm
-	$(VOICE_ABLATION) --normalization neutral_ref --out $(REPORTS)/ablation_voice/neutral_ref
+	$(VOICE_ABLATION) --normalization neutral_ref --condition-clips 0 --invariance-clips 0 \
+		--out $(REPORTS)/ablation_voice/neutral_ref
 
 # Microphone colourings (shelves of +-6 dB at 2 kHz and 200 Hz, a +6 dB presence peak; not
 # in issue 19's lists) on every clip of actors 21-24: the committed models' invariance,

@@ -84,6 +84,10 @@ def parse_args(argv=None):
                    help="the teacher's normalisation (speaker_norm: each speaker's "
                    "statistics from its clips of the same condition; neutral_ref: its "
                    "neutral clips of the same condition, a neutral clip's the others')")
+    p.add_argument("--lead-margin", type=float, default=None,
+                   help="also judge each preset against the deployed one by the lead rule: "
+                   "LOCO mean UAR at least this much above, a score at least its, and as "
+                   "many invariance targets met")
     p.add_argument("--condition-clips", type=int, default=48,
                    help="clips of each inner fold's actors (0: all)")
     p.add_argument("--invariance-clips", type=int, default=48,
@@ -366,7 +370,36 @@ def write_report(summary: dict, out: Path) -> None:
                   *(f"| {v}{' **best**' if v == best else ''} | {score[v]:.3f} |"
                     for v in variants), "",
                   f"The deployed recipe trains with `{DEPLOYED_PRESET}`.", ""]
+        if summary.get("lead_margin") is not None and "invariance" in summary:
+            lines += _lead_lines(summary, score)
     (out / "summary.md").write_text("\n".join(lines))
+
+
+def _lead_lines(summary: dict, score: dict[str, float]) -> list[str]:
+    """The lead rule's verdict on each preset against the deployed one: LOCO mean UAR at
+    least ``lead_margin`` above its, a rule score at least its, and as many invariance
+    targets met (over the preset's columns: with ``[same chain]`` for a normalised one)."""
+    margin, base = summary["lead_margin"], DEPLOYED_PRESET
+    loco_uar = {v: m["mean_uar"] for v, m in summary["loco"].items()}
+    transforms = summary["invariance"]["transforms"].values()
+    met = {v: sum(bench._meets(per[c]) for per in transforms for c in per
+                  if c == v or c.startswith(v + " ["))
+           for v in summary["variants"]}
+    lines = ["## Lead rule", "",
+             f"Fixed before the run: a preset is a lead over the deployed `{base}` when its "
+             f"LOCO mean UAR is at least {margin:.3f} above, its score at least the "
+             "deployed one's and it meets as many invariance targets.", "",
+             "| preset | LOCO mean UAR (vs deployed) | score (vs deployed) | invariance "
+             "targets met (deployed) | lead |", "|---|---|---|---|---|"]
+    for v in summary["variants"]:
+        if v == base:
+            continue
+        d_loco, d_score = loco_uar[v] - loco_uar[base], score[v] - score[base]
+        lead = d_loco >= margin - 1e-12 and d_score >= 0 and met[v] >= met[base]
+        lines.append(f"| {v} | {loco_uar[v]:.3f} ({d_loco:+.3f}) | {score[v]:.3f} "
+                     f"({d_score:+.3f}) | {met[v]} ({met[base]}) | "
+                     f"{'**yes**' if lead else 'no'} |")
+    return [*lines, ""]
 
 
 def main(argv=None) -> int:
@@ -382,7 +415,7 @@ def main(argv=None) -> int:
                "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
                "variants": variants, "copies": args.copies, "split": args.split,
                "normalization": args.normalization,
-               "seed": args.seed}
+               "seed": args.seed, "lead_margin": args.lead_margin}
     previous = Path(args.out) / "summary.json"
     if previous.is_file():  # stages run before (one command per stage, kept)
         kept = json.loads(previous.read_text())
