@@ -34,7 +34,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
-	choice-audit targets clean-cache
+	ablation-voice choice-audit targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,7 +92,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
-	voice-chain
+	voice-chain ablation-voice
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -176,9 +176,9 @@ STUDENT_CALIBRATION_strict ?= corpus_temperature
 STUDENT_CALIBRATION_speaker_norm ?= temperature
 # neutral_ref: shipped (12-07) with speaker_norm's choice before its own study ran;
 # reports/student_calibration/neutral_ref then chose corpus_temperature by the same rule
-# (mean ECE 0.132 against 0.142), a choice that flips to temperature with EMOVO's own
-# held-out score left out (reports/choice_audit); not redeployed yet
-STUDENT_CALIBRATION_neutral_ref ?= temperature
+# (mean ECE 0.132 against 0.142), redeployed with it on the same day (a choice that flips
+# to temperature with EMOVO's own held-out score left out: reports/choice_audit)
+STUDENT_CALIBRATION_neutral_ref ?= corpus_temperature
 
 # $(1) alias suffix ("" or -speaker_norm), $(2) normalisation: the teacher (the family,
 # parameters by TUNE) and its int8 student (STUDENT,
@@ -468,7 +468,7 @@ ablation-eq: $(STAMP)
 # the clip's) against the deployed preset, measured as ablation-eq measures (fresh fold
 # models), speaker_norm then neutral_ref (a strict model reads no voice statistics; every
 # clip of each inner fold's actors, so that each has its 4 neutral clips) ->
-# reports/ablation_voice/ (about 11 and 45 min on 2 cores). reports/voice_chain/ measured
+# reports/ablation_voice/ (11 and 22 min on 2 cores). reports/voice_chain/ measured
 # why it was tried. Rule, fixed before the run: for each normalisation, a lead, and then
 # its deployed preset, when its LOCO mean UAR is at least 0.010 above the deployed
 # preset's (twice the seed spread), its score (the mean of CV UAR, LOCO mean UAR and mean

@@ -647,15 +647,19 @@ def fold_student(args, manifest, teacher: Path, out: Path, *, student: str,
 
 
 def is_student(path: Path, distill_args: Sequence[str]) -> bool:
-    """Whether ``path`` holds a student of the kind and width ``distill_args`` distil,
-    fitted by this library's code (a model distilled before the stored student's kind or
-    width or the fitting code changed is not; a card without a width has the library's)."""
+    """Whether ``path`` holds a student of the kind, width and calibration
+    ``distill_args`` distil, fitted by this library's code (a model distilled before the
+    stored student's kind, width or calibration or the fitting code changed is not; a card
+    without a width has the library's)."""
     args = list(distill_args)
     kind = args[args.index("--student") + 1]
     width = int(args[args.index("--width") + 1]) if "--width" in args else None
+    calibration = args[args.index("--calibration") + 1] if "--calibration" in args else "none"
     made = fitted_card(path)
+    made_calibration = ((made or {}).get("distillation", {}).get("calibration")
+                        or {"method": "none"}).get("method")
     return (made is not None and made["name"] == f"distilled_{kind}"
-            and _same_width(made, kind, width))
+            and _same_width(made, kind, width) and made_calibration == calibration)
 
 
 def student_folder(kind: str, width: int | None = None,

@@ -608,6 +608,11 @@ def test_fold_student_is_distilled_again_for_another_teacher_or_width(tmp_path, 
     assert not bench.is_student(out, ["--student", "compact_int8", "--width", "40"])
     assert not bench.is_student(out, ["--student", "compact_int8"])  # the library's width
     assert not bench.is_student(out, ["--student", "compact_fast_int8", "--width", "50"])
+    # ... and the calibration (this one has none)
+    assert bench.is_student(out, ["--student", "compact_int8", "--width", "50",
+                                  "--calibration", "none"])
+    assert not bench.is_student(out, ["--student", "compact_int8", "--width", "50",
+                                      "--calibration", "temperature"])
     # one folder per kind, width and calibration beside the fold teacher; the library's
     # width and the shipped calibration keep the plain name (ablation_students' students)
     default = D.parse_student("compact_int8")[0].width
