@@ -88,6 +88,10 @@ def parse_args(argv=None):
                    help="also judge each preset against the deployed one by the lead rule: "
                    "LOCO mean UAR at least this much above, a score at least its, and as "
                    "many invariance targets met")
+    p.add_argument("--lead-rule", default="loco", choices=("loco", "floor"),
+                   help="with --lead-margin: loco (LOCO mean UAR up by the margin) or floor "
+                   "(the mean agreement under the two -60 dBFS noise transformations up by "
+                   "the margin, or more invariance targets met)")
     p.add_argument("--condition-clips", type=int, default=48,
                    help="clips of each inner fold's actors (0: all)")
     p.add_argument("--invariance-clips", type=int, default=48,
@@ -375,30 +379,51 @@ def write_report(summary: dict, out: Path) -> None:
     (out / "summary.md").write_text("\n".join(lines))
 
 
+FLOOR_TRANSFORMS = ("-60 dBFS white noise floor (16-bit)", "1 s -60 dBFS noise both ends")
+
+
 def _lead_lines(summary: dict, score: dict[str, float]) -> list[str]:
-    """The lead rule's verdict on each preset against the deployed one: LOCO mean UAR at
-    least ``lead_margin`` above its, a rule score at least its, and as many invariance
-    targets met (over the preset's columns: with ``[same chain]`` for a normalised one)."""
+    """The lead rule's verdict on each preset against the deployed one (invariance over
+    the preset's columns: with ``[same chain]`` for a normalised one). ``loco``: LOCO mean
+    UAR at least ``lead_margin`` above its, a rule score at least its, and as many
+    invariance targets met. ``floor``: a score at least its, as many invariance targets
+    met, and more of them or a mean agreement under :data:`FLOOR_TRANSFORMS` at least
+    ``lead_margin`` above its."""
     margin, base = summary["lead_margin"], DEPLOYED_PRESET
+    rule = summary.get("lead_rule", "loco")
     loco_uar = {v: m["mean_uar"] for v, m in summary["loco"].items()}
-    transforms = summary["invariance"]["transforms"].values()
-    met = {v: sum(bench._meets(per[c]) for per in transforms for c in per
-                  if c == v or c.startswith(v + " ["))
+    transforms = summary["invariance"]["transforms"]
+
+    def columns(v):
+        return [c for c in next(iter(transforms.values())) if c == v or c.startswith(v + " [")]
+
+    met = {v: sum(bench._meets(per[c]) for per in transforms.values() for c in columns(v))
            for v in summary["variants"]}
+    floor = {v: float(np.mean([transforms[t][c]["agreement"] for t in FLOOR_TRANSFORMS
+                               for c in columns(v)])) for v in summary["variants"]}
+    what = (f"its LOCO mean UAR is at least {margin:.3f} above, its score at least the "
+            "deployed one's and it meets as many invariance targets" if rule == "loco" else
+            "its score is at least the deployed one's, it meets as many invariance targets, "
+            f"and more of them or a mean agreement under the two -60 dBFS noise "
+            f"transformations at least {margin:.3f} above the deployed one's")
     lines = ["## Lead rule", "",
-             f"Fixed before the run: a preset is a lead over the deployed `{base}` when its "
-             f"LOCO mean UAR is at least {margin:.3f} above, its score at least the "
-             "deployed one's and it meets as many invariance targets.", "",
+             f"Fixed before the run: a preset is a lead over the deployed `{base}` when "
+             f"{what}.", "",
              "| preset | LOCO mean UAR (vs deployed) | score (vs deployed) | invariance "
-             "targets met (deployed) | lead |", "|---|---|---|---|---|"]
+             "targets met (deployed) | agreement under the -60 dBFS noise (deployed) | "
+             "lead |", "|---|---|---|---|---|---|"]
     for v in summary["variants"]:
         if v == base:
             continue
         d_loco, d_score = loco_uar[v] - loco_uar[base], score[v] - score[base]
-        lead = d_loco >= margin - 1e-12 and d_score >= 0 and met[v] >= met[base]
+        if rule == "loco":
+            lead = d_loco >= margin - 1e-12 and d_score >= 0 and met[v] >= met[base]
+        else:
+            lead = d_score >= 0 and met[v] >= met[base] and (
+                met[v] > met[base] or floor[v] - floor[base] >= margin - 1e-12)
         lines.append(f"| {v} | {loco_uar[v]:.3f} ({d_loco:+.3f}) | {score[v]:.3f} "
-                     f"({d_score:+.3f}) | {met[v]} ({met[base]}) | "
-                     f"{'**yes**' if lead else 'no'} |")
+                     f"({d_score:+.3f}) | {met[v]} ({met[base]}) | {floor[v]:.3f} "
+                     f"({floor[base]:.3f}) | {'**yes**' if lead else 'no'} |")
     return [*lines, ""]
 
 
@@ -415,7 +440,8 @@ def main(argv=None) -> int:
                "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
                "variants": variants, "copies": args.copies, "split": args.split,
                "normalization": args.normalization,
-               "seed": args.seed, "lead_margin": args.lead_margin}
+               "seed": args.seed, "lead_margin": args.lead_margin,
+               "lead_rule": args.lead_rule}
     previous = Path(args.out) / "summary.json"
     if previous.is_file():  # stages run before (one command per stage, kept)
         kept = json.loads(previous.read_text())

@@ -333,7 +333,8 @@ def world_resynthesis(y: np.ndarray, *, sr: int = SR, frame_period_ms: float = 5
 # --------------------------------------------------------------------------- random chains
 #: The chain's steps that are off by default: their probability field -> their range
 #: fields (all left out of the hash while the step is off).
-_OFF_BY_DEFAULT = {"p_clip": ("clip_db",), "p_zeros": (), "p_eq": ("eq_db",)}
+_OFF_BY_DEFAULT = {"p_clip": ("clip_db",), "p_zeros": (), "p_eq": ("eq_db",),
+                   "p_floor": ("floor_dbfs",)}
 #: The colouring step's cutoff ranges in Hz (drawn log-uniform) and its peak's Q range.
 _EQ_LOW_HZ = (100.0, 400.0)
 _EQ_HIGH_HZ = (1500.0, 5000.0)
@@ -391,6 +392,7 @@ class ConditionPlan:
     zeros: bool = False  # near-silence set to exact zeros last
     # equalize()'s (low_hz, low_db, high_hz, high_db, peak_hz, peak_db, peak_q)
     eq: tuple[float, ...] | None = None
+    floor_dbfs: float | None = None  # a white noise floor of this RMS added after the gain
 
     @property
     def uses_talkers(self) -> bool:
@@ -415,7 +417,9 @@ class ConditionChain:
     near-silence (:func:`zero_floor`) becomes exact zeros last, as in a generator's output;
     with probability ``p_eq`` a microphone's colouring (:func:`equalize`) after the room and
     before the noise: a low shelf at 100-400 Hz, a high shelf at 1.5-5 kHz and a peak at
-    0.3-6 kHz (Q 0.7-2; cutoffs log-uniform), each gain uniform in ``eq_db``.
+    0.3-6 kHz (Q 0.7-2; cutoffs log-uniform), each gain uniform in ``eq_db``; with
+    probability ``p_floor`` a white noise floor of RMS uniform in ``floor_dbfs`` dBFS after
+    the gain (before the near-silence step), as a quiet recording chain adds to every pause.
     """
 
     p_vocoder: float = 0.2
@@ -437,14 +441,16 @@ class ConditionChain:
     p_zeros: float = 0.0
     p_eq: float = 0.0
     eq_db: tuple[float, float] = (-8.0, 8.0)
+    p_floor: float = 0.0
+    floor_dbfs: tuple[float, float] = (-75.0, -45.0)
 
     def __post_init__(self) -> None:
         for name in ("p_vocoder", "p_reverb", "p_noise", "p_band", "p_codec", "p_gain",
-                     "p_clip", "p_zeros", "p_eq"):
+                     "p_clip", "p_zeros", "p_eq", "p_floor"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("snr_db", "low_hz", "high_hz", "mp3_quality", "opus_level", "gain_db",
-                     "clip_db", "eq_db"):
+                     "clip_db", "eq_db", "floor_dbfs"):
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ParameterError(f"{name} must be (low, high), got {(lo, hi)}")
@@ -488,6 +494,12 @@ class ConditionChain:
         eq = None
         if self.p_eq:  # after those, and only then
             eq = _draw_colouring(rng=rng, p=self.p_eq, gain_db=self.eq_db)
+        floor = None
+        if self.p_floor:  # after those, and only then
+            v = rng.uniform(size=2)
+            if v[0] < self.p_floor:
+                floor = float(self.floor_dbfs[0]
+                              + v[1] * (self.floor_dbfs[1] - self.floor_dbfs[0]))
         return ConditionPlan(
             vocoder=vocoder if u[0] < self.p_vocoder else None, n_mels=n_mels,
             room=room if u[1] < self.p_reverb else None,
@@ -495,7 +507,7 @@ class ConditionChain:
             band=band if on_band and not tel else None, telephone=on_band and tel,
             codec=codec if u[4] < self.p_codec else None, codec_level=level,
             gain_db=gain_db if u[5] < self.p_gain else 0.0, clip_db=clip_db, zeros=zeros,
-            eq=eq)
+            eq=eq, floor_dbfs=floor)
 
 
 def apply_conditions(y: np.ndarray, *, plan: ConditionPlan, rng: np.random.Generator,
@@ -553,6 +565,8 @@ def apply_conditions(y: np.ndarray, *, plan: ConditionPlan, rng: np.random.Gener
         out = gain(out, plan.clip_db - 20.0 * np.log10(np.max(np.abs(out))))
     else:
         out = gain(out, plan.gain_db)
+    if plan.floor_dbfs is not None:
+        out = pcm16(out + 10.0 ** (plan.floor_dbfs / 20.0) * rng.standard_normal(out.size))
     return zero_floor(out) if plan.zeros else out
 
 

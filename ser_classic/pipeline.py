@@ -150,6 +150,12 @@ AUGMENT_VARIANTS = {
                              chain_per="voice"),
     "vtlp_eq+conditions_voice+pitch_eq": dict(union=("vtlp_eq", "conditions_voice",
                                                      "pitch_eq")),
+    # ... with half of the conditions copies given a white noise floor of -75 to -45 dBFS
+    # after the gain (every other draw the same): a quiet chain's floor in every pause
+    "conditions_floor": dict(_NO_MASKS, conditions=True, chain=(("p_eq", 1.0),
+                                                                ("p_floor", 0.5))),
+    "vtlp_eq+conditions_floor+pitch_eq": dict(union=("vtlp_eq", "conditions_floor",
+                                                     "pitch_eq")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
 DEFAULT_AUGMENT = "vtlp"

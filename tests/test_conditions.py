@@ -241,6 +241,16 @@ def test_augment_config_hash_only_changes_with_conditions():
             assert dataclasses.replace(b, clip_db=None, zeros=False, eq=None) == a
         on = sum(b.clip_db is not None or b.zeros or b.eq is not None for b in plans)
         assert 0 < on <= 40 and (on == 40) == (name == "conditions_eq")
+    # the floor step, drawn last: the coloured chain's plans otherwise unchanged
+    eq = AugmentConfig(n_copies=4, **AUGMENT_VARIANTS["conditions_eq"]).condition_chain
+    floor = AugmentConfig(n_copies=4, **AUGMENT_VARIANTS["conditions_floor"]).condition_chain
+    assert floor.hash != eq.hash
+    plans = [floor.draw(rng=np.random.default_rng(seed)) for seed in range(40)]
+    for seed, b in enumerate(plans):
+        assert dataclasses.replace(b, floor_dbfs=None) == eq.draw(
+            rng=np.random.default_rng(seed))
+    levels = [b.floor_dbfs for b in plans if b.floor_dbfs is not None]
+    assert 10 < len(levels) < 30 and all(-75 <= x <= -45 for x in levels)
     with pytest.raises(ParameterError, match="unknown ConditionChain field"):
         AugmentConfig(conditions=True, chain=(("p_vocodr", 0.5),))
     with pytest.raises(ParameterError, match="p_vocoder"):
@@ -261,6 +271,19 @@ def test_a_clipped_copy_reaches_full_scale_and_a_zeroed_one_has_exact_zeros(clip
     small = np.abs(quiet) < C.ZERO_THRESHOLD
     assert np.any(small & (quiet != 0)) and np.all(zeroed[small] == 0)
     np.testing.assert_array_equal(zeroed[~small], quiet[~small])
+
+
+def test_a_floored_copy_has_the_drawn_noise_floor_in_its_pauses(clip):
+    """The floor step on real audio: white noise of the drawn RMS after the gain, then
+    16-bit rounding; the speech is the plain gain's."""
+    plain = C.ConditionPlan(gain_db=-6.0)
+    quiet = C.apply_conditions(clip, plan=plain, rng=np.random.default_rng(0))
+    floored = C.apply_conditions(clip, plan=dataclasses.replace(plain, floor_dbfs=-50.0),
+                                 rng=np.random.default_rng(0))
+    added = floored - quiet
+    assert abs(20 * np.log10(np.sqrt(np.mean(added ** 2))) + 50.0) < 0.5
+    assert abs(np.corrcoef(added[:-1], added[1:])[0, 1]) < 0.05  # white
+    assert np.all(np.round(floored * 32768) == floored * 32768)  # 16-bit
 
 
 def test_a_coloured_copy_has_the_drawn_shelves_and_the_rest_of_its_chain(clip):
