@@ -485,7 +485,7 @@ ablation-voice: $(STAMP)
 # A quiet recording chain's noise floor in half of the conditions copies:
 # vtlp_eq+conditions_floor+pitch_eq (white noise of -75 to -45 dBFS RMS after the gain,
 # every other draw the same) against the deployed preset, measured as ablation-voice
-# measures, strict then speaker_norm -> reports/ablation_floor/ (about 12 + 12 min). The
+# measures, strict then speaker_norm -> reports/ablation_floor/ (12 + 7 min). The
 # deployed models miss the -60 dBFS noise floor's invariance targets (agreement 0.80-0.86).
 # Rule, fixed before the run: a lead in a normalisation when its score is at least the
 # deployed preset's, it meets as many invariance targets, and more of them or a mean
