@@ -411,7 +411,7 @@ class ConditionChain:
     uniform in ``mp3_quality``, or Opus through libsndfile at a compression level uniform
     in ``opus_level``), then a gain uniform in ``gain_db`` and 16-bit rounding.
 
-    Three steps are off by default (and then leave the draws and the hash as they were):
+    Four steps are off by default (and then leave the draws and the hash as they were):
     with probability ``p_clip`` the gain puts the copy's peak ``clip_db`` (uniform) above
     full scale instead, so that 16-bit rounding clips it; with probability ``p_zeros``
     near-silence (:func:`zero_floor`) becomes exact zeros last, as in a generator's output;
