@@ -34,7 +34,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
-	ablation-voice ablation-floor choice-audit targets clean-cache
+	ablation-voice ablation-floor floor-sensitivity choice-audit targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,7 +92,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
-	voice-chain ablation-voice ablation-floor
+	voice-chain ablation-voice ablation-floor floor-sensitivity
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -498,6 +498,13 @@ FLOOR_ABLATION = $(BIN)/python experiments/ablation_conditions.py --manifest $(M
 ablation-floor: $(STAMP)
 	$(FLOOR_ABLATION) --out $(REPORTS)/ablation_floor
 	$(FLOOR_ABLATION) --normalization speaker_norm --out $(REPORTS)/ablation_floor/speaker_norm
+
+# Where the shipped strict models' answers move under a -60 dBFS noise floor: the floor's
+# SNR against each clip, and the agreement with one descriptor family or functional put
+# back to its clean value, on 150 clips of RAVDESS actors 1-20; measurement only (about 1
+# min) -> reports/floor_sensitivity/
+floor-sensitivity: $(STAMP)
+	$(BIN)/python experiments/floor_sensitivity.py --out $(REPORTS)/floor_sensitivity
 
 # Microphone colourings (shelves of +-6 dB at 2 kHz and 200 Hz, a +6 dB presence peak; not
 # in issue 19's lists) on every clip of actors 21-24: the committed models' invariance,
