@@ -13,7 +13,10 @@ whole-clip SNR and the SNR against the loudest fifth of its 25 ms frames. (2) Fo
 floored clip's features is put back to its clean value: each descriptor family (the
 feature name's first part, its index stripped: `mfcc`, `mel`, `band`, `f0`, ...) or each
 functional (the rest of the name: `std`, `min`, `d_p50`, ...). A part that carried the
-change would restore most of the agreement.
+change would restore most of the agreement. (3) For comparison, the agreement and mean
+|dp| under white noise floors set relative to each clip instead: 60, 50, 40 and 30 dB
+below the mean power of its loudest fifth of frames (16-bit), the faint floor an absolute
+-60 dBFS is on a loud recording.
 
     .venv/bin/python experiments/floor_sensitivity.py [--clips 150]
         [--out reports/floor_sensitivity]
@@ -34,6 +37,7 @@ from floor_ablation import ablation_parser, report_head, write_summary
 MODELS = ("teacher", "deployed")
 FLOOR_RMS = 1e-3  # -60 dBFS, bench_conditions' "-60 dBFS white noise floor (16-bit)"
 FRAME = 400  # 25 ms at 16 kHz
+RELATIVE_DB = (60.0, 50.0, 40.0, 30.0)  # floors this far below the clip's loud frames
 
 
 def floored(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -43,13 +47,25 @@ def floored(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return pcm16(y + FLOOR_RMS * rng.standard_normal(y.size))
 
 
-def floor_snr_db(y: np.ndarray) -> tuple[float, float]:
-    """The floor's SNR against the whole clip and against its loudest fifth of frames."""
+def loud_power(y: np.ndarray) -> float:
+    """Mean power of the loudest fifth of ``y``'s 25 ms frames."""
     frames = y[:y.size // FRAME * FRAME].reshape(-1, FRAME)
     energy = (frames ** 2).mean(axis=1)
-    loud = energy[energy >= np.percentile(energy, 80)]
+    return float(energy[energy >= np.percentile(energy, 80)].mean())
+
+
+def floor_snr_db(y: np.ndarray) -> tuple[float, float]:
+    """The floor's SNR against the whole clip and against its loudest fifth of frames."""
     return (float(10 * np.log10(np.mean(y ** 2) / FLOOR_RMS ** 2)),
-            float(10 * np.log10(loud.mean() / FLOOR_RMS ** 2)))
+            float(10 * np.log10(loud_power(y) / FLOOR_RMS ** 2)))
+
+
+def relative_floor(y: np.ndarray, below_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``y`` with a white noise floor ``below_db`` under its loud frames' power, 16-bit."""
+    from ser_classic.conditions import pcm16
+
+    rms = np.sqrt(loud_power(y)) * 10.0 ** (-below_db / 20.0)
+    return pcm16(y + rms * rng.standard_normal(y.size))
 
 
 def parts(names) -> dict[str, np.ndarray]:
@@ -85,15 +101,22 @@ def measure(rows, *, seed: int) -> dict:
     X_clean = np.stack([extract_features(y, config=config) for y in clean])
     X_floor = np.stack([extract_features(y, config=config) for y in noisy])
     snr = np.array([floor_snr_db(y) for y in clean])
+    X_rel = {db: np.stack([extract_features(relative_floor(
+        y, db, np.random.default_rng([seed, 1000 + i])), config=config)
+        for i, y in enumerate(clean)]) for db in RELATIVE_DB}
     keys = parts(feature_names(config=config))
     models = {}
+
+    def change(rec, X0, X1) -> dict:
+        P0, P1 = rec.proba_from_features(X0), rec.proba_from_features(X1)
+        return {"agreement": float(np.mean(P0.argmax(1) == P1.argmax(1))),
+                "mean_abs_dp": float(np.abs(P0 - P1).sum(axis=1).mean() / 2)}
+
     for name, rec in recognizers.items():
-        P0, P1 = rec.proba_from_features(X_clean), rec.proba_from_features(X_floor)
         models[name] = {
-            "model_id": rec.model_id,
-            "agreement": float(np.mean(P0.argmax(1) == P1.argmax(1))),
-            "mean_abs_dp": float(np.abs(P0 - P1).sum(axis=1).mean() / 2),
-            **{k: restored(rec, X_clean, X_floor, v) for k, v in keys.items()}}
+            "model_id": rec.model_id, **change(rec, X_clean, X_floor),
+            **{k: restored(rec, X_clean, X_floor, v) for k, v in keys.items()},
+            "relative": {f"{db:g}": change(rec, X_clean, X) for db, X in X_rel.items()}}
     return {"n_clips": len(rows),
             "snr_db": {"whole clip": np.percentile(snr[:, 0], [10, 50, 90]).tolist(),
                        "loudest fifth of frames": np.percentile(snr[:, 1],
@@ -119,7 +142,14 @@ def render(summary: dict, *, top: int = 6) -> str:
             best = sorted(m[kind].items(), key=lambda kv: -kv[1]["agreement"])[:top]
             lines.append(f"| {kind} | " + ", ".join(
                 f"`{k}` {v['agreement']:.3f} ({v['n']})" for k, v in best) + " |")
-        lines.append("")
+        lines += ["", "White noise floors relative to each clip instead (agreement / mean "
+                  "|dp|; issue 19's targets: 0.95 / 0.05):", "",
+                  "| floor below the loud frames | " + " | ".join(
+                      f"{db} dB" for db in m["relative"]) + " |",
+                  "|---|" + "---|" * len(m["relative"]),
+                  f"| `{name}` | " + " | ".join(
+                      f"{v['agreement']:.3f} / {v['mean_abs_dp']:.3f}"
+                      for v in m["relative"].values()) + " |", ""]
     return "\n".join(lines)
 
 

@@ -22,6 +22,14 @@ def test_the_floor_is_minus_60_dbfs_and_its_snr_is_measured_against_the_clip():
     assert abs(loud - tone) < 1.0 and abs(whole - (tone - 10 * np.log10(4))) < 0.5
 
 
+def test_a_relative_floor_sits_that_far_below_the_loud_frames():
+    y = np.zeros(16000)
+    y[4000:8000] = 0.1 * np.sin(np.arange(4000) * 0.1)
+    noise = fs.relative_floor(y, 40.0, np.random.default_rng(0)) - y
+    level = 10 * np.log10(fs.loud_power(y) / np.mean(noise ** 2))
+    assert abs(level - 40.0) < 0.3
+
+
 def test_every_feature_has_one_family_and_one_functional():
     names = feature_names(config=FeatureConfig())
     keys = fs.parts(names)
