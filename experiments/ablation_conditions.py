@@ -394,13 +394,13 @@ def _lead_lines(summary: dict, score: dict[str, float]) -> list[str]:
     loco_uar = {v: m["mean_uar"] for v, m in summary["loco"].items()}
     transforms = summary["invariance"]["transforms"]
 
-    def columns(v):
-        return [c for c in next(iter(transforms.values())) if c == v or c.startswith(v + " [")]
-
-    met = {v: sum(bench._meets(per[c]) for per in transforms.values() for c in columns(v))
-           for v in summary["variants"]}
+    names = list(next(iter(transforms.values())))
+    columns = {v: [c for c in names if c == v or c.startswith(v + " [")]
+               for v in summary["variants"]}
+    met = {v: sum(bench._meets(per[c]) for per in transforms.values() for c in cols)
+           for v, cols in columns.items()}
     floor = {v: float(np.mean([transforms[t][c]["agreement"] for t in FLOOR_TRANSFORMS
-                               for c in columns(v)])) for v in summary["variants"]}
+                               for c in cols])) for v, cols in columns.items()}
     what = (f"its LOCO mean UAR is at least {margin:.3f} above, its score at least the "
             "deployed one's and it meets as many invariance targets" if rule == "loco" else
             "its score is at least the deployed one's, it meets as many invariance targets, "

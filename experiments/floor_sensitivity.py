@@ -32,19 +32,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_conditions import invariance_transforms
 from floor_ablation import ablation_parser, report_head, write_summary
 
 MODELS = ("teacher", "deployed")
-FLOOR_RMS = 1e-3  # -60 dBFS, bench_conditions' "-60 dBFS white noise floor (16-bit)"
+FLOOR = "-60 dBFS white noise floor (16-bit)"  # the benchmark's transformation
+FLOOR_RMS = 1e-3  # its level (-60 dBFS), for the SNR
 FRAME = 400  # 25 ms at 16 kHz
 RELATIVE_DB = (60.0, 50.0, 40.0, 30.0)  # floors this far below the clip's loud frames
+_FLOOR = invariance_transforms()[FLOOR]
 
 
 def floored(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``y`` with the benchmark's -60 dBFS white noise floor, 16-bit."""
-    from ser_classic.conditions import pcm16
-
-    return pcm16(y + FLOOR_RMS * rng.standard_normal(y.size))
+    """``y`` through the benchmark's -60 dBFS white noise floor (16-bit)."""
+    return _FLOOR(y, rng)[0]
 
 
 def loud_power(y: np.ndarray) -> float:
