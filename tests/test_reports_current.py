@@ -44,3 +44,14 @@ def test_choice_audit_reads_the_committed_summaries(tmp_path):
     for name in ("summary.json", "summary.md"):
         assert (tmp_path / name).read_text() == (
             ROOT / "reports/choice_audit" / name).read_text(), name
+
+
+def test_held_out_corpus_ab_reports_render_from_their_summaries():
+    # the A/B's prose (how held-out clips were scored, say) is what corpus-ab writes today
+    from ser_classic.deployment import _markdown
+
+    for name in ("corpus", "corpus_speaker_norm", "corpus_neutral_ref"):
+        report = (ROOT / f"reports/ab/{name}/report.md").read_text()
+        summary = json.loads((ROOT / f"reports/ab/{name}/summary.json").read_text())
+        command = report.splitlines()[2].removeprefix("Command: `").removesuffix("`")
+        assert _markdown(summary, command) == report, name
