@@ -500,6 +500,28 @@ def test_a_spec_reads_only_its_allowed_groups(six):
     assert "linear_C" in out and out["linear_C"]["inner_uar"] is None  # no speakers given
 
 
+def test_a_student_does_not_depend_on_the_blas_thread_count(six):
+    """fit_student runs BLAS on one thread, as distill does: the recursive elimination
+    follows near-ties to the last bit, and a product split over two threads rounds
+    otherwise (12-07, on an AMD EPYC: 11 of 12 columns differed)."""
+    from threadpoolctl import threadpool_limits
+
+    rows, X, _, y = six
+    train = rows["speaker"].isin(SIX[:4]).to_numpy()
+    teacher, _ = train_model(X[train], [f"{c:03d}" for c in y[train]], name="logreg")
+    P = teacher.predict_proba(X[train])
+    mel = np.flatnonzero(D.feature_groups(config=CONFIG) == "mel")
+    spec = replace(D.student_spec("compact"), groups=("mel",), skip_groups=(), width=12,
+                   quantized=None, quantize=None)
+    fitted = []
+    for threads in (2, 1):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            fitted.append(D.fit_student(spec, X[train], P, columns=mel, n_classes=8, C=0.01))
+    for step, attr in (("select", "columns_"), ("clf", "coef_")):
+        np.testing.assert_array_equal(getattr(fitted[0].named_steps[step], attr),
+                                      getattr(fitted[1].named_steps[step], attr))
+
+
 def test_columns_chosen_on_the_clips_do_not_change_with_the_seed(six):
     """select_on="clips": the compact student's columns come from the training clips and
     the teacher alone (the random copies and MUNGE rows change with the seed, its columns

@@ -35,6 +35,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from .._threads import one_blas_thread
 from ..errors import ParameterError
 from ..features import FeatureConfig
 from ._estimators import ColumnSelector, LogitStudent, SoftmaxStudent
@@ -300,6 +301,7 @@ def candidate_columns(X: np.ndarray, labels: np.ndarray, *, allowed: np.ndarray,
     return np.sort(allowed[np.argsort(-f, kind="stable")[:k]])
 
 
+@one_blas_thread
 def eliminate_columns(X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, *,
                       columns: np.ndarray, n_keep: int, C: float,
                       random_state: int = 0) -> np.ndarray:
@@ -479,6 +481,7 @@ def _class_proba(estimator, X: np.ndarray, n_classes: int) -> np.ndarray:
     return P
 
 
+@one_blas_thread
 def fit_student(kind: str | StudentSpec, X: np.ndarray, P: np.ndarray, *,
                 columns: np.ndarray, n_classes: int, max_depth: int = 8,
                 min_samples_leaf: int = 5, hidden: tuple[int, ...] = (64,), C: float = 0.01,
@@ -538,6 +541,7 @@ def _replicas(X, P, n_classes, min_prob, balanced):
             np.concatenate([w, np.full(n_classes, 1e-6)]))
 
 
+@one_blas_thread
 def tune_linear_C(X: np.ndarray, y: np.ndarray, P: np.ndarray, groups: Sequence, *,
                   columns: np.ndarray, n_classes: int, Cs: Sequence[float] = LINEAR_C,
                   n_inner: int = 3, min_prob: float = 0.05, balanced: bool = True,
