@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 import ser_classic
 from ser_classic.store import SHIPPED, read_index
 
-from .conftest import RAVDESS
-
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import RAVDESS, ROOT
 
 _SCORE = """
 import json, sys
@@ -68,8 +67,6 @@ def test_the_wheel_carries_every_shipped_file(installed):
 
 
 def test_the_installed_package_loads_and_scores_with_its_own_models(installed, tmp_path):
-    import soundfile as sf
-
     clip = sorted(RAVDESS.rglob("*.flac"))[0]
     site = installed.parent.parent / "site"
     result = subprocess.run([sys.executable, "-c", _SCORE, str(clip)], cwd=tmp_path,
