@@ -34,7 +34,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
-	ablation-voice ablation-floor floor-sensitivity segment-pooling choice-audit targets clean-cache
+	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,7 +92,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
-	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling
+	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -747,6 +747,13 @@ segment-pooling: $(STAMP)
 bag-of-audio-words: $(STAMP)
 	$(BIN)/python experiments/bag_of_audio_words.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/bag_of_audio_words
+
+# The shipped models on natural neutral clips (RAVDESS 21-24, EMOVO) resynthesised by WORLD
+# with the same prosody rules, as known voices and as new ones (envelope and F0 x1.12);
+# measurement only (1 minute) -> reports/vocoded_prosody/
+vocoded-prosody: $(STAMP)
+	$(BIN)/python experiments/vocoded_prosody.py --manifest $(MANIFEST) --data $(DATA) \
+		--out $(REPORTS)/vocoded_prosody
 
 # The shipped models (every normalisation) on formant text-to-speech
 # (eSpeak NG, five languages, prosody by rule): confidence on neutral renderings and the

@@ -181,14 +181,15 @@ def synthesise(*, languages=tuple(SENTENCES), variants=VOICE_VARIANTS, rules=tup
     return clips, meta
 
 
-def score(clips: list[np.ndarray], meta: list[dict], name: str, model: str | None = None
-          ) -> dict:
+def score(clips: list[np.ndarray], meta: list[dict], name: str, model: str | None = None,
+          *, sr: int = SAMPLE_RATE) -> dict:
     """One model's probabilities, atypicality and atypical flags of every clip.
 
     ``model``: a model directory (default: the shipped alias ``name``). Speaker
     statistics per voice: a ``speaker_norm`` model's from all the voice's clips (a mixed
     reference); a ``neutral_ref`` model's from the voice's neutral renderings, each
-    neutral rendering scored with the voice's other ones (leave one out).
+    neutral rendering scored with the voice's other ones (leave one out). ``sr``: the
+    clips' sampling rate.
     """
     import ser_classic
 
@@ -201,8 +202,8 @@ def score(clips: list[np.ndarray], meta: list[dict], name: str, model: str | Non
     def scored(rows: np.ndarray, reference: np.ndarray | None) -> None:
         batch = [clips[i] for i in rows]
         speaker = None if reference is None else recognizer.enroll(
-            [clips[i] for i in reference], sr=SAMPLE_RATE)
-        out = recognizer.predict_proba(batch, sr=SAMPLE_RATE, speaker=speaker,
+            [clips[i] for i in reference], sr=sr)
+        out = recognizer.predict_proba(batch, sr=sr, speaker=speaker,
                                        on_error="skip")
         if out.errors:
             raise RuntimeError(f"{name}: {out.errors}")
