@@ -34,7 +34,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
-	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit targets clean-cache
+	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
+	targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,7 +93,8 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	active-frames-recipe denoise-ablation ablation-loud ablation-clip-zeros ablation-eq \
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
-	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody
+	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
+	vocoded-prosody
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -733,9 +735,9 @@ training-corpora: $(STAMP)
 	$(BIN)/python experiments/training_corpora.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/training_corpora
 
-# Functionals of 1 s and 2 s windows of each clip, pooled over the clip, against the clip's own,
-# and their fusion: fixed logistic regression on LOCO, strict and speaker_norm; measurement
-# only (6 minutes) -> reports/segment_pooling/
+# Functionals of 1 s and 2 s windows of each clip, pooled over the clip, against the
+# clip's own, and their fusion: fixed logistic regression on LOCO, strict and
+# speaker_norm; measurement only (6 minutes) -> reports/segment_pooling/
 segment-pooling: $(STAMP)
 	$(BIN)/python experiments/segment_pooling.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/segment_pooling
