@@ -172,9 +172,11 @@ def render_report(summary: dict) -> str:
                 f"{r[variant]['rules'][rule]['mean dp']:+.3f} / "
                 f"{r[variant]['rules'][rule][TOP_IS_RULE]:.2f}"
                 for r in results.values()) + " |")
+        rises = {name: np.mean([v["p rises over neutral"]
+                                for v in r[variant]["rules"].values()])
+                 for name, r in results.items()}
         lines += ["", "Mean share of rising pairs over the five settings: " + ", ".join(
-            f"`{name}` {np.mean([v['p rises over neutral'] for v in r[variant]['rules'].values()]):.2f}"  # noqa: E501
-            for name, r in results.items()) + "."]
+            f"`{name}` {share:.2f}" for name, share in rises.items()) + "."]
     lines += ["", "A share of rising pairs near 0.5 is what a model that ignores the "
               "prosody would show; the rules describe acted emotion only by its prosody "
               "(no voice quality changes here), so a share well above 0.5 is the test, "
