@@ -751,8 +751,9 @@ bag-of-audio-words: $(STAMP)
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/bag_of_audio_words
 
 # The shipped models on natural neutral clips (RAVDESS 21-24, EMOVO) resynthesised by WORLD
-# with the same prosody rules, as known voices and as new ones (envelope and F0 x1.12);
-# measurement only (1 minute) -> reports/vocoded_prosody/
+# with the same prosody rules, as known voices and as new ones (envelope and F0 x1.12), and
+# the held-out twins of reports/conditions on actors 21-24 with their voices changed;
+# measurement only (2-3 minutes, 7 more to make the twins) -> reports/vocoded_prosody/
 vocoded-prosody: $(STAMP)
 	$(BIN)/python experiments/vocoded_prosody.py --manifest $(MANIFEST) --data $(DATA) \
 		--out $(REPORTS)/vocoded_prosody

@@ -57,3 +57,14 @@ def test_the_committed_report_renders_from_its_summary():
     assert vp.render_report(summary) == (ROOT / "reports/vocoded_prosody/report.md"
                                          ).read_text()
     assert set(summary["results"]) == set(vp.MODELS)
+
+
+def test_a_voice_change_keeps_the_prosody_and_moves_f0_with_the_envelope(world):
+    path = sorted(p for p in RAVDESS.rglob("*.flac") if p.name.split("-")[2] == "01")[0]
+    plain, up, down = vp._voice_clips(str(path))
+    assert vp.VOICE_WARPS[0] == 1.0
+    np.testing.assert_array_equal(plain, vp.render(*world, rate=1.0, semitones=0.0,
+                                                    spread=1.0))
+    assert up.size == down.size == plain.size  # the timing is kept
+    for moved, warp in ((up, vp.VOICE_WARPS[1]), (down, vp.VOICE_WARPS[2])):
+        assert _median_f0(moved) / _median_f0(plain) == pytest.approx(warp, rel=0.03)
