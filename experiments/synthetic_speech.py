@@ -306,6 +306,20 @@ def _answers(top1: dict) -> str:
     return ", ".join(f"{c} {k}" for c, k in _by_count(top1))
 
 
+def rules_table(results: dict) -> list[str]:
+    """Markdown rows, a setting per row and a model per column (``results``: model name
+    -> :func:`summarise`'s result): share of pairs whose rule's emotion rises / its mean
+    change / share whose top-1 answer is that emotion."""
+    lines = ["| setting | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
+    for rule in (r for r in RULES if r != "neutral"):
+        lines.append(f"| {rule} | " + " | ".join(
+            f"{r['rules'][rule]['p rises over neutral']:.2f} / "
+            f"{r['rules'][rule]['mean dp']:+.3f} / "
+            f"{r['rules'][rule][TOP_IS_RULE]:.2f}"
+            for r in results.values()) + " |")
+    return lines
+
+
 def render(summary: dict) -> str:
     """The report of :func:`main`'s summary."""
     lines = report_head("The shipped models on synthetic speech (formant TTS, five languages)",
@@ -349,15 +363,8 @@ def render(summary: dict) -> str:
     lines += ["", "## Prosody by rule (Murray & Arnott 1993)", "",
               "Per setting and model: share of the 40 (voice, sentence) pairs whose "
               "probability of the setting's emotion rose over the neutral rendering / its "
-              "mean change / share whose top-1 answer is that emotion.", "",
-              "| setting | " + " | ".join(results) + " |",
-              "|---|" + "---|" * len(results)]
-    for rule in (r for r in RULES if r != "neutral"):
-        lines.append(f"| {rule} | " + " | ".join(
-            f"{r['rules'][rule]['p rises over neutral']:.2f} / "
-            f"{r['rules'][rule]['mean dp']:+.3f} / "
-            f"{r['rules'][rule][TOP_IS_RULE]:.2f}"
-            for r in results.values()) + " |")
+              "mean change / share whose top-1 answer is that emotion.", ""]
+    lines += rules_table(results)
     lines += ["", "Mean probabilities per setting (columns: " + ", ".join(
         results[MODELS[0]]["neutral"]["mean p"]) + "):", "",
         "| setting | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]

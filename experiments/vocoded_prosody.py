@@ -51,7 +51,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_ablation import report_head, write_summary
 from loco import load_rows
-from synthetic_speech import MODELS, RULES, STEP, TOP_IS_RULE, _answers, score, subset, summarise
+from synthetic_speech import (
+    MODELS,
+    RULES,
+    STEP,
+    _answers,
+    rules_table,
+    score,
+    subset,
+    summarise,
+)
 
 from ser_classic.data import load_audio
 
@@ -226,15 +235,8 @@ def render_report(summary: dict) -> str:
                          f"{_answers(n['top-1'])} | {n['atypical']} |")
         lines += ["", "Per setting: share of the 40 (voice, clip) pairs whose probability "
                   "of the setting's emotion rose over the neutral rendering / its mean "
-                  "change / share whose top-1 answer is that emotion.", "",
-                  "| setting | " + " | ".join(results) + " |",
-                  "|---|" + "---|" * len(results)]
-        for rule in (r for r in RULES if r != "neutral"):
-            lines.append(f"| {rule} | " + " | ".join(
-                f"{r[variant]['rules'][rule]['p rises over neutral']:.2f} / "
-                f"{r[variant]['rules'][rule]['mean dp']:+.3f} / "
-                f"{r[variant]['rules'][rule][TOP_IS_RULE]:.2f}"
-                for r in results.values()) + " |")
+                  "change / share whose top-1 answer is that emotion.", ""]
+        lines += rules_table({name: r[variant] for name, r in results.items()})
         rises = {name: np.mean([v["p rises over neutral"]
                                 for v in r[variant]["rules"].values()])
                  for name, r in results.items()}
