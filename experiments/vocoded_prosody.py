@@ -62,6 +62,7 @@ from synthetic_speech import (
     summarise,
 )
 
+from ser_classic.conditions import _optional
 from ser_classic.data import load_audio
 
 SR = 16000
@@ -84,7 +85,7 @@ def prosody(rule: str) -> dict:
 
 def analyse(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """WORLD's F0 [shape=(t,)], spectral envelope and aperiodicity [shape=(t, bins)]."""
-    import pyworld
+    pyworld = _optional("pyworld")  # the augment extra's import, its warning silenced
 
     x = np.ascontiguousarray(y, dtype=np.float64)
     f0, times = pyworld.harvest(x, SR, frame_period=FRAME_MS)
@@ -104,7 +105,7 @@ def render(f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, *, rate: float, semit
     """Resynthesis with the speech rate times ``rate``, the pitch average moved by
     ``semitones`` (and times ``warp``), the log-F0 range about its voiced mean times
     ``spread`` and the envelope stretched by ``warp`` along frequency [16 kHz, float]."""
-    import pyworld
+    pyworld = _optional("pyworld")  # the augment extra's import, its warning silenced
 
     n = f0.size
     positions = np.linspace(0, n - 1, max(2, round(n / rate)))
