@@ -97,28 +97,45 @@ def _log(p: np.ndarray) -> np.ndarray:
     return np.log(np.clip(p, 1e-12, 1.0))
 
 
-def loco(X, XS, clip, y, speaker, corpus) -> dict:
-    """Per normalisation, held-out corpus and pooling: UAR and ECE."""
+def _normalised(X: np.ndarray, speaker: np.ndarray, norm: str) -> np.ndarray:
+    return X if norm == "strict" else speaker_normalize(X, speaker)
+
+
+def clip_log_proba(X, y, speaker, corpus) -> dict:
+    """The clip-level model's classes and log-probabilities of each held-out corpus, per
+    normalisation (fitted once, shared by every window length)."""
+    out = {}
+    for norm in ("strict", "speaker_norm"):
+        Xn = _normalised(X, speaker, norm)
+        out[norm] = {}
+        for held in CORPORA:
+            train, test = corpus != held, corpus == held
+            model = _models()["logreg"]().fit(Xn[train], y[train])
+            out[norm][held] = (model.classes_, _log(model.predict_proba(Xn[test])))
+    return out
+
+
+def loco(clip_logs: dict, XS, clip, y, speaker, corpus) -> dict:
+    """Per normalisation, held-out corpus and pooling: UAR and ECE (``clip_logs``:
+    :func:`clip_log_proba`)."""
     n_windows = np.bincount(clip, minlength=len(y))
     out = {}
     for norm in ("strict", "speaker_norm"):
-        Xn = X if norm == "strict" else speaker_normalize(X, speaker)
-        XSn = XS if norm == "strict" else speaker_normalize(XS, speaker[clip])
+        XSn = _normalised(XS, speaker[clip], norm)
         out[norm] = {}
         for held in CORPORA:
             train, test = np.flatnonzero(corpus != held), np.flatnonzero(corpus == held)
-            clip_model = _models()["logreg"]().fit(Xn[train], y[train])
+            classes, clip_log = clip_logs[norm][held]
             windows = np.isin(clip, train)
             labels = y[clip[windows]]
             seg_model = _models(balanced=False)["logreg"]().fit(
                 XSn[windows], labels, logisticregression__sample_weight=class_balanced(
                     1.0 / n_windows[clip[windows]], labels))
-            classes = clip_model.classes_
             if not np.array_equal(seg_model.classes_, classes):
                 raise RuntimeError(f"{held}: the two models know other classes")
             held_windows = np.isin(clip, test)
             by_clip = np.searchsorted(test, clip[held_windows])
-            logs = {"clip": _log(clip_model.predict_proba(Xn[test])),
+            logs = {"clip": clip_log,
                     "segments": pooled_log_proba(
                         _log(seg_model.predict_proba(XSn[held_windows])), by_clip, test.size)}
             fused = logs["clip"] + logs["segments"]
@@ -133,7 +150,7 @@ def loco(X, XS, clip, y, speaker, corpus) -> dict:
 def run(X, y, speaker, corpus, *, rows, segments: list[tuple[float, float]],
         jobs: int) -> dict:
     """:func:`loco` for every window length and hop in ``segments``."""
-    out = {}
+    clip_logs, out = clip_log_proba(X, y, speaker, corpus), {}
     for length_s, hop_s in segments:
         parts = Parallel(n_jobs=jobs, batch_size=16)(
             delayed(segment_features)(p, length_s=length_s, hop_s=hop_s)
@@ -145,7 +162,7 @@ def run(X, y, speaker, corpus, *, rows, segments: list[tuple[float, float]],
         key = f"L {length_s:g} s, H {hop_s:g} s"
         out[key] = {"windows per clip": {c: round(float(np.mean(
                         np.bincount(clip)[corpus == c])), 2) for c in CORPORA},
-                    "loco": loco(X, XS, clip, y, speaker, corpus)}
+                    "loco": loco(clip_logs, XS, clip, y, speaker, corpus)}
     return out
 
 
