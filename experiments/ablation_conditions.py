@@ -22,6 +22,9 @@ vtlp / conditions / vtlp+conditions, ``--copies`` copies per clip and preset), m
     actors, scored by the fold teachers of (c), averaged over the folds;
 (e) with ``--stages colouring``: the same with ``bench_conditions``' microphone colourings
     (shelves and a presence peak of 6 dB; not in issue 19's list).
+(f) with ``--stages voice``: the same with ``bench_conditions``' voice changes (WORLD
+    resynthesis as is, and with envelope and F0 scaled by 1.09 and 1.15, up and down;
+    not in issue 19's list).
 
 RAVDESS actors 21-24, the held-out speakers of ``reports/conditions/``, are read by none.
 
@@ -70,7 +73,7 @@ IN_TRAINING = {
 
 
 #: The stages in the order they run (``--stages`` picks among them).
-STAGES = ("conditions", "cv", "loco", "invariance", "colouring")
+STAGES = ("conditions", "cv", "loco", "invariance", "colouring", "voice")
 
 
 def parse_args(argv=None):
@@ -266,6 +269,14 @@ def _preset_lines(variants) -> list[str]:
                          + " semitones at random (pedalboard's PitchShift, Rubber Band), "
                          "the tempo kept" + (", then coloured (below)." if "colour_db" in preset
                                              else ", nothing else."))
+        if "voice_factors" in preset:
+            lines.append(f"`{m}`: each copy given another voice, the spectral envelope and "
+                         "F0 scaled together by one of "
+                         + " / ".join(f"{x:.3g}" for x in preset["voice_factors"])
+                         + " at random (`conditions.voice_change`: WORLD analysis and "
+                         "synthesis through pyworld), the timing kept"
+                         + (", then coloured (below)." if "colour_db" in preset
+                            else ", nothing else."))
         if "colour_db" in preset:
             lo, hi = preset["colour_db"]
             lines.append(f"`{m}`: each copy's waveform coloured as by a random microphone "
@@ -364,6 +375,13 @@ def write_report(summary: dict, out: Path) -> None:
             summary["colouring"], title="(e) Microphone colourings",
             what="microphone colourings (fixed shelves and a presence peak of 6 dB, then "
                  "16-bit rounding; not in issue 19's list, held to its invariance targets)")
+    if "voice" in summary:
+        lines += _invariance_lines(
+            summary["voice"], title="(f) Voice changes",
+            what="voice changes (WORLD resynthesis as is, and with the spectral envelope "
+                 "and F0 scaled together by 1.09 and 1.15, up and down, then 16-bit "
+                 "rounding; not in issue 19's list, held to its invariance targets; the "
+                 "`voice_eq` copies' factors are 1.06 and 1.12)")
     if all(k in summary for k in ("conditions", "cv", "loco")):
         score = rule_scores(summary)
         best = max(score, key=score.get)
@@ -458,7 +476,9 @@ def main(argv=None) -> int:
             "loco": lambda: run_loco(args, manifest, variants),
             "invariance": lambda: run_invariance(args, ravdess, variants),
             "colouring": lambda: run_invariance(args, ravdess, variants,
-                                                transforms=bench.colouring_transforms())}
+                                                transforms=bench.colouring_transforms()),
+            "voice": lambda: run_invariance(args, ravdess, variants,
+                                            transforms=bench.voice_transforms())}
     for stage in STAGES:
         if stage in stages:
             summary[stage] = runs[stage]()

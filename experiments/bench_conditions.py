@@ -162,6 +162,27 @@ def colouring_transforms() -> dict[str, Transform]:
             "peak +6 dB at 3 kHz, Q 1 (presence)": coloured(peak_db=6.0)}
 
 
+#: The voice changes of :func:`voice_transforms` (none is a training copy's factor).
+VOICE_FACTORS = (1.09, 1 / 1.09, 1.15, 1 / 1.15)
+
+
+def voice_transforms() -> dict[str, Transform]:
+    """Other voices of the same utterance (not in issue 19's list): WORLD resynthesis as
+    is, and with envelope and F0 scaled by each of :data:`VOICE_FACTORS`
+    (:func:`ser_classic.conditions.voice_change`), then 16-bit rounding. A training copy
+    of the ``voice_eq`` preset uses other factors (1.06 and 1.12, up and down)."""
+    from ser_classic.conditions import voice_change
+
+    def changed(factor: float) -> Transform:
+        return lambda y, rng: (pcm16(voice_change(y, sr=SR, factor=factor)), SR)
+
+    out: dict[str, Transform] = {"world resynthesis (voice kept)":
+                                 lambda y, rng: (world_resynthesis(y), SR)}
+    for factor in VOICE_FACTORS:
+        out[f"voice x{factor:.3g} (WORLD)"] = changed(factor)
+    return out
+
+
 def condition_transforms(*, babble_talkers: Sequence[np.ndarray], rir: np.ndarray,
                          world: bool = False) -> dict[str, Transform]:
     """The degradations of issue 19, item 5 (the clean clip is 16-bit at 16 kHz);

@@ -62,7 +62,7 @@ from synthetic_speech import (
     summarise,
 )
 
-from ser_classic.conditions import _optional
+from ser_classic.conditions import _optional, warp_envelope
 from ser_classic.data import load_audio
 
 SR = 16000
@@ -119,13 +119,8 @@ def render(f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, *, rate: float, semit
         f0 = f0.copy()
         f0[voiced] = np.exp(mean + spread * (log_f0 - mean)
                             + np.log(2) * semitones / 12 + np.log(warp))
-    if warp != 1.0:
-        bins = np.arange(sp.shape[1], dtype=np.float64)
-        source = np.minimum(bins / warp, bins[-1])
-        sp = np.stack([np.interp(source, bins, frame) for frame in sp])
-        ap = np.stack([np.interp(source, bins, frame) for frame in ap])
-    y = pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), SR,
-                           frame_period=FRAME_MS)
+    y = pyworld.synthesize(f0, warp_envelope(sp, factor=warp),
+                           warp_envelope(ap, factor=warp), SR, frame_period=FRAME_MS)
     return y.astype(np.float32)
 
 

@@ -285,10 +285,12 @@ class AugmentConfig:
     codec, gain); ``chain`` names the chain's fields that differ from its defaults, as
     ``(name, value)`` pairs. With ``pitch_steps``, each copy is first pitch-shifted by
     one of them (semitones, drawn at random per copy;
-    :func:`ser_classic.conditions.pitch_shift`). With ``colour_db``, each copy's waveform
-    is then coloured as by a random microphone (a low shelf, a high shelf and a peak, each
-    gain uniform in ``colour_db``; :func:`ser_classic.conditions.equalize`), drawn from a
-    stream of its own; a conditions copy is coloured by its chain instead (``p_eq``).
+    :func:`ser_classic.conditions.pitch_shift`). With ``voice_factors``, each copy is
+    first given another voice: envelope and F0 scaled by one of them, drawn at random per
+    copy (:func:`ser_classic.conditions.voice_change`, WORLD). With ``colour_db``, each
+    copy's waveform is then coloured as by a random microphone (a low shelf, a high shelf
+    and a peak, each gain uniform in ``colour_db``; :func:`ser_classic.conditions.equalize`),
+    drawn from a stream of its own; a conditions copy is coloured by its chain instead (``p_eq``).
     ``chain_per="voice"`` draws the chain's plan once per voice (speaker) and copy number
     instead of per clip, as if each voice had been recorded through one chain: a
     speaker-normalised model then sees a copy against statistics of the same chain, as
@@ -306,6 +308,7 @@ class AugmentConfig:
     conditions: bool = False
     chain: tuple[tuple[str, float | tuple[float, float]], ...] = ()
     pitch_steps: tuple[float, ...] = ()
+    voice_factors: tuple[float, ...] = ()
     colour_db: tuple[float, float] | None = None
     chain_per: Literal["clip", "voice"] = "clip"
 
@@ -319,6 +322,9 @@ class AugmentConfig:
                                  f"{self.mask_value!r}")
         if any(not -12.0 <= s <= 12.0 for s in self.pitch_steps):
             raise ParameterError(f"pitch_steps must be in [-12, 12], got {self.pitch_steps}")
+        if any(not 0.5 <= f <= 2.0 for f in self.voice_factors):
+            raise ParameterError(f"voice_factors must be in [0.5, 2], got "
+                                 f"{self.voice_factors}")
         if self.chain_per not in ("clip", "voice"):
             raise ParameterError(f"chain_per must be 'clip' or 'voice', got "
                                  f"{self.chain_per!r}")
@@ -356,10 +362,11 @@ class AugmentConfig:
             del fields["warp_factors"]
         else:
             fields["warp_factors"] = list(self.warp_factors)
-        if not self.pitch_steps:
-            del fields["pitch_steps"]
-        else:
-            fields["pitch_steps"] = list(self.pitch_steps)
+        for name in ("pitch_steps", "voice_factors"):  # absent when empty: older hashes
+            if getattr(self, name):
+                fields[name] = list(getattr(self, name))
+            else:
+                del fields[name]
         del fields["conditions"], fields["chain"]  # so that older hashes stay unchanged
         if self.colour_db is None:
             del fields["colour_db"]

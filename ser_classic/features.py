@@ -909,8 +909,8 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig,
 def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: AugmentConfig,
                        rng: np.random.Generator, warp: float = 1.0, plan=None,
                        talkers: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """Features of one augmented copy: [pitch shift,] [colouring,] [conditions,]
-    preprocess, random shift, STFT, warp, masks, features.
+    """Features of one augmented copy: [pitch shift,] [voice change,] [colouring,]
+    [conditions,] preprocess, random shift, STFT, warp, masks, features.
 
     Training only. With ``augment.conditions`` the waveform first goes through ``plan``
     (:meth:`ser_classic.conditions.ConditionChain.draw`; drawn from ``rng`` when None) with
@@ -928,6 +928,12 @@ def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: Augment
         steps = augment.pitch_steps
         y = pitch_shift(y, sr=config.sample_rate,
                         semitones=float(steps[int(rng.integers(len(steps)))]))
+    if augment.voice_factors:  # one of the factors per copy, drawn from rng
+        from .conditions import voice_change
+
+        factors = augment.voice_factors
+        y = voice_change(y, sr=config.sample_rate,
+                         factor=float(factors[int(rng.integers(len(factors)))]))
     if augment.colour_db is not None:
         from .conditions import _colour, _draw_colouring
 

@@ -94,6 +94,7 @@ _NO_MASKS = dict(max_shift_s=0.0, n_freq_masks=0, max_freq_width_hz=0.0, n_time_
 _VTLP = dict(_NO_MASKS, warp_factors=(0.9, 1.1, 0.95, 1.05))
 _PITCH = dict(_NO_MASKS, pitch_steps=(-2.0, -1.0, 1.0, 2.0))
 _COLOURED = dict(colour_db=(-8.0, 8.0))  # the conditions chain's eq_db range
+_VOICE = dict(_NO_MASKS, voice_factors=(1 / 1.12, 1 / 1.06, 1.06, 1.12))
 #: Training-row augmentation presets (:class:`ser_classic.AugmentConfig` fields).
 AUGMENT_VARIANTS = {
     # the seed's processing after silence trim: random shift + 1 frequency + 1 time mask
@@ -156,6 +157,11 @@ AUGMENT_VARIANTS = {
                                                                 ("p_floor", 0.5))),
     "vtlp_eq+conditions_floor+pitch_eq": dict(union=("vtlp_eq", "conditions_floor",
                                                      "pitch_eq")),
+    # another voice from the same utterance (WORLD: envelope and F0 scaled together by
+    # one of 1/1.12, 1/1.06, 1.06, 1.12 at random), then coloured; nothing else
+    "voice_eq": dict(_VOICE, **_COLOURED),
+    "vtlp_eq+conditions_eq+pitch_eq+voice_eq": dict(union=("vtlp_eq", "conditions_eq",
+                                                           "pitch_eq", "voice_eq")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
 DEFAULT_AUGMENT = "vtlp"

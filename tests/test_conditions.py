@@ -826,3 +826,69 @@ def test_a_chain_drawn_per_voice_is_the_voice_plan_and_the_clip_stream(small_man
     assert not np.any(np.all(X == X_b, axis=1))
     with pytest.raises(ParameterError, match="voices"):
         extract_batch(rows["path"], sha256=rows["sha256"], config=config, augment=per_voice)
+
+
+def test_warp_envelope_moves_a_peak_by_its_factor():
+    bins = np.arange(513, dtype=np.float64)
+    sp = np.exp(-0.5 * ((bins - 100.0) / 4.0) ** 2)[None, :].repeat(3, axis=0) + 1e-6
+    for factor in (1.12, 1 / 1.12):
+        warped = C.warp_envelope(sp, factor=factor)
+        assert warped.shape == sp.shape and warped.flags.c_contiguous
+        assert np.argmax(warped[0]) == pytest.approx(100.0 * factor, abs=1)
+    assert np.array_equal(C.warp_envelope(sp, factor=1.0), sp)
+    with pytest.raises(ParameterError, match="factor"):
+        C.warp_envelope(sp, factor=0.0)
+
+
+def test_voice_change_moves_f0_and_formants_together(clip):
+    """Another voice of a real clip: the re-estimated F0 moves by the factor, and the
+    stretch of the log envelope below 4 kHz that best matches the new one is the factor;
+    length and RMS are kept."""
+    pyworld = pytest.importorskip("pyworld")
+
+    def analysis(y):
+        f0, sp, _ = pyworld.wav2world(np.ascontiguousarray(y), 16000, frame_period=5.0)
+        return f0, sp
+
+    f0, sp = analysis(clip)
+    stretches = np.round(np.arange(0.80, 1.25, 0.01), 2)
+    for factor in (1.12, 1 / 1.12):
+        out = C.voice_change(clip, factor=factor)
+        assert out.shape == clip.shape and out.dtype == np.float64
+        assert np.sqrt(np.mean(out**2)) == pytest.approx(np.sqrt(np.mean(clip**2)), rel=1e-6)
+        f0_out, sp_out = analysis(out)
+        both = (f0 > 0) & (f0_out > 0)  # frames voiced before and after
+        assert both.sum() > 200
+        assert np.median(f0_out[both] / f0[both]) == pytest.approx(factor, rel=0.02)
+        before, after = np.log(sp[both].mean(axis=0)), np.log(sp_out[both].mean(axis=0))
+        band = slice(0, sp.shape[1] // 2)  # below 4 kHz
+        fit = [np.corrcoef(C.warp_envelope(before[None], factor=w)[0][band], after[band])[0, 1]
+               for w in stretches]
+        assert stretches[int(np.argmax(fit))] == pytest.approx(factor, abs=0.015)
+    with pytest.raises(ParameterError, match="factor"):
+        C.voice_change(clip, factor=3.0)
+
+
+def test_voice_copies_are_the_changed_voice(clip):
+    """A voice copy is the clip's voice changed by one of the preset's factors, drawn from
+    the copy's rng; the older presets' hashes are unchanged by the new field."""
+    pytest.importorskip("pyworld")
+    from ser_classic.features import augmented_features, extract_features
+    from ser_classic.pipeline import AUGMENT_VARIANTS
+
+    preset = dict(AUGMENT_VARIANTS["voice_eq"], colour_db=None)
+    augment = AugmentConfig(n_copies=4, **preset)
+    assert AugmentConfig(**AUGMENT_VARIANTS["pitch_eq"]).hash == "2888d427d123"
+    config = FeatureConfig()
+    drawn = set()
+    for seed in range(3):
+        factor = augment.voice_factors[np.random.default_rng(seed).integers(4)]
+        drawn.add(factor)
+        copy = augmented_features(clip, config=config, augment=augment,
+                                  rng=np.random.default_rng(seed))
+        changed = extract_features(C.voice_change(clip, factor=factor), config=config)
+        np.testing.assert_allclose(copy, changed, rtol=1e-5, atol=1e-3)
+        assert np.abs(copy - extract_features(clip, config=config)).max() > 0.1
+    assert len(drawn) > 1
+    with pytest.raises(ParameterError, match="voice_factors"):
+        AugmentConfig(voice_factors=(3.0,))
