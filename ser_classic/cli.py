@@ -400,7 +400,7 @@ def _load_recognizer(text: str, backend: str | None = None, *,
 
 def _add_train(p: argparse.ArgumentParser) -> None:
     from .calibration import CALIBRATIONS
-    from .evaluation import TUNINGS
+    from .evaluation import TUNING_RULES, TUNINGS
     from .pipeline import AUGMENT_VARIANTS, DEFAULT_AUGMENT, NORMALIZATIONS
 
     _add_data_options(p)
@@ -435,6 +435,10 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="choose the parameters on the training corpora themselves by grouped "
                         "inner CV: speaker-grouped folds, every corpus held out once, or the "
                         "mean of both (speaker+corpus)")
+    p.add_argument("--tune-rule", choices=TUNING_RULES, default="best",
+                   help="with --tune: the best mean inner score, or the most regularised "
+                        "grid point within one standard error of it (one_se; "
+                        "reports/tuning_rule)")
     p.add_argument("--selection", default=str(DEFAULT_SELECTION),
                    help="the evaluation's selection.json: @selected / @runner_up, tuned "
                         "params and CV metrics (default %(default)s)")
@@ -475,7 +479,8 @@ def _run_train(args) -> int:
         exclude_emotions=_split_list(args.exclude_emotions),
         params=_json_arg(args.params, "--params"), selection=selection,
         augment=args.augment, copies=args.copies, calibration=args.calibration,
-        tune=args.tune, feature_config=_feature_config(args.feature_config),
+        tune=args.tune, tune_rule=args.tune_rule,
+        feature_config=_feature_config(args.feature_config),
         balance_corpora=args.balance_corpora, random_state=args.seed, cache_dir=args.cache,
         n_jobs=args.jobs, command=args.command_line)
     for source, problem in trained.skipped:

@@ -609,13 +609,29 @@ def _split_scores(name, X, y, tr, va, *, scoring, n_classes, random_state) -> np
 #: The inner CVs :func:`tune_params` can maximise: speaker-grouped folds, one fold per
 #: training corpus, or the mean of the two (issue 19: choices on the mean of LOSO and LOCO).
 TUNINGS = ("speaker", "corpus", "speaker+corpus")
+#: How :func:`tune_params` picks a grid point from its inner scores: the best mean
+#: (``"best"``), or the most regularised point within one standard error of the best
+#: (``"one_se"``, Hastie, Tibshirani & Friedman, ESL 7.10: near-ties go to the simpler
+#: model instead of to the noise).
+TUNING_RULES = ("best", "one_se")
+
+
+def _rule_choice(mean: np.ndarray, se: np.ndarray, *, rule: str,
+                 simplest_first: bool) -> int:
+    """Index of the grid point ``rule`` picks from the mean inner scores and the standard
+    error of each (``simplest_first``: index 0 is the most regularised)."""
+    best = int(np.argmax(mean))
+    if rule == "best":
+        return best
+    within = np.flatnonzero(mean >= mean[best] - se[best])
+    return int(within.min() if simplest_first else within.max())
 
 
 def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
                 corpora: Sequence, tune: str = "speaker+corpus",
                 X_aug: Sequence[np.ndarray] = (), n_inner: int = 3, scoring: str = "uar",
                 n_classes: int | None = None, random_state: int = 0,
-                normalization: str = Normalization.STRICT,
+                normalization: str = Normalization.STRICT, rule: str = "best",
                 n_jobs: int = 1) -> tuple[dict, dict]:
     """Choose the grid point of registry model ``name`` by grouped inner CV on its own
     training rows (no refit).
@@ -643,6 +659,10 @@ def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
     scoring : "uar" or "accuracy"
     normalization : Normalization or str
         How ``X`` was normalised (decides which members fit the copies).
+    rule : {"best", "one_se"}
+        The best mean score, or the most regularised grid point within one standard error
+        of it (:data:`TUNING_RULES`; the standard error over the inner folds, of each
+        grouping's mean, combined as the mean of the groupings is).
     n_jobs : int
         Inner folds fitted in parallel (joblib jobs of one BLAS thread each; the scores
         do not depend on it).
@@ -653,7 +673,8 @@ def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
         The chosen grid point (``{member: point}`` for an ensemble).
     scores : dict
         ``{model: {grouping: [mean validation score per grid point]}}`` with the grid
-        points under ``"grid"``.
+        points under ``"grid"`` and the standard error of each point's score under
+        ``"se"``.
     """
     spec = MODELS.get(name)
     if spec is None:
@@ -662,6 +683,8 @@ def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
         raise ParameterError(f"tune must be one of {TUNINGS}, got {tune!r}")
     if scoring not in ("uar", "accuracy"):
         raise ParameterError(f"scoring must be 'uar' or 'accuracy', got {scoring!r}")
+    if rule not in TUNING_RULES:
+        raise ParameterError(f"rule must be one of {TUNING_RULES}, got {rule!r}")
     X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=int)  # float32: faster fits
     groups = {"speaker": np.asarray(speakers).astype(str),
               "corpus": np.asarray(corpora).astype(str)}
@@ -685,12 +708,16 @@ def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
                                         [s for g in splits.values() for s in g],
                                         scoring=scoring, n_classes=n_classes,
                                         random_state=random_state, n_jobs=n_jobs))
-        per = {"grid": grid}
+        per, variance = {"grid": grid}, []
         for grouping, group_splits in splits.items():
-            per[grouping] = (np.sum([next(scored) for _ in group_splits], axis=0)
-                             / len(group_splits)).tolist()
+            split_scores = np.array([next(scored) for _ in group_splits])
+            per[grouping] = (np.sum(split_scores, axis=0) / len(group_splits)).tolist()
+            variance.append(split_scores.var(axis=0, ddof=1) / len(group_splits))
         mean = np.mean([per[g] for g in tune.split("+")], axis=0)
-        params[member] = grid[int(np.argmax(mean))]
+        se = np.sqrt(np.sum(variance, axis=0)) / len(variance)
+        per["se"] = se.tolist()
+        params[member] = grid[_rule_choice(mean, se, rule=rule,
+                                           simplest_first=MODELS[member].simplest_first)]
         scores[member] = per
     return (params if spec.members else params[name]), scores
 

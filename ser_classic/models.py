@@ -63,6 +63,9 @@ class ModelSpec:
         Trained on the augmented copies of the training clips too, when there are any:
         always (True), never (False: the original clips only), or under the
         normalisations named (``("strict",)``); see :meth:`fits_copies`.
+    simplest_first : bool
+        The grid runs from the most regularised point to the least (False: the other way,
+        as ridge's ``alpha``); the one-standard-error tuning rule reads it.
     """
 
     name: str
@@ -73,6 +76,7 @@ class ModelSpec:
     default: bool = True
     fast_params: dict = field(default_factory=dict)
     augmented: bool | tuple[str, ...] = False
+    simplest_first: bool = True
 
     def fits_copies(self, normalization="strict") -> bool:
         """Whether this model is fitted on the augmented copies under ``normalization``
@@ -95,7 +99,7 @@ MODELS: dict[str, ModelSpec] = {}
 def register(name: str, *, grid: dict | None = None, description: str = "",
              members: Sequence[str] = (), default: bool = True,
              fast_params: dict | None = None,
-             augmented: bool | Sequence[str] = False):
+             augmented: bool | Sequence[str] = False, simplest_first: bool = True):
     """Decorator registering ``build(random_state) -> estimator`` under ``name``."""
 
     def deco(build: Callable[[int], BaseEstimator]):
@@ -103,7 +107,8 @@ def register(name: str, *, grid: dict | None = None, description: str = "",
                                  description=description, members=tuple(members),
                                  default=default, fast_params=dict(fast_params or {}),
                                  augmented=(augmented if isinstance(augmented, bool)
-                                            else tuple(augmented)))
+                                            else tuple(augmented)),
+                                 simplest_first=simplest_first)
         return build
 
     return deco
@@ -319,6 +324,7 @@ def _logreg(random_state: int) -> Pipeline:
 
 
 @register("ridge", grid={"clf__alpha": (3000.0, 10000.0, 30000.0)}, augmented=True,
+          simplest_first=False,
           fast_params={"clf__calibrate": False, "clf__warm_start": True},
           description="standardised features, ridge regression on class indicators read "
                       "out as softmax probabilities, balanced class weights; also fitted on "

@@ -705,7 +705,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
           params: dict | None = None, selection: Selection | None = None,
           augment: str = DEFAULT_AUGMENT, copies: int = 4, feature_config=None,
           calibration: str = "none", typicality: bool = True, tune: str | None = None,
-          balance_corpora: bool = False, random_state: int = 0,
+          tune_rule: str = "best", balance_corpora: bool = False, random_state: int = 0,
           cache_dir: str | os.PathLike | None = None, n_jobs: int = 1,
           command: str | None = None) -> TrainedModel:
     """Train a registry model on the clips of one or more corpora of a manifest.
@@ -754,6 +754,10 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
         Choose the parameters by grouped inner CV on the training rows
         (:func:`ser_classic.evaluation.tune_params`; the card's ``training.params_source``
         holds every grid point's inner score). Not with ``params``.
+    tune_rule : {"best", "one_se"}
+        With ``tune``: the best mean inner score, or the most regularised grid point
+        within one standard error of it (:data:`ser_classic.evaluation.TUNING_RULES`;
+        reports/tuning_rule measured both).
     balance_corpora : bool
         Repeat each corpus's clips (and their copies) :func:`corpus_repeats` times in
         every fit (tuning, calibration, the model), so that each corpus weighs about as
@@ -779,16 +783,19 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     """
     from .artifact import manifest_hash, train_model, used_feature_columns
     from .calibration import CALIBRATIONS, calibrate_trained
-    from .evaluation import TUNINGS, normalized_inputs
+    from .evaluation import TUNING_RULES, TUNINGS, normalized_inputs
     from .typicality import training_typicality
 
     config = _feature_config(feature_config)
     name, normalization = _registry_model(model, selection, normalization)
     _check_choice("calibration", calibration, CALIBRATIONS)
+    _check_choice("tune_rule", tune_rule, TUNING_RULES)
     if tune is not None:
         _check_choice("tune", tune, TUNINGS)
         if params is not None:
             raise ParameterError("give params or tune, not both")
+    elif tune_rule != "best":
+        raise ParameterError("tune_rule is for tune")
     corpora = _corpus_list(corpora)
     data = training_features(manifest, corpora=corpora, exclude_speakers=exclude_speakers,
                              exclude_emotions=exclude_emotions, augment=augment,
@@ -827,7 +834,7 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
     tuning = None
     if tune is not None:
         used_params, tuning = _tuned_params(name, fit_rows, X_fit, X_aug_fit, tune=tune,
-                                            normalization=normalization,
+                                            rule=tune_rule, normalization=normalization,
                                             random_state=random_state, n_jobs=n_jobs)
     start = time.perf_counter()
     with _silenced():
@@ -882,8 +889,10 @@ def train(manifest: pd.DataFrame, *, model: str | os.PathLike,
                         typicality=typical)
 
 
-def _tuned_params(name, rows, X, X_aug, *, tune, normalization, random_state, n_jobs=1):
-    """``tune``'s parameters of ``name`` on the training rows, and the card's record."""
+def _tuned_params(name, rows, X, X_aug, *, tune, normalization, random_state, rule="best",
+                  n_jobs=1):
+    """``tune``'s parameters of ``name`` on the training rows, and the card's record (its
+    ``rule`` only when not the default, so that default cards stay as they were)."""
     from .evaluation import normalized_inputs, tune_params
 
     Xn, Xn_aug = normalized_inputs(X, X_aug, rows["speaker"], normalization=normalization,
@@ -893,10 +902,12 @@ def _tuned_params(name, rows, X, X_aug, *, tune, normalization, random_state, n_
     with _silenced():
         chosen, scores = tune_params(name, Xn, y, speakers=rows["speaker"],
                                      corpora=rows["corpus"], tune=tune, X_aug=Xn_aug,
+                                     rule=rule,
                                      n_classes=len(classes), random_state=random_state,
                                      normalization=normalization, n_jobs=n_jobs)
-    return chosen, {"tuned": tune, "scoring": "uar", "corpora": sorted(set(rows["corpus"])),
-                    "n_speakers": int(rows["speaker"].nunique()), "inner_scores": scores}
+    record = {"tuned": tune, "scoring": "uar", "corpora": sorted(set(rows["corpus"])),
+              "n_speakers": int(rows["speaker"].nunique()), "inner_scores": scores}
+    return chosen, record if rule == "best" else {**record, "rule": rule}
 
 
 # --------------------------------------------------------------------------- cross-validate
