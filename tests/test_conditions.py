@@ -400,28 +400,37 @@ def test_pitch_shift_moves_a_tone_and_keeps_length():
         C.pitch_shift(tone, sr=sr, semitones=13.0)
 
 
-def test_pitch_copies_are_the_shifted_voice(clip):
-    """A pitch copy is the clip shifted by one of the preset's steps, drawn from the copy's
-    rng; the preset's hash is new and the older presets' are unchanged."""
-    pytest.importorskip("pedalboard")
+@pytest.mark.parametrize("preset, field, library, transform", [
+    ("pitch", "pitch_steps", "pedalboard",
+     lambda clip, step: C.pitch_shift(clip, semitones=step)),
+    ("voice_eq", "voice_factors", "pyworld",
+     lambda clip, factor: C.voice_change(clip, factor=factor)),
+])
+def test_pitch_and_voice_copies_are_the_changed_voice(clip, preset, field, library,
+                                                      transform):
+    """A pitch (voice) copy is the clip shifted by one of the preset's steps (changed by
+    one of its factors), drawn from the copy's rng; out-of-range values are refused. The
+    presets' hashes are new and the older presets' unchanged by the new fields."""
+    pytest.importorskip(library)
     from ser_classic.features import augmented_features, extract_features
     from ser_classic.pipeline import AUGMENT_VARIANTS
 
-    augment = AugmentConfig(n_copies=4, **AUGMENT_VARIANTS["pitch"])
+    augment = AugmentConfig(n_copies=4, **dict(AUGMENT_VARIANTS[preset], colour_db=None))
     assert augment.hash not in ("762e5e4a0201", "f405408431b1")
+    assert AugmentConfig(**AUGMENT_VARIANTS["pitch_eq"]).hash == "2888d427d123"
     config = FeatureConfig()
     drawn = set()
     for seed in range(3):
-        step = augment.pitch_steps[np.random.default_rng(seed).integers(4)]
-        drawn.add(step)
+        value = getattr(augment, field)[np.random.default_rng(seed).integers(4)]
+        drawn.add(value)
         copy = augmented_features(clip, config=config, augment=augment,
                                   rng=np.random.default_rng(seed))
-        shifted = extract_features(C.pitch_shift(clip, semitones=step), config=config)
-        np.testing.assert_allclose(copy, shifted, rtol=1e-5, atol=1e-3)
+        changed = extract_features(transform(clip, value), config=config)
+        np.testing.assert_allclose(copy, changed, rtol=1e-5, atol=1e-3)
         assert np.abs(copy - extract_features(clip, config=config)).max() > 0.1
     assert len(drawn) > 1
-    with pytest.raises(ParameterError, match="pitch_steps"):
-        AugmentConfig(pitch_steps=(20.0,))
+    with pytest.raises(ParameterError, match=field):
+        AugmentConfig(**{field: (20.0,)})
 
 
 def test_conditions_copies_are_cached_and_keyed_by_their_talkers(small_manifest, tmp_path):
@@ -867,28 +876,3 @@ def test_voice_change_moves_f0_and_formants_together(clip):
         assert stretches[int(np.argmax(fit))] == pytest.approx(factor, abs=0.015)
     with pytest.raises(ParameterError, match="factor"):
         C.voice_change(clip, factor=3.0)
-
-
-def test_voice_copies_are_the_changed_voice(clip):
-    """A voice copy is the clip's voice changed by one of the preset's factors, drawn from
-    the copy's rng; the older presets' hashes are unchanged by the new field."""
-    pytest.importorskip("pyworld")
-    from ser_classic.features import augmented_features, extract_features
-    from ser_classic.pipeline import AUGMENT_VARIANTS
-
-    preset = dict(AUGMENT_VARIANTS["voice_eq"], colour_db=None)
-    augment = AugmentConfig(n_copies=4, **preset)
-    assert AugmentConfig(**AUGMENT_VARIANTS["pitch_eq"]).hash == "2888d427d123"
-    config = FeatureConfig()
-    drawn = set()
-    for seed in range(3):
-        factor = augment.voice_factors[np.random.default_rng(seed).integers(4)]
-        drawn.add(factor)
-        copy = augmented_features(clip, config=config, augment=augment,
-                                  rng=np.random.default_rng(seed))
-        changed = extract_features(C.voice_change(clip, factor=factor), config=config)
-        np.testing.assert_allclose(copy, changed, rtol=1e-5, atol=1e-3)
-        assert np.abs(copy - extract_features(clip, config=config)).max() > 0.1
-    assert len(drawn) > 1
-    with pytest.raises(ParameterError, match="voice_factors"):
-        AugmentConfig(voice_factors=(3.0,))
