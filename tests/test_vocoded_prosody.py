@@ -68,3 +68,17 @@ def test_a_voice_change_keeps_the_prosody_and_moves_f0_with_the_envelope(world):
     assert up.size == down.size == plain.size  # the timing is kept
     for moved, warp in ((up, vp.VOICE_WARPS[1]), (down, vp.VOICE_WARPS[2])):
         assert _median_f0(moved) / _median_f0(plain) == pytest.approx(warp, rel=0.03)
+
+
+def test_second_takes_pair_each_line_with_its_repetition():
+    from loco import load_rows
+
+    rows = load_rows(ROOT / "data/manifest.csv", DATA, ["ravdess"])
+    rows = rows[rows["speaker"].isin(vp.RAVDESS_VOICES)].sort_values("path")
+    pairs = vp.second_takes(rows)
+    assert pairs.shape == (120, 2) and len(np.unique(pairs)) == 240
+    a, b = rows.iloc[pairs[:, 0]], rows.iloc[pairs[:, 1]]
+    for column in ("speaker", "emotion", "intensity", "statement"):
+        assert (a[column].to_numpy() == b[column].to_numpy()).all()
+    assert (a["repetition"].astype(int).to_numpy() == 1).all()
+    assert (b["repetition"].astype(int).to_numpy() == 2).all()
