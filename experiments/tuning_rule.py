@@ -41,9 +41,8 @@ import numpy as np
 from ser_classic import evaluation, pipeline
 from ser_classic.artifact import train_model
 from ser_classic.data import load_manifest
-from ser_classic.evaluation import TUNING_RULES, _rule_choice, tune_params
+from ser_classic.evaluation import TUNING_RULES, _member_choice, tune_params
 from ser_classic.features import FeatureConfig, extract_batch
-from ser_classic.models import MODELS
 
 FAMILY = "linear"
 NORMALIZATIONS = ("strict", "speaker_norm")
@@ -64,16 +63,8 @@ def parse_args(argv=None):
 
 def choices(scores: dict) -> dict[str, dict]:
     """``{rule: {member: grid point}}`` from :func:`tune_params`' scores."""
-    out = {}
-    for rule in TUNING_RULES:
-        out[rule] = {}
-        for member, per in scores.items():
-            groupings = [g for g in ("speaker", "corpus") if g in per]
-            mean = np.mean([per[g] for g in groupings], axis=0)
-            out[rule][member] = per["grid"][_rule_choice(
-                mean, np.asarray(per["se"]), rule=rule,
-                simplest_first=MODELS[member].simplest_first)]
-    return out
+    return {rule: {member: _member_choice(per, member, rule=rule)
+                   for member, per in scores.items()} for rule in TUNING_RULES}
 
 
 def fold(X, X_aug, rows, tr, te, *, tune, normalization, seed, n_jobs) -> dict:

@@ -280,27 +280,22 @@ def render_report(summary: dict) -> str:
         for m in moved:
             a, dp = r[m]["agreement"], r[m]["mean |dp|"]
             cells.append(f"{a:.2f} / {dp:.3f}" + ("" if a >= 0.95 and dp <= 0.05 else " ✗"))
-        second = r.get("second take")
+        take = r["second take"]
         lines.append(f"| {name} | " + " | ".join(cells) + " | "
-                     + " / ".join(f"{v:.2f}" for v in r["accuracy"].values()) + " | "
-                     + (f"{second['agreement']:.2f} / {second['mean |dp|']:.3f}"
-                        if second else "") + " |")
-    takes = next(iter(change["results"].values())).get("second take")
-    if takes:
-        results = change["results"].values()
-        second = [r["second take"]["agreement"] for r in results]
-        voice = [r[m]["agreement"] for r in results for m in moved]
-        fewer = sum(r[m]["agreement"] >= r["second take"]["agreement"]
-                    for r in results for m in moved)
-        lines += ["", f"Second take: the actor's other recording of the same line "
-                  f"({takes['pairs']} pairs, both plain resyntheses, the same model): "
-                  f"agreement {min(second):.2f}-{max(second):.2f}, against "
-                  f"{min(voice):.2f}-{max(voice):.2f} for the changed voices; in "
-                  f"{fewer} of the {len(voice)} cells a changed voice moves no more answers "
-                  "than a second performance by the same voice does. On held-out speakers a "
-                  "single clip's answer is that uncertain; the penalty is a reading to "
-                  "average over clips, not a verdict on one."]
-    lines.append("")
+                     + " / ".join(f"{v:.2f}" for v in r["accuracy"].values())
+                     + f" | {take['agreement']:.2f} / {take['mean |dp|']:.3f} |")
+    twins = change["results"].values()
+    second = [r["second take"]["agreement"] for r in twins]
+    voice = [r[m]["agreement"] for r in twins for m in moved]
+    fewer = sum(r[m]["agreement"] >= r["second take"]["agreement"] for r in twins for m in moved)
+    lines += ["", f"Second take: the actor's other recording of the same line "
+              f"({next(iter(twins))['second take']['pairs']} pairs, both plain resyntheses, "
+              f"the same model): agreement {min(second):.2f}-{max(second):.2f}, against "
+              f"{min(voice):.2f}-{max(voice):.2f} for the changed voices; in "
+              f"{fewer} of the {len(voice)} cells a changed voice moves no more answers "
+              "than a second performance by the same voice does. On held-out speakers a "
+              "single clip's answer is that uncertain; the penalty is a reading to "
+              "average over clips, not a verdict on one.", ""]
     return "\n".join(lines)
 
 

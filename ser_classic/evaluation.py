@@ -627,6 +627,14 @@ def _rule_choice(mean: np.ndarray, se: np.ndarray, *, rule: str,
     return int(within.min() if simplest_first else within.max())
 
 
+def _member_choice(per: dict, member: str, *, rule: str) -> dict:
+    """The grid point of ``member`` that ``rule`` picks from its :func:`tune_params` scores
+    (``per``: the grid, each grouping's mean scores, the standard errors)."""
+    mean = np.mean([per[g] for g in ("speaker", "corpus") if g in per], axis=0)
+    return per["grid"][_rule_choice(mean, np.asarray(per["se"]), rule=rule,
+                                    simplest_first=MODELS[member].simplest_first)]
+
+
 def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
                 corpora: Sequence, tune: str = "speaker+corpus",
                 X_aug: Sequence[np.ndarray] = (), n_inner: int = 3, scoring: str = "uar",
@@ -713,11 +721,8 @@ def tune_params(name: str, X: np.ndarray, y: np.ndarray, *, speakers: Sequence,
             split_scores = np.array([next(scored) for _ in group_splits])
             per[grouping] = (np.sum(split_scores, axis=0) / len(group_splits)).tolist()
             variance.append(split_scores.var(axis=0, ddof=1) / len(group_splits))
-        mean = np.mean([per[g] for g in tune.split("+")], axis=0)
-        se = np.sqrt(np.sum(variance, axis=0)) / len(variance)
-        per["se"] = se.tolist()
-        params[member] = grid[_rule_choice(mean, se, rule=rule,
-                                           simplest_first=MODELS[member].simplest_first)]
+        per["se"] = (np.sqrt(np.sum(variance, axis=0)) / len(variance)).tolist()
+        params[member] = _member_choice(per, member, rule=rule)
         scores[member] = per
     return (params if spec.members else params[name]), scores
 
