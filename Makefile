@@ -35,7 +35,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
-	ablation-voice-change tuning-rule targets clean-cache
+	ablation-voice-change tuning-rule test-time-views targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -94,7 +94,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
-	vocoded-prosody ablation-voice-change tuning-rule
+	vocoded-prosody ablation-voice-change tuning-rule test-time-views
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -785,6 +785,15 @@ ablation-voice-change: $(STAMP)
 tuning-rule: $(STAMP)
 	$(BIN)/python experiments/tuning_rule.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/tuning_rule
+
+# Test-time views: the teacher recipe's probabilities averaged over the clip and its VTLP
+# warps (and pitch steps) against the clip alone, LOCO and RAVDESS actors 1-20 in 5 inner
+# folds, strict and speaker_norm -> reports/test_time_views/. Rule, fixed before the run:
+# a lead when LOCO mean UAR +0.010, CV UAR at most 0.010 below, held-out-corpus ECE not
+# higher; an inference option only when a lead in both normalisations
+test-time-views: $(STAMP)
+	$(BIN)/python experiments/test_time_views.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--work $(WORK)/test_time_views --jobs $(JOBS) --out $(REPORTS)/test_time_views
 
 # The shipped models (every normalisation) on formant text-to-speech
 # (eSpeak NG, five languages, prosody by rule): confidence on neutral renderings and the

@@ -1,0 +1,268 @@
+"""Test-time views: class probabilities averaged over warped and pitch-shifted views of a
+clip against the clip alone -> reports/test_time_views/.
+
+Test-time augmentation is the textbook answer to a model that is confident on one
+rendering of a clip and not on its neighbours. Here the views are the training copies'
+own transformations without their randomness: the four VTLP warps of the deployed
+preset (0.9, 0.95, 1.05, 1.1, on the spectrogram every descriptor reads) and, as a second
+variant, those plus pitch shifts of -2, -1, +1 and +2 semitones (the `pitch` copies'
+steps). No shift, no masks. A view's features come from the library's own copy path
+(``features.augmented_features`` with the shift and the masks off), so the identity view
+is the inference path's features. The probabilities of the clip and its views are
+averaged (one vote each); a speaker-normalised model reads each view with that view's own
+speaker statistics, as its training copies are read.
+
+The model is the deployed teachers' recipe: family `linear`, the deployed preset's copies
+(1 per member), grid points by ``tune_params(rule="best")``, fitted once per fold; all
+variants score the same fitted model.
+
+(a) leave one corpus out: for each corpus (RAVDESS actors 1-20, TESS, EMOVO), tuned
+    (``speaker+corpus``) and fitted on the other corpora, scored on the held-out one
+    (closed-set UAR, ECE over 15 bins);
+(b) RAVDESS actors 1-20 in the 5 inner folds of 4 actors (``speaker`` tuning; UAR and ECE
+    of the pooled out-of-fold predictions).
+
+RAVDESS actors 21-24 are read by none. Rule, fixed before the first run: a variant is a
+lead in a normalisation when its LOCO mean UAR is at least 0.010 above the clip alone's,
+its CV UAR at most 0.010 below, and its mean held-out-corpus ECE not higher; it would
+become an inference option of the shipped models only when a lead under strict and
+speaker_norm.
+
+    PYTHONPATH=. .venv/bin/python experiments/test_time_views.py [--out reports/test_time_views]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
+import numpy as np
+
+from ser_classic import evaluation, pipeline
+from ser_classic.artifact import train_model
+from ser_classic.augment import AugmentConfig
+from ser_classic.data import atomic_write_bytes, load_audio, load_manifest
+from ser_classic.evaluation import expected_calibration_error, tune_params
+from ser_classic.features import FeatureConfig, augmented_features, extract_batch
+from ser_classic.reporting import write_text
+
+FAMILY = "linear"
+NORMALIZATIONS = ("strict", "speaker_norm")
+WARPS = (0.9, 0.95, 1.05, 1.1)
+PITCH_STEPS = (-2.0, -1.0, 1.0, 2.0)
+VIEWS = tuple(("warp", a) for a in WARPS) + tuple(("pitch", s) for s in PITCH_STEPS)
+VARIANTS = {"clip": 0, "vtlp views": len(WARPS), "vtlp+pitch views": len(VIEWS)}
+_PLAIN = AugmentConfig(n_copies=1, max_shift_s=0.0, n_freq_masks=0, n_time_masks=0)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--manifest", default="data/manifest.csv")
+    p.add_argument("--cache", default=".cache/features")
+    p.add_argument("--work", default=".cache/models/test_time_views",
+                   help="where the views' feature rows are kept between runs")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--augment", default=bench.RECIPE_AUGMENT)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="reports/test_time_views")
+    return p.parse_args(argv)
+
+
+def view_features(y: np.ndarray, *, config: FeatureConfig, views=VIEWS) -> np.ndarray:
+    """Feature rows of ``views`` of one waveform, shape ``(len(views), n_features)``:
+    ``("warp", a)`` the spectrogram warped by ``a``, ``("pitch", s)`` the waveform shifted
+    by ``s`` semitones; no shift, no masks (the rng draws nothing that matters)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for kind, value in views:
+        if kind == "warp":
+            rows.append(augmented_features(y, config=config, augment=_PLAIN, rng=rng,
+                                           warp=value))
+        else:
+            augment = AugmentConfig(n_copies=1, max_shift_s=0.0, n_freq_masks=0,
+                                    n_time_masks=0, pitch_steps=(value,))
+            rows.append(augmented_features(y, config=config, augment=augment, rng=rng))
+    return np.array(rows)
+
+
+def _one(path: str, config: FeatureConfig) -> np.ndarray:
+    return view_features(load_audio(path, sr=config.sample_rate).astype(np.float64),
+                         config=config)
+
+
+def all_views(manifest, *, config: FeatureConfig, work: Path, n_jobs: int) -> np.ndarray:
+    """Every clip's view rows ``(n_clips, len(VIEWS), n_features)``, kept in ``work``
+    under a key of the clips' hashes, the configuration and the views."""
+    from joblib import Parallel, delayed
+
+    key = hashlib.sha256(json.dumps([list(manifest["sha256"]), config.hash,
+                                     list(VIEWS)]).encode()).hexdigest()[:12]
+    path = work / f"views-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    V = np.stack(Parallel(n_jobs=n_jobs, batch_size=8)(
+        delayed(_one)(p, config) for p in manifest["path"]))
+    buf = io.BytesIO()
+    np.save(buf, V)
+    atomic_write_bytes(path, buf.getvalue())
+    return V
+
+
+def _scores(y: np.ndarray, P: np.ndarray, n_classes: int) -> dict:
+    pred = P.argmax(axis=1)
+    return {"uar": float(evaluation.classification_metrics(y, pred, n_classes=n_classes)
+                         ["uar"]),
+            "ece": float(expected_calibration_error(y, P)),
+            "confidence": float(P.max(axis=1).mean())}
+
+
+def fold(X, X_aug, V, rows, tr, te, *, tune, normalization, seed, n_jobs):
+    """The teacher recipe tuned and fitted on ``tr``; ``(y, {variant: probabilities})`` on
+    the ``te`` clips of the training classes (closed set)."""
+    emotion, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
+    classes = sorted(set(emotion[tr]))
+    Xn, Xn_aug = evaluation.normalized_inputs(X[tr], [a[tr] for a in X_aug], speaker[tr],
+                                              normalization=normalization,
+                                              labels=emotion[tr])
+    _, scores = tune_params(FAMILY, Xn, np.searchsorted(classes, emotion[tr]),
+                            speakers=speaker[tr], corpora=rows["corpus"].to_numpy()[tr],
+                            tune=tune, X_aug=Xn_aug, n_classes=len(classes),
+                            random_state=seed, normalization=normalization, n_jobs=n_jobs)
+    params = {member: evaluation._member_choice(per, member, rule="best")
+              for member, per in scores.items()}
+    est, model_classes = train_model(X[tr], emotion[tr], name=FAMILY, speakers=speaker[tr],
+                                     normalization=normalization, params=params,
+                                     random_state=seed, X_aug=[a[tr] for a in X_aug])
+    held = [c for c in classes if c in set(emotion[te])]
+    te = te & np.isin(emotion, held)
+    X_te, V_te = evaluation.normalized_inputs(
+        X[te], [V[te, k] for k in range(V.shape[1])], speaker[te],
+        normalization=normalization, labels=emotion[te])
+    P = [evaluation.closed_set_proba(est.predict_proba(F), model_classes, held)
+         for F in [X_te, *V_te]]
+    return (np.searchsorted(held, emotion[te]), len(held),
+            {name: np.mean(P[:1 + n], axis=0) for name, n in VARIANTS.items()})
+
+
+def run(args, rows, X, X_aug, V, normalization) -> dict:
+    corpora, speaker = rows["corpus"].to_numpy(), rows["speaker"].to_numpy()
+    loco = {}
+    for held in sorted(set(corpora)):
+        start = time.perf_counter()
+        y, n, P = fold(X, X_aug, V, rows, corpora != held, corpora == held, tune="speaker+corpus",
+                       normalization=normalization, seed=args.seed, n_jobs=args.jobs)
+        loco[held] = {"n": int(y.size), **{name: {
+            **_scores(y, p, n), "agreement": float((p.argmax(1) == P["clip"].argmax(1)).mean())}
+            for name, p in P.items()}}
+        print(f"{normalization} loco {held}: " + ", ".join(
+            f"{name} {loco[held][name]['uar']:.3f}/{loco[held][name]['ece']:.3f}"
+            for name in VARIANTS) + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+    ravdess = corpora == "ravdess"
+    ys, Ps = [], {name: [] for name in VARIANTS}
+    for actors in bench.inner_folds(speaker[ravdess]):
+        te = ravdess & np.isin(speaker, actors)
+        y, n, P = fold(X, X_aug, V, rows, ravdess & ~te, te, tune="speaker",
+                       normalization=normalization, seed=args.seed, n_jobs=args.jobs)
+        ys.append(y)
+        for name, p in P.items():
+            Ps[name].append(p)
+    cv = {name: _scores(np.concatenate(ys), np.vstack(p), n) for name, p in Ps.items()}
+    print(f"{normalization} cv: " + ", ".join(f"{name} {cv[name]['uar']:.3f}"
+                                              for name in VARIANTS), flush=True)
+    return {"loco": loco, "cv": cv, **{name: {
+        "loco_mean_uar": float(np.mean([loco[c][name]["uar"] for c in loco])),
+        "loco_mean_ece": float(np.mean([loco[c][name]["ece"] for c in loco])),
+        "cv_uar": cv[name]["uar"], "cv_ece": cv[name]["ece"]} for name in VARIANTS}}
+
+
+def is_lead(res: dict, variant: str) -> bool:
+    """The rule fixed before the first run (module docstring)."""
+    base, new = res["clip"], res[variant]
+    return (new["loco_mean_uar"] - base["loco_mean_uar"] >= 0.010 - 1e-12
+            and new["cv_uar"] - base["cv_uar"] >= -0.010 - 1e-12
+            and new["loco_mean_ece"] <= base["loco_mean_ece"] + 1e-12)
+
+
+def render(summary: dict) -> str:
+    views = ", ".join(f"{k} {v:g}" for k, v in summary["views"])
+    lines = ["# Test-time views: probabilities averaged over warped and pitch-shifted views",
+             "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
+             f"{summary['machine']}).", "",
+             __doc__.split("\n\n", 1)[1].split("\n    PYTHONPATH")[0].strip(), "",
+             f"Views: {views}. The deployed preset's copies (`{summary['augment']}`, 1 per "
+             f"member), seed {summary['seed']}. `agreement`: the share of held-out clips "
+             "whose answer the views leave unchanged.", ""]
+    verdicts = {}
+    for norm, res in summary["results"].items():
+        lines += [f"## {norm}", "",
+                  "| held-out corpus | clips | " + " | ".join(
+                      f"{v}: UAR / ECE / mean confidence" for v in VARIANTS)
+                  + " | agreement with the clip alone |",
+                  "|---|---|" + "---|" * len(VARIANTS) + "---|"]
+        for held, f in res["loco"].items():
+            lines.append(f"| {held} | {f['n']} | " + " | ".join(
+                f"{f[v]['uar']:.3f} / {f[v]['ece']:.3f} / {f[v]['confidence']:.2f}"
+                for v in VARIANTS) + " | " + " / ".join(
+                f"{f[v]['agreement']:.2f}" for v in VARIANTS if v != "clip") + " |")
+        lines += ["", "| variant | LOCO mean UAR | LOCO mean ECE | CV UAR (actors 1-20) | "
+                  "CV ECE | verdict |", "|---|---|---|---|---|---|"]
+        for v in VARIANTS:
+            r = res[v]
+            verdict = "" if v == "clip" else ("**a lead**" if is_lead(res, v)
+                                              else "not a lead")
+            if v != "clip":
+                verdicts.setdefault(v, []).append(is_lead(res, v))
+            lines.append(f"| {v} | {r['loco_mean_uar']:.3f} | {r['loco_mean_ece']:.3f} | "
+                         f"{r['cv_uar']:.3f} | {r['cv_ece']:.3f} | {verdict} |")
+        lines.append("")
+    lines += ["## Verdict", ""]
+    for v, leads in verdicts.items():
+        lines.append(f"- {v}: " + ("a lead under both normalisations: it would become an "
+                                   "inference option." if all(leads) else
+                                   "not a lead under both normalisations; not shipped."))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    manifest = load_manifest(args.manifest)
+    manifest = manifest[~manifest["speaker"].isin(bench.HOLDOUT)].reset_index(drop=True)
+    config = FeatureConfig()
+    X, _, _ = extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
+                            cache_dir=args.cache, n_jobs=args.jobs)
+    X_aug = pipeline.augmented_features(args.augment, manifest, config=config, copies=1,
+                                        cache_dir=args.cache, random_state=args.seed,
+                                        n_jobs=args.jobs, groups=manifest["corpus"].to_numpy())
+    V = all_views(manifest, config=config, work=Path(args.work), n_jobs=args.jobs)
+    print(f"views {V.shape} ({time.perf_counter() - start:.0f} s)", flush=True)
+    ok = ~np.isnan(X).any(axis=1) & ~np.isnan(V).any(axis=(1, 2))
+    for a in X_aug:
+        ok &= ~np.isnan(a).any(axis=1)
+    rows, X, V = manifest[ok].reset_index(drop=True), X[ok], V[ok]
+    X_aug = [a[ok] for a in X_aug]
+    results = {norm: run(args, rows, X, X_aug, V, norm) for norm in NORMALIZATIONS}
+    summary = {"command": "python experiments/test_time_views.py " + shlex.join(
+                   sys.argv[1:] if argv is None else argv),
+               "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
+               "seconds": time.perf_counter() - start, "augment": args.augment,
+               "seed": args.seed, "views": [list(v) for v in VIEWS], "results": results}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    write_text(out / "report.md", render(summary))
+    print(f"wrote {out}/report.md ({summary['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
