@@ -46,16 +46,16 @@ from pathlib import Path
 
 import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
+from tuning_rule import FAMILY, inner_scores, recipe_rows
 
-from ser_classic import evaluation, pipeline
+from ser_classic import evaluation
 from ser_classic.artifact import train_model
 from ser_classic.augment import AugmentConfig
-from ser_classic.data import atomic_write_bytes, load_audio, load_manifest
-from ser_classic.evaluation import expected_calibration_error, tune_params
-from ser_classic.features import FeatureConfig, augmented_features, extract_batch
+from ser_classic.data import atomic_write_bytes, load_audio
+from ser_classic.evaluation import expected_calibration_error
+from ser_classic.features import FeatureConfig, augmented_features
 from ser_classic.reporting import write_text
 
-FAMILY = "linear"
 NORMALIZATIONS = ("strict", "speaker_norm")
 WARPS = (0.9, 0.95, 1.05, 1.1)
 PITCH_STEPS = (-2.0, -1.0, 1.0, 2.0)
@@ -129,14 +129,8 @@ def fold(X, X_aug, V, rows, tr, te, *, tune, normalization, seed, n_jobs):
     """The teacher recipe tuned and fitted on ``tr``; ``(y, {variant: probabilities})`` on
     the ``te`` clips of the training classes (closed set)."""
     emotion, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
-    classes = sorted(set(emotion[tr]))
-    Xn, Xn_aug = evaluation.normalized_inputs(X[tr], [a[tr] for a in X_aug], speaker[tr],
-                                              normalization=normalization,
-                                              labels=emotion[tr])
-    _, scores = tune_params(FAMILY, Xn, np.searchsorted(classes, emotion[tr]),
-                            speakers=speaker[tr], corpora=rows["corpus"].to_numpy()[tr],
-                            tune=tune, X_aug=Xn_aug, n_classes=len(classes),
-                            random_state=seed, normalization=normalization, n_jobs=n_jobs)
+    classes, scores = inner_scores(X, X_aug, rows, tr, tune=tune, normalization=normalization,
+                                   seed=seed, n_jobs=n_jobs)
     params = {member: evaluation._member_choice(per, member, rule="best")
               for member, per in scores.items()}
     est, model_classes = train_model(X[tr], emotion[tr], name=FAMILY, speakers=speaker[tr],
@@ -235,19 +229,12 @@ def render(summary: dict) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
-    manifest = load_manifest(args.manifest)
-    manifest = manifest[~manifest["speaker"].isin(bench.HOLDOUT)].reset_index(drop=True)
-    config = FeatureConfig()
-    X, _, _ = extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
-                            cache_dir=args.cache, n_jobs=args.jobs)
-    X_aug = pipeline.augmented_features(args.augment, manifest, config=config, copies=1,
-                                        cache_dir=args.cache, random_state=args.seed,
-                                        n_jobs=args.jobs, groups=manifest["corpus"].to_numpy())
-    V = all_views(manifest, config=config, work=Path(args.work), n_jobs=args.jobs)
+    manifest, X, X_aug, ok = recipe_rows(args.manifest, cache=args.cache,
+                                         augment=args.augment, copies=1, seed=args.seed,
+                                         n_jobs=args.jobs)
+    V = all_views(manifest, config=FeatureConfig(), work=Path(args.work), n_jobs=args.jobs)
     print(f"views {V.shape} ({time.perf_counter() - start:.0f} s)", flush=True)
-    ok = ~np.isnan(X).any(axis=1) & ~np.isnan(V).any(axis=(1, 2))
-    for a in X_aug:
-        ok &= ~np.isnan(a).any(axis=1)
+    ok &= ~np.isnan(V).any(axis=(1, 2))
     rows, X, V = manifest[ok].reset_index(drop=True), X[ok], V[ok]
     X_aug = [a[ok] for a in X_aug]
     results = {norm: run(args, rows, X, X_aug, V, norm) for norm in NORMALIZATIONS}

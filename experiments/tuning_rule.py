@@ -67,8 +67,10 @@ def choices(scores: dict) -> dict[str, dict]:
                    for member, per in scores.items()} for rule in TUNING_RULES}
 
 
-def fold(X, X_aug, rows, tr, te, *, tune, normalization, seed, n_jobs) -> dict:
-    """Both rules' choices on the ``tr`` rows and each choice's closed-set scores on ``te``."""
+def inner_scores(X, X_aug, rows, tr, *, tune, normalization, seed, n_jobs
+                 ) -> tuple[list[str], dict]:
+    """The training classes of the ``tr`` rows and :func:`tune_params`' inner scores of
+    the `linear` family on them (``X_aug``: the copies' rows, as ``X``)."""
     emotion, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
     classes = sorted(set(emotion[tr]))
     Xn, Xn_aug = evaluation.normalized_inputs(X[tr], [a[tr] for a in X_aug], speaker[tr],
@@ -78,6 +80,14 @@ def fold(X, X_aug, rows, tr, te, *, tune, normalization, seed, n_jobs) -> dict:
                             speakers=speaker[tr], corpora=rows["corpus"].to_numpy()[tr],
                             tune=tune, X_aug=Xn_aug, n_classes=len(classes),
                             random_state=seed, normalization=normalization, n_jobs=n_jobs)
+    return classes, scores
+
+
+def fold(X, X_aug, rows, tr, te, *, tune, normalization, seed, n_jobs) -> dict:
+    """Both rules' choices on the ``tr`` rows and each choice's closed-set scores on ``te``."""
+    emotion, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
+    classes, scores = inner_scores(X, X_aug, rows, tr, tune=tune, normalization=normalization,
+                                   seed=seed, n_jobs=n_jobs)
     held_classes = [c for c in classes if c in set(emotion[te])]
     te = te & np.isin(emotion, held_classes)
     X_te = evaluation.normalized_inputs(X[te], (), speaker[te], labels=emotion[te],
@@ -195,22 +205,32 @@ def render(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    start = time.perf_counter()
-    manifest = load_manifest(args.manifest)
+def recipe_rows(manifest: str, *, cache: str, augment: str, copies: int, seed: int,
+                n_jobs: int):
+    """The manifest's clips but RAVDESS actors 21-24, their clean feature rows and their
+    copies' (``augment``, ``copies`` per clip) -> ``(manifest, X, X_aug, ok)``, ``ok``
+    marking the clips whose rows are all usable."""
+    manifest = load_manifest(manifest)
     manifest = manifest[~manifest["speaker"].isin(bench.HOLDOUT)].reset_index(drop=True)
     config = FeatureConfig()
     X, _, _ = extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
-                            cache_dir=args.cache, n_jobs=args.jobs)
+                            cache_dir=cache, n_jobs=n_jobs)
     # the ablation's LOCO copies: babble talkers from the clip's own corpus
-    X_aug = pipeline.augmented_features(args.augment, manifest, config=config,
-                                        copies=args.copies, cache_dir=args.cache,
-                                        random_state=args.seed, n_jobs=args.jobs,
+    X_aug = pipeline.augmented_features(augment, manifest, config=config, copies=copies,
+                                        cache_dir=cache, random_state=seed, n_jobs=n_jobs,
                                         groups=manifest["corpus"].to_numpy())
     ok = ~np.isnan(X).any(axis=1)
     for a in X_aug:
         ok &= ~np.isnan(a).any(axis=1)
+    return manifest, X, X_aug, ok
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    manifest, X, X_aug, ok = recipe_rows(args.manifest, cache=args.cache,
+                                         augment=args.augment, copies=args.copies,
+                                         seed=args.seed, n_jobs=args.jobs)
     rows, X, X_aug = manifest[ok].reset_index(drop=True), X[ok], [a[ok] for a in X_aug]
     results = {norm: run(args, rows, X, X_aug, norm) for norm in NORMALIZATIONS}
     summary = {"command": "python experiments/tuning_rule.py " + shlex.join(
