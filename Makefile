@@ -35,7 +35,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
-	ablation-voice-change tuning-rule test-time-views targets clean-cache
+	ablation-voice-change tuning-rule test-time-views vtln targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -94,7 +94,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
-	vocoded-prosody ablation-voice-change tuning-rule test-time-views
+	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -794,6 +794,14 @@ tuning-rule: $(STAMP)
 test-time-views: $(STAMP)
 	$(BIN)/python experiments/test_time_views.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--work $(WORK)/test_time_views --jobs $(JOBS) --out $(REPORTS)/test_time_views
+
+# Per-clip vocal-tract-length normalisation: each clip warped by the VTLP factor (or 1)
+# whose feature row is nearest the training clips' mean, at test time only or in training
+# too, against the clip as it is; the teacher recipe, LOCO and RAVDESS actors 1-20, strict
+# and speaker_norm (test-time-views' views, made when missing; its rule) -> reports/vtln/
+vtln: $(STAMP)
+	$(BIN)/python experiments/vtln.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--work $(WORK)/test_time_views --jobs $(JOBS) --out $(REPORTS)/vtln
 
 # The shipped models (every normalisation) on formant text-to-speech
 # (eSpeak NG, five languages, prosody by rule): confidence on neutral renderings and the

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
-from tuning_rule import FAMILY, inner_scores, recipe_rows
+from tuning_rule import FAMILY, head, inner_scores, recipe_rows
 
 from ser_classic import evaluation
 from ser_classic.artifact import train_model
@@ -64,8 +64,9 @@ VARIANTS = {"clip": 0, "vtlp views": len(WARPS), "vtlp+pitch views": len(VIEWS)}
 _PLAIN = AugmentConfig(n_copies=1, max_shift_s=0.0, n_freq_masks=0, n_time_masks=0)
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parser(doc: str, *, out: str) -> argparse.ArgumentParser:
+    """The options of a script that reads the views (``doc``: its docstring)."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--manifest", default="data/manifest.csv")
     p.add_argument("--cache", default=".cache/features")
     p.add_argument("--work", default=".cache/models/test_time_views",
@@ -73,8 +74,8 @@ def parse_args(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--augment", default=bench.RECIPE_AUGMENT)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="reports/test_time_views")
-    return p.parse_args(argv)
+    p.add_argument("--out", default=out)
+    return p
 
 
 def view_features(y: np.ndarray, *, config: FeatureConfig, views=VIEWS) -> np.ndarray:
@@ -125,9 +126,9 @@ def _scores(y: np.ndarray, P: np.ndarray, n_classes: int) -> dict:
             "confidence": float(P.max(axis=1).mean())}
 
 
-def fold(X, X_aug, V, rows, tr, te, *, tune, normalization, seed, n_jobs):
-    """The teacher recipe tuned and fitted on ``tr``; ``(y, {variant: probabilities})`` on
-    the ``te`` clips of the training classes (closed set)."""
+def fit_teacher(X, X_aug, rows, tr, *, tune, normalization, seed, n_jobs):
+    """The teacher recipe on the ``tr`` rows of ``X`` (copies ``X_aug``), its grid points
+    by the best mean inner score -> ``(training classes, estimator, its classes)``."""
     emotion, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
     classes, scores = inner_scores(X, X_aug, rows, tr, tune=tune, normalization=normalization,
                                    seed=seed, n_jobs=n_jobs)
@@ -136,6 +137,16 @@ def fold(X, X_aug, V, rows, tr, te, *, tune, normalization, seed, n_jobs):
     est, model_classes = train_model(X[tr], emotion[tr], name=FAMILY, speakers=speaker[tr],
                                      normalization=normalization, params=params,
                                      random_state=seed, X_aug=[a[tr] for a in X_aug])
+    return classes, est, model_classes
+
+
+def fold(X, X_aug, V, rows, tr, te, *, tune, normalization, seed, n_jobs):
+    """The teacher recipe tuned and fitted on ``tr`` -> ``(y, n_classes, {variant:
+    probabilities}, None)`` on the ``te`` clips of the training classes (closed set)."""
+    emotion, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
+    classes, est, model_classes = fit_teacher(X, X_aug, rows, tr, tune=tune,
+                                              normalization=normalization, seed=seed,
+                                              n_jobs=n_jobs)
     held = [c for c in classes if c in set(emotion[te])]
     te = te & np.isin(emotion, held)
     X_te, V_te = evaluation.normalized_inputs(
@@ -144,38 +155,55 @@ def fold(X, X_aug, V, rows, tr, te, *, tune, normalization, seed, n_jobs):
     P = [evaluation.closed_set_proba(est.predict_proba(F), model_classes, held)
          for F in [X_te, *V_te]]
     return (np.searchsorted(held, emotion[te]), len(held),
-            {name: np.mean(P[:1 + n], axis=0) for name, n in VARIANTS.items()})
+            {name: np.mean(P[:1 + n], axis=0) for name, n in VARIANTS.items()}, None)
 
 
-def run(args, rows, X, X_aug, V, normalization) -> dict:
+def run_folds(rows, fold_of, *, normalization: str, variants, annotate) -> dict:
+    """Every variant under (a) leave one corpus out and (b) RAVDESS actors 1-20 in 5
+    inner folds, with the means the rule reads.
+
+    ``fold_of(tr, te, tune) -> (y, n_classes, {variant: probabilities}, info)``;
+    ``annotate(probabilities, info)`` gives a held-out corpus's extra entries (a
+    variant's name: added to that variant's scores)."""
     corpora, speaker = rows["corpus"].to_numpy(), rows["speaker"].to_numpy()
     loco = {}
     for held in sorted(set(corpora)):
         start = time.perf_counter()
-        y, n, P = fold(X, X_aug, V, rows, corpora != held, corpora == held, tune="speaker+corpus",
-                       normalization=normalization, seed=args.seed, n_jobs=args.jobs)
-        loco[held] = {"n": int(y.size), **{name: {
-            **_scores(y, p, n), "agreement": float((p.argmax(1) == P["clip"].argmax(1)).mean())}
-            for name, p in P.items()}}
+        y, n, P, info = fold_of(corpora != held, corpora == held, "speaker+corpus")
+        extra = annotate(P, info)
+        loco[held] = {"n": int(y.size), **{k: v for k, v in extra.items() if k not in P},
+                      **{v: {**_scores(y, P[v], n), **extra.get(v, {})} for v in variants}}
         print(f"{normalization} loco {held}: " + ", ".join(
-            f"{name} {loco[held][name]['uar']:.3f}/{loco[held][name]['ece']:.3f}"
-            for name in VARIANTS) + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+            f"{v} {loco[held][v]['uar']:.3f}/{loco[held][v]['ece']:.3f}" for v in variants)
+            + f" ({time.perf_counter() - start:.0f} s)", flush=True)
     ravdess = corpora == "ravdess"
-    ys, Ps = [], {name: [] for name in VARIANTS}
+    ys, Ps = [], {v: [] for v in variants}
     for actors in bench.inner_folds(speaker[ravdess]):
         te = ravdess & np.isin(speaker, actors)
-        y, n, P = fold(X, X_aug, V, rows, ravdess & ~te, te, tune="speaker",
-                       normalization=normalization, seed=args.seed, n_jobs=args.jobs)
+        y, n, P, _ = fold_of(ravdess & ~te, te, "speaker")
         ys.append(y)
-        for name, p in P.items():
-            Ps[name].append(p)
-    cv = {name: _scores(np.concatenate(ys), np.vstack(p), n) for name, p in Ps.items()}
-    print(f"{normalization} cv: " + ", ".join(f"{name} {cv[name]['uar']:.3f}"
-                                              for name in VARIANTS), flush=True)
-    return {"loco": loco, "cv": cv, **{name: {
-        "loco_mean_uar": float(np.mean([loco[c][name]["uar"] for c in loco])),
-        "loco_mean_ece": float(np.mean([loco[c][name]["ece"] for c in loco])),
-        "cv_uar": cv[name]["uar"], "cv_ece": cv[name]["ece"]} for name in VARIANTS}}
+        for v in variants:
+            Ps[v].append(P[v])
+    cv = {v: _scores(np.concatenate(ys), np.vstack(Ps[v]), n) for v in variants}
+    print(f"{normalization} cv: " + ", ".join(f"{v} {cv[v]['uar']:.3f}" for v in variants),
+          flush=True)
+    return {"loco": loco, "cv": cv, **{v: {
+        "loco_mean_uar": float(np.mean([loco[c][v]["uar"] for c in loco])),
+        "loco_mean_ece": float(np.mean([loco[c][v]["ece"] for c in loco])),
+        "cv_uar": cv[v]["uar"], "cv_ece": cv[v]["ece"]} for v in variants}}
+
+
+def run(args, rows, X, X_aug, V, normalization) -> dict:
+    def fold_of(tr, te, tune):
+        return fold(X, X_aug, V, rows, tr, te, tune=tune, normalization=normalization,
+                    seed=args.seed, n_jobs=args.jobs)
+
+    def agreement(P, _):
+        return {v: {"agreement": float((p.argmax(1) == P["clip"].argmax(1)).mean())}
+                for v, p in P.items()}
+
+    return run_folds(rows, fold_of, normalization=normalization, variants=list(VARIANTS),
+                     annotate=agreement)
 
 
 def is_lead(res: dict, variant: str) -> bool:
@@ -188,10 +216,8 @@ def is_lead(res: dict, variant: str) -> bool:
 
 def render(summary: dict) -> str:
     views = ", ".join(f"{k} {v:g}" for k, v in summary["views"])
-    lines = ["# Test-time views: probabilities averaged over warped and pitch-shifted views",
-             "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
-             f"{summary['machine']}).", "",
-             __doc__.split("\n\n", 1)[1].split("\n    PYTHONPATH")[0].strip(), "",
+    lines = [*head("Test-time views: probabilities averaged over warped and pitch-shifted "
+                   "views", summary, __doc__),
              f"Views: {views}. The deployed preset's copies (`{summary['augment']}`, 1 per "
              f"member), seed {summary['seed']}. `agreement`: the share of held-out clips "
              "whose answer the views leave unchanged.", ""]
@@ -226,28 +252,39 @@ def render(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    start = time.perf_counter()
+def views_rows(args) -> tuple:
+    """The clips of :func:`tuning_rule.recipe_rows` whose rows and views are all usable
+    -> ``(rows, X, X_aug, V)``, ``V`` their views' rows ``(n, len(VIEWS), n_features)``."""
     manifest, X, X_aug, ok = recipe_rows(args.manifest, cache=args.cache,
                                          augment=args.augment, copies=1, seed=args.seed,
                                          n_jobs=args.jobs)
     V = all_views(manifest, config=FeatureConfig(), work=Path(args.work), n_jobs=args.jobs)
-    print(f"views {V.shape} ({time.perf_counter() - start:.0f} s)", flush=True)
     ok &= ~np.isnan(V).any(axis=(1, 2))
-    rows, X, V = manifest[ok].reset_index(drop=True), X[ok], V[ok]
-    X_aug = [a[ok] for a in X_aug]
-    results = {norm: run(args, rows, X, X_aug, V, norm) for norm in NORMALIZATIONS}
-    summary = {"command": "python experiments/test_time_views.py " + shlex.join(
+    return (manifest[ok].reset_index(drop=True), X[ok], [a[ok] for a in X_aug], V[ok])
+
+
+def write_report(args, argv, script: str, start: float, render, **fields) -> None:
+    """``fields`` with the command, the machine and the time as ``args.out``'s
+    summary.json, and ``render`` of it as its report.md."""
+    summary = {"command": f"python experiments/{script}.py " + shlex.join(
                    sys.argv[1:] if argv is None else argv),
                "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
                "seconds": time.perf_counter() - start, "augment": args.augment,
-               "seed": args.seed, "views": [list(v) for v in VIEWS], "results": results}
+               "seed": args.seed, **fields}
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     write_text(out / "report.md", render(summary))
     print(f"wrote {out}/report.md ({summary['seconds']:.0f} s)")
+
+
+def main(argv=None) -> int:
+    args = parser(__doc__, out="reports/test_time_views").parse_args(argv)
+    start = time.perf_counter()
+    rows, X, X_aug, V = views_rows(args)
+    print(f"views {V.shape} ({time.perf_counter() - start:.0f} s)", flush=True)
+    results = {norm: run(args, rows, X, X_aug, V, norm) for norm in NORMALIZATIONS}
+    write_report(args, argv, "test_time_views", start, render,
+                 views=[list(v) for v in VIEWS], results=results)
     return 0
 
 

@@ -156,11 +156,17 @@ def _fmt(params: dict) -> str:
     return ", ".join(f"{m} {next(iter(p.values())):g}" for m, p in params.items())
 
 
+def head(title: str, summary: dict, doc: str) -> list[str]:
+    """A report's first lines: its title, the command that made it (its time, the
+    machine) and ``doc`` from its second paragraph to the usage line."""
+    return [f"# {title}", "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s "
+            f"on {summary['machine']}).", "",
+            doc.split("\n\n", 1)[1].split("\n    PYTHONPATH")[0].strip(), ""]
+
+
 def render(summary: dict) -> str:
-    lines = ["# The inner tuning rule: best mean against one standard error", "",
-             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s on "
-             f"{summary['machine']}).", "",
-             __doc__.split("\n\n", 1)[1].split("\n    PYTHONPATH")[0].strip(), "",
+    lines = [*head("The inner tuning rule: best mean against one standard error", summary,
+                   __doc__),
              f"Family `{FAMILY}`, the deployed preset's copies (`{summary['augment']}`, "
              f"{summary['copies']} per member), seed {summary['seed']}. Grids: logreg C "
              "0.001 / 0.003 / 0.01 (most regularised first), ridge alpha 3000 / 10000 / "
