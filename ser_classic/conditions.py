@@ -322,14 +322,9 @@ def griffin_lim(y: np.ndarray, *, sr: int = SR, n_mels: int = 80, n_fft: int = 1
 def world_resynthesis(y: np.ndarray, *, sr: int = SR, frame_period_ms: float = 5.0
                       ) -> np.ndarray:
     """Vocoded copy: WORLD analysis (DIO + StoneMask F0, CheapTrick, D4C) and synthesis
-    through pyworld; same length and RMS, 16-bit."""
-    pyworld = _optional("pyworld")
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    f0, sp, ap = pyworld.wav2world(y, sr, frame_period=frame_period_ms)
-    out = _fit_length(pyworld.synthesize(f0, sp, ap, sr, frame_period=frame_period_ms),
-                      y.size)
-    out *= np.sqrt(np.mean(y**2) / (np.mean(out**2) + 1e-20))
-    return pcm16(out)
+    through pyworld; same length and RMS, 16-bit (:func:`voice_change` with the voice
+    kept)."""
+    return pcm16(voice_change(y, sr=sr, factor=1.0, frame_period_ms=frame_period_ms))
 
 
 def warp_envelope(sp: np.ndarray, *, factor: float) -> np.ndarray:
