@@ -35,29 +35,30 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import platform
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import bench_conditions as bench  # sibling scripts: their folder is sys.path[0]
 import numpy as np
 from tuning_rule import FAMILY, head, inner_scores, recipe_rows
 
-from ser_classic import evaluation
+from ser_classic import evaluation, pipeline
 from ser_classic.artifact import train_model
 from ser_classic.augment import AugmentConfig
-from ser_classic.data import atomic_write_bytes, load_audio
+from ser_classic.data import load_audio
 from ser_classic.evaluation import expected_calibration_error
-from ser_classic.features import FeatureConfig, augmented_features
+from ser_classic.features import FeatureConfig, _save_npy, augmented_features
 from ser_classic.reporting import write_text
 
 NORMALIZATIONS = ("strict", "speaker_norm")
-WARPS = (0.9, 0.95, 1.05, 1.1)
+#: The views' warps: the copies of the `vtlp` preset (no shift, no masks), in order.
+WARPS = tuple(sorted(pipeline.AUGMENT_VARIANTS["vtlp"]["warp_factors"]))
 PITCH_STEPS = (-2.0, -1.0, 1.0, 2.0)
 VIEWS = tuple(("warp", a) for a in WARPS) + tuple(("pitch", s) for s in PITCH_STEPS)
 VARIANTS = {"clip": 0, "vtlp views": len(WARPS), "vtlp+pitch views": len(VIEWS)}
@@ -70,7 +71,7 @@ def parser(doc: str, *, out: str) -> argparse.ArgumentParser:
     p.add_argument("--manifest", default="data/manifest.csv")
     p.add_argument("--cache", default=".cache/features")
     p.add_argument("--work", default=".cache/models/test_time_views",
-                   help="where the views' feature rows are kept between runs")
+                   help="where the pitch views' feature rows are kept between runs")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--augment", default=bench.RECIPE_AUGMENT)
     p.add_argument("--seed", type=int, default=0)
@@ -83,39 +84,41 @@ def view_features(y: np.ndarray, *, config: FeatureConfig, views=VIEWS) -> np.nd
     ``("warp", a)`` the spectrogram warped by ``a``, ``("pitch", s)`` the waveform shifted
     by ``s`` semitones; no shift, no masks (the rng draws nothing that matters)."""
     rng = np.random.default_rng(0)
-    rows = []
-    for kind, value in views:
-        if kind == "warp":
-            rows.append(augmented_features(y, config=config, augment=_PLAIN, rng=rng,
-                                           warp=value))
-        else:
-            augment = AugmentConfig(n_copies=1, max_shift_s=0.0, n_freq_masks=0,
-                                    n_time_masks=0, pitch_steps=(value,))
-            rows.append(augmented_features(y, config=config, augment=augment, rng=rng))
-    return np.array(rows)
+    return np.array([
+        augmented_features(y, config=config, augment=_PLAIN, rng=rng, warp=value)
+        if kind == "warp" else
+        augmented_features(y, config=config, augment=replace(_PLAIN, pitch_steps=(value,)),
+                           rng=rng)
+        for kind, value in views])
 
 
-def _one(path: str, config: FeatureConfig) -> np.ndarray:
+def _pitch_views(path: str, config: FeatureConfig) -> np.ndarray:
     return view_features(load_audio(path, sr=config.sample_rate).astype(np.float64),
-                         config=config)
+                         config=config, views=VIEWS[len(WARPS):])
 
 
-def all_views(manifest, *, config: FeatureConfig, work: Path, n_jobs: int) -> np.ndarray:
-    """Every clip's view rows ``(n_clips, len(VIEWS), n_features)``, kept in ``work``
-    under a key of the clips' hashes, the configuration and the views."""
+def all_views(manifest, *, config: FeatureConfig, cache: str, work: Path,
+              n_jobs: int) -> np.ndarray:
+    """Every clip's view rows ``(n_clips, len(VIEWS), n_features)``: the warps are the
+    `vtlp` preset's copies (the library's copy path and its feature cache ``cache``), the
+    pitch views are kept in ``work`` under a key of the clips' hashes, the configuration
+    and the steps."""
     from joblib import Parallel, delayed
 
+    copies = pipeline.augmented_features("vtlp", manifest, config=config, copies=len(WARPS),
+                                         cache_dir=cache, n_jobs=n_jobs)
+    order = np.argsort(pipeline.AUGMENT_VARIANTS["vtlp"]["warp_factors"])
+    pitched = VIEWS[len(WARPS):]
     key = hashlib.sha256(json.dumps([list(manifest["sha256"]), config.hash,
-                                     list(VIEWS)]).encode()).hexdigest()[:12]
-    path = work / f"views-{key}.npy"
+                                     list(pitched)]).encode()).hexdigest()[:12]
+    path = work / f"pitch-views-{key}.npy"
     if path.exists():
-        return np.load(path)
-    V = np.stack(Parallel(n_jobs=n_jobs, batch_size=8)(
-        delayed(_one)(p, config) for p in manifest["path"]))
-    buf = io.BytesIO()
-    np.save(buf, V)
-    atomic_write_bytes(path, buf.getvalue())
-    return V
+        P = np.load(path)
+    else:
+        P = np.stack(Parallel(n_jobs=n_jobs, batch_size=8)(
+            delayed(_pitch_views)(p, config) for p in manifest["path"]))
+        _save_npy(path, P)
+    return np.concatenate([np.stack([copies[k] for k in order], axis=1), P], axis=1)
 
 
 def _scores(y: np.ndarray, P: np.ndarray, n_classes: int) -> dict:
@@ -258,7 +261,8 @@ def views_rows(args) -> tuple:
     manifest, X, X_aug, ok = recipe_rows(args.manifest, cache=args.cache,
                                          augment=args.augment, copies=1, seed=args.seed,
                                          n_jobs=args.jobs)
-    V = all_views(manifest, config=FeatureConfig(), work=Path(args.work), n_jobs=args.jobs)
+    V = all_views(manifest, config=FeatureConfig(), cache=args.cache, work=Path(args.work),
+                  n_jobs=args.jobs)
     ok &= ~np.isnan(V).any(axis=(1, 2))
     return (manifest[ok].reset_index(drop=True), X[ok], [a[ok] for a in X_aug], V[ok])
 

@@ -1,8 +1,10 @@
-"""experiments/test_time_views.py: the views' features and the committed report."""
+"""experiments/test_time_views.py and vtln.py: the views' features and the committed
+reports."""
 
 import json
 
 import numpy as np
+import pytest
 
 from ser_classic.data import load_audio
 from ser_classic.features import FeatureConfig, extract_features
@@ -28,21 +30,29 @@ def test_views_are_the_copy_path_without_its_randomness(small_manifest):
     np.testing.assert_array_equal(V, views.view_features(y, config=config, views=chosen))
 
 
-def test_report_renders_from_its_summary():
-    """reports/test_time_views: the committed report is its summary rendered, and each
-    verdict follows the rule fixed before the run."""
-    folder = ROOT / "reports" / "test_time_views"
+@pytest.mark.parametrize("name, variants", [
+    ("test_time_views", ("vtlp views", "vtlp+pitch views")),
+    ("vtln", ("vtln test", "vtln both"))])
+def test_reports_render_from_their_summaries(name, variants):
+    """reports/test_time_views and reports/vtln: each committed report is its summary
+    rendered, and each verdict follows the rule fixed before the run."""
+    folder = ROOT / "reports" / name
     summary = json.loads((folder / "summary.json").read_text())
-    text = views.render(summary)
+    text = experiment(name).render(summary)
     assert text == (folder / "report.md").read_text()
     for norm, res in summary["results"].items():
         section = text.split(f"## {norm}")[1].split("## ")[0]
-        for variant in ("vtlp views", "vtlp+pitch views"):
+        for variant in variants:
             base, new = res["clip"], res[variant]
             lead = (new["loco_mean_uar"] - base["loco_mean_uar"] >= 0.010
                     and new["cv_uar"] - base["cv_uar"] >= -0.010
                     and new["loco_mean_ece"] <= base["loco_mean_ece"])
+            assert lead == views.is_lead(res, variant)
             row = next(line for line in section.splitlines()
                        if line.startswith(f"| {variant} |"))
             assert ("**a lead**" in row) == lead
         assert set(res["loco"]) == {"emovo", "ravdess", "tess"}
+        for f in res["loco"].values():
+            assert f["n"] > 0
+            if name == "vtln":
+                assert abs(sum(f["warp_shares"]) - 1) < 1e-9
