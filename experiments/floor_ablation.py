@@ -103,16 +103,18 @@ def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None,
     """Group6 accuracy per model on RAVDESS and LOCO UAR per corpus (one normalisation).
 
     ``weights``: training weight of every row (classes balanced on the weighted counts by
-    :func:`class_balanced`) in place of the models' balanced class weights; ``clip``: the
-    standardised features clipped to +-``clip``."""
+    :func:`class_balanced`) in place of the models' balanced class weights, or a function
+    of a fit's training row indices giving their weights (computed inside each fold);
+    ``clip``: the standardised features clipped to +-``clip``."""
     from sklearn.metrics import accuracy_score
 
     models, out = _models(balanced=weights is None, clip=clip), {}
 
     def fit(make, rows: np.ndarray):
         model = make()
-        extra = {} if weights is None else {f"{model.steps[-1][0]}__sample_weight":
-                                            class_balanced(weights[rows], y[rows])}
+        w = weights(rows) if callable(weights) else None if weights is None else weights[rows]
+        extra = {} if w is None else {f"{model.steps[-1][0]}__sample_weight":
+                                      class_balanced(w, y[rows])}
         return model.fit(X[rows], y[rows], **extra)
 
     r = np.flatnonzero(corpus == "ravdess")

@@ -80,17 +80,19 @@ def speaker_normal_scores(X: np.ndarray, speaker: np.ndarray) -> np.ndarray:
     return Z
 
 
-def variants(X: np.ndarray, speaker: np.ndarray, corpus: np.ndarray, names: np.ndarray):
-    """``(normalisation, variant, rows, weights)`` per variant: ``rows()`` builds the
-    feature rows when called; ``weights`` is None or a training weight per row."""
-    keep = np.array([not ABSOLUTE.fullmatch(n) for n in names])
+def variants(X: np.ndarray, rows):
+    """``(normalisation, variant, features, weights)`` per variant of the clips ``rows``
+    (manifest rows of ``X``): ``features()`` builds the feature rows when called;
+    ``weights`` is None or a training weight per row."""
+    speaker, corpus = rows["speaker"].to_numpy(), rows["corpus"].to_numpy()
+    keep = np.array([not ABSOLUTE.fullmatch(n) for n in feature_names(config=FeatureConfig())])
     normalised = {"strict": lambda: X, "speaker_norm": lambda: speaker_normalize(X, speaker)}
-    for norm, rows in normalised.items():
-        yield norm, "baseline", rows, None
-        yield norm, "corpus-balanced weights", rows, group_balanced(corpus)
-        yield norm, "speaker-balanced weights", rows, group_balanced(speaker)
+    for norm, features in normalised.items():
+        yield norm, "baseline", features, None
+        yield norm, "corpus-balanced weights", features, group_balanced(corpus)
+        yield norm, "speaker-balanced weights", features, group_balanced(speaker)
         yield norm, f"absolute levels dropped ({int((~keep).sum())} columns)", \
-            lambda rows=rows: rows()[:, keep], None
+            lambda features=features: features()[:, keep], None
     yield "speaker_norm", "centred only", \
         lambda: speaker_normalize(X, speaker, with_std=False), None
     for lam in VARIANCE_FLOORS:
@@ -100,7 +102,29 @@ def variants(X: np.ndarray, speaker: np.ndarray, corpus: np.ndarray, names: np.n
         lambda: speaker_normal_scores(X, speaker), None
 
 
+def change(results: list[dict], r: dict) -> float:
+    """``r``'s LOCO mean against the baseline of its normalisation in ``results``."""
+    return r["loco mean"] - next(b["loco mean"] for b in results if b[
+        "normalization"] == r["normalization"] and b["variant"] == "baseline")
+
+
+def variant_tables(results: list[dict]) -> list[str]:
+    """One Markdown table per normalisation: group6 accuracies, LOCO mean and change."""
+    lines = []
+    for norm in ("strict", "speaker_norm"):
+        lines += [f"## {norm}", "", "| variant | group6 ridge | group6 logreg | LOCO mean "
+                  "(EMOVO / RAVDESS / TESS) | change |", "|---|---|---|---|---|"]
+        for r in (r for r in results if r["normalization"] == norm):
+            per = " / ".join(f"{r[f'loco {c}']:.3f}" for c in CORPORA)
+            lines.append(f"| {r['variant']} | {r['group6 ridge']:.3f} | "
+                         f"{r['group6 logreg']:.3f} | {r['loco mean']:.3f} ({per}) | "
+                         f"{change(results, r):+.3f} |")
+        lines.append("")
+    return lines
+
+
 def render(summary: dict) -> str:
+    results = summary["results"]
     lines = ["# Carrying a model across corpora: variants measured with fixed linear models",
              "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "",
              "\n\n".join((__doc__ or "").split("\n\n")[1:3]).replace("``", "`"), "",
@@ -108,55 +132,43 @@ def render(summary: dict) -> str:
              "ridge alpha 3000, logistic regression C 0.003, standardised features) and "
              "leave-one-corpus-out UAR of the logistic regression (calm excluded, closed "
              "set). The change is the LOCO mean against the baseline of the same "
-             "normalisation.", ""]
-    def change(r: dict) -> float:
-        return r["loco mean"] - next(b["loco mean"] for b in summary["results"] if b[
-            "normalization"] == r["normalization"] and b["variant"] == "baseline")
-
-    for norm in ("strict", "speaker_norm"):
-        rows = [r for r in summary["results"] if r["normalization"] == norm]
-        lines += [f"## {norm}", "", "| variant | group6 ridge | group6 logreg | LOCO mean "
-                  "(EMOVO / RAVDESS / TESS) | change |", "|---|---|---|---|---|"]
-        for r in rows:
-            per = " / ".join(f"{r[f'loco {c}']:.3f}" for c in CORPORA)
-            lines.append(f"| {r['variant']} | {r['group6 ridge']:.3f} | "
-                         f"{r['group6 logreg']:.3f} | {r['loco mean']:.3f} ({per}) | "
-                         f"{change(r):+.3f} |")
-        lines.append("")
-    best = max(summary["results"], key=change)
+             "normalisation.", "", *variant_tables(results)]
+    best = max(results, key=lambda r: change(results, r))
     lines += [f"Largest LOCO change: {best['normalization']} {best['variant']} "
-              f"({change(best):+.3f}). " + (
+              f"({change(results, best):+.3f}). " + (
                   "No variant raises the mean LOCO UAR by a point or more (issue 19's "
                   "targets: 0.50 strict, 0.62 speaker_norm), so the deployed recipe is left "
-                  "as it is." if change(best) < 0.01 else
+                  "as it is." if change(results, best) < 0.01 else
                   "A lead to choose by inner CV on the training corpora; nothing is chosen "
                   "here."), ""]
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def measure(argv, *, script: str, doc: str, variants, render) -> int:
+    """Score every ``variants(X, rows)`` entry with :func:`floor_ablation.cv_and_loco` on
+    the cached default features of the three corpora; write ``reports/{script}`` (or
+    ``--out``)'s summary.json and ``render(summary)`` as its report.md."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--manifest", default="data/manifest.csv")
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--cache", default=".cache/features")
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--out", default="reports/loco_variants")
+    parser.add_argument("--out", default=f"reports/{script}")
     args = parser.parse_args(argv)
     start = time.time()
     rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
                               jobs=args.jobs)
     y, corpus = rows["emotion"].to_numpy(), rows["corpus"].to_numpy()
     speaker = rows["speaker"].to_numpy()
-    names = np.array(feature_names(config=FeatureConfig()))
     results = []
-    for norm, variant, make, weights in variants(X, speaker, corpus, names):
+    for norm, variant, make, weights in variants(X, rows):
         t = time.time()
         scores = cv_and_loco(make(), y, corpus, speaker, weights=weights)
         results.append({"normalization": norm, "variant": variant,
                         **{k: round(v, 4) for k, v in scores.items()}})
         print(f"{norm} {variant}: LOCO mean {scores['loco mean']:.3f} "
               f"({time.time() - t:.0f} s)", flush=True)
-    command = "python experiments/loco_variants.py" + "".join(
+    command = f"python experiments/{script}.py" + "".join(
         f" {a}" for a in (argv or sys.argv[1:]))
     summary = {"command": command, "seconds": round(time.time() - start, 1),
                "results": results}
@@ -165,6 +177,11 @@ def main(argv=None) -> int:
     write_text(out / "report.md", render(summary))
     print(f"wrote {out}/report.md")
     return 0
+
+
+def main(argv=None) -> int:
+    return measure(argv, script="loco_variants", doc=__doc__, variants=variants,
+                   render=render)
 
 
 if __name__ == "__main__":
