@@ -506,7 +506,9 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
                    help="audio files or folders (searched recursively)")
-    p.add_argument("--model", required=True, help="model directory (or name under models/)")
+    p.add_argument("--model", required=True,
+                   help="a stored model's alias (e.g. deployed; `ser-classic models` lists "
+                        "them), a model directory or a name under models/")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--backend", choices=("sklearn", "onnx"), default=None,
                    help="default: the backend the model was evaluated with (the ONNX graph "
@@ -642,7 +644,9 @@ def _run_predict(args) -> int:
 
 
 def _add_serve(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="model directory (or name under models/)")
+    p.add_argument("--model", required=True,
+                   help="a stored model's alias (e.g. deployed; `ser-classic models` lists "
+                        "them), a model directory or a name under models/")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--backend", choices=("sklearn", "onnx"), default=None,
@@ -685,8 +689,9 @@ def _run_serve(args) -> int:
 def _add_ab(p: argparse.ArgumentParser) -> None:
     from .pipeline import NORMALIZATIONS
 
-    p.add_argument("--a", required=True, help="model A: directory, name under models/, or "
-                                              "@selected / @runner_up of --selection")
+    p.add_argument("--a", required=True, help="model A: a stored model's alias, a directory, "
+                                              "a name under models/, or @selected / "
+                                              "@runner_up of --selection")
     p.add_argument("--b", required=True, help="model B (as --a)")
     p.add_argument("--selection", default=str(DEFAULT_SELECTION),
                    help="the evaluation's selection.json: resolves @selected / @runner_up")
@@ -956,8 +961,9 @@ def _add_distil(p: argparse.ArgumentParser) -> None:
 
     _add_data_options(p)
     _add_cache_options(p)
-    p.add_argument("--teacher", required=True, help="teacher model directory (or name "
-                                                    "under models/); a speaker-normalised "
+    p.add_argument("--teacher", required=True, help="teacher: a stored model's alias, a "
+                                                    "model directory or a name under "
+                                                    "models/; a speaker-normalised "
                                                     "teacher gives a speaker-normalised student")
     p.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
                    help="the teacher's normalisation, checked (default: the teacher's; a "
