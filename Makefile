@@ -35,7 +35,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
-	ablation-voice-change tuning-rule test-time-views vtln row-selection targets clean-cache
+	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -94,7 +94,8 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	corpus-spectra colouring tilt-ablation student-solver consistent-features \
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
-	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection
+	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
+	arousal
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -805,10 +806,17 @@ vtln: $(STAMP)
 
 # Which training rows to learn from: RAVDESS's strong-intensity clips only, or confident
 # learning's filter inside every fold, with the fixed linear models of loco-variants on
-# the cached features; measurement only (about 15 min) -> reports/row_selection/
+# the cached features; measurement only (about 21 min) -> reports/row_selection/
 row-selection: $(STAMP)
 	$(BIN)/python experiments/row_selection.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/row_selection
+
+# How far the answer's arousal carries across corpora (the emotion model's top answer's
+# group, a model of arousal, arousal first), fixed linear models on the cached features;
+# measurement only (about 5 min) -> reports/arousal/
+arousal: $(STAMP)
+	$(BIN)/python experiments/arousal.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/arousal
 
 # The shipped models (every normalisation) on formant text-to-speech
 # (eSpeak NG, five languages, prosody by rule): confidence on neutral renderings and the
