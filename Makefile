@@ -812,11 +812,13 @@ row-selection: $(STAMP)
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/row_selection
 
 # How far the answer's arousal carries across corpora (the emotion model's top answer's
-# group, a model of arousal, arousal first), fixed linear models on the cached features;
+# group, a model of arousal, arousal first), fixed linear models on the cached features,
+# and the held-out-corpus A/B models that make run and deploy-selected leave in $(WORK);
 # measurement only (about 5 min) -> reports/arousal/
 arousal: $(STAMP)
 	$(BIN)/python experiments/arousal.py --manifest $(MANIFEST) --data $(DATA) \
-		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/arousal
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/arousal \
+		--folds $(WORK)/ab $(WORK)/ab-speaker_norm $(WORK)/ab-neutral_ref
 
 # The shipped models (every normalisation) on formant text-to-speech
 # (eSpeak NG, five languages, prosody by rule): confidence on neutral renderings and the

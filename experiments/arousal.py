@@ -16,6 +16,11 @@ default features (calm excluded), strict and speaker_norm:
 - ``arousal first``: that model's p(high) times a 7-class model trained within each group
   (``p(e) = p(group of e) p(e | group)``), scored as the 7-class UAR.
 
+With ``--folds``, the same readings of the deployed recipe's own models: the teacher and
+student of each fold of a held-out-corpus A/B (``corpus-ab --work``: `make run` makes
+``.cache/models/ab``, `make deploy-selected` ``ab-speaker_norm`` and ``ab-neutral_ref``),
+each scored on its held-out corpus as that A/B scores it.
+
 Two groupings, both conventions of the circumplex (Russell 1980), neither chosen here:
 high = angry, happy, fearful, surprised, with disgust low or high; low = neutral, sad
 and the rest. Cells: leave-one-corpus-out (train on two corpora, test on the third) and
@@ -27,6 +32,7 @@ RAVDESS group6 folds (6 folds of 4 consecutive actors).
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -96,13 +102,52 @@ def measure(X, y, corpus, speaker, high) -> dict:
     return out
 
 
+def fold_scores(X, rows, folds: Path) -> dict:
+    """Emotion and arousal UAR of every model of an A/B's work folder ``folds``
+    (``<held-out corpus>/<candidate>/``) on its held-out corpus's clips among ``rows``,
+    read as :func:`ser_classic.deployment.corpus_ab` reads them; ``{}`` when absent."""
+    from ser_classic.artifact import load_artifact
+    from ser_classic.deployment import _held_out_proba
+    from ser_classic.evaluation import closed_set_proba
+    from ser_classic.features import FeatureConfig
+    from ser_classic.recognizer import EmotionRecognizer
+
+    y, corpus = rows["emotion"].to_numpy(), rows["corpus"].to_numpy()
+    out: dict = {}
+    for held in CORPORA:
+        for model_dir in sorted((folds / held).glob("*/model.json")):
+            artifact = load_artifact(model_dir.parent)
+            name = model_dir.parent.name
+            if artifact.card["feature_config_hash"] != FeatureConfig().hash:
+                raise SystemExit(f"{model_dir.parent} reads other features than the "
+                                 "default set scored here")
+            rec = EmotionRecognizer(artifact, **({"backend": "sklearn"}
+                                                 if name == "teacher" else {}))
+            te = corpus == held
+            classes = [c for c in rec.classes_ if c in set(y[te])]
+            te &= np.isin(y, classes)
+            proba = closed_set_proba(_held_out_proba(rec, X[te], rows["speaker"].to_numpy()[te],
+                                                     y[te]), rec.classes_, classes)
+            top = np.asarray(classes)[proba.argmax(axis=1)]
+            entry = out.setdefault(name, {"models": {}})
+            entry["models"][held] = artifact.card["model_id"]
+            entry[held] = {"emotion": uar(y[te], top), **{
+                f"arousal ({g})": uar(np.isin(y[te], list(high)), np.isin(top, list(high)))
+                for g, high in GROUPINGS.items()}}
+    for entry in out.values():
+        entry["mean"] = {k: float(np.mean([entry[c][k] for c in CORPORA]))
+                         for k in entry[CORPORA[0]]}
+    return out
+
+
 def render(summary: dict) -> str:
     lines = ["# How far the answer's arousal carries across corpora", "",
              f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "",
              __doc__.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), "",
              "UAR of each score (binary for the arousal rows: chance 0.5; 7 classes for "
              "`emotion` and `arousal first`: chance 0.14).", ""]
-    for norm, per in summary["results"].items():
+    for norm in ("strict", "speaker_norm"):
+        per = summary["results"][norm]
         lines += [f"## {norm}", "", "| grouping | score | EMOVO | RAVDESS | TESS | LOCO mean | "
                   "RAVDESS group6 |", "|---|---|---|---|---|---|---|"]
         for grouping, res in per.items():
@@ -110,11 +155,31 @@ def render(summary: dict) -> str:
                 lines.append(f"| {grouping} | {k} | " + " | ".join(
                     f"{res[c][k]:.3f}" for c in (*CORPORA, "loco mean", "group6")) + " |")
         lines.append("")
+    for folder, models in summary["results"].get("folds", {}).items():
+        lines += [f"## The A/B models of `{folder}`", ""]
+        if not models:
+            lines += ["Not made (`make run` makes the strict A/B's models, `make "
+                      "deploy-selected` the others').", ""]
+            continue
+        lines += ["Each fold's model scored on its held-out corpus (closed set): the 7-class "
+                  "UAR of the top answer and the binary UAR of its arousal group. These are "
+                  "the models the folder held when this ran: trained on another machine, "
+                  "the same recipe's differ by the spread the README's main-job section "
+                  "describes, so their emotion UAR can differ from the committed "
+                  "`reports/ab/` by a point.", "",
+                  "| model | score | EMOVO | RAVDESS | TESS | mean |", "|---|---|---|---|---|---|"]
+        for name, entry in models.items():
+            for k in entry["mean"]:
+                lines.append(f"| {name} | {k} | " + " | ".join(
+                    f"{entry[c][k]:.3f}" for c in CORPORA) + f" | {entry['mean'][k]:.3f} |")
+        lines += ["", "Models: " + "; ".join(
+            f"{name} " + ", ".join(f"{c} `{i}`" for c, i in entry["models"].items())
+            for name, entry in models.items()) + ".", ""]
     return "\n".join(lines)
 
 
-def run(X, y, speaker, corpus) -> dict:
-    """Every grouping's scores, strict and speaker_norm."""
+def run(X, y, speaker, corpus, *, rows, folds=()) -> dict:
+    """Every grouping's scores, strict and speaker_norm, and the A/B models of ``folds``."""
     results = {}
     for norm, F in (("strict", X), ("speaker_norm", speaker_normalize(X, speaker))):
         results[norm] = {}
@@ -123,12 +188,17 @@ def run(X, y, speaker, corpus) -> dict:
             print(f"{norm} {grouping}: " + ", ".join(
                 f"{k} {results[norm][grouping]['loco mean'][k]:.3f}" for k in SCORES),
                 flush=True)
+    results["folds"] = {str(f): fold_scores(X, rows, Path(f)) for f in folds}
     return results
 
 
 def main(argv=None) -> int:
-    args = ablation_parser(__doc__, out="reports/arousal", seed=False).parse_args(argv)
-    return report_on_known_emotions(args, "arousal", argv, run, render)
+    p = ablation_parser(__doc__, out="reports/arousal", seed=False)
+    p.add_argument("--folds", nargs="*", default=(),
+                   help="held-out-corpus A/B work folders (corpus-ab --work) to score too")
+    args = p.parse_args(argv)
+    return report_on_known_emotions(args, "arousal", argv,
+                                    partial(run, folds=args.folds), render, with_rows=True)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,42 @@ def test_scores_on_separable_arousal_and_the_report():
     assert s["arousal model"] == 1.0 and s["arousal of the emotion model"] == 1.0
     assert s["emotion"] < 0.5  # the emotion within a group is noise here
     per = {c: s for c in (*arousal.CORPORA, "loco mean", "group6")}
-    report = arousal.render({"command": "c", "seconds": 1.0,
-                             "results": {"strict": {"disgust low": per}}})
+    results = {"strict": {"disgust low": per}, "speaker_norm": {"disgust low": per},
+               "folds": {".cache/models/ab-x": {}}}
+    report = arousal.render({"command": "c", "seconds": 1.0, "results": results})
     assert "| disgust low | arousal model | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 |" in report
+    assert "## The A/B models of `.cache/models/ab-x`\n\nNot made" in report
+
+
+def test_fold_scores_read_each_folds_models_on_its_held_out_corpus(small_manifest,
+                                                                   feature_cache, tmp_path):
+    """The shipped teacher and student as the models of three folds whose held-out
+    corpora are actors of RAVDESS (they were trained on them: the figures are high)."""
+    import ser_classic
+    from ser_classic.artifact import copy_artifact
+    from ser_classic.features import FeatureConfig, extract_batch
+    from ser_classic.store import resolve
+
+    rows = small_manifest[small_manifest["emotion"] != "calm"].reset_index(drop=True)
+    rows["corpus"] = rows["speaker"].map({"ravdess_01": "emovo", "ravdess_02": "ravdess",
+                                          "ravdess_03": "tess", "ravdess_04": "tess"})
+    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=FeatureConfig(),
+                                 cache_dir=feature_cache)
+    assert not errors
+    for corpus in arousal.CORPORA:
+        copy_artifact(resolve("teacher"), tmp_path / corpus / "teacher")
+        copy_artifact(resolve("deployed"), tmp_path / corpus / "logit_int8")
+    out = arousal.fold_scores(X, rows, tmp_path)
+    assert set(out) == {"teacher", "logit_int8"}
+    student = ser_classic.load("deployed")
+    top = np.asarray(student.classes_)[student.proba_from_features(X).argmax(axis=1)]
+    y = rows["emotion"].to_numpy()
+    tess = (rows["corpus"] == "tess").to_numpy()
+    entry = out["logit_int8"]
+    assert entry["tess"]["emotion"] == arousal.uar(y[tess], top[tess]) > 0.8
+    high = list(arousal.GROUPINGS["disgust low"])
+    assert entry["tess"]["arousal (disgust low)"] == arousal.uar(np.isin(y[tess], high),
+                                                                np.isin(top[tess], high))
+    assert entry["mean"]["emotion"] == np.mean([entry[c]["emotion"] for c in arousal.CORPORA])
+    assert set(entry["models"].values()) == {student.model_id}
+    assert arousal.fold_scores(X, rows, tmp_path / "absent") == {}
