@@ -19,7 +19,8 @@ default features (calm excluded), strict and speaker_norm:
 With ``--folds``, the same readings of the deployed recipe's own models: the teacher and
 student of each fold of a held-out-corpus A/B (``corpus-ab --work``: `make run` makes
 ``.cache/models/ab``, `make deploy-selected` ``ab-speaker_norm`` and ``ab-neutral_ref``),
-each scored on its held-out corpus as that A/B scores it.
+each scored on its held-out corpus as that A/B scores it, with the calibration of the
+emotion and of the summed group probability.
 
 Two groupings, both conventions of the circumplex (Russell 1980), neither chosen here:
 high = angry, happy, fearful, surprised, with disgust low or high; low = neutral, sad
@@ -108,7 +109,7 @@ def fold_scores(X, rows, folds: Path) -> dict:
     read as :func:`ser_classic.deployment.corpus_ab` reads them; ``{}`` when absent."""
     from ser_classic.artifact import load_artifact
     from ser_classic.deployment import _held_out_proba
-    from ser_classic.evaluation import closed_set_proba
+    from ser_classic.evaluation import closed_set_proba, expected_calibration_error
     from ser_classic.features import FeatureConfig
     from ser_classic.recognizer import EmotionRecognizer
 
@@ -131,9 +132,16 @@ def fold_scores(X, rows, folds: Path) -> dict:
             top = np.asarray(classes)[proba.argmax(axis=1)]
             entry = out.setdefault(name, {"models": {}})
             entry["models"][held] = artifact.card["model_id"]
-            entry[held] = {"emotion": uar(y[te], top), **{
-                f"arousal ({g})": uar(np.isin(y[te], list(high)), np.isin(top, list(high)))
-                for g, high in GROUPINGS.items()}}
+            entry[held] = {"emotion": uar(y[te], top), "emotion ECE": float(
+                expected_calibration_error(np.searchsorted(classes, y[te]), proba))}
+            for g, high in GROUPINGS.items():
+                truth = np.isin(y[te], list(high))
+                p_high = proba[:, np.isin(classes, list(high))].sum(axis=1)
+                entry[held] |= {
+                    f"arousal ({g})": uar(truth, np.isin(top, list(high))),
+                    f"p(group) arousal ({g})": uar(truth, p_high > 0.5),
+                    f"p(group) ECE ({g})": float(expected_calibration_error(
+                        truth.astype(int), np.c_[1.0 - p_high, p_high]))}
     for entry in out.values():
         entry["mean"] = {k: float(np.mean([entry[c][k] for c in CORPORA]))
                          for k in entry[CORPORA[0]]}
@@ -162,10 +170,13 @@ def render(summary: dict) -> str:
                       "deploy-selected` the others').", ""]
             continue
         lines += ["Each fold's model scored on its held-out corpus (closed set): the 7-class "
-                  "UAR of the top answer and the binary UAR of its arousal group. These are "
-                  "the models the folder held when this ran: trained on another machine, "
-                  "the same recipe's differ by the spread the README's main-job section "
-                  "describes, so their emotion UAR can differ from the committed "
+                  "UAR of the top answer and its ECE; the binary UAR of the top answer's "
+                  "arousal group; and p(group), the model's probabilities summed over the "
+                  "high group (the penalty `1 - p(group)` a user would compute), read at 0.5, "
+                  "with its binary ECE (15 bins of max(p, 1 - p)). These are "
+                  "the models the folder held when this ran. Models of the same recipe "
+                  "trained on another machine differ by the spread the README's main-job "
+                  "section describes, so their emotion UAR can differ from the committed "
                   "`reports/ab/` by a point.", "",
                   "| model | score | EMOVO | RAVDESS | TESS | mean |", "|---|---|---|---|---|---|"]
         for name, entry in models.items():

@@ -77,6 +77,14 @@ def test_fold_scores_read_each_folds_models_on_its_held_out_corpus(small_manifes
     high = list(arousal.GROUPINGS["disgust low"])
     assert entry["tess"]["arousal (disgust low)"] == arousal.uar(np.isin(y[tess], high),
                                                                 np.isin(top[tess], high))
+    from ser_classic.evaluation import expected_calibration_error
+
+    p_high = student.proba_from_features(X)[:, np.isin(student.classes_, high)].sum(axis=1)
+    truth = np.isin(y[tess], high)
+    assert entry["tess"]["p(group) arousal (disgust low)"] == arousal.uar(truth,
+                                                                         p_high[tess] > 0.5)
+    assert np.isclose(entry["tess"]["p(group) ECE (disgust low)"], expected_calibration_error(
+        truth.astype(int), np.c_[1 - p_high[tess], p_high[tess]]), atol=1e-5)
     assert entry["mean"]["emotion"] == np.mean([entry[c]["emotion"] for c in arousal.CORPORA])
     assert set(entry["models"].values()) == {student.model_id}
     assert arousal.fold_scores(X, rows, tmp_path / "absent") == {}
