@@ -806,7 +806,7 @@ vtln: $(STAMP)
 
 # Which training rows to learn from: RAVDESS's strong-intensity clips only, or confident
 # learning's filter inside every fold, with the fixed linear models of loco-variants on
-# the cached features; measurement only (about 21 min) -> reports/row_selection/
+# the cached features; measurement only (about 15 min) -> reports/row_selection/
 row-selection: $(STAMP)
 	$(BIN)/python experiments/row_selection.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/row_selection

@@ -61,17 +61,26 @@ def confident_rows(own: np.ndarray, y: np.ndarray, share: float) -> np.ndarray:
     return keep
 
 
-def confident_weights(X: np.ndarray, y: np.ndarray, speaker: np.ndarray, share: float):
-    """A weight function for :func:`floor_ablation.cv_and_loco`: 1 for the rows
-    :func:`confident_rows` keeps among a fit's training rows, 0 for the others (their
-    out-of-fold probabilities computed once per set of training rows)."""
+def own_label_memo(X: np.ndarray, y: np.ndarray, speaker: np.ndarray):
+    """:func:`own_label_proba` of a fit's training row indices, computed once per set of
+    rows (the variants that leave out different shares read the same probabilities)."""
     memo: dict[bytes, np.ndarray] = {}
 
-    def weights(rows: np.ndarray) -> np.ndarray:
+    def own(rows: np.ndarray) -> np.ndarray:
         key = np.asarray(rows).tobytes()
         if key not in memo:
             memo[key] = own_label_proba(X[rows], y[rows], speaker[rows])
-        return confident_rows(memo[key], y[rows], share).astype(float)
+        return memo[key]
+
+    return own
+
+
+def confident_weights(own, y: np.ndarray, share: float):
+    """A weight function for :func:`floor_ablation.cv_and_loco`: 1 for the rows
+    :func:`confident_rows` keeps among a fit's training rows, 0 for the others (``own``:
+    an :func:`own_label_memo`)."""
+    def weights(rows: np.ndarray) -> np.ndarray:
+        return confident_rows(own(rows), y[rows], share).astype(float)
 
     return weights
 
@@ -84,9 +93,10 @@ def variants(X: np.ndarray, rows):
     for norm, F in (("strict", X), ("speaker_norm", speaker_normalize(X, speaker))):
         yield norm, "baseline", lambda F=F: F, None
         yield norm, "RAVDESS strong intensity only", lambda F=F: F, 1.0 - normal
+        own = own_label_memo(F, y, speaker)
         for share in SHARES:
             yield (norm, f"confident rows (lowest {share:.0%} of each emotion left out)",
-                   lambda F=F: F, confident_weights(F, y, speaker, share))
+                   lambda F=F: F, confident_weights(own, y, share))
 
 
 def is_lead(results: list[dict], variant: str) -> bool:

@@ -29,7 +29,7 @@ def test_the_filter_leaves_out_the_mislabelled_rows_and_a_share_of_each_label():
 
 def test_the_weight_function_reads_only_the_rows_it_is_given():
     X, y, speaker, flipped = _two_voices(np.random.default_rng(1))
-    weights = selection.confident_weights(X, y, speaker, 0.1)
+    weights = selection.confident_weights(selection.own_label_memo(X, y, speaker), y, 0.1)
     rows = np.flatnonzero(speaker != "s0")  # a fit's training rows
     w = weights(rows)
     assert w.shape == rows.shape and set(np.unique(w)) == {0.0, 1.0}
