@@ -73,16 +73,16 @@ def fold(C, X_aug, rows, tr, te, *, tune, normalization, seed, n_jobs):
     X = C[:, 0]
     k = nearest_warp(C, X[tr])
     normalised = C[np.arange(len(C)), k]
-    fitted = {id(rows_): fit_teacher(rows_, X_aug, rows, tr, tune=tune,
-                                     normalization=normalization, seed=seed, n_jobs=n_jobs)
-              for rows_ in (X, normalised)}
-    classes = fitted[id(X)][0]
+    fitted = {trained: fit_teacher(F, X_aug, rows, tr, tune=tune,
+                                   normalization=normalization, seed=seed, n_jobs=n_jobs)
+              for trained, F in (("clip", X), ("vtln", normalised))}
+    classes = fitted["clip"][0]
     held = [c for c in classes if c in set(emotion[te])]
     te = te & np.isin(emotion, held)
     P = {}
-    for variant, train_rows, test_rows in (("clip", X, X), ("vtln test", X, normalised),
-                                           ("vtln both", normalised, normalised)):
-        _, est, model_classes = fitted[id(train_rows)]
+    for variant, trained, test_rows in (("clip", "clip", X), ("vtln test", "clip", normalised),
+                                        ("vtln both", "vtln", normalised)):
+        _, est, model_classes = fitted[trained]
         X_te = evaluation.normalized_inputs(test_rows[te], (), speaker[te],
                                             normalization=normalization,
                                             labels=emotion[te])[0]
