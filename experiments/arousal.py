@@ -65,41 +65,47 @@ def arousal_first(p_high: np.ndarray, within: dict, classes) -> np.ndarray:
     return out
 
 
-def scores(X, y, train, test, high) -> dict:
-    """The four scores of the module docstring on the ``test`` rows, the models fitted on
-    the ``train`` rows (index arrays)."""
+def scores(X, y, train, test) -> dict:
+    """Each grouping's four scores of the module docstring on the ``test`` rows, the models
+    fitted on the ``train`` rows (index arrays); the 7-class model is fitted once for all."""
     logreg = _models()["logreg"]
     flat = logreg().fit(X[train], y[train])
     classes = flat.classes_
-    proba = flat.predict_proba(X[test])
-    is_high = np.isin(y, list(high))
-    binary = logreg().fit(X[train], is_high[train])
-    p_high = binary.predict_proba(X[test])[:, list(binary.classes_).index(True)]
-    within = {}
-    for side in (True, False):
-        rows = train[is_high[train] == side]
-        model = logreg().fit(X[rows], y[rows])
-        within[side] = (model.classes_, model.predict_proba(X[test]))
-    return {"emotion": uar(y[test], classes[proba.argmax(axis=1)]),
-            "arousal of the emotion model": uar(is_high[test],
-                                                np.isin(classes[proba.argmax(axis=1)],
-                                                        list(high))),
+    top = classes[flat.predict_proba(X[test]).argmax(axis=1)]
+    out = {}
+    for grouping, high in GROUPINGS.items():
+        is_high = np.isin(y, list(high))
+        binary = logreg().fit(X[train], is_high[train])
+        p_high = binary.predict_proba(X[test])[:, list(binary.classes_).index(True)]
+        within = {}
+        for side in (True, False):
+            rows = train[is_high[train] == side]
+            model = logreg().fit(X[rows], y[rows])
+            within[side] = (model.classes_, model.predict_proba(X[test]))
+        out[grouping] = {
+            "emotion": uar(y[test], top),
+            "arousal of the emotion model": uar(is_high[test], np.isin(top, list(high))),
             "arousal model": uar(is_high[test], p_high > 0.5),
             "arousal first": uar(y[test], classes[arousal_first(p_high, within, classes)
                                                   .argmax(axis=1)])}
+    return out
 
 
-def measure(X, y, corpus, speaker, high) -> dict:
-    """Every score under leave-one-corpus-out (per corpus and mean) and on RAVDESS group6
-    folds (the mean over folds)."""
-    out = {}
-    for held in CORPORA:
-        out[held] = scores(X, y, np.flatnonzero(corpus != held), corpus == held, high)
-    out["loco mean"] = {k: float(np.mean([out[c][k] for c in CORPORA])) for k in SCORES}
+def measure(X, y, corpus, speaker) -> dict:
+    """Each grouping's scores under leave-one-corpus-out (per corpus and mean) and on
+    RAVDESS group6 folds (the mean over folds)."""
+    per = {held: scores(X, y, np.flatnonzero(corpus != held), corpus == held)
+           for held in CORPORA}
     r = np.flatnonzero(corpus == "ravdess")
     fold = group6(speaker[r])
-    per = [scores(X, y, r[fold != f], r[fold == f], high) for f in np.unique(fold)]
-    out["group6"] = {k: float(np.mean([p[k] for p in per])) for k in SCORES}
+    folds = [scores(X, y, r[fold != f], r[fold == f]) for f in np.unique(fold)]
+    out = {}
+    for grouping in GROUPINGS:
+        out[grouping] = {held: per[held][grouping] for held in CORPORA}
+        out[grouping]["loco mean"] = {k: float(np.mean([per[c][grouping][k] for c in CORPORA]))
+                                      for k in SCORES}
+        out[grouping]["group6"] = {k: float(np.mean([f[grouping][k] for f in folds]))
+                                   for k in SCORES}
     return out
 
 
@@ -193,9 +199,8 @@ def run(X, y, speaker, corpus, *, rows, folds=()) -> dict:
     """Every grouping's scores, strict and speaker_norm, and the A/B models of ``folds``."""
     results = {}
     for norm, F in (("strict", X), ("speaker_norm", speaker_normalize(X, speaker))):
-        results[norm] = {}
-        for grouping, high in GROUPINGS.items():
-            results[norm][grouping] = measure(F, y, corpus, speaker, high)
+        results[norm] = measure(F, y, corpus, speaker)
+        for grouping in GROUPINGS:
             print(f"{norm} {grouping}: " + ", ".join(
                 f"{k} {results[norm][grouping]['loco mean'][k]:.3f}" for k in SCORES),
                 flush=True)

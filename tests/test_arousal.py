@@ -37,7 +37,7 @@ def test_scores_on_separable_arousal_and_the_report():
     X = rng.normal(size=(y.size, 3))
     X[:, 0] += np.where(np.isin(y, list(arousal.HIGH)), 4.0, -4.0)  # arousal only
     train, test = np.arange(0, y.size, 2), np.arange(1, y.size, 2)
-    s = arousal.scores(X, y, train, test, arousal.GROUPINGS["disgust low"])
+    s = arousal.scores(X, y, train, test)["disgust low"]
     assert s["arousal model"] == 1.0 and s["arousal of the emotion model"] == 1.0
     assert s["emotion"] < 0.5  # the emotion within a group is noise here
     per = {c: s for c in (*arousal.CORPORA, "loco mean", "group6")}
