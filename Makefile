@@ -814,7 +814,7 @@ row-selection: $(STAMP)
 # How far the answer's arousal carries across corpora (the emotion model's top answer's
 # group, a model of arousal, arousal first), fixed linear models on the cached features,
 # and the held-out-corpus A/B models that make run and deploy-selected leave in $(WORK);
-# measurement only (about 5 min) -> reports/arousal/
+# measurement only (about 3 min) -> reports/arousal/
 arousal: $(STAMP)
 	$(BIN)/python experiments/arousal.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/arousal \
