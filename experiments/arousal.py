@@ -20,7 +20,8 @@ With ``--folds``, the same readings of the deployed recipe's own models: the tea
 student of each fold of a held-out-corpus A/B (``corpus-ab --work``: `make run` makes
 ``.cache/models/ab``, `make deploy-selected` ``ab-speaker_norm`` and ``ab-neutral_ref``),
 each scored on its held-out corpus as that A/B scores it, with the calibration of the
-emotion and of the summed group probability.
+emotion and of the group's probability as the library gives it (``groups=``: the
+probabilities summed over the group, an atypical clip's shrunk towards 1/2).
 
 Two groupings, both conventions of the circumplex (Russell 1980), neither chosen here:
 high = angry, happy, fearful, surprised, with disgust low or high; low = neutral, sad
@@ -48,9 +49,10 @@ from floor_ablation import (
     uar,
 )
 
+from ser_classic._vocabulary import GROUPINGS, Grouping
 from ser_classic.evaluation import speaker_normalize
 
-HIGH = ("angry", "fearful", "happy", "surprised")
+HIGH = GROUPINGS[Grouping.AROUSAL]["high"]  # the library's groups="arousal"
 GROUPINGS = {"disgust low": frozenset(HIGH), "disgust high": frozenset((*HIGH, "disgust"))}
 SCORES = ("emotion", "arousal of the emotion model", "arousal model", "arousal first")
 
@@ -136,13 +138,17 @@ def fold_scores(X, rows, folds: Path) -> dict:
             proba = closed_set_proba(_held_out_proba(rec, X[te], rows["speaker"].to_numpy()[te],
                                                      y[te]), rec.classes_, classes)
             top = np.asarray(classes)[proba.argmax(axis=1)]
+            held_out_rows = (X[te], rows["speaker"].to_numpy()[te], y[te])
             entry = out.setdefault(name, {"models": {}})
             entry["models"][held] = artifact.card["model_id"]
             entry[held] = {"emotion": uar(y[te], top), "emotion ECE": float(
                 expected_calibration_error(np.searchsorted(classes, y[te]), proba))}
             for g, high in GROUPINGS.items():
                 truth = np.isin(y[te], list(high))
-                p_high = proba[:, np.isin(classes, list(high))].sum(axis=1)
+                # the library's groups= over the closed set: shrunk over the two groups
+                groups = {"high": [c for c in classes if c in high],
+                          "low": [c for c in classes if c not in high]}
+                p_high = _held_out_proba(rec, *held_out_rows, groups=groups)[:, 0]
                 entry[held] |= {
                     f"arousal ({g})": uar(truth, np.isin(top, list(high))),
                     f"p(group) arousal ({g})": uar(truth, p_high > 0.5),
@@ -177,8 +183,10 @@ def render(summary: dict) -> str:
             continue
         lines += ["Each fold's model scored on its held-out corpus (closed set): the 7-class "
                   "UAR of the top answer and its ECE; the binary UAR of the top answer's "
-                  "arousal group; and p(group), the model's probabilities summed over the "
-                  "high group (the penalty `1 - p(group)` a user would compute), read at 0.5, "
+                  "arousal group; and p(group), the high group's probability from the "
+                  "library's `groups=` (the model's probabilities summed over the group, an "
+                  "atypical clip's shrunk towards 1/2; the penalty is `1 - p(group)`), read "
+                  "at 0.5, "
                   "with its binary ECE (15 bins of max(p, 1 - p)). These are "
                   "the models the folder held when this ran. Models of the same recipe "
                   "trained on another machine differ by the spread the README's main-job "

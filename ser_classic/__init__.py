@@ -1,6 +1,6 @@
 """Speaker-independent speech emotion recognition with classical features."""
 
-from ._vocabulary import Normalization, SplitScheme
+from ._vocabulary import Grouping, Normalization, SplitScheme
 from .augment import AugmentConfig
 from .data import EMOTIONS, build_manifest, load_audio, load_manifest, scan_corpus
 from .errors import ArtifactError, AudioError, ParameterError
@@ -30,6 +30,7 @@ __all__ = [
     "CrossValidation",
     "DistilledModel",
     "FeatureConfig",
+    "Grouping",
     "Normalization",
     "ParameterError",
     "Selection",

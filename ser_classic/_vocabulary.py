@@ -4,19 +4,21 @@
   model card field ``normalization`` and the CLI flag ``--normalization``.
 - :class:`SplitScheme`: the outer folds of the speaker-grouped evaluation, the keyword
   ``split`` and the CLI flag ``--split``.
+- :class:`Grouping`: named groups of emotions scored as one class, the keyword ``groups``.
 
-Both are :class:`enum.StrEnum`: a member equals its value (``Normalization.STRICT ==
+All are :class:`enum.StrEnum`: a member equals its value (``Normalization.STRICT ==
 "strict"``), so plain strings are accepted wherever a member is, and cards and reports
 store the value.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
 from .errors import ParameterError
 
-__all__ = ["REFERENCE_LABEL", "Normalization", "SplitScheme"]
+__all__ = ["REFERENCE_LABEL", "Grouping", "Normalization", "SplitScheme"]
 
 
 class Normalization(StrEnum):
@@ -48,6 +50,76 @@ class SplitScheme(StrEnum):
 
     LOSO = "loso"
     GROUP6 = "group6"
+
+
+class Grouping(StrEnum):
+    """Named groups of emotions, for ``groups=`` of ``predict_proba``, ``predict``,
+    ``score`` and the torch discriminator: each group scored as one class.
+
+    ``AROUSAL``: ``"high"`` (angry, happy, fearful, surprised) against ``"low"`` (neutral,
+    calm, sad, disgust), a common convention of the circumplex (Russell 1980; disgust is
+    sometimes put with the high group: pass a mapping for that). On corpora the model has
+    never heard the answer's arousal carries much better than its emotion
+    (``reports/arousal/``).
+    """
+
+    AROUSAL = "arousal"
+
+
+#: The emotions of each named grouping's groups; a model's classes outside them are an
+#: error, and a group's emotions the model lacks are left out.
+GROUPINGS: dict[Grouping, dict[str, tuple[str, ...]]] = {
+    Grouping.AROUSAL: {"high": ("angry", "happy", "fearful", "surprised"),
+                       "low": ("neutral", "calm", "sad", "disgust")},
+}
+
+
+def resolve_groups(groups, classes) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    """Names of ``groups`` and the columns of ``classes`` each group sums.
+
+    ``groups``: a :class:`Grouping` (or its value), or a mapping of group name to a
+    non-empty sequence of class names, no class in two groups. Classes in no group of a
+    mapping are left out (the probabilities renormalised over the others); a named
+    grouping must place every class of the model.
+    """
+    names = [str(c) for c in classes]
+    column = {c: i for i, c in enumerate(names)}
+    if isinstance(groups, str):
+        grouping = _member(Grouping, groups, name="groups")
+        table = GROUPINGS[grouping]
+        placed = {c for members in table.values() for c in members}
+        lost = [c for c in names if c not in placed]
+        if lost:
+            raise ParameterError(f"groups={grouping.value!r} has no group for the model's "
+                                 f"class(es) {lost}: pass a mapping of group name to classes")
+        table = {g: [c for c in members if c in column] for g, members in table.items()}
+        table = {g: members for g, members in table.items() if members}
+    elif isinstance(groups, Mapping):
+        table = dict(groups)
+    else:
+        raise ParameterError(f"groups must be a Grouping or a mapping of group name to "
+                             f"class names, got {type(groups).__name__}")
+    if len(table) < 2 or not all(isinstance(g, str) for g in table):
+        raise ParameterError(f"groups must name at least 2 groups, got {list(table)}")
+    seen: set[str] = set()
+    columns = []
+    for g, members in table.items():
+        if isinstance(members, str | bytes) or not isinstance(members, Sequence) \
+                or not members:
+            raise ParameterError(f"group {g!r} must be a non-empty sequence of class "
+                                 f"names, got {members!r}")
+        unknown = [m if isinstance(m, str) else repr(m) for m in members
+                   if not isinstance(m, str) or m not in column]
+        if unknown:
+            raise ParameterError(f"group {g!r}: {unknown} are not classes of the model, "
+                                 f"which knows {names}")
+        twice = sorted(seen.intersection(members)) + sorted(
+            m for m in set(members) if list(members).count(m) > 1)
+        if twice:
+            raise ParameterError(f"group {g!r}: class(es) {twice} in more than one place")
+        seen.update(members)
+        columns.append(tuple(column[m] for m in members))
+    return tuple(table), tuple(columns)
 
 
 def _member(enum: type[StrEnum], value, *, name: str):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._vocabulary import Normalization, normalization_of
+from ._vocabulary import Normalization, normalization_of, resolve_groups
 from .errors import ParameterError
 
 __all__ = ["CorpusAB", "corpus_ab", "corpus_ab_folds"]
@@ -142,38 +142,44 @@ def _scores(y, proba, speakers, n_classes, n_boot, random_state) -> dict:
             "correct": (pred == y).tolist()}
 
 
+def _n_outputs(recognizer, groups) -> int:
+    return len(recognizer.classes_ if groups is None
+               else resolve_groups(groups, recognizer.classes_)[0])
+
+
 def _held_out_proba(recognizer, X: np.ndarray, speakers: np.ndarray,
-                    emotions: np.ndarray) -> np.ndarray:
-    """Probabilities of held-out rows. A speaker-normalised model gets each speaker's own
+                    emotions: np.ndarray, *, groups=None) -> np.ndarray:
+    """Probabilities of held-out rows (of ``groups`` of classes when given, as
+    ``proba_from_features``). A speaker-normalised model gets each speaker's own
     statistics (from all of that speaker's clips, no labels); a neutral-reference model
     each speaker's neutral clips (:func:`_neutral_ref_proba`)."""
     from .recognizer import SpeakerStats
 
     if recognizer.normalization == Normalization.STRICT:
-        return recognizer.proba_from_features(X)
+        return recognizer.proba_from_features(X, groups=groups)
     if recognizer.normalization == Normalization.NEUTRAL_REF:
-        return _neutral_ref_proba(recognizer, X, speakers, emotions)
-    proba = np.empty((X.shape[0], len(recognizer.classes_)))
+        return _neutral_ref_proba(recognizer, X, speakers, emotions, groups=groups)
+    proba = np.empty((X.shape[0], _n_outputs(recognizer, groups)))
     for spk in np.unique(speakers):
         rows = speakers == spk
         proba[rows] = recognizer.proba_from_features(
-            X[rows], speaker=SpeakerStats.from_features(X[rows]))
+            X[rows], speaker=SpeakerStats.from_features(X[rows]), groups=groups)
     return proba
 
 
 def _neutral_ref_proba(recognizer, X: np.ndarray, speakers: np.ndarray,
                        emotions: np.ndarray, *, reference: np.ndarray | None = None,
-                       k: int | None = None, rng: np.random.Generator | None = None
-                       ) -> np.ndarray | None:
+                       k: int | None = None, rng: np.random.Generator | None = None,
+                       groups=None) -> np.ndarray | None:
     """A ``neutral_ref`` model's probabilities of the rows ``X``, each speaker centred on
     its neutral rows of ``reference`` (default ``X``; or the same clips recorded another
     way), a neutral clip on the speaker's others, never on itself: all of them, or ``k``
     drawn by ``rng``. None when a speaker has fewer than ``k`` others; a speaker with fewer
-    than 3 neutral clips (2 others) raises."""
+    than 3 neutral clips (2 others) raises. ``groups``: as :func:`_held_out_proba`."""
     from .recognizer import SpeakerStats
 
     reference = X if reference is None else reference
-    proba = np.empty((X.shape[0], len(recognizer.classes_)))
+    proba = np.empty((X.shape[0], _n_outputs(recognizer, groups)))
     for spk in np.unique(speakers):
         rows = np.flatnonzero(speakers == spk)
         neutral = rows[emotions[rows] == "neutral"]
@@ -189,7 +195,7 @@ def _neutral_ref_proba(recognizer, X: np.ndarray, speakers: np.ndarray,
             if k is not None:
                 pool = rng.choice(pool, size=k, replace=False)
             proba[scored] = recognizer.proba_from_features(
-                X[scored], speaker=SpeakerStats.from_features(reference[pool]))
+                X[scored], speaker=SpeakerStats.from_features(reference[pool]), groups=groups)
     return proba
 
 

@@ -20,10 +20,11 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
-from ._vocabulary import Normalization
+from ._vocabulary import Normalization, resolve_groups
 from .artifact import Artifact, load_artifact
 from .data import (
     MAX_DURATION_S,
@@ -301,6 +302,15 @@ def _restrict(proba: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
                      where=total > 0)
 
 
+def _grouped(proba: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """Probabilities of groups of classes (the columns of each group summed) over the
+    classes of any group, renormalised per row [shape=(n, n_groups)]."""
+    union = np.array([c for g in groups for c in g], dtype=np.intp)
+    sub = _restrict(proba, union)
+    bounds = np.cumsum([0, *(len(g) for g in groups)])
+    return np.stack([sub[:, a:b].sum(axis=1) for a, b in pairwise(bounds)], axis=1)
+
+
 class EmotionRecognizer:
     """A loaded emotion model.
 
@@ -487,12 +497,14 @@ class EmotionRecognizer:
 
     # ------------------------------------------------------------------ predictions
     def proba_from_features(self, X: np.ndarray, *, speaker=None,
-                            return_atypicality: bool = False):
+                            return_atypicality: bool = False, groups=None):
         """Class probabilities of feature rows [shape=(n, n_features)] -> (n, n_classes)
         (shrunk towards uniform for atypical rows, :attr:`typicality`); with
         ``return_atypicality``, ``(proba, atypicality)``, normalised and scored once
-        (:meth:`atypicality_from_features`)."""
-        proba, atypicality = self._scored(*self._model_rows(X, speaker))
+        (:meth:`atypicality_from_features`); with ``groups``, the groups' probabilities
+        (n, n_groups), as :meth:`predict_proba`."""
+        columns = None if groups is None else resolve_groups(groups, self.classes_)[1]
+        proba, atypicality = self._scored(*self._model_rows(X, speaker), groups=columns)
         return (proba, atypicality) if return_atypicality else proba
 
     def atypicality_from_features(self, X: np.ndarray, *, speaker=None) -> np.ndarray:
@@ -520,18 +532,24 @@ class EmotionRecognizer:
         return (normalised.astype(np.float32).astype(np.float64),
                 X.astype(np.float32).astype(np.float64), scale)
 
-    def _scored(self, X: np.ndarray, raw: np.ndarray, scale: np.ndarray | None
+    def _scored(self, X: np.ndarray, raw: np.ndarray, scale: np.ndarray | None, *,
+                groups: tuple[tuple[int, ...], ...] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, atypicality) of rows from :meth:`_model_rows` (normalised, raw,
-        speaker scale): the one place where the classifier's output is shrunk."""
+        speaker scale): the one place where the classifier's output is shrunk. With
+        ``groups`` (columns of each group), the groups' probabilities, shrunk towards
+        uniform over the groups."""
         if X.shape[0] == 0:
-            return np.empty((0, len(self.classes_))), np.empty(0)
+            return np.empty((0, len(self.classes_ if groups is None else groups))), \
+                np.empty(0)
         if self._session is not None:
             from .export import onnx_predict_proba
 
             proba = onnx_predict_proba(self._session, X)
         else:
             proba = np.asarray(self.artifact.estimator.predict_proba(X), dtype=np.float64)
+        if groups is not None:
+            proba = _grouped(proba, groups)
         if self.typicality is None:
             return proba, np.full(X.shape[0], np.nan)
         atypicality = self.typicality.statistic(X, raw=raw, speaker_scale=scale)
@@ -545,7 +563,7 @@ class EmotionRecognizer:
             return np.zeros(atypicality.shape, dtype=bool)
         return self.typicality.atypical(atypicality)
 
-    def _batch_proba(self, items: Sequence, *, sr, speaker, skip: bool
+    def _batch_proba(self, items: Sequence, *, sr, speaker, skip: bool, groups=None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[ClipError]]:
         """Probabilities and atypicality of the usable clips of ``items``, their
         positions, the others.
@@ -562,7 +580,7 @@ class EmotionRecognizer:
                                      "needs at least 2")
             errors = sorted([*errors, lone], key=lambda e: e.index)
             X, index = X[:0], index[:0]
-        proba, atypicality = self._scored(*self._model_rows(X, speaker))
+        proba, atypicality = self._scored(*self._model_rows(X, speaker), groups=groups)
         return proba, atypicality, index, errors
 
     def _class_subset(self, classes) -> tuple[np.ndarray | None, tuple[str, ...]]:
@@ -588,8 +606,21 @@ class EmotionRecognizer:
     def _label_array(self, columns: np.ndarray | None) -> np.ndarray:
         return self.classes_ if columns is None else self.classes_[columns]
 
+    def _outputs(self, classes, groups):
+        """``(class columns, group columns, names)`` of the outputs asked for: a subset
+        of the classes (``classes=``), groups of them (``groups=``), or all classes."""
+        if groups is None:
+            columns, names = self._class_subset(classes)
+            return columns, None, names
+        if classes is not None:
+            raise ParameterError("give classes= or groups=, not both (a mapping of groups "
+                                 "may leave classes out)")
+        names, columns = resolve_groups(groups, self.classes_)
+        return None, columns, names
+
     def predict_proba(self, inputs, *, sr: int | None = None, speaker=None,
-                      on_error: str = "raise", classes: Sequence[str] | None = None):
+                      on_error: str = "raise", classes: Sequence[str] | None = None,
+                      groups=None):
         """Class probabilities (columns in ``classes_`` order, or ``classes`` order).
 
         Parameters
@@ -615,47 +646,58 @@ class EmotionRecognizer:
             clip (ratios between them kept), in this order. A row with no probability on
             the subset becomes uniform over it. A name the model does not know raises
             :class:`ParameterError` naming its classes.
+        groups : Grouping, str or mapping, optional
+            Groups of classes scored as one class each: :attr:`Grouping.AROUSAL`
+            (``"arousal"``: ``"high"`` against ``"low"``), or a mapping of group name to
+            class names (a class in one group at most; classes in none are left out and
+            the probabilities renormalised over the others). The columns are the groups,
+            in order, each the sum of its classes' probabilities; an atypical clip's are
+            shrunk towards uniform over the groups. Not with ``classes``.
 
         Returns
         -------
         proba : np.ndarray [shape=(n_classes,) for one clip, (n_clips, n_classes) for a batch]
-            With ``on_error="raise"``; ``n_classes = len(classes)`` when given.
+            With ``on_error="raise"``; ``n_classes = len(classes)`` (or ``len(groups)``)
+            when given.
         predictions : Predictions
             With ``on_error="skip"``: rows of the usable clips, ``index``, ``errors``;
             labels are the most probable of ``classes``.
         """
         skip = _check_on_error(on_error)
-        columns, names = self._class_subset(classes)
+        columns, group_columns, names = self._outputs(classes, groups)
         items, single = self._items(inputs)
-        proba, atypicality, index, errors = self._batch_proba(items, sr=sr, speaker=speaker,
-                                                              skip=skip)
+        proba, atypicality, index, errors = self._batch_proba(
+            items, sr=sr, speaker=speaker, skip=skip, groups=group_columns)
         proba = _restrict(proba, columns)
         if skip:
-            labels = self._label_array(columns)[np.argmax(proba, axis=1)]
+            labels = (self._label_array(columns) if group_columns is None
+                      else np.array(names))[np.argmax(proba, axis=1)]
             return Predictions(labels=labels, proba=proba, index=index,
                                errors=tuple(errors), classes=names,
                                atypicality=atypicality, atypical=self.atypical(atypicality))
         return proba[0] if single else proba
 
     def predict(self, inputs, *, sr: int | None = None, speaker=None,
-                on_error: str = "raise", classes: Sequence[str] | None = None):
+                on_error: str = "raise", classes: Sequence[str] | None = None,
+                groups=None):
         """Emotion labels: a str for one clip, an array of str for a batch.
 
         Parameters as :meth:`predict_proba`; with ``classes`` the most probable of those
-        classes. With ``on_error="skip"`` the result is a :class:`Predictions` (labels,
-        probabilities, ``index`` and ``errors``).
+        classes, with ``groups`` the most probable group. With ``on_error="skip"`` the
+        result is a :class:`Predictions` (labels, probabilities, ``index`` and ``errors``).
         """
         proba = self.predict_proba(inputs, sr=sr, speaker=speaker, on_error=on_error,
-                                   classes=classes)
+                                   classes=classes, groups=groups)
         if isinstance(proba, Predictions):
             return proba
-        labels = self._label_array(self._class_subset(classes)[0])[
+        columns, group_columns, names = self._outputs(classes, groups)
+        labels = (self._label_array(columns) if group_columns is None else np.array(names))[
             np.argmax(np.atleast_2d(proba), axis=1)]
         return str(labels[0]) if proba.ndim == 1 else labels
 
     def score(self, waveforms, *, sr: int, targets, speaker=None,
-              on_error: str = "raise", classes: Sequence[str] | None = None
-              ) -> DiscriminatorScores:
+              on_error: str = "raise", classes: Sequence[str] | None = None,
+              groups=None) -> DiscriminatorScores:
         """Discriminator penalties of a batch of waveforms against target emotions.
 
         No file I/O. Parameters as :meth:`predict_proba`; ``targets`` is one emotion for
@@ -666,9 +708,15 @@ class EmotionRecognizer:
         ``classes``: score against a subset of the model's classes (a generator that
         knows fewer emotions): ``p_target`` is the target's probability renormalised over
         the subset (:meth:`predict_proba`), ``proba`` and ``classes`` are the subset's.
+
+        ``groups``: score against groups of classes, e.g. ``groups="arousal"`` with
+        ``targets="high"``: ``p_target`` is the probability of the target's group, the
+        sum over its classes (:meth:`predict_proba`); ``proba`` and ``classes`` are the
+        groups'. On corpora the model has never heard, the group is more often right
+        and its probability better calibrated than the emotion (``reports/arousal/``).
         """
         skip = _check_on_error(on_error)
-        subset, names = self._class_subset(classes)
+        subset, group_columns, names = self._outputs(classes, groups)
         if _is_path(waveforms) or (isinstance(waveforms, Sequence) and any(
                 _is_path(w) for w in waveforms)):
             raise ParameterError("score takes waveforms, not file paths")
@@ -685,6 +733,9 @@ class EmotionRecognizer:
         unknown = sorted({str(t) if isinstance(t, str) else repr(t) for t in targets
                           if not isinstance(t, str) or t not in column})
         if unknown:
+            if group_columns is not None:
+                raise ParameterError(f"target(s) {unknown} are not groups of "
+                                     f"groups={groups!r}: {list(names)}")
             if subset is None:
                 raise ParameterError(f"unknown target emotion(s) {unknown}; the model "
                                      f"knows {list(names)}")
@@ -693,8 +744,8 @@ class EmotionRecognizer:
                                  f"{[str(c) for c in self.classes_]})")
         if sr is None:
             raise ParameterError("score needs the waveforms' sample rate: sr=")
-        proba, atypicality, index, errors = self._batch_proba(items, sr=sr, speaker=speaker,
-                                                              skip=skip)
+        proba, atypicality, index, errors = self._batch_proba(
+            items, sr=sr, speaker=speaker, skip=skip, groups=group_columns)
         proba = _restrict(proba, subset)
         cols = np.array([column[t] for t in targets], dtype=np.intp)[index]
         p = proba[np.arange(index.size), cols]

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .._vocabulary import Normalization
+from .._vocabulary import Normalization, resolve_groups
 from ..data import MIN_SAMPLE_RATE, _low_rate_problem
 from ..errors import ParameterError
 from . import functional as F
 
-__all__ = ["DiscriminatorLoss", "EmotionDiscriminator", "emotion_loss", "shrink_log_proba"]
+__all__ = ["DiscriminatorLoss", "EmotionDiscriminator", "emotion_loss", "group_log_proba",
+           "shrink_log_proba"]
 
 _KINDS = ("nll", "penalty")
 _REDUCTIONS = ("none", "mean", "sum")
@@ -50,6 +51,17 @@ def emotion_loss(log_proba: torch.Tensor, target: torch.Tensor, *, kind: str = "
     if reduction == "mean":
         return loss.mean()
     return loss.sum() if reduction == "sum" else loss
+
+
+def group_log_proba(log_proba: torch.Tensor, groups: Sequence[Sequence[int]]
+                    ) -> torch.Tensor:
+    """Log-probabilities of groups of classes [shape=(B, n_groups)]: each group's
+    ``logsumexp`` over its columns of ``log_proba`` [shape=(B, n_classes)], renormalised
+    over the classes of any group (``ser_classic.recognizer._grouped`` in log space)."""
+    union = torch.as_tensor([c for g in groups for c in g], device=log_proba.device)
+    summed = torch.stack([torch.logsumexp(log_proba[:, list(g)], dim=1) for g in groups],
+                         dim=1)
+    return summed - torch.logsumexp(log_proba[:, union], dim=1, keepdim=True)
 
 
 def shrink_log_proba(log_proba: torch.Tensor, atypicality: torch.Tensor, *,
@@ -220,30 +232,40 @@ class EmotionDiscriminator(torch.nn.Module):
         return (X - mean) / scale, scale
 
     def forward(self, waveforms: torch.Tensor, *, sr: int, speaker=None,
-                lengths: torch.Tensor | None = None) -> torch.Tensor:
+                lengths: torch.Tensor | None = None, groups=None) -> torch.Tensor:
         """Log-probabilities [shape=(B, n_classes)] of waveforms [shape=(B, n)] at ``sr``.
 
         ``speaker``: :class:`ser_classic.recognizer.SpeakerStats` or ``"batch"`` for a
         ``"speaker_norm"`` model, ``SpeakerStats`` of neutral clips for a ``"neutral_ref"``
         one (refused by strict ones). ``lengths``: valid samples per row, for zero-padded
         clips of different lengths (:meth:`features`). Atypical clips' probabilities are
-        shrunk towards uniform (:meth:`atypicality`).
+        shrunk towards uniform (:meth:`atypicality`). ``groups``: log-probabilities of
+        groups of classes [shape=(B, n_groups)] (:meth:`group_names`; as
+        ``EmotionRecognizer.predict_proba(..., groups=)``).
         """
         raw = self.features(waveforms, sr=sr, lengths=lengths)
         X, scale = self._normalise(raw, speaker)
-        return self.classify(X, raw=raw, scale=scale)
+        return self.classify(X, raw=raw, scale=scale, groups=groups)
+
+    def group_names(self, groups) -> tuple[str, ...]:
+        """The names of ``groups`` (a :class:`ser_classic.Grouping` or a mapping of group
+        name to class names): the columns of ``forward(..., groups=groups)``."""
+        return resolve_groups(groups, self.classes)[0]
 
     def classify(self, X: torch.Tensor, *, raw: torch.Tensor | None = None,
-                 scale: torch.Tensor | None = None) -> torch.Tensor:
+                 scale: torch.Tensor | None = None, groups=None) -> torch.Tensor:
         """Log-probabilities [shape=(B, n_classes)] of feature rows as the classifier reads
         them (after any speaker normalisation): the head, then the atypicality shrink.
 
         ``raw``: the same rows before speaker normalisation (:meth:`features`), and
         ``scale`` [shape=(n_features,) or (B, n_features)] the speaker scale they were
         divided by, needed by a speaker-normalised model whose typicality reads them
-        (:attr:`ser_classic.typicality.Typicality.raw` and ``.reference``).
+        (:attr:`ser_classic.typicality.Typicality.raw` and ``.reference``). ``groups``:
+        as :meth:`forward`, shrunk towards uniform over the groups.
         """
         log_proba = self.head(X)
+        if groups is not None:
+            log_proba = group_log_proba(log_proba, resolve_groups(groups, self.classes)[1])
         if self.typicality is None:
             return log_proba
         return shrink_log_proba(log_proba, self._atypicality(X, raw, scale),
@@ -306,13 +328,17 @@ class EmotionDiscriminator(torch.nn.Module):
 
     def loss(self, waveforms: torch.Tensor, targets, *, sr: int, kind: str = "nll",
              classes: Sequence[str] | None = None, speaker=None,
-             lengths: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+             lengths: torch.Tensor | None = None, reduction: str = "mean",
+             groups=None) -> torch.Tensor:
         """``-log p(target)`` (``kind="nll"``) or ``1 - p(target)`` (``"penalty"``).
 
         ``targets``: one emotion name for all clips or one per clip; ``classes``: a subset
-        of the classes to renormalise over (targets must be among them).
+        of the classes to renormalise over (targets must be among them); ``groups``: the
+        targets are groups (``groups="arousal"``: ``"high"`` or ``"low"``), ``p(target)``
+        the sum over the target group's classes.
         """
-        return DiscriminatorLoss(self, kind=kind, classes=classes, reduction=reduction)(
+        return DiscriminatorLoss(self, kind=kind, classes=classes, reduction=reduction,
+                                 groups=groups)(
             waveforms, targets, sr=sr, speaker=speaker, lengths=lengths)
 
 
@@ -326,18 +352,27 @@ class DiscriminatorLoss(torch.nn.Module):
     classes : sequence of str, optional
         Renormalise over these classes (a generator that knows fewer emotions).
     reduction : {"none", "mean", "sum"}
+    groups : Grouping, str or mapping, optional
+        Targets are groups of classes (:meth:`EmotionDiscriminator.forward`), e.g.
+        ``"arousal"``: ``"high"`` or ``"low"``. Not with ``classes``.
     """
 
     def __init__(self, discriminator: EmotionDiscriminator, *, kind: str = "nll",
-                 classes: Sequence[str] | None = None, reduction: str = "mean") -> None:
+                 classes: Sequence[str] | None = None, reduction: str = "mean",
+                 groups=None) -> None:
         super().__init__()
         if kind not in _KINDS:
             raise ParameterError(f"kind must be one of {_KINDS}, got {kind!r}")
         if reduction not in _REDUCTIONS:
             raise ParameterError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        if groups is not None and classes is not None:
+            raise ParameterError("give classes= or groups=, not both")
         self.discriminator = discriminator
-        self.kind, self.reduction = kind, reduction
-        self.names = discriminator.classes if classes is None else tuple(classes)
+        self.kind, self.reduction, self.groups = kind, reduction, groups
+        if groups is not None:
+            self.names = discriminator.group_names(groups)
+        else:
+            self.names = discriminator.classes if classes is None else tuple(classes)
         if not self.names or len(set(self.names)) != len(self.names):
             raise ParameterError(f"classes must be distinct class names, got {classes}")
         self.subset = None if classes is None else discriminator.columns(self.names)
@@ -352,7 +387,8 @@ class DiscriminatorLoss(torch.nn.Module):
         unknown = sorted({str(t) for t in targets if t not in where})
         if unknown:
             raise ParameterError(f"target emotion(s) {unknown} not in {list(self.names)}")
-        log_proba = self.discriminator(waveforms, sr=sr, speaker=speaker, lengths=lengths)
+        log_proba = self.discriminator(waveforms, sr=sr, speaker=speaker, lengths=lengths,
+                                       groups=self.groups)
         target = torch.as_tensor([where[t] for t in targets], device=log_proba.device)
         subset = None if self.subset is None else self.subset.to(log_proba.device)
         return emotion_loss(log_proba, target, kind=self.kind, columns=subset,

@@ -1,0 +1,109 @@
+"""Groups of emotions scored as one class (``groups=``): the arousal penalty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ser_classic
+from ser_classic import Grouping, data
+from ser_classic.errors import ParameterError
+
+from .conftest import DATA
+
+SR = 16000
+HIGH = ["angry", "happy", "fearful", "surprised"]
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    return ser_classic.load("deployed")
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[np.ndarray]:
+    """Eight real clips of RAVDESS actor 22 and one of white noise (atypical)."""
+    paths = sorted((DATA / "ravdess" / "Actor_22").glob("*.flac"))[::7][:8]
+    noise = np.random.default_rng(0).normal(0.0, 0.1, 2 * SR)
+    return [data.load_audio(p, sr=SR) for p in paths] + [noise]
+
+
+def test_group_probabilities_are_sums_of_the_class_probabilities(deployed, clips):
+    proba = deployed.predict_proba(clips, sr=SR)
+    grouped = deployed.predict_proba(clips, sr=SR, groups=Grouping.AROUSAL)
+    high = np.isin(deployed.classes_, HIGH)
+    result = deployed.predict_proba(clips, sr=SR, groups="arousal", on_error="skip")
+    atypical = result.atypical
+    assert result.classes == ("high", "low")
+    assert atypical[-1] and not atypical[:-1].all()
+    np.testing.assert_allclose(grouped.sum(axis=1), 1.0)
+    np.testing.assert_allclose(grouped[~atypical, 0], proba[~atypical][:, high].sum(axis=1),
+                               atol=1e-6)
+    # an atypical clip is shrunk towards uniform over the groups, not over the classes
+    summed = proba[-1, high].sum()
+    assert abs(grouped[-1, 0] - 0.5) < abs(summed - 0.5)
+    np.testing.assert_array_equal(
+        deployed.predict(clips, sr=SR, groups="arousal"),
+        np.where(grouped[:, 0] > grouped[:, 1], "high", "low"))
+    np.testing.assert_array_equal(result.labels, deployed.predict(clips, sr=SR,
+                                                                  groups="arousal"))
+
+
+def test_score_against_a_group(deployed, clips):
+    targets = ["high", "low"] * 4 + ["high"]
+    scores = deployed.score(clips, sr=SR, targets=targets, groups="arousal")
+    grouped = deployed.predict_proba(clips, sr=SR, groups="arousal")
+    expected = grouped[np.arange(len(clips)), [0 if t == "high" else 1 for t in targets]]
+    np.testing.assert_allclose(scores.p_target, expected)
+    np.testing.assert_allclose(scores.penalty, 1.0 - expected)
+    assert scores.classes == ("high", "low") and scores.proba.shape == (len(clips), 2)
+    with pytest.raises(ParameterError, match="not groups"):
+        deployed.score(clips, sr=SR, targets="sad", groups="arousal")
+
+
+def test_a_mapping_that_leaves_classes_out_renormalises_over_the_others(deployed, clips):
+    groups = {"loud": ["angry", "happy"], "quiet": ["sad", "neutral"]}
+    grouped = deployed.predict_proba(clips[:8], sr=SR, groups=groups)
+    subset = deployed.predict_proba(clips[:8], sr=SR, classes=["angry", "happy", "sad",
+                                                               "neutral"])
+    np.testing.assert_allclose(grouped, np.c_[subset[:, :2].sum(1), subset[:, 2:].sum(1)],
+                               atol=1e-6)
+    X, _ = deployed.features(clips[:8], sr=SR)
+    np.testing.assert_allclose(deployed.proba_from_features(X, groups=groups), grouped)
+
+
+@pytest.mark.parametrize(("groups", "problem"), [
+    ("valence", "must be one of 'arousal'"),
+    ({"a": ["angry"]}, "at least 2 groups"),
+    ({"a": ["angry"], "b": ["angry", "sad"]}, "more than one place"),
+    ({"a": ["angry"], "b": ["calm"]}, "not classes of the model"),
+    ({"a": "angry", "b": ["sad"]}, "non-empty sequence"),
+    (["angry", "sad"], "a Grouping or a mapping"),
+])
+def test_bad_groups_are_refused(deployed, clips, groups, problem):
+    with pytest.raises(ParameterError, match=problem):
+        deployed.predict_proba(clips[0], sr=SR, groups=groups)
+
+
+def test_groups_and_classes_together_are_refused(deployed, clips):
+    with pytest.raises(ParameterError, match="not both"):
+        deployed.predict_proba(clips[0], sr=SR, groups="arousal", classes=["sad", "angry"])
+
+
+def test_the_torch_discriminator_gives_the_same_group_penalty(deployed, clips):
+    torch = pytest.importorskip("torch")
+    from ser_classic.torch import DiscriminatorLoss, EmotionDiscriminator
+
+    disc = EmotionDiscriminator("deployed", dtype=torch.float64)
+    rows = np.stack([np.resize(y, 2 * SR) for y in clips]).astype(np.float32)
+    targets = ["high", "low"] * 4 + ["low"]
+    expected = deployed.score(rows, sr=SR, targets=targets, groups="arousal")
+    x = torch.from_numpy(rows).double().requires_grad_(True)
+    loss = DiscriminatorLoss(disc, kind="penalty", groups="arousal", reduction="none")
+    penalty = loss(x, targets, sr=SR)
+    np.testing.assert_allclose(penalty.detach().numpy(), expected.penalty, atol=1e-4)
+    penalty.sum().backward()
+    assert torch.isfinite(x.grad).all() and bool((x.grad != 0).any())
+    assert disc.group_names("arousal") == ("high", "low")
+    with pytest.raises(ParameterError, match="not both"):
+        DiscriminatorLoss(disc, groups="arousal", classes=["sad", "angry"])
