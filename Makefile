@@ -35,7 +35,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	corpus-spectra colouring tilt-ablation student-solver consistent-features corpus-alignment \
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
-	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal targets clean-cache
+	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
+	modulation-spectrum targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -95,7 +96,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
-	arousal
+	arousal modulation-spectrum
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -819,6 +820,14 @@ arousal: $(STAMP)
 	$(BIN)/python experiments/arousal.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/arousal \
 		--folds $(WORK)/ab $(WORK)/ab-speaker_norm $(WORK)/ab-neutral_ref
+
+# Modulation spectral features (each mel band's log-energy envelope, its power in octave
+# modulation bands; cached in .cache/modulation_spectrum) beside the default set, with the
+# fixed linear models of loco-variants; measurement only (about 4 min)
+# -> reports/modulation_spectrum/
+modulation-spectrum: $(STAMP)
+	$(BIN)/python experiments/modulation_spectrum.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/modulation_spectrum
 
 # The shipped models (every normalisation) on formant text-to-speech
 # (eSpeak NG, five languages, prosody by rule): confidence on neutral renderings and the
