@@ -107,3 +107,13 @@ def test_the_torch_discriminator_gives_the_same_group_penalty(deployed, clips):
     assert disc.group_names("arousal") == ("high", "low")
     with pytest.raises(ParameterError, match="not both"):
         DiscriminatorLoss(disc, groups="arousal", classes=["sad", "angry"])
+
+
+def test_a_speaker_normalised_model_scores_groups_with_the_batchs_statistics(clips):
+    model = ser_classic.load("deployed-speaker_norm")
+    voice = clips[:8]
+    proba = model.predict_proba(voice, sr=SR, speaker="batch")
+    scores = model.score(voice, sr=SR, speaker="batch", targets="low", groups="arousal")
+    assert not scores.atypical.any()
+    np.testing.assert_allclose(scores.p_target,
+                               proba[:, ~np.isin(model.classes_, HIGH)].sum(axis=1), atol=1e-6)
