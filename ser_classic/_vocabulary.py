@@ -54,7 +54,8 @@ class SplitScheme(StrEnum):
 
 class Grouping(StrEnum):
     """Named groups of emotions, for ``groups=`` of ``predict_proba``, ``predict``,
-    ``score`` and the torch discriminator: each group scored as one class.
+    ``score`` and the torch discriminator (``--groups`` of ``ser-classic predict``,
+    ``?groups=`` of the HTTP service): each group scored as one class.
 
     ``AROUSAL``: ``"high"`` (angry, happy, fearful, surprised) against ``"low"`` (neutral,
     calm, sad, disgust), a common convention of the circumplex (Russell 1980; disgust is

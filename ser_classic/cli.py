@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
+from ._vocabulary import Grouping, resolve_groups
 
 __all__ = ["main", "resolve_data_dir", "tune_allocator"]
 
@@ -526,6 +527,9 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
                         "whole match), "
                         "searched in each file name, names its speaker (default: the "
                         "parent folder is the speaker)")
+    p.add_argument("--groups", choices=[g.value for g in Grouping], default=None,
+                   help="score groups of emotions as one class each (arousal: high, low); "
+                        "the emotion column then holds the most probable group")
 
 
 def _expand_inputs(inputs: list[str]) -> list[Path]:
@@ -583,7 +587,9 @@ def _run_predict(args) -> int:
     paths = _expand_inputs(args.inputs)
     X, errors = rec.features([str(p) for p in paths], on_error="nan")
     ok = ~np.isnan(X).any(axis=1)
-    proba = np.full((len(paths), len(rec.classes_)), np.nan)
+    names = (tuple(str(c) for c in rec.classes_) if args.groups is None
+             else resolve_groups(args.groups, rec.classes_)[0])
+    proba = np.full((len(paths), len(names)), np.nan)
     atypicality = np.full(len(paths), np.nan)
     speakers = [_speaker_of(p, args.speaker_regex) if speaker_norm else None
                 for p in paths]
@@ -598,10 +604,10 @@ def _run_predict(args) -> int:
                 continue
             stats = SpeakerStats.from_features(X[rows])
             proba[rows], atypicality[rows] = rec.proba_from_features(
-                X[rows], speaker=stats, return_atypicality=True)
+                X[rows], speaker=stats, return_atypicality=True, groups=args.groups)
     elif ok.any():
         proba[ok], atypicality[ok] = rec.proba_from_features(
-            X[ok], speaker=reference, return_atypicality=True)
+            X[ok], speaker=reference, return_atypicality=True, groups=args.groups)
     atypical = rec.atypical(atypicality)
     problems = dict(errors)
     records = []
@@ -610,9 +616,9 @@ def _run_predict(args) -> int:
         if speaker_norm:
             rec_row["speaker"] = speakers[i]
         if ok[i]:
-            rec_row["emotion"] = str(rec.classes_[int(np.argmax(proba[i]))])
+            rec_row["emotion"] = names[int(np.argmax(proba[i]))]
             rec_row.update({f"p_{c}": round(float(v), 4)
-                            for c, v in zip(rec.classes_, proba[i], strict=True)})
+                            for c, v in zip(names, proba[i], strict=True)})
             if rec.typicality is not None:  # how unlike the training speech the clip is
                 rec_row["atypicality"] = round(float(atypicality[i]), 4)
                 rec_row["atypical"] = bool(atypical[i])

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
+from ._vocabulary import Grouping, resolve_groups
 from .data import MIN_SAMPLE_RATE, check_waveform, decode_audio, resample
 from .errors import AudioError, ParameterError
 from .recognizer import _restrict
@@ -52,6 +53,9 @@ _Reference = Annotated[list[UploadFile] | None,
 _Classes = Annotated[str | None, Query(description="comma-separated subset of the model's "
                                                    "classes (e.g. happy,sad,neutral): "
                                                    "probabilities renormalised over them")]
+_Groups = Annotated[Grouping | None, Query(description="score groups of emotions as one "
+                                                      "class each: arousal (high, low); "
+                                                      "not with classes")]
 
 
 class ServiceError(Exception):
@@ -231,12 +235,13 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         del payload
         return _waveform(data, sr, name), name
 
-    def _infer(waveforms: list[np.ndarray], speaker=None) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and atypicality of the clips."""
+    def _infer(waveforms: list[np.ndarray], speaker=None, groups=None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (of ``groups`` when given) and atypicality of the clips."""
         with lock:
             X = np.stack([recognizer.clip_features(y) for y in waveforms])
             try:
-                return recognizer.proba_from_features(X, speaker=speaker,
+                return recognizer.proba_from_features(X, speaker=speaker, groups=groups,
                                                       return_atypicality=True)
             except ParameterError as exc:
                 raise ServiceError(422, "speaker_statistics_required", str(exc)) from None
@@ -248,8 +253,18 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
         return {"atypicality": float(value),
                 "atypical": bool(recognizer.atypical(np.array([value]))[0])}
 
-    def _subset(text: str | None) -> tuple[np.ndarray | None, list[str]]:
-        """Columns and names of ``?classes=``; refused (422) before any audio is read."""
+    def _subset(text: str | None, groups: Grouping | None = None
+                ) -> tuple[np.ndarray | None, list[str]]:
+        """Columns and names of ``?classes=`` (or the names of ``?groups=``); refused (422)
+        before any audio is read."""
+        if groups is not None:
+            if text is not None:
+                raise ServiceError(422, "classes_and_groups",
+                                   "send classes or groups, not both")
+            try:
+                return None, list(resolve_groups(groups, recognizer.classes_)[0])
+            except ParameterError as exc:
+                raise ServiceError(422, "unknown_groups", str(exc)) from None
         if text is None:
             return None, classes
         try:
@@ -323,15 +338,15 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
               max_body_size=body_limits["/predict"])
     def predict(file: Annotated[UploadFile, File(description="an audio file (WAV/FLAC)")],
                 reference: _Reference = None, speaker_norm: _SpeakerNorm = False,
-                classes: _Classes = None):
+                classes: _Classes = None, groups: _Groups = None):
         start = time.perf_counter()
-        columns, names = _subset(classes)
+        columns, names = _subset(classes, groups)
         _check_statistics_request(speaker_norm, reference, one_clip=True)
         _check_batch_size(1 + len(reference or ()))
         with decodes:
             speaker = _enrolled(reference) if neutral_ref else None
             y, name = _read(file)
-            proba, atypicality = _infer([y], speaker=speaker)
+            proba, atypicality = _infer([y], speaker=speaker, groups=groups)
             proba = _restrict(proba, columns)[0]
         return Prediction(filename=name, emotion=names[int(np.argmax(proba))],
                           probabilities=dict(zip(names, map(float, proba), strict=True)),
@@ -343,9 +358,9 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
               max_body_size=body_limits["/predict/batch"])
     def predict_batch(files: Annotated[list[UploadFile], File(description="audio files")],
                       reference: _Reference = None, speaker_norm: _SpeakerNorm = False,
-                      classes: _Classes = None):
+                      classes: _Classes = None, groups: _Groups = None):
         start = time.perf_counter()
-        columns, names = _subset(classes)
+        columns, names = _subset(classes, groups)
         _check_statistics_request(speaker_norm, reference)
         _check_batch_size(len(files) + len(reference or ()))
         items: list[BatchItem] = []
@@ -367,7 +382,8 @@ def create_app(recognizer, *, max_upload_bytes: int = 10_000_000,
                 raise ServiceError(422, "speaker_statistics_required",
                                    f"speaker_norm=true needs at least 2 usable clips of "
                                    f"the speaker, got {len(waves)}")
-            proba, atypicality = _infer(waves, speaker=speaker) if waves else ([], [])
+            proba, atypicality = (_infer(waves, speaker=speaker, groups=groups) if waves
+                                  else ([], []))
             proba = _restrict(proba, columns) if waves else []
         for i, p, a in zip(good, proba, atypicality, strict=True):
             items[i].emotion = names[int(np.argmax(p))]

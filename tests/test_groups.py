@@ -117,3 +117,19 @@ def test_a_speaker_normalised_model_scores_groups_with_the_batchs_statistics(cli
     assert not scores.atypical.any()
     np.testing.assert_allclose(scores.p_target,
                                proba[:, ~np.isin(model.classes_, HIGH)].sum(axis=1), atol=1e-6)
+
+
+def test_the_cli_gives_the_apis_group_probabilities(capsys):
+    import json
+
+    from ser_classic.cli import main
+
+    paths = sorted((DATA / "ravdess" / "Actor_22").glob("*.flac"))[:3]
+    assert main(["predict", *map(str, paths), "--model", "deployed", "--groups", "arousal",
+                 "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["predictions"]
+    expected = ser_classic.load("deployed").predict_proba([str(p) for p in paths],
+                                                          groups="arousal")
+    assert [[r["p_high"], r["p_low"]] for r in rows] == np.round(expected, 4).tolist()
+    assert [r["emotion"] for r in rows] == ["high" if p[0] > p[1] else "low"
+                                            for p in expected]

@@ -139,6 +139,26 @@ def test_batch_reports_bad_files_and_predicts_the_rest(server):
     assert r.status_code == 413 and r.json()["error"] == "batch_too_large"
 
 
+def test_groups_of_emotions_over_http(server):
+    url, rec = server
+    clips = sorted(TESS.glob("YAF_sad/*"))[:2]
+    files = [("files", (p.name, p.read_bytes(), "audio/wav")) for p in clips]
+    r = httpx.post(f"{url}/predict/batch", params={"groups": "arousal"}, files=files)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    expected = rec.predict_proba([str(p) for p in clips], groups="arousal")
+    np.testing.assert_allclose([[x["probabilities"][g] for g in ("high", "low")]
+                                for x in results], expected, atol=1e-6)
+    assert [x["emotion"] for x in results] == list(np.array(["high", "low"])[
+        expected.argmax(axis=1)])
+    r = httpx.post(f"{url}/predict", params={"groups": "arousal"}, files={"file": files[0][1]})
+    assert r.status_code == 200 and set(r.json()["probabilities"]) == {"high", "low"}
+    for params, error in (({"groups": "arousal", "classes": "sad,happy"}, "classes_and_groups"),
+                          ({"groups": "valence"}, "invalid_request")):
+        r = httpx.post(f"{url}/predict/batch", params=params, files=files)
+        assert r.status_code == 422 and r.json()["error"] == error, r.text
+
+
 def test_concurrent_requests(server):
     url, rec = server
     clips = sorted(TESS.glob("OAF_happy/*"))[:4]
