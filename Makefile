@@ -814,12 +814,14 @@ row-selection: $(STAMP)
 
 # How far the answer's arousal carries across corpora (the emotion model's top answer's
 # group, a model of arousal, arousal first), fixed linear models on the cached features,
-# and the held-out-corpus A/B models that make run and deploy-selected leave in $(WORK);
-# measurement only (about 3 min) -> reports/arousal/
+# the held-out-corpus A/B models that make run and deploy-selected leave in $(WORK), and
+# conditions' held-out models under its recording conditions (trained when missing);
+# measurement only (about 6 min with those models made) -> reports/arousal/
 arousal: $(STAMP)
 	$(BIN)/python experiments/arousal.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/arousal \
-		--folds $(WORK)/ab $(WORK)/ab-speaker_norm $(WORK)/ab-neutral_ref
+		--folds $(WORK)/ab $(WORK)/ab-speaker_norm $(WORK)/ab-neutral_ref \
+		--conditions $(WORK)/conditions
 
 # Modulation spectral features (each mel band's log-energy envelope, its power in octave
 # modulation bands; cached in .cache/modulation_spectrum) beside the default set, with the

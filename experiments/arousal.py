@@ -21,7 +21,10 @@ student of each fold of a held-out-corpus A/B (``corpus-ab --work``: `make run` 
 ``.cache/models/ab``, `make deploy-selected` ``ab-speaker_norm`` and ``ab-neutral_ref``),
 each scored on its held-out corpus as that A/B scores it, with the calibration of the
 emotion and of the group's probability as the library gives it (``groups=``: the
-probabilities summed over the group, an atypical clip's shrunk towards 1/2).
+probabilities summed over the group, an atypical clip's shrunk towards 1/2). With
+``--conditions``, the held-out teachers and students of ``bench_conditions`` (trained
+without RAVDESS actors 21-24) under each of its recording conditions, emotion against
+arousal.
 
 Two groupings, both conventions of the circumplex (Russell 1980), neither chosen here:
 high = angry, happy, fearful, surprised, with disgust low or high; low = neutral, sad
@@ -200,11 +203,79 @@ def render(summary: dict) -> str:
         lines += ["", "Models: " + "; ".join(
             f"{name} " + ", ".join(f"{c} `{i}`" for c, i in entry["models"].items())
             for name, entry in models.items()) + ".", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + conditions_md(summary["results"].get("conditions")))
 
 
-def run(X, y, speaker, corpus, *, rows, folds=()) -> dict:
-    """Every grouping's scores, strict and speaker_norm, and the A/B models of ``folds``."""
+def conditions_md(cond: dict | None) -> list[str]:
+    """The report's section on :func:`condition_scores` (none without it)."""
+    if not cond:
+        return []
+    lines = ["## Under recording conditions", "",
+             f"`bench_conditions`' held-out teachers and students (trained without RAVDESS "
+             f"actors 21-24, `--conditions`) on the {cond['n_clips']} clips of actors 21-24 "
+             "under each of its conditions (its transforms, babble talkers and seeds: "
+             "`reports/conditions`). Emotion: accuracy over the 7 classes and its ECE; "
+             "arousal: the binary UAR of the answer of `groups=\"arousal\"` and its "
+             "two-way ECE (15 bins). Speaker-normalised models read each speaker's "
+             "statistics from its clips of the same condition. Four speakers: the ECEs "
+             "are coarse here (`reports/targets`). These are the models the folder held "
+             "when this ran (ids below); `reports/conditions` names the ones it scored.", ""]
+    degraded = [c for c in cond["conditions"] if c != "clean"]
+    for norm, (teacher, student) in CONDITION_COLUMNS.items():
+        lines += [f"### {norm}", "", "| condition | teacher emotion: accuracy / ECE | "
+                  "teacher arousal: UAR / ECE | student emotion: accuracy / ECE | "
+                  "student arousal: UAR / ECE |", "|---|---|---|---|---|"]
+
+        def cell(cols, column, view, metric):
+            r = cols[f"{column} {view}"]
+            return f"{r[metric]:.3f} / {r['ece']:.3f}"
+
+        means = {c: {m: float(np.mean([cond["conditions"][d][c][m] for d in degraded]))
+                     for m in ("accuracy", "uar", "ece")}
+                 for c in cond["conditions"]["clean"]}
+        for name, cols in [*cond["conditions"].items(), ("**mean of the degraded**", means)]:
+            lines.append(f"| {name} | " + " | ".join(
+                cell(cols, column, view, "accuracy" if view == "emotion" else "uar")
+                for column in (teacher, student) for view in ("emotion", "arousal")) + " |")
+        lines.append("")
+    models = "; ".join(f"{n} `{i}`" for n, i in cond["models"].items())
+    return [*lines, f"Models: {models}.", ""]
+
+
+CONDITION_COLUMNS = {"strict": ("strict teacher", "strict student"),
+                     "speaker_norm": ("speaker_norm teacher [same condition]",
+                                      "speaker_norm student [same condition]"),
+                     "neutral_ref": ("neutral_ref teacher [same condition]",
+                                     "neutral_ref student [same condition]")}
+
+
+def condition_scores(work: Path, data: Path, *, seed: int = 0) -> dict:
+    """Emotion and arousal (``groups="arousal"``) accuracy, UAR and ECE of
+    ``bench_conditions``' held-out teachers and students (``work``) on RAVDESS actors
+    21-24 under each of its conditions (its clips, seeds and transforms)."""
+    import bench_conditions as bench
+
+    from ser_classic.data import scan_corpus
+
+    holdout = bench.ensure_holdout_models(work, tuple(CONDITION_COLUMNS), retrain=False)
+    records = sorted(scan_corpus(data / "ravdess"), key=lambda r: r["path"])
+    rows, talkers = bench.holdout_rows(records, holdout, n=0, seed=seed)
+    cond = bench.run_conditions(holdout, rows, talker_rows=talkers, seed=seed, world=True,
+                                groups=Grouping.AROUSAL)
+    keep = [c for pair in CONDITION_COLUMNS.values() for c in pair]
+    return {"n_clips": len(rows),
+            "models": {n: m["model_id"] for n, m in cond["models"].items()},
+            "conditions": {c: {f"{col} {view}": {k: round(float(r[k]), 4) for k in
+                                                 ("accuracy", "uar", "ece")}
+                               for col in keep for view, r in (
+                                   ("emotion", cols[col]), ("arousal", cols[
+                                       f"{col} ({Grouping.AROUSAL})"]))}
+                           for c, cols in cond["conditions"].items()}}
+
+
+def run(X, y, speaker, corpus, *, rows, folds=(), conditions=None, data=None) -> dict:
+    """Every grouping's scores, strict and speaker_norm, the A/B models of ``folds`` and
+    ``bench_conditions``' held-out models of ``conditions`` (its work folder)."""
     results = {}
     for norm, F in (("strict", X), ("speaker_norm", speaker_normalize(X, speaker))):
         results[norm] = measure(F, y, corpus, speaker)
@@ -213,6 +284,8 @@ def run(X, y, speaker, corpus, *, rows, folds=()) -> dict:
                 f"{k} {results[norm][grouping]['loco mean'][k]:.3f}" for k in SCORES),
                 flush=True)
     results["folds"] = {str(f): fold_scores(X, rows, Path(f)) for f in folds}
+    if conditions is not None:
+        results["conditions"] = condition_scores(Path(conditions), Path(data))
     return results
 
 
@@ -220,9 +293,13 @@ def main(argv=None) -> int:
     p = ablation_parser(__doc__, out="reports/arousal", seed=False)
     p.add_argument("--folds", nargs="*", default=(),
                    help="held-out-corpus A/B work folders (corpus-ab --work) to score too")
+    p.add_argument("--conditions", default=None,
+                   help="bench_conditions' work folder (its held-out models): score them "
+                        "under its recording conditions too")
     args = p.parse_args(argv)
     return report_on_known_emotions(args, "arousal", argv,
-                                    partial(run, folds=args.folds), render, with_rows=True)
+                                    partial(run, folds=args.folds, conditions=args.conditions,
+                                            data=args.data), render, with_rows=True)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,10 @@ from ser_classic.conditions import (  # noqa: E402
     world_resynthesis,
     zero_floor,
 )
-from ser_classic.deployment import _neutral_ref_proba  # noqa: E402 - the A/B's protocol
+from ser_classic.deployment import (  # noqa: E402 - the A/B's protocol
+    _n_outputs,
+    _neutral_ref_proba,
+)
 
 __all__ = ["ZERO_THRESHOLD", "babble", "codec_round_trip", "gain", "griffin_lim",
            "mix_at_snr", "pad", "pcm16", "pink_noise", "reverberate",
@@ -710,14 +713,18 @@ def _same_width(card: dict, kind: str, width: int | None) -> bool:
 
 def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
                    talker_rows: Sequence[dict], seed: int, world: bool = False,
-                   transforms: dict[str, Transform] | None = None) -> dict:
+                   transforms: dict[str, Transform] | None = None,
+                   groups: str | None = None) -> dict:
     """Accuracy / UAR / ECE of the held-out models under each condition
     (``transforms``, "clean" first; default :func:`condition_transforms`, with
     ``world``), each model's per-clip hits
     (``"correct"``: condition -> column -> bool array, for :func:`student_gaps`) and
     probabilities (``"proba"``: condition -> column -> (n, n_classes), the model's
-    ``classes`` in ``"models"``)."""
+    ``classes`` in ``"models"``). With ``groups`` (a :class:`ser_classic.Grouping`),
+    every column is also read as the library's ``groups=`` gives it, against each
+    clip's group, in a column ``"<column> (<groups>)"``."""
     import ser_classic
+    from ser_classic._vocabulary import resolve_groups
     from ser_classic.recognizer import SpeakerStats
 
     recs = {f"{p} {k}": ser_classic.load(path) for p, d in holdout.items()
@@ -738,9 +745,17 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
     X_clean = None
     results, correct, probas, timing = {}, {}, {}, {}
 
-    def record(condition: str, column: str, rec, P: np.ndarray) -> None:
-        results.setdefault(condition, {})[column] = scores(P, labels, rec.classes_)
-        correct.setdefault(condition, {})[column] = rec.classes_[P.argmax(axis=1)] == labels
+    def record(condition: str, column: str, rec, P: np.ndarray, grouped: bool = False
+               ) -> None:
+        classes, truth = rec.classes_, labels
+        if grouped:
+            names, columns = resolve_groups(groups, rec.classes_)
+            group_of = {str(rec.classes_[c]): g for g, cols in zip(names, columns,
+                                                                  strict=True) for c in cols}
+            classes, truth = np.array(names), np.array([group_of.get(e, "") for e in labels])
+            column = f"{column} ({groups})"
+        results.setdefault(condition, {})[column] = scores(P, truth, classes)
+        correct.setdefault(condition, {})[column] = classes[P.argmax(axis=1)] == truth
         probas.setdefault(condition, {})[column] = P
 
     if transforms is None:
@@ -756,20 +771,25 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
                 FeatureRows.check(rec, waves[0], X[0])
         for name, rec in recs.items():
             Xm = FeatureRows.for_model(rec, X)
-            if rec.normalization == "strict":
-                record(cname, name, rec, rec.proba_from_features(Xm))
-                continue
-            X0 = FeatureRows.for_model(rec, X_clean)
-            for ref, Xref in (("same condition", Xm), ("clean", X0)):
-                if rec.normalization == "neutral_ref":
-                    P = _neutral_ref_proba(rec, Xm, speakers, labels, reference=Xref)
-                else:
-                    P = np.empty((len(Xm), len(rec.classes_)))
-                    for spk in set(speakers):
-                        m = speakers == spk
-                        P[m] = rec.proba_from_features(
-                            Xm[m], speaker=SpeakerStats.from_features(Xref[m]))
-                record(cname, f"{name} [{ref}]", rec, P)
+            for grouped in (False, True) if groups is not None else (False,):
+                view = groups if grouped else None
+                if rec.normalization == "strict":
+                    record(cname, name, rec, rec.proba_from_features(Xm, groups=view),
+                           grouped)
+                    continue
+                X0 = FeatureRows.for_model(rec, X_clean)
+                for ref, Xref in (("same condition", Xm), ("clean", X0)):
+                    if rec.normalization == "neutral_ref":
+                        P = _neutral_ref_proba(rec, Xm, speakers, labels, reference=Xref,
+                                               groups=view)
+                    else:
+                        P = np.empty((len(Xm), _n_outputs(rec, view)))
+                        for spk in set(speakers):
+                            m = speakers == spk
+                            P[m] = rec.proba_from_features(
+                                Xm[m], speaker=SpeakerStats.from_features(Xref[m]),
+                                groups=view)
+                    record(cname, f"{name} [{ref}]", rec, P, grouped)
         timing[cname] = round(time.perf_counter() - start, 1)
         print(f"condition: {cname} ({timing[cname]} s)", flush=True)
     checks = {"white 20 dB SNR achieved": snr_db(clean[0], mix_at_snr(

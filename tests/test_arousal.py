@@ -79,7 +79,7 @@ def test_fold_scores_read_each_folds_models_on_its_held_out_corpus(small_manifes
                                                                 np.isin(top[tess], high))
     from ser_classic.evaluation import expected_calibration_error
 
-    p_high = student.proba_from_features(X)[:, np.isin(student.classes_, high)].sum(axis=1)
+    p_high = student.proba_from_features(X, groups="arousal")[:, 0]  # the library's
     truth = np.isin(y[tess], high)
     assert entry["tess"]["p(group) arousal (disgust low)"] == arousal.uar(truth,
                                                                          p_high[tess] > 0.5)
@@ -88,3 +88,33 @@ def test_fold_scores_read_each_folds_models_on_its_held_out_corpus(small_manifes
     assert entry["mean"]["emotion"] == np.mean([entry[c]["emotion"] for c in arousal.CORPORA])
     assert set(entry["models"].values()) == {student.model_id}
     assert arousal.fold_scores(X, rows, tmp_path / "absent") == {}
+
+
+def test_conditions_read_the_librarys_groups_under_each_transform(small_manifest,
+                                                                   feature_cache,
+                                                                   ravdess_manifest):
+    """``bench_conditions.run_conditions(groups=)`` on a tiny model and six clips of an
+    actor it was not trained on: the group probabilities are the library's, scored
+    against each clip's group; the emotion columns stay as they were."""
+    import ser_classic
+
+    from .deploy_models import tiny_model
+
+    bench = experiment("bench_conditions")
+    model = tiny_model(small_manifest, feature_cache)
+    records = ravdess_manifest[ravdess_manifest["speaker"] == "ravdess_10"].iloc[::10][
+        ["path", "emotion", "speaker"]].to_dict("records")
+    transforms = {"clean": lambda y, rng: (y, 16000), "-20 dB": lambda y, rng: (0.1 * y, 16000)}
+    out = bench.run_conditions({"strict": {"teacher": model}}, records,
+                               talker_rows=records[:2], seed=0, transforms=transforms,
+                               groups=ser_classic.Grouping.AROUSAL)
+    rec = ser_classic.load(model)
+    paths = [str(r["path"]) for r in records]
+    grouped = out["proba"]["clean"]["strict teacher (arousal)"]
+    np.testing.assert_allclose(grouped, rec.predict_proba(paths, groups="arousal"), atol=1e-5)
+    np.testing.assert_allclose(out["proba"]["clean"]["strict teacher"],
+                               rec.predict_proba(paths), atol=1e-5)
+    truth = np.where(np.isin([r["emotion"] for r in records], arousal.HIGH), "high", "low")
+    hits = np.array(["high", "low"])[grouped.argmax(axis=1)] == truth
+    assert out["conditions"]["clean"]["strict teacher (arousal)"]["accuracy"] == hits.mean()
+    assert set(out["conditions"]["-20 dB"]) == {"strict teacher", "strict teacher (arousal)"}
