@@ -49,6 +49,15 @@ def test_group_probabilities_are_sums_of_the_class_probabilities(deployed, clips
                                                                   groups="arousal"))
 
 
+def test_a_failing_clip_keeps_the_others_group_scores(deployed, clips):
+    batch = [clips[0], np.zeros(SR), clips[1]]  # digital silence cannot be scored
+    scores = deployed.score(batch, sr=SR, targets=["high", "low", "low"], groups="arousal",
+                            on_error="skip")
+    assert list(scores.index) == [0, 2] and [e.index for e in scores.errors] == [1]
+    expected = deployed.predict_proba([clips[0], clips[1]], sr=SR, groups="arousal")
+    np.testing.assert_allclose(scores.p_target, [expected[0, 0], expected[1, 1]])
+
+
 def test_score_against_a_group(deployed, clips):
     targets = ["high", "low"] * 4 + ["high"]
     scores = deployed.score(clips, sr=SR, targets=targets, groups="arousal")
