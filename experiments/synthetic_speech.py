@@ -37,7 +37,8 @@ picture but for the angry rule, which the speaker-normalised models followed the
 60-68 % of the pairs. eSpeak carries some state from one utterance to the next: the same
 design synthesised interleaved with the other voices below moved a model's share of
 rising pairs by up to 0.08 and its mean top probability by up to 0.03, so differences of
-that size between rules or models are noise.
+that size between rules or models are noise. Since 12-07 (session 84) the same pairs are
+also read as arousal, through the library's `groups="arousal"`.
 
     .venv/bin/python experiments/synthetic_speech.py [--model NAME=DIR ...]
         [--out reports/synthetic_speech]
@@ -55,6 +56,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_ablation import report_head, write_summary
+
+from ser_classic._vocabulary import GROUPINGS, Grouping
 
 SAMPLE_RATE = 22050  # eSpeak NG's output rate
 ESPEAK_PARAMETER = {"rate": 1, "pitch": 3, "range": 4}  # speak_lib.h's espeak_PARAMETER
@@ -92,6 +95,8 @@ SENTENCES = {
            "La reunión se ha movido al jueves por la tarde."],
 }
 TOP_IS_RULE = "top-1 is the rule's emotion"
+AROUSAL = GROUPINGS[Grouping.AROUSAL]  # the columns of groups="arousal": high, low
+TOP_GROUP = "top group is the rule's"
 INTERPRETATION = (
     "A strict model reads the voice as well as the emotion: an unfamiliar synthetic "
     "timbre can resemble training speech of one emotion and get it with confidence in "
@@ -197,18 +202,21 @@ def score(clips: list[np.ndarray], meta: list[dict], name: str, model: str | Non
     voice = np.array([m["voice"] for m in meta])
     neutral = np.array([m["rule"] == "neutral" for m in meta])
     proba = np.zeros((len(clips), len(recognizer.classes_)))
+    arousal = np.zeros((len(clips), len(AROUSAL)))
     atypicality, atypical = np.zeros(len(clips)), np.zeros(len(clips), dtype=bool)
 
     def scored(rows: np.ndarray, reference: np.ndarray | None) -> None:
-        batch = [clips[i] for i in rows]
+        # predict_proba's path, its features read once for the emotions and the groups
+        X, errors = recognizer.features([clips[i] for i in rows], sr=sr, on_error="nan")
+        if errors:
+            raise RuntimeError(f"{name}: {errors}")
         speaker = None if reference is None else recognizer.enroll(
             [clips[i] for i in reference], sr=sr)
-        out = recognizer.predict_proba(batch, sr=sr, speaker=speaker,
-                                       on_error="skip")
-        if out.errors:
-            raise RuntimeError(f"{name}: {out.errors}")
-        proba[rows], atypicality[rows], atypical[rows] = (out.proba, out.atypicality,
-                                                          out.atypical)
+        proba[rows], atypicality[rows] = recognizer.proba_from_features(
+            X, speaker=speaker, return_atypicality=True)
+        arousal[rows] = recognizer.proba_from_features(X, speaker=speaker,
+                                                       groups=Grouping.AROUSAL)
+        atypical[rows] = recognizer.atypical(atypicality[rows])
 
     if recognizer.normalization == "strict":
         scored(np.arange(len(clips)), None)
@@ -226,7 +234,8 @@ def score(clips: list[np.ndarray], meta: list[dict], name: str, model: str | Non
             "trained by": recognizer.card["training"].get("command"),
             "threshold": (float("nan") if recognizer.typicality is None
                           else float(recognizer.typicality.threshold)),
-            "proba": proba, "atypicality": atypicality, "atypical": atypical}
+            "proba": proba, "arousal": arousal, "atypicality": atypicality,
+            "atypical": atypical}
 
 
 def furthest_features(clips: list[np.ndarray], name: str, *, top: int = 8) -> dict:
@@ -249,7 +258,7 @@ def furthest_features(clips: list[np.ndarray], name: str, *, top: int = 8) -> di
 
 def subset(scored: dict, meta: list[dict], rows: np.ndarray) -> tuple[dict, list[dict]]:
     """:func:`score`'s result and ``meta`` for the clips ``rows`` only."""
-    per_clip = ("proba", "atypicality", "atypical")
+    per_clip = ("proba", "arousal", "atypicality", "atypical")
     return ({k: (v[rows] if k in per_clip else v) for k, v in scored.items()},
             [meta[i] for i in rows])
 
@@ -277,7 +286,12 @@ def summarise(scored: dict, meta: list[dict]) -> dict:
                 "atypicality median": round(float(np.median(scored["atypicality"][rows])), 3),
                 "atypical": int(scored["atypical"][rows].sum())}
 
+    A = scored["arousal"]  # p(high), p(low): groups="arousal"
     out["neutral"] = confidence(neutral)
+    out["neutral"]["arousal"] = {"mean p(high)": round(float(A[neutral, 0].mean()), 3),
+                                 "top group high": round(float((A[neutral, 0] > A[
+                                     neutral, 1]).mean()), 3)}
+    base_group = dict(zip(key[neutral], A[neutral], strict=True))
     out["neutral"]["mean p"] = dict(zip(classes, P[neutral].mean(axis=0).round(3).tolist(),
                                         strict=True))
     base = {k: P[i] for i, k in zip(np.flatnonzero(neutral), key[neutral], strict=True)}
@@ -291,6 +305,12 @@ def summarise(scored: dict, meta: list[dict]) -> dict:
                            "mean p": dict(zip(classes, P[rows].mean(axis=0).round(3).tolist(),
                                               strict=True)),
                            **confidence(rule == r)}
+        g = 0 if r in AROUSAL["high"] else 1  # the column of the rule's group
+        dg = np.array([A[i, g] - base_group[key[i]][g] for i in rows])
+        out["rules"][r]["arousal"] = {
+            "group": list(AROUSAL)[g], "p rises over neutral": round(float((dg > 0).mean()), 3),
+            "mean dp": round(float(dg.mean()), 3),
+            TOP_GROUP: round(float((A[rows].argmax(axis=1) == g).mean()), 3)}
     for lang in SENTENCES:
         if (language == lang).any():
             out["languages"][lang] = confidence(neutral & (language == lang))
@@ -317,6 +337,21 @@ def rules_table(results: dict) -> list[str]:
             f"{r['rules'][rule]['mean dp']:+.3f} / "
             f"{r['rules'][rule][TOP_IS_RULE]:.2f}"
             for r in results.values()) + " |")
+    return lines
+
+
+def arousal_table(results: dict) -> list[str]:
+    """:func:`rules_table` read as arousal, with the neutral renderings' row first."""
+    lines = ["| setting | " + " | ".join(results) + " |", "|---|" + "---|" * len(results),
+             "| neutral | " + " | ".join(
+                 f"{r['neutral']['arousal']['mean p(high)']:.2f} / "
+                 f"{r['neutral']['arousal']['top group high']:.2f}"
+                 for r in results.values()) + " |"]
+    for rule in (r for r in RULES if r != "neutral"):
+        cells = [r["rules"][rule]["arousal"] for r in results.values()]
+        lines.append(f"| {rule} ({cells[0]['group']}) | " + " | ".join(
+            f"{c['p rises over neutral']:.2f} / {c['mean dp']:+.3f} / "
+            f"{c[TOP_GROUP]:.2f}" for c in cells) + " |")
     return lines
 
 
@@ -365,6 +400,12 @@ def render(summary: dict) -> str:
               "probability of the setting's emotion rose over the neutral rendering / its "
               "mean change / share whose top-1 answer is that emotion.", ""]
     lines += rules_table(results)
+    lines += ["", "The same pairs read as arousal (`groups=\"arousal\"`: p(high) or p(low), "
+              "the rule's group; angry, happy and fearful are high, sad and disgust low): "
+              "share of pairs whose group probability rose over the neutral rendering / "
+              "its mean change / share whose top group is the rule's. Neutral row: mean "
+              "p(high) of the neutral renderings / share answered high (neutral is a low "
+              "arousal emotion).", "", *arousal_table(results)]
     lines += ["", "Mean probabilities per setting (columns: " + ", ".join(
         results[MODELS[0]]["neutral"]["mean p"]) + "):", "",
         "| setting | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
@@ -400,6 +441,17 @@ def render(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def arousal_reading(r: dict) -> str:
+    """One model's arousal findings (:func:`arousal_table`), stated from its figures."""
+    rises = [v["arousal"]["p rises over neutral"] for v in r["rules"].values()]
+    right = [k for k, v in r["rules"].items() if v["arousal"][TOP_GROUP] >= 0.75]
+    high = r["neutral"]["arousal"]["top group high"]
+    return (f"Read as arousal, the rule's group gains probability in {min(rises) * 100:.0f} "
+            f"% to {max(rises) * 100:.0f} % of the pairs, and is the top group in at least "
+            f"75 % of them for {', '.join(right) or 'no rule'}; {high * 100:.0f} % of the "
+            "neutral renderings are answered high.")
+
+
 def reading(results: dict) -> str:
     """The findings the figures of ``results`` support, stated from them."""
     out = []
@@ -417,7 +469,7 @@ def reading(results: dict) -> str:
             f"at least 75 % of the pairs for {', '.join(rises) or 'no rule'}"
             + (f", in fewer than half for {', '.join(falls)} (their most probable class: "
                + ", ".join(f"{k} -> {drawn[k]}" for k in falls) + ")" if falls else "")
-            + ".")
+            + ". " + arousal_reading(r))
     return "\n".join(out)
 
 

@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 
+import ser_classic
+
 from .conftest import ROOT, experiment
 from .deploy_models import tiny_model
 
@@ -56,6 +58,13 @@ def test_shipped_models_score_the_synthetic_clips():
         for rule in summary["rules"].values():
             assert 0.0 <= rule["p rises over neutral"] <= 1.0
             assert np.isclose(sum(rule["mean p"].values()), 1.0, atol=0.01)
+        # the arousal columns are the library's groups="arousal" of the same clips
+        rec = ser_classic.load(name)
+        if rec.normalization == "strict":
+            np.testing.assert_allclose(scored["arousal"], rec.predict_proba(
+                clips, sr=ss.SAMPLE_RATE, groups="arousal"), atol=1e-6)
+        assert [summary["rules"][r]["arousal"]["group"] for r in ("sad", "fearful")] == [
+            "low", "high"]
 
 
 def test_a_neutral_ref_model_hears_each_neutral_rendering_against_the_others(
