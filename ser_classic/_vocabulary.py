@@ -67,6 +67,10 @@ class Grouping(StrEnum):
     AROUSAL = "arousal"
 
 
+#: What ``groups=`` takes: a named grouping (or its value) or a mapping of group name to
+#: class names.
+Groups = Grouping | str | Mapping[str, Sequence[str]]
+
 #: The emotions of each named grouping's groups; a model's classes outside them are an
 #: error, and a group's emotions the model lacks are left out.
 GROUPINGS: dict[Grouping, dict[str, tuple[str, ...]]] = {
@@ -75,7 +79,8 @@ GROUPINGS: dict[Grouping, dict[str, tuple[str, ...]]] = {
 }
 
 
-def resolve_groups(groups, classes) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+def resolve_groups(groups: Groups, classes: Sequence
+                   ) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
     """Names of ``groups`` and the columns of ``classes`` each group sums.
 
     ``groups``: a :class:`Grouping` (or its value), or a mapping of group name to a

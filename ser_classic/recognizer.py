@@ -24,7 +24,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from ._vocabulary import Normalization, resolve_groups
+from ._vocabulary import Groups, Normalization, resolve_groups
 from .artifact import Artifact, load_artifact
 from .data import (
     MAX_DURATION_S,
@@ -497,7 +497,7 @@ class EmotionRecognizer:
 
     # ------------------------------------------------------------------ predictions
     def proba_from_features(self, X: np.ndarray, *, speaker=None,
-                            return_atypicality: bool = False, groups=None):
+                            return_atypicality: bool = False, groups: Groups | None = None):
         """Class probabilities of feature rows [shape=(n, n_features)] -> (n, n_classes)
         (shrunk towards uniform for atypical rows, :attr:`typicality`); with
         ``return_atypicality``, ``(proba, atypicality)``, normalised and scored once
@@ -606,7 +606,7 @@ class EmotionRecognizer:
     def _label_array(self, columns: np.ndarray | None) -> np.ndarray:
         return self.classes_ if columns is None else self.classes_[columns]
 
-    def _outputs(self, classes, groups):
+    def _outputs(self, classes, groups: Groups | None):
         """``(class columns, group columns, names)`` of the outputs asked for: a subset
         of the classes (``classes=``), groups of them (``groups=``), or all classes."""
         if groups is None:
@@ -620,7 +620,7 @@ class EmotionRecognizer:
 
     def predict_proba(self, inputs, *, sr: int | None = None, speaker=None,
                       on_error: str = "raise", classes: Sequence[str] | None = None,
-                      groups=None):
+                      groups: Groups | None = None):
         """Class probabilities (columns in ``classes_`` order, or ``classes`` order).
 
         Parameters
@@ -679,7 +679,7 @@ class EmotionRecognizer:
 
     def predict(self, inputs, *, sr: int | None = None, speaker=None,
                 on_error: str = "raise", classes: Sequence[str] | None = None,
-                groups=None):
+                groups: Groups | None = None):
         """Emotion labels: a str for one clip, an array of str for a batch.
 
         Parameters as :meth:`predict_proba`; with ``classes`` the most probable of those
@@ -697,7 +697,7 @@ class EmotionRecognizer:
 
     def score(self, waveforms, *, sr: int, targets, speaker=None,
               on_error: str = "raise", classes: Sequence[str] | None = None,
-              groups=None) -> DiscriminatorScores:
+              groups: Groups | None = None) -> DiscriminatorScores:
         """Discriminator penalties of a batch of waveforms against target emotions.
 
         No file I/O. Parameters as :meth:`predict_proba`; ``targets`` is one emotion for
@@ -734,8 +734,8 @@ class EmotionRecognizer:
                           if not isinstance(t, str) or t not in column})
         if unknown:
             if group_columns is not None:
-                raise ParameterError(f"target(s) {unknown} are not groups of "
-                                     f"groups={groups!r}: {list(names)}")
+                raise ParameterError(f"target(s) {unknown} are not among the groups "
+                                     f"{list(names)}")
             if subset is None:
                 raise ParameterError(f"unknown target emotion(s) {unknown}; the model "
                                      f"knows {list(names)}")

@@ -66,7 +66,7 @@ def test_score_against_a_group(deployed, clips):
     np.testing.assert_allclose(scores.p_target, expected)
     np.testing.assert_allclose(scores.penalty, 1.0 - expected)
     assert scores.classes == ("high", "low") and scores.proba.shape == (len(clips), 2)
-    with pytest.raises(ParameterError, match="not groups"):
+    with pytest.raises(ParameterError, match="not among the groups"):
         deployed.score(clips, sr=SR, targets="sad", groups="arousal")
 
 

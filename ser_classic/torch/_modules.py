@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .._vocabulary import Normalization, resolve_groups
+from .._vocabulary import Groups, Normalization, resolve_groups
 from ..data import MIN_SAMPLE_RATE, _low_rate_problem
 from ..errors import ParameterError
 from . import functional as F
@@ -232,7 +232,8 @@ class EmotionDiscriminator(torch.nn.Module):
         return (X - mean) / scale, scale
 
     def forward(self, waveforms: torch.Tensor, *, sr: int, speaker=None,
-                lengths: torch.Tensor | None = None, groups=None) -> torch.Tensor:
+                lengths: torch.Tensor | None = None, groups: Groups | None = None
+                ) -> torch.Tensor:
         """Log-probabilities [shape=(B, n_classes)] of waveforms [shape=(B, n)] at ``sr``.
 
         ``speaker``: :class:`ser_classic.recognizer.SpeakerStats` or ``"batch"`` for a
@@ -247,13 +248,14 @@ class EmotionDiscriminator(torch.nn.Module):
         X, scale = self._normalise(raw, speaker)
         return self.classify(X, raw=raw, scale=scale, groups=groups)
 
-    def group_names(self, groups) -> tuple[str, ...]:
+    def group_names(self, groups: Groups) -> tuple[str, ...]:
         """The names of ``groups`` (a :class:`ser_classic.Grouping` or a mapping of group
         name to class names): the columns of ``forward(..., groups=groups)``."""
         return resolve_groups(groups, self.classes)[0]
 
     def classify(self, X: torch.Tensor, *, raw: torch.Tensor | None = None,
-                 scale: torch.Tensor | None = None, groups=None) -> torch.Tensor:
+                 scale: torch.Tensor | None = None, groups: Groups | None = None
+                 ) -> torch.Tensor:
         """Log-probabilities [shape=(B, n_classes)] of feature rows as the classifier reads
         them (after any speaker normalisation): the head, then the atypicality shrink.
 
@@ -329,7 +331,7 @@ class EmotionDiscriminator(torch.nn.Module):
     def loss(self, waveforms: torch.Tensor, targets, *, sr: int, kind: str = "nll",
              classes: Sequence[str] | None = None, speaker=None,
              lengths: torch.Tensor | None = None, reduction: str = "mean",
-             groups=None) -> torch.Tensor:
+             groups: Groups | None = None) -> torch.Tensor:
         """``-log p(target)`` (``kind="nll"``) or ``1 - p(target)`` (``"penalty"``).
 
         ``targets``: one emotion name for all clips or one per clip; ``classes``: a subset
@@ -359,7 +361,7 @@ class DiscriminatorLoss(torch.nn.Module):
 
     def __init__(self, discriminator: EmotionDiscriminator, *, kind: str = "nll",
                  classes: Sequence[str] | None = None, reduction: str = "mean",
-                 groups=None) -> None:
+                 groups: Groups | None = None) -> None:
         super().__init__()
         if kind not in _KINDS:
             raise ParameterError(f"kind must be one of {_KINDS}, got {kind!r}")
