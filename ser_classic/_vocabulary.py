@@ -128,6 +128,19 @@ def resolve_groups(groups: Groups, classes: Sequence
     return tuple(table), tuple(columns)
 
 
+def group_targets(names: Sequence[str], columns: Sequence[Sequence[int]], classes: Sequence
+                  ) -> dict[str, int]:
+    """The group each target name stands for (:func:`resolve_groups`' ``names`` and
+    ``columns``): a group's name, or the name of one of its classes (``"happy"`` for
+    ``"high"``). A group named after a class of another group is refused as ambiguous."""
+    out = {str(classes[c]): i for i, cols in enumerate(columns) for c in cols}
+    clash = sorted(n for i, n in enumerate(names) if out.get(n, i) != i)
+    if clash:
+        raise ParameterError(f"group name(s) {clash} are also classes of another group: "
+                             "targets would be ambiguous")
+    return out | {n: i for i, n in enumerate(names)}
+
+
 def _member(enum: type[StrEnum], value, *, name: str):
     """``value`` (a member or its string) as a member of ``enum``, else ParameterError."""
     try:

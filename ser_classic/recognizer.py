@@ -24,7 +24,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from ._vocabulary import Groups, Normalization, resolve_groups
+from ._vocabulary import Groups, Normalization, group_targets, resolve_groups
 from .artifact import Artifact, load_artifact
 from .data import (
     MAX_DURATION_S,
@@ -712,8 +712,10 @@ class EmotionRecognizer:
         ``groups``: score against groups of classes, e.g. ``groups="arousal"`` with
         ``targets="high"``: ``p_target`` is the probability of the target's group, the
         sum over its classes (:meth:`predict_proba`); ``proba`` and ``classes`` are the
-        groups'. On corpora the model has never heard, the group is more often right
-        and its probability better calibrated than the emotion (``reports/arousal/``).
+        groups'. A target may also be one of a group's classes, standing for its group
+        (``"happy"`` scores ``"high"``): a generator's emotion targets need no mapping.
+        On corpora the model has never heard, the group is more often right and its
+        probability better calibrated than the emotion (``reports/arousal/``).
         """
         skip = _check_on_error(on_error)
         subset, group_columns, names = self._outputs(classes, groups)
@@ -729,13 +731,14 @@ class EmotionRecognizer:
         targets = list(targets)
         if len(targets) != len(items):
             raise ParameterError(f"{len(targets)} targets for {len(items)} clips")
-        column = {c: i for i, c in enumerate(names)}
+        column = ({c: i for i, c in enumerate(names)} if group_columns is None
+                  else group_targets(names, group_columns, self.classes_))
         unknown = sorted({str(t) if isinstance(t, str) else repr(t) for t in targets
                           if not isinstance(t, str) or t not in column})
         if unknown:
             if group_columns is not None:
-                raise ParameterError(f"target(s) {unknown} are not among the groups "
-                                     f"{list(names)}")
+                raise ParameterError(f"target(s) {unknown} are neither among the groups "
+                                     f"{list(names)} nor their classes")
             if subset is None:
                 raise ParameterError(f"unknown target emotion(s) {unknown}; the model "
                                      f"knows {list(names)}")

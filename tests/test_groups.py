@@ -66,8 +66,15 @@ def test_score_against_a_group(deployed, clips):
     np.testing.assert_allclose(scores.p_target, expected)
     np.testing.assert_allclose(scores.penalty, 1.0 - expected)
     assert scores.classes == ("high", "low") and scores.proba.shape == (len(clips), 2)
-    with pytest.raises(ParameterError, match="not among the groups"):
-        deployed.score(clips, sr=SR, targets="sad", groups="arousal")
+    # an emotion target stands for its group: a generator's targets need no mapping
+    emotions = ["happy", "sad"] * 4 + ["angry"]
+    same = deployed.score(clips, sr=SR, targets=emotions, groups="arousal")
+    np.testing.assert_array_equal(same.p_target, scores.p_target)
+    with pytest.raises(ParameterError, match="neither among the groups"):
+        deployed.score(clips, sr=SR, targets="calm", groups="arousal")  # no such class
+    with pytest.raises(ParameterError, match="ambiguous"):
+        deployed.score(clips, sr=SR, targets="sad",
+                       groups={"sad": ["angry"], "other": ["sad", "neutral"]})
 
 
 def test_a_mapping_that_leaves_classes_out_renormalises_over_the_others(deployed, clips):
@@ -111,6 +118,9 @@ def test_the_torch_discriminator_gives_the_same_group_penalty(deployed, clips):
     loss = DiscriminatorLoss(disc, kind="penalty", groups="arousal", reduction="none")
     penalty = loss(x, targets, sr=SR)
     np.testing.assert_allclose(penalty.detach().numpy(), expected.penalty, atol=1e-4)
+    emotions = ["angry", "sad"] * 4 + ["neutral"]  # the same groups, named by an emotion
+    np.testing.assert_allclose(loss(x, emotions, sr=SR).detach().numpy(),
+                               penalty.detach().numpy())
     penalty.sum().backward()
     assert torch.isfinite(x.grad).all() and bool((x.grad != 0).any())
     assert disc.group_names("arousal") == ("high", "low")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .._vocabulary import Groups, Normalization, resolve_groups
+from .._vocabulary import Groups, Normalization, group_targets, resolve_groups
 from ..data import MIN_SAMPLE_RATE, _low_rate_problem
 from ..errors import ParameterError
 from . import functional as F
@@ -356,7 +356,8 @@ class DiscriminatorLoss(torch.nn.Module):
     reduction : {"none", "mean", "sum"}
     groups : Grouping, str or mapping, optional
         Targets are groups of classes (:meth:`EmotionDiscriminator.forward`), e.g.
-        ``"arousal"``: ``"high"`` or ``"low"``. Not with ``classes``.
+        ``"arousal"``: ``"high"`` or ``"low"``, or a group's class standing for its group
+        (``"happy"`` for ``"high"``). Not with ``classes``.
     """
 
     def __init__(self, discriminator: EmotionDiscriminator, *, kind: str = "nll",
@@ -372,9 +373,11 @@ class DiscriminatorLoss(torch.nn.Module):
         self.discriminator = discriminator
         self.kind, self.reduction, self.groups = kind, reduction, groups
         if groups is not None:
-            self.names = discriminator.group_names(groups)
+            self.names, columns = resolve_groups(groups, discriminator.classes)
+            self.targets = group_targets(self.names, columns, discriminator.classes)
         else:
             self.names = discriminator.classes if classes is None else tuple(classes)
+            self.targets = {c: i for i, c in enumerate(self.names)}
         if not self.names or len(set(self.names)) != len(self.names):
             raise ParameterError(f"classes must be distinct class names, got {classes}")
         self.subset = None if classes is None else discriminator.columns(self.names)
@@ -385,10 +388,10 @@ class DiscriminatorLoss(torch.nn.Module):
         targets = [targets] * n if isinstance(targets, str) else list(targets)
         if len(targets) != n:
             raise ParameterError(f"{len(targets)} targets for {n} clips")
-        where = {c: i for i, c in enumerate(self.names)}
+        where = self.targets
         unknown = sorted({str(t) for t in targets if t not in where})
         if unknown:
-            raise ParameterError(f"target emotion(s) {unknown} not in {list(self.names)}")
+            raise ParameterError(f"target emotion(s) {unknown} not in {list(where)}")
         log_proba = self.discriminator(waveforms, sr=sr, speaker=speaker, lengths=lengths,
                                        groups=self.groups)
         target = torch.as_tensor([where[t] for t in targets], device=log_proba.device)
