@@ -36,6 +36,7 @@ RAVDESS group6 folds (6 folds of 4 consecutive actors).
 
 from __future__ import annotations
 
+import json
 import sys
 from functools import partial
 from pathlib import Path
@@ -206,6 +207,34 @@ def render(summary: dict) -> str:
     return "\n".join(lines + conditions_md(summary["results"].get("conditions")))
 
 
+CONDITIONS_PLOT = "conditions.png"
+
+
+def plot_conditions(cond: dict, path: Path) -> Path:
+    """The deployed students' emotion accuracy and arousal UAR per condition, one panel
+    per normalisation, with each measure's chance level."""
+    import matplotlib.pyplot as plt
+
+    from ser_classic.reporting import save_figure
+
+    names = list(cond["conditions"])
+    fig, axes = plt.subplots(1, len(CONDITION_COLUMNS), figsize=(15, 4.5), sharey=True)
+    for ax, (norm, (_, student)) in zip(axes, CONDITION_COLUMNS.items(), strict=True):
+        x = np.arange(len(names))
+        for offset, view, metric, chance in ((-0.2, "emotion", "accuracy", 1 / 7),
+                                             (0.2, "arousal", "uar", 1 / 2)):
+            values = [cond["conditions"][c][f"{student} {view}"][metric] for c in names]
+            bars = ax.bar(x + offset, values, width=0.4, label=f"{view} ({metric})")
+            ax.axhline(chance, color=bars.patches[0].get_facecolor(), lw=1, ls="--")
+        ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
+        ax.set_title(f"{norm} student")
+        ax.set_ylim(0, 1)
+    axes[0].set_ylabel("held-out actors 21-24 (dashed: chance)")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=2,
+               bbox_to_anchor=(0.5, 1.06))
+    return save_figure(fig, path)
+
+
 def conditions_md(cond: dict | None) -> list[str]:
     """The report's section on :func:`condition_scores` (none without it)."""
     if not cond:
@@ -219,7 +248,8 @@ def conditions_md(cond: dict | None) -> list[str]:
              "two-way ECE (15 bins). Speaker-normalised models read each speaker's "
              "statistics from its clips of the same condition. Four speakers: the ECEs "
              "are coarse here (`reports/targets`). These are the models the folder held "
-             "when this ran (ids below); `reports/conditions` names the ones it scored.", ""]
+             "when this ran (ids below); `reports/conditions` names the ones it scored. "
+             f"The students' figures as a plot: [{CONDITIONS_PLOT}]({CONDITIONS_PLOT}).", ""]
     degraded = [c for c in cond["conditions"] if c != "clean"]
     for norm, (teacher, student) in CONDITION_COLUMNS.items():
         lines += [f"### {norm}", "", "| condition | teacher emotion: accuracy / ECE | "
@@ -297,9 +327,14 @@ def main(argv=None) -> int:
                    help="bench_conditions' work folder (its held-out models): score them "
                         "under its recording conditions too")
     args = p.parse_args(argv)
-    return report_on_known_emotions(args, "arousal", argv,
-                                    partial(run, folds=args.folds, conditions=args.conditions,
-                                            data=args.data), render, with_rows=True)
+    status = report_on_known_emotions(args, "arousal", argv,
+                                      partial(run, folds=args.folds,
+                                              conditions=args.conditions, data=args.data),
+                                      render, with_rows=True)
+    summary = json.loads((Path(args.out) / "summary.json").read_text())
+    if "conditions" in summary["results"]:
+        plot_conditions(summary["results"]["conditions"], Path(args.out) / CONDITIONS_PLOT)
+    return status
 
 
 if __name__ == "__main__":

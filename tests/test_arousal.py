@@ -118,3 +118,17 @@ def test_conditions_read_the_librarys_groups_under_each_transform(small_manifest
     hits = np.array(["high", "low"])[grouped.argmax(axis=1)] == truth
     assert out["conditions"]["clean"]["strict teacher (arousal)"]["accuracy"] == hits.mean()
     assert set(out["conditions"]["-20 dB"]) == {"strict teacher", "strict teacher (arousal)"}
+
+
+def test_the_conditions_section_and_its_plot(tmp_path):
+    cell = {"accuracy": 0.5, "uar": 0.8, "ece": 0.1}
+    columns = [c for pair in arousal.CONDITION_COLUMNS.values() for c in pair]
+    cond = {"n_clips": 208, "models": {c: "m" for c in columns},
+            "conditions": {name: {f"{c} {view}": cell for c in columns
+                                  for view in ("emotion", "arousal")}
+                           for name in ("clean", "white 20 dB")}}
+    lines = "\n".join(arousal.conditions_md(cond))
+    assert "| **mean of the degraded** | 0.500 / 0.100 | 0.800 / 0.100 |" in lines
+    assert arousal.conditions_md(None) == []
+    path = arousal.plot_conditions(cond, tmp_path / "conditions.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
