@@ -603,9 +603,6 @@ class EmotionRecognizer:
                                  f"names, got {subset}")
         return np.array([column[c] for c in subset], dtype=np.intp), tuple(subset)
 
-    def _label_array(self, columns: np.ndarray | None) -> np.ndarray:
-        return self.classes_ if columns is None else self.classes_[columns]
-
     def _outputs(self, classes, groups: Groups | None):
         """``(class columns, group columns, names)`` of the outputs asked for: a subset
         of the classes (``classes=``), groups of them (``groups=``), or all classes."""
@@ -670,8 +667,7 @@ class EmotionRecognizer:
             items, sr=sr, speaker=speaker, skip=skip, groups=group_columns)
         proba = _restrict(proba, columns)
         if skip:
-            labels = (self._label_array(columns) if group_columns is None
-                      else np.array(names))[np.argmax(proba, axis=1)]
+            labels = np.array(names)[np.argmax(proba, axis=1)]
             return Predictions(labels=labels, proba=proba, index=index,
                                errors=tuple(errors), classes=names,
                                atypicality=atypicality, atypical=self.atypical(atypicality))
@@ -690,8 +686,7 @@ class EmotionRecognizer:
                                    classes=classes, groups=groups)
         if isinstance(proba, Predictions):
             return proba
-        columns, group_columns, names = self._outputs(classes, groups)
-        labels = (self._label_array(columns) if group_columns is None else np.array(names))[
+        labels = np.array(self._outputs(classes, groups)[2])[
             np.argmax(np.atleast_2d(proba), axis=1)]
         return str(labels[0]) if proba.ndim == 1 else labels
 
