@@ -139,10 +139,10 @@ def fold_scores(X, rows, folds: Path) -> dict:
             te = corpus == held
             classes = [c for c in rec.classes_ if c in set(y[te])]
             te &= np.isin(y, classes)
-            proba = closed_set_proba(_held_out_proba(rec, X[te], rows["speaker"].to_numpy()[te],
-                                                     y[te]), rec.classes_, classes)
-            top = np.asarray(classes)[proba.argmax(axis=1)]
             held_out_rows = (X[te], rows["speaker"].to_numpy()[te], y[te])
+            proba = closed_set_proba(_held_out_proba(rec, *held_out_rows), rec.classes_,
+                                     classes)
+            top = np.asarray(classes)[proba.argmax(axis=1)]
             entry = out.setdefault(name, {"models": {}})
             entry["models"][held] = artifact.card["model_id"]
             entry[held] = {"emotion": uar(y[te], top), "emotion ECE": float(

@@ -724,7 +724,7 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
     every column is also read as the library's ``groups=`` gives it, against each
     clip's group, in a column ``"<column> (<groups>)"``."""
     import ser_classic
-    from ser_classic._vocabulary import resolve_groups
+    from ser_classic._vocabulary import group_targets, resolve_groups
     from ser_classic.recognizer import SpeakerStats
 
     recs = {f"{p} {k}": ser_classic.load(path) for p, d in holdout.items()
@@ -750,9 +750,9 @@ def run_conditions(holdout: dict[str, dict[str, Path]], rows: Sequence[dict], *,
         classes, truth = rec.classes_, labels
         if grouped:
             names, columns = resolve_groups(groups, rec.classes_)
-            group_of = {str(rec.classes_[c]): g for g, cols in zip(names, columns,
-                                                                  strict=True) for c in cols}
-            classes, truth = np.array(names), np.array([group_of.get(e, "") for e in labels])
+            group_of = group_targets(names, columns, rec.classes_)
+            classes = np.array(names)
+            truth = np.array([names[group_of[e]] if e in group_of else "" for e in labels])
             column = f"{column} ({groups})"
         results.setdefault(condition, {})[column] = scores(P, truth, classes)
         correct.setdefault(condition, {})[column] = classes[P.argmax(axis=1)] == truth

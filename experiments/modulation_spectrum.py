@@ -27,7 +27,6 @@ normalisations, with neither RAVDESS group6 accuracy more than 0.010 lower.
 from __future__ import annotations
 
 import hashlib
-import io
 import sys
 from itertools import pairwise
 from pathlib import Path
@@ -41,7 +40,7 @@ from row_selection import is_lead
 
 from ser_classic import data
 from ser_classic.evaluation import speaker_normalize
-from ser_classic.features import FeatureConfig, preprocess
+from ser_classic.features import FeatureConfig, _save_npy, preprocess
 
 N_BANDS = 8
 MOD_EDGES_HZ = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
@@ -82,9 +81,7 @@ def modulation_matrix(rows) -> np.ndarray:
         data.load_audio(p, sr=config.sample_rate, channel=data.corpus_channel(p)),
         config=config) for p in rows["path"]])
     key.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.save(buffer, out)
-    data.atomic_write_bytes(key, buffer.getvalue())
+    _save_npy(key, out)
     return out
 
 

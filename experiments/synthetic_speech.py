@@ -57,7 +57,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_ablation import report_head, write_summary
 
-from ser_classic._vocabulary import GROUPINGS, Grouping
+from ser_classic._vocabulary import Grouping, group_targets, resolve_groups
+from ser_classic.deployment import _n_outputs
 
 SAMPLE_RATE = 22050  # eSpeak NG's output rate
 ESPEAK_PARAMETER = {"rate": 1, "pitch": 3, "range": 4}  # speak_lib.h's espeak_PARAMETER
@@ -95,7 +96,6 @@ SENTENCES = {
            "La reunión se ha movido al jueves por la tarde."],
 }
 TOP_IS_RULE = "top-1 is the rule's emotion"
-AROUSAL = GROUPINGS[Grouping.AROUSAL]  # the columns of groups="arousal": high, low
 TOP_GROUP = "top group is the rule's"
 INTERPRETATION = (
     "A strict model reads the voice as well as the emotion: an unfamiliar synthetic "
@@ -202,7 +202,7 @@ def score(clips: list[np.ndarray], meta: list[dict], name: str, model: str | Non
     voice = np.array([m["voice"] for m in meta])
     neutral = np.array([m["rule"] == "neutral" for m in meta])
     proba = np.zeros((len(clips), len(recognizer.classes_)))
-    arousal = np.zeros((len(clips), len(AROUSAL)))
+    arousal = np.zeros((len(clips), _n_outputs(recognizer, Grouping.AROUSAL)))
     atypicality, atypical = np.zeros(len(clips)), np.zeros(len(clips), dtype=bool)
 
     def scored(rows: np.ndarray, reference: np.ndarray | None) -> None:
@@ -286,11 +286,13 @@ def summarise(scored: dict, meta: list[dict]) -> dict:
                 "atypicality median": round(float(np.median(scored["atypicality"][rows])), 3),
                 "atypical": int(scored["atypical"][rows].sum())}
 
-    A = scored["arousal"]  # p(high), p(low): groups="arousal"
+    A = scored["arousal"]  # the columns of groups="arousal"
+    names, columns = resolve_groups(Grouping.AROUSAL, classes)
+    group_of, high = group_targets(names, columns, classes), names.index("high")
     out["neutral"] = confidence(neutral)
-    out["neutral"]["arousal"] = {"mean p(high)": round(float(A[neutral, 0].mean()), 3),
-                                 "top group high": round(float((A[neutral, 0] > A[
-                                     neutral, 1]).mean()), 3)}
+    out["neutral"]["arousal"] = {"mean p(high)": round(float(A[neutral, high].mean()), 3),
+                                 "top group high": round(float(
+                                     (A[neutral].argmax(axis=1) == high).mean()), 3)}
     base_group = dict(zip(key[neutral], A[neutral], strict=True))
     out["neutral"]["mean p"] = dict(zip(classes, P[neutral].mean(axis=0).round(3).tolist(),
                                         strict=True))
@@ -305,10 +307,10 @@ def summarise(scored: dict, meta: list[dict]) -> dict:
                            "mean p": dict(zip(classes, P[rows].mean(axis=0).round(3).tolist(),
                                               strict=True)),
                            **confidence(rule == r)}
-        g = 0 if r in AROUSAL["high"] else 1  # the column of the rule's group
+        g = group_of[r]  # the column of the rule's group
         dg = np.array([A[i, g] - base_group[key[i]][g] for i in rows])
         out["rules"][r]["arousal"] = {
-            "group": list(AROUSAL)[g], "p rises over neutral": round(float((dg > 0).mean()), 3),
+            "group": names[g], "p rises over neutral": round(float((dg > 0).mean()), 3),
             "mean dp": round(float(dg.mean()), 3),
             TOP_GROUP: round(float((A[rows].argmax(axis=1) == g).mean()), 3)}
     for lang in SENTENCES:
