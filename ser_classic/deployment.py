@@ -62,7 +62,58 @@ class CorpusAB:
         out.mkdir(parents=True, exist_ok=True)
         blob = json.dumps({"command": command, **self.summary}, indent=2) + "\n"
         return [write_text(out / "summary.json", blob),
-                write_text(out / "report.md", _markdown(self.summary, command))]
+                write_text(out / "report.md", _markdown(self.summary, command)),
+                *_figures(self.summary, out)]
+
+
+def _figures(summary: Mapping, out: Path) -> list[Path]:
+    """Per held-out corpus: the candidates' reliability diagram and each candidate's
+    confusion matrix (none for a summary made before they were recorded)."""
+    from .evaluation import ReliabilityCurve
+    from .reporting import plot_confusion, plot_reliability
+
+    written = []
+    for corpus, fold in summary["folds"].items():
+        if "reliability" not in fold["teacher"]:
+            continue
+        curves = {}
+        for n in summary["candidates"]:
+            bins = fold[n]["reliability"]
+            curves[n] = ReliabilityCurve(
+                edges=np.linspace(0.0, 1.0, len(bins["counts"]) + 1),
+                confidence=np.array(bins["confidence"], dtype=float),
+                accuracy=np.array(bins["accuracy"], dtype=float),
+                counts=np.array(bins["counts"]), ece=fold[n]["ece"])
+            written.append(plot_confusion(
+                fold[n]["confusion"], classes=fold["classes"],
+                title=f"{n} on {corpus} (trained on {' + '.join(fold['trained_on'])})",
+                path=out / f"confusion_{corpus}_{n}.png"))
+        written.append(plot_reliability(
+            curves, title=f"held out: {corpus} ({summary['normalization']})",
+            path=out / f"reliability_{corpus}.png"))
+    return written
+
+
+def _recall_table(summary: Mapping) -> list[str]:
+    """Per-class recall of every candidate on every held-out corpus, and the figures'
+    names (nothing for a summary made before they were recorded)."""
+    from .data import label_order
+
+    folds = summary["folds"]
+    if not all("recall" in fold["teacher"] for fold in folds.values()):
+        return []
+    classes = label_order(c for fold in folds.values() for c in fold["classes"])
+    lines = ["## Per-class recall", "",
+             "| held-out corpus | candidate | " + " | ".join(classes) + " |",
+             "|---|---|" + "---|" * len(classes)]
+    for corpus, fold in folds.items():
+        for n in summary["candidates"]:
+            recall = fold[n]["recall"]
+            lines.append(f"| {corpus} | {n} | " + " | ".join(
+                "-" if recall.get(c) is None else f"{recall[c]:.2f}" for c in classes) + " |")
+    return [*lines, "", "Figures: `reliability_<corpus>.png` (the candidates' reliability "
+            "diagrams on each held-out corpus, 15 bins as the ECE) and "
+            "`confusion_<corpus>_<candidate>.png` (row-normalised).", ""]
 
 
 def _fmt_ci(ci) -> str:
@@ -98,7 +149,7 @@ def _markdown(summary: Mapping, command: str) -> str:
     lines += ["", "McNemar (student vs teacher, per held-out corpus): " + "; ".join(
         f"{corpus} {n} p={fold[n]['mcnemar_vs_teacher']['p_value']:.2g}"
         for corpus, fold in summary["folds"].items() for n in names if n != "teacher"), "",
-        "## Decision", "", summary["decision"]["rule"], "",
+        *_recall_table(summary), "## Decision", "", summary["decision"]["rule"], "",
         f"Deployed: **{summary['decision']['deploy']}**.", ""]
     return "\n".join(lines)
 
@@ -123,23 +174,32 @@ def _params_line(summary: Mapping) -> str:
     return f"Teacher parameters: {source}" + (f" ({per_fold})." if per_fold else ".")
 
 
-def _scores(y, proba, speakers, n_classes, n_boot, random_state) -> dict:
-    from .evaluation import (
-        bootstrap_ci,
-        brier_score,
-        classification_metrics,
-        expected_calibration_error,
-    )
+def _scores(y, proba, speakers, classes, n_boot, random_state) -> dict:
+    """A candidate's figures on a held-out corpus: UAR, accuracy and their speaker-bootstrap
+    CIs, ECE, Brier, per-class recall, the confusion counts (rows: true class, in the order
+    ``classes``) and the reliability diagram's bins (15, as the ECE)."""
+    from .evaluation import bootstrap_ci, brier_score, classification_metrics, reliability_curve
 
     pred = proba.argmax(axis=1)
-    m = classification_metrics(y, pred, n_classes=n_classes)
-    ci = bootstrap_ci(y, pred, speakers, n_classes=n_classes, n_boot=n_boot,
+    m = classification_metrics(y, pred, n_classes=len(classes))
+    ci = bootstrap_ci(y, pred, speakers, n_classes=len(classes), n_boot=n_boot,
                       random_state=random_state)
+    curve = reliability_curve(y, proba)
     return {"n": int(y.size), "uar": float(m["uar"]), "accuracy": float(m["accuracy"]),
             "uar_ci95": ci["uar"], "accuracy_ci95": ci["accuracy"],
-            "ece": expected_calibration_error(y, proba),
+            "ece": curve.ece,
             "brier": brier_score(y, proba) if proba.shape[1] > 1 else 0.0,
+            "recall": {c: None if np.isnan(r) else float(r)
+                       for c, r in zip(classes, m["recall"], strict=True)},
+            "confusion": m["confusion"].tolist(),
+            "reliability": {"confidence": _nan_to_none(curve.confidence),
+                            "accuracy": _nan_to_none(curve.accuracy),
+                            "counts": curve.counts.tolist()},
             "correct": (pred == y).tolist()}
+
+
+def _nan_to_none(values: np.ndarray) -> list:
+    return [None if np.isnan(v) else float(v) for v in values]
 
 
 def _n_outputs(recognizer, groups) -> int:
@@ -491,7 +551,7 @@ def corpus_ab(manifest: pd.DataFrame, *, model: str, corpora: Sequence[str],
             for n, rec in recognizers.items():
                 proba = closed_set_proba(_held_out_proba(rec, X, speakers, emotions),
                                          rec.classes_, classes)
-                fold[n] = _scores(y, proba, speakers, len(classes), n_boot, random_state)
+                fold[n] = _scores(y, proba, speakers, classes, n_boot, random_state)
             for n in students:
                 fold[n]["mcnemar_vs_teacher"] = mcnemar_test(fold["teacher"]["correct"],
                                                              fold[n]["correct"])

@@ -269,9 +269,31 @@ def test_corpus_ab_holds_out_each_training_corpus(folder, manifest, cache, tmp_p
                        students=("tree_uint8",), augment="none", n_boot=50, max_loss=-0.0,
                        cache_dir=cache)
     assert strict.deploy == ("tree_uint8" if loss <= 0 else "teacher")
+    for fold in summary["folds"].values():
+        for n in ("teacher", "tree_uint8"):
+            # per-class recall is the confusion counts' diagonal over their rows; the
+            # reliability bins hold every clip, and their ECE is the one reported
+            cm = np.array(fold[n]["confusion"])
+            assert cm.sum() == fold[n]["n"] and cm.shape == (len(fold["classes"]),) * 2
+            assert [fold[n]["recall"][c] for c in fold["classes"]] == pytest.approx(
+                list(np.diag(cm) / cm.sum(axis=1)))
+            assert np.trace(cm) / cm.sum() == pytest.approx(fold[n]["accuracy"])
+            bins = fold[n]["reliability"]
+            assert sum(bins["counts"]) == fold[n]["n"] and len(bins["counts"]) == 15
+            gap = sum(k * abs(a - c) for k, a, c in zip(
+                bins["counts"], bins["accuracy"], bins["confidence"], strict=True) if k)
+            assert gap / fold[n]["n"] == pytest.approx(fold[n]["ece"])
     written = result.write_report(tmp_path / "corpus_ab", command="api")
-    assert "Deployed: **" in (tmp_path / "corpus_ab" / "report.md").read_text()
+    report = (tmp_path / "corpus_ab" / "report.md").read_text()
+    assert "Deployed: **" in report and "## Per-class recall" in report
+    recall = summary["folds"]["mine"]["tree_uint8"]["recall"]  # every class present
+    assert "| mine | tree_uint8 | " + " | ".join(
+        f"{recall[c]:.2f}" for c in data.label_order(recall)) + " |" in report
     assert json.loads(written[0].read_text())["decision"]["deploy"] == result.deploy
+    assert {p.name for p in written} >= {"reliability_mine.png", "reliability_theirs.png",
+                                         "confusion_mine_teacher.png",
+                                         "confusion_theirs_tree_uint8.png"}
+    assert all(p.stat().st_size > 1000 for p in written)
     with pytest.raises(ParameterError, match="at least 2 corpora"):
         corpus_ab(both, model="logreg", corpora=["mine"])
     assert summary["tune"] is None and "the selection file's, fixed" in (
