@@ -36,7 +36,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
-	modulation-spectrum targets clean-cache
+	modulation-spectrum feature-selection targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -96,7 +96,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
-	arousal modulation-spectrum
+	arousal modulation-spectrum feature-selection
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -830,6 +830,13 @@ arousal: $(STAMP)
 modulation-spectrum: $(STAMP)
 	$(BIN)/python experiments/modulation_spectrum.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/modulation_spectrum
+
+# Univariate column selection (the pooled ANOVA F, or the smallest F within each training
+# corpus), chosen inside every fit, with the fixed linear models of loco-variants;
+# measurement only (about 7 min) -> reports/feature_selection/
+feature-selection: $(STAMP)
+	$(BIN)/python experiments/feature_selection.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/feature_selection
 
 # The shipped models (every normalisation) on formant text-to-speech
 # (eSpeak NG, five languages, prosody by rule): confidence on neutral renderings and the

@@ -99,23 +99,28 @@ def class_balanced(weights: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None,
-                clip: float | None = None) -> dict:
+                clip: float | None = None, columns=None) -> dict:
     """Group6 accuracy per model on RAVDESS and LOCO UAR per corpus (one normalisation).
 
     ``weights``: training weight of every row (classes balanced on the weighted counts by
     :func:`class_balanced`) in place of the models' balanced class weights, or a function
     of a fit's training row indices giving their weights (computed inside each fold);
-    ``clip``: the standardised features clipped to +-``clip``."""
+    ``clip``: the standardised features clipped to +-``clip``; ``columns``: a function of
+    a fit's training row indices giving the feature columns it uses (chosen inside each
+    fold)."""
     from sklearn.metrics import accuracy_score
 
     models, out = _models(balanced=weights is None, clip=clip), {}
 
     def fit(make, rows: np.ndarray):
+        """A predict function of held-out rows' indices for a model fitted on ``rows``."""
         model = make()
         w = weights(rows) if callable(weights) else None if weights is None else weights[rows]
         extra = {} if w is None else {f"{model.steps[-1][0]}__sample_weight":
                                       class_balanced(w, y[rows])}
-        return model.fit(X[rows], y[rows], **extra)
+        cols = slice(None) if columns is None else columns(rows)
+        model.fit(X[rows][:, cols], y[rows], **extra)
+        return lambda test: model.predict(X[test][:, cols])
 
     r = np.flatnonzero(corpus == "ravdess")
     fold = group6(speaker[r])
@@ -123,12 +128,12 @@ def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None,
         pred = np.empty(r.size, dtype=object)
         for f in np.unique(fold):
             test = fold == f
-            pred[test] = fit(make, r[~test]).predict(X[r[test]])
+            pred[test] = fit(make, r[~test])(r[test])
         out[f"group6 {name}"] = float(accuracy_score(y[r], pred.astype(str)))
     for held in CORPORA:
         train = np.flatnonzero((corpus != held) & (y != "calm"))
         test = (corpus == held) & (y != "calm")
-        pred = fit(models["logreg"], train).predict(X[test])
+        pred = fit(models["logreg"], train)(test)
         out[f"loco {held}"] = uar(y[test], pred)
     out["loco mean"] = float(np.mean([out[f"loco {c}"] for c in CORPORA]))
     return out
