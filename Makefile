@@ -36,7 +36,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
-	modulation-spectrum feature-selection targets clean-cache
+	modulation-spectrum feature-selection valence targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -96,7 +96,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
-	arousal modulation-spectrum feature-selection
+	arousal modulation-spectrum feature-selection valence
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -822,6 +822,14 @@ arousal: $(STAMP)
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/arousal \
 		--folds $(WORK)/ab $(WORK)/ab-speaker_norm $(WORK)/ab-neutral_ref \
 		--conditions $(WORK)/conditions
+
+# Valence against arousal through the library's groups=, on the held-out-corpus A/B
+# models that make run and deploy-selected leave in $(WORK); measurement only (seconds)
+# -> reports/valence/
+valence: $(STAMP)
+	$(BIN)/python experiments/valence.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/valence \
+		--folds $(WORK)/ab $(WORK)/ab-speaker_norm $(WORK)/ab-neutral_ref
 
 # Modulation spectral features (each mel band's log-energy envelope, its power in octave
 # modulation bands; cached in .cache/modulation_spectrum) beside the default set, with the

@@ -115,18 +115,17 @@ def measure(X, y, corpus, speaker) -> dict:
     return out
 
 
-def fold_scores(X, rows, folds: Path) -> dict:
-    """Emotion and arousal UAR of every model of an A/B's work folder ``folds``
-    (``<held-out corpus>/<candidate>/``) on its held-out corpus's clips among ``rows``,
-    read as :func:`ser_classic.deployment.corpus_ab` reads them; ``{}`` when absent."""
+def fold_models(X, rows, folds: Path):
+    """Every model of an A/B's work folder ``folds`` (``<held-out corpus>/<candidate>/``)
+    with its held-out corpus's clips among ``rows``, as
+    :func:`ser_classic.deployment.corpus_ab` reads them: ``(held-out corpus, candidate,
+    model id, recognizer, classes, (features, speakers, emotions))``, ``classes`` being the
+    model's that the corpus has and the clips those of ``classes``; nothing when absent."""
     from ser_classic.artifact import load_artifact
-    from ser_classic.deployment import _held_out_proba
-    from ser_classic.evaluation import closed_set_proba, expected_calibration_error
     from ser_classic.features import FeatureConfig
     from ser_classic.recognizer import EmotionRecognizer
 
     y, corpus = rows["emotion"].to_numpy(), rows["corpus"].to_numpy()
-    out: dict = {}
     for held in CORPORA:
         for model_dir in sorted((folds / held).glob("*/model.json")):
             artifact = load_artifact(model_dir.parent)
@@ -139,25 +138,36 @@ def fold_scores(X, rows, folds: Path) -> dict:
             te = corpus == held
             classes = [c for c in rec.classes_ if c in set(y[te])]
             te &= np.isin(y, classes)
-            held_out_rows = (X[te], rows["speaker"].to_numpy()[te], y[te])
-            proba = closed_set_proba(_held_out_proba(rec, *held_out_rows), rec.classes_,
-                                     classes)
-            top = np.asarray(classes)[proba.argmax(axis=1)]
-            entry = out.setdefault(name, {"models": {}})
-            entry["models"][held] = artifact.card["model_id"]
-            entry[held] = {"emotion": uar(y[te], top), "emotion ECE": float(
-                expected_calibration_error(np.searchsorted(classes, y[te]), proba))}
-            for g, high in GROUPINGS.items():
-                truth = np.isin(y[te], list(high))
-                # the library's groups= over the closed set: shrunk over the two groups
-                groups = {"high": [c for c in classes if c in high],
-                          "low": [c for c in classes if c not in high]}
-                p_high = _held_out_proba(rec, *held_out_rows, groups=groups)[:, 0]
-                entry[held] |= {
-                    f"arousal ({g})": uar(truth, np.isin(top, list(high))),
-                    f"p(group) arousal ({g})": uar(truth, p_high > 0.5),
-                    f"p(group) ECE ({g})": float(expected_calibration_error(
-                        truth.astype(int), np.c_[1.0 - p_high, p_high]))}
+            yield (held, name, artifact.card["model_id"], rec, classes,
+                   (X[te], rows["speaker"].to_numpy()[te], y[te]))
+
+
+def fold_scores(X, rows, folds: Path) -> dict:
+    """Emotion and arousal UAR of every model of an A/B's work folder ``folds``
+    (:func:`fold_models`) on its held-out corpus; ``{}`` when absent."""
+    from ser_classic.deployment import _held_out_proba
+    from ser_classic.evaluation import closed_set_proba, expected_calibration_error
+
+    out: dict = {}
+    for held, name, model_id, rec, classes, held_out_rows in fold_models(X, rows, folds):
+        y = held_out_rows[2]
+        proba = closed_set_proba(_held_out_proba(rec, *held_out_rows), rec.classes_, classes)
+        top = np.asarray(classes)[proba.argmax(axis=1)]
+        entry = out.setdefault(name, {"models": {}})
+        entry["models"][held] = model_id
+        entry[held] = {"emotion": uar(y, top), "emotion ECE": float(
+            expected_calibration_error(np.searchsorted(classes, y), proba))}
+        for g, high in GROUPINGS.items():
+            truth = np.isin(y, list(high))
+            # the library's groups= over the closed set: shrunk over the two groups
+            groups = {"high": [c for c in classes if c in high],
+                      "low": [c for c in classes if c not in high]}
+            p_high = _held_out_proba(rec, *held_out_rows, groups=groups)[:, 0]
+            entry[held] |= {
+                f"arousal ({g})": uar(truth, np.isin(top, list(high))),
+                f"p(group) arousal ({g})": uar(truth, p_high > 0.5),
+                f"p(group) ECE ({g})": float(expected_calibration_error(
+                    truth.astype(int), np.c_[1.0 - p_high, p_high]))}
     for entry in out.values():
         entry["mean"] = {k: float(np.mean([entry[c][k] for c in CORPORA]))
                          for k in entry[CORPORA[0]]}

@@ -62,9 +62,14 @@ class Grouping(StrEnum):
     sometimes put with the high group: pass a mapping for that). On corpora the model has
     never heard the answer's arousal carries much better than its emotion
     (``reports/arousal/``).
+
+    ``VALENCE``: ``"positive"`` (happy, surprised, calm), ``"neutral"`` and
+    ``"negative"`` (angry, fearful, sad, disgust), the other axis of the circumplex.
+    Valence carries across corpora worse than arousal (``reports/valence/``).
     """
 
     AROUSAL = "arousal"
+    VALENCE = "valence"
 
 
 #: What ``groups=`` takes: a named grouping (or its value) or a mapping of group name to
@@ -76,6 +81,8 @@ Groups = Grouping | str | Mapping[str, Sequence[str]]
 GROUPINGS: dict[Grouping, dict[str, tuple[str, ...]]] = {
     Grouping.AROUSAL: {"high": ("angry", "happy", "fearful", "surprised"),
                        "low": ("neutral", "calm", "sad", "disgust")},
+    Grouping.VALENCE: {"positive": ("happy", "surprised", "calm"), "neutral": ("neutral",),
+                       "negative": ("angry", "fearful", "sad", "disgust")},
 }
 
 

@@ -528,7 +528,8 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
                         "searched in each file name, names its speaker (default: the "
                         "parent folder is the speaker)")
     p.add_argument("--groups", choices=[g.value for g in Grouping], default=None,
-                   help="score groups of emotions as one class each (arousal: high, low); "
+                   help="score groups of emotions as one class each (arousal: high, low; valence: "
+                        "positive, neutral, negative); "
                         "the emotion column then holds the most probable group")
 
 

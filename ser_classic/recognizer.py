@@ -645,11 +645,13 @@ class EmotionRecognizer:
             :class:`ParameterError` naming its classes.
         groups : Grouping, str or mapping, optional
             Groups of classes scored as one class each: :attr:`Grouping.AROUSAL`
-            (``"arousal"``: ``"high"`` against ``"low"``), or a mapping of group name to
-            class names (a class in one group at most; classes in none are left out and
-            the probabilities renormalised over the others). The columns are the groups,
-            in order, each the sum of its classes' probabilities; an atypical clip's are
-            shrunk towards uniform over the groups. Not with ``classes``.
+            (``"arousal"``: ``"high"`` against ``"low"``), :attr:`Grouping.VALENCE`
+            (``"valence"``: ``"positive"``, ``"neutral"``, ``"negative"``), or a mapping
+            of group name to class names (a class in one group at most; classes in none
+            are left out and the probabilities renormalised over the others). The
+            columns are the groups, in order, each the sum of its classes' probabilities;
+            an atypical clip's are shrunk towards uniform over the groups. Not with
+            ``classes``.
 
         Returns
         -------

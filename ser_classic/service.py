@@ -54,7 +54,8 @@ _Classes = Annotated[str | None, Query(description="comma-separated subset of th
                                                    "classes (e.g. happy,sad,neutral): "
                                                    "probabilities renormalised over them")]
 _Groups = Annotated[Grouping | None, Query(description="score groups of emotions as one "
-                                                      "class each: arousal (high, low); "
+                                                      "class each: arousal (high, low), valence "
+                                                      "(positive, neutral, negative); "
                                                       "not with classes")]
 
 

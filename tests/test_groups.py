@@ -77,6 +77,21 @@ def test_score_against_a_group(deployed, clips):
                        groups={"sad": ["angry"], "other": ["sad", "neutral"]})
 
 
+def test_valence_has_three_groups_and_an_emotion_target_stands_for_its_group(deployed,
+                                                                            clips):
+    proba = deployed.predict_proba(clips[:8], sr=SR)
+    grouped = deployed.predict_proba(clips[:8], sr=SR, groups=Grouping.VALENCE)
+    classes = list(deployed.classes_)
+    for column, members in enumerate((["happy", "surprised"], ["neutral"],
+                                      ["angry", "fearful", "sad", "disgust"])):
+        np.testing.assert_allclose(grouped[:, column], proba[:, [
+            classes.index(c) for c in members]].sum(axis=1), atol=1e-6)
+    emotions = ["surprised", "neutral", "disgust", "happy"] * 2
+    scores = deployed.score(clips[:8], sr=SR, targets=emotions, groups="valence")
+    assert scores.classes == ("positive", "neutral", "negative")
+    np.testing.assert_allclose(scores.p_target, grouped[np.arange(8), [0, 1, 2, 0] * 2])
+
+
 def test_a_mapping_that_leaves_classes_out_renormalises_over_the_others(deployed, clips):
     groups = {"loud": ["angry", "happy"], "quiet": ["sad", "neutral"]}
     grouped = deployed.predict_proba(clips[:8], sr=SR, groups=groups)
@@ -89,7 +104,7 @@ def test_a_mapping_that_leaves_classes_out_renormalises_over_the_others(deployed
 
 
 @pytest.mark.parametrize(("groups", "problem"), [
-    ("valence", "must be one of 'arousal'"),
+    ("dominance", "must be one of 'arousal', 'valence'"),
     ({"a": ["angry"]}, "at least 2 groups"),
     ({"a": ["angry"], "b": ["angry", "sad"]}, "more than one place"),
     ({"a": ["angry"], "b": ["calm"]}, "not classes of the model"),

@@ -153,8 +153,11 @@ def test_groups_of_emotions_over_http(server):
         expected.argmax(axis=1)])
     r = httpx.post(f"{url}/predict", params={"groups": "arousal"}, files={"file": files[0][1]})
     assert r.status_code == 200 and set(r.json()["probabilities"]) == {"high", "low"}
+    r = httpx.post(f"{url}/predict", params={"groups": "valence"}, files={"file": files[0][1]})
+    assert r.status_code == 200 and list(r.json()["probabilities"]) == [
+        "positive", "neutral", "negative"]
     for params, error in (({"groups": "arousal", "classes": "sad,happy"}, "classes_and_groups"),
-                          ({"groups": "valence"}, "invalid_request")):
+                          ({"groups": "dominance"}, "invalid_request")):
         r = httpx.post(f"{url}/predict/batch", params=params, files=files)
         assert r.status_code == 422 and r.json()["error"] == error, r.text
 
