@@ -139,6 +139,11 @@ def test_the_torch_discriminator_gives_the_same_group_penalty(deployed, clips):
     penalty.sum().backward()
     assert torch.isfinite(x.grad).all() and bool((x.grad != 0).any())
     assert disc.group_names("arousal") == ("high", "low")
+    valence = ["positive", "neutral", "negative"] * 3
+    expected = deployed.score(rows, sr=SR, targets=valence, groups="valence")
+    np.testing.assert_allclose(DiscriminatorLoss(
+        disc, kind="penalty", groups="valence", reduction="none")(x, valence, sr=SR)
+        .detach().numpy(), expected.penalty, atol=1e-4)
     with pytest.raises(ParameterError, match="not both"):
         DiscriminatorLoss(disc, groups="arousal", classes=["sad", "angry"])
 
