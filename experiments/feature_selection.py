@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loco_variants import measure, variant_tables
+from loco_variants import measure, report_head
 from row_selection import is_lead
 
 from ser_classic.evaluation import speaker_normalize
@@ -88,14 +88,8 @@ def render(summary: dict) -> str:
     results = summary["results"]
     names = [variant_name(s, k) for s in ("pooled", "cross-corpus") for k in KS]
     leads = [n for n in names if is_lead(results, n)]
-    lines = ["# Feature selection: measured with fixed linear models", "",
-             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "",
-             __doc__.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), "",
-             "Cells: RAVDESS group6 accuracy (6 folds of 4 consecutive actors, 8 classes; "
-             "ridge alpha 3000, logistic regression C 0.003, standardised features) and "
-             "leave-one-corpus-out UAR of the logistic regression (calm excluded, closed "
-             "set). The change is the LOCO mean against the baseline of the same "
-             "normalisation.", "", *variant_tables(results), "## Verdict", "",
+    lines = [*report_head(summary, title="Feature selection: measured with fixed linear "
+                                         "models", doc=__doc__), "## Verdict", "",
              ("Leads by the rule: " + ", ".join(leads) + ". A lead is a candidate for the "
               "deployed recipe only with its number of columns chosen by inner CV on the "
               "training corpora, measured again under nested LOCO." if leads else

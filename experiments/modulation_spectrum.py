@@ -35,7 +35,7 @@ import librosa
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loco_variants import measure, variant_tables
+from loco_variants import measure, report_head
 from row_selection import is_lead
 
 from ser_classic import data
@@ -98,13 +98,12 @@ def variants(X: np.ndarray, rows):
 
 def render(summary: dict) -> str:
     results = summary["results"]
-    lines = ["# Modulation spectral features: measured with fixed linear models", "",
-             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "",
-             __doc__.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), "",
-             "Cells: RAVDESS group6 accuracy (6 folds of 4 consecutive actors, 8 classes) "
-             "and leave-one-corpus-out UAR of the logistic regression (calm excluded, "
-             "closed set). The change is the LOCO mean against the baseline of the same "
-             "normalisation.", "", *variant_tables(results), "## Verdict", "",
+    lines = [*report_head(summary, title="Modulation spectral features: measured with "
+                                         "fixed linear models", doc=__doc__, cells=(
+        "Cells: RAVDESS group6 accuracy (6 folds of 4 consecutive actors, 8 classes) and "
+        "leave-one-corpus-out UAR of the logistic regression (calm excluded, closed set). "
+        "The change is the LOCO mean against the baseline of the same normalisation.")),
+             "## Verdict", "",
              f"- {ADDED}: " + ("a lead under both normalisations, to be chosen by inner CV "
                                "in the deployed recipe." if is_lead(results, ADDED) else
                                "not a lead; the default feature set is unchanged."), ""]

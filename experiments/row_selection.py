@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_ablation import _models
-from loco_variants import measure, variant_tables
+from loco_variants import CELLS, measure, report_head
 
 from ser_classic.evaluation import speaker_normalize
 
@@ -112,14 +112,11 @@ def is_lead(results: list[dict], variant: str) -> bool:
 
 def render(summary: dict) -> str:
     results = summary["results"]
-    lines = ["# Which training rows to learn from: variants measured with fixed linear models",
-             "", f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "",
-             __doc__.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), "",
-             "Cells: RAVDESS group6 accuracy (6 folds of 4 consecutive actors, 8 classes; "
-             "ridge alpha 3000, logistic regression C 0.003, standardised features, classes "
-             "balanced on the kept rows) and leave-one-corpus-out UAR of the logistic "
-             "regression (calm excluded, closed set). The change is the LOCO mean against "
-             "the baseline of the same normalisation.", "", *variant_tables(results)]
+    lines = report_head(
+        summary, title="Which training rows to learn from: variants measured with fixed "
+                       "linear models", doc=__doc__, cells=CELLS.replace(
+                           "standardised features)", "standardised features, classes "
+                           "balanced on the kept rows)"))
     lines += ["## Verdict", ""]
     for variant in dict.fromkeys(r["variant"] for r in results if r["variant"] != "baseline"):
         lines.append(f"- {variant}: " + ("a lead under both normalisations, to be chosen by "

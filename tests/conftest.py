@@ -60,6 +60,21 @@ def feature_cache() -> Path:
     return FEATURE_CACHE
 
 
+@pytest.fixture(scope="session")
+def fold_corpora(small_manifest, feature_cache):
+    """The four actors of ``small_manifest`` (calm left out) relabelled as the three
+    corpora of a held-out-corpus A/B's folds, and their features: ``(rows, X)``."""
+    from ser_classic.features import FeatureConfig, extract_batch
+
+    rows = small_manifest[small_manifest["emotion"] != "calm"].reset_index(drop=True)
+    rows["corpus"] = rows["speaker"].map({"ravdess_01": "emovo", "ravdess_02": "ravdess",
+                                          "ravdess_03": "tess", "ravdess_04": "tess"})
+    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=FeatureConfig(),
+                                 cache_dir=feature_cache)
+    assert not errors
+    return rows, X
+
+
 SIX = [f"ravdess_{i:02d}" for i in range(1, 7)]  # the actors of the six fixture
 
 

@@ -48,21 +48,14 @@ def test_scores_on_separable_arousal_and_the_report():
     assert "## The A/B models of `.cache/models/ab-x`\n\nNot made" in report
 
 
-def test_fold_scores_read_each_folds_models_on_its_held_out_corpus(small_manifest,
-                                                                   feature_cache, tmp_path):
+def test_fold_scores_read_each_folds_models_on_its_held_out_corpus(fold_corpora, tmp_path):
     """The shipped teacher and student as the models of three folds whose held-out
     corpora are actors of RAVDESS (they were trained on them: the figures are high)."""
     import ser_classic
     from ser_classic.artifact import copy_artifact
-    from ser_classic.features import FeatureConfig, extract_batch
     from ser_classic.store import resolve
 
-    rows = small_manifest[small_manifest["emotion"] != "calm"].reset_index(drop=True)
-    rows["corpus"] = rows["speaker"].map({"ravdess_01": "emovo", "ravdess_02": "ravdess",
-                                          "ravdess_03": "tess", "ravdess_04": "tess"})
-    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=FeatureConfig(),
-                                 cache_dir=feature_cache)
-    assert not errors
+    rows, X = fold_corpora
     for corpus in arousal.CORPORA:
         copy_artifact(resolve("teacher"), tmp_path / corpus / "teacher")
         copy_artifact(resolve("deployed"), tmp_path / corpus / "logit_int8")

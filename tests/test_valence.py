@@ -7,21 +7,15 @@ from .conftest import experiment
 valence = experiment("valence")
 
 
-def test_folder_scores_read_the_librarys_groups_on_each_held_out_corpus(
-        small_manifest, feature_cache, tmp_path):
+def test_folder_scores_read_the_librarys_groups_on_each_held_out_corpus(fold_corpora,
+                                                                         tmp_path):
     """The shipped student as the model of three folds whose held-out corpora are actors
     of RAVDESS."""
     import ser_classic
     from ser_classic.artifact import copy_artifact
-    from ser_classic.features import FeatureConfig, extract_batch
     from ser_classic.store import resolve
 
-    rows = small_manifest[small_manifest["emotion"] != "calm"].reset_index(drop=True)
-    rows["corpus"] = rows["speaker"].map({"ravdess_01": "emovo", "ravdess_02": "ravdess",
-                                          "ravdess_03": "tess", "ravdess_04": "tess"})
-    X, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=FeatureConfig(),
-                                 cache_dir=feature_cache)
-    assert not errors
+    rows, X = fold_corpora
     for corpus in valence.CORPORA:
         copy_artifact(resolve("deployed"), tmp_path / corpus / "logit_int8")
     entry = valence.folder_scores(X, rows, tmp_path)["logit_int8"]
