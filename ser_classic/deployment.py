@@ -42,7 +42,9 @@ class CorpusAB:
     ----------
     summary : dict
         ``folds``: held-out corpus -> candidate -> metrics (UAR, accuracy, ECE, Brier,
-        speaker-bootstrap CIs, McNemar against the teacher); ``mean``: candidate -> mean UAR
+        speaker-bootstrap CIs, McNemar against the teacher, per-class recall, confusion
+        counts with rows the true class in the fold's ``classes`` order, the 15
+        reliability bins of the ECE); ``mean``: candidate -> mean UAR
         and accuracy over the held-out corpora; ``decision``: the candidate to deploy and the
         rule that chose it.
     """
