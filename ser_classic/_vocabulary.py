@@ -135,12 +135,19 @@ def resolve_groups(groups: Groups, classes: Sequence
     return tuple(table), tuple(columns)
 
 
-def group_targets(names: Sequence[str], columns: Sequence[Sequence[int]], classes: Sequence
-                  ) -> dict[str, int]:
+def group_targets(names: Sequence[str], columns: Sequence[Sequence[int]], classes: Sequence,
+                  *, groups: Groups | None = None) -> dict[str, int]:
     """The group each target name stands for (:func:`resolve_groups`' ``names`` and
-    ``columns``): a group's name, or the name of one of its classes (``"happy"`` for
-    ``"high"``). A group named after a class of another group is refused as ambiguous."""
+    ``columns`` of ``groups``): a group's name, or the name of one of its classes
+    (``"happy"`` for ``"high"``). With a named grouping, an emotion it places that the
+    model lacks stands for its group too (``"calm"`` for ``"low"`` with a model trained
+    without calm). A group named after a class of another group is refused as
+    ambiguous."""
     out = {str(classes[c]): i for i, cols in enumerate(columns) for c in cols}
+    if isinstance(groups, str):
+        index = {n: i for i, n in enumerate(names)}
+        out = {c: index[g] for g, members in GROUPINGS[Grouping(groups)].items()
+               if g in index for c in members} | out
     clash = sorted(n for i, n in enumerate(names) if out.get(n, i) != i)
     if clash:
         raise ParameterError(f"group name(s) {clash} are also classes of another group: "

@@ -710,7 +710,8 @@ class EmotionRecognizer:
         ``targets="high"``: ``p_target`` is the probability of the target's group, the
         sum over its classes (:meth:`predict_proba`); ``proba`` and ``classes`` are the
         groups'. A target may also be one of a group's classes, standing for its group
-        (``"happy"`` scores ``"high"``): a generator's emotion targets need no mapping.
+        (``"happy"`` scores ``"high"``; with a named grouping also an emotion the model
+        lacks: ``"calm"``): a generator's emotion targets need no mapping.
         On corpora the model has never heard, the group is more often right and its
         probability better calibrated than the emotion (``reports/arousal/``).
         """
@@ -729,7 +730,7 @@ class EmotionRecognizer:
         if len(targets) != len(items):
             raise ParameterError(f"{len(targets)} targets for {len(items)} clips")
         column = ({c: i for i, c in enumerate(names)} if group_columns is None
-                  else group_targets(names, group_columns, self.classes_))
+                  else group_targets(names, group_columns, self.classes_, groups=groups))
         unknown = sorted({str(t) if isinstance(t, str) else repr(t) for t in targets
                           if not isinstance(t, str) or t not in column})
         if unknown:

@@ -70,8 +70,16 @@ def test_score_against_a_group(deployed, clips):
     emotions = ["happy", "sad"] * 4 + ["angry"]
     same = deployed.score(clips, sr=SR, targets=emotions, groups="arousal")
     np.testing.assert_array_equal(same.p_target, scores.p_target)
+    # an emotion the grouping places but the model lacks (trained without calm) too
+    assert "calm" not in deployed.classes_
+    np.testing.assert_array_equal(
+        deployed.score(clips, sr=SR, targets="calm", groups="arousal").p_target,
+        grouped[:, 1])
     with pytest.raises(ParameterError, match="neither among the groups"):
-        deployed.score(clips, sr=SR, targets="calm", groups="arousal")  # no such class
+        deployed.score(clips, sr=SR, targets="bored", groups="arousal")  # placed nowhere
+    with pytest.raises(ParameterError, match="neither among the groups"):
+        deployed.score(clips, sr=SR, targets="calm", groups={"high": ["angry"],
+                                                             "low": ["sad"]})
     with pytest.raises(ParameterError, match="ambiguous"):
         deployed.score(clips, sr=SR, targets="sad",
                        groups={"sad": ["angry"], "other": ["sad", "neutral"]})
@@ -133,7 +141,7 @@ def test_the_torch_discriminator_gives_the_same_group_penalty(deployed, clips):
     loss = DiscriminatorLoss(disc, kind="penalty", groups="arousal", reduction="none")
     penalty = loss(x, targets, sr=SR)
     np.testing.assert_allclose(penalty.detach().numpy(), expected.penalty, atol=1e-4)
-    emotions = ["angry", "sad"] * 4 + ["neutral"]  # the same groups, named by an emotion
+    emotions = ["angry", "calm"] * 4 + ["neutral"]  # the same groups, named by an emotion
     np.testing.assert_allclose(loss(x, emotions, sr=SR).detach().numpy(),
                                penalty.detach().numpy())
     penalty.sum().backward()

@@ -374,7 +374,8 @@ class DiscriminatorLoss(torch.nn.Module):
         self.kind, self.reduction, self.groups = kind, reduction, groups
         if groups is not None:
             self.names, columns = resolve_groups(groups, discriminator.classes)
-            self.targets = group_targets(self.names, columns, discriminator.classes)
+            self.targets = group_targets(self.names, columns, discriminator.classes,
+                                         groups=groups)
         else:
             self.names = discriminator.classes if classes is None else tuple(classes)
             self.targets = {c: i for i, c in enumerate(self.names)}
