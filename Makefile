@@ -36,7 +36,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
-	modulation-spectrum feature-selection valence targets clean-cache
+	modulation-spectrum feature-selection valence teager-energy targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -96,7 +96,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
-	arousal modulation-spectrum feature-selection valence
+	arousal modulation-spectrum feature-selection valence teager-energy
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -838,6 +838,14 @@ valence: $(STAMP)
 modulation-spectrum: $(STAMP)
 	$(BIN)/python experiments/modulation_spectrum.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/modulation_spectrum
+
+# Teager energy operator features (TEO-CB-Auto-Env, 16 critical bands; cached in
+# .cache/teager_energy) beside the default set, with the fixed linear models of
+# loco-variants; measurement only (about 7 min the first time, 3.5 after)
+# -> reports/teager_energy/
+teager-energy: $(STAMP)
+	$(BIN)/python experiments/teager_energy.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/teager_energy
 
 # Univariate column selection (the pooled ANOVA F, or the smallest F within each training
 # corpus), chosen inside every fit, with the fixed linear models of loco-variants;
