@@ -102,6 +102,40 @@ def variants(X: np.ndarray, rows):
         lambda: speaker_normal_scores(X, speaker), None
 
 
+def clip_columns(rows, *, cache: Path, params: tuple, columns_of) -> np.ndarray:
+    """``columns_of(waveform, config=FeatureConfig())`` of every manifest row's clip,
+    stacked, cached in ``cache`` under the files' sha256 and ``params`` (what else the
+    columns depend on)."""
+    import hashlib
+
+    from ser_classic import data
+    from ser_classic.features import _save_npy
+
+    config = FeatureConfig()
+    digest = hashlib.sha256(repr((list(rows["sha256"]), *params)).encode()).hexdigest()[:16]
+    key = Path(cache) / f"{digest}.npy"
+    if key.exists():
+        return np.load(key)
+    out = np.stack([columns_of(
+        data.load_audio(p, sr=config.sample_rate, channel=data.corpus_channel(p)),
+        config=config) for p in rows["path"]])
+    key.parent.mkdir(parents=True, exist_ok=True)
+    _save_npy(key, out)
+    return out
+
+
+def added_columns(X: np.ndarray, extra: np.ndarray, rows, *, added: str, alone: str):
+    """The variants of a new column family ``extra`` (``measure``'s four-tuples), strict and
+    speaker_norm: the default set ``X`` (baseline), ``X`` with ``extra`` (``added``) and
+    ``extra`` alone (``alone``)."""
+    speaker = rows["speaker"].to_numpy()
+    for norm, scale in (("strict", lambda F: F), ("speaker_norm",
+                                                  lambda F: speaker_normalize(F, speaker))):
+        yield norm, "baseline", lambda scale=scale: scale(X), None
+        yield norm, added, lambda scale=scale: scale(np.hstack([X, extra])), None
+        yield norm, alone, lambda scale=scale: scale(extra), None
+
+
 def change(results: list[dict], r: dict) -> float:
     """``r``'s LOCO mean against the baseline of its normalisation in ``results``."""
     return r["loco mean"] - next(b["loco mean"] for b in results if b[

@@ -26,7 +26,6 @@ normalisations, with neither RAVDESS group6 accuracy more than 0.010 lower.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from itertools import pairwise
 from pathlib import Path
@@ -35,12 +34,10 @@ import librosa
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loco_variants import measure, report_head
+from loco_variants import added_columns, clip_columns, measure, report_head
 from row_selection import is_lead
 
-from ser_classic import data
-from ser_classic.evaluation import speaker_normalize
-from ser_classic.features import FeatureConfig, _save_npy, preprocess
+from ser_classic.features import FeatureConfig, preprocess
 
 N_BANDS = 8
 MOD_EDGES_HZ = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
@@ -71,29 +68,14 @@ def modulation_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
 
 def modulation_matrix(rows) -> np.ndarray:
     """The modulation columns of every manifest row (cached by the files' sha256)."""
-    config = FeatureConfig()
-    digest = hashlib.sha256(repr((list(rows["sha256"]), N_BANDS, MOD_EDGES_HZ,
-                                  N_FFT_FRAMES)).encode()).hexdigest()[:16]
-    key = CACHE / f"{digest}.npy"
-    if key.exists():
-        return np.load(key)
-    out = np.stack([modulation_features(
-        data.load_audio(p, sr=config.sample_rate, channel=data.corpus_channel(p)),
-        config=config) for p in rows["path"]])
-    key.parent.mkdir(parents=True, exist_ok=True)
-    _save_npy(key, out)
-    return out
+    return clip_columns(rows, cache=CACHE, params=(N_BANDS, MOD_EDGES_HZ, N_FFT_FRAMES),
+                        columns_of=modulation_features)
 
 
 def variants(X: np.ndarray, rows):
     """``(normalisation, variant, features, weights)`` per variant, as ``loco_variants``'."""
-    speaker = rows["speaker"].to_numpy()
-    M = modulation_matrix(rows)
-    for norm, scale in (("strict", lambda F: F), ("speaker_norm",
-                                                  lambda F: speaker_normalize(F, speaker))):
-        yield norm, "baseline", lambda scale=scale: scale(X), None
-        yield norm, ADDED, lambda scale=scale: scale(np.hstack([X, M])), None
-        yield norm, "modulation spectrum alone", lambda scale=scale: scale(M), None
+    return added_columns(X, modulation_matrix(rows), rows, added=ADDED,
+                         alone="modulation spectrum alone")
 
 
 def render(summary: dict) -> str:

@@ -10,10 +10,10 @@ band of the speech (after the library's preprocessing,
 :func:`ser_classic.features.preprocess`, as in training and inference) is filtered out,
 its Teager energy cut into the features' 25 ms frames every 10 ms, and each frame's
 normalised autocorrelation summarised by the area under its upper envelope (1/2 for
-a steady energy, as the biased autocorrelation falls linearly; less for a modulated one). Every band's frames give the mean, standard
-deviation and 10th and 90th percentiles of that area: ``len(BANDS_HZ) - 1`` bands x 4,
-64 columns, appended to the 3083 default columns. The normalised autocorrelation does not
-depend on the gain.
+a steady energy, as the biased autocorrelation falls linearly; less for a modulated
+one). Every band's frames give the mean, standard deviation and 10th and 90th
+percentiles of that area: ``len(BANDS_HZ) - 1`` bands x 4, 64 columns, appended to the
+3083 default columns. The normalised autocorrelation does not depend on the gain.
 
 Variants, strict and speaker_norm, with ``loco_variants``' fixed models (ridge alpha
 3000, logistic regression C 0.003, standardised features): the default set (baseline),
@@ -27,7 +27,6 @@ accuracy more than 0.010 lower.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from itertools import pairwise
 from pathlib import Path
@@ -35,12 +34,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loco_variants import measure, report_head
+from loco_variants import added_columns, clip_columns, measure, report_head
 from row_selection import is_lead
 
-from ser_classic import data
-from ser_classic.evaluation import speaker_normalize
-from ser_classic.features import FeatureConfig, _save_npy, preprocess
+from ser_classic.features import FeatureConfig, preprocess
 
 #: Edges of the critical bands (Hz) of Zhou et al.'s filter bank up to 4 kHz.
 BANDS_HZ = (100, 200, 300, 400, 510, 630, 770, 920, 1080, 1270, 1480, 1720, 2000, 2320,
@@ -84,28 +81,14 @@ def teager_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
 def teager_matrix(rows) -> np.ndarray:
     """The Teager columns of every manifest row (cached by the files' sha256)."""
     config = FeatureConfig()
-    digest = hashlib.sha256(repr((list(rows["sha256"]), BANDS_HZ, config.win_length,
-                                  config.hop_length)).encode()).hexdigest()[:16]
-    key = CACHE / f"{digest}.npy"
-    if key.exists():
-        return np.load(key)
-    out = np.stack([teager_features(
-        data.load_audio(p, sr=config.sample_rate, channel=data.corpus_channel(p)),
-        config=config) for p in rows["path"]])
-    key.parent.mkdir(parents=True, exist_ok=True)
-    _save_npy(key, out)
-    return out
+    return clip_columns(rows, cache=CACHE, params=(BANDS_HZ, config.win_length,
+                                                   config.hop_length),
+                        columns_of=teager_features)
 
 
 def variants(X: np.ndarray, rows):
     """``(normalisation, variant, features, weights)`` per variant, as ``loco_variants``'."""
-    speaker = rows["speaker"].to_numpy()
-    T = teager_matrix(rows)
-    for norm, scale in (("strict", lambda F: F), ("speaker_norm",
-                                                  lambda F: speaker_normalize(F, speaker))):
-        yield norm, "baseline", lambda scale=scale: scale(X), None
-        yield norm, ADDED, lambda scale=scale: scale(np.hstack([X, T])), None
-        yield norm, "Teager energy alone", lambda scale=scale: scale(T), None
+    return added_columns(X, teager_matrix(rows), rows, added=ADDED, alone="Teager energy alone")
 
 
 def render(summary: dict) -> str:

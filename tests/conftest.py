@@ -33,6 +33,21 @@ def experiment(name: str):
     return module
 
 
+def added_columns_summary(added: str, alone: str, *, strict: float, speaker_norm: float
+                          ) -> dict:
+    """A fixed-model ablation's summary of a new column family (``loco_variants.
+    added_columns``): baseline LOCO mean 0.40, ``added`` at ``strict`` / ``speaker_norm``,
+    every group6 accuracy 0.6."""
+    def rows(norm, loco):
+        return [{"normalization": norm, "variant": v, "loco mean": m, "group6 ridge": 0.6,
+                 "group6 logreg": 0.6, **{f"loco {c}": m for c in
+                                          ("emovo", "ravdess", "tess")}}
+                for v, m in (("baseline", 0.40), (added, loco), (alone, 0.2))]
+
+    return {"command": "c", "seconds": 1.0,
+            "results": rows("strict", strict) + rows("speaker_norm", speaker_norm)}
+
+
 def pytest_sessionstart(session):
     if not RAVDESS.is_dir() or not TESS.is_dir():
         raise pytest.UsageError(f"the real corpora are needed at {DATA} (see data/README.md)")

@@ -5,10 +5,9 @@ import numpy as np
 from ser_classic import data
 from ser_classic.features import FeatureConfig
 
-from .conftest import DATA, experiment
+from .conftest import DATA, added_columns_summary, experiment
 
 modulation = experiment("modulation_spectrum")
-floor = experiment("floor_ablation")
 CONFIG = FeatureConfig()
 
 
@@ -44,14 +43,10 @@ def test_a_slow_and_a_fast_tremor_fill_different_modulation_bands():
 
 
 def test_the_verdict_follows_row_selections_rule():
-    def rows(norm, loco):
-        return [{"normalization": norm, "variant": v, "loco mean": m, "group6 ridge": 0.6,
-                 "group6 logreg": 0.6, **{f"loco {c}": m for c in floor.CORPORA}}
-                for v, m in (("baseline", 0.40), (modulation.ADDED, loco),
-                             ("modulation spectrum alone", 0.2))]
+    def report(strict, speaker_norm):
+        summary = added_columns_summary(modulation.ADDED, "modulation spectrum alone",
+                                        strict=strict, speaker_norm=speaker_norm)
+        return modulation.render(summary)
 
-    summary = {"command": "c", "seconds": 1.0,
-               "results": rows("strict", 0.41) + rows("speaker_norm", 0.405)}
-    assert "not a lead" in modulation.render(summary)
-    summary["results"] = rows("strict", 0.41) + rows("speaker_norm", 0.41)
-    assert "a lead under both normalisations" in modulation.render(summary)
+    assert "not a lead" in report(0.41, 0.405)
+    assert "a lead under both normalisations" in report(0.41, 0.41)

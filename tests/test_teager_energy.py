@@ -5,10 +5,9 @@ import numpy as np
 from ser_classic import data
 from ser_classic.features import FeatureConfig
 
-from .conftest import DATA, experiment
+from .conftest import DATA, added_columns_summary, experiment
 
 teo = experiment("teager_energy")
-floor = experiment("floor_ablation")
 CONFIG = FeatureConfig()
 SR = CONFIG.sample_rate
 
@@ -37,14 +36,10 @@ def test_columns_do_not_depend_on_gain_and_a_modulated_energy_has_less_area():
 
 
 def test_the_verdict_follows_row_selections_rule():
-    def rows(norm, loco):
-        return [{"normalization": norm, "variant": v, "loco mean": m, "group6 ridge": 0.6,
-                 "group6 logreg": 0.6, **{f"loco {c}": m for c in floor.CORPORA}}
-                for v, m in (("baseline", 0.40), (teo.ADDED, loco),
-                             ("Teager energy alone", 0.2))]
+    def report(strict, speaker_norm):
+        summary = added_columns_summary(teo.ADDED, "Teager energy alone", strict=strict,
+                                        speaker_norm=speaker_norm)
+        return teo.render(summary)
 
-    summary = {"command": "c", "seconds": 1.0,
-               "results": rows("strict", 0.41) + rows("speaker_norm", 0.405)}
-    assert "not a lead" in teo.render(summary)
-    summary["results"] = rows("strict", 0.41) + rows("speaker_norm", 0.41)
-    assert "a lead under both normalisations" in teo.render(summary)
+    assert "not a lead" in report(0.41, 0.405)
+    assert "a lead under both normalisations" in report(0.41, 0.41)
