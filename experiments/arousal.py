@@ -49,6 +49,7 @@ from floor_ablation import (
     _models,
     ablation_parser,
     group6,
+    report_head,
     report_on_known_emotions,
     uar,
 )
@@ -175,9 +176,8 @@ def fold_scores(X, rows, folds: Path) -> dict:
 
 
 def render(summary: dict) -> str:
-    lines = ["# How far the answer's arousal carries across corpora", "",
-             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "",
-             __doc__.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), "",
+    lines = [*report_head("How far the answer's arousal carries across corpora", summary,
+                          __doc__),
              "UAR of each score (binary for the arousal rows: chance 0.5; 7 classes for "
              "`emotion` and `arousal first`: chance 0.14).", ""]
     for norm in ("strict", "speaker_norm"):
@@ -189,32 +189,46 @@ def render(summary: dict) -> str:
                 lines.append(f"| {grouping} | {k} | " + " | ".join(
                     f"{res[c][k]:.3f}" for c in (*CORPORA, "loco mean", "group6")) + " |")
         lines.append("")
-    for folder, models in summary["results"].get("folds", {}).items():
+    lines += folds_md(summary["results"].get("folds", {}), fold_table)
+    return "\n".join(lines + conditions_md(summary["results"].get("conditions")))
+
+
+def fold_table(models: dict) -> list[str]:
+    """The section of :func:`fold_scores`' models of one A/B work folder."""
+    lines = ["Each fold's model scored on its held-out corpus (closed set): the 7-class "
+             "UAR of the top answer and its ECE; the binary UAR of the top answer's "
+             "arousal group; and p(group), the high group's probability from the "
+             "library's `groups=` (the model's probabilities summed over the group, an "
+             "atypical clip's shrunk towards 1/2; the penalty is `1 - p(group)`), read "
+             "at 0.5, "
+             "with its binary ECE (15 bins of max(p, 1 - p)). These are "
+             "the models the folder held when this ran. Models of the same recipe "
+             "trained on another machine differ by the spread the README's main-job "
+             "section describes, so their emotion UAR can differ from the committed "
+             "`reports/ab/` by a point.", "",
+             "| model | score | EMOVO | RAVDESS | TESS | mean |", "|---|---|---|---|---|---|"]
+    for name, entry in models.items():
+        for k in entry["mean"]:
+            lines.append(f"| {name} | {k} | " + " | ".join(
+                f"{entry[c][k]:.3f}" for c in CORPORA) + f" | {entry['mean'][k]:.3f} |")
+    return lines
+
+
+def folds_md(folds: dict, table) -> list[str]:
+    """A section per A/B work folder of ``folds`` (folder -> candidate -> entry with the
+    ``models`` of each held-out corpus): ``table(models)``, then the model ids; a folder
+    with no models says how to make them."""
+    lines = []
+    for folder, models in folds.items():
         lines += [f"## The A/B models of `{folder}`", ""]
         if not models:
             lines += ["Not made (`make run` makes the strict A/B's models, `make "
                       "deploy-selected` the others').", ""]
             continue
-        lines += ["Each fold's model scored on its held-out corpus (closed set): the 7-class "
-                  "UAR of the top answer and its ECE; the binary UAR of the top answer's "
-                  "arousal group; and p(group), the high group's probability from the "
-                  "library's `groups=` (the model's probabilities summed over the group, an "
-                  "atypical clip's shrunk towards 1/2; the penalty is `1 - p(group)`), read "
-                  "at 0.5, "
-                  "with its binary ECE (15 bins of max(p, 1 - p)). These are "
-                  "the models the folder held when this ran. Models of the same recipe "
-                  "trained on another machine differ by the spread the README's main-job "
-                  "section describes, so their emotion UAR can differ from the committed "
-                  "`reports/ab/` by a point.", "",
-                  "| model | score | EMOVO | RAVDESS | TESS | mean |", "|---|---|---|---|---|---|"]
-        for name, entry in models.items():
-            for k in entry["mean"]:
-                lines.append(f"| {name} | {k} | " + " | ".join(
-                    f"{entry[c][k]:.3f}" for c in CORPORA) + f" | {entry['mean'][k]:.3f} |")
-        lines += ["", "Models: " + "; ".join(
+        lines += [*table(models), "", "Models: " + "; ".join(
             f"{name} " + ", ".join(f"{c} `{i}`" for c, i in entry["models"].items())
             for name, entry in models.items()) + ".", ""]
-    return "\n".join(lines + conditions_md(summary["results"].get("conditions")))
+    return lines
 
 
 CONDITIONS_PLOT = "conditions.png"

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loco_variants import measure, report_head
+from loco_variants import measure, variant_report_head
 from row_selection import is_lead
 
 from ser_classic.evaluation import speaker_normalize
@@ -88,7 +88,7 @@ def render(summary: dict) -> str:
     results = summary["results"]
     names = [variant_name(s, k) for s in ("pooled", "cross-corpus") for k in KS]
     leads = [n for n in names if is_lead(results, n)]
-    lines = [*report_head(summary, title="Feature selection: measured with fixed linear "
+    lines = [*variant_report_head(summary, title="Feature selection: measured with fixed linear "
                                          "models", doc=__doc__), "## Verdict", "",
              ("Leads by the rule: " + ", ".join(leads) + ". A lead is a candidate for the "
               "deployed recipe only with its number of columns chosen by inner CV on the "

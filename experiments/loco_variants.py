@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import CORPORA, cv_and_loco
+from floor_ablation import CORPORA, cv_and_loco, report_head
 from loco import corpus_features
 
 from ser_classic.evaluation import speaker_normalize
@@ -157,21 +157,19 @@ def variant_tables(results: list[dict]) -> list[str]:
     return lines
 
 
-#: What a fixed-model variant table's cells are (``report_head``'s default).
+#: What a fixed-model variant table's cells are (``variant_report_head``'s default).
 CELLS = ("Cells: RAVDESS group6 accuracy (6 folds of 4 consecutive actors, 8 classes; "
          "ridge alpha 3000, logistic regression C 0.003, standardised features) and "
          "leave-one-corpus-out UAR of the logistic regression (calm excluded, closed set). "
          "The change is the LOCO mean against the baseline of the same normalisation.")
 
 
-def report_head(summary: dict, *, title: str, doc: str, cells: str = CELLS) -> list[str]:
-    """A fixed-model variant report's lines up to its verdict: ``title``, the command,
-    ``doc`` (a script's module docstring) between its first paragraph and its usage
-    line, ``cells`` and a :func:`variant_tables` table per normalisation."""
-    return [f"# {title}", "", f"Command: `{summary['command']}` "
-            f"({summary['seconds']:.0f} s).", "",
-            doc.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), "",
-            cells, "", *variant_tables(summary["results"])]
+def variant_report_head(summary: dict, *, title: str, doc: str, cells: str = CELLS
+                        ) -> list[str]:
+    """A fixed-model variant report's lines up to its verdict:
+    :func:`floor_ablation.report_head`, then ``cells`` and a :func:`variant_tables`
+    table per normalisation."""
+    return [*report_head(title, summary, doc), cells, "", *variant_tables(summary["results"])]
 
 
 def render(summary: dict) -> str:

@@ -34,7 +34,7 @@ import librosa
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loco_variants import added_columns, clip_columns, measure, report_head
+from loco_variants import added_columns, clip_columns, measure, variant_report_head
 from row_selection import is_lead
 
 from ser_classic.features import FeatureConfig, preprocess
@@ -80,7 +80,7 @@ def variants(X: np.ndarray, rows):
 
 def render(summary: dict) -> str:
     results = summary["results"]
-    lines = [*report_head(summary, title="Modulation spectral features: measured with "
+    lines = [*variant_report_head(summary, title="Modulation spectral features: measured with "
                                          "fixed linear models", doc=__doc__, cells=(
         "Cells: RAVDESS group6 accuracy (6 folds of 4 consecutive actors, 8 classes) and "
         "leave-one-corpus-out UAR of the logistic regression (calm excluded, closed set). "

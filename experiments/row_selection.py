@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_ablation import _models
-from loco_variants import CELLS, measure, report_head
+from loco_variants import CELLS, measure, variant_report_head
 
 from ser_classic.evaluation import speaker_normalize
 
@@ -112,7 +112,7 @@ def is_lead(results: list[dict], variant: str) -> bool:
 
 def render(summary: dict) -> str:
     results = summary["results"]
-    lines = report_head(
+    lines = variant_report_head(
         summary, title="Which training rows to learn from: variants measured with fixed "
                        "linear models", doc=__doc__, cells=CELLS.replace(
                            "standardised features)", "standardised features, classes "

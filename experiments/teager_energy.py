@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loco_variants import added_columns, clip_columns, measure, report_head
+from loco_variants import added_columns, clip_columns, measure, variant_report_head
 from row_selection import is_lead
 
 from ser_classic.features import FeatureConfig, preprocess
@@ -93,7 +93,7 @@ def variants(X: np.ndarray, rows):
 
 def render(summary: dict) -> str:
     lead = is_lead(summary["results"], ADDED)
-    lines = [*report_head(summary, title="Teager energy features: measured with fixed "
+    lines = [*variant_report_head(summary, title="Teager energy features: measured with fixed "
                                          "linear models", doc=__doc__), "## Verdict", "",
              f"- {ADDED}: " + ("a lead under both normalisations, to be chosen by inner CV "
                                "in the deployed recipe." if lead else

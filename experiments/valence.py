@@ -25,22 +25,18 @@ Each with its ECE over the groups (15 bins of the top probability).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from arousal import fold_models
-from floor_ablation import CORPORA, uar
-from loco import corpus_features
+from arousal import fold_models, folds_md
+from floor_ablation import CORPORA, ablation_parser, report_head, report_on_known_emotions, uar
 
 from ser_classic import Grouping
 from ser_classic._vocabulary import GROUPINGS
-from ser_classic.reporting import write_text
 
 # the models are trained without calm, which only RAVDESS has
 VALENCED = {g: [c for c in GROUPINGS[Grouping.VALENCE][g] if c != "calm"]
@@ -90,55 +86,41 @@ def folder_scores(X, rows, folds: Path) -> dict:
     return out
 
 
+def score_table(models: dict) -> list[str]:
+    """The section of :func:`folder_scores`' models of one A/B work folder."""
+    lines = ["| model | score | EMOVO UAR / ECE | RAVDESS UAR / ECE | TESS UAR / ECE | "
+             "mean UAR / ECE |", "|---|---|---|---|---|---|"]
+    for name, entry in models.items():
+        for s in SCORES:
+            lines.append(f"| {name} | {s} | " + " | ".join(
+                f"{entry[c][s]['uar']:.3f} / {entry[c][s]['ece']:.3f}"
+                for c in (*CORPORA, "mean")) + " |")
+    return lines
+
+
 def render(summary: dict) -> str:
-    lines = ["# Valence against arousal on corpora the model has never heard", "",
-             f"Command: `{summary['command']}` ({summary['seconds']:.0f} s).", "",
-             __doc__.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), ""]
-    for folder, models in summary["folds"].items():
-        lines += [f"## The A/B models of `{folder}`", ""]
-        if not models:
-            lines += ["Not made (`make run` makes the strict A/B's models, `make "
-                      "deploy-selected` the others').", ""]
-            continue
-        lines += ["| model | score | EMOVO UAR / ECE | RAVDESS UAR / ECE | TESS UAR / ECE | "
-                  "mean UAR / ECE |", "|---|---|---|---|---|---|"]
-        for name, entry in models.items():
-            for s in SCORES:
-                lines.append(f"| {name} | {s} | " + " | ".join(
-                    f"{entry[c][s]['uar']:.3f} / {entry[c][s]['ece']:.3f}"
-                    for c in (*CORPORA, "mean")) + " |")
-        lines += ["", "Models: " + "; ".join(
-            f"{name} " + ", ".join(f"{c} `{i}`" for c, i in entry["models"].items())
-            for name, entry in models.items()) + ".", ""]
-    return "\n".join(lines)
+    return "\n".join([*report_head("Valence against arousal on corpora the model has never "
+                                   "heard", summary, __doc__),
+                      *folds_md(summary["results"], score_table)])
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--manifest", default="data/manifest.csv")
-    parser.add_argument("--data", default="../shared/data")
-    parser.add_argument("--cache", default=".cache/features")
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--folds", nargs="+", required=True,
-                        help="held-out-corpus A/B work folders (corpus-ab --work)")
-    parser.add_argument("--out", default="reports/valence")
-    args = parser.parse_args(argv)
-    start = time.time()
-    rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
-                              jobs=args.jobs)
-    folds = {str(f): folder_scores(X, rows, Path(f)) for f in args.folds}
-    for folder, models in folds.items():
+def run(X, y, speaker, corpus, *, rows, folds) -> dict:
+    """:func:`folder_scores` of each A/B work folder of ``folds``."""
+    results = {str(f): folder_scores(X, rows, Path(f)) for f in folds}
+    for folder, models in results.items():
         for name, entry in models.items():
             print(f"{folder} {name}: " + ", ".join(
                 f"{s} {entry['mean'][s]['uar']:.3f}" for s in SCORES), flush=True)
-    command = "python experiments/valence.py" + "".join(
-        f" {a}" for a in (argv or sys.argv[1:]))
-    summary = {"command": command, "seconds": round(time.time() - start, 1), "folds": folds}
-    out = Path(args.out)
-    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    write_text(out / "report.md", render(summary))
-    print(f"wrote {out}/report.md")
-    return 0
+    return results
+
+
+def main(argv=None) -> int:
+    p = ablation_parser(__doc__, out="reports/valence", seed=False)
+    p.add_argument("--folds", nargs="+", required=True,
+                   help="held-out-corpus A/B work folders (corpus-ab --work)")
+    args = p.parse_args(argv)
+    return report_on_known_emotions(args, "valence", argv, partial(run, folds=args.folds),
+                                    render, with_rows=True)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def test_folder_scores_read_the_librarys_groups_on_each_held_out_corpus(fold_cor
     assert set(entry["tess"]) == set(valence.SCORES)
     assert entry["mean"]["arousal"]["uar"] == np.mean(
         [entry[c]["arousal"]["uar"] for c in valence.CORPORA])
-    summary = {"command": "c", "seconds": 1.0, "folds": {
+    summary = {"command": "c", "seconds": 1.0, "results": {
         "made": {"logit_int8": entry}, "absent": valence.folder_scores(X, rows, tmp_path / "x")}}
     report = valence.render(summary)
     assert "| logit_int8 | valence | " in report and "Not made" in report
