@@ -36,7 +36,8 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	training-corpora bag-of-audio-words synthetic-speech reference-size voice-chain \
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
-	modulation-spectrum feature-selection valence teager-energy targets clean-cache
+	modulation-spectrum feature-selection valence teager-energy same-text-reference \
+	group-dro targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -96,7 +97,8 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	corpus-alignment training-corpora bag-of-audio-words synthetic-speech reference-size \
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
-	arousal modulation-spectrum feature-selection valence teager-energy
+	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
+	group-dro
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -853,6 +855,20 @@ teager-energy: $(STAMP)
 feature-selection: $(STAMP)
 	$(BIN)/python experiments/feature_selection.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/feature_selection
+
+# A voice's neutral clips of the same statement as its reference, beside strict,
+# speaker_norm and the any-text neutral reference, with the fixed linear models of
+# loco-variants on the six non-neutral emotions; measurement only (about 4 min)
+# -> reports/same_text_reference/
+same-text-reference: $(STAMP)
+	$(BIN)/python experiments/same_text_reference.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/same_text_reference
+
+# Worst-group training weights (group DRO over corpora or speakers), with the fixed
+# linear models of loco-variants; measurement only -> reports/group_dro/
+group-dro: $(STAMP)
+	$(BIN)/python experiments/group_dro.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/group_dro
 
 # The shipped models (every normalisation) on formant text-to-speech
 # (eSpeak NG, five languages, prosody by rule): confidence on neutral renderings and the
