@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loco_variants import measure, variant_report_head
-from row_selection import is_lead
+from loco_variants import measure
+from row_selection import verdict_report
 
 from ser_classic.evaluation import speaker_normalize
 
@@ -72,7 +72,7 @@ def variant_name(score: str, k: int) -> str:
 
 
 def variants(X: np.ndarray, rows):
-    """``(normalisation, variant, features, weights, columns)`` per variant."""
+    """``(normalisation, variant, features, weights, {"columns": ...})`` per variant."""
     y, corpus = rows["emotion"].to_numpy(), rows["corpus"].to_numpy()
     speaker = rows["speaker"].to_numpy()
     for norm in ("strict", "speaker_norm"):
@@ -81,21 +81,16 @@ def variants(X: np.ndarray, rows):
         for score in ("pooled", "cross-corpus"):
             for k in KS:
                 yield (norm, variant_name(score, k), lambda F=F: F, None,
-                       top_columns(score, k, F, y, corpus))
+                       {"columns": top_columns(score, k, F, y, corpus)})
 
 
 def render(summary: dict) -> str:
-    results = summary["results"]
-    names = [variant_name(s, k) for s in ("pooled", "cross-corpus") for k in KS]
-    leads = [n for n in names if is_lead(results, n)]
-    lines = [*variant_report_head(summary, title="Feature selection: measured with fixed linear "
-                                         "models", doc=__doc__), "## Verdict", "",
-             ("Leads by the rule: " + ", ".join(leads) + ". A lead is a candidate for the "
-              "deployed recipe only with its number of columns chosen by inner CV on the "
-              "training corpora, measured again under nested LOCO." if leads else
-              "No variant is a lead by the rule; the deployed recipe keeps every column."),
-             ""]
-    return "\n".join(lines)
+    return verdict_report(
+        summary, title="Feature selection: measured with fixed linear models", doc=__doc__,
+        names=[variant_name(s, k) for s in ("pooled", "cross-corpus") for k in KS],
+        lead_note=" A lead is a candidate for the deployed recipe only with its number of "
+                  "columns chosen by inner CV on the training corpora, measured again under "
+                  "nested LOCO.", none_note="the deployed recipe keeps every column.")
 
 
 def main(argv=None) -> int:

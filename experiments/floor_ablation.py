@@ -99,7 +99,7 @@ def class_balanced(weights: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None,
-                clip: float | None = None, columns=None) -> dict:
+                clip: float | None = None, columns=None, models=None) -> dict:
     """Group6 accuracy per model on RAVDESS and LOCO UAR per corpus (one normalisation).
 
     ``weights``: training weight of every row (classes balanced on the weighted counts by
@@ -107,10 +107,13 @@ def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None,
     of a fit's training row indices giving their weights (computed inside each fold);
     ``clip``: the standardised features clipped to +-``clip``; ``columns``: a function of
     a fit's training row indices giving the feature columns it uses (chosen inside each
-    fold)."""
+    fold); ``models``: ``{"ridge": make, "logreg": make}`` in place of :func:`_models`'
+    (each ``make()`` a new unfitted estimator)."""
     from sklearn.metrics import accuracy_score
 
-    models, out = _models(balanced=weights is None, clip=clip), {}
+    out = {}
+    if models is None:
+        models = _models(balanced=weights is None, clip=clip)
 
     def fit(make, rows: np.ndarray):
         """A predict function of held-out rows' indices for a model fitted on ``rows``."""

@@ -195,10 +195,10 @@ def render(summary: dict) -> str:
 
 def measure(argv, *, script: str, doc: str, variants, render) -> int:
     """Score every ``variants(X, rows)`` entry (``(normalisation, variant, features,
-    weights)``, optionally followed by ``columns``, as :func:`floor_ablation.cv_and_loco`
-    takes them) with ``cv_and_loco`` on the cached default features of the three corpora;
-    write ``reports/{script}`` (or ``--out``)'s summary.json and ``render(summary)`` as its
-    report.md."""
+    weights)``, optionally followed by a dict of :func:`floor_ablation.cv_and_loco`'s
+    other keyword arguments, ``columns`` or ``models``) with ``cv_and_loco`` on the cached
+    default features of the three corpora; write ``reports/{script}`` (or ``--out``)'s
+    summary.json and ``render(summary)`` as its report.md."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--manifest", default="data/manifest.csv")
     parser.add_argument("--data", default="../shared/data")
@@ -212,10 +212,10 @@ def measure(argv, *, script: str, doc: str, variants, render) -> int:
     y, corpus = rows["emotion"].to_numpy(), rows["corpus"].to_numpy()
     speaker = rows["speaker"].to_numpy()
     results = []
-    for norm, variant, make, weights, *columns in variants(X, rows):
+    for norm, variant, make, weights, *options in variants(X, rows):
         t = time.time()
         scores = cv_and_loco(make(), y, corpus, speaker, weights=weights,
-                             columns=columns[0] if columns else None)
+                             **(options[0] if options else {}))
         results.append({"normalization": norm, "variant": variant,
                         **{k: round(v, 4) for k, v in scores.items()}})
         print(f"{norm} {variant}: LOCO mean {scores['loco mean']:.3f} "

@@ -110,6 +110,17 @@ def is_lead(results: list[dict], variant: str) -> bool:
                for n in ("strict", "speaker_norm"))
 
 
+def verdict_report(summary: dict, *, title: str, doc: str, names, lead_note: str = "",
+                   none_note: str = "the deployed recipe is unchanged.") -> str:
+    """A fixed-model variant report (:func:`loco_variants.variant_report_head`) closed by
+    the variants among ``names`` that are leads by :func:`is_lead` (then ``lead_note``),
+    or by ``none_note`` when none is."""
+    leads = [n for n in names if is_lead(summary["results"], n)]
+    return "\n".join([*variant_report_head(summary, title=title, doc=doc), "## Verdict", "",
+                      ("Leads by the rule: " + ", ".join(leads) + "." + lead_note if leads
+                       else "No variant is a lead by the rule; " + none_note), ""])
+
+
 def render(summary: dict) -> str:
     results = summary["results"]
     lines = variant_report_head(

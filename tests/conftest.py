@@ -33,19 +33,25 @@ def experiment(name: str):
     return module
 
 
-def added_columns_summary(added: str, alone: str, *, strict: float, speaker_norm: float
-                          ) -> dict:
-    """A fixed-model ablation's summary of a new column family (``loco_variants.
-    added_columns``): baseline LOCO mean 0.40, ``added`` at ``strict`` / ``speaker_norm``,
+def fixed_model_summary(variants: dict[str, tuple[float, float]]) -> dict:
+    """A fixed-model ablation's summary (``loco_variants.measure``'s): the baseline's LOCO
+    mean 0.40 and each variant's ``(strict, speaker_norm)`` LOCO mean (every corpus at it),
     every group6 accuracy 0.6."""
-    def rows(norm, loco):
+    def rows(norm, i):
         return [{"normalization": norm, "variant": v, "loco mean": m, "group6 ridge": 0.6,
                  "group6 logreg": 0.6, **{f"loco {c}": m for c in
                                           ("emovo", "ravdess", "tess")}}
-                for v, m in (("baseline", 0.40), (added, loco), (alone, 0.2))]
+                for v, m in [("baseline", 0.40)] + [(v, m[i]) for v, m in variants.items()]]
 
     return {"command": "c", "seconds": 1.0,
-            "results": rows("strict", strict) + rows("speaker_norm", speaker_norm)}
+            "results": rows("strict", 0) + rows("speaker_norm", 1)}
+
+
+def added_columns_summary(added: str, alone: str, *, strict: float, speaker_norm: float
+                          ) -> dict:
+    """:func:`fixed_model_summary` of a new column family (``loco_variants.added_columns``):
+    ``added`` at ``strict`` / ``speaker_norm``, ``alone`` at 0.2."""
+    return fixed_model_summary({added: (strict, speaker_norm), alone: (0.2, 0.2)})
 
 
 def pytest_sessionstart(session):
