@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro targets clean-cache
+	group-dro mixup undo-bias targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,7 +98,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro
+	group-dro mixup undo-bias
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -869,6 +869,19 @@ same-text-reference: $(STAMP)
 group-dro: $(STAMP)
 	$(BIN)/python experiments/group_dro.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/group_dro
+
+# Mixup of training clips' features (alpha 0.2 and 1), with the fixed linear models of
+# loco-variants; measurement only -> reports/mixup/
+mixup: $(STAMP)
+	$(BIN)/python experiments/mixup.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/mixup
+
+# Shared and corpus-specific weights (feature augmentation per training corpus, the
+# unseen corpus scored by the shared weights), with the fixed linear models of
+# loco-variants; measurement only -> reports/undo_bias/
+undo-bias: $(STAMP)
+	$(BIN)/python experiments/undo_bias.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/undo_bias
 
 # The shipped models (every normalisation) on formant text-to-speech
 # (eSpeak NG, five languages, prosody by rule): confidence on neutral renderings and the
