@@ -56,7 +56,11 @@ from floor_ablation import (
 )
 
 from ser_classic._vocabulary import REFERENCE_LABEL
-from ser_classic.evaluation import reference_normalize, speaker_normalize
+from ser_classic.evaluation import (
+    SpeakerNormalizer,
+    reference_normalize,
+    speaker_normalize,
+)
 
 ANY_TEXT = "neutral reference, any text"
 SAME_TEXT = "neutral reference, same text"
@@ -92,13 +96,13 @@ def other_text_reference(X: np.ndarray, speaker: np.ndarray, statement: np.ndarr
 
 
 def speaker_spread(X: np.ndarray, speaker: np.ndarray) -> np.ndarray:
-    """The standard deviation of each row's speaker's rows [shape=(n, d)] (1 where it is
-    0), ``speaker_norm``'s scale."""
+    """Each row's speaker's scale [shape=(n, d)], as ``speaker_norm`` divides by it
+    (``SpeakerNormalizer.scale_``)."""
     S = np.empty_like(X, dtype=np.float64)
     for s in np.unique(speaker):
         rows = speaker == s
-        S[rows] = X[rows].std(axis=0)
-    return np.where(S > 0, S, 1.0)
+        S[rows] = SpeakerNormalizer().fit(X[rows]).scale_
+    return S
 
 
 def protocols(X: np.ndarray, speaker: np.ndarray, statement: np.ndarray,
@@ -117,8 +121,8 @@ def run(X, y, speaker, corpus, *, rows, seed: int = 0) -> list[dict]:
     reference = y == REFERENCE_LABEL
     scored = ~reference
     results = []
-    for name, F in protocols(X, speaker, statement, reference,
-                                  rng=np.random.default_rng(seed)).items():
+    features = protocols(X, speaker, statement, reference, rng=np.random.default_rng(seed))
+    for name, F in features.items():
         if np.isnan(F[scored]).any():
             raise SystemExit(f"{name}: a scored clip has no reference")
         scores = cv_and_loco(F[scored], y[scored], corpus[scored], speaker[scored])
