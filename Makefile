@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias targets clean-cache
+	group-dro mixup undo-bias training-cost targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,7 +98,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias
+	group-dro mixup undo-bias training-cost
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -882,6 +882,13 @@ mixup: $(STAMP)
 undo-bias: $(STAMP)
 	$(BIN)/python experiments/undo_bias.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/undo_bias
+
+# RAVDESS's held-out speakers (group6) with and without TESS and EMOVO in training, with
+# the fixed linear models of loco-variants; measurement only (about 3 min)
+# -> reports/training_cost/
+training-cost: $(STAMP)
+	$(BIN)/python experiments/training_cost.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/training_cost
 
 # The shipped models (every normalisation) on formant text-to-speech
 # (eSpeak NG, five languages, prosody by rule): confidence on neutral renderings and the
