@@ -884,7 +884,7 @@ undo-bias: $(STAMP)
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/undo_bias
 
 # RAVDESS's held-out speakers (group6) with and without TESS and EMOVO in training, with
-# the fixed linear models of loco-variants; measurement only (about 3 min)
+# the fixed linear models of loco-variants; measurement only (about 5 min)
 # -> reports/training_cost/
 training-cost: $(STAMP)
 	$(BIN)/python experiments/training_cost.py --manifest $(MANIFEST) --data $(DATA) \
