@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loco_variants import added_columns, clip_columns, measure, variant_report_head
-from row_selection import is_lead
+from row_selection import variant_verdicts
 
 from ser_classic.features import FeatureConfig, preprocess
 
@@ -79,16 +79,14 @@ def variants(X: np.ndarray, rows):
 
 
 def render(summary: dict) -> str:
-    results = summary["results"]
     lines = [*variant_report_head(summary, title="Modulation spectral features: measured with "
                                          "fixed linear models", doc=__doc__, cells=(
         "Cells: RAVDESS group6 accuracy (6 folds of 4 consecutive actors, 8 classes) and "
         "leave-one-corpus-out UAR of the logistic regression (calm excluded, closed set). "
         "The change is the LOCO mean against the baseline of the same normalisation.")),
              "## Verdict", "",
-             f"- {ADDED}: " + ("a lead under both normalisations, to be chosen by inner CV "
-                               "in the deployed recipe." if is_lead(results, ADDED) else
-                               "not a lead; the default feature set is unchanged."), ""]
+             *variant_verdicts(summary["results"], [ADDED],
+                               unchanged="the default feature set is unchanged."), ""]
     return "\n".join(lines)
 
 

@@ -110,6 +110,14 @@ def is_lead(results: list[dict], variant: str) -> bool:
                for n in ("strict", "speaker_norm"))
 
 
+def variant_verdicts(results: list[dict], names, *, unchanged: str) -> list[str]:
+    """One bullet per variant of ``names``: a lead by :func:`is_lead`, or not (then
+    ``unchanged`` says what stays)."""
+    return [f"- {n}: " + ("a lead under both normalisations, to be chosen by inner CV in "
+                          "the deployed recipe." if is_lead(results, n) else
+                          f"not a lead; {unchanged}") for n in names]
+
+
 def verdict_report(summary: dict, *, title: str, doc: str, names, lead_note: str = "",
                    none_note: str = "the deployed recipe is unchanged.") -> str:
     """A fixed-model variant report (:func:`loco_variants.variant_report_head`) closed by
@@ -128,12 +136,9 @@ def render(summary: dict) -> str:
                        "linear models", doc=__doc__, cells=CELLS.replace(
                            "standardised features)", "standardised features, classes "
                            "balanced on the kept rows)"))
-    lines += ["## Verdict", ""]
-    for variant in dict.fromkeys(r["variant"] for r in results if r["variant"] != "baseline"):
-        lines.append(f"- {variant}: " + ("a lead under both normalisations, to be chosen by "
-                                         "inner CV in the deployed recipe." if
-                                         is_lead(results, variant) else
-                                         "not a lead; the deployed recipe is unchanged."))
+    names = dict.fromkeys(r["variant"] for r in results if r["variant"] != "baseline")
+    lines += ["## Verdict", "", *variant_verdicts(results, names,
+                                                  unchanged="the deployed recipe is unchanged.")]
     return "\n".join(lines) + "\n"
 
 

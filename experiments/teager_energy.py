@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loco_variants import added_columns, clip_columns, measure, variant_report_head
-from row_selection import is_lead
+from row_selection import variant_verdicts
 
 from ser_classic.features import FeatureConfig, preprocess
 
@@ -92,12 +92,10 @@ def variants(X: np.ndarray, rows):
 
 
 def render(summary: dict) -> str:
-    lead = is_lead(summary["results"], ADDED)
     lines = [*variant_report_head(summary, title="Teager energy features: measured with fixed "
                                          "linear models", doc=__doc__), "## Verdict", "",
-             f"- {ADDED}: " + ("a lead under both normalisations, to be chosen by inner CV "
-                               "in the deployed recipe." if lead else
-                               "not a lead; the default feature set is unchanged."), ""]
+             *variant_verdicts(summary["results"], [ADDED],
+                               unchanged="the default feature set is unchanged."), ""]
     return "\n".join(lines)
 
 
