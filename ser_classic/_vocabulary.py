@@ -86,6 +86,12 @@ GROUPINGS: dict[Grouping, dict[str, tuple[str, ...]]] = {
 }
 
 
+def grouping_help() -> str:
+    """The named groupings and their groups, for help texts:
+    ``"arousal (high, low), valence (positive, neutral, negative)"``."""
+    return ", ".join(f"{g.value} ({', '.join(groups)})" for g, groups in GROUPINGS.items())
+
+
 def resolve_groups(groups: Groups, classes: Sequence
                    ) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
     """Names of ``groups`` and the columns of ``classes`` each group sums.

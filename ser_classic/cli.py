@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
-from ._vocabulary import Grouping, resolve_groups
+from ._vocabulary import Grouping, grouping_help, resolve_groups
 
 __all__ = ["main", "resolve_data_dir", "tune_allocator"]
 
@@ -528,8 +528,7 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
                         "searched in each file name, names its speaker (default: the "
                         "parent folder is the speaker)")
     p.add_argument("--groups", choices=[g.value for g in Grouping], default=None,
-                   help="score groups of emotions as one class each (arousal: high, low; valence: "
-                        "positive, neutral, negative); "
+                   help=f"score groups of emotions as one class each: {grouping_help()}; "
                         "the emotion column then holds the most probable group")
 
 

@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
-from ._vocabulary import Grouping, resolve_groups
+from ._vocabulary import Grouping, grouping_help, resolve_groups
 from .data import MIN_SAMPLE_RATE, check_waveform, decode_audio, resample
 from .errors import AudioError, ParameterError
 from .recognizer import _restrict
@@ -54,8 +54,7 @@ _Classes = Annotated[str | None, Query(description="comma-separated subset of th
                                                    "classes (e.g. happy,sad,neutral): "
                                                    "probabilities renormalised over them")]
 _Groups = Annotated[Grouping | None, Query(description="score groups of emotions as one "
-                                                      "class each: arousal (high, low), valence "
-                                                      "(positive, neutral, negative); "
+                                                      f"class each: {grouping_help()}; "
                                                       "not with classes")]
 
 
