@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,7 +98,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost
+	group-dro mixup undo-bias training-cost iterative-normalization
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -863,6 +863,14 @@ feature-selection: $(STAMP)
 same-text-reference: $(STAMP)
 	$(BIN)/python experiments/same_text_reference.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/same_text_reference
+
+# Iterative feature normalisation (Busso et al. 2011): a voice's neutral reference
+# estimated from its unlabelled clips, for a mixed and a one-emotion batch, beside strict,
+# speaker_norm and the labelled neutral reference, with the fixed linear models of
+# loco-variants; measurement only (about 5 min) -> reports/iterative_normalization/
+iterative-normalization: $(STAMP)
+	$(BIN)/python experiments/iterative_normalization.py --manifest $(MANIFEST) \
+		--data $(DATA) --cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/iterative_normalization
 
 # Worst-group training weights (group DRO over corpora or speakers), with the fixed
 # linear models of loco-variants; measurement only -> reports/group_dro/

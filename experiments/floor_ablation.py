@@ -99,7 +99,8 @@ def class_balanced(weights: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None,
-                clip: float | None = None, columns=None, models=None) -> dict:
+                clip: float | None = None, columns=None, models=None,
+                test_features=None) -> dict:
     """Group6 accuracy per model on RAVDESS and LOCO UAR per corpus (one normalisation).
 
     ``weights``: training weight of every row (classes balanced on the weighted counts by
@@ -108,10 +109,15 @@ def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None,
     ``clip``: the standardised features clipped to +-``clip``; ``columns``: a function of
     a fit's training row indices giving the feature columns it uses (chosen inside each
     fold); ``models``: ``{"ridge": make, "logreg": make}`` in place of :func:`_models`'
-    (each ``make()`` a new unfitted estimator)."""
+    (each ``make()`` a new unfitted estimator); ``test_features``: a function of a fitted
+    model and held-out row indices giving those rows' features in place of ``X``'s (a
+    normalisation that needs the model, e.g. an estimated reference; ``X`` then serves
+    the training rows only)."""
     from sklearn.metrics import accuracy_score
 
     out = {}
+    if test_features is not None and columns is not None:
+        raise ValueError("test_features and columns go one at a time")
     if models is None:
         models = _models(balanced=weights is None, clip=clip)
 
@@ -123,6 +129,8 @@ def cv_and_loco(X: np.ndarray, y, corpus, speaker, *, weights=None,
                                       class_balanced(w, y[rows])}
         cols = slice(None) if columns is None else columns(rows)
         model.fit(X[rows][:, cols], y[rows], **extra)
+        if test_features is not None:
+            return lambda test: model.predict(test_features(model, test))
         return lambda test: model.predict(X[test][:, cols])
 
     r = np.flatnonzero(corpus == "ravdess")
