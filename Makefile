@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,7 +98,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -871,6 +871,13 @@ same-text-reference: $(STAMP)
 iterative-normalization: $(STAMP)
 	$(BIN)/python experiments/iterative_normalization.py --manifest $(MANIFEST) \
 		--data $(DATA) --cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/iterative_normalization
+
+# A speaker_norm model's statistics from batches of skewed emotion shares (Dirichlet
+# alpha 0.3 / 1 / 3, equal), plain and balanced over the predicted emotions, beside strict,
+# with the fixed logistic regression on LOCO; measurement only -> reports/skewed_batch/
+skewed-batch: $(STAMP)
+	$(BIN)/python experiments/skewed_batch.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/skewed_batch
 
 # Worst-group training weights (group DRO over corpora or speakers), with the fixed
 # linear models of loco-variants; measurement only -> reports/group_dro/
