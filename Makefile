@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,7 +98,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -874,10 +874,18 @@ iterative-normalization: $(STAMP)
 
 # A speaker_norm model's statistics from batches of skewed emotion shares (Dirichlet
 # alpha 0.3 / 1 / 3, equal), plain and balanced over the predicted emotions, beside strict,
-# with the fixed logistic regression on LOCO; measurement only -> reports/skewed_batch/
+# with the fixed logistic regression on LOCO and the A/B's fold models; measurement only
+# (about 2.5 min) -> reports/skewed_batch/
 skewed-batch: $(STAMP)
 	$(BIN)/python experiments/skewed_batch.py --manifest $(MANIFEST) --data $(DATA) \
-		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/skewed_batch
+		--cache $(CACHE) --jobs $(JOBS) --work $(WORK) --out $(REPORTS)/skewed_batch
+
+# The A/B's fold models (each normalisation's teacher and deployed student) on the first
+# 0.5-1.5 s of speech of each held-out clip and on the whole clip; measurement only
+# (under a minute) -> reports/clip_duration/
+clip-duration: $(STAMP)
+	$(BIN)/python experiments/clip_duration.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --work $(WORK) --out $(REPORTS)/clip_duration
 
 # Worst-group training weights (group DRO over corpora or speakers), with the fixed
 # linear models of loco-variants; measurement only -> reports/group_dro/
