@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,7 +98,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -879,6 +879,13 @@ iterative-normalization: $(STAMP)
 skewed-batch: $(STAMP)
 	$(BIN)/python experiments/skewed_batch.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --work $(WORK) --out $(REPORTS)/skewed_batch
+
+# The A/B's fold models (each normalisation's teacher and deployed student) on their
+# held-out corpora by the speaker's gender and RAVDESS's intensity; measurement only
+# -> reports/subgroups/
+subgroups: $(STAMP)
+	$(BIN)/python experiments/subgroups.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --work $(WORK) --out $(REPORTS)/subgroups
 
 # The A/B's fold models (each normalisation's teacher and deployed student) on the first
 # 0.5-1.5 s of speech of each held-out clip and on the whole clip; measurement only
