@@ -22,14 +22,12 @@ the model flags `atypical` (its probabilities shrunk towards uniform).
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import CORPORA, ablation_parser, report_head, write_summary
-from loco import corpus_features
+from floor_ablation import CORPORA, ablation_parser, report_head, report_on_known_emotions
 from skewed_batch import DEPLOYED, present_uar
 
 from ser_classic.data import load_audio
@@ -170,17 +168,10 @@ def main(argv=None) -> int:
     p = ablation_parser(__doc__, out="reports/clip_duration", seed=False)
     p.add_argument("--work", default=".cache/models")
     args = p.parse_args(argv)
-    start = time.time()
-    rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
-                              jobs=args.jobs)
-    known = (rows["emotion"] != "calm").to_numpy()
-    rows, X = rows[known].reset_index(drop=True), X[known]
-    results = measure(rows, X, work=Path(args.work), jobs=args.jobs)
-    summary = {"command": "python experiments/clip_duration.py"
-               + "".join(f" {a}" for a in (argv or sys.argv[1:])),
-               "seconds": round(time.time() - start, 1), "results": results}
-    write_summary(Path(args.out), summary, render(summary))
-    return 0
+    return report_on_known_emotions(
+        args, "clip_duration", argv,
+        lambda X, *_, rows: measure(rows, X, work=Path(args.work), jobs=args.jobs), render,
+        with_rows=True)
 
 
 if __name__ == "__main__":

@@ -306,6 +306,29 @@ def report_head(title: str, summary: dict, doc: str) -> list[str]:
             "", doc.split("\n\n", 1)[1].split("\n\n    .venv")[0].replace("``", "`"), ""]
 
 
+def beats(candidate: dict, base: dict) -> bool:
+    """The fixed-model ablations' rule for a lead: ``candidate``'s LOCO mean at least 0.010
+    above ``base``'s, with neither group6 accuracy more than 0.010 below."""
+    return (candidate["loco mean"] - base["loco mean"] >= 0.010 - 1e-9
+            and all(candidate[g] - base[g] >= -0.010 - 1e-9
+                    for g in ("group6 ridge", "group6 logreg")))
+
+
+def protocol_table(results: list[dict], *, extra: dict | None = None) -> list[str]:
+    """A table of fixed-model protocols (``protocol`` of each result): group6 accuracies,
+    LOCO mean and per corpus, then ``extra`` columns (``{name: cell(result) -> str}``)."""
+    extra = extra or {}
+    lines = ["| protocol | group6 ridge | group6 logreg | LOCO mean | "
+             + " | ".join(f"LOCO {c}" for c in CORPORA) + "".join(f" | {n}" for n in extra)
+             + " |", "|---|---|---|---|" + "---|" * (len(CORPORA) + len(extra))]
+    for r in results:
+        lines.append(f"| {r['protocol']} | {r['group6 ridge']:.3f} | {r['group6 logreg']:.3f}"
+                     f" | {r['loco mean']:.3f} | "
+                     + " | ".join(f"{r[f'loco {c}']:.3f}" for c in CORPORA)
+                     + "".join(f" | {cell(r)}" for cell in extra.values()) + " |")
+    return lines
+
+
 def report_on_known_emotions(args, name: str, argv, run, render, *, with_rows: bool = False,
                              **fields) -> int:
     """The cached default features of the three corpora, calm left out first (as

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import _models
+from floor_ablation import _models, beats
 from loco_variants import CELLS, measure, variant_report_head
 
 from ser_classic.evaluation import speaker_normalize
@@ -104,10 +104,7 @@ def is_lead(results: list[dict], variant: str) -> bool:
     def row(norm, name):
         return next(r for r in results if r["normalization"] == norm and r["variant"] == name)
 
-    return all(row(n, variant)["loco mean"] - row(n, "baseline")["loco mean"] >= 0.010 - 1e-9
-               and all(row(n, variant)[g] - row(n, "baseline")[g] >= -0.010 - 1e-9
-                       for g in ("group6 ridge", "group6 logreg"))
-               for n in ("strict", "speaker_norm"))
+    return all(beats(row(n, variant), row(n, "baseline")) for n in ("strict", "speaker_norm"))
 
 
 def variant_verdicts(results: list[dict], names, *, unchanged: str) -> list[str]:

@@ -23,15 +23,13 @@ split).
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clip_duration import score
-from floor_ablation import CORPORA, ablation_parser, report_head, write_summary
-from loco import corpus_features
+from floor_ablation import CORPORA, ablation_parser, report_head, report_on_known_emotions
 from skewed_batch import DEPLOYED
 
 from ser_classic.features import FeatureConfig
@@ -145,17 +143,9 @@ def main(argv=None) -> int:
     p = ablation_parser(__doc__, out="reports/subgroups", seed=False)
     p.add_argument("--work", default=".cache/models")
     args = p.parse_args(argv)
-    start = time.time()
-    rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
-                              jobs=args.jobs)
-    known = (rows["emotion"] != "calm").to_numpy()
-    rows, X = rows[known].reset_index(drop=True), X[known]
-    results = measure(rows, X, work=Path(args.work))
-    summary = {"command": "python experiments/subgroups.py"
-               + "".join(f" {a}" for a in (argv or sys.argv[1:])),
-               "seconds": round(time.time() - start, 1), "results": results}
-    write_summary(Path(args.out), summary, render(summary))
-    return 0
+    return report_on_known_emotions(
+        args, "subgroups", argv, lambda X, *_, rows: measure(rows, X, work=Path(args.work)), render,
+        with_rows=True)
 
 
 if __name__ == "__main__":
