@@ -73,12 +73,27 @@ class SpeakerStats:
     n_clips: int
 
     @classmethod
-    def from_features(cls, X: np.ndarray) -> SpeakerStats:
-        """Statistics of feature rows ``X`` [shape=(n_clips, n_features)], n_clips >= 2."""
+    def from_features(cls, X: np.ndarray, *, weights: np.ndarray | None = None
+                      ) -> SpeakerStats:
+        """Statistics of feature rows ``X`` [shape=(n_clips, n_features)], n_clips >= 2.
+
+        ``weights`` [shape=(n_clips,)]: each clip's share of the mean and the variance
+        (:func:`label_balanced_weights` gives every emotion of a batch the same share;
+        :meth:`update` then counts the clips as equal).
+        """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] < 2:
             raise ParameterError("speaker statistics need at least 2 clips of the speaker")
-        return cls(mean=X.mean(axis=0), std=X.std(axis=0), n_clips=X.shape[0])
+        if weights is None:
+            return cls(mean=X.mean(axis=0), std=X.std(axis=0), n_clips=X.shape[0])
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (X.shape[0],) or not np.isfinite(w).all() or (w < 0).any() \
+                or w.sum() <= 0:
+            raise ParameterError("weights must be one finite, non-negative number per clip, "
+                                 "not all 0")
+        w = w / w.sum()
+        mean = w @ X
+        return cls(mean=mean, std=np.sqrt(w @ (X - mean) ** 2), n_clips=X.shape[0])
 
     @property
     def scale(self) -> np.ndarray:
@@ -120,6 +135,26 @@ class SpeakerStats:
         delta = mean_b - self.mean
         m2 = self.std**2 * n_a + X.var(axis=0) * n_b + delta**2 * n_a * n_b / n
         return SpeakerStats(mean=self.mean + delta * n_b / n, std=np.sqrt(m2 / n), n_clips=n)
+
+
+def label_balanced_weights(labels: Sequence) -> np.ndarray:
+    """Clip weights [shape=(n,)] that give every label the same total (``1 / count``): the
+    statistics of a batch of several target emotions in unequal numbers, weighted so that
+    its commonest emotion does not pass for the voice's average (``speaker="batch"`` in
+    :meth:`EmotionRecognizer.score`; ``reports/skewed_batch/``)."""
+    _, inverse, counts = np.unique(np.asarray(labels), return_inverse=True,
+                                   return_counts=True)
+    return 1.0 / counts[inverse.ravel()]
+
+
+def warn_one_target_batch(targets: Sequence) -> None:
+    """The warning of a ``speaker="batch"`` score whose clips all have one target."""
+    if len(targets) > 1 and len(set(targets)) == 1:
+        warnings.warn(
+            "speaker='batch' with one target for every clip: the batch's own statistics "
+            "hold a single emotion, which normalisation removes (chance level; "
+            "reports/speaker_reference/); enrol the voice on other speech "
+            "(speaker=recognizer.enroll(...)) or use a strict model", stacklevel=3)
 
 
 def checked_speaker(speaker, *, normalization: str, model_id: str, n_features: int):
@@ -481,9 +516,11 @@ class EmotionRecognizer:
         X = X[~np.isnan(X).any(axis=1)]
         return SpeakerStats.from_features(X) if previous is None else previous.update(X)
 
-    def _normalise(self, X: np.ndarray, speaker) -> tuple[np.ndarray, np.ndarray | None]:
-        """Rows normalised with the speaker's statistics, and the scale they were divided
-        by (None: not normalised)."""
+    def _normalise(self, X: np.ndarray, speaker, weights: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rows normalised with the speaker's statistics (``"batch"``: of the rows, each
+        weighing ``weights``), and the scale they were divided by (None: not
+        normalised)."""
         speaker = checked_speaker(speaker, normalization=self.normalization,
                                   model_id=self.model_id, n_features=X.shape[1])
         if speaker is None:
@@ -491,7 +528,7 @@ class EmotionRecognizer:
         if isinstance(speaker, str):  # "batch"
             if X.shape[0] == 0:
                 return X, None
-            speaker = SpeakerStats.from_features(X)
+            speaker = SpeakerStats.from_features(X, weights=weights)
         mean, scale = speaker.location_scale(self.normalization)
         return (X - mean) / scale, scale
 
@@ -518,7 +555,7 @@ class EmotionRecognizer:
             return np.full(X.shape[0], np.nan)
         return self.typicality.statistic(X, raw=raw, speaker_scale=scale)
 
-    def _model_rows(self, X: np.ndarray, speaker
+    def _model_rows(self, X: np.ndarray, speaker, weights: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Feature rows as the classifier reads them (normalised) and as extracted, both
         as float32 values, and the speaker scale of the normalisation (or None)."""
@@ -526,7 +563,7 @@ class EmotionRecognizer:
         if X.ndim != 2 or X.shape[1] != self.card["n_features"]:
             raise ParameterError(f"features must have shape (n, {self.card['n_features']}), "
                                  f"got {X.shape}")
-        normalised, scale = self._normalise(X, speaker)
+        normalised, scale = self._normalise(X, speaker, weights)
         # The classifier reads float32 values with either backend (ONNX graphs are float32;
         # tree thresholds are exported so that float32 inputs split identically).
         return (normalised.astype(np.float32).astype(np.float64),
@@ -563,13 +600,16 @@ class EmotionRecognizer:
             return np.zeros(atypicality.shape, dtype=bool)
         return self.typicality.atypical(atypicality)
 
-    def _batch_proba(self, items: Sequence, *, sr, speaker, skip: bool, groups=None
+    def _batch_proba(self, items: Sequence, *, sr, speaker, skip: bool, groups=None,
+                     balance: Sequence | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[ClipError]]:
         """Probabilities and atypicality of the usable clips of ``items``, their
         positions, the others.
 
         With ``speaker="batch"`` the statistics come from the usable clips only; when a
-        single one is left it becomes an error too (statistics need 2 clips).
+        single one is left it becomes an error too (statistics need 2 clips). ``balance``:
+        a label per item; the usable clips of each label then carry the same share of
+        the batch's statistics (:func:`label_balanced_weights`).
         """
         X, index, errors = self._clip_rows(items, sr=sr, skip=skip)
         if (skip and index.size == 1 and self.normalization == Normalization.SPEAKER_NORM
@@ -580,7 +620,10 @@ class EmotionRecognizer:
                                      "needs at least 2")
             errors = sorted([*errors, lone], key=lambda e: e.index)
             X, index = X[:0], index[:0]
-        proba, atypicality = self._scored(*self._model_rows(X, speaker), groups=groups)
+        weights = (None if balance is None or index.size == 0 else
+                   label_balanced_weights(np.asarray(balance)[index]))
+        proba, atypicality = self._scored(*self._model_rows(X, speaker, weights),
+                                          groups=groups)
         return proba, atypicality, index, errors
 
     def _class_subset(self, classes) -> tuple[np.ndarray | None, tuple[str, ...]]:
@@ -714,6 +757,11 @@ class EmotionRecognizer:
         lacks: ``"calm"``): a generator's emotion targets need no mapping.
         On corpora the model has never heard, the group is more often right and its
         probability better calibrated than the emotion (``reports/arousal/``).
+
+        ``speaker="batch"`` (one voice, a ``"speaker_norm"`` model): the batch's
+        statistics give every target the same share (:func:`label_balanced_weights`), so
+        that a batch generated mostly for one emotion is not normalised towards it; a
+        batch of a single target warns (its statistics hold one emotion).
         """
         skip = _check_on_error(on_error)
         subset, group_columns, names = self._outputs(classes, groups)
@@ -745,10 +793,16 @@ class EmotionRecognizer:
                                  f"{[str(c) for c in self.classes_]})")
         if sr is None:
             raise ParameterError("score needs the waveforms' sample rate: sr=")
+        target_columns = np.array([column[t] for t in targets], dtype=np.intp)
+        batch = (isinstance(speaker, str) and speaker == "batch"
+                 and self.normalization == Normalization.SPEAKER_NORM)
+        if batch:
+            warn_one_target_batch(target_columns.tolist())
         proba, atypicality, index, errors = self._batch_proba(
-            items, sr=sr, speaker=speaker, skip=skip, groups=group_columns)
+            items, sr=sr, speaker=speaker, skip=skip, groups=group_columns,
+            balance=target_columns if batch else None)
         proba = _restrict(proba, subset)
-        cols = np.array([column[t] for t in targets], dtype=np.intp)[index]
+        cols = target_columns[index]
         p = proba[np.arange(index.size), cols]
         return DiscriminatorScores(penalty=1.0 - p, nll=-np.log(np.maximum(p, _EPS)),
                                    p_target=p, proba=proba, classes=names,

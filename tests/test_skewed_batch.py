@@ -91,6 +91,8 @@ def test_plain_statistics_are_the_libraries_and_balance_weights_equalise_the_cla
     stats = SpeakerStats.from_features(X)
     np.testing.assert_allclose(mean, stats.mean)
     np.testing.assert_allclose(std, stats.std)
+    np.testing.assert_allclose(skewed.target_weights(np.array(list("aaab"))),
+                               [1 / 3, 1 / 3, 1 / 3, 1])
     # six clips predicted angry, one sad, one happy: each class carries the same total
     P = np.eye(3)[[0, 0, 0, 0, 0, 0, 1, 2]]
     w = skewed.balance_weights(P)
@@ -117,9 +119,9 @@ def test_the_deployed_part_scores_library_models_on_the_same_batches(tmp_path):
     statistics = {(r["model"], r["statistics"]) for r in results}
     assert statistics == {(m, s) for m in skewed.DEPLOYED
                           for s in (("none",) if m.startswith("strict") else
-                                    ("plain", "balanced"))}
+                                    ("plain", "balanced", "target-balanced"))}
     # every corpus, seed and setting; UAR and ECE in [0, 1]
-    assert len(results) == 3 * 2 * 4 * 6
+    assert len(results) == 3 * 2 * 4 * 8
     assert all(0 <= r["uar"] <= 1 and 0 <= r["ece"] <= 1 for r in results)
     gains = skewed.student_gains(results, 0)
     assert set(gains) == {"alpha 0.3", "alpha 1", "alpha 3", skewed.EQUAL}

@@ -12,6 +12,7 @@ import torch
 from .._vocabulary import Groups, Normalization, group_targets, resolve_groups
 from ..data import MIN_SAMPLE_RATE, _low_rate_problem
 from ..errors import ParameterError
+from ..recognizer import label_balanced_weights, warn_one_target_batch
 from . import functional as F
 
 __all__ = ["DiscriminatorLoss", "EmotionDiscriminator", "emotion_loss", "group_log_proba",
@@ -206,10 +207,11 @@ class EmotionDiscriminator(torch.nn.Module):
         full = x.new_zeros((x.shape[0], self.n_features))
         return full.index_copy(1, self.used.to(x.device), x)
 
-    def _normalise(self, X: torch.Tensor, speaker
+    def _normalise(self, X: torch.Tensor, speaker, weights=None
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Rows normalised with the speaker's statistics, and the scale they were divided
-        by (None: not normalised)."""
+        """Rows normalised with the speaker's statistics (``"batch"``: of the rows, each
+        weighing ``weights``), and the scale they were divided by (None: not
+        normalised)."""
         from ..evaluation import SCALE_EPS
         from ..recognizer import checked_speaker
 
@@ -222,8 +224,14 @@ class EmotionDiscriminator(torch.nn.Module):
                 return X, None
             if X.shape[0] < 2:
                 raise ParameterError("speaker='batch' needs at least 2 clips")
-            mean = X.mean(dim=0)
-            std = X.std(dim=0, unbiased=False)
+            if weights is None:
+                mean = X.mean(dim=0)
+                std = X.std(dim=0, unbiased=False)
+            else:
+                w = torch.as_tensor(weights, dtype=X.dtype, device=X.device)
+                w = w / w.sum()
+                mean = w @ X
+                std = torch.sqrt(w @ (X - mean) ** 2)
             scale = torch.where(std > SCALE_EPS, std, torch.ones_like(std))
             return (X - mean) / scale, scale
         mean, scale = speaker.location_scale(self.normalization)
@@ -232,8 +240,8 @@ class EmotionDiscriminator(torch.nn.Module):
         return (X - mean) / scale, scale
 
     def forward(self, waveforms: torch.Tensor, *, sr: int, speaker=None,
-                lengths: torch.Tensor | None = None, groups: Groups | None = None
-                ) -> torch.Tensor:
+                lengths: torch.Tensor | None = None, groups: Groups | None = None,
+                weights=None) -> torch.Tensor:
         """Log-probabilities [shape=(B, n_classes)] of waveforms [shape=(B, n)] at ``sr``.
 
         ``speaker``: :class:`ser_classic.recognizer.SpeakerStats` or ``"batch"`` for a
@@ -242,10 +250,12 @@ class EmotionDiscriminator(torch.nn.Module):
         clips of different lengths (:meth:`features`). Atypical clips' probabilities are
         shrunk towards uniform (:meth:`atypicality`). ``groups``: log-probabilities of
         groups of classes [shape=(B, n_groups)] (:meth:`group_names`; as
-        ``EmotionRecognizer.predict_proba(..., groups=)``).
+        ``EmotionRecognizer.predict_proba(..., groups=)``). ``weights`` [shape=(B,)]: with
+        ``speaker="batch"``, each clip's share of the batch's statistics
+        (:func:`ser_classic.recognizer.label_balanced_weights`).
         """
         raw = self.features(waveforms, sr=sr, lengths=lengths)
-        X, scale = self._normalise(raw, speaker)
+        X, scale = self._normalise(raw, speaker, weights)
         return self.classify(X, raw=raw, scale=scale, groups=groups)
 
     def group_names(self, groups: Groups) -> tuple[str, ...]:
@@ -393,9 +403,15 @@ class DiscriminatorLoss(torch.nn.Module):
         unknown = sorted({str(t) for t in targets if t not in where})
         if unknown:
             raise ParameterError(f"target emotion(s) {unknown} not in {list(where)}")
+        columns = [where[t] for t in targets]
+        weights = None
+        if (isinstance(speaker, str) and speaker == "batch"
+                and self.discriminator.normalization == Normalization.SPEAKER_NORM):
+            warn_one_target_batch(columns)  # as EmotionRecognizer.score
+            weights = label_balanced_weights(columns)
         log_proba = self.discriminator(waveforms, sr=sr, speaker=speaker, lengths=lengths,
-                                       groups=self.groups)
-        target = torch.as_tensor([where[t] for t in targets], device=log_proba.device)
+                                       groups=self.groups, weights=weights)
+        target = torch.as_tensor(columns, device=log_proba.device)
         subset = None if self.subset is None else self.subset.to(log_proba.device)
         return emotion_loss(log_proba, target, kind=self.kind, columns=subset,
                             reduction=self.reduction)
