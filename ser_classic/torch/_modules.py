@@ -368,6 +368,10 @@ class DiscriminatorLoss(torch.nn.Module):
         Targets are groups of classes (:meth:`EmotionDiscriminator.forward`), e.g.
         ``"arousal"``: ``"high"`` or ``"low"``, or a group's class standing for its group
         (``"happy"`` for ``"high"``). Not with ``classes``.
+
+    Called as ``loss(waveforms, targets, sr=..., speaker=...)``; with ``speaker="batch"``
+    the batch's statistics give every target the same share, as
+    :meth:`ser_classic.recognizer.EmotionRecognizer.score` does.
     """
 
     def __init__(self, discriminator: EmotionDiscriminator, *, kind: str = "nll",
