@@ -12,7 +12,6 @@ import torch
 from .._vocabulary import Groups, Normalization, group_targets, resolve_groups
 from ..data import MIN_SAMPLE_RATE, _low_rate_problem
 from ..errors import ParameterError
-from ..recognizer import label_balanced_weights, warn_one_target_batch
 from . import functional as F
 
 __all__ = ["DiscriminatorLoss", "EmotionDiscriminator", "emotion_loss", "group_log_proba",
@@ -407,6 +406,8 @@ class DiscriminatorLoss(torch.nn.Module):
         unknown = sorted({str(t) for t in targets if t not in where})
         if unknown:
             raise ParameterError(f"target emotion(s) {unknown} not in {list(where)}")
+        from ..recognizer import label_balanced_weights, warn_one_target_batch
+
         columns = [where[t] for t in targets]
         weights = None
         if (isinstance(speaker, str) and speaker == "batch"
