@@ -68,8 +68,9 @@ from floor_ablation import (
     report_on_known_emotions,
 )
 
-from ser_classic.evaluation import _nonzero_scale, speaker_normalize
+from ser_classic.evaluation import speaker_normalize
 from ser_classic.features import FeatureConfig
+from ser_classic.recognizer import SpeakerStats, label_balanced_weights
 
 EQUAL = "equal"
 DEPLOYED = {"speaker_norm teacher": ("ab-speaker_norm", "teacher"),
@@ -121,23 +122,10 @@ def balance_weights(P: np.ndarray) -> np.ndarray:
     return (P / np.maximum(P.mean(axis=0), 1 / len(P))).sum(axis=1)
 
 
-def target_weights(labels: np.ndarray) -> np.ndarray:
-    """Clip weights [shape=(n,)] that give every label of the batch the same total."""
-    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    return 1.0 / counts[inverse]
-
-
-def weighted_stats(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ``w``-weighted mean and (population) standard deviation of ``X``'s columns."""
-    w = w / w.sum()
-    mean = w @ X
-    return mean, np.sqrt(w @ (X - mean) ** 2)
-
-
 def weighted_zscore(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``X`` [shape=(n, d)] z-scored by its ``w``-weighted mean and standard deviation."""
-    mean, std = weighted_stats(X, w)
-    return (X - mean) / _nonzero_scale(std)
+    """``X`` [shape=(n, d)] z-scored by its ``w``-weighted mean and standard deviation
+    (the library's weighted :class:`SpeakerStats`)."""
+    return SpeakerStats.from_features(X, weights=w).apply(X)
 
 
 def balanced_zscore(model, X: np.ndarray, *, rounds: int = ROUNDS) -> np.ndarray:
@@ -178,7 +166,7 @@ def fixed_models(X, y, speaker, corpus, *, batch: int, draws: int, seeds: list[i
                              "speaker_norm": normed.predict(plain),
                              "balanced": normed.predict(balanced_zscore(normed, X[rows])),
                              "target-balanced": normed.predict(
-                                 weighted_zscore(X[rows], target_weights(y[rows])))}
+                                 weighted_zscore(X[rows], label_balanced_weights(y[rows])))}
                 for p, labels in predicted.items():
                     truth, pred = scored[seed, setting, p, held]
                     truth.extend(y[rows])
@@ -202,11 +190,10 @@ def deployed_recipe(X, y, speaker, corpus, *, work: Path, seeds: list[int], batc
     features, the fold models' own."""
     from ser_classic.artifact import load_artifact
     from ser_classic.evaluation import closed_set_proba, expected_calibration_error
-    from ser_classic.recognizer import EmotionRecognizer, SpeakerStats
+    from ser_classic.recognizer import EmotionRecognizer
 
     def stats(rows, w):
-        mean, std = weighted_stats(X[rows], w)
-        return SpeakerStats(mean=mean, std=std, n_clips=len(rows))
+        return SpeakerStats.from_features(X[rows], weights=w)
 
     results, ids = [], {}
     for i, held in enumerate(CORPORA):
@@ -233,7 +220,7 @@ def deployed_recipe(X, y, speaker, corpus, *, work: Path, seeds: list[int], batc
                         for _ in range(ROUNDS):
                             P = proba(rows, balance_weights(P))
                         out["balanced"] = P
-                        out["target-balanced"] = proba(rows, target_weights(y[rows]))
+                        out["target-balanced"] = proba(rows, label_balanced_weights(y[rows]))
                     for statistics, P in out.items():
                         truth, probas = scored.setdefault((setting, statistics), ([], []))
                         truth.extend(y[rows])
