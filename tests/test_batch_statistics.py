@@ -96,3 +96,13 @@ def test_the_torch_loss_weighs_the_batch_as_score_does(model, voice):
     np.testing.assert_allclose(got.numpy(), scores.penalty, atol=1e-3)
     with pytest.warns(UserWarning, match="one target for every clip"):
         loss(torch.from_numpy(rows), "sad", sr=SR, speaker="batch")
+
+
+def test_the_weighted_batch_statistics_keep_the_gradient_finite(voice):
+    disc = EmotionDiscriminator("deployed-speaker_norm")
+    rows = np.stack([np.resize(y, 2 * SR) for y in voice]).astype(np.float32)
+    x = torch.from_numpy(rows).requires_grad_(True)
+    loss = DiscriminatorLoss(disc)(x, ["angry"] * 6 + ["sad", "neutral"], sr=SR,
+                                   speaker="batch")
+    loss.backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().max() > 0

@@ -230,7 +230,10 @@ class EmotionDiscriminator(torch.nn.Module):
                 w = torch.as_tensor(weights, dtype=X.dtype, device=X.device)
                 w = w / w.sum()
                 mean = w @ X
-                std = torch.sqrt(w @ (X - mean) ** 2)
+                var = w @ (X - mean) ** 2
+                # sqrt only where var > 0: a constant column's gradient stays 0, not NaN
+                positive = var > 0
+                std = torch.where(positive, torch.sqrt(torch.where(positive, var, 1.0)), 0.0)
             scale = torch.where(std > SCALE_EPS, std, torch.ones_like(std))
             return (X - mean) / scale, scale
         mean, scale = speaker.location_scale(self.normalization)
