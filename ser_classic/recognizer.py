@@ -499,22 +499,44 @@ class EmotionRecognizer:
 
     # ------------------------------------------------------------------ speakers
     def enroll(self, inputs, *, sr: int | None = None,
-               previous: SpeakerStats | None = None, on_error: str = "raise"
-               ) -> SpeakerStats:
-        """Speaker statistics from unlabelled clips of one speaker (at least 2 in all).
+               previous: SpeakerStats | None = None, on_error: str = "raise",
+               labels: Sequence[str] | None = None) -> SpeakerStats:
+        """Speaker statistics from clips of one speaker (at least 2 in all).
 
         For a ``"neutral_ref"`` model, clips of the voice's neutral speech; for a
         ``"speaker_norm"`` one, clips in any mix of emotions. ``previous``: statistics to
         update with these clips (a running estimate). ``on_error="skip"``: a clip that
         cannot be used is left out, named in a warning (the statistics' ``n_clips`` counts
-        the clips used).
+        the clips used). ``labels``: the emotion of each clip, when a ``"speaker_norm"``
+        model's reference holds known emotions in unequal numbers; each emotion's usable
+        clips then carry the same share of the statistics (:func:`label_balanced_weights`,
+        as :meth:`score` weighs a batch by its targets). Not with ``previous``.
         """
         skip = _check_on_error(on_error)
+        if labels is not None:
+            if previous is not None:
+                raise ParameterError("labels weigh one set of clips; a running estimate "
+                                     "(previous=) counts clips alike")
+            if self.normalization != Normalization.SPEAKER_NORM:
+                raise ParameterError(f"labels balance the mixed reference of a "
+                                     f"'speaker_norm' model; {self.model_id} is a "
+                                     f"{str(self.normalization)!r} model")
+            if isinstance(labels, str | bytes) or not isinstance(labels,
+                                                                 Sequence | np.ndarray):
+                raise ParameterError("labels must be a sequence of one label per clip")
         X, errors = self.features(inputs, sr=sr, on_error="nan" if skip else "raise")
         for source, problem in errors:
             warnings.warn(f"enroll: left out {source}: {problem}", stacklevel=2)
-        X = X[~np.isnan(X).any(axis=1)]
-        return SpeakerStats.from_features(X) if previous is None else previous.update(X)
+        usable = ~np.isnan(X).any(axis=1)
+        weights = None
+        if labels is not None:
+            if len(labels) != len(usable):
+                raise ParameterError(f"{len(labels)} labels for {len(usable)} clips")
+            weights = label_balanced_weights(np.asarray(labels, dtype=object)[usable])
+        X = X[usable]
+        if previous is not None:
+            return previous.update(X)
+        return SpeakerStats.from_features(X, weights=weights)
 
     def _normalise(self, X: np.ndarray, speaker, weights: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray | None]:

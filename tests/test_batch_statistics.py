@@ -106,3 +106,26 @@ def test_the_weighted_batch_statistics_keep_the_gradient_finite(voice):
                                    speaker="batch")
     loss.backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().max() > 0
+
+
+def test_enrolment_on_labelled_clips_weighs_each_emotion_alike(model, voice):
+    labels = ["angry"] * 6 + ["sad", "neutral"]
+    stats = model.enroll(voice, sr=SR, labels=labels)
+    X, _ = model.features(voice, sr=SR)
+    expected = SpeakerStats.from_features(X, weights=label_balanced_weights(labels))
+    np.testing.assert_allclose(stats.mean, expected.mean)
+    np.testing.assert_allclose(stats.std, expected.std)
+    assert stats.n_clips == 8
+    # a clip left out leaves the others' labels balanced among themselves
+    with pytest.warns(UserWarning, match="left out"):
+        skipped = model.enroll([*voice[:3], np.zeros(SR), *voice[3:]], sr=SR,
+                               labels=[*labels[:3], "happy", *labels[3:]], on_error="skip")
+    np.testing.assert_allclose(skipped.mean, expected.mean)
+    with pytest.raises(ParameterError, match="labels for"):
+        model.enroll(voice, sr=SR, labels=labels[:5])
+    with pytest.raises(ParameterError, match="previous"):
+        model.enroll(voice, sr=SR, labels=labels, previous=stats)
+    with pytest.raises(ParameterError, match="one label per clip"):
+        model.enroll(voice, sr=SR, labels="angry")
+    with pytest.raises(ParameterError, match="neutral_ref"):
+        ser_classic.load("deployed-neutral_ref").enroll(voice, sr=SR, labels=labels)
