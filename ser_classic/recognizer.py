@@ -147,14 +147,20 @@ def label_balanced_weights(labels: Sequence) -> np.ndarray:
     return 1.0 / counts[inverse.ravel()]
 
 
-def warn_one_target_batch(targets: Sequence) -> None:
-    """The warning of a ``speaker="batch"`` score whose clips all have one target."""
+def balances_batch(speaker, normalization: str, targets: Sequence) -> bool:
+    """Whether a score's ``speaker`` is a ``"speaker_norm"`` model's ``"batch"``, whose
+    statistics then weigh every target alike (:func:`label_balanced_weights`; the numpy
+    and the torch paths); warns when all clips have one target."""
+    if not (isinstance(speaker, str) and speaker == "batch"
+            and normalization == Normalization.SPEAKER_NORM):
+        return False
     if len(targets) > 1 and len(set(targets)) == 1:
         warnings.warn(
             "speaker='batch' with one target for every clip: the batch's own statistics "
             "hold a single emotion, which normalisation removes (chance level; "
             "reports/speaker_reference/); enrol the voice on other speech "
             "(speaker=recognizer.enroll(...)) or use a strict model", stacklevel=3)
+    return True
 
 
 def checked_speaker(speaker, *, normalization: str, model_id: str, n_features: int):
@@ -816,13 +822,10 @@ class EmotionRecognizer:
         if sr is None:
             raise ParameterError("score needs the waveforms' sample rate: sr=")
         target_columns = np.array([column[t] for t in targets], dtype=np.intp)
-        batch = (isinstance(speaker, str) and speaker == "batch"
-                 and self.normalization == Normalization.SPEAKER_NORM)
-        if batch:
-            warn_one_target_batch(target_columns.tolist())
+        balance = balances_batch(speaker, self.normalization, target_columns.tolist())
         proba, atypicality, index, errors = self._batch_proba(
             items, sr=sr, speaker=speaker, skip=skip, groups=group_columns,
-            balance=target_columns if batch else None)
+            balance=target_columns if balance else None)
         proba = _restrict(proba, subset)
         cols = target_columns[index]
         p = proba[np.arange(index.size), cols]

@@ -409,14 +409,11 @@ class DiscriminatorLoss(torch.nn.Module):
         unknown = sorted({str(t) for t in targets if t not in where})
         if unknown:
             raise ParameterError(f"target emotion(s) {unknown} not in {list(where)}")
-        from ..recognizer import label_balanced_weights, warn_one_target_batch
+        from ..recognizer import balances_batch, label_balanced_weights
 
         columns = [where[t] for t in targets]
-        weights = None
-        if (isinstance(speaker, str) and speaker == "batch"
-                and self.discriminator.normalization == Normalization.SPEAKER_NORM):
-            warn_one_target_batch(columns)  # as EmotionRecognizer.score
-            weights = label_balanced_weights(columns)
+        weights = (label_balanced_weights(columns) if balances_batch(
+            speaker, self.discriminator.normalization, columns) else None)
         log_proba = self.discriminator(waveforms, sr=sr, speaker=speaker, lengths=lengths,
                                        groups=self.groups, weights=weights)
         target = torch.as_tensor(columns, device=log_proba.device)
