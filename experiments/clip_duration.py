@@ -61,7 +61,8 @@ def cut_features(paths, *, config: FeatureConfig, jobs: int
 
 def score(recognizer, X: np.ndarray, speaker: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities of rows ``X`` and their ``atypical`` flags, a speaker-normalised
-    model's with each speaker's statistics from its rows."""
+    model's with each speaker's statistics from its rows (the A/B's protocol,
+    ``deployment._held_out_proba``, which gives no flags)."""
     from ser_classic.recognizer import SpeakerStats
 
     if recognizer.normalization == "strict":

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clip_duration import score
 from floor_ablation import CORPORA, ablation_parser, report_head, report_on_known_emotions
 from skewed_batch import DEPLOYED
 
@@ -72,6 +71,7 @@ def split_ci(truth, pred, speaker, first: np.ndarray, *, names: tuple[str, str],
 
 def measure(rows, X: np.ndarray, *, work: Path) -> dict:
     from ser_classic.artifact import load_artifact
+    from ser_classic.deployment import _held_out_proba
     from ser_classic.evaluation import closed_set_proba
     from ser_classic.recognizer import EmotionRecognizer
 
@@ -89,7 +89,7 @@ def measure(rows, X: np.ndarray, *, work: Path) -> dict:
             if recognizer.feature_config != FeatureConfig():
                 raise SystemExit(f"{recognizer.model_id}: not the default features")
             ids[f"{held} {name}"] = recognizer.model_id
-            P = closed_set_proba(score(recognizer, X[mine], speaker[mine])[0],
+            P = closed_set_proba(_held_out_proba(recognizer, X[mine], speaker[mine], y[mine]),
                                  recognizer.classes_, classes)
             pred = P.argmax(axis=1)
             p_true = P[np.arange(len(P)), truth]
