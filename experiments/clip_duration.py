@@ -37,16 +37,29 @@ LENGTHS = (0.5, 0.75, 1.0, 1.5)
 WHOLE = "whole"
 
 
+def speech_span(y: np.ndarray, *, config: FeatureConfig) -> tuple[int, int]:
+    """Where the clip's speech starts and stops, in samples of ``y``: the library's own
+    trim decision (``preprocess``'s)."""
+    s0, _, start, stop, _ = _kept_spans(np.asarray(y, dtype=np.float64), config)
+    return s0 + start, s0 + stop
+
+
+def first_seconds(y: np.ndarray, begin: int, *, lengths=LENGTHS, config: FeatureConfig
+                  ) -> np.ndarray:
+    """Features of ``y`` from sample ``begin`` on, cut to each of ``lengths`` seconds
+    [shape=(len(lengths), n_features)]."""
+    return np.array([extract_features(y[begin:begin + round(L * config.sample_rate)],
+                                      config=config) for L in lengths])
+
+
 def speech_cuts(path: str, *, lengths=LENGTHS, config: FeatureConfig
                 ) -> tuple[np.ndarray, float]:
     """Features of the first ``lengths`` seconds of the clip's speech [shape=(len(lengths),
     n_features)] and how long its speech lasts (seconds, as trimmed)."""
     y = load_audio(path, sr=config.sample_rate)
-    s0, _, start, stop, _ = _kept_spans(np.asarray(y, dtype=np.float64), config)
-    begin = s0 + start
-    return (np.array([extract_features(y[begin:begin + round(L * config.sample_rate)],
-                                       config=config) for L in lengths]),
-            (stop - start) / config.sample_rate)
+    begin, end = speech_span(y, config=config)
+    return (first_seconds(y, begin, lengths=lengths, config=config),
+            (end - begin) / config.sample_rate)
 
 
 def cut_features(paths, *, config: FeatureConfig, jobs: int

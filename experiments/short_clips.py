@@ -53,7 +53,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clip_duration import LENGTHS, WHOLE
+from clip_duration import LENGTHS, WHOLE, first_seconds, speech_span
 from floor_ablation import (
     CORPORA,
     _models,
@@ -67,7 +67,7 @@ from floor_ablation import (
 
 from ser_classic.data import load_audio
 from ser_classic.evaluation import speaker_normalize
-from ser_classic.features import FeatureConfig, _kept_spans, extract_features
+from ser_classic.features import FeatureConfig, extract_features
 
 CROP_SECONDS = (0.5, 2.0)
 N_CROPS = 2
@@ -87,15 +87,13 @@ def clip_rows(path: str, *, rng: np.random.Generator, config: FeatureConfig
     [shape=(len(LENGTHS), n_features)] and of ``N_CROPS`` random crops
     [shape=(N_CROPS, n_features)]; one decoding."""
     y = load_audio(path, sr=config.sample_rate)
-    s0, _, start, stop, _ = _kept_spans(np.asarray(y, dtype=np.float64), config)
-    begin, end, sr = s0 + start, s0 + stop, config.sample_rate
-    cuts = [extract_features(y[begin:begin + round(L * sr)], config=config) for L in LENGTHS]
+    begin, end = speech_span(y, config=config)
     crops = []
     for _ in range(N_CROPS):
-        n = min(round(rng.uniform(*CROP_SECONDS) * sr), end - begin)
+        n = min(round(rng.uniform(*CROP_SECONDS) * config.sample_rate), end - begin)
         first = begin + int(rng.integers(0, end - begin - n + 1))
         crops.append(extract_features(y[first:first + n], config=config))
-    return np.array(cuts), np.array(crops)
+    return first_seconds(y, begin, config=config), np.array(crops)
 
 
 def short_features(paths, *, seed: int, jobs: int) -> tuple[dict, np.ndarray]:
@@ -169,14 +167,11 @@ def evaluate(X, cuts: dict, crops: np.ndarray, y, speaker, corpus, *, jobs: int)
             crop_view = speaker_normalize(crop_rows, speaker[crop_clip])
         keys = [(name, protocol, held) for name, held in splits(corpus, speaker)
                 for protocol in PROTOCOLS]
-
         fitted = Parallel(n_jobs=jobs)(delayed(_fit_and_score)(*_fold_rows(
             views, crop_view, crop_clip, y, corpus, *k)) for k in keys)
         out[norm] = {}
         for protocol in PROTOCOLS:
-            per = {}
-            group_proba = {k: np.empty((n, 0)) for k in tests_all}
-            group_classes = None
+            per, group_proba, group_classes = {}, {}, None
             for (name, prot, held), (classes, probas) in zip(keys, fitted, strict=True):
                 if prot != protocol:
                     continue
