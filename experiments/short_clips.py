@@ -235,12 +235,14 @@ def render(summary: dict) -> str:
     lines = [*report_head("Training on short crops for short inputs (fixed logistic "
                           "regression)", summary, __doc__),
              f"Seed {res['seed']}. Cells: UAR / ECE (15 bins); chance 0.14.", ""]
+
+    def header(first: list[str]) -> list[str]:  # a table with a column per test length
+        names = [*first, *(L if L == WHOLE else f"{L} s" for L in lengths)]
+        return ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+
     for kind, title in (("loco", "Held-out corpus, mean over EMOVO, RAVDESS and TESS"),
                         ("group6", "Held-out RAVDESS speakers (group6 folds, pooled)")):
-        lines += [f"## {title}", "",
-                  "| normalisation | training | " + " | ".join(
-                      L if L == WHOLE else f"{L} s" for L in lengths) + " |",
-                  "|---|---|" + "---|" * len(lengths)]
+        lines += [f"## {title}", "", *header(["normalisation", "training"])]
         for norm in NORMALISATIONS:
             for protocol in PROTOCOLS:
                 per = res["scores"][norm][protocol]
@@ -253,9 +255,7 @@ def render(summary: dict) -> str:
                 lines.append(f"| {norm} | {protocol} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Per held-out corpus (UAR)", "",
-              "| normalisation | training | corpus | " + " | ".join(
-                  L if L == WHOLE else f"{L} s" for L in lengths) + " |",
-              "|---|---|---|" + "---|" * len(lengths)]
+              *header(["normalisation", "training", "corpus"])]
     for norm in NORMALISATIONS:
         for protocol in PROTOCOLS:
             per = res["scores"][norm][protocol]
