@@ -31,17 +31,10 @@ from floor_ablation import CORPORA, ablation_parser, report_head, report_on_know
 from skewed_batch import DEPLOYED, present_uar
 
 from ser_classic.data import load_audio
-from ser_classic.features import FeatureConfig, _kept_spans, extract_features
+from ser_classic.features import FeatureConfig, _speech_span, extract_features
 
 LENGTHS = (0.5, 0.75, 1.0, 1.5)
 WHOLE = "whole"
-
-
-def speech_span(y: np.ndarray, *, config: FeatureConfig) -> tuple[int, int]:
-    """Where the clip's speech starts and stops, in samples of ``y``: the library's own
-    trim decision (``preprocess``'s)."""
-    s0, _, start, stop, _ = _kept_spans(np.asarray(y, dtype=np.float64), config)
-    return s0 + start, s0 + stop
 
 
 def first_seconds(y: np.ndarray, begin: int, *, lengths=LENGTHS, config: FeatureConfig
@@ -57,7 +50,7 @@ def speech_cuts(path: str, *, lengths=LENGTHS, config: FeatureConfig
     """Features of the first ``lengths`` seconds of the clip's speech [shape=(len(lengths),
     n_features)] and how long its speech lasts (seconds, as trimmed)."""
     y = load_audio(path, sr=config.sample_rate)
-    begin, end = speech_span(y, config=config)
+    begin, end = _speech_span(y, config)
     return (first_seconds(y, begin, lengths=lengths, config=config),
             (end - begin) / config.sample_rate)
 

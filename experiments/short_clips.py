@@ -11,8 +11,9 @@ standardised, balanced classes) is trained
 - `whole`: on the whole clips (the cached default features), as the library trains;
 - `whole+crops`: on the whole clips plus two crops of each training clip, each of a length
   uniform in 0.5-2 s at a uniform position inside the clip's speech (the library's own
-  trim decision; the whole speech when shorter), labelled as their clip, each crop
-  weighing as much as a whole clip;
+  trim decision; the whole speech when shorter; `features.speech_crop`, the `crops`
+  augmentation's step), labelled as their clip, each crop weighing as much as a whole
+  clip;
 - `whole+crops, crop weight 0.25` and `0.125`: each crop weighing a quarter (an eighth)
   of a whole clip.
 
@@ -53,7 +54,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clip_duration import LENGTHS, WHOLE, first_seconds, speech_span
+from clip_duration import LENGTHS, WHOLE, first_seconds
 from floor_ablation import (
     CORPORA,
     _models,
@@ -67,7 +68,7 @@ from floor_ablation import (
 
 from ser_classic.data import load_audio
 from ser_classic.evaluation import speaker_normalize
-from ser_classic.features import FeatureConfig, extract_features
+from ser_classic.features import FeatureConfig, _speech_span, extract_features, speech_crop
 
 CROP_SECONDS = (0.5, 2.0)
 N_CROPS = 2
@@ -87,13 +88,9 @@ def clip_rows(path: str, *, rng: np.random.Generator, config: FeatureConfig
     [shape=(len(LENGTHS), n_features)] and of ``N_CROPS`` random crops
     [shape=(N_CROPS, n_features)]; one decoding."""
     y = load_audio(path, sr=config.sample_rate)
-    begin, end = speech_span(y, config=config)
-    crops = []
-    for _ in range(N_CROPS):
-        n = min(round(rng.uniform(*CROP_SECONDS) * config.sample_rate), end - begin)
-        first = begin + int(rng.integers(0, end - begin - n + 1))
-        crops.append(extract_features(y[first:first + n], config=config))
-    return first_seconds(y, begin, config=config), np.array(crops)
+    crops = [extract_features(speech_crop(y, rng=rng, seconds=CROP_SECONDS, config=config),
+                              config=config) for _ in range(N_CROPS)]
+    return first_seconds(y, _speech_span(y, config)[0], config=config), np.array(crops)
 
 
 def short_features(paths, *, seed: int, jobs: int) -> tuple[dict, np.ndarray]:

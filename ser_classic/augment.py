@@ -294,7 +294,11 @@ class AugmentConfig:
     ``chain_per="voice"`` draws the chain's plan once per voice (speaker) and copy number
     instead of per clip, as if each voice had been recorded through one chain: a
     speaker-normalised model then sees a copy against statistics of the same chain, as
-    at inference (the plan only; noise samples and the rest stay the clip's).
+    at inference (the plan only; noise samples and the rest stay the clip's). With
+    ``crop_s`` (low, high), each copy is first cut to a span of the clip's speech (the
+    preprocessing's own trim decision) of a length uniform in it, at a uniform position
+    (the whole speech when shorter): a model for short inputs, e.g. a generator's crops
+    (:func:`ser_classic.features.speech_crop`).
     """
 
     n_copies: int = 2
@@ -311,6 +315,7 @@ class AugmentConfig:
     voice_factors: tuple[float, ...] = ()
     colour_db: tuple[float, float] | None = None
     chain_per: Literal["clip", "voice"] = "clip"
+    crop_s: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.n_copies < 0 or self.max_shift_s < 0:
@@ -330,6 +335,10 @@ class AugmentConfig:
                                  f"{self.chain_per!r}")
         if self.chain_per == "voice" and not self.conditions:
             raise ParameterError("chain_per='voice' is for conditions copies")
+        if self.crop_s is not None and (len(self.crop_s) != 2
+                                        or not 0 < self.crop_s[0] <= self.crop_s[1]):
+            raise ParameterError(f"crop_s must be (low, high) seconds with 0 < low <= "
+                                 f"high, got {self.crop_s}")
         if self.chain:
             self.condition_chain  # noqa: B018 - validates the chain's fields
         if self.colour_db is not None:
@@ -376,5 +385,9 @@ class AugmentConfig:
             fields["conditions"] = self.condition_chain.hash
         if self.chain_per == "clip":
             del fields["chain_per"]
+        if self.crop_s is None:  # absent when off: older hashes
+            del fields["crop_s"]
+        else:
+            fields["crop_s"] = list(self.crop_s)
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

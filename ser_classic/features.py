@@ -70,6 +70,7 @@ __all__ = [
     "feature_names",
     "preprocess",
     "run_batch",
+    "speech_crop",
 ]
 
 FUNCTIONALS = ("mean", "std", "skew", "kurt", "min", "p10", "p25", "p50", "p75", "p90",
@@ -729,6 +730,38 @@ def preprocess(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     return _level_normalised(y[start:stop], config)
 
 
+def _speech_span(y: np.ndarray, config: FeatureConfig) -> tuple[int, int]:
+    """Where the clip's speech starts and stops in ``y`` (samples): :func:`preprocess`'s
+    trim decision."""
+    s0, _, start, stop, _ = _kept_spans(np.asarray(y, dtype=np.float64), config)
+    return s0 + start, s0 + stop
+
+
+def speech_crop(y: np.ndarray, *, rng: np.random.Generator, seconds: tuple[float, float],
+                config: FeatureConfig) -> np.ndarray:
+    """A random span of the clip's speech: of a length uniform in ``seconds`` (the whole
+    speech when shorter), at a uniform position inside the span :func:`preprocess`
+    keeps. Training only (``AugmentConfig.crop_s``); the crop is then preprocessed as
+    any input, as a short clip is at inference.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)] at ``config.sample_rate``
+    rng : np.random.Generator
+        Two draws: the length, then the position.
+    seconds : (float, float)
+        The lowest and highest length.
+
+    Returns
+    -------
+    crop : np.ndarray [shape=(m,)], a view of ``y``
+    """
+    begin, end = _speech_span(y, config)
+    n = min(round(rng.uniform(*seconds) * config.sample_rate), end - begin)
+    first = begin + int(rng.integers(0, end - begin - n + 1))
+    return y[first:first + n]
+
+
 def _level_normalised(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """:func:`preprocess` after the trims, of the kept span less its DC [float64]:
     optional fixed duration, level normalisation -> float32."""
@@ -909,8 +942,8 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig,
 def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: AugmentConfig,
                        rng: np.random.Generator, warp: float = 1.0, plan=None,
                        talkers: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """Features of one augmented copy: [pitch shift,] [voice change,] [colouring,]
-    [conditions,] preprocess, random shift, STFT, warp, masks, features.
+    """Features of one augmented copy: [crop,] [pitch shift,] [voice change,]
+    [colouring,] [conditions,] preprocess, random shift, STFT, warp, masks, features.
 
     Training only. With ``augment.conditions`` the waveform first goes through ``plan``
     (:meth:`ser_classic.conditions.ConditionChain.draw`; drawn from ``rng`` when None) with
@@ -922,6 +955,8 @@ def augmented_features(y: np.ndarray, *, config: FeatureConfig, augment: Augment
     -------
     x : np.ndarray [shape=(n_features,), dtype=float64]
     """
+    if augment.crop_s is not None:  # first: the other steps work on the crop
+        y = speech_crop(y, rng=rng, seconds=augment.crop_s, config=config)
     if augment.pitch_steps:  # one of the steps per copy, drawn from rng
         from .conditions import pitch_shift
 

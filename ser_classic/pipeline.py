@@ -162,6 +162,11 @@ AUGMENT_VARIANTS = {
     "voice_eq": dict(_VOICE, **_COLOURED),
     "vtlp_eq+conditions_eq+pitch_eq+voice_eq": dict(union=("vtlp_eq", "conditions_eq",
                                                            "pitch_eq", "voice_eq")),
+    # a span of 0.5-2 s of the clip's speech at a random position, nothing else: a model
+    # for short inputs (reports/short_clips)
+    "crops": dict(_NO_MASKS, crop_s=(0.5, 2.0)),
+    "vtlp_eq+conditions_eq+pitch_eq+crops": dict(union=("vtlp_eq", "conditions_eq",
+                                                        "pitch_eq", "crops")),
 }
 #: The preset of the evaluation and of training (the models registered as augmented).
 DEFAULT_AUGMENT = "vtlp"
