@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,7 +98,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -900,6 +900,14 @@ clip-duration: $(STAMP)
 short-clips: $(STAMP)
 	$(BIN)/python experiments/short_clips.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/short_clips
+
+# The deployed teacher recipe with one crop copy per clip added (the crops preset) against
+# the deployed preset, stored parameters, strict and speaker_norm: LOCO and RAVDESS actors
+# 17-20, whole clips and clip-duration's cuts (about 5 minutes with the deployed copies
+# cached) -> reports/ablation_crops/
+ablation-crops: $(STAMP)
+	$(BIN)/python experiments/ablation_crops.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --out $(REPORTS)/ablation_crops
 
 # Worst-group training weights (group DRO over corpora or speakers), with the fixed
 # linear models of loco-variants; measurement only -> reports/group_dro/

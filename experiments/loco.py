@@ -59,25 +59,31 @@ def load_rows(manifest_path: Path, data_dir: Path, corpora: list[str]) -> pd.Dat
 
 def fixed_params_loco(X: np.ndarray, X_aug, rows: pd.DataFrame, *, name: str,
                       normalization: str, params: dict, random_state: int,
-                      label: str = "") -> dict:
+                      label: str = "", groups=None, held_out=None, tests=None) -> dict:
     """Leave one corpus out with fixed parameters (the ablations' measure, not this
     script's inner-CV choice): for each corpus, ``name`` fitted with ``params`` on the
     other corpora's rows and their copies ``X_aug`` (row-aligned; rows with NaN in ``X``
     or a copy are left out) and scored on the held-out corpus as a closed-set decision
     over its classes that training has (clips of others, e.g. calm, unscored).
 
-    Returns ``{"corpora": {corpus: {"uar", "accuracy", "n"}}, "mean_uar"}``.
+    ``groups``: the held-out unit of every row in place of its corpus; ``held_out``: the
+    groups held out in turn (default every group); ``tests``: ``{name: rows}`` row-aligned
+    with ``X`` (e.g. the clips cut short), each scored too on each held-out group (a
+    speaker-normalised model reads each speaker's statistics from that test's rows), with
+    its UAR and ECE under the group's ``"tests"``.
+
+    Returns ``{"corpora": {group: {"uar", "accuracy", "n"[, "tests"]}}, "mean_uar"}``.
     """
     from ser_classic.artifact import train_model
 
     ok = ~np.isnan(X).any(axis=1)
     for a in X_aug:
         ok &= ~np.isnan(a).any(axis=1)
-    corpora = rows["corpus"].to_numpy()
+    corpora = rows["corpus"].to_numpy() if groups is None else np.asarray(groups)
     emotion, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
     classes = [e for e in EMOTIONS if e in set(emotion)]
     per = {}
-    for held in sorted(set(corpora)):
+    for held in sorted(set(corpora)) if held_out is None else held_out:
         tr = (corpora != held) & ok
         est, model_classes = train_model(
             X[tr], emotion[tr], name=name, speakers=speaker[tr],
@@ -86,15 +92,24 @@ def fixed_params_loco(X: np.ndarray, X_aug, rows: pd.DataFrame, *, name: str,
         held_classes = [c for c in classes if c in set(emotion[corpora == held])
                         and c in set(model_classes)]
         te = (corpora == held) & ok & np.isin(emotion, held_classes)
-        X_te = evaluation.normalized_inputs(X[te], (), speaker[te], labels=emotion[te],
-                                            normalization=normalization)[0]
-        proba = evaluation.closed_set_proba(est.predict_proba(X_te), model_classes,
-                                            held_classes)
         y = np.array([held_classes.index(e) for e in emotion[te]])
-        m = evaluation.classification_metrics(y, proba.argmax(1),
+
+        probas = {}  # "": X; then each test
+        for key, F in [("", X), *((str(k), v) for k, v in (tests or {}).items())]:
+            F_te = evaluation.normalized_inputs(F[te], (), speaker[te], labels=emotion[te],
+                                                normalization=normalization)[0]
+            probas[key] = evaluation.closed_set_proba(est.predict_proba(F_te),
+                                                      model_classes, held_classes)
+        m = evaluation.classification_metrics(y, probas.pop("").argmax(1),
                                               n_classes=len(held_classes))
         per[held] = {"uar": float(m["uar"]), "accuracy": float(m["accuracy"]),
                      "n": int(te.sum())}
+        if tests:
+            per[held]["tests"] = {key: {
+                "uar": float(evaluation.classification_metrics(
+                    y, P.argmax(1), n_classes=len(held_classes))["uar"]),
+                "ece": float(evaluation.expected_calibration_error(y, P))}
+                for key, P in probas.items()}
         print(f"loco {label} {held}: UAR {per[held]['uar']:.3f}", flush=True)
     return {"corpora": per, "mean_uar": float(np.mean([p["uar"] for p in per.values()]))}
 
