@@ -77,3 +77,24 @@ def test_the_crops_union_adds_a_copy_to_the_deployed_preset():
     deployed = AUGMENT_VARIANTS["vtlp_eq+conditions_eq+pitch_eq"]["union"]
     union = AUGMENT_VARIANTS["vtlp_eq+conditions_eq+pitch_eq+crops"]["union"]
     assert union == (*deployed, "crops")  # the deployed copies keep their cache keys
+
+
+def test_a_model_trained_with_crops_records_them_and_its_copies_are_crops(small_manifest,
+                                                                          feature_cache):
+    from ser_classic import pipeline
+    from ser_classic.features import feature_names
+
+    rows = small_manifest[small_manifest["speaker"] == "ravdess_01"].reset_index(drop=True)
+    kw = dict(corpora="ravdess", augment="crops", copies=1, cache_dir=feature_cache)
+    feats = pipeline.training_features(rows, **kw)
+    (copies,) = feats.X_aug
+    assert copies.shape == feats.X.shape and np.isfinite(copies).all()
+    duration = feature_names(config=CONFIG).index("duration")  # of the preprocessed input
+    whole, cropped = feats.X[:, duration], copies[:, duration]
+    assert np.all(cropped <= np.minimum(whole, 2.0) + 0.02)
+    assert np.mean(cropped < whole - 0.1) > 0.5  # most RAVDESS sentences last over 2 s
+    trained = pipeline.train(rows, model="ridge", params={"clf__alpha": 3000.0},
+                             typicality=False, **kw)
+    assert trained.training["augment"]["variant"] == "crops"
+    assert list(trained.training["augment"]["crop_s"]) == [0.5, 2.0]
+    assert trained.training["augment"]["copies"] == 1
