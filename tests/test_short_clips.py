@@ -84,6 +84,24 @@ def test_the_verdict_needs_both_normalisations_and_whole_clips_kept():
     assert short.verdict(results)["whole+crops"]["lead"]
 
 
+def test_the_report_gives_the_rule_at_other_seeds():
+    def verdicts(holds: bool) -> dict:
+        row = {"cut gain": 0.03, "whole loco": -0.02, "whole group6": 0.0, "holds": holds}
+        return {p: {"strict": row, "speaker_norm": row, "lead": holds}
+                for p in short.CANDIDATES}
+
+    committed = json.loads((ROOT / "reports/short_clips/summary.json").read_text())
+    summary = {**committed, "results": {k: v for k, v in committed["results"].items()
+                                        if k != "more seeds"}}
+    assert "other seeds" not in short.render(summary)
+    summary["results"]["more seeds"] = {"7": verdicts(False), "8": verdicts(True)}
+    report = short.render(summary)
+    assert "| 7 | strict | " + " | ".join(["+0.030 / -0.020 / +0.000"] * 3) + " |" in report
+    assert "| 8 | speaker_norm | " + " | ".join(["**+0.030 / -0.020 / +0.000**"] * 3) \
+        + " |" in report
+    assert f"Leads at another seed: {', '.join(sorted(short.CANDIDATES))}." in report
+
+
 def test_the_committed_report_renders_from_its_summary():
     summary = json.loads((ROOT / "reports/short_clips/summary.json").read_text())
     assert short.render(summary) == (ROOT / "reports/short_clips/report.md").read_text()
