@@ -83,7 +83,8 @@ def score(recognizer, X: np.ndarray, speaker: np.ndarray) -> tuple[np.ndarray, n
     return proba, recognizer.atypical(atypicality)
 
 
-def measure(rows, X_whole: np.ndarray, *, work: Path, jobs: int) -> dict:
+def measure(rows, X_whole: np.ndarray, *, work: Path, jobs: int,
+            models: tuple[str, ...] = tuple(DEPLOYED)) -> dict:
     from ser_classic.artifact import load_artifact
     from ser_classic.evaluation import closed_set_proba, expected_calibration_error
     from ser_classic.recognizer import EmotionRecognizer
@@ -97,7 +98,8 @@ def measure(rows, X_whole: np.ndarray, *, work: Path, jobs: int) -> dict:
     for held in CORPORA:
         mine = corpus == held
         classes = np.unique(y[mine])
-        for name, (folder, kind) in DEPLOYED.items():
+        for name in models:
+            folder, kind = DEPLOYED[name]
             recognizer = EmotionRecognizer(load_artifact(work / folder / held / kind))
             if recognizer.feature_config != config:
                 raise SystemExit(f"{recognizer.model_id}: not the default features")
@@ -127,6 +129,7 @@ def measure(rows, X_whole: np.ndarray, *, work: Path, jobs: int) -> dict:
 
 def render(summary: dict) -> str:
     res = summary["results"]
+    scored = [n for n in DEPLOYED if any(r["model"] == n for r in res["results"])]
     lengths = [WHOLE, *LENGTHS]
     lines = [*report_head("How much speech a clip needs (held-out corpora)", summary,
                           __doc__),
@@ -135,7 +138,7 @@ def render(summary: dict) -> str:
                          for c in CORPORA) + ".", "",
              "Models: " + "; ".join(f"{name}: " + ", ".join(
                  f"{c} `{res['models'][f'{c} {name}']}`" for c in CORPORA)
-                 for name in DEPLOYED) + ".", "",
+                 for name in scored) + ".", "",
              "Mean over the held-out corpora: UAR / ECE / mean top probability / agreement "
              "with the whole clip / share flagged atypical:", "",
              "| model | " + " | ".join(f"{L} s" if L != WHOLE else L for L in lengths) + " |",
@@ -143,7 +146,7 @@ def render(summary: dict) -> str:
     means = {}
     for r in res["results"]:
         means.setdefault((r["model"], r["length"]), []).append(r)
-    for name in DEPLOYED:
+    for name in scored:
         cells = []
         for L in lengths:
             m = {k: np.mean([r[k] for r in means[name, L]])
@@ -163,7 +166,7 @@ def render(summary: dict) -> str:
                                                  for L in lengths) + " |",
               "|---|---|" + "---|" * len(lengths)]
     cells = {(r["model"], r["corpus"], r["length"]): r for r in res["results"]}
-    for name in DEPLOYED:
+    for name in scored:
         for c in CORPORA:
             lines.append(f"| {name} | {c} | " + " | ".join(
                 f"{cells[name, c, L]['uar']:.3f} / {cells[name, c, L]['ece']:.3f}"
@@ -174,11 +177,16 @@ def render(summary: dict) -> str:
 def main(argv=None) -> int:
     p = ablation_parser(__doc__, out="reports/clip_duration", seed=False)
     p.add_argument("--work", default=".cache/models")
+    p.add_argument("--models", default=",".join(DEPLOYED),
+                   help="comma-separated, of: " + ", ".join(DEPLOYED))
     args = p.parse_args(argv)
+    models = tuple(m for m in args.models.split(",") if m)
+    if unknown := set(models) - set(DEPLOYED):
+        p.error(f"unknown --models {sorted(unknown)}")
     return report_on_known_emotions(
         args, "clip_duration", argv,
-        lambda X, *_, rows: measure(rows, X, work=Path(args.work), jobs=args.jobs), render,
-        with_rows=True)
+        lambda X, *_, rows: measure(rows, X, work=Path(args.work), jobs=args.jobs,
+                                    models=models), render, with_rows=True)
 
 
 if __name__ == "__main__":

@@ -59,3 +59,21 @@ def test_the_report_shows_every_model_and_length():
     assert "| ravdess | 0.25 | 0.25 | 0.25 | 0.25 |" in report
     with pytest.raises(KeyError):
         duration.render({**summary, "results": {**summary["results"], "results": []}})
+
+
+def test_the_report_shows_only_the_models_scored():
+    strict = [m for m in duration.DEPLOYED if m.startswith("strict")]
+    results = [{"corpus": c, "model": m, "length": L, "uar": 0.3, "ece": 0.2,
+                "top probability": 0.5, "agreement": 1.0, "atypical": 0.0,
+                "scored whole": 0.0}
+               for c in ("emovo", "ravdess", "tess") for m in strict
+               for L in (duration.WHOLE, *duration.LENGTHS)]
+    summary = {"command": "c", "seconds": 1.0,
+               "results": {"results": results,
+                           "models": {f"{c} {m}": "id" for c in ("emovo", "ravdess", "tess")
+                                      for m in strict},
+                           "speech seconds": {c: [1.0, 2.0, 3.0]
+                                              for c in ("emovo", "ravdess", "tess")}}}
+    report = duration.render(summary)
+    assert all(f"| {m} |" in report for m in strict)
+    assert "speaker_norm" not in report.split("Models:")[1]
