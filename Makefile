@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops clip-duration-crops targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,7 +98,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops clip-duration-crops
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -909,6 +909,20 @@ short-clips: $(STAMP)
 ablation-crops: $(STAMP)
 	$(BIN)/python experiments/ablation_crops.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_crops
+
+# The strict A/B folds of make run (teacher and deployed student, each tuned and trained on
+# two corpora) with the crops preset added to the training copies, in their own work
+# folder, scored whole and on clip-duration's cuts of the held-out corpus (about 10
+# minutes) -> reports/clip_duration_crops/ (compare reports/clip_duration/)
+CROPS_AUGMENT := $(AUGMENT)+crops
+clip-duration-crops: $(STAMP)
+	$(MAKE) --no-print-directory features AUGMENT=$(CROPS_AUGMENT)
+	$(MAKE) --no-print-directory -j3 --output-sync=target ab-folds-strict \
+		AUGMENT=$(CROPS_AUGMENT) WORK=$(WORK)/crops
+	$(BIN)/python experiments/clip_duration.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --work $(WORK)/crops \
+		--models "strict teacher,strict student (deployed)" \
+		--out $(REPORTS)/clip_duration_crops
 
 # Worst-group training weights (group DRO over corpora or speakers), with the fixed
 # linear models of loco-variants; measurement only -> reports/group_dro/

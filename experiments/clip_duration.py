@@ -136,6 +136,8 @@ def render(summary: dict) -> str:
              "Speech per clip as trimmed, seconds (10th / 50th / 90th percentile): "
              + "; ".join(f"{c} {' / '.join(f'{q:.2f}' for q in res['speech seconds'][c])}"
                          for c in CORPORA) + ".", "",
+             *([f"Fold models read from `{summary['work']}`.", ""]
+               if summary.get("work", ".cache/models") != ".cache/models" else []),
              "Models: " + "; ".join(f"{name}: " + ", ".join(
                  f"{c} `{res['models'][f'{c} {name}']}`" for c in CORPORA)
                  for name in scored) + ".", "",
@@ -186,7 +188,7 @@ def main(argv=None) -> int:
     return report_on_known_emotions(
         args, "clip_duration", argv,
         lambda X, *_, rows: measure(rows, X, work=Path(args.work), jobs=args.jobs,
-                                    models=models), render, with_rows=True)
+                                    models=models), render, with_rows=True, work=args.work)
 
 
 if __name__ == "__main__":

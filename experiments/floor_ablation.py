@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -343,7 +344,7 @@ def report_on_known_emotions(args, name: str, argv, run, render, *, with_rows: b
     results = run(X, rows["emotion"].to_numpy(), rows["speaker"].to_numpy(),
                   rows["corpus"].to_numpy(), **({"rows": rows} if with_rows else {}))
     summary = {"command": f"python experiments/{name}.py" + "".join(
-                   f" {a}" for a in (argv or sys.argv[1:])),
+                   f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
                "seconds": round(time.time() - start, 1), **fields, "results": results}
     write_summary(Path(args.out), summary, render(summary))
     return 0

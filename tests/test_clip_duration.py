@@ -1,5 +1,7 @@
 """How much speech a clip needs (experiments/clip_duration.py)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -77,3 +79,12 @@ def test_the_report_shows_only_the_models_scored():
     report = duration.render(summary)
     assert all(f"| {m} |" in report for m in strict)
     assert "speaker_norm" not in report.split("Models:")[1]
+
+
+@pytest.mark.parametrize("folder", ["clip_duration", "clip_duration_crops"])
+def test_the_committed_reports_render_from_their_summaries(folder):
+    from .conftest import ROOT
+
+    summary = json.loads((ROOT / "reports" / folder / "summary.json").read_text())
+    assert duration.render(summary) == (ROOT / "reports" / folder / "report.md").read_text()
+    assert ("Fold models read from" in duration.render(summary)) == (folder != "clip_duration")
