@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops clip-duration-crops targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,7 +98,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops clip-duration-crops
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -909,6 +909,14 @@ short-clips: $(STAMP)
 ablation-crops: $(STAMP)
 	$(BIN)/python experiments/ablation_crops.py --manifest $(MANIFEST) --cache $(CACHE) \
 		--jobs $(JOBS) --out $(REPORTS)/ablation_crops
+
+# The same two presets in the strict teacher family's speaker-grouped CV of RAVDESS actors
+# 1-20 (inner tuning in each fold; ablation_conditions' cv stage; about a minute with the
+# copies cached) -> reports/ablation_crops/cv/
+ablation-crops-cv: $(STAMP)
+	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --copies 1 --stages cv --work $(WORK)/ablation_crops \
+		--variants $(AUGMENT),$(AUGMENT)+crops --out $(REPORTS)/ablation_crops/cv
 
 # The strict A/B folds of make run (teacher and deployed student, each tuned and trained on
 # two corpora) with the crops preset added to the training copies, in their own work

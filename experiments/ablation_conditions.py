@@ -277,6 +277,11 @@ def _preset_lines(variants) -> list[str]:
                          "synthesis through pyworld), the timing kept"
                          + (", then coloured (below)." if "colour_db" in preset
                             else ", nothing else."))
+        if "crop_s" in preset:
+            lo, hi = preset["crop_s"]
+            lines.append(f"`{m}`: each copy a span of {lo:g}-{hi:g} s of the clip's speech at "
+                         "a random position (`features.speech_crop`; the whole speech when "
+                         "shorter), nothing else.")
         if "colour_db" in preset:
             lo, hi = preset["colour_db"]
             lines.append(f"`{m}`: each copy's waveform coloured as by a random microphone "

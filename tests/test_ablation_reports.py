@@ -20,3 +20,14 @@ def test_voice_change_reports_render_from_their_summaries(folder, tmp_path):
     assert text == (committed / "summary.md").read_text()
     assert "## (f) Voice changes" in text and "| voice x1.15 (WORLD) |" in text
     assert "`voice_eq`: each copy given another voice" in text
+
+
+def test_the_crops_cv_report_renders_from_its_summary(tmp_path):
+    committed = ROOT / "reports" / "ablation_crops" / "cv"
+    summary = json.loads((committed / "summary.json").read_text())
+    assert set(summary["cv"]) == {"vtlp_eq+conditions_eq+pitch_eq",
+                                  "vtlp_eq+conditions_eq+pitch_eq+crops"}
+    ablation.write_report(summary, tmp_path)
+    text = (tmp_path / "summary.md").read_text()
+    assert text == (committed / "summary.md").read_text()
+    assert "`crops`: each copy a span of 0.5-2 s of the clip's speech" in text
