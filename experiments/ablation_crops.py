@@ -27,7 +27,6 @@ recipe is not changed by this measurement.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -37,16 +36,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_conditions as bench
 from clip_duration import LENGTHS, WHOLE, cut_features
-from floor_ablation import ablation_parser, report_head
+from floor_ablation import CORPORA, PROBE, ablation_parser, report_head, write_summary
 from loco import fixed_params_loco
 
 from ser_classic import pipeline
 from ser_classic.data import load_manifest
 from ser_classic.features import FeatureConfig, extract_batch
-from ser_classic.reporting import write_text
 
-CORPORA = ("emovo", "ravdess", "tess")
-PROBE = tuple(f"ravdess_{i}" for i in (17, 18, 19, 20))
 SPEAKERS = "ravdess 17-20"
 CUT_GAIN = 0.020  # the rule's least rise of the mean LOCO UAR over the cut lengths
 WHOLE_LOSS = 0.010  # the rule's largest drop on whole clips (LOCO mean, actors 17-20)
@@ -57,9 +53,10 @@ def variants() -> tuple[str, str]:
     return bench.RECIPE_AUGMENT, f"{bench.RECIPE_AUGMENT}+crops"
 
 
-def measure(manifest, *, normalization: str, cache: str, jobs: int, seed: int) -> dict:
-    """Per preset: ``fixed_params_loco``'s results on the held-out corpora and on actors
-    17-20, whole clips and cuts (each ``tests`` entry: UAR and ECE)."""
+def measure(manifest, *, normalizations, cache: str, jobs: int, seed: int) -> dict:
+    """Per normalisation and preset: ``fixed_params_loco``'s results on the held-out
+    corpora and on actors 17-20, whole clips and cuts (each ``tests`` entry: UAR and ECE);
+    the features, cuts and copies read once for all."""
     config = FeatureConfig()
     X, errors, _ = extract_batch(manifest["path"], sha256=manifest["sha256"], config=config,
                                  cache_dir=cache, n_jobs=jobs)
@@ -67,20 +64,21 @@ def measure(manifest, *, normalization: str, cache: str, jobs: int, seed: int) -
         raise SystemExit(f"{len(errors)} clips failed: {errors[:3]}")
     cuts, _ = cut_features(manifest["path"].tolist(), config=config, jobs=jobs)
     tests = {WHOLE: X, **cuts}
-    params = bench.teacher_params(normalization)
     corpus = manifest["corpus"].to_numpy()
     speakers = np.where(manifest["speaker"].isin(PROBE), SPEAKERS, "rest")
+    copies = {v: pipeline.augmented_features(v, manifest, config=config, copies=1,
+                                             cache_dir=cache, random_state=seed, n_jobs=jobs,
+                                             groups=corpus)
+              for v in variants()}
     out = {}
-    for v in variants():
-        X_aug = pipeline.augmented_features(v, manifest, config=config, copies=1,
-                                            cache_dir=cache, random_state=seed, n_jobs=jobs,
-                                            groups=corpus)
-        common = dict(name="linear", normalization=normalization, params=params,
+    for norm in normalizations:
+        common = dict(name="linear", normalization=norm, params=bench.teacher_params(norm),
                       random_state=seed, tests=tests)
-        out[v] = {"loco": fixed_params_loco(X, X_aug, manifest, label=v, **common),
-                  "speakers": fixed_params_loco(X, X_aug, manifest, label=v,
-                                                groups=speakers, held_out=[SPEAKERS],
-                                                **common)}
+        out[norm] = {v: {"loco": fixed_params_loco(X, X_aug, manifest, label=v, **common),
+                         "speakers": fixed_params_loco(X, X_aug, manifest, label=v,
+                                                       groups=speakers,
+                                                       held_out=[SPEAKERS], **common)}
+                     for v, X_aug in copies.items()}
     return out
 
 
@@ -156,17 +154,13 @@ def main(argv=None) -> int:
     start = time.time()
     manifest = load_manifest(args.manifest)
     manifest = manifest[~manifest["speaker"].isin(bench.HOLDOUT)].reset_index(drop=True)
-    results = {norm: measure(manifest, normalization=norm, cache=args.cache,
-                             jobs=args.jobs, seed=args.seed)
-               for norm in args.normalizations.split(",")}
+    results = measure(manifest, normalizations=args.normalizations.split(","),
+                      cache=args.cache, jobs=args.jobs, seed=args.seed)
     summary = {"command": "python experiments/ablation_crops.py" + "".join(
                    f" {a}" for a in (argv or sys.argv[1:])),
                "seconds": round(time.time() - start, 1), "seed": args.seed,
                "results": results, "verdict": verdict(results)}
-    out = Path(args.out)
-    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    write_text(out / "report.md", render(summary))
-    print(f"wrote {out}/report.md")
+    write_summary(Path(args.out), summary, render(summary))
     return 0
 
 
