@@ -112,9 +112,9 @@ def padded_spans(rows, probe: np.ndarray, config: FeatureConfig, *, seed: int) -
         y = load_audio(rows["path"][i], sr=SR).astype(np.float64)
         noisy = pad(y, lead_s=1.0, trail_s=1.0, floor_dbfs=-60.0,
                     rng=np.random.default_rng([seed, k]))
-        s0, _, start, stop, _ = features._kept_spans(y, config)
-        t0, _, n_start, n_stop, _ = features._kept_spans(noisy, config)
-        shifts.append((t0 + n_start - SR - (s0 + start), t0 + n_stop - SR - (s0 + stop)))
+        begin, end = features._speech_span(y, config)
+        n_begin, n_end = features._speech_span(noisy, config)
+        shifts.append((n_begin - SR - begin, n_end - SR - end))
     ms = np.abs(np.array(shifts)) * 1000.0 / SR
     return {"identical": int(np.sum(ms.max(axis=1) == 0)), "clips": len(shifts),
             "start_ms_median": float(np.median(ms[:, 0])), "start_ms_max": float(ms[:, 0].max()),
