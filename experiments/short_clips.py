@@ -85,25 +85,28 @@ CUT_GAIN = 0.020  # the rule's least rise of the mean LOCO UAR over the cut leng
 WHOLE_LOSS = 0.010  # the rule's largest drop on whole clips (LOCO mean and group6)
 
 
-def clip_rows(path: str, *, rng: np.random.Generator, config: FeatureConfig
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Features of the clip's speech cut to each of ``LENGTHS`` from its start
-    [shape=(len(LENGTHS), n_features)] and of ``N_CROPS`` random crops
+def clip_rows(path: str, *, rng: np.random.Generator, config: FeatureConfig,
+              lengths=LENGTHS) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the clip's speech cut to each of ``lengths`` from its start
+    [shape=(len(lengths), n_features)] and of ``N_CROPS`` random crops
     [shape=(N_CROPS, n_features)]; one decoding."""
     y = load_audio(path, sr=config.sample_rate)
     crops = [extract_features(speech_crop(y, rng=rng, seconds=CROP_SECONDS, config=config),
                               config=config) for _ in range(N_CROPS)]
-    return first_seconds(y, _speech_span(y, config)[0], config=config), np.array(crops)
+    return (first_seconds(y, _speech_span(y, config)[0], lengths=lengths, config=config),
+            np.array(crops))
 
 
-def short_features(paths, *, seed: int, jobs: int) -> tuple[dict, np.ndarray]:
-    """``({L: cut rows of every clip}, crop rows [shape=(n_clips, N_CROPS, n_features)])``;
-    clip ``i``'s crops drawn from ``default_rng([seed, i])``."""
+def short_features(paths, *, seed: int, jobs: int, lengths=LENGTHS
+                   ) -> tuple[dict, np.ndarray]:
+    """``({L: cut rows of every clip} for L in lengths, crop rows [shape=(n_clips,
+    N_CROPS, n_features)])``; clip ``i``'s crops drawn from ``default_rng([seed, i])``."""
     config = FeatureConfig()
     out = Parallel(n_jobs=jobs, batch_size=16)(
-        delayed(clip_rows)(p, rng=np.random.default_rng([seed, i]), config=config)
+        delayed(clip_rows)(p, rng=np.random.default_rng([seed, i]), config=config,
+                           lengths=lengths)
         for i, p in enumerate(paths))
-    cuts = {L: np.array([c[k] for c, _ in out]) for k, L in enumerate(LENGTHS)}
+    cuts = {L: np.array([c[k] for c, _ in out]) for k, L in enumerate(lengths)}
     crops = np.array([r for _, r in out])
     if not all(np.isfinite(v).all() for v in (*cuts.values(), crops)):
         raise RuntimeError("non-finite cut or crop features")
@@ -227,14 +230,14 @@ def run(X, y, speaker, corpus, *, rows, seed: int, jobs: int,
         more_seeds: tuple[int, ...] = ()) -> dict:
     """The scores and verdict at ``seed``; the verdict alone at each of ``more_seeds``
     (other crops, the same cuts and splits)."""
-    out = {}
-    for s in (seed, *more_seeds):
-        cuts, crops = short_features(rows["path"].tolist(), seed=s, jobs=jobs)
-        results = evaluate(X, cuts, crops, y, speaker, corpus, jobs=jobs)
-        if not out:
-            out = {"seed": s, "scores": results, "verdict": verdict(results)}
-        else:
-            out.setdefault("more seeds", {})[str(s)] = verdict(results)
+    paths = rows["path"].tolist()
+    cuts, crops = short_features(paths, seed=seed, jobs=jobs)
+    results = evaluate(X, cuts, crops, y, speaker, corpus, jobs=jobs)
+    out = {"seed": seed, "scores": results, "verdict": verdict(results)}
+    for s in more_seeds:  # the cuts do not depend on the seed
+        _, crops = short_features(paths, seed=s, jobs=jobs, lengths=())
+        out.setdefault("more seeds", {})[str(s)] = verdict(
+            evaluate(X, cuts, crops, y, speaker, corpus, jobs=jobs))
     return out
 
 
