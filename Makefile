@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops crops-decision targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,7 +98,8 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	voice-chain ablation-voice ablation-floor floor-sensitivity segment-pooling \
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops \
+	crops-decision
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -931,6 +932,21 @@ clip-duration-crops: $(STAMP)
 		--cache $(CACHE) --jobs $(JOBS) --work $(WORK)/crops \
 		--models "strict teacher,strict student (deployed)" \
 		--out $(REPORTS)/clip_duration_crops
+
+# Whether the deployed strict recipe adds crops, by reports/crops_decision/rule.md (fixed
+# before its runs): RAVDESS LOSO of the family with and without crops, the inner-fold
+# condition benchmark of both presets, and the two clip-duration reports above (run
+# clip-duration and clip-duration-crops first; about 12 minutes) -> reports/crops_decision/
+crops-decision: $(STAMP)
+	$(MAKE) --no-print-directory features AUGMENT=$(CROPS_AUGMENT)
+	$(CLI) evaluate $(IO) --split loso --models $(FAMILY) --feature-sets '' \
+		--augment $(CROPS_AUGMENT) --copies $(COPIES) --out $(REPORTS)/crops_decision/loso_crops
+	$(CLI) evaluate $(IO) --split loso --models $(FAMILY) --feature-sets '' \
+		--augment $(AUGMENT) --copies $(COPIES) --out $(REPORTS)/crops_decision/loso
+	$(BIN)/python experiments/ablation_conditions.py --manifest $(MANIFEST) --cache $(CACHE) \
+		--jobs $(JOBS) --copies 1 --world --stages conditions --work $(WORK)/ablation_crops \
+		--variants $(AUGMENT),$(CROPS_AUGMENT) --out $(REPORTS)/crops_decision/conditions
+	$(BIN)/python experiments/crops_decision.py --out $(REPORTS)/crops_decision
 
 # Worst-group training weights (group DRO over corpora or speakers), with the fixed
 # linear models of loco-variants; measurement only -> reports/group_dro/
