@@ -4,7 +4,9 @@ reports/crops_decision/.
 Applies the rule of `reports/crops_decision/rule.md` (fixed before its runs) to the
 reports the runs wrote; trains and scores nothing. The candidate is the deployed strict
 preset with one crop copy per clip added (`+crops`: a span of 0.5-2 s of the clip's
-speech, `features.speech_crop`), parameters retuned inside every fold:
+speech, `features.speech_crop`), parameters retuned inside every fold of R1 and R3;
+R2's stage trains with the stored strict teacher's parameters, as that stage always does
+(`rule.md` names the stage without saying so):
 
 - R1: RAVDESS leave-one-speaker-out UAR of the selected family, with crops at least the
   deployed preset's less 0.010 and at least 0.651 (`--loso`, `--loso-crops`: two runs of
