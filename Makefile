@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops crops-decision targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops crops-decision cepstra-loco targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -99,7 +99,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
 	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops \
-	crops-decision
+	crops-decision cepstra-loco
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -696,6 +696,14 @@ balance-corpora: $(STAMP)
 # openSMILE's eGeMAPSv02 and ComParE_2016 against the library's features on
 # leave-one-corpus-out (ridge alpha and feature set chosen on the training corpora);
 # measurement only -> reports/smile_loco/
+# Gammatone (GFCC) and power-normalised (PNCC) cepstra (spafe) appended to the library's
+# features, smile-loco's nested protocol, by reports/cepstra_loco/rule.md (fixed before
+# the run); measurement only (about 6 minutes) -> reports/cepstra_loco/
+cepstra-loco: $(STAMP)
+	$(BIN)/python experiments/cepstra_loco.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --cepstra-cache .cache/cepstra --jobs $(JOBS) \
+		--out $(REPORTS)/cepstra_loco
+
 smile-loco: $(STAMP)
 	$(BIN)/python experiments/smile_loco.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --smile-cache .cache/smile \

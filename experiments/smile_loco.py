@@ -83,23 +83,30 @@ def tuned(X, y, speaker, corpus) -> tuple[float, float, dict]:
 def run(X, y, speaker, corpus, sets: dict[str, np.ndarray]) -> dict:
     """Per normalisation and held-out corpus: every feature set tuned and scored, and
     the nested choice of the set."""
-    strict = {"librosa": X, **sets, "librosa + eGeMAPSv02": np.hstack([X, sets["eGeMAPSv02"]])}
+    return nested_loco({"librosa": X, **sets,
+                        "librosa + eGeMAPSv02": np.hstack([X, sets["eGeMAPSv02"]])},
+                       y, speaker, corpus)
+
+
+def nested_loco(matrices: dict[str, np.ndarray], y, speaker, corpus) -> dict:
+    """Per normalisation and held-out corpus: every feature set of ``matrices`` (name ->
+    strict rows, ``librosa`` first) tuned on the training corpora and scored on the
+    held-out one, and the set the inner criterion chooses (the first on ties)."""
     out = {}
     for norm in ("strict", "speaker_norm"):
-        matrices = strict if norm == "strict" else {
-            name: speaker_normalize(F, speaker) for name, F in strict.items()}
+        sets = matrices if norm == "strict" else {
+            name: speaker_normalize(F, speaker) for name, F in matrices.items()}
         rows = []
         for held in CORPORA:
             t = time.time()
             train, test = corpus != held, corpus == held
             per_set = {}
-            for name in FEATURE_SETS:
-                F = matrices[name]
+            for name, F in sets.items():
                 alpha, inner, scores = tuned(F[train], y[train], speaker[train], corpus[train])
                 model = _models(alpha=alpha)["ridge"]().fit(F[train], y[train])
                 per_set[name] = {"alpha": alpha, "inner": inner, "inner_per_alpha": scores,
                                  "held_out": round(uar(y[test], model.predict(F[test])), 4)}
-            chosen = max(FEATURE_SETS, key=lambda n: per_set[n]["inner"])  # first on ties
+            chosen = max(per_set, key=lambda n: per_set[n]["inner"])  # first on ties
             rows.append({"held_out": held, "trained_on": sorted(set(corpus[train])),
                          "sets": per_set, "chosen": chosen,
                          "seconds": round(time.time() - t, 1)})
@@ -108,29 +115,29 @@ def run(X, y, speaker, corpus, sets: dict[str, np.ndarray]) -> dict:
     return out
 
 
-def render(summary: dict) -> str:
-    lines = report_head("openSMILE's feature sets on leave-one-corpus-out (issue 19; not "
-                        "shipped)", summary, __doc__)
-    lines += ["Columns: " + ", ".join(f"{n} {c}" for n, c in summary["columns"].items())
-              + f". Alphas tried: {', '.join(f'{a:g}' for a in ALPHAS)}.", ""]
-    means = {}
+def nested_tables(summary: dict) -> tuple[list[str], dict]:
+    """The report's part per normalisation: held-out UAR of every set (the nested choice
+    in bold), the means and the nested choice's mean -> ``(lines, {normalisation:
+    (mean per set, nested mean)})``."""
+    lines, means = [], {}
     for norm, rows in summary["results"].items():
+        names = list(rows[0]["sets"])
         lines += [f"## {norm}", "",
                   "Held-out UAR per feature set (alpha chosen on the training corpora; "
                   "inner criterion in brackets); **bold**: the set the inner criterion "
                   "chose.", "",
-                  "| held-out corpus | chosen on | " + " | ".join(FEATURE_SETS) + " |",
-                  "|---|---|" + "---|" * len(FEATURE_SETS)]
+                  "| held-out corpus | chosen on | " + " | ".join(names) + " |",
+                  "|---|---|" + "---|" * len(names)]
         for r in rows:
             cells = []
-            for name in FEATURE_SETS:
+            for name in names:
                 s = r["sets"][name]
                 cell = f"{s['held_out']:.3f} (a {s['alpha']:g}; {s['inner']:.3f})"
                 cells.append(f"**{cell}**" if name == r["chosen"] else cell)
             lines.append(f"| {r['held_out']} | {' + '.join(r['trained_on'])} | "
                          + " | ".join(cells) + " |")
         per_set = {n: float(np.mean([r["sets"][n]["held_out"] for r in rows]))
-                   for n in FEATURE_SETS}
+                   for n in names}
         nested = float(np.mean([r["sets"][r["chosen"]]["held_out"] for r in rows]))
         means[norm] = (per_set, nested)
         lines += ["| **mean LOCO** | | " + " | ".join(f"**{m:.3f}**" for m in per_set.values())
@@ -138,6 +145,16 @@ def render(summary: dict) -> str:
                   f"Nested choice (the set with the best inner criterion in each fold): mean "
                   f"LOCO UAR **{nested:.3f}**, against {per_set['librosa']:.3f} for the "
                   f"library's features ({nested - per_set['librosa']:+.3f}).", ""]
+    return lines, means
+
+
+def render(summary: dict) -> str:
+    lines = report_head("openSMILE's feature sets on leave-one-corpus-out (issue 19; not "
+                        "shipped)", summary, __doc__)
+    lines += ["Columns: " + ", ".join(f"{n} {c}" for n, c in summary["columns"].items())
+              + f". Alphas tried: {', '.join(f'{a:g}' for a in ALPHAS)}.", ""]
+    tables, means = nested_tables(summary)
+    lines += tables
     best = {norm: max(per_set, key=per_set.get) for norm, (per_set, _) in means.items()}
     lines += ["Which set carries across corpora best, read on the held-out corpora (this "
               "reading chooses nothing): " + ", ".join(
