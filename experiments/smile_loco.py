@@ -118,8 +118,10 @@ def nested_loco(matrices: dict[str, np.ndarray], y, speaker, corpus) -> dict:
 def nested_tables(summary: dict) -> tuple[list[str], dict]:
     """The report's part per normalisation: held-out UAR of every set (the nested choice
     in bold), the means and the nested choice's mean -> ``(lines, {normalisation:
-    (mean per set, nested mean)})``."""
-    lines, means = [], {}
+    (mean per set, nested mean)})``; first the columns of each set and the alphas tried."""
+    lines = ["Columns: " + ", ".join(f"{n} {c}" for n, c in summary["columns"].items())
+             + f". Alphas tried: {', '.join(f'{a:g}' for a in ALPHAS)}.", ""]
+    means = {}
     for norm, rows in summary["results"].items():
         names = list(rows[0]["sets"])
         lines += [f"## {norm}", "",
@@ -151,8 +153,6 @@ def nested_tables(summary: dict) -> tuple[list[str], dict]:
 def render(summary: dict) -> str:
     lines = report_head("openSMILE's feature sets on leave-one-corpus-out (issue 19; not "
                         "shipped)", summary, __doc__)
-    lines += ["Columns: " + ", ".join(f"{n} {c}" for n, c in summary["columns"].items())
-              + f". Alphas tried: {', '.join(f'{a:g}' for a in ALPHAS)}.", ""]
     tables, means = nested_tables(summary)
     lines += tables
     best = {norm: max(per_set, key=per_set.get) for norm, (per_set, _) in means.items()}
