@@ -28,6 +28,7 @@ normalisations.
 from __future__ import annotations
 
 import hashlib
+import io
 import sys
 import warnings
 from pathlib import Path
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_ablation import ablation_parser, report_head, report_on_known_emotions
 from smile_loco import nested_loco, nested_tables
 
-from ser_classic.data import load_audio
+from ser_classic.data import atomic_write_bytes, load_audio
 from ser_classic.features import FeatureConfig, preprocess
 
 N_CEPS = 13
@@ -91,10 +92,9 @@ def cepstra(rows, *, cache: str | None, jobs: int) -> dict[str, np.ndarray]:
                                      for p in rows["path"])
     out = {k: np.stack([c[k] for c in per_clip]) for k in KINDS}
     for k, f in files.items():
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_suffix(".tmp.npy")
-        np.save(tmp, out[k])
-        tmp.replace(f)
+        buf = io.BytesIO()
+        np.save(buf, out[k])
+        atomic_write_bytes(f, buf.getvalue())
     return out
 
 

@@ -35,6 +35,7 @@ from ser_classic.features import FeatureConfig, _speech_span, extract_features
 
 LENGTHS = (0.5, 0.75, 1.0, 1.5)
 WHOLE = "whole"
+WORK = ".cache/models"  # make run's work folder: its A/B's fold models
 
 
 def first_seconds(y: np.ndarray, begin: int, *, lengths=LENGTHS, config: FeatureConfig
@@ -137,7 +138,7 @@ def render(summary: dict) -> str:
              + "; ".join(f"{c} {' / '.join(f'{q:.2f}' for q in res['speech seconds'][c])}"
                          for c in CORPORA) + ".", "",
              *([f"Fold models read from `{summary['work']}`.", ""]
-               if summary.get("work", ".cache/models") != ".cache/models" else []),
+               if summary.get("work", WORK) != WORK else []),
              "Models: " + "; ".join(f"{name}: " + ", ".join(
                  f"{c} `{res['models'][f'{c} {name}']}`" for c in CORPORA)
                  for name in scored) + ".", "",
@@ -178,7 +179,7 @@ def render(summary: dict) -> str:
 
 def main(argv=None) -> int:
     p = ablation_parser(__doc__, out="reports/clip_duration", seed=False)
-    p.add_argument("--work", default=".cache/models")
+    p.add_argument("--work", default=WORK)
     p.add_argument("--models", default=",".join(DEPLOYED),
                    help="comma-separated, of: " + ", ".join(DEPLOYED))
     args = p.parse_args(argv)

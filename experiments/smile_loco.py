@@ -83,9 +83,8 @@ def tuned(X, y, speaker, corpus) -> tuple[float, float, dict]:
 def run(X, y, speaker, corpus, sets: dict[str, np.ndarray]) -> dict:
     """Per normalisation and held-out corpus: every feature set tuned and scored, and
     the nested choice of the set."""
-    return nested_loco({"librosa": X, **sets,
-                        "librosa + eGeMAPSv02": np.hstack([X, sets["eGeMAPSv02"]])},
-                       y, speaker, corpus)
+    every = {"librosa": X, **sets, "librosa + eGeMAPSv02": np.hstack([X, sets["eGeMAPSv02"]])}
+    return nested_loco({name: every[name] for name in FEATURE_SETS}, y, speaker, corpus)
 
 
 def nested_loco(matrices: dict[str, np.ndarray], y, speaker, corpus) -> dict:
