@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops crops-decision cepstra-loco targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops crops-decision cepstra-loco bandwidth-loco targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -99,7 +99,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
 	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops \
-	crops-decision cepstra-loco
+	crops-decision cepstra-loco bandwidth-loco
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -703,6 +703,14 @@ cepstra-loco: $(STAMP)
 	$(BIN)/python experiments/cepstra_loco.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --cepstra-cache .cache/cepstra --jobs $(JOBS) \
 		--out $(REPORTS)/cepstra_loco
+
+# The features' bandwidth (FeatureConfig.fmax_hz 7000, 5500, 4500) on leave-one-corpus-out
+# (smile-loco's nested protocol) and under the telephone band, by
+# reports/bandwidth_loco/rule.md (fixed before the run); measurement only (about 11
+# minutes) -> reports/bandwidth_loco/
+bandwidth-loco: $(STAMP)
+	$(BIN)/python experiments/bandwidth_loco.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/bandwidth_loco
 
 smile-loco: $(STAMP)
 	$(BIN)/python experiments/smile_loco.py --manifest $(MANIFEST) --data $(DATA) \
