@@ -80,6 +80,25 @@ def teacher_params(norm: str) -> dict:
     return bench.teacher_params(norm)
 
 
+def shipped_calibrations() -> str:
+    """How the stored teachers and deployed students are calibrated, read off their cards:
+    a sentence for the report."""
+    def method(alias: str, *, student: bool) -> str:
+        card = bench._stored_card(alias)
+        info = (card["distillation"] if student else card["training"]).get("calibration")
+        return f"`{info['method']}`" if info else "uncalibrated"
+
+    def per_normalization(student: bool) -> str:
+        return ", ".join(
+            f"{norm} {method(alias, student=student)}" for norm, alias in
+            (("strict", "deployed" if student else "teacher"),
+             *((n, f"{'deployed' if student else 'teacher'}-{n}")
+               for n in ("speaker_norm", "neutral_ref"))))
+
+    return (f"As stored: the teachers {per_normalization(False)}; the deployed students "
+            f"{per_normalization(True)}.")
+
+
 class Data:
     """The recipe's clips (calm excluded), their features and augmented copies; ``jobs``
     parallel out-of-fold fits."""
@@ -420,9 +439,8 @@ def write_report(results: dict, out: Path, command: str, part_commands: dict) ->
              "(`--calibration corpus_temperature`). Both from the same out-of-fold "
              "predictions of the training rows of each outer split "
              "(`ser_classic.calibration.trained_oof`); nothing of the held-out rows enters "
-             "a temperature. ECE: 15 equal-width bins of the top-1 probability. The "
-             "deployed teacher ships uncalibrated; the deployed student ships with "
-             "`temperature`. A temperature growing with the clip's atypicality is "
+             "a temperature. ECE: 15 equal-width bins of the top-1 probability. "
+             f"{shipped_calibrations()} A temperature growing with the clip's atypicality is "
              "measured on inner folds only in [atypical_temperature.md]"
              "(atypical_temperature.md) (`experiments/calibration_atypicality.py`; not "
              "shipped).", ""]

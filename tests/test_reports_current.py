@@ -55,3 +55,13 @@ def test_held_out_corpus_ab_reports_render_from_their_summaries():
         summary = json.loads((ROOT / f"reports/ab/{name}/summary.json").read_text())
         command = report.splitlines()[2].removeprefix("Command: `").removesuffix("`")
         assert _markdown(summary, command) == report, name
+
+
+def test_calibration_report_renders_from_its_parts(tmp_path):
+    # its prose names how the stored models are calibrated, read off their cards
+    calibration = experiment("calibration")
+    out = ROOT / "reports/calibration"
+    results = {p: json.loads((out / f"{p}.json").read_text()) for p in calibration.PARTS}
+    calibration.write_report(results, tmp_path, "unused",
+                             {p: r["command"] for p, r in results.items()})
+    assert (tmp_path / "report.md").read_text() == (out / "report.md").read_text()
