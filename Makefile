@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops crops-decision cepstra-loco bandwidth-loco targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops crops-decision cepstra-loco bandwidth-loco resolution-loco targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -99,7 +99,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
 	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops \
-	crops-decision cepstra-loco bandwidth-loco
+	crops-decision cepstra-loco bandwidth-loco resolution-loco
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -711,6 +711,13 @@ cepstra-loco: $(STAMP)
 bandwidth-loco: $(STAMP)
 	$(BIN)/python experiments/bandwidth_loco.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/bandwidth_loco
+
+# The features' frame length (win_length 400) and mel resolution (n_mels 64) on
+# leave-one-corpus-out (bandwidth-loco's protocol A), by reports/resolution_loco/rule.md
+# (fixed before the run); measurement only (about 11 minutes) -> reports/resolution_loco/
+resolution-loco: $(STAMP)
+	$(BIN)/python experiments/resolution_loco.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/resolution_loco
 
 smile-loco: $(STAMP)
 	$(BIN)/python experiments/smile_loco.py --manifest $(MANIFEST) --data $(DATA) \

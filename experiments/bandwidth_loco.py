@@ -95,20 +95,27 @@ def telephone_scores(sets: dict[str, tuple[FeatureConfig, np.ndarray]], rows) ->
     return {"clips": int(probe.size), "sets": out}
 
 
-def measure(X, y, speaker, corpus, *, rows, fmax: list[float], cache: str | None,
-            jobs: int) -> dict:
-    """Protocols A and B and the fixed-model group6 accuracies for every bandwidth."""
+def extracted(X, rows, configs: dict[str, FeatureConfig], *, cache: str | None,
+              jobs: int) -> dict[str, tuple[FeatureConfig, np.ndarray]]:
+    """Every set of ``configs`` (name -> its config) of the manifest ``rows`` -> name ->
+    ``(config, strict rows)``; ``X`` holds the rows of the default config."""
     sets = {}
-    for f in fmax:
-        config = FeatureConfig(fmax_hz=f)
-        if f == DEFAULT:
+    for name, config in configs.items():
+        if config == FeatureConfig():
             F = X
         else:
             F, errors, _ = extract_batch(rows["path"], sha256=rows["sha256"], config=config,
                                          cache_dir=cache, n_jobs=jobs)
             if errors:
-                raise SystemExit(f"{len(errors)} clips failed at fmax_hz {f:g}: {errors[:3]}")
-        sets[set_name(f)] = (config, F)
+                raise SystemExit(f"{len(errors)} clips failed for {name}: {errors[:3]}")
+        sets[name] = (config, F)
+    return sets
+
+
+def loco_and_fixed(sets: dict[str, tuple[FeatureConfig, np.ndarray]], y, speaker,
+                   corpus) -> dict:
+    """Protocol A (nested LOCO) and the fixed-model group6 accuracies of every set of
+    :func:`extracted`."""
     fixed = {name: {"feature_config": config.hash,
                     "strict": cv_and_loco(F, y, corpus, speaker),
                     "speaker_norm": cv_and_loco(speaker_normalize(F, speaker), y, corpus,
@@ -116,7 +123,25 @@ def measure(X, y, speaker, corpus, *, rows, fmax: list[float], cache: str | None
              for name, (config, F) in sets.items()}
     return {"columns": {n: F.shape[1] for n, (_, F) in sets.items()},
             "loco": nested_loco({n: F for n, (_, F) in sets.items()}, y, speaker, corpus),
-            "fixed": fixed, "telephone": telephone_scores(sets, rows)}
+            "fixed": fixed}
+
+
+def measure(X, y, speaker, corpus, *, rows, fmax: list[float], cache: str | None,
+            jobs: int) -> dict:
+    """Protocols A and B and the fixed-model group6 accuracies for every bandwidth."""
+    sets = extracted(X, rows, {set_name(f): FeatureConfig(fmax_hz=f) for f in fmax},
+                     cache=cache, jobs=jobs)
+    return {**loco_and_fixed(sets, y, speaker, corpus),
+            "telephone": telephone_scores(sets, rows)}
+
+
+def nested_gain(results: dict) -> dict:
+    """Protocol A's verdict: per normalisation the nested choice's mean LOCO UAR less
+    ``librosa``'s, and whether it is at least ``LOCO_LEAD`` under both."""
+    gain = {norm: round(float(np.mean([r["sets"][r["chosen"]]["held_out"]
+                                       - r["sets"]["librosa"]["held_out"] for r in rows])), 4)
+            for norm, rows in results["loco"].items()}
+    return {"gain": gain, "lead": all(g >= LOCO_LEAD - 1e-9 for g in gain.values())}
 
 
 def verdict(summary: dict) -> dict:
@@ -125,9 +150,6 @@ def verdict(summary: dict) -> dict:
     loco = {norm: {name: float(np.mean([r["sets"][name]["held_out"] for r in rows]))
                    for name in rows[0]["sets"]}
             for norm, rows in res["loco"].items()}
-    nested = {norm: float(np.mean([r["sets"][r["chosen"]]["held_out"] for r in rows]))
-              for norm, rows in res["loco"].items()}
-    gain_a = {norm: round(nested[norm] - loco[norm]["librosa"], 4) for norm in NORMALIZATIONS}
     tel = res["telephone"]["sets"]
     per_set = {}
     for name in tel:
@@ -144,8 +166,33 @@ def verdict(summary: dict) -> dict:
         lead = all(c["telephone"] >= TELEPHONE_LEAD - 1e-9 and c["loco"] >= -LOCO_SLACK - 1e-9
                    and c["group6"] >= -GROUP6_SLACK - 1e-9 for c in checks.values())
         per_set[name] = {"checks": checks, "lead": lead}
-    return {"a": {"gain": gain_a, "lead": all(g >= LOCO_LEAD - 1e-9 for g in gain_a.values())},
-            "b": per_set}
+    return {"a": nested_gain(res), "b": per_set}
+
+
+def loco_and_fixed_md(results: dict) -> list[str]:
+    """The report's part of :func:`loco_and_fixed`'s results."""
+    lines = ["## A: leave-one-corpus-out, nested", ""]
+    lines += nested_tables({"columns": results["columns"], "results": results["loco"]})[0]
+    lines += ["## Fixed models (`floor_ablation`'s ridge alpha 3000 and logistic regression "
+              "C 0.003; calm left out)", "",
+              "| features | normalisation | RAVDESS group6 ridge | RAVDESS group6 logreg | "
+              "LOCO mean, logreg (EMOVO / RAVDESS / TESS) |", "|---|---|---|---|---|"]
+    for name, r in results["fixed"].items():
+        for norm in NORMALIZATIONS:
+            a = r[norm]
+            lines.append(f"| {name} | {norm} | {a['group6 ridge']:.3f} | "
+                         f"{a['group6 logreg']:.3f} | {a['loco mean']:.3f} ("
+                         + " / ".join(f"{a[f'loco {c}']:.3f}"
+                                      for c in ("emovo", "ravdess", "tess")) + ") |")
+    return lines
+
+
+def nested_verdict_md(a: dict) -> str:
+    """Protocol A's verdict line (:func:`nested_gain`)."""
+    return ("Nested choice less `librosa`, mean LOCO UAR: " + ", ".join(
+        f"{n} {g:+.3f}" for n, g in a["gain"].items())
+        + f" (a lead needs >= +{LOCO_LEAD:.3f} under both): **"
+        + ("a lead" if a["lead"] else "not a lead") + "**.")
 
 
 def render(summary: dict) -> str:
@@ -153,20 +200,7 @@ def render(summary: dict) -> str:
     lines = report_head("The features' bandwidth on leave-one-corpus-out and the telephone "
                         "band (issue 19; not shipped)", summary, __doc__)
     lines += ["`librosa` is the library's features as they are (fmax_hz "
-              f"{DEFAULT:g}).", "", "## A: leave-one-corpus-out, nested", ""]
-    tables, _ = nested_tables({"columns": res["columns"], "results": res["loco"]})
-    lines += tables
-    lines += ["## Fixed models (`floor_ablation`'s ridge alpha 3000 and logistic regression "
-              "C 0.003; calm left out)", "",
-              "| features | normalisation | RAVDESS group6 ridge | RAVDESS group6 logreg | "
-              "LOCO mean, logreg (EMOVO / RAVDESS / TESS) |", "|---|---|---|---|---|"]
-    for name, r in res["fixed"].items():
-        for norm in NORMALIZATIONS:
-            a = r[norm]
-            lines.append(f"| {name} | {norm} | {a['group6 ridge']:.3f} | "
-                         f"{a['group6 logreg']:.3f} | {a['loco mean']:.3f} ("
-                         + " / ".join(f"{a[f'loco {c}']:.3f}"
-                                      for c in ("emovo", "ravdess", "tess")) + ") |")
+              f"{DEFAULT:g}).", "", *loco_and_fixed_md(res)]
     tel = res["telephone"]
     lines += ["", f"## B: the telephone band ({tel['clips']} clips of RAVDESS actors 17-20)",
               "", "Accuracy clean / telephone (share of clean) of the logistic regression "
@@ -178,10 +212,7 @@ def render(summary: dict) -> str:
             for n in NORMALIZATIONS) + " |")
     v = summary["verdict"]
     lines += ["", "## Verdict", "",
-              "(A) Nested choice less `librosa`, mean LOCO UAR: " + ", ".join(
-                  f"{n} {g:+.3f}" for n, g in v["a"]["gain"].items())
-              + f" (a lead needs >= +{LOCO_LEAD:.3f} under both): **"
-              + ("a lead" if v["a"]["lead"] else "not a lead") + "**.", ""]
+              "(A) " + nested_verdict_md(v["a"]), ""]
     for name, b in v["b"].items():
         lines.append(f"(B) {name} less `librosa`: " + "; ".join(
             f"{n}: telephone share {c['telephone']:+.3f}, LOCO {c['loco']:+.3f}, "
