@@ -44,7 +44,7 @@ from floor_ablation import (
     report_head,
     report_on_known_emotions,
 )
-from smile_loco import nested_loco, nested_tables
+from smile_loco import nested_gain, nested_loco, nested_tables
 
 from ser_classic.conditions import telephone
 from ser_classic.data import load_audio
@@ -135,13 +135,9 @@ def measure(X, y, speaker, corpus, *, rows, fmax: list[float], cache: str | None
             "telephone": telephone_scores(sets, rows)}
 
 
-def nested_gain(results: dict) -> dict:
-    """Protocol A's verdict: per normalisation the nested choice's mean LOCO UAR less
-    ``librosa``'s, and whether it is at least ``LOCO_LEAD`` under both."""
-    gain = {norm: round(float(np.mean([r["sets"][r["chosen"]]["held_out"]
-                                       - r["sets"]["librosa"]["held_out"] for r in rows])), 4)
-            for norm, rows in results["loco"].items()}
-    return {"gain": gain, "lead": all(g >= LOCO_LEAD - 1e-9 for g in gain.values())}
+def protocol_a_verdict(results: dict) -> dict:
+    """Protocol A's verdict on :func:`loco_and_fixed`'s ``results``."""
+    return nested_gain(results["loco"], lead=LOCO_LEAD)
 
 
 def verdict(summary: dict) -> dict:
@@ -166,7 +162,7 @@ def verdict(summary: dict) -> dict:
         lead = all(c["telephone"] >= TELEPHONE_LEAD - 1e-9 and c["loco"] >= -LOCO_SLACK - 1e-9
                    and c["group6"] >= -GROUP6_SLACK - 1e-9 for c in checks.values())
         per_set[name] = {"checks": checks, "lead": lead}
-    return {"a": nested_gain(res), "b": per_set}
+    return {"a": protocol_a_verdict(res), "b": per_set}
 
 
 def loco_and_fixed_md(results: dict) -> list[str]:
@@ -188,7 +184,7 @@ def loco_and_fixed_md(results: dict) -> list[str]:
 
 
 def nested_verdict_md(a: dict) -> str:
-    """Protocol A's verdict line (:func:`nested_gain`)."""
+    """Protocol A's verdict line (:func:`protocol_a_verdict`)."""
     return ("Nested choice less `librosa`, mean LOCO UAR: " + ", ".join(
         f"{n} {g:+.3f}" for n, g in a["gain"].items())
         + f" (a lead needs >= +{LOCO_LEAD:.3f} under both): **"

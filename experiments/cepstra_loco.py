@@ -38,7 +38,7 @@ from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_ablation import ablation_parser, report_head, report_on_known_emotions
-from smile_loco import nested_loco, nested_tables
+from smile_loco import nested_gain, nested_loco, nested_tables
 
 from ser_classic.data import atomic_write_bytes, load_audio
 from ser_classic.features import FeatureConfig, preprocess
@@ -101,10 +101,7 @@ def cepstra(rows, *, cache: str | None, jobs: int) -> dict[str, np.ndarray]:
 def verdict(summary: dict) -> dict:
     """Per normalisation: the nested choice's mean LOCO UAR less ``librosa``'s, and
     whether the rule holds (both normalisations)."""
-    gains = {norm: round(float(np.mean([r["sets"][r["chosen"]]["held_out"]
-                                        - r["sets"]["librosa"]["held_out"] for r in rows])), 4)
-             for norm, rows in summary["results"].items()}
-    return {"gain": gains, "lead": all(g >= LEAD - 1e-9 for g in gains.values())}
+    return nested_gain(summary["results"], lead=LEAD)
 
 
 def render(summary: dict) -> str:

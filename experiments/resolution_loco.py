@@ -29,8 +29,8 @@ from bandwidth_loco import (
     extracted,
     loco_and_fixed,
     loco_and_fixed_md,
-    nested_gain,
     nested_verdict_md,
+    protocol_a_verdict,
 )
 from floor_ablation import ablation_parser, report_head, report_on_known_emotions
 
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         return loco_and_fixed(sets, y, speaker, corpus)
 
     def rendered(summary: dict) -> str:
-        summary["verdict"] = nested_gain(summary["results"])
+        summary["verdict"] = protocol_a_verdict(summary["results"])
         return render(summary)
 
     return report_on_known_emotions(args, "resolution_loco", argv, run, rendered,

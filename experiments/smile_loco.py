@@ -114,6 +114,16 @@ def nested_loco(matrices: dict[str, np.ndarray], y, speaker, corpus) -> dict:
     return out
 
 
+def nested_gain(results: dict[str, list[dict]], *, lead: float) -> dict:
+    """A nested rule's verdict on :func:`nested_loco`'s ``results``: per normalisation the
+    nested choice's mean LOCO UAR less ``librosa``'s, and whether it is at least ``lead``
+    under every normalisation."""
+    gain = {norm: round(float(np.mean([r["sets"][r["chosen"]]["held_out"]
+                                       - r["sets"]["librosa"]["held_out"] for r in rows])), 4)
+            for norm, rows in results.items()}
+    return {"gain": gain, "lead": all(g >= lead - 1e-9 for g in gain.values())}
+
+
 def nested_tables(summary: dict) -> tuple[list[str], dict]:
     """The report's part per normalisation: held-out UAR of every set (the nested choice
     in bold), the means and the nested choice's mean -> ``(lines, {normalisation:

@@ -41,5 +41,5 @@ def test_the_committed_report_renders_from_its_summary():
 
     out = ROOT / "reports" / "resolution_loco"
     committed = json.loads((out / "summary.json").read_text())
-    assert committed["verdict"] == resolution_loco.nested_gain(committed["results"])
+    assert committed["verdict"] == resolution_loco.protocol_a_verdict(committed["results"])
     assert resolution_loco.render(committed) == (out / "report.md").read_text()
