@@ -53,6 +53,7 @@ from ser_classic.features import FeatureConfig, extract_batch, extract_features
 from ser_classic.recognizer import SpeakerStats
 
 DEFAULT = FeatureConfig().fmax_hz
+SR = FeatureConfig().sample_rate  # every set reads 16 kHz; telephone() keeps the rate
 LOCO_LEAD = 0.010  # (A): the nested choice's least rise of the mean LOCO UAR
 TELEPHONE_LEAD = 0.05  # (B): the least rise of the telephone share of clean
 LOCO_SLACK = 0.005  # (B): the most the mean LOCO UAR may fall
@@ -72,7 +73,7 @@ def telephone_scores(sets: dict[str, tuple[FeatureConfig, np.ndarray]], rows) ->
     through the telephone band, and its share of clean, per normalisation."""
     y, speaker = rows["emotion"].to_numpy(), rows["speaker"].to_numpy()
     probe = np.flatnonzero(np.isin(speaker, PROBE))
-    clean = [load_audio(rows["path"][i], sr=16000).astype(np.float64) for i in probe]
+    clean = [load_audio(rows["path"][i], sr=SR).astype(np.float64) for i in probe]
     waves = {"clean": clean, "telephone": [telephone(c) for c in clean]}
     out = {}
     for name, (config, X) in sets.items():
