@@ -37,7 +37,7 @@ IO = $(DM) --cache $(CACHE) --jobs $(JOBS)
 	ablation-voice ablation-floor floor-sensitivity segment-pooling vocoded-prosody choice-audit \
 	ablation-voice-change tuning-rule test-time-views vtln row-selection arousal \
 	modulation-spectrum feature-selection valence teager-energy same-text-reference \
-	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops crops-decision cepstra-loco bandwidth-loco resolution-loco targets clean-cache
+	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops crops-decision cepstra-loco bandwidth-loco resolution-loco block-typicality targets clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -99,7 +99,7 @@ reproduce: $(STAMP) data features evaluate evaluate-selected loso-selected deplo
 	vocoded-prosody ablation-voice-change tuning-rule test-time-views vtln row-selection \
 	arousal modulation-spectrum feature-selection valence teager-energy same-text-reference \
 	group-dro mixup undo-bias training-cost iterative-normalization skewed-batch clip-duration subgroups short-clips ablation-crops ablation-crops-cv clip-duration-crops \
-	crops-decision cepstra-loco bandwidth-loco resolution-loco
+	crops-decision cepstra-loco bandwidth-loco resolution-loco block-typicality
 	$(MAKE) --no-print-directory choice-audit targets
 
 HOLDOUT := ravdess_21,ravdess_22,ravdess_23,ravdess_24
@@ -718,6 +718,14 @@ bandwidth-loco: $(STAMP)
 resolution-loco: $(STAMP)
 	$(BIN)/python experiments/resolution_loco.py --manifest $(MANIFEST) --data $(DATA) \
 		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/resolution_loco
+
+# A per-block atypicality (the largest of 18 descriptor blocks' RMS z) beside the model's
+# own, on held-out speakers and corpora, eSpeak voices, non-speech and two degradations,
+# by reports/block_typicality/rule.md (fixed before the run); measurement only (about
+# a minute) -> reports/block_typicality/
+block-typicality: $(STAMP)
+	$(BIN)/python experiments/block_typicality.py --manifest $(MANIFEST) --data $(DATA) \
+		--cache $(CACHE) --jobs $(JOBS) --out $(REPORTS)/block_typicality
 
 smile-loco: $(STAMP)
 	$(BIN)/python experiments/smile_loco.py --manifest $(MANIFEST) --data $(DATA) \
