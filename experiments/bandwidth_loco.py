@@ -44,7 +44,7 @@ from floor_ablation import (
     report_head,
     report_on_known_emotions,
 )
-from smile_loco import nested_gain, nested_loco, nested_tables
+from smile_loco import nested_gain, nested_loco, nested_tables, nested_verdict_line
 
 from ser_classic.conditions import telephone
 from ser_classic.data import load_audio
@@ -186,10 +186,7 @@ def loco_and_fixed_md(results: dict) -> list[str]:
 
 def nested_verdict_md(a: dict) -> str:
     """Protocol A's verdict line (:func:`protocol_a_verdict`)."""
-    return ("Nested choice less `librosa`, mean LOCO UAR: " + ", ".join(
-        f"{n} {g:+.3f}" for n, g in a["gain"].items())
-        + f" (a lead needs >= +{LOCO_LEAD:.3f} under both): **"
-        + ("a lead" if a["lead"] else "not a lead") + "**.")
+    return nested_verdict_line(a, lead=LOCO_LEAD)
 
 
 def render(summary: dict) -> str:
@@ -233,12 +230,8 @@ def main(argv=None) -> int:
         return measure(X, y, speaker, corpus, rows=rows, fmax=fmax, cache=args.cache,
                        jobs=args.jobs)
 
-    def rendered(summary: dict) -> str:
-        summary["verdict"] = verdict(summary)
-        return render(summary)
-
-    return report_on_known_emotions(args, "bandwidth_loco", argv, run, rendered,
-                                    with_rows=True)
+    return report_on_known_emotions(args, "bandwidth_loco", argv, run, render,
+                                    with_rows=True, verdict=verdict)
 
 
 if __name__ == "__main__":

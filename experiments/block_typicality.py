@@ -276,12 +276,9 @@ def render(summary: dict) -> str:
 def main(argv=None) -> int:
     args = ablation_parser(__doc__, out="reports/block_typicality", seed=False).parse_args(argv)
 
-    def rendered(summary: dict) -> str:
-        summary["verdict"] = verdict(summary["results"])
-        return render(summary)
-
-    return report_on_known_emotions(args, "block_typicality", argv, measure, rendered,
-                                    with_rows=True)
+    return report_on_known_emotions(args, "block_typicality", argv, measure, render,
+                                    with_rows=True,
+                                    verdict=lambda summary: verdict(summary["results"]))
 
 
 if __name__ == "__main__":

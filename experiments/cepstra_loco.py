@@ -38,7 +38,7 @@ from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_ablation import ablation_parser, report_head, report_on_known_emotions
-from smile_loco import nested_gain, nested_loco, nested_tables
+from smile_loco import nested_gain, nested_loco, nested_tables, nested_verdict_line
 
 from ser_classic.data import atomic_write_bytes, load_audio
 from ser_classic.features import FeatureConfig, preprocess
@@ -108,13 +108,8 @@ def render(summary: dict) -> str:
     lines = report_head("Gammatone and power-normalised cepstra on leave-one-corpus-out "
                         "(issue 19; not shipped)", summary, __doc__)
     tables, _ = nested_tables(summary)
-    v = summary["verdict"]
-    lines += [
-        *tables, "## Verdict", "",
-        "Nested choice less `librosa`, mean LOCO UAR: " + ", ".join(
-            f"{norm} {g:+.3f}" for norm, g in v["gain"].items())
-        + f" (a lead needs >= +{LEAD:.3f} under both): **"
-        + ("a lead" if v["lead"] else "not a lead") + "**.", ""]
+    lines += [*tables, "## Verdict", "",
+              nested_verdict_line(summary["verdict"], lead=LEAD), ""]
     return "\n".join(lines)
 
 
@@ -131,12 +126,8 @@ def main(argv=None) -> int:
                                               for k, F in sets.items()}},
                            y, speaker, corpus)
 
-    def rendered(summary: dict) -> str:
-        summary["verdict"] = verdict(summary)
-        return render(summary)
-
-    return report_on_known_emotions(args, "cepstra_loco", argv, measure, rendered,
-                                    columns=columns, with_rows=True)
+    return report_on_known_emotions(args, "cepstra_loco", argv, measure, render,
+                                    columns=columns, with_rows=True, verdict=verdict)
 
 
 if __name__ == "__main__":

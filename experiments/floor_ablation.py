@@ -331,11 +331,12 @@ def protocol_table(results: list[dict], *, extra: dict | None = None) -> list[st
 
 
 def report_on_known_emotions(args, name: str, argv, run, render, *, with_rows: bool = False,
-                             **fields) -> int:
+                             verdict=None, **fields) -> int:
     """The cached default features of the three corpora, calm left out first (as
     ``--exclude-emotions calm``), given to ``run(X, y, speaker, corpus)`` (and
     ``rows=``, the manifest rows, ``with_rows``); its results written with ``fields`` as
-    ``experiments/{name}.py``'s summary and report."""
+    ``experiments/{name}.py``'s summary and report, with the summary's ``verdict`` (a
+    function of the summary) when given."""
     start = time.time()
     rows, X = corpus_features(args.manifest, args.data, list(CORPORA), cache=args.cache,
                               jobs=args.jobs)
@@ -346,6 +347,8 @@ def report_on_known_emotions(args, name: str, argv, run, render, *, with_rows: b
     summary = {"command": f"python experiments/{name}.py" + "".join(
                    f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])),
                "seconds": round(time.time() - start, 1), **fields, "results": results}
+    if verdict is not None:
+        summary["verdict"] = verdict(summary)
     write_summary(Path(args.out), summary, render(summary))
     return 0
 

@@ -60,12 +60,9 @@ def main(argv=None) -> int:
         sets = extracted(X, rows, CONFIGS, cache=args.cache, jobs=args.jobs)
         return loco_and_fixed(sets, y, speaker, corpus)
 
-    def rendered(summary: dict) -> str:
-        summary["verdict"] = protocol_a_verdict(summary["results"])
-        return render(summary)
-
-    return report_on_known_emotions(args, "resolution_loco", argv, run, rendered,
-                                    with_rows=True)
+    return report_on_known_emotions(
+        args, "resolution_loco", argv, run, render, with_rows=True,
+        verdict=lambda summary: protocol_a_verdict(summary["results"]))
 
 
 if __name__ == "__main__":

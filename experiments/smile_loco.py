@@ -124,6 +124,14 @@ def nested_gain(results: dict[str, list[dict]], *, lead: float) -> dict:
     return {"gain": gain, "lead": all(g >= lead - 1e-9 for g in gain.values())}
 
 
+def nested_verdict_line(verdict: dict, *, lead: float) -> str:
+    """The report's line for :func:`nested_gain`'s ``verdict``."""
+    return ("Nested choice less `librosa`, mean LOCO UAR: " + ", ".join(
+        f"{norm} {g:+.3f}" for norm, g in verdict["gain"].items())
+        + f" (a lead needs >= +{lead:.3f} under both): **"
+        + ("a lead" if verdict["lead"] else "not a lead") + "**.")
+
+
 def nested_tables(summary: dict) -> tuple[list[str], dict]:
     """The report's part per normalisation: held-out UAR of every set (the nested choice
     in bold), the means and the nested choice's mean -> ``(lines, {normalisation:
