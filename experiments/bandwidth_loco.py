@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_ablation import (
     PROBE,
     ablation_parser,
+    accuracy_row,
     blind_models,
     cv_and_loco,
     report_head,
@@ -175,12 +176,7 @@ def loco_and_fixed_md(results: dict) -> list[str]:
               "| features | normalisation | RAVDESS group6 ridge | RAVDESS group6 logreg | "
               "LOCO mean, logreg (EMOVO / RAVDESS / TESS) |", "|---|---|---|---|---|"]
     for name, r in results["fixed"].items():
-        for norm in NORMALIZATIONS:
-            a = r[norm]
-            lines.append(f"| {name} | {norm} | {a['group6 ridge']:.3f} | "
-                         f"{a['group6 logreg']:.3f} | {a['loco mean']:.3f} ("
-                         + " / ".join(f"{a[f'loco {c}']:.3f}"
-                                      for c in ("emovo", "ravdess", "tess")) + ") |")
+        lines += [accuracy_row(name, norm, r[norm]) for norm in NORMALIZATIONS]
     return lines
 
 

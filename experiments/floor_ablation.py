@@ -232,6 +232,14 @@ def invariance(config: FeatureConfig, X: np.ndarray, X_speaker: np.ndarray, rows
     return invariance_scores(X, X_speaker, rows, probe, clean, transformed)
 
 
+def accuracy_row(label: str, norm: str, r: dict) -> str:
+    """A table row of :func:`cv_and_loco`'s results ``r``: ``label``, the normalisation,
+    both group6 accuracies and the LOCO mean with each corpus's UAR."""
+    return (f"| {label} | {norm} | {r['group6 ridge']:.3f} | {r['group6 logreg']:.3f} | "
+            f"{r['loco mean']:.3f} (" + " / ".join(f"{r[f'loco {c}']:.3f}" for c in CORPORA)
+            + ") |")
+
+
 def render(summary: dict) -> str:
     floors = list(summary["floors"])
     lines = ["# The features' noise floor: accuracy against invariance", "",
@@ -245,9 +253,7 @@ def render(summary: dict) -> str:
              "LOCO mean (EMOVO / RAVDESS / TESS) |", "|---|---|---|---|---|"]
     for f in floors:
         for norm, r in summary["floors"][f]["accuracy"].items():
-            lines.append(f"| {f} | {norm} | {r['group6 ridge']:.3f} | {r['group6 logreg']:.3f}"
-                         f" | {r['loco mean']:.3f} (" + " / ".join(
-                             f"{r[f'loco {c}']:.3f}" for c in CORPORA) + ") |")
+            lines.append(accuracy_row(f, norm, r))
     lines += ["", "## Invariance (agreement / mean |dp|, strict | speaker_norm; targets "
               ">= 0.95 and <= 0.05)", "",
               "| transformation | " + " | ".join(f"floor {f}" for f in floors) + " |",
