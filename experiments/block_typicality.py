@@ -38,7 +38,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_ablation import BLIND, PROBE, ablation_parser, report_head, report_on_known_emotions
+from floor_ablation import (
+    BLIND,
+    CORPORA,
+    PROBE,
+    ablation_parser,
+    report_head,
+    report_on_known_emotions,
+)
 
 from ser_classic.conditions import mix_at_snr, telephone, white_noise
 from ser_classic.data import load_audio
@@ -46,15 +53,16 @@ from ser_classic.features import FeatureConfig, _name_table, extract_features
 from ser_classic.typicality import (
     NONSPEECH_KINDS,
     Typicality,
+    _folds,
+    _moments,
+    _rms_z,
     synthetic_nonspeech,
 )
 
 QUANTILE = 0.99
-N_FOLDS = 5
 NEUTRAL_FLAGGED = 0.5  # the rule: the least share of neutral eSpeak renderings flagged
 CORPUS_SLACK = 0.10  # the most the combined check may add to a held-out corpus's share
 FALSE_ALARMS = 0.03  # the most it may flag of held-out training speakers
-CORPORA = ("emovo", "ravdess", "tess")
 
 
 def blocks(config: FeatureConfig) -> dict[str, np.ndarray]:
@@ -67,23 +75,10 @@ def blocks(config: FeatureConfig) -> dict[str, np.ndarray]:
     return {b: np.array(c) for b, c in out.items()}
 
 
-def _fold_of(speakers: np.ndarray) -> np.ndarray:
-    """Speaker-grouped folds, as ``Typicality.fit`` makes them (speakers in sorted order
-    dealt round ``N_FOLDS`` folds)."""
-    names = np.unique(speakers)
-    fold = dict(zip(names, np.arange(names.size) % min(N_FOLDS, names.size), strict=True))
-    return np.array([fold[s] for s in speakers])
-
-
 def _block_rms(X: np.ndarray, center: np.ndarray, scale: np.ndarray,
                index: dict[str, np.ndarray]) -> np.ndarray:
     z2 = ((X - center) / scale) ** 2
     return np.stack([np.sqrt(z2[:, c].mean(axis=1)) for c in index.values()], axis=1)
-
-
-def _moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    std = X.std(axis=0)
-    return X.mean(axis=0), np.where(std > 1e-8, std, 1.0)
 
 
 class BlockCheck:
@@ -99,7 +94,7 @@ class BlockCheck:
     @classmethod
     def fit(cls, X: np.ndarray, speakers: np.ndarray, index: dict[str, np.ndarray]
             ) -> BlockCheck:
-        fold = _fold_of(speakers)
+        fold = _folds(speakers)  # Typicality.fit's speaker-grouped folds
         rms = np.empty((X.shape[0], len(index)))
         for f in np.unique(fold):
             center, scale = _moments(X[fold != f])
@@ -110,14 +105,10 @@ class BlockCheck:
         return cls(center, scale, medians, float(np.quantile(held_out, QUANTILE)), index,
                    held_out)
 
-    def statistic(self, X: np.ndarray) -> np.ndarray:
-        return (_block_rms(X, self.center, self.scale, self.index) / self.medians).max(axis=1)
-
-    def worst_block(self, X: np.ndarray) -> np.ndarray:
-        """The block that makes each row's statistic."""
-        names = np.array(list(self.index))
-        return names[(_block_rms(X, self.center, self.scale, self.index)
-                      / self.medians).argmax(axis=1)]
+    def per_block(self, X: np.ndarray) -> np.ndarray:
+        """Each block's RMS z over its held-out median [shape=(n, n_blocks)]; the block
+        atypicality is the largest of a row."""
+        return _block_rms(X, self.center, self.scale, self.index) / self.medians
 
 
 def checks(X: np.ndarray, speakers: np.ndarray, index: dict[str, np.ndarray]) -> dict:
@@ -130,8 +121,9 @@ def flagged(fitted: dict, X: np.ndarray) -> dict:
     """The share of rows ``X`` each check flags (own, block, combined) and the blocks
     behind the block check's flags."""
     own = fitted["own"].statistic(X) > fitted["own"].threshold
-    block = fitted["block"].statistic(X) > fitted["block"].threshold
-    worst = fitted["block"].worst_block(X[block]) if block.any() else np.array([])
+    per_block = fitted["block"].per_block(X)
+    block = per_block.max(axis=1) > fitted["block"].threshold
+    worst = np.array(list(fitted["block"].index))[per_block[block].argmax(axis=1)]
     names, counts = np.unique(worst, return_counts=True)
     return {"n": int(X.shape[0]), "own": round(float(own.mean()), 4),
             "block": round(float(block.mean()), 4),
@@ -143,11 +135,10 @@ def flagged(fitted: dict, X: np.ndarray) -> dict:
 def held_out_speakers(X: np.ndarray, speakers: np.ndarray, fitted: dict) -> dict:
     """The combined check's false alarms on held-out training speakers: the own
     statistic's held-out values recomputed in the same folds beside the block one's."""
-    fold = _fold_of(speakers)
+    fold = _folds(speakers)
     own = np.empty(X.shape[0])
-    for f in np.unique(fold):
-        t = Typicality.fit(X[fold != f], quantile=QUANTILE, keep=1.0)
-        own[fold == f] = t.statistic(X[fold == f])
+    for f in np.unique(fold):  # Typicality.fit's statistic, each fold against the others
+        own[fold == f] = _rms_z(X[fold == f], *_moments(X[fold != f]), 1.0)
     own_flag = own > fitted["own"].threshold
     block_flag = fitted["block"].held_out > fitted["block"].threshold
     return {"n": int(X.shape[0]), "own": round(float(own_flag.mean()), 4),
