@@ -51,7 +51,6 @@ from ser_classic.conditions import telephone
 from ser_classic.data import load_audio
 from ser_classic.evaluation import speaker_normalize
 from ser_classic.features import FeatureConfig, extract_batch, extract_features
-from ser_classic.recognizer import SpeakerStats
 
 DEFAULT = FeatureConfig().fmax_hz
 SR = FeatureConfig().sample_rate  # every set reads 16 kHz; telephone() keeps the rate
@@ -82,10 +81,8 @@ def telephone_scores(sets: dict[str, tuple[FeatureConfig, np.ndarray]], rows) ->
         out[name] = {}
         for condition, ws in waves.items():
             F = np.array([extract_features(w, config=config) for w in ws])
-            stats = {s: SpeakerStats.from_features(F[speaker[probe] == s])
-                     for s in PROBE}  # each speaker's statistics from the same condition
-            F_speaker = np.vstack([stats[s].apply(f[None])
-                                   for f, s in zip(F, speaker[probe], strict=True)])
+            # each speaker's statistics from its clips of the same condition
+            F_speaker = speaker_normalize(F, speaker[probe])
             for norm, G in zip(NORMALIZATIONS, (F, F_speaker), strict=True):
                 hit = fitted[norm].predict(G) == y[probe]
                 out[name].setdefault(norm, {})[condition] = round(float(hit.mean()), 4)
